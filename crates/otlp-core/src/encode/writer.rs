@@ -1,0 +1,658 @@
+//! The two output formats behind one traversal.
+//!
+//! Every encoder in this crate walks SDK data once and calls a [`Writer`];
+//! [`ProtoWriter`] turns the calls into protobuf wire format and
+//! [`JsonWriter`] into OTLP/JSON. Both are monomorphised, so the traversal
+//! costs nothing extra and the two formats cannot drift apart.
+
+/// How large a nested message is expected to be; decides how many bytes are
+/// reserved for its length prefix before it is written (see
+/// [`ProtoWriter`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Size {
+    /// Under 128 bytes (attributes, values, small messages).
+    Small = 1,
+    /// Under 16 KiB (a span, a log record, a data point).
+    Medium = 2,
+    /// Under 2 MiB (a scope or resource group, a whole batch).
+    Large = 3,
+}
+
+/// The output side of an encoder: field numbers for protobuf, names for JSON.
+///
+/// Scalar methods skip default values (zero, empty), as proto3 does, except
+/// the `oneof_*` methods, which always write: a set `oneof` member is present
+/// even when it holds its default.
+pub(crate) trait Writer {
+    fn string(&mut self, num: u32, name: &str, v: &str);
+    /// Trace and span ids: bytes in protobuf, lowercase hex in JSON.
+    fn id(&mut self, num: u32, name: &str, v: &[u8]);
+    fn fixed64(&mut self, num: u32, name: &str, v: u64);
+    fn fixed32(&mut self, num: u32, name: &str, v: u32);
+    fn uint32(&mut self, num: u32, name: &str, v: u32);
+    fn int32(&mut self, num: u32, name: &str, v: i32);
+    fn sint32(&mut self, num: u32, name: &str, v: i32);
+    fn bool(&mut self, num: u32, name: &str, v: bool);
+    /// `optional double`: written whenever present.
+    fn opt_double(&mut self, num: u32, name: &str, v: Option<f64>);
+    fn double(&mut self, num: u32, name: &str, v: f64);
+    fn oneof_string(&mut self, num: u32, name: &str, v: &str);
+    fn oneof_bool(&mut self, num: u32, name: &str, v: bool);
+    fn oneof_int64(&mut self, num: u32, name: &str, v: i64);
+    fn oneof_sfixed64(&mut self, num: u32, name: &str, v: i64);
+    fn oneof_double(&mut self, num: u32, name: &str, v: f64);
+    fn oneof_bytes(&mut self, num: u32, name: &str, v: &[u8]);
+    fn packed_fixed64(&mut self, num: u32, name: &str, v: impl Iterator<Item = u64>);
+    fn packed_uint64(&mut self, num: u32, name: &str, v: impl Iterator<Item = u64>);
+    fn packed_double(&mut self, num: u32, name: &str, v: impl Iterator<Item = f64>);
+    /// A present (possibly empty) nested message.
+    fn message(&mut self, num: u32, name: &str, size: Size, f: impl FnOnce(&mut Self));
+    /// A repeated message field; nothing is written for no items.
+    fn repeated<T>(
+        &mut self,
+        num: u32,
+        name: &str,
+        size: Size,
+        items: impl IntoIterator<Item = T>,
+        f: impl FnMut(&mut Self, T),
+    );
+    /// A repeated message field that JSON writes even when empty
+    /// (`"values":[]`): opentelemetry-proto's JSON decoder requires the
+    /// `values` of an `ArrayValue` / `KeyValueList`.
+    fn repeated_always<T>(
+        &mut self,
+        num: u32,
+        name: &str,
+        size: Size,
+        items: impl IntoIterator<Item = T>,
+        f: impl FnMut(&mut Self, T),
+    ) {
+        self.repeated(num, name, size, items, f);
+    }
+    /// A message whose body was encoded earlier by a writer of the same kind.
+    fn embedded(&mut self, num: u32, name: &str, body: &Embedded);
+}
+
+/// A message body encoded once in both formats, for data that repeats in
+/// every request (the resource of an exporter).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Embedded {
+    pub(crate) proto: Vec<u8>,
+    pub(crate) json: Vec<u8>,
+}
+
+// ---------------------------------------------------------------- protobuf
+
+const VARINT: u32 = 0;
+const I64: u32 = 1;
+const LEN: u32 = 2;
+const I32: u32 = 5;
+
+/// Writes protobuf wire format straight into a byte buffer.
+///
+/// Nested messages are written in one pass: the length prefix is reserved
+/// before the body is written (one, two or three bytes, from the [`Size`]
+/// hint) and patched afterwards; a wrong guess costs one `copy_within` of
+/// that message, never a second encoding pass.
+pub(crate) struct ProtoWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl<'a> ProtoWriter<'a> {
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
+        ProtoWriter { buf }
+    }
+
+    #[inline]
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
+    }
+
+    #[inline]
+    fn key(&mut self, num: u32, wire: u32) {
+        self.varint(u64::from((num << 3) | wire));
+    }
+
+    #[inline]
+    fn len_delimited(&mut self, num: u32, v: &[u8]) {
+        self.key(num, LEN);
+        self.varint(v.len() as u64);
+        self.buf.extend_from_slice(v);
+    }
+
+    #[inline]
+    fn finish_message(&mut self, len_pos: usize, reserved: usize) {
+        let start = len_pos + reserved;
+        let len = self.buf.len() - start;
+        let needed = varint_len(len as u64);
+        if needed != reserved {
+            if needed > reserved {
+                let extra = needed - reserved;
+                self.buf.resize(self.buf.len() + extra, 0);
+                self.buf.copy_within(start..start + len, start + extra);
+            } else {
+                let shrink = reserved - needed;
+                self.buf.copy_within(start..start + len, start - shrink);
+                self.buf.truncate(self.buf.len() - shrink);
+            }
+        }
+        let mut v = len as u64;
+        for i in 0..needed {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            self.buf[len_pos + i] = if i + 1 < needed { b | 0x80 } else { b };
+        }
+    }
+}
+
+#[inline]
+fn varint_len(v: u64) -> usize {
+    // 1 byte per 7 bits, at least one.
+    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+}
+
+impl Writer for ProtoWriter<'_> {
+    #[inline]
+    fn string(&mut self, num: u32, _: &str, v: &str) {
+        if !v.is_empty() {
+            self.len_delimited(num, v.as_bytes());
+        }
+    }
+    #[inline]
+    fn id(&mut self, num: u32, _: &str, v: &[u8]) {
+        if !v.is_empty() {
+            self.len_delimited(num, v);
+        }
+    }
+    #[inline]
+    fn fixed64(&mut self, num: u32, _: &str, v: u64) {
+        if v != 0 {
+            self.key(num, I64);
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    #[inline]
+    fn fixed32(&mut self, num: u32, _: &str, v: u32) {
+        if v != 0 {
+            self.key(num, I32);
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    #[inline]
+    fn uint32(&mut self, num: u32, _: &str, v: u32) {
+        if v != 0 {
+            self.key(num, VARINT);
+            self.varint(u64::from(v));
+        }
+    }
+    #[inline]
+    fn int32(&mut self, num: u32, _: &str, v: i32) {
+        if v != 0 {
+            self.key(num, VARINT);
+            // Negative int32 values are sign-extended to ten bytes.
+            self.varint(i64::from(v) as u64);
+        }
+    }
+    #[inline]
+    fn sint32(&mut self, num: u32, _: &str, v: i32) {
+        if v != 0 {
+            self.key(num, VARINT);
+            self.varint(u64::from(((v << 1) ^ (v >> 31)) as u32));
+        }
+    }
+    #[inline]
+    fn bool(&mut self, num: u32, _: &str, v: bool) {
+        if v {
+            self.key(num, VARINT);
+            self.buf.push(1);
+        }
+    }
+    #[inline]
+    fn opt_double(&mut self, num: u32, name: &str, v: Option<f64>) {
+        if let Some(v) = v {
+            self.oneof_double(num, name, v);
+        }
+    }
+    #[inline]
+    fn double(&mut self, num: u32, name: &str, v: f64) {
+        if v.to_bits() != 0 {
+            self.oneof_double(num, name, v);
+        }
+    }
+    #[inline]
+    fn oneof_string(&mut self, num: u32, _: &str, v: &str) {
+        self.len_delimited(num, v.as_bytes());
+    }
+    #[inline]
+    fn oneof_bool(&mut self, num: u32, _: &str, v: bool) {
+        self.key(num, VARINT);
+        self.buf.push(u8::from(v));
+    }
+    #[inline]
+    fn oneof_int64(&mut self, num: u32, _: &str, v: i64) {
+        self.key(num, VARINT);
+        self.varint(v as u64);
+    }
+    #[inline]
+    fn oneof_sfixed64(&mut self, num: u32, _: &str, v: i64) {
+        self.key(num, I64);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    #[inline]
+    fn oneof_double(&mut self, num: u32, _: &str, v: f64) {
+        self.key(num, I64);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    #[inline]
+    fn oneof_bytes(&mut self, num: u32, _: &str, v: &[u8]) {
+        self.len_delimited(num, v);
+    }
+    fn packed_fixed64(&mut self, num: u32, _: &str, v: impl Iterator<Item = u64>) {
+        let mut v = v.peekable();
+        if v.peek().is_some() {
+            self.message(num, "", Size::Small, |w| {
+                v.for_each(|x| w.buf.extend_from_slice(&x.to_le_bytes()))
+            });
+        }
+    }
+    fn packed_uint64(&mut self, num: u32, _: &str, v: impl Iterator<Item = u64>) {
+        let mut v = v.peekable();
+        if v.peek().is_some() {
+            self.message(num, "", Size::Small, |w| v.for_each(|x| w.varint(x)));
+        }
+    }
+    fn packed_double(&mut self, num: u32, _: &str, v: impl Iterator<Item = f64>) {
+        let mut v = v.peekable();
+        if v.peek().is_some() {
+            self.message(num, "", Size::Small, |w| {
+                v.for_each(|x| w.buf.extend_from_slice(&x.to_le_bytes()))
+            });
+        }
+    }
+    #[inline]
+    fn message(&mut self, num: u32, _: &str, size: Size, f: impl FnOnce(&mut Self)) {
+        self.key(num, LEN);
+        let len_pos = self.buf.len();
+        let reserved = size as usize;
+        self.buf.extend_from_slice(&[0, 0, 0][..reserved]);
+        f(self);
+        self.finish_message(len_pos, reserved);
+    }
+    #[inline]
+    fn repeated<T>(
+        &mut self,
+        num: u32,
+        name: &str,
+        size: Size,
+        items: impl IntoIterator<Item = T>,
+        mut f: impl FnMut(&mut Self, T),
+    ) {
+        for item in items {
+            self.message(num, name, size, |w| f(w, item));
+        }
+    }
+    #[inline]
+    fn embedded(&mut self, num: u32, _: &str, body: &Embedded) {
+        self.len_delimited(num, &body.proto);
+    }
+}
+
+// -------------------------------------------------------------------- JSON
+
+/// Writes compact OTLP/JSON: lowerCamelCase names, ids as hex, enums as
+/// integers, 64-bit integers as strings, bytes as base64, as the OTLP
+/// specification's JSON mapping requires.
+pub(crate) struct JsonWriter<'a> {
+    buf: &'a mut Vec<u8>,
+    /// No member written yet in the innermost open object or array.
+    first: bool,
+}
+
+impl<'a> JsonWriter<'a> {
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
+        JsonWriter { buf, first: true }
+    }
+
+    /// Writes a whole top-level object.
+    pub(crate) fn object(buf: &'a mut Vec<u8>, f: impl FnOnce(&mut Self)) {
+        let mut w = JsonWriter::new(buf);
+        w.buf.push(b'{');
+        f(&mut w);
+        w.buf.push(b'}');
+    }
+
+    #[inline]
+    fn name(&mut self, name: &str) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    #[inline]
+    fn item(&mut self) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+    }
+
+    #[inline]
+    fn str_value(&mut self, v: &str) {
+        write_json_string(self.buf, v);
+    }
+
+    #[inline]
+    fn u64_string(&mut self, v: u64) {
+        self.buf.push(b'"');
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self.buf.push(b'"');
+    }
+
+    #[inline]
+    fn i64_string(&mut self, v: i64) {
+        self.buf.push(b'"');
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self.buf.push(b'"');
+    }
+
+    #[inline]
+    fn int(&mut self, v: i64) {
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    #[inline]
+    fn double_value(&mut self, v: f64) {
+        if v.is_finite() {
+            self.buf
+                .extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+        } else if v.is_nan() {
+            self.buf.extend_from_slice(b"\"NaN\"");
+        } else if v > 0.0 {
+            self.buf.extend_from_slice(b"\"Infinity\"");
+        } else {
+            self.buf.extend_from_slice(b"\"-Infinity\"");
+        }
+    }
+
+    fn array<T>(
+        &mut self,
+        name: &str,
+        v: impl Iterator<Item = T>,
+        mut f: impl FnMut(&mut Self, T),
+    ) {
+        let mut v = v.peekable();
+        if v.peek().is_none() {
+            return;
+        }
+        self.name(name);
+        self.buf.push(b'[');
+        self.first = true;
+        for x in v {
+            self.item();
+            f(self, x);
+        }
+        self.buf.push(b']');
+        self.first = false;
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn write_json_string(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            buf.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        } else {
+            buf.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+    buf.push(b'"');
+}
+
+impl Writer for JsonWriter<'_> {
+    #[inline]
+    fn string(&mut self, _: u32, name: &str, v: &str) {
+        if !v.is_empty() {
+            self.name(name);
+            self.str_value(v);
+        }
+    }
+    #[inline]
+    fn id(&mut self, _: u32, name: &str, v: &[u8]) {
+        if !v.is_empty() {
+            self.name(name);
+            self.buf.push(b'"');
+            for &b in v {
+                self.buf
+                    .extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+            }
+            self.buf.push(b'"');
+        }
+    }
+    #[inline]
+    fn fixed64(&mut self, _: u32, name: &str, v: u64) {
+        if v != 0 {
+            self.name(name);
+            self.u64_string(v);
+        }
+    }
+    #[inline]
+    fn fixed32(&mut self, num: u32, name: &str, v: u32) {
+        self.uint32(num, name, v);
+    }
+    #[inline]
+    fn uint32(&mut self, _: u32, name: &str, v: u32) {
+        if v != 0 {
+            self.name(name);
+            self.int(i64::from(v));
+        }
+    }
+    #[inline]
+    fn int32(&mut self, _: u32, name: &str, v: i32) {
+        if v != 0 {
+            self.name(name);
+            self.int(i64::from(v));
+        }
+    }
+    #[inline]
+    fn sint32(&mut self, num: u32, name: &str, v: i32) {
+        self.int32(num, name, v);
+    }
+    #[inline]
+    fn bool(&mut self, _: u32, name: &str, v: bool) {
+        if v {
+            self.name(name);
+            self.buf.extend_from_slice(b"true");
+        }
+    }
+    #[inline]
+    fn opt_double(&mut self, num: u32, name: &str, v: Option<f64>) {
+        if let Some(v) = v {
+            self.oneof_double(num, name, v);
+        }
+    }
+    #[inline]
+    fn double(&mut self, num: u32, name: &str, v: f64) {
+        if v.to_bits() != 0 {
+            self.oneof_double(num, name, v);
+        }
+    }
+    #[inline]
+    fn oneof_string(&mut self, _: u32, name: &str, v: &str) {
+        self.name(name);
+        self.str_value(v);
+    }
+    #[inline]
+    fn oneof_bool(&mut self, _: u32, name: &str, v: bool) {
+        self.name(name);
+        self.buf
+            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
+    }
+    #[inline]
+    fn oneof_int64(&mut self, _: u32, name: &str, v: i64) {
+        self.name(name);
+        self.i64_string(v);
+    }
+    #[inline]
+    fn oneof_sfixed64(&mut self, num: u32, name: &str, v: i64) {
+        self.oneof_int64(num, name, v);
+    }
+    #[inline]
+    fn oneof_double(&mut self, _: u32, name: &str, v: f64) {
+        self.name(name);
+        self.double_value(v);
+    }
+    fn oneof_bytes(&mut self, _: u32, name: &str, v: &[u8]) {
+        use base64::Engine as _;
+        self.name(name);
+        self.buf.push(b'"');
+        let start = self.buf.len();
+        self.buf
+            .resize(start + base64::encoded_len(v.len(), true).unwrap_or(0), 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(v, &mut self.buf[start..])
+            .unwrap_or(0);
+        self.buf.truncate(start + written);
+        self.buf.push(b'"');
+    }
+    fn packed_fixed64(&mut self, _: u32, name: &str, v: impl Iterator<Item = u64>) {
+        self.array(name, v, |w, x| w.u64_string(x));
+    }
+    fn packed_uint64(&mut self, _: u32, name: &str, v: impl Iterator<Item = u64>) {
+        self.array(name, v, |w, x| w.u64_string(x));
+    }
+    fn packed_double(&mut self, _: u32, name: &str, v: impl Iterator<Item = f64>) {
+        self.array(name, v, |w, x| w.double_value(x));
+    }
+    #[inline]
+    fn message(&mut self, _: u32, name: &str, _: Size, f: impl FnOnce(&mut Self)) {
+        self.name(name);
+        self.buf.push(b'{');
+        self.first = true;
+        f(self);
+        self.buf.push(b'}');
+        self.first = false;
+    }
+    fn repeated<T>(
+        &mut self,
+        _: u32,
+        name: &str,
+        _: Size,
+        items: impl IntoIterator<Item = T>,
+        mut f: impl FnMut(&mut Self, T),
+    ) {
+        self.array(name, items.into_iter(), |w, item| {
+            w.buf.push(b'{');
+            w.first = true;
+            f(w, item);
+            w.buf.push(b'}');
+            w.first = false;
+        });
+    }
+    fn repeated_always<T>(
+        &mut self,
+        num: u32,
+        name: &str,
+        size: Size,
+        items: impl IntoIterator<Item = T>,
+        f: impl FnMut(&mut Self, T),
+    ) {
+        let mut items = items.into_iter().peekable();
+        if items.peek().is_none() {
+            self.name(name);
+            self.buf.extend_from_slice(b"[]");
+        } else {
+            self.repeated(num, name, size, items, f);
+        }
+    }
+    fn embedded(&mut self, _: u32, name: &str, body: &Embedded) {
+        self.name(name);
+        self.buf.extend_from_slice(&body.json);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_lengths() {
+        for (v, n) in [
+            (0u64, 1),
+            (127, 1),
+            (128, 2),
+            (16383, 2),
+            (16384, 3),
+            (u64::MAX, 10),
+        ] {
+            assert_eq!(varint_len(v), n, "{v}");
+        }
+    }
+
+    #[test]
+    fn message_length_fix_up_both_ways() {
+        for (size, body_len) in [
+            (Size::Small, 5usize),
+            (Size::Small, 300),
+            (Size::Small, 20_000),
+            (Size::Large, 5),
+            (Size::Medium, 200),
+            (Size::Large, 3_000_000),
+        ] {
+            let mut buf = Vec::new();
+            let mut w = ProtoWriter::new(&mut buf);
+            let body = vec![7u8; body_len];
+            w.message(1, "", size, |w| w.buf.extend_from_slice(&body));
+            let mut expect = Vec::new();
+            ProtoWriter::new(&mut expect).len_delimited(1, &body);
+            assert_eq!(buf, expect, "{size:?} {body_len}");
+        }
+    }
+
+    #[test]
+    fn json_escapes() {
+        let mut buf = Vec::new();
+        write_json_string(&mut buf, "a\"b\\c\n\u{1}é");
+        let s = String::from_utf8(buf).unwrap();
+        assert_eq!(s, r#""a\"b\\c\n\u0001é""#);
+        assert_eq!(
+            serde_json::from_str::<String>(&s).unwrap(),
+            "a\"b\\c\n\u{1}é"
+        );
+    }
+}

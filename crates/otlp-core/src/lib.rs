@@ -1,0 +1,14 @@
+//! OTLP data model, encoding and decoding.
+#![forbid(unsafe_code)]
+
+mod decode;
+mod encode;
+mod signal;
+
+pub use decode::{DecodeError, ExportRequest};
+pub use encode::Encoder;
+pub use signal::{Format, ParseError, Signal};
+
+/// The OTLP protobuf message types (from `opentelemetry-proto`), used for
+/// decoding and in tests.
+pub use opentelemetry_proto::tonic as proto;

@@ -1,0 +1,170 @@
+//! The three OTLP signals and the two payload formats.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One of the three telemetry signals OTLP carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Spans (`ExportTraceServiceRequest`).
+    Traces,
+    /// Metric data points (`ExportMetricsServiceRequest`).
+    Metrics,
+    /// Log records (`ExportLogsServiceRequest`).
+    Logs,
+}
+
+impl Signal {
+    /// All signals, in a fixed order.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The signal's name as the OpenTelemetry environment variables and
+    /// OTLP/HTTP paths spell it: `traces`, `metrics` or `logs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// The OTLP/HTTP request path, e.g. `/v1/traces`.
+    pub fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+
+    /// The OTLP/gRPC method path, e.g.
+    /// `/opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+    pub fn grpc_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        }
+    }
+
+    /// The signal served at an OTLP/HTTP path, if any.
+    pub fn from_http_path(path: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.http_path() == path)
+    }
+
+    /// The signal served at an OTLP/gRPC method path, if any.
+    pub fn from_grpc_path(path: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.grpc_path() == path)
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown signal, protocol or format name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}`; expected one of: {expected}")]
+pub struct ParseError {
+    what: &'static str,
+    value: String,
+    expected: &'static str,
+}
+
+impl ParseError {
+    /// A parse error for `value`, which is not a valid `what`.
+    pub fn new(what: &'static str, value: &str, expected: &'static str) -> Self {
+        ParseError {
+            what,
+            value: value.to_owned(),
+            expected,
+        }
+    }
+}
+
+impl FromStr for Signal {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "traces" | "trace" | "spans" => Ok(Signal::Traces),
+            "metrics" => Ok(Signal::Metrics),
+            "logs" => Ok(Signal::Logs),
+            _ => Err(ParseError::new("signal", s, "traces, metrics, logs")),
+        }
+    }
+}
+
+/// How an OTLP message is serialized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Binary protobuf (`application/x-protobuf`, and the gRPC payload).
+    Protobuf,
+    /// The OTLP/JSON mapping (`application/json`).
+    Json,
+}
+
+impl Format {
+    /// The HTTP `Content-Type` of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => "application/x-protobuf",
+            Format::Json => "application/json",
+        }
+    }
+
+    /// The format of an HTTP `Content-Type` value (parameters such as
+    /// `; charset=utf-8` are ignored), or `None` for any other media type.
+    pub fn from_content_type(value: &str) -> Option<Format> {
+        let media = value.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case("application/x-protobuf")
+            || media.eq_ignore_ascii_case("application/protobuf")
+        {
+            Some(Format::Protobuf)
+        } else if media.eq_ignore_ascii_case("application/json") {
+            Some(Format::Json)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Protobuf => "protobuf",
+            Format::Json => "json",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip() {
+        for s in Signal::ALL {
+            assert_eq!(Signal::from_http_path(s.http_path()), Some(s));
+            assert_eq!(Signal::from_grpc_path(s.grpc_path()), Some(s));
+            assert_eq!(s.as_str().parse::<Signal>(), Ok(s));
+        }
+        assert_eq!(Signal::from_http_path("/v1/profiles"), None);
+        assert!("spanz".parse::<Signal>().is_err());
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            Format::from_content_type("application/json; charset=utf-8"),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_content_type("Application/X-Protobuf"),
+            Some(Format::Protobuf)
+        );
+        assert_eq!(Format::from_content_type("text/plain"), None);
+    }
+}
