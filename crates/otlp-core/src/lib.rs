@@ -3,10 +3,15 @@
 
 mod decode;
 mod encode;
+mod model;
 mod signal;
 
 pub use decode::{DecodeError, ExportRequest};
 pub use encode::Encoder;
+pub use model::{
+    LogBuilder, LogRecord, MetricBuilder, MetricRecord, MetricValue, SpanBuilder, SpanRecord,
+    TelemetryData,
+};
 pub use signal::{Format, ParseError, Signal};
 
 /// The OTLP protobuf message types (from `opentelemetry-proto`), used for

@@ -15,11 +15,13 @@
 mod common;
 mod logs;
 mod metrics;
+mod records;
 mod trace;
 pub(crate) mod writer;
 
-use crate::Format;
+use crate::{Format, Signal, TelemetryData};
 use common::EncodedResource;
+use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::LogBatch;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::trace::SpanData;
@@ -117,5 +119,24 @@ impl Encoder {
     /// holding `metrics` (with its own resource).
     pub fn encode_metrics(&self, metrics: &ResourceMetrics, out: &mut Vec<u8>) {
         encode_with!(self.format, out, |w| metrics::request(w, metrics));
+    }
+
+    /// Replaces the contents of `out` with an export request of `signal`
+    /// holding those of `records` that belong to it, reported under this
+    /// encoder's resource and `scope`. Returns how many records that was.
+    pub fn encode_records(
+        &self,
+        signal: Signal,
+        scope: &InstrumentationScope,
+        records: &[TelemetryData],
+        out: &mut Vec<u8>,
+    ) -> usize {
+        encode_with!(self.format, out, |w| records::request(
+            w,
+            &self.resource,
+            scope,
+            signal,
+            records
+        ))
     }
 }

@@ -318,11 +318,12 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Writes a whole top-level object.
-    pub(crate) fn object(buf: &'a mut Vec<u8>, f: impl FnOnce(&mut Self)) {
+    pub(crate) fn object<R>(buf: &'a mut Vec<u8>, f: impl FnOnce(&mut Self) -> R) -> R {
         let mut w = JsonWriter::new(buf);
         w.buf.push(b'{');
-        f(&mut w);
+        let r = f(&mut w);
         w.buf.push(b'}');
+        r
     }
 
     #[inline]

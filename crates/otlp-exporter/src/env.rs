@@ -1,0 +1,392 @@
+//! Settings from code and from the `OTEL_EXPORTER_OTLP_*` environment
+//! variables, resolved into one configuration.
+//!
+//! Precedence, highest first: what the builder was given in code, the
+//! signal-specific variable (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), the
+//! general variable (`OTEL_EXPORTER_OTLP_ENDPOINT`), the default. A value
+//! that cannot be understood is an error naming the variable, never silently
+//! replaced by a default: a typo in `OTEL_EXPORTER_OTLP_PROTOCOL` should not
+//! send telemetry somewhere else.
+
+use crate::BuildError;
+use otlp_compression::Compression;
+use otlp_core::Signal;
+use otlp_transport::client::TlsConfig;
+use otlp_transport::Protocol;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The default export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the builder was given in code; `None` means "not set".
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Settings {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) compression: Option<Compression>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) tls: Option<TlsConfig>,
+}
+
+/// The resolved configuration of one exporter.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub(crate) protocol: Protocol,
+    /// The full URL to send to (for HTTP, including the signal path).
+    pub(crate) url: String,
+    pub(crate) compression: Compression,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Duration,
+    pub(crate) tls: TlsConfig,
+}
+
+pub(crate) fn var_name(signal: Option<Signal>, key: &str) -> String {
+    match signal {
+        Some(s) => format!("OTEL_EXPORTER_OTLP_{}_{key}", s.as_str().to_ascii_uppercase()),
+        None => format!("OTEL_EXPORTER_OTLP_{key}"),
+    }
+}
+
+/// Looks up a variable: the signal-specific one, then the general one.
+/// Empty values count as unset, as the specification asks.
+fn lookup(
+    env: &dyn Fn(&str) -> Option<String>,
+    signal: Signal,
+    key: &str,
+) -> Option<(String, String)> {
+    [Some(signal), None].into_iter().find_map(|s| {
+        let name = var_name(s, key);
+        env(&name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .map(|v| (name, v))
+    })
+}
+
+fn invalid(name: &str, value: &str, reason: impl std::fmt::Display) -> BuildError {
+    BuildError::InvalidEnv {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Adds the signal path to a base URL whose path is empty or `/`; a URL
+/// with a path of its own is used as it is.
+fn http_url(base: &str, signal: Signal) -> String {
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    match after_scheme.find('/') {
+        Some(i) if after_scheme[i..].trim_end_matches('/').len() > 0 => base.to_owned(),
+        _ => format!("{}{}", base.trim_end_matches('/'), signal.http_path()),
+    }
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, BuildError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(name, value, "expected true or false")),
+    }
+}
+
+/// Parses `OTEL_EXPORTER_OTLP_HEADERS`: `key1=value1,key2=value2`, values
+/// percent-decoded (W3C Baggage format).
+pub(crate) fn parse_headers(name: &str, value: &str) -> Result<Vec<(String, String)>, BuildError> {
+    value
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid(name, value, format!("`{pair}` is not key=value")))?;
+            let v = percent_decode(v.trim())
+                .ok_or_else(|| invalid(name, value, format!("bad percent-encoding in `{v}`")))?;
+            Ok((k.trim().to_owned(), v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+pub(crate) fn resolve(
+    signal: Signal,
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Resolved, BuildError> {
+    let protocol = match settings.protocol {
+        Some(p) => p,
+        None => match lookup(env, signal, "PROTOCOL") {
+            Some((name, v)) => v.parse().map_err(|e| invalid(&name, &v, e))?,
+            None => Protocol::HttpProtobuf,
+        },
+    };
+
+    let insecure = match lookup(env, signal, "INSECURE") {
+        Some((name, v)) => Some(parse_bool(&name, &v)?),
+        None => None,
+    };
+    // A gRPC endpoint may come without a scheme; INSECURE picks one.
+    let with_scheme = |url: String| {
+        if url.contains("://") {
+            url
+        } else if insecure == Some(true) {
+            format!("http://{url}")
+        } else {
+            format!("https://{url}")
+        }
+    };
+    let is_http = protocol != Protocol::Grpc;
+    let signal_var = var_name(Some(signal), "ENDPOINT");
+    let url = if let Some(e) = &settings.endpoint {
+        let e = with_scheme(e.clone());
+        if is_http {
+            http_url(&e, signal)
+        } else {
+            e
+        }
+    } else if let Some(v) = env(&signal_var).filter(|v| !v.trim().is_empty()) {
+        // Signal-specific endpoints are used as they are.
+        with_scheme(v.trim().to_owned())
+    } else if let Some(v) = env(&var_name(None, "ENDPOINT")).filter(|v| !v.trim().is_empty()) {
+        let base = with_scheme(v.trim().to_owned());
+        if is_http {
+            format!("{}{}", base.trim_end_matches('/'), signal.http_path())
+        } else {
+            base
+        }
+    } else if is_http {
+        format!("{}{}", protocol.default_endpoint(), signal.http_path())
+    } else {
+        protocol.default_endpoint().to_owned()
+    };
+
+    let compression = match settings.compression {
+        Some(c) => c,
+        None => match lookup(env, signal, "COMPRESSION") {
+            Some((name, v)) => v.parse().map_err(|e| invalid(&name, &v, e))?,
+            None => Compression::none(),
+        },
+    };
+
+    let timeout = match settings.timeout {
+        Some(t) => t,
+        None => match lookup(env, signal, "TIMEOUT") {
+            Some((name, v)) => Duration::from_millis(
+                v.parse::<u64>()
+                    .map_err(|_| invalid(&name, &v, "expected milliseconds"))?,
+            ),
+            None => DEFAULT_TIMEOUT,
+        },
+    };
+
+    // Headers: general, then signal-specific, then code; later ones win.
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for s in [None, Some(signal)] {
+        let name = var_name(s, "HEADERS");
+        if let Some(v) = env(&name).filter(|v| !v.trim().is_empty()) {
+            merge(&mut headers, parse_headers(&name, &v)?);
+        }
+    }
+    merge(&mut headers, settings.headers.clone());
+
+    let tls = match &settings.tls {
+        Some(t) => t.clone(),
+        None => {
+            let mut tls = TlsConfig::new();
+            if let Some((_, path)) = lookup(env, signal, "CERTIFICATE") {
+                tls = tls.with_ca_pem_file(PathBuf::from(path));
+            }
+            let cert = lookup(env, signal, "CLIENT_CERTIFICATE");
+            let key = lookup(env, signal, "CLIENT_KEY");
+            match (cert, key) {
+                (Some((_, c)), Some((_, k))) => {
+                    tls = tls.with_client_identity_pem_files(PathBuf::from(c), PathBuf::from(k));
+                }
+                (None, None) => {}
+                (Some((name, v)), None) | (None, Some((name, v))) => {
+                    return Err(invalid(
+                        &name,
+                        &v,
+                        "CLIENT_CERTIFICATE and CLIENT_KEY must be set together",
+                    ))
+                }
+            }
+            if let Some(insecure) = insecure {
+                tls = tls.with_insecure(insecure);
+            }
+            tls
+        }
+    };
+
+    Ok(Resolved {
+        protocol,
+        url,
+        compression,
+        headers,
+        timeout,
+        tls,
+    })
+}
+
+fn merge(into: &mut Vec<(String, String)>, from: Vec<(String, String)>) {
+    for (k, v) in from {
+        match into.iter_mut().find(|(x, _)| x.eq_ignore_ascii_case(&k)) {
+            Some(slot) => slot.1 = v,
+            None => into.push((k, v)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let r = resolve(Signal::Traces, &Settings::default(), &env(&[])).unwrap();
+        assert_eq!(r.protocol, Protocol::HttpProtobuf);
+        assert_eq!(r.url, "http://localhost:4318/v1/traces");
+        assert_eq!(r.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(r.compression, Compression::none());
+    }
+
+    #[test]
+    fn general_endpoint_gets_signal_path_signal_endpoint_does_not() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:9999/custom"),
+        ]);
+        let s = Settings::default();
+        assert_eq!(
+            resolve(Signal::Metrics, &s, &e).unwrap().url,
+            "http://collector:4318/v1/metrics"
+        );
+        assert_eq!(
+            resolve(Signal::Logs, &s, &e).unwrap().url,
+            "http://logs:9999/custom"
+        );
+    }
+
+    #[test]
+    fn code_wins_over_env() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ]);
+        let s = Settings {
+            protocol: Some(Protocol::Grpc),
+            endpoint: Some("http://code:4317".into()),
+            timeout: Some(Duration::from_secs(3)),
+            ..Settings::default()
+        };
+        let r = resolve(Signal::Traces, &s, &e).unwrap();
+        assert_eq!(r.protocol, Protocol::Grpc);
+        assert_eq!(r.url, "http://code:4317");
+        assert_eq!(r.timeout, Duration::from_secs(3));
+        assert_eq!(r.compression, Compression::gzip());
+        let r = resolve(Signal::Traces, &Settings::default(), &e).unwrap();
+        assert_eq!(r.protocol, Protocol::HttpJson);
+        assert_eq!(r.timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn code_endpoint_with_path_is_used_as_is() {
+        let s = Settings {
+            endpoint: Some("http://h:1/custom/traces".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            resolve(Signal::Traces, &s, &env(&[])).unwrap().url,
+            "http://h:1/custom/traces"
+        );
+        let s = Settings {
+            endpoint: Some("http://h:1".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            resolve(Signal::Logs, &s, &env(&[])).unwrap().url,
+            "http://h:1/v1/logs"
+        );
+    }
+
+    #[test]
+    fn signal_specific_beats_general() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"),
+        ]);
+        let r = resolve(Signal::Traces, &Settings::default(), &e).unwrap();
+        assert_eq!(r.protocol, Protocol::Grpc);
+        assert_eq!(r.url, "http://collector:4317");
+        let r = resolve(Signal::Logs, &Settings::default(), &e).unwrap();
+        assert_eq!(r.protocol, Protocol::HttpJson);
+    }
+
+    #[test]
+    fn headers_merge_and_decode() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "a=1, b=two%20words"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "A=3"),
+        ]);
+        let s = Settings {
+            headers: vec![("c".into(), "code".into())],
+            ..Settings::default()
+        };
+        let r = resolve(Signal::Traces, &s, &e).unwrap();
+        assert_eq!(
+            r.headers,
+            vec![
+                ("a".into(), "3".into()),
+                ("b".into(), "two words".into()),
+                ("c".into(), "code".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_variable() {
+        for (k, v) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "lz4"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "yes"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k.pem"),
+        ] {
+            let err = resolve(Signal::Traces, &Settings::default(), &env(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(k) && err.contains(v), "{err}");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! OpenTelemetry SDK exporters for OTLP: [`OtlpSpanExporter`],
+//! [`OtlpLogExporter`] and [`OtlpMetricExporter`].
+//!
+//! They plug into the standard `opentelemetry_sdk` providers in place of
+//! `opentelemetry-otlp`'s exporters. Each batch the SDK hands over is
+//! encoded once, straight from the SDK's structures into OTLP bytes
+//! ([`otlp_core::Encoder`]), compressed once with a reused context
+//! ([`otlp_compression`]), and sent as those bytes over gRPC or HTTP
+//! ([`otlp_transport::client`]).
+//!
+//! ```no_run
+//! use opentelemetry::trace::{Tracer, TracerProvider as _};
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//! use otlp_exporter::{OtlpSpanExporter, Protocol};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let exporter = OtlpSpanExporter::builder()
+//!     .with_endpoint("http://localhost:4317")
+//!     .with_protocol(Protocol::Grpc)
+//!     .with_compression("zstd".parse()?)
+//!     .build()?;
+//! let provider = SdkTracerProvider::builder()
+//!     .with_batch_exporter(exporter)
+//!     .build();
+//! provider.tracer("checkout").in_span("charge", |_cx| {});
+//! provider.shutdown()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Configuration
+//! Every setting can come from code or from the standard environment
+//! variables (`OTEL_EXPORTER_OTLP_ENDPOINT`, `_PROTOCOL`, `_COMPRESSION`,
+//! `_HEADERS`, `_TIMEOUT`, `_CERTIFICATE`, `_CLIENT_KEY`,
+//! `_CLIENT_CERTIFICATE`, `_INSECURE`, each also per signal, e.g.
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). Code wins over the environment;
+//! a value that cannot be parsed is a [`BuildError`], not a silent default.
+//!
+//! An exporter can be called from any thread: it runs its requests on the
+//! tokio runtime it was built in, or on a one-thread runtime of its own
+//! when built outside of one.
+#![forbid(unsafe_code)]
+
+mod env;
+mod pipeline;
+mod runtime;
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter};
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::Temporality;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+use otlp_core::Signal;
+use pipeline::Pipeline;
+use std::marker::PhantomData;
+use std::sync::PoisonError;
+use std::time::Duration;
+
+pub use env::DEFAULT_TIMEOUT;
+pub use otlp_compression::{Algorithm, Compression};
+pub use otlp_transport::client::TlsConfig;
+pub use otlp_transport::Protocol;
+
+/// Why an exporter could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// An `OTEL_*` environment variable holds a value we do not understand.
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    InvalidEnv {
+        /// The variable.
+        name: String,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The transport rejected the configuration (endpoint, headers, TLS).
+    #[error(transparent)]
+    Transport(#[from] otlp_transport::client::BuildError),
+    /// The compression settings are invalid.
+    #[error(transparent)]
+    Compression(#[from] otlp_compression::CompressionError),
+    /// No tokio runtime was running and one could not be started.
+    #[error("could not start the exporter's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Builds an exporter of type `E`; see [`OtlpSpanExporter::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct ExporterBuilder<E> {
+    settings: env::Settings,
+    temporality: Option<Temporality>,
+    _exporter: PhantomData<fn() -> E>,
+}
+
+impl<E> ExporterBuilder<E> {
+    fn new() -> Self {
+        ExporterBuilder {
+            settings: env::Settings::default(),
+            temporality: None,
+            _exporter: PhantomData,
+        }
+    }
+
+    /// The collector's endpoint. For gRPC, e.g. `http://localhost:4317`; for
+    /// HTTP, a base such as `http://localhost:4318` (the signal path
+    /// `/v1/traces` is added) or a full URL with a path of its own (used as
+    /// it is). Without a scheme, `https://` is assumed unless
+    /// `OTEL_EXPORTER_OTLP_INSECURE=true`.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.settings.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// gRPC, HTTP with protobuf, or HTTP with JSON.
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.settings.protocol = Some(protocol);
+        self
+    }
+
+    /// How request bodies are compressed (none by default).
+    pub fn with_compression(mut self, compression: impl Into<Compression>) -> Self {
+        self.settings.compression = Some(compression.into());
+        self
+    }
+
+    /// Headers (gRPC metadata) sent with every request; they are added to,
+    /// and override, those from `OTEL_EXPORTER_OTLP_HEADERS`.
+    pub fn with_headers<K, V>(mut self, headers: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.settings
+            .headers
+            .extend(headers.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// The time allowed for one export request (10 s by default).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = Some(timeout);
+        self
+    }
+
+    /// TLS settings: custom CA, client certificate. Replaces what the
+    /// `_CERTIFICATE`, `_CLIENT_*` and `_INSECURE` variables would give.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.settings.tls = Some(tls);
+        self
+    }
+
+    fn pipeline(&self, signal: Signal) -> Result<Pipeline, BuildError> {
+        let cfg = env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())?;
+        Pipeline::new(signal, cfg)
+    }
+}
+
+// ------------------------------------------------------------------ traces
+
+/// An SDK [`SpanExporter`] sending OTLP traces.
+#[derive(Debug)]
+pub struct OtlpSpanExporter {
+    pipeline: Pipeline,
+}
+
+impl OtlpSpanExporter {
+    /// A builder; see the [crate docs](crate) for the settings.
+    pub fn builder() -> ExporterBuilder<OtlpSpanExporter> {
+        ExporterBuilder::new()
+    }
+}
+
+impl ExporterBuilder<OtlpSpanExporter> {
+    /// Builds the exporter.
+    pub fn build(self) -> Result<OtlpSpanExporter, BuildError> {
+        Ok(OtlpSpanExporter {
+            pipeline: self.pipeline(Signal::Traces)?,
+        })
+    }
+}
+
+impl SpanExporter for OtlpSpanExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let payload = self.pipeline.prepare(|e, out| e.encode_spans(&batch, out))?;
+        drop(batch);
+        self.pipeline.send(payload).await
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.pipeline.shutdown()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        set_resource(&self.pipeline, resource);
+    }
+}
+
+fn set_resource(pipeline: &Pipeline, resource: &Resource) {
+    pipeline
+        .encoder
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .set_resource(resource);
+}
+
+// -------------------------------------------------------------------- logs
+
+/// An SDK [`LogExporter`] sending OTLP logs.
+#[derive(Debug)]
+pub struct OtlpLogExporter {
+    pipeline: Pipeline,
+}
+
+impl OtlpLogExporter {
+    /// A builder; see the [crate docs](crate) for the settings.
+    pub fn builder() -> ExporterBuilder<OtlpLogExporter> {
+        ExporterBuilder::new()
+    }
+}
+
+impl ExporterBuilder<OtlpLogExporter> {
+    /// Builds the exporter.
+    pub fn build(self) -> Result<OtlpLogExporter, BuildError> {
+        Ok(OtlpLogExporter {
+            pipeline: self.pipeline(Signal::Logs)?,
+        })
+    }
+}
+
+impl LogExporter for OtlpLogExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let payload = self.pipeline.prepare(|e, out| e.encode_logs(&batch, out))?;
+        self.pipeline.send(payload).await
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.pipeline.shutdown()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        set_resource(&self.pipeline, resource);
+    }
+}
+
+// ----------------------------------------------------------------- metrics
+
+/// An SDK [`PushMetricExporter`] sending OTLP metrics.
+#[derive(Debug)]
+pub struct OtlpMetricExporter {
+    pipeline: Pipeline,
+    temporality: Temporality,
+}
+
+impl OtlpMetricExporter {
+    /// A builder; see the [crate docs](crate) for the settings.
+    pub fn builder() -> ExporterBuilder<OtlpMetricExporter> {
+        ExporterBuilder::new()
+    }
+}
+
+impl ExporterBuilder<OtlpMetricExporter> {
+    /// The aggregation temporality to ask the SDK for. Default: cumulative,
+    /// or what `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` says
+    /// (`cumulative`, `delta` or `lowmemory`).
+    pub fn with_temporality(mut self, temporality: Temporality) -> Self {
+        self.temporality = Some(temporality);
+        self
+    }
+
+    /// Builds the exporter.
+    pub fn build(self) -> Result<OtlpMetricExporter, BuildError> {
+        const VAR: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+        let temporality = match self.temporality {
+            Some(t) => t,
+            None => match std::env::var(VAR).ok().filter(|v| !v.trim().is_empty()) {
+                None => Temporality::Cumulative,
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "cumulative" => Temporality::Cumulative,
+                    "delta" => Temporality::Delta,
+                    "lowmemory" => Temporality::LowMemory,
+                    _ => {
+                        return Err(BuildError::InvalidEnv {
+                            name: VAR.to_owned(),
+                            value: v,
+                            reason: "expected cumulative, delta or lowmemory".to_owned(),
+                        })
+                    }
+                },
+            },
+        };
+        Ok(OtlpMetricExporter {
+            pipeline: self.pipeline(Signal::Metrics)?,
+            temporality,
+        })
+    }
+}
+
+impl PushMetricExporter for OtlpMetricExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let payload = self
+            .pipeline
+            .prepare(|e, out| e.encode_metrics(metrics, out))?;
+        self.pipeline.send(payload).await
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.pipeline.shutdown()
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.temporality
+    }
+}

@@ -1,0 +1,121 @@
+//! What every exporter does with a batch: encode once, compress once, send.
+
+use crate::runtime::Runtime;
+use crate::BuildError;
+use bytes::Bytes;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use otlp_compression::{Compression, Compressor};
+use otlp_core::{Encoder, Signal};
+use otlp_transport::client::{OtlpClient, Payload};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use crate::env::Resolved;
+
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    signal: Signal,
+    pub(crate) encoder: RwLock<Encoder>,
+    compression: Compression,
+    /// Reused compression context and the buffer the request is encoded
+    /// into before compression.
+    compressor: Mutex<(Compressor, Vec<u8>)>,
+    client: OtlpClient,
+    runtime: Runtime,
+    /// Size of the last request, to allocate the next one right first time.
+    last_len: AtomicUsize,
+    shut_down: AtomicBool,
+}
+
+impl Pipeline {
+    pub(crate) fn new(signal: Signal, cfg: Resolved) -> Result<Self, BuildError> {
+        let runtime = Runtime::current_or_own()?;
+        let mut client = OtlpClient::builder(cfg.protocol)
+            .with_endpoint(cfg.url.clone())
+            .with_headers(cfg.headers)
+            .with_timeout(cfg.timeout)
+            .with_tls(cfg.tls);
+        if cfg.protocol != otlp_transport::Protocol::Grpc {
+            client = client.with_signal_endpoint(signal, cfg.url);
+        }
+        // The client may spawn connection tasks; give it the runtime.
+        let client = runtime.enter(|| client.build())?;
+        Ok(Pipeline {
+            signal,
+            encoder: RwLock::new(Encoder::new(cfg.protocol.format())),
+            compression: cfg.compression,
+            compressor: Mutex::new((Compressor::new(cfg.compression)?, Vec::new())),
+            client,
+            runtime,
+            last_len: AtomicUsize::new(0),
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    /// Encodes (and compresses) one request with `encode`.
+    pub(crate) fn prepare(
+        &self,
+        encode: impl FnOnce(&Encoder, &mut Vec<u8>),
+    ) -> Result<Payload, OTelSdkError> {
+        if self.shut_down.load(Ordering::Relaxed) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        let encoder = self.encoder.read().unwrap_or_else(PoisonError::into_inner);
+        let hint = self.last_len.load(Ordering::Relaxed);
+        let algorithm = self.compression.algorithm();
+        let body = if algorithm == otlp_compression::Algorithm::None {
+            // Encode straight into the buffer that becomes the request body.
+            let mut out = Vec::with_capacity(hint + hint / 8);
+            encode(&encoder, &mut out);
+            out
+        } else {
+            let mut guard = self.compressor.lock().unwrap_or_else(PoisonError::into_inner);
+            let (compressor, scratch) = &mut *guard;
+            encode(&encoder, scratch);
+            let mut out = Vec::with_capacity(hint + hint / 8);
+            compressor
+                .compress(scratch, &mut out)
+                .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?;
+            out
+        };
+        self.last_len.store(body.len(), Ordering::Relaxed);
+        Ok(Payload::new(Bytes::from(body), algorithm))
+    }
+
+    /// Sends a prepared request on the exporter's runtime, so that the SDK
+    /// may call us from any thread or executor.
+    pub(crate) async fn send(&self, payload: Payload) -> OTelSdkResult {
+        let client = self.client.clone();
+        let signal = self.signal;
+        let result = self
+            .runtime
+            .spawn(async move { client.export(signal, payload).await })
+            .await
+            .map_err(|e| OTelSdkError::InternalFailure(format!("export task failed: {e}")))?;
+        match result {
+            Ok(response) => {
+                if response.is_partial_success() {
+                    tracing::warn!(
+                        signal = %signal,
+                        rejected = response.rejected_items,
+                        message = %response.error_message,
+                        "OTLP receiver accepted the export partially"
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => Err(OTelSdkError::InternalFailure(format!(
+                "{signal} export to {} failed: {e}",
+                self.client.endpoint(signal)
+            ))),
+        }
+    }
+
+    pub(crate) fn shutdown(&self) -> OTelSdkResult {
+        if self.shut_down.swap(true, Ordering::Relaxed) {
+            Err(OTelSdkError::AlreadyShutdown)
+        } else {
+            Ok(())
+        }
+    }
+}
