@@ -11,13 +11,13 @@
 //! ```no_run
 //! use opentelemetry::trace::{Tracer, TracerProvider as _};
 //! use opentelemetry_sdk::trace::SdkTracerProvider;
-//! use otlp_exporter::{OtlpSpanExporter, Protocol};
+//! use otlp_exporter::{Compression, OtlpSpanExporter, Protocol};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let exporter = OtlpSpanExporter::builder()
 //!     .with_endpoint("http://localhost:4317")
 //!     .with_protocol(Protocol::Grpc)
-//!     .with_compression("zstd".parse()?)
+//!     .with_compression("zstd".parse::<Compression>()?)
 //!     .build()?;
 //! let provider = SdkTracerProvider::builder()
 //!     .with_batch_exporter(exporter)
