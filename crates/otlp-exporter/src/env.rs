@@ -44,7 +44,10 @@ pub(crate) struct Resolved {
 
 pub(crate) fn var_name(signal: Option<Signal>, key: &str) -> String {
     match signal {
-        Some(s) => format!("OTEL_EXPORTER_OTLP_{}_{key}", s.as_str().to_ascii_uppercase()),
+        Some(s) => format!(
+            "OTEL_EXPORTER_OTLP_{}_{key}",
+            s.as_str().to_ascii_uppercase()
+        ),
         None => format!("OTEL_EXPORTER_OTLP_{key}"),
     }
 }
@@ -78,7 +81,7 @@ fn invalid(name: &str, value: &str, reason: impl std::fmt::Display) -> BuildErro
 fn http_url(base: &str, signal: Signal) -> String {
     let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
     match after_scheme.find('/') {
-        Some(i) if after_scheme[i..].trim_end_matches('/').len() > 0 => base.to_owned(),
+        Some(i) if !after_scheme[i..].trim_end_matches('/').is_empty() => base.to_owned(),
         _ => format!("{}{}", base.trim_end_matches('/'), signal.http_path()),
     }
 }
@@ -280,7 +283,10 @@ mod tests {
     fn general_endpoint_gets_signal_path_signal_endpoint_does_not() {
         let e = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
-            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:9999/custom"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://logs:9999/custom",
+            ),
         ]);
         let s = Settings::default();
         assert_eq!(

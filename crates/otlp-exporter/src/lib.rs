@@ -186,7 +186,9 @@ impl ExporterBuilder<OtlpSpanExporter> {
 
 impl SpanExporter for OtlpSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let payload = self.pipeline.prepare(|e, out| e.encode_spans(&batch, out))?;
+        let payload = self
+            .pipeline
+            .prepare(|e, out| e.encode_spans(&batch, out))?;
         drop(batch);
         self.pipeline.send(payload).await
     }
@@ -320,3 +322,8 @@ impl PushMetricExporter for OtlpMetricExporter {
         self.temporality
     }
 }
+
+/// The README's code blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -69,7 +69,10 @@ impl Pipeline {
             encode(&encoder, &mut out);
             out
         } else {
-            let mut guard = self.compressor.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = self
+                .compressor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let (compressor, scratch) = &mut *guard;
             encode(&encoder, scratch);
             let mut out = Vec::with_capacity(hint + hint / 8);

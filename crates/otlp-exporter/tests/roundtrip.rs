@@ -79,7 +79,11 @@ impl Drop for Harness {
 
 fn combos() -> Vec<(Protocol, Compression)> {
     let mut v = Vec::new();
-    for c in [Compression::none(), Compression::gzip(), Compression::zstd()] {
+    for c in [
+        Compression::none(),
+        Compression::gzip(),
+        Compression::zstd(),
+    ] {
         v.push((Protocol::Grpc, c));
     }
     for p in [Protocol::HttpProtobuf, Protocol::HttpJson] {
@@ -112,7 +116,10 @@ fn check_arrival(req: &ReceivedRequest, protocol: Protocol, compression: Compres
     assert_eq!(req.format, protocol.format());
     assert_eq!(req.compression, compression.algorithm());
     if compression.algorithm() != Algorithm::None {
-        assert!(req.wire_bytes < req.decoded_bytes, "{protocol} {compression}");
+        assert!(
+            req.wire_bytes < req.decoded_bytes,
+            "{protocol} {compression}"
+        );
     }
 }
 

@@ -13,8 +13,11 @@ use otlp_exporter::{Compression, OtlpSpanExporter, Protocol};
 use std::sync::{Arc, Mutex};
 use tonic::codec::CompressionEncoding;
 
+/// A request and its `grpc-encoding`.
+type Received = (ExportTraceServiceRequest, Option<String>);
+
 #[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<(ExportTraceServiceRequest, Option<String>)>>>);
+struct Sink(Arc<Mutex<Vec<Received>>>);
 
 #[tonic::async_trait]
 impl TraceService for Sink {
@@ -26,7 +29,10 @@ impl TraceService for Sink {
             .metadata()
             .get("grpc-encoding")
             .map(|v| v.to_str().unwrap_or_default().to_owned());
-        self.0.lock().unwrap().push((request.into_inner(), encoding));
+        self.0
+            .lock()
+            .unwrap()
+            .push((request.into_inner(), encoding));
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -83,7 +89,10 @@ fn exporter_talks_to_the_official_tonic_service() {
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        assert_eq!(names, (0..5).map(|i| format!("span-{i}")).collect::<Vec<_>>());
+        assert_eq!(
+            names,
+            (0..5).map(|i| format!("span-{i}")).collect::<Vec<_>>()
+        );
     }
     let _ = stop_tx.send(());
     rt.block_on(server).unwrap().unwrap();
