@@ -1,0 +1,310 @@
+//! Reading what an OTLP server answered: `Export*ServiceResponse` partial
+//! success, `google.rpc.Status` error bodies, `RetryInfo` and `Retry-After`.
+
+use otlp_core::proto::collector::logs::v1::ExportLogsServiceResponse;
+use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceResponse;
+use otlp_core::proto::collector::trace::v1::ExportTraceServiceResponse;
+use otlp_core::{Format, Signal};
+use prost::Message;
+use std::time::{Duration, SystemTime};
+
+use super::ExportError;
+
+/// A successful export: the server accepted the request, possibly only in part.
+///
+/// All zero and empty means full success. A partial success is never worth
+/// retrying (the server already kept what it could), so it is an `Ok`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportResponse {
+    /// How many items (spans, metric data points or log records) the server
+    /// rejected.
+    pub rejected_items: i64,
+    /// The server's explanation of the rejection, or a warning when nothing
+    /// was rejected. Empty when none.
+    pub error_message: String,
+}
+
+impl ExportResponse {
+    /// Whether the server rejected some items or sent a warning.
+    pub fn is_partial_success(&self) -> bool {
+        self.rejected_items != 0 || !self.error_message.is_empty()
+    }
+}
+
+/// Decodes a protobuf `Export{Trace,Metrics,Logs}ServiceResponse`.
+pub(crate) fn decode_protobuf(signal: Signal, body: &[u8]) -> Result<ExportResponse, ExportError> {
+    let invalid = |e: prost::DecodeError| ExportError::invalid(format!("{e}"));
+    let (rejected_items, error_message) = match signal {
+        Signal::Traces => ExportTraceServiceResponse::decode(body)
+            .map_err(invalid)?
+            .partial_success
+            .map(|p| (p.rejected_spans, p.error_message)),
+        Signal::Metrics => ExportMetricsServiceResponse::decode(body)
+            .map_err(invalid)?
+            .partial_success
+            .map(|p| (p.rejected_data_points, p.error_message)),
+        Signal::Logs => ExportLogsServiceResponse::decode(body)
+            .map_err(invalid)?
+            .partial_success
+            .map(|p| (p.rejected_log_records, p.error_message)),
+    }
+    .unwrap_or_default();
+    Ok(ExportResponse {
+        rejected_items,
+        error_message,
+    })
+}
+
+/// Decodes an OTLP/JSON `Export*ServiceResponse`.
+///
+/// Read by hand rather than with opentelemetry-proto's serde derives, because
+/// the protobuf JSON mapping writes int64 as a string (`"rejectedSpans":"5"`),
+/// which those derives reject, and receivers may use either field casing.
+pub(crate) fn decode_json(signal: Signal, body: &[u8]) -> Result<ExportResponse, ExportError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ExportError::invalid(format!("{e}")))?;
+    let Some(partial) = field(&value, "partialSuccess", "partial_success") else {
+        return Ok(ExportResponse::default());
+    };
+    let (camel, snake) = match signal {
+        Signal::Traces => ("rejectedSpans", "rejected_spans"),
+        Signal::Metrics => ("rejectedDataPoints", "rejected_data_points"),
+        Signal::Logs => ("rejectedLogRecords", "rejected_log_records"),
+    };
+    let rejected_items = match field(partial, camel, snake) {
+        None => 0,
+        Some(n) => n
+            .as_i64()
+            .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| ExportError::invalid(format!("`{camel}` is not an integer")))?,
+    };
+    let error_message = field(partial, "errorMessage", "error_message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(ExportResponse {
+        rejected_items,
+        error_message,
+    })
+}
+
+fn field<'a>(v: &'a serde_json::Value, camel: &str, snake: &str) -> Option<&'a serde_json::Value> {
+    v.get(camel)
+        .or_else(|| v.get(snake))
+        .filter(|v| !v.is_null())
+}
+
+/// `google.rpc.Status`, as OTLP servers send it in error bodies and gRPC
+/// servers in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Any {
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+impl RpcStatus {
+    /// The delay of the first `RetryInfo` detail; negative delays count as zero.
+    pub(crate) fn retry_delay(&self) -> Option<Duration> {
+        let info = self
+            .details
+            .iter()
+            .find(|d| d.type_url == RETRY_INFO_TYPE)?;
+        let delay = RetryInfo::decode(info.value.as_slice()).ok()?.retry_delay?;
+        let secs = u64::try_from(delay.seconds).unwrap_or(0);
+        let nanos = u32::try_from(delay.nanos).unwrap_or(0).min(999_999_999);
+        Some(Duration::new(secs, nanos))
+    }
+}
+
+/// The message of an OTLP/HTTP error body: the `google.rpc.Status` message
+/// when the body is one (protobuf or JSON, per `format`), else the body's
+/// text, shortened.
+pub(crate) fn error_message(format: Option<Format>, body: &[u8]) -> String {
+    const MAX_TEXT: usize = 512;
+    let status_message = match format {
+        Some(Format::Protobuf) => RpcStatus::decode(body).ok().map(|s| s.message),
+        Some(Format::Json) => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_owned)),
+        None => None,
+    };
+    match status_message.filter(|m| !m.is_empty()) {
+        Some(message) => message,
+        None => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            match text.char_indices().nth(MAX_TEXT) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text.to_owned(),
+            }
+        }
+    }
+}
+
+/// Parses `Retry-After` as delay-seconds or an HTTP-date (a date in the past
+/// means "now").
+pub(crate) fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otlp_core::proto::collector::trace::v1::ExportTracePartialSuccess;
+
+    #[test]
+    fn protobuf_partial_success() {
+        let body = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 3,
+                error_message: "too old".into(),
+            }),
+        }
+        .encode_to_vec();
+        let r = decode_protobuf(Signal::Traces, &body).unwrap();
+        assert_eq!((r.rejected_items, r.error_message.as_str()), (3, "too old"));
+        assert!(r.is_partial_success());
+        assert!(!decode_protobuf(Signal::Logs, b"")
+            .unwrap()
+            .is_partial_success());
+        assert!(decode_protobuf(Signal::Traces, b"\xff\xff").is_err());
+    }
+
+    #[test]
+    fn json_partial_success() {
+        let r = decode_json(
+            Signal::Metrics,
+            br#"{"partialSuccess":{"rejectedDataPoints":"7","errorMessage":"dup"}}"#,
+        )
+        .unwrap();
+        assert_eq!((r.rejected_items, r.error_message.as_str()), (7, "dup"));
+        let r = decode_json(
+            Signal::Logs,
+            br#"{"partial_success":{"rejected_log_records":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.rejected_items, 2);
+        assert_eq!(
+            decode_json(Signal::Traces, b"{}").unwrap(),
+            ExportResponse::default()
+        );
+        assert!(decode_json(
+            Signal::Traces,
+            br#"{"partialSuccess":{"rejectedSpans":"x"}}"#
+        )
+        .is_err());
+        assert!(decode_json(Signal::Traces, b"<html>").is_err());
+    }
+
+    #[test]
+    fn retry_info() {
+        let info = RetryInfo {
+            retry_delay: Some(ProtoDuration {
+                seconds: 2,
+                nanos: 500_000_000,
+            }),
+        };
+        let status = RpcStatus {
+            code: 14,
+            message: "busy".into(),
+            details: vec![Any {
+                type_url: RETRY_INFO_TYPE.into(),
+                value: info.encode_to_vec(),
+            }],
+        };
+        assert_eq!(status.retry_delay(), Some(Duration::from_millis(2500)));
+        let negative = RpcStatus {
+            details: vec![Any {
+                type_url: RETRY_INFO_TYPE.into(),
+                value: RetryInfo {
+                    retry_delay: Some(ProtoDuration {
+                        seconds: -1,
+                        nanos: -5,
+                    }),
+                }
+                .encode_to_vec(),
+            }],
+            ..status.clone()
+        };
+        assert_eq!(negative.retry_delay(), Some(Duration::ZERO));
+        assert_eq!(RpcStatus::default().retry_delay(), None);
+    }
+
+    #[test]
+    fn error_messages() {
+        let status = RpcStatus {
+            code: 3,
+            message: "bad span".into(),
+            details: vec![],
+        };
+        assert_eq!(
+            error_message(Some(Format::Protobuf), &status.encode_to_vec()),
+            "bad span"
+        );
+        assert_eq!(
+            error_message(Some(Format::Json), br#"{"code":3,"message":"bad json"}"#),
+            "bad json"
+        );
+        assert_eq!(error_message(None, b"  upstream down \n"), "upstream down");
+        let long = "x".repeat(2000);
+        assert_eq!(
+            error_message(Some(Format::Json), long.as_bytes())
+                .chars()
+                .count(),
+            513
+        );
+    }
+
+    #[test]
+    fn retry_after() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        assert_eq!(parse_retry_after(b"3", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after(b"Wed, 21 Oct 2015 07:28:10 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after(b"Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after(b"soon", now), None);
+        assert_eq!(parse_retry_after(b"-1", now), None);
+    }
+}

@@ -1,0 +1,80 @@
+use otlp_core::{Format, ParseError};
+use std::fmt;
+use std::str::FromStr;
+
+/// The OTLP transport protocol, as `OTEL_EXPORTER_OTLP_PROTOCOL` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// OTLP/gRPC (`grpc`), port 4317 by convention.
+    Grpc,
+    /// OTLP/HTTP with binary protobuf bodies (`http/protobuf`), port 4318.
+    HttpProtobuf,
+    /// OTLP/HTTP with JSON bodies (`http/json`), port 4318.
+    HttpJson,
+}
+
+impl Protocol {
+    /// The payload format this protocol carries.
+    pub fn format(self) -> Format {
+        match self {
+            Protocol::Grpc | Protocol::HttpProtobuf => Format::Protobuf,
+            Protocol::HttpJson => Format::Json,
+        }
+    }
+
+    /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+
+    /// The conventional default endpoint for this protocol.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "http://localhost:4317",
+            Protocol::HttpProtobuf | Protocol::HttpJson => "http://localhost:4318",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "grpc" => Ok(Protocol::Grpc),
+            "http/protobuf" | "http" => Ok(Protocol::HttpProtobuf),
+            "http/json" => Ok(Protocol::HttpJson),
+            _ => Err(ParseError::new(
+                "protocol",
+                s,
+                "grpc, http/protobuf, http/json",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse() {
+        assert_eq!("grpc".parse(), Ok(Protocol::Grpc));
+        assert_eq!("HTTP/JSON".parse(), Ok(Protocol::HttpJson));
+        let err = "udp".parse::<Protocol>().unwrap_err().to_string();
+        assert!(
+            err.contains("udp") && err.contains("http/protobuf"),
+            "{err}"
+        );
+    }
+}

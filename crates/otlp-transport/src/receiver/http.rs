@@ -1,0 +1,147 @@
+//! OTLP/HTTP: `POST /v1/{traces,metrics,logs}` over HTTP/1.1 and h2c.
+
+use super::handler::{http_status, Reply, Transport};
+use super::wire::{export_response, rpc_status, ReplyBody};
+use super::{Handler, Inner, Payload, Refusal};
+use ::http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use ::http::{HeaderValue, Method, Request, Response, StatusCode};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use otlp_compression::Algorithm;
+use otlp_core::{Format, Signal};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tonic::Code;
+
+/// Answers one OTLP/HTTP request.
+pub(super) async fn handle<H: Handler>(
+    inner: &Inner<H>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<ReplyBody> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let format = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(Format::from_content_type);
+    let refuse = |status: StatusCode, code: Code, message: String| {
+        tracing::debug!(%peer, path, %status, message, "OTLP/HTTP request refused");
+        error(status, format, code, &message, None)
+    };
+
+    let Some(signal) = Signal::from_http_path(path) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            Code::NotFound,
+            format!("no OTLP endpoint at {path}"),
+        );
+    };
+    if parts.method != Method::POST {
+        let message = format!("method {} not allowed; use POST", parts.method);
+        let mut response = refuse(StatusCode::METHOD_NOT_ALLOWED, Code::Unimplemented, message);
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let Some(format) = format else {
+        let message = "unsupported content-type; use application/x-protobuf or application/json";
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::Unimplemented,
+            message.to_owned(),
+        );
+    };
+    let encoding = parts.headers.get(CONTENT_ENCODING);
+    let encoding = encoding.map(|value| value.to_str().unwrap_or_default());
+    let compression = match encoding.map_or(Ok(Algorithm::None), Algorithm::from_content_encoding) {
+        Ok(algorithm) => algorithm,
+        Err(error) => {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::Unimplemented,
+                error.to_string(),
+            )
+        }
+    };
+
+    let outcome = async {
+        let message = inner.read_body(body, 0).await?;
+        let payload = Payload {
+            transport: Transport::Http,
+            signal,
+            format,
+            compression,
+            wire_bytes: message.len(),
+            message,
+            headers: parts.headers,
+            peer,
+        };
+        inner.dispatch(payload).await
+    };
+    match outcome.await {
+        Ok(Reply::Accept) => success(export_response(signal, format, None), format),
+        Ok(Reply::PartialSuccess { rejected, message }) => success(
+            export_response(signal, format, Some((rejected, &message))),
+            format,
+        ),
+        Ok(Reply::Reject {
+            code,
+            message,
+            retry_after,
+        }) => {
+            let status = http_status(code);
+            tracing::debug!(%peer, path, %status, message, "OTLP/HTTP request rejected by the handler");
+            error(status, Some(format), code, &message, retry_after)
+        }
+        Err(Refusal::TooLarge { limit }) => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::ResourceExhausted,
+            format!("message larger than the {limit}-byte limit"),
+        ),
+        Err(Refusal::Invalid(message)) => {
+            refuse(StatusCode::BAD_REQUEST, Code::InvalidArgument, message)
+        }
+    }
+}
+
+fn success(body: Bytes, format: Format) -> Response<ReplyBody> {
+    let mut response = Response::new(ReplyBody::new(body, None));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    response
+}
+
+/// An error response: a `google.rpc.Status` in the request's format, or
+/// plain text when the request's format is unknown.
+fn error(
+    status: StatusCode,
+    format: Option<Format>,
+    code: Code,
+    message: &str,
+    retry_after: Option<Duration>,
+) -> Response<ReplyBody> {
+    let (body, content_type) = match format {
+        Some(format) => (
+            rpc_status(format, code, message, retry_after),
+            format.content_type(),
+        ),
+        None => (
+            Bytes::copy_from_slice(message.as_bytes()),
+            "text/plain; charset=utf-8",
+        ),
+    };
+    let mut response = Response::new(ReplyBody::new(body, None));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(delay) = retry_after {
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
