@@ -6,5 +6,6 @@ pub mod client;
 pub mod receiver;
 
 mod protocol;
+mod rpc;
 
 pub use protocol::Protocol;

@@ -27,12 +27,13 @@ use tonic::client::GrpcService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
-use super::response::{decode_protobuf, RpcStatus};
+use super::response::decode_protobuf;
 use super::tls::LoadedTls;
 use super::{
     body_error, index, BuildError, ExportError, ExportResponse, Payload, Settings,
     MAX_RESPONSE_BYTES,
 };
+use crate::rpc::RpcStatus;
 
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");

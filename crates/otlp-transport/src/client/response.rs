@@ -9,6 +9,7 @@ use prost::Message;
 use std::time::{Duration, SystemTime};
 
 use super::ExportError;
+use crate::rpc::RpcStatus;
 
 /// A successful export: the server accepted the request, possibly only in part.
 ///
@@ -95,59 +96,6 @@ fn field<'a>(v: &'a serde_json::Value, camel: &str, snake: &str) -> Option<&'a s
         .filter(|v| !v.is_null())
 }
 
-/// `google.rpc.Status`, as OTLP servers send it in error bodies and gRPC
-/// servers in `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<Any>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct Any {
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, Message)]
-struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
-const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
-
-impl RpcStatus {
-    /// The delay of the first `RetryInfo` detail; negative delays count as zero.
-    pub(crate) fn retry_delay(&self) -> Option<Duration> {
-        let info = self
-            .details
-            .iter()
-            .find(|d| d.type_url == RETRY_INFO_TYPE)?;
-        let delay = RetryInfo::decode(info.value.as_slice()).ok()?.retry_delay?;
-        let secs = u64::try_from(delay.seconds).unwrap_or(0);
-        let nanos = u32::try_from(delay.nanos).unwrap_or(0).min(999_999_999);
-        Some(Duration::new(secs, nanos))
-    }
-}
-
 /// The message of an OTLP/HTTP error body: the `google.rpc.Status` message
 /// when the body is one (protobuf or JSON, per `format`), else the body's
 /// text, shortened.
@@ -231,40 +179,6 @@ mod tests {
         )
         .is_err());
         assert!(decode_json(Signal::Traces, b"<html>").is_err());
-    }
-
-    #[test]
-    fn retry_info() {
-        let info = RetryInfo {
-            retry_delay: Some(ProtoDuration {
-                seconds: 2,
-                nanos: 500_000_000,
-            }),
-        };
-        let status = RpcStatus {
-            code: 14,
-            message: "busy".into(),
-            details: vec![Any {
-                type_url: RETRY_INFO_TYPE.into(),
-                value: info.encode_to_vec(),
-            }],
-        };
-        assert_eq!(status.retry_delay(), Some(Duration::from_millis(2500)));
-        let negative = RpcStatus {
-            details: vec![Any {
-                type_url: RETRY_INFO_TYPE.into(),
-                value: RetryInfo {
-                    retry_delay: Some(ProtoDuration {
-                        seconds: -1,
-                        nanos: -5,
-                    }),
-                }
-                .encode_to_vec(),
-            }],
-            ..status.clone()
-        };
-        assert_eq!(negative.retry_delay(), Some(Duration::ZERO));
-        assert_eq!(RpcStatus::default().retry_delay(), None);
     }
 
     #[test]

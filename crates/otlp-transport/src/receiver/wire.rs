@@ -2,6 +2,7 @@
 //! messages and the response body type.
 
 use super::Refusal;
+use crate::rpc::{Any, RpcStatus};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
@@ -84,7 +85,7 @@ pub(super) fn rpc_status(
         Format::Protobuf => RpcStatus {
             code: code.into(),
             message: message.to_owned(),
-            details: retry_after.map(retry_info).into_iter().collect(),
+            details: retry_after.map(Any::retry_info).into_iter().collect(),
         }
         .encode_to_vec()
         .into(),
@@ -92,57 +93,6 @@ pub(super) fn rpc_status(
             .to_string()
             .into(),
     }
-}
-
-fn retry_info(delay: Duration) -> Any {
-    let retry_delay = ProtoDuration {
-        seconds: i64::try_from(delay.as_secs()).unwrap_or(i64::MAX),
-        // Below 10^9, so it fits.
-        nanos: delay.subsec_nanos() as i32,
-    };
-    Any {
-        type_url: "type.googleapis.com/google.rpc.RetryInfo".to_owned(),
-        value: RetryInfo {
-            retry_delay: Some(retry_delay),
-        }
-        .encode_to_vec(),
-    }
-}
-
-/// `google.rpc.Status`.
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<Any>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, Message)]
-struct Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, Message)]
-struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
 }
 
 /// A response body: at most one chunk of data, then optional trailers. That
