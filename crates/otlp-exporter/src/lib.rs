@@ -44,6 +44,7 @@
 mod env;
 mod pipeline;
 mod runtime;
+mod stats;
 
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter};
@@ -62,6 +63,7 @@ pub use env::DEFAULT_TIMEOUT;
 pub use otlp_compression::{Algorithm, Compression};
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
+pub use stats::{Dropped, ExportStats, StatsSnapshot};
 
 /// Why an exporter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +175,12 @@ impl OtlpSpanExporter {
     pub fn builder() -> ExporterBuilder<OtlpSpanExporter> {
         ExporterBuilder::new()
     }
+
+    /// A handle to this exporter's counters; it stays valid after the
+    /// exporter is handed to the SDK.
+    pub fn stats(&self) -> ExportStats {
+        self.pipeline.stats.clone()
+    }
 }
 
 impl ExporterBuilder<OtlpSpanExporter> {
@@ -189,8 +197,9 @@ impl SpanExporter for OtlpSpanExporter {
         let payload = self
             .pipeline
             .prepare(|e, out| e.encode_spans(&batch, out))?;
+        let items = batch.len() as u64;
         drop(batch);
-        self.pipeline.send(payload).await
+        self.pipeline.send(payload, items).await
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
@@ -223,6 +232,12 @@ impl OtlpLogExporter {
     pub fn builder() -> ExporterBuilder<OtlpLogExporter> {
         ExporterBuilder::new()
     }
+
+    /// A handle to this exporter's counters; it stays valid after the
+    /// exporter is handed to the SDK.
+    pub fn stats(&self) -> ExportStats {
+        self.pipeline.stats.clone()
+    }
 }
 
 impl ExporterBuilder<OtlpLogExporter> {
@@ -237,7 +252,8 @@ impl ExporterBuilder<OtlpLogExporter> {
 impl LogExporter for OtlpLogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let payload = self.pipeline.prepare(|e, out| e.encode_logs(&batch, out))?;
-        self.pipeline.send(payload).await
+        let items = batch.iter().count() as u64;
+        self.pipeline.send(payload, items).await
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
@@ -251,6 +267,28 @@ impl LogExporter for OtlpLogExporter {
 
 // ----------------------------------------------------------------- metrics
 
+/// The number of data points in an export, the unit OTLP counts metrics in.
+fn data_points(metrics: &ResourceMetrics) -> u64 {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    fn points<T>(d: &MetricData<T>) -> usize {
+        match d {
+            MetricData::Gauge(g) => g.data_points().count(),
+            MetricData::Sum(s) => s.data_points().count(),
+            MetricData::Histogram(h) => h.data_points().count(),
+            MetricData::ExponentialHistogram(h) => h.data_points().count(),
+        }
+    }
+    metrics
+        .scope_metrics()
+        .flat_map(|sm| sm.metrics())
+        .map(|m| match m.data() {
+            AggregatedMetrics::F64(d) => points(d),
+            AggregatedMetrics::U64(d) => points(d),
+            AggregatedMetrics::I64(d) => points(d),
+        } as u64)
+        .sum()
+}
+
 /// An SDK [`PushMetricExporter`] sending OTLP metrics.
 #[derive(Debug)]
 pub struct OtlpMetricExporter {
@@ -262,6 +300,12 @@ impl OtlpMetricExporter {
     /// A builder; see the [crate docs](crate) for the settings.
     pub fn builder() -> ExporterBuilder<OtlpMetricExporter> {
         ExporterBuilder::new()
+    }
+
+    /// A handle to this exporter's counters; it stays valid after the
+    /// exporter is handed to the SDK.
+    pub fn stats(&self) -> ExportStats {
+        self.pipeline.stats.clone()
     }
 }
 
@@ -307,7 +351,7 @@ impl PushMetricExporter for OtlpMetricExporter {
         let payload = self
             .pipeline
             .prepare(|e, out| e.encode_metrics(metrics, out))?;
-        self.pipeline.send(payload).await
+        self.pipeline.send(payload, data_points(metrics)).await
     }
 
     fn force_flush(&self) -> OTelSdkResult {

@@ -9,6 +9,9 @@ use otlp_core::{Encoder, Signal};
 use otlp_transport::client::{OtlpClient, Payload};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+use crate::stats::ExportStats;
 
 use crate::env::Resolved;
 
@@ -25,6 +28,7 @@ pub(crate) struct Pipeline {
     /// Size of the last request, to allocate the next one right first time.
     last_len: AtomicUsize,
     shut_down: AtomicBool,
+    pub(crate) stats: ExportStats,
 }
 
 impl Pipeline {
@@ -49,6 +53,7 @@ impl Pipeline {
             runtime,
             last_len: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
+            stats: ExportStats::default(),
         })
     }
 
@@ -63,11 +68,12 @@ impl Pipeline {
         let encoder = self.encoder.read().unwrap_or_else(PoisonError::into_inner);
         let hint = self.last_len.load(Ordering::Relaxed);
         let algorithm = self.compression.algorithm();
-        let body = if algorithm == otlp_compression::Algorithm::None {
+        let (body, uncompressed) = if algorithm == otlp_compression::Algorithm::None {
             // Encode straight into the buffer that becomes the request body.
             let mut out = Vec::with_capacity(hint + hint / 8);
             encode(&encoder, &mut out);
-            out
+            let len = out.len();
+            (out, len)
         } else {
             let mut guard = self
                 .compressor
@@ -79,24 +85,32 @@ impl Pipeline {
             compressor
                 .compress(scratch, &mut out)
                 .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?;
-            out
+            (out, scratch.len())
         };
+        self.stats.record_encoded(uncompressed, body.len());
         self.last_len.store(body.len(), Ordering::Relaxed);
         Ok(Payload::new(Bytes::from(body), algorithm))
     }
 
     /// Sends a prepared request on the exporter's runtime, so that the SDK
     /// may call us from any thread or executor.
-    pub(crate) async fn send(&self, payload: Payload) -> OTelSdkResult {
+    /// `items` is the number of spans, data points or records in it.
+    pub(crate) async fn send(&self, payload: Payload, items: u64) -> OTelSdkResult {
         let client = self.client.clone();
         let signal = self.signal;
-        let result = self
+        let (result, latency) = self
             .runtime
-            .spawn(async move { client.export(signal, payload).await })
+            .spawn(async move {
+                let started = Instant::now();
+                let result = client.export(signal, payload).await;
+                (result, started.elapsed())
+            })
             .await
             .map_err(|e| OTelSdkError::InternalFailure(format!("export task failed: {e}")))?;
         match result {
             Ok(response) => {
+                let rejected = u64::try_from(response.rejected_items).unwrap_or(0);
+                self.stats.record_success(items, rejected, latency);
                 if response.is_partial_success() {
                     tracing::warn!(
                         signal = %signal,
@@ -107,10 +121,13 @@ impl Pipeline {
                 }
                 Ok(())
             }
-            Err(e) => Err(OTelSdkError::InternalFailure(format!(
-                "{signal} export to {} failed: {e}",
-                self.client.endpoint(signal)
-            ))),
+            Err(e) => {
+                self.stats.record_failure(items, latency);
+                Err(OTelSdkError::InternalFailure(format!(
+                    "{signal} export to {} failed: {e}",
+                    self.client.endpoint(signal)
+                )))
+            }
         }
     }
 

@@ -133,6 +133,7 @@ fn traces_arrive_exactly() {
             .with_compression(compression)
             .build()
             .unwrap();
+        let stats = exporter.stats();
         let memory = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_resource(resource())
@@ -171,6 +172,16 @@ fn traces_arrive_exactly() {
             r
         };
         assert_eq!(sorted(got), sorted(expected), "{protocol} {compression}");
+        let snap = stats.snapshot();
+        assert_eq!(
+            (snap.items_exported, snap.requests, snap.export_errors),
+            (20, 1, 0)
+        );
+        // Over gRPC the receiver counts the 5-byte message prefix too.
+        let prefix = if protocol == Protocol::Grpc { 5 } else { 0 };
+        assert_eq!(snap.bytes_sent, (req.wire_bytes - prefix) as u64);
+        assert_eq!(snap.bytes_uncompressed, req.decoded_bytes as u64);
+        assert!(snap.max_latency >= snap.mean_latency && snap.mean_latency > Duration::ZERO);
         provider.shutdown().unwrap();
         h.assert_idle();
     }
@@ -310,4 +321,44 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+#[test]
+fn stats_count_partial_success_and_failures() {
+    use opentelemetry_sdk::trace::SpanExporter as _;
+    use otlp_transport::receiver::Reply;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(async {
+        Receiver::builder()
+            .with_http_addr("127.0.0.1:0".parse().unwrap())
+            .serve(async |_r: ReceivedRequest| Reply::partial_success(3, "too old"))
+            .await
+            .unwrap()
+    });
+    let memory = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(memory.clone())
+        .build();
+    let tracer = provider.tracer("stats");
+    for _ in 0..10 {
+        tracer.in_span("s", |_| {});
+    }
+    let spans = memory.get_finished_spans().unwrap();
+    let exporter = OtlpSpanExporter::builder()
+        .with_endpoint(format!("http://{}", receiver.http_addr().unwrap()))
+        .build()
+        .unwrap();
+    let stats = exporter.stats();
+    rt.block_on(exporter.export(spans.clone())).unwrap();
+    let snap = stats.snapshot();
+    assert_eq!(snap.items_exported, 7);
+    assert_eq!(snap.dropped.rejected_by_receiver, 3);
+    rt.block_on(receiver.shutdown());
+
+    // Now nothing listens there: the whole batch is counted as failed.
+    assert!(rt.block_on(exporter.export(spans)).is_err());
+    let snap = stats.snapshot();
+    assert_eq!((snap.requests, snap.export_errors), (1, 1));
+    assert_eq!(snap.dropped.export_failed, 10);
+    assert_eq!(snap.items_exported, 7);
 }
