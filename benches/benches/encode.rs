@@ -30,7 +30,10 @@ use std::time::Duration;
 
 const BATCH: usize = 512;
 
-fn stock_spans(spans: Vec<SpanData>, res: &ResourceAttributesWithSchema) -> ExportTraceServiceRequest {
+fn stock_spans(
+    spans: Vec<SpanData>,
+    res: &ResourceAttributesWithSchema,
+) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: group_spans_by_resource_and_scope(spans, res),
     }
@@ -150,7 +153,9 @@ fn metrics(c: &mut Criterion) {
         stock.len()
     );
 
-    let mut group = c.benchmark_group(format!("encode metrics protobuf ({METRIC_DATA_POINTS} data points)"));
+    let mut group = c.benchmark_group(format!(
+        "encode metrics protobuf ({METRIC_DATA_POINTS} data points)"
+    ));
     group.throughput(Throughput::Elements(METRIC_DATA_POINTS as u64));
     group.bench_function("otlp-rust", |b| {
         b.iter(|| {

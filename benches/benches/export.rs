@@ -1,1 +1,285 @@
-fn main() {}
+//! CPU time our `OtlpSpanExporter` spends per batch, against the stock
+//! `opentelemetry-otlp` gRPC (tonic) span exporter, both sending to the same
+//! loopback gRPC sink, uncompressed and with zstd (level 3 on both sides).
+//!
+//! The figure criterion reports as "time" is the CPU time (user + system,
+//! every thread of this process, from `CLOCK_PROCESS_CPUTIME_ID`) spent in
+//! `export(batch).await` calls, not wall time: what the exporter costs the
+//! application. So that none of that is the receiver's work, the sink runs
+//! in a separate process: this binary re-executes itself with
+//! `OTLP_BENCH_SINK_PORT_FILE` set, and that child serves gRPC until its
+//! stdin closes, then prints how many spans it received.
+//!
+//! Both exporters are driven identically: one tokio runtime (multi-thread,
+//! 2 workers, what `#[tokio::main]` gives on the 2-core bench machine),
+//! batches cloned from the same 512-span batch outside the timed region,
+//! and exported one after another, each awaited before the next.
+#![allow(missing_docs)]
+
+use criterion::{Criterion, Throughput};
+use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use otlp_exporter::{Compression, OtlpSpanExporter, Protocol};
+use rustix::time::{clock_gettime, ClockId};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::codec::CompressionEncoding;
+
+const SINK_ENV: &str = "OTLP_BENCH_SINK_PORT_FILE";
+const BATCH: usize = 512;
+/// Batches cloned ahead of each timed stretch; bounds the memory held by
+/// pre-built input (a 512-span batch is a few hundred KiB).
+const CHUNK: u64 = 32;
+
+fn main() {
+    if let Some(path) = std::env::var_os(SINK_ENV) {
+        run_sink(Path::new(&path));
+        return;
+    }
+    let mut sink = Sink::spawn();
+    let total = run_benchmarks(sink.port);
+    let received = sink.finish();
+    println!("spans exported Ok: {total}, spans the sink received: {received}");
+    assert_eq!(received, total, "the sink must receive every exported span");
+}
+
+// ------------------------------------------------------------------ client
+
+/// The process's CPU time so far, all threads, user + system.
+fn cpu_now() -> Duration {
+    let t = clock_gettime(ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+trait Export {
+    async fn send(&self, batch: Vec<SpanData>);
+}
+
+impl Export for OtlpSpanExporter {
+    async fn send(&self, batch: Vec<SpanData>) {
+        self.export(batch).await.expect("otlp-rust export succeeds");
+    }
+}
+
+impl Export for opentelemetry_otlp::SpanExporter {
+    async fn send(&self, batch: Vec<SpanData>) {
+        self.export(batch).await.expect("stock export succeeds");
+    }
+}
+
+/// Exports `iters` copies of `spans`, returning the CPU time spent in the
+/// exports only (cloning the input is done between timed stretches).
+fn cpu_of_exports<E: Export>(
+    rt: &tokio::runtime::Runtime,
+    exporter: &E,
+    spans: &[SpanData],
+    iters: u64,
+    exported: &AtomicU64,
+) -> Duration {
+    let mut cpu = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        left -= n;
+        let batches: Vec<Vec<SpanData>> = (0..n).map(|_| spans.to_vec()).collect();
+        let start = cpu_now();
+        rt.block_on(async {
+            for batch in batches {
+                exporter.send(batch).await;
+            }
+        });
+        cpu += cpu_now() - start;
+        exported.fetch_add(n * spans.len() as u64, Ordering::Relaxed);
+    }
+    cpu
+}
+
+fn run_benchmarks(port: u16) -> u64 {
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let spans = otlp_benches::http_spans(BATCH);
+    let resource = otlp_benches::resource();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let exported = AtomicU64::new(0);
+
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .configure_from_args();
+    let mut group = c.benchmark_group("export cpu per 512-span batch");
+    group.throughput(Throughput::Elements(BATCH as u64));
+
+    for (name, ours, stock) in [
+        ("none", Compression::none(), None),
+        (
+            "zstd",
+            Compression::zstd(),
+            Some(opentelemetry_otlp::Compression::Zstd),
+        ),
+    ] {
+        // Build both inside the runtime, so both use it for their I/O.
+        let (ours, stock) = {
+            let _guard = rt.enter();
+            let mut ours = OtlpSpanExporter::builder()
+                .with_endpoint(&endpoint)
+                .with_protocol(Protocol::Grpc)
+                .with_compression(ours)
+                .build()
+                .expect("otlp-rust exporter");
+            ours.set_resource(&resource);
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(&endpoint);
+            if let Some(compression) = stock {
+                builder = builder.with_compression(compression);
+            }
+            let mut stock = builder.build().expect("stock exporter");
+            stock.set_resource(&resource);
+            (ours, stock)
+        };
+
+        group.bench_function(format!("otlp-rust/{name}"), |b| {
+            b.iter_custom(|iters| cpu_of_exports(&rt, &ours, &spans, iters, &exported))
+        });
+        group.bench_function(format!("stock/{name}"), |b| {
+            b.iter_custom(|iters| cpu_of_exports(&rt, &stock, &spans, iters, &exported))
+        });
+    }
+    group.finish();
+    c.final_summary();
+    exported.load(Ordering::Relaxed)
+}
+
+// -------------------------------------------------------------------- sink
+
+/// The sink child process, killed if it is still running when dropped.
+struct Sink {
+    child: Child,
+    port: u16,
+    port_file: PathBuf,
+}
+
+impl Sink {
+    fn spawn() -> Sink {
+        let port_file =
+            std::env::temp_dir().join(format!("otlp-bench-sink-{}.port", std::process::id()));
+        let _ = std::fs::remove_file(&port_file);
+        let child = Command::new(std::env::current_exe().expect("current exe"))
+            .env(SINK_ENV, &port_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the sink process");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                break port;
+            }
+            assert!(Instant::now() < deadline, "the sink did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Sink {
+            child,
+            port,
+            port_file,
+        }
+    }
+
+    /// Stops the sink (by closing its stdin) and returns the number of
+    /// spans it received.
+    fn finish(&mut self) -> u64 {
+        drop(self.child.stdin.take());
+        let mut out = String::new();
+        if let Some(stdout) = self.child.stdout.take() {
+            BufReader::new(stdout)
+                .read_line(&mut out)
+                .expect("read the sink's count");
+        }
+        out.trim().parse().expect("the sink prints its span count")
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.port_file);
+    }
+}
+
+#[derive(Default)]
+struct CountingSink {
+    spans: Arc<AtomicU64>,
+}
+
+#[tonic::async_trait]
+impl TraceService for CountingSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let n: usize = request
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.spans.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// Serves OTLP/gRPC traces on 127.0.0.1 until stdin closes, then prints the
+/// number of spans received and exits.
+fn run_sink(port_file: &Path) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("sink runtime");
+    let sink = CountingSink::default();
+    let spans = Arc::clone(&sink.spans);
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", spans.load(Ordering::Relaxed));
+        let _ = out.flush();
+        std::process::exit(0);
+    });
+    rt.block_on(async {
+        let incoming = tonic::transport::server::TcpIncoming::bind(([127, 0, 0, 1], 0).into())
+            .expect("bind the sink")
+            .with_nodelay(Some(true));
+        let port = incoming.local_addr().expect("sink address").port();
+        // Write then rename, so the parent never reads a partial port.
+        let tmp = port_file.with_extension("tmp");
+        std::fs::write(&tmp, port.to_string()).expect("write the port file");
+        std::fs::rename(&tmp, port_file).expect("publish the port file");
+        let service = TraceServiceServer::new(sink)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(64 << 20);
+        tonic::transport::Server::builder()
+            .serve_with_incoming(service, incoming)
+            .await
+            .expect("sink server");
+    });
+}

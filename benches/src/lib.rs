@@ -193,7 +193,12 @@ pub fn http_spans(n: usize) -> Vec<SpanData> {
                 KeyValue::new("user_agent.original", rng.pick(&USER_AGENTS)),
                 KeyValue::new(
                     "client.address",
-                    format!("10.{}.{}.{}", rng.below(256), rng.below(256), rng.below(256)),
+                    format!(
+                        "10.{}.{}.{}",
+                        rng.below(256),
+                        rng.below(256),
+                        rng.below(256)
+                    ),
                 ),
                 KeyValue::new("network.protocol.version", rng.pick(&["1.1", "2"])),
                 KeyValue::new("http.route", route),
@@ -388,10 +393,7 @@ pub fn resource_metrics() -> ResourceMetrics {
         .f64_gauge("db.client.connection.pool.usage")
         .with_unit("1")
         .build();
-    let bytes = meter
-        .u64_counter("network.io")
-        .with_unit("By")
-        .build();
+    let bytes = meter.u64_counter("network.io").with_unit("By").build();
 
     let mut rng = Rng(0x5eed_0003);
     // 4 routes x 2 versions x 4 statuses = 32 attribute sets, each in both
@@ -516,6 +518,9 @@ mod tests {
     fn logs_carry_trace_context() {
         let logs = log_records(16);
         assert_eq!(logs.len(), 16);
-        assert!(logs.pairs().iter().all(|(r, _)| r.trace_context().is_some()));
+        assert!(logs
+            .pairs()
+            .iter()
+            .all(|(r, _)| r.trace_context().is_some()));
     }
 }
