@@ -40,6 +40,8 @@ fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z._]{0,12}",
         any::<String>(),
+        // Long enough that lengths take two varint bytes.
+        "[a-z]{120,300}",
         Just("quote\" backslash\\ newline\n tab\t nul\u{0}".to_owned()),
     ]
 }

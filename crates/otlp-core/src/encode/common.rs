@@ -6,11 +6,19 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds since the Unix epoch; times before it encode as zero.
+///
+/// Computed in `u64` with wrapping, which gives exactly what
+/// `as_nanos() as u64` (opentelemetry-proto's conversion) gives, without the
+/// 128-bit arithmetic.
 #[inline]
 pub(crate) fn nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d
+            .as_secs()
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(u64::from(d.subsec_nanos())),
+        Err(_) => 0,
+    }
 }
 
 #[inline]
@@ -27,9 +35,11 @@ pub(crate) fn attributes<'a, W: Writer>(
     name: &str,
     attrs: impl IntoIterator<Item = &'a KeyValue>,
 ) {
-    w.repeated(num, name, Size::Small, attrs, |w, kv| {
-        key_value(w, kv.key.as_str(), &kv.value)
-    });
+    w.key_values(
+        num,
+        name,
+        attrs.into_iter().map(|kv| (kv.key.as_str(), &kv.value)),
+    );
 }
 
 /// `AnyValue` body for an API attribute value.

@@ -5,6 +5,8 @@
 //! [`JsonWriter`] into OTLP/JSON. Both are monomorphised, so the traversal
 //! costs nothing extra and the two formats cannot drift apart.
 
+use opentelemetry::Value;
+
 /// How large a nested message is expected to be; decides how many bytes are
 /// reserved for its length prefix before it is written (see
 /// [`ProtoWriter`]).
@@ -23,10 +25,11 @@ pub(crate) enum Size {
 /// Scalar methods skip default values (zero, empty), as proto3 does, except
 /// the `oneof_*` methods, which always write: a set `oneof` member is present
 /// even when it holds its default.
-pub(crate) trait Writer {
+pub(crate) trait Writer: Sized {
     fn string(&mut self, num: u32, name: &str, v: &str);
-    /// Trace and span ids: bytes in protobuf, lowercase hex in JSON.
-    fn id(&mut self, num: u32, name: &str, v: &[u8]);
+    /// Trace and span ids: bytes in protobuf, lowercase hex in JSON. (The
+    /// length is a constant so the copy compiles to a few moves.)
+    fn id<const N: usize>(&mut self, num: u32, name: &str, v: &[u8; N]);
     fn fixed64(&mut self, num: u32, name: &str, v: u64);
     fn fixed32(&mut self, num: u32, name: &str, v: u32);
     fn uint32(&mut self, num: u32, name: &str, v: u32);
@@ -69,6 +72,17 @@ pub(crate) trait Writer {
     ) {
         self.repeated(num, name, size, items, f);
     }
+    /// A repeated `KeyValue` field holding API attributes.
+    fn key_values<'a>(
+        &mut self,
+        num: u32,
+        name: &str,
+        attrs: impl Iterator<Item = (&'a str, &'a Value)>,
+    ) {
+        self.repeated(num, name, Size::Small, attrs, |w, (k, v)| {
+            super::common::key_value(w, k, v)
+        });
+    }
     /// A message whose body was encoded earlier by a writer of the same kind.
     fn embedded(&mut self, num: u32, name: &str, body: &Embedded);
 }
@@ -103,31 +117,54 @@ impl<'a> ProtoWriter<'a> {
         ProtoWriter { buf }
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.buf.push((v as u8) | 0x80);
-            v >>= 7;
+        if v < 0x80 {
+            self.buf.push(v as u8);
+            return;
         }
-        self.buf.push(v as u8);
+        let mut tmp = [0u8; 10];
+        let mut n = 0;
+        while v >= 0x80 {
+            tmp[n] = (v as u8) | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        tmp[n] = v as u8;
+        self.buf.extend_from_slice(&tmp[..=n]);
     }
 
-    #[inline]
+    #[inline(always)]
     fn key(&mut self, num: u32, wire: u32) {
         self.varint(u64::from((num << 3) | wire));
     }
 
-    #[inline]
+    #[inline(always)]
     fn len_delimited(&mut self, num: u32, v: &[u8]) {
         self.key(num, LEN);
         self.varint(v.len() as u64);
         self.buf.extend_from_slice(v);
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish_message(&mut self, len_pos: usize, reserved: usize) {
         let start = len_pos + reserved;
         let len = self.buf.len() - start;
+        // The common cases: the guess was right.
+        if reserved == 1 && len < 0x80 {
+            self.buf[len_pos] = len as u8;
+            return;
+        }
+        if reserved == 2 && (0x80..0x4000).contains(&len) {
+            self.buf[len_pos] = (len as u8) | 0x80;
+            self.buf[len_pos + 1] = (len >> 7) as u8;
+            return;
+        }
+        self.fix_length(len_pos, reserved, start, len);
+    }
+
+    #[inline(never)]
+    fn fix_length(&mut self, len_pos: usize, reserved: usize, start: usize, len: usize) {
         let needed = varint_len(len as u64);
         if needed != reserved {
             if needed > reserved {
@@ -162,10 +199,13 @@ impl Writer for ProtoWriter<'_> {
             self.len_delimited(num, v.as_bytes());
         }
     }
-    #[inline]
-    fn id(&mut self, num: u32, _: &str, v: &[u8]) {
-        if !v.is_empty() {
-            self.len_delimited(num, v);
+    #[inline(always)]
+    fn id<const N: usize>(&mut self, num: u32, _: &str, v: &[u8; N]) {
+        const { assert!(N < 0x80, "ids have a one-byte length") };
+        if N > 0 {
+            self.key(num, LEN);
+            self.buf.push(N as u8);
+            self.buf.extend_from_slice(v);
         }
     }
     #[inline]
@@ -273,12 +313,16 @@ impl Writer for ProtoWriter<'_> {
             });
         }
     }
-    #[inline]
+    #[inline(always)]
     fn message(&mut self, num: u32, _: &str, size: Size, f: impl FnOnce(&mut Self)) {
         self.key(num, LEN);
         let len_pos = self.buf.len();
         let reserved = size as usize;
-        self.buf.extend_from_slice(&[0, 0, 0][..reserved]);
+        match size {
+            Size::Small => self.buf.push(0),
+            Size::Medium => self.buf.extend_from_slice(&[0, 0]),
+            Size::Large => self.buf.extend_from_slice(&[0, 0, 0]),
+        }
         f(self);
         self.finish_message(len_pos, reserved);
     }
@@ -298,6 +342,85 @@ impl Writer for ProtoWriter<'_> {
     #[inline]
     fn embedded(&mut self, num: u32, _: &str, body: &Embedded) {
         self.len_delimited(num, &body.proto);
+    }
+
+    /// Scalar attributes, the vast majority, are written with their exact
+    /// lengths computed up front: no reserved prefix, nothing to patch.
+    #[inline]
+    fn key_values<'a>(
+        &mut self,
+        num: u32,
+        name: &str,
+        attrs: impl Iterator<Item = (&'a str, &'a Value)>,
+    ) {
+        for (key, value) in attrs {
+            // The value's tag and one-byte length when it is a scalar.
+            let scalar: Option<(u8, usize)> = match value {
+                Value::String(s) => Some((
+                    0x0a,
+                    1 + varint_len(s.as_str().len() as u64) + s.as_str().len(),
+                )),
+                Value::Bool(_) => Some((0x10, 2)),
+                Value::I64(i) => Some((0x18, 1 + varint_len(*i as u64))),
+                Value::F64(_) => Some((0x21, 9)),
+                _ => None,
+            };
+            let Some((value_tag, value_len)) = scalar else {
+                self.message(num, name, Size::Small, |w| {
+                    super::common::key_value(w, key, value)
+                });
+                continue;
+            };
+            let kv_len = 2 + key.len() + 2 + value_len;
+            if num < 16 && kv_len < 0x80 {
+                // Short attributes (nearly all): every length is one byte,
+                // so the framing is two four-byte appends.
+                self.buf.reserve(kv_len + 2);
+                self.buf.extend_from_slice(&[
+                    ((num << 3) | LEN) as u8,
+                    kv_len as u8,
+                    0x0a,
+                    key.len() as u8,
+                ]);
+                self.buf.extend_from_slice(key.as_bytes());
+                self.buf
+                    .extend_from_slice(&[0x12, value_len as u8, value_tag]);
+            } else {
+                self.kv_header(num, key, value_len);
+                self.buf.push(value_tag);
+            }
+            match value {
+                Value::String(s) => {
+                    self.varint(s.as_str().len() as u64);
+                    self.buf.extend_from_slice(s.as_str().as_bytes());
+                }
+                Value::Bool(b) => self.buf.push(u8::from(*b)),
+                Value::I64(i) => self.varint(*i as u64),
+                Value::F64(f) => self.buf.extend_from_slice(&f.to_le_bytes()),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl ProtoWriter<'_> {
+    /// Writes a `KeyValue` up to its `AnyValue`'s body, which is
+    /// `value_len` bytes long.
+    #[inline(always)]
+    fn kv_header(&mut self, num: u32, key: &str, value_len: usize) {
+        let kv_len = 1
+            + varint_len(key.len() as u64)
+            + key.len()
+            + 1
+            + varint_len(value_len as u64)
+            + value_len;
+        // The whole attribute is written next: one capacity check for all.
+        self.buf.reserve(kv_len + 4);
+        self.key(num, LEN);
+        self.varint(kv_len as u64);
+        self.len_delimited(1, key.as_bytes());
+        self.buf.push(0x12);
+        self.varint(value_len as u64);
     }
 }
 
@@ -454,8 +577,8 @@ impl Writer for JsonWriter<'_> {
         }
     }
     #[inline]
-    fn id(&mut self, _: u32, name: &str, v: &[u8]) {
-        if !v.is_empty() {
+    fn id<const N: usize>(&mut self, _: u32, name: &str, v: &[u8; N]) {
+        if N > 0 {
             self.name(name);
             self.buf.push(b'"');
             for &b in v {
