@@ -11,7 +11,7 @@ use crate::BuildError;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
+use tokio::task::JoinError;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Runtime {
@@ -59,11 +59,19 @@ impl Runtime {
         f()
     }
 
-    pub(crate) fn spawn<F>(&self, f: F) -> JoinHandle<F::Output>
+    /// Runs `f` on this runtime: inline when the caller is already on it
+    /// (no task, no cross-thread wake-up), else as a task awaited from
+    /// wherever the caller is.
+    pub(crate) async fn run<F>(&self, f: F) -> Result<F::Output, JoinError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.handle.spawn(f)
+        let on_this_runtime = Handle::try_current().is_ok_and(|h| h.id() == self.handle.id());
+        if on_this_runtime {
+            Ok(f.await)
+        } else {
+            self.handle.spawn(f).await
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `LogBatch` to `ExportLogsServiceRequest`.
 
-use super::common::{key_value_log, log_value, nanos, same_scope_but_name, scope, EncodedResource};
+use super::common::{log_value, nanos, same_scope_but_name, scope, EncodedResource};
 use super::writer::{Size, Writer};
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::{LogBatch, SdkLogRecord};
@@ -73,12 +73,10 @@ fn record<W: Writer>(w: &mut W, r: &SdkLogRecord) {
     if let Some(body) = r.body() {
         w.message(5, "body", Size::Small, |w| log_value(w, body));
     }
-    w.repeated(
+    w.log_key_values(
         6,
         "attributes",
-        Size::Small,
-        r.attributes_iter(),
-        |w, (k, v)| key_value_log(w, k.as_str(), v),
+        r.attributes_iter().map(|(k, v)| (k.as_str(), v)),
     );
     if let Some(cx) = r.trace_context() {
         w.fixed32(

@@ -3,7 +3,7 @@
 use super::common::{attributes, nanos, resource, scope};
 use super::writer::{Size, Writer};
 use opentelemetry_sdk::metrics::data::{
-    AggregatedMetrics, Exemplar, ExponentialHistogram, Gauge, Histogram, MetricData,
+    AggregatedMetrics, Exemplar, ExponentialHistogram, Gauge, Histogram, Metric, MetricData,
     ResourceMetrics, Sum,
 };
 use opentelemetry_sdk::metrics::Temporality;
@@ -72,16 +72,23 @@ pub(crate) fn request<W: Writer>(w: &mut W, rm: &ResourceMetrics) {
             rm.scope_metrics(),
             |w, sm| {
                 w.message(1, "scope", Size::Small, |w| scope(w, sm.scope(), None));
-                w.repeated(2, "metrics", Size::Medium, sm.metrics(), |w, m| {
-                    w.string(1, "name", m.name());
-                    w.string(2, "description", m.description());
-                    w.string(3, "unit", m.unit());
-                    match m.data() {
-                        AggregatedMetrics::F64(d) => data(w, d),
-                        AggregatedMetrics::U64(d) => data(w, d),
-                        AggregatedMetrics::I64(d) => data(w, d),
-                    }
-                });
+                w.repeated_sized(
+                    2,
+                    "metrics",
+                    sm.metrics(),
+                    |m| size_of(m),
+                    |w, m| {
+                        w.string(1, "name", m.name());
+                        w.string(2, "description", m.description());
+                        w.string(3, "unit", m.unit());
+                        let size = size_of(m);
+                        match m.data() {
+                            AggregatedMetrics::F64(d) => data(w, d, size),
+                            AggregatedMetrics::U64(d) => data(w, d, size),
+                            AggregatedMetrics::I64(d) => data(w, d, size),
+                        }
+                    },
+                );
                 w.string(3, "schemaUrl", sm.scope().schema_url().unwrap_or_default());
             },
         );
@@ -93,16 +100,37 @@ pub(crate) fn request<W: Writer>(w: &mut W, rm: &ResourceMetrics) {
     });
 }
 
-fn data<W: Writer, T: Number>(w: &mut W, d: &MetricData<T>) {
-    match d {
-        MetricData::Gauge(g) => w.message(5, "gauge", Size::Medium, |w| gauge(w, g)),
-        MetricData::Sum(s) => w.message(7, "sum", Size::Medium, |w| sum(w, s)),
-        MetricData::Histogram(h) => w.message(9, "histogram", Size::Medium, |w| histogram(w, h)),
-        MetricData::ExponentialHistogram(h) => {
-            w.message(10, "exponentialHistogram", Size::Medium, |w| {
-                exponential_histogram(w, h)
-            })
+/// A guess of a metric's encoded size, so that its length prefix rarely
+/// has to move: one number point fits in a one-byte length, anything more
+/// usually needs two.
+fn size_of(m: &Metric) -> Size {
+    fn points<T>(d: &MetricData<T>) -> Option<usize> {
+        match d {
+            MetricData::Gauge(g) => Some(g.data_points().count()),
+            MetricData::Sum(s) => Some(s.data_points().count()),
+            _ => None,
         }
+    }
+    let number_points = match m.data() {
+        AggregatedMetrics::F64(d) => points(d),
+        AggregatedMetrics::U64(d) => points(d),
+        AggregatedMetrics::I64(d) => points(d),
+    };
+    let text = m.name().len() + m.description().len() + m.unit().len();
+    match number_points {
+        Some(1) if text < 40 => Size::Small,
+        _ => Size::Medium,
+    }
+}
+
+fn data<W: Writer, T: Number>(w: &mut W, d: &MetricData<T>, size: Size) {
+    match d {
+        MetricData::Gauge(g) => w.message(5, "gauge", size, |w| gauge(w, g)),
+        MetricData::Sum(s) => w.message(7, "sum", size, |w| sum(w, s)),
+        MetricData::Histogram(h) => w.message(9, "histogram", size, |w| histogram(w, h)),
+        MetricData::ExponentialHistogram(h) => w.message(10, "exponentialHistogram", size, |w| {
+            exponential_histogram(w, h)
+        }),
     }
 }
 
@@ -150,7 +178,8 @@ fn exemplar<W: Writer, T: Number>(w: &mut W, e: &Exemplar<T>) {
 fn histogram<W: Writer, T: Number>(w: &mut W, h: &Histogram<T>) {
     let start = nanos(h.start_time());
     let time = nanos(h.time());
-    w.repeated(1, "dataPoints", Size::Small, h.data_points(), |w, dp| {
+    // A default histogram point (16 buckets) is about 300 bytes.
+    w.repeated(1, "dataPoints", Size::Medium, h.data_points(), |w, dp| {
         attributes(w, 9, "attributes", dp.attributes());
         w.fixed64(2, "startTimeUnixNano", start);
         w.fixed64(3, "timeUnixNano", time);
@@ -168,7 +197,7 @@ fn histogram<W: Writer, T: Number>(w: &mut W, h: &Histogram<T>) {
 fn exponential_histogram<W: Writer, T: Number>(w: &mut W, h: &ExponentialHistogram<T>) {
     let start = nanos(h.start_time());
     let time = nanos(h.time());
-    w.repeated(1, "dataPoints", Size::Small, h.data_points(), |w, dp| {
+    w.repeated(1, "dataPoints", Size::Medium, h.data_points(), |w, dp| {
         attributes(w, 1, "attributes", dp.attributes());
         w.fixed64(2, "startTimeUnixNano", start);
         w.fixed64(3, "timeUnixNano", time);

@@ -1,6 +1,6 @@
 //! [`TelemetryData`](crate::TelemetryData) records to OTLP requests.
 
-use super::common::{attributes, key_value_log, log_value, nanos, scope, EncodedResource};
+use super::common::{attributes, log_value, nanos, scope, EncodedResource};
 use super::writer::{Size, Writer};
 use crate::model::{LogRecord, MetricRecord, MetricValue, SpanRecord};
 use crate::{Signal, TelemetryData};
@@ -137,9 +137,11 @@ fn log<W: Writer>(w: &mut W, l: &LogRecord) {
     if let Some(body) = &l.body {
         w.message(5, "body", Size::Small, |w| log_value(w, body));
     }
-    w.repeated(6, "attributes", Size::Small, &l.attributes, |w, (k, v)| {
-        key_value_log(w, k.as_str(), v)
-    });
+    w.log_key_values(
+        6,
+        "attributes",
+        l.attributes.iter().map(|(k, v)| (k.as_str(), v)),
+    );
     if let Some((t, s)) = &l.trace_context {
         w.id(9, "traceId", &t.to_bytes());
         w.id(10, "spanId", &s.to_bytes());

@@ -5,6 +5,7 @@
 //! [`JsonWriter`] into OTLP/JSON. Both are monomorphised, so the traversal
 //! costs nothing extra and the two formats cannot drift apart.
 
+use opentelemetry::logs::AnyValue as LogValue;
 use opentelemetry::Value;
 
 /// How large a nested message is expected to be; decides how many bytes are
@@ -59,6 +60,21 @@ pub(crate) trait Writer: Sized {
         items: impl IntoIterator<Item = T>,
         f: impl FnMut(&mut Self, T),
     );
+    /// A repeated message field whose items' sizes are guessed one by one.
+    fn repeated_sized<T>(
+        &mut self,
+        num: u32,
+        name: &str,
+        items: impl IntoIterator<Item = T>,
+        size: impl Fn(&T) -> Size,
+        mut f: impl FnMut(&mut Self, T),
+    ) {
+        // Formats without length prefixes have no use for the guess.
+        self.repeated(num, name, Size::Small, items, |w, item| {
+            let _ = size(&item);
+            f(w, item)
+        });
+    }
     /// A repeated message field that JSON writes even when empty
     /// (`"values":[]`): opentelemetry-proto's JSON decoder requires the
     /// `values` of an `ArrayValue` / `KeyValueList`.
@@ -81,6 +97,17 @@ pub(crate) trait Writer: Sized {
     ) {
         self.repeated(num, name, Size::Small, attrs, |w, (k, v)| {
             super::common::key_value(w, k, v)
+        });
+    }
+    /// A repeated `KeyValue` field holding log attributes.
+    fn log_key_values<'a>(
+        &mut self,
+        num: u32,
+        name: &str,
+        attrs: impl Iterator<Item = (&'a str, &'a LogValue)>,
+    ) {
+        self.repeated(num, name, Size::Small, attrs, |w, (k, v)| {
+            super::common::key_value_log(w, k, v)
         });
     }
     /// A message whose body was encoded earlier by a writer of the same kind.
@@ -143,7 +170,7 @@ impl<'a> ProtoWriter<'a> {
     fn len_delimited(&mut self, num: u32, v: &[u8]) {
         self.key(num, LEN);
         self.varint(v.len() as u64);
-        self.buf.extend_from_slice(v);
+        self.put_bytes(v);
     }
 
     #[inline(always)]
@@ -292,12 +319,7 @@ impl Writer for ProtoWriter<'_> {
         self.len_delimited(num, v);
     }
     fn packed_fixed64(&mut self, num: u32, _: &str, v: impl Iterator<Item = u64>) {
-        let mut v = v.peekable();
-        if v.peek().is_some() {
-            self.message(num, "", Size::Small, |w| {
-                v.for_each(|x| w.buf.extend_from_slice(&x.to_le_bytes()))
-            });
-        }
+        self.packed_8(num, v.map(u64::to_le_bytes));
     }
     fn packed_uint64(&mut self, num: u32, _: &str, v: impl Iterator<Item = u64>) {
         let mut v = v.peekable();
@@ -306,12 +328,7 @@ impl Writer for ProtoWriter<'_> {
         }
     }
     fn packed_double(&mut self, num: u32, _: &str, v: impl Iterator<Item = f64>) {
-        let mut v = v.peekable();
-        if v.peek().is_some() {
-            self.message(num, "", Size::Small, |w| {
-                v.for_each(|x| w.buf.extend_from_slice(&x.to_le_bytes()))
-            });
-        }
+        self.packed_8(num, v.map(f64::to_le_bytes));
     }
     #[inline(always)]
     fn message(&mut self, num: u32, _: &str, size: Size, f: impl FnOnce(&mut Self)) {
@@ -344,6 +361,21 @@ impl Writer for ProtoWriter<'_> {
         self.len_delimited(num, &body.proto);
     }
 
+    #[inline]
+    fn repeated_sized<T>(
+        &mut self,
+        num: u32,
+        name: &str,
+        items: impl IntoIterator<Item = T>,
+        size: impl Fn(&T) -> Size,
+        mut f: impl FnMut(&mut Self, T),
+    ) {
+        for item in items {
+            let s = size(&item);
+            self.message(num, name, s, |w| f(w, item));
+        }
+    }
+
     /// Scalar attributes, the vast majority, are written with their exact
     /// lengths computed up front: no reserved prefix, nothing to patch.
     #[inline]
@@ -354,51 +386,148 @@ impl Writer for ProtoWriter<'_> {
         attrs: impl Iterator<Item = (&'a str, &'a Value)>,
     ) {
         for (key, value) in attrs {
-            // The value's tag and one-byte length when it is a scalar.
-            let scalar: Option<(u8, usize)> = match value {
-                Value::String(s) => Some((
-                    0x0a,
-                    1 + varint_len(s.as_str().len() as u64) + s.as_str().len(),
-                )),
-                Value::Bool(_) => Some((0x10, 2)),
-                Value::I64(i) => Some((0x18, 1 + varint_len(*i as u64))),
-                Value::F64(_) => Some((0x21, 9)),
-                _ => None,
-            };
-            let Some((value_tag, value_len)) = scalar else {
-                self.message(num, name, Size::Small, |w| {
-                    super::common::key_value(w, key, value)
-                });
-                continue;
-            };
-            let kv_len = 2 + key.len() + 2 + value_len;
-            if num < 16 && kv_len < 0x80 {
-                // Short attributes (nearly all): every length is one byte,
-                // so the framing is two four-byte appends.
-                self.buf.reserve(kv_len + 2);
-                self.buf.extend_from_slice(&[
-                    ((num << 3) | LEN) as u8,
-                    kv_len as u8,
-                    0x0a,
-                    key.len() as u8,
-                ]);
-                self.buf.extend_from_slice(key.as_bytes());
-                self.buf
-                    .extend_from_slice(&[0x12, value_len as u8, value_tag]);
-            } else {
-                self.kv_header(num, key, value_len);
-                self.buf.push(value_tag);
-            }
-            match value {
-                Value::String(s) => {
-                    self.varint(s.as_str().len() as u64);
-                    self.buf.extend_from_slice(s.as_str().as_bytes());
+            let scalar = match value {
+                Value::String(s) => Scalar::Str(s.as_str()),
+                Value::Bool(b) => Scalar::Bool(*b),
+                Value::I64(i) => Scalar::Int(*i),
+                Value::F64(f) => Scalar::Double(*f),
+                _ => {
+                    self.message(num, name, Size::Small, |w| {
+                        super::common::key_value(w, key, value)
+                    });
+                    continue;
                 }
-                Value::Bool(b) => self.buf.push(u8::from(*b)),
-                Value::I64(i) => self.varint(*i as u64),
-                Value::F64(f) => self.buf.extend_from_slice(&f.to_le_bytes()),
-                _ => {}
+            };
+            self.scalar_key_value(num, key, scalar);
+        }
+    }
+
+    #[inline]
+    fn log_key_values<'a>(
+        &mut self,
+        num: u32,
+        name: &str,
+        attrs: impl Iterator<Item = (&'a str, &'a LogValue)>,
+    ) {
+        for (key, value) in attrs {
+            let scalar = match value {
+                LogValue::String(s) => Scalar::Str(s.as_str()),
+                LogValue::Boolean(b) => Scalar::Bool(*b),
+                LogValue::Int(i) => Scalar::Int(*i),
+                LogValue::Double(f) => Scalar::Double(*f),
+                _ => {
+                    self.message(num, name, Size::Small, |w| {
+                        super::common::key_value_log(w, key, value)
+                    });
+                    continue;
+                }
+            };
+            self.scalar_key_value(num, key, scalar);
+        }
+    }
+}
+
+/// A scalar attribute value, the common case the fast path handles.
+#[derive(Clone, Copy)]
+enum Scalar<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+}
+
+impl ProtoWriter<'_> {
+    /// Appends `s`. Attribute keys and values are mostly a few dozen bytes
+    /// long, where a call to the C library's `memcpy` costs more than the
+    /// copy: up to 32 bytes are copied with fixed-size (possibly
+    /// overlapping) moves instead.
+    #[inline(always)]
+    fn put_bytes(&mut self, s: &[u8]) {
+        let n = s.len();
+        if n > 32 {
+            self.buf.extend_from_slice(s);
+            return;
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0u8; 32]);
+        let dst = &mut self.buf[start..start + 32];
+        if n >= 16 {
+            dst[..16].copy_from_slice(&s[..16]);
+            dst[n - 16..n].copy_from_slice(&s[n - 16..]);
+        } else if n >= 8 {
+            dst[..8].copy_from_slice(&s[..8]);
+            dst[n - 8..n].copy_from_slice(&s[n - 8..]);
+        } else if n >= 4 {
+            dst[..4].copy_from_slice(&s[..4]);
+            dst[n - 4..n].copy_from_slice(&s[n - 4..]);
+        } else {
+            for (d, b) in dst.iter_mut().zip(s) {
+                *d = *b;
             }
+        }
+        self.buf.truncate(start + n);
+    }
+
+    /// A packed field of 8-byte elements; when the iterator knows its
+    /// length (the SDK's bucket iterators do), the length prefix is written
+    /// exactly, else reserved and patched.
+    #[inline]
+    fn packed_8(&mut self, num: u32, v: impl Iterator<Item = [u8; 8]>) {
+        let (lower, upper) = v.size_hint();
+        if upper == Some(lower) {
+            if lower > 0 {
+                self.key(num, LEN);
+                self.varint(lower as u64 * 8);
+                self.buf.reserve(lower * 8);
+                v.for_each(|x| self.buf.extend_from_slice(&x));
+            }
+            return;
+        }
+        let mut v = v.peekable();
+        if v.peek().is_some() {
+            self.message(num, "", Size::Small, |w| {
+                v.for_each(|x| w.buf.extend_from_slice(&x))
+            });
+        }
+    }
+
+    /// Writes a `KeyValue` with a scalar value, every length computed up
+    /// front: nothing reserved, nothing patched.
+    #[inline(always)]
+    fn scalar_key_value(&mut self, num: u32, key: &str, value: Scalar<'_>) {
+        // The value's tag and its `AnyValue` length.
+        let (value_tag, value_len) = match value {
+            Scalar::Str(s) => (0x0a, 1 + varint_len(s.len() as u64) + s.len()),
+            Scalar::Bool(_) => (0x10, 2),
+            Scalar::Int(i) => (0x18, 1 + varint_len(i as u64)),
+            Scalar::Double(_) => (0x21, 9),
+        };
+        let kv_len = 2 + key.len() + 2 + value_len;
+        if num < 16 && kv_len < 0x80 {
+            // Short attributes (nearly all): every length is one byte, so
+            // the framing is two fixed-size appends.
+            self.buf.reserve(kv_len + 2);
+            self.buf.extend_from_slice(&[
+                ((num << 3) | LEN) as u8,
+                kv_len as u8,
+                0x0a,
+                key.len() as u8,
+            ]);
+            self.put_bytes(key.as_bytes());
+            self.buf
+                .extend_from_slice(&[0x12, value_len as u8, value_tag]);
+        } else {
+            self.kv_header(num, key, value_len);
+            self.buf.push(value_tag);
+        }
+        match value {
+            Scalar::Str(s) => {
+                self.varint(s.len() as u64);
+                self.put_bytes(s.as_bytes());
+            }
+            Scalar::Bool(b) => self.buf.push(u8::from(b)),
+            Scalar::Int(i) => self.varint(i as u64),
+            Scalar::Double(f) => self.buf.extend_from_slice(&f.to_le_bytes()),
         }
     }
 }
