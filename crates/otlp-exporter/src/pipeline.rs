@@ -172,3 +172,40 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::{resolve, Settings};
+    use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply};
+
+    #[test]
+    fn answered_request_buffers_are_reused() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let receiver = rt.block_on(async {
+            Receiver::builder()
+                .with_http_addr("127.0.0.1:0".parse().unwrap())
+                .serve(async |_r: ReceivedRequest| Reply::Accept)
+                .await
+                .unwrap()
+        });
+        let settings = Settings {
+            endpoint: Some(format!("http://{}", receiver.http_addr().unwrap())),
+            ..Settings::default()
+        };
+        let cfg = resolve(Signal::Traces, &settings, &|_| None).unwrap();
+        let pipeline = rt
+            .block_on(async { Pipeline::new(Signal::Traces, cfg) })
+            .unwrap();
+        let payload = pipeline
+            .prepare(|_, out| out.extend_from_slice(&[0u8; 1000]))
+            .unwrap();
+        let ptr = payload.body.as_ptr();
+        rt.block_on(pipeline.send(payload, 0)).unwrap_err();
+        // The receiver refused the bytes, but the request was answered: its
+        // buffer is back, and the next request is built in it.
+        let next = pipeline.prepare(|_, out| out.push(1)).unwrap();
+        assert_eq!(next.body.as_ptr(), ptr);
+        rt.block_on(receiver.shutdown());
+    }
+}
