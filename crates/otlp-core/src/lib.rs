@@ -4,6 +4,7 @@
 mod decode;
 mod encode;
 mod model;
+mod retry;
 mod signal;
 
 pub use decode::{DecodeError, ExportRequest};
@@ -12,6 +13,7 @@ pub use model::{
     LogBuilder, LogRecord, MetricBuilder, MetricRecord, MetricValue, SpanBuilder, SpanRecord,
     TelemetryData,
 };
+pub use retry::Retryable;
 pub use signal::{Format, ParseError, Signal};
 
 /// The OTLP protobuf message types (from `opentelemetry-proto`), used for

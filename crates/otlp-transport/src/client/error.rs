@@ -189,6 +189,16 @@ impl ExportError {
     }
 }
 
+impl otlp_core::Retryable for ExportError {
+    fn is_retryable(&self) -> bool {
+        ExportError::is_retryable(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        ExportError::retry_after(self)
+    }
+}
+
 /// Displays an error and its sources as `a: b: c`, skipping a source whose
 /// text its parent already shows (as `io::Error` does with its inner error).
 struct Chain<'a>(&'a (dyn StdError + 'static));
