@@ -41,6 +41,7 @@
 //! when built outside of one.
 #![forbid(unsafe_code)]
 
+mod delivery;
 mod env;
 mod pipeline;
 mod runtime;
@@ -54,12 +55,32 @@ use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use otlp_core::Signal;
+use delivery::{Delivery, DeliveryConfig};
 use pipeline::Pipeline;
+
+/// How long `force_flush` waits for the queue to drain.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits for an exporter's queue to drain; see
+/// [`OtlpSpanExporter::flush_handle`].
+#[derive(Debug, Clone)]
+pub struct FlushHandle(Delivery);
+
+impl FlushHandle {
+    /// Blocks until every batch handed to the exporter has been delivered
+    /// or dropped (see the stats for which), or `timeout` passes.
+    pub fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.flush(timeout)
+    }
+}
 use std::marker::PhantomData;
 use std::sync::PoisonError;
 use std::time::Duration;
 
 pub use env::DEFAULT_TIMEOUT;
+pub use otlp_resilience::breaker::{BreakerState, CircuitBreaker};
+pub use otlp_resilience::queue::Overflow;
+pub use otlp_resilience::retry::RetryPolicy;
 pub use otlp_compression::{Algorithm, Compression};
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
@@ -85,6 +106,9 @@ pub enum BuildError {
     /// The compression settings are invalid.
     #[error(transparent)]
     Compression(#[from] otlp_compression::CompressionError),
+    /// A queue, retry or breaker setting is invalid.
+    #[error("invalid exporter setting: {0}")]
+    Config(String),
     /// No tokio runtime was running and one could not be started.
     #[error("could not start the exporter's runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -95,6 +119,7 @@ pub enum BuildError {
 #[must_use]
 pub struct ExporterBuilder<E> {
     settings: env::Settings,
+    delivery: DeliveryConfig,
     temporality: Option<Temporality>,
     _exporter: PhantomData<fn() -> E>,
 }
@@ -103,6 +128,7 @@ impl<E> ExporterBuilder<E> {
     fn new() -> Self {
         ExporterBuilder {
             settings: env::Settings::default(),
+            delivery: DeliveryConfig::default(),
             temporality: None,
             _exporter: PhantomData,
         }
@@ -156,9 +182,46 @@ impl<E> ExporterBuilder<E> {
         self
     }
 
+    /// How batches are retried (default: [`RetryPolicy::default`], 1 s
+    /// growing 1.5x to 30 s, for up to 5 minutes, within a retry budget).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.delivery.retry = policy;
+        self
+    }
+
+    /// When to stop sending to a failing endpoint for a while (default:
+    /// [`CircuitBreaker::default`]).
+    pub fn with_circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.delivery.breaker = breaker;
+        self
+    }
+
+    /// How many requests may be in flight at once (default 4).
+    pub fn with_max_concurrent_exports(mut self, n: usize) -> Self {
+        self.delivery.max_concurrent = n;
+        self
+    }
+
+    /// Bounds of the queue between the SDK and the senders: items (spans,
+    /// data points, log records) and bytes of encoded requests (default
+    /// 65,536 items and 64 MiB).
+    pub fn with_queue_limits(mut self, max_items: u64, max_bytes: usize) -> Self {
+        self.delivery.max_queue_items = max_items;
+        self.delivery.max_queue_bytes = max_bytes;
+        self
+    }
+
+    /// What happens to a batch that does not fit in the queue (default:
+    /// [`Overflow::DropNewest`]); every dropped item is counted in the
+    /// stats.
+    pub fn with_overflow(mut self, overflow: Overflow) -> Self {
+        self.delivery.overflow = overflow;
+        self
+    }
+
     fn pipeline(&self, signal: Signal) -> Result<Pipeline, BuildError> {
         let cfg = env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())?;
-        Pipeline::new(signal, cfg)
+        Pipeline::new(signal, cfg, self.delivery.clone())
     }
 }
 
@@ -181,6 +244,13 @@ impl OtlpSpanExporter {
     pub fn stats(&self) -> ExportStats {
         self.pipeline.stats.clone()
     }
+
+    /// A handle to wait for this exporter's queue to drain; it stays valid
+    /// after the exporter is handed to the SDK (whose `force_flush` waits
+    /// only until batches are queued).
+    pub fn flush_handle(&self) -> FlushHandle {
+        FlushHandle(self.pipeline.delivery.clone())
+    }
 }
 
 impl ExporterBuilder<OtlpSpanExporter> {
@@ -194,16 +264,21 @@ impl ExporterBuilder<OtlpSpanExporter> {
 
 impl SpanExporter for OtlpSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let items = batch.len() as u64;
         let payload = self
             .pipeline
             .prepare(|e, out| e.encode_spans(&batch, out))?;
-        let items = batch.len() as u64;
+        // The SDK's spans are not needed once encoded.
         drop(batch);
-        self.pipeline.send(payload, items).await
+        self.pipeline.submit(items, payload).await
     }
 
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.pipeline.shutdown()
+    fn force_flush(&self) -> OTelSdkResult {
+        self.pipeline.flush(FLUSH_TIMEOUT)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.pipeline.shutdown(timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -238,6 +313,13 @@ impl OtlpLogExporter {
     pub fn stats(&self) -> ExportStats {
         self.pipeline.stats.clone()
     }
+
+    /// A handle to wait for this exporter's queue to drain; it stays valid
+    /// after the exporter is handed to the SDK (whose `force_flush` waits
+    /// only until batches are queued).
+    pub fn flush_handle(&self) -> FlushHandle {
+        FlushHandle(self.pipeline.delivery.clone())
+    }
 }
 
 impl ExporterBuilder<OtlpLogExporter> {
@@ -251,13 +333,14 @@ impl ExporterBuilder<OtlpLogExporter> {
 
 impl LogExporter for OtlpLogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        let payload = self.pipeline.prepare(|e, out| e.encode_logs(&batch, out))?;
         let items = batch.iter().count() as u64;
-        self.pipeline.send(payload, items).await
+        self.pipeline
+            .export(items, |e, out| e.encode_logs(&batch, out))
+            .await
     }
 
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.pipeline.shutdown()
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.pipeline.shutdown(timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -307,6 +390,13 @@ impl OtlpMetricExporter {
     pub fn stats(&self) -> ExportStats {
         self.pipeline.stats.clone()
     }
+
+    /// A handle to wait for this exporter's queue to drain; it stays valid
+    /// after the exporter is handed to the SDK (whose `force_flush` waits
+    /// only until batches are queued).
+    pub fn flush_handle(&self) -> FlushHandle {
+        FlushHandle(self.pipeline.delivery.clone())
+    }
 }
 
 impl ExporterBuilder<OtlpMetricExporter> {
@@ -348,18 +438,17 @@ impl ExporterBuilder<OtlpMetricExporter> {
 
 impl PushMetricExporter for OtlpMetricExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let payload = self
-            .pipeline
-            .prepare(|e, out| e.encode_metrics(metrics, out))?;
-        self.pipeline.send(payload, data_points(metrics)).await
+        self.pipeline
+            .export(data_points(metrics), |e, out| e.encode_metrics(metrics, out))
+            .await
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
+        self.pipeline.flush(FLUSH_TIMEOUT)
     }
 
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.pipeline.shutdown()
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.pipeline.shutdown(timeout)
     }
 
     fn temporality(&self) -> Temporality {

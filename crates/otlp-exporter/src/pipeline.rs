@@ -7,6 +7,10 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use otlp_compression::{Compression, Compressor};
 use otlp_core::{Encoder, Signal};
 use otlp_transport::client::{OtlpClient, Payload};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::delivery::{Delivery, DeliveryConfig, Job};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Instant;
@@ -26,18 +30,24 @@ pub(crate) struct Pipeline {
     /// Reused compression context and the buffer the request is encoded
     /// into before compression.
     compressor: Mutex<(Compressor, Vec<u8>)>,
-    client: OtlpClient,
-    runtime: Runtime,
+    /// Keeps a runtime of our own (if we made one) alive as long as the
+    /// exporter: the senders run on it.
+    _runtime: Runtime,
     /// Size of the last request, to allocate the next one right first time.
     last_len: AtomicUsize,
-    /// Request buffers to reuse (see [`Pipeline::buffer`]).
-    spare: Mutex<Vec<Vec<u8>>>,
+    /// Request buffers to reuse (see [`BufferPool`]).
+    pool: Arc<BufferPool>,
+    pub(crate) delivery: Delivery,
     shut_down: AtomicBool,
     pub(crate) stats: ExportStats,
 }
 
 impl Pipeline {
-    pub(crate) fn new(signal: Signal, cfg: Resolved) -> Result<Self, BuildError> {
+    pub(crate) fn new(
+        signal: Signal,
+        cfg: Resolved,
+        delivery: DeliveryConfig,
+    ) -> Result<Self, BuildError> {
         let runtime = Runtime::current_or_own()?;
         let mut client = OtlpClient::builder(cfg.protocol)
             .with_endpoint(cfg.url.clone())
@@ -49,17 +59,20 @@ impl Pipeline {
         }
         // The client may spawn connection tasks; give it the runtime.
         let client = runtime.enter(|| client.build())?;
+        let stats = ExportStats::default();
+        let pool = Arc::new(BufferPool::default());
+        let delivery = Delivery::start(&runtime, client, delivery, &stats, Arc::clone(&pool))?;
         Ok(Pipeline {
             signal,
             encoder: RwLock::new(Encoder::new(cfg.protocol.format())),
             compression: cfg.compression,
             compressor: Mutex::new((Compressor::new(cfg.compression)?, Vec::new())),
-            client,
-            runtime,
+            _runtime: runtime,
             last_len: AtomicUsize::new(0),
-            spare: Mutex::new(Vec::new()),
+            pool,
+            delivery,
             shut_down: AtomicBool::new(false),
-            stats: ExportStats::default(),
+            stats,
         })
     }
 
@@ -98,77 +111,70 @@ impl Pipeline {
         Ok(Payload::new(Bytes::from(body), algorithm))
     }
 
-    /// A request buffer: a spare one whose request has been answered, or a
-    /// new one sized like the last request. Reusing buffers saves a large
-    /// allocation, its page faults and the allocator's clean-up per batch.
+    /// Encodes and queues one batch of `items` items.
+    pub(crate) async fn export(
+        &self,
+        items: u64,
+        encode: impl FnOnce(&Encoder, &mut Vec<u8>),
+    ) -> OTelSdkResult {
+        let payload = self.prepare(encode)?;
+        self.submit(items, payload).await
+    }
+
+    /// Queues an encoded batch of `items` items.
+    pub(crate) async fn submit(&self, items: u64, payload: Payload) -> OTelSdkResult {
+        let job = Job {
+            signal: self.signal,
+            payload,
+            items,
+            queued_at: Instant::now(),
+        };
+        self.delivery.submit(job).await
+    }
+
     fn buffer(&self, hint: usize) -> Vec<u8> {
-        let spare = self
-            .spare
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        self.pool.take(hint + hint / 8)
+    }
+
+    /// Waits until everything queued has been delivered or dropped.
+    pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        self.delivery.flush(timeout)
+    }
+
+    /// Stops taking batches and waits up to `timeout` for the queue to
+    /// drain.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        if self.shut_down.swap(true, Ordering::Relaxed) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        self.delivery.close();
+        self.delivery.flush(timeout)
+    }
+}
+
+/// Request buffers whose requests have been answered, for the next
+/// batch: reusing one saves a large allocation, its page faults and the
+/// allocator's clean-up per batch.
+#[derive(Debug, Default)]
+pub(crate) struct BufferPool(Mutex<Vec<Vec<u8>>>);
+
+impl BufferPool {
+    /// A spare buffer, emptied, or a new one, with room for `capacity`.
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut buf = spare.unwrap_or_default();
         buf.clear();
-        buf.reserve(hint + hint / 8);
+        buf.reserve(capacity);
         buf
     }
 
     /// Takes a request body back once nothing else holds it.
-    fn recycle(&self, body: Bytes) {
+    pub(crate) fn recycle(&self, body: Bytes) {
         if let Ok(body) = body.try_into_mut() {
-            let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             if spare.len() < SPARE_BUFFERS {
                 spare.push(Vec::from(body));
             }
-        }
-    }
-
-    /// Sends a prepared request on the exporter's runtime, so that the SDK
-    /// may call us from any thread or executor.
-    /// `items` is the number of spans, data points or records in it.
-    pub(crate) async fn send(&self, payload: Payload, items: u64) -> OTelSdkResult {
-        let client = self.client.clone();
-        let signal = self.signal;
-        let body = payload.body.clone();
-        let (result, latency) = self
-            .runtime
-            .run(async move {
-                let started = Instant::now();
-                let result = client.export(signal, payload).await;
-                (result, started.elapsed())
-            })
-            .await
-            .map_err(|e| OTelSdkError::InternalFailure(format!("export task failed: {e}")))?;
-        self.recycle(body);
-        match result {
-            Ok(response) => {
-                let rejected = u64::try_from(response.rejected_items).unwrap_or(0);
-                self.stats.record_success(items, rejected, latency);
-                if response.is_partial_success() {
-                    tracing::warn!(
-                        signal = %signal,
-                        rejected = response.rejected_items,
-                        message = %response.error_message,
-                        "OTLP receiver accepted the export partially"
-                    );
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.stats.record_failure(items, latency);
-                Err(OTelSdkError::InternalFailure(format!(
-                    "{signal} export to {} failed: {e}",
-                    self.client.endpoint(signal)
-                )))
-            }
-        }
-    }
-
-    pub(crate) fn shutdown(&self) -> OTelSdkResult {
-        if self.shut_down.swap(true, Ordering::Relaxed) {
-            Err(OTelSdkError::AlreadyShutdown)
-        } else {
-            Ok(())
         }
     }
 }
@@ -195,17 +201,18 @@ mod tests {
         };
         let cfg = resolve(Signal::Traces, &settings, &|_| None).unwrap();
         let pipeline = rt
-            .block_on(async { Pipeline::new(Signal::Traces, cfg) })
+            .block_on(async { Pipeline::new(Signal::Traces, cfg, DeliveryConfig::default()) })
             .unwrap();
-        let payload = pipeline
-            .prepare(|_, out| out.extend_from_slice(&[0u8; 1000]))
+        // The receiver refuses these bytes (400), a permanent error: the
+        // batch is answered, and its buffer comes back for the next one.
+        rt.block_on(pipeline.export(1, |_, out| out.extend_from_slice(&[0u8; 1000])))
             .unwrap();
-        let ptr = payload.body.as_ptr();
-        rt.block_on(pipeline.send(payload, 0)).unwrap_err();
-        // The receiver refused the bytes, but the request was answered: its
-        // buffer is back, and the next request is built in it.
-        let next = pipeline.prepare(|_, out| out.push(1)).unwrap();
-        assert_eq!(next.body.as_ptr(), ptr);
+        pipeline.flush(Duration::from_secs(10)).unwrap();
+        let spare = pipeline.pool.0.lock().unwrap();
+        assert_eq!(spare.len(), 1);
+        assert!(spare[0].capacity() >= 1000);
+        drop(spare);
+        assert_eq!(pipeline.stats.snapshot().dropped.export_failed, 1);
         rt.block_on(receiver.shutdown());
     }
 }

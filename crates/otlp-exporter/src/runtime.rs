@@ -3,15 +3,14 @@
 //! The SDK calls exporters from its own worker threads (and blocks on the
 //! returned future there), from a tokio runtime, or from any other executor.
 //! Our clients need tokio's reactor, so each exporter keeps a handle to the
-//! runtime it was built in, or, when built outside of any, a small runtime
-//! of its own; every request is spawned there and the SDK's future merely
-//! waits for its result.
+//! multi-threaded runtime it was built in, or, when built outside of one, a
+//! small runtime of its own; the queue's dispatcher and senders run there,
+//! and the SDK's export call only encodes and queues.
 
 use crate::BuildError;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::runtime::Handle;
-use tokio::task::JoinError;
+use tokio::runtime::{Handle, RuntimeFlavor};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Runtime {
@@ -36,11 +35,16 @@ impl Drop for Owned {
 
 impl Runtime {
     pub(crate) fn current_or_own() -> Result<Self, BuildError> {
+        // A current-thread runtime only runs our tasks while its one thread
+        // polls; an SDK flush blocking that thread would wait forever. Such
+        // callers get a runtime of our own.
         if let Ok(handle) = Handle::try_current() {
-            return Ok(Runtime {
-                handle,
-                _owned: None,
-            });
+            if handle.runtime_flavor() != RuntimeFlavor::CurrentThread {
+                return Ok(Runtime {
+                    handle,
+                    _owned: None,
+                });
+            }
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -59,19 +63,11 @@ impl Runtime {
         f()
     }
 
-    /// Runs `f` on this runtime: inline when the caller is already on it
-    /// (no task, no cross-thread wake-up), else as a task awaited from
-    /// wherever the caller is.
-    pub(crate) async fn run<F>(&self, f: F) -> Result<F::Output, JoinError>
+    /// Runs `f` in the background on this runtime.
+    pub(crate) fn spawn_detached<F>(&self, f: F)
     where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
     {
-        let on_this_runtime = Handle::try_current().is_ok_and(|h| h.id() == self.handle.id());
-        if on_this_runtime {
-            Ok(f.await)
-        } else {
-            self.handle.spawn(f).await
-        }
+        drop(self.handle.spawn(f));
     }
 }

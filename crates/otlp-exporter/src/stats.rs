@@ -1,19 +1,39 @@
 //! Counters every exporter keeps, readable while it runs.
 
+use crate::delivery::Job;
+use otlp_resilience::breaker::{BreakerHandle, BreakerState};
+use otlp_resilience::queue::BoundedQueue;
+use otlp_resilience::retry::RetryStats;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A handle to an exporter's counters. Clones share the counters, so take
 /// one with `exporter.stats()` before handing the exporter to the SDK.
 #[derive(Debug, Clone, Default)]
-pub struct ExportStats(Arc<Counters>);
+pub struct ExportStats(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    counters: Counters,
+    views: OnceLock<Views>,
+}
+
+/// Live views of the delivery machinery, attached when it starts.
+#[derive(Debug)]
+struct Views {
+    queue: Arc<BoundedQueue<Job>>,
+    retry: RetryStats,
+    breaker: BreakerHandle,
+}
 
 #[derive(Debug, Default)]
 struct Counters {
+    items_accepted: AtomicU64,
     items_exported: AtomicU64,
     requests: AtomicU64,
     export_errors: AtomicU64,
+    requeued: AtomicU64,
     rejected_by_receiver: AtomicU64,
     export_failed: AtomicU64,
     bytes_uncompressed: AtomicU64,
@@ -23,24 +43,41 @@ struct Counters {
 }
 
 /// A point-in-time copy of an exporter's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
-    /// Items (spans, metric data points, log records) the receiver accepted.
+    /// Items (spans, metric data points, log records) the SDK handed over
+    /// and the queue took.
+    pub items_accepted: u64,
+    /// Items the receiver accepted.
     pub items_exported: u64,
     /// Export requests answered with success or partial success.
     pub requests: u64,
-    /// Export requests that failed (transport error or error status).
+    /// Batches given up for good (permanent error, or retryable for longer
+    /// than the retry policy allows).
     pub export_errors: u64,
+    /// Attempts sent again by the retry layer.
+    pub retries: u64,
+    /// Batches put back in the queue after the retry layer gave up on them
+    /// for the moment (retry budget spent, circuit breaker open).
+    pub requeued: u64,
     /// Items lost, by reason.
     pub dropped: Dropped,
+    /// Items waiting in the queue.
+    pub queued_items: u64,
+    /// Bytes (encoded, compressed) waiting in the queue.
+    pub queued_bytes: u64,
+    /// The circuit breaker's state.
+    pub breaker: BreakerState,
     /// Bytes of encoded requests before compression.
     pub bytes_uncompressed: u64,
-    /// Bytes of request bodies sent (after compression).
+    /// Bytes of request bodies produced for sending (after compression),
+    /// counted once per batch however often it is sent.
     pub bytes_sent: u64,
-    /// Mean time of an export request, from sending to the answer.
+    /// Mean time to deliver a batch, from the first attempt to the answer
+    /// (retries included).
     pub mean_latency: Duration,
-    /// Longest export request.
+    /// Longest delivery.
     pub max_latency: Duration,
 }
 
@@ -50,31 +87,42 @@ pub struct StatsSnapshot {
 pub struct Dropped {
     /// Rejected by the receiver in a partial success.
     pub rejected_by_receiver: u64,
-    /// In requests that failed.
+    /// In batches given up for good.
     pub export_failed: u64,
+    /// Refused or evicted by the full queue (see its overflow policy).
+    pub queue_full: u64,
 }
 
 impl Dropped {
     /// All dropped items.
     pub fn total(&self) -> u64 {
-        self.rejected_by_receiver + self.export_failed
+        self.rejected_by_receiver + self.export_failed + self.queue_full
     }
 }
 
 impl ExportStats {
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let c = &self.0;
+        let c = &self.0.counters;
         let answered = c.requests.load(Relaxed) + c.export_errors.load(Relaxed);
         let total = c.latency_total_ns.load(Relaxed);
+        let views = self.0.views.get();
+        let queue = views.map(|v| v.queue.stats());
         StatsSnapshot {
+            items_accepted: c.items_accepted.load(Relaxed),
             items_exported: c.items_exported.load(Relaxed),
             requests: c.requests.load(Relaxed),
             export_errors: c.export_errors.load(Relaxed),
+            retries: views.map_or(0, |v| v.retry.retries()),
+            requeued: c.requeued.load(Relaxed),
             dropped: Dropped {
                 rejected_by_receiver: c.rejected_by_receiver.load(Relaxed),
                 export_failed: c.export_failed.load(Relaxed),
+                queue_full: queue.map_or(0, |q| q.dropped()),
             },
+            queued_items: queue.map_or(0, |q| q.queued_items),
+            queued_bytes: queue.map_or(0, |q| q.queued_bytes as u64),
+            breaker: views.map_or(BreakerState::Closed, |v| v.breaker.state()),
             bytes_uncompressed: c.bytes_uncompressed.load(Relaxed),
             bytes_sent: c.bytes_sent.load(Relaxed),
             mean_latency: Duration::from_nanos(total.checked_div(answered).unwrap_or(0)),
@@ -82,32 +130,54 @@ impl ExportStats {
         }
     }
 
+    pub(crate) fn attach(
+        &self,
+        queue: Arc<BoundedQueue<Job>>,
+        retry: RetryStats,
+        breaker: BreakerHandle,
+    ) {
+        let _ = self.0.views.set(Views {
+            queue,
+            retry,
+            breaker,
+        });
+    }
+
     pub(crate) fn record_encoded(&self, uncompressed: usize, sent: usize) {
-        self.0
-            .bytes_uncompressed
-            .fetch_add(uncompressed as u64, Relaxed);
-        self.0.bytes_sent.fetch_add(sent as u64, Relaxed);
+        let c = &self.0.counters;
+        c.bytes_uncompressed.fetch_add(uncompressed as u64, Relaxed);
+        c.bytes_sent.fetch_add(sent as u64, Relaxed);
+    }
+
+    pub(crate) fn record_accepted(&self, items: u64) {
+        self.0.counters.items_accepted.fetch_add(items, Relaxed);
+    }
+
+    pub(crate) fn record_requeued(&self) {
+        self.0.counters.requeued.fetch_add(1, Relaxed);
     }
 
     fn record_latency(&self, latency: Duration) {
+        let c = &self.0.counters;
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.0.latency_total_ns.fetch_add(ns, Relaxed);
-        self.0.latency_max_ns.fetch_max(ns, Relaxed);
+        c.latency_total_ns.fetch_add(ns, Relaxed);
+        c.latency_max_ns.fetch_max(ns, Relaxed);
     }
 
     pub(crate) fn record_success(&self, items: u64, rejected: u64, latency: Duration) {
         self.record_latency(latency);
-        self.0.requests.fetch_add(1, Relaxed);
-        self.0
-            .items_exported
+        let c = &self.0.counters;
+        c.requests.fetch_add(1, Relaxed);
+        c.items_exported
             .fetch_add(items.saturating_sub(rejected), Relaxed);
-        self.0.rejected_by_receiver.fetch_add(rejected, Relaxed);
+        c.rejected_by_receiver.fetch_add(rejected, Relaxed);
     }
 
     pub(crate) fn record_failure(&self, items: u64, latency: Duration) {
         self.record_latency(latency);
-        self.0.export_errors.fetch_add(1, Relaxed);
-        self.0.export_failed.fetch_add(items, Relaxed);
+        let c = &self.0.counters;
+        c.export_errors.fetch_add(1, Relaxed);
+        c.export_failed.fetch_add(items, Relaxed);
     }
 }
 
@@ -119,9 +189,11 @@ mod tests {
     fn snapshot_adds_up() {
         let s = ExportStats::default();
         s.record_encoded(100, 40);
+        s.record_accepted(15);
         s.record_success(10, 2, Duration::from_millis(2));
         s.record_failure(5, Duration::from_millis(6));
         let snap = s.clone().snapshot();
+        assert_eq!(snap.items_accepted, 15);
         assert_eq!(snap.items_exported, 8);
         assert_eq!(snap.requests, 1);
         assert_eq!(snap.export_errors, 1);
@@ -131,5 +203,6 @@ mod tests {
         assert_eq!((snap.bytes_uncompressed, snap.bytes_sent), (100, 40));
         assert_eq!(snap.mean_latency, Duration::from_millis(4));
         assert_eq!(snap.max_latency, Duration::from_millis(6));
+        assert_eq!(snap.breaker, BreakerState::Closed);
     }
 }

@@ -134,6 +134,7 @@ fn traces_arrive_exactly() {
             .build()
             .unwrap();
         let stats = exporter.stats();
+        let flush = exporter.flush_handle();
         let memory = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_resource(resource())
@@ -172,11 +173,15 @@ fn traces_arrive_exactly() {
             r
         };
         assert_eq!(sorted(got), sorted(expected), "{protocol} {compression}");
+        // The SDK's flush returns once the batch is queued; ours waits for
+        // the answer.
+        flush.flush(Duration::from_secs(10)).unwrap();
         let snap = stats.snapshot();
         assert_eq!(
             (snap.items_exported, snap.requests, snap.export_errors),
             (20, 1, 0)
         );
+        assert_eq!((snap.items_accepted, snap.queued_items), (20, 0));
         // Over gRPC the receiver counts the 5-byte message prefix too.
         let prefix = if protocol == Protocol::Grpc { 5 } else { 0 };
         assert_eq!(snap.bytes_sent, (req.wire_bytes - prefix) as u64);
@@ -289,29 +294,50 @@ fn metrics_arrive() {
     }
 }
 
+/// A retry policy that gives up quickly, for tests of failure paths.
+fn impatient() -> otlp_exporter::RetryPolicy {
+    otlp_exporter::RetryPolicy::builder()
+        .with_initial_interval(Duration::from_millis(20))
+        .with_max_interval(Duration::from_millis(100))
+        .with_max_elapsed_time(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn unreachable_endpoint_fails_within_the_timeout() {
+    use opentelemetry_sdk::trace::SpanExporter as _;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    let spans = {
+        let memory = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(memory.clone())
+            .build();
+        provider.tracer("t").in_span("s", |_| {});
+        memory.get_finished_spans().unwrap()
+    };
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
         let exporter = OtlpSpanExporter::builder()
             .with_endpoint(format!("http://127.0.0.1:{port}"))
             .with_protocol(protocol)
             .with_timeout(Duration::from_secs(2))
+            .with_retry_policy(impatient())
             .build()
             .unwrap();
+        let stats = exporter.stats();
         let started = std::time::Instant::now();
-        let err = futures_lite_block_on(opentelemetry_sdk::trace::SpanExporter::export(
-            &exporter,
-            vec![],
-        ))
-        .unwrap_err();
+        // Queued at once; the senders retry in the background, then give up.
+        futures_lite_block_on(exporter.export(spans.clone())).unwrap();
+        exporter.force_flush().unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
-        let msg = err.to_string();
-        assert!(msg.contains(&port.to_string()), "{msg}");
+        let snap = stats.snapshot();
+        assert_eq!((snap.items_exported, snap.export_errors), (0, 1), "{protocol}");
+        assert_eq!(snap.dropped.export_failed, 1);
+        assert!(snap.retries >= 1, "{snap:?}");
     }
 }
 
@@ -346,17 +372,21 @@ fn stats_count_partial_success_and_failures() {
     let spans = memory.get_finished_spans().unwrap();
     let exporter = OtlpSpanExporter::builder()
         .with_endpoint(format!("http://{}", receiver.http_addr().unwrap()))
+        .with_retry_policy(impatient())
         .build()
         .unwrap();
     let stats = exporter.stats();
     rt.block_on(exporter.export(spans.clone())).unwrap();
+    exporter.force_flush().unwrap();
     let snap = stats.snapshot();
     assert_eq!(snap.items_exported, 7);
     assert_eq!(snap.dropped.rejected_by_receiver, 3);
     rt.block_on(receiver.shutdown());
 
-    // Now nothing listens there: the whole batch is counted as failed.
-    assert!(rt.block_on(exporter.export(spans)).is_err());
+    // Now nothing listens there: once the retry policy gives up, the whole
+    // batch is counted as failed.
+    rt.block_on(exporter.export(spans)).unwrap();
+    exporter.force_flush().unwrap();
     let snap = stats.snapshot();
     assert_eq!((snap.requests, snap.export_errors), (1, 1));
     assert_eq!(snap.dropped.export_failed, 10);
