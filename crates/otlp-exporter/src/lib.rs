@@ -47,6 +47,7 @@ mod pipeline;
 mod runtime;
 mod stats;
 
+use delivery::{Delivery, DeliveryConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -55,7 +56,6 @@ use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use otlp_core::Signal;
-use delivery::{Delivery, DeliveryConfig};
 use pipeline::Pipeline;
 
 /// How long `force_flush` waits for the queue to drain.
@@ -74,17 +74,19 @@ impl FlushHandle {
     }
 }
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::sync::PoisonError;
 use std::time::Duration;
 
 pub use env::DEFAULT_TIMEOUT;
+pub use otlp_compression::{Algorithm, Compression};
 pub use otlp_resilience::breaker::{BreakerState, CircuitBreaker};
+pub use otlp_resilience::disk::{DiskQueueConfig, FsyncPolicy};
 pub use otlp_resilience::queue::Overflow;
 pub use otlp_resilience::retry::RetryPolicy;
-pub use otlp_compression::{Algorithm, Compression};
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
-pub use stats::{Dropped, ExportStats, StatsSnapshot};
+pub use stats::{DiskSnapshot, Dropped, ExportStats, StatsSnapshot};
 
 /// Why an exporter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,10 @@ pub enum BuildError {
     /// The compression settings are invalid.
     #[error(transparent)]
     Compression(#[from] otlp_compression::CompressionError),
+    /// The persistent queue could not be opened (locked by another process,
+    /// unreadable, ...).
+    #[error("persistent export queue: {0}")]
+    PersistentQueue(#[from] otlp_resilience::disk::DiskError),
     /// A queue, retry or breaker setting is invalid.
     #[error("invalid exporter setting: {0}")]
     Config(String),
@@ -120,6 +126,8 @@ pub enum BuildError {
 pub struct ExporterBuilder<E> {
     settings: env::Settings,
     delivery: DeliveryConfig,
+    persist_dir: Option<PathBuf>,
+    disk_config: DiskQueueConfig,
     temporality: Option<Temporality>,
     _exporter: PhantomData<fn() -> E>,
 }
@@ -129,6 +137,8 @@ impl<E> ExporterBuilder<E> {
         ExporterBuilder {
             settings: env::Settings::default(),
             delivery: DeliveryConfig::default(),
+            persist_dir: None,
+            disk_config: DiskQueueConfig::default(),
             temporality: None,
             _exporter: PhantomData,
         }
@@ -219,9 +229,32 @@ impl<E> ExporterBuilder<E> {
         self
     }
 
+    /// Keeps queued batches in `dir` (one subdirectory per signal) instead
+    /// of memory: they survive crashes and restarts and leave the disk only
+    /// once the endpoint accepted them (at-least-once delivery; a batch in
+    /// flight at a crash is sent again). Batches found there at start are
+    /// sent first. Two exporters, or processes, cannot share a directory.
+    pub fn with_persistent_queue(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.persist_dir = Some(dir.into());
+        self
+    }
+
+    /// Tunes the persistent queue (segment size, disk budget, fsync policy,
+    /// overflow); see [`DiskQueueConfig`]. Takes effect with
+    /// [`with_persistent_queue`](Self::with_persistent_queue).
+    pub fn with_disk_queue_config(mut self, config: DiskQueueConfig) -> Self {
+        self.disk_config = config;
+        self
+    }
+
     fn pipeline(&self, signal: Signal) -> Result<Pipeline, BuildError> {
         let cfg = env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())?;
-        Pipeline::new(signal, cfg, self.delivery.clone())
+        let mut delivery = self.delivery.clone();
+        delivery.persist = self
+            .persist_dir
+            .clone()
+            .map(|dir| (dir, self.disk_config.clone()));
+        Pipeline::new(signal, cfg, delivery)
     }
 }
 
@@ -439,7 +472,9 @@ impl ExporterBuilder<OtlpMetricExporter> {
 impl PushMetricExporter for OtlpMetricExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         self.pipeline
-            .export(data_points(metrics), |e, out| e.encode_metrics(metrics, out))
+            .export(data_points(metrics), |e, out| {
+                e.encode_metrics(metrics, out)
+            })
             .await
     }
 

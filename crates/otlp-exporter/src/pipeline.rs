@@ -19,6 +19,9 @@ use crate::stats::ExportStats;
 
 use crate::env::Resolved;
 
+/// How long shutting down waits for the senders to let go of the queue.
+const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How many request buffers an exporter keeps for reuse.
 const SPARE_BUFFERS: usize = 2;
 
@@ -61,7 +64,14 @@ impl Pipeline {
         let client = runtime.enter(|| client.build())?;
         let stats = ExportStats::default();
         let pool = Arc::new(BufferPool::default());
-        let delivery = Delivery::start(&runtime, client, delivery, &stats, Arc::clone(&pool))?;
+        let delivery = Delivery::start(
+            signal,
+            &runtime,
+            client,
+            delivery,
+            &stats,
+            Arc::clone(&pool),
+        )?;
         Ok(Pipeline {
             signal,
             encoder: RwLock::new(Encoder::new(cfg.protocol.format())),
@@ -148,7 +158,19 @@ impl Pipeline {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         self.delivery.close();
-        self.delivery.flush(timeout)
+        let flushed = self.delivery.flush(timeout);
+        self.delivery.stop(STOP_TIMEOUT);
+        flushed
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // An exporter dropped without shutdown: stop its senders, which
+        // would otherwise keep the queue (and a persistent queue's lock).
+        if !self.shut_down.load(Ordering::Relaxed) {
+            self.delivery.stop(Duration::ZERO);
+        }
     }
 }
 

@@ -1,8 +1,7 @@
 //! Counters every exporter keeps, readable while it runs.
 
-use crate::delivery::Job;
+use crate::delivery::Store;
 use otlp_resilience::breaker::{BreakerHandle, BreakerState};
-use otlp_resilience::queue::BoundedQueue;
 use otlp_resilience::retry::RetryStats;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -22,7 +21,7 @@ struct Inner {
 /// Live views of the delivery machinery, attached when it starts.
 #[derive(Debug)]
 struct Views {
-    queue: Arc<BoundedQueue<Job>>,
+    store: Store,
     retry: RetryStats,
     breaker: BreakerHandle,
 }
@@ -34,6 +33,7 @@ struct Counters {
     requests: AtomicU64,
     export_errors: AtomicU64,
     requeued: AtomicU64,
+    dropped_queue_full: AtomicU64,
     rejected_by_receiver: AtomicU64,
     export_failed: AtomicU64,
     bytes_uncompressed: AtomicU64,
@@ -63,10 +63,13 @@ pub struct StatsSnapshot {
     pub requeued: u64,
     /// Items lost, by reason.
     pub dropped: Dropped,
-    /// Items waiting in the queue.
+    /// Items waiting in the in-memory queue.
     pub queued_items: u64,
-    /// Bytes (encoded, compressed) waiting in the queue.
+    /// Bytes (encoded, compressed) waiting in the queue, in memory or on
+    /// disk.
     pub queued_bytes: u64,
+    /// The persistent queue, when there is one.
+    pub disk: Option<DiskSnapshot>,
     /// The circuit breaker's state.
     pub breaker: BreakerState,
     /// Bytes of encoded requests before compression.
@@ -79,6 +82,21 @@ pub struct StatsSnapshot {
     pub mean_latency: Duration,
     /// Longest delivery.
     pub max_latency: Duration,
+}
+
+/// The persistent queue's figures (in batches: a batch's item count is
+/// inside its record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DiskSnapshot {
+    /// Batches on disk not yet accepted by the endpoint (in flight or not).
+    pub queued_batches: u64,
+    /// Their bytes.
+    pub queued_bytes: u64,
+    /// Batches deleted unsent to make room (overflow `DropOldest`).
+    pub evicted_batches: u64,
+    /// Damaged records found and skipped.
+    pub corrupted_batches: u64,
 }
 
 /// Items lost, by reason.
@@ -107,7 +125,14 @@ impl ExportStats {
         let answered = c.requests.load(Relaxed) + c.export_errors.load(Relaxed);
         let total = c.latency_total_ns.load(Relaxed);
         let views = self.0.views.get();
-        let queue = views.map(|v| v.queue.stats());
+        let memory = views.and_then(|v| match &v.store {
+            Store::Memory(q) => Some(q.stats()),
+            Store::Disk(_) => None,
+        });
+        let disk = views.and_then(|v| match &v.store {
+            Store::Disk(d) => Some(d.stats()),
+            Store::Memory(_) => None,
+        });
         StatsSnapshot {
             items_accepted: c.items_accepted.load(Relaxed),
             items_exported: c.items_exported.load(Relaxed),
@@ -118,10 +143,18 @@ impl ExportStats {
             dropped: Dropped {
                 rejected_by_receiver: c.rejected_by_receiver.load(Relaxed),
                 export_failed: c.export_failed.load(Relaxed),
-                queue_full: queue.map_or(0, |q| q.dropped()),
+                queue_full: memory.as_ref().map_or(0, |q| q.dropped())
+                    + c.dropped_queue_full.load(Relaxed),
             },
-            queued_items: queue.map_or(0, |q| q.queued_items),
-            queued_bytes: queue.map_or(0, |q| q.queued_bytes as u64),
+            queued_items: memory.as_ref().map_or(0, |q| q.queued_items),
+            queued_bytes: memory.as_ref().map_or(0, |q| q.queued_bytes as u64)
+                + disk.as_ref().map_or(0, |d| d.queued_bytes),
+            disk: disk.map(|d| DiskSnapshot {
+                queued_batches: d.queued_records,
+                queued_bytes: d.queued_bytes,
+                evicted_batches: d.dropped_oldest,
+                corrupted_batches: d.corrupted,
+            }),
             breaker: views.map_or(BreakerState::Closed, |v| v.breaker.state()),
             bytes_uncompressed: c.bytes_uncompressed.load(Relaxed),
             bytes_sent: c.bytes_sent.load(Relaxed),
@@ -130,14 +163,9 @@ impl ExportStats {
         }
     }
 
-    pub(crate) fn attach(
-        &self,
-        queue: Arc<BoundedQueue<Job>>,
-        retry: RetryStats,
-        breaker: BreakerHandle,
-    ) {
+    pub(crate) fn attach(&self, store: Store, retry: RetryStats, breaker: BreakerHandle) {
         let _ = self.0.views.set(Views {
-            queue,
+            store,
             retry,
             breaker,
         });
@@ -151,6 +179,10 @@ impl ExportStats {
 
     pub(crate) fn record_accepted(&self, items: u64) {
         self.0.counters.items_accepted.fetch_add(items, Relaxed);
+    }
+
+    pub(crate) fn record_queue_full(&self, items: u64) {
+        self.0.counters.dropped_queue_full.fetch_add(items, Relaxed);
     }
 
     pub(crate) fn record_requeued(&self) {

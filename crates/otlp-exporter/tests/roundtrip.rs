@@ -335,7 +335,11 @@ fn unreachable_endpoint_fails_within_the_timeout() {
         exporter.force_flush().unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
         let snap = stats.snapshot();
-        assert_eq!((snap.items_exported, snap.export_errors), (0, 1), "{protocol}");
+        assert_eq!(
+            (snap.items_exported, snap.export_errors),
+            (0, 1),
+            "{protocol}"
+        );
         assert_eq!(snap.dropped.export_failed, 1);
         assert!(snap.retries >= 1, "{snap:?}");
     }

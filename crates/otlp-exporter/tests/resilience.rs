@@ -1,0 +1,253 @@
+//! Delivery through failures: scripted receivers that refuse, throttle or
+//! disappear, and the persistent queue across restarts.
+
+use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, SdkTracerProvider, SpanData, SpanExporter as _,
+};
+use otlp_exporter::{OtlpSpanExporter, Protocol, RetryPolicy};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn spans(n: usize) -> Vec<SpanData> {
+    let memory = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(memory.clone())
+        .build();
+    let tracer = provider.tracer("resilience");
+    for i in 0..n {
+        tracer.in_span(format!("span-{i}"), |_| {});
+    }
+    memory.get_finished_spans().unwrap()
+}
+
+fn fast_retries(max_elapsed: Duration) -> RetryPolicy {
+    RetryPolicy::builder()
+        .with_initial_interval(Duration::from_millis(20))
+        .with_max_interval(Duration::from_millis(200))
+        .with_max_elapsed_time(max_elapsed)
+        .build()
+        .unwrap()
+}
+
+/// A receiver whose answer to the n-th request (0-based) is `script(n)`;
+/// records when each request arrived and how many spans it held.
+struct Scripted {
+    rt: tokio::runtime::Runtime,
+    receiver: Option<otlp_transport::receiver::RunningReceiver>,
+    log: Arc<Mutex<Vec<(Instant, usize, Reply)>>>,
+}
+
+impl Scripted {
+    fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Scripted {
+        Self::start_at("127.0.0.1:0".parse().unwrap(), script)
+    }
+
+    fn start_at(
+        addr: SocketAddr,
+        script: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    ) -> Scripted {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let log: Arc<Mutex<Vec<(Instant, usize, Reply)>>> = Arc::default();
+        let count = Arc::new(AtomicUsize::new(0));
+        let script = Arc::new(script);
+        let handler_log = Arc::clone(&log);
+        let receiver = rt.block_on(async move {
+            Receiver::builder()
+                .with_grpc_addr(addr)
+                .serve(move |r: ReceivedRequest| {
+                    let n = count.fetch_add(1, Ordering::SeqCst);
+                    let reply = script(n);
+                    handler_log.lock().unwrap().push((
+                        Instant::now(),
+                        r.request.item_count(),
+                        reply.clone(),
+                    ));
+                    async move { reply }
+                })
+                .await
+                .unwrap()
+        });
+        Scripted {
+            rt,
+            receiver: Some(receiver),
+            log,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.receiver.as_ref().unwrap().grpc_addr().unwrap()
+    }
+
+    fn accepted_spans(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, r)| *r == Reply::Accept)
+            .map(|(_, n, _)| n)
+            .sum()
+    }
+
+    fn requests(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    fn stop(mut self) {
+        if let Some(r) = self.receiver.take() {
+            self.rt.block_on(r.shutdown());
+        }
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn throttled_requests_are_retried_after_the_servers_delay() {
+    // The first three answers are UNAVAILABLE with RetryInfo of 300 ms.
+    let server = Scripted::start(|n| {
+        if n < 3 {
+            Reply::unavailable(Some(Duration::from_millis(300)))
+        } else {
+            Reply::Accept
+        }
+    });
+    let exporter = OtlpSpanExporter::builder()
+        .with_endpoint(server.endpoint())
+        .with_protocol(Protocol::Grpc)
+        .with_retry_policy(fast_retries(Duration::from_secs(20)))
+        .build()
+        .unwrap();
+    let stats = exporter.stats();
+    block_on(exporter.export(spans(50))).unwrap();
+    exporter.force_flush().unwrap();
+    assert_eq!(server.accepted_spans(), 50);
+    let log = server.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4);
+    for pair in log.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(290),
+            "retried after {gap:?}, before the hint"
+        );
+    }
+    let snap = stats.snapshot();
+    assert_eq!((snap.items_exported, snap.retries), (50, 3));
+    server.stop();
+}
+
+#[test]
+fn permanent_errors_and_partial_success_are_not_retried() {
+    for (reply, exported, failed, rejected) in [
+        (Reply::invalid_argument("bad data"), 0, 10, 0),
+        (Reply::partial_success(4, "too old"), 6, 0, 4),
+    ] {
+        let server = Scripted::start(move |_| reply.clone());
+        let exporter = OtlpSpanExporter::builder()
+            .with_endpoint(server.endpoint())
+            .with_protocol(Protocol::Grpc)
+            .with_retry_policy(fast_retries(Duration::from_secs(20)))
+            .build()
+            .unwrap();
+        let stats = exporter.stats();
+        block_on(exporter.export(spans(10))).unwrap();
+        exporter.force_flush().unwrap();
+        assert_eq!(server.requests(), 1, "sent once only");
+        let snap = stats.snapshot();
+        assert_eq!(snap.retries, 0);
+        assert_eq!(snap.items_exported, exported);
+        assert_eq!(snap.dropped.export_failed, failed);
+        assert_eq!(snap.dropped.rejected_by_receiver, rejected);
+        server.stop();
+    }
+}
+
+#[test]
+fn a_down_endpoint_loses_nothing_once_it_is_back() {
+    // Reserve a port, then keep it closed for a while.
+    let addr: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let exporter = OtlpSpanExporter::builder()
+        .with_endpoint(format!("http://{addr}"))
+        .with_protocol(Protocol::Grpc)
+        .with_retry_policy(fast_retries(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let stats = exporter.stats();
+    for _ in 0..20 {
+        block_on(exporter.export(spans(25))).unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(stats.snapshot().items_exported, 0);
+    let server = Scripted::start_at(addr, |_| Reply::Accept);
+    exporter.force_flush().unwrap();
+    assert_eq!(server.accepted_spans(), 500);
+    let snap = stats.snapshot();
+    assert_eq!((snap.items_exported, snap.dropped.total()), (500, 0));
+    assert!(snap.retries + snap.requeued > 0);
+    server.stop();
+}
+
+#[test]
+fn the_persistent_queue_keeps_batches_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let build = || {
+        OtlpSpanExporter::builder()
+            .with_endpoint(format!("http://{addr}"))
+            .with_protocol(Protocol::Grpc)
+            .with_retry_policy(fast_retries(Duration::from_secs(1)))
+            .with_persistent_queue(dir.path())
+            .build()
+            .unwrap()
+    };
+    // First run: the endpoint is down; the batches wait on disk.
+    let exporter = build();
+    for _ in 0..8 {
+        block_on(exporter.export(spans(10))).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let snap = exporter.stats().snapshot();
+    assert_eq!(snap.items_exported, 0);
+    assert_eq!(snap.disk.unwrap().queued_batches, 8);
+    // A second exporter on the same directory is refused while the first
+    // holds it.
+    let err = OtlpSpanExporter::builder()
+        .with_endpoint(format!("http://{addr}"))
+        .with_persistent_queue(dir.path())
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("lock"), "{err}");
+    // Shutting down gives up waiting for the endpoint, leaves the batches on
+    // disk and lets go of the directory.
+    assert!(exporter
+        .shutdown_with_timeout(Duration::from_millis(200))
+        .is_err());
+    drop(exporter);
+
+    // Second run, endpoint up: what was on disk is sent first.
+    let server = Scripted::start_at(addr, |_| Reply::Accept);
+    let exporter = build();
+    exporter.force_flush().unwrap();
+    assert_eq!(server.accepted_spans(), 80);
+    assert_eq!(exporter.stats().snapshot().disk.unwrap().queued_batches, 0);
+    server.stop();
+}
