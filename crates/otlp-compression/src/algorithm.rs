@@ -85,6 +85,24 @@ impl Algorithm {
         }
     }
 
+    /// Whether this build can compress and decompress with the algorithm:
+    /// [`Algorithm::None`] always, the others when the crate feature of the
+    /// same name (`gzip`, `zstd`, `brotli`, all on by default) is enabled.
+    ///
+    /// Names of every algorithm parse whatever the features, so that a
+    /// configuration naming a codec that was left out fails with
+    /// [`CompressionError::Unsupported`] (or
+    /// [`DecompressError::Unsupported`](crate::DecompressError::Unsupported))
+    /// saying which feature to enable, not with "unknown algorithm".
+    pub const fn is_supported(self) -> bool {
+        match self {
+            Algorithm::None => true,
+            Algorithm::Gzip => cfg!(feature = "gzip"),
+            Algorithm::Zstd => cfg!(feature = "zstd"),
+            Algorithm::Brotli => cfg!(feature = "brotli"),
+        }
+    }
+
     /// The level used when none is given; see [`Compression`] for why.
     const fn default_level(self) -> i32 {
         match self {

@@ -3,13 +3,18 @@
 use std::error::Error;
 use std::fmt;
 
+#[cfg(feature = "brotli")]
 use brotli::enc::BrotliEncoderParams;
+#[cfg(feature = "gzip")]
 use flate2::{Compress, FlushCompress, Status};
 
-use crate::{gzip, Algorithm, Compression};
+#[cfg(feature = "gzip")]
+use crate::gzip;
+use crate::{Algorithm, Compression};
 
 /// brotli's window for compression: its own default, 4 MiB, which covers
 /// the whole of most export requests.
+#[cfg(feature = "brotli")]
 const BROTLI_WINDOW_LOG: i32 = 22;
 
 /// Why a [`Compressor`] could not be built or could not compress.
@@ -23,6 +28,14 @@ pub enum CompressionError {
         algorithm: Algorithm,
         /// The level as given.
         level: i32,
+    },
+    /// The algorithm's codec was left out of this build: the crate feature
+    /// of the same name (`gzip`, `zstd` or `brotli`) is not enabled. See
+    /// [`Algorithm::is_supported`].
+    #[error("{algorithm} support was not compiled in; enable the `{algorithm}` feature of otlp-compression")]
+    Unsupported {
+        /// The algorithm that was asked for.
+        algorithm: Algorithm,
     },
     /// The compression library reported a failure, which no input causes:
     /// a context could not be set up, or the library has a bug.
@@ -56,23 +69,33 @@ pub struct Compressor {
 
 enum Codec {
     None,
+    #[cfg(feature = "gzip")]
     Gzip {
         deflate: Compress,
         header: [u8; gzip::HEADER_LEN],
     },
+    #[cfg(feature = "zstd")]
     Zstd(zstd::bulk::Compressor<'static>),
+    #[cfg(feature = "brotli")]
     Brotli(BrotliEncoderParams),
 }
 
 impl Compressor {
     /// A compressor for `compression`.
     ///
-    /// Fails only if the zstd context cannot be created.
+    /// Fails with [`CompressionError::Unsupported`] if the algorithm's codec
+    /// was left out of this build, and otherwise only if the zstd context
+    /// cannot be created.
     pub fn new(compression: Compression) -> Result<Self, CompressionError> {
         let algorithm = compression.algorithm();
+        #[cfg_attr(
+            not(any(feature = "gzip", feature = "zstd", feature = "brotli")),
+            allow(unused_variables)
+        )]
         let level = compression.level().unwrap_or_default();
         let codec = match algorithm {
             Algorithm::None => Codec::None,
+            #[cfg(feature = "gzip")]
             Algorithm::Gzip => {
                 // Levels are validated, so 0..=9 here.
                 let level = level.unsigned_abs();
@@ -81,6 +104,7 @@ impl Compressor {
                     header: gzip::header(level),
                 }
             }
+            #[cfg(feature = "zstd")]
             Algorithm::Zstd => {
                 let failed = |e: std::io::Error| CompressionError::Failed {
                     algorithm,
@@ -97,11 +121,14 @@ impl Compressor {
                 }
                 Codec::Zstd(context)
             }
+            #[cfg(feature = "brotli")]
             Algorithm::Brotli => Codec::Brotli(BrotliEncoderParams {
                 quality: level,
                 lgwin: BROTLI_WINDOW_LOG,
                 ..BrotliEncoderParams::default()
             }),
+            #[cfg(not(all(feature = "gzip", feature = "zstd", feature = "brotli")))]
+            algorithm => return Err(CompressionError::Unsupported { algorithm }),
         };
         Ok(Compressor { compression, codec })
     }
@@ -119,11 +146,16 @@ impl Compressor {
     /// avoids growing a new one per payload.
     pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CompressionError> {
         let algorithm = self.compression.algorithm();
+        #[cfg_attr(
+            not(any(feature = "gzip", feature = "zstd", feature = "brotli")),
+            allow(unused_variables)
+        )]
         let failed =
             |source: Box<dyn Error + Send + Sync>| CompressionError::Failed { algorithm, source };
         out.clear();
         match &mut self.codec {
             Codec::None => out.extend_from_slice(input),
+            #[cfg(feature = "gzip")]
             Codec::Gzip { deflate, header } => {
                 deflate.reset();
                 out.extend_from_slice(header);
@@ -140,12 +172,14 @@ impl Compressor {
                 }
                 out.extend_from_slice(&gzip::trailer(input));
             }
+            #[cfg(feature = "zstd")]
             Codec::Zstd(context) => {
                 out.reserve(zstd::zstd_safe::compress_bound(input.len()));
                 context
                     .compress_to_buffer(input, out)
                     .map_err(|e| failed(e.into()))?;
             }
+            #[cfg(feature = "brotli")]
             Codec::Brotli(params) => {
                 // Lets brotli size its hash tables to the payload.
                 params.size_hint = input.len();
@@ -165,7 +199,7 @@ impl fmt::Debug for Compressor {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gzip", feature = "zstd", feature = "brotli"))]
 mod tests {
     use super::*;
     use std::io::Read;
@@ -259,5 +293,38 @@ mod tests {
     fn compressor_is_send() {
         fn assert_send<T: Send>() {}
         assert_send::<Compressor>();
+    }
+}
+
+/// What a build without some codecs does when asked for them.
+#[cfg(all(test, not(all(feature = "gzip", feature = "zstd", feature = "brotli"))))]
+mod without_codecs {
+    use super::*;
+
+    #[test]
+    fn left_out_codecs_are_a_typed_error() {
+        for algorithm in Algorithm::ALL {
+            let result = Compressor::new(algorithm.into());
+            if algorithm.is_supported() {
+                assert!(result.is_ok(), "{algorithm}");
+                continue;
+            }
+            let err = result.unwrap_err();
+            assert!(
+                matches!(err, CompressionError::Unsupported { algorithm: a } if a == algorithm),
+                "{err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{algorithm} support was not compiled in; \
+                     enable the `{algorithm}` feature of otlp-compression"
+                )
+            );
+        }
+        let mut out = Vec::new();
+        let mut none = Compressor::new(Compression::none()).unwrap();
+        none.compress(b"as is", &mut out).unwrap();
+        assert_eq!(out, b"as is");
     }
 }

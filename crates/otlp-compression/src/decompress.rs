@@ -3,19 +3,28 @@
 use std::error::Error;
 use std::fmt;
 
+#[cfg(feature = "brotli")]
 use brotli::enc::StandardAlloc;
+#[cfg(feature = "brotli")]
 use brotli::{BrotliDecompressStream, BrotliResult, BrotliState};
+#[cfg(feature = "gzip")]
 use flate2::{Decompress, FlushDecompress, Status};
+#[cfg(feature = "zstd")]
 use zstd::zstd_safe::{self, DCtx, DParameter, InBuffer, OutBuffer, ResetDirective};
 
-use crate::{gzip, Algorithm};
+#[cfg(feature = "gzip")]
+use crate::gzip;
+use crate::Algorithm;
 
 /// The least output room handed to a decoder at a time.
+#[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
 const MIN_ROOM: usize = 16 * 1024;
 /// First guess at how much larger than its compressed form a payload is;
 /// the output buffer doubles from there as needed.
+#[cfg(any(feature = "gzip", feature = "brotli"))]
 const EXPANSION_GUESS: usize = 4;
 /// The largest window log zstd accepts on every platform (1 GiB).
+#[cfg(feature = "zstd")]
 const ZSTD_MAX_WINDOW_LOG: u32 = 30;
 
 /// Why a payload could not be decompressed.
@@ -43,8 +52,18 @@ pub enum DecompressError {
         #[source]
         source: Box<dyn Error + Send + Sync>,
     },
+    /// The algorithm's codec was left out of this build: the crate feature
+    /// of the same name (`gzip`, `zstd` or `brotli`) is not enabled. A
+    /// receiver should answer as for an unknown encoding (HTTP 415, gRPC
+    /// `UNIMPLEMENTED`). See [`Algorithm::is_supported`].
+    #[error("{algorithm} support was not compiled in; enable the `{algorithm}` feature of otlp-compression")]
+    Unsupported {
+        /// The algorithm the payload is compressed with.
+        algorithm: Algorithm,
+    },
 }
 
+#[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
 fn corrupt(
     algorithm: Algorithm,
     source: impl Into<Box<dyn Error + Send + Sync>>,
@@ -57,7 +76,8 @@ fn corrupt(
 
 /// Replaces the contents of `out` with `input` decompressed, failing with
 /// [`DecompressError::TooLarge`] as soon as the output would exceed `limit`
-/// bytes.
+/// bytes, and with [`DecompressError::Unsupported`] if the algorithm's codec
+/// was left out of this build.
 ///
 /// A shorthand for [`Decompressor::decompress`] on a new [`Decompressor`];
 /// keep a `Decompressor` to reuse its state across payloads.
@@ -77,7 +97,9 @@ pub fn decompress(
 /// keep one `Decompressor` per worker whatever encodings its clients send.
 #[derive(Default)]
 pub struct Decompressor {
+    #[cfg(feature = "gzip")]
     inflate: Option<Decompress>,
+    #[cfg(feature = "zstd")]
     zstd: Option<DCtx<'static>>,
 }
 
@@ -121,14 +143,25 @@ impl Decompressor {
                 sink.out.extend_from_slice(input);
                 sink.advance(input.len())
             }
+            algorithm if !algorithm.is_supported() => {
+                Err(DecompressError::Unsupported { algorithm })
+            }
+            #[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
             _ if input.is_empty() => Err(corrupt(algorithm, "empty input")),
+            #[cfg(feature = "gzip")]
             Algorithm::Gzip => gunzip(
                 self.inflate.get_or_insert_with(|| Decompress::new(false)),
                 input,
                 &mut sink,
             ),
+            #[cfg(feature = "zstd")]
             Algorithm::Zstd => unzstd(self.zstd.get_or_insert_with(DCtx::create), input, &mut sink),
+            #[cfg(feature = "brotli")]
             Algorithm::Brotli => unbrotli(input, &mut sink),
+            // Only algorithms left out of the build reach here, and the
+            // guard above has already answered for them.
+            #[cfg(not(all(feature = "gzip", feature = "zstd", feature = "brotli")))]
+            algorithm => Err(DecompressError::Unsupported { algorithm }),
         };
         let filled = if result.is_ok() { sink.filled } else { 0 };
         out.truncate(filled);
@@ -156,6 +189,7 @@ struct Sink<'a> {
 
 impl Sink<'_> {
     /// Extends the room to `additional` bytes, as far as the cap allows.
+    #[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
     fn reserve(&mut self, additional: usize) {
         let len = self
             .filled
@@ -169,6 +203,7 @@ impl Sink<'_> {
     }
 
     /// The room, doubled first if it is full.
+    #[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
     fn room(&mut self) -> &mut [u8] {
         if self.filled == self.out.len() {
             self.reserve(self.filled.max(MIN_ROOM));
@@ -186,6 +221,7 @@ impl Sink<'_> {
     }
 }
 
+#[cfg(feature = "gzip")]
 fn gunzip(
     inflate: &mut Decompress,
     input: &[u8],
@@ -234,11 +270,13 @@ fn gunzip(
 /// up to 128 MiB whatever the limit. A window larger than the whole allowed
 /// output is of no use to a valid frame, except that RFC 9659 lets any HTTP
 /// encoder use up to 8 MiB.
+#[cfg(feature = "zstd")]
 fn zstd_window_log_max(limit: usize) -> u32 {
     let ceil_log2 = usize::BITS - limit.saturating_sub(1).leading_zeros();
     ceil_log2.clamp(crate::ZSTD_HTTP_WINDOW_LOG, ZSTD_MAX_WINDOW_LOG)
 }
 
+#[cfg(feature = "zstd")]
 fn unzstd(
     dctx: &mut DCtx<'static>,
     input: &[u8],
@@ -287,6 +325,7 @@ fn unzstd(
     }
 }
 
+#[cfg(feature = "brotli")]
 fn unbrotli(input: &[u8], sink: &mut Sink<'_>) -> Result<(), DecompressError> {
     const BROTLI: Algorithm = Algorithm::Brotli;
     // Strict: RFC 7932 streams only. The large-window extension would let a
@@ -326,7 +365,7 @@ fn unbrotli(input: &[u8], sink: &mut Sink<'_>) -> Result<(), DecompressError> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gzip", feature = "zstd", feature = "brotli"))]
 mod tests {
     use super::*;
     use crate::Compressor;
@@ -648,5 +687,34 @@ mod tests {
     fn decompressor_is_send() {
         fn assert_send<T: Send>() {}
         assert_send::<Decompressor>();
+    }
+}
+
+/// What a build without some codecs does when asked for them.
+#[cfg(all(test, not(all(feature = "gzip", feature = "zstd", feature = "brotli"))))]
+mod without_codecs {
+    use super::*;
+
+    #[test]
+    fn left_out_codecs_are_a_typed_error() {
+        let mut out = b"stale".to_vec();
+        for algorithm in Algorithm::ALL {
+            if algorithm.is_supported() {
+                continue;
+            }
+            let err = decompress(algorithm, b"anything", 1 << 20, &mut out).unwrap_err();
+            assert!(
+                matches!(err, DecompressError::Unsupported { algorithm: a } if a == algorithm),
+                "{err}"
+            );
+            assert!(out.is_empty());
+            assert!(
+                err.to_string()
+                    .contains(&format!("enable the `{algorithm}` feature")),
+                "{err}"
+            );
+        }
+        decompress(Algorithm::None, b"abc", 3, &mut out).unwrap();
+        assert_eq!(out, b"abc");
     }
 }

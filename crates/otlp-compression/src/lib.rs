@@ -10,6 +10,8 @@
 //! ```
 //! use otlp_compression::{decompress, Algorithm, Compression, Compressor};
 //!
+//! # #[cfg(feature = "zstd")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Exporter: parse the configured compression once, then reuse the
 //! // compressor and the output buffer for every request.
 //! let compression: Compression = "zstd:3".parse()?;
@@ -25,10 +27,26 @@
 //! let mut decoded = Vec::new();
 //! decompress(algorithm, &body, 4 << 20, &mut decoded)?;
 //! assert_eq!(decoded, request);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "zstd"))]
+//! # fn main() {}
 //! ```
 //!
-//! The crate has no feature flags.
+//! # Feature flags
+//!
+//! | feature | default | what it compiles in |
+//! |---|---|---|
+//! | `gzip` | yes | gzip through `flate2` |
+//! | `zstd` | yes | zstd through `zstd` (the C library) |
+//! | `brotli` | yes | brotli through `brotli` |
+//!
+//! A codec that is left out still has its name: [`Algorithm`] and
+//! [`Compression`] parse `zstd` whatever the features, and
+//! [`Compressor::new`] and [`decompress`] then fail with
+//! [`CompressionError::Unsupported`] / [`DecompressError::Unsupported`]
+//! naming the feature to enable, rather than with "unknown algorithm" or a
+//! panic. [`Algorithm::is_supported`] tells which codecs a build has.
 //!
 //! # Design
 //!
@@ -64,6 +82,7 @@
 mod algorithm;
 mod compress;
 mod decompress;
+#[cfg(feature = "gzip")]
 mod gzip;
 
 pub use algorithm::{Algorithm, Compression, ParseError};
@@ -72,9 +91,10 @@ pub use decompress::{decompress, DecompressError, Decompressor};
 
 /// RFC 9659: zstd for HTTP keeps to windows of at most 8 MiB (2^23 bytes);
 /// encoders must not use more, decoders must accept that much.
+#[cfg(feature = "zstd")]
 const ZSTD_HTTP_WINDOW_LOG: u32 = 23;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gzip", feature = "zstd", feature = "brotli"))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

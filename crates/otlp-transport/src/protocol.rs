@@ -31,6 +31,24 @@ impl Protocol {
         }
     }
 
+    /// Whether this build of the crate can send and serve the protocol:
+    /// `grpc` needs the `grpc` feature, `http/protobuf` and `http/json` the
+    /// `http` feature (both on by default).
+    pub const fn is_supported(self) -> bool {
+        match self {
+            Protocol::Grpc => cfg!(feature = "grpc"),
+            Protocol::HttpProtobuf | Protocol::HttpJson => cfg!(feature = "http"),
+        }
+    }
+
+    /// The crate feature that compiles the protocol in: `grpc` or `http`.
+    pub const fn feature(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf | Protocol::HttpJson => "http",
+        }
+    }
+
     /// The conventional default endpoint for this protocol.
     pub fn default_endpoint(self) -> &'static str {
         match self {

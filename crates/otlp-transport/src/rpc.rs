@@ -46,6 +46,7 @@ pub(crate) struct ProtoDuration {
     pub nanos: i32,
 }
 
+#[cfg(feature = "grpc")]
 impl ProtoDuration {
     /// As a `Duration`; negative parts count as zero.
     pub(crate) fn to_std(&self) -> Duration {
@@ -66,6 +67,7 @@ impl From<Duration> for ProtoDuration {
     }
 }
 
+#[cfg(feature = "grpc")]
 impl RpcStatus {
     /// The delay of the first `RetryInfo` detail; negative delays count as zero.
     pub(crate) fn retry_delay(&self) -> Option<Duration> {
@@ -91,7 +93,8 @@ impl Any {
     }
 }
 
-#[cfg(test)]
+// Both tests read `RetryInfo` back, which only the gRPC client does.
+#[cfg(all(test, feature = "grpc"))]
 mod tests {
     use super::*;
 

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tonic::Code;
 
+use crate::Protocol;
+
 /// A boxed error from the network stack (hyper, tonic, rustls, io).
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -73,6 +75,13 @@ pub enum BuildError {
     /// client key that does not match its certificate).
     #[error("invalid TLS configuration")]
     Tls(#[source] BoxError),
+    /// The protocol was left out of this build: the crate feature
+    /// [`Protocol::feature`] names is not enabled.
+    #[error("{protocol} support was not compiled in; enable the `{}` feature of otlp-transport", protocol.feature())]
+    ProtocolDisabled {
+        /// The protocol that was asked for.
+        protocol: Protocol,
+    },
 }
 
 /// Why one export failed.

@@ -57,7 +57,9 @@
 //! ```
 
 mod error;
+#[cfg(feature = "grpc")]
 mod grpc;
+#[cfg(feature = "http")]
 mod http;
 mod response;
 mod tls;
@@ -127,8 +129,14 @@ struct Inner {
 // One per client, behind its `Arc`: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 enum Transport {
+    #[cfg(feature = "grpc")]
     Grpc(grpc::GrpcTransport),
+    #[cfg(feature = "http")]
     Http(http::HttpTransport),
+    /// Stands in for the transports when neither protocol is compiled in;
+    /// it cannot be constructed, as `build` refuses every protocol then.
+    #[cfg(not(any(feature = "grpc", feature = "http")))]
+    Disabled(std::convert::Infallible),
 }
 
 impl OtlpClient {
@@ -168,13 +176,17 @@ impl OtlpClient {
         let inner = &*self.inner;
         let endpoint = &inner.endpoints[index(signal)];
         let timeout = inner.timeout;
-        let outcome = match &inner.transport {
+        let outcome: Result<_, tokio::time::error::Elapsed> = match &inner.transport {
+            #[cfg(feature = "grpc")]
             Transport::Grpc(t) => {
                 tokio::time::timeout(timeout, t.export(signal, endpoint, &payload)).await
             }
+            #[cfg(feature = "http")]
             Transport::Http(t) => {
                 tokio::time::timeout(timeout, t.export(signal, endpoint, &payload)).await
             }
+            #[cfg(not(any(feature = "grpc", feature = "http")))]
+            Transport::Disabled(never) => match *never {},
         };
         outcome.unwrap_or(Err(ExportError::Timeout { timeout }))
     }
@@ -257,7 +269,15 @@ impl OtlpClientBuilder {
 
     /// Checks the settings, reads the PEM files, and builds the client. No
     /// connection is made until the first export.
+    ///
+    /// Fails with [`BuildError::ProtocolDisabled`] if the protocol was left
+    /// out of this build (see [`Protocol::is_supported`]).
     pub fn build(self) -> Result<OtlpClient, BuildError> {
+        if !self.protocol.is_supported() {
+            return Err(BuildError::ProtocolDisabled {
+                protocol: self.protocol,
+            });
+        }
         let insecure = self.tls.insecure();
         let base = self
             .endpoint
@@ -303,16 +323,22 @@ impl OtlpClientBuilder {
         let tls = self.tls.load(uses_tls)?;
         let settings = Settings {
             headers,
+            #[cfg(feature = "grpc")]
             timeout: self.timeout,
             connect_timeout: self.connect_timeout,
         };
         let transport = match self.protocol {
+            #[cfg(feature = "grpc")]
             Protocol::Grpc => {
                 Transport::Grpc(grpc::GrpcTransport::new(&endpoints, settings, &tls)?)
             }
+            #[cfg(feature = "http")]
             Protocol::HttpProtobuf | Protocol::HttpJson => Transport::Http(
                 http::HttpTransport::new(self.protocol.format(), settings, &tls)?,
             ),
+            // Refused at the top; kept as an error rather than a panic.
+            #[cfg(not(all(feature = "grpc", feature = "http")))]
+            protocol => return Err(BuildError::ProtocolDisabled { protocol }),
         };
         Ok(OtlpClient {
             inner: Arc::new(Inner {
@@ -345,6 +371,8 @@ impl fmt::Debug for OtlpClientBuilder {
 struct Settings {
     /// User headers plus `User-Agent`.
     headers: HeaderMap,
+    /// Also sent to gRPC servers as `grpc-timeout`.
+    #[cfg(feature = "grpc")]
     timeout: Duration,
     connect_timeout: Option<Duration>,
 }
@@ -391,6 +419,7 @@ fn parse_endpoint(url: &str, insecure: bool) -> Result<Uri, BuildError> {
 
 /// An error reading a response body through [`http_body_util::Limited`]:
 /// too large, or the connection failed.
+#[cfg(any(feature = "grpc", feature = "http"))]
 fn body_error(err: BoxError, endpoint: &Uri) -> ExportError {
     if err.is::<http_body_util::LengthLimitError>() {
         ExportError::invalid(format!(
@@ -409,6 +438,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(all(feature = "grpc", feature = "http"))]
     fn endpoints_per_protocol() {
         let http = OtlpClient::builder(Protocol::HttpProtobuf)
             .with_endpoint("http://collector:4318/prefix/")
@@ -459,6 +489,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "grpc")]
     fn build_errors() {
         let err = |b: OtlpClientBuilder| b.build().unwrap_err();
         let grpc = || OtlpClient::builder(Protocol::Grpc);
@@ -482,5 +513,28 @@ mod tests {
             err(grpc().with_headers([("x-key", "a\nb")])),
             BuildError::InvalidHeaderValue { name, .. } if name == "x-key"
         ));
+    }
+
+    #[test]
+    fn disabled_protocols_are_a_build_error() {
+        for protocol in [Protocol::Grpc, Protocol::HttpProtobuf, Protocol::HttpJson] {
+            let result = OtlpClient::builder(protocol).build();
+            if protocol.is_supported() {
+                assert!(result.is_ok(), "{protocol}");
+                continue;
+            }
+            let err = result.unwrap_err();
+            assert!(
+                matches!(err, BuildError::ProtocolDisabled { protocol: p } if p == protocol),
+                "{err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{protocol} support was not compiled in; enable the `{}` feature of otlp-transport",
+                    protocol.feature()
+                )
+            );
+        }
     }
 }

@@ -4,11 +4,15 @@
 use otlp_core::proto::collector::logs::v1::ExportLogsServiceResponse;
 use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceResponse;
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceResponse;
-use otlp_core::{Format, Signal};
+#[cfg(feature = "http")]
+use otlp_core::Format;
+use otlp_core::Signal;
 use prost::Message;
+#[cfg(feature = "http")]
 use std::time::{Duration, SystemTime};
 
 use super::ExportError;
+#[cfg(feature = "http")]
 use crate::rpc::RpcStatus;
 
 /// A successful export: the server accepted the request, possibly only in part.
@@ -34,6 +38,7 @@ impl ExportResponse {
 }
 
 /// Decodes a protobuf `Export{Trace,Metrics,Logs}ServiceResponse`.
+#[cfg(any(feature = "grpc", feature = "http"))]
 pub(crate) fn decode_protobuf(signal: Signal, body: &[u8]) -> Result<ExportResponse, ExportError> {
     let invalid = |e: prost::DecodeError| ExportError::invalid(format!("{e}"));
     let (rejected_items, error_message) = match signal {
@@ -62,6 +67,7 @@ pub(crate) fn decode_protobuf(signal: Signal, body: &[u8]) -> Result<ExportRespo
 /// Read by hand rather than with opentelemetry-proto's serde derives, because
 /// the protobuf JSON mapping writes int64 as a string (`"rejectedSpans":"5"`),
 /// which those derives reject, and receivers may use either field casing.
+#[cfg(feature = "http")]
 pub(crate) fn decode_json(signal: Signal, body: &[u8]) -> Result<ExportResponse, ExportError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| ExportError::invalid(format!("{e}")))?;
@@ -90,6 +96,7 @@ pub(crate) fn decode_json(signal: Signal, body: &[u8]) -> Result<ExportResponse,
     })
 }
 
+#[cfg(feature = "http")]
 fn field<'a>(v: &'a serde_json::Value, camel: &str, snake: &str) -> Option<&'a serde_json::Value> {
     v.get(camel)
         .or_else(|| v.get(snake))
@@ -99,6 +106,7 @@ fn field<'a>(v: &'a serde_json::Value, camel: &str, snake: &str) -> Option<&'a s
 /// The message of an OTLP/HTTP error body: the `google.rpc.Status` message
 /// when the body is one (protobuf or JSON, per `format`), else the body's
 /// text, shortened.
+#[cfg(feature = "http")]
 pub(crate) fn error_message(format: Option<Format>, body: &[u8]) -> String {
     const MAX_TEXT: usize = 512;
     let status_message = match format {
@@ -123,6 +131,7 @@ pub(crate) fn error_message(format: Option<Format>, body: &[u8]) -> String {
 
 /// Parses `Retry-After` as delay-seconds or an HTTP-date (a date in the past
 /// means "now").
+#[cfg(feature = "http")]
 pub(crate) fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
     let value = std::str::from_utf8(value).ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
@@ -138,6 +147,7 @@ mod tests {
     use otlp_core::proto::collector::trace::v1::ExportTracePartialSuccess;
 
     #[test]
+    #[cfg(any(feature = "grpc", feature = "http"))]
     fn protobuf_partial_success() {
         let body = ExportTraceServiceResponse {
             partial_success: Some(ExportTracePartialSuccess {
@@ -156,6 +166,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "http")]
     fn json_partial_success() {
         let r = decode_json(
             Signal::Metrics,
@@ -182,6 +193,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "http")]
     fn error_messages() {
         let status = RpcStatus {
             code: 3,
@@ -207,6 +219,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "http")]
     fn retry_after() {
         let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
         assert_eq!(parse_retry_after(b"3", now), Some(Duration::from_secs(3)));

@@ -6,6 +6,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
 use std::path::PathBuf;
+#[cfg(feature = "http")]
 use std::sync::Arc;
 
 use super::BuildError;
@@ -171,6 +172,10 @@ fn parse_certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'sta
 
 /// A client certificate chain and key, parsed for rustls and kept as PEM for
 /// tonic (whose `Identity` takes PEM).
+///
+/// Both forms are kept whatever the features: the parse checks the PEM for
+/// either transport, and each transport reads the form it needs.
+#[cfg_attr(not(all(feature = "grpc", feature = "http")), allow(dead_code))]
 struct Identity {
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -187,6 +192,7 @@ pub(crate) struct LoadedTls {
 impl LoadedTls {
     /// A rustls configuration for the HTTP client, with the ring provider
     /// chosen explicitly so that no process-wide default has to be installed.
+    #[cfg(feature = "http")]
     pub(crate) fn rustls_config(&self) -> Result<rustls::ClientConfig, BuildError> {
         let tls_err = |e: rustls::Error| BuildError::Tls(Box::new(e));
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -204,6 +210,7 @@ impl LoadedTls {
     }
 
     /// The same trust store and identity for tonic's channel.
+    #[cfg(feature = "grpc")]
     pub(crate) fn tonic_config(&self) -> tonic::transport::ClientTlsConfig {
         let config =
             tonic::transport::ClientTlsConfig::new().trust_anchors(self.roots.roots.clone());

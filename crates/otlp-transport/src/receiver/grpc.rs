@@ -14,8 +14,22 @@ use tonic::Status;
 
 const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
-/// The encodings we decompress besides `identity`.
-const ACCEPTED_ENCODINGS: HeaderValue = HeaderValue::from_static("gzip,zstd");
+/// The encodings we decompress besides `identity`: gRPC's gzip and zstd,
+/// those of them compiled into otlp-compression.
+fn accepted_encodings() -> HeaderValue {
+    HeaderValue::from_static(
+        match (
+            Algorithm::Gzip.is_supported(),
+            Algorithm::Zstd.is_supported(),
+        ) {
+            (true, true) => "gzip,zstd",
+            (true, false) => "gzip",
+            (false, true) => "zstd",
+            (false, false) => "identity",
+        },
+    )
+}
+
 /// The compressed flag and the big-endian message length.
 const PREFIX_LEN: usize = 5;
 
@@ -35,7 +49,7 @@ pub(super) async fn handle<H: Handler>(
     };
     response
         .headers_mut()
-        .insert(GRPC_ACCEPT_ENCODING, ACCEPTED_ENCODINGS);
+        .insert(GRPC_ACCEPT_ENCODING, accepted_encodings());
     response
 }
 
@@ -49,12 +63,18 @@ async fn call<H: Handler>(
         .ok_or_else(|| Status::unimplemented(format!("unknown method {}", parts.uri.path())))?;
     let encoding = match parts.headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes) {
         None | Some(b"identity") => Algorithm::None,
-        Some(b"gzip") => Algorithm::Gzip,
-        Some(b"zstd") => Algorithm::Zstd,
+        Some(b"gzip") if Algorithm::Gzip.is_supported() => Algorithm::Gzip,
+        Some(b"zstd") if Algorithm::Zstd.is_supported() => Algorithm::Zstd,
         Some(other) => {
             return Err(Status::unimplemented(format!(
-                "unsupported grpc-encoding {:?}; supported: identity, gzip, zstd",
-                String::from_utf8_lossy(other)
+                "unsupported grpc-encoding {:?}; supported: {}",
+                String::from_utf8_lossy(other),
+                [Algorithm::None, Algorithm::Gzip, Algorithm::Zstd]
+                    .into_iter()
+                    .filter(|a| a.is_supported())
+                    .map(|a| a.content_encoding().unwrap_or("identity"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     };

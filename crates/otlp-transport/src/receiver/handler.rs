@@ -1,6 +1,8 @@
 //! What the receiver hands its caller, and what the caller answers.
 
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
+#[cfg(feature = "http")]
+use http::StatusCode;
 use otlp_compression::Algorithm;
 use otlp_core::{ExportRequest, Format};
 use std::future::Future;
@@ -16,6 +18,33 @@ pub enum Transport {
     Grpc,
     /// OTLP/HTTP.
     Http,
+}
+
+impl Transport {
+    /// `OTLP/gRPC` or `OTLP/HTTP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Grpc => "OTLP/gRPC",
+            Transport::Http => "OTLP/HTTP",
+        }
+    }
+
+    /// The crate feature that compiles the protocol's server in: `grpc` or
+    /// `http`.
+    pub const fn feature(self) -> &'static str {
+        match self {
+            Transport::Grpc => "grpc",
+            Transport::Http => "http",
+        }
+    }
+
+    /// Whether this build of the crate can serve the protocol.
+    pub const fn is_supported(self) -> bool {
+        match self {
+            Transport::Grpc => cfg!(feature = "grpc"),
+            Transport::Http => cfg!(feature = "http"),
+        }
+    }
 }
 
 /// A decoded export request and how it arrived.
@@ -107,6 +136,7 @@ impl Reply {
 
 /// The HTTP status a gateway uses for a gRPC status code (the mapping in
 /// `google/rpc/code.proto`).
+#[cfg(feature = "http")]
 pub(super) fn http_status(code: Code) -> StatusCode {
     match code {
         Code::Ok => StatusCode::OK,

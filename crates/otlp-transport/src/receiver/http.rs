@@ -57,7 +57,15 @@ pub(super) async fn handle<H: Handler>(
     let encoding = parts.headers.get(CONTENT_ENCODING);
     let encoding = encoding.map(|value| value.to_str().unwrap_or_default());
     let compression = match encoding.map_or(Ok(Algorithm::None), Algorithm::from_content_encoding) {
-        Ok(algorithm) => algorithm,
+        Ok(algorithm) if algorithm.is_supported() => algorithm,
+        Ok(algorithm) => {
+            let error = otlp_compression::DecompressError::Unsupported { algorithm };
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::Unimplemented,
+                error.to_string(),
+            );
+        }
         Err(error) => {
             return refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -25,6 +25,9 @@
 //! ```
 //! use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply};
 //!
+//! # #[cfg(not(all(feature = "grpc", feature = "http")))]
+//! # fn main() {}
+//! # #[cfg(all(feature = "grpc", feature = "http"))]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let receiver = Receiver::builder()
@@ -41,8 +44,10 @@
 //! # }
 //! ```
 
+#[cfg(feature = "grpc")]
 mod grpc;
 mod handler;
+#[cfg(feature = "http")]
 mod http;
 mod wire;
 
@@ -136,11 +141,21 @@ impl ReceiverBuilder {
     /// Binds the configured addresses and serves, calling `handler` for
     /// every decoded request and sending back its [`Reply`].
     ///
-    /// Fails if no address is set, the concurrency limit is 0, or an
-    /// address cannot be bound (then nothing is left listening).
+    /// Fails if no address is set, an address is set for a protocol left
+    /// out of this build ([`ReceiverError::ProtocolDisabled`]), the
+    /// concurrency limit is 0, or an address cannot be bound (then nothing
+    /// is left listening).
     pub async fn serve<H: Handler>(self, handler: H) -> Result<RunningReceiver, ReceiverError> {
         if self.grpc_addr.is_none() && self.http_addr.is_none() {
             return Err(ReceiverError::Config("no gRPC or HTTP address to serve on"));
+        }
+        for (addr, transport) in [
+            (self.grpc_addr, Transport::Grpc),
+            (self.http_addr, Transport::Http),
+        ] {
+            if addr.is_some() && !transport.is_supported() {
+                return Err(ReceiverError::ProtocolDisabled { transport });
+            }
         }
         if self.max_concurrent_requests == Some(0) {
             return Err(ReceiverError::Config(
@@ -198,6 +213,13 @@ pub enum ReceiverError {
     /// The builder's settings cannot work.
     #[error("invalid receiver configuration: {0}")]
     Config(&'static str),
+    /// An address was set for a protocol that was left out of this build:
+    /// the crate feature [`Transport::feature`] names is not enabled.
+    #[error("{} support was not compiled in; enable the `{}` feature of otlp-transport", transport.name(), transport.feature())]
+    ProtocolDisabled {
+        /// The protocol asked for.
+        transport: Transport,
+    },
     /// An address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -298,8 +320,13 @@ async fn accept_loop<H: Handler>(
                     None => None,
                 };
                 Ok::<_, Infallible>(match transport {
+                    #[cfg(feature = "grpc")]
                     Transport::Grpc => grpc::handle(&inner, request, peer).await,
+                    #[cfg(feature = "http")]
                     Transport::Http => http::handle(&inner, request, peer).await,
+                    // `serve` starts no accept loop for a protocol left out.
+                    #[cfg(not(all(feature = "grpc", feature = "http")))]
+                    _ => disabled(transport),
                 })
             }
         });
@@ -313,6 +340,19 @@ async fn accept_loop<H: Handler>(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The answer on a listener whose protocol was left out of the build; not
+/// reached, as [`ReceiverBuilder::serve`] refuses to start one.
+#[cfg(not(all(feature = "grpc", feature = "http")))]
+fn disabled(transport: Transport) -> ::http::Response<wire::ReplyBody> {
+    let mut response = ::http::Response::new(wire::ReplyBody::default());
+    *response.status_mut() = ::http::StatusCode::NOT_IMPLEMENTED;
+    tracing::warn!(
+        ?transport,
+        "request on a listener for a protocol left out of the build"
+    );
+    response
 }
 
 /// Why a request was refused before it reached the handler.
@@ -380,5 +420,93 @@ impl<H: Handler> Inner<H> {
             }
         }
         Ok(buf.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn protocols_left_out_are_refused() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        for transport in [Transport::Grpc, Transport::Http] {
+            let builder = match transport {
+                Transport::Grpc => Receiver::builder().with_grpc_addr(addr),
+                Transport::Http => Receiver::builder().with_http_addr(addr),
+            };
+            match builder
+                .serve(async |_: ReceivedRequest| Reply::Accept)
+                .await
+            {
+                Ok(running) => {
+                    assert!(transport.is_supported(), "{transport:?}");
+                    running.shutdown().await;
+                }
+                Err(err) => {
+                    assert!(!transport.is_supported(), "{err}");
+                    assert!(
+                        matches!(err, ReceiverError::ProtocolDisabled { transport: t } if t == transport),
+                        "{err}"
+                    );
+                    let expected = format!(
+                        "{} support was not compiled in; enable the `{}` feature of otlp-transport",
+                        transport.name(),
+                        transport.feature()
+                    );
+                    assert_eq!(err.to_string(), expected);
+                }
+            }
+        }
+    }
+
+    /// A body compressed with a codec left out of the build is refused like
+    /// an unknown encoding, naming the feature to enable.
+    #[cfg(not(feature = "zstd"))]
+    #[tokio::test]
+    async fn codecs_left_out_are_unsupported_encodings() {
+        use crate::client::{ExportError, OtlpClient, Payload};
+        use crate::Protocol;
+
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut builder = Receiver::builder();
+        if Transport::Grpc.is_supported() {
+            builder = builder.with_grpc_addr(addr);
+        }
+        if Transport::Http.is_supported() {
+            builder = builder.with_http_addr(addr);
+        }
+        let Ok(receiver) = builder
+            .serve(async |_: ReceivedRequest| Reply::Accept)
+            .await
+        else {
+            return; // neither protocol compiled in
+        };
+        for (protocol, bound) in [
+            (Protocol::Grpc, receiver.grpc_addr()),
+            (Protocol::HttpProtobuf, receiver.http_addr()),
+        ] {
+            let Some(bound) = bound else { continue };
+            let client = OtlpClient::builder(protocol)
+                .with_endpoint(format!("http://{bound}"))
+                .build()
+                .unwrap();
+            let payload = Payload::new(&b"not really zstd"[..], Algorithm::Zstd);
+            let err = client.export(Signal::Traces, payload).await.unwrap_err();
+            match err {
+                ExportError::Http {
+                    status, message, ..
+                } => {
+                    assert_eq!(status, ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+                    assert!(message.contains("enable the `zstd` feature"), "{message}");
+                }
+                ExportError::Grpc { code, message, .. } => {
+                    assert_eq!(code, tonic::Code::Unimplemented, "{message}");
+                    assert!(message.contains("zstd"), "{message}");
+                }
+                other => panic!("{protocol}: {other}"),
+            }
+        }
+        receiver.shutdown().await;
     }
 }

@@ -1,0 +1,300 @@
+//! `otlp`: a command-line OTLP receiver, load generator and demo, built on
+//! this workspace's crates.
+//!
+//! ```text
+//! otlp receive [--grpc ADDR] [--http ADDR] [--out FILE]
+//! otlp send    [--endpoint URL] [--protocol P] [--compression C] [--signal S]
+//!              [--count N] [--rate PER_S] [--batch-size B] [--workers W] [--timeout D]
+//! otlp demo    [--count N]
+//! ```
+//!
+//! - **`receive`** serves OTLP/gRPC and OTLP/HTTP
+//!   ([`otlp_transport::receiver`]), prints one line per request and, with
+//!   `--out`, appends each request as one JSON object per line, the decoded
+//!   request in OTLP/JSON under `"request"`. A request is answered only
+//!   once its line is written, so whatever a sender saw accepted is in the
+//!   file. `SIGINT`/`SIGTERM` stop it gracefully and print totals.
+//! - **`send`** generates telemetry through the standard `opentelemetry` API
+//!   and `opentelemetry_sdk` providers (batch span and log processors, a
+//!   periodic metric reader) and exports it with [`otlp_exporter`]. The
+//!   generator never lets a queue overflow: it waits for deliveries to
+//!   catch up instead (see the `send` module), so every one of the N items
+//!   reaches the exporter, and the exit status says whether the receiver
+//!   accepted all N. Failed batches are retried for at most `--timeout`.
+//! - **`demo`** runs an embedded receiver and `send`'s code path over every
+//!   protocol and compression, then prints what went over the wire.
+//!
+//! Settings not given on the command line come from the standard
+//! `OTEL_EXPORTER_OTLP_*` variables, as the exporters read them.
+//!
+//! # Exit status
+//! `0` success; `1` not every item was accepted by the receiver (or the
+//! receiver could not run); `2` bad arguments, or an endpoint that could
+//! not be reached at all. Errors are one line on stderr.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod diagnose;
+mod error;
+mod generate;
+mod receive;
+mod send;
+
+use clap::{Args, Parser, Subcommand};
+use error::CliError;
+use otlp_core::Signal;
+use otlp_exporter::{Compression, Protocol};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// OTLP receiver, load generator and demo.
+#[derive(Debug, Parser)]
+#[command(name = "otlp", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive OTLP over gRPC and HTTP; print (and optionally record) every request.
+    Receive(ReceiveArgs),
+    /// Generate telemetry with the OpenTelemetry SDK and export it over OTLP.
+    Send(SendArgs),
+    /// Send every signal over every protocol and compression to an embedded
+    /// receiver and print a table of the results.
+    Demo(DemoArgs),
+}
+
+/// Arguments of `otlp receive`.
+#[derive(Debug, Args)]
+#[command(after_help = "Stops gracefully on Ctrl-C or SIGTERM and prints totals per signal.")]
+struct ReceiveArgs {
+    /// Address for OTLP/gRPC (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4317")]
+    grpc: SocketAddr,
+    /// Address for OTLP/HTTP (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4318")]
+    http: SocketAddr,
+    /// Append one JSON object per request to FILE: signal, transport,
+    /// format, compression, items, wire_bytes, decoded_bytes, and the
+    /// decoded request in OTLP/JSON under "request".
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Once listening, write the bound addresses to FILE as
+    /// `grpc=ADDR` and `http=ADDR` lines (written whole, then renamed into place).
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+    /// Largest request accepted, in bytes, before and after decompression.
+    #[arg(long, value_name = "BYTES", default_value_t = otlp_transport::receiver::DEFAULT_MAX_MESSAGE_SIZE)]
+    max_message_size: usize,
+    /// Do not print a line per request (totals are still printed).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Arguments of `otlp send`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Flags that are not given fall back to OTEL_EXPORTER_OTLP_ENDPOINT, _PROTOCOL, \
+_COMPRESSION, _HEADERS and _TIMEOUT (general or per signal), then to the \
+OpenTelemetry defaults.
+
+What --count counts:
+  traces   N spans: HTTP server spans with 11 attributes and one event each.
+  logs     N log records: access logs with severity, body, attributes and trace context.
+  metrics  N data points: N distinct time series (half of a counter, half of a
+           histogram, told apart by a series.id attribute), each recorded once
+           and exported once with delta temporality; a view raises the
+           cardinality limit so none overflow. --batch-size data points are
+           collected per export.
+
+Exit status: 0 when the receiver accepted all N items, 1 when it did not,
+2 for bad arguments or an endpoint that could not be reached at all.")]
+struct SendArgs {
+    /// Collector endpoint, e.g. http://localhost:4317 (gRPC) or
+    /// http://localhost:4318 (HTTP; /v1/<signal> is appended).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// grpc, http/protobuf or http/json.
+    #[arg(long, value_name = "PROTOCOL")]
+    protocol: Option<Protocol>,
+    /// none, gzip, zstd or brotli, optionally with a level (zstd:5).
+    #[arg(long, value_name = "COMPRESSION")]
+    compression: Option<Compression>,
+    /// Request header (gRPC metadata) KEY=VALUE; repeatable.
+    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// traces, metrics or logs.
+    #[arg(long, default_value = "traces")]
+    signal: Signal,
+    /// How many items to send (see below for what an item is).
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    count: u64,
+    /// Items generated per second across all workers (0: as fast as possible).
+    #[arg(long, value_name = "PER_S", value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// Most items per export request.
+    #[arg(long, value_name = "B", default_value_t = 512, value_parser = parse_positive)]
+    batch_size: usize,
+    /// Threads generating telemetry in parallel.
+    #[arg(long, value_name = "W", default_value_t = 1, value_parser = parse_positive)]
+    workers: usize,
+    /// Time allowed per export request, and for retrying a failed batch
+    /// [default: 10s]; e.g. 500ms, 10s, 1m (a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+}
+
+/// Arguments of `otlp demo`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Rows: OTLP/gRPC with none, gzip and zstd; OTLP/HTTP protobuf and JSON with none, \
+gzip, zstd and brotli. Each row sends --count spans, --count metric data points \
+and --count log records; `received` is counted by the embedded receiver. \
+Exits 1 if any row received fewer or more items than it sent.")]
+struct DemoArgs {
+    /// Items per signal per row.
+    #[arg(long, short = 'n', default_value_t = 10_000)]
+    count: u64,
+    /// Most items per export request.
+    #[arg(long, value_name = "B", default_value_t = 512, value_parser = parse_positive)]
+    batch_size: usize,
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        Ok(_) => Err("must be a finite number, 0 or more".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err("expected KEY=VALUE".into()),
+    }
+}
+
+/// Parses `500ms`, `10s`, `1.5s`, `2m`; a bare number is seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let bad = || format!("`{s}` is not a duration; expected e.g. 500ms, 10s, 1m");
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        _ => return Err(bad()),
+    };
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!("`{s}` must be a positive duration")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    let command = match &cli.command {
+        Command::Receive(_) => "receive",
+        Command::Send(_) => "send",
+        Command::Demo(_) => "demo",
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("otlp-io")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("otlp {command}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !matches!(cli.command, Command::Receive(_)) {
+        // The exporters report delivery failures through `tracing`.
+        diagnose::install();
+    }
+    let result = match cli.command {
+        Command::Receive(args) => runtime.block_on(receive::run(args)),
+        Command::Send(args) => send::command(args, runtime.handle()),
+        Command::Demo(args) => demo::run(args, &runtime),
+    };
+    // Export threads the SDK may still run (after a timed-out shutdown)
+    // must not keep the process alive.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("otlp {command}: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Prints clap's help or version as it is, and any other clap error as one
+/// line (clap renders several: the error, a usage block and a hint).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = e.print();
+        return ExitCode::from(CliError::USAGE);
+    }
+    let rendered = e.render().to_string();
+    // The message is everything before the first blank line ("Usage:" and
+    // the hint follow it), joined into one line.
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("otlp: {message} (see otlp --help)");
+    ExitCode::from(CliError::USAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("ms").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

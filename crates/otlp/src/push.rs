@@ -1,0 +1,374 @@
+//! The push API: [`TelemetryData`] records sent without the SDK.
+//!
+//! Records are grouped by signal, encoded with the same
+//! [`Encoder`](otlp_core::Encoder) the SDK exporters use (under the
+//! client's resource and an `otlp` instrumentation scope), compressed once
+//! and sent with an [`OtlpClient`] per signal, configured like that
+//! signal's SDK exporter. Each call is one request per signal it holds: for
+//! many records, batch them into one [`send_batch`](EnhancedOtlpClient::send_batch).
+//!
+//! Pushes are awaited in a Tokio runtime; outside one they fail with
+//! [`PushError::NoRuntime`].
+
+use crate::env::Resolved;
+use crate::stats::PushCounters;
+use crate::EnhancedOtlpClient;
+use bytes::Bytes;
+use opentelemetry::logs::{AnyValue, Severity};
+use opentelemetry::{InstrumentationScope, Key, Value};
+use opentelemetry_sdk::Resource;
+use otlp_compression::{Algorithm, CompressionError, Compressor};
+use otlp_core::{
+    Encoder, LogBuilder, MetricBuilder, Retryable, Signal, SpanBuilder, TelemetryData,
+};
+use otlp_transport::client::{ExportError, OtlpClient, Payload};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+/// What the receiver accepted of a push.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PushResponse {
+    /// Items the receiver kept.
+    pub accepted: u64,
+    /// Items the receiver rejected in a partial success.
+    pub rejected: u64,
+}
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// [`EnhancedOtlpClient::shutdown`] was called.
+    #[error("the OTLP client has been shut down")]
+    ShutDown,
+    /// The push was not awaited inside a Tokio runtime, which the
+    /// transports need.
+    #[error("pushes must be awaited inside a Tokio runtime")]
+    NoRuntime,
+    /// Compressing the request failed.
+    #[error("compressing the {signal} request failed: {source}")]
+    Compression {
+        /// The signal whose request it was.
+        signal: Signal,
+        /// What the codec reported.
+        #[source]
+        source: CompressionError,
+    },
+    /// The export request failed; its items were not delivered.
+    /// [`ExportError::is_retryable`] and [`ExportError::retry_after`] say
+    /// whether sending the same records again may help.
+    #[error("{signal} export of {items} items failed: {source}")]
+    Export {
+        /// The signal whose request failed.
+        signal: Signal,
+        /// How many items it held.
+        items: u64,
+        /// Why it failed.
+        #[source]
+        source: ExportError,
+    },
+}
+
+/// Only a failed export may be worth repeating; the other failures would
+/// fail the same way again.
+impl Retryable for PushError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            PushError::Export { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            PushError::Export { source, .. } => source.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// Encodes, compresses and sends one signal's pushes.
+#[derive(Debug)]
+pub(crate) struct Lane {
+    signal: Signal,
+    client: OtlpClient,
+    encoder: Encoder,
+    algorithm: Algorithm,
+    /// The reusable compressor and the buffer requests are encoded into.
+    compressor: Mutex<(Compressor, Vec<u8>)>,
+    pub(crate) counters: PushCounters,
+}
+
+impl Lane {
+    pub(crate) fn new(
+        signal: Signal,
+        cfg: Resolved,
+        resource: &Resource,
+    ) -> Result<Self, crate::BuildError> {
+        let mut client = OtlpClient::builder(cfg.protocol)
+            .with_endpoint(cfg.url.clone())
+            .with_headers(cfg.headers)
+            .with_timeout(cfg.timeout)
+            .with_tls(cfg.tls);
+        if cfg.protocol != otlp_transport::Protocol::Grpc {
+            // The resolved URL already holds the signal's path.
+            client = client.with_signal_endpoint(signal, cfg.url);
+        }
+        Ok(Lane {
+            signal,
+            client: client.build()?,
+            encoder: Encoder::new(cfg.protocol.format()).with_resource(resource),
+            algorithm: cfg.compression.algorithm(),
+            compressor: Mutex::new((Compressor::new(cfg.compression)?, Vec::new())),
+            counters: PushCounters::default(),
+        })
+    }
+
+    /// Encodes and compresses those of `records` that are of this signal;
+    /// `None` if there are none.
+    fn prepare(
+        &self,
+        scope: &InstrumentationScope,
+        records: &[TelemetryData],
+    ) -> Result<Option<(Payload, u64)>, PushError> {
+        let mut guard = self
+            .compressor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (compressor, scratch) = &mut *guard;
+        let items = self
+            .encoder
+            .encode_records(self.signal, scope, records, scratch);
+        if items == 0 {
+            return Ok(None);
+        }
+        let uncompressed = scratch.len();
+        let body = if self.algorithm == Algorithm::None {
+            // The encoded request is the body; the next one gets a new buffer.
+            std::mem::take(scratch)
+        } else {
+            let mut out = Vec::new();
+            compressor
+                .compress(scratch, &mut out)
+                .map_err(|source| PushError::Compression {
+                    signal: self.signal,
+                    source,
+                })?;
+            out
+        };
+        self.counters.record_encoded(uncompressed, body.len());
+        Ok(Some((
+            Payload::new(Bytes::from(body), self.algorithm),
+            items as u64,
+        )))
+    }
+
+    /// Sends this signal's records, if `records` holds any.
+    async fn send(
+        &self,
+        scope: &InstrumentationScope,
+        records: &[TelemetryData],
+    ) -> Result<PushResponse, PushError> {
+        let Some((payload, items)) = self.prepare(scope, records)? else {
+            return Ok(PushResponse::default());
+        };
+        let started = Instant::now();
+        let result = self.client.export(self.signal, payload).await;
+        let latency = started.elapsed();
+        match result {
+            Ok(response) => {
+                let rejected = u64::try_from(response.rejected_items)
+                    .unwrap_or(0)
+                    .min(items);
+                self.counters.record_success(items, rejected, latency);
+                Ok(PushResponse {
+                    accepted: items - rejected,
+                    rejected,
+                })
+            }
+            Err(source) => {
+                self.counters.record_failure(items, latency);
+                Err(PushError::Export {
+                    signal: self.signal,
+                    items,
+                    source,
+                })
+            }
+        }
+    }
+}
+
+impl EnhancedOtlpClient {
+    /// Sends `records` (of any signals) to the collector: one request per
+    /// signal present, all sent even if one fails.
+    ///
+    /// Returns what the receiver accepted in all, or the first failure.
+    /// Counted in [`stats`](Self::stats) with the SDK's exports.
+    pub async fn send_batch(&self, records: Vec<TelemetryData>) -> Result<PushResponse, PushError> {
+        if self.is_shut_down() {
+            return Err(PushError::ShutDown);
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(PushError::NoRuntime);
+        }
+        let mut total = PushResponse::default();
+        let mut first_error = None;
+        for lane in self.lanes() {
+            match lane.send(self.push_scope(), &records).await {
+                Ok(response) => {
+                    total.accepted += response.accepted;
+                    total.rejected += response.rejected;
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(total),
+        }
+    }
+
+    /// Starts a span named `name`, starting now; [`PendingSpan::finish`]
+    /// ends and sends it.
+    pub fn send_trace(&self, name: impl Into<std::borrow::Cow<'static, str>>) -> PendingSpan<'_> {
+        PendingSpan {
+            client: self,
+            span: TelemetryData::span(name),
+        }
+    }
+
+    /// Starts a data point of the metric `name`; [`PendingMetric::gauge`],
+    /// [`sum`](PendingMetric::sum) or [`histogram`](PendingMetric::histogram)
+    /// sets its value and sends it.
+    pub fn send_metric(
+        &self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> PendingMetric<'_> {
+        PendingMetric {
+            client: self,
+            metric: TelemetryData::metric(name),
+        }
+    }
+
+    /// Starts a log record with `body`; [`PendingLog::finish`] sends it.
+    pub fn send_log(&self, body: impl Into<AnyValue>) -> PendingLog<'_> {
+        PendingLog {
+            client: self,
+            log: TelemetryData::log(body),
+        }
+    }
+}
+
+/// A span being built for [`EnhancedOtlpClient::send_trace`]; nothing is
+/// sent until [`finish`](Self::finish) is awaited.
+#[derive(Debug)]
+#[must_use = "nothing is sent until `finish` is awaited"]
+pub struct PendingSpan<'c> {
+    client: &'c EnhancedOtlpClient,
+    span: SpanBuilder,
+}
+
+impl PendingSpan<'_> {
+    /// Adds an attribute.
+    pub fn with_attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
+        self.span = self.span.with_attribute(key, value);
+        self
+    }
+
+    /// Changes anything else [`SpanBuilder`] can set (kind, parent, times,
+    /// events, status).
+    pub fn map(mut self, f: impl FnOnce(SpanBuilder) -> SpanBuilder) -> Self {
+        self.span = f(self.span);
+        self
+    }
+
+    /// Ends the span now (unless an end time was set) and sends it.
+    pub async fn finish(self) -> Result<PushResponse, PushError> {
+        self.client.send_batch(vec![self.span.finish()]).await
+    }
+}
+
+/// A metric data point being built for
+/// [`EnhancedOtlpClient::send_metric`]; nothing is sent until one of the
+/// value methods is awaited.
+#[derive(Debug)]
+#[must_use = "nothing is sent until `gauge`, `sum` or `histogram` is awaited"]
+pub struct PendingMetric<'c> {
+    client: &'c EnhancedOtlpClient,
+    metric: MetricBuilder,
+}
+
+impl PendingMetric<'_> {
+    /// Adds an attribute.
+    pub fn with_attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
+        self.metric = self.metric.with_attribute(key, value);
+        self
+    }
+
+    /// Changes anything else [`MetricBuilder`] can set (description, unit,
+    /// times).
+    pub fn map(mut self, f: impl FnOnce(MetricBuilder) -> MetricBuilder) -> Self {
+        self.metric = f(self.metric);
+        self
+    }
+
+    /// Sends the point as a gauge reading.
+    pub async fn gauge(self, value: f64) -> Result<PushResponse, PushError> {
+        self.client.send_batch(vec![self.metric.gauge(value)]).await
+    }
+
+    /// Sends the point as a cumulative sum; `monotonic` for counters.
+    pub async fn sum(self, value: f64, monotonic: bool) -> Result<PushResponse, PushError> {
+        let point = self.metric.sum(value, monotonic);
+        self.client.send_batch(vec![point]).await
+    }
+
+    /// Sends the point as a histogram of `observations` over buckets bounded
+    /// by `bounds`.
+    pub async fn histogram(
+        self,
+        bounds: Vec<f64>,
+        observations: &[f64],
+    ) -> Result<PushResponse, PushError> {
+        let point = self.metric.histogram(bounds, observations);
+        self.client.send_batch(vec![point]).await
+    }
+}
+
+/// A log record being built for [`EnhancedOtlpClient::send_log`]; nothing
+/// is sent until [`finish`](Self::finish) is awaited.
+#[derive(Debug)]
+#[must_use = "nothing is sent until `finish` is awaited"]
+pub struct PendingLog<'c> {
+    client: &'c EnhancedOtlpClient,
+    log: LogBuilder,
+}
+
+impl PendingLog<'_> {
+    /// Adds an attribute.
+    pub fn with_attribute(mut self, key: impl Into<Key>, value: impl Into<AnyValue>) -> Self {
+        self.log = self.log.with_attribute(key, value);
+        self
+    }
+
+    /// Sets the severity.
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.log = self.log.with_severity(severity);
+        self
+    }
+
+    /// Changes anything else [`LogBuilder`] can set (time, trace context,
+    /// event name).
+    pub fn map(mut self, f: impl FnOnce(LogBuilder) -> LogBuilder) -> Self {
+        self.log = f(self.log);
+        self
+    }
+
+    /// Sends the record.
+    pub async fn finish(self) -> Result<PushResponse, PushError> {
+        self.client.send_batch(vec![self.log.build()]).await
+    }
+}
