@@ -7,11 +7,16 @@
 //! that cannot be understood is an error naming the variable, never silently
 //! replaced by a default: a typo in `OTEL_EXPORTER_OTLP_PROTOCOL` should not
 //! send telemetry somewhere else.
+//!
+//! [`client`] turns the result into a transport client. The exporters and
+//! [`ExporterBuilder::build_client`](crate::ExporterBuilder::build_client)
+//! (which the `otlp` facade's push API uses) both go through it, so
+//! anything built from the same settings sends to the same place.
 
 use crate::BuildError;
 use otlp_compression::Compression;
 use otlp_core::Signal;
-use otlp_transport::client::TlsConfig;
+use otlp_transport::client::{OtlpClient, TlsConfig};
 use otlp_transport::Protocol;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -246,6 +251,22 @@ pub(crate) fn resolve(
         timeout,
         tls,
     })
+}
+
+/// The transport client for `signal` that sends as `cfg` says.
+///
+/// No connection is made, and no runtime is needed, until the first export.
+pub(crate) fn client(signal: Signal, cfg: &Resolved) -> Result<OtlpClient, BuildError> {
+    let mut client = OtlpClient::builder(cfg.protocol)
+        .with_endpoint(cfg.url.clone())
+        .with_headers(cfg.headers.clone())
+        .with_timeout(cfg.timeout)
+        .with_tls(cfg.tls.clone());
+    if cfg.protocol != Protocol::Grpc {
+        // The resolved URL already holds the signal's path.
+        client = client.with_signal_endpoint(signal, cfg.url.clone());
+    }
+    Ok(client.build()?)
 }
 
 fn merge(into: &mut Vec<(String, String)>, from: Vec<(String, String)>) {

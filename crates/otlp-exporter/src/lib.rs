@@ -36,9 +36,24 @@
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). Code wins over the environment;
 //! a value that cannot be parsed is a [`BuildError`], not a silent default.
 //!
+//! [`ExporterBuilder::build_client`] resolves the same settings into a bare
+//! transport client, for code that sends OTLP bytes of its own (the `otlp`
+//! facade's push API) to where the exporter of that signal would.
+//!
 //! An exporter can be called from any thread: it runs its requests on the
 //! tokio runtime it was built in, or on a one-thread runtime of its own
 //! when built outside of one.
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it turns on |
+//! |---|---|---|
+//! | `grpc` | yes | OTLP/gRPC (`otlp-transport/grpc`) |
+//! | `http` | yes | OTLP/HTTP, protobuf and JSON bodies (`otlp-transport/http`) |
+//! | `gzip`, `zstd`, `brotli` | yes | each codec (`otlp-compression/*`, `otlp-transport/*`) |
+//!
+//! A protocol or codec left out still parses by name; asking for it is a
+//! [`BuildError`] naming the feature to enable.
 #![forbid(unsafe_code)]
 
 mod delivery;
@@ -55,7 +70,6 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
-use otlp_core::Signal;
 use pipeline::Pipeline;
 
 /// How long `force_flush` waits for the queue to drain.
@@ -80,6 +94,7 @@ use std::time::Duration;
 
 pub use env::DEFAULT_TIMEOUT;
 pub use otlp_compression::{Algorithm, Compression};
+pub use otlp_core::Signal;
 pub use otlp_resilience::breaker::{BreakerState, CircuitBreaker};
 pub use otlp_resilience::disk::{DiskQueueConfig, FsyncPolicy};
 pub use otlp_resilience::queue::Overflow;
@@ -118,6 +133,22 @@ pub enum BuildError {
     /// No tokio runtime was running and one could not be started.
     #[error("could not start the exporter's runtime: {0}")]
     Runtime(#[source] std::io::Error),
+}
+
+/// A transport client configured like one signal's exporter, made by
+/// [`ExporterBuilder::build_client`], with what is needed to send through
+/// it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ResolvedClient {
+    /// Sends to the resolved endpoint, with the resolved headers, timeout
+    /// and TLS settings.
+    pub client: otlp_transport::client::OtlpClient,
+    /// The protocol the client speaks; its [`format`](Protocol::format) is
+    /// the encoding the endpoint expects.
+    pub protocol: Protocol,
+    /// How request bodies are to be compressed; its codec is compiled in.
+    pub compression: Compression,
 }
 
 /// Builds an exporter of type `E`; see [`OtlpSpanExporter::builder`].
@@ -247,8 +278,38 @@ impl<E> ExporterBuilder<E> {
         self
     }
 
+    /// Resolves the endpoint, protocol, compression, headers, timeout and
+    /// TLS settings for `signal` as the exporters' `build` does
+    /// (code over the `OTEL_EXPORTER_OTLP_*` variables, see the
+    /// [crate docs](crate)), and builds a transport client from them.
+    ///
+    /// For code that encodes and sends requests itself but must send where
+    /// the exporter of `signal` sends; the queue, retry and breaker
+    /// settings are not used. No connection is made, and no runtime is
+    /// needed, until the first export.
+    ///
+    /// Fails as `build` would: on an environment variable that cannot be
+    /// parsed, on settings the transport rejects, or when the protocol or
+    /// codec was left out of this build.
+    pub fn build_client(&self, signal: Signal) -> Result<ResolvedClient, BuildError> {
+        let cfg = self.resolve(signal)?;
+        let algorithm = cfg.compression.algorithm();
+        if !algorithm.is_supported() {
+            return Err(otlp_compression::CompressionError::Unsupported { algorithm }.into());
+        }
+        Ok(ResolvedClient {
+            client: env::client(signal, &cfg)?,
+            protocol: cfg.protocol,
+            compression: cfg.compression,
+        })
+    }
+
+    fn resolve(&self, signal: Signal) -> Result<env::Resolved, BuildError> {
+        env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())
+    }
+
     fn pipeline(&self, signal: Signal) -> Result<Pipeline, BuildError> {
-        let cfg = env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())?;
+        let cfg = self.resolve(signal)?;
         let mut delivery = self.delivery.clone();
         delivery.persist = self
             .persist_dir
@@ -490,8 +551,3 @@ impl PushMetricExporter for OtlpMetricExporter {
         self.temporality
     }
 }
-
-/// The README's code blocks, compiled as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

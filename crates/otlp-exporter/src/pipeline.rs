@@ -52,16 +52,8 @@ impl Pipeline {
         delivery: DeliveryConfig,
     ) -> Result<Self, BuildError> {
         let runtime = Runtime::current_or_own()?;
-        let mut client = OtlpClient::builder(cfg.protocol)
-            .with_endpoint(cfg.url.clone())
-            .with_headers(cfg.headers)
-            .with_timeout(cfg.timeout)
-            .with_tls(cfg.tls);
-        if cfg.protocol != otlp_transport::Protocol::Grpc {
-            client = client.with_signal_endpoint(signal, cfg.url);
-        }
         // The client may spawn connection tasks; give it the runtime.
-        let client = runtime.enter(|| client.build())?;
+        let client: OtlpClient = runtime.enter(|| crate::env::client(signal, &cfg))?;
         let stats = ExportStats::default();
         let pool = Arc::new(BufferPool::default());
         let delivery = Delivery::start(

@@ -1,7 +1,6 @@
 //! [`EnhancedOtlpClient`]: the SDK's three providers wired to our exporters,
 //! plus the push API, behind one builder.
 
-use crate::env;
 use crate::push::Lane;
 use crate::stats::{ClientStats, PushStats};
 use opentelemetry::metrics::{Meter, MeterProvider as _};
@@ -16,7 +15,7 @@ use otlp_compression::Compression;
 use otlp_core::Signal;
 use otlp_exporter::{
     ExportStats, ExporterBuilder, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter, Protocol,
-    TlsConfig,
+    ResolvedClient, TlsConfig,
 };
 use std::borrow::Cow;
 use std::fmt;
@@ -27,9 +26,10 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// One of the SDK exporters could not be built: a bad setting, an
-    /// `OTEL_EXPORTER_OTLP_*` variable it cannot parse, a protocol or codec
-    /// left out of the build.
+    /// One signal's SDK exporter or push client could not be built: a bad
+    /// setting, an `OTEL_EXPORTER_OTLP_*` variable that cannot be parsed, a
+    /// protocol or codec left out of the build. Both are built by
+    /// `otlp-exporter` from the same settings.
     #[error("cannot build the {signal} exporter: {source}")]
     Exporter {
         /// The exporter's signal.
@@ -38,23 +38,6 @@ pub enum BuildError {
         #[source]
         source: otlp_exporter::BuildError,
     },
-    /// An `OTEL_EXPORTER_OTLP_*` variable holds a value the push client
-    /// cannot use.
-    #[error("environment variable {name}={value:?} is invalid: {reason}")]
-    InvalidEnv {
-        /// The variable.
-        name: String,
-        /// Its value.
-        value: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The push client's transport rejected the configuration.
-    #[error(transparent)]
-    Transport(#[from] otlp_transport::client::BuildError),
-    /// The push client's compression could not be set up.
-    #[error(transparent)]
-    Compression(#[from] otlp_compression::CompressionError),
 }
 
 /// Some providers failed to flush or shut down.
@@ -350,13 +333,6 @@ impl EnhancedOtlpClientBuilder {
     /// called in, or on a small one of their own when it is called outside
     /// of one.
     pub fn build(self) -> Result<EnhancedOtlpClient, BuildError> {
-        self.build_with_env(&|name| std::env::var(name).ok())
-    }
-
-    fn build_with_env(
-        self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<EnhancedOtlpClient, BuildError> {
         let mut resource = Resource::builder();
         if let Some(name) = self.service_name {
             resource = resource.with_service_name(name);
@@ -379,11 +355,32 @@ impl EnhancedOtlpClientBuilder {
             .map_err(exporter_error(Signal::Logs))?;
         let exporter_stats = [spans.stats(), metrics.stats(), logs.stats()];
 
-        let lane = |signal| Lane::new(signal, env::resolve(signal, settings, env)?, &resource);
+        // The push clients come from the exporters' builders, given the same
+        // settings, so pushes go where the SDK's exports go.
+        let lane = |signal, client: Result<ResolvedClient, _>| {
+            client
+                .and_then(|client| Lane::new(signal, client, &resource))
+                .map_err(exporter_error(signal))
+        };
         let lanes = [
-            lane(Signal::Traces)?,
-            lane(Signal::Metrics)?,
-            lane(Signal::Logs)?,
+            lane(
+                Signal::Traces,
+                settings
+                    .apply(OtlpSpanExporter::builder())
+                    .build_client(Signal::Traces),
+            )?,
+            lane(
+                Signal::Metrics,
+                settings
+                    .apply(OtlpMetricExporter::builder())
+                    .build_client(Signal::Metrics),
+            )?,
+            lane(
+                Signal::Logs,
+                settings
+                    .apply(OtlpLogExporter::builder())
+                    .build_client(Signal::Logs),
+            )?,
         ];
 
         let tracer_provider = SdkTracerProvider::builder()

@@ -68,6 +68,11 @@
 //! | `brotli` | no | brotli compression (likewise; HTTP only) |
 //! | `full` | no | all of the above |
 //!
+//! Each is passed on to the feature of the same name of `otlp-exporter`,
+//! so what is left out here is left out of the exporters and the push API
+//! too, and not compiled at all (unless another crate in the build asks
+//! for it).
+//!
 //! [`transport`] is re-exported when `grpc` or `http` is on; [`core`],
 //! [`compression`], [`exporter`], `opentelemetry` and `opentelemetry_sdk`
 //! always. Asking for a protocol or codec that is not compiled in is a
@@ -75,15 +80,9 @@
 //! OTLP/JSON encoding is part of `otlp-core` whatever the features, and
 //! `http/json` is a content type of the `http` transport, so such a feature
 //! would gate nothing.
-//!
-//! Note that `otlp-exporter` currently depends on `otlp-transport` and
-//! `otlp-compression` with their default features, so every protocol and
-//! codec is compiled in as long as the exporter is; the features above
-//! take full effect once it forwards them.
 #![forbid(unsafe_code)]
 
 mod client;
-mod env;
 mod push;
 mod stats;
 
@@ -114,9 +113,9 @@ pub use opentelemetry;
 /// The OpenTelemetry SDK this crate is built against.
 pub use opentelemetry_sdk;
 
-/// The README's code blocks, compiled as doctests here too: this crate can
-/// see every other one, so the README's `otlp` quick start compiles here
-/// (in `otlp-exporter`'s copy of these doctests it is configured out).
+/// The README's code blocks, compiled as doctests. Here rather than in
+/// `otlp-exporter`, which cannot see this crate: this one sees every crate
+/// the README uses.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;

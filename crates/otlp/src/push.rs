@@ -3,14 +3,16 @@
 //! Records are grouped by signal, encoded with the same
 //! [`Encoder`](otlp_core::Encoder) the SDK exporters use (under the
 //! client's resource and an `otlp` instrumentation scope), compressed once
-//! and sent with an [`OtlpClient`] per signal, configured like that
-//! signal's SDK exporter. Each call is one request per signal it holds: for
-//! many records, batch them into one [`send_batch`](EnhancedOtlpClient::send_batch).
+//! and sent with an [`OtlpClient`] per signal, which that signal's exporter
+//! builder makes from the same settings
+//! ([`ExporterBuilder::build_client`](otlp_exporter::ExporterBuilder::build_client)),
+//! so pushes go where the SDK's exports go. Each call is one request per
+//! signal it holds: for many records, batch them into one
+//! [`send_batch`](EnhancedOtlpClient::send_batch).
 //!
 //! Pushes are awaited in a Tokio runtime; outside one they fail with
 //! [`PushError::NoRuntime`].
 
-use crate::env::Resolved;
 use crate::stats::PushCounters;
 use crate::EnhancedOtlpClient;
 use bytes::Bytes;
@@ -21,6 +23,7 @@ use otlp_compression::{Algorithm, CompressionError, Compressor};
 use otlp_core::{
     Encoder, LogBuilder, MetricBuilder, Retryable, Signal, SpanBuilder, TelemetryData,
 };
+use otlp_exporter::ResolvedClient;
 use otlp_transport::client::{ExportError, OtlpClient, Payload};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -103,24 +106,15 @@ pub(crate) struct Lane {
 impl Lane {
     pub(crate) fn new(
         signal: Signal,
-        cfg: Resolved,
+        resolved: ResolvedClient,
         resource: &Resource,
-    ) -> Result<Self, crate::BuildError> {
-        let mut client = OtlpClient::builder(cfg.protocol)
-            .with_endpoint(cfg.url.clone())
-            .with_headers(cfg.headers)
-            .with_timeout(cfg.timeout)
-            .with_tls(cfg.tls);
-        if cfg.protocol != otlp_transport::Protocol::Grpc {
-            // The resolved URL already holds the signal's path.
-            client = client.with_signal_endpoint(signal, cfg.url);
-        }
+    ) -> Result<Self, otlp_exporter::BuildError> {
         Ok(Lane {
             signal,
-            client: client.build()?,
-            encoder: Encoder::new(cfg.protocol.format()).with_resource(resource),
-            algorithm: cfg.compression.algorithm(),
-            compressor: Mutex::new((Compressor::new(cfg.compression)?, Vec::new())),
+            client: resolved.client,
+            encoder: Encoder::new(resolved.protocol.format()).with_resource(resource),
+            algorithm: resolved.compression.algorithm(),
+            compressor: Mutex::new((Compressor::new(resolved.compression)?, Vec::new())),
             counters: PushCounters::default(),
         })
     }
