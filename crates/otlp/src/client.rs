@@ -14,13 +14,16 @@ use opentelemetry_sdk::Resource;
 use otlp_compression::Compression;
 use otlp_core::Signal;
 use otlp_exporter::{
-    ExportStats, ExporterBuilder, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter, Protocol,
-    ResolvedClient, TlsConfig,
+    ExportStats, ExporterBuilder, FlushHandle, OtlpLogExporter, OtlpMetricExporter,
+    OtlpSpanExporter, Protocol, ResolvedClient, TlsConfig,
 };
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// How long `force_flush` waits for each exporter's queue to drain.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why [`EnhancedOtlpClientBuilder::build`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +111,8 @@ pub struct EnhancedOtlpClient {
     logger_provider: SdkLoggerProvider,
     /// The SDK exporters' counters, in [`Signal::ALL`] order.
     exporter_stats: [ExportStats; 3],
+    /// Waits for each exporter's queue to drain (traces, metrics, logs).
+    flush_handles: [FlushHandle; 3],
     /// The push API's clients, in [`Signal::ALL`] order.
     lanes: [Lane; 3],
     push_scope: InstrumentationScope,
@@ -174,7 +179,18 @@ impl EnhancedOtlpClient {
             SdkTracerProvider::force_flush,
             SdkMeterProvider::force_flush,
             SdkLoggerProvider::force_flush,
-        )
+        )?;
+        // The providers return once our exporters have queued the batches;
+        // wait for the queues to drain too.
+        let failures: Vec<_> = Signal::ALL
+            .into_iter()
+            .zip(&self.flush_handles)
+            .filter_map(|(signal, h)| h.flush(FLUSH_TIMEOUT).err().map(|e| (signal, e)))
+            .collect();
+        match failures.is_empty() {
+            true => Ok(()),
+            false => Err(ProviderError { failures }),
+        }
     }
 
     /// Flushes and shuts down the three providers, and stops the push API.
@@ -354,6 +370,11 @@ impl EnhancedOtlpClientBuilder {
             .build()
             .map_err(exporter_error(Signal::Logs))?;
         let exporter_stats = [spans.stats(), metrics.stats(), logs.stats()];
+        let flush_handles = [
+            spans.flush_handle(),
+            metrics.flush_handle(),
+            logs.flush_handle(),
+        ];
 
         // The push clients come from the exporters' builders, given the same
         // settings, so pushes go where the SDK's exports go.
@@ -405,6 +426,7 @@ impl EnhancedOtlpClientBuilder {
             meter_provider,
             logger_provider,
             exporter_stats,
+            flush_handles,
             lanes,
             push_scope: InstrumentationScope::builder("otlp")
                 .with_version(env!("CARGO_PKG_VERSION"))
