@@ -42,12 +42,17 @@ struct Scripted {
 }
 
 impl Scripted {
-    fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Scripted {
-        Self::start_at("127.0.0.1:0".parse().unwrap(), script)
-    }
-
     fn start_at(
         addr: SocketAddr,
+        script: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    ) -> Scripted {
+        Self::start_with(addr, None, script)
+    }
+
+    /// Serves gRPC on `addr` and, when given, HTTP on `http`.
+    fn start_with(
+        addr: SocketAddr,
+        http: Option<SocketAddr>,
         script: impl Fn(usize) -> Reply + Send + Sync + 'static,
     ) -> Scripted {
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -56,8 +61,11 @@ impl Scripted {
         let script = Arc::new(script);
         let handler_log = Arc::clone(&log);
         let receiver = rt.block_on(async move {
-            Receiver::builder()
-                .with_grpc_addr(addr)
+            let mut builder = Receiver::builder().with_grpc_addr(addr);
+            if let Some(http) = http {
+                builder = builder.with_http_addr(http);
+            }
+            builder
                 .serve(move |r: ReceivedRequest| {
                     let n = count.fetch_add(1, Ordering::SeqCst);
                     let reply = script(n);
@@ -84,6 +92,20 @@ impl Scripted {
 
     fn addr(&self) -> SocketAddr {
         self.receiver.as_ref().unwrap().grpc_addr().unwrap()
+    }
+
+    fn http_endpoint(&self) -> String {
+        format!(
+            "http://{}",
+            self.receiver.as_ref().unwrap().http_addr().unwrap()
+        )
+    }
+
+    fn endpoint_for(&self, protocol: Protocol) -> String {
+        match protocol {
+            Protocol::Grpc => self.endpoint(),
+            _ => self.http_endpoint(),
+        }
     }
 
     fn accepted_spans(&self) -> usize {
@@ -115,19 +137,34 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
 #[test]
 fn throttled_requests_are_retried_after_the_servers_delay() {
-    // The first three answers are UNAVAILABLE with RetryInfo of 300 ms.
-    let server = Scripted::start(|n| {
+    // gRPC: UNAVAILABLE with RetryInfo; HTTP: 503 with Retry-After (whole
+    // seconds, so 1 s).
+    for (protocol, hint) in [
+        (Protocol::Grpc, Duration::from_millis(300)),
+        (Protocol::HttpProtobuf, Duration::from_secs(1)),
+    ] {
+        throttled(protocol, hint);
+    }
+}
+
+fn throttled(protocol: Protocol, hint: Duration) {
+    // The first three answers ask the client to come back after `hint`.
+    let server = Scripted::start_with(any_port(), Some(any_port()), move |n| {
         if n < 3 {
-            Reply::unavailable(Some(Duration::from_millis(300)))
+            Reply::unavailable(Some(hint))
         } else {
             Reply::Accept
         }
     });
     let exporter = OtlpSpanExporter::builder()
-        .with_endpoint(server.endpoint())
-        .with_protocol(Protocol::Grpc)
+        .with_endpoint(server.endpoint_for(protocol))
+        .with_protocol(protocol)
         .with_retry_policy(fast_retries(Duration::from_secs(20)))
         .build()
         .unwrap();
@@ -151,14 +188,23 @@ fn throttled_requests_are_retried_after_the_servers_delay() {
 
 #[test]
 fn permanent_errors_and_partial_success_are_not_retried() {
-    for (reply, exported, failed, rejected) in [
-        (Reply::invalid_argument("bad data"), 0, 10, 0),
-        (Reply::partial_success(4, "too old"), 6, 0, 4),
-    ] {
-        let server = Scripted::start(move |_| reply.clone());
+    // INVALID_ARGUMENT over gRPC, 400 over HTTP; partial success on both.
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        for (reply, exported, failed, rejected) in [
+            (Reply::invalid_argument("bad data"), 0, 10, 0),
+            (Reply::partial_success(4, "too old"), 6, 0, 4),
+        ] {
+            not_retried(protocol, reply, exported, failed, rejected);
+        }
+    }
+}
+
+fn not_retried(protocol: Protocol, reply: Reply, exported: u64, failed: u64, rejected: u64) {
+    {
+        let server = Scripted::start_with(any_port(), Some(any_port()), move |_| reply.clone());
         let exporter = OtlpSpanExporter::builder()
-            .with_endpoint(server.endpoint())
-            .with_protocol(Protocol::Grpc)
+            .with_endpoint(server.endpoint_for(protocol))
+            .with_protocol(protocol)
             .with_retry_policy(fast_retries(Duration::from_secs(20)))
             .build()
             .unwrap();
