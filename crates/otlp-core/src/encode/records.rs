@@ -4,7 +4,6 @@ use super::common::{attributes, log_value, nanos, scope, EncodedResource};
 use super::writer::{Size, Writer};
 use crate::model::{LogRecord, MetricRecord, MetricValue, SpanRecord};
 use crate::{Signal, TelemetryData};
-use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::InstrumentationScope;
 
 /// Writes the records of `signal`; returns how many there were.
@@ -48,17 +47,7 @@ fn span<W: Writer>(w: &mut W, s: &SpanRecord) {
         w.id(4, "parentSpanId", &s.parent_span_id.to_bytes());
     }
     w.string(5, "name", &s.name);
-    w.int32(
-        6,
-        "kind",
-        match s.kind {
-            SpanKind::Internal => 1,
-            SpanKind::Server => 2,
-            SpanKind::Client => 3,
-            SpanKind::Producer => 4,
-            SpanKind::Consumer => 5,
-        },
-    );
+    w.int32(6, "kind", super::trace::kind(&s.kind));
     w.fixed64(7, "startTimeUnixNano", nanos(s.start_time));
     w.fixed64(8, "endTimeUnixNano", nanos(s.end_time));
     attributes(w, 9, "attributes", &s.attributes);
@@ -67,14 +56,7 @@ fn span<W: Writer>(w: &mut W, s: &SpanRecord) {
         w.string(2, "name", name);
         attributes(w, 3, "attributes", a);
     });
-    w.message(15, "status", Size::Small, |w| match &s.status {
-        Status::Unset => {}
-        Status::Ok => w.int32(3, "code", 1),
-        Status::Error { description } => {
-            w.string(2, "message", description);
-            w.int32(3, "code", 2);
-        }
-    });
+    super::trace::status(w, &s.status);
 }
 
 fn metric<W: Writer>(w: &mut W, m: &MetricRecord) {

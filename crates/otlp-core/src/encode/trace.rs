@@ -109,7 +109,13 @@ fn span<W: Writer>(w: &mut W, s: &SpanData) {
         );
     });
     w.uint32(14, "droppedLinksCount", s.links.dropped_count);
-    w.message(15, "status", Size::Small, |w| match &s.status {
+    status(w, &s.status);
+}
+
+/// The span's `status` field (always present, as opentelemetry-proto
+/// writes it).
+pub(crate) fn status<W: Writer>(w: &mut W, status: &Status) {
+    w.message(15, "status", Size::Small, |w| match status {
         Status::Unset => {}
         Status::Ok => w.int32(3, "code", 1),
         Status::Error { description } => {
@@ -119,8 +125,9 @@ fn span<W: Writer>(w: &mut W, s: &SpanData) {
     });
 }
 
+/// `Span.SpanKind` number.
 #[inline]
-fn kind(k: &SpanKind) -> i32 {
+pub(crate) fn kind(k: &SpanKind) -> i32 {
     match k {
         SpanKind::Internal => 1,
         SpanKind::Server => 2,
