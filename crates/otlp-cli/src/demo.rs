@@ -89,6 +89,7 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
                 rate: None,
                 batch_size: args.batch_size,
                 workers: 1,
+                persist: None,
             };
             let report = send::run(&options, runtime.handle())?;
             sent += report.generated;

@@ -5,6 +5,7 @@
 //! otlp receive [--grpc ADDR] [--http ADDR] [--out FILE]
 //! otlp send    [--endpoint URL] [--protocol P] [--compression C] [--signal S]
 //!              [--count N] [--rate PER_S] [--batch-size B] [--workers W] [--timeout D]
+//!              [--persist DIR]
 //! otlp demo    [--count N]
 //! ```
 //!
@@ -21,6 +22,10 @@
 //!   catch up instead (see the `send` module), so every one of the N items
 //!   reaches the exporter, and the exit status says whether the receiver
 //!   accepted all N. Failed batches are retried for at most `--timeout`.
+//!   With `--persist DIR` the export queue is kept on disk instead: the
+//!   generator no longer waits for the endpoint, batches outlive the
+//!   process and are sent first by the next run, and `--timeout` is the
+//!   deadline of the whole command; `--count 0` only drains DIR.
 //! - **`demo`** runs an embedded receiver and `send`'s code path over every
 //!   protocol and compression, then prints what went over the wire.
 //!
@@ -28,9 +33,11 @@
 //! `OTEL_EXPORTER_OTLP_*` variables, as the exporters read them.
 //!
 //! # Exit status
-//! `0` success; `1` not every item was accepted by the receiver (or the
-//! receiver could not run); `2` bad arguments, or an endpoint that could
-//! not be reached at all. Errors are one line on stderr.
+//! `0` success; `1` not every item was accepted by the receiver (with
+//! `--persist`: the deadline passed with batches left on disk), or the
+//! receiver could not run; `2` bad arguments, or an endpoint that could
+//! not be reached at all (without `--persist`). Errors are one line on
+//! stderr.
 #![forbid(unsafe_code)]
 
 mod demo;
@@ -111,8 +118,19 @@ What --count counts:
            cardinality limit so none overflow. --batch-size data points are
            collected per export.
 
+With --persist DIR, batches wait in DIR (one subdirectory per signal) \
+instead of memory: generating does not wait for the endpoint, a batch leaves \
+the disk only once the endpoint accepted it (at-least-once: a crash can \
+cause duplicates, not losses), and batches an earlier run left are sent \
+first. --timeout is then the deadline of the whole command: it exits 0 once \
+everything is delivered and the disk queue is empty, 1 when the deadline \
+passes (what is left stays on disk for the next run). --count 0 --persist DIR \
+generates nothing and only delivers what DIR holds, for every signal. One \
+process at a time may use DIR.
+
 Exit status: 0 when the receiver accepted all N items, 1 when it did not,
-2 for bad arguments or an endpoint that could not be reached at all.")]
+2 for bad arguments or an endpoint that could not be reached at all (with
+--persist that is 1 too: the batches are safe on disk).")]
 struct SendArgs {
     /// Collector endpoint, e.g. http://localhost:4317 (gRPC) or
     /// http://localhost:4318 (HTTP; /v1/<signal> is appended).
@@ -130,7 +148,8 @@ struct SendArgs {
     /// traces, metrics or logs.
     #[arg(long, default_value = "traces")]
     signal: Signal,
-    /// How many items to send (see below for what an item is).
+    /// How many items to send (see below for what an item is); 0, with
+    /// --persist, only sends what DIR holds.
     #[arg(long, short = 'n', default_value_t = 1000)]
     count: u64,
     /// Items generated per second across all workers (0: as fast as possible).
@@ -143,9 +162,14 @@ struct SendArgs {
     #[arg(long, value_name = "W", default_value_t = 1, value_parser = parse_positive)]
     workers: usize,
     /// Time allowed per export request, and for retrying a failed batch
-    /// [default: 10s]; e.g. 500ms, 10s, 1m (a bare number is seconds).
+    /// [default: 10s]; with --persist, the deadline of the whole command.
+    /// E.g. 500ms, 10s, 1m (a bare number is seconds).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
+    /// Keep the export queue on disk in DIR, so that batches survive an
+    /// unreachable endpoint and a crash (see below).
+    #[arg(long, value_name = "DIR")]
+    persist: Option<PathBuf>,
 }
 
 /// Arguments of `otlp demo`.

@@ -23,8 +23,23 @@
 //! The exporter retries failed batches in the background. A load generator
 //! should not wait minutes for an endpoint that is not there, so retries
 //! stop after `--timeout` (10 s by default), and once a batch has been
-//! given up (or the circuit breaker opened) before anything was delivered,
-//! generating stops and the run reports why (see [`crate::diagnose`]).
+//! given up before anything was delivered, generating stops and the run
+//! reports why (see [`crate::diagnose`]). An open circuit breaker is not
+//! reason enough: it opens within seconds of an outage, and an endpoint
+//! that is back within `--timeout` should get every item.
+//!
+//! # `--persist DIR`
+//! With a persistent queue an item is safe once it is on disk: it leaves
+//! the disk only when the endpoint accepted it, survives a crash, and is
+//! sent first by the next run on the same directory. So the window then
+//! counts items the queue has *taken*, not items delivered: a down
+//! endpoint does not slow the generator, the disk absorbs the backlog, and
+//! memory stays bounded by the SDK's queue. Delivery is retried for as long
+//! as the command runs, and `--timeout` becomes the command's deadline:
+//! it exits 0 once the disk queue is empty (everything generated, and
+//! whatever an earlier run left, delivered), and 1 when the deadline
+//! passes with batches still on disk. `--count 0` generates nothing and
+//! only drains what earlier runs left, for every signal with a queue in DIR.
 
 use crate::diagnose;
 use crate::error::CliError;
@@ -47,9 +62,11 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 use otlp_core::Signal;
 use otlp_exporter::{
-    Algorithm, BreakerState, Compression, ExportStats, ExporterBuilder, OtlpLogExporter,
-    OtlpMetricExporter, OtlpSpanExporter, Protocol, RetryPolicy, StatsSnapshot,
+    Algorithm, BreakerState, BuildError, CircuitBreaker, Compression, DiskSnapshot, ExportStats,
+    ExporterBuilder, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter, Protocol, RetryPolicy,
+    StatsSnapshot,
 };
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::thread;
@@ -71,6 +88,9 @@ pub(crate) struct SendOptions {
     pub(crate) rate: Option<f64>,
     pub(crate) batch_size: usize,
     pub(crate) workers: usize,
+    /// Keep the export queue on disk in this directory (one subdirectory
+    /// per signal); `--timeout` is then the command's deadline.
+    pub(crate) persist: Option<PathBuf>,
 }
 
 /// How a run went.
@@ -89,14 +109,33 @@ pub(crate) struct SendReport {
     pub(crate) unreachable: bool,
     /// Where the items went, for messages.
     pub(crate) target: String,
+    /// The signal's persistent queue directory, with `--persist`.
+    pub(crate) disk_dir: Option<PathBuf>,
+    /// Batches an earlier run left on disk, found at the start.
+    pub(crate) backlog: u64,
 }
 
 impl SendReport {
-    /// Whether the receiver accepted every requested item.
+    /// Whether the receiver accepted every requested item (and, with a
+    /// persistent queue, everything found on disk).
     pub(crate) fn delivered_all(&self) -> bool {
         let s = &self.stats;
+        let delivered = match s.disk {
+            // Items found on disk are exported too, so `items_exported`
+            // can exceed what was generated: every item the queue took is
+            // delivered when the disk is empty and nothing was dropped.
+            // A damaged record is not counted against the run: a crash in
+            // the middle of a write leaves one, which the crashed run
+            // never counted as queued.
+            Some(disk) => {
+                s.items_accepted == self.generated
+                    && disk.queued_batches == 0
+                    && disk.evicted_batches == 0
+            }
+            None => s.items_exported == self.requested,
+        };
         self.generated == self.requested
-            && s.items_exported == self.requested
+            && delivered
             && s.dropped.total() == 0
             && s.export_errors == 0
     }
@@ -107,8 +146,10 @@ impl SendReport {
 
     pub(crate) fn wire_bytes_per_item(&self) -> f64 {
         let s = &self.stats;
-        let sent = s.items_exported + s.dropped.total();
-        s.bytes_sent as f64 / sent.max(1) as f64
+        // Bytes are counted as batches are encoded: those the queue took,
+        // or refused.
+        let encoded = s.items_accepted + s.dropped.queue_full;
+        s.bytes_sent as f64 / encoded.max(1) as f64
     }
 
     /// The failure as one line, or `Ok` if every item was accepted.
@@ -116,13 +157,32 @@ impl SendReport {
         if self.delivered_all() {
             return Ok(());
         }
+        let reason = self.reason.as_deref().unwrap_or("reason unknown");
+        if let (Some(dir), Some(disk)) = (&self.disk_dir, self.stats.disk) {
+            // Nothing is lost by stopping: say what waits for the next run.
+            let left = if disk.queued_batches > 0 {
+                format!(
+                    "; {} batches ({} bytes) remain on disk in {} for the next run",
+                    disk.queued_batches,
+                    disk.queued_bytes,
+                    dir.display()
+                )
+            } else {
+                String::new()
+            };
+            return Err(CliError::Failed(format!(
+                "{} {} delivered to {}{left}: {reason}",
+                self.stats.items_exported,
+                unit(self.signal),
+                self.target,
+            )));
+        }
         let message = format!(
-            "{} of {} {} delivered to {}: {}",
+            "{} of {} {} delivered to {}: {reason}",
             self.stats.items_exported,
             self.requested,
             unit(self.signal),
             self.target,
-            self.reason.as_deref().unwrap_or("reason unknown")
         );
         Err(if self.unreachable {
             CliError::Unreachable(message)
@@ -142,30 +202,97 @@ impl SendReport {
         } else {
             String::new()
         };
-        format!(
-            "{} of {} {} accepted by {} in {:.3} s ({:.0} items/s)\n  \
-             generated  {} ({} rejected by the receiver, {} given up, {} dropped by a full queue)\n  \
-             requests   {} ok, {} given up, {} retries; latency mean {:.1} ms, max {:.1} ms\n  \
-             wire       {} bytes ({:.1} B/item), {} bytes before compression{ratio}",
-            s.items_exported,
-            self.requested,
-            unit(self.signal),
-            self.target,
+        let pace = format!(
+            "in {:.3} s ({:.0} items/s)",
             self.elapsed.as_secs_f64(),
-            self.items_per_second(),
+            self.items_per_second()
+        );
+        let unit = unit(self.signal);
+        let head = match (self.requested, self.backlog) {
+            (0, backlog) => format!(
+                "{} {unit} from {backlog} batches found on disk accepted by {} {pace}",
+                s.items_exported, self.target
+            ),
+            (requested, 0) => format!(
+                "{} of {requested} {unit} accepted by {} {pace}",
+                s.items_exported, self.target
+            ),
+            (requested, backlog) => format!(
+                "{} {unit} accepted by {} {pace}: {requested} requested, \
+                 plus {backlog} batches found on disk",
+                s.items_exported, self.target
+            ),
+        };
+        let wire = if self.requested == 0 {
+            // Recovered batches were encoded (and counted) by the run that
+            // queued them.
+            "batches as an earlier run encoded them".to_owned()
+        } else {
+            format!(
+                "{} bytes ({:.1} B/item), {} bytes before compression{ratio}",
+                s.bytes_sent,
+                self.wire_bytes_per_item(),
+                s.bytes_uncompressed
+            )
+        };
+        let memory_bytes = s
+            .queued_bytes
+            .saturating_sub(s.disk.map_or(0, |d| d.queued_bytes));
+        let mut queued = format!("{} items ({memory_bytes} bytes) in memory", s.queued_items);
+        let mut lost_on_disk = String::new();
+        if let (Some(dir), Some(disk)) = (&self.disk_dir, s.disk) {
+            let DiskSnapshot {
+                queued_batches,
+                queued_bytes,
+                evicted_batches,
+                corrupted_batches,
+                ..
+            } = disk;
+            queued.push_str(&format!(
+                ", {queued_batches} batches ({queued_bytes} bytes) on disk in {}",
+                dir.display()
+            ));
+            let crash = if corrupted_batches > 0 {
+                " (a crash in the middle of a write leaves one)"
+            } else {
+                ""
+            };
+            lost_on_disk = format!(
+                "; on disk {evicted_batches} batches evicted, \
+                 {corrupted_batches} damaged records skipped{crash}"
+            );
+        }
+        format!(
+            "{head}\n  \
+             items      {} generated, {} accepted into the export queue, {} exported\n  \
+             dropped    {} rejected by the receiver, {} given up, {} by a full queue{lost_on_disk}\n  \
+             requests   {} ok, {} given up, {} retries, {} requeued; \
+             latency mean {:.1} ms, max {:.1} ms\n  \
+             queued     {queued}\n  \
+             breaker    {}\n  \
+             wire       {wire}",
             self.generated,
+            s.items_accepted,
+            s.items_exported,
             s.dropped.rejected_by_receiver,
             s.dropped.export_failed,
             s.dropped.queue_full,
             s.requests,
             s.export_errors,
             s.retries,
+            s.requeued,
             s.mean_latency.as_secs_f64() * 1e3,
             s.max_latency.as_secs_f64() * 1e3,
-            s.bytes_sent,
-            self.wire_bytes_per_item(),
-            s.bytes_uncompressed,
+            breaker_state(s.breaker),
         )
+    }
+}
+
+fn breaker_state(state: BreakerState) -> &'static str {
+    match state {
+        BreakerState::Closed => "closed",
+        BreakerState::Open => "open (failing fast until the endpoint recovers)",
+        BreakerState::HalfOpen => "half-open (probing the endpoint)",
     }
 }
 
@@ -210,23 +337,155 @@ pub(crate) fn command(args: SendArgs, runtime: &Handle) -> Result<(), CliError> 
         rate: args.rate,
         batch_size: args.batch_size,
         workers: args.workers,
+        persist: args.persist,
     };
-    let report = run(&options, runtime)?;
-    println!("{}", report.summary());
-    report.outcome()
+    if options.count > 0 {
+        let report = run(&options, runtime)?;
+        println!("{}", report.summary());
+        return report.outcome();
+    }
+    let Some(dir) = &options.persist else {
+        return Err(CliError::Usage(
+            "--count 0 generates nothing; it only sends what a persistent queue holds, \
+             so it needs --persist DIR"
+                .into(),
+        ));
+    };
+    check_combination(&options)?;
+    let _entered = runtime.enter();
+    let reports = drain_disk(&options, dir)?;
+    if reports.is_empty() {
+        println!("nothing queued in {}", dir.display());
+        return Ok(());
+    }
+    for report in &reports {
+        println!("{}", report.summary());
+    }
+    let failures: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r.outcome().err())
+        .map(|e| e.to_string())
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(failures.join("; ")))
+    }
 }
 
 /// Sends `options.count` items of `options.signal`; export requests run on
 /// `runtime`.
 pub(crate) fn run(options: &SendOptions, runtime: &Handle) -> Result<SendReport, CliError> {
     check_combination(options)?;
+    // With a persistent queue, --timeout bounds the whole command.
+    let deadline = options
+        .persist
+        .as_ref()
+        .map(|_| Instant::now() + retry_window(options));
     // Exporters built here send their requests on `runtime`.
     let _entered = runtime.enter();
     match options.signal {
-        Signal::Traces => send_traces(options),
-        Signal::Metrics => send_metrics(options),
-        Signal::Logs => send_logs(options),
+        Signal::Traces => send_traces(options, deadline),
+        Signal::Metrics => send_metrics(options, deadline),
+        Signal::Logs => send_logs(options, deadline),
     }
+}
+
+/// `--count 0`: sends what earlier runs left in `dir`, for every signal
+/// with a queue there, until the queues are empty or the deadline passes.
+/// No SDK is involved: the exporters send their recovered batches on
+/// their own as soon as they are built.
+fn drain_disk(options: &SendOptions, dir: &Path) -> Result<Vec<SendReport>, CliError> {
+    if !dir.is_dir() {
+        return Err(CliError::Usage(format!(
+            "--persist {}: no such directory (with --count 0 there must be a queue left by an earlier run)",
+            dir.display()
+        )));
+    }
+    diagnose::reset();
+    let started = Instant::now();
+    let deadline = started + retry_window(options);
+    let mut queues = Vec::new();
+    for signal in Signal::ALL {
+        if !dir.join(signal.as_str()).is_dir() {
+            continue;
+        }
+        let options = SendOptions {
+            signal,
+            ..options.clone()
+        };
+        let (stats, shutdown) = open_queue(&options)?;
+        // Taken at once: the senders start on what they found right away.
+        let progress = Progress::new(stats, Some(deadline));
+        if progress.backlog == 0 {
+            // Emptied by an earlier run: nothing to report.
+            let _ = shutdown(Duration::ZERO);
+            continue;
+        }
+        queues.push((options, progress, shutdown));
+    }
+    while Instant::now() < deadline
+        && queues
+            .iter()
+            .any(|(_, progress, _)| progress.queued_on_disk() > 0)
+    {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut reports = Vec::new();
+    for (options, progress, shutdown) in queues {
+        // Stops the senders; whatever is left stays on disk.
+        let _ = shutdown(Duration::ZERO);
+        let mut report = SendReport {
+            signal: options.signal,
+            requested: 0,
+            generated: 0,
+            stats: progress.stats.snapshot(),
+            elapsed: started.elapsed(),
+            reason: None,
+            unreachable: false,
+            target: target(&options),
+            disk_dir: Some(dir.join(options.signal.as_str())),
+            backlog: progress.backlog,
+        };
+        if !report.delivered_all() {
+            explain_persistent(&mut report, &progress, &options);
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Stops an exporter, waiting at most the given time for its queue.
+type Shutdown = Box<dyn FnOnce(Duration) -> OTelSdkResult>;
+
+/// Builds the exporter of `options.signal`, with its persistent queue.
+fn open_queue(options: &SendOptions) -> Result<(ExportStats, Shutdown), CliError> {
+    Ok(match options.signal {
+        Signal::Traces => {
+            let exporter = configure(OtlpSpanExporter::builder(), options)?
+                .build()
+                .map_err(build_error)?;
+            let stats = exporter.stats();
+            let shutdown: Shutdown = Box::new(move |t| exporter.shutdown_with_timeout(t));
+            (stats, shutdown)
+        }
+        Signal::Metrics => {
+            let exporter = configure(OtlpMetricExporter::builder(), options)?
+                .build()
+                .map_err(build_error)?;
+            let stats = exporter.stats();
+            let shutdown: Shutdown = Box::new(move |t| exporter.shutdown_with_timeout(t));
+            (stats, shutdown)
+        }
+        Signal::Logs => {
+            let exporter = configure(OtlpLogExporter::builder(), options)?
+                .build()
+                .map_err(build_error)?;
+            let stats = exporter.stats();
+            let shutdown: Shutdown = Box::new(move |t| exporter.shutdown_with_timeout(t));
+            (stats, shutdown)
+        }
+    })
 }
 
 /// Environment variables of a setting, per signal first, as the exporter
@@ -276,22 +535,40 @@ fn target(options: &SendOptions) -> String {
 }
 
 /// How long a failed batch is retried: `--timeout`, or the exporter's
-/// default request timeout.
+/// default request timeout. With `--persist`, the command's deadline.
 fn retry_window(options: &SendOptions) -> Duration {
     options.timeout.unwrap_or(otlp_exporter::DEFAULT_TIMEOUT)
 }
 
+/// The longest pause between two attempts at a batch. The exporter's 30 s
+/// suits a service that will run for days; a load generator wants to see
+/// a recovered endpoint within seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long the circuit breaker stays open before probing the endpoint
+/// again. The exporter's 10 s spares a struggling collector in production;
+/// for the same reason as [`MAX_BACKOFF`], a load generator probes sooner.
+const BREAKER_OPEN: Duration = Duration::from_secs(2);
+
 /// Applies the settings given on the command line, and only those, plus
-/// the retry window (the exporter would otherwise retry for minutes).
+/// the retry window (the exporter would otherwise retry for minutes) and
+/// quicker recovery (see [`MAX_BACKOFF`]).
 fn configure<E>(
     mut builder: ExporterBuilder<E>,
     options: &SendOptions,
 ) -> Result<ExporterBuilder<E>, CliError> {
     let retry = RetryPolicy::builder()
         .with_max_elapsed_time(retry_window(options))
+        .with_max_interval(MAX_BACKOFF)
         .build()
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    builder = builder.with_retry_policy(retry);
+    let breaker = CircuitBreaker::builder()
+        .with_open_duration(BREAKER_OPEN)
+        .build()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    builder = builder
+        .with_retry_policy(retry)
+        .with_circuit_breaker(breaker);
     if let Some(endpoint) = &options.endpoint {
         builder = builder.with_endpoint(endpoint.clone());
     }
@@ -304,14 +581,26 @@ fn configure<E>(
     if !options.headers.is_empty() {
         builder = builder.with_headers(options.headers.clone());
     }
-    if let Some(timeout) = options.timeout {
-        builder = builder.with_timeout(timeout);
+    match (&options.persist, options.timeout) {
+        (Some(dir), _) => {
+            // --timeout is the command's deadline then, not a request's:
+            // requests keep the exporter's (or OTEL_*_TIMEOUT's) timeout.
+            builder = builder.with_persistent_queue(dir.clone());
+        }
+        (None, Some(timeout)) => builder = builder.with_timeout(timeout),
+        (None, None) => {}
     }
     Ok(builder)
 }
 
-fn build_error(e: otlp_exporter::BuildError) -> CliError {
-    CliError::Usage(e.to_string())
+fn build_error(e: BuildError) -> CliError {
+    if matches!(e, BuildError::PersistentQueue(_)) {
+        // A directory in use by another run, or unreadable: not a mistake
+        // in the arguments.
+        CliError::Failed(e.to_string())
+    } else {
+        CliError::Usage(e.to_string())
+    }
 }
 
 fn resource() -> Resource {
@@ -330,20 +619,20 @@ fn queue_window(batch_size: usize) -> usize {
     batch_size.saturating_mul(4).max(2048)
 }
 
-fn send_traces(options: &SendOptions) -> Result<SendReport, CliError> {
+fn send_traces(options: &SendOptions, deadline: Option<Instant>) -> Result<SendReport, CliError> {
     let exporter = configure(OtlpSpanExporter::builder(), options)?
         .build()
         .map_err(build_error)?;
-    let progress = Arc::new(Progress::new(exporter.stats()));
+    let progress = Arc::new(Progress::new(exporter.stats(), deadline));
     let window = queue_window(options.batch_size);
     let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
         .with_max_queue_size(window)
         .with_max_export_batch_size(options.batch_size)
         .build();
-    let processor =
-        BatchSpanProcessor::builder(Tracked::new(exporter, &progress, drain_budget(options)))
-            .with_batch_config(config)
-            .build();
+    let drain = Drain::new(options, deadline);
+    let processor = BatchSpanProcessor::builder(Tracked::new(exporter, &progress, drain))
+        .with_batch_config(config)
+        .build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
         // Exactly --count spans: no sampler from OTEL_TRACES_SAMPLER.
@@ -351,61 +640,60 @@ fn send_traces(options: &SendOptions) -> Result<SendReport, CliError> {
         .with_resource(resource())
         .build();
     let tracer = provider.tracer_with_scope(scope());
-    let budget = drain_budget(options);
     Ok(drive(
         options,
         &progress,
         window as u64,
         &|i| generate::span(&tracer, i),
         None,
-        move || provider.shutdown_with_timeout(budget),
+        move || provider.shutdown_with_timeout(drain.sdk_budget()),
     ))
 }
 
-fn send_logs(options: &SendOptions) -> Result<SendReport, CliError> {
+fn send_logs(options: &SendOptions, deadline: Option<Instant>) -> Result<SendReport, CliError> {
     let exporter = configure(OtlpLogExporter::builder(), options)?
         .build()
         .map_err(build_error)?;
-    let progress = Arc::new(Progress::new(exporter.stats()));
+    let progress = Arc::new(Progress::new(exporter.stats(), deadline));
     let window = queue_window(options.batch_size);
     let config = opentelemetry_sdk::logs::BatchConfigBuilder::default()
         .with_max_queue_size(window)
         .with_max_export_batch_size(options.batch_size)
         .build();
-    let processor =
-        BatchLogProcessor::builder(Tracked::new(exporter, &progress, drain_budget(options)))
-            .with_batch_config(config)
-            .build();
+    let drain = Drain::new(options, deadline);
+    let processor = BatchLogProcessor::builder(Tracked::new(exporter, &progress, drain))
+        .with_batch_config(config)
+        .build();
     let provider = SdkLoggerProvider::builder()
         .with_log_processor(processor)
         .with_resource(resource())
         .build();
     let logger = provider.logger_with_scope(scope());
-    let budget = drain_budget(options);
     Ok(drive(
         options,
         &progress,
         window as u64,
         &|i| generate::log(&logger, i),
         None,
-        move || provider.shutdown_with_timeout(budget),
+        move || provider.shutdown_with_timeout(drain.sdk_budget()),
     ))
 }
 
-fn send_metrics(options: &SendOptions) -> Result<SendReport, CliError> {
+fn send_metrics(options: &SendOptions, deadline: Option<Instant>) -> Result<SendReport, CliError> {
     let exporter = configure(OtlpMetricExporter::builder(), options)?
         // Each data point is exported once, so the receiver's count is
         // --count; cumulative would re-export every series each time.
         .with_temporality(Temporality::Delta)
         .build()
         .map_err(build_error)?;
-    let progress = Arc::new(Progress::new(exporter.stats()));
+    let progress = Arc::new(Progress::new(exporter.stats(), deadline));
     // Recorded-but-unexported points stay below `window`; a delta stream
     // holds those plus the previous collection's series (evicted at the
     // next collection), so this limit is never reached.
     let window = options.batch_size * 2 + options.workers;
     let limit = window * 2 + 16;
-    let reader = PeriodicReader::builder(Tracked::new(exporter, &progress, drain_budget(options)))
+    let drain = Drain::new(options, deadline);
+    let reader = PeriodicReader::builder(Tracked::new(exporter, &progress, drain))
         // Collections are driven by the flusher below; the timer is a backstop.
         .with_interval(Duration::from_secs(3600))
         .build();
@@ -472,6 +760,46 @@ fn drain_budget(options: &SendOptions) -> Duration {
     options.timeout.unwrap_or(otlp_exporter::DEFAULT_TIMEOUT) * 3
 }
 
+/// How long the exporter's final drain may take, decided when it starts.
+#[derive(Debug, Clone, Copy)]
+enum Drain {
+    /// The in-memory queue: [`drain_budget`].
+    For(Duration),
+    /// The persistent queue: until the command's deadline, since
+    /// whatever is left then stays on disk.
+    Until(Instant),
+}
+
+/// After the deadline, how long the exporter may take to stop its senders
+/// (it waits 2 s for them) and let go of the queue.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+impl Drain {
+    fn new(options: &SendOptions, deadline: Option<Instant>) -> Drain {
+        match deadline {
+            Some(deadline) => Drain::Until(deadline),
+            None => Drain::For(drain_budget(options)),
+        }
+    }
+
+    /// The time left for the exporter's drain.
+    fn timeout(self) -> Duration {
+        match self {
+            Drain::For(budget) => budget,
+            Drain::Until(deadline) => deadline.saturating_duration_since(Instant::now()),
+        }
+    }
+
+    /// How long the SDK's shutdown waits for its worker, which exports the
+    /// rest and then runs the exporter's drain.
+    fn sdk_budget(self) -> Duration {
+        match self {
+            Drain::For(budget) => budget,
+            Drain::Until(_) => self.timeout() + STOP_GRACE,
+        }
+    }
+}
+
 /// After a run has given up (nothing could be delivered), how long the
 /// shutdown may go on failing the queued items before we stop waiting.
 const ABORT_GRACE: Duration = Duration::from_millis(500);
@@ -497,6 +825,8 @@ fn drive(
     let generated = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     let rate = options.rate.filter(|r| *r > 0.0);
+    let deadline = progress.deadline;
+    let past_deadline = |at: Instant| deadline.is_some_and(|d| at >= d);
     thread::scope(|s| {
         if let Some(side) = side {
             let (generated, done) = (&generated, &done);
@@ -505,7 +835,7 @@ fn drive(
         let workers: Vec<_> = (0..options.workers)
             .map(|_| {
                 s.spawn(|| loop {
-                    if progress.aborted() {
+                    if progress.aborted() || past_deadline(Instant::now()) {
                         break;
                     }
                     let ticket = next.fetch_add(1, Ordering::Relaxed);
@@ -514,6 +844,9 @@ fn drive(
                     }
                     if let Some(rate) = rate {
                         let due = started + Duration::from_secs_f64(ticket as f64 / rate);
+                        if past_deadline(due) {
+                            break;
+                        }
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             thread::sleep(wait);
                         }
@@ -531,29 +864,16 @@ fn drive(
 
     // Shut down on a thread of its own, so that a receiver that never
     // answers cannot hold the command past its budget.
-    let budget = drain_budget(options);
     let (tx, rx) = mpsc::channel();
-    let spawned = thread::Builder::new()
+    // If the thread cannot start, `tx` is dropped and the waits end at once.
+    let _ = thread::Builder::new()
         .name("otlp-shutdown".into())
         .spawn(move || {
             let _ = tx.send(shutdown());
         });
-    let deadline = Instant::now() + budget;
-    let mut waiting = spawned.is_ok();
-    let mut aborted_at = None;
-    while waiting {
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let now = Instant::now();
-                if progress.check() && now - *aborted_at.get_or_insert(now) >= ABORT_GRACE {
-                    waiting = false;
-                }
-                if now >= deadline {
-                    waiting = false;
-                }
-            }
-        }
+    match deadline {
+        Some(deadline) => wait_durable(progress, &rx, deadline),
+        None => wait_shutdown(progress, &rx, Instant::now() + drain_budget(options)),
     }
     let elapsed = started.elapsed();
     let mut report = SendReport {
@@ -565,11 +885,71 @@ fn drive(
         reason: None,
         unreachable: false,
         target: target(options),
+        disk_dir: options
+            .persist
+            .as_ref()
+            .map(|dir| dir.join(options.signal.as_str())),
+        backlog: progress.backlog,
     };
     if !report.delivered_all() {
-        explain(&mut report, progress, options);
+        if deadline.is_some() {
+            explain_persistent(&mut report, progress, options);
+        } else {
+            explain(&mut report, progress, options);
+        }
     }
     report
+}
+
+/// Waits for the shutdown to finish, until `deadline`, or shortly after
+/// the run gave up.
+fn wait_shutdown(
+    progress: &Progress,
+    shut_down: &mpsc::Receiver<OTelSdkResult>,
+    deadline: Instant,
+) {
+    let mut aborted_at = None;
+    loop {
+        match shut_down.recv_timeout(Duration::from_millis(20)) {
+            Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                if progress.check() && now - *aborted_at.get_or_insert(now) >= ABORT_GRACE {
+                    return;
+                }
+                if now >= deadline {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// With a persistent queue: waits until the shutdown is done and the disk
+/// queue is empty, or the deadline has passed (and the exporter has had
+/// time to stop its senders, leaving the rest on disk).
+///
+/// The SDK's shutdown alone is not enough to wait for: the metric reader's
+/// gives up on its worker after 5 s while the exporter drains on.
+fn wait_durable(progress: &Progress, shut_down: &mpsc::Receiver<OTelSdkResult>, deadline: Instant) {
+    let mut finished = false;
+    loop {
+        if finished {
+            thread::sleep(Duration::from_millis(20));
+        } else {
+            match shut_down.recv_timeout(Duration::from_millis(20)) {
+                Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => finished = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+        let now = Instant::now();
+        if finished && (progress.queued_on_disk() == 0 || now >= deadline) {
+            return;
+        }
+        if now >= deadline + STOP_GRACE {
+            return;
+        }
+    }
 }
 
 /// Fills in why not every item was delivered.
@@ -584,17 +964,9 @@ fn explain(report: &mut SendReport, progress: &Progress, options: &SendOptions) 
             return;
         }
     }
-    // The exporter's own words, preferring the cause over "circuit
-    // breaker is open", which only says that causes piled up.
-    let captured = diagnose::captured();
-    let exporter_error = captured
-        .iter()
-        .find(|e| !e.contains("circuit breaker"))
-        .or(captured.first());
-    let error = exporter_error.cloned().or_else(|| progress.first_error());
     let settled = s.items_exported + s.dropped.total();
-    report.reason = Some(match error {
-        Some(error) => short_reason(&error),
+    report.reason = Some(match exporter_error(progress) {
+        Some(error) => error,
         None if s.dropped.rejected_by_receiver > 0 => format!(
             "the receiver rejected {} in partial successes",
             s.dropped.rejected_by_receiver
@@ -608,6 +980,84 @@ fn explain(report: &mut SendReport, progress: &Progress, options: &SendOptions) 
     });
 }
 
+/// The exporter's own words, preferring the cause over "circuit breaker is
+/// open", which only says that causes piled up.
+fn exporter_error(progress: &Progress) -> Option<String> {
+    let captured = diagnose::captured();
+    let exporter_error = captured
+        .iter()
+        .find(|e| !e.contains("circuit breaker"))
+        .or(captured.first());
+    exporter_error
+        .cloned()
+        .or_else(|| progress.first_error())
+        .map(|e| short_reason(&e))
+}
+
+/// Fills in why a run with a persistent queue did not deliver everything.
+/// Nothing the queue took is lost by stopping, so the endpoint being down
+/// is not a usage error here: the batches wait on disk for the next run.
+fn explain_persistent(report: &mut SendReport, progress: &Progress, options: &SendOptions) {
+    let s = &report.stats;
+    let disk = s.disk.unwrap_or_default();
+    let deadline = retry_window(options);
+    let why = || {
+        exporter_error(progress).or_else(|| {
+            // The exporter keeps retrying quietly; ask the endpoint.
+            let timeout = deadline.min(Duration::from_secs(5));
+            diagnose::probe(&report.target, timeout).err()
+        })
+    };
+    report.reason = Some(if progress.aborted() {
+        format!(
+            "generating stopped after {} of {}: the persistent queue refused a batch ({})",
+            report.generated,
+            report.requested,
+            progress
+                .first_error()
+                .as_deref()
+                .unwrap_or("reason unknown")
+        )
+    } else if report.generated < report.requested {
+        format!(
+            "the {deadline:?} deadline passed after generating {} of {}",
+            report.generated, report.requested
+        )
+    } else if disk.queued_batches > 0 {
+        let cause = if s.items_exported == 0 { why() } else { None };
+        match cause {
+            Some(cause) => format!("the {deadline:?} deadline passed ({cause})"),
+            None => format!("the {deadline:?} deadline passed"),
+        }
+    } else if s.items_accepted < report.generated {
+        format!(
+            "the export queue took {} of {} generated",
+            s.items_accepted, report.generated
+        )
+    } else {
+        let lost = [
+            (
+                s.dropped.rejected_by_receiver,
+                "items rejected by the receiver",
+            ),
+            (s.dropped.export_failed, "items given up"),
+            (s.dropped.queue_full, "items refused by the full queue"),
+            (disk.evicted_batches, "batches evicted from the disk"),
+        ];
+        let lost: Vec<String> = lost
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        let lost = lost.join(", ");
+        match why() {
+            Some(cause) if !lost.is_empty() => format!("{lost} ({cause})"),
+            Some(cause) => cause,
+            None => lost,
+        }
+    });
+}
+
 /// What the generator knows about the exports: the exporter's counters,
 /// a wake-up when the SDK hands over a batch, and the first error the SDK
 /// saw (the exporter only fails an export call when its queue is full).
@@ -617,25 +1067,44 @@ struct Progress {
     answered: Mutex<()>,
     wake: Condvar,
     first_error: Mutex<Option<String>>,
-    /// Set once a batch was given up, or the breaker opened, before any
-    /// was delivered: the endpoint does not work, so generating more only
-    /// delays the verdict.
+    /// Without a persistent queue: set once a batch was given up before
+    /// any was delivered, as the endpoint does not work and generating
+    /// more only delays the verdict. With one: set when the queue refused
+    /// a batch (full, or failing), as generating more would only lose more.
     abort: AtomicBool,
+    /// The command's deadline, with a persistent queue (and only then).
+    deadline: Option<Instant>,
+    /// Batches found on disk when the exporter was built.
+    backlog: u64,
 }
 
 impl Progress {
-    fn new(stats: ExportStats) -> Self {
+    /// Made right after the exporter is built, so that `backlog` is what
+    /// an earlier run left on disk.
+    fn new(stats: ExportStats, deadline: Option<Instant>) -> Self {
+        let backlog = stats.snapshot().disk.map_or(0, |d| d.queued_batches);
         Progress {
             stats,
             answered: Mutex::new(()),
             wake: Condvar::new(),
             first_error: Mutex::new(None),
             abort: AtomicBool::new(false),
+            deadline,
+            backlog,
         }
+    }
+
+    fn durable(&self) -> bool {
+        self.deadline.is_some()
     }
 
     fn aborted(&self) -> bool {
         self.abort.load(Ordering::Acquire)
+    }
+
+    /// Batches on disk not yet delivered.
+    fn queued_on_disk(&self) -> u64 {
+        self.stats.snapshot().disk.map_or(0, |d| d.queued_batches)
     }
 
     /// Decides whether to give up (see [`Progress::abort`]); returns
@@ -644,9 +1113,13 @@ impl Progress {
         if self.aborted() {
             return true;
         }
+        if self.durable() {
+            // An endpoint that is down is no reason: the disk holds the
+            // batches. `exported` aborts when the disk refuses one.
+            return self.deadline.is_some_and(|d| Instant::now() >= d);
+        }
         let s = self.stats.snapshot();
-        let hopeless =
-            s.items_exported == 0 && (s.export_errors > 0 || s.breaker == BreakerState::Open);
+        let hopeless = s.items_exported == 0 && s.export_errors > 0;
         if hopeless {
             self.abort.store(true, Ordering::Release);
         }
@@ -660,10 +1133,16 @@ impl Progress {
             .clone()
     }
 
-    /// Items whose delivery is settled: accepted, or dropped for good.
+    /// Items no longer between the generator and safety: delivered or
+    /// dropped for good, or, with a persistent queue, taken by it (or
+    /// refused by it).
     fn settled(&self) -> u64 {
         let s = self.stats.snapshot();
-        s.items_exported + s.dropped.total()
+        if self.durable() {
+            s.items_accepted + s.dropped.queue_full
+        } else {
+            s.items_exported + s.dropped.total()
+        }
     }
 
     /// Called after each export call of the SDK.
@@ -677,6 +1156,9 @@ impl Progress {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .get_or_insert(message);
+            if self.durable() {
+                self.abort.store(true, Ordering::Release);
+            }
         }
         self.check();
         let _guard = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
@@ -684,7 +1166,7 @@ impl Progress {
     }
 
     /// Waits until item `ticket` fits in the window; `false` if the run
-    /// was aborted meanwhile.
+    /// was aborted (or its deadline passed) meanwhile.
     fn wait_for_room(&self, ticket: u64, window: u64) -> bool {
         if ticket < window || ticket < self.settled() + window {
             return true;
@@ -714,11 +1196,11 @@ impl Progress {
 struct Tracked<E> {
     inner: E,
     progress: Arc<Progress>,
-    drain: Duration,
+    drain: Drain,
 }
 
 impl<E> Tracked<E> {
-    fn new(inner: E, progress: &Arc<Progress>, drain: Duration) -> Self {
+    fn new(inner: E, progress: &Arc<Progress>, drain: Drain) -> Self {
         Tracked {
             inner,
             progress: Arc::clone(progress),
@@ -739,7 +1221,7 @@ impl<E: SpanExporter> SpanExporter for Tracked<E> {
     }
 
     fn shutdown(&self) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(self.drain)
+        self.inner.shutdown_with_timeout(self.drain.timeout())
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -763,7 +1245,7 @@ impl<E: LogExporter> LogExporter for Tracked<E> {
     }
 
     fn shutdown(&self) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(self.drain)
+        self.inner.shutdown_with_timeout(self.drain.timeout())
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -787,7 +1269,7 @@ impl<E: PushMetricExporter> PushMetricExporter for Tracked<E> {
     }
 
     fn shutdown(&self) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(self.drain)
+        self.inner.shutdown_with_timeout(self.drain.timeout())
     }
 
     fn temporality(&self) -> Temporality {
@@ -820,7 +1302,7 @@ mod tests {
 
     #[test]
     fn a_full_window_waits_for_answers() {
-        let progress = Progress::new(ExportStats::default());
+        let progress = Progress::new(ExportStats::default(), None);
         assert!(progress.wait_for_room(9, 10));
         assert!(!progress.aborted());
         progress.exported(&Err(OTelSdkError::InternalFailure("queue full".into())));

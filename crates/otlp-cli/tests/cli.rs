@@ -5,7 +5,7 @@
 use otlp_core::{ExportRequest, Format, Signal};
 use otlp_interop_tests::{skip_or_fail, try_run_sender, SenderCompression, SenderProtocol};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -104,9 +104,14 @@ struct Receive {
 
 impl Receive {
     fn start(dir: &Path) -> Receive {
+        Receive::start_at(dir, "127.0.0.1:0")
+    }
+
+    /// Serves OTLP/gRPC on `grpc` (HTTP on a free port).
+    fn start_at(dir: &Path, grpc: &str) -> Receive {
         let ready = dir.join("ready");
         let child = otlp()
-            .args(["receive", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["receive", "--grpc", grpc, "--http", "127.0.0.1:0"])
             .arg("--out")
             .arg(dir.join("out.jsonl"))
             .arg("--ready-file")
@@ -152,7 +157,18 @@ impl Receive {
 
     /// Stops it with SIGTERM, expects a clean exit, and returns its stdout
     /// and the JSON lines it recorded.
-    fn stop(mut self) -> (String, Vec<Value>) {
+    fn stop(self) -> (String, Vec<Value>) {
+        let (stdout, recorded) = self.stop_raw();
+        let lines = recorded
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
+            .collect();
+        (stdout, lines)
+    }
+
+    /// [`Receive::stop`], with the recorded lines as they are in the file
+    /// (parsing tens of megabytes of JSON would take a while).
+    fn stop_raw(mut self) -> (String, String) {
         let pid = self.child.0.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
@@ -164,12 +180,8 @@ impl Receive {
             "otlp receive: {status}\n{stdout}\n{stderr}"
         );
         assert!(stdout.contains("totals:"), "{stdout}");
-        let lines = fs::read_to_string(self.dir.join("out.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
-            .collect();
-        (stdout, lines)
+        let recorded = fs::read_to_string(self.dir.join("out.jsonl")).unwrap_or_default();
+        (stdout, recorded)
     }
 }
 
@@ -423,6 +435,8 @@ fn bad_arguments_exit_2_with_one_line() {
         (&["send", "--count", "many"], "many"),
         (&["send", "--batch-size", "0"], "batch-size"),
         (&["send", "--timeout", "soon"], "soon"),
+        // Only a persistent queue can be drained.
+        (&["send", "--count", "0"], "--persist"),
         (&["receive", "--grpc", "nowhere"], "nowhere"),
         (&["demo", "--frobnicate"], "frobnicate"),
         (&["frobnicate"], "frobnicate"),
@@ -464,4 +478,379 @@ fn every_subcommand_has_help() {
     }
     let out = run(&["--help"], Duration::from_secs(30));
     assert!(out.status.success());
+}
+
+/// `otlp send` started in the background, its output going to files in
+/// `dir` (named after `name`).
+struct Background {
+    child: KillOnDrop,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Background {
+    fn start(dir: &Path, name: &str, args: &[&str]) -> Background {
+        let stdout = dir.join(format!("{name}.stdout"));
+        let stderr = dir.join(format!("{name}.stderr"));
+        let child = otlp()
+            .args(args)
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        Background {
+            child: KillOnDrop(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.0.try_wait().unwrap().is_none()
+    }
+
+    fn output(&self) -> String {
+        let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            read(&self.stdout),
+            read(&self.stderr)
+        )
+    }
+
+    /// Waits for it to exit, expecting success; returns its stdout.
+    fn succeeds(mut self, limit: Duration) -> String {
+        let status = self.child.wait_timeout(limit);
+        assert!(status.success(), "otlp send: {status}\n{}", self.output());
+        fs::read_to_string(&self.stdout).unwrap()
+    }
+}
+
+/// How often each span id arrived, over every trace request `otlp receive`
+/// recorded (one compact JSON object per line, as `--out` writes them).
+/// Read as text: each span has one `"spanId"` key (a parent's is
+/// `"parentSpanId"`), and each line's count must be its `"items"`.
+fn received_span_ids(recorded: &str) -> HashMap<String, u32> {
+    const KEY: &str = "\"spanId\":\"";
+    let mut ids = HashMap::new();
+    for line in recorded.lines() {
+        assert!(line.contains("\"signal\":\"traces\""), "{line:.200}");
+        let items: u64 = line
+            .split_once("\"items\":")
+            .and_then(|(_, rest)| rest.split([',', '}']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no item count: {line:.200}"));
+        let mut n = 0;
+        for (at, _) in line.match_indices(KEY) {
+            let rest = &line[at + KEY.len()..];
+            let id = &rest[..rest.find('"').unwrap()];
+            assert_eq!(id.len(), 16, "{id}");
+            *ids.entry(id.to_ascii_lowercase()).or_default() += 1;
+            n += 1;
+        }
+        assert_eq!(n, items, "{line:.200}");
+    }
+    ids
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The trace batch records in a persistent queue directory (`DIR/traces`),
+/// read straight from its segment files, oldest first.
+///
+/// This knows the on-disk format (otlp-resilience's segment files holding
+/// otlp-exporter's batch records) so that a test can tell what reached the
+/// disk without trusting the code under test; it is strict, so a format
+/// change fails the test rather than making it vacuous. A record cut short
+/// at the end of a segment (a write interrupted by a kill) is skipped, as
+/// recovery skips it. Nothing is acked in the tests that use it (the
+/// endpoint is down), so the ack logs are not read.
+fn records_on_disk(dir: &Path) -> Vec<Vec<u8>> {
+    let mut segments: Vec<PathBuf> = match fs::read_dir(dir.join("traces")) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect(),
+        Err(_) => return Vec::new(),
+    };
+    segments.sort();
+    let mut records = Vec::new();
+    for segment in segments {
+        let data = fs::read(&segment).unwrap();
+        if data.len() < 16 {
+            continue; // being created
+        }
+        assert_eq!(&data[..6], b"OTLPDQ", "{}", segment.display());
+        let mut at = 16;
+        while let Some(frame) = data.get(at..at + 8) {
+            let len = u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize;
+            let Some(record) = data.get(at + 8..at + 8 + len) else {
+                break; // cut short
+            };
+            at += 8 + len;
+            // Batch header: version 1, signal 0 (traces), compression 0
+            // (none), reserved, item count (u64 LE); then the request.
+            assert_eq!(&record[..4], &[1, 0, 0, 0], "{}", segment.display());
+            records.push(record.to_vec());
+        }
+    }
+    records
+}
+
+fn record_items(record: &[u8]) -> u64 {
+    u64::from_le_bytes(record[4..12].try_into().unwrap())
+}
+
+/// The batches on disk, as the span ids of each (see [`records_on_disk`]).
+fn batches_on_disk(dir: &Path) -> Vec<Vec<String>> {
+    records_on_disk(dir)
+        .iter()
+        .map(|record| {
+            let request =
+                ExportRequest::decode(Signal::Traces, Format::Protobuf, &record[12..]).unwrap();
+            let ExportRequest::Traces(request) = request else {
+                unreachable!()
+            };
+            let ids: Vec<String> = request
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .map(|span| hex(&span.span_id))
+                .collect();
+            assert_eq!(ids.len() as u64, record_items(record));
+            ids
+        })
+        .collect()
+}
+
+/// Spans on disk, by the batches' own counts.
+fn items_on_disk(dir: &Path) -> u64 {
+    records_on_disk(dir).iter().map(|r| record_items(r)).sum()
+}
+
+/// Polls `ready` every 100 ms until it holds or `limit` passes; whether it
+/// held.
+fn poll(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Checks that exactly `count` distinct spans arrived, and returns them
+/// (duplicates are allowed by at-least-once delivery, and reported).
+fn assert_all_arrived(recorded: &str, count: usize, what: &str) -> HashMap<String, u32> {
+    let ids = received_span_ids(recorded);
+    let total: u32 = ids.values().sum();
+    eprintln!(
+        "{what}: {} distinct spans received in {} requests, {} duplicates",
+        ids.len(),
+        recorded.lines().count(),
+        total as usize - ids.len()
+    );
+    assert_eq!(ids.len(), count, "{what}: distinct spans received");
+    ids
+}
+
+/// The endpoint is down for the first 10 s of a run: the in-memory queue
+/// retries (within --timeout) and every span arrives once it is up.
+#[test]
+fn send_outlasts_an_endpoint_outage() {
+    const N: usize = 50_000;
+    let dir = scratch("outage-memory");
+    let port = closed_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let n = N.to_string();
+    let args = [
+        "send",
+        "--endpoint",
+        &endpoint,
+        "--protocol",
+        "grpc",
+        "--count",
+        &n,
+        "--timeout",
+        "90s",
+    ];
+    let started = Instant::now();
+    let mut send = Background::start(&dir, "send", &args);
+    thread::sleep(Duration::from_secs(10));
+    assert!(send.is_running(), "gave up early:\n{}", send.output());
+    let receive = Receive::start_at(&dir, &format!("127.0.0.1:{port}"));
+    let summary = send.succeeds(Duration::from_secs(80));
+    assert!(summary.starts_with(&format!("{N} of {N} ")), "{summary}");
+    let (_, recorded) = receive.stop_raw();
+    assert_all_arrived(&recorded, N, "memory queue");
+    eprintln!("{summary}\nin {:?}", started.elapsed());
+}
+
+/// The same outage with --persist: generating does not wait for the
+/// endpoint (every span is on disk while it is still down, and memory holds
+/// only the SDK's small queue), and every span arrives once it is up.
+#[test]
+fn send_persists_through_an_endpoint_outage() {
+    const N: usize = 50_000;
+    let dir = scratch("outage-disk");
+    let queue = dir.join("queue");
+    let port = closed_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let n = N.to_string();
+    let args = [
+        "send",
+        "--endpoint",
+        &endpoint,
+        "--protocol",
+        "grpc",
+        "--count",
+        &n,
+        "--batch-size",
+        "100",
+        "--timeout",
+        "90s",
+        "--persist",
+        queue.to_str().unwrap(),
+    ];
+    let started = Instant::now();
+    let mut send = Background::start(&dir, "send", &args);
+    // Down for at least 10 s, and until everything is on disk.
+    let on_disk = poll(Duration::from_secs(30), || {
+        items_on_disk(&queue) == N as u64
+    });
+    assert!(
+        on_disk,
+        "{} of {N} spans on disk\n{}",
+        items_on_disk(&queue),
+        send.output()
+    );
+    let generated_in = started.elapsed();
+    if let Some(rest) = Duration::from_secs(10).checked_sub(started.elapsed()) {
+        thread::sleep(rest);
+    }
+    assert!(send.is_running(), "gave up early:\n{}", send.output());
+    let receive = Receive::start_at(&dir, &format!("127.0.0.1:{port}"));
+    let summary = send.succeeds(Duration::from_secs(80));
+    assert!(summary.starts_with(&format!("{N} of {N} ")), "{summary}");
+    assert!(
+        summary.contains(", 0 batches (0 bytes) on disk"),
+        "{summary}"
+    );
+    let (_, recorded) = receive.stop_raw();
+    assert_all_arrived(&recorded, N, "disk queue");
+    eprintln!(
+        "{summary}\nall on disk after {generated_in:?}, done in {:?}",
+        started.elapsed()
+    );
+}
+
+/// A run killed with SIGKILL loses nothing it had put on disk: the next run
+/// on the directory (`--count 0`) delivers every one of those spans.
+#[test]
+fn a_killed_run_is_delivered_by_the_next() {
+    let dir = scratch("kill");
+    let queue = dir.join("queue");
+    let queue_arg = queue.to_str().unwrap();
+    let down = format!("http://127.0.0.1:{}", closed_port());
+    let started = Instant::now();
+    let mut first = Background::start(
+        &dir,
+        "first",
+        &[
+            "send",
+            "--endpoint",
+            &down,
+            "--protocol",
+            "grpc",
+            "--persist",
+            queue_arg,
+            "--count",
+            "20000",
+            "--rate",
+            "20000",
+            "--timeout",
+            "60s",
+        ],
+    );
+    // A few batches on disk (of the 40 it would write), so it is killed
+    // while it still generates and writes.
+    let some = poll(Duration::from_secs(20), || items_on_disk(&queue) >= 2_000);
+    assert!(some, "nothing on disk\n{}", first.output());
+
+    // The directory is its alone while it runs.
+    let second = run(
+        &[
+            "send",
+            "--endpoint",
+            &down,
+            "--persist",
+            queue_arg,
+            "--count",
+            "0",
+        ],
+        Duration::from_secs(30),
+    );
+    let stderr = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already in use"), "{stderr}");
+
+    assert!(first.is_running(), "{}", first.output());
+    first.child.0.kill().unwrap(); // SIGKILL
+    first.child.0.wait().unwrap();
+    let batches = batches_on_disk(&queue);
+    let on_disk: HashSet<String> = batches.iter().flatten().cloned().collect();
+    let items: usize = batches.iter().map(Vec::len).sum();
+    assert_eq!(on_disk.len(), items, "span ids are unique");
+    eprintln!(
+        "killed after {:?} with {} batches ({items} spans) on disk",
+        started.elapsed(),
+        batches.len()
+    );
+
+    let receive = Receive::start(&dir);
+    let out = run(
+        &[
+            "send",
+            "--endpoint",
+            &receive.grpc,
+            "--protocol",
+            "grpc",
+            "--persist",
+            queue_arg,
+            "--count",
+            "0",
+            "--timeout",
+            "60s",
+        ],
+        Duration::from_secs(90),
+    );
+    let summary = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{summary}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    // It reports what it found: exactly what the test read from disk.
+    let found = format!(" spans from {} batches found on disk", batches.len());
+    assert!(
+        summary.lines().next().unwrap().contains(&found),
+        "{summary}"
+    );
+    let (_, recorded) = receive.stop_raw();
+    let received = assert_all_arrived(&recorded, on_disk.len(), "after SIGKILL");
+    let missing = on_disk
+        .iter()
+        .filter(|id| !received.contains_key(*id))
+        .count();
+    assert_eq!(missing, 0, "spans on disk that never arrived");
+    assert!(batches_on_disk(&queue).is_empty(), "the queue is empty");
+    eprintln!("{summary}\nin {:?}", started.elapsed());
 }
