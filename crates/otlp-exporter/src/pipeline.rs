@@ -22,9 +22,6 @@ use crate::env::Resolved;
 /// How long shutting down waits for the senders to let go of the queue.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How many request buffers an exporter keeps for reuse.
-const SPARE_BUFFERS: usize = 2;
-
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     signal: Signal,
@@ -55,7 +52,9 @@ impl Pipeline {
         // The client may spawn connection tasks; give it the runtime.
         let client: OtlpClient = runtime.enter(|| crate::env::client(signal, &cfg))?;
         let stats = ExportStats::default();
-        let pool = Arc::new(BufferPool::default());
+        // One spare buffer per request that can be in flight: with many
+        // senders, fewer would send most requests to the allocator again.
+        let pool = Arc::new(BufferPool::new(delivery.max_concurrent.max(1)));
         let delivery = Delivery::start(
             signal,
             &runtime,
@@ -169,13 +168,28 @@ impl Drop for Pipeline {
 /// Request buffers whose requests have been answered, for the next
 /// batch: reusing one saves a large allocation, its page faults and the
 /// allocator's clean-up per batch.
-#[derive(Debug, Default)]
-pub(crate) struct BufferPool(Mutex<Vec<Vec<u8>>>);
+#[derive(Debug)]
+pub(crate) struct BufferPool {
+    spare: Mutex<Vec<Vec<u8>>>,
+    /// Most buffers kept.
+    keep: usize,
+}
 
 impl BufferPool {
+    fn new(keep: usize) -> Self {
+        BufferPool {
+            spare: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
     /// A spare buffer, emptied, or a new one, with room for `capacity`.
     fn take(&self, capacity: usize) -> Vec<u8> {
-        let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut buf = spare.unwrap_or_default();
         buf.clear();
         buf.reserve(capacity);
@@ -185,8 +199,8 @@ impl BufferPool {
     /// Takes a request body back once nothing else holds it.
     pub(crate) fn recycle(&self, body: Bytes) {
         if let Ok(body) = body.try_into_mut() {
-            let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            if spare.len() < SPARE_BUFFERS {
+            let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+            if spare.len() < self.keep {
                 spare.push(Vec::from(body));
             }
         }
@@ -222,7 +236,7 @@ mod tests {
         rt.block_on(pipeline.export(1, |_, out| out.extend_from_slice(&[0u8; 1000])))
             .unwrap();
         pipeline.flush(Duration::from_secs(10)).unwrap();
-        let spare = pipeline.pool.0.lock().unwrap();
+        let spare = pipeline.pool.spare.lock().unwrap();
         assert_eq!(spare.len(), 1);
         assert!(spare[0].capacity() >= 1000);
         drop(spare);
