@@ -8,6 +8,21 @@
 //! ([`otlp_compression`]), and sent as those bytes over gRPC or HTTP
 //! ([`otlp_transport::client`]).
 //!
+//! # Delivery
+//! The SDK's export call only encodes, compresses and queues the batch: it
+//! never waits for the network. Senders drain the queue, up to
+//! [`with_max_concurrent_exports`](ExporterBuilder::with_max_concurrent_exports)
+//! requests at once, retrying retryable failures with backoff, the server's
+//! delay hints and a retry budget ([`RetryPolicy`]), behind a
+//! [`CircuitBreaker`]. The queue is bounded
+//! ([`with_queue_limits`](ExporterBuilder::with_queue_limits),
+//! [`Overflow`]) or durable
+//! ([`with_persistent_queue`](ExporterBuilder::with_persistent_queue)).
+//! Because the SDK's `force_flush` returns once batches are queued, use
+//! [`FlushHandle::flush`] (or the exporter's own `force_flush`) to wait for
+//! delivery; shutting the provider down drains the queue up to its timeout.
+//! What happened to every item is in [`ExportStats`].
+//!
 //! ```no_run
 //! use opentelemetry::trace::{Tracer, TracerProvider as _};
 //! use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -40,9 +55,10 @@
 //! transport client, for code that sends OTLP bytes of its own (the `otlp`
 //! facade's push API) to where the exporter of that signal would.
 //!
-//! An exporter can be called from any thread: it runs its requests on the
-//! tokio runtime it was built in, or on a one-thread runtime of its own
-//! when built outside of one.
+//! An exporter can be called from any thread: its senders run on the
+//! multi-threaded tokio runtime it was built in, or on a one-thread runtime
+//! of its own when built outside of one (or in a current-thread runtime,
+//! whose one thread a blocking flush would otherwise stall).
 //!
 //! # Feature flags
 //!
