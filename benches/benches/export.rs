@@ -18,22 +18,13 @@
 
 use criterion::{Criterion, Throughput};
 use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use otlp_benches::cpu_now;
+use otlp_benches::sink::{self, Sink};
 use otlp_exporter::{Compression, OtlpSpanExporter, Protocol};
-use rustix::time::{clock_gettime, ClockId};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tonic::codec::CompressionEncoding;
+use std::time::Duration;
 
 const SINK_ENV: &str = "OTLP_BENCH_SINK_PORT_FILE";
 const BATCH: usize = 512;
@@ -43,23 +34,17 @@ const CHUNK: u64 = 32;
 
 fn main() {
     if let Some(path) = std::env::var_os(SINK_ENV) {
-        run_sink(Path::new(&path));
+        sink::serve(Path::new(&path), Duration::ZERO);
         return;
     }
-    let mut sink = Sink::spawn();
-    let total = run_benchmarks(sink.port);
+    let mut sink = Sink::spawn(SINK_ENV, "otlp-bench-sink", &[]);
+    let total = run_benchmarks(sink.port());
     let received = sink.finish();
     println!("spans exported Ok: {total}, spans the sink received: {received}");
     assert_eq!(received, total, "the sink must receive every exported span");
 }
 
 // ------------------------------------------------------------------ client
-
-/// The process's CPU time so far, all threads, user + system.
-fn cpu_now() -> Duration {
-    let t = clock_gettime(ClockId::ProcessCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
 
 trait Export {
     async fn send(&self, batch: Vec<SpanData>);
@@ -173,124 +158,4 @@ fn run_benchmarks(port: u16) -> u64 {
     group.finish();
     c.final_summary();
     exported.load(Ordering::Relaxed)
-}
-
-// -------------------------------------------------------------------- sink
-
-/// The sink child process, killed if it is still running when dropped.
-struct Sink {
-    child: Child,
-    port: u16,
-    port_file: PathBuf,
-}
-
-impl Sink {
-    fn spawn() -> Sink {
-        let port_file =
-            std::env::temp_dir().join(format!("otlp-bench-sink-{}.port", std::process::id()));
-        let _ = std::fs::remove_file(&port_file);
-        let child = Command::new(std::env::current_exe().expect("current exe"))
-            .env(SINK_ENV, &port_file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn the sink process");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            if let Some(port) = std::fs::read_to_string(&port_file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                break port;
-            }
-            assert!(Instant::now() < deadline, "the sink did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Sink {
-            child,
-            port,
-            port_file,
-        }
-    }
-
-    /// Stops the sink (by closing its stdin) and returns the number of
-    /// spans it received.
-    fn finish(&mut self) -> u64 {
-        drop(self.child.stdin.take());
-        let mut out = String::new();
-        if let Some(stdout) = self.child.stdout.take() {
-            BufReader::new(stdout)
-                .read_line(&mut out)
-                .expect("read the sink's count");
-        }
-        out.trim().parse().expect("the sink prints its span count")
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(Some(_))) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.port_file);
-    }
-}
-
-#[derive(Default)]
-struct CountingSink {
-    spans: Arc<AtomicU64>,
-}
-
-#[tonic::async_trait]
-impl TraceService for CountingSink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let n: usize = request
-            .get_ref()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.spans.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-/// Serves OTLP/gRPC traces on 127.0.0.1 until stdin closes, then prints the
-/// number of spans received and exits.
-fn run_sink(port_file: &Path) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("sink runtime");
-    let sink = CountingSink::default();
-    let spans = Arc::clone(&sink.spans);
-    std::thread::spawn(move || {
-        let _ = std::io::stdin().read_to_end(&mut Vec::new());
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", spans.load(Ordering::Relaxed));
-        let _ = out.flush();
-        std::process::exit(0);
-    });
-    rt.block_on(async {
-        let incoming = tonic::transport::server::TcpIncoming::bind(([127, 0, 0, 1], 0).into())
-            .expect("bind the sink")
-            .with_nodelay(Some(true));
-        let port = incoming.local_addr().expect("sink address").port();
-        // Write then rename, so the parent never reads a partial port.
-        let tmp = port_file.with_extension("tmp");
-        std::fs::write(&tmp, port.to_string()).expect("write the port file");
-        std::fs::rename(&tmp, port_file).expect("publish the port file");
-        let service = TraceServiceServer::new(sink)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .max_decoding_message_size(64 << 20);
-        tonic::transport::Server::builder()
-            .serve_with_incoming(service, incoming)
-            .await
-            .expect("sink server");
-    });
 }

@@ -38,28 +38,21 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::WithExportConfig as _;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
 };
 use opentelemetry_sdk::Resource;
+use otlp_benches::cpu_now;
+use otlp_benches::sink::Sink;
 use otlp_exporter::{ExportStats, OtlpSpanExporter, Overflow, Protocol};
-use rustix::time::{clock_gettime, ClockId};
 use serde_json::{json, Value};
 use std::borrow::Cow;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tonic::codec::CompressionEncoding;
 
 const ROLE_ENV: &str = "OTLP_PIPELINE_ROLE";
 const SINK_PORT_FILE_ENV: &str = "OTLP_PIPELINE_SINK_PORT_FILE";
@@ -227,13 +220,18 @@ fn orchestrate() {
 
 /// Runs one scenario with one exporter in fresh sink and runner processes.
 fn run_one(scenario: &Scenario, side: Side) -> Value {
-    let mut sink = Sink::spawn(scenario.latency);
+    let latency_ms = scenario.latency.as_millis().to_string();
+    let mut sink = Sink::spawn(
+        SINK_PORT_FILE_ENV,
+        "otlp-pipeline-sink",
+        &[(ROLE_ENV, "sink"), (SINK_LATENCY_ENV, &latency_ms)],
+    );
     let exe = std::env::current_exe().expect("current exe");
     let out = Command::new(exe)
         .env(ROLE_ENV, "runner")
         .env(
             RUN_ENV,
-            format!("{} {} {}", side.name(), scenario.rate, sink.port),
+            format!("{} {} {}", side.name(), scenario.rate, sink.port()),
         )
         .stderr(Stdio::inherit())
         .output()
@@ -352,12 +350,6 @@ fn print_table(rows: &[Value]) {
 }
 
 // ------------------------------------------------------------------- runner
-
-/// The process's CPU time so far, all threads, user + system.
-fn cpu_now() -> Duration {
-    let t = clock_gettime(ClockId::ProcessCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
 
 /// A field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
 fn proc_status_kib(field: &str) -> u64 {
@@ -669,98 +661,8 @@ fn run_runner() {
 
 // --------------------------------------------------------------------- sink
 
-/// A sink child process, killed if it is still running when dropped.
-struct Sink {
-    child: Child,
-    port: u16,
-    port_file: PathBuf,
-}
-
-impl Sink {
-    fn spawn(latency: Duration) -> Sink {
-        let port_file =
-            std::env::temp_dir().join(format!("otlp-pipeline-sink-{}.port", std::process::id()));
-        let _ = std::fs::remove_file(&port_file);
-        let child = Command::new(std::env::current_exe().expect("current exe"))
-            .env(ROLE_ENV, "sink")
-            .env(SINK_PORT_FILE_ENV, &port_file)
-            .env(SINK_LATENCY_ENV, latency.as_millis().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn the sink process");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            if let Some(port) = std::fs::read_to_string(&port_file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                break port;
-            }
-            assert!(Instant::now() < deadline, "the sink did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Sink {
-            child,
-            port,
-            port_file,
-        }
-    }
-
-    /// Stops the sink (by closing its stdin) and returns the number of
-    /// spans it acknowledged.
-    fn finish(&mut self) -> u64 {
-        drop(self.child.stdin.take());
-        let mut out = String::new();
-        if let Some(stdout) = self.child.stdout.take() {
-            BufReader::new(stdout)
-                .read_line(&mut out)
-                .expect("read the sink's count");
-        }
-        out.trim().parse().expect("the sink prints its span count")
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(Some(_))) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.port_file);
-    }
-}
-
-struct SlowCountingSink {
-    latency: Duration,
-    spans: Arc<AtomicU64>,
-}
-
-#[tonic::async_trait]
-impl TraceService for SlowCountingSink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let n: usize = request
-            .get_ref()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        drop(request);
-        if !self.latency.is_zero() {
-            tokio::time::sleep(self.latency).await;
-        }
-        // Counted when answered: a span is delivered once acknowledged.
-        self.spans.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-/// Serves OTLP/gRPC traces on 127.0.0.1 until stdin closes, then prints
-/// the number of spans acknowledged and exits.
+/// The sink role: serves until stdin closes, answering each request after
+/// the configured latency, then prints the number of spans acknowledged.
 fn run_sink() {
     let port_file = PathBuf::from(std::env::var_os(SINK_PORT_FILE_ENV).expect("port file"));
     let latency = Duration::from_millis(
@@ -769,40 +671,5 @@ fn run_sink() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("sink runtime");
-    let spans = Arc::new(AtomicU64::new(0));
-    let sink = SlowCountingSink {
-        latency,
-        spans: Arc::clone(&spans),
-    };
-    std::thread::spawn(move || {
-        let _ = std::io::stdin().read_to_end(&mut Vec::new());
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", spans.load(Ordering::Relaxed));
-        let _ = out.flush();
-        std::process::exit(0);
-    });
-    rt.block_on(serve(sink, &port_file));
-}
-
-async fn serve(sink: SlowCountingSink, port_file: &Path) {
-    let incoming = tonic::transport::server::TcpIncoming::bind(([127, 0, 0, 1], 0).into())
-        .expect("bind the sink")
-        .with_nodelay(Some(true));
-    let port = incoming.local_addr().expect("sink address").port();
-    // Write then rename, so the parent never reads a partial port.
-    let tmp = port_file.with_extension("tmp");
-    std::fs::write(&tmp, port.to_string()).expect("write the port file");
-    std::fs::rename(&tmp, port_file).expect("publish the port file");
-    let service = TraceServiceServer::new(sink)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(64 << 20);
-    tonic::transport::Server::builder()
-        .serve_with_incoming(service, incoming)
-        .await
-        .expect("sink server");
+    otlp_benches::sink::serve(&port_file, latency);
 }

@@ -17,6 +17,10 @@
 //! The data is pseudo-random but deterministic (a fixed-seed generator),
 //! so two runs encode the same bytes.
 //!
+//! It also holds what the benchmarks that export over gRPC share: the
+//! loopback [`sink`] they send to, in a child process, and [`cpu_now`],
+//! the process's CPU time.
+//!
 //! ```
 //! let spans = otlp_benches::http_spans(4);
 //! assert_eq!(spans.len(), 4);
@@ -48,6 +52,20 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use opentelemetry_sdk::Resource;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod sink;
+
+/// The process's CPU time so far (`CLOCK_PROCESS_CPUTIME_ID`): user +
+/// system, every thread.
+///
+/// ```
+/// let before = otlp_benches::cpu_now();
+/// assert!(otlp_benches::cpu_now() >= before);
+/// ```
+pub fn cpu_now() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
 
 /// 2026-11-21T09:00:00Z, the base of every timestamp.
 const T0_SECS: u64 = 1_795_338_000;
