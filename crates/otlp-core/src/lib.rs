@@ -8,7 +8,7 @@ mod retry;
 mod signal;
 
 pub use decode::{DecodeError, ExportRequest};
-pub use encode::Encoder;
+pub use encode::{Encoder, SpanBatch};
 pub use model::{
     LogBuilder, LogRecord, MetricBuilder, MetricRecord, MetricValue, SpanBuilder, SpanRecord,
     TelemetryData,

@@ -26,7 +26,7 @@ use opentelemetry_sdk::Resource;
 use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
-use otlp_core::{Encoder, ExportRequest, Format, Signal};
+use otlp_core::{Encoder, ExportRequest, Format, Signal, SpanBatch};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use std::borrow::Cow;
@@ -280,6 +280,32 @@ proptest! {
                 normalize_resource(&mut rs.resource);
             }
             diff(label, &got, &expected).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    /// Spans pushed one by one into a `SpanBatch` (reused across
+    /// batches) frame into the very bytes `encode_spans` writes.
+    #[test]
+    fn span_batch_matches_encode_spans(
+        resource in resource(),
+        first in vec(span(), 0..12),
+        second in vec(span(), 1..12),
+    ) {
+        for format in [Format::Protobuf, Format::Json] {
+            let enc = Encoder::new(format).with_resource(&resource);
+            let mut batch = SpanBatch::new(format);
+            for spans in [&first, &second] {
+                for s in spans.iter() {
+                    batch.push(s);
+                }
+                prop_assert_eq!(batch.len(), spans.len());
+                let mut expected = Vec::new();
+                enc.encode_spans(spans, &mut expected);
+                let mut got = Vec::new();
+                enc.encode_span_batch(&mut batch, &mut got);
+                prop_assert!(batch.is_empty());
+                prop_assert_eq!(got, expected, "{:?}", format);
+            }
         }
     }
 }

@@ -19,6 +19,8 @@ mod records;
 mod trace;
 pub(crate) mod writer;
 
+pub use trace::SpanBatch;
+
 use crate::{Format, Signal, TelemetryData};
 use common::EncodedResource;
 use opentelemetry::InstrumentationScope;
@@ -102,6 +104,19 @@ impl Encoder {
             &self.resource,
             spans
         ));
+    }
+
+    /// Replaces the contents of `out` with an `ExportTraceServiceRequest`
+    /// holding the spans of `batch`, in the batch's format, and empties the
+    /// batch. The bytes are those [`encode_spans`](Self::encode_spans)
+    /// writes for the same spans pushed in the same order.
+    pub fn encode_span_batch(&self, batch: &mut SpanBatch, out: &mut Vec<u8>) {
+        encode_with!(batch.format(), out, |w| trace::batch_request(
+            w,
+            &self.resource,
+            batch
+        ));
+        batch.clear();
     }
 
     /// Replaces the contents of `out` with an `ExportLogsServiceRequest`

@@ -1,7 +1,8 @@
 //! `Vec<SpanData>` to `ExportTraceServiceRequest`.
 
 use super::common::{attributes, nanos, same_scope, scope, EncodedResource};
-use super::writer::{Size, Writer};
+use super::writer::{JsonWriter, ProtoWriter, Size, Writer};
+use crate::Format;
 use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::trace::SpanData;
@@ -64,9 +65,156 @@ fn scope_spans<'a, W: Writer>(
     s: &InstrumentationScope,
     spans: impl Iterator<Item = &'a SpanData>,
 ) {
+    scope_spans_with(w, s, |w| w.repeated(2, "spans", Size::Medium, spans, span));
+}
+
+/// `ScopeSpans` body, its `spans` written by `spans`.
+#[inline]
+fn scope_spans_with<W: Writer>(w: &mut W, s: &InstrumentationScope, spans: impl FnOnce(&mut W)) {
     w.message(1, "scope", Size::Small, |w| scope(w, s, None));
-    w.repeated(2, "spans", Size::Medium, spans, span);
+    spans(w);
     w.string(3, "schemaUrl", s.schema_url().unwrap_or_default());
+}
+
+/// Spans encoded one by one as they end, to be framed into one
+/// `ExportTraceServiceRequest` later by [`Encoder::encode_span_batch`].
+///
+/// A span processor can encode each span on the thread that ended it,
+/// while the span's data is still in that thread's cache and without
+/// handing the span to another thread, and keep only bytes until the batch
+/// is sent. Spans are grouped by instrumentation scope in order of first
+/// appearance; the request holds exactly the bytes that
+/// [`Encoder::encode_spans`] writes for the same spans in the same order.
+///
+/// ```
+/// use otlp_core::{Encoder, Format, SpanBatch};
+/// # use opentelemetry_sdk::trace::SpanData;
+/// # fn spans() -> Vec<SpanData> { Vec::new() }
+///
+/// let encoder = Encoder::new(Format::Protobuf);
+/// let mut batch = SpanBatch::new(Format::Protobuf);
+/// for span in spans() {
+///     batch.push(&span);
+/// }
+/// let mut request = Vec::new();
+/// encoder.encode_span_batch(&mut batch, &mut request);
+/// assert!(batch.is_empty());
+/// ```
+///
+/// [`Encoder::encode_span_batch`]: crate::Encoder::encode_span_batch
+/// [`Encoder::encode_spans`]: crate::Encoder::encode_spans
+#[derive(Debug)]
+pub struct SpanBatch {
+    format: Format,
+    groups: Vec<ScopeGroup>,
+    /// Emptied group buffers, for the next batch.
+    spare: Vec<Vec<u8>>,
+    /// Index of the group the last span went to.
+    last: usize,
+    spans: usize,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct ScopeGroup {
+    scope: InstrumentationScope,
+    /// The group's spans, each framed as a `ScopeSpans.spans` item (a
+    /// protobuf field, or a JSON array element).
+    body: Vec<u8>,
+}
+
+impl SpanBatch {
+    /// An empty batch writing `format`.
+    pub fn new(format: Format) -> Self {
+        SpanBatch {
+            format,
+            groups: Vec::new(),
+            spare: Vec::new(),
+            last: 0,
+            spans: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The format the spans are encoded in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Encodes `span` into the batch.
+    pub fn push(&mut self, s: &SpanData) {
+        let scope = &s.instrumentation_scope;
+        let i = match self.groups.get(self.last) {
+            Some(g) if same_scope(&g.scope, scope) => self.last,
+            _ => match self.groups.iter().position(|g| same_scope(&g.scope, scope)) {
+                Some(i) => i,
+                None => {
+                    self.groups.push(ScopeGroup {
+                        scope: scope.clone(),
+                        body: self.spare.pop().unwrap_or_default(),
+                    });
+                    self.groups.len() - 1
+                }
+            },
+        };
+        self.last = i;
+        let body = &mut self.groups[i].body;
+        let before = body.len();
+        match self.format {
+            Format::Protobuf => {
+                ProtoWriter::new(body).message(2, "spans", Size::Medium, |w| span(w, s));
+            }
+            Format::Json => {
+                if !body.is_empty() {
+                    body.push(b',');
+                }
+                JsonWriter::object(body, |w| span(w, s));
+            }
+        }
+        self.spans += 1;
+        self.bytes += body.len() - before;
+    }
+
+    /// Spans in the batch.
+    pub fn len(&self) -> usize {
+        self.spans
+    }
+
+    /// Whether the batch holds no spans.
+    pub fn is_empty(&self) -> bool {
+        self.spans == 0
+    }
+
+    /// Bytes of encoded spans in the batch (the request adds the resource
+    /// and scopes).
+    pub fn encoded_len(&self) -> usize {
+        self.bytes
+    }
+
+    /// Drops every span, keeping the buffers for the next batch.
+    pub fn clear(&mut self) {
+        for mut g in self.groups.drain(..) {
+            g.body.clear();
+            self.spare.push(g.body);
+        }
+        self.last = 0;
+        self.spans = 0;
+        self.bytes = 0;
+    }
+}
+
+/// The request holding `batch`'s spans.
+pub(crate) fn batch_request<W: Writer>(w: &mut W, resource: &EncodedResource, batch: &SpanBatch) {
+    if batch.is_empty() {
+        return;
+    }
+    w.repeated(1, "resourceSpans", Size::Large, [()], |w, ()| {
+        w.embedded(1, "resource", &resource.body);
+        w.repeated(2, "scopeSpans", Size::Large, &batch.groups, |w, g| {
+            scope_spans_with(w, &g.scope, |w| w.framed_items(2, "spans", &g.body));
+        });
+        w.string(3, "schemaUrl", &resource.schema_url);
+    });
 }
 
 fn span<W: Writer>(w: &mut W, s: &SpanData) {

@@ -112,6 +112,11 @@ pub(crate) trait Writer: Sized {
     }
     /// A message whose body was encoded earlier by a writer of the same kind.
     fn embedded(&mut self, num: u32, name: &str, body: &Embedded);
+    /// A repeated message field whose items were written earlier by a
+    /// writer of the same kind, each framed as an item of field `num`
+    /// (protobuf: key and length; JSON: an object, items separated by
+    /// commas). Nothing is written for an empty `items`.
+    fn framed_items(&mut self, num: u32, name: &str, items: &[u8]);
 }
 
 /// A message body encoded once in both formats, for data that repeats in
@@ -359,6 +364,10 @@ impl Writer for ProtoWriter<'_> {
     #[inline]
     fn embedded(&mut self, num: u32, _: &str, body: &Embedded) {
         self.len_delimited(num, &body.proto);
+    }
+    #[inline]
+    fn framed_items(&mut self, _: u32, _: &str, items: &[u8]) {
+        self.buf.extend_from_slice(items);
     }
 
     #[inline]
@@ -856,6 +865,15 @@ impl Writer for JsonWriter<'_> {
     fn embedded(&mut self, _: u32, name: &str, body: &Embedded) {
         self.name(name);
         self.buf.extend_from_slice(&body.json);
+    }
+    fn framed_items(&mut self, _: u32, name: &str, items: &[u8]) {
+        if items.is_empty() {
+            return;
+        }
+        self.name(name);
+        self.buf.push(b'[');
+        self.buf.extend_from_slice(items);
+        self.buf.push(b']');
     }
 }
 
