@@ -75,6 +75,7 @@
 mod delivery;
 mod env;
 mod pipeline;
+mod processor;
 mod runtime;
 mod stats;
 
@@ -117,6 +118,7 @@ pub use otlp_resilience::queue::Overflow;
 pub use otlp_resilience::retry::RetryPolicy;
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
+pub use processor::{OtlpSpanProcessor, DEFAULT_MAX_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY};
 pub use stats::{DiskSnapshot, Dropped, ExportStats, StatsSnapshot};
 
 /// Why an exporter could not be built.
@@ -176,7 +178,15 @@ pub struct ExporterBuilder<E> {
     persist_dir: Option<PathBuf>,
     disk_config: DiskQueueConfig,
     temporality: Option<Temporality>,
+    batch: BatchSettings,
     _exporter: PhantomData<fn() -> E>,
+}
+
+/// Batching settings of an [`OtlpSpanProcessor`]; `None` means "not set".
+#[derive(Debug, Clone, Default)]
+struct BatchSettings {
+    max_batch: Option<usize>,
+    delay: Option<Duration>,
 }
 
 impl<E> ExporterBuilder<E> {
@@ -187,6 +197,7 @@ impl<E> ExporterBuilder<E> {
             persist_dir: None,
             disk_config: DiskQueueConfig::default(),
             temporality: None,
+            batch: BatchSettings::default(),
             _exporter: PhantomData,
         }
     }

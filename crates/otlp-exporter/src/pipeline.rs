@@ -32,7 +32,7 @@ pub(crate) struct Pipeline {
     compressor: Mutex<(Compressor, Vec<u8>)>,
     /// Keeps a runtime of our own (if we made one) alive as long as the
     /// exporter: the senders run on it.
-    _runtime: Runtime,
+    pub(crate) runtime: Runtime,
     /// Size of the last request, to allocate the next one right first time.
     last_len: AtomicUsize,
     /// Request buffers to reuse (see [`BufferPool`]).
@@ -68,7 +68,7 @@ impl Pipeline {
             encoder: RwLock::new(Encoder::new(cfg.protocol.format())),
             compression: cfg.compression,
             compressor: Mutex::new((Compressor::new(cfg.compression)?, Vec::new())),
-            _runtime: runtime,
+            runtime,
             last_len: AtomicUsize::new(0),
             pool,
             delivery,

@@ -5,20 +5,24 @@
 
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{Link, SpanKind, TraceId};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample,
+};
 use opentelemetry_sdk::Resource;
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_core::proto::common::v1::any_value::Value as PValue;
 use otlp_core::proto::metrics::v1::metric::Data;
 use otlp_core::ExportRequest;
 use otlp_exporter::{
-    Algorithm, Compression, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter, Protocol,
+    Algorithm, Compression, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter,
+    OtlpSpanProcessor, Overflow, Protocol,
 };
 use otlp_transport::receiver::{ReceivedRequest, Receiver, RunningReceiver, Transport};
 use std::time::Duration;
@@ -190,6 +194,168 @@ fn traces_arrive_exactly() {
         provider.shutdown().unwrap();
         h.assert_idle();
     }
+}
+
+/// Samples (records) every span but leaves those named `unsampled*`
+/// unsampled, so they reach processors without being exportable.
+#[derive(Debug, Clone)]
+struct RecordOnlySome;
+
+impl ShouldSample for RecordOnlySome {
+    fn should_sample(
+        &self,
+        _: Option<&opentelemetry::Context>,
+        _: TraceId,
+        name: &str,
+        _: &SpanKind,
+        _: &[KeyValue],
+        _: &[Link],
+    ) -> SamplingResult {
+        SamplingResult {
+            decision: if name.starts_with("unsampled") {
+                SamplingDecision::RecordOnly
+            } else {
+                SamplingDecision::RecordAndSample
+            },
+            attributes: Vec::new(),
+            trace_state: Default::default(),
+        }
+    }
+}
+
+/// Spans of a request, flattened to (scope name, span), sorted by name.
+fn flat_spans(r: ExportTraceServiceRequest) -> Vec<(String, otlp_core::proto::trace::v1::Span)> {
+    let mut v: Vec<_> = r
+        .resource_spans
+        .into_iter()
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| {
+            let scope = ss.scope.map(|s| s.name).unwrap_or_default();
+            ss.spans.into_iter().map(move |s| (scope.clone(), s))
+        })
+        .collect();
+    v.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    v
+}
+
+#[test]
+fn processor_traces_arrive_exactly() {
+    let mut h = Harness::start();
+    for (protocol, compression) in combos() {
+        let processor = OtlpSpanProcessor::builder()
+            .with_endpoint(h.endpoint(protocol))
+            .with_protocol(protocol)
+            .with_compression(compression)
+            .with_max_batch_size(8)
+            .build()
+            .unwrap();
+        let stats = processor.stats();
+        let memory = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_resource(resource())
+            .with_sampler(RecordOnlySome)
+            .with_span_processor(processor)
+            .with_simple_exporter(memory.clone())
+            .build();
+        let tracers = [provider.tracer("scope-a"), provider.tracer("scope-b")];
+        for i in 0..20_i64 {
+            let mut span = tracers[(i % 3 % 2) as usize].start(format!("op-{i:02}"));
+            span.set_attribute(KeyValue::new("i", i));
+            span.add_event("evt", vec![KeyValue::new("ok", true)]);
+            span.end();
+            if i == 10 {
+                tracers[0].start("unsampled").end();
+            }
+        }
+        provider.force_flush().unwrap();
+        // Two full batches of 8, then the 4 left by the flush.
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        for _ in 0..3 {
+            let req = h.next();
+            check_arrival(&req, protocol, compression);
+            sizes.push(req.request.item_count());
+            let ExportRequest::Traces(r) = req.request else {
+                panic!("not traces")
+            };
+            got.extend(flat_spans(r));
+        }
+        sizes.sort_unstable();
+        assert_eq!(sizes, [4, 8, 8], "{protocol} {compression}");
+        got.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        let spans = memory.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), 20, "the unsampled span is not exported");
+        let expected = flat_spans(ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(
+                spans,
+                &ResourceAttributesWithSchema::from(&resource()),
+            ),
+        });
+        assert_eq!(got, expected, "{protocol} {compression}");
+        let snap = stats.snapshot();
+        assert_eq!(
+            (snap.items_accepted, snap.items_exported, snap.requests),
+            (20, 20, 3)
+        );
+        provider.shutdown().unwrap();
+        h.assert_idle();
+    }
+}
+
+#[test]
+fn processor_sends_a_partial_batch_after_the_delay() {
+    let mut h = Harness::start();
+    let processor = OtlpSpanProcessor::builder()
+        .with_endpoint(h.endpoint(Protocol::Grpc))
+        .with_protocol(Protocol::Grpc)
+        .with_scheduled_delay(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build();
+    let tracer = provider.tracer("scheduled");
+    for i in 0..3 {
+        tracer.start(format!("op-{i}")).end();
+    }
+    // No flush: the timer sends the three.
+    assert_eq!(h.next().request.item_count(), 3);
+    provider.shutdown().unwrap();
+    h.assert_idle();
+}
+
+#[test]
+fn processor_drops_and_counts_spans_when_delivery_is_stuck() {
+    // An endpoint that takes connections and never answers: one request in
+    // flight, one batch in the queue, then every queue push waits.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let processor = OtlpSpanProcessor::builder()
+        .with_endpoint(format!("http://{}", listener.local_addr().unwrap()))
+        .with_protocol(Protocol::HttpProtobuf)
+        .with_timeout(Duration::from_secs(60))
+        .with_max_concurrent_exports(1)
+        .with_queue_limits(10, 1 << 20)
+        .with_overflow(Overflow::Block {
+            deadline: Duration::from_secs(60),
+        })
+        .with_max_batch_size(10)
+        .build()
+        .unwrap();
+    let stats = processor.stats();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build();
+    let tracer = provider.tracer("stuck");
+    for i in 0..300 {
+        tracer.start(format!("op-{i}")).end();
+    }
+    // Held: at most one batch sending, one queued, 16 waiting for the
+    // queue and one being filled, 10 spans each. The rest was dropped and
+    // counted, and ending spans never waited for the queue.
+    let dropped = stats.snapshot().dropped.queue_full;
+    assert!((110..=300).contains(&dropped), "dropped {dropped}");
+    let _ = provider.shutdown_with_timeout(Duration::from_millis(100));
+    drop(listener);
 }
 
 #[test]

@@ -1,0 +1,424 @@
+//! [`OtlpSpanProcessor`]: a batching span processor that encodes each span
+//! as it ends.
+
+use crate::pipeline::Pipeline;
+use crate::{BuildError, ExportStats, ExporterBuilder, FlushHandle, FLUSH_TIMEOUT};
+use opentelemetry::Context;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::Resource;
+use otlp_core::{Format, Signal, SpanBatch};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+/// Spans per request unless configured (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`'s
+/// default).
+pub const DEFAULT_MAX_BATCH_SIZE: usize = 512;
+/// How long a span waits for its batch to fill unless configured
+/// (`OTEL_BSP_SCHEDULE_DELAY`'s default).
+pub const DEFAULT_SCHEDULED_DELAY: Duration = Duration::from_secs(5);
+/// A batch is sent once its encoded spans reach this size, whatever their
+/// number: requests stay under the 4 MiB that gRPC servers (the
+/// Collector's included) accept by default.
+const MAX_BATCH_BYTES: usize = 3 << 20;
+/// Full batches that may be waiting to be compressed and queued at once.
+/// Past that (the runtime is starved of CPU), the current batch stops
+/// taking spans and the spans that find it full are dropped and counted.
+const MAX_HANDOFFS: usize = 16;
+
+/// A span processor that batches spans for OTLP export, in place of the
+/// SDK's `BatchSpanProcessor` and an exporter.
+///
+/// When a span ends, it is encoded into the current batch right away, on
+/// the thread that ended it, and its data is dropped there: nothing is
+/// queued between threads per span and the span never waits for a worker
+/// thread. When the batch holds [`with_max_batch_size`] spans (or
+/// 3 MiB of them), or [`with_scheduled_delay`] after the last send, it is
+/// handed to the exporter's runtime, which frames it into one request,
+/// compresses it and queues it for delivery, with the retry, circuit
+/// breaker, queue limits and persistence of [`OtlpSpanExporter`] (the
+/// same builder configures both).
+///
+/// Only sampled spans are exported, as with the SDK's processors. If the
+/// runtime falls behind by more than 16 full batches, spans are dropped
+/// instead of growing memory without bound, and counted in
+/// [`stats`](Self::stats) as `queue_full`.
+///
+/// ```no_run
+/// use opentelemetry::trace::{Tracer, TracerProvider as _};
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use otlp_exporter::{OtlpSpanProcessor, Protocol};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let processor = OtlpSpanProcessor::builder()
+///     .with_endpoint("http://localhost:4317")
+///     .with_protocol(Protocol::Grpc)
+///     .build()?;
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(processor)
+///     .build();
+/// provider.tracer("checkout").in_span("charge", |_cx| {});
+/// provider.shutdown()?; // sends what is batched and waits for delivery
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`with_max_batch_size`]: ExporterBuilder::with_max_batch_size
+/// [`with_scheduled_delay`]: ExporterBuilder::with_scheduled_delay
+/// [`OtlpSpanExporter`]: crate::OtlpSpanExporter
+#[derive(Debug)]
+pub struct OtlpSpanProcessor {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    pipeline: Pipeline,
+    format: Format,
+    /// The batch spans are encoded into.
+    current: Mutex<SpanBatch>,
+    /// Emptied batches, for their buffers.
+    spare: Mutex<Vec<SpanBatch>>,
+    max_batch: usize,
+    handoffs: Handoffs,
+    shut_down: AtomicBool,
+}
+
+/// Full batches handed to the runtime and not queued yet.
+#[derive(Debug, Default)]
+struct Handoffs {
+    count: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl Handoffs {
+    /// Counts one more, unless `limit` are already under way.
+    fn try_add(&self, limit: usize) -> bool {
+        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        if *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn done(&self) {
+        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Waits until none is under way; false if `deadline` passed first.
+    fn wait_idle(&self, deadline: Instant) -> bool {
+        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            n = self
+                .idle
+                .wait_timeout(n, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
+
+impl OtlpSpanProcessor {
+    /// A builder with the same settings as [`OtlpSpanExporter`]'s
+    /// (endpoint, protocol, compression, delivery), plus batching.
+    ///
+    /// [`OtlpSpanExporter`]: crate::OtlpSpanExporter
+    pub fn builder() -> ExporterBuilder<OtlpSpanProcessor> {
+        ExporterBuilder::new()
+    }
+
+    /// What happened to the spans so far.
+    pub fn stats(&self) -> ExportStats {
+        self.shared.pipeline.stats.clone()
+    }
+
+    /// Waits for the delivery queue to drain (batches not yet full are not
+    /// sent by it; `force_flush` sends them first).
+    pub fn flush_handle(&self) -> FlushHandle {
+        FlushHandle(self.shared.pipeline.delivery.clone())
+    }
+}
+
+impl ExporterBuilder<OtlpSpanProcessor> {
+    /// Spans per request (default 512, or `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
+    pub fn with_max_batch_size(mut self, spans: usize) -> Self {
+        self.batch.max_batch = Some(spans);
+        self
+    }
+
+    /// How long spans wait for their batch to fill before it is sent anyway
+    /// (default 5 s, or `OTEL_BSP_SCHEDULE_DELAY` in milliseconds).
+    pub fn with_scheduled_delay(mut self, delay: Duration) -> Self {
+        self.batch.delay = Some(delay);
+        self
+    }
+
+    /// Builds the processor and starts its senders and batch timer.
+    pub fn build(self) -> Result<OtlpSpanProcessor, BuildError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let max_batch = match self.batch.max_batch {
+            Some(n) => n,
+            None => env_number(&env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")?
+                .map_or(DEFAULT_MAX_BATCH_SIZE, |n| n as usize),
+        };
+        let delay = match self.batch.delay {
+            Some(d) => d,
+            None => env_number(&env, "OTEL_BSP_SCHEDULE_DELAY")?
+                .map_or(DEFAULT_SCHEDULED_DELAY, Duration::from_millis),
+        };
+        if max_batch == 0 {
+            return Err(BuildError::Config(
+                "the maximum batch size must be at least 1".to_owned(),
+            ));
+        }
+        if delay.is_zero() {
+            return Err(BuildError::Config(
+                "the scheduled delay must be longer than zero".to_owned(),
+            ));
+        }
+        let pipeline = self.pipeline(Signal::Traces)?;
+        let format = pipeline
+            .encoder
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .format();
+        let shared = Arc::new(Shared {
+            current: Mutex::new(SpanBatch::new(format)),
+            spare: Mutex::new(Vec::new()),
+            format,
+            max_batch,
+            handoffs: Handoffs::default(),
+            shut_down: AtomicBool::new(false),
+            pipeline,
+        });
+        let timer = Arc::downgrade(&shared);
+        shared
+            .pipeline
+            .runtime
+            .spawn_detached(send_on_schedule(timer, delay));
+        Ok(OtlpSpanProcessor { shared })
+    }
+}
+
+/// A whole number from the environment variable `name`, if set.
+fn env_number(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<u64>, BuildError> {
+    let Some(value) = env(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    value
+        .trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| BuildError::InvalidEnv {
+            name: name.to_owned(),
+            value: value.clone(),
+            reason: "expected a whole number".to_owned(),
+        })
+}
+
+/// Sends the current batch every `delay` if it holds spans, until the
+/// processor is gone or shut down.
+async fn send_on_schedule(shared: Weak<Shared>, delay: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + delay, delay);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.shut_down.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(batch) = shared.take_current(false) {
+            shared.hand_off(batch);
+        }
+    }
+}
+
+impl Shared {
+    /// An empty batch, reusing a spare one's buffers.
+    fn empty_batch(&self) -> SpanBatch {
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| SpanBatch::new(self.format))
+    }
+
+    /// Replaces the current batch with an empty one and returns it.
+    fn swap(&self, current: &mut SpanBatch) -> SpanBatch {
+        std::mem::replace(current, self.empty_batch())
+    }
+
+    /// Takes the current batch if it holds spans, for a hand-off counted in
+    /// `handoffs` (`force`: even past the limit).
+    fn take_current(&self, force: bool) -> Option<SpanBatch> {
+        let fresh = self.empty_batch();
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.is_empty() {
+            drop(current);
+            self.recycle(fresh);
+            return None;
+        }
+        if !self
+            .handoffs
+            .try_add(if force { usize::MAX } else { MAX_HANDOFFS })
+        {
+            drop(current);
+            self.recycle(fresh);
+            return None;
+        }
+        Some(std::mem::replace(&mut *current, fresh))
+    }
+
+    fn recycle(&self, batch: SpanBatch) {
+        debug_assert!(batch.is_empty());
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < MAX_HANDOFFS {
+            spare.push(batch);
+        }
+    }
+
+    /// Frames, compresses and queues `batch` on the runtime.
+    fn hand_off(self: &Arc<Self>, mut batch: SpanBatch) {
+        let shared = Arc::clone(self);
+        self.pipeline.runtime.spawn_detached(async move {
+            let items = batch.len() as u64;
+            let prepared = shared
+                .pipeline
+                .prepare(|encoder, out| encoder.encode_span_batch(&mut batch, out));
+            batch.clear();
+            shared.recycle(batch);
+            let result = match prepared {
+                Ok(payload) => shared.pipeline.submit(items, payload).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                // Queue-full drops are counted in the stats by the queue.
+                tracing::debug!(error = %e, items, "span batch not queued");
+            }
+            shared.handoffs.done();
+        });
+    }
+
+    /// Sends what is batched and waits until it is queued and delivered.
+    fn flush(self: &Arc<Self>, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
+        if let Some(batch) = self.take_current(true) {
+            self.hand_off(batch);
+        }
+        if !self.handoffs.wait_idle(deadline) {
+            return Err(OTelSdkError::Timeout(timeout));
+        }
+        self.pipeline
+            .flush(deadline.saturating_duration_since(Instant::now()))
+    }
+}
+
+impl SpanProcessor for OtlpSpanProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        let shared = &self.shared;
+        if !span.span_context.is_sampled() || shared.shut_down.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut current = shared
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut waiting = None;
+        if current.len() >= shared.max_batch {
+            // Full, and when it filled there was no room for a hand-off.
+            if !shared.handoffs.try_add(MAX_HANDOFFS) {
+                drop(current);
+                shared.pipeline.stats.record_queue_full(1);
+                return;
+            }
+            waiting = Some(shared.swap(&mut current));
+        }
+        current.push(&span);
+        let full = ((current.len() >= shared.max_batch
+            || current.encoded_len() >= MAX_BATCH_BYTES)
+            && shared.handoffs.try_add(MAX_HANDOFFS))
+        .then(|| shared.swap(&mut current));
+        drop(current);
+        // Freed on the thread that allocated it.
+        drop(span);
+        for batch in [waiting, full].into_iter().flatten() {
+            shared.hand_off(batch);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.shared.flush(FLUSH_TIMEOUT)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        if self.shared.shut_down.swap(true, Ordering::SeqCst) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        let deadline = Instant::now() + timeout;
+        let flushed = self.shared.flush(timeout);
+        let stopped = self
+            .shared
+            .pipeline
+            .shutdown(deadline.saturating_duration_since(Instant::now()));
+        flushed.and(stopped)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        crate::set_resource(&self.shared.pipeline, resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_settings_from_the_environment() {
+        let env = |name: &str| match name {
+            "OTEL_BSP_SCHEDULE_DELAY" => Some(" 250 ".to_owned()),
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" => Some("many".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            env_number(&env, "OTEL_BSP_SCHEDULE_DELAY").unwrap(),
+            Some(250)
+        );
+        assert_eq!(env_number(&env, "UNSET").unwrap(), None);
+        let err = env_number(&env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE").unwrap_err();
+        assert!(
+            err.to_string().contains("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_batch_size_or_delay_is_refused() {
+        let e = OtlpSpanProcessor::builder()
+            .with_endpoint("http://127.0.0.1:4317")
+            .with_max_batch_size(0)
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, BuildError::Config(_)), "{e}");
+        let e = OtlpSpanProcessor::builder()
+            .with_endpoint("http://127.0.0.1:4317")
+            .with_scheduled_delay(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, BuildError::Config(_)), "{e}");
+    }
+}
