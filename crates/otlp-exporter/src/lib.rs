@@ -335,14 +335,24 @@ impl<E> ExporterBuilder<E> {
         env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())
     }
 
+    /// The pipeline of an exporter, on the runtime it is built in (or one
+    /// of its own).
     fn pipeline(&self, signal: Signal) -> Result<Pipeline, BuildError> {
+        self.pipeline_on(signal, runtime::Runtime::current_or_own()?)
+    }
+
+    fn pipeline_on(
+        &self,
+        signal: Signal,
+        runtime: runtime::Runtime,
+    ) -> Result<Pipeline, BuildError> {
         let cfg = self.resolve(signal)?;
         let mut delivery = self.delivery.clone();
         delivery.persist = self
             .persist_dir
             .clone()
             .map(|dir| (dir, self.disk_config.clone()));
-        Pipeline::new(signal, cfg, delivery)
+        Pipeline::new(signal, cfg, delivery, runtime)
     }
 }
 

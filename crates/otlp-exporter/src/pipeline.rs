@@ -47,8 +47,8 @@ impl Pipeline {
         signal: Signal,
         cfg: Resolved,
         delivery: DeliveryConfig,
+        runtime: Runtime,
     ) -> Result<Self, BuildError> {
-        let runtime = Runtime::current_or_own()?;
         // The client may spawn connection tasks; give it the runtime.
         let client: OtlpClient = runtime.enter(|| crate::env::client(signal, &cfg))?;
         let stats = ExportStats::default();
@@ -229,7 +229,14 @@ mod tests {
         };
         let cfg = resolve(Signal::Traces, &settings, &|_| None).unwrap();
         let pipeline = rt
-            .block_on(async { Pipeline::new(Signal::Traces, cfg, DeliveryConfig::default()) })
+            .block_on(async {
+                Pipeline::new(
+                    Signal::Traces,
+                    cfg,
+                    DeliveryConfig::default(),
+                    Runtime::current_or_own()?,
+                )
+            })
             .unwrap();
         // The receiver refuses these bytes (400), a permanent error: the
         // batch is answered, and its buffer comes back for the next one.

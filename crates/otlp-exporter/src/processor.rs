@@ -2,6 +2,7 @@
 //! as it ends.
 
 use crate::pipeline::Pipeline;
+use crate::runtime::Runtime;
 use crate::{BuildError, ExportStats, ExporterBuilder, FlushHandle, FLUSH_TIMEOUT};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -23,7 +24,7 @@ pub const DEFAULT_SCHEDULED_DELAY: Duration = Duration::from_secs(5);
 /// Collector's included) accept by default.
 const MAX_BATCH_BYTES: usize = 3 << 20;
 /// Full batches that may be waiting to be compressed and queued at once.
-/// Past that (the runtime is starved of CPU), the current batch stops
+/// Past that (the export thread is starved of CPU), the current batch stops
 /// taking spans and the spans that find it full are dropped and counted.
 const MAX_HANDOFFS: usize = 16;
 
@@ -32,16 +33,18 @@ const MAX_HANDOFFS: usize = 16;
 ///
 /// When a span ends, it is encoded into the current batch right away, on
 /// the thread that ended it, and its data is dropped there: nothing is
-/// queued between threads per span and the span never waits for a worker
-/// thread. When the batch holds [`with_max_batch_size`] spans (or
-/// 3 MiB of them), or [`with_scheduled_delay`] after the last send, it is
-/// handed to the exporter's runtime, which frames it into one request,
+/// queued between threads per span and the span never waits for another
+/// thread. When the batch holds [`with_max_batch_size`] spans (or 3 MiB of
+/// them), or [`with_scheduled_delay`] has passed, it is handed to the
+/// processor's own export thread (a one-worker tokio runtime, like the
+/// SDK's batch processor's thread), which frames it into one request,
 /// compresses it and queues it for delivery, with the retry, circuit
-/// breaker, queue limits and persistence of [`OtlpSpanExporter`] (the
-/// same builder configures both).
+/// breaker, queue limits and persistence of [`OtlpSpanExporter`] (the same
+/// builder configures both). The application's runtime, if any, is not
+/// used.
 ///
 /// Only sampled spans are exported, as with the SDK's processors. If the
-/// runtime falls behind by more than 16 full batches, spans are dropped
+/// export thread falls behind by more than 16 full batches, spans are dropped
 /// instead of growing memory without bound, and counted in
 /// [`stats`](Self::stats) as `queue_full`.
 ///
@@ -164,7 +167,7 @@ impl ExporterBuilder<OtlpSpanProcessor> {
         self
     }
 
-    /// Builds the processor and starts its senders and batch timer.
+    /// Builds the processor and starts its export thread.
     pub fn build(self) -> Result<OtlpSpanProcessor, BuildError> {
         let env = |name: &str| std::env::var(name).ok();
         let max_batch = match self.batch.max_batch {
@@ -187,7 +190,12 @@ impl ExporterBuilder<OtlpSpanProcessor> {
                 "the scheduled delay must be longer than zero".to_owned(),
             ));
         }
-        let pipeline = self.pipeline(Signal::Traces)?;
+        // Spans are batched on the application's threads; everything else
+        // runs on one thread of our own, like the SDK's batch processor:
+        // compressing never takes a worker of the application's runtime,
+        // and a batch's hand-off, request and answer stay on one thread
+        // instead of waking several.
+        let pipeline = self.pipeline_on(Signal::Traces, Runtime::own()?)?;
         let format = pipeline
             .encoder
             .read()

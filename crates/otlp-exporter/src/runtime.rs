@@ -46,6 +46,13 @@ impl Runtime {
                 });
             }
         }
+        Runtime::own()
+    }
+
+    /// A runtime of our own: one worker thread, on which all of an
+    /// exporter's tasks (compression, the transport's connection, the
+    /// senders) run, off the application's threads and runtime.
+    pub(crate) fn own() -> Result<Self, BuildError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("otlp-exporter")

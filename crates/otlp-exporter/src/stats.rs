@@ -68,6 +68,10 @@ pub struct StatsSnapshot {
     /// Bytes (encoded, compressed) waiting in the queue, in memory or on
     /// disk.
     pub queued_bytes: u64,
+    /// Most items ever waiting in the in-memory queue at once.
+    pub peak_queued_items: u64,
+    /// Most bytes ever waiting in the in-memory queue at once.
+    pub peak_queued_bytes: u64,
     /// The persistent queue, when there is one.
     pub disk: Option<DiskSnapshot>,
     /// The circuit breaker's state.
@@ -147,6 +151,8 @@ impl ExportStats {
                     + c.dropped_queue_full.load(Relaxed),
             },
             queued_items: memory.as_ref().map_or(0, |q| q.queued_items),
+            peak_queued_items: memory.as_ref().map_or(0, |q| q.peak_items),
+            peak_queued_bytes: memory.as_ref().map_or(0, |q| q.peak_bytes as u64),
             queued_bytes: memory.as_ref().map_or(0, |q| q.queued_bytes as u64)
                 + disk.as_ref().map_or(0, |d| d.queued_bytes),
             disk: disk.map(|d| DiskSnapshot {

@@ -58,6 +58,8 @@ struct State<T> {
     dropped_newest: u64,
     dropped_oldest: u64,
     dropped_timeout: u64,
+    peak_items: u64,
+    peak_bytes: usize,
 }
 
 /// A value with its size taken once, on push, so the sums stay right even
@@ -217,6 +219,8 @@ impl<T: Weighted> BoundedQueue<T> {
             dropped_newest: state.dropped_newest,
             dropped_oldest: state.dropped_oldest,
             dropped_timeout: state.dropped_timeout,
+            peak_items: state.peak_items,
+            peak_bytes: state.peak_bytes,
         }
     }
 
@@ -314,6 +318,8 @@ impl<T: Weighted> BoundedQueue<T> {
             }
             state.items += entry.items;
             state.bytes += entry.weight;
+            state.peak_items = state.peak_items.max(state.items);
+            state.peak_bytes = state.peak_bytes.max(state.bytes);
             state.entries.push_back(entry);
             outcome
         };
@@ -396,6 +402,8 @@ impl<T: Weighted> BoundedQueueBuilder<T> {
                 dropped_newest: 0,
                 dropped_oldest: 0,
                 dropped_timeout: 0,
+                peak_items: 0,
+                peak_bytes: 0,
             }),
             not_empty: Notify::new(),
             not_full: Notify::new(),

@@ -153,6 +153,11 @@ pub struct QueueStats {
     pub dropped_oldest: u64,
     /// Items dropped after waiting for space past the block deadline.
     pub dropped_timeout: u64,
+    /// Most items ever waiting at once (a high-water mark, for sizing the
+    /// limits).
+    pub peak_items: u64,
+    /// Most bytes ever waiting at once.
+    pub peak_bytes: usize,
 }
 
 impl QueueStats {

@@ -63,6 +63,18 @@ fn drop_newest_counts_dropped_spans() {
 }
 
 #[test]
+fn peaks_remember_the_fullest_moment() {
+    let q = queue(Some(100), None, Overflow::DropNewest);
+    q.push(batch(1, 10, 60)).unwrap();
+    q.push(batch(2, 30, 30)).unwrap();
+    assert_eq!(ids(&q), [1, 2]);
+    q.push(batch(3, 5, 20)).unwrap();
+    let stats = q.stats();
+    assert_eq!((stats.queued_items, stats.queued_bytes), (20, 5));
+    assert_eq!((stats.peak_items, stats.peak_bytes), (90, 40));
+}
+
+#[test]
 fn drop_oldest_evicts_until_the_bytes_fit() {
     let q = queue(None, Some(100), Overflow::DropOldest);
     for id in 0..4 {
