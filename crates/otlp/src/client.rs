@@ -1,5 +1,5 @@
-//! [`EnhancedOtlpClient`]: the SDK's three providers wired to our exporters,
-//! plus the push API, behind one builder.
+//! [`EnhancedOtlpClient`]: the SDK's three providers wired to our span
+//! processor and exporters, plus the push API, behind one builder.
 
 use crate::push::Lane;
 use crate::stats::{ClientStats, PushStats};
@@ -15,7 +15,7 @@ use otlp_compression::Compression;
 use otlp_core::Signal;
 use otlp_exporter::{
     ExportStats, ExporterBuilder, FlushHandle, OtlpLogExporter, OtlpMetricExporter,
-    OtlpSpanExporter, Protocol, ResolvedClient, TlsConfig,
+    OtlpSpanExporter, OtlpSpanProcessor, Protocol, ResolvedClient, TlsConfig,
 };
 use std::borrow::Cow;
 use std::fmt;
@@ -342,12 +342,13 @@ impl EnhancedOtlpClientBuilder {
         self
     }
 
-    /// Builds the exporters, the providers and the push clients. No
-    /// connection is made until the first export.
+    /// Builds the span processor, the exporters, the providers and the push
+    /// clients. No connection is made until the first export.
     ///
-    /// The exporters run their requests on the Tokio runtime `build` is
-    /// called in, or on a small one of their own when it is called outside
-    /// of one.
+    /// Spans go through [`OtlpSpanProcessor`], which runs its requests on
+    /// a thread of its own; the metric and log exporters run theirs on the
+    /// Tokio runtime `build` is called in, or on a small one of their own
+    /// when it is called outside of one.
     pub fn build(self) -> Result<EnhancedOtlpClient, BuildError> {
         let mut resource = Resource::builder();
         if let Some(name) = self.service_name {
@@ -358,7 +359,7 @@ impl EnhancedOtlpClientBuilder {
         let settings = &self.settings;
         let exporter_error = |signal| move |source| BuildError::Exporter { signal, source };
         let spans = settings
-            .apply(OtlpSpanExporter::builder())
+            .apply(OtlpSpanProcessor::builder())
             .build()
             .map_err(exporter_error(Signal::Traces))?;
         let metrics = settings
@@ -406,7 +407,7 @@ impl EnhancedOtlpClientBuilder {
 
         let tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_batch_exporter(spans)
+            .with_span_processor(spans)
             .build();
         let mut reader = PeriodicReader::builder(metrics);
         if let Some(interval) = self.metric_export_interval {
