@@ -1,6 +1,7 @@
 //! Delivery under load: spans created at a fixed rate by an application
-//! thread, through the SDK's `BatchSpanProcessor`, to a gRPC sink that may
-//! be slow, with our `OtlpSpanExporter` and with the stock
+//! thread, to a gRPC sink that may be slow, through our `OtlpSpanProcessor`,
+//! through the SDK's `BatchSpanProcessor` with our `OtlpSpanExporter`, and
+//! through the SDK's `BatchSpanProcessor` with the stock
 //! `opentelemetry-otlp` tonic exporter, side by side in one run.
 //!
 //! Not criterion: a run is one long experiment (3 s of spans, then a
@@ -13,8 +14,11 @@
 //! - **orchestrator** (no variable): for every scenario and exporter it
 //!   starts a sink process and a runner process, collects the runner's
 //!   figures and the sink's count, and prints the table (and, with
-//!   `--json PATH`, writes the rows as JSON). Other arguments that do not
-//!   start with `--` select scenarios whose name contains them.
+//!   `--json PATH`, writes the rows as JSON). `--sides a,b` runs only
+//!   those pipelines (`otlp-rust`, `otlp-rust*`, `otlp-rust-bsp`, `stock`,
+//!   `none`); `--burst-ms N` sets how often the application thread wakes
+//!   up (default 10). Other arguments that do not start with `--` select
+//!   scenarios whose name contains them.
 //! - **runner**: one run in a fresh process, so that its CPU time
 //!   (`CLOCK_PROCESS_CPUTIME_ID`, every thread) and its peak RSS
 //!   (`VmHWM`, which cannot be reset) belong to that run alone. It
@@ -27,9 +31,9 @@
 //!   runner (it still shares the machine's cores, as a local collector
 //!   would).
 //!
-//! A third exporter, `none`, drops every batch it is handed: it gives the
-//! cost of creating the spans and of the processor alone, to tell the
-//! exporters' own CPU apart from the application's.
+//! A last pipeline, `none`, is the SDK's processor over an exporter that
+//! drops every batch: it gives the cost of creating the spans and of the
+//! SDK's processor alone.
 #![allow(missing_docs)]
 
 use opentelemetry::trace::{
