@@ -39,6 +39,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z._]{0,12}",
+        // Every length the short-copy paths distinguish (up to 64 bytes).
+        "[a-z0-9/:. -]{13,80}",
         any::<String>(),
         // Long enough that lengths take two varint bytes.
         "[a-z]{120,300}",

@@ -111,13 +111,30 @@ pub(crate) fn scope<W: Writer>(w: &mut W, scope: &InstrumentationScope, name: Op
 /// same shape, which avoids `PartialEq`'s two allocations and sorts.
 #[inline]
 pub(crate) fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
-    std::ptr::eq(a, b) || (a.name() == b.name() && same_scope_but_name(a, b))
+    std::ptr::eq(a, b) || (same_str(a.name(), b.name()) && same_scope_but_name(a, b))
+}
+
+/// String equality that skips comparing the bytes of the same string
+/// (scope names and log targets are mostly `&'static str`s, shared by
+/// every span or record of a scope).
+#[inline]
+pub(crate) fn same_str(a: &str, b: &str) -> bool {
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
+}
+
+#[inline]
+fn same_opt_str(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same_str(a, b),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// [`same_scope`] ignoring the names (log records may override the name).
 #[inline]
 pub(crate) fn same_scope_but_name(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
-    if a.version() != b.version() || a.schema_url() != b.schema_url() {
+    if !same_opt_str(a.version(), b.version()) || !same_opt_str(a.schema_url(), b.schema_url()) {
         return false;
     }
     if a.attributes().eq(b.attributes()) {

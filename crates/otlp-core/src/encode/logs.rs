@@ -1,6 +1,6 @@
 //! `LogBatch` to `ExportLogsServiceRequest`.
 
-use super::common::{log_value, nanos, same_scope_but_name, scope, EncodedResource};
+use super::common::{log_value, nanos, same_scope_but_name, same_str, scope, EncodedResource};
 use super::writer::{Size, Writer};
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::{LogBatch, SdkLogRecord};
@@ -15,7 +15,8 @@ fn scope_name<'a>((record, scope): Item<'a>) -> &'a str {
 
 #[inline]
 fn same_group(a: Item<'_>, b: Item<'_>) -> bool {
-    scope_name(a) == scope_name(b) && (std::ptr::eq(a.1, b.1) || same_scope_but_name(a.1, b.1))
+    same_str(scope_name(a), scope_name(b))
+        && (std::ptr::eq(a.1, b.1) || same_scope_but_name(a.1, b.1))
 }
 
 pub(crate) fn request<W: Writer>(w: &mut W, resource: &EncodedResource, batch: &LogBatch<'_>) {

@@ -155,6 +155,12 @@ impl<'a> ProtoWriter<'a> {
             self.buf.push(v as u8);
             return;
         }
+        if v < 0x4000 {
+            // Ports, status codes, line numbers, lengths of a few hundred.
+            self.buf
+                .extend_from_slice(&[(v as u8) | 0x80, (v >> 7) as u8]);
+            return;
+        }
         let mut tmp = [0u8; 10];
         let mut n = 0;
         while v >= 0x80 {
@@ -512,23 +518,58 @@ impl ProtoWriter<'_> {
             Scalar::Double(_) => (0x21, 9),
         };
         let kv_len = 2 + key.len() + 2 + value_len;
-        if num < 16 && kv_len < 0x80 {
-            // Short attributes (nearly all): every length is one byte, so
-            // the framing is two fixed-size appends.
-            self.buf.reserve(kv_len + 2);
-            self.buf.extend_from_slice(&[
+        let text_len = match value {
+            Scalar::Str(s) => s.len(),
+            _ => 0,
+        };
+        if num < 16 && kv_len < 0x80 && key.len() <= 64 && text_len <= 64 {
+            // Short attributes (nearly all): every length is one byte, and
+            // the whole attribute (at most 129 bytes) is written into room
+            // made by one fixed-size append, then cut to length: one
+            // capacity check instead of one per part, and no `memcpy`.
+            let start = self.buf.len();
+            self.buf.extend_from_slice(&[0u8; 160]);
+            let d = &mut self.buf[start..start + 160];
+            d[..4].copy_from_slice(&[
                 ((num << 3) | LEN) as u8,
                 kv_len as u8,
                 0x0a,
                 key.len() as u8,
             ]);
-            self.put_bytes(key.as_bytes());
-            self.buf
-                .extend_from_slice(&[0x12, value_len as u8, value_tag]);
-        } else {
-            self.kv_header(num, key, value_len);
-            self.buf.push(value_tag);
+            copy_short(&mut d[4..], key.as_bytes());
+            let mut p = 4 + key.len();
+            d[p..p + 3].copy_from_slice(&[0x12, value_len as u8, value_tag]);
+            p += 3;
+            match value {
+                Scalar::Str(s) => {
+                    d[p] = s.len() as u8;
+                    copy_short(&mut d[p + 1..], s.as_bytes());
+                    p += 1 + s.len();
+                }
+                Scalar::Bool(b) => {
+                    d[p] = u8::from(b);
+                    p += 1;
+                }
+                Scalar::Int(i) => {
+                    let mut v = i as u64;
+                    while v >= 0x80 {
+                        d[p] = (v as u8) | 0x80;
+                        v >>= 7;
+                        p += 1;
+                    }
+                    d[p] = v as u8;
+                    p += 1;
+                }
+                Scalar::Double(f) => {
+                    d[p..p + 8].copy_from_slice(&f.to_le_bytes());
+                    p += 8;
+                }
+            }
+            self.buf.truncate(start + p);
+            return;
         }
+        self.kv_header(num, key, value_len);
+        self.buf.push(value_tag);
         match value {
             Scalar::Str(s) => {
                 self.varint(s.len() as u64);
@@ -537,6 +578,30 @@ impl ProtoWriter<'_> {
             Scalar::Bool(b) => self.buf.push(u8::from(b)),
             Scalar::Int(i) => self.varint(i as u64),
             Scalar::Double(f) => self.buf.extend_from_slice(&f.to_le_bytes()),
+        }
+    }
+}
+
+/// Copies `s`, at most 64 bytes long, to the start of `dst` with
+/// fixed-size (possibly overlapping) moves instead of a `memcpy` call.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], s: &[u8]) {
+    let n = s.len();
+    if n >= 32 {
+        dst[..32].copy_from_slice(&s[..32]);
+        dst[n - 32..n].copy_from_slice(&s[n - 32..]);
+    } else if n >= 16 {
+        dst[..16].copy_from_slice(&s[..16]);
+        dst[n - 16..n].copy_from_slice(&s[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&s[..8]);
+        dst[n - 8..n].copy_from_slice(&s[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&s[..4]);
+        dst[n - 4..n].copy_from_slice(&s[n - 4..]);
+    } else {
+        for (d, b) in dst.iter_mut().zip(s) {
+            *d = *b;
         }
     }
 }
