@@ -55,10 +55,9 @@
 //! transport client, for code that sends OTLP bytes of its own (the `otlp`
 //! facade's push API) to where the exporter of that signal would.
 //!
-//! An exporter can be called from any thread: its senders run on the
-//! multi-threaded tokio runtime it was built in, or on a one-thread runtime
-//! of its own when built outside of one (or in a current-thread runtime,
-//! whose one thread a blocking flush would otherwise stall).
+//! An exporter can be built and called from any thread, inside a tokio
+//! runtime or not: its senders run on a thread of its own (a one-worker
+//! tokio runtime), never on the application's runtime.
 //!
 //! # Feature flags
 //!
@@ -148,7 +147,7 @@ pub enum BuildError {
     /// A queue, retry or breaker setting is invalid.
     #[error("invalid exporter setting: {0}")]
     Config(String),
-    /// No tokio runtime was running and one could not be started.
+    /// The exporter's runtime thread could not be started.
     #[error("could not start the exporter's runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
@@ -335,24 +334,15 @@ impl<E> ExporterBuilder<E> {
         env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())
     }
 
-    /// The pipeline of an exporter, on the runtime it is built in (or one
-    /// of its own).
+    /// The pipeline of an exporter, with its export thread.
     fn pipeline(&self, signal: Signal) -> Result<Pipeline, BuildError> {
-        self.pipeline_on(signal, runtime::Runtime::current_or_own()?)
-    }
-
-    fn pipeline_on(
-        &self,
-        signal: Signal,
-        runtime: runtime::Runtime,
-    ) -> Result<Pipeline, BuildError> {
         let cfg = self.resolve(signal)?;
         let mut delivery = self.delivery.clone();
         delivery.persist = self
             .persist_dir
             .clone()
             .map(|dir| (dir, self.disk_config.clone()));
-        Pipeline::new(signal, cfg, delivery, runtime)
+        Pipeline::new(signal, cfg, delivery, runtime::Runtime::new()?)
     }
 }
 

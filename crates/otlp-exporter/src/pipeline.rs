@@ -30,8 +30,8 @@ pub(crate) struct Pipeline {
     /// Reused compression context and the buffer the request is encoded
     /// into before compression.
     compressor: Mutex<(Compressor, Vec<u8>)>,
-    /// Keeps a runtime of our own (if we made one) alive as long as the
-    /// exporter: the senders run on it.
+    /// The exporter's own runtime, alive as long as the exporter: the
+    /// senders run on it.
     pub(crate) runtime: Runtime,
     /// Size of the last request, to allocate the next one right first time.
     last_len: AtomicUsize,
@@ -234,7 +234,7 @@ mod tests {
                     Signal::Traces,
                     cfg,
                     DeliveryConfig::default(),
-                    Runtime::current_or_own()?,
+                    Runtime::new()?,
                 )
             })
             .unwrap();

@@ -2,7 +2,6 @@
 //! as it ends.
 
 use crate::pipeline::Pipeline;
-use crate::runtime::Runtime;
 use crate::{BuildError, ExportStats, ExporterBuilder, FlushHandle, FLUSH_TIMEOUT};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -191,11 +190,10 @@ impl ExporterBuilder<OtlpSpanProcessor> {
             ));
         }
         // Spans are batched on the application's threads; everything else
-        // runs on one thread of our own, like the SDK's batch processor:
-        // compressing never takes a worker of the application's runtime,
-        // and a batch's hand-off, request and answer stay on one thread
-        // instead of waking several.
-        let pipeline = self.pipeline_on(Signal::Traces, Runtime::own()?)?;
+        // runs on the pipeline's own thread, like the SDK's batch
+        // processor's: compressing never takes a worker of the
+        // application's runtime.
+        let pipeline = self.pipeline(Signal::Traces)?;
         let format = pipeline
             .encoder
             .read()

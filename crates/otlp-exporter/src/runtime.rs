@@ -2,22 +2,25 @@
 //!
 //! The SDK calls exporters from its own worker threads (and blocks on the
 //! returned future there), from a tokio runtime, or from any other executor.
-//! Our clients need tokio's reactor, so each exporter keeps a handle to the
-//! multi-threaded runtime it was built in, or, when built outside of one, a
-//! small runtime of its own; the queue's dispatcher and senders run there,
-//! and the SDK's export call only encodes and queues.
+//! Our clients need tokio's reactor, so each exporter (and span processor)
+//! runs a one-worker tokio runtime of its own: the queue's dispatcher, the
+//! senders and the transport's connection live there, whatever the
+//! application runs on. A batch's request and answer then stay on one
+//! thread instead of waking several of the application's workers, and the
+//! exporter keeps working while the application's runtime shuts down or is
+//! blocked (a flush waiting on that runtime's only thread would otherwise
+//! wait forever).
 
 use crate::BuildError;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Runtime {
     handle: Handle,
-    /// Present when we created the runtime; shut down when the last clone
-    /// goes away.
-    _owned: Option<Arc<Owned>>,
+    /// Shuts the runtime down when the last clone goes away.
+    _owned: Arc<Owned>,
 }
 
 #[derive(Debug)]
@@ -34,25 +37,8 @@ impl Drop for Owned {
 }
 
 impl Runtime {
-    pub(crate) fn current_or_own() -> Result<Self, BuildError> {
-        // A current-thread runtime only runs our tasks while its one thread
-        // polls; an SDK flush blocking that thread would wait forever. Such
-        // callers get a runtime of our own.
-        if let Ok(handle) = Handle::try_current() {
-            if handle.runtime_flavor() != RuntimeFlavor::CurrentThread {
-                return Ok(Runtime {
-                    handle,
-                    _owned: None,
-                });
-            }
-        }
-        Runtime::own()
-    }
-
-    /// A runtime of our own: one worker thread, on which all of an
-    /// exporter's tasks (compression, the transport's connection, the
-    /// senders) run, off the application's threads and runtime.
-    pub(crate) fn own() -> Result<Self, BuildError> {
+    /// Starts the runtime and its thread.
+    pub(crate) fn new() -> Result<Self, BuildError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("otlp-exporter")
@@ -61,7 +47,7 @@ impl Runtime {
             .map_err(BuildError::Runtime)?;
         Ok(Runtime {
             handle: rt.handle().clone(),
-            _owned: Some(Arc::new(Owned(Some(rt)))),
+            _owned: Arc::new(Owned(Some(rt))),
         })
     }
 

@@ -195,12 +195,11 @@ impl EnhancedOtlpClient {
 
     /// Flushes and shuts down the three providers, and stops the push API.
     ///
-    /// Blocks until the last exports are answered (or time out). The SDK's
-    /// processors wait for exporters that run on the Tokio runtime the
-    /// client was built in, if any; so call this outside that runtime, from
-    /// [`spawn_blocking`](tokio::task::spawn_blocking), or on a
-    /// multi-threaded runtime, never on a current-thread runtime's only
-    /// thread.
+    /// Blocks the calling thread until the last exports are answered (or
+    /// time out). The exporters send from threads of their own, so this
+    /// works from any thread; inside an async task, prefer
+    /// [`spawn_blocking`](tokio::task::spawn_blocking) so that the wait
+    /// does not hold a runtime worker.
     pub fn shutdown(&self) -> Result<(), ProviderError> {
         self.shut_down.store(true, Ordering::Relaxed);
         self.each_provider(
@@ -345,10 +344,9 @@ impl EnhancedOtlpClientBuilder {
     /// Builds the span processor, the exporters, the providers and the push
     /// clients. No connection is made until the first export.
     ///
-    /// Spans go through [`OtlpSpanProcessor`], which runs its requests on
-    /// a thread of its own; the metric and log exporters run theirs on the
-    /// Tokio runtime `build` is called in, or on a small one of their own
-    /// when it is called outside of one.
+    /// Spans go through [`OtlpSpanProcessor`]; it and the metric and log
+    /// exporters each send from a thread of their own, inside a Tokio
+    /// runtime or not.
     pub fn build(self) -> Result<EnhancedOtlpClient, BuildError> {
         let mut resource = Resource::builder();
         if let Some(name) = self.service_name {
