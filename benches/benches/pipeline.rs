@@ -214,6 +214,13 @@ fn orchestrate() {
             filters.push(arg);
         }
     }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it: then one short pass checks that the harness works.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    if smoke && filters.is_empty() && sides_filter.is_none() {
+        filters.push("20k/s healthy".to_owned());
+        sides_filter = Some(vec![Side::Ours, Side::Stock]);
+    }
     let scenarios: Vec<Scenario> = SCENARIOS
         .into_iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name().contains(f.as_str())))

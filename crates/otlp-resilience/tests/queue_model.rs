@@ -118,6 +118,10 @@ impl Model {
             }
         }
         self.queue.push_back(b);
+        // The high-water marks: what is queued right after a push.
+        let now = self.stats();
+        self.stats.peak_items = self.stats.peak_items.max(now.queued_items);
+        self.stats.peak_bytes = self.stats.peak_bytes.max(now.queued_bytes);
         Ok(outcome)
     }
 
