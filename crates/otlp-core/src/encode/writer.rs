@@ -527,45 +527,13 @@ impl ProtoWriter<'_> {
             // the whole attribute (at most 129 bytes) is written into room
             // made by one fixed-size append, then cut to length: one
             // capacity check instead of one per part, and no `memcpy`.
-            let start = self.buf.len();
-            self.buf.extend_from_slice(&[0u8; 160]);
-            let d = &mut self.buf[start..start + 160];
-            d[..4].copy_from_slice(&[
-                ((num << 3) | LEN) as u8,
-                kv_len as u8,
-                0x0a,
-                key.len() as u8,
-            ]);
-            copy_short(&mut d[4..], key.as_bytes());
-            let mut p = 4 + key.len();
-            d[p..p + 3].copy_from_slice(&[0x12, value_len as u8, value_tag]);
-            p += 3;
-            match value {
-                Scalar::Str(s) => {
-                    d[p] = s.len() as u8;
-                    copy_short(&mut d[p + 1..], s.as_bytes());
-                    p += 1 + s.len();
-                }
-                Scalar::Bool(b) => {
-                    d[p] = u8::from(b);
-                    p += 1;
-                }
-                Scalar::Int(i) => {
-                    let mut v = i as u64;
-                    while v >= 0x80 {
-                        d[p] = (v as u8) | 0x80;
-                        v >>= 7;
-                        p += 1;
-                    }
-                    d[p] = v as u8;
-                    p += 1;
-                }
-                Scalar::Double(f) => {
-                    d[p..p + 8].copy_from_slice(&f.to_le_bytes());
-                    p += 8;
-                }
+            if kv_len + 2 <= 32 {
+                self.short_key_value::<32>(num, key, kv_len, value_tag, value_len, value);
+            } else if kv_len + 2 <= 64 {
+                self.short_key_value::<64>(num, key, kv_len, value_tag, value_len, value);
+            } else {
+                self.short_key_value::<160>(num, key, kv_len, value_tag, value_len, value);
             }
-            self.buf.truncate(start + p);
             return;
         }
         self.kv_header(num, key, value_len);
@@ -579,6 +547,64 @@ impl ProtoWriter<'_> {
             Scalar::Int(i) => self.varint(i as u64),
             Scalar::Double(f) => self.buf.extend_from_slice(&f.to_le_bytes()),
         }
+    }
+}
+
+impl ProtoWriter<'_> {
+    /// The short-attribute path of [`scalar_key_value`]: `ROOM` bytes
+    /// appended at once, at least the attribute's `kv_len + 2`, and up to
+    /// 64 bytes of key or text.
+    ///
+    /// [`scalar_key_value`]: ProtoWriter::scalar_key_value
+    #[inline(always)]
+    fn short_key_value<const ROOM: usize>(
+        &mut self,
+        num: u32,
+        key: &str,
+        kv_len: usize,
+        value_tag: u8,
+        value_len: usize,
+        value: Scalar<'_>,
+    ) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0u8; ROOM]);
+        let d = &mut self.buf[start..start + ROOM];
+        d[..4].copy_from_slice(&[
+            ((num << 3) | LEN) as u8,
+            kv_len as u8,
+            0x0a,
+            key.len() as u8,
+        ]);
+        copy_short(&mut d[4..], key.as_bytes());
+        let mut p = 4 + key.len();
+        d[p..p + 3].copy_from_slice(&[0x12, value_len as u8, value_tag]);
+        p += 3;
+        match value {
+            Scalar::Str(s) => {
+                d[p] = s.len() as u8;
+                copy_short(&mut d[p + 1..], s.as_bytes());
+                p += 1 + s.len();
+            }
+            Scalar::Bool(b) => {
+                d[p] = u8::from(b);
+                p += 1;
+            }
+            Scalar::Int(i) => {
+                let mut v = i as u64;
+                while v >= 0x80 {
+                    d[p] = (v as u8) | 0x80;
+                    v >>= 7;
+                    p += 1;
+                }
+                d[p] = v as u8;
+                p += 1;
+            }
+            Scalar::Double(f) => {
+                d[p..p + 8].copy_from_slice(&f.to_le_bytes());
+                p += 8;
+            }
+        }
+        self.buf.truncate(start + p);
     }
 }
 
