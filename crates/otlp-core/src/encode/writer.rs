@@ -465,21 +465,7 @@ impl ProtoWriter<'_> {
         }
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0u8; 32]);
-        let dst = &mut self.buf[start..start + 32];
-        if n >= 16 {
-            dst[..16].copy_from_slice(&s[..16]);
-            dst[n - 16..n].copy_from_slice(&s[n - 16..]);
-        } else if n >= 8 {
-            dst[..8].copy_from_slice(&s[..8]);
-            dst[n - 8..n].copy_from_slice(&s[n - 8..]);
-        } else if n >= 4 {
-            dst[..4].copy_from_slice(&s[..4]);
-            dst[n - 4..n].copy_from_slice(&s[n - 4..]);
-        } else {
-            for (d, b) in dst.iter_mut().zip(s) {
-                *d = *b;
-            }
-        }
+        copy_short(&mut self.buf[start..start + 32], s);
         self.buf.truncate(start + n);
     }
 
