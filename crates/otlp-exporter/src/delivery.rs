@@ -356,6 +356,10 @@ impl Delivery {
         while self.inner.running.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
+        // What stays on disk, for stats read after the exporter is gone.
+        if let Store::Disk(disk) = &self.inner.store {
+            self.inner.stats.record_disk_at_stop(disk.stats());
+        }
     }
 
     /// Stops taking batches; what is queued is still sent (and, on disk,

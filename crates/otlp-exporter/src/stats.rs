@@ -1,10 +1,12 @@
 //! Counters every exporter keeps, readable while it runs.
 
-use crate::delivery::Store;
+use crate::delivery::{Job, Store};
 use otlp_resilience::breaker::{BreakerHandle, BreakerState};
+use otlp_resilience::disk::{DiskQueue, DiskStats};
+use otlp_resilience::queue::BoundedQueue;
 use otlp_resilience::retry::RetryStats;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 /// A handle to an exporter's counters. Clones share the counters, so take
@@ -16,14 +18,25 @@ pub struct ExportStats(Arc<Inner>);
 struct Inner {
     counters: Counters,
     views: OnceLock<Views>,
+    /// The persistent queue's figures when its exporter stopped.
+    disk_at_stop: Mutex<Option<DiskStats>>,
 }
 
 /// Live views of the delivery machinery, attached when it starts.
 #[derive(Debug)]
 struct Views {
-    store: Store,
+    store: StoreView,
     retry: RetryStats,
     breaker: BreakerHandle,
+}
+
+/// The queue, as the stats see it. A persistent queue is not kept open by
+/// a stats handle: once the exporter is gone, its directory (and lock) is
+/// free for the next one.
+#[derive(Debug)]
+enum StoreView {
+    Memory(Arc<BoundedQueue<Job>>),
+    Disk(Weak<DiskQueue>),
 }
 
 #[derive(Debug, Default)]
@@ -72,7 +85,9 @@ pub struct StatsSnapshot {
     pub peak_queued_items: u64,
     /// Most bytes ever waiting in the in-memory queue at once.
     pub peak_queued_bytes: u64,
-    /// The persistent queue, when there is one.
+    /// The persistent queue, when there is one (once the exporter has
+    /// stopped, as it was then: a stats handle does not keep the queue's
+    /// directory open).
     pub disk: Option<DiskSnapshot>,
     /// The circuit breaker's state.
     pub breaker: BreakerState,
@@ -130,12 +145,18 @@ impl ExportStats {
         let total = c.latency_total_ns.load(Relaxed);
         let views = self.0.views.get();
         let memory = views.and_then(|v| match &v.store {
-            Store::Memory(q) => Some(q.stats()),
-            Store::Disk(_) => None,
+            StoreView::Memory(q) => Some(q.stats()),
+            StoreView::Disk(_) => None,
         });
         let disk = views.and_then(|v| match &v.store {
-            Store::Disk(d) => Some(d.stats()),
-            Store::Memory(_) => None,
+            StoreView::Disk(d) => d.upgrade().map(|d| d.stats()).or_else(|| {
+                self.0
+                    .disk_at_stop
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            }),
+            StoreView::Memory(_) => None,
         });
         StatsSnapshot {
             items_accepted: c.items_accepted.load(Relaxed),
@@ -170,11 +191,23 @@ impl ExportStats {
     }
 
     pub(crate) fn attach(&self, store: Store, retry: RetryStats, breaker: BreakerHandle) {
+        let store = match store {
+            Store::Memory(q) => StoreView::Memory(q),
+            Store::Disk(d) => StoreView::Disk(Arc::downgrade(&d)),
+        };
         let _ = self.0.views.set(Views {
             store,
             retry,
             breaker,
         });
+    }
+
+    pub(crate) fn record_disk_at_stop(&self, disk: DiskStats) {
+        *self
+            .0
+            .disk_at_stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(disk);
     }
 
     pub(crate) fn record_encoded(&self, uncompressed: usize, sent: usize) {

@@ -1,11 +1,11 @@
 //! Delivery through failures: scripted receivers that refuse, throttle or
 //! disappear, and the persistent queue across restarts.
 
-use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SdkTracerProvider, SpanData, SpanExporter as _,
 };
-use otlp_exporter::{OtlpSpanExporter, Protocol, RetryPolicy};
+use otlp_exporter::{OtlpSpanExporter, OtlpSpanProcessor, Protocol, RetryPolicy};
 use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -295,5 +295,67 @@ fn the_persistent_queue_keeps_batches_across_restarts() {
     exporter.force_flush().unwrap();
     assert_eq!(server.accepted_spans(), 80);
     assert_eq!(exporter.stats().snapshot().disk.unwrap().queued_batches, 0);
+    server.stop();
+}
+
+#[test]
+fn the_span_processor_keeps_spans_on_disk_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let build = || {
+        OtlpSpanProcessor::builder()
+            .with_endpoint(format!("http://{addr}"))
+            .with_protocol(Protocol::Grpc)
+            .with_retry_policy(fast_retries(Duration::from_secs(1)))
+            .with_persistent_queue(dir.path())
+            .with_max_batch_size(10)
+            .build()
+    };
+    // First run: the endpoint is down. Shutting down sends the last,
+    // partial batch to the queue too, gives up waiting for the endpoint and
+    // leaves all four batches on disk.
+    let processor = build().unwrap();
+    let stats = processor.stats();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build();
+    let tracer = provider.tracer("durable");
+    for i in 0..35 {
+        tracer.start(format!("op-{i}")).end();
+    }
+    assert!(provider
+        .shutdown_with_timeout(Duration::from_millis(300))
+        .is_err());
+    let snap = stats.snapshot();
+    assert_eq!((snap.items_accepted, snap.items_exported), (35, 0));
+    assert_eq!(snap.disk.unwrap().queued_batches, 4);
+    // The directory is let go of once nothing holds the processor.
+    drop(tracer);
+    drop(provider);
+
+    // Second run, endpoint up: what was on disk is sent first. (The first
+    // run's thread lets go of the directory as it winds down.)
+    let server = Scripted::start_at(addr, |_| Reply::Accept);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let processor = loop {
+        match build() {
+            Ok(p) => break p,
+            Err(e) if Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let stats = processor.stats();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build();
+    provider.force_flush().unwrap();
+    assert_eq!(server.accepted_spans(), 35);
+    assert_eq!(stats.snapshot().disk.unwrap().queued_batches, 0);
+    provider.shutdown().unwrap();
     server.stop();
 }
