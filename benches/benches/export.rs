@@ -175,11 +175,8 @@ fn run_benchmarks(port: u16) -> u64 {
             b.iter_custom(|iters| cpu_of_exports(&rt, &ours, &spans, iters, &exported))
         });
         let sent = ours.stats().snapshot();
-        if sent.requests > 0 {
-            println!(
-                "otlp-rust/{name}: {} bytes per request",
-                sent.bytes_sent / sent.requests
-            );
+        if let Some(per_request) = sent.bytes_sent.checked_div(sent.requests) {
+            println!("otlp-rust/{name}: {per_request} bytes per request");
         }
         if with_stock {
             group.bench_function(format!("stock/{name}"), |b| {
