@@ -270,22 +270,12 @@ impl Shared {
     /// Takes the current batch if it holds spans, for a hand-off counted in
     /// `handoffs` (`force`: even past the limit).
     fn take_current(&self, force: bool) -> Option<SpanBatch> {
-        let fresh = self.empty_batch();
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if current.is_empty() {
-            drop(current);
-            self.recycle(fresh);
+        let limit = if force { usize::MAX } else { MAX_HANDOFFS };
+        if current.is_empty() || !self.handoffs.try_add(limit) {
             return None;
         }
-        if !self
-            .handoffs
-            .try_add(if force { usize::MAX } else { MAX_HANDOFFS })
-        {
-            drop(current);
-            self.recycle(fresh);
-            return None;
-        }
-        Some(std::mem::replace(&mut *current, fresh))
+        Some(self.swap(&mut current))
     }
 
     fn recycle(&self, batch: SpanBatch) {
@@ -306,13 +296,16 @@ impl Shared {
                 .prepare(|encoder, out| encoder.encode_span_batch(&mut batch, out));
             batch.clear();
             shared.recycle(batch);
-            let result = match prepared {
-                Ok(payload) => shared.pipeline.submit(items, payload).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = result {
-                // Queue-full drops are counted in the stats by the queue.
-                tracing::debug!(error = %e, items, "span batch not queued");
+            match prepared {
+                Ok(payload) => {
+                    if let Err(e) = shared.pipeline.submit(items, payload).await {
+                        // Counted in the stats by the queue.
+                        tracing::debug!(error = %e, items, "span batch not queued");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, items, "span batch could not be prepared; dropped");
+                }
             }
             shared.handoffs.done();
         });
