@@ -942,6 +942,43 @@ mod http {
     }
 
     #[tokio::test]
+    async fn a_stalled_body_times_out_and_the_server_keeps_serving() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let receiver = Receiver::builder()
+            .with_http_addr(localhost())
+            .with_body_timeout(Duration::from_millis(300))
+            .serve(async |_: ReceivedRequest| Reply::Accept)
+            .await
+            .unwrap();
+        // Headers promising 100 bytes, then 10, then nothing.
+        let mut stalled = tokio::net::TcpStream::connect(receiver.http_addr().unwrap())
+            .await
+            .unwrap();
+        stalled
+            .write_all(
+                b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n\
+                  Content-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n0123456789",
+            )
+            .await
+            .unwrap();
+        let mut answer = vec![0; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut answer))
+            .await
+            .expect("an answer, not a connection held open")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        // Other clients were served all along.
+        let sent = &samples()[0];
+        let response = client(false)
+            .request(export(&receiver, sent, Format::Protobuf))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        receiver.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn shutdown_finishes_in_flight_requests() {
         let (arrived, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let (arrived_tx, release_rx) = (Arc::clone(&arrived), Arc::clone(&release));

@@ -123,6 +123,9 @@ fn status(refusal: Refusal) -> Status {
             Status::resource_exhausted(format!("message larger than the {limit}-byte limit"))
         }
         Refusal::Invalid(message) => Status::invalid_argument(message),
+        Refusal::TimedOut { after } => {
+            Status::deadline_exceeded(format!("request body not received within {after:?}"))
+        }
     }
 }
 

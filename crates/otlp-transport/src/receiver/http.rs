@@ -112,6 +112,11 @@ pub(super) async fn handle<H: Handler>(
         Err(Refusal::Invalid(message)) => {
             refuse(StatusCode::BAD_REQUEST, Code::InvalidArgument, message)
         }
+        Err(Refusal::TimedOut { after }) => refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            Code::DeadlineExceeded,
+            format!("request body not received within {after:?}"),
+        ),
     }
 }
 

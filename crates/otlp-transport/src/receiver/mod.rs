@@ -74,6 +74,9 @@ use tokio::task::JoinHandle;
 /// The default cap on a request body and on its decompressed message: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
+/// How long a request body may take to arrive, unless configured.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Entry point of the receiver: see [`Receiver::builder`].
 #[derive(Debug)]
 #[non_exhaustive]
@@ -95,6 +98,7 @@ pub struct ReceiverBuilder {
     http_addr: Option<SocketAddr>,
     max_message_size: usize,
     max_concurrent_requests: Option<usize>,
+    body_timeout: Duration,
 }
 
 impl Default for ReceiverBuilder {
@@ -104,6 +108,7 @@ impl Default for ReceiverBuilder {
             http_addr: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_concurrent_requests: None,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -126,6 +131,15 @@ impl ReceiverBuilder {
     /// `RESOURCE_EXHAUSTED`. Defaults to [`DEFAULT_MAX_MESSAGE_SIZE`].
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Refuses a request whose body has not fully arrived `timeout` after
+    /// its headers (`408` / `DEADLINE_EXCEEDED`), so that a stalled or
+    /// trickling client cannot hold a request slot and its buffer for
+    /// ever. Defaults to [`DEFAULT_BODY_TIMEOUT`].
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -169,6 +183,7 @@ impl ReceiverBuilder {
         let inner = Arc::new(Inner {
             handler,
             max_message_size: self.max_message_size,
+            body_timeout: self.body_timeout,
             permits: self.max_concurrent_requests.map(Semaphore::new),
         });
         let (stop, stopped) = watch::channel(());
@@ -281,6 +296,7 @@ async fn bind(
 struct Inner<H> {
     handler: H,
     max_message_size: usize,
+    body_timeout: Duration,
     permits: Option<Semaphore>,
 }
 
@@ -361,6 +377,8 @@ enum Refusal {
     TooLarge { limit: usize },
     /// The body is not a valid request.
     Invalid(String),
+    /// The body did not arrive within the body timeout.
+    TimedOut { after: Duration },
 }
 
 /// A request body that has been read and unframed.
@@ -408,18 +426,24 @@ impl<H: Handler> Inner<H> {
         let expected = hint
             .exact()
             .map_or(0, |n| usize::try_from(n).unwrap_or(cap).min(cap));
-        let mut buf = BytesMut::with_capacity(expected);
-        while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|error| Refusal::Invalid(format!("reading body: {error}")))?;
-            if let Ok(data) = frame.into_data() {
-                if data.len() > cap - buf.len() {
-                    return Err(too_large);
+        let read = async {
+            let mut buf = BytesMut::with_capacity(expected);
+            while let Some(frame) = body.frame().await {
+                let frame =
+                    frame.map_err(|error| Refusal::Invalid(format!("reading body: {error}")))?;
+                if let Ok(data) = frame.into_data() {
+                    if data.len() > cap - buf.len() {
+                        return Err(too_large);
+                    }
+                    buf.extend_from_slice(&data);
                 }
-                buf.extend_from_slice(&data);
             }
-        }
-        Ok(buf.freeze())
+            Ok(buf.freeze())
+        };
+        let after = self.body_timeout;
+        tokio::time::timeout(after, read)
+            .await
+            .unwrap_or(Err(Refusal::TimedOut { after }))
     }
 }
 
