@@ -330,13 +330,19 @@ impl SpanProcessor for OtlpSpanProcessor {
 
     fn on_end(&self, span: SpanData) {
         let shared = &self.shared;
-        if !span.span_context.is_sampled() || shared.shut_down.load(Ordering::Relaxed) {
+        if !span.span_context.is_sampled() {
             return;
         }
         let mut current = shared
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Checked under the lock: shutdown sets the flag before it takes the
+        // last batch under the same lock, so a span is either in that batch
+        // or not taken at all, never left behind in a batch nobody sends.
+        if shared.shut_down.load(Ordering::Relaxed) {
+            return;
+        }
         let mut waiting = None;
         if current.len() >= shared.max_batch {
             // Full, and when it filled there was no room for a hand-off.
