@@ -8,6 +8,10 @@
 //! ([`otlp_compression`]), and sent as those bytes over gRPC or HTTP
 //! ([`otlp_transport::client`]).
 //!
+//! For spans, [`OtlpSpanProcessor`] goes one step further and replaces the
+//! SDK's `BatchSpanProcessor` too: each span is encoded on the thread that
+//! ends it, into the current batch, and batches go to the same delivery.
+//!
 //! # Delivery
 //! The SDK's export call only encodes, compresses and queues the batch: it
 //! never waits for the network. Senders drain the queue, up to
