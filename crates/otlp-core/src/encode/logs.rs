@@ -74,7 +74,7 @@ fn record<W: Writer>(w: &mut W, r: &SdkLogRecord) {
     if let Some(body) = r.body() {
         w.message(5, "body", Size::Small, |w| log_value(w, body));
     }
-    w.log_key_values(
+    w.key_values(
         6,
         "attributes",
         r.attributes_iter().map(|(k, v)| (k.as_str(), v)),

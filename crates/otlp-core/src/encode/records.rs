@@ -119,7 +119,7 @@ fn log<W: Writer>(w: &mut W, l: &LogRecord) {
     if let Some(body) = &l.body {
         w.message(5, "body", Size::Small, |w| log_value(w, body));
     }
-    w.log_key_values(
+    w.key_values(
         6,
         "attributes",
         l.attributes.iter().map(|(k, v)| (k.as_str(), v)),

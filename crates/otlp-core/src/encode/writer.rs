@@ -88,27 +88,14 @@ pub(crate) trait Writer: Sized {
     ) {
         self.repeated(num, name, size, items, f);
     }
-    /// A repeated `KeyValue` field holding API attributes.
-    fn key_values<'a>(
+    /// A repeated `KeyValue` field: API attributes or log attributes.
+    fn key_values<'a, V: AttributeValue + 'a>(
         &mut self,
         num: u32,
         name: &str,
-        attrs: impl Iterator<Item = (&'a str, &'a Value)>,
+        attrs: impl Iterator<Item = (&'a str, &'a V)>,
     ) {
-        self.repeated(num, name, Size::Small, attrs, |w, (k, v)| {
-            super::common::key_value(w, k, v)
-        });
-    }
-    /// A repeated `KeyValue` field holding log attributes.
-    fn log_key_values<'a>(
-        &mut self,
-        num: u32,
-        name: &str,
-        attrs: impl Iterator<Item = (&'a str, &'a LogValue)>,
-    ) {
-        self.repeated(num, name, Size::Small, attrs, |w, (k, v)| {
-            super::common::key_value_log(w, k, v)
-        });
+        self.repeated(num, name, Size::Small, attrs, |w, (k, v)| v.key_value(w, k));
     }
     /// A message whose body was encoded earlier by a writer of the same kind.
     fn embedded(&mut self, num: u32, name: &str, body: &Embedded);
@@ -394,57 +381,66 @@ impl Writer for ProtoWriter<'_> {
     /// Scalar attributes, the vast majority, are written with their exact
     /// lengths computed up front: no reserved prefix, nothing to patch.
     #[inline]
-    fn key_values<'a>(
+    fn key_values<'a, V: AttributeValue + 'a>(
         &mut self,
         num: u32,
         name: &str,
-        attrs: impl Iterator<Item = (&'a str, &'a Value)>,
+        attrs: impl Iterator<Item = (&'a str, &'a V)>,
     ) {
         for (key, value) in attrs {
-            let scalar = match value {
-                Value::String(s) => Scalar::Str(s.as_str()),
-                Value::Bool(b) => Scalar::Bool(*b),
-                Value::I64(i) => Scalar::Int(*i),
-                Value::F64(f) => Scalar::Double(*f),
-                _ => {
-                    self.message(num, name, Size::Small, |w| {
-                        super::common::key_value(w, key, value)
-                    });
-                    continue;
-                }
-            };
-            self.scalar_key_value(num, key, scalar);
+            match value.scalar() {
+                Some(scalar) => self.scalar_key_value(num, key, scalar),
+                None => self.message(num, name, Size::Small, |w| value.key_value(w, key)),
+            }
         }
     }
+}
 
+/// An attribute value type: the API's [`Value`] or the logs' [`LogValue`].
+pub(crate) trait AttributeValue {
+    /// The value, if it is a scalar (the writers' fast path).
+    fn scalar(&self) -> Option<Scalar<'_>>;
+    /// Writes a `KeyValue` body holding `key` and this value.
+    fn key_value<W: Writer>(&self, w: &mut W, key: &str);
+}
+
+impl AttributeValue for Value {
     #[inline]
-    fn log_key_values<'a>(
-        &mut self,
-        num: u32,
-        name: &str,
-        attrs: impl Iterator<Item = (&'a str, &'a LogValue)>,
-    ) {
-        for (key, value) in attrs {
-            let scalar = match value {
-                LogValue::String(s) => Scalar::Str(s.as_str()),
-                LogValue::Boolean(b) => Scalar::Bool(*b),
-                LogValue::Int(i) => Scalar::Int(*i),
-                LogValue::Double(f) => Scalar::Double(*f),
-                _ => {
-                    self.message(num, name, Size::Small, |w| {
-                        super::common::key_value_log(w, key, value)
-                    });
-                    continue;
-                }
-            };
-            self.scalar_key_value(num, key, scalar);
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        match self {
+            Value::String(s) => Some(Scalar::Str(s.as_str())),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::I64(i) => Some(Scalar::Int(*i)),
+            Value::F64(f) => Some(Scalar::Double(*f)),
+            _ => None,
         }
+    }
+    #[inline]
+    fn key_value<W: Writer>(&self, w: &mut W, key: &str) {
+        super::common::key_value(w, key, self);
+    }
+}
+
+impl AttributeValue for LogValue {
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        match self {
+            LogValue::String(s) => Some(Scalar::Str(s.as_str())),
+            LogValue::Boolean(b) => Some(Scalar::Bool(*b)),
+            LogValue::Int(i) => Some(Scalar::Int(*i)),
+            LogValue::Double(f) => Some(Scalar::Double(*f)),
+            _ => None,
+        }
+    }
+    #[inline]
+    fn key_value<W: Writer>(&self, w: &mut W, key: &str) {
+        super::common::key_value_log(w, key, self);
     }
 }
 
 /// A scalar attribute value, the common case the fast path handles.
 #[derive(Clone, Copy)]
-enum Scalar<'a> {
+pub(crate) enum Scalar<'a> {
     Str(&'a str),
     Bool(bool),
     Int(i64),
