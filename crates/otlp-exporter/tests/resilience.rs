@@ -24,6 +24,12 @@ fn spans(n: usize) -> Vec<SpanData> {
     memory.get_finished_spans().unwrap()
 }
 
+/// A local address nothing listens on (yet): a port taken and let go.
+fn closed_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
 fn fast_retries(max_elapsed: Duration) -> RetryPolicy {
     RetryPolicy::builder()
         .with_initial_interval(Duration::from_millis(20))
@@ -223,11 +229,8 @@ fn not_retried(protocol: Protocol, reply: Reply, exported: u64, failed: u64, rej
 
 #[test]
 fn a_down_endpoint_loses_nothing_once_it_is_back() {
-    // Reserve a port, then keep it closed for a while.
-    let addr: SocketAddr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // A port kept closed for a while.
+    let addr = closed_port();
     let exporter = OtlpSpanExporter::builder()
         .with_endpoint(format!("http://{addr}"))
         .with_protocol(Protocol::Grpc)
@@ -252,10 +255,7 @@ fn a_down_endpoint_loses_nothing_once_it_is_back() {
 #[test]
 fn the_persistent_queue_keeps_batches_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let addr: SocketAddr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let addr = closed_port();
     let build = || {
         OtlpSpanExporter::builder()
             .with_endpoint(format!("http://{addr}"))
@@ -301,10 +301,7 @@ fn the_persistent_queue_keeps_batches_across_restarts() {
 #[test]
 fn the_span_processor_keeps_spans_on_disk_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let addr: SocketAddr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let addr = closed_port();
     let build = || {
         OtlpSpanProcessor::builder()
             .with_endpoint(format!("http://{addr}"))
