@@ -5,6 +5,8 @@
 //! custom decoder, and those types are what the rest of the Rust
 //! OpenTelemetry ecosystem speaks.
 
+use crate::json;
+use crate::limits::{self, DecodeLimits, Footprint, LimitError};
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -36,7 +38,8 @@ pub enum DecodeError {
         #[source]
         source: prost::DecodeError,
     },
-    /// The body is not valid OTLP/JSON for the expected type.
+    /// The body is not valid OTLP/JSON for the expected type: the message
+    /// names the field (as a path from the request) and what is wrong.
     #[error("invalid OTLP/JSON {signal} request: {source}")]
     Json {
         /// The signal the request was sent for.
@@ -45,39 +48,92 @@ pub enum DecodeError {
         #[source]
         source: serde_json::Error,
     },
+    /// The request would exceed the [`DecodeLimits`] once decoded, or its
+    /// protobuf is malformed in a way found before decoding
+    /// ([`LimitError::Malformed`]).
+    #[error("cannot decode OTLP {signal} request: {source}")]
+    Limit {
+        /// The signal the request was sent for.
+        signal: Signal,
+        /// The limit exceeded.
+        #[source]
+        source: LimitError,
+    },
+}
+
+impl DecodeError {
+    /// Whether the request was refused for its size (too many items or too
+    /// much decoded memory) rather than for being invalid: a receiver
+    /// answers `413` / `RESOURCE_EXHAUSTED`.
+    pub fn is_too_large(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::Limit {
+                source: LimitError::TooLarge { .. } | LimitError::TooManyItems { .. },
+                ..
+            }
+        )
+    }
 }
 
 impl ExportRequest {
-    /// Decodes `body`, serialized as `format`, as an export request for `signal`.
+    /// Decodes `body`, serialized as `format`, as an export request for
+    /// `signal`, without limits on what it decodes into: for trusted input.
+    /// A receiver uses [`decode_limited`](Self::decode_limited).
     pub fn decode(signal: Signal, format: Format, body: &[u8]) -> Result<Self, DecodeError> {
-        match format {
-            Format::Protobuf => {
-                let err = |source| DecodeError::Protobuf { signal, source };
-                Ok(match signal {
-                    Signal::Traces => {
-                        ExportRequest::Traces(ExportTraceServiceRequest::decode(body).map_err(err)?)
-                    }
-                    Signal::Metrics => ExportRequest::Metrics(
-                        ExportMetricsServiceRequest::decode(body).map_err(err)?,
-                    ),
-                    Signal::Logs => {
-                        ExportRequest::Logs(ExportLogsServiceRequest::decode(body).map_err(err)?)
-                    }
-                })
+        Self::decode_limited(signal, format, body, DecodeLimits::unlimited())
+            .map(|(request, _)| request)
+    }
+
+    /// Decodes `body` like [`decode`](Self::decode), but first checks, without
+    /// allocating, that the request stays within `limits` (see
+    /// [`crate::limits`]); returns the request and its footprint.
+    ///
+    /// OTLP/JSON is transcoded to protobuf (capped at
+    /// [`DecodeLimits::max_decoded_bytes`]) and then takes the protobuf path,
+    /// so both formats are held to the same limits. It follows the OTLP/JSON
+    /// mapping strictly: `"NaN"`, `"Infinity"` and `"-Infinity"` doubles are
+    /// kept, while integers out of range, ids of the wrong length, and
+    /// arrays where objects belong are errors naming the field.
+    pub fn decode_limited(
+        signal: Signal,
+        format: Format,
+        body: &[u8],
+        limits: DecodeLimits,
+    ) -> Result<(Self, Footprint), DecodeError> {
+        let transcoded;
+        let protobuf =
+            match format {
+                Format::Protobuf => body,
+                Format::Json => {
+                    transcoded = json::to_protobuf(signal, body, limits.max_decoded_bytes)
+                        .map_err(|error| match error {
+                            json::JsonError::TooLarge { limit } => DecodeError::Limit {
+                                signal,
+                                source: LimitError::TooLarge { limit },
+                            },
+                            json::JsonError::Invalid(source) => {
+                                DecodeError::Json { signal, source }
+                            }
+                        })?;
+                    &transcoded[..]
+                }
+            };
+        let footprint = limits::measure(signal, protobuf, limits)
+            .map_err(|source| DecodeError::Limit { signal, source })?;
+        let err = |source| DecodeError::Protobuf { signal, source };
+        let request = match signal {
+            Signal::Traces => {
+                ExportRequest::Traces(ExportTraceServiceRequest::decode(protobuf).map_err(err)?)
             }
-            Format::Json => {
-                let err = |source| DecodeError::Json { signal, source };
-                Ok(match signal {
-                    Signal::Traces => {
-                        ExportRequest::Traces(serde_json::from_slice(body).map_err(err)?)
-                    }
-                    Signal::Metrics => {
-                        ExportRequest::Metrics(serde_json::from_slice(body).map_err(err)?)
-                    }
-                    Signal::Logs => ExportRequest::Logs(serde_json::from_slice(body).map_err(err)?),
-                })
+            Signal::Metrics => {
+                ExportRequest::Metrics(ExportMetricsServiceRequest::decode(protobuf).map_err(err)?)
             }
-        }
+            Signal::Logs => {
+                ExportRequest::Logs(ExportLogsServiceRequest::decode(protobuf).map_err(err)?)
+            }
+        };
+        Ok((request, footprint))
     }
 
     /// The request's signal.
@@ -131,12 +187,10 @@ impl ExportRequest {
         }
     }
 
-    /// Serializes the request as OTLP/JSON.
-    pub fn to_json(&self) -> Result<String, serde_json::Error> {
-        match self {
-            ExportRequest::Traces(r) => serde_json::to_string(r),
-            ExportRequest::Metrics(r) => serde_json::to_string(r),
-            ExportRequest::Logs(r) => serde_json::to_string(r),
-        }
+    /// Serializes the request as OTLP/JSON, following the specification's
+    /// mapping (ids in hex, 64-bit integers as strings, NaN and infinite
+    /// doubles as `"NaN"`, `"Infinity"`, `"-Infinity"`).
+    pub fn to_json(&self) -> String {
+        json::from_protobuf(self.signal(), &self.encode_protobuf())
     }
 }

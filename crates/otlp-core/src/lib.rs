@@ -3,8 +3,11 @@
 
 mod decode;
 mod encode;
+mod json;
+pub mod limits;
 mod model;
 mod retry;
+mod schema;
 mod signal;
 
 pub use decode::{DecodeError, ExportRequest};

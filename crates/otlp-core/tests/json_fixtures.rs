@@ -1,5 +1,5 @@
 //! The official OTLP/JSON examples from opentelemetry-proto decode, and
-//! survive a protobuf round trip.
+//! survive a protobuf round trip and an OTLP/JSON one.
 
 use otlp_core::{ExportRequest, Format, Signal};
 
@@ -25,5 +25,10 @@ fn official_examples_decode() {
         let bytes = req.encode_protobuf();
         let again = ExportRequest::decode(signal, Format::Protobuf, &bytes).unwrap();
         assert_eq!(again, req, "{file}");
+        // And through our OTLP/JSON writer and back.
+        let json = req.to_json();
+        let back = ExportRequest::decode(signal, Format::Json, json.as_bytes())
+            .unwrap_or_else(|e| panic!("{file}: {e}\n{json}"));
+        assert_eq!(back, req, "{file}");
     }
 }

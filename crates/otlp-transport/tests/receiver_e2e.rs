@@ -607,7 +607,7 @@ mod http {
     fn body(request: &ExportRequest, format: Format) -> Vec<u8> {
         match format {
             Format::Protobuf => request.encode_protobuf(),
-            Format::Json => request.to_json().unwrap().into_bytes(),
+            Format::Json => request.to_json().into_bytes(),
         }
     }
 
