@@ -89,8 +89,7 @@ impl ExportRequest {
     /// allocating, that the request stays within `limits` (see
     /// [`crate::limits`]); returns the request and its footprint.
     ///
-    /// OTLP/JSON is transcoded to protobuf (capped at
-    /// [`DecodeLimits::max_decoded_bytes`]) and then takes the protobuf path,
+    /// OTLP/JSON is transcoded to protobuf (within the same limits) and then takes the protobuf path,
     /// so both formats are held to the same limits. It follows the OTLP/JSON
     /// mapping strictly: `"NaN"`, `"Infinity"` and `"-Infinity"` doubles are
     /// kept, while integers out of range, ids of the wrong length, and
@@ -102,23 +101,24 @@ impl ExportRequest {
         limits: DecodeLimits,
     ) -> Result<(Self, Footprint), DecodeError> {
         let transcoded;
-        let protobuf =
-            match format {
-                Format::Protobuf => body,
-                Format::Json => {
-                    transcoded = json::to_protobuf(signal, body, limits.max_decoded_bytes)
-                        .map_err(|error| match error {
-                            json::JsonError::TooLarge { limit } => DecodeError::Limit {
-                                signal,
-                                source: LimitError::TooLarge { limit },
-                            },
-                            json::JsonError::Invalid(source) => {
-                                DecodeError::Json { signal, source }
-                            }
-                        })?;
-                    &transcoded[..]
-                }
-            };
+        let protobuf = match format {
+            Format::Protobuf => body,
+            Format::Json => {
+                transcoded = json::to_protobuf(signal, body, limits).map_err(|error| {
+                    let limit = |source| DecodeError::Limit { signal, source };
+                    match error {
+                        json::JsonError::TooLarge { limit: l } => {
+                            limit(LimitError::TooLarge { limit: l })
+                        }
+                        json::JsonError::TooManyItems { limit: l } => {
+                            limit(LimitError::TooManyItems { limit: l })
+                        }
+                        json::JsonError::Invalid(source) => DecodeError::Json { signal, source },
+                    }
+                })?;
+                &transcoded[..]
+            }
+        };
         let footprint = limits::measure(signal, protobuf, limits)
             .map_err(|source| DecodeError::Limit { signal, source })?;
         let err = |source| DecodeError::Protobuf { signal, source };

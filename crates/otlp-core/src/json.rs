@@ -17,7 +17,7 @@
 //! bytes as base64, 64-bit integers as decimal strings or numbers, enums as
 //! integers, doubles as numbers or `"NaN"`, `"Infinity"`, `"-Infinity"`.
 
-use crate::limits::{read_key, read_value, Value};
+use crate::limits::{read_key, read_value, DecodeLimits, Value};
 use crate::schema::{Field, Kind, Msg};
 use crate::Signal;
 use base64::Engine as _;
@@ -27,22 +27,31 @@ use std::fmt::{self, Write as _};
 /// Why an OTLP/JSON body could not be transcoded.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum JsonError {
-    /// The protobuf it transcodes to would exceed the cap.
+    /// The protobuf it transcodes to would exceed the byte limit.
     #[error("request would take more than {limit} bytes")]
     TooLarge { limit: usize },
+    /// It holds more items than the limit.
+    #[error("request holds more than {limit} items")]
+    TooManyItems { limit: usize },
     /// Not valid OTLP/JSON; the message names the field.
     #[error(transparent)]
     Invalid(#[from] serde_json::Error),
 }
 
 /// Transcodes the OTLP/JSON export request of `signal` in `json` to
-/// protobuf, failing once the protobuf would exceed `cap` bytes.
-pub(crate) fn to_protobuf(signal: Signal, json: &[u8], cap: usize) -> Result<Vec<u8>, JsonError> {
+/// protobuf, failing as soon as the protobuf would exceed
+/// `limits.max_decoded_bytes` or hold more than `limits.max_items` items.
+pub(crate) fn to_protobuf(
+    signal: Signal,
+    json: &[u8],
+    limits: DecodeLimits,
+) -> Result<Vec<u8>, JsonError> {
     let mut state = State {
         path: Vec::new(),
         written: 0,
-        cap,
-        over_cap: false,
+        items: 0,
+        limits,
+        over: None,
     };
     let mut de = serde_json::Deserializer::from_slice(json);
     let seed = MessageSeed {
@@ -54,8 +63,7 @@ pub(crate) fn to_protobuf(signal: Signal, json: &[u8], cap: usize) -> Result<Vec
         .and_then(|out| de.end().map(|()| out));
     match result {
         Ok(out) => Ok(out),
-        Err(_) if state.over_cap => Err(JsonError::TooLarge { limit: cap }),
-        Err(error) => Err(JsonError::Invalid(error)),
+        Err(error) => Err(state.over.unwrap_or(JsonError::Invalid(error))),
     }
 }
 
@@ -64,8 +72,10 @@ struct State {
     path: Vec<Segment>,
     /// Bytes of protobuf produced so far, each counted once.
     written: usize,
-    cap: usize,
-    over_cap: bool,
+    items: usize,
+    limits: DecodeLimits,
+    /// The limit that stopped the transcoder.
+    over: Option<JsonError>,
 }
 
 enum Segment {
@@ -100,9 +110,20 @@ impl State {
 
     fn count<E: de::Error>(&mut self, bytes: usize) -> Result<(), E> {
         self.written = self.written.saturating_add(bytes);
-        if self.written > self.cap {
-            self.over_cap = true;
-            return Err(E::custom("transcoded request over the cap"));
+        if self.written > self.limits.max_decoded_bytes {
+            let limit = self.limits.max_decoded_bytes;
+            self.over = Some(JsonError::TooLarge { limit });
+            return Err(E::custom("over the size limit"));
+        }
+        Ok(())
+    }
+
+    fn count_item<E: de::Error>(&mut self) -> Result<(), E> {
+        self.items += 1;
+        if self.items > self.limits.max_items {
+            let limit = self.limits.max_items;
+            self.over = Some(JsonError::TooManyItems { limit });
+            return Err(E::custom("over the item limit"));
         }
         Ok(())
     }
@@ -148,6 +169,9 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<u8>, A::Error> {
+        if self.msg.is_item() {
+            self.st.count_item()?;
+        }
         let mut out = Vec::new();
         while let Some(field) = map.next_key_seed(KeySeed(self.msg))? {
             let Some(field) = field else {
@@ -639,7 +663,7 @@ mod tests {
     }
 
     fn decode_point(json: &str) -> Result<Option<number_data_point::Value>, JsonError> {
-        let bytes = to_protobuf(Signal::Metrics, json.as_bytes(), usize::MAX)?;
+        let bytes = to_protobuf(Signal::Metrics, json.as_bytes(), DecodeLimits::unlimited())?;
         let request = ExportMetricsServiceRequest::decode(&bytes[..]).unwrap();
         let metric = &request.resource_metrics[0].scope_metrics[0].metrics[0];
         let Some(Data::Gauge(g)) = &metric.data else {
@@ -660,7 +684,8 @@ mod tests {
                 Some(number_data_point::Value::AsDouble(v)) => assert!(check(v), "{text}: {v}"),
                 other => panic!("{text}: {other:?}"),
             }
-            let bytes = to_protobuf(Signal::Metrics, json.as_bytes(), usize::MAX).unwrap();
+            let bytes =
+                to_protobuf(Signal::Metrics, json.as_bytes(), DecodeLimits::unlimited()).unwrap();
             let back = from_protobuf(Signal::Metrics, &bytes);
             assert!(back.contains(&format!(r#""asDouble":"{text}""#)), "{back}");
         }
@@ -690,7 +715,7 @@ mod tests {
             let json = format!(
                 r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"{id}"}}]}}]}}]}}"#
             );
-            let err = to_protobuf(Signal::Traces, json.as_bytes(), usize::MAX)
+            let err = to_protobuf(Signal::Traces, json.as_bytes(), DecodeLimits::unlimited())
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -709,7 +734,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    to_protobuf(Signal::Traces, json.as_bytes(), usize::MAX),
+                    to_protobuf(Signal::Traces, json.as_bytes(), DecodeLimits::unlimited()),
                     Err(JsonError::Invalid(_))
                 ),
                 "{json}"
@@ -723,10 +748,15 @@ mod tests {
             r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}{{}}]}}]}}]}}"#,
             "{},".repeat(10_000)
         );
+        let limits = |items, bytes| DecodeLimits::new(items, bytes);
         assert!(matches!(
-            to_protobuf(Signal::Traces, json.as_bytes(), 1000),
+            to_protobuf(Signal::Traces, json.as_bytes(), limits(usize::MAX, 1000)),
             Err(JsonError::TooLarge { limit: 1000 })
         ));
-        assert!(to_protobuf(Signal::Traces, json.as_bytes(), 1_000_000).is_ok());
+        assert!(matches!(
+            to_protobuf(Signal::Traces, json.as_bytes(), limits(10_000, usize::MAX)),
+            Err(JsonError::TooManyItems { limit: 10_000 })
+        ));
+        assert!(to_protobuf(Signal::Traces, json.as_bytes(), limits(10_001, 1_000_000)).is_ok());
     }
 }

@@ -78,7 +78,7 @@ async fn call<H: Handler>(
             )))
         }
     };
-    let body = inner.read_body(body, PREFIX_LEN).await.map_err(status)?;
+    let (body, held) = inner.read_body(body, PREFIX_LEN).await.map_err(status)?;
     let wire_bytes = body.len();
     let (compression, message) = unframe(body, encoding)?;
     let payload = Payload {
@@ -91,7 +91,7 @@ async fn call<H: Handler>(
         headers: parts.headers,
         peer,
     };
-    let message = match inner.dispatch(payload).await.map_err(status)? {
+    let message = match inner.dispatch(payload, held).await.map_err(status)? {
         Reply::Accept => export_response(signal, Format::Protobuf, None),
         Reply::PartialSuccess { rejected, message } => {
             export_response(signal, Format::Protobuf, Some((rejected, &message)))
@@ -118,20 +118,20 @@ async fn call<H: Handler>(
 }
 
 fn status(refusal: Refusal) -> Status {
-    match refusal {
-        Refusal::TooLarge { limit } => {
-            Status::resource_exhausted(format!("message larger than the {limit}-byte limit"))
+    let (code, message, retry_after) = refusal.status();
+    match retry_after {
+        // A google.rpc.RetryInfo detail tells the client when to retry.
+        Some(_) => {
+            let details = rpc_status(Format::Protobuf, code, &message, retry_after);
+            Status::with_details(code, message, details)
         }
-        Refusal::Invalid(message) => Status::invalid_argument(message),
-        Refusal::TimedOut { after } => {
-            Status::deadline_exceeded(format!("request body not received within {after:?}"))
-        }
+        None => Status::new(code, message),
     }
 }
 
 /// Splits a unary request body into the compression its one message uses
 /// and the message.
-fn unframe(mut body: Bytes, encoding: Algorithm) -> Result<(Algorithm, Bytes), Status> {
+pub(super) fn unframe(mut body: Bytes, encoding: Algorithm) -> Result<(Algorithm, Bytes), Status> {
     let Some(&[flag, a, b, c, d]) = body.get(..PREFIX_LEN) else {
         return Err(Status::invalid_argument(
             "gRPC message prefix missing or truncated",

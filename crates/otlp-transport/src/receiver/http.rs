@@ -76,7 +76,7 @@ pub(super) async fn handle<H: Handler>(
     };
 
     let outcome = async {
-        let message = inner.read_body(body, 0).await?;
+        let (message, held) = inner.read_body(body, 0).await?;
         let payload = Payload {
             transport: Transport::Http,
             signal,
@@ -87,7 +87,7 @@ pub(super) async fn handle<H: Handler>(
             headers: parts.headers,
             peer,
         };
-        inner.dispatch(payload).await
+        inner.dispatch(payload, held).await
     };
     match outcome.await {
         Ok(Reply::Accept) => success(export_response(signal, format, None), format),
@@ -104,19 +104,19 @@ pub(super) async fn handle<H: Handler>(
             tracing::debug!(%peer, path, %status, message, "OTLP/HTTP request rejected by the handler");
             error(status, Some(format), code, &message, retry_after)
         }
-        Err(Refusal::TooLarge { limit }) => refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Code::ResourceExhausted,
-            format!("message larger than the {limit}-byte limit"),
-        ),
-        Err(Refusal::Invalid(message)) => {
-            refuse(StatusCode::BAD_REQUEST, Code::InvalidArgument, message)
+        Err(refusal) => {
+            let (code, message, retry_after) = refusal.status();
+            let status = match refusal {
+                Refusal::TooLarge { .. }
+                | Refusal::TooManyItems { .. }
+                | Refusal::DecodedTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                Refusal::Invalid(_) => StatusCode::BAD_REQUEST,
+                Refusal::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
+            };
+            tracing::debug!(%peer, path, %status, message, "OTLP/HTTP request refused");
+            error(status, Some(format), code, &message, retry_after)
         }
-        Err(Refusal::TimedOut { after }) => refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            Code::DeadlineExceeded,
-            format!("request body not received within {after:?}"),
-        ),
     }
 }
 

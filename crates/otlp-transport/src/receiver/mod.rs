@@ -18,6 +18,23 @@
 //!   decompressor above rather than a codec whose limits we would have to
 //!   trust, and lets one code path do reading, inflating, decoding and error
 //!   mapping for both protocols.
+//! - **What a request decodes into is bounded too.** Before decoding, a
+//!   pass over the protobuf wire bytes counts the items and estimates the
+//!   decoded size without allocating ([`otlp_core::limits`]); a request over
+//!   [`with_max_items`](ReceiverBuilder::with_max_items) or
+//!   [`with_max_decoded_size`](ReceiverBuilder::with_max_decoded_size) is
+//!   answered `413` / `RESOURCE_EXHAUSTED`. (64 MiB of empty spans, 65 KB
+//!   gzipped, would otherwise decode into gigabytes.) OTLP/JSON is held to
+//!   the same limits.
+//! - **All requests together share a memory budget.** Bytes received,
+//!   decompressed and decoded are reserved from
+//!   [`with_max_in_flight_bytes`](ReceiverBuilder::with_max_in_flight_bytes)
+//!   before they are allocated; a request the budget cannot cover now is
+//!   answered `503` / `UNAVAILABLE`, which clients retry, instead of being
+//!   buffered.
+//! - **Connections cannot be hoarded.** A header-read timeout, an idle
+//!   timeout and a cap on open connections (refused at accept, logged once
+//!   per interval), and a configurable listen backlog; see `conn`.
 //! - **Bad requests cost one response, not the server.** Each is answered
 //!   with the status the OTLP specification (and the Collector) uses, logged
 //!   at `debug`, and the connection keeps serving.
@@ -44,6 +61,8 @@
 //! # }
 //! ```
 
+mod budget;
+mod conn;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod handler;
@@ -53,21 +72,25 @@ mod wire;
 
 pub use handler::{Handler, ReceivedRequest, Reply, Transport};
 
+use budget::{Budget, Reservation};
 use bytes::{Bytes, BytesMut};
+use conn::{Activity, ThrottledLog};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper_util::rt::TokioTimer;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use otlp_compression::Algorithm;
-use otlp_core::{ExportRequest, Format, Signal};
+use otlp_core::limits::{DecodeLimits, LimitError};
+use otlp_core::{DecodeError, ExportRequest, Format, Signal};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -77,14 +100,43 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 /// How long a request body may take to arrive, unless configured.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default cap on items (spans, data points, log records) per request:
+/// one million.
+pub const DEFAULT_MAX_ITEMS: usize = 1_000_000;
+
+/// The default cap on the memory one decoded request may take: 256 MiB
+/// (four times the default message size; real telemetry decodes into two
+/// to four times its protobuf size).
+pub const DEFAULT_MAX_DECODED_SIZE: usize = 256 * 1024 * 1024;
+
+/// The default budget for all requests in flight together (bytes received,
+/// decompressed and decoded): 1 GiB.
+pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 1024 * 1024 * 1024;
+
+/// How long a new connection may take to start its first request (and an
+/// HTTP/1.1 request its head), unless configured: 10 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a connection may stay open with no request in flight, unless
+/// configured: 60 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default cap on open connections, per listener: 10,000. The process
+/// needs at least that many file descriptors (`ulimit -n`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The default listen backlog: 1024 (the kernel may cap it, see
+/// `net.core.somaxconn`).
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
 /// Entry point of the receiver: see [`Receiver::builder`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Receiver;
 
 impl Receiver {
-    /// A builder with no addresses, a [`DEFAULT_MAX_MESSAGE_SIZE`] cap and
-    /// no concurrency limit.
+    /// A builder with no addresses, the `DEFAULT_*` limits of this module
+    /// and no concurrency limit.
     pub fn builder() -> ReceiverBuilder {
         ReceiverBuilder::default()
     }
@@ -99,6 +151,13 @@ pub struct ReceiverBuilder {
     max_message_size: usize,
     max_concurrent_requests: Option<usize>,
     body_timeout: Duration,
+    max_items: usize,
+    max_decoded_size: usize,
+    max_in_flight_bytes: usize,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: usize,
+    backlog: u32,
 }
 
 impl Default for ReceiverBuilder {
@@ -109,6 +168,13 @@ impl Default for ReceiverBuilder {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_concurrent_requests: None,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_items: DEFAULT_MAX_ITEMS,
+            max_decoded_size: DEFAULT_MAX_DECODED_SIZE,
+            max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            backlog: DEFAULT_BACKLOG,
         }
     }
 }
@@ -152,13 +218,113 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Refuses requests of more than `limit` items (spans, metric data
+    /// points, log records) with `413` / `RESOURCE_EXHAUSTED`, counted
+    /// before decoding. Defaults to [`DEFAULT_MAX_ITEMS`]; 0 is rejected by
+    /// [`serve`](Self::serve).
+    pub fn with_max_items(mut self, limit: usize) -> Self {
+        self.max_items = limit;
+        self
+    }
+
+    /// Refuses requests that would take more than `bytes` of memory once
+    /// decoded (estimated before decoding, see [`otlp_core::limits`]) with
+    /// `413` / `RESOURCE_EXHAUSTED`. Defaults to
+    /// [`DEFAULT_MAX_DECODED_SIZE`]; 0 is rejected by [`serve`](Self::serve).
+    pub fn with_max_decoded_size(mut self, bytes: usize) -> Self {
+        self.max_decoded_size = bytes;
+        self
+    }
+
+    /// The memory budget, in bytes, for all requests in flight together:
+    /// their bodies as received, decompressed and decoded, each reserved
+    /// before it is allocated and held until the handler has answered. A
+    /// request the budget cannot cover is answered `503` / `UNAVAILABLE`
+    /// with a retry delay. Defaults to [`DEFAULT_MAX_IN_FLIGHT_BYTES`];
+    /// below 1 KiB is rejected by [`serve`](Self::serve).
+    pub fn with_max_in_flight_bytes(mut self, bytes: usize) -> Self {
+        self.max_in_flight_bytes = bytes;
+        self
+    }
+
+    /// Closes a connection that has not started a request `timeout` after
+    /// it was accepted, and (HTTP/1.1) one whose request head takes longer
+    /// than that to arrive. Defaults to [`DEFAULT_HEADER_READ_TIMEOUT`]; 0
+    /// is rejected by [`serve`](Self::serve).
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Closes a connection that has had no request in flight for
+    /// `timeout`. Defaults to [`DEFAULT_IDLE_TIMEOUT`]; 0 is rejected by
+    /// [`serve`](Self::serve).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Keeps at most `limit` connections open per listener; further ones
+    /// are closed as soon as they are accepted, and logged at most once
+    /// per 10 s. Defaults to [`DEFAULT_MAX_CONNECTIONS`]; 0 is rejected by
+    /// [`serve`](Self::serve).
+    pub fn with_max_connections(mut self, limit: usize) -> Self {
+        self.max_connections = limit;
+        self
+    }
+
+    /// The listen backlog: how many connections the kernel queues before
+    /// they are accepted. Defaults to [`DEFAULT_BACKLOG`]; 0 is rejected by
+    /// [`serve`](Self::serve).
+    pub fn with_backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    fn validate(&self) -> Result<(), ReceiverError> {
+        let checks = [
+            (
+                self.max_concurrent_requests == Some(0),
+                "max_concurrent_requests must be at least 1",
+            ),
+            (
+                self.max_message_size == 0,
+                "max_message_size must be at least 1",
+            ),
+            (self.max_items == 0, "max_items must be at least 1"),
+            (
+                self.max_decoded_size == 0,
+                "max_decoded_size must be at least 1",
+            ),
+            (
+                self.max_in_flight_bytes < 1024,
+                "max_in_flight_bytes must be at least 1024",
+            ),
+            (
+                self.header_read_timeout.is_zero(),
+                "header_read_timeout must be positive",
+            ),
+            (self.idle_timeout.is_zero(), "idle_timeout must be positive"),
+            (self.body_timeout.is_zero(), "body_timeout must be positive"),
+            (
+                self.max_connections == 0,
+                "max_connections must be at least 1",
+            ),
+            (self.backlog == 0, "backlog must be at least 1"),
+        ];
+        match checks.into_iter().find(|(bad, _)| *bad) {
+            Some((_, message)) => Err(ReceiverError::Config(message)),
+            None => Ok(()),
+        }
+    }
+
     /// Binds the configured addresses and serves, calling `handler` for
     /// every decoded request and sending back its [`Reply`].
     ///
     /// Fails if no address is set, an address is set for a protocol left
-    /// out of this build ([`ReceiverError::ProtocolDisabled`]), the
-    /// concurrency limit is 0, or an address cannot be bound (then nothing
-    /// is left listening).
+    /// out of this build ([`ReceiverError::ProtocolDisabled`]), a limit is
+    /// 0 (or the in-flight budget under 1 KiB), or an address cannot be
+    /// bound (then nothing is left listening).
     pub async fn serve<H: Handler>(self, handler: H) -> Result<RunningReceiver, ReceiverError> {
         if self.grpc_addr.is_none() && self.http_addr.is_none() {
             return Err(ReceiverError::Config("no gRPC or HTTP address to serve on"));
@@ -171,20 +337,21 @@ impl ReceiverBuilder {
                 return Err(ReceiverError::ProtocolDisabled { transport });
             }
         }
-        if self.max_concurrent_requests == Some(0) {
-            return Err(ReceiverError::Config(
-                "max_concurrent_requests must be at least 1",
-            ));
-        }
+        self.validate()?;
         // Bind everything before serving anything, so that a failed bind
         // leaves nothing running.
-        let grpc = bind(self.grpc_addr).await?;
-        let http = bind(self.http_addr).await?;
+        let grpc = bind(self.grpc_addr, self.backlog)?;
+        let http = bind(self.http_addr, self.backlog)?;
         let inner = Arc::new(Inner {
             handler,
             max_message_size: self.max_message_size,
             body_timeout: self.body_timeout,
             permits: self.max_concurrent_requests.map(Semaphore::new),
+            limits: DecodeLimits::new(self.max_items, self.max_decoded_size),
+            budget: Budget::new(self.max_in_flight_bytes),
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
         });
         let (stop, stopped) = watch::channel(());
         let mut tasks = Vec::with_capacity(2);
@@ -282,12 +449,23 @@ impl RunningReceiver {
     }
 }
 
-async fn bind(
+fn bind(
     addr: Option<SocketAddr>,
+    backlog: u32,
 ) -> Result<Option<(TcpListener, SocketAddr)>, ReceiverError> {
     let Some(addr) = addr else { return Ok(None) };
     let bind_error = |source| ReceiverError::Bind { addr, source };
-    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(bind_error)?;
+    // As std's TcpListener::bind does on Unix: a restarted receiver can
+    // bind while old connections are in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true).map_err(bind_error)?;
+    socket.bind(addr).map_err(bind_error)?;
+    let listener = socket.listen(backlog).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     Ok(Some((listener, local)))
 }
@@ -298,6 +476,11 @@ struct Inner<H> {
     max_message_size: usize,
     body_timeout: Duration,
     permits: Option<Semaphore>,
+    limits: DecodeLimits,
+    budget: Budget,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: usize,
 }
 
 async fn accept_loop<H: Handler>(
@@ -307,17 +490,26 @@ async fn accept_loop<H: Handler>(
     mut stopped: watch::Receiver<()>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(inner.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
     if transport == Transport::Grpc {
         builder = builder.http2_only();
     }
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(inner.max_connections));
+    let (refused, failed) = (ThrottledLog::default(), ThrottledLog::default());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Usually out of file descriptors: pause rather than spin.
-                    tracing::warn!(%error, ?transport, "OTLP receiver cannot accept");
+                    failed.note(|times| {
+                        tracing::warn!(%error, ?transport, times, "OTLP receiver cannot accept connections");
+                    });
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -325,32 +517,69 @@ async fn accept_loop<H: Handler>(
             // The sender never sends: this fires when it is dropped.
             _ = stopped.changed() => break,
         };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(stream);
+            refused.note(|times| {
+                let limit = inner.max_connections;
+                tracing::warn!(
+                    ?transport,
+                    limit,
+                    times,
+                    "OTLP receiver at its connection limit; refusing new connections"
+                );
+            });
+            continue;
+        };
         // Replies are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let inner = Arc::clone(&inner);
-        let service = service_fn(move |request| {
-            let inner = Arc::clone(&inner);
-            async move {
-                let _permit = match &inner.permits {
-                    Some(permits) => permits.acquire().await.ok(),
-                    None => None,
-                };
-                Ok::<_, Infallible>(match transport {
-                    #[cfg(feature = "grpc")]
-                    Transport::Grpc => grpc::handle(&inner, request, peer).await,
-                    #[cfg(feature = "http")]
-                    Transport::Http => http::handle(&inner, request, peer).await,
-                    // `serve` starts no accept loop for a protocol left out.
-                    #[cfg(not(all(feature = "grpc", feature = "http")))]
-                    _ => disabled(transport),
-                })
-            }
-        });
+        let activity = Arc::new(Activity::new());
+        let service = {
+            let (inner, activity) = (Arc::clone(&inner), Arc::clone(&activity));
+            service_fn(move |request| {
+                let (inner, activity) = (Arc::clone(&inner), Arc::clone(&activity));
+                async move {
+                    let _request = activity.start();
+                    let _permit = match &inner.permits {
+                        Some(permits) => permits.acquire().await.ok(),
+                        None => None,
+                    };
+                    Ok::<_, Infallible>(match transport {
+                        #[cfg(feature = "grpc")]
+                        Transport::Grpc => grpc::handle(&inner, request, peer).await,
+                        #[cfg(feature = "http")]
+                        Transport::Http => http::handle(&inner, request, peer).await,
+                        // `serve` starts no accept loop for a protocol left out.
+                        #[cfg(not(all(feature = "grpc", feature = "http")))]
+                        _ => disabled(transport),
+                    })
+                }
+            })
+        };
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
+        let (header_read, idle) = (inner.header_read_timeout, inner.idle_timeout);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, error, "OTLP connection failed");
+            let _slot = slot;
+            tokio::pin!(connection);
+            loop {
+                // While a request is in flight, look again after `idle`.
+                let wait = match activity.remaining(header_read, idle) {
+                    Some(left) if left.is_zero() => {
+                        tracing::debug!(%peer, "closing an OTLP connection without requests");
+                        return;
+                    }
+                    Some(left) => left,
+                    None => idle,
+                };
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%peer, error, "OTLP connection failed");
+                        }
+                        return;
+                    }
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
         });
     }
@@ -372,9 +601,16 @@ fn disabled(transport: Transport) -> ::http::Response<wire::ReplyBody> {
 }
 
 /// Why a request was refused before it reached the handler.
+#[derive(Debug)]
 enum Refusal {
     /// The body or the decompressed message is over the cap.
     TooLarge { limit: usize },
+    /// The request holds more items than the limit.
+    TooManyItems { limit: usize },
+    /// The decoded request would take more memory than the limit.
+    DecodedTooLarge { limit: usize },
+    /// The in-flight budget cannot cover the request now.
+    Busy,
     /// The body is not a valid request.
     Invalid(String),
     /// The body did not arrive within the body timeout.
@@ -393,28 +629,108 @@ struct Payload {
     peer: SocketAddr,
 }
 
+/// How long a client refused for lack of budget is asked to wait.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl Refusal {
+    /// The answer's gRPC status code, message and retry delay.
+    fn status(&self) -> (tonic::Code, String, Option<Duration>) {
+        use tonic::Code;
+        match self {
+            Refusal::TooLarge { limit } => (
+                Code::ResourceExhausted,
+                format!("message larger than the {limit}-byte limit"),
+                None,
+            ),
+            Refusal::TooManyItems { limit } => (
+                Code::ResourceExhausted,
+                format!("request holds more than the limit of {limit} items"),
+                None,
+            ),
+            Refusal::DecodedTooLarge { limit } => (
+                Code::ResourceExhausted,
+                format!("request would take more than the {limit}-byte limit once decoded"),
+                None,
+            ),
+            Refusal::Busy => (
+                Code::Unavailable,
+                "receiver busy: too many bytes in flight; retry later".to_owned(),
+                Some(BUSY_RETRY_AFTER),
+            ),
+            Refusal::Invalid(message) => (Code::InvalidArgument, message.clone(), None),
+            Refusal::TimedOut { after } => (
+                Code::DeadlineExceeded,
+                format!("request body not received within {after:?}"),
+                None,
+            ),
+        }
+    }
+}
+
 impl<H: Handler> Inner<H> {
-    /// Decompresses and decodes a payload, then asks the handler for a reply.
-    async fn dispatch(&self, payload: Payload) -> Result<Reply, Refusal> {
-        let message = wire::inflate(payload.compression, payload.message, self.max_message_size)?;
-        let request = ExportRequest::decode(payload.signal, payload.format, &message)
-            .map_err(|error| Refusal::Invalid(error.to_string()))?;
+    /// Decompresses and decodes a payload, then asks the handler for a
+    /// reply. `held` holds the budget for the body; each step reserves
+    /// what it allocates before allocating it and gives back what it
+    /// freed.
+    async fn dispatch(&self, payload: Payload, mut held: Reservation) -> Result<Reply, Refusal> {
+        let message = if payload.compression == Algorithm::None {
+            payload.message
+        } else {
+            let allowance = held.take_up_to(self.max_message_size);
+            let message = wire::inflate(payload.compression, payload.message, allowance)
+                .map_err(|refusal| busy_if_short(refusal, allowance, self.max_message_size))?;
+            // The compressed body is gone; keep what the message takes.
+            held.shrink_to(message.len());
+            message
+        };
+        let allowance = held.take_up_to(self.limits.max_decoded_bytes);
+        let limits = DecodeLimits::new(self.limits.max_items, allowance);
+        let (request, footprint) =
+            ExportRequest::decode_limited(payload.signal, payload.format, &message, limits)
+                .map_err(|error| match error {
+                    DecodeError::Limit {
+                        source: LimitError::TooManyItems { limit },
+                        ..
+                    } => Refusal::TooManyItems { limit },
+                    DecodeError::Limit {
+                        source: LimitError::TooLarge { .. },
+                        ..
+                    } => busy_if_short(
+                        Refusal::DecodedTooLarge {
+                            limit: self.limits.max_decoded_bytes,
+                        },
+                        allowance,
+                        self.limits.max_decoded_bytes,
+                    ),
+                    error => Refusal::Invalid(error.to_string()),
+                })?;
+        let decoded_bytes = message.len();
+        drop(message);
+        // Held until the handler answers: the decoded request.
+        held.shrink_to(footprint.decoded_bytes);
         let received = ReceivedRequest {
             request,
             transport: payload.transport,
             format: payload.format,
             compression: payload.compression,
             wire_bytes: payload.wire_bytes,
-            decoded_bytes: message.len(),
+            decoded_bytes,
             headers: payload.headers,
             peer: Some(payload.peer),
         };
-        Ok(self.handler.handle(received).await)
+        let reply = self.handler.handle(received).await;
+        drop(held);
+        Ok(reply)
     }
 
     /// Reads a whole request body, refusing it as soon as it is known to be
-    /// larger than the cap plus `overhead` (the gRPC message prefix).
-    async fn read_body(&self, mut body: Incoming, overhead: usize) -> Result<Bytes, Refusal> {
+    /// larger than the cap plus `overhead` (the gRPC message prefix), and
+    /// reserving it from the budget as it arrives.
+    async fn read_body(
+        &self,
+        mut body: Incoming,
+        overhead: usize,
+    ) -> Result<(Bytes, Reservation), Refusal> {
         let limit = self.max_message_size;
         let cap = limit.saturating_add(overhead);
         let too_large = Refusal::TooLarge { limit };
@@ -426,6 +742,8 @@ impl<H: Handler> Inner<H> {
         let expected = hint
             .exact()
             .map_or(0, |n| usize::try_from(n).unwrap_or(cap).min(cap));
+        let mut held = self.budget.reservation();
+        held.grow_to(expected)?;
         let read = async {
             let mut buf = BytesMut::with_capacity(expected);
             while let Some(frame) = body.frame().await {
@@ -435,15 +753,55 @@ impl<H: Handler> Inner<H> {
                     if data.len() > cap - buf.len() {
                         return Err(too_large);
                     }
+                    held.grow_to(buf.len() + data.len())?;
                     buf.extend_from_slice(&data);
                 }
             }
             Ok(buf.freeze())
         };
         let after = self.body_timeout;
-        tokio::time::timeout(after, read)
+        let body = tokio::time::timeout(after, read)
             .await
-            .unwrap_or(Err(Refusal::TimedOut { after }))
+            .unwrap_or(Err(Refusal::TimedOut { after }))?;
+        Ok((body, held))
+    }
+}
+
+/// A step that ran with less than its full limit because the budget was
+/// short: going over that allowance means "busy", not "too large".
+fn busy_if_short(refusal: Refusal, allowance: usize, full: usize) -> Refusal {
+    match refusal {
+        Refusal::TooLarge { .. } | Refusal::DecodedTooLarge { .. } if allowance < full => {
+            Refusal::Busy
+        }
+        refusal => refusal,
+    }
+}
+
+/// Entry points for the fuzz targets in `fuzz/`, compiled only by
+/// `cargo fuzz` (which sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Runs a unary gRPC request body through unframing, decompression and
+    /// decoding, as the receiver does.
+    #[cfg(feature = "grpc")]
+    pub fn grpc_body(
+        signal: Signal,
+        encoding: Algorithm,
+        body: Bytes,
+        max_message_size: usize,
+        limits: DecodeLimits,
+    ) -> Result<ExportRequest, String> {
+        let (compression, message) =
+            grpc::unframe(body, encoding).map_err(|status| status.message().to_owned())?;
+        let message = wire::inflate(compression, message, max_message_size)
+            .map_err(|refusal| refusal.status().1)?;
+        ExportRequest::decode_limited(signal, Format::Protobuf, &message, limits)
+            .map(|(request, _)| request)
+            .map_err(|error| error.to_string())
     }
 }
 

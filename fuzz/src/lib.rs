@@ -1,0 +1,74 @@
+//! What each fuzz target runs, with the checks that make a run fail
+//! besides a panic: the decoders must agree with each other.
+
+use otlp_compression::Algorithm;
+use otlp_core::limits::DecodeLimits;
+use otlp_core::{ExportRequest, Format, Signal};
+
+/// Limits small enough that the fuzzer reaches them.
+pub fn limits() -> DecodeLimits {
+    DecodeLimits::new(10_000, 4 << 20)
+}
+
+/// Decodes `data` as a protobuf export request of `signal`. When it is
+/// accepted, the pre-pass must have counted the items the decoder built.
+pub fn protobuf(signal: Signal, data: &[u8]) {
+    if let Ok((request, footprint)) =
+        ExportRequest::decode_limited(signal, Format::Protobuf, data, limits())
+    {
+        assert_eq!(footprint.items, request.item_count());
+    }
+}
+
+/// Decodes `data` as an OTLP/JSON export request of `signal`. When it is
+/// accepted, writing it back as OTLP/JSON and reading that must give the
+/// same request.
+pub fn json(signal: Signal, data: &[u8]) {
+    let Ok((request, footprint)) =
+        ExportRequest::decode_limited(signal, Format::Json, data, limits())
+    else {
+        return;
+    };
+    assert_eq!(footprint.items, request.item_count());
+    let written = request.to_json();
+    let again = ExportRequest::decode(signal, Format::Json, written.as_bytes())
+        .unwrap_or_else(|e| panic!("our own OTLP/JSON is refused: {e}\n{written}"));
+    // Compared as protobuf so that NaN equals NaN.
+    assert_eq!(again.encode_protobuf(), request.encode_protobuf(), "{written}");
+}
+
+/// Decompresses `data` with a 1 MiB cap, which must hold.
+pub fn decompress(algorithm: Algorithm, data: &[u8]) {
+    const CAP: usize = 1 << 20;
+    let mut out = Vec::new();
+    if otlp_compression::decompress(algorithm, data, CAP, &mut out).is_ok() {
+        assert!(out.len() <= CAP);
+    }
+}
+
+/// Runs a gRPC request body through the receiver's unframing,
+/// decompression and decoding. The first byte picks the signal (bits 0-1)
+/// and the `grpc-encoding` (bits 2-3: identity, gzip, zstd); the rest is
+/// the body. An accepted request must have as many items as the limit
+/// allows at most.
+pub fn grpc(data: &[u8]) {
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let signal = match selector & 3 {
+        1 => Signal::Metrics,
+        2 => Signal::Logs,
+        _ => Signal::Traces,
+    };
+    let encoding = match (selector >> 2) & 3 {
+        1 => Algorithm::Gzip,
+        2 => Algorithm::Zstd,
+        _ => Algorithm::None,
+    };
+    let body = bytes::Bytes::copy_from_slice(body);
+    if let Ok(request) =
+        otlp_transport::receiver::fuzzing::grpc_body(signal, encoding, body, 1 << 20, limits())
+    {
+        assert!(request.item_count() <= limits().max_items);
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Fuzzes every decoder the OTLP receiver runs on untrusted input: gRPC
+# framing, each decompressor, and protobuf and OTLP/JSON for each signal.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#
+# Uses cargo-fuzz (libFuzzer) on the stable toolchain: with `-s none` it
+# adds no sanitizer, so it needs none of nightly's `-Z` flags; coverage
+# comes from `-Cpasses=sancov-module`, which stable rustc has. Each target
+# starts from the seeds in fuzz/seeds (encodings of the test fixtures) and
+# its corpus kept under target/fuzz, runs for SECONDS_PER_TARGET (default
+# 25, FUZZ_SECONDS overrides), and a crash fails the script, leaving the
+# input in target/fuzz/artifacts/<target>/. cargo-fuzz is installed with
+# `cargo install` when missing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+seconds="${1:-${FUZZ_SECONDS:-25}}"
+shift || true
+jobs="${CARGO_BUILD_JOBS:-2}"
+all=(grpc_framing decompress_gzip decompress_zstd decompress_brotli
+     protobuf_traces protobuf_metrics protobuf_logs
+     json_traces json_metrics json_logs)
+targets=("${@:-${all[@]}}")
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install --locked -j "$jobs" cargo-fuzz@0.13.2
+fi
+
+work="$PWD/target/fuzz"
+mkdir -p "$work"
+export CARGO_BUILD_JOBS="$jobs"
+# One build for all targets.
+cargo fuzz build -s none --fuzz-dir fuzz --target-dir "$work/build" -O
+
+for target in "${targets[@]}"; do
+    corpus="$work/corpus/$target"
+    artifacts="$work/artifacts/$target"
+    mkdir -p "$corpus" "$artifacts"
+    echo "fuzz: $target for ${seconds}s"
+    log="$work/$target.log"
+    status=0
+    cargo fuzz run -s none --fuzz-dir fuzz --target-dir "$work/build" -O "$target" \
+        "$corpus" "fuzz/seeds/$target" -- \
+        -max_total_time="$seconds" -artifact_prefix="$artifacts/" \
+        -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    # libFuzzer's progress lines stay in the log; show the verdict and rate.
+    grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==|SUMMARY|Test unit written|thread .* panicked)' "$log" || true
+    if [ "$status" -ne 0 ]; then
+        tail -n 40 "$log" >&2
+        echo "fuzz: $target FAILED; the input is in $artifacts, the log in $log" >&2
+        exit 1
+    fi
+done
+echo "fuzz: ${#targets[@]} targets ran ${seconds}s each without a crash"
