@@ -59,15 +59,15 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
             "the embedded receiver has no address".into(),
         ));
     };
-    println!(
+    crate::outln(format_args!(
         "embedded receiver: OTLP/gRPC on {grpc}, OTLP/HTTP on {http}; \
          {} spans, {} metric data points and {} log records per row",
         args.count, args.count, args.count
-    );
-    println!(
+    ));
+    crate::outln(format_args!(
         "{:<14} {:<12} {:>8} {:>9} {:>12} {:>10}",
         "protocol", "compression", "sent", "received", "wire B/item", "items/s"
-    );
+    ));
 
     let mut mismatched = 0;
     for (protocol, algorithm) in ROWS {
@@ -106,7 +106,7 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
             .get(&(transport, protocol.format(), algorithm))
             .copied()
             .unwrap_or(0);
-        println!(
+        crate::outln(format_args!(
             "{:<14} {:<12} {:>8} {:>9} {:>12.1} {:>10.0}",
             protocol.as_str(),
             algorithm.as_str(),
@@ -114,12 +114,12 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
             received,
             bytes as f64 / exported.max(1) as f64,
             exported as f64 / elapsed.as_secs_f64().max(1e-9),
-        );
+        ));
         if received != sent || sent != args.count * 3 {
             mismatched += 1;
         }
         if let Some(failure) = failure {
-            eprintln!("  {failure}");
+            crate::errln(format_args!("  {failure}"));
         }
     }
     runtime.block_on(receiver.shutdown());

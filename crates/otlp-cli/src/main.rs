@@ -51,6 +51,7 @@ use clap::{Args, Parser, Subcommand};
 use error::CliError;
 use otlp_core::Signal;
 use otlp_exporter::{Compression, Protocol};
+use otlp_transport::receiver;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,9 +95,37 @@ struct ReceiveArgs {
     /// `grpc=ADDR` and `http=ADDR` lines (written whole, then renamed into place).
     #[arg(long, value_name = "FILE")]
     ready_file: Option<PathBuf>,
-    /// Largest request accepted, in bytes, before and after decompression.
-    #[arg(long, value_name = "BYTES", default_value_t = otlp_transport::receiver::DEFAULT_MAX_MESSAGE_SIZE)]
+    /// Largest request accepted, in bytes, before and after decompression
+    /// (1 to 2 GiB; KiB, MiB, GiB suffixes accepted) [default: 64MiB].
+    #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = |s: &str| parse_size(s, 1, 2 * GIB))]
     max_message_size: usize,
+    /// Most items (spans, data points, log records) per request, counted
+    /// before decoding (1 to 100,000,000).
+    #[arg(long, value_name = "N", default_value_t = receiver::DEFAULT_MAX_ITEMS, value_parser = |s: &str| parse_count::<usize>(s, 1, 100_000_000))]
+    max_items: usize,
+    /// Most memory one decoded request may take, estimated before decoding
+    /// (1 KiB to 64 GiB) [default: 256MiB].
+    #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = |s: &str| parse_size(s, KIB, 64 * GIB))]
+    max_decoded_size: usize,
+    /// Memory budget for all requests in flight together: bytes received,
+    /// decompressed and decoded; beyond it requests get 503 / UNAVAILABLE
+    /// (1 MiB to 1 TiB) [default: 1GiB].
+    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = |s: &str| parse_size(s, MIB, 1024 * GIB))]
+    max_in_flight: usize,
+    /// Close a connection that starts no request this long after it
+    /// opened, or whose HTTP/1.1 request head takes longer (100ms to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
+    header_read_timeout: Duration,
+    /// Close a connection with no request in flight for this long (100ms to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
+    idle_timeout: Duration,
+    /// Most open connections per listener; more are closed at accept
+    /// (1 to 1,000,000). Needs as many file descriptors (`ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = receiver::DEFAULT_MAX_CONNECTIONS, value_parser = |s: &str| parse_count::<usize>(s, 1, 1_000_000))]
+    max_connections: usize,
+    /// Listen backlog (1 to 65535; the kernel may cap it at net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value_t = receiver::DEFAULT_BACKLOG, value_parser = |s: &str| parse_count::<u32>(s, 1, 65_535))]
+    backlog: u32,
     /// Do not print a line per request (totals are still printed).
     #[arg(long, short)]
     quiet: bool,
@@ -148,23 +177,24 @@ struct SendArgs {
     /// traces, metrics or logs.
     #[arg(long, default_value = "traces")]
     signal: Signal,
-    /// How many items to send (see below for what an item is); 0, with
-    /// --persist, only sends what DIR holds.
-    #[arg(long, short = 'n', default_value_t = 1000)]
+    /// How many items to send (see below for what an item is), 0 to
+    /// 1,000,000,000,000; 0, with --persist, only sends what DIR holds.
+    #[arg(long, short = 'n', default_value_t = 1000, value_parser = |s: &str| parse_count::<u64>(s, 0, MAX_COUNT))]
     count: u64,
-    /// Items generated per second across all workers (0: as fast as possible).
+    /// Items generated per second across all workers: 0 (as fast as
+    /// possible) or 0.001 to 1,000,000,000.
     #[arg(long, value_name = "PER_S", value_parser = parse_rate)]
     rate: Option<f64>,
-    /// Most items per export request.
-    #[arg(long, value_name = "B", default_value_t = 512, value_parser = parse_positive)]
+    /// Most items per export request (1 to 100,000).
+    #[arg(long, value_name = "B", default_value_t = 512, value_parser = |s: &str| parse_count::<usize>(s, 1, MAX_BATCH_SIZE))]
     batch_size: usize,
-    /// Threads generating telemetry in parallel.
-    #[arg(long, value_name = "W", default_value_t = 1, value_parser = parse_positive)]
+    /// Threads generating telemetry in parallel (1 to 256).
+    #[arg(long, value_name = "W", default_value_t = 1, value_parser = |s: &str| parse_count::<usize>(s, 1, 256))]
     workers: usize,
     /// Time allowed per export request, and for retrying a failed batch
     /// [default: 10s]; with --persist, the deadline of the whole command.
-    /// E.g. 500ms, 10s, 1m (a bare number is seconds).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// E.g. 500ms, 10s, 1m (a bare number is seconds); 1ms to 1h.
+    #[arg(long, value_name = "DURATION", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(1), HOUR))]
     timeout: Option<Duration>,
     /// Keep the export queue on disk in DIR, so that batches survive an
     /// unreachable endpoint and a crash (see below).
@@ -180,27 +210,79 @@ gzip, zstd and brotli. Each row sends --count spans, --count metric data points 
 and --count log records; `received` is counted by the embedded receiver. \
 Exits 1 if any row received fewer or more items than it sent.")]
 struct DemoArgs {
-    /// Items per signal per row.
-    #[arg(long, short = 'n', default_value_t = 10_000)]
+    /// Items per signal per row (1 to 1,000,000).
+    #[arg(long, short = 'n', default_value_t = 10_000, value_parser = |s: &str| parse_count::<u64>(s, 1, 1_000_000))]
     count: u64,
-    /// Most items per export request.
-    #[arg(long, value_name = "B", default_value_t = 512, value_parser = parse_positive)]
+    /// Most items per export request (1 to 100,000).
+    #[arg(long, value_name = "B", default_value_t = 512, value_parser = |s: &str| parse_count::<usize>(s, 1, MAX_BATCH_SIZE))]
     batch_size: usize,
 }
 
-fn parse_positive(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+const GIB: usize = 1024 * MIB;
+const HOUR: Duration = Duration::from_secs(3600);
+/// The most items one `send` generates.
+const MAX_COUNT: u64 = 1_000_000_000_000;
+/// The most items per export request.
+const MAX_BATCH_SIZE: usize = 100_000;
+
+/// Parses an integer from `min` to `max` (underscores allowed: 1_000).
+fn parse_count<T>(s: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let digits = s.trim().replace('_', "");
+    match digits.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number from {min} to {max}")),
     }
 }
 
+/// Parses a size in bytes from `min` to `max`: a number with an optional
+/// KiB, MiB or GiB suffix (K, M, G, KB, MB, GB mean the same).
+fn parse_size(s: &str, min: usize, max: usize) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let unit_bytes = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => KIB,
+        "m" | "mb" | "mib" => MIB,
+        "g" | "gb" | "gib" => GIB,
+        _ => usize::MAX,
+    };
+    let bytes = number
+        .parse::<usize>()
+        .ok()
+        .filter(|_| unit_bytes != usize::MAX)
+        .and_then(|n| n.checked_mul(unit_bytes));
+    match bytes {
+        Some(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a size from {} to {} (e.g. 65536, 64KiB, 16MiB)",
+            show_size(min),
+            show_size(max)
+        )),
+    }
+}
+
+fn show_size(bytes: usize) -> String {
+    for (unit, name) in [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")] {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{}{name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Parses a rate: 0 (unlimited), or 0.001 to 1e9 items per second.
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
-        Ok(_) => Err("must be a finite number, 0 or more".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(r) if r == 0.0 || (1e-3..=1e9).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a rate: 0 (as fast as possible) or 0.001 to 1000000000 per second"
+        )),
     }
 }
 
@@ -232,6 +314,30 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// [`parse_duration`], from `min` to `max`.
+fn parse_duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d >= min && d <= max => Ok(d),
+        _ => Err(format!(
+            "`{}` is not a duration from {min:?} to {max:?}",
+            s.trim()
+        )),
+    }
+}
+
+/// Prints a line on stdout; a closed stdout (`otlp ... | head -1`) is not
+/// worth a panic, so failures are ignored.
+pub(crate) fn outln(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// Prints a line on stderr, ignoring failure: there is nowhere else to say it.
+pub(crate) fn errln(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -250,7 +356,9 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("otlp {command}: cannot start the async runtime: {e}");
+            errln(format_args!(
+                "otlp {command}: cannot start the async runtime: {e}"
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -269,7 +377,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("otlp {command}: {e}");
+            errln(format_args!("otlp {command}: {e}"));
             ExitCode::from(e.exit_code())
         }
     }
@@ -297,7 +405,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         .collect();
     let message = message.join(" ");
     let message = message.strip_prefix("error: ").unwrap_or(&message);
-    eprintln!("otlp: {message} (see otlp --help)");
+    errln(format_args!("otlp: {message} (see otlp --help)"));
     ExitCode::from(CliError::USAGE)
 }
 
@@ -314,6 +422,31 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("ms").is_err());
+    }
+
+    #[test]
+    fn numbers_have_ranges() {
+        assert_eq!(parse_count::<usize>("1_000", 1, 10_000), Ok(1000));
+        assert!(parse_count::<usize>("18446744073709551615", 1, 100_000).is_err());
+        assert!(parse_count::<usize>("0", 1, 100_000).is_err());
+        assert!(parse_count::<u64>("-1", 0, 10).is_err());
+        assert_eq!(parse_size("64MiB", 1, GIB), Ok(64 * MIB));
+        assert_eq!(parse_size("4096", 1, GIB), Ok(4096));
+        assert_eq!(parse_size("2k", 1, GIB), Ok(2048));
+        assert!(parse_size("99999999999G", 1, GIB).is_err());
+        assert!(parse_size("1TB", 1, GIB).is_err());
+        assert!(parse_size("0", 1, GIB).is_err());
+        assert!(parse_rate("1e-20").is_err());
+        assert!(parse_rate("NaN").is_err());
+        assert!(parse_rate("inf").is_err());
+        assert_eq!(parse_rate("0"), Ok(0.0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        assert!(parse_duration_in("2h", Duration::from_millis(1), HOUR).is_err());
+        assert!(parse_duration_in("1e300", Duration::from_millis(1), HOUR).is_err());
+        assert_eq!(
+            parse_duration_in("1m", Duration::from_millis(1), HOUR),
+            Ok(Duration::from_secs(60))
+        );
     }
 
     #[test]

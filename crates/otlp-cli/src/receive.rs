@@ -1,18 +1,27 @@
 //! `otlp receive`: an OTLP/gRPC and OTLP/HTTP receiver that prints and
 //! records what it gets.
 //!
-//! Each request is written (and flushed) to `--out` before it is answered,
-//! so a sender that saw its export accepted can rely on the file holding it,
-//! and a `kill -9` loses nothing that was acknowledged. That costs a write
-//! per request, not per item, which is small next to decoding.
+//! Each request is written to `--out` before it is answered, so a sender
+//! that saw its export accepted can rely on the file holding it, and a
+//! `kill -9` loses nothing that was acknowledged. That costs a write per
+//! request, not per item, which is small next to decoding.
+//!
+//! A record is written whole or not at all: it is built in memory, appended
+//! with one write, and if that fails (a full disk, a file size limit) the
+//! file is cut back to where the record began and the request is answered
+//! `503` / `UNAVAILABLE`, so the sender retries and no half record is left
+//! to be spliced into the next one. Printing never panics either: once
+//! stdout is gone (`otlp receive | head -1`), the per-request lines stop,
+//! that is logged once on stderr, and requests are still answered.
 
 use crate::error::CliError;
 use crate::ReceiveArgs;
 use otlp_core::Signal;
 use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, Transport};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,12 +37,58 @@ struct Totals {
     decoded_bytes: u64,
 }
 
+/// The `--out` file and its length: where the next record begins.
+#[derive(Debug)]
+struct OutFile {
+    file: File,
+    len: u64,
+    /// Only a regular file can be cut back (not `/dev/full` or a pipe).
+    regular: bool,
+}
+
+impl OutFile {
+    /// Appends `record` in one write; on failure, cuts the file back to
+    /// where it began.
+    fn append(&mut self, record: &[u8]) -> std::io::Result<()> {
+        match self.file.write_all(record) {
+            Ok(()) => {
+                self.len += record.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                if !self.regular {
+                    return Err(error);
+                }
+                if let Err(undo) = self.file.set_len(self.len) {
+                    say(format_args!(
+                        "otlp receive: cannot remove the partial record from --out: {undo}"
+                    ));
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State {
-    out: Mutex<Option<BufWriter<File>>>,
+    out: Mutex<Option<OutFile>>,
     /// Per signal, in [`Signal::ALL`] order.
     totals: Mutex<[Totals; 3]>,
-    quiet: bool,
+    /// Set by `--quiet`, or once stdout is closed.
+    quiet: AtomicBool,
+}
+
+/// Writes a line to stderr, ignoring failure: there is nowhere else to say it.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Writes a line to stdout; false if stdout is gone.
+fn print(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()
 }
 
 fn signal_index(signal: Signal) -> usize {
@@ -55,8 +110,15 @@ impl State {
     fn handle(&self, req: &ReceivedRequest) -> Reply {
         let signal = req.request.signal();
         let items = req.request.item_count();
-        if !self.quiet {
-            println!(
+        if let Err(error) = self.record(req, items) {
+            // Refuse what we cannot keep, so the sender knows to retry.
+            say(format_args!(
+                "otlp receive: cannot write the request to --out: {error}"
+            ));
+            return Reply::unavailable(None);
+        }
+        if !self.quiet.load(Ordering::Relaxed) {
+            let printed = print(format_args!(
                 "{:<7} {:<4} {:<8} {:<6} {:>7} items {:>10} B on the wire {:>10} B decoded",
                 signal.as_str(),
                 transport_name(req.transport),
@@ -65,12 +127,15 @@ impl State {
                 items,
                 req.wire_bytes,
                 req.decoded_bytes,
-            );
-        }
-        if let Err(error) = self.record(req, items) {
-            // Refuse what we cannot keep, so the sender knows to retry.
-            eprintln!("otlp receive: cannot write the request to --out: {error}");
-            return Reply::unavailable(None);
+            ));
+            if let Err(error) = printed {
+                // Once, however many requests are in flight.
+                if !self.quiet.swap(true, Ordering::Relaxed) {
+                    say(format_args!(
+                        "otlp receive: cannot print to stdout ({error}); no longer printing requests"
+                    ));
+                }
+            }
         }
         let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
         let t = &mut totals[signal_index(signal)];
@@ -86,27 +151,13 @@ impl State {
         let Some(out) = out.as_mut() else {
             return Ok(());
         };
-        let line = json_line(req, items)?;
-        out.write_all(line.as_bytes())?;
-        out.flush()
-    }
-
-    fn flush(&self) -> std::io::Result<()> {
-        match self
-            .out
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
-            Some(out) => out.flush(),
-            None => Ok(()),
-        }
+        out.append(json_line(req, items).as_bytes())
     }
 }
 
 /// One `--out` line: the request's metadata, then the request itself in
 /// OTLP/JSON under `"request"`.
-fn json_line(req: &ReceivedRequest, items: usize) -> std::io::Result<String> {
+fn json_line(req: &ReceivedRequest, items: usize) -> String {
     let time_unix_nano = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -128,7 +179,7 @@ fn json_line(req: &ReceivedRequest, items: usize) -> std::io::Result<String> {
     line.push_str(",\"request\":");
     line.push_str(&request);
     line.push_str("}\n");
-    Ok(line)
+    line
 }
 
 fn write_ready_file(path: &Path, grpc: &str, http: &str) -> std::io::Result<()> {
@@ -140,26 +191,38 @@ fn write_ready_file(path: &Path, grpc: &str, http: &str) -> std::io::Result<()> 
 
 /// `otlp receive`.
 pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
-    let out = match &args.out {
-        Some(path) => Some(BufWriter::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", path.display())))?,
-        )),
-        None => None,
-    };
+    let out =
+        match &args.out {
+            Some(path) => {
+                let open = || {
+                    let file = OpenOptions::new().create(true).append(true).open(path)?;
+                    let meta = file.metadata()?;
+                    let (len, regular) = (meta.len(), meta.is_file());
+                    Ok::<_, std::io::Error>(OutFile { file, len, regular })
+                };
+                Some(open().map_err(|e| {
+                    CliError::Failed(format!("cannot open {}: {e}", path.display()))
+                })?)
+            }
+            None => None,
+        };
     let state = Arc::new(State {
         out: Mutex::new(out),
         totals: Mutex::new([Totals::default(); 3]),
-        quiet: args.quiet,
+        quiet: AtomicBool::new(args.quiet),
     });
     let handler_state = Arc::clone(&state);
     let receiver = Receiver::builder()
         .with_grpc_addr(args.grpc)
         .with_http_addr(args.http)
         .with_max_message_size(args.max_message_size)
+        .with_max_items(args.max_items)
+        .with_max_decoded_size(args.max_decoded_size)
+        .with_max_in_flight_bytes(args.max_in_flight)
+        .with_header_read_timeout(args.header_read_timeout)
+        .with_idle_timeout(args.idle_timeout)
+        .with_max_connections(args.max_connections)
+        .with_backlog(args.backlog)
         .serve(move |req: ReceivedRequest| {
             let state = Arc::clone(&handler_state);
             async move { state.handle(&req) }
@@ -168,37 +231,39 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let addr = |a: Option<std::net::SocketAddr>| a.map_or_else(String::new, |a| a.to_string());
     let (grpc, http) = (addr(receiver.grpc_addr()), addr(receiver.http_addr()));
-    println!("otlp receive: OTLP/gRPC on {grpc}, OTLP/HTTP on {http}");
+    // Failures to print are not fatal: the receiver works without stdout.
+    let _ = print(format_args!(
+        "otlp receive: OTLP/gRPC on {grpc}, OTLP/HTTP on {http}"
+    ));
     if let Some(path) = &args.ready_file {
         write_ready_file(path, &grpc, &http)
             .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
     }
 
     let stop = stop_signal().await;
-    println!("otlp receive: {stop}, shutting down");
+    let _ = print(format_args!("otlp receive: {stop}, shutting down"));
     if tokio::time::timeout(SHUTDOWN_GRACE, receiver.shutdown())
         .await
         .is_err()
     {
-        eprintln!(
+        say(format_args!(
             "otlp receive: requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway"
-        );
+        ));
     }
-    let flushed = state.flush();
     let totals = *state.totals.lock().unwrap_or_else(PoisonError::into_inner);
-    println!("totals:");
+    let _ = print(format_args!("totals:"));
     for signal in Signal::ALL {
         let t = totals[signal_index(signal)];
-        println!(
+        let _ = print(format_args!(
             "  {:<7} {:>9} items in {:>6} requests, {:>12} B on the wire, {:>12} B decoded",
             signal.as_str(),
             t.items,
             t.requests,
             t.wire_bytes,
             t.decoded_bytes
-        );
+        ));
     }
-    flushed.map_err(|e| CliError::Failed(format!("cannot write the --out file: {e}")))
+    Ok(())
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM and names it.

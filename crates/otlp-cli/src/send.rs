@@ -341,7 +341,7 @@ pub(crate) fn command(args: SendArgs, runtime: &Handle) -> Result<(), CliError> 
     };
     if options.count > 0 {
         let report = run(&options, runtime)?;
-        println!("{}", report.summary());
+        crate::outln(format_args!("{}", report.summary()));
         return report.outcome();
     }
     let Some(dir) = &options.persist else {
@@ -355,11 +355,11 @@ pub(crate) fn command(args: SendArgs, runtime: &Handle) -> Result<(), CliError> 
     let _entered = runtime.enter();
     let reports = drain_disk(&options, dir)?;
     if reports.is_empty() {
-        println!("nothing queued in {}", dir.display());
+        crate::outln(format_args!("nothing queued in {}", dir.display()));
         return Ok(());
     }
     for report in &reports {
-        println!("{}", report.summary());
+        crate::outln(format_args!("{}", report.summary()));
     }
     let failures: Vec<String> = reports
         .iter()
@@ -843,10 +843,14 @@ fn drive(
                         break;
                     }
                     if let Some(rate) = rate {
-                        let due = started + Duration::from_secs_f64(ticket as f64 / rate);
-                        if past_deadline(due) {
+                        // `--rate` is at least 0.001/s, so this is finite;
+                        // a due time past what `Instant` holds never comes.
+                        let due = Duration::try_from_secs_f64(ticket as f64 / rate)
+                            .ok()
+                            .and_then(|after| started.checked_add(after));
+                        let Some(due) = due.filter(|due| !past_deadline(*due)) else {
                             break;
-                        }
+                        };
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             thread::sleep(wait);
                         }
@@ -971,11 +975,18 @@ fn explain(report: &mut SendReport, progress: &Progress, options: &SendOptions) 
             "the receiver rejected {} in partial successes",
             s.dropped.rejected_by_receiver
         ),
-        None if settled < report.generated => format!(
-            "{} still unsent when the {:?} shutdown budget ran out",
-            report.generated - settled,
-            drain_budget(options)
-        ),
+        None if settled < report.generated => {
+            let unsent = format!(
+                "{} still unsent when the {:?} shutdown budget ran out",
+                report.generated - settled,
+                drain_budget(options)
+            );
+            // The retries were still going: the last attempt's error says why.
+            match &s.last_error {
+                Some(last) => format!("{} ({unsent})", short_reason(&last.message)),
+                None => unsent,
+            }
+        }
         None => format!("only {} of them were generated", report.generated),
     });
 }
@@ -1001,8 +1012,9 @@ fn explain_persistent(report: &mut SendReport, progress: &Progress, options: &Se
     let s = &report.stats;
     let disk = s.disk.unwrap_or_default();
     let deadline = retry_window(options);
+    let last_error = s.last_error.as_ref().map(|e| short_reason(&e.message));
     let why = || {
-        exporter_error(progress).or_else(|| {
+        exporter_error(progress).or(last_error.clone()).or_else(|| {
             // The exporter keeps retrying quietly; ask the endpoint.
             let timeout = deadline.min(Duration::from_secs(5));
             diagnose::probe(&report.target, timeout).err()

@@ -854,3 +854,303 @@ fn a_killed_run_is_delivered_by_the_next() {
     assert!(batches_on_disk(&queue).is_empty(), "the queue is empty");
     eprintln!("{summary}\nin {:?}", started.elapsed());
 }
+
+/// An `otlp receive` started with `args` (and `--ready-file`, on free
+/// ports), its stderr in `dir/stderr`; returns it and its HTTP address.
+fn receive_with(dir: &Path, args: &[&str], stdout: Stdio) -> (KillOnDrop, String) {
+    let ready = dir.join("ready");
+    let child = otlp()
+        .args(["receive", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(args)
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdout(stdout)
+        .stderr(fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    assert!(
+        poll(Duration::from_secs(20), || ready.exists()
+            || child.0.try_wait().unwrap().is_some()),
+        "otlp receive never got ready"
+    );
+    let addrs = fs::read_to_string(&ready)
+        .unwrap_or_else(|_| panic!("{}", fs::read_to_string(dir.join("stderr")).unwrap()));
+    let http = addrs.lines().find_map(|l| l.strip_prefix("http=")).unwrap();
+    (child, http.to_owned())
+}
+
+/// POSTs `body` to `path` over HTTP/1.1 and returns the whole response.
+fn post(addr: &str, path: &str, content_type: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    text(&response)
+}
+
+fn gauge_json(point: &str) -> String {
+    format!(
+        r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{{"name":"g","gauge":{{"dataPoints":[{point}]}}}}]}}]}}]}}"#
+    )
+}
+
+#[test]
+fn receive_keeps_answering_once_stdout_is_closed() {
+    let dir = scratch("closed-stdout");
+    let (mut child, http) = receive_with(&dir, &[], Stdio::piped());
+    // `otlp receive | head -1`: read the first line, then close the pipe.
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(first.starts_with("otlp receive:"), "{first}");
+    drop(stdout);
+    for _ in 0..5 {
+        let response = post(&http, "/v1/traces", "application/json", b"{}");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    assert!(child.0.try_wait().unwrap().is_none(), "otlp receive exited");
+    let stderr = fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot print to stdout").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn receive_on_a_full_disk_answers_503_naming_the_cause() {
+    if !Path::new("/dev/full").exists() {
+        return; // Linux only
+    }
+    let dir = scratch("full-disk");
+    let (child, http) = receive_with(&dir, &["--out", "/dev/full", "-q"], Stdio::null());
+    let response = post(&http, "/v1/traces", "application/json", b"{}");
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    let stderr = fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    drop(child);
+}
+
+/// `--out` at a file size limit: every record in the file is whole, and
+/// there is one per request that was answered 200 (none for a 503).
+#[test]
+fn out_records_are_whole_or_absent_when_the_file_cannot_grow() {
+    let dir = scratch("file-limit");
+    let out = dir.join("out.jsonl");
+    let ready = dir.join("ready");
+    // A 64 KiB file size limit (sh counts 512-byte blocks; bash 1 KiB ones:
+    // either way the records do not fit), with SIGXFSZ ignored so that the
+    // write fails instead of the process dying.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 128 && exec \"$0\" receive --grpc 127.0.0.1:0 --http 127.0.0.1:0 -q --out '{}' --ready-file '{}'",
+        out.display(),
+        ready.display()
+    );
+    let child = Command::new("sh")
+        .args(["-c", &script, OTLP])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    assert!(poll(Duration::from_secs(20), || ready.exists()));
+    let addrs = fs::read_to_string(&ready).unwrap();
+    let http = addrs.lines().find_map(|l| l.strip_prefix("http=")).unwrap();
+    let name = "x".repeat(3000);
+    let body =
+        format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"{name}"}}]}}]}}]}}"#);
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..100 {
+        let response = post(http, "/v1/traces", "application/json", body.as_bytes());
+        if response.starts_with("HTTP/1.1 200") {
+            accepted += 1;
+        } else {
+            assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+            refused += 1;
+        }
+    }
+    assert!(
+        accepted > 0 && refused > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+    let recorded = fs::read_to_string(&out).unwrap();
+    assert!(recorded.ends_with('\n'), "a cut-off record was left");
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(lines.len(), accepted);
+    for line in lines {
+        let record: Value = serde_json::from_str(line).expect("a whole record");
+        assert_eq!(record["items"], 1);
+    }
+    let stderr = fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(stderr.contains("File too large"), "{stderr}");
+    drop(child);
+}
+
+#[test]
+fn otlp_json_values_follow_the_spec() {
+    let dir = scratch("json-values");
+    let out = dir.join("out.jsonl");
+    let (child, http) = receive_with(&dir, &["-q", "--out", out.to_str().unwrap()], Stdio::null());
+    // NaN and the infinities are accepted and written back as such.
+    for special in ["NaN", "Infinity", "-Infinity"] {
+        let body = gauge_json(&format!(r#"{{"asDouble":"{special}"}}"#));
+        let response = post(&http, "/v1/metrics", "application/json", body.as_bytes());
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "{special}: {response}"
+        );
+    }
+    // Protobuf NaN too.
+    let nan = ExportRequest::decode(
+        Signal::Metrics,
+        Format::Json,
+        gauge_json(r#"{"asDouble":"NaN"}"#).as_bytes(),
+    )
+    .unwrap()
+    .encode_protobuf();
+    let response = post(&http, "/v1/metrics", "application/x-protobuf", &nan);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let recorded = fs::read_to_string(&out).unwrap();
+    let doubles: Vec<&str> = recorded
+        .lines()
+        .map(|l| {
+            let start = l.find(r#""asDouble":"#).expect(l) + 11;
+            l[start..].split('}').next().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        doubles,
+        [r#""NaN""#, r#""Infinity""#, r#""-Infinity""#, r#""NaN""#]
+    );
+
+    // Out of range, wrong length, wrong shape: 400 naming the field.
+    let spans =
+        |span: &str| format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}]}}]}}"#);
+    let cases = [
+        (
+            "/v1/metrics",
+            gauge_json(r#"{"asInt":"9223372036854775808"}"#),
+            "dataPoints[0].asInt",
+        ),
+        (
+            "/v1/traces",
+            spans(r#"{"traceId":"01"}"#),
+            "spans[0].traceId",
+        ),
+        (
+            "/v1/traces",
+            spans(&format!(r#"{{"spanId":"{}"}}"#, "ab".repeat(32))),
+            "spans[0].spanId",
+        ),
+        ("/v1/traces", "[]".to_owned(), "request"),
+        ("/v1/traces", format!("[{}]", spans("{}")), "request"),
+    ];
+    for (path, body, field) in cases {
+        let response = post(&http, path, "application/json", body.as_bytes());
+        assert!(response.starts_with("HTTP/1.1 400"), "{body}: {response}");
+        assert!(response.contains(field), "{body}: {response}");
+    }
+    assert_eq!(fs::read_to_string(&out).unwrap().lines().count(), 4);
+    drop(child);
+}
+
+#[test]
+fn send_numbers_out_of_range_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["send", "--rate", "1e-20"], "1e-20"),
+        (&["send", "--rate", "NaN"], "NaN"),
+        (
+            &["send", "--batch-size", "18446744073709551615"],
+            "18446744073709551615",
+        ),
+        (&["send", "--batch-size", "100000000"], "100000000"),
+        (&["send", "--workers", "100000"], "100000"),
+        (&["send", "--count", "-1"], "-1"),
+        (&["send", "--timeout", "1e300"], "1e300"),
+        (&["send", "--timeout", "2h"], "2h"),
+        (&["demo", "--count", "0"], "0"),
+        (&["receive", "--max-items", "0"], "max-items"),
+        (
+            &["receive", "--max-message-size", "9999999999999999999999"],
+            "max-message-size",
+        ),
+        (&["receive", "--idle-timeout", "0s"], "idle-timeout"),
+        (&["receive", "--max-connections", "0"], "max-connections"),
+        (&["receive", "--backlog", "70000"], "backlog"),
+    ];
+    for (args, named) in cases {
+        let out = run(args, Duration::from_secs(30));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn send_refuses_bad_timeouts_and_reserved_headers_from_the_environment() {
+    let cases = [
+        (
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "18446744073709551615",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "content-length=5",
+            "content-length",
+        ),
+        ("OTEL_EXPORTER_OTLP_HEADERS", ":path=/x", ":path"),
+    ];
+    for (name, value, named) in cases {
+        let child = otlp()
+            .args(["send", "--count", "1", "--endpoint", "http://127.0.0.1:9"])
+            .env(name, value)
+            .output()
+            .unwrap();
+        let stderr = text(&child.stderr);
+        assert_eq!(child.status.code(), Some(2), "{name}={value}: {stderr}");
+        assert!(stderr.contains(named), "{name}={value}: {stderr}");
+    }
+}
+
+/// A receiver that answers every request 503: the failure names the
+/// status, not only that items were left unsent.
+#[test]
+fn send_failure_names_the_last_error() {
+    if !Path::new("/dev/full").exists() {
+        return; // the 503s come from --out on /dev/full
+    }
+    let dir = scratch("send-last-error");
+    let (child, http) = receive_with(&dir, &["--out", "/dev/full", "-q"], Stdio::null());
+    let out = run(
+        &[
+            "send",
+            "--endpoint",
+            &format!("http://{http}"),
+            "--count",
+            "10",
+            "--timeout",
+            "2s",
+        ],
+        Duration::from_secs(120),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("503"), "{stderr}");
+    drop(child);
+}

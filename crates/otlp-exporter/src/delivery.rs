@@ -92,9 +92,10 @@ impl Default for DeliveryConfig {
     }
 }
 
-/// The client as a tower service.
+/// The client as a tower service; it notes each failed attempt in the
+/// stats, so that the last error is known even while retries go on.
 #[derive(Debug, Clone)]
-struct Send(OtlpClient);
+struct Send(OtlpClient, ExportStats);
 
 type SendFuture =
     Pin<Box<dyn Future<Output = Result<ExportResponse, ExportError>> + std::marker::Send>>;
@@ -109,8 +110,14 @@ impl tower::Service<Job> for Send {
     }
 
     fn call(&mut self, job: Job) -> SendFuture {
-        let client = self.0.clone();
-        Box::pin(async move { client.export(job.signal, job.payload).await })
+        let (client, stats) = (self.0.clone(), self.1.clone());
+        Box::pin(async move {
+            let result = client.export(job.signal, job.payload).await;
+            if let Err(error) = &result {
+                stats.record_error(error);
+            }
+            result
+        })
     }
 }
 
@@ -239,7 +246,7 @@ impl Delivery {
         let breaker = BreakerLayer::new(cfg.breaker.clone());
         let retry = RetryLayer::new(cfg.retry.clone());
         stats.attach(store.clone(), retry.stats(), breaker.handle());
-        let stack: Stack = retry.layer(breaker.layer(Send(client)));
+        let stack: Stack = retry.layer(breaker.layer(Send(client, stats.clone())));
         let inner = Arc::new(Inner {
             store,
             pending: Pending::default(),

@@ -24,6 +24,19 @@ use std::time::Duration;
 /// The default export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest export timeout accepted (from the environment or code): one
+/// hour. Longer ones would in effect never end (`u64::MAX` milliseconds
+/// overflows every deadline).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Headers the protocol sets itself; configuring them breaks requests.
+fn is_reserved_header(name: &str) -> bool {
+    name.starts_with(':')
+        || ["content-length", "content-type", "te", "host"]
+            .iter()
+            .any(|reserved| name.eq_ignore_ascii_case(reserved))
+}
+
 /// What the builder was given in code; `None` means "not set".
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Settings {
@@ -193,13 +206,31 @@ pub(crate) fn resolve(
         },
     };
 
+    let in_range = |t: Duration| !t.is_zero() && t <= MAX_TIMEOUT;
     let timeout = match settings.timeout {
-        Some(t) => t,
+        Some(t) if in_range(t) => t,
+        Some(t) => {
+            return Err(BuildError::Config(format!(
+                "export timeout {t:?} out of range: 1ms to {MAX_TIMEOUT:?}"
+            )))
+        }
         None => match lookup(env, signal, "TIMEOUT") {
-            Some((name, v)) => Duration::from_millis(
-                v.parse::<u64>()
-                    .map_err(|_| invalid(&name, &v, "expected milliseconds"))?,
-            ),
+            Some((name, v)) => {
+                let ms = v
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| invalid(&name, &v, "expected milliseconds"))?;
+                let t = Duration::from_millis(ms);
+                if !in_range(t) {
+                    let max = MAX_TIMEOUT.as_millis();
+                    return Err(invalid(
+                        &name,
+                        &v,
+                        format!("expected 1 to {max} milliseconds"),
+                    ));
+                }
+                t
+            }
             None => DEFAULT_TIMEOUT,
         },
     };
@@ -213,6 +244,9 @@ pub(crate) fn resolve(
         }
     }
     merge(&mut headers, settings.headers.clone());
+    if let Some((name, _)) = headers.iter().find(|(name, _)| is_reserved_header(name)) {
+        return Err(BuildError::ReservedHeader { name: name.clone() });
+    }
 
     let tls = match &settings.tls {
         Some(t) => t.clone(),
@@ -298,6 +332,62 @@ mod tests {
         assert_eq!(r.url, "http://localhost:4318/v1/traces");
         assert_eq!(r.timeout, DEFAULT_TIMEOUT);
         assert_eq!(r.compression, Compression::none());
+    }
+
+    #[test]
+    fn timeouts_out_of_range_are_refused() {
+        for v in ["18446744073709551615", "0", "3600001"] {
+            let e = env(&[("OTEL_EXPORTER_OTLP_TIMEOUT", v)]);
+            let err = resolve(Signal::Traces, &Settings::default(), &e).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("expected 1 to 3600000 milliseconds"),
+                "{v}: {err}"
+            );
+        }
+        let e = env(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "3600000")]);
+        let r = resolve(Signal::Traces, &Settings::default(), &e).unwrap();
+        assert_eq!(r.timeout, MAX_TIMEOUT);
+        let s = Settings {
+            timeout: Some(Duration::from_secs(u64::MAX)),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            resolve(Signal::Traces, &s, &env(&[])),
+            Err(BuildError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn reserved_headers_are_refused_by_name() {
+        for (var, header) in [
+            ("OTEL_EXPORTER_OTLP_HEADERS", "content-length=5"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "a=1,Content-Type=text/plain",
+            ),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "TE=trailers"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "host=example.com"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", ":authority=x"),
+        ] {
+            let e = env(&[(var, header)]);
+            match resolve(Signal::Traces, &Settings::default(), &e) {
+                Err(BuildError::ReservedHeader { name }) => {
+                    assert!(header.contains(&name), "{header}: {name}")
+                }
+                other => panic!("{header}: {other:?}"),
+            }
+        }
+        let s = Settings {
+            headers: vec![("Host".into(), "x".into())],
+            ..Settings::default()
+        };
+        assert!(matches!(
+            resolve(Signal::Traces, &s, &env(&[])),
+            Err(BuildError::ReservedHeader { name }) if name == "Host"
+        ));
+        let e = env(&[("OTEL_EXPORTER_OTLP_HEADERS", "x-content-length=5,hosted=1")]);
+        assert!(resolve(Signal::Traces, &Settings::default(), &e).is_ok());
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub use otlp_resilience::retry::RetryPolicy;
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
 pub use processor::{OtlpSpanProcessor, DEFAULT_MAX_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY};
-pub use stats::{DiskSnapshot, Dropped, ExportStats, StatsSnapshot};
+pub use stats::{DiskSnapshot, Dropped, ErrorKind, ExportStats, LastError, StatsSnapshot};
 
 /// Why an exporter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +137,15 @@ pub enum BuildError {
         value: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A header the protocol itself sets was configured (in
+    /// `OTEL_EXPORTER_OTLP_*HEADERS` or with `with_headers`):
+    /// `content-length`, `content-type`, `te`, `host`, or a `:` pseudo-header.
+    /// Sending it would break the request.
+    #[error("header {name:?} is set by the protocol and cannot be configured")]
+    ReservedHeader {
+        /// The header, as configured.
+        name: String,
     },
     /// The transport rejected the configuration (endpoint, headers, TLS).
     #[error(transparent)]

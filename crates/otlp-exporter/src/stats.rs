@@ -5,9 +5,10 @@ use otlp_resilience::breaker::{BreakerHandle, BreakerState};
 use otlp_resilience::disk::{DiskQueue, DiskStats};
 use otlp_resilience::queue::BoundedQueue;
 use otlp_resilience::retry::RetryStats;
+use otlp_transport::client::ExportError;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A handle to an exporter's counters. Clones share the counters, so take
 /// one with `exporter.stats()` before handing the exporter to the SDK.
@@ -20,6 +21,7 @@ struct Inner {
     views: OnceLock<Views>,
     /// The persistent queue's figures when its exporter stopped.
     disk_at_stop: Mutex<Option<DiskStats>>,
+    last_error: Mutex<Option<LastError>>,
 }
 
 /// Live views of the delivery machinery, attached when it starts.
@@ -56,7 +58,7 @@ struct Counters {
 }
 
 /// A point-in-time copy of an exporter's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
     /// Items (spans, metric data points, log records) the SDK handed over
@@ -101,6 +103,53 @@ pub struct StatsSnapshot {
     pub mean_latency: Duration,
     /// Longest delivery.
     pub max_latency: Duration,
+    /// The last export attempt that failed, retried or not: what to tell a
+    /// user when items are still unsent.
+    pub last_error: Option<LastError>,
+}
+
+/// An export attempt that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LastError {
+    /// What failed.
+    pub kind: ErrorKind,
+    /// The error's message, with its causes (a TLS verification error, the
+    /// HTTP or gRPC status and message, "connection refused", ...).
+    pub message: String,
+    /// When.
+    pub at: SystemTime,
+}
+
+/// What kind of failure a [`LastError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Connecting, the TLS handshake, or the exchange on the connection.
+    Connection,
+    /// No response within the export timeout.
+    Timeout,
+    /// An OTLP/HTTP error status.
+    HttpStatus,
+    /// An OTLP/gRPC error status.
+    GrpcStatus,
+    /// A response that could not be understood.
+    InvalidResponse,
+    /// The request could not be sent as built (compression, size).
+    Request,
+}
+
+impl ErrorKind {
+    fn of(error: &ExportError) -> Self {
+        match error {
+            ExportError::Connection { .. } => ErrorKind::Connection,
+            ExportError::Timeout { .. } => ErrorKind::Timeout,
+            ExportError::Http { .. } => ErrorKind::HttpStatus,
+            ExportError::Grpc { .. } => ErrorKind::GrpcStatus,
+            ExportError::InvalidResponse { .. } => ErrorKind::InvalidResponse,
+            _ => ErrorKind::Request,
+        }
+    }
 }
 
 /// The persistent queue's figures (in batches: a batch's item count is
@@ -187,7 +236,27 @@ impl ExportStats {
             bytes_sent: c.bytes_sent.load(Relaxed),
             mean_latency: Duration::from_nanos(total.checked_div(answered).unwrap_or(0)),
             max_latency: Duration::from_nanos(c.latency_max_ns.load(Relaxed)),
+            last_error: self
+                .0
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         }
+    }
+
+    /// Remembers a failed attempt as the last error.
+    pub(crate) fn record_error(&self, error: &ExportError) {
+        let last = LastError {
+            kind: ErrorKind::of(error),
+            message: error.to_string(),
+            at: SystemTime::now(),
+        };
+        *self
+            .0
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(last);
     }
 
     pub(crate) fn attach(&self, store: Store, retry: RetryStats, breaker: BreakerHandle) {
@@ -255,6 +324,21 @@ impl ExportStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_error_is_kept_with_its_kind() {
+        let stats = ExportStats::default();
+        assert_eq!(stats.snapshot().last_error, None);
+        stats.record_error(&ExportError::Timeout {
+            timeout: Duration::from_secs(1),
+        });
+        stats.record_error(&ExportError::InvalidResponse {
+            reason: "not a protobuf".into(),
+        });
+        let last = stats.snapshot().last_error.unwrap();
+        assert_eq!(last.kind, ErrorKind::InvalidResponse);
+        assert!(last.message.contains("not a protobuf"), "{}", last.message);
+    }
 
     #[test]
     fn snapshot_adds_up() {

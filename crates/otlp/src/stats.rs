@@ -13,7 +13,7 @@ use std::time::Duration;
 /// records; `bytes_sent` counts request bodies after compression, without
 /// protocol framing (over gRPC each request also carries a 5-byte message
 /// prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientStats {
     /// The SDK span exporter's counters.
