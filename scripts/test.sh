@@ -21,6 +21,7 @@ export OTLP_INTEROP_REQUIRED=1
 
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"
+scripts/fuzz.sh  # every receiver decoder, 20 s each; a crash fails the run
 
 # The examples check themselves against an embedded receiver (they exit
 # non-zero when something did not arrive); run them with no collector set.
