@@ -901,6 +901,15 @@ fn drive(
         } else {
             explain(&mut report, progress, options);
         }
+        if !report.target.contains("://") {
+            // TLS errors against a plaintext endpoint are the usual result.
+            if let Some(reason) = &mut report.reason {
+                reason.push_str(
+                    "; the endpoint has no scheme, so https:// was assumed \
+                     (write http:// for a plaintext endpoint)",
+                );
+            }
+        }
     }
     report
 }

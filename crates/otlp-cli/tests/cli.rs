@@ -1154,3 +1154,36 @@ fn send_failure_names_the_last_error() {
     assert!(stderr.contains("503"), "{stderr}");
     drop(child);
 }
+
+/// A send that cannot succeed says why: HTTP spoken to the gRPC port, or
+/// an endpoint without a scheme (so TLS against a plaintext receiver).
+#[test]
+fn send_failures_name_protocol_and_scheme_mistakes() {
+    let dir = scratch("send-mistakes");
+    let receive = Receive::start(&dir);
+    let grpc = receive.endpoint("grpc").to_owned();
+    let http = receive.endpoint("http").to_owned();
+    let bare = http.trim_start_matches("http://").to_owned();
+    let cases = [
+        (grpc.as_str(), "invalid HTTP version"),
+        (bare.as_str(), "no scheme"),
+    ];
+    for (endpoint, named) in cases {
+        let out = run(
+            &[
+                "send",
+                "--endpoint",
+                endpoint,
+                "--count",
+                "2",
+                "--timeout",
+                "1s",
+            ],
+            Duration::from_secs(120),
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{endpoint}: {stderr}");
+        assert!(stderr.contains(named), "{endpoint}: {stderr}");
+    }
+    drop(receive);
+}
