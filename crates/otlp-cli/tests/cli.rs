@@ -858,8 +858,25 @@ fn a_killed_run_is_delivered_by_the_next() {
 /// An `otlp receive` started with `args` (and `--ready-file`, on free
 /// ports), its stderr in `dir/stderr`; returns it and its HTTP address.
 fn receive_with(dir: &Path, args: &[&str], stdout: Stdio) -> (KillOnDrop, String) {
+    receive_via(dir, otlp(), args, stdout)
+}
+
+/// [`receive_with`], started by `sh -c "{prelude}; exec otlp ..."`.
+fn receive_after(dir: &Path, prelude: &str, args: &[&str]) -> (KillOnDrop, String) {
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &format!("{prelude}; exec \"$0\" \"$@\""), OTLP]);
+    receive_via(dir, sh, args, Stdio::null())
+}
+
+fn receive_via(
+    dir: &Path,
+    mut command: Command,
+    args: &[&str],
+    stdout: Stdio,
+) -> (KillOnDrop, String) {
     let ready = dir.join("ready");
-    let child = otlp()
+    let child = command
+        .stdin(Stdio::null())
         .args(["receive", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .args(args)
         .arg("--ready-file")
@@ -949,26 +966,15 @@ fn receive_on_a_full_disk_answers_503_naming_the_cause() {
 fn out_records_are_whole_or_absent_when_the_file_cannot_grow() {
     let dir = scratch("file-limit");
     let out = dir.join("out.jsonl");
-    let ready = dir.join("ready");
     // A 64 KiB file size limit (sh counts 512-byte blocks; bash 1 KiB ones:
     // either way the records do not fit), with SIGXFSZ ignored so that the
     // write fails instead of the process dying.
-    let script = format!(
-        "trap '' XFSZ; ulimit -f 128 && exec \"$0\" receive --grpc 127.0.0.1:0 --http 127.0.0.1:0 -q --out '{}' --ready-file '{}'",
-        out.display(),
-        ready.display()
+    let (child, http) = receive_after(
+        &dir,
+        "trap '' XFSZ; ulimit -f 128",
+        &["-q", "--out", out.to_str().unwrap()],
     );
-    let child = Command::new("sh")
-        .args(["-c", &script, OTLP])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(dir.join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    let child = KillOnDrop(child);
-    assert!(poll(Duration::from_secs(20), || ready.exists()));
-    let addrs = fs::read_to_string(&ready).unwrap();
-    let http = addrs.lines().find_map(|l| l.strip_prefix("http=")).unwrap();
+    let http = http.as_str();
     let name = "x".repeat(3000);
     let body =
         format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"{name}"}}]}}]}}]}}"#);

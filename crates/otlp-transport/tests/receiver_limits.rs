@@ -120,6 +120,12 @@ async fn http_post(addr: SocketAddr, path: &str, headers: &str, body: &[u8]) -> 
     String::from_utf8_lossy(&response).into_owned()
 }
 
+/// Posts an empty (valid) trace request and returns the response.
+async fn post_empty(addr: SocketAddr) -> String {
+    let headers = "Content-Type: application/x-protobuf\r\n";
+    http_post(addr, "/v1/traces", headers, b"").await
+}
+
 async fn serve(builder: otlp_transport::receiver::ReceiverBuilder) -> RunningReceiver {
     builder
         .with_http_addr(localhost())
@@ -184,13 +190,7 @@ async fn decoding_amplification_is_refused_with_bounded_memory() {
     assert!(message.contains("limit"), "{message}");
 
     // The receiver still serves: an empty request is accepted.
-    let ok = http_post(
-        http,
-        "/v1/traces",
-        "Content-Type: application/x-protobuf\r\n",
-        b"",
-    )
-    .await;
+    let ok = post_empty(http).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     if let Some(peak) = peak_rss_mib() {
         eprintln!("peak RSS: {peak} MiB");
@@ -261,13 +261,7 @@ async fn in_flight_budget_answers_503_when_spent() {
         "{answer}"
     );
     // A small request fits in what is left.
-    let ok = http_post(
-        addr,
-        "/v1/traces",
-        "Content-Type: application/x-protobuf\r\n",
-        b"",
-    )
-    .await;
+    let ok = post_empty(addr).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 
     // Once the stalled uploads are gone, a 3 MiB request fits again: a
@@ -345,13 +339,7 @@ async fn idle_and_slowloris_connections_are_closed_while_good_requests_succeed()
     let good = tokio::spawn(async move {
         let mut ok = 0;
         for _ in 0..30 {
-            let response = http_post(
-                addr,
-                "/v1/traces",
-                "Content-Type: application/x-protobuf\r\n",
-                b"",
-            )
-            .await;
+            let response = post_empty(addr).await;
             assert!(response.starts_with("HTTP/1.1 200"), "{response}");
             ok += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -407,13 +395,7 @@ async fn connections_beyond_the_cap_are_refused_at_accept() {
         let closed = tokio::time::timeout(Duration::from_secs(60), closed_by_peer(stream)).await;
         assert_eq!(closed, Ok(true));
     }
-    let ok = http_post(
-        addr,
-        "/v1/traces",
-        "Content-Type: application/x-protobuf\r\n",
-        b"",
-    )
-    .await;
+    let ok = post_empty(addr).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     receiver.shutdown().await;
 }
