@@ -341,11 +341,7 @@ impl ValueSeed<'_> {
                 self.key(1);
                 self.out.extend_from_slice(&(value as f64).to_le_bytes());
             }
-            _ => {
-                return Err(self
-                    .st
-                    .error("expected a string or an object, not a number"))
-            }
+            _ => return Err(self.st.error("a number is not valid for this field")),
         }
         Ok(())
     }
