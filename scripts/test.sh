@@ -18,6 +18,7 @@ jobs="${CARGO_BUILD_JOBS:-2}"
 python="$(scripts/interop-venv.sh | tail -n 1)"
 export OTLP_INTEROP_PYTHON="$python"
 export OTLP_INTEROP_REQUIRED=1
+export OTLP_INTEROP_COLLECTOR_DIR="$(scripts/collector.sh | tail -n 1)"
 
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"
