@@ -10,7 +10,10 @@
 //!   same cap bounds the decompressed message, enforced by
 //!   [`otlp_compression::decompress`] while it inflates. A 1 MiB gzip or
 //!   zstd "bomb" that would inflate to gigabytes costs at most the cap in
-//!   memory and is answered `413` / `RESOURCE_EXHAUSTED`.
+//!   memory and is answered `413` / `RESOURCE_EXHAUSTED`. Besides gzip,
+//!   zstd and brotli it decodes what the OpenTelemetry Collector's exporters
+//!   can send ([`otlp_compression::Encoding`]): HTTP `deflate`/`zlib`,
+//!   `snappy`, `x-snappy-framed` and `lz4`, and gRPC `snappy`.
 //! - **gRPC framing is our own.** Unary gRPC is a 5-byte prefix, one message
 //!   and a `grpc-status` trailer, so it is served directly on hyper's HTTP/2
 //!   server (h2c with prior knowledge, as OTLP clients speak it) instead of
@@ -61,7 +64,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use otlp_compression::Algorithm;
+use otlp_compression::Encoding;
 use otlp_core::{ExportRequest, Format, Signal};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -386,7 +389,7 @@ struct Payload {
     transport: Transport,
     signal: Signal,
     format: Format,
-    compression: Algorithm,
+    compression: Encoding,
     message: Bytes,
     wire_bytes: usize,
     headers: ::http::HeaderMap,
@@ -515,7 +518,7 @@ mod tests {
                 .with_endpoint(format!("http://{bound}"))
                 .build()
                 .unwrap();
-            let payload = Payload::new(&b"not really zstd"[..], Algorithm::Zstd);
+            let payload = Payload::new(&b"not really zstd"[..], otlp_compression::Algorithm::Zstd);
             let err = client.export(Signal::Traces, payload).await.unwrap_err();
             match err {
                 ExportError::Http {
