@@ -67,17 +67,43 @@ impl ExportRequest {
             }
             Format::Json => {
                 let err = |source| DecodeError::Json { signal, source };
-                Ok(match signal {
-                    Signal::Traces => {
-                        ExportRequest::Traces(serde_json::from_slice(body).map_err(err)?)
-                    }
-                    Signal::Metrics => {
-                        ExportRequest::Metrics(serde_json::from_slice(body).map_err(err)?)
-                    }
-                    Signal::Logs => ExportRequest::Logs(serde_json::from_slice(body).map_err(err)?),
-                })
+                let first = match Self::from_json(signal, body) {
+                    Ok(request) => return Ok(request),
+                    Err(first) => first,
+                };
+                // The protobuf JSON mapping lets a sender leave out empty
+                // repeated fields, and the Collector does for an empty
+                // `arrayValue` or `kvlistValue`; opentelemetry-proto's serde
+                // types insist on their `values`. Fill those in and try
+                // again; only bodies that failed pay for the second parse.
+                let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+                    return Err(err(first));
+                };
+                if !fill_empty_value_lists(&mut value) {
+                    return Err(err(first));
+                }
+                Self::from_json_value(signal, value).map_err(|_| err(first))
             }
         }
+    }
+
+    fn from_json(signal: Signal, body: &[u8]) -> Result<Self, serde_json::Error> {
+        Ok(match signal {
+            Signal::Traces => ExportRequest::Traces(serde_json::from_slice(body)?),
+            Signal::Metrics => ExportRequest::Metrics(serde_json::from_slice(body)?),
+            Signal::Logs => ExportRequest::Logs(serde_json::from_slice(body)?),
+        })
+    }
+
+    fn from_json_value(
+        signal: Signal,
+        value: serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(match signal {
+            Signal::Traces => ExportRequest::Traces(serde_json::from_value(value)?),
+            Signal::Metrics => ExportRequest::Metrics(serde_json::from_value(value)?),
+            Signal::Logs => ExportRequest::Logs(serde_json::from_value(value)?),
+        })
     }
 
     /// The request's signal.
@@ -138,5 +164,91 @@ impl ExportRequest {
             ExportRequest::Metrics(r) => serde_json::to_string(r),
             ExportRequest::Logs(r) => serde_json::to_string(r),
         }
+    }
+}
+
+/// Adds `"values": []` to every `arrayValue` and `kvlistValue` object that
+/// has none, returning whether it added any. (The tree's depth is bounded
+/// by serde_json's recursion limit, so recursing here is too.)
+fn fill_empty_value_lists(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut filled = false;
+            for (key, field) in map.iter_mut() {
+                if matches!(key.as_str(), "arrayValue" | "kvlistValue") {
+                    if let Value::Object(list) = field {
+                        if !list.contains_key("values") {
+                            list.insert("values".into(), Value::Array(Vec::new()));
+                            filled = true;
+                        }
+                    }
+                }
+                filled |= fill_empty_value_lists(field);
+            }
+            filled
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |filled, item| fill_empty_value_lists(item) | filled),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use crate::proto::common::v1::any_value::Value as V;
+
+    /// How the Collector writes empty lists: the protobuf JSON mapping
+    /// leaves out empty repeated fields.
+    #[test]
+    fn empty_array_and_kvlist_without_values_decode() {
+        let body = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"arrayValue":{}},
+            "attributes":[{"key":"m","value":{"kvlistValue":{}}},
+                          {"key":"n","value":{"arrayValue":{"values":[{"kvlistValue":{}}]}}}]}]}]}]}"#;
+        let ExportRequest::Logs(logs) =
+            ExportRequest::decode(Signal::Logs, Format::Json, body).unwrap()
+        else {
+            panic!("not logs")
+        };
+        let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+        let value =
+            |v: &Option<crate::proto::common::v1::AnyValue>| v.clone().unwrap().value.unwrap();
+        assert!(matches!(value(&record.body), V::ArrayValue(a) if a.values.is_empty()));
+        assert!(
+            matches!(value(&record.attributes[0].value), V::KvlistValue(l) if l.values.is_empty())
+        );
+        let V::ArrayValue(nested) = value(&record.attributes[1].value) else {
+            panic!("not an array")
+        };
+        assert!(matches!(&nested.values[0].value, Some(V::KvlistValue(l)) if l.values.is_empty()));
+    }
+
+    #[test]
+    fn bad_json_keeps_its_first_error() {
+        let err = ExportRequest::decode(
+            Signal::Traces,
+            Format::Json,
+            br#"{"resourceSpans":[{"x":}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::Json {
+                    signal: Signal::Traces,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = ExportRequest::decode(
+            Signal::Traces,
+            Format::Json,
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":7,"attributes":[{"key":"a","value":{"arrayValue":{}}}]}]}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
     }
 }
