@@ -51,6 +51,8 @@
 //! multi-thread runtime).
 #![forbid(unsafe_code)]
 
+pub mod collector;
+pub mod compare;
 pub mod sample;
 
 use base64::Engine as _;
@@ -92,6 +94,13 @@ pub enum HarnessError {
     #[error("Python interop peers unavailable: {reason}")]
     PythonUnavailable {
         /// Why, including the venv script's output when it failed.
+        reason: String,
+    },
+    /// The Go peers (the Collector and the Go SDK sender) cannot be built:
+    /// no Go toolchain, or `scripts/collector.sh` failed.
+    #[error("Go interop peers (OpenTelemetry Collector, Go SDK) unavailable: {reason}")]
+    GoUnavailable {
+        /// Why, including the build script's output when it failed.
         reason: String,
     },
     /// A peer process could not be started.
@@ -208,7 +217,11 @@ fn find_python() -> Result<PathBuf, String> {
 /// loud `skipped:` line (to the real stderr, past the test harness's output
 /// capture) and returns `None` so the test can return early.
 pub fn skip_or_fail<T>(err: HarnessError) -> Option<T> {
-    if interop_required() || !matches!(err, HarnessError::PythonUnavailable { .. }) {
+    let unavailable = matches!(
+        err,
+        HarnessError::PythonUnavailable { .. } | HarnessError::GoUnavailable { .. }
+    );
+    if interop_required() || !unavailable {
         panic!("{err}");
     }
     let test = thread::current()
@@ -251,10 +264,10 @@ fn py_command(python: &Path, script: &str) -> Command {
 
 /// Collects a child's stderr in the background, keeping the tail.
 #[derive(Clone, Default)]
-struct StderrTail(Arc<Mutex<String>>);
+pub(crate) struct StderrTail(Arc<Mutex<String>>);
 
 impl StderrTail {
-    fn spawn(mut stream: impl Read + Send + 'static) -> (Self, JoinHandle<()>) {
+    pub(crate) fn spawn(mut stream: impl Read + Send + 'static) -> (Self, JoinHandle<()>) {
         let tail = StderrTail::default();
         let sink = tail.clone();
         let handle = thread::spawn(move || {
@@ -277,14 +290,14 @@ impl StderrTail {
         (tail, handle)
     }
 
-    fn get(&self) -> String {
+    pub(crate) fn get(&self) -> String {
         lock(&self.0).clone()
     }
 }
 
 /// Locks, ignoring poisoning: a panicking test thread must not hide the
 /// receiver's state from the panic message of another.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -643,7 +656,7 @@ fn parse_report(line: &str) -> Result<Report, String> {
     }))
 }
 
-fn decode_b64_request(signal: Signal, b64: &str) -> Result<ExportRequest, String> {
+pub(crate) fn decode_b64_request(signal: Signal, b64: &str) -> Result<ExportRequest, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| format!("bad base64: {e}"))?;
@@ -786,24 +799,36 @@ fn parse_sent(line: &str, signal: Signal) -> Result<ExportRequest, HarnessError>
         reason,
         line: line.to_owned(),
     };
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-    let sent_signal = v.get("signal").and_then(serde_json::Value::as_str);
-    if sent_signal != Some(signal.as_str()) {
+    let request = parse_sent_line(line).map_err(bad)?;
+    if request.signal() != signal {
         return Err(bad(format!("expected signal {signal}")));
     }
+    Ok(request)
+}
+
+/// Parses a sender's `{"signal": "...", "request_b64": "..."}` line.
+pub(crate) fn parse_sent_line(line: &str) -> Result<ExportRequest, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let signal: Signal = v
+        .get("signal")
+        .and_then(serde_json::Value::as_str)
+        .ok_or("no signal")?
+        .parse()
+        .map_err(|e: otlp_core::ParseError| e.to_string())?;
     let b64 = v
         .get("request_b64")
         .and_then(serde_json::Value::as_str)
-        .ok_or_else(|| bad("no request_b64".into()))?;
-    decode_b64_request(signal, b64).map_err(bad)
+        .ok_or("no request_b64")?;
+    decode_b64_request(signal, b64)
 }
 
 // ------------------------------------------------------------- assertions
 
 /// Asserts that `got` holds the same requests as `sent`, message for
 /// message, in any order (transports may reorder concurrent requests).
-/// On a mismatch it panics showing the first unmatched request and its
-/// closest candidate side by side.
+/// On a mismatch it panics naming the path of the first field that differs
+/// from the closest candidate (see [`compare::first_difference`]), then
+/// showing both requests.
 pub fn assert_same_requests(sent: &[ExportRequest], got: &[ExportRequest]) {
     let mut unmatched: Vec<&ExportRequest> = got.iter().collect();
     for (i, want) in sent.iter().enumerate() {
@@ -811,13 +836,19 @@ pub fn assert_same_requests(sent: &[ExportRequest], got: &[ExportRequest]) {
             unmatched.remove(pos);
             continue;
         }
-        let candidate = unmatched
+        // The closest candidate: the one that agrees longest, field by field.
+        let closest = unmatched
             .iter()
-            .find(|g| g.signal() == want.signal())
-            .map_or_else(|| "<none of that signal>".to_owned(), |g| format!("{g:#?}"));
+            .filter(|g| g.signal() == want.signal())
+            .filter_map(|g| Some((compare::first_difference(want, g)?, *g)))
+            .max_by_key(|(d, _)| d.path.len());
+        let (difference, candidate) = closest.map_or_else(
+            || ("no request of that signal left".to_owned(), String::new()),
+            |(d, g)| (d.to_string(), format!("{g:#?}")),
+        );
         panic!(
             "sent request #{i} ({} {}, {} items) was not received as sent \
-             ({} sent, {} received)\n--- sent:\n{want:#?}\n--- closest received:\n{candidate}",
+             ({} sent, {} received): {difference}\n--- sent:\n{want:#?}\n--- closest received:\n{candidate}",
             want.signal(),
             want.encode_protobuf().len(),
             want.item_count(),
