@@ -395,7 +395,7 @@ fn send_through_the_collector_to_receive() {
              sending_queue: {{enabled: false}}, retry_on_failure: {{enabled: false}}}}"
         ),
     );
-    let collector = match Collector::start(&[out], &[]) {
+    let collector = match Collector::start(&[out]) {
         Ok(collector) => collector,
         Err(e) => return skip_or_fail(e).unwrap_or(()),
     };

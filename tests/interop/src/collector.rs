@@ -16,10 +16,9 @@
 
 use crate::{lock, HarnessError, StderrTail};
 use otlp_core::{ExportRequest, Signal};
-use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -65,30 +64,11 @@ fn find_dir() -> Result<PathBuf, String> {
             ))
         };
     }
-    let script = crate::repo_root().join("scripts/collector.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .current_dir(crate::repo_root())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!(
-            "{} failed ({}); install Go 1.26 or newer to run these tests:\n{}",
-            script.display(),
-            out.status,
-            stderr.trim_end()
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    match stdout.lines().rev().find(|l| !l.trim().is_empty()) {
-        Some(dir) if has_peers(Path::new(dir.trim())) => Ok(PathBuf::from(dir.trim())),
-        _ => Err(format!(
-            "{} printed no directory with the Go peers; stdout:\n{stdout}\nstderr:\n{stderr}",
-            script.display()
-        )),
-    }
+    crate::run_setup_script(
+        "collector.sh",
+        "; install Go 1.26 or newer to run these tests",
+        has_peers,
+    )
 }
 
 /// A port on 127.0.0.1 that was free a moment ago. Ports handed out in this
@@ -104,21 +84,6 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
-}
-
-/// A `Command` for a Go peer, with no `OTEL_*` settings or proxies leaking
-/// in from the environment.
-fn go_command(program: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    for (key, _) in std::env::vars_os() {
-        let key_str = key.to_string_lossy();
-        if key_str.starts_with("OTEL_") || key_str.to_ascii_lowercase().ends_with("_proxy") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.env("NO_PROXY", "127.0.0.1,localhost,::1")
-        .env("no_proxy", "127.0.0.1,localhost,::1");
-    cmd
 }
 
 /// One exporter of a [`Collector`]: its component id (`otlp_grpc/gzip`)
@@ -164,38 +129,21 @@ impl std::fmt::Debug for Collector {
 impl Collector {
     /// The configuration [`start`](Self::start) runs: an `otlp` receiver
     /// (gRPC and HTTP on the ports given) feeding, for each signal, one
-    /// pipeline per exporter. `processors` (YAML flow mappings by id) go
-    /// into every pipeline, in order.
-    pub fn config(
-        grpc_port: u16,
-        http_port: u16,
-        exporters: &[Exporter],
-        processors: &[Exporter],
-    ) -> String {
+    /// pipeline per exporter.
+    pub fn config(grpc_port: u16, http_port: u16, exporters: &[Exporter]) -> String {
         let mut yaml = format!(
             "receivers:\n  otlp:\n    protocols:\n      grpc: {{endpoint: \"127.0.0.1:{grpc_port}\"}}\n      http: {{endpoint: \"127.0.0.1:{http_port}\"}}\n"
         );
-        let section = |yaml: &mut String, name: &str, items: &[Exporter]| {
-            if !items.is_empty() {
-                yaml.push_str(&format!("{name}:\n"));
-                for e in items {
-                    yaml.push_str(&format!("  {}: {}\n", e.id, e.config));
-                }
-            }
-        };
-        section(&mut yaml, "exporters", exporters);
-        section(&mut yaml, "processors", processors);
+        yaml.push_str("exporters:\n");
+        for e in exporters {
+            yaml.push_str(&format!("  {}: {}\n", e.id, e.config));
+        }
         // Internal metrics would listen on :8888 in every Collector.
         yaml.push_str("service:\n  telemetry:\n    metrics: {level: none}\n  pipelines:\n");
-        let processors = processors
-            .iter()
-            .map(|p| p.id.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
         for signal in Signal::ALL {
             for (i, e) in exporters.iter().enumerate() {
                 yaml.push_str(&format!(
-                    "    {signal}/{i}: {{receivers: [otlp], processors: [{processors}], exporters: [{}]}}\n",
+                    "    {signal}/{i}: {{receivers: [otlp], exporters: [{}]}}\n",
                     e.id
                 ));
             }
@@ -205,14 +153,11 @@ impl Collector {
 
     /// Starts the Collector (see [`config`](Self::config)) and waits until
     /// its receiver listens.
-    pub fn start(
-        exporters: &[Exporter],
-        processors: &[Exporter],
-    ) -> Result<Collector, HarnessError> {
+    pub fn start(exporters: &[Exporter]) -> Result<Collector, HarnessError> {
         let dir = go_peers_dir()?;
         let (grpc_port, http_port) = (free_port(), free_port());
-        let config = Self::config(grpc_port, http_port, exporters, processors);
-        let mut child = go_command(&dir.join("otelcol"))
+        let config = Self::config(grpc_port, http_port, exporters);
+        let mut child = crate::peer_command(&dir.join("otelcol"))
             .env("OTLP_INTEROP_COLLECTOR_CONFIG", &config)
             .arg("--config=env:OTLP_INTEROP_COLLECTOR_CONFIG")
             .stdin(Stdio::null())
@@ -263,8 +208,8 @@ impl Collector {
 
     /// Like [`start`](Self::start), but returns `None` after printing
     /// `skipped:` when Go is unavailable and not required.
-    pub fn start_or_skip(exporters: &[Exporter], processors: &[Exporter]) -> Option<Collector> {
-        Self::start(exporters, processors).map_or_else(crate::skip_or_fail, Some)
+    pub fn start_or_skip(exporters: &[Exporter]) -> Option<Collector> {
+        Self::start(exporters).map_or_else(crate::skip_or_fail, Some)
     }
 
     /// The receiver's OTLP/gRPC endpoint, `http://127.0.0.1:<port>`.
@@ -334,7 +279,7 @@ pub fn run_go_sender(
 ) -> Result<Vec<ExportRequest>, HarnessError> {
     let dir = go_peers_dir()?;
     let what = "otlp-go-sender";
-    let mut child = go_command(&dir.join(what))
+    let child = crate::peer_command(&dir.join(what))
         .args(["--endpoint", &addr.to_string()])
         .args(["--protocol", protocol.as_str()])
         .args(["--compression", if gzip { "gzip" } else { "none" }])
@@ -346,39 +291,7 @@ pub fn run_go_sender(
             what: what.into(),
             source,
         })?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let out_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let (stderr, err_reader) = StderrTail::spawn(child.stderr.take().expect("stderr is piped"));
-    let deadline = Instant::now() + GO_SENDER_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = err_reader.join();
-                return Err(HarnessError::Timeout {
-                    what: what.into(),
-                    after: GO_SENDER_TIMEOUT,
-                    stderr: stderr.get(),
-                });
-            }
-        }
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let _ = err_reader.join();
-    if !status.success() {
-        return Err(HarnessError::Exited {
-            what: what.into(),
-            status: Some(status),
-            stderr: stderr.get(),
-        });
-    }
+    let stdout = crate::wait_for_output(child, what, GO_SENDER_TIMEOUT)?;
     stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -402,15 +315,14 @@ mod tests {
             Exporter::new("otlp_grpc/a", "{endpoint: \"127.0.0.1:1\"}"),
             Exporter::new("debug", "{}"),
         ];
-        let yaml = Collector::config(1, 2, &exporters, &[]);
+        let yaml = Collector::config(1, 2, &exporters);
         assert!(yaml.contains("grpc: {endpoint: \"127.0.0.1:1\"}"), "{yaml}");
         assert!(yaml.contains("http: {endpoint: \"127.0.0.1:2\"}"), "{yaml}");
         assert!(yaml.contains("  otlp_grpc/a: {endpoint"), "{yaml}");
-        assert!(!yaml.contains("\nprocessors:"), "{yaml}");
         for signal in Signal::ALL {
             assert!(
                 yaml.contains(&format!(
-                    "{signal}/1: {{receivers: [otlp], processors: [], exporters: [debug]}}"
+                    "{signal}/1: {{receivers: [otlp], exporters: [debug]}}"
                 )),
                 "{yaml}"
             );

@@ -1,7 +1,10 @@
 //! Harness for interoperability tests against OTLP peers that no one in this
-//! project wrote: the official OpenTelemetry Python SDK and exporters, a
-//! receiver built on grpcio and `opentelemetry-proto` (both from PyPI), and
-//! the stock Rust `opentelemetry-otlp` crate.
+//! project wrote: the OpenTelemetry Collector and the OpenTelemetry Go SDK
+//! (see [`collector`]), the official OpenTelemetry Python SDK and exporters,
+//! a receiver built on grpcio and `opentelemetry-proto` (both from PyPI), and
+//! the stock Rust `opentelemetry-otlp` crate. [`compare`] names the field
+//! where two decoded requests differ. The matrix of what is tested is in
+//! `docs/interop.md`.
 //!
 //! Passing our own tests proves only that our encoder and our decoder agree
 //! with each other. These tests put a third party on the other end of the
@@ -185,7 +188,18 @@ fn find_python() -> Result<PathBuf, String> {
             Err(format!("{PYTHON_ENV}={} is not a file", path.display()))
         };
     }
-    let script = repo_root().join("scripts/interop-venv.sh");
+    run_setup_script("interop-venv.sh", "", |path| path.is_file())
+}
+
+/// Runs `scripts/<name>` from the repository root and returns the path on
+/// the last line it printed, which `ok` must accept. On failure the error
+/// holds the script's output, after `hint`.
+pub(crate) fn run_setup_script(
+    name: &str,
+    hint: &str,
+    ok: impl Fn(&Path) -> bool,
+) -> Result<PathBuf, String> {
+    let script = repo_root().join("scripts").join(name);
     let out = Command::new("bash")
         .arg(&script)
         .current_dir(repo_root())
@@ -195,7 +209,7 @@ fn find_python() -> Result<PathBuf, String> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         return Err(format!(
-            "{} failed ({}):\n{}",
+            "{} failed ({}){hint}:\n{}",
             script.display(),
             out.status,
             stderr.trim_end()
@@ -204,9 +218,9 @@ fn find_python() -> Result<PathBuf, String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().rev().find(|l| !l.trim().is_empty());
     match last.map(|l| PathBuf::from(l.trim())) {
-        Some(path) if path.is_file() => Ok(path),
+        Some(path) if ok(&path) => Ok(path),
         _ => Err(format!(
-            "{} printed no interpreter path; stdout:\n{stdout}\nstderr:\n{stderr}",
+            "{} printed no usable path; stdout:\n{stdout}\nstderr:\n{stderr}",
             script.display()
         )),
     }
@@ -247,8 +261,17 @@ pub fn python_or_skip() -> Option<&'static Path> {
 /// cannot leak into the test: no `OTEL_*` settings, no proxies, no
 /// `__pycache__` in the source tree, unbuffered output.
 fn py_command(python: &Path, script: &str) -> Command {
-    let mut cmd = Command::new(python);
-    cmd.arg(py_dir().join(script));
+    let mut cmd = peer_command(python);
+    cmd.arg(py_dir().join(script))
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
+}
+
+/// A `Command` for a peer program with no `OTEL_*` settings or proxies
+/// leaking in from the test's environment.
+pub(crate) fn peer_command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
         if key_str.starts_with("OTEL_") || key_str.to_ascii_lowercase().ends_with("_proxy") {
@@ -256,9 +279,7 @@ fn py_command(python: &Path, script: &str) -> Command {
         }
     }
     cmd.env("NO_PROXY", "127.0.0.1,localhost,::1")
-        .env("no_proxy", "127.0.0.1,localhost,::1")
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+        .env("no_proxy", "127.0.0.1,localhost,::1");
     cmd
 }
 
@@ -739,7 +760,7 @@ pub fn try_run_sender(
 ) -> Result<Vec<ExportRequest>, HarnessError> {
     let python = python()?;
     let what = "sender.py";
-    let mut child = py_command(python, what)
+    let child = py_command(python, what)
         .args(["--endpoint", endpoint])
         .args(["--protocol", protocol.as_str()])
         .args(["--compression", compression.as_str()])
@@ -752,6 +773,22 @@ pub fn try_run_sender(
             what: what.into(),
             source,
         })?;
+    let stdout = wait_for_output(child, what, SENDER_TIMEOUT)?;
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| parse_sent(line, signal))
+        .collect()
+}
+
+/// Waits (up to `timeout`) for a sender with piped stdout and stderr to
+/// exit, and returns its stdout; a timeout (the child is then killed) or a
+/// failure status is an error carrying its stderr.
+pub(crate) fn wait_for_output(
+    mut child: Child,
+    what: &str,
+    timeout: Duration,
+) -> Result<String, HarnessError> {
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let out_reader = thread::spawn(move || {
         let mut s = String::new();
@@ -759,8 +796,7 @@ pub fn try_run_sender(
         s
     });
     let (stderr, err_reader) = StderrTail::spawn(child.stderr.take().expect("stderr is piped"));
-
-    let deadline = Instant::now() + SENDER_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -771,7 +807,7 @@ pub fn try_run_sender(
                 let _ = err_reader.join();
                 return Err(HarnessError::Timeout {
                     what: what.into(),
-                    after: SENDER_TIMEOUT,
+                    after: timeout,
                     stderr: stderr.get(),
                 });
             }
@@ -786,11 +822,7 @@ pub fn try_run_sender(
             stderr: stderr.get(),
         });
     }
-    stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| parse_sent(line, signal))
-        .collect()
+    Ok(stdout)
 }
 
 fn parse_sent(line: &str, signal: Signal) -> Result<ExportRequest, HarnessError> {

@@ -327,7 +327,7 @@ fn our_exporters_through_the_collector_arrive_as_sent() {
             "collector",
         ),
     );
-    let Some(collector) = Collector::start_or_skip(&[out], &[]) else {
+    let Some(collector) = Collector::start_or_skip(&[out]) else {
         return;
     };
     let direct = format!("http://{}", ours.grpc());
@@ -461,7 +461,7 @@ fn collector_exporters_reach_our_receiver_with_every_compression() {
             expected.insert(id, (Transport::Http, format, encoding));
         }
     }
-    let Some(collector) = Collector::start_or_skip(&exporters, &[]) else {
+    let Some(collector) = Collector::start_or_skip(&exporters) else {
         return;
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -565,7 +565,7 @@ fn our_retry_outlasts_a_refusing_collector() {
                 "collector",
             ),
         );
-        let Some(collector) = Collector::start_or_skip(&[out], &[]) else {
+        let Some(collector) = Collector::start_or_skip(&[out]) else {
             return;
         };
         let endpoint = match protocol {
