@@ -23,6 +23,7 @@ seconds="${1:-${FUZZ_SECONDS:-20}}"
 shift || true
 jobs="${CARGO_BUILD_JOBS:-2}"
 all=(grpc_framing decompress_gzip decompress_zstd decompress_brotli
+     decompress_deflate decompress_snappy decompress_snappy_framed decompress_lz4
      protobuf_traces protobuf_metrics protobuf_logs
      json_traces json_metrics json_logs)
 targets=("${@:-${all[@]}}")

@@ -4,11 +4,13 @@
 #   scripts/test.sh
 #
 # On a fresh Debian/Ubuntu machine it installs what the tests need (a
-# compiler toolchain is assumed; python3-venv comes from apt when missing),
-# builds the Python venv with the official OpenTelemetry Python SDK,
-# exporters, opentelemetry-proto and grpcio for the interoperability tests,
-# and runs every test of the workspace in one profile. The interop tests
-# are required here: without Python they fail instead of skipping.
+# compiler toolchain and Go 1.26 are assumed; python3-venv comes from apt
+# when missing), builds the Python venv with the official OpenTelemetry
+# Python SDK, exporters, opentelemetry-proto and grpcio, builds the
+# OpenTelemetry Collector and a Go SDK sender from the Go modules pinned in
+# tests/collector (scripts/collector.sh, cached under target/), and runs
+# every test of the workspace in one profile. The interop tests are
+# required here: without Python or Go they fail instead of skipping.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,6 +20,7 @@ jobs="${CARGO_BUILD_JOBS:-2}"
 python="$(scripts/interop-venv.sh | tail -n 1)"
 export OTLP_INTEROP_PYTHON="$python"
 export OTLP_INTEROP_REQUIRED=1
+OTLP_INTEROP_COLLECTOR_DIR="$(scripts/collector.sh | tail -n 1)"; export OTLP_INTEROP_COLLECTOR_DIR
 
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"

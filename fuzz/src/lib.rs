@@ -1,7 +1,7 @@
 //! What each fuzz target runs, with the checks that make a run fail
 //! besides a panic: the decoders must agree with each other.
 
-use otlp_compression::Algorithm;
+use otlp_compression::Encoding;
 use otlp_core::limits::DecodeLimits;
 use otlp_core::{ExportRequest, Format, Signal};
 
@@ -38,17 +38,17 @@ pub fn json(signal: Signal, data: &[u8]) {
 }
 
 /// Decompresses `data` with a 1 MiB cap, which must hold.
-pub fn decompress(algorithm: Algorithm, data: &[u8]) {
+pub fn decompress(encoding: Encoding, data: &[u8]) {
     const CAP: usize = 1 << 20;
     let mut out = Vec::new();
-    if otlp_compression::decompress(algorithm, data, CAP, &mut out).is_ok() {
+    if otlp_compression::decompress(encoding, data, CAP, &mut out).is_ok() {
         assert!(out.len() <= CAP);
     }
 }
 
 /// Runs a gRPC request body through the receiver's unframing,
 /// decompression and decoding. The first byte picks the signal (bits 0-1)
-/// and the `grpc-encoding` (bits 2-3: identity, gzip, zstd); the rest is
+/// and the `grpc-encoding` (bits 2-3: identity, gzip, zstd, snappy); the rest is
 /// the body. An accepted request must have as many items as the limit
 /// allows at most.
 pub fn grpc(data: &[u8]) {
@@ -61,9 +61,10 @@ pub fn grpc(data: &[u8]) {
         _ => Signal::Traces,
     };
     let encoding = match (selector >> 2) & 3 {
-        1 => Algorithm::Gzip,
-        2 => Algorithm::Zstd,
-        _ => Algorithm::None,
+        1 => Encoding::Gzip,
+        2 => Encoding::Zstd,
+        3 => Encoding::SnappyFramed,
+        _ => Encoding::Identity,
     };
     let body = bytes::Bytes::copy_from_slice(body);
     if let Ok(request) =

@@ -27,8 +27,10 @@ const ROWS: [(Protocol, Algorithm); 11] = [
     (Protocol::HttpJson, Algorithm::Brotli),
 ];
 
-/// Items received, by how they arrived: each row's key is unique.
-type Counts = Arc<Mutex<HashMap<(Transport, Format, Algorithm), u64>>>;
+/// Items received, by how they arrived: each row's key is unique. The
+/// compression is keyed by name, which the receiver's `Encoding` and the
+/// exporter's `Algorithm` share.
+type Counts = Arc<Mutex<HashMap<(Transport, Format, &'static str), u64>>>;
 
 /// `otlp demo`.
 pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
@@ -43,7 +45,7 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
                 .serve(move |req: ReceivedRequest| {
                     let counts = Arc::clone(&handler_counts);
                     async move {
-                        let key = (req.transport, req.format, req.compression);
+                        let key = (req.transport, req.format, req.compression.as_str());
                         *counts
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
@@ -103,7 +105,7 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
         let received = counts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&(transport, protocol.format(), algorithm))
+            .get(&(transport, protocol.format(), algorithm.as_str()))
             .copied()
             .unwrap_or(0);
         crate::outln(format_args!(

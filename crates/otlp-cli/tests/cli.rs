@@ -3,6 +3,7 @@
 //! write and exit with.
 
 use otlp_core::{ExportRequest, Format, Signal};
+use otlp_interop_tests::collector::{Collector, Exporter};
 use otlp_interop_tests::{skip_or_fail, try_run_sender, SenderCompression, SenderProtocol};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -375,6 +376,88 @@ fn python_sdk_exports_to_receive() {
     for (key, requests) in &sent {
         otlp_interop_tests::assert_same_requests(requests, &got[key]);
     }
+}
+
+/// `otlp send` to the OpenTelemetry Collector (every signal, over gRPC,
+/// HTTP/protobuf and HTTP/JSON) exits 0 with every item accepted, and the
+/// Collector's `otlp_grpc` exporter forwards it all to `otlp receive
+/// --out F`: F holds every item, each span exactly once.
+#[test]
+fn send_through_the_collector_to_receive() {
+    const N: u64 = 250;
+    let dir = scratch("collector");
+    let receive = Receive::start(&dir);
+    let grpc = receive.grpc.trim_start_matches("http://");
+    let out = Exporter::new(
+        "otlp_grpc/receive",
+        format!(
+            "{{endpoint: \"{grpc}\", tls: {{insecure: true}}, compression: gzip, \
+             sending_queue: {{enabled: false}}, retry_on_failure: {{enabled: false}}}}"
+        ),
+    );
+    let collector = match Collector::start(&[out]) {
+        Ok(collector) => collector,
+        Err(e) => return skip_or_fail(e).unwrap_or(()),
+    };
+    let protocols = [
+        ("grpc", collector.grpc_endpoint()),
+        ("http/protobuf", collector.http_endpoint()),
+        ("http/json", collector.http_endpoint()),
+    ];
+    for (protocol, endpoint) in &protocols {
+        for signal in Signal::ALL {
+            let n = N.to_string();
+            let args = [
+                "send",
+                "--endpoint",
+                endpoint,
+                "--protocol",
+                protocol,
+                "--signal",
+                signal.as_str(),
+                "--count",
+                &n,
+                "--batch-size",
+                "100",
+            ];
+            let out = run(&args, Duration::from_secs(60));
+            assert!(
+                out.status.success(),
+                "{args:?}: {}\n{}\n{}",
+                out.status,
+                text(&out.stderr),
+                collector.stderr()
+            );
+            let summary = text(&out.stdout);
+            assert!(summary.starts_with(&format!("{N} of {N} ")), "{summary}");
+        }
+    }
+    let (_, recorded) = receive.stop_raw();
+    let mut items: HashMap<String, u64> = HashMap::new();
+    let mut traces = String::new();
+    for line in recorded.lines() {
+        let line_json: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(field(&line_json, "transport"), "grpc");
+        assert_eq!(field(&line_json, "compression"), "gzip");
+        request(&line_json);
+        let signal = field(&line_json, "signal").to_owned();
+        if signal == "traces" {
+            traces.push_str(line);
+            traces.push('\n');
+        }
+        *items.entry(signal).or_default() += line_json["items"].as_u64().unwrap();
+    }
+    let sent = N * protocols.len() as u64;
+    for signal in Signal::ALL {
+        assert_eq!(
+            items.get(signal.as_str()),
+            Some(&sent),
+            "{signal}: {items:?}"
+        );
+    }
+    let ids = received_span_ids(&traces);
+    assert_eq!(ids.len() as u64, sent);
+    assert!(ids.values().all(|&n| n == 1), "a span arrived twice");
 }
 
 /// A port nothing listens on.

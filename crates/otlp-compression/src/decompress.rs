@@ -14,14 +14,22 @@ use zstd::zstd_safe::{self, DCtx, DParameter, InBuffer, OutBuffer, ResetDirectiv
 
 #[cfg(feature = "gzip")]
 use crate::gzip;
-use crate::Algorithm;
+use crate::Encoding;
+#[cfg(any(feature = "snappy", feature = "lz4"))]
+use std::io::Read;
 
 /// The least output room handed to a decoder at a time.
-#[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
+#[cfg(any(
+    feature = "gzip",
+    feature = "zstd",
+    feature = "brotli",
+    feature = "snappy",
+    feature = "lz4"
+))]
 const MIN_ROOM: usize = 16 * 1024;
 /// First guess at how much larger than its compressed form a payload is;
 /// the output buffer doubles from there as needed.
-#[cfg(any(feature = "gzip", feature = "brotli"))]
+#[cfg(any(feature = "gzip", feature = "brotli", feature = "lz4"))]
 const EXPANSION_GUESS: usize = 4;
 /// The largest window log zstd accepts on every platform (1 GiB).
 #[cfg(feature = "zstd")]
@@ -44,32 +52,38 @@ pub enum DecompressError {
     /// asks for a larger window than the limit allows (see
     /// [`Decompressor::decompress`]). Retrying the same payload fails the
     /// same way.
-    #[error("corrupt {algorithm} payload: {source}")]
+    #[error("corrupt {encoding} payload: {source}")]
     Corrupt {
-        /// The algorithm the payload was decoded as.
-        algorithm: Algorithm,
+        /// The encoding the payload was decoded as.
+        encoding: Encoding,
         /// What was wrong, as the decoder reported it.
         #[source]
         source: Box<dyn Error + Send + Sync>,
     },
-    /// The algorithm's codec was left out of this build: the crate feature
-    /// of the same name (`gzip`, `zstd` or `brotli`) is not enabled. A
-    /// receiver should answer as for an unknown encoding (HTTP 415, gRPC
-    /// `UNIMPLEMENTED`). See [`Algorithm::is_supported`].
-    #[error("{algorithm} support was not compiled in; enable the `{algorithm}` feature of otlp-compression")]
+    /// The encoding's codec was left out of this build: its crate feature
+    /// ([`Encoding::feature`]: `gzip`, `zstd`, `brotli`, `snappy` or `lz4`)
+    /// is not enabled. A receiver should answer as for an unknown encoding
+    /// (HTTP 415, gRPC `UNIMPLEMENTED`). See [`Encoding::is_supported`].
+    #[error(
+        "{encoding} support was not compiled in; enable the `{}` feature of otlp-compression",
+        .encoding.feature().unwrap_or("default")
+    )]
     Unsupported {
-        /// The algorithm the payload is compressed with.
-        algorithm: Algorithm,
+        /// The encoding the payload is compressed with.
+        encoding: Encoding,
     },
 }
 
-#[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
-fn corrupt(
-    algorithm: Algorithm,
-    source: impl Into<Box<dyn Error + Send + Sync>>,
-) -> DecompressError {
+#[cfg(any(
+    feature = "gzip",
+    feature = "zstd",
+    feature = "brotli",
+    feature = "snappy",
+    feature = "lz4"
+))]
+fn corrupt(encoding: Encoding, source: impl Into<Box<dyn Error + Send + Sync>>) -> DecompressError {
     DecompressError::Corrupt {
-        algorithm,
+        encoding,
         source: source.into(),
     }
 }
@@ -82,7 +96,7 @@ fn corrupt(
 /// A shorthand for [`Decompressor::decompress`] on a new [`Decompressor`];
 /// keep a `Decompressor` to reuse its state across payloads.
 pub fn decompress(
-    algorithm: Algorithm,
+    algorithm: impl Into<Encoding>,
     input: &[u8],
     limit: usize,
     out: &mut Vec<u8>,
@@ -90,8 +104,9 @@ pub fn decompress(
     Decompressor::new().decompress(algorithm, input, limit, out)
 }
 
-/// Decompresses payloads of any [`Algorithm`] one after another, keeping
-/// the inflate state and the zstd context for reuse.
+/// Decompresses payloads of any [`Encoding`] (every
+/// [`Algorithm`](crate::Algorithm) converts into one) one after another,
+/// keeping the inflate state and the zstd context for reuse.
 ///
 /// Each state is created on first use of its algorithm, so a receiver can
 /// keep one `Decompressor` per worker whatever encodings its clients send.
@@ -110,7 +125,7 @@ impl Decompressor {
     }
 
     /// Replaces the contents of `out` with `input` decompressed as
-    /// `algorithm`, never producing more than `limit` bytes.
+    /// `encoding`, never producing more than `limit` bytes.
     ///
     /// `input` must be the whole payload: gzip may hold several members
     /// back to back and zstd several frames, which are decoded in turn;
@@ -123,45 +138,69 @@ impl Decompressor {
     /// window: gzip's is 32 KiB, brotli's at most 16 MiB (RFC 7932 streams
     /// only; the large-window extension is refused), and zstd's at most the
     /// larger of 8 MiB and twice `limit`, as frames asking for more are
-    /// refused.
+    /// refused. Deflate shares gzip's inflate state; a Snappy block
+    /// declares its length up front and one over the limit fails before
+    /// decoding; framed Snappy and LZ4 frames are decoded a chunk (at most
+    /// 64 KiB) or block (at most 4 MiB) at a time.
     pub fn decompress(
         &mut self,
-        algorithm: Algorithm,
+        encoding: impl Into<Encoding>,
         input: &[u8],
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), DecompressError> {
+        let encoding = encoding.into();
         out.clear();
         let mut sink = Sink {
             out,
             filled: 0,
             limit,
         };
-        let result = match algorithm {
-            Algorithm::None if input.len() > limit => Err(DecompressError::TooLarge { limit }),
-            Algorithm::None => {
+        let result = match encoding {
+            Encoding::Identity if input.len() > limit => Err(DecompressError::TooLarge { limit }),
+            Encoding::Identity => {
                 sink.out.extend_from_slice(input);
                 sink.advance(input.len())
             }
-            algorithm if !algorithm.is_supported() => {
-                Err(DecompressError::Unsupported { algorithm })
-            }
-            #[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
-            _ if input.is_empty() => Err(corrupt(algorithm, "empty input")),
+            encoding if !encoding.is_supported() => Err(DecompressError::Unsupported { encoding }),
+            #[cfg(any(
+                feature = "gzip",
+                feature = "zstd",
+                feature = "brotli",
+                feature = "snappy",
+                feature = "lz4"
+            ))]
+            _ if input.is_empty() => Err(corrupt(encoding, "empty input")),
             #[cfg(feature = "gzip")]
-            Algorithm::Gzip => gunzip(
+            Encoding::Gzip => gunzip(
                 self.inflate.get_or_insert_with(|| Decompress::new(false)),
                 input,
                 &mut sink,
             ),
+            #[cfg(feature = "gzip")]
+            Encoding::Deflate => unzlib(
+                self.inflate.get_or_insert_with(|| Decompress::new(true)),
+                input,
+                &mut sink,
+            ),
             #[cfg(feature = "zstd")]
-            Algorithm::Zstd => unzstd(self.zstd.get_or_insert_with(DCtx::create), input, &mut sink),
+            Encoding::Zstd => unzstd(self.zstd.get_or_insert_with(DCtx::create), input, &mut sink),
             #[cfg(feature = "brotli")]
-            Algorithm::Brotli => unbrotli(input, &mut sink),
-            // Only algorithms left out of the build reach here, and the
+            Encoding::Brotli => unbrotli(input, &mut sink),
+            #[cfg(feature = "snappy")]
+            Encoding::Snappy if input.starts_with(SNAPPY_STREAM_IDENTIFIER) => {
+                unsnappy_framed(Encoding::Snappy, input, &mut sink)
+            }
+            #[cfg(feature = "snappy")]
+            Encoding::Snappy => unsnappy(input, &mut sink),
+            #[cfg(feature = "snappy")]
+            Encoding::SnappyFramed => unsnappy_framed(Encoding::SnappyFramed, input, &mut sink),
+            #[cfg(feature = "lz4")]
+            Encoding::Lz4 => unlz4(input, &mut sink),
+            // Only encodings left out of the build reach here, and the
             // guard above has already answered for them.
-            #[cfg(not(all(feature = "gzip", feature = "zstd", feature = "brotli")))]
-            algorithm => Err(DecompressError::Unsupported { algorithm }),
+            #[allow(unreachable_patterns)]
+            encoding => Err(DecompressError::Unsupported { encoding }),
         };
         let filled = if result.is_ok() { sink.filled } else { 0 };
         out.truncate(filled);
@@ -189,7 +228,13 @@ struct Sink<'a> {
 
 impl Sink<'_> {
     /// Extends the room to `additional` bytes, as far as the cap allows.
-    #[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
+    #[cfg(any(
+        feature = "gzip",
+        feature = "zstd",
+        feature = "brotli",
+        feature = "snappy",
+        feature = "lz4"
+    ))]
     fn reserve(&mut self, additional: usize) {
         let len = self
             .filled
@@ -203,7 +248,13 @@ impl Sink<'_> {
     }
 
     /// The room, doubled first if it is full.
-    #[cfg(any(feature = "gzip", feature = "zstd", feature = "brotli"))]
+    #[cfg(any(
+        feature = "gzip",
+        feature = "zstd",
+        feature = "brotli",
+        feature = "snappy",
+        feature = "lz4"
+    ))]
     fn room(&mut self) -> &mut [u8] {
         if self.filled == self.out.len() {
             self.reserve(self.filled.max(MIN_ROOM));
@@ -221,13 +272,43 @@ impl Sink<'_> {
     }
 }
 
+/// Inflates one deflate stream (raw, or zlib-wrapped if `inflate` was
+/// reset for it) from the start of `input` into `sink`, returning how many
+/// bytes of `input` it took.
+#[cfg(feature = "gzip")]
+fn inflate_stream(
+    encoding: Encoding,
+    inflate: &mut Decompress,
+    input: &[u8],
+    sink: &mut Sink<'_>,
+) -> Result<usize, DecompressError> {
+    let mut pos = 0;
+    loop {
+        let (total_in, total_out) = (inflate.total_in(), inflate.total_out());
+        let status = inflate
+            .decompress(&input[pos..], sink.room(), FlushDecompress::None)
+            .map_err(|e| corrupt(encoding, e))?;
+        let read = (inflate.total_in() - total_in) as usize;
+        let written = (inflate.total_out() - total_out) as usize;
+        pos += read;
+        sink.advance(written)?;
+        if status == Status::StreamEnd {
+            return Ok(pos);
+        }
+        // The room is never empty here, so no progress means no input.
+        if read == 0 && written == 0 {
+            return Err(corrupt(encoding, "truncated deflate stream"));
+        }
+    }
+}
+
 #[cfg(feature = "gzip")]
 fn gunzip(
     inflate: &mut Decompress,
     input: &[u8],
     sink: &mut Sink<'_>,
 ) -> Result<(), DecompressError> {
-    const GZIP: Algorithm = Algorithm::Gzip;
+    const GZIP: Encoding = Encoding::Gzip;
     sink.reserve(input.len().saturating_mul(EXPANSION_GUESS));
     let mut pos = 0;
     // A gzip stream is one or more members back to back (RFC 1952 2.2).
@@ -235,23 +316,7 @@ fn gunzip(
         pos += gzip::header_len(&input[pos..]).map_err(|e| corrupt(GZIP, e))?;
         inflate.reset(false);
         let start = sink.filled;
-        loop {
-            let (total_in, total_out) = (inflate.total_in(), inflate.total_out());
-            let status = inflate
-                .decompress(&input[pos..], sink.room(), FlushDecompress::None)
-                .map_err(|e| corrupt(GZIP, e))?;
-            let read = (inflate.total_in() - total_in) as usize;
-            let written = (inflate.total_out() - total_out) as usize;
-            pos += read;
-            sink.advance(written)?;
-            if status == Status::StreamEnd {
-                break;
-            }
-            // The room is never empty here, so no progress means no input.
-            if read == 0 && written == 0 {
-                return Err(corrupt(GZIP, "truncated deflate stream"));
-            }
-        }
+        pos += inflate_stream(GZIP, inflate, &input[pos..], sink)?;
         gzip::check_trailer(&input[pos..], &sink.out[start..sink.filled])
             .map_err(|e| corrupt(GZIP, e))?;
         pos += gzip::TRAILER_LEN;
@@ -261,6 +326,136 @@ fn gunzip(
         if !gzip::is_member(&input[pos..]) {
             return Err(corrupt(GZIP, "trailing data after gzip member"));
         }
+    }
+}
+
+/// Deflate in the zlib wrapper (RFC 1950): one stream, its Adler-32 checked
+/// by flate2, and nothing after it.
+#[cfg(feature = "gzip")]
+fn unzlib(
+    inflate: &mut Decompress,
+    input: &[u8],
+    sink: &mut Sink<'_>,
+) -> Result<(), DecompressError> {
+    sink.reserve(input.len().saturating_mul(EXPANSION_GUESS));
+    inflate.reset(true);
+    let read = inflate_stream(Encoding::Deflate, inflate, input, sink)?;
+    if read != input.len() {
+        return Err(corrupt(
+            Encoding::Deflate,
+            "trailing data after zlib stream",
+        ));
+    }
+    Ok(())
+}
+
+/// The stream identifier chunk every Snappy framing-format stream starts
+/// with.
+#[cfg(feature = "snappy")]
+const SNAPPY_STREAM_IDENTIFIER: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+
+/// A Snappy block. It declares its decoded length first, so a block over
+/// the limit is refused before anything is allocated or decoded.
+#[cfg(feature = "snappy")]
+fn unsnappy(input: &[u8], sink: &mut Sink<'_>) -> Result<(), DecompressError> {
+    let len = snap::raw::decompress_len(input).map_err(|e| corrupt(Encoding::Snappy, e))?;
+    if len > sink.limit {
+        return Err(DecompressError::TooLarge { limit: sink.limit });
+    }
+    sink.reserve(len);
+    let written = snap::raw::Decoder::new()
+        .decompress(input, &mut sink.out[..len])
+        .map_err(|e| corrupt(Encoding::Snappy, e))?;
+    sink.advance(written)
+}
+
+/// The Snappy framing format: chunks of at most 64 KiB, each with a CRC-32C
+/// that the decoder checks.
+#[cfg(feature = "snappy")]
+fn unsnappy_framed(
+    encoding: Encoding,
+    input: &[u8],
+    sink: &mut Sink<'_>,
+) -> Result<(), DecompressError> {
+    read_capped(encoding, snap::read::FrameDecoder::new(input), sink)
+}
+
+/// The LZ4 frame format: one frame, with the block and content checksums
+/// it asks for checked.
+#[cfg(feature = "lz4")]
+fn unlz4(input: &[u8], sink: &mut Sink<'_>) -> Result<(), DecompressError> {
+    // lz4_flex ends quietly when the input stops where a block header
+    // should be, which would accept a stream cut at a block boundary, and
+    // does not read on after the first frame: check that the input is one
+    // whole frame before decoding.
+    lz4_frame_complete(input).map_err(|e| corrupt(Encoding::Lz4, e))?;
+    sink.reserve(input.len().saturating_mul(EXPANSION_GUESS));
+    read_capped(
+        Encoding::Lz4,
+        lz4_flex::frame::FrameDecoder::new(input),
+        sink,
+    )
+}
+
+/// Walks the LZ4 frame in `input` by its header and block sizes, without
+/// decoding, and fails unless it ends with its end mark (and content
+/// checksum, if it has one) exactly at the end of `input`.
+#[cfg(feature = "lz4")]
+fn lz4_frame_complete(input: &[u8]) -> Result<(), &'static str> {
+    const TRUNCATED: &str = "truncated lz4 frame";
+    let u32_at = |pos: usize| -> Result<u32, &'static str> {
+        let bytes = input.get(pos..pos.saturating_add(4)).ok_or(TRUNCATED)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    };
+    if u32_at(0)? != 0x184d_2204 {
+        return Err("not an lz4 frame");
+    }
+    let flags = *input.get(4).ok_or(TRUNCATED)?;
+    let block_checksum = flags & 0x10 != 0;
+    let content_size = flags & 0x08 != 0;
+    let content_checksum = flags & 0x04 != 0;
+    let dict_id = flags & 0x01 != 0;
+    // Magic, FLG, BD, the optional fields, the header checksum.
+    let mut pos = 4 + 2 + if content_size { 8 } else { 0 } + if dict_id { 4 } else { 0 } + 1;
+    loop {
+        let block = u32_at(pos)?;
+        pos += 4;
+        if block == 0 {
+            break;
+        }
+        let len = (block & 0x7fff_ffff) as usize;
+        pos = pos
+            .saturating_add(len)
+            .saturating_add(if block_checksum { 4 } else { 0 });
+    }
+    if content_checksum {
+        pos += 4;
+    }
+    match pos.cmp(&input.len()) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Less => Err("trailing data after lz4 frame"),
+        std::cmp::Ordering::Greater => Err(TRUNCATED),
+    }
+}
+
+/// Reads a streaming decoder to its end into `sink`, never giving it more
+/// room than the cap allows.
+#[cfg(any(feature = "snappy", feature = "lz4"))]
+fn read_capped(
+    encoding: Encoding,
+    mut decoder: impl Read,
+    sink: &mut Sink<'_>,
+) -> Result<(), DecompressError> {
+    loop {
+        let written = match decoder.read(sink.room()) {
+            Ok(written) => written,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(corrupt(encoding, e)),
+        };
+        if written == 0 {
+            return Ok(());
+        }
+        sink.advance(written)?;
     }
 }
 
@@ -282,7 +477,7 @@ fn unzstd(
     input: &[u8],
     sink: &mut Sink<'_>,
 ) -> Result<(), DecompressError> {
-    const ZSTD: Algorithm = Algorithm::Zstd;
+    const ZSTD: Encoding = Encoding::Zstd;
     let zstd_error = |code| corrupt(ZSTD, zstd_safe::get_error_name(code));
     // A session reset also clears the error state a failed call leaves.
     dctx.reset(ResetDirective::SessionOnly)
@@ -327,7 +522,7 @@ fn unzstd(
 
 #[cfg(feature = "brotli")]
 fn unbrotli(input: &[u8], sink: &mut Sink<'_>) -> Result<(), DecompressError> {
-    const BROTLI: Algorithm = Algorithm::Brotli;
+    const BROTLI: Encoding = Encoding::Brotli;
     // Strict: RFC 7932 streams only. The large-window extension would let a
     // stream make the decoder allocate a 1 GiB ring buffer.
     let mut state = BrotliState::new_strict(
@@ -365,10 +560,17 @@ fn unbrotli(input: &[u8], sink: &mut Sink<'_>) -> Result<(), DecompressError> {
     }
 }
 
-#[cfg(all(test, feature = "gzip", feature = "zstd", feature = "brotli"))]
+#[cfg(all(
+    test,
+    feature = "gzip",
+    feature = "zstd",
+    feature = "brotli",
+    feature = "snappy",
+    feature = "lz4"
+))]
 mod tests {
     use super::*;
-    use crate::Compressor;
+    use crate::{Algorithm, Compressor};
     use std::io::{self, Read, Write};
 
     const GIB: u64 = 1 << 30;
@@ -388,11 +590,12 @@ mod tests {
         out
     }
 
-    fn assert_corrupt(algorithm: Algorithm, input: &[u8]) -> String {
+    fn assert_corrupt(algorithm: impl Into<Encoding>, input: &[u8]) -> String {
+        let algorithm = algorithm.into();
         let mut out = b"stale".to_vec();
         match decompress(algorithm, input, 1 << 20, &mut out) {
             Err(DecompressError::Corrupt {
-                algorithm: a,
+                encoding: a,
                 source,
             }) if a == algorithm => {
                 assert!(out.is_empty());
@@ -415,7 +618,8 @@ mod tests {
         Some(kib * 1024)
     }
 
-    fn assert_bomb_rejected(algorithm: Algorithm, bomb: &[u8]) {
+    fn assert_bomb_rejected(algorithm: impl Into<Encoding>, bomb: &[u8]) {
+        let algorithm = algorithm.into();
         let limit = 1 << 20;
         let mut out = Vec::new();
         let err = decompress(algorithm, bomb, limit, &mut out).unwrap_err();
@@ -683,6 +887,195 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    /// `input` in one of the decode-only encodings, written by the same
+    /// crates' encoders.
+    fn encode(encoding: Encoding, input: &[u8]) -> Vec<u8> {
+        match encoding {
+            Encoding::Deflate => {
+                let mut encoder =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                encoder.write_all(input).unwrap();
+                encoder.finish().unwrap()
+            }
+            Encoding::Snappy => snap::raw::Encoder::new().compress_vec(input).unwrap(),
+            Encoding::SnappyFramed => {
+                let mut encoder = snap::write::FrameEncoder::new(Vec::new());
+                encoder.write_all(input).unwrap();
+                encoder.into_inner().unwrap()
+            }
+            Encoding::Lz4 => {
+                let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::new());
+                encoder.write_all(input).unwrap();
+                encoder.finish().unwrap()
+            }
+            encoding => compress(encoding.algorithm().unwrap(), input),
+        }
+    }
+
+    const DECODE_ONLY: [Encoding; 4] = [
+        Encoding::Deflate,
+        Encoding::Snappy,
+        Encoding::SnappyFramed,
+        Encoding::Lz4,
+    ];
+
+    #[test]
+    fn decode_only_encodings_round_trip_up_to_the_limit() {
+        let input = sample();
+        let mut decompressor = Decompressor::new();
+        let mut out = Vec::new();
+        for encoding in DECODE_ONLY {
+            let wire = encode(encoding, &input);
+            decompressor
+                .decompress(encoding, &wire, input.len(), &mut out)
+                .unwrap();
+            assert_eq!(out, input, "{encoding}");
+            let err = decompressor
+                .decompress(encoding, &wire, input.len() - 1, &mut out)
+                .unwrap_err();
+            assert!(
+                matches!(err, DecompressError::TooLarge { limit } if limit == input.len() - 1),
+                "{encoding}: {err}"
+            );
+            assert!(out.is_empty());
+            // (The Snappy framing format writes nothing for no input.)
+            if encoding != Encoding::SnappyFramed {
+                decompressor
+                    .decompress(encoding, &encode(encoding, b""), 0, &mut out)
+                    .unwrap();
+                assert!(out.is_empty(), "{encoding}");
+            }
+            // gzip after deflate and back: the inflate state is shared.
+            let gz = compress(Algorithm::Gzip, &input);
+            decompressor
+                .decompress(Algorithm::Gzip, &gz, input.len(), &mut out)
+                .unwrap();
+            assert_eq!(out, input);
+        }
+    }
+
+    #[test]
+    fn framed_snappy_under_the_snappy_token_is_accepted() {
+        // Collectors before v0.118 sent the framing format as `snappy`.
+        let input = sample();
+        let mut out = Vec::new();
+        let wire = encode(Encoding::SnappyFramed, &input);
+        decompress(Encoding::Snappy, &wire, input.len(), &mut out).unwrap();
+        assert_eq!(out, input);
+    }
+
+    #[test]
+    fn decode_only_garbage_truncation_and_trailing_data_are_corrupt() {
+        let input = sample();
+        for encoding in DECODE_ONLY {
+            assert_eq!(assert_corrupt(encoding, b""), "empty input");
+            assert_corrupt(
+                encoding,
+                b"this is not compressed at all, not even a little",
+            );
+            let wire = encode(encoding, &input);
+            for len in [1, 5, wire.len() / 2, wire.len() - 1] {
+                assert_corrupt(encoding, &wire[..len]);
+            }
+            let mut out = Vec::new();
+            for pos in (0..wire.len()).step_by(11) {
+                let mut bad = wire.clone();
+                bad[pos] = bad[pos].wrapping_add(0x5b);
+                // An error, or (where nothing checks that byte) some output.
+                let _ = decompress(encoding, &bad, input.len() * 2, &mut out);
+            }
+        }
+        let mut zlib = encode(Encoding::Deflate, &input);
+        zlib.extend_from_slice(b"junk");
+        assert_eq!(
+            assert_corrupt(Encoding::Deflate, &zlib),
+            "trailing data after zlib stream"
+        );
+        // The Adler-32 trailer is checked.
+        let mut zlib = encode(Encoding::Deflate, &input);
+        let last = zlib.len() - 1;
+        zlib[last] ^= 1;
+        assert_corrupt(Encoding::Deflate, &zlib);
+        // Raw deflate (no zlib header) is not what `deflate` means.
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        raw.write_all(&input).unwrap();
+        assert_corrupt(Encoding::Deflate, &raw.finish().unwrap());
+    }
+
+    #[test]
+    fn lz4_cut_at_a_block_boundary_is_corrupt() {
+        let input = sample();
+        let info = lz4_flex::frame::FrameInfo::new()
+            .block_size(lz4_flex::frame::BlockSize::Max64KB)
+            .content_checksum(true);
+        let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+        encoder.write_all(&input).unwrap();
+        let wire = encoder.finish().unwrap();
+        // Magic, FLG, BD, header checksum; then the first block's size.
+        let first = u32::from_le_bytes(wire[7..11].try_into().unwrap()) & 0x7fff_ffff;
+        let cut = 11 + first as usize;
+        assert!(cut < wire.len() - 4, "one block only");
+        assert_eq!(
+            assert_corrupt(Encoding::Lz4, &wire[..cut]),
+            "truncated lz4 frame"
+        );
+        assert_eq!(
+            assert_corrupt(Encoding::Lz4, &wire.repeat(2)),
+            "trailing data after lz4 frame"
+        );
+        let mut out = Vec::new();
+        decompress(Encoding::Lz4, &wire, input.len(), &mut out).unwrap();
+        assert_eq!(out, input);
+    }
+
+    #[test]
+    fn zlib_bomb_is_rejected() {
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        zeros_through(&mut encoder, GIB);
+        let bomb = encoder.finish().unwrap();
+        assert!(bomb.len() < 2 << 20, "{}", bomb.len());
+        assert_bomb_rejected(Encoding::Deflate, &bomb);
+    }
+
+    #[test]
+    fn snappy_block_over_the_limit_is_refused_from_its_header() {
+        // A block is one allocation of its declared length: a header
+        // claiming 1 GiB is refused before any of it is read.
+        let mut header = Vec::new();
+        let mut len = GIB;
+        while len >= 0x80 {
+            header.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        header.push(len as u8);
+        header.extend_from_slice(b"\x00a");
+        assert_bomb_rejected(Encoding::Snappy, &header);
+        let block = snap::raw::Encoder::new()
+            .compress_vec(&vec![0; 16 << 20])
+            .unwrap();
+        assert!(block.len() < 1 << 20, "{}", block.len());
+        assert_bomb_rejected(Encoding::Snappy, &block);
+    }
+
+    #[test]
+    fn framed_snappy_bomb_is_rejected() {
+        let mut encoder = snap::write::FrameEncoder::new(Vec::new());
+        zeros_through(&mut encoder, 64 << 20);
+        let bomb = encoder.into_inner().unwrap();
+        assert!(bomb.len() < 4 << 20, "{}", bomb.len());
+        assert_bomb_rejected(Encoding::SnappyFramed, &bomb);
+        assert_bomb_rejected(Encoding::Snappy, &bomb);
+    }
+
+    #[test]
+    fn lz4_bomb_is_rejected() {
+        let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::new());
+        zeros_through(&mut encoder, GIB);
+        let bomb = encoder.finish().unwrap();
+        assert!(bomb.len() < 8 << 20, "{}", bomb.len());
+        assert_bomb_rejected(Encoding::Lz4, &bomb);
+    }
+
     #[test]
     fn decompressor_is_send() {
         fn assert_send<T: Send>() {}
@@ -691,26 +1084,37 @@ mod tests {
 }
 
 /// What a build without some codecs does when asked for them.
-#[cfg(all(test, not(all(feature = "gzip", feature = "zstd", feature = "brotli"))))]
+#[cfg(all(
+    test,
+    not(all(
+        feature = "gzip",
+        feature = "zstd",
+        feature = "brotli",
+        feature = "snappy",
+        feature = "lz4"
+    ))
+))]
 mod without_codecs {
     use super::*;
+    use crate::Algorithm;
 
     #[test]
     fn left_out_codecs_are_a_typed_error() {
         let mut out = b"stale".to_vec();
-        for algorithm in Algorithm::ALL {
-            if algorithm.is_supported() {
+        for encoding in Encoding::ALL {
+            if encoding.is_supported() {
                 continue;
             }
-            let err = decompress(algorithm, b"anything", 1 << 20, &mut out).unwrap_err();
+            let err = decompress(encoding, b"anything", 1 << 20, &mut out).unwrap_err();
             assert!(
-                matches!(err, DecompressError::Unsupported { algorithm: a } if a == algorithm),
+                matches!(err, DecompressError::Unsupported { encoding: e } if e == encoding),
                 "{err}"
             );
             assert!(out.is_empty());
+            let feature = encoding.feature().unwrap();
             assert!(
                 err.to_string()
-                    .contains(&format!("enable the `{algorithm}` feature")),
+                    .contains(&format!("enable the `{feature}` feature")),
                 "{err}"
             );
         }

@@ -7,6 +7,12 @@
 //! frame (RFC 8878) that records its content size for `zstd`, and a brotli
 //! stream (RFC 7932) for `br`.
 //!
+//! Receivers also decode what other OTLP senders may use and this crate's
+//! exporters do not offer, named by [`Encoding`]: zlib-wrapped deflate
+//! (`deflate`, `zlib`), Snappy blocks (`snappy`) and the Snappy framing
+//! format (`x-snappy-framed`, and gRPC `snappy`), and LZ4 frames (`lz4`),
+//! the codings the OpenTelemetry Collector's exporters can be set to.
+//!
 //! ```
 //! use otlp_compression::{decompress, Algorithm, Compression, Compressor};
 //!
@@ -40,6 +46,8 @@
 //! | `gzip` | yes | gzip through `flate2` |
 //! | `zstd` | yes | zstd through `zstd` (the C library) |
 //! | `brotli` | yes | brotli through `brotli` |
+//! | `snappy` | yes | Snappy decoding (block and framed) through `snap` |
+//! | `lz4` | yes | LZ4 frame decoding through `lz4_flex` |
 //!
 //! A codec that is left out still has its name: [`Algorithm`] and
 //! [`Compression`] parse `zstd` whatever the features, and
@@ -61,7 +69,9 @@
 //! larger than the limit needs (with RFC 9659's 8 MiB as the floor) are
 //! refused before it is allocated, a zstd frame header declaring more than
 //! the limit fails before anything is decoded, and brotli is held to the
-//! RFC 7932 window of at most 16 MiB.
+//! RFC 7932 window of at most 16 MiB. A Snappy block over the limit is
+//! refused from its declared length; framed Snappy and LZ4 are decoded a
+//! bounded chunk at a time into the capped output.
 //!
 //! **State is kept across payloads.** An exporter compresses one request
 //! after another with the same settings, and the libraries' contexts hold
@@ -82,12 +92,14 @@
 mod algorithm;
 mod compress;
 mod decompress;
+mod encoding;
 #[cfg(feature = "gzip")]
 mod gzip;
 
 pub use algorithm::{Algorithm, Compression, ParseError};
 pub use compress::{CompressionError, Compressor};
 pub use decompress::{decompress, DecompressError, Decompressor};
+pub use encoding::Encoding;
 
 /// RFC 9659: zstd for HTTP keeps to windows of at most 8 MiB (2^23 bytes);
 /// encoders must not use more, decoders must accept that much.

@@ -194,3 +194,61 @@ impl ExportRequest {
         json::from_protobuf(self.signal(), &self.encode_protobuf())
     }
 }
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use crate::proto::common::v1::any_value::Value as V;
+
+    /// How the Collector writes empty lists: the protobuf JSON mapping
+    /// leaves out empty repeated fields.
+    #[test]
+    fn empty_array_and_kvlist_without_values_decode() {
+        let body = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"arrayValue":{}},
+            "attributes":[{"key":"m","value":{"kvlistValue":{}}},
+                          {"key":"n","value":{"arrayValue":{"values":[{"kvlistValue":{}}]}}}]}]}]}]}"#;
+        let ExportRequest::Logs(logs) =
+            ExportRequest::decode(Signal::Logs, Format::Json, body).unwrap()
+        else {
+            panic!("not logs")
+        };
+        let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+        let value =
+            |v: &Option<crate::proto::common::v1::AnyValue>| v.clone().unwrap().value.unwrap();
+        assert!(matches!(value(&record.body), V::ArrayValue(a) if a.values.is_empty()));
+        assert!(
+            matches!(value(&record.attributes[0].value), V::KvlistValue(l) if l.values.is_empty())
+        );
+        let V::ArrayValue(nested) = value(&record.attributes[1].value) else {
+            panic!("not an array")
+        };
+        assert!(matches!(&nested.values[0].value, Some(V::KvlistValue(l)) if l.values.is_empty()));
+    }
+
+    #[test]
+    fn bad_json_keeps_its_first_error() {
+        let err = ExportRequest::decode(
+            Signal::Traces,
+            Format::Json,
+            br#"{"resourceSpans":[{"x":}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::Json {
+                    signal: Signal::Traces,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = ExportRequest::decode(
+            Signal::Traces,
+            Format::Json,
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":7,"attributes":[{"key":"a","value":{"arrayValue":{}}}]}]}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+}

@@ -24,7 +24,8 @@
 //! |---|---|---|
 //! | `grpc` | yes | OTLP/gRPC: the client on tonic's channel, and the receiver's gRPC server |
 //! | `http` | yes | OTLP/HTTP with protobuf and JSON bodies: the client on hyper-util with rustls, and the receiver's HTTP server |
-//! | `gzip`, `zstd`, `brotli` | yes | the codecs the receiver decompresses request bodies with (`otlp-compression`'s features of the same names) |
+//! | `gzip`, `zstd`, `brotli` | yes | the codecs the receiver decompresses request bodies with (`otlp-compression`'s features of the same names; `gzip` also covers `deflate`/`zlib`) |
+//! | `snappy`, `lz4` | yes | decode-only codecs for bodies from the OpenTelemetry Collector's exporters (`snappy`, `x-snappy-framed`, `lz4`; gRPC `snappy`) |
 //!
 //! [`Protocol`] names all three protocols whatever the features. Building a
 //! client for a protocol that was left out fails with

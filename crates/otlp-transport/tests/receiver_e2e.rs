@@ -506,7 +506,7 @@ mod grpc {
             (
                 "unknown encoding",
                 traces_path,
-                Some("snappy"),
+                Some("lz4"),
                 good.clone(),
                 Code::Unimplemented,
             ),
@@ -521,7 +521,10 @@ mod grpc {
         for (what, path, encoding, body, code) in cases {
             let (status, headers) = raw_call(&client, addr, path, encoding, body).await;
             assert_eq!(status.code(), code, "{what}: {status:?}");
-            assert_eq!(headers["grpc-accept-encoding"], "gzip,zstd", "{what}");
+            assert_eq!(
+                headers["grpc-accept-encoding"], "gzip,zstd,snappy",
+                "{what}"
+            );
             let (status, _) = raw_call(&client, addr, traces_path, None, good.clone()).await;
             assert_eq!(
                 status.code(),
@@ -746,6 +749,87 @@ mod http {
         receiver.shutdown().await;
     }
 
+    /// The codings the Collector's `otlphttp` exporter can send besides
+    /// gzip and zstd, written by independent encoders.
+    #[tokio::test]
+    async fn collector_only_encodings_arrive_intact() {
+        use std::io::Write as _;
+        let (receiver, mut requests) = Receiver::builder()
+            .with_http_addr(localhost())
+            .serve_channel(4)
+            .await
+            .unwrap();
+        let client = client(false);
+        let zlib = |plain: &[u8]| {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(plain).unwrap();
+            e.finish().unwrap()
+        };
+        let snappy_framed = |plain: &[u8]| {
+            let mut e = snap::write::FrameEncoder::new(Vec::new());
+            e.write_all(plain).unwrap();
+            e.into_inner().unwrap()
+        };
+        let lz4 = |plain: &[u8]| {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(plain).unwrap();
+            e.finish().unwrap()
+        };
+        type Encode<'a> = &'a dyn Fn(&[u8]) -> Vec<u8>;
+        let codings: [(&str, Encode<'_>, &str); 6] = [
+            ("deflate", &zlib, "deflate"),
+            ("zlib", &zlib, "deflate"),
+            (
+                "snappy",
+                &|p| snap::raw::Encoder::new().compress_vec(p).unwrap(),
+                "snappy",
+            ),
+            ("x-snappy-framed", &snappy_framed, "x-snappy-framed"),
+            ("lz4", &lz4, "lz4"),
+            // Collectors before v0.118 sent framed data as `snappy`.
+            ("snappy", &snappy_framed, "snappy"),
+        ];
+        for sent in samples() {
+            for format in [Format::Protobuf, Format::Json] {
+                for (token, encode, name) in codings {
+                    let what = format!("{} {format} {token}", sent.signal());
+                    let plain = body(&sent, format);
+                    let wire = encode(&plain);
+                    let req = request(
+                        Method::POST,
+                        &receiver,
+                        sent.signal().http_path(),
+                        format.content_type(),
+                        Some(token),
+                        full(wire.clone()),
+                    );
+                    let (status, _, _) = send(&client, req).await;
+                    assert_eq!(status, StatusCode::OK, "{what}");
+                    let received = requests.recv().await.unwrap();
+                    assert_eq!(received.request, sent, "{what}");
+                    assert_eq!(received.compression.as_str(), name, "{what}");
+                    assert_eq!(
+                        (received.wire_bytes, received.decoded_bytes),
+                        (wire.len(), plain.len()),
+                        "{what}"
+                    );
+                }
+            }
+        }
+        // A corrupt body in one of them is a 400, not a crash.
+        let req = request(
+            Method::POST,
+            &receiver,
+            Signal::Traces.http_path(),
+            Format::Protobuf.content_type(),
+            Some("lz4"),
+            full(b"\x04\x22\x4d\x18 not lz4 after the magic".to_vec()),
+        );
+        let (status, _, _) = send(&client, req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        receiver.shutdown().await;
+    }
+
     #[tokio::test]
     async fn partial_success_reaches_the_client_in_its_format() {
         let receiver = Receiver::builder()
@@ -874,7 +958,7 @@ mod http {
             ),
             (
                 "unknown encoding",
-                post(protobuf, Some("snappy"), full(message.clone())),
+                post(protobuf, Some("compress"), full(message.clone())),
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ),
             (

@@ -1,7 +1,10 @@
 //! Harness for interoperability tests against OTLP peers that no one in this
-//! project wrote: the official OpenTelemetry Python SDK and exporters, a
-//! receiver built on grpcio and `opentelemetry-proto` (both from PyPI), and
-//! the stock Rust `opentelemetry-otlp` crate.
+//! project wrote: the OpenTelemetry Collector and the OpenTelemetry Go SDK
+//! (see [`collector`]), the official OpenTelemetry Python SDK and exporters,
+//! a receiver built on grpcio and `opentelemetry-proto` (both from PyPI), and
+//! the stock Rust `opentelemetry-otlp` crate. [`compare`] names the field
+//! where two decoded requests differ. The matrix of what is tested is in
+//! `docs/interop.md`.
 //!
 //! Passing our own tests proves only that our encoder and our decoder agree
 //! with each other. These tests put a third party on the other end of the
@@ -51,6 +54,8 @@
 //! multi-thread runtime).
 #![forbid(unsafe_code)]
 
+pub mod collector;
+pub mod compare;
 pub mod sample;
 
 use base64::Engine as _;
@@ -92,6 +97,13 @@ pub enum HarnessError {
     #[error("Python interop peers unavailable: {reason}")]
     PythonUnavailable {
         /// Why, including the venv script's output when it failed.
+        reason: String,
+    },
+    /// The Go peers (the Collector and the Go SDK sender) cannot be built:
+    /// no Go toolchain, or `scripts/collector.sh` failed.
+    #[error("Go interop peers (OpenTelemetry Collector, Go SDK) unavailable: {reason}")]
+    GoUnavailable {
+        /// Why, including the build script's output when it failed.
         reason: String,
     },
     /// A peer process could not be started.
@@ -176,7 +188,18 @@ fn find_python() -> Result<PathBuf, String> {
             Err(format!("{PYTHON_ENV}={} is not a file", path.display()))
         };
     }
-    let script = repo_root().join("scripts/interop-venv.sh");
+    run_setup_script("interop-venv.sh", "", |path| path.is_file())
+}
+
+/// Runs `scripts/<name>` from the repository root and returns the path on
+/// the last line it printed, which `ok` must accept. On failure the error
+/// holds the script's output, after `hint`.
+pub(crate) fn run_setup_script(
+    name: &str,
+    hint: &str,
+    ok: impl Fn(&Path) -> bool,
+) -> Result<PathBuf, String> {
+    let script = repo_root().join("scripts").join(name);
     let out = Command::new("bash")
         .arg(&script)
         .current_dir(repo_root())
@@ -186,7 +209,7 @@ fn find_python() -> Result<PathBuf, String> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         return Err(format!(
-            "{} failed ({}):\n{}",
+            "{} failed ({}){hint}:\n{}",
             script.display(),
             out.status,
             stderr.trim_end()
@@ -195,9 +218,9 @@ fn find_python() -> Result<PathBuf, String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().rev().find(|l| !l.trim().is_empty());
     match last.map(|l| PathBuf::from(l.trim())) {
-        Some(path) if path.is_file() => Ok(path),
+        Some(path) if ok(&path) => Ok(path),
         _ => Err(format!(
-            "{} printed no interpreter path; stdout:\n{stdout}\nstderr:\n{stderr}",
+            "{} printed no usable path; stdout:\n{stdout}\nstderr:\n{stderr}",
             script.display()
         )),
     }
@@ -208,7 +231,11 @@ fn find_python() -> Result<PathBuf, String> {
 /// loud `skipped:` line (to the real stderr, past the test harness's output
 /// capture) and returns `None` so the test can return early.
 pub fn skip_or_fail<T>(err: HarnessError) -> Option<T> {
-    if interop_required() || !matches!(err, HarnessError::PythonUnavailable { .. }) {
+    let unavailable = matches!(
+        err,
+        HarnessError::PythonUnavailable { .. } | HarnessError::GoUnavailable { .. }
+    );
+    if interop_required() || !unavailable {
         panic!("{err}");
     }
     let test = thread::current()
@@ -234,8 +261,17 @@ pub fn python_or_skip() -> Option<&'static Path> {
 /// cannot leak into the test: no `OTEL_*` settings, no proxies, no
 /// `__pycache__` in the source tree, unbuffered output.
 fn py_command(python: &Path, script: &str) -> Command {
-    let mut cmd = Command::new(python);
-    cmd.arg(py_dir().join(script));
+    let mut cmd = peer_command(python);
+    cmd.arg(py_dir().join(script))
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
+}
+
+/// A `Command` for a peer program with no `OTEL_*` settings or proxies
+/// leaking in from the test's environment.
+pub(crate) fn peer_command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
         if key_str.starts_with("OTEL_") || key_str.to_ascii_lowercase().ends_with("_proxy") {
@@ -243,18 +279,16 @@ fn py_command(python: &Path, script: &str) -> Command {
         }
     }
     cmd.env("NO_PROXY", "127.0.0.1,localhost,::1")
-        .env("no_proxy", "127.0.0.1,localhost,::1")
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+        .env("no_proxy", "127.0.0.1,localhost,::1");
     cmd
 }
 
 /// Collects a child's stderr in the background, keeping the tail.
 #[derive(Clone, Default)]
-struct StderrTail(Arc<Mutex<String>>);
+pub(crate) struct StderrTail(Arc<Mutex<String>>);
 
 impl StderrTail {
-    fn spawn(mut stream: impl Read + Send + 'static) -> (Self, JoinHandle<()>) {
+    pub(crate) fn spawn(mut stream: impl Read + Send + 'static) -> (Self, JoinHandle<()>) {
         let tail = StderrTail::default();
         let sink = tail.clone();
         let handle = thread::spawn(move || {
@@ -277,14 +311,14 @@ impl StderrTail {
         (tail, handle)
     }
 
-    fn get(&self) -> String {
+    pub(crate) fn get(&self) -> String {
         lock(&self.0).clone()
     }
 }
 
 /// Locks, ignoring poisoning: a panicking test thread must not hide the
 /// receiver's state from the panic message of another.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -643,7 +677,7 @@ fn parse_report(line: &str) -> Result<Report, String> {
     }))
 }
 
-fn decode_b64_request(signal: Signal, b64: &str) -> Result<ExportRequest, String> {
+pub(crate) fn decode_b64_request(signal: Signal, b64: &str) -> Result<ExportRequest, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| format!("bad base64: {e}"))?;
@@ -726,7 +760,7 @@ pub fn try_run_sender(
 ) -> Result<Vec<ExportRequest>, HarnessError> {
     let python = python()?;
     let what = "sender.py";
-    let mut child = py_command(python, what)
+    let child = py_command(python, what)
         .args(["--endpoint", endpoint])
         .args(["--protocol", protocol.as_str()])
         .args(["--compression", compression.as_str()])
@@ -739,6 +773,22 @@ pub fn try_run_sender(
             what: what.into(),
             source,
         })?;
+    let stdout = wait_for_output(child, what, SENDER_TIMEOUT)?;
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| parse_sent(line, signal))
+        .collect()
+}
+
+/// Waits (up to `timeout`) for a sender with piped stdout and stderr to
+/// exit, and returns its stdout; a timeout (the child is then killed) or a
+/// failure status is an error carrying its stderr.
+pub(crate) fn wait_for_output(
+    mut child: Child,
+    what: &str,
+    timeout: Duration,
+) -> Result<String, HarnessError> {
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let out_reader = thread::spawn(move || {
         let mut s = String::new();
@@ -746,8 +796,7 @@ pub fn try_run_sender(
         s
     });
     let (stderr, err_reader) = StderrTail::spawn(child.stderr.take().expect("stderr is piped"));
-
-    let deadline = Instant::now() + SENDER_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -758,7 +807,7 @@ pub fn try_run_sender(
                 let _ = err_reader.join();
                 return Err(HarnessError::Timeout {
                     what: what.into(),
-                    after: SENDER_TIMEOUT,
+                    after: timeout,
                     stderr: stderr.get(),
                 });
             }
@@ -773,11 +822,7 @@ pub fn try_run_sender(
             stderr: stderr.get(),
         });
     }
-    stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| parse_sent(line, signal))
-        .collect()
+    Ok(stdout)
 }
 
 fn parse_sent(line: &str, signal: Signal) -> Result<ExportRequest, HarnessError> {
@@ -786,24 +831,36 @@ fn parse_sent(line: &str, signal: Signal) -> Result<ExportRequest, HarnessError>
         reason,
         line: line.to_owned(),
     };
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-    let sent_signal = v.get("signal").and_then(serde_json::Value::as_str);
-    if sent_signal != Some(signal.as_str()) {
+    let request = parse_sent_line(line).map_err(bad)?;
+    if request.signal() != signal {
         return Err(bad(format!("expected signal {signal}")));
     }
+    Ok(request)
+}
+
+/// Parses a sender's `{"signal": "...", "request_b64": "..."}` line.
+pub(crate) fn parse_sent_line(line: &str) -> Result<ExportRequest, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let signal: Signal = v
+        .get("signal")
+        .and_then(serde_json::Value::as_str)
+        .ok_or("no signal")?
+        .parse()
+        .map_err(|e: otlp_core::ParseError| e.to_string())?;
     let b64 = v
         .get("request_b64")
         .and_then(serde_json::Value::as_str)
-        .ok_or_else(|| bad("no request_b64".into()))?;
-    decode_b64_request(signal, b64).map_err(bad)
+        .ok_or("no request_b64")?;
+    decode_b64_request(signal, b64)
 }
 
 // ------------------------------------------------------------- assertions
 
 /// Asserts that `got` holds the same requests as `sent`, message for
 /// message, in any order (transports may reorder concurrent requests).
-/// On a mismatch it panics showing the first unmatched request and its
-/// closest candidate side by side.
+/// On a mismatch it panics naming the path of the first field that differs
+/// from the closest candidate (see [`compare::first_difference`]), then
+/// showing both requests.
 pub fn assert_same_requests(sent: &[ExportRequest], got: &[ExportRequest]) {
     let mut unmatched: Vec<&ExportRequest> = got.iter().collect();
     for (i, want) in sent.iter().enumerate() {
@@ -811,13 +868,19 @@ pub fn assert_same_requests(sent: &[ExportRequest], got: &[ExportRequest]) {
             unmatched.remove(pos);
             continue;
         }
-        let candidate = unmatched
+        // The closest candidate: the one that agrees longest, field by field.
+        let closest = unmatched
             .iter()
-            .find(|g| g.signal() == want.signal())
-            .map_or_else(|| "<none of that signal>".to_owned(), |g| format!("{g:#?}"));
+            .filter(|g| g.signal() == want.signal())
+            .filter_map(|g| Some((compare::first_difference(want, g)?, *g)))
+            .max_by_key(|(d, _)| d.path.len());
+        let (difference, candidate) = closest.map_or_else(
+            || ("no request of that signal left".to_owned(), String::new()),
+            |(d, g)| (d.to_string(), format!("{g:#?}")),
+        );
         panic!(
             "sent request #{i} ({} {}, {} items) was not received as sent \
-             ({} sent, {} received)\n--- sent:\n{want:#?}\n--- closest received:\n{candidate}",
+             ({} sent, {} received): {difference}\n--- sent:\n{want:#?}\n--- closest received:\n{candidate}",
             want.signal(),
             want.encode_protobuf().len(),
             want.item_count(),

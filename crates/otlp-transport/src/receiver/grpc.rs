@@ -7,27 +7,44 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
-use otlp_compression::Algorithm;
+use otlp_compression::Encoding;
 use otlp_core::{Format, Signal};
 use std::net::SocketAddr;
 use tonic::Status;
 
 const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
-/// The encodings we decompress besides `identity`: gRPC's gzip and zstd,
-/// those of them compiled into otlp-compression.
+/// The gRPC encodings the receiver decompresses: gzip, zstd and snappy
+/// (the framing format, as the Collector's gRPC codec writes it), those of
+/// them compiled into otlp-compression.
+const GRPC_ENCODINGS: [Encoding; 4] = [
+    Encoding::Identity,
+    Encoding::Gzip,
+    Encoding::Zstd,
+    Encoding::SnappyFramed,
+];
+
+fn grpc_encodings() -> impl Iterator<Item = &'static str> {
+    GRPC_ENCODINGS
+        .into_iter()
+        .filter(|e| e.is_supported())
+        .filter_map(Encoding::grpc_encoding)
+}
+
+/// `grpc-accept-encoding`: the supported encodings besides `identity`.
 fn accepted_encodings() -> HeaderValue {
-    HeaderValue::from_static(
-        match (
-            Algorithm::Gzip.is_supported(),
-            Algorithm::Zstd.is_supported(),
-        ) {
-            (true, true) => "gzip,zstd",
-            (true, false) => "gzip",
-            (false, true) => "zstd",
-            (false, false) => "identity",
-        },
-    )
+    static VALUE: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    VALUE
+        .get_or_init(|| {
+            let list: Vec<_> = grpc_encodings().filter(|e| *e != "identity").collect();
+            let list = if list.is_empty() {
+                "identity".to_owned()
+            } else {
+                list.join(",")
+            };
+            HeaderValue::from_str(&list).unwrap_or(HeaderValue::from_static("identity"))
+        })
+        .clone()
 }
 
 /// The compressed flag and the big-endian message length.
@@ -61,23 +78,19 @@ async fn call<H: Handler>(
     let (parts, body) = request.into_parts();
     let signal = Signal::from_grpc_path(parts.uri.path())
         .ok_or_else(|| Status::unimplemented(format!("unknown method {}", parts.uri.path())))?;
-    let encoding = match parts.headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes) {
-        None | Some(b"identity") => Algorithm::None,
-        Some(b"gzip") if Algorithm::Gzip.is_supported() => Algorithm::Gzip,
-        Some(b"zstd") if Algorithm::Zstd.is_supported() => Algorithm::Zstd,
-        Some(other) => {
-            return Err(Status::unimplemented(format!(
-                "unsupported grpc-encoding {:?}; supported: {}",
-                String::from_utf8_lossy(other),
-                [Algorithm::None, Algorithm::Gzip, Algorithm::Zstd]
-                    .into_iter()
-                    .filter(|a| a.is_supported())
-                    .map(|a| a.content_encoding().unwrap_or("identity"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
-    };
+    let header = parts.headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes);
+    let encoding =
+        match header.map(|value| Encoding::from_grpc_encoding(&String::from_utf8_lossy(value))) {
+            None => Encoding::Identity,
+            Some(Ok(encoding)) if encoding.is_supported() => encoding,
+            Some(_) => {
+                return Err(Status::unimplemented(format!(
+                    "unsupported grpc-encoding {:?}; supported: {}",
+                    String::from_utf8_lossy(header.unwrap_or_default()),
+                    grpc_encodings().collect::<Vec<_>>().join(", ")
+                )))
+            }
+        };
     let (body, held) = inner.read_body(body, PREFIX_LEN).await.map_err(status)?;
     let wire_bytes = body.len();
     let (compression, message) = unframe(body, encoding)?;
@@ -131,7 +144,7 @@ fn status(refusal: Refusal) -> Status {
 
 /// Splits a unary request body into the compression its one message uses
 /// and the message.
-pub(super) fn unframe(mut body: Bytes, encoding: Algorithm) -> Result<(Algorithm, Bytes), Status> {
+pub(super) fn unframe(mut body: Bytes, encoding: Encoding) -> Result<(Encoding, Bytes), Status> {
     let Some(&[flag, a, b, c, d]) = body.get(..PREFIX_LEN) else {
         return Err(Status::invalid_argument(
             "gRPC message prefix missing or truncated",
@@ -146,8 +159,8 @@ pub(super) fn unframe(mut body: Bytes, encoding: Algorithm) -> Result<(Algorithm
         )));
     }
     match flag {
-        0 => Ok((Algorithm::None, message)),
-        1 if encoding != Algorithm::None => Ok((encoding, message)),
+        0 => Ok((Encoding::Identity, message)),
+        1 if encoding != Encoding::Identity => Ok((encoding, message)),
         1 => Err(Status::invalid_argument(
             "compressed gRPC message without grpc-encoding",
         )),

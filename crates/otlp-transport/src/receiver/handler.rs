@@ -3,7 +3,7 @@
 use http::HeaderMap;
 #[cfg(feature = "http")]
 use http::StatusCode;
-use otlp_compression::Algorithm;
+use otlp_compression::Encoding;
 use otlp_core::{ExportRequest, Format};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,8 +57,10 @@ pub struct ReceivedRequest {
     pub transport: Transport,
     /// How the message was serialized (always protobuf over gRPC).
     pub format: Format,
-    /// How the message was compressed.
-    pub compression: Algorithm,
+    /// How the message was compressed (compare with an
+    /// [`Algorithm`](otlp_compression::Algorithm) directly:
+    /// `received.compression == Algorithm::Gzip`).
+    pub compression: Encoding,
     /// The request body's size as received, in bytes (over gRPC, including
     /// the 5-byte message prefix).
     pub wire_bytes: usize,

@@ -7,7 +7,7 @@ use ::http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
 use bytes::Bytes;
 use hyper::body::Incoming;
-use otlp_compression::Algorithm;
+use otlp_compression::Encoding;
 use otlp_core::{Format, Signal};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -56,10 +56,11 @@ pub(super) async fn handle<H: Handler>(
     };
     let encoding = parts.headers.get(CONTENT_ENCODING);
     let encoding = encoding.map(|value| value.to_str().unwrap_or_default());
-    let compression = match encoding.map_or(Ok(Algorithm::None), Algorithm::from_content_encoding) {
-        Ok(algorithm) if algorithm.is_supported() => algorithm,
-        Ok(algorithm) => {
-            let error = otlp_compression::DecompressError::Unsupported { algorithm };
+    let compression = match encoding.map_or(Ok(Encoding::Identity), Encoding::from_content_encoding)
+    {
+        Ok(encoding) if encoding.is_supported() => encoding,
+        Ok(encoding) => {
+            let error = otlp_compression::DecompressError::Unsupported { encoding };
             return refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Code::Unimplemented,

@@ -10,7 +10,10 @@
 //!   same cap bounds the decompressed message, enforced by
 //!   [`otlp_compression::decompress`] while it inflates. A 1 MiB gzip or
 //!   zstd "bomb" that would inflate to gigabytes costs at most the cap in
-//!   memory and is answered `413` / `RESOURCE_EXHAUSTED`.
+//!   memory and is answered `413` / `RESOURCE_EXHAUSTED`. Besides gzip,
+//!   zstd and brotli it decodes what the OpenTelemetry Collector's exporters
+//!   can send ([`otlp_compression::Encoding`]): HTTP `deflate`/`zlib`,
+//!   `snappy`, `x-snappy-framed` and `lz4`, and gRPC `snappy`.
 //! - **gRPC framing is our own.** Unary gRPC is a 5-byte prefix, one message
 //!   and a `grpc-status` trailer, so it is served directly on hyper's HTTP/2
 //!   server (h2c with prior knowledge, as OTLP clients speak it) instead of
@@ -83,7 +86,7 @@ use hyper_util::rt::TokioTimer;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use otlp_compression::Algorithm;
+use otlp_compression::Encoding;
 use otlp_core::limits::{DecodeLimits, LimitError};
 use otlp_core::{DecodeError, ExportRequest, Format, Signal};
 use std::convert::Infallible;
@@ -622,7 +625,7 @@ struct Payload {
     transport: Transport,
     signal: Signal,
     format: Format,
-    compression: Algorithm,
+    compression: Encoding,
     message: Bytes,
     wire_bytes: usize,
     headers: ::http::HeaderMap,
@@ -673,7 +676,7 @@ impl<H: Handler> Inner<H> {
     /// what it allocates before allocating it and gives back what it
     /// freed.
     async fn dispatch(&self, payload: Payload, mut held: Reservation) -> Result<Reply, Refusal> {
-        let message = if payload.compression == Algorithm::None {
+        let message = if payload.compression == Encoding::Identity {
             payload.message
         } else {
             let allowance = held.take_up_to(self.max_message_size);
@@ -790,13 +793,13 @@ pub mod fuzzing {
     #[cfg(feature = "grpc")]
     pub fn grpc_body(
         signal: Signal,
-        encoding: Algorithm,
+        encoding: impl Into<Encoding>,
         body: Bytes,
         max_message_size: usize,
         limits: DecodeLimits,
     ) -> Result<ExportRequest, String> {
         let (compression, message) =
-            grpc::unframe(body, encoding).map_err(|status| status.message().to_owned())?;
+            grpc::unframe(body, encoding.into()).map_err(|status| status.message().to_owned())?;
         let message = wire::inflate(compression, message, max_message_size)
             .map_err(|refusal| refusal.status().1)?;
         ExportRequest::decode_limited(signal, Format::Protobuf, &message, limits)
@@ -873,7 +876,7 @@ mod tests {
                 .with_endpoint(format!("http://{bound}"))
                 .build()
                 .unwrap();
-            let payload = Payload::new(&b"not really zstd"[..], Algorithm::Zstd);
+            let payload = Payload::new(&b"not really zstd"[..], otlp_compression::Algorithm::Zstd);
             let err = client.export(Signal::Traces, payload).await.unwrap_err();
             match err {
                 ExportError::Http {

@@ -6,7 +6,7 @@ use crate::rpc::{Any, RpcStatus};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
-use otlp_compression::{decompress, Algorithm, DecompressError};
+use otlp_compression::{decompress, DecompressError, Encoding};
 use otlp_core::proto::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
@@ -20,18 +20,14 @@ use tonic::Code;
 
 /// Decompresses `message`, refusing output over `limit` bytes while it
 /// inflates, so a bomb costs at most `limit` bytes of memory.
-pub(super) fn inflate(
-    algorithm: Algorithm,
-    message: Bytes,
-    limit: usize,
-) -> Result<Bytes, Refusal> {
-    if algorithm == Algorithm::None {
+pub(super) fn inflate(encoding: Encoding, message: Bytes, limit: usize) -> Result<Bytes, Refusal> {
+    if encoding == Encoding::Identity {
         return Ok(message);
     }
     let mut out = Vec::new();
-    decompress(algorithm, &message, limit, &mut out).map_err(|error| match error {
+    decompress(encoding, &message, limit, &mut out).map_err(|error| match error {
         DecompressError::TooLarge { limit } => Refusal::TooLarge { limit },
-        error => Refusal::Invalid(format!("cannot decompress {algorithm} body: {error}")),
+        error => Refusal::Invalid(format!("cannot decompress {encoding} body: {error}")),
     })?;
     Ok(out.into())
 }
