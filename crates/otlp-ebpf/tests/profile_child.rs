@@ -1,0 +1,228 @@
+//! Profiles a child program that burns CPU in a known function called from
+//! a known caller (built with frame pointers), and checks that the heaviest
+//! stack of the OTLP profiles request names both, that the request accounts
+//! for every sample, and that the pprof output parses with Go's pprof.
+//!
+//! Needs root (CAP_BPF + CAP_PERFMON). Without them the test prints why it
+//! skips, unless OTLP_INTEROP_REQUIRED or OTLP_EBPF_REQUIRED is set: then it
+//! fails. A verifier rejection always fails.
+
+#![cfg(target_os = "linux")]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::profiles::v1development::ExportProfilesServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use otlp_ebpf::{Error, Profiler};
+use prost::Message;
+
+fn required() -> bool {
+    ["OTLP_INTEROP_REQUIRED", "OTLP_EBPF_REQUIRED"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty() && s != "0"))
+}
+
+/// Builds testdata/burn.c with frame pointers.
+fn build_child() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let exe = dir.join("otlp-ebpf-burn");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/burn.c");
+    let status = Command::new("cc")
+        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "cc failed to build {}", src.display());
+    exe
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_profiler(pid: u32) -> Option<Profiler> {
+    let result = Profiler::builder()
+        .with_pids([pid])
+        .with_frequency(99)
+        .with_collect_interval(Duration::from_secs(1))
+        .build();
+    match result {
+        Ok(p) => Some(p),
+        Err(e @ (Error::MissingCapability { .. } | Error::PerfEventsUnavailable { .. }))
+            if !required() =>
+        {
+            eprintln!("skipped: eBPF profiling is not possible here: {e}");
+            None
+        }
+        Err(e) => panic!("profiler failed to start: {e}"),
+    }
+}
+
+fn string(req: &ExportProfilesServiceRequest, i: i32) -> &str {
+    let dict = req.dictionary.as_ref().expect("dictionary");
+    &dict.string_table[usize::try_from(i).expect("index")]
+}
+
+#[test]
+fn heaviest_stack_names_the_burning_function_and_its_caller() {
+    let exe = build_child();
+    let child = Command::new(&exe)
+        .arg("120")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
+    let Some(mut profiler) = start_profiler(pid) else {
+        return;
+    };
+
+    // Collect until the child has enough samples (or a generous deadline).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut collections = Vec::new();
+    loop {
+        let t = Instant::now();
+        let c = profiler.next_collection().expect("collect");
+        eprintln!("collection took {:?}", t.elapsed());
+        let enough = c
+            .processes
+            .iter()
+            .any(|p| p.pid == pid && p.stacks.iter().map(|s| s.count).sum::<u64>() >= 50);
+        collections.push(c);
+        if enough {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no samples of the child in 60 s");
+    }
+    let collection = collections.last().expect("a collection").clone();
+
+    // Decode the request's bytes as a peer would.
+    let bytes = collection.encode_otlp();
+    let req = ExportProfilesServiceRequest::decode(bytes.as_slice()).expect("decode");
+    let dict = req.dictionary.as_ref().expect("dictionary");
+    assert_eq!(dict.string_table[0], "");
+    assert_eq!(dict.stack_table[0].location_indices.len(), 0);
+    let rp = req
+        .resource_profiles
+        .iter()
+        .find(|rp| {
+            rp.resource.as_ref().is_some_and(|r| {
+                r.attributes.iter().any(|kv| {
+                    kv.key == "process.pid"
+                        && kv.value.as_ref().and_then(|v| v.value.as_ref())
+                            == Some(&Value::IntValue(i64::from(pid)))
+                })
+            })
+        })
+        .expect("the child's resource");
+    let attrs = &rp.resource.as_ref().expect("resource").attributes;
+    let attr = |key: &str| {
+        attrs
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.clone()?.value)
+    };
+    assert_eq!(
+        attr("process.executable.name"),
+        Some(Value::StringValue("otlp-ebpf-burn".into()))
+    );
+    assert!(matches!(attr("host.name"), Some(Value::StringValue(h)) if !h.is_empty()));
+    let profile = &rp.scope_profiles[0].profiles[0];
+    assert_eq!(
+        string(
+            &req,
+            profile.sample_type.expect("sample type").type_strindex
+        ),
+        "samples"
+    );
+    assert_eq!(profile.period, 1_000_000_000 / 99);
+    let heaviest = profile
+        .samples
+        .iter()
+        .max_by_key(|s| s.values[0])
+        .expect("samples");
+    assert_eq!(heaviest.timestamps_unix_nano.len(), 1);
+    let stack = &dict.stack_table[usize::try_from(heaviest.stack_index).expect("index")];
+    let mut names = Vec::new();
+    let mut burn_location = None;
+    for &li in &stack.location_indices {
+        let location = &dict.location_table[usize::try_from(li).expect("index")];
+        for line in &location.lines {
+            let f = &dict.function_table[usize::try_from(line.function_index).expect("index")];
+            let name = string(&req, f.name_strindex).to_owned();
+            if name == "otlp_burn_cpu" {
+                burn_location = Some(location.clone());
+                assert!(
+                    string(&req, f.filename_strindex).ends_with("burn.c"),
+                    "file of {name}"
+                );
+                assert!(line.line > 0, "line of {name}");
+            }
+            names.push(name);
+        }
+    }
+    let burn = names.iter().position(|n| n == "otlp_burn_cpu");
+    let caller = names.iter().position(|n| n == "otlp_known_caller");
+    assert!(
+        matches!((burn, caller), (Some(b), Some(c)) if b < c),
+        "heaviest stack (leaf first): {names:?}"
+    );
+    // The mapping gives the file offset and build id for later symbolization.
+    let location = burn_location.expect("burn location");
+    let mapping = &dict.mapping_table[usize::try_from(location.mapping_index).expect("index")];
+    assert!(string(&req, mapping.filename_strindex).ends_with("otlp-ebpf-burn"));
+    assert!((mapping.memory_start..mapping.memory_limit).contains(&location.address));
+    assert!(mapping.attribute_indices.iter().any(|&ai| {
+        let kv = &dict.attribute_table[usize::try_from(ai).expect("index")];
+        string(&req, kv.key_strindex) == "process.executable.build_id.gnu"
+    }));
+
+    // Every sample is accounted for: once the child is gone and both
+    // buffers are drained, stored + lost = taken.
+    drop(child);
+    collections.push(profiler.collect().expect("collect"));
+    collections.push(profiler.collect().expect("collect"));
+    let taken: u64 = collections.iter().map(|c| c.stats.samples).sum();
+    let stored: u64 = collections.iter().map(|c| c.sample_count()).sum();
+    let lost: u64 = collections.iter().map(|c| c.stats.lost_counts_full).sum();
+    assert!(taken > 0);
+    assert_eq!(
+        stored + lost,
+        taken,
+        "stored {stored} + lost {lost} != taken {taken}"
+    );
+
+    // A pprof reader no one here wrote parses the pprof output.
+    let pprof = collection.to_pprof_gzip().expect("pprof");
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("otlp-ebpf-child.pb.gz");
+    std::fs::write(&path, pprof).expect("write pprof");
+    match Command::new("go")
+        .args(["tool", "pprof", "-top"])
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "go tool pprof failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                text.contains("otlp_burn_cpu"),
+                "go tool pprof -top:\n{text}"
+            );
+            eprintln!("go tool pprof -top:\n{text}");
+        }
+        Err(e) if !required() => eprintln!("skipped the pprof check: go not found: {e}"),
+        Err(e) => panic!("go tool pprof: {e}"),
+    }
+}
