@@ -249,3 +249,92 @@ pub struct SampleStats {
     /// memory maps are then read at collection time.
     pub lost_new_process_events: u64,
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Two processes sharing a binary: one stack with an inlined function,
+    /// one that went through the kernel.
+    pub(crate) fn sample_collection() -> Collection {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let end = start + Duration::from_secs(10);
+        let app = Arc::new(Mapping::new(
+            0x5000,
+            0x9000,
+            0x1000,
+            "/usr/bin/app".into(),
+            Some(vec![0xab, 0x01]),
+        ));
+        let kernel = Arc::new(Mapping::new(
+            0xffff_8000_0000_0000,
+            u64::MAX,
+            0,
+            "[kernel.kallsyms]".into(),
+            None,
+        ));
+        let f = |name: &str, line| FunctionLine::new(name.into(), Some("app.c".into()), Some(line));
+        let leaf = Frame::new(
+            0x5100,
+            FrameKind::Native,
+            Some(app.clone()),
+            vec![f("inlined", 3), f("work", 10)],
+        );
+        let caller = Frame::new(
+            0x5200,
+            FrameKind::Native,
+            Some(app.clone()),
+            vec![f("main", 20)],
+        );
+        let syscall = Frame::new(
+            0xffff_8000_0000_1000,
+            FrameKind::Kernel,
+            Some(kernel),
+            vec![FunctionLine::new("do_syscall_64".into(), None, None)],
+        );
+        let unknown = Frame::new(0x7777, FrameKind::Native, None, Vec::new());
+        let t = end - Duration::from_secs(1);
+        Collection::new(
+            start,
+            end,
+            Duration::from_nanos(1_000_000_000 / 19),
+            "host-a".into(),
+            vec![
+                ProcessSamples::new(
+                    10,
+                    "app".into(),
+                    vec![
+                        SampledStack::new(vec![leaf.clone(), caller.clone()], 7, t),
+                        SampledStack::new(vec![syscall, caller.clone()], 2, t),
+                    ],
+                ),
+                ProcessSamples::new(
+                    11,
+                    String::new(),
+                    vec![SampledStack::new(vec![leaf, caller, unknown], 5, t)],
+                ),
+            ],
+            SampleStats {
+                samples: 14,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn file_offsets_and_build_ids() {
+        let c = sample_collection();
+        assert_eq!(c.sample_count(), 14);
+        let leaf = &c.processes[0].stacks[0].frames[0];
+        assert_eq!(leaf.file_offset(), Some(0x1100));
+        assert_eq!(
+            leaf.mapping
+                .as_ref()
+                .and_then(|m| m.build_id_hex())
+                .as_deref(),
+            Some("ab01")
+        );
+        let unknown = &c.processes[1].stacks[0].frames[2];
+        assert_eq!(unknown.file_offset(), None);
+    }
+}

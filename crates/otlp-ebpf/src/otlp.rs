@@ -299,3 +299,126 @@ fn profile_id(pid: u32, start: u64) -> Vec<u8> {
     id.extend_from_slice(&u64::from(pid).wrapping_add(1).to_be_bytes());
     id
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::profiles::v1development::ExportProfilesServiceRequest;
+    use prost::Message;
+
+    use crate::model::tests::sample_collection;
+
+    fn names(req: &ExportProfilesServiceRequest, stack_index: i32) -> Vec<String> {
+        let d = req.dictionary.as_ref().expect("dictionary");
+        let stack = &d.stack_table[stack_index as usize];
+        stack
+            .location_indices
+            .iter()
+            .flat_map(|&li| d.location_table[li as usize].lines.iter())
+            .map(|l| {
+                d.string_table[d.function_table[l.function_index as usize].name_strindex as usize]
+                    .clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn request_has_zero_entries_shared_tables_and_resources() {
+        let c = sample_collection();
+        let bytes = c.encode_otlp();
+        let req = ExportProfilesServiceRequest::decode(bytes.as_slice()).expect("decode");
+        assert_eq!(req, c.to_otlp_request());
+        let d = req.dictionary.as_ref().expect("dictionary");
+        // Index 0 of every table is the zero value.
+        assert_eq!(d.string_table[0], "");
+        assert_eq!(d.function_table[0], Default::default());
+        assert_eq!(d.location_table[0], Default::default());
+        assert_eq!(d.mapping_table[0], Default::default());
+        assert_eq!(d.stack_table[0], Default::default());
+        assert_eq!(d.attribute_table[0], Default::default());
+        assert_eq!(d.link_table.len(), 1);
+        // Both processes share the app mapping and the leaf/caller stack.
+        assert_eq!(d.mapping_table.len(), 3, "zero, app, kernel");
+        assert_eq!(d.stack_table.len(), 4, "zero + 3 distinct stacks");
+        // Strings are not repeated.
+        let mut seen = std::collections::HashSet::new();
+        assert!(d.string_table.iter().all(|s| seen.insert(s)));
+
+        assert_eq!(req.resource_profiles.len(), 2);
+        let first = &req.resource_profiles[0];
+        let keys: Vec<&str> = first
+            .resource
+            .as_ref()
+            .expect("resource")
+            .attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            ["process.pid", "host.name", "process.executable.name"]
+        );
+        // An exited process with no name gets no empty name attribute.
+        let second = &req.resource_profiles[1];
+        assert_eq!(
+            second.resource.as_ref().expect("resource").attributes.len(),
+            2
+        );
+
+        let p = &first.scope_profiles[0].profiles[0];
+        assert_eq!(p.time_unix_nano, 1_700_000_000_000_000_000);
+        assert_eq!(p.duration_nano, 10_000_000_000);
+        assert_eq!(p.period, 52_631_578);
+        assert_eq!(p.samples.len(), 2);
+        assert_eq!(p.samples[0].values, [7]);
+        assert_eq!(
+            p.samples[0].timestamps_unix_nano,
+            [1_700_000_009_000_000_000]
+        );
+        // Inlined function first, the function it is compiled into next.
+        assert_eq!(
+            names(&req, p.samples[0].stack_index),
+            ["inlined", "work", "main"]
+        );
+        assert_eq!(
+            names(&req, p.samples[1].stack_index),
+            ["do_syscall_64", "main"]
+        );
+        assert_ne!(p.profile_id, vec![0; 16]);
+        assert_ne!(
+            p.profile_id,
+            second.scope_profiles[0].profiles[0].profile_id
+        );
+    }
+
+    #[test]
+    fn mappings_carry_file_offset_build_id_and_frame_types() {
+        let req = sample_collection().to_otlp_request();
+        let d = req.dictionary.as_ref().expect("dictionary");
+        let s = |i: i32| d.string_table[i as usize].as_str();
+        let app = d
+            .mapping_table
+            .iter()
+            .find(|m| s(m.filename_strindex) == "/usr/bin/app")
+            .expect("app");
+        assert_eq!(
+            (app.memory_start, app.memory_limit, app.file_offset),
+            (0x5000, 0x9000, 0x1000)
+        );
+        let attr = &d.attribute_table[app.attribute_indices[0] as usize];
+        assert_eq!(s(attr.key_strindex), "process.executable.build_id.gnu");
+        let kernel_loc = d
+            .location_table
+            .iter()
+            .find(|l| l.address == 0xffff_8000_0000_1000)
+            .expect("kernel");
+        let frame_type = &d.attribute_table[kernel_loc.attribute_indices[0] as usize];
+        assert_eq!(s(frame_type.key_strindex), "profile.frame.type");
+        let unknown = d
+            .location_table
+            .iter()
+            .find(|l| l.address == 0x7777)
+            .expect("unknown");
+        assert_eq!(unknown.mapping_index, 0);
+        assert!(unknown.lines.is_empty());
+    }
+}

@@ -281,3 +281,48 @@ impl Collection {
         gz.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use flate2::read::GzDecoder;
+    use prost::Message;
+
+    use super::PprofProfile;
+    use crate::model::tests::sample_collection;
+
+    #[test]
+    fn gzip_profile_decodes_with_ids_from_one_and_labels() {
+        let c = sample_collection();
+        let gz = c.to_pprof_gzip().expect("pprof");
+        let mut raw = Vec::new();
+        GzDecoder::new(gz.as_slice())
+            .read_to_end(&mut raw)
+            .expect("gunzip");
+        let p = PprofProfile::decode(raw.as_slice()).expect("decode");
+        assert_eq!(p, c.to_pprof());
+        assert_eq!(p.string_table[0], "");
+        assert_eq!(p.sample.len(), 3);
+        assert_eq!(p.sample.iter().map(|s| s.value[0]).sum::<i64>(), 14);
+        // Every referenced id exists.
+        for s in &p.sample {
+            for id in &s.location_id {
+                let loc = p.location.iter().find(|l| l.id == *id).expect("location");
+                assert!(loc.mapping_id == 0 || p.mapping.iter().any(|m| m.id == loc.mapping_id));
+                for line in &loc.line {
+                    assert!(p.function.iter().any(|f| f.id == line.function_id));
+                }
+            }
+            assert_eq!(p.string_table[s.label[0].key as usize], "pid");
+        }
+        assert!(p.location.iter().all(|l| l.id >= 1));
+        let app = p
+            .mapping
+            .iter()
+            .find(|m| p.string_table[m.filename as usize] == "/usr/bin/app")
+            .expect("app");
+        assert_eq!(p.string_table[app.build_id as usize], "ab01");
+        assert_eq!(p.period, 52_631_578);
+    }
+}

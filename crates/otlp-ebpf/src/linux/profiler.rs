@@ -153,7 +153,7 @@ fn host_name() -> String {
 
 /// Offset to add to a CLOCK_MONOTONIC reading (bpf_ktime_get_ns) to get the
 /// wall clock.
-fn monotonic_to_unix(now: SystemTime) -> (Duration, SystemTime) {
+fn clock_reference(now: SystemTime) -> (Duration, SystemTime) {
     let mono = clock_gettime(ClockId::Monotonic);
     let mono = Duration::new(
         u64::try_from(mono.tv_sec).unwrap_or(0),
@@ -335,7 +335,7 @@ impl LinuxProfiler {
         }
         std::thread::sleep(SWITCH_GRACE);
         let end = SystemTime::now();
-        let clock = monotonic_to_unix(end);
+        let clock = clock_reference(end);
         self.collections += 1;
 
         let entries = self.drain_counts(COUNTS[drained])?;
@@ -553,4 +553,93 @@ impl LinuxProfiler {
 
 fn missing(name: &str) -> Error {
     Error::Load(format!("the BPF object has no {name}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_bits() {
+        assert!(has_capability(1 << CAP_BPF, CAP_BPF));
+        assert!(!has_capability(1 << CAP_BPF, CAP_PERFMON));
+        assert!(has_capability(1 << CAP_SYS_ADMIN, CAP_PERFMON));
+        assert!(!has_capability(0, CAP_BPF));
+    }
+
+    #[test]
+    fn verifier_rejection_keeps_its_log() {
+        let e = program_load_error(ProgramError::LoadError {
+            io_error: io::Error::from_raw_os_error(libc_errno::EACCES),
+            verifier_log: aya_obj::VerifierLog::new("0: R1 invalid mem access 'scalar'".into()),
+        });
+        assert!(
+            matches!(&e, Error::VerifierRejected { log, .. } if log.contains("invalid mem access")),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("verifier log:\n0: R1 invalid mem access"),
+            "{e}"
+        );
+        // EPERM without a log is the kernel refusing to load at all.
+        let e = program_load_error(ProgramError::LoadError {
+            io_error: io::Error::from_raw_os_error(libc_errno::EPERM),
+            verifier_log: aya_obj::VerifierLog::new(String::new()),
+        });
+        assert!(
+            matches!(
+                e,
+                Error::MissingCapability {
+                    capability: "CAP_BPF",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn perf_event_errors_are_named() {
+        let syscall = |errno| {
+            ProgramError::SyscallError(aya::sys::SyscallError {
+                call: "perf_event_open",
+                io_error: io::Error::from_raw_os_error(errno),
+            })
+        };
+        assert!(matches!(
+            attach_error(syscall(libc_errno::EACCES)),
+            Error::MissingCapability {
+                capability: "CAP_PERFMON",
+                ..
+            }
+        ));
+        const ENOENT: i32 = 2;
+        let e = attach_error(syscall(ENOENT));
+        assert!(
+            matches!(
+                e,
+                Error::PerfEventsUnavailable {
+                    call: "perf_event_open",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("no BPF perf events"), "{e}");
+    }
+
+    #[test]
+    fn ktime_converts_to_wall_clock() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let clock = (Duration::from_secs(50), now);
+        assert_eq!(
+            ktime_to_system(49_000_000_000, clock),
+            now - Duration::from_secs(1)
+        );
+        assert_eq!(
+            ktime_to_system(51_000_000_000, clock),
+            now + Duration::from_secs(1)
+        );
+    }
 }
