@@ -19,6 +19,7 @@ python="$(scripts/interop-venv.sh | tail -n 1)"
 export OTLP_INTEROP_PYTHON="$python"
 export OTLP_INTEROP_REQUIRED=1
 
+scripts/ebpf-object.sh --check  # the committed BPF object matches its C source
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"
 

@@ -75,6 +75,11 @@ pub const DEFAULT_FREQUENCY_HZ: u64 = 19;
 /// Default time between collections.
 pub const DEFAULT_COLLECT_INTERVAL: Duration = Duration::from_secs(10);
 /// Default capacity of the counts and stack maps (each of the two buffers).
+///
+/// The kernel allocates stack maps in full up front, 127 frames of 8 bytes
+/// per entry: the two stack maps take about 33 MiB at this default;
+/// [`ProfilerBuilder::with_max_stacks`] trades that against stacks lost to
+/// a full map or a hash collision (counted in [`SampleStats`]).
 pub const DEFAULT_MAX_STACKS: u32 = 16_384;
 /// Most pids the filter takes.
 pub const MAX_PIDS: usize = 1024;

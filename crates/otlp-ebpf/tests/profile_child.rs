@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::profiles::v1development::ExportProfilesServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use otlp_ebpf::{Error, Profiler};
+use otlp_ebpf::{Error, Profiler, ProfilerBuilder};
 use prost::Message;
 
 fn required() -> bool {
@@ -48,14 +48,24 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn start_profiler(pid: u32) -> Option<Profiler> {
-    let result = Profiler::builder()
-        .with_pids([pid])
+/// Starts the burning child and a profiler at 99 Hz collecting every 2 s;
+/// `None` (after printing why) where eBPF profiling is not possible and not
+/// required.
+fn start(
+    target: impl FnOnce(ProfilerBuilder, u32) -> ProfilerBuilder,
+) -> Option<(KillOnDrop, Profiler)> {
+    let exe = build_child();
+    let child = Command::new(&exe)
+        .arg("120")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let child = KillOnDrop(child);
+    let builder = Profiler::builder()
         .with_frequency(99)
-        .with_collect_interval(Duration::from_secs(2))
-        .build();
-    match result {
-        Ok(p) => Some(p),
+        .with_collect_interval(Duration::from_secs(2));
+    match target(builder, child.0.id()).build() {
+        Ok(p) => Some((child, p)),
         Err(e @ (Error::MissingCapability { .. } | Error::PerfEventsUnavailable { .. }))
             if !required() =>
         {
@@ -129,17 +139,10 @@ fn string(req: &ExportProfilesServiceRequest, i: i32) -> &str {
 
 #[test]
 fn heaviest_stack_names_the_burning_function_and_its_caller() {
-    let exe = build_child();
-    let child = Command::new(&exe)
-        .arg("120")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let child = KillOnDrop(child);
-    let pid = child.0.id();
-    let Some(mut profiler) = start_profiler(pid) else {
+    let Some((child, mut profiler)) = start(|b, pid| b.with_pids([pid])) else {
         return;
     };
+    let pid = child.0.id();
 
     // Collect until one window has enough samples of the child (it shares
     // the CPUs with whatever else runs), or a generous deadline passes.
@@ -291,29 +294,10 @@ fn heaviest_stack_names_the_burning_function_and_its_caller() {
 
 #[test]
 fn whole_system_profile_includes_the_child() {
-    let exe = build_child();
-    let child = Command::new(&exe)
-        .arg("120")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let child = KillOnDrop(child);
-    let pid = child.0.id();
-    let result = Profiler::builder()
-        .with_all_processes()
-        .with_frequency(99)
-        .with_collect_interval(Duration::from_secs(2))
-        .build();
-    let mut profiler = match result {
-        Ok(p) => p,
-        Err(e @ (Error::MissingCapability { .. } | Error::PerfEventsUnavailable { .. }))
-            if !required() =>
-        {
-            eprintln!("skipped: eBPF profiling is not possible here: {e}");
-            return;
-        }
-        Err(e) => panic!("profiler failed to start: {e}"),
+    let Some((child, mut profiler)) = start(|b, _| b.with_all_processes()) else {
+        return;
     };
+    let pid = child.0.id();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let c = profiler.next_collection().expect("collect");
@@ -330,7 +314,10 @@ fn whole_system_profile_includes_the_child() {
                 .flat_map(|f| &f.functions)
                 .map(|f| f.name.as_str())
                 .collect();
-            assert!(names.contains(&"otlp_burn_cpu"), "heaviest stack: {names:?}");
+            assert!(
+                names.contains(&"otlp_burn_cpu"),
+                "heaviest stack: {names:?}"
+            );
             break;
         }
         assert!(
