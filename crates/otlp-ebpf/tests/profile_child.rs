@@ -251,6 +251,16 @@ fn heaviest_stack_names_the_burning_function_and_its_caller() {
     drop(child);
     collections.push(profiler.collect().expect("collect"));
     collections.push(profiler.collect().expect("collect"));
+    // The pid filter kept everything else out.
+    let pids: Vec<u32> = collections
+        .iter()
+        .flat_map(|c| &c.processes)
+        .map(|p| p.pid)
+        .collect();
+    assert!(
+        pids.iter().all(|&p| p == pid),
+        "other processes sampled: {pids:?}"
+    );
     let taken: u64 = collections.iter().map(|c| c.stats.samples).sum();
     let stored: u64 = collections.iter().map(|c| c.sample_count()).sum();
     let lost: u64 = collections.iter().map(|c| c.stats.lost_counts_full).sum();

@@ -37,6 +37,8 @@ mod linux {
     struct Run {
         units_per_sec: f64,
         bpf_ns_per_run: Option<f64>,
+        /// BPF run time as a share of all CPUs' time while profiling.
+        bpf_cpu_share: Option<f64>,
         samples: u64,
     }
 
@@ -62,7 +64,9 @@ mod linux {
         let pid = child.id();
         let mut samples = 0;
         let mut bpf_ns_per_run = None;
+        let mut bpf_cpu_share = None;
         if let Some(hz) = hz {
+            let started = std::time::Instant::now();
             let mut profiler = Profiler::builder()
                 .with_pids([pid])
                 .with_frequency(hz)
@@ -86,6 +90,8 @@ mod linux {
             let (time, runs) = profiler.bpf_run_stats()?;
             if runs > 0 {
                 bpf_ns_per_run = Some(time.as_nanos() as f64 / runs as f64);
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+                bpf_cpu_share = Some(time.as_secs_f64() / (started.elapsed().as_secs_f64() * cpus));
             }
         }
         let out = child.wait_with_output()?;
@@ -98,6 +104,7 @@ mod linux {
         Ok(Run {
             units_per_sec,
             bpf_ns_per_run,
+            bpf_cpu_share,
             samples,
         })
     }
@@ -129,16 +136,18 @@ mod linux {
             for (i, (name, hz)) in modes.iter().enumerate() {
                 let run = run_once(&exe, seconds, *hz)?;
                 eprintln!(
-                    "round {round} {name}: {:.1} units/s, {} samples, bpf {:?} ns/run",
-                    run.units_per_sec, run.samples, run.bpf_ns_per_run
+                    "round {round} {name}: {:.1} units/s, {} samples, bpf {:?} ns/run, share {:?}",
+                    run.units_per_sec, run.samples, run.bpf_ns_per_run, run.bpf_cpu_share
                 );
                 results[i].push(run);
             }
         }
         let _ = std::fs::remove_file(&exe);
         let base = median(results[0].iter().map(|r| r.units_per_sec).collect());
-        println!("| profiler | throughput (units/s, median of {rounds}) | change | samples per run | BPF time per program run |");
-        println!("|---|---|---|---|---|");
+        println!(
+            "| profiler | throughput (units/s, median of {rounds}) | change | samples per run | BPF time per program run | BPF share of CPU time |"
+        );
+        println!("|---|---|---|---|---|---|");
         for (i, (name, _)) in modes.iter().enumerate() {
             let tput = median(results[i].iter().map(|r| r.units_per_sec).collect());
             let samples = median(results[i].iter().map(|r| r.samples as f64).collect());
@@ -153,8 +162,14 @@ mod linux {
             } else {
                 format!("{samples:.0}")
             };
+            let share: Vec<f64> = results[i].iter().filter_map(|r| r.bpf_cpu_share).collect();
+            let share = if share.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{:.3}%", median(share) * 100.0)
+            };
             println!(
-                "| {name} | {tput:.1} | {:+.2}% | {samples} | {bpf} |",
+                "| {name} | {tput:.1} | {:+.2}% | {samples} | {bpf} | {share} |",
                 (tput / base - 1.0) * 100.0
             );
         }
