@@ -24,19 +24,23 @@ fn required() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty() && s != "0"))
 }
 
-/// Builds testdata/burn.c with frame pointers.
+/// Builds testdata/burn.c with frame pointers, once for all tests of this
+/// file (rebuilding it while another test runs it would fail with ETXTBSY).
 fn build_child() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let exe = dir.join("otlp-ebpf-burn");
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/burn.c");
-    let status = Command::new("cc")
-        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "cc failed to build {}", src.display());
-    exe
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("otlp-ebpf-burn");
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/burn.c");
+        let status = Command::new("cc")
+            .args(["-O1", "-g", "-fno-omit-frame-pointer", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .status()
+            .expect("run cc");
+        assert!(status.success(), "cc failed to build {}", src.display());
+        exe
+    })
+    .clone()
 }
 
 struct KillOnDrop(Child);
