@@ -1,10 +1,13 @@
 // A CPU-bound program with a known call chain, for the profiler's tests and
 // overhead benchmark. Build with frame pointers:
 //   cc -O1 -g -fno-omit-frame-pointer -o burn burn.c
-// Usage: burn SECONDS. Prints the number of completed work units per second.
+// Usage: burn SECONDS [wait]. Prints the number of completed work units per
+// second. With "wait" it starts only once a line arrives on stdin, so that a
+// test can start profiling first.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 __attribute__((noinline)) uint64_t otlp_burn_cpu(uint64_t n)
@@ -30,6 +33,11 @@ static double now(void)
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 30;
+	if (argc > 2 && strcmp(argv[2], "wait") == 0) {
+		char line[16];
+		if (!fgets(line, sizeof line, stdin))
+			return 1;
+	}
 	double start = now(), elapsed;
 	uint64_t units = 0, sink = 0;
 	do {

@@ -9,6 +9,7 @@
 
 #![cfg(target_os = "linux")]
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,11 +57,13 @@ impl Drop for KillOnDrop {
 /// `None` (after printing why) where eBPF profiling is not possible and not
 /// required.
 fn start(
+    args: &[&str],
     target: impl FnOnce(ProfilerBuilder, u32) -> ProfilerBuilder,
 ) -> Option<(KillOnDrop, Profiler)> {
     let exe = build_child();
     let child = Command::new(&exe)
-        .arg("120")
+        .args(args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn");
@@ -83,7 +86,6 @@ fn start(
 /// Decodes the request with the official Python opentelemetry-proto (the
 /// interop venv's python, `OTLP_INTEROP_PYTHON`, as scripts/test.sh sets).
 fn python_decodes(bytes: &[u8], pid: u32, collection: &otlp_ebpf::Collection) {
-    use std::io::Write;
     let Some(python) = std::env::var_os("OTLP_INTEROP_PYTHON") else {
         assert!(
             !required(),
@@ -143,7 +145,7 @@ fn string(req: &ExportProfilesServiceRequest, i: i32) -> &str {
 
 #[test]
 fn heaviest_stack_names_the_burning_function_and_its_caller() {
-    let Some((child, mut profiler)) = start(|b, pid| b.with_pids([pid])) else {
+    let Some((child, mut profiler)) = start(&["120"], |b, pid| b.with_pids([pid])) else {
         return;
     };
     let pid = child.0.id();
@@ -308,7 +310,7 @@ fn heaviest_stack_names_the_burning_function_and_its_caller() {
 
 #[test]
 fn whole_system_profile_includes_the_child() {
-    let Some((child, mut profiler)) = start(|b, _| b.with_all_processes()) else {
+    let Some((child, mut profiler)) = start(&["120"], |b, _| b.with_all_processes()) else {
         return;
     };
     let pid = child.0.id();
@@ -339,5 +341,57 @@ fn whole_system_profile_includes_the_child() {
             "the child never showed up in 120 s"
         );
     }
+    drop(child);
+}
+
+/// Process state letter from /proc/PID/stat (`Z` for a zombie).
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
+#[test]
+fn process_that_exits_before_the_collection_keeps_its_symbolized_samples() {
+    // The child burns for 0.5 s once told to; the window is 5 s. A zombie
+    // has no memory maps left, so symbols in the collection prove the maps
+    // were read when the program first saw the process.
+    let Some((mut child, mut profiler)) = start(&["0.5", "wait"], |b, pid| {
+        b.with_pids([pid])
+            .with_collect_interval(Duration::from_secs(5))
+    }) else {
+        return;
+    };
+    let pid = child.0.id();
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").expect("start the child");
+    drop(stdin);
+    let c = profiler.next_collection().expect("collect");
+    assert_eq!(
+        state(pid),
+        Some('Z'),
+        "the child should have exited within the 5 s window"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            .ok()
+            .as_deref(),
+        Some("")
+    );
+    let p = c
+        .processes
+        .iter()
+        .find(|p| p.pid == pid)
+        .expect("the exited child's samples");
+    assert_eq!(p.executable_name, "otlp-ebpf-burn");
+    let names: Vec<&str> = p.stacks[0]
+        .frames
+        .iter()
+        .flat_map(|f| &f.functions)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"otlp_burn_cpu") && names.contains(&"otlp_known_caller"),
+        "heaviest stack of the exited child: {names:?}"
+    );
     drop(child);
 }
