@@ -285,7 +285,7 @@ fn heaviest_stack_names_the_burning_function_and_its_caller() {
     let pprof = collection.to_pprof_gzip().expect("pprof");
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("otlp-ebpf-child.pb.gz");
     std::fs::write(&path, pprof).expect("write pprof");
-    match Command::new("go")
+    match Command::new(go())
         .args(["tool", "pprof", "-top"])
         .arg(&path)
         .output()
@@ -342,6 +342,18 @@ fn whole_system_profile_includes_the_child() {
         );
     }
     drop(child);
+}
+
+/// Go's command: on PATH, or where the official tarball installs it.
+fn go() -> PathBuf {
+    let installed = PathBuf::from("/usr/local/go/bin/go");
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("go").is_file()));
+    if !on_path && installed.is_file() {
+        installed
+    } else {
+        PathBuf::from("go")
+    }
 }
 
 /// Process state letter from /proc/PID/stat (`Z` for a zombie).
