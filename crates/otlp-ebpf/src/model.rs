@@ -64,7 +64,7 @@ pub struct ProcessSamples {
     /// Base name of the executable (`process.executable.name`); empty when
     /// the process had exited before it could be read.
     pub executable_name: String,
-    /// Distinct stacks with their counts.
+    /// Distinct stacks with their counts, heaviest first.
     pub stacks: Vec<SampledStack>,
 }
 

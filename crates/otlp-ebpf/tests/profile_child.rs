@@ -324,12 +324,7 @@ fn whole_system_profile_includes_the_child() {
             .find(|p| p.pid == pid && !p.stacks.is_empty())
         {
             assert_eq!(p.executable_name, "otlp-ebpf-burn");
-            let names: Vec<&str> = p.stacks[0]
-                .frames
-                .iter()
-                .flat_map(|f| &f.functions)
-                .map(|f| f.name.as_str())
-                .collect();
+            let names = heaviest_names(p);
             assert!(
                 names.contains(&"otlp_burn_cpu"),
                 "heaviest stack: {names:?}"
@@ -342,6 +337,17 @@ fn whole_system_profile_includes_the_child() {
         );
     }
     drop(child);
+}
+
+/// Function names of a process's heaviest stack (stacks come sorted by
+/// count), leaf first.
+fn heaviest_names(p: &otlp_ebpf::ProcessSamples) -> Vec<&str> {
+    p.stacks[0]
+        .frames
+        .iter()
+        .flat_map(|f| &f.functions)
+        .map(|f| f.name.as_str())
+        .collect()
 }
 
 /// Go's command: on PATH, or where the official tarball installs it.
@@ -395,12 +401,7 @@ fn process_that_exits_before_the_collection_keeps_its_symbolized_samples() {
         .find(|p| p.pid == pid)
         .expect("the exited child's samples");
     assert_eq!(p.executable_name, "otlp-ebpf-burn");
-    let names: Vec<&str> = p.stacks[0]
-        .frames
-        .iter()
-        .flat_map(|f| &f.functions)
-        .map(|f| f.name.as_str())
-        .collect();
+    let names = heaviest_names(p);
     assert!(
         names.contains(&"otlp_burn_cpu") && names.contains(&"otlp_known_caller"),
         "heaviest stack of the exited child: {names:?}"
