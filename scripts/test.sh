@@ -22,6 +22,7 @@ export OTLP_INTEROP_PYTHON="$python"
 export OTLP_INTEROP_REQUIRED=1
 OTLP_INTEROP_COLLECTOR_DIR="$(scripts/collector.sh | tail -n 1)"; export OTLP_INTEROP_COLLECTOR_DIR
 
+scripts/ebpf-object.sh --check  # the committed BPF object matches its C source
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"
 scripts/fuzz.sh  # every receiver decoder, 20 s each; a crash fails the run
