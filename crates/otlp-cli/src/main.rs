@@ -113,10 +113,12 @@ struct ReceiveArgs {
     #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = |s: &str| parse_size(s, MIB, 1024 * GIB))]
     max_in_flight: usize,
     /// Close a connection that starts no request this long after it
-    /// opened, or whose HTTP/1.1 request head takes longer (100ms to 1h).
+    /// opened, or an HTTP/1.1 one whose next request head does not arrive
+    /// within it, idle keep-alive included (100ms to 1h).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
     header_read_timeout: Duration,
-    /// Close a connection with no request in flight for this long (100ms to 1h).
+    /// Close a connection with no request in flight for this long; bounds
+    /// idle HTTP/2 (gRPC, h2c) connections (100ms to 1h).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
     idle_timeout: Duration,
     /// Most open connections per listener; more are closed at accept
