@@ -1,3 +1,6 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| otlp_fuzz::decompress(otlp_compression::Encoding::Zstd, data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| otlp_fuzz::decompress(
+    otlp_compression::Encoding::Zstd,
+    data
+));

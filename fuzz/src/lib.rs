@@ -34,7 +34,11 @@ pub fn json(signal: Signal, data: &[u8]) {
     let again = ExportRequest::decode(signal, Format::Json, written.as_bytes())
         .unwrap_or_else(|e| panic!("our own OTLP/JSON is refused: {e}\n{written}"));
     // Compared as protobuf so that NaN equals NaN.
-    assert_eq!(again.encode_protobuf(), request.encode_protobuf(), "{written}");
+    assert_eq!(
+        again.encode_protobuf(),
+        request.encode_protobuf(),
+        "{written}"
+    );
 }
 
 /// Decompresses `data` with a 1 MiB cap, which must hold.

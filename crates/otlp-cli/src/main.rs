@@ -96,7 +96,7 @@ struct ReceiveArgs {
     #[arg(long, value_name = "FILE")]
     ready_file: Option<PathBuf>,
     /// Largest request accepted, in bytes, before and after decompression
-    /// (1 to 2 GiB; KiB, MiB, GiB suffixes accepted) [default: 64MiB].
+    /// (1 to 2 GiB; KiB, MiB, GiB suffixes accepted).
     #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = |s: &str| parse_size(s, 1, 2 * GIB))]
     max_message_size: usize,
     /// Most items (spans, data points, log records) per request, counted
@@ -104,19 +104,21 @@ struct ReceiveArgs {
     #[arg(long, value_name = "N", default_value_t = receiver::DEFAULT_MAX_ITEMS, value_parser = |s: &str| parse_count::<usize>(s, 1, 100_000_000))]
     max_items: usize,
     /// Most memory one decoded request may take, estimated before decoding
-    /// (1 KiB to 64 GiB) [default: 256MiB].
+    /// (1 KiB to 64 GiB).
     #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = |s: &str| parse_size(s, KIB, 64 * GIB))]
     max_decoded_size: usize,
     /// Memory budget for all requests in flight together: bytes received,
     /// decompressed and decoded; beyond it requests get 503 / UNAVAILABLE
-    /// (1 MiB to 1 TiB) [default: 1GiB].
+    /// (1 MiB to 1 TiB).
     #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = |s: &str| parse_size(s, MIB, 1024 * GIB))]
     max_in_flight: usize,
     /// Close a connection that starts no request this long after it
-    /// opened, or whose HTTP/1.1 request head takes longer (100ms to 1h).
+    /// opened, or an HTTP/1.1 one whose next request head does not arrive
+    /// within it, idle keep-alive included (100ms to 1h).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
     header_read_timeout: Duration,
-    /// Close a connection with no request in flight for this long (100ms to 1h).
+    /// Close a connection with no request in flight for this long; bounds
+    /// idle HTTP/2 (gRPC, h2c) connections (100ms to 1h).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
     idle_timeout: Duration,
     /// Most open connections per listener; more are closed at accept

@@ -226,7 +226,7 @@ mod json_tests {
     }
 
     #[test]
-    fn bad_json_keeps_its_first_error() {
+    fn bad_json_is_refused_naming_the_field() {
         let err = ExportRequest::decode(
             Signal::Traces,
             Format::Json,
@@ -249,6 +249,10 @@ mod json_tests {
             br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":7,"attributes":[{"key":"a","value":{"arrayValue":{}}}]}]}]}]}"#,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("invalid type"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("resourceSpans[0].scopeSpans[0].spans[0].name"),
+            "{err}"
+        );
     }
 }

@@ -423,3 +423,26 @@ async fn limits_of_zero_are_configuration_errors() {
         );
     }
 }
+
+/// An HTTP/2 (gRPC) connection that sends its preface and settings but
+/// never opens a stream is closed by the header-read timeout too.
+#[tokio::test]
+async fn idle_http2_connections_are_closed() {
+    let receiver = Receiver::builder()
+        .with_grpc_addr(localhost())
+        .with_header_read_timeout(Duration::from_millis(500))
+        .serve(async |_: ReceivedRequest| Reply::Accept)
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(receiver.grpc_addr().unwrap())
+        .await
+        .unwrap();
+    // The client preface and an empty SETTINGS frame.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(60), closed_by_peer(&mut stream)).await;
+    assert_eq!(closed, Ok(true));
+    receiver.shutdown().await;
+}

@@ -4,12 +4,14 @@
 //! - **Header-read timeout.** A connection must start a request within the
 //!   timeout of being accepted (whatever the protocol: a header slowloris
 //!   trickling one byte every few seconds, or an HTTP/2 client that never
-//!   opens a stream), and over HTTP/1.1 each later request's head must
-//!   arrive within it too (hyper's own timer).
+//!   opens a stream). Over HTTP/1.1, hyper's own timer also runs from the
+//!   moment the connection waits for its next request head, so an idle
+//!   HTTP/1.1 keep-alive connection is closed after this timeout as well.
 //! - **Idle timeout.** A connection with no request in flight for that
 //!   long is closed, like the Collector's `max_connection_idle`: what
 //!   counts is requests, not bytes, so keep-alive pings do not keep an
-//!   unused connection open.
+//!   unused HTTP/2 connection open. (Over HTTP/1.1 the header-read timeout
+//!   above is the shorter bound between requests.)
 //! - **Connection cap.** Beyond it, new connections are closed as soon as
 //!   they are accepted; the refusals (and accept errors, such as running
 //!   out of file descriptors) are logged at most once per

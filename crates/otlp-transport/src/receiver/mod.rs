@@ -117,7 +117,7 @@ pub const DEFAULT_MAX_DECODED_SIZE: usize = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 1024 * 1024 * 1024;
 
 /// How long a new connection may take to start its first request (and an
-/// HTTP/1.1 request its head), unless configured: 10 s.
+/// HTTP/1.1 connection its next request head), unless configured: 10 s.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a connection may stay open with no request in flight, unless
@@ -251,17 +251,19 @@ impl ReceiverBuilder {
     }
 
     /// Closes a connection that has not started a request `timeout` after
-    /// it was accepted, and (HTTP/1.1) one whose request head takes longer
-    /// than that to arrive. Defaults to [`DEFAULT_HEADER_READ_TIMEOUT`]; 0
-    /// is rejected by [`serve`](Self::serve).
+    /// it was accepted, and (HTTP/1.1) one whose next request head has not
+    /// arrived `timeout` after it was ready for it: that closes idle
+    /// HTTP/1.1 keep-alive connections too. Defaults to
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`]; 0 is rejected by [`serve`](Self::serve).
     pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
     }
 
     /// Closes a connection that has had no request in flight for
-    /// `timeout`. Defaults to [`DEFAULT_IDLE_TIMEOUT`]; 0 is rejected by
-    /// [`serve`](Self::serve).
+    /// `timeout` (over HTTP/1.1 the header-read timeout applies between
+    /// requests when it is shorter). Defaults to [`DEFAULT_IDLE_TIMEOUT`];
+    /// 0 is rejected by [`serve`](Self::serve).
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
