@@ -37,11 +37,7 @@ struct State {
 }
 
 fn signal_index(signal: Signal) -> usize {
-    match signal {
-        Signal::Traces => 0,
-        Signal::Metrics => 1,
-        Signal::Logs => 2,
-    }
+    signal.index()
 }
 
 pub(crate) fn transport_name(transport: Transport) -> &'static str {

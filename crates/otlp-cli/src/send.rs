@@ -301,6 +301,7 @@ fn unit(signal: Signal) -> &'static str {
         Signal::Traces => "spans",
         Signal::Metrics => "metric data points",
         Signal::Logs => "log records",
+        _ => "items",
     }
 }
 
@@ -388,6 +389,7 @@ pub(crate) fn run(options: &SendOptions, runtime: &Handle) -> Result<SendReport,
         Signal::Traces => send_traces(options, deadline),
         Signal::Metrics => send_metrics(options, deadline),
         Signal::Logs => send_logs(options, deadline),
+        other => Err(CliError::Usage(format!("cannot send {other}"))),
     }
 }
 
@@ -485,6 +487,7 @@ fn open_queue(options: &SendOptions) -> Result<(ExportStats, Shutdown), CliError
             let shutdown: Shutdown = Box::new(move |t| exporter.shutdown_with_timeout(t));
             (stats, shutdown)
         }
+        other => return Err(CliError::Usage(format!("cannot send {other}"))),
     })
 }
 

@@ -78,6 +78,23 @@ pub(crate) struct DeliveryConfig {
     pub(crate) persist: Option<(PathBuf, DiskQueueConfig)>,
 }
 
+impl DeliveryConfig {
+    /// Refuses limits that would stop every batch.
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        let zero = |setting| Err(BuildError::Zero { setting });
+        if self.max_concurrent == 0 {
+            return zero("with_max_concurrent_exports");
+        }
+        if self.max_queue_items == 0 {
+            return zero("with_queue_limits max_items");
+        }
+        if self.max_queue_bytes == 0 {
+            return zero("with_queue_limits max_bytes");
+        }
+        Ok(())
+    }
+}
+
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
@@ -219,7 +236,10 @@ impl Delivery {
                     .with_max_bytes(cfg.max_queue_bytes)
                     .with_overflow(cfg.overflow)
                     .build()
-                    .map_err(|e| BuildError::Config(e.to_string()))?,
+                    // Both limits are set and checked by `validate`.
+                    .map_err(|_| BuildError::Zero {
+                        setting: "with_queue_limits",
+                    })?,
             )),
             Some((dir, disk)) => {
                 let dir = dir.join(signal.as_str());
@@ -250,7 +270,7 @@ impl Delivery {
             max_elapsed: cfg.retry.max_elapsed_time(),
             pool,
         });
-        let permits = Arc::new(Semaphore::new(cfg.max_concurrent.max(1)));
+        let permits = Arc::new(Semaphore::new(cfg.max_concurrent));
         let running = Running::new(&inner);
         runtime.spawn_detached(async move {
             dispatch(Arc::clone(&running.0), stack, permits).await;
@@ -442,7 +462,7 @@ impl Inner {
         let latency = started.elapsed();
         match result {
             Ok(response) => {
-                let rejected = u64::try_from(response.rejected_items).unwrap_or(0);
+                let rejected = response.rejected_items.min(items);
                 if rejected > 0 || !response.error_message.is_empty() {
                     tracing::warn!(
                         signal = %job.signal,
@@ -509,11 +529,8 @@ impl Inner {
 /// request body.
 fn encode_job(job: &Job) -> Vec<u8> {
     let mut record = Vec::with_capacity(12 + job.payload.body.len());
-    let signal = match job.signal {
-        Signal::Traces => 0,
-        Signal::Metrics => 1,
-        Signal::Logs => 2,
-    };
+    // The position in `Signal::ALL`: 0 traces, 1 metrics, 2 logs.
+    let signal = u8::try_from(job.signal.index()).unwrap_or(u8::MAX);
     let algorithm = match job.payload.compression {
         Algorithm::Gzip => 1,
         Algorithm::Zstd => 2,
@@ -531,12 +548,7 @@ fn decode_job(record: &Bytes) -> Option<Job> {
     if header[0] != 1 {
         return None;
     }
-    let signal = match header[1] {
-        0 => Signal::Traces,
-        1 => Signal::Metrics,
-        2 => Signal::Logs,
-        _ => return None,
-    };
+    let signal = *Signal::ALL.get(usize::from(header[1]))?;
     let compression = match header[2] {
         0 => Algorithm::None,
         1 => Algorithm::Gzip,

@@ -169,26 +169,27 @@ impl ExporterBuilder<OtlpSpanProcessor> {
     /// Builds the processor and starts its export thread.
     pub fn build(self) -> Result<OtlpSpanProcessor, BuildError> {
         let env = |name: &str| std::env::var(name).ok();
+        const BATCH_VAR: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+        const DELAY_VAR: &str = "OTEL_BSP_SCHEDULE_DELAY";
+        let zero = |setting| Err(BuildError::Zero { setting });
         let max_batch = match self.batch.max_batch {
+            Some(0) => return zero("with_max_batch_size"),
             Some(n) => n,
-            None => env_number(&env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")?
-                .map_or(DEFAULT_MAX_BATCH_SIZE, |n| n as usize),
+            None => match env_number(&env, BATCH_VAR)? {
+                Some(0) => return zero(BATCH_VAR),
+                Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                None => DEFAULT_MAX_BATCH_SIZE,
+            },
         };
         let delay = match self.batch.delay {
+            Some(d) if d.is_zero() => return zero("with_scheduled_delay"),
             Some(d) => d,
-            None => env_number(&env, "OTEL_BSP_SCHEDULE_DELAY")?
-                .map_or(DEFAULT_SCHEDULED_DELAY, Duration::from_millis),
+            None => match env_number(&env, DELAY_VAR)? {
+                Some(0) => return zero(DELAY_VAR),
+                Some(ms) => Duration::from_millis(ms),
+                None => DEFAULT_SCHEDULED_DELAY,
+            },
         };
-        if max_batch == 0 {
-            return Err(BuildError::Config(
-                "the maximum batch size must be at least 1".to_owned(),
-            ));
-        }
-        if delay.is_zero() {
-            return Err(BuildError::Config(
-                "the scheduled delay must be longer than zero".to_owned(),
-            ));
-        }
         // Spans are batched on the application's threads; everything else
         // runs on the pipeline's own thread, like the SDK's batch
         // processor's: compressing never takes a worker of the
@@ -418,12 +419,28 @@ mod tests {
             .with_max_batch_size(0)
             .build()
             .unwrap_err();
-        assert!(matches!(e, BuildError::Config(_)), "{e}");
+        assert!(
+            matches!(
+                e,
+                BuildError::Zero {
+                    setting: "with_max_batch_size"
+                }
+            ),
+            "{e}"
+        );
         let e = OtlpSpanProcessor::builder()
             .with_endpoint("http://127.0.0.1:4317")
             .with_scheduled_delay(Duration::ZERO)
             .build()
             .unwrap_err();
-        assert!(matches!(e, BuildError::Config(_)), "{e}");
+        assert!(
+            matches!(
+                e,
+                BuildError::Zero {
+                    setting: "with_scheduled_delay"
+                }
+            ),
+            "{e}"
+        );
     }
 }

@@ -280,6 +280,7 @@ mod grpc {
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
             }
+            other => unimplemented!("no {} client here", other.signal()),
         })
     }
 
@@ -608,6 +609,7 @@ mod http {
         match format {
             Format::Protobuf => request.encode_protobuf(),
             Format::Json => request.to_json().unwrap().into_bytes(),
+            other => unimplemented!("no {other} bodies here"),
         }
     }
 
@@ -637,6 +639,7 @@ mod http {
                 encoder.write_all(body).unwrap();
                 encoder.into_inner()
             }
+            other => unimplemented!("no {other:?} encoder here"),
         }
     }
 
@@ -674,6 +677,7 @@ mod http {
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
             }
+            other => unimplemented!("no {other} responses here"),
         }
     }
 
