@@ -114,6 +114,7 @@ impl Inner {
             scratch: Vec::new(),
             stats,
             space_freed: false,
+            evicted: Vec::new(),
         };
         Ok((inner, report))
     }

@@ -391,11 +391,19 @@ fn fully_acked_active_segment_is_reclaimed() {
 fn drop_oldest_evicts_whole_segments() {
     let dir = tempfile::tempdir().unwrap();
     let (q, _) = DiskQueue::open(dir.path(), config(128, 512, Overflow::DropOldest)).unwrap();
+    let evicted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&evicted);
+    assert!(q.on_evict(move |ids| seen.lock().unwrap().extend_from_slice(ids)));
+    assert!(!q.on_evict(|_| {}), "one hook only");
     let ids: Vec<_> = (0..40).map(|_| q.push(&[3; 40]).unwrap()).collect();
     let s = q.stats();
     assert!(s.disk_bytes <= 512);
     assert!(s.dropped_oldest > 0);
     assert_eq!(s.dropped_oldest + s.queued_records, 40);
+    // The hook was told exactly which records went: the oldest ones.
+    let evicted = evicted.lock().unwrap().clone();
+    assert_eq!(evicted.len() as u64, s.dropped_oldest);
+    assert_eq!(evicted, ids[..evicted.len()]);
     // Whatever is left is the newest records, in order.
     let got: Vec<_> = drain(&q).into_iter().map(|(id, _)| id).collect();
     assert_eq!(got, ids[ids.len() - got.len()..]);
