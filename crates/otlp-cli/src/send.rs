@@ -147,8 +147,8 @@ impl SendReport {
     pub(crate) fn wire_bytes_per_item(&self) -> f64 {
         let s = &self.stats;
         // Bytes are counted as batches are encoded: those the queue took,
-        // or refused.
-        let encoded = s.items_accepted + s.dropped.queue_full;
+        // or refused (all counted as accepted).
+        let encoded = s.items_accepted;
         s.bytes_sent as f64 / encoded.max(1) as f64
     }
 
@@ -1142,7 +1142,7 @@ impl Progress {
     fn settled(&self) -> u64 {
         let s = self.stats.snapshot();
         if self.durable() {
-            s.items_accepted + s.dropped.queue_full
+            s.items_accepted
         } else {
             s.items_exported + s.dropped.total()
         }

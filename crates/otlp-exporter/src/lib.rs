@@ -102,7 +102,9 @@ pub struct FlushHandle(Delivery);
 
 impl FlushHandle {
     /// Blocks until every batch handed to the exporter has been delivered
-    /// or dropped (see the stats for which), or `timeout` passes.
+    /// or dropped, or `timeout` passes. An error if it timed out, or if
+    /// items were dropped since the last flush (or shutdown) answered: the
+    /// message names how many and why (the stats have the same figures).
     pub fn flush(&self, timeout: Duration) -> OTelSdkResult {
         self.0.flush(timeout)
     }
@@ -423,7 +425,7 @@ impl SpanExporter for OtlpSpanExporter {
         let items = batch.len() as u64;
         let payload = self
             .pipeline
-            .prepare(|e, out| e.encode_spans(&batch, out))?;
+            .prepare_counted(items, |e, out| e.encode_spans(&batch, out))?;
         // The SDK's spans are not needed once encoded.
         drop(batch);
         self.pipeline.submit(items, payload).await

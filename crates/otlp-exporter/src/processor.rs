@@ -2,6 +2,7 @@
 //! as it ends.
 
 use crate::pipeline::Pipeline;
+use crate::stats::Reason;
 use crate::{BuildError, ExportStats, ExporterBuilder, FlushHandle, FLUSH_TIMEOUT};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -292,15 +293,15 @@ impl Shared {
         let shared = Arc::clone(self);
         self.pipeline.runtime.spawn_detached(async move {
             let items = batch.len() as u64;
-            let prepared = shared
-                .pipeline
-                .prepare(|encoder, out| encoder.encode_span_batch(&mut batch, out));
+            // Either call counts the batch's spans as dropped if it fails.
+            let prepared = shared.pipeline.prepare_counted(items, |encoder, out| {
+                encoder.encode_span_batch(&mut batch, out)
+            });
             batch.clear();
             shared.recycle(batch);
             match prepared {
                 Ok(payload) => {
                     if let Err(e) = shared.pipeline.submit(items, payload).await {
-                        // Counted in the stats by the queue.
                         tracing::debug!(error = %e, items, "span batch not queued");
                     }
                 }
@@ -312,17 +313,22 @@ impl Shared {
         });
     }
 
-    /// Sends what is batched and waits until it is queued and delivered.
-    fn flush(self: &Arc<Self>, timeout: Duration) -> OTelSdkResult {
-        let deadline = Instant::now() + timeout;
+    /// Hands off what is batched and waits until `deadline` for the
+    /// hand-offs to be queued; `false` if it passed first.
+    fn hand_off_all(self: &Arc<Self>, deadline: Instant) -> bool {
         if let Some(batch) = self.take_current(true) {
             self.hand_off(batch);
         }
-        if !self.handoffs.wait_idle(deadline) {
-            return Err(OTelSdkError::Timeout(timeout));
-        }
-        self.pipeline
-            .flush(deadline.saturating_duration_since(Instant::now()))
+        self.handoffs.wait_idle(deadline)
+    }
+
+    /// Sends what is batched and waits until it is queued and delivered;
+    /// an error naming the spans dropped since the last flush, if any.
+    fn flush(self: &Arc<Self>, timeout: Duration) -> OTelSdkResult {
+        let delivery = &self.pipeline.delivery;
+        let deadline = Instant::now() + timeout;
+        let drained = self.hand_off_all(deadline) && delivery.wait_drained(deadline);
+        delivery.verdict(drained, timeout)
     }
 }
 
@@ -342,6 +348,8 @@ impl SpanProcessor for OtlpSpanProcessor {
         // last batch under the same lock, so a span is either in that batch
         // or not taken at all, never left behind in a batch nobody sends.
         if shared.shut_down.load(Ordering::Relaxed) {
+            drop(current);
+            shared.pipeline.stats.record_refused(1, Reason::Shutdown);
             return;
         }
         let mut waiting = None;
@@ -349,7 +357,7 @@ impl SpanProcessor for OtlpSpanProcessor {
             // Full, and when it filled there was no room for a hand-off.
             if !shared.handoffs.try_add(MAX_HANDOFFS) {
                 drop(current);
-                shared.pipeline.stats.record_queue_full(1);
+                shared.pipeline.stats.record_refused(1, Reason::QueueFull);
                 return;
             }
             waiting = Some(shared.swap(&mut current));
@@ -376,12 +384,10 @@ impl SpanProcessor for OtlpSpanProcessor {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let deadline = Instant::now() + timeout;
-        let flushed = self.shared.flush(timeout);
-        let stopped = self
-            .shared
-            .pipeline
-            .shutdown(deadline.saturating_duration_since(Instant::now()));
-        flushed.and(stopped)
+        // Hand-offs still under way when the deadline passes are refused
+        // by the closed queue, and counted.
+        self.shared.hand_off_all(deadline);
+        self.shared.pipeline.shutdown_until(deadline, timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -193,6 +193,18 @@ pub struct RecoveryReport {
     /// Ack log entries that failed their checksum; their records, if any,
     /// are delivered again.
     pub ignored_ack_entries: u64,
+    /// The segment the first record pushed after this open goes to: every
+    /// record in a lower segment was found on disk (see
+    /// [`is_recovered`](Self::is_recovered)).
+    pub first_new_segment: u64,
+}
+
+impl RecoveryReport {
+    /// Whether `id` is a record found on disk at this open, rather than one
+    /// pushed since.
+    pub fn is_recovered(&self, id: RecordId) -> bool {
+        id.segment < self.first_new_segment
+    }
 }
 
 /// A snapshot of a [`DiskQueue`]'s counters, from [`DiskQueue::stats`].
