@@ -21,6 +21,7 @@ export OTLP_INTEROP_REQUIRED=1
 
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"
+scripts/feature-check.sh
 
 # The examples check themselves against an embedded receiver (they exit
 # non-zero when something did not arrive); run them with no collector set.

@@ -68,7 +68,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tower::{Layer, ServiceExt};
 
 /// How long a batch waits before asking the retry budget again, at least.
@@ -609,19 +609,15 @@ impl Delivery {
 async fn dispatch(inner: Arc<Inner>) {
     let mut stop = inner.stop.subscribe();
     loop {
-        // A slot out of the queue, then a send slot, then a batch: a batch
-        // leaves the queue only when it can be sent at once.
-        let slots = async {
-            let taken = Arc::clone(&inner.taken_slots).acquire_owned().await;
-            let send = Arc::clone(&inner.send_slots).acquire_owned().await;
-            taken.ok().zip(send.ok())
-        };
-        let (taken, send) = tokio::select! {
+        // A slot out of the queue, then a batch; the batch's task waits for
+        // a send slot. (Holding a send slot while waiting for a batch would
+        // starve a batch waiting to be retried.)
+        let taken = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => return,
-            slots = slots => match slots {
-                Some(slots) => slots,
-                None => return,
+            taken = Arc::clone(&inner.taken_slots).acquire_owned() => match taken {
+                Ok(taken) => taken,
+                Err(_) => return,
             },
         };
         let (job, disk_id) = match &inner.store {
@@ -677,7 +673,7 @@ async fn dispatch(inner: Arc<Inner>) {
         let running = Running::new(&inner);
         tokio::spawn(async move {
             let inner = Arc::clone(&running.0);
-            inner.run(job, disk_id, send).await;
+            inner.run(job, disk_id).await;
             drop(taken);
             drop(running);
         });
@@ -686,18 +682,13 @@ async fn dispatch(inner: Arc<Inner>) {
 
 impl Inner {
     /// Delivers one batch taken from the queue, and books how it ended.
-    async fn run(
-        self: &Arc<Self>,
-        job: Job,
-        disk_id: Option<RecordId>,
-        send: OwnedSemaphorePermit,
-    ) {
+    async fn run(self: &Arc<Self>, job: Job, disk_id: Option<RecordId>) {
         let started = Instant::now();
         let mut stop = self.stop.subscribe();
         let outcome = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => Outcome::Stopped,
-            outcome = self.attempts(&job, send) => outcome,
+            outcome = self.attempts(&job) => outcome,
         };
         let latency = started.elapsed();
         let items = job.items;
@@ -723,18 +714,14 @@ impl Inner {
 
     /// Sends `job` until it is delivered or given up; the only place a
     /// batch is retried.
-    async fn attempts(&self, job: &Job, first_slot: OwnedSemaphorePermit) -> Outcome {
-        let mut slot = Some(first_slot);
+    async fn attempts(&self, job: &Job) -> Outcome {
         let mut started = tokio::time::Instant::now();
         let mut retries = 0;
         self.retrier.record_request();
         loop {
-            let permit = match slot.take() {
-                Some(p) => p,
-                None => match Arc::clone(&self.send_slots).acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => return Outcome::Stopped,
-                },
+            // A send slot only while the request is on the wire.
+            let Ok(permit) = Arc::clone(&self.send_slots).acquire_owned().await else {
+                return Outcome::Stopped;
             };
             let result = self.stack.clone().oneshot(job.clone()).await;
             // No slot is held while the batch waits for its next attempt.

@@ -22,10 +22,16 @@
 //! ([`with_queue_limits`](ExporterBuilder::with_queue_limits),
 //! [`Overflow`]) or durable
 //! ([`with_persistent_queue`](ExporterBuilder::with_persistent_queue)).
+//! A batch waiting for its next attempt holds no send slot, so a server
+//! asking one batch to wait an hour holds up no other; a delay longer than
+//! the retry policy's time left ends the batch at once.
 //! Because the SDK's `force_flush` returns once batches are queued, use
 //! [`FlushHandle::flush`] (or the exporter's own `force_flush`) to wait for
 //! delivery; shutting the provider down drains the queue up to its timeout.
-//! What happened to every item is in [`ExportStats`].
+//! Both return an error naming the items dropped since the last flush, and
+//! why. What happened to every item is in [`ExportStats`]: every dropped
+//! item is counted by reason, and accepted (plus recovered from disk) =
+//! exported + dropped + queued + in flight at every moment.
 //!
 //! ```no_run
 //! use opentelemetry::trace::{Tracer, TracerProvider as _};

@@ -232,7 +232,8 @@ impl BufferPool {
     }
 }
 
-#[cfg(test)]
+// Needs an HTTP receiver.
+#[cfg(all(test, feature = "http"))]
 mod tests {
     use super::*;
     use crate::env::{resolve, Settings};

@@ -2,8 +2,8 @@
 //!
 //! Where every item is lives in one ledger under one lock, so a snapshot
 //! never catches an item between two places: at every moment
-//! `items_accepted = items_exported + dropped.total() + queued_items +
-//! in_flight_items`.
+//! `items_accepted + items_recovered = items_exported + dropped.total() +
+//! queued_items + in_flight_items`.
 
 use crate::delivery::{Job, Store};
 use otlp_resilience::breaker::{BreakerHandle, BreakerState};
@@ -35,6 +35,7 @@ struct Inner {
 #[derive(Debug, Default, Clone, Copy)]
 struct Ledger {
     accepted: u64,
+    recovered: u64,
     exported: u64,
     queued: u64,
     in_flight: u64,
@@ -82,17 +83,19 @@ struct Counters {
 
 /// A point-in-time copy of an exporter's counters.
 ///
-/// Every item is in exactly one place: `items_accepted = items_exported +
-/// dropped.total() + queued_items + in_flight_items`, in every snapshot.
+/// Every item is in exactly one place: `items_accepted + items_recovered =
+/// items_exported + dropped.total() + queued_items + in_flight_items`, in
+/// every snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
     /// Items (spans, metric data points, log records) handed to the
-    /// exporter, whatever became of them, and, with a persistent queue,
-    /// items found on disk from an earlier run once they are read back.
-    /// The span processor counts a span here once its batch is handed to
-    /// delivery (or once it is dropped).
+    /// exporter, whatever became of them. The span processor counts a span
+    /// here once its batch is handed to delivery (or once it is dropped).
     pub items_accepted: u64,
+    /// Items found in the persistent queue from an earlier run, counted as
+    /// their batches are read back for sending.
+    pub items_recovered: u64,
     /// Items the receiver accepted.
     pub items_exported: u64,
     /// Export requests answered with success or partial success.
@@ -273,6 +276,7 @@ impl ExportStats {
         });
         StatsSnapshot {
             items_accepted: ledger.accepted,
+            items_recovered: ledger.recovered,
             items_exported: ledger.exported,
             requests: c.requests.load(Relaxed),
             export_errors: c.export_errors.load(Relaxed),
@@ -310,7 +314,7 @@ impl ExportStats {
         change(&mut ledger);
         // Items leave a place only after they were booked into it.
         debug_assert!(
-            ledger.accepted
+            ledger.accepted + ledger.recovered
                 == ledger.exported + ledger.dropped.total() + ledger.queued + ledger.in_flight,
             "{before:?} -> {ledger:?}"
         );
@@ -407,7 +411,7 @@ impl ExportStats {
     /// `items` found on disk from an earlier run, taken for sending.
     pub(crate) fn record_recovered(&self, items: u64) {
         self.book(|l| {
-            l.accepted += items;
+            l.recovered += items;
             l.in_flight += items;
         });
     }

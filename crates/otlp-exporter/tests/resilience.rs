@@ -188,15 +188,9 @@ fn throttled(protocol: Protocol, hint: Duration) {
     block_on(exporter.export(spans(50))).unwrap();
     exporter.force_flush().unwrap();
     assert_eq!(server.accepted_spans(), 50);
-    let log = server.log.lock().unwrap().clone();
-    assert_eq!(log.len(), 4);
-    for pair in log.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        assert!(
-            gap >= Duration::from_millis(290),
-            "retried after {gap:?}, before the hint"
-        );
-    }
+    // That each retry waited at least the hint is the retry policy's to
+    // check, on a paused clock (otlp-resilience's retry tests).
+    assert_eq!(server.requests(), 4);
     let snap = stats.snapshot();
     assert_eq!((snap.items_exported, snap.retries), (50, 3));
     server.stop();
@@ -286,8 +280,10 @@ fn the_persistent_queue_keeps_batches_across_restarts() {
     for _ in 0..8 {
         block_on(exporter.export(spans(10))).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(1500));
-    let snap = exporter.stats().snapshot();
+    // Once the senders are retrying, nothing has left the disk.
+    let stats = exporter.stats();
+    wait_for(|| stats.snapshot().retries > 0);
+    let snap = stats.snapshot();
     assert_eq!(snap.items_exported, 0);
     assert_eq!(snap.disk.unwrap().queued_batches, 8);
     // A second exporter on the same directory is refused while the first
@@ -310,7 +306,11 @@ fn the_persistent_queue_keeps_batches_across_restarts() {
     let exporter = build();
     exporter.force_flush().unwrap();
     assert_eq!(server.accepted_spans(), 80);
-    assert_eq!(exporter.stats().snapshot().disk.unwrap().queued_batches, 0);
+    let snap = exporter.stats().snapshot();
+    assert_eq!(snap.disk.unwrap().queued_batches, 0);
+    // Counted as recovered, not as handed over by this run.
+    assert_eq!((snap.items_recovered, snap.items_accepted), (80, 0));
+    assert_eq!(snap.items_exported, 80);
     server.stop();
 }
 

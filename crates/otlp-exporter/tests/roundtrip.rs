@@ -349,11 +349,12 @@ fn processor_drops_and_counts_spans_when_delivery_is_stuck() {
     for i in 0..300 {
         tracer.start(format!("op-{i}")).end();
     }
-    // Held: at most one batch sending, one queued, 16 waiting for the
-    // queue and one being filled, 10 spans each. The rest was dropped and
-    // counted, and ending spans never waited for the queue.
+    // Held: at most four batches out of the queue (one sending, three
+    // waiting for the send slot), one queued, 16 waiting for the queue and
+    // one being filled, 10 spans each. The rest was dropped and counted,
+    // and ending spans never waited for the queue.
     let dropped = stats.snapshot().dropped.queue_full;
-    assert!((110..=300).contains(&dropped), "dropped {dropped}");
+    assert!((80..=300).contains(&dropped), "dropped {dropped}");
     let _ = provider.shutdown_with_timeout(Duration::from_millis(100));
     drop(listener);
 }

@@ -1003,8 +1003,11 @@ mod http {
         let in_flight = tokio::spawn(async move { send(&client(false), request).await });
         arrived.notified().await;
         let shutdown = tokio::spawn(receiver.shutdown());
-        // Gives shutdown every chance to finish early; it must not.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Gives shutdown every chance to finish early (this runtime has one
+        // thread: each yield lets the other tasks run); it must not.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
         assert!(!shutdown.is_finished(), "shutdown waits for the request");
         release.notify_one();
         assert_eq!(in_flight.await.unwrap().0, StatusCode::OK);

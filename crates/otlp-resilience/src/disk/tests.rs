@@ -478,6 +478,13 @@ fn block_sync_wakes_on_ack() {
     assert_eq!(q.stats().dropped_deadline, 0);
 }
 
+/// Lets every other task on this (one-thread) runtime run until it waits.
+async fn settle() {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test]
 async fn block_async_waits_for_ack_then_times_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -493,7 +500,10 @@ async fn block_async_waits_for_ack_then_times_out() {
         let q = Arc::clone(&q);
         tokio::spawn(async move { q.push_async(&[1; 40]).await })
     };
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Lets the pusher run until it waits for space (the test's runtime has
+    // one thread): it cannot finish without an ack, and its 5 s deadline is
+    // far off.
+    settle().await;
     assert!(!pusher.is_finished());
     for id in first {
         q.ack(id).unwrap();
@@ -523,7 +533,8 @@ async fn next_async_wakes_on_push_and_nack() {
         let q = Arc::clone(&q);
         tokio::spawn(async move { q.next_async().await })
     };
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    settle().await;
+    assert!(!consumer.is_finished());
     let id = q.push(b"hello").unwrap();
     let (got, bytes) = consumer.await.unwrap().unwrap();
     assert_eq!((got, &bytes[..]), (id, &b"hello"[..]));
@@ -532,7 +543,8 @@ async fn next_async_wakes_on_push_and_nack() {
         let q = Arc::clone(&q);
         tokio::spawn(async move { q.next_async().await })
     };
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    settle().await;
+    assert!(!consumer.is_finished());
     assert!(q.nack(id));
     assert_eq!(consumer.await.unwrap().unwrap().0, id);
 }
