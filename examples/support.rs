@@ -37,6 +37,8 @@ impl Items {
             Signal::Traces => self.spans += n,
             Signal::Metrics => self.metric_points += n,
             Signal::Logs => self.log_records += n,
+            // The embedded receiver counts no other signal.
+            _ => {}
         }
     }
 }
@@ -146,7 +148,8 @@ impl Collector {
         let embedded = self.embedded.as_ref()?;
         Some(match protocol {
             Protocol::Grpc => format!("http://{}", embedded.grpc),
-            Protocol::HttpProtobuf | Protocol::HttpJson => format!("http://{}", embedded.http),
+            // Every other protocol is OTLP/HTTP.
+            _ => format!("http://{}", embedded.http),
         })
     }
 

@@ -26,6 +26,7 @@ scripts/ebpf-object.sh --check  # the committed BPF object matches its C source
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"
 scripts/fuzz.sh  # every receiver decoder, 20 s each; a crash fails the run
+scripts/feature-check.sh
 
 # The examples check themselves against an embedded receiver (they exit
 # non-zero when something did not arrive); run them with no collector set.

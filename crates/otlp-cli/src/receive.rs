@@ -92,11 +92,7 @@ fn print(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
 }
 
 fn signal_index(signal: Signal) -> usize {
-    match signal {
-        Signal::Traces => 0,
-        Signal::Metrics => 1,
-        Signal::Logs => 2,
-    }
+    signal.index()
 }
 
 pub(crate) fn transport_name(transport: Transport) -> &'static str {

@@ -147,8 +147,8 @@ impl SendReport {
     pub(crate) fn wire_bytes_per_item(&self) -> f64 {
         let s = &self.stats;
         // Bytes are counted as batches are encoded: those the queue took,
-        // or refused.
-        let encoded = s.items_accepted + s.dropped.queue_full;
+        // or refused (all counted as accepted).
+        let encoded = s.items_accepted;
         s.bytes_sent as f64 / encoded.max(1) as f64
     }
 
@@ -301,6 +301,7 @@ fn unit(signal: Signal) -> &'static str {
         Signal::Traces => "spans",
         Signal::Metrics => "metric data points",
         Signal::Logs => "log records",
+        _ => "items",
     }
 }
 
@@ -388,6 +389,7 @@ pub(crate) fn run(options: &SendOptions, runtime: &Handle) -> Result<SendReport,
         Signal::Traces => send_traces(options, deadline),
         Signal::Metrics => send_metrics(options, deadline),
         Signal::Logs => send_logs(options, deadline),
+        other => Err(CliError::Usage(format!("cannot send {other}"))),
     }
 }
 
@@ -485,6 +487,7 @@ fn open_queue(options: &SendOptions) -> Result<(ExportStats, Shutdown), CliError
             let shutdown: Shutdown = Box::new(move |t| exporter.shutdown_with_timeout(t));
             (stats, shutdown)
         }
+        other => return Err(CliError::Usage(format!("cannot send {other}"))),
     })
 }
 
@@ -1160,7 +1163,7 @@ impl Progress {
     fn settled(&self) -> u64 {
         let s = self.stats.snapshot();
         if self.durable() {
-            s.items_accepted + s.dropped.queue_full
+            s.items_accepted
         } else {
             s.items_exported + s.dropped.total()
         }

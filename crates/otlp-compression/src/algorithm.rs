@@ -10,6 +10,7 @@ use crate::CompressionError;
 
 /// A compression algorithm OTLP exporters and receivers speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// No compression (`identity`), the OpenTelemetry default.
     #[default]

@@ -16,6 +16,7 @@ use prost::Message;
 
 /// A decoded OTLP export request of any signal.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ExportRequest {
     /// A trace export request.
     Traces(ExportTraceServiceRequest),

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 /// One of the three telemetry signals OTLP carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Signal {
     /// Spans (`ExportTraceServiceRequest`).
     Traces,
@@ -44,6 +45,27 @@ impl Signal {
             Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
             Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
             Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        }
+    }
+
+    /// The signal's position in [`Signal::ALL`], for per-signal arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Signal::Traces => 0,
+            Signal::Metrics => 1,
+            Signal::Logs => 2,
+        }
+    }
+
+    /// The name of the rejected-item count in the signal's
+    /// `Export*PartialSuccess`, as OTLP/JSON writes it (lowerCamelCase) and
+    /// as the protobuf field is called (snake_case), e.g.
+    /// `("rejectedSpans", "rejected_spans")`.
+    pub fn rejected_field(self) -> (&'static str, &'static str) {
+        match self {
+            Signal::Traces => ("rejectedSpans", "rejected_spans"),
+            Signal::Metrics => ("rejectedDataPoints", "rejected_data_points"),
+            Signal::Logs => ("rejectedLogRecords", "rejected_log_records"),
         }
     }
 
@@ -99,6 +121,7 @@ impl FromStr for Signal {
 
 /// How an OTLP message is serialized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// Binary protobuf (`application/x-protobuf`, and the gRPC payload).
     Protobuf,

@@ -114,6 +114,7 @@ fn records_round_trip_in_both_formats() {
                         Some(PValue::BytesValue(vec![1, 2, 3]))
                     );
                 }
+                other => panic!("unexpected {} request", other.signal()),
             }
         }
     }

@@ -5,45 +5,80 @@
 //! bounded queue and returns: it never waits for the network, so a slow or
 //! absent collector cannot stall the SDK's worker thread (the official
 //! exporters send, and retry, on that thread). A dispatcher task takes
-//! batches off the queue and sends up to `max_concurrent_exports` of them
-//! at once through a tower stack:
+//! batches off the queue and gives each to a task of its own, which sends
+//! it through the circuit breaker and the client (with its per-attempt
+//! timeout):
 //!
 //! ```text
-//! Retry (policy + budget)  ->  Breaker  ->  OtlpClient (per-attempt timeout)
+//! queue -> dispatcher -> batch task: [send slot] Breaker -> OtlpClient
+//!                                     retry decision (Retrier: policy + budget)
 //! ```
 //!
-//! A batch that the retry layer gave up on while the error is still
-//! retryable (the budget was spent, the breaker is open) is not lost: after
-//! the server's delay hint, or a pause, it goes back into the queue, until
-//! it is older than the policy's maximum elapsed time. With a persistent
-//! queue it stays on disk until the endpoint accepts it.
+//! # One owner for retrying
+//!
+//! The batch task is the only place a batch is retried: it asks the
+//! [`Retrier`] (the retry policy and budget of `otlp-resilience`) what to
+//! do after each failure. It holds one of the `max_concurrent_exports`
+//! send slots only while a request is on the wire; while it waits for its
+//! next attempt it holds none, so a server asking for an hour's pause
+//! delays that batch, not the others. A delay longer than the time the
+//! policy has left ends the batch at once (counted as `retry_expired`)
+//! rather than sleeping only to fail; a batch in a persistent queue is
+//! never given up for lack of time: it waits as asked and starts a new
+//! round. When the retry budget is spent, the batch waits and asks again,
+//! so retries stay within the budget without dropping anything.
+//!
+//! Batches out of the queue (sent or waiting) are bounded too: at most
+//! [`TAKEN_PER_SLOT`] per send slot. Past that the dispatcher stops taking
+//! batches and the queue's overflow policy applies.
+//!
+//! # Accounting
+//!
+//! Every item is booked in [`ExportStats`] as it moves: accepted and
+//! queued (or dropped on arrival), taken for sending, then exported or
+//! dropped by reason (or, at shutdown, dropped, or put back on disk), so
+//! the stats add up at every moment.
+//!
+//! # The persistent queue
+//!
+//! Its writes, reads, acks and fsyncs run on tokio's blocking threads
+//! (`spawn_blocking` on the exporter's runtime), never on the runtime's
+//! async worker, whose timers and connections would otherwise stall
+//! behind a slow disk.
 
 use crate::pipeline::BufferPool;
 use crate::runtime::Runtime;
-use crate::stats::ExportStats;
+use crate::stats::{Dropped, ExportStats, Reason};
 use crate::BuildError;
 use bytes::Bytes;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use otlp_compression::Algorithm;
 use otlp_core::{Retryable, Signal};
 use otlp_resilience::breaker::{Breaker, BreakerLayer, CircuitBreaker};
-use otlp_resilience::disk::{DiskError, DiskQueue, DiskQueueConfig, RecordId};
+use otlp_resilience::disk::{DiskError, DiskQueue, DiskQueueConfig, RecordId, RecoveryReport};
 use otlp_resilience::queue::{BoundedQueue, Overflow, PushOutcome, QueueError, Weighted};
-use otlp_resilience::retry::{Retry, RetryLayer, RetryPolicy};
+use otlp_resilience::retry::{Decision, GiveUp, Retrier, RetryPolicy};
 use otlp_transport::client::{ExportError, ExportResponse, OtlpClient, Payload};
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tower::{Layer, ServiceExt};
 
-/// How long a batch waits before going back into the queue when the
-/// server gave no delay hint.
-const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+/// How long a batch waits before asking the retry budget again, at least.
+const BUDGET_PAUSE: Duration = Duration::from_secs(1);
+/// How long the dispatcher waits after a failed read of the persistent
+/// queue.
+const READ_PAUSE: Duration = Duration::from_secs(1);
+/// Batches out of the queue (being sent, or waiting for their next
+/// attempt) per send slot.
+pub(crate) const TAKEN_PER_SLOT: usize = 4;
 
 /// One encoded, compressed request and what it holds.
 #[derive(Debug, Clone)]
@@ -52,8 +87,6 @@ pub(crate) struct Job {
     pub(crate) payload: Payload,
     /// Spans, data points or log records in it.
     pub(crate) items: u64,
-    /// When it was first queued.
-    pub(crate) queued_at: Instant,
 }
 
 impl Weighted for Job {
@@ -78,6 +111,23 @@ pub(crate) struct DeliveryConfig {
     pub(crate) persist: Option<(PathBuf, DiskQueueConfig)>,
 }
 
+impl DeliveryConfig {
+    /// Refuses limits that would stop every batch.
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        let zero = |setting| Err(BuildError::Zero { setting });
+        if self.max_concurrent == 0 {
+            return zero("with_max_concurrent_exports");
+        }
+        if self.max_queue_items == 0 {
+            return zero("with_queue_limits max_items");
+        }
+        if self.max_queue_bytes == 0 {
+            return zero("with_queue_limits max_bytes");
+        }
+        Ok(())
+    }
+}
+
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
@@ -95,12 +145,12 @@ impl Default for DeliveryConfig {
 /// The client as a tower service; it notes each failed attempt in the
 /// stats, so that the last error is known even while retries go on.
 #[derive(Debug, Clone)]
-struct Send(OtlpClient, ExportStats);
+struct SendService(OtlpClient, ExportStats);
 
 type SendFuture =
     Pin<Box<dyn Future<Output = Result<ExportResponse, ExportError>> + std::marker::Send>>;
 
-impl tower::Service<Job> for Send {
+impl tower::Service<Job> for SendService {
     type Response = ExportResponse;
     type Error = ExportError;
     type Future = SendFuture;
@@ -121,39 +171,7 @@ impl tower::Service<Job> for Send {
     }
 }
 
-type Stack = Retry<Breaker<Send>>;
-
-/// Counts batches that are queued or in flight, so flushes can wait for
-/// them.
-#[derive(Debug, Default)]
-struct Pending {
-    count: Mutex<u64>,
-    idle: Condvar,
-}
-
-impl Pending {
-    fn add(&self) {
-        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-    }
-
-    fn done(&self) {
-        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            self.idle.notify_all();
-        }
-    }
-
-    /// Waits until nothing is pending; false on timeout.
-    fn wait_idle(&self, timeout: Duration) -> bool {
-        let n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        let (n, _) = self
-            .idle
-            .wait_timeout_while(n, timeout, |n| *n > 0)
-            .unwrap_or_else(PoisonError::into_inner);
-        *n == 0
-    }
-}
+type Stack = Breaker<SendService>;
 
 /// Where queued batches wait.
 #[derive(Debug, Clone)]
@@ -162,21 +180,185 @@ pub(crate) enum Store {
     Memory(Arc<BoundedQueue<Job>>),
     /// On disk, durable: a batch leaves only once the endpoint accepted it
     /// (or refused it for good).
-    Disk(Arc<DiskQueue>),
+    Disk(Arc<DiskStore>),
+}
+
+/// The persistent queue, with what this run knows of its records.
+#[derive(Debug)]
+pub(crate) struct DiskStore {
+    queue: Arc<DiskQueue>,
+    report: RecoveryReport,
+    /// Items in each record pushed (or read back) by this run and not done
+    /// with, and whether it is out for sending: to count what an eviction
+    /// drops.
+    known: Arc<Mutex<HashMap<RecordId, Known>>>,
+    /// Held across a push and the booking of its record, and across a
+    /// read: a record is booked as queued before anything can take or
+    /// evict it.
+    pushing: Mutex<()>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    items: u64,
+    in_flight: bool,
+}
+
+impl DiskStore {
+    fn open(
+        dir: &std::path::Path,
+        config: DiskQueueConfig,
+        stats: &ExportStats,
+    ) -> Result<Self, BuildError> {
+        let (queue, report) = DiskQueue::open(dir, config)?;
+        if report.records_recovered > 0 || report.corrupted_records > 0 {
+            tracing::info!(
+                dir = %dir.display(),
+                recovered = report.records_recovered,
+                corrupted = report.corrupted_records,
+                truncated_bytes = report.truncated_bytes,
+                "persistent export queue reopened; recovered batches are sent first"
+            );
+        }
+        let known: Arc<Mutex<HashMap<RecordId, Known>>> = Arc::default();
+        let (hook_known, hook_stats) = (Arc::clone(&known), stats.clone());
+        queue.on_evict(move |ids| {
+            let mut known = lock(&hook_known);
+            for id in ids {
+                // A record out for sending is counted when its batch task
+                // is done with it; one of an earlier run not read yet was
+                // never booked (it is in `evicted_batches`).
+                if let Some(k) = known.get(id).copied().filter(|k| !k.in_flight) {
+                    known.remove(id);
+                    hook_stats.record_unqueued(k.items, Reason::QueueFull);
+                }
+            }
+        });
+        Ok(DiskStore {
+            queue: Arc::new(queue),
+            report,
+            known,
+            pushing: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn queue(&self) -> &Arc<DiskQueue> {
+        &self.queue
+    }
+
+    /// Writes `job` (on a blocking thread), booking its items as queued.
+    fn push(&self, job: &Job, stats: &ExportStats) -> Result<(), DiskError> {
+        let record = encode_job(job);
+        let _pushing = lock(&self.pushing);
+        match self.queue.push(&record) {
+            Ok(id) => {
+                stats.record_queued(job.items);
+                lock(&self.known).insert(
+                    id,
+                    Known {
+                        items: job.items,
+                        in_flight: false,
+                    },
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let reason = match e {
+                    DiskError::Full { .. }
+                    | DiskError::FullTimeout { .. }
+                    | DiskError::RecordTooLarge { .. } => Reason::QueueFull,
+                    _ => Reason::DiskError,
+                };
+                stats.record_refused(job.items, reason);
+                Err(e)
+            }
+        }
+    }
+
+    /// The next record (on a blocking thread), booked as taken; `None` if
+    /// there is none now.
+    fn next(&self, stats: &ExportStats) -> Result<Option<(RecordId, Job)>, DiskError> {
+        let _pushing = lock(&self.pushing);
+        loop {
+            let Some((id, record)) = self.queue.next()? else {
+                return Ok(None);
+            };
+            let Some(job) = decode_job(&record) else {
+                tracing::warn!(%id, "unreadable batch in the persistent export queue; dropped");
+                if let Err(e) = self.queue.ack(id) {
+                    tracing::warn!(error = %e, %id, "could not drop an unreadable batch");
+                }
+                continue;
+            };
+            let mut known = lock(&self.known);
+            if self.report.is_recovered(id) && !known.contains_key(&id) {
+                // Found on disk at open: booked now that its items are
+                // known.
+                stats.record_recovered(job.items);
+            } else {
+                stats.record_taken(job.items);
+            }
+            known.insert(
+                id,
+                Known {
+                    items: job.items,
+                    in_flight: true,
+                },
+            );
+            return Ok(Some((id, job)));
+        }
+    }
+
+    /// The endpoint is done with record `id`: delete it.
+    fn ack(&self, id: RecordId) {
+        if let Err(e) = self.queue.ack(id) {
+            tracing::warn!(error = %e, %id, "could not record a delivered batch; it may be sent again");
+        }
+        lock(&self.known).remove(&id);
+    }
+
+    /// Puts record `id`, out for sending, back (at stop).
+    fn put_back(&self, id: RecordId, items: u64, stats: &ExportStats) {
+        let mut known = lock(&self.known);
+        if self.queue.nack(id) {
+            if let Some(k) = known.get_mut(&id) {
+                k.in_flight = false;
+            }
+            stats.record_returned(items);
+        } else {
+            // Evicted while it was out.
+            known.remove(&id);
+            stats.record_lost(items, Reason::QueueFull);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    pending: Pending,
     closed: AtomicBool,
-    /// Set once to stop the dispatcher and the senders.
+    /// Set once to stop the dispatcher and the batch tasks.
     stop: tokio::sync::watch::Sender<bool>,
-    /// Dispatcher and sender tasks still running.
+    /// Dispatcher and batch tasks still running.
     running: AtomicUsize,
     stats: ExportStats,
-    max_elapsed: Duration,
+    retrier: Retrier,
+    stack: Stack,
+    /// Requests on the wire.
+    send_slots: Arc<Semaphore>,
+    /// Batches out of the queue.
+    taken_slots: Arc<Semaphore>,
+    /// A persistent queue's batches are never given up for lack of time.
+    durable: bool,
     pool: Arc<BufferPool>,
+    /// The exporter's runtime, for blocking disk work.
+    handle: Handle,
+    /// Drops already reported by a flush or shutdown.
+    reported: Mutex<Dropped>,
 }
 
 /// An exporter's queue and senders.
@@ -193,7 +375,7 @@ impl Clone for Delivery {
     }
 }
 
-/// Counts a running dispatcher or sender task while it lives.
+/// Counts a running dispatcher or batch task while it lives.
 struct Running(Arc<Inner>);
 
 impl Running {
@@ -207,6 +389,13 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// How a batch task ended.
+enum Outcome {
+    Exported { rejected: u64 },
+    Dropped(Reason),
+    Stopped,
 }
 
 impl Delivery {
@@ -226,103 +415,108 @@ impl Delivery {
                     .with_max_bytes(cfg.max_queue_bytes)
                     .with_overflow(cfg.overflow)
                     .build()
-                    .map_err(|e| BuildError::Config(e.to_string()))?,
+                    // Both limits are set and checked by `validate`.
+                    .map_err(|_| BuildError::Zero {
+                        setting: "with_queue_limits",
+                    })?,
             )),
-            Some((dir, disk)) => {
-                let dir = dir.join(signal.as_str());
-                let (queue, report) = DiskQueue::open(&dir, disk.clone())?;
-                if report.records_recovered > 0 || report.corrupted_records > 0 {
-                    tracing::info!(
-                        dir = %dir.display(),
-                        recovered = report.records_recovered,
-                        corrupted = report.corrupted_records,
-                        truncated_bytes = report.truncated_bytes,
-                        "persistent export queue reopened; recovered batches are sent first"
-                    );
-                }
-                Store::Disk(Arc::new(queue))
-            }
+            Some((dir, disk)) => Store::Disk(Arc::new(DiskStore::open(
+                &dir.join(signal.as_str()),
+                disk.clone(),
+                stats,
+            )?)),
         };
         let breaker = BreakerLayer::new(cfg.breaker.clone());
-        let retry = RetryLayer::new(cfg.retry.clone());
-        stats.attach(store.clone(), retry.stats(), breaker.handle());
-        let stack: Stack = retry.layer(breaker.layer(Send(client, stats.clone())));
+        let retrier = Retrier::new(cfg.retry.clone());
+        stats.attach(store.clone(), retrier.stats(), breaker.handle());
         let inner = Arc::new(Inner {
+            durable: matches!(store, Store::Disk(_)),
             store,
-            pending: Pending::default(),
             closed: AtomicBool::new(false),
             stop: tokio::sync::watch::channel(false).0,
             running: AtomicUsize::new(0),
             stats: stats.clone(),
-            max_elapsed: cfg.retry.max_elapsed_time(),
+            retrier,
+            stack: breaker.layer(SendService(client, stats.clone())),
+            send_slots: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            taken_slots: Arc::new(Semaphore::new(
+                cfg.max_concurrent.saturating_mul(TAKEN_PER_SLOT),
+            )),
             pool,
+            handle: runtime.handle().clone(),
+            reported: Mutex::new(Dropped::default()),
         });
-        let permits = Arc::new(Semaphore::new(cfg.max_concurrent.max(1)));
         let running = Running::new(&inner);
         runtime.spawn_detached(async move {
-            dispatch(Arc::clone(&running.0), stack, permits).await;
+            dispatch(Arc::clone(&running.0)).await;
             drop(running);
         });
         Ok(Delivery { inner })
     }
 
-    /// Queues a batch. Returns once it is queued (or, with
-    /// [`Overflow::Block`], once there was room or the deadline passed).
+    /// Queues a batch, booking its items. Returns once it is queued (or,
+    /// with [`Overflow::Block`], once there was room or the deadline
+    /// passed); a batch not queued is counted as dropped, and the error
+    /// says why.
     pub(crate) async fn submit(&self, job: Job) -> OTelSdkResult {
         let items = job.items;
         let signal = job.signal;
+        let stats = &self.inner.stats;
         let full = || {
             OTelSdkError::InternalFailure(format!(
                 "export queue full: {items} {signal} items dropped"
             ))
         };
+        if self.inner.closed.load(Ordering::Acquire) {
+            stats.record_refused(items, Reason::Shutdown);
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
         match &self.inner.store {
             Store::Memory(queue) => {
-                self.inner.pending.add();
+                // Booked first: the dispatcher may take the batch the
+                // moment it is in the queue.
+                stats.record_queued(items);
                 match queue.push_async(job).await {
-                    Ok(PushOutcome::Queued) => {
-                        self.inner.stats.record_accepted(items);
-                        Ok(())
-                    }
-                    Ok(PushOutcome::DroppedOldest { batches, .. }) => {
-                        self.inner.stats.record_accepted(items);
-                        for _ in 0..batches {
-                            self.inner.pending.done();
-                        }
+                    Ok(PushOutcome::Queued) => Ok(()),
+                    Ok(PushOutcome::DroppedOldest { items: evicted, .. }) => {
+                        stats.record_unqueued(evicted, Reason::QueueFull);
                         Ok(())
                     }
                     Err(QueueError::Closed(_)) => {
-                        self.inner.pending.done();
+                        stats.record_unqueued(items, Reason::Shutdown);
                         Err(OTelSdkError::AlreadyShutdown)
                     }
-                    // Dropped newest, timed out, too large: counted by the
-                    // queue's own stats.
+                    // Dropped newest, timed out, too large.
                     Ok(_) | Err(_) => {
-                        self.inner.pending.done();
+                        stats.record_unqueued(items, Reason::QueueFull);
                         Err(full())
                     }
                 }
             }
             Store::Disk(disk) => {
-                if self.inner.closed.load(Ordering::Relaxed) {
+                let (disk, stats) = (Arc::clone(disk), stats.clone());
+                let written = self
+                    .inner
+                    .handle
+                    .spawn_blocking(move || disk.push(&job, &stats))
+                    .await;
+                let Ok(written) = written else {
+                    // The runtime is shutting down: the push never ran.
+                    self.inner.stats.record_refused(items, Reason::Shutdown);
                     return Err(OTelSdkError::AlreadyShutdown);
-                }
-                match disk.push_async(&encode_job(&job)).await {
-                    Ok(_) => {
-                        self.inner.stats.record_accepted(items);
-                        Ok(())
-                    }
+                };
+                match written {
+                    Ok(()) => Ok(()),
                     Err(
                         e @ (DiskError::Full { .. }
                         | DiskError::FullTimeout { .. }
                         | DiskError::RecordTooLarge { .. }),
                     ) => {
-                        self.inner.stats.record_queue_full(items);
                         tracing::warn!(error = %e, items, "persistent export queue full; batch dropped");
                         Err(full())
                     }
                     Err(e) => Err(OTelSdkError::InternalFailure(format!(
-                        "persistent export queue: {e}"
+                        "persistent export queue: {e}; {items} {signal} items dropped"
                     ))),
                 }
             }
@@ -331,182 +525,276 @@ impl Delivery {
 
     /// Waits until every queued batch has been delivered or dropped.
     pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
-        let drained = match &self.inner.store {
-            Store::Memory(_) => self.inner.pending.wait_idle(timeout),
-            Store::Disk(disk) => {
-                let deadline = Instant::now() + timeout;
-                loop {
-                    if disk.stats().queued_records == 0 {
-                        break true;
-                    }
-                    if Instant::now() >= deadline {
-                        break false;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
+        let drained = self.wait_drained(Instant::now() + timeout);
+        self.verdict(drained, timeout)
+    }
+
+    /// Waits until nothing is queued or being sent, up to `deadline`;
+    /// `false` if it passed first.
+    pub(crate) fn wait_drained(&self, deadline: Instant) -> bool {
+        let stats = &self.inner.stats;
+        match &self.inner.store {
+            Store::Memory(_) => stats.wait_idle(deadline),
+            // Batches of an earlier run count only once read back, so the
+            // disk itself must be empty too.
+            Store::Disk(disk) => loop {
+                let slice = (Instant::now() + Duration::from_millis(20)).min(deadline);
+                if stats.wait_idle(slice) && disk.queue.stats().queued_records == 0 {
+                    break true;
                 }
-            }
-        };
-        if drained {
-            Ok(())
-        } else {
-            Err(OTelSdkError::Timeout(timeout))
+                if Instant::now() >= deadline {
+                    break false;
+                }
+            },
         }
     }
 
-    /// Stops the dispatcher and the senders (a batch being sent to a
-    /// persistent queue's endpoint goes back on disk), and waits up to
-    /// `timeout` for them to let go of the queue, so that a persistent
-    /// queue's directory can be opened again.
+    /// The answer of a flush or shutdown: an error if the queue was not
+    /// `drained`, or if items were dropped since the last one answered
+    /// (naming how many, and why: each drop is reported once).
+    pub(crate) fn verdict(&self, drained: bool, timeout: Duration) -> OTelSdkResult {
+        let now = self.inner.stats.dropped();
+        let dropped = {
+            let mut reported = lock(&self.inner.reported);
+            let since = now.since(&reported);
+            *reported = now;
+            since
+        };
+        match (dropped.total(), drained) {
+            (0, true) => Ok(()),
+            (0, false) => Err(OTelSdkError::Timeout(timeout)),
+            (_, drained) => Err(OTelSdkError::InternalFailure(format!(
+                "{dropped} items dropped since the last flush{}",
+                if drained {
+                    String::new()
+                } else {
+                    format!("; more still undelivered after {timeout:?}")
+                }
+            ))),
+        }
+    }
+
+    /// Stops the dispatcher and the batch tasks and waits up to `timeout`
+    /// for them to let go of the queue, so that a persistent queue's
+    /// directory can be opened again. What is left in memory is counted as
+    /// dropped (`shutdown`); a persistent queue keeps it.
     pub(crate) fn stop(&self, timeout: Duration) {
         self.inner.stop.send_replace(true);
         let deadline = Instant::now() + timeout;
         while self.inner.running.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        // What stays on disk, for stats read after the exporter is gone.
-        if let Store::Disk(disk) = &self.inner.store {
-            self.inner.stats.record_disk_at_stop(disk.stats());
+        match &self.inner.store {
+            Store::Memory(queue) => {
+                queue.close();
+                while let Some(job) = queue.try_pop() {
+                    self.inner
+                        .stats
+                        .record_unqueued(job.items, Reason::Shutdown);
+                }
+            }
+            // What stays on disk, for stats read after the exporter is gone.
+            Store::Disk(disk) => self.inner.stats.record_disk_at_stop(disk.queue.stats()),
         }
     }
 
     /// Stops taking batches; what is queued is still sent (and, on disk,
     /// kept for the next run if it cannot be).
     pub(crate) fn close(&self) {
-        self.inner.closed.store(true, Ordering::Relaxed);
-        if let Store::Memory(queue) = &self.inner.store {
-            queue.close();
-        }
-        if let Store::Disk(disk) = &self.inner.store {
-            if let Err(e) = disk.sync() {
-                tracing::warn!(error = %e, "could not sync the persistent export queue");
+        self.inner.closed.store(true, Ordering::Release);
+        match &self.inner.store {
+            Store::Memory(queue) => queue.close(),
+            Store::Disk(disk) => {
+                if let Err(e) = disk.queue.sync() {
+                    tracing::warn!(error = %e, "could not sync the persistent export queue");
+                }
             }
         }
     }
 }
 
-async fn dispatch(inner: Arc<Inner>, stack: Stack, permits: Arc<Semaphore>) {
+async fn dispatch(inner: Arc<Inner>) {
     let mut stop = inner.stop.subscribe();
-    tokio::select! {
-        biased;
-        _ = stop.wait_for(|s| *s) => {}
-        _ = dispatch_until_closed(Arc::clone(&inner), stack, permits) => {}
-    }
-}
-
-async fn dispatch_until_closed(inner: Arc<Inner>, stack: Stack, permits: Arc<Semaphore>) {
     loop {
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-            return;
+        // A slot out of the queue, then a batch; the batch's task waits for
+        // a send slot. (Holding a send slot while waiting for a batch would
+        // starve a batch waiting to be retried.)
+        let taken = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            taken = Arc::clone(&inner.taken_slots).acquire_owned() => match taken {
+                Ok(taken) => taken,
+                Err(_) => return,
+            },
         };
         let (job, disk_id) = match &inner.store {
-            Store::Memory(queue) => match queue.pop().await {
-                Some(job) => (job, None),
-                None => return,
-            },
-            Store::Disk(disk) => match disk.next_async().await {
-                Ok((id, record)) => match decode_job(&record) {
-                    Some(job) => (job, Some(id)),
-                    None => {
-                        tracing::warn!(%id, "unreadable batch in the persistent export queue; dropped");
-                        let _ = disk.ack(id);
+            Store::Memory(queue) => {
+                let job = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => return,
+                    job = queue.pop() => job,
+                };
+                let Some(job) = job else {
+                    return;
+                };
+                inner.stats.record_taken(job.items);
+                (job, None)
+            }
+            Store::Disk(disk) => {
+                let available = disk.queue.record_available();
+                let (reader, stats) = (Arc::clone(disk), inner.stats.clone());
+                // Not raced against the stop: a record read must be booked
+                // and, if stopped, put back.
+                let read = inner
+                    .handle
+                    .spawn_blocking(move || reader.next(&stats))
+                    .await;
+                match read {
+                    Ok(Ok(Some((id, job)))) => {
+                        if *stop.borrow() {
+                            disk.put_back(id, job.items, &inner.stats);
+                            return;
+                        }
+                        (job, Some(id))
+                    }
+                    Ok(Ok(None)) => {
+                        tokio::select! {
+                            biased;
+                            _ = stop.wait_for(|s| *s) => return,
+                            () = available => {}
+                        }
                         continue;
                     }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "persistent export queue read failed");
-                    tokio::time::sleep(REQUEUE_PAUSE).await;
-                    continue;
-                }
-            },
-        };
-        let running = Running::new(&inner);
-        let stack = stack.clone();
-        tokio::spawn(async move {
-            let inner = &running.0;
-            let mut stop = inner.stop.subscribe();
-            tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => {
-                    // Stopped mid-delivery: a durable batch stays on disk
-                    // for the next run.
-                    if let (Store::Disk(disk), Some(id)) = (&inner.store, disk_id) {
-                        disk.nack(id);
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "persistent export queue read failed");
+                        tokio::time::sleep(READ_PAUSE).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "persistent export queue read failed");
+                        return;
                     }
                 }
-                _ = inner.deliver(stack, job, disk_id) => {}
             }
-            drop(permit);
+        };
+        let running = Running::new(&inner);
+        tokio::spawn(async move {
+            let inner = Arc::clone(&running.0);
+            inner.run(job, disk_id).await;
+            drop(taken);
             drop(running);
         });
     }
 }
 
 impl Inner {
-    async fn deliver(&self, stack: Stack, job: Job, disk_id: Option<RecordId>) {
-        let items = job.items;
+    /// Delivers one batch taken from the queue, and books how it ended.
+    async fn run(self: &Arc<Self>, job: Job, disk_id: Option<RecordId>) {
         let started = Instant::now();
-        let result = stack.oneshot(job.clone()).await;
+        let mut stop = self.stop.subscribe();
+        let outcome = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => Outcome::Stopped,
+            outcome = self.attempts(&job) => outcome,
+        };
         let latency = started.elapsed();
-        match result {
-            Ok(response) => {
-                let rejected = u64::try_from(response.rejected_items).unwrap_or(0);
-                if rejected > 0 || !response.error_message.is_empty() {
-                    tracing::warn!(
-                        signal = %job.signal,
-                        rejected,
-                        message = %response.error_message,
-                        "OTLP receiver accepted the export partially"
-                    );
-                }
-                self.stats.record_success(items, rejected, latency);
-                self.finish(job, disk_id);
+        let items = job.items;
+        let stats = &self.stats;
+        match outcome {
+            // Booked last: a flush waiting for this batch returns once its
+            // buffer is back and its record deleted.
+            Outcome::Exported { rejected } => {
+                self.finish(job, disk_id).await;
+                stats.record_success(items, rejected, latency);
             }
-            // A durable queue keeps retryable batches until they get
-            // through; the memory queue until the retry policy's maximum
-            // elapsed time.
-            Err(e)
-                if e.is_retryable()
-                    && (disk_id.is_some() || job.queued_at.elapsed() < self.max_elapsed) =>
-            {
-                // Not given up for good: the budget is spent or the breaker
-                // is open. Wait as asked (holding the sender slot, so an
-                // outage does not spin), then queue the batch again.
-                tokio::time::sleep(e.retry_after().unwrap_or(REQUEUE_PAUSE)).await;
-                self.stats.record_requeued();
-                match (&self.store, disk_id) {
-                    (Store::Disk(disk), Some(id)) => {
-                        disk.nack(id);
+            Outcome::Dropped(reason) => {
+                self.finish(job, disk_id).await;
+                stats.record_failure(items, reason, latency);
+            }
+            Outcome::Stopped => match (&self.store, disk_id) {
+                // A durable batch stays on disk for the next run.
+                (Store::Disk(disk), Some(id)) => disk.put_back(id, items, stats),
+                _ => stats.record_lost(items, Reason::Shutdown),
+            },
+        }
+    }
+
+    /// Sends `job` until it is delivered or given up; the only place a
+    /// batch is retried.
+    async fn attempts(&self, job: &Job) -> Outcome {
+        let mut started = tokio::time::Instant::now();
+        let mut retries = 0;
+        self.retrier.record_request();
+        loop {
+            // A send slot only while the request is on the wire.
+            let Ok(permit) = Arc::clone(&self.send_slots).acquire_owned().await else {
+                return Outcome::Stopped;
+            };
+            let result = self.stack.clone().oneshot(job.clone()).await;
+            // No slot is held while the batch waits for its next attempt.
+            drop(permit);
+            let error = match result {
+                Ok(response) => {
+                    if response.is_partial_success() {
+                        tracing::warn!(
+                            signal = %job.signal,
+                            rejected = response.rejected_items,
+                            message = %response.error_message,
+                            "OTLP receiver accepted the export partially"
+                        );
                     }
-                    (Store::Memory(queue), _) => match queue.push(job) {
-                        Ok(PushOutcome::Queued) => {}
-                        Ok(PushOutcome::DroppedOldest { batches, .. }) => {
-                            for _ in 0..batches {
-                                self.pending.done();
-                            }
-                        }
-                        Ok(_) | Err(_) => self.pending.done(),
-                    },
-                    (Store::Disk(_), None) => {}
+                    return Outcome::Exported {
+                        rejected: response.rejected_items,
+                    };
                 }
-            }
-            Err(e) => {
-                tracing::warn!(signal = %job.signal, error = %e, items, "OTLP export failed; batch dropped");
-                self.stats.record_failure(items, latency);
-                self.finish(job, disk_id);
+                Err(e) => e,
+            };
+            // Waits until a retry is due; returns the reason to give up.
+            loop {
+                match self.retrier.decide(&error, started, retries) {
+                    Decision::Retry { delay } => {
+                        retries += 1;
+                        tokio::time::sleep(delay).await;
+                        break;
+                    }
+                    Decision::GiveUp(GiveUp::Budget { delay }) => {
+                        self.stats.record_deferred();
+                        tokio::time::sleep(delay.max(BUDGET_PAUSE)).await;
+                    }
+                    Decision::GiveUp(GiveUp::Elapsed { delay }) if self.durable => {
+                        // Kept until accepted: wait as asked, then a new
+                        // round.
+                        tokio::time::sleep(delay).await;
+                        started = tokio::time::Instant::now();
+                        retries = 0;
+                        self.retrier.record_request();
+                        break;
+                    }
+                    Decision::GiveUp(GiveUp::Elapsed { .. }) => {
+                        tracing::warn!(signal = %job.signal, error = %error, items = job.items,
+                            "OTLP export still failing when the retry time ran out; batch dropped");
+                        return Outcome::Dropped(Reason::RetryExpired);
+                    }
+                    _ => {
+                        debug_assert!(!error.is_retryable());
+                        tracing::warn!(signal = %job.signal, error = %error, items = job.items,
+                            "OTLP export failed; batch dropped");
+                        return Outcome::Dropped(Reason::ExportFailed);
+                    }
+                }
             }
         }
     }
 
     /// A batch is done with: delivered, or dropped for good.
-    fn finish(&self, job: Job, disk_id: Option<RecordId>) {
+    async fn finish(&self, job: Job, disk_id: Option<RecordId>) {
         self.pool.recycle(job.payload.body);
-        match (&self.store, disk_id) {
-            (Store::Disk(disk), Some(id)) => {
-                if let Err(e) = disk.ack(id) {
-                    tracing::warn!(error = %e, %id, "could not record a delivered batch; it may be sent again");
-                }
+        if let (Store::Disk(disk), Some(id)) = (&self.store, disk_id) {
+            let disk = Arc::clone(disk);
+            let acked = self.handle.spawn_blocking(move || disk.ack(id)).await;
+            if let Err(e) = acked {
+                tracing::warn!(error = %e, %id, "could not record a delivered batch; it may be sent again");
             }
-            _ => self.pending.done(),
         }
     }
 }
@@ -516,11 +804,8 @@ impl Inner {
 /// request body.
 fn encode_job(job: &Job) -> Vec<u8> {
     let mut record = Vec::with_capacity(12 + job.payload.body.len());
-    let signal = match job.signal {
-        Signal::Traces => 0,
-        Signal::Metrics => 1,
-        Signal::Logs => 2,
-    };
+    // The position in `Signal::ALL`: 0 traces, 1 metrics, 2 logs.
+    let signal = u8::try_from(job.signal.index()).unwrap_or(u8::MAX);
     let algorithm = match job.payload.compression {
         Algorithm::Gzip => 1,
         Algorithm::Zstd => 2,
@@ -538,12 +823,7 @@ fn decode_job(record: &Bytes) -> Option<Job> {
     if header[0] != 1 {
         return None;
     }
-    let signal = match header[1] {
-        0 => Signal::Traces,
-        1 => Signal::Metrics,
-        2 => Signal::Logs,
-        _ => return None,
-    };
+    let signal = *Signal::ALL.get(usize::from(header[1]))?;
     let compression = match header[2] {
         0 => Algorithm::None,
         1 => Algorithm::Gzip,
@@ -556,6 +836,5 @@ fn decode_job(record: &Bytes) -> Option<Job> {
         signal,
         payload: Payload::new(record.slice(12..), compression),
         items,
-        queued_at: Instant::now(),
     })
 }

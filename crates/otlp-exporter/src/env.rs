@@ -210,9 +210,10 @@ pub(crate) fn resolve(
     let timeout = match settings.timeout {
         Some(t) if in_range(t) => t,
         Some(t) => {
-            return Err(BuildError::Config(format!(
-                "export timeout {t:?} out of range: 1ms to {MAX_TIMEOUT:?}"
-            )))
+            return Err(BuildError::TimeoutOutOfRange {
+                timeout: t,
+                max: MAX_TIMEOUT,
+            })
         }
         None => match lookup(env, signal, "TIMEOUT") {
             Some((name, v)) => {
@@ -354,7 +355,7 @@ mod tests {
         };
         assert!(matches!(
             resolve(Signal::Traces, &s, &env(&[])),
-            Err(BuildError::Config(_))
+            Err(BuildError::TimeoutOutOfRange { .. })
         ));
     }
 

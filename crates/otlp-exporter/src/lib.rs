@@ -22,10 +22,16 @@
 //! ([`with_queue_limits`](ExporterBuilder::with_queue_limits),
 //! [`Overflow`]) or durable
 //! ([`with_persistent_queue`](ExporterBuilder::with_persistent_queue)).
+//! A batch waiting for its next attempt holds no send slot, so a server
+//! asking one batch to wait an hour holds up no other; a delay longer than
+//! the retry policy's time left ends the batch at once.
 //! Because the SDK's `force_flush` returns once batches are queued, use
 //! [`FlushHandle::flush`] (or the exporter's own `force_flush`) to wait for
 //! delivery; shutting the provider down drains the queue up to its timeout.
-//! What happened to every item is in [`ExportStats`].
+//! Both return an error naming the items dropped since the last flush, and
+//! why. What happened to every item is in [`ExportStats`]: every dropped
+//! item is counted by reason, and accepted (plus recovered from disk) =
+//! exported + dropped + queued + in flight at every moment.
 //!
 //! ```no_run
 //! use opentelemetry::trace::{Tracer, TracerProvider as _};
@@ -102,7 +108,9 @@ pub struct FlushHandle(Delivery);
 
 impl FlushHandle {
     /// Blocks until every batch handed to the exporter has been delivered
-    /// or dropped (see the stats for which), or `timeout` passes.
+    /// or dropped, or `timeout` passes. An error if it timed out, or if
+    /// items were dropped since the last flush (or shutdown) answered: the
+    /// message names how many and why (the stats have the same figures).
     pub fn flush(&self, timeout: Duration) -> OTelSdkResult {
         self.0.flush(timeout)
     }
@@ -157,9 +165,38 @@ pub enum BuildError {
     /// unreadable, ...).
     #[error("persistent export queue: {0}")]
     PersistentQueue(#[from] otlp_resilience::disk::DiskError),
-    /// A queue, retry or breaker setting is invalid.
-    #[error("invalid exporter setting: {0}")]
-    Config(String),
+    /// The protocol cannot carry the chosen compression: gRPC has no brotli
+    /// encoding (it speaks gzip and zstd).
+    #[error(
+        "{algorithm} compression cannot be sent over {protocol} \
+         (setting: with_compression or OTEL_EXPORTER_OTLP_COMPRESSION)"
+    )]
+    CompressionNotSupported {
+        /// The resolved protocol.
+        protocol: Protocol,
+        /// The resolved compression.
+        algorithm: Algorithm,
+    },
+    /// A setting that must be above zero is zero: it would refuse every
+    /// item or never send.
+    #[error("{setting} must be greater than zero")]
+    Zero {
+        /// The setting (builder method, or environment variable).
+        setting: &'static str,
+    },
+    /// The export timeout given in code is zero or longer than the
+    /// longest allowed.
+    #[error("with_timeout: {timeout:?} is out of range (1ms to {max:?})")]
+    TimeoutOutOfRange {
+        /// The timeout given.
+        timeout: std::time::Duration,
+        /// The longest timeout allowed.
+        max: std::time::Duration,
+    },
+    /// Disk queue settings were given, but no persistent queue for them to
+    /// apply to: they would do nothing.
+    #[error("with_disk_queue_config was set without with_persistent_queue")]
+    DiskConfigWithoutPersistentQueue,
     /// The exporter's runtime thread could not be started.
     #[error("could not start the exporter's runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -188,7 +225,7 @@ pub struct ExporterBuilder<E> {
     settings: env::Settings,
     delivery: DeliveryConfig,
     persist_dir: Option<PathBuf>,
-    disk_config: DiskQueueConfig,
+    disk_config: Option<DiskQueueConfig>,
     temporality: Option<Temporality>,
     batch: BatchSettings,
     _exporter: PhantomData<fn() -> E>,
@@ -207,7 +244,7 @@ impl<E> ExporterBuilder<E> {
             settings: env::Settings::default(),
             delivery: DeliveryConfig::default(),
             persist_dir: None,
-            disk_config: DiskQueueConfig::default(),
+            disk_config: None,
             temporality: None,
             batch: BatchSettings::default(),
             _exporter: PhantomData,
@@ -276,7 +313,7 @@ impl<E> ExporterBuilder<E> {
         self
     }
 
-    /// How many requests may be in flight at once (default 4).
+    /// How many requests may be in flight at once (default 4; at least 1).
     pub fn with_max_concurrent_exports(mut self, n: usize) -> Self {
         self.delivery.max_concurrent = n;
         self
@@ -284,7 +321,7 @@ impl<E> ExporterBuilder<E> {
 
     /// Bounds of the queue between the SDK and the senders: items (spans,
     /// data points, log records) and bytes of encoded requests (default
-    /// 65,536 items and 64 MiB).
+    /// 65,536 items and 64 MiB; neither may be zero).
     pub fn with_queue_limits(mut self, max_items: u64, max_bytes: usize) -> Self {
         self.delivery.max_queue_items = max_items;
         self.delivery.max_queue_bytes = max_bytes;
@@ -310,10 +347,11 @@ impl<E> ExporterBuilder<E> {
     }
 
     /// Tunes the persistent queue (segment size, disk budget, fsync policy,
-    /// overflow); see [`DiskQueueConfig`]. Takes effect with
-    /// [`with_persistent_queue`](Self::with_persistent_queue).
+    /// overflow); see [`DiskQueueConfig`]. Needs
+    /// [`with_persistent_queue`](Self::with_persistent_queue): without it,
+    /// `build` fails with [`BuildError::DiskConfigWithoutPersistentQueue`].
     pub fn with_disk_queue_config(mut self, config: DiskQueueConfig) -> Self {
-        self.disk_config = config;
+        self.disk_config = Some(config);
         self
     }
 
@@ -344,17 +382,27 @@ impl<E> ExporterBuilder<E> {
     }
 
     fn resolve(&self, signal: Signal) -> Result<env::Resolved, BuildError> {
-        env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())
+        let cfg = env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())?;
+        let algorithm = cfg.compression.algorithm();
+        if cfg.protocol == Protocol::Grpc && algorithm == Algorithm::Brotli {
+            return Err(BuildError::CompressionNotSupported {
+                protocol: cfg.protocol,
+                algorithm,
+            });
+        }
+        Ok(cfg)
     }
 
     /// The pipeline of an exporter, with its export thread.
     fn pipeline(&self, signal: Signal) -> Result<Pipeline, BuildError> {
         let cfg = self.resolve(signal)?;
         let mut delivery = self.delivery.clone();
-        delivery.persist = self
-            .persist_dir
-            .clone()
-            .map(|dir| (dir, self.disk_config.clone()));
+        delivery.persist = match (&self.persist_dir, &self.disk_config) {
+            (Some(dir), config) => Some((dir.clone(), config.clone().unwrap_or_default())),
+            (None, Some(_)) => return Err(BuildError::DiskConfigWithoutPersistentQueue),
+            (None, None) => None,
+        };
+        delivery.validate()?;
         Pipeline::new(signal, cfg, delivery, runtime::Runtime::new()?)
     }
 }
@@ -401,7 +449,7 @@ impl SpanExporter for OtlpSpanExporter {
         let items = batch.len() as u64;
         let payload = self
             .pipeline
-            .prepare(|e, out| e.encode_spans(&batch, out))?;
+            .prepare_counted(items, |e, out| e.encode_spans(&batch, out))?;
         // The SDK's spans are not needed once encoded.
         drop(batch);
         self.pipeline.submit(items, payload).await
@@ -589,5 +637,75 @@ impl PushMetricExporter for OtlpMetricExporter {
 
     fn temporality(&self) -> Temporality {
         self.temporality
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> ExporterBuilder<OtlpSpanExporter> {
+        OtlpSpanExporter::builder().with_endpoint("http://127.0.0.1:4317")
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_at_build() {
+        let e = builder()
+            .with_protocol(Protocol::Grpc)
+            .with_compression(Compression::brotli())
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BuildError::CompressionNotSupported {
+                    protocol: Protocol::Grpc,
+                    algorithm: Algorithm::Brotli
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("with_compression"), "{e}");
+        let e = builder()
+            .with_protocol(Protocol::Grpc)
+            .with_compression(Compression::brotli())
+            .build_client(Signal::Logs)
+            .unwrap_err();
+        assert!(
+            matches!(e, BuildError::CompressionNotSupported { .. }),
+            "{e}"
+        );
+
+        for (b, setting) in [
+            (
+                builder().with_max_concurrent_exports(0),
+                "with_max_concurrent_exports",
+            ),
+            (
+                builder().with_queue_limits(0, 1024),
+                "with_queue_limits max_items",
+            ),
+            (
+                builder().with_queue_limits(10, 0),
+                "with_queue_limits max_bytes",
+            ),
+        ] {
+            let e = b.build().unwrap_err();
+            assert!(
+                matches!(e, BuildError::Zero { setting: s } if s == setting),
+                "{e}"
+            );
+            assert!(e.to_string().contains(setting), "{e}");
+        }
+
+        let e = builder()
+            .with_disk_queue_config(DiskQueueConfig::default())
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(e, BuildError::DiskConfigWithoutPersistentQueue),
+            "{e}"
+        );
+        assert!(e.to_string().contains("with_persistent_queue"), "{e}");
     }
 }

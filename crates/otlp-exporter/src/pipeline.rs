@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
-use crate::stats::ExportStats;
+use crate::stats::{ExportStats, Reason};
 
 use crate::env::Resolved;
 
@@ -118,17 +118,33 @@ impl Pipeline {
         items: u64,
         encode: impl FnOnce(&Encoder, &mut Vec<u8>),
     ) -> OTelSdkResult {
-        let payload = self.prepare(encode)?;
+        let payload = self.prepare_counted(items, encode)?;
         self.submit(items, payload).await
     }
 
-    /// Queues an encoded batch of `items` items.
+    /// [`prepare`](Self::prepare), counting the `items` of a batch that
+    /// could not be prepared as dropped.
+    pub(crate) fn prepare_counted(
+        &self,
+        items: u64,
+        encode: impl FnOnce(&Encoder, &mut Vec<u8>),
+    ) -> Result<Payload, OTelSdkError> {
+        self.prepare(encode).inspect_err(|e| {
+            let reason = match e {
+                OTelSdkError::AlreadyShutdown => Reason::Shutdown,
+                _ => Reason::EncodeFailed,
+            };
+            self.stats.record_refused(items, reason);
+        })
+    }
+
+    /// Queues an encoded batch of `items` items (counted as dropped if it
+    /// is not queued).
     pub(crate) async fn submit(&self, items: u64, payload: Payload) -> OTelSdkResult {
         let job = Job {
             signal: self.signal,
             payload,
             items,
-            queued_at: Instant::now(),
         };
         self.delivery.submit(job).await
     }
@@ -137,7 +153,8 @@ impl Pipeline {
         self.pool.take(hint + hint / 8)
     }
 
-    /// Waits until everything queued has been delivered or dropped.
+    /// Waits until everything queued has been delivered or dropped; an
+    /// error naming the items dropped since the last flush, if any.
     pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
         self.delivery.flush(timeout)
     }
@@ -145,13 +162,21 @@ impl Pipeline {
     /// Stops taking batches and waits up to `timeout` for the queue to
     /// drain.
     pub(crate) fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        self.shutdown_until(Instant::now() + timeout, timeout)
+    }
+
+    /// Stops taking batches and waits until `deadline` for the queue to
+    /// drain, then stops the senders. An error if the queue was not
+    /// drained, or if items were dropped since the last flush (what was
+    /// still in memory included).
+    pub(crate) fn shutdown_until(&self, deadline: Instant, timeout: Duration) -> OTelSdkResult {
         if self.shut_down.swap(true, Ordering::Relaxed) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         self.delivery.close();
-        let flushed = self.delivery.flush(timeout);
+        let drained = self.delivery.wait_drained(deadline);
         self.delivery.stop(STOP_TIMEOUT);
-        flushed
+        self.delivery.verdict(drained, timeout)
     }
 }
 
@@ -207,7 +232,8 @@ impl BufferPool {
     }
 }
 
-#[cfg(test)]
+// Needs an HTTP receiver.
+#[cfg(all(test, feature = "http"))]
 mod tests {
     use super::*;
     use crate::env::{resolve, Settings};
@@ -242,7 +268,13 @@ mod tests {
         // batch is answered, and its buffer comes back for the next one.
         rt.block_on(pipeline.export(1, |_, out| out.extend_from_slice(&[0u8; 1000])))
             .unwrap();
-        pipeline.flush(Duration::from_secs(10)).unwrap();
+        // The flush names the item dropped since the last one.
+        let e = pipeline.flush(Duration::from_secs(10)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("1 (refused by the endpoint 1) items dropped"),
+            "{e}"
+        );
         let spare = pipeline.pool.spare.lock().unwrap();
         assert_eq!(spare.len(), 1);
         assert!(spare[0].capacity() >= 1000);

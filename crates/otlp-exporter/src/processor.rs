@@ -2,6 +2,7 @@
 //! as it ends.
 
 use crate::pipeline::Pipeline;
+use crate::stats::Reason;
 use crate::{BuildError, ExportStats, ExporterBuilder, FlushHandle, FLUSH_TIMEOUT};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -169,26 +170,27 @@ impl ExporterBuilder<OtlpSpanProcessor> {
     /// Builds the processor and starts its export thread.
     pub fn build(self) -> Result<OtlpSpanProcessor, BuildError> {
         let env = |name: &str| std::env::var(name).ok();
+        const BATCH_VAR: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+        const DELAY_VAR: &str = "OTEL_BSP_SCHEDULE_DELAY";
+        let zero = |setting| Err(BuildError::Zero { setting });
         let max_batch = match self.batch.max_batch {
+            Some(0) => return zero("with_max_batch_size"),
             Some(n) => n,
-            None => env_number(&env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")?
-                .map_or(DEFAULT_MAX_BATCH_SIZE, |n| n as usize),
+            None => match env_number(&env, BATCH_VAR)? {
+                Some(0) => return zero(BATCH_VAR),
+                Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                None => DEFAULT_MAX_BATCH_SIZE,
+            },
         };
         let delay = match self.batch.delay {
+            Some(d) if d.is_zero() => return zero("with_scheduled_delay"),
             Some(d) => d,
-            None => env_number(&env, "OTEL_BSP_SCHEDULE_DELAY")?
-                .map_or(DEFAULT_SCHEDULED_DELAY, Duration::from_millis),
+            None => match env_number(&env, DELAY_VAR)? {
+                Some(0) => return zero(DELAY_VAR),
+                Some(ms) => Duration::from_millis(ms),
+                None => DEFAULT_SCHEDULED_DELAY,
+            },
         };
-        if max_batch == 0 {
-            return Err(BuildError::Config(
-                "the maximum batch size must be at least 1".to_owned(),
-            ));
-        }
-        if delay.is_zero() {
-            return Err(BuildError::Config(
-                "the scheduled delay must be longer than zero".to_owned(),
-            ));
-        }
         // Spans are batched on the application's threads; everything else
         // runs on the pipeline's own thread, like the SDK's batch
         // processor's: compressing never takes a worker of the
@@ -291,15 +293,15 @@ impl Shared {
         let shared = Arc::clone(self);
         self.pipeline.runtime.spawn_detached(async move {
             let items = batch.len() as u64;
-            let prepared = shared
-                .pipeline
-                .prepare(|encoder, out| encoder.encode_span_batch(&mut batch, out));
+            // Either call counts the batch's spans as dropped if it fails.
+            let prepared = shared.pipeline.prepare_counted(items, |encoder, out| {
+                encoder.encode_span_batch(&mut batch, out)
+            });
             batch.clear();
             shared.recycle(batch);
             match prepared {
                 Ok(payload) => {
                     if let Err(e) = shared.pipeline.submit(items, payload).await {
-                        // Counted in the stats by the queue.
                         tracing::debug!(error = %e, items, "span batch not queued");
                     }
                 }
@@ -311,17 +313,22 @@ impl Shared {
         });
     }
 
-    /// Sends what is batched and waits until it is queued and delivered.
-    fn flush(self: &Arc<Self>, timeout: Duration) -> OTelSdkResult {
-        let deadline = Instant::now() + timeout;
+    /// Hands off what is batched and waits until `deadline` for the
+    /// hand-offs to be queued; `false` if it passed first.
+    fn hand_off_all(self: &Arc<Self>, deadline: Instant) -> bool {
         if let Some(batch) = self.take_current(true) {
             self.hand_off(batch);
         }
-        if !self.handoffs.wait_idle(deadline) {
-            return Err(OTelSdkError::Timeout(timeout));
-        }
-        self.pipeline
-            .flush(deadline.saturating_duration_since(Instant::now()))
+        self.handoffs.wait_idle(deadline)
+    }
+
+    /// Sends what is batched and waits until it is queued and delivered;
+    /// an error naming the spans dropped since the last flush, if any.
+    fn flush(self: &Arc<Self>, timeout: Duration) -> OTelSdkResult {
+        let delivery = &self.pipeline.delivery;
+        let deadline = Instant::now() + timeout;
+        let drained = self.hand_off_all(deadline) && delivery.wait_drained(deadline);
+        delivery.verdict(drained, timeout)
     }
 }
 
@@ -341,6 +348,8 @@ impl SpanProcessor for OtlpSpanProcessor {
         // last batch under the same lock, so a span is either in that batch
         // or not taken at all, never left behind in a batch nobody sends.
         if shared.shut_down.load(Ordering::Relaxed) {
+            drop(current);
+            shared.pipeline.stats.record_refused(1, Reason::Shutdown);
             return;
         }
         let mut waiting = None;
@@ -348,7 +357,7 @@ impl SpanProcessor for OtlpSpanProcessor {
             // Full, and when it filled there was no room for a hand-off.
             if !shared.handoffs.try_add(MAX_HANDOFFS) {
                 drop(current);
-                shared.pipeline.stats.record_queue_full(1);
+                shared.pipeline.stats.record_refused(1, Reason::QueueFull);
                 return;
             }
             waiting = Some(shared.swap(&mut current));
@@ -375,12 +384,10 @@ impl SpanProcessor for OtlpSpanProcessor {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let deadline = Instant::now() + timeout;
-        let flushed = self.shared.flush(timeout);
-        let stopped = self
-            .shared
-            .pipeline
-            .shutdown(deadline.saturating_duration_since(Instant::now()));
-        flushed.and(stopped)
+        // Hand-offs still under way when the deadline passes are refused
+        // by the closed queue, and counted.
+        self.shared.hand_off_all(deadline);
+        self.shared.pipeline.shutdown_until(deadline, timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -418,12 +425,28 @@ mod tests {
             .with_max_batch_size(0)
             .build()
             .unwrap_err();
-        assert!(matches!(e, BuildError::Config(_)), "{e}");
+        assert!(
+            matches!(
+                e,
+                BuildError::Zero {
+                    setting: "with_max_batch_size"
+                }
+            ),
+            "{e}"
+        );
         let e = OtlpSpanProcessor::builder()
             .with_endpoint("http://127.0.0.1:4317")
             .with_scheduled_delay(Duration::ZERO)
             .build()
             .unwrap_err();
-        assert!(matches!(e, BuildError::Config(_)), "{e}");
+        assert!(
+            matches!(
+                e,
+                BuildError::Zero {
+                    setting: "with_scheduled_delay"
+                }
+            ),
+            "{e}"
+        );
     }
 }

@@ -51,6 +51,10 @@ impl Runtime {
         })
     }
 
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
         let _guard = self.handle.enter();
         f()

@@ -1,4 +1,9 @@
 //! Counters every exporter keeps, readable while it runs.
+//!
+//! Where every item is lives in one ledger under one lock, so a snapshot
+//! never catches an item between two places: at every moment
+//! `items_accepted + items_recovered = items_exported + dropped.total() +
+//! queued_items + in_flight_items`.
 
 use crate::delivery::{Job, Store};
 use otlp_resilience::breaker::{BreakerHandle, BreakerState};
@@ -6,9 +11,10 @@ use otlp_resilience::disk::{DiskQueue, DiskStats};
 use otlp_resilience::queue::BoundedQueue;
 use otlp_resilience::retry::RetryStats;
 use otlp_transport::client::ExportError;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A handle to an exporter's counters. Clones share the counters, so take
 /// one with `exporter.stats()` before handing the exporter to the SDK.
@@ -18,10 +24,35 @@ pub struct ExportStats(Arc<Inner>);
 #[derive(Debug, Default)]
 struct Inner {
     counters: Counters,
+    ledger: Mutex<Ledger>,
+    /// Signalled when nothing is queued or in flight any more.
+    idle: Condvar,
     views: OnceLock<Views>,
     /// The persistent queue's figures when its exporter stopped.
     disk_at_stop: Mutex<Option<DiskStats>>,
     last_error: Mutex<Option<LastError>>,
+}
+
+/// Where the items are.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ledger {
+    accepted: u64,
+    recovered: u64,
+    exported: u64,
+    queued: u64,
+    in_flight: u64,
+    dropped: Dropped,
+}
+
+/// Why items were dropped; see the fields of [`Dropped`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    ExportFailed,
+    RetryExpired,
+    QueueFull,
+    Shutdown,
+    EncodeFailed,
+    DiskError,
 }
 
 /// Live views of the delivery machinery, attached when it starts.
@@ -43,14 +74,9 @@ enum StoreView {
 
 #[derive(Debug, Default)]
 struct Counters {
-    items_accepted: AtomicU64,
-    items_exported: AtomicU64,
     requests: AtomicU64,
     export_errors: AtomicU64,
-    requeued: AtomicU64,
-    dropped_queue_full: AtomicU64,
-    rejected_by_receiver: AtomicU64,
-    export_failed: AtomicU64,
+    deferred: AtomicU64,
     bytes_uncompressed: AtomicU64,
     bytes_sent: AtomicU64,
     latency_total_ns: AtomicU64,
@@ -58,28 +84,40 @@ struct Counters {
 }
 
 /// A point-in-time copy of an exporter's counters.
+///
+/// Every item is in exactly one place: `items_accepted + items_recovered =
+/// items_exported + dropped.total() + queued_items + in_flight_items`, in
+/// every snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
-    /// Items (spans, metric data points, log records) the SDK handed over
-    /// and the queue took.
+    /// Items (spans, metric data points, log records) handed to the
+    /// exporter, whatever became of them. The span processor counts a span
+    /// here once its batch is handed to delivery (or once it is dropped).
     pub items_accepted: u64,
+    /// Items found in the persistent queue from an earlier run, counted as
+    /// their batches are read back for sending.
+    pub items_recovered: u64,
     /// Items the receiver accepted.
     pub items_exported: u64,
     /// Export requests answered with success or partial success.
     pub requests: u64,
-    /// Batches given up for good (permanent error, or retryable for longer
-    /// than the retry policy allows).
+    /// Batches given up for good (permanent error, or no time left to
+    /// retry).
     pub export_errors: u64,
-    /// Attempts sent again by the retry layer.
+    /// Attempts sent again after a retryable failure.
     pub retries: u64,
-    /// Batches put back in the queue after the retry layer gave up on them
-    /// for the moment (retry budget spent, circuit breaker open).
+    /// Times a batch's next attempt was put off because the retry budget
+    /// was spent: the batch waits longer, holding no send slot, instead of
+    /// being dropped.
     pub requeued: u64,
     /// Items lost, by reason.
     pub dropped: Dropped,
-    /// Items waiting in the in-memory queue.
+    /// Items waiting in the queue (in memory, or on disk).
     pub queued_items: u64,
+    /// Items taken from the queue: being sent, or waiting for their next
+    /// attempt (a persistent queue still holds them on disk).
+    pub in_flight_items: u64,
     /// Bytes (encoded, compressed) waiting in the queue, in memory or on
     /// disk.
     pub queued_bytes: u64,
@@ -157,11 +195,14 @@ impl ErrorKind {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DiskSnapshot {
-    /// Batches on disk not yet accepted by the endpoint (in flight or not).
+    /// Batches on disk not yet accepted by the endpoint (in flight or not),
+    /// including any found there from an earlier run and not read yet.
     pub queued_batches: u64,
     /// Their bytes.
     pub queued_bytes: u64,
-    /// Batches deleted unsent to make room (overflow `DropOldest`).
+    /// Batches deleted unsent to make room (overflow `DropOldest`); their
+    /// items are in [`Dropped::queue_full`] (those of an earlier run not
+    /// read yet only here).
     pub evicted_batches: u64,
     /// Damaged records found and skipped.
     pub corrupted_batches: u64,
@@ -173,16 +214,90 @@ pub struct DiskSnapshot {
 pub struct Dropped {
     /// Rejected by the receiver in a partial success.
     pub rejected_by_receiver: u64,
-    /// In batches given up for good.
+    /// In batches the endpoint refused for good (a permanent error).
     pub export_failed: u64,
-    /// Refused or evicted by the full queue (see its overflow policy).
+    /// In batches still failing with a retryable error when the retry
+    /// policy's time ran out, or told to wait longer than the time left.
+    pub retry_expired: u64,
+    /// Refused or evicted by the full queue (see its overflow policy), or,
+    /// in the span processor, ended while its export thread was too far
+    /// behind.
     pub queue_full: u64,
+    /// Handed over after shutdown, or still queued or being sent in memory
+    /// when the exporter stopped.
+    pub shutdown: u64,
+    /// In batches that could not be compressed.
+    pub encode_failed: u64,
+    /// In batches the persistent queue could not write.
+    pub disk_error: u64,
 }
 
 impl Dropped {
     /// All dropped items.
     pub fn total(&self) -> u64 {
-        self.rejected_by_receiver + self.export_failed + self.queue_full
+        self.rejected_by_receiver
+            + self.export_failed
+            + self.retry_expired
+            + self.queue_full
+            + self.shutdown
+            + self.encode_failed
+            + self.disk_error
+    }
+
+    fn fields(&self) -> [(&'static str, u64); 7] {
+        [
+            ("rejected by the receiver", self.rejected_by_receiver),
+            ("refused by the endpoint", self.export_failed),
+            ("out of retry time", self.retry_expired),
+            ("queue full", self.queue_full),
+            ("shut down", self.shutdown),
+            ("not compressible", self.encode_failed),
+            ("disk queue error", self.disk_error),
+        ]
+    }
+
+    /// What was dropped since `earlier`.
+    pub(crate) fn since(&self, earlier: &Dropped) -> Dropped {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        Dropped {
+            rejected_by_receiver: d(self.rejected_by_receiver, earlier.rejected_by_receiver),
+            export_failed: d(self.export_failed, earlier.export_failed),
+            retry_expired: d(self.retry_expired, earlier.retry_expired),
+            queue_full: d(self.queue_full, earlier.queue_full),
+            shutdown: d(self.shutdown, earlier.shutdown),
+            encode_failed: d(self.encode_failed, earlier.encode_failed),
+            disk_error: d(self.disk_error, earlier.disk_error),
+        }
+    }
+
+    fn add(&mut self, reason: Reason, items: u64) {
+        let slot = match reason {
+            Reason::ExportFailed => &mut self.export_failed,
+            Reason::RetryExpired => &mut self.retry_expired,
+            Reason::QueueFull => &mut self.queue_full,
+            Reason::Shutdown => &mut self.shutdown,
+            Reason::EncodeFailed => &mut self.encode_failed,
+            Reason::DiskError => &mut self.disk_error,
+        };
+        *slot += items;
+    }
+}
+
+/// `12 (queue full 10, shut down 2)`: the total and each reason with items.
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.total())?;
+        let mut sep = " (";
+        for (name, n) in self.fields() {
+            if n > 0 {
+                write!(f, "{sep}{name} {n}")?;
+                sep = ", ";
+            }
+        }
+        if sep == ", " {
+            f.write_str(")")?;
+        }
+        Ok(())
     }
 }
 
@@ -190,6 +305,7 @@ impl ExportStats {
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let c = &self.0.counters;
+        let ledger = *self.ledger();
         let answered = c.requests.load(Relaxed) + c.export_errors.load(Relaxed);
         let total = c.latency_total_ns.load(Relaxed);
         let views = self.0.views.get();
@@ -208,19 +324,16 @@ impl ExportStats {
             StoreView::Memory(_) => None,
         });
         StatsSnapshot {
-            items_accepted: c.items_accepted.load(Relaxed),
-            items_exported: c.items_exported.load(Relaxed),
+            items_accepted: ledger.accepted,
+            items_recovered: ledger.recovered,
+            items_exported: ledger.exported,
             requests: c.requests.load(Relaxed),
             export_errors: c.export_errors.load(Relaxed),
             retries: views.map_or(0, |v| v.retry.retries()),
-            requeued: c.requeued.load(Relaxed),
-            dropped: Dropped {
-                rejected_by_receiver: c.rejected_by_receiver.load(Relaxed),
-                export_failed: c.export_failed.load(Relaxed),
-                queue_full: memory.as_ref().map_or(0, |q| q.dropped())
-                    + c.dropped_queue_full.load(Relaxed),
-            },
-            queued_items: memory.as_ref().map_or(0, |q| q.queued_items),
+            requeued: c.deferred.load(Relaxed),
+            dropped: ledger.dropped,
+            queued_items: ledger.queued,
+            in_flight_items: ledger.in_flight,
             peak_queued_items: memory.as_ref().map_or(0, |q| q.peak_items),
             peak_queued_bytes: memory.as_ref().map_or(0, |q| q.peak_bytes as u64),
             queued_bytes: memory.as_ref().map_or(0, |q| q.queued_bytes as u64)
@@ -259,10 +372,56 @@ impl ExportStats {
             .unwrap_or_else(PoisonError::into_inner) = Some(last);
     }
 
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.0.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the ledger, waking flushes once nothing is left to wait for.
+    fn book(&self, change: impl FnOnce(&mut Ledger)) {
+        let mut ledger = self.ledger();
+        let before = *ledger;
+        change(&mut ledger);
+        // Items leave a place only after they were booked into it.
+        debug_assert!(
+            ledger.accepted + ledger.recovered
+                == ledger.exported + ledger.dropped.total() + ledger.queued + ledger.in_flight,
+            "{before:?} -> {ledger:?}"
+        );
+        let idle = ledger.queued == 0 && ledger.in_flight == 0;
+        drop(ledger);
+        if idle {
+            self.0.idle.notify_all();
+        }
+    }
+
+    /// Items dropped so far, by reason.
+    pub(crate) fn dropped(&self) -> Dropped {
+        self.ledger().dropped
+    }
+
+    /// Waits until nothing is queued or in flight, up to `deadline`;
+    /// `false` if it passed first.
+    pub(crate) fn wait_idle(&self, deadline: Instant) -> bool {
+        let mut ledger = self.ledger();
+        while ledger.queued > 0 || ledger.in_flight > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            ledger = self
+                .0
+                .idle
+                .wait_timeout(ledger, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
     pub(crate) fn attach(&self, store: Store, retry: RetryStats, breaker: BreakerHandle) {
         let store = match store {
             Store::Memory(q) => StoreView::Memory(q),
-            Store::Disk(d) => StoreView::Disk(Arc::downgrade(&d)),
+            Store::Disk(d) => StoreView::Disk(Arc::downgrade(d.queue())),
         };
         let _ = self.0.views.set(Views {
             store,
@@ -285,16 +444,66 @@ impl ExportStats {
         c.bytes_sent.fetch_add(sent as u64, Relaxed);
     }
 
-    pub(crate) fn record_accepted(&self, items: u64) {
-        self.0.counters.items_accepted.fetch_add(items, Relaxed);
+    /// `items` handed over and queued (or about to be: a refusal is then
+    /// booked with [`record_unqueued`](Self::record_unqueued)).
+    pub(crate) fn record_queued(&self, items: u64) {
+        self.book(|l| {
+            l.accepted += items;
+            l.queued += items;
+        });
     }
 
-    pub(crate) fn record_queue_full(&self, items: u64) {
-        self.0.counters.dropped_queue_full.fetch_add(items, Relaxed);
+    /// `items` handed over and dropped at once.
+    pub(crate) fn record_refused(&self, items: u64, reason: Reason) {
+        self.book(|l| {
+            l.accepted += items;
+            l.dropped.add(reason, items);
+        });
     }
 
-    pub(crate) fn record_requeued(&self) {
-        self.0.counters.requeued.fetch_add(1, Relaxed);
+    /// `items` booked as queued were refused, or evicted, after all.
+    pub(crate) fn record_unqueued(&self, items: u64, reason: Reason) {
+        self.book(|l| {
+            l.queued -= items.min(l.queued);
+            l.dropped.add(reason, items);
+        });
+    }
+
+    /// `items` taken from the queue for sending.
+    pub(crate) fn record_taken(&self, items: u64) {
+        self.book(|l| {
+            l.queued -= items.min(l.queued);
+            l.in_flight += items;
+        });
+    }
+
+    /// `items` found on disk from an earlier run, taken for sending.
+    pub(crate) fn record_recovered(&self, items: u64) {
+        self.book(|l| {
+            l.recovered += items;
+            l.in_flight += items;
+        });
+    }
+
+    /// `items` taken for sending went back to the queue (on disk, at stop).
+    pub(crate) fn record_returned(&self, items: u64) {
+        self.book(|l| {
+            l.in_flight -= items.min(l.in_flight);
+            l.queued += items;
+        });
+    }
+
+    /// `items` taken for sending were dropped.
+    pub(crate) fn record_lost(&self, items: u64, reason: Reason) {
+        self.book(|l| {
+            l.in_flight -= items.min(l.in_flight);
+            l.dropped.add(reason, items);
+        });
+    }
+
+    /// A batch's next attempt was put off by the retry budget.
+    pub(crate) fn record_deferred(&self) {
+        self.0.counters.deferred.fetch_add(1, Relaxed);
     }
 
     fn record_latency(&self, latency: Duration) {
@@ -304,20 +513,24 @@ impl ExportStats {
         c.latency_max_ns.fetch_max(ns, Relaxed);
     }
 
+    /// A batch of `items` taken for sending was answered with success,
+    /// `rejected` of them refused (at most `items`).
     pub(crate) fn record_success(&self, items: u64, rejected: u64, latency: Duration) {
         self.record_latency(latency);
-        let c = &self.0.counters;
-        c.requests.fetch_add(1, Relaxed);
-        c.items_exported
-            .fetch_add(items.saturating_sub(rejected), Relaxed);
-        c.rejected_by_receiver.fetch_add(rejected, Relaxed);
+        self.0.counters.requests.fetch_add(1, Relaxed);
+        let rejected = rejected.min(items);
+        self.book(|l| {
+            l.in_flight -= items.min(l.in_flight);
+            l.exported += items - rejected;
+            l.dropped.rejected_by_receiver += rejected;
+        });
     }
 
-    pub(crate) fn record_failure(&self, items: u64, latency: Duration) {
+    /// A batch of `items` taken for sending was given up for good.
+    pub(crate) fn record_failure(&self, items: u64, reason: Reason, latency: Duration) {
         self.record_latency(latency);
-        let c = &self.0.counters;
-        c.export_errors.fetch_add(1, Relaxed);
-        c.export_failed.fetch_add(items, Relaxed);
+        self.0.counters.export_errors.fetch_add(1, Relaxed);
+        self.record_lost(items, reason);
     }
 }
 
@@ -344,17 +557,25 @@ mod tests {
     fn snapshot_adds_up() {
         let s = ExportStats::default();
         s.record_encoded(100, 40);
-        s.record_accepted(15);
+        s.record_queued(15);
+        s.record_taken(15);
         s.record_success(10, 2, Duration::from_millis(2));
-        s.record_failure(5, Duration::from_millis(6));
+        s.record_failure(5, Reason::ExportFailed, Duration::from_millis(6));
+        s.record_refused(3, Reason::Shutdown);
         let snap = s.clone().snapshot();
-        assert_eq!(snap.items_accepted, 15);
+        assert_eq!(snap.items_accepted, 18);
+        assert_eq!(snap.dropped.shutdown, 3);
+        assert_eq!(
+            snap.dropped.to_string(),
+            "10 (rejected by the receiver 2, refused by the endpoint 5, shut down 3)"
+        );
         assert_eq!(snap.items_exported, 8);
         assert_eq!(snap.requests, 1);
         assert_eq!(snap.export_errors, 1);
         assert_eq!(snap.dropped.rejected_by_receiver, 2);
         assert_eq!(snap.dropped.export_failed, 5);
-        assert_eq!(snap.dropped.total(), 7);
+        assert_eq!(snap.dropped.total(), 10);
+        assert_eq!((snap.queued_items, snap.in_flight_items), (0, 0));
         assert_eq!((snap.bytes_uncompressed, snap.bytes_sent), (100, 40));
         assert_eq!(snap.mean_latency, Duration::from_millis(4));
         assert_eq!(snap.max_latency, Duration::from_millis(6));

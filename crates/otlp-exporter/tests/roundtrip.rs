@@ -349,11 +349,12 @@ fn processor_drops_and_counts_spans_when_delivery_is_stuck() {
     for i in 0..300 {
         tracer.start(format!("op-{i}")).end();
     }
-    // Held: at most one batch sending, one queued, 16 waiting for the
-    // queue and one being filled, 10 spans each. The rest was dropped and
-    // counted, and ending spans never waited for the queue.
+    // Held: at most four batches out of the queue (one sending, three
+    // waiting for the send slot), one queued, 16 waiting for the queue and
+    // one being filled, 10 spans each. The rest was dropped and counted,
+    // and ending spans never waited for the queue.
     let dropped = stats.snapshot().dropped.queue_full;
-    assert!((110..=300).contains(&dropped), "dropped {dropped}");
+    assert!((80..=300).contains(&dropped), "dropped {dropped}");
     let _ = provider.shutdown_with_timeout(Duration::from_millis(100));
     drop(listener);
 }
@@ -495,18 +496,23 @@ fn unreachable_endpoint_fails_within_the_timeout() {
             .build()
             .unwrap();
         let stats = exporter.stats();
-        let started = std::time::Instant::now();
-        // Queued at once; the senders retry in the background, then give up.
+        // Queued at once; the senders retry in the background, then give
+        // up when the retry policy's time runs out, and the flush says so
+        // (rather than timing out).
         futures_lite_block_on(exporter.export(spans.clone())).unwrap();
-        exporter.force_flush().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(5));
+        let e = exporter.force_flush().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("1 (out of retry time 1) items dropped"),
+            "{protocol}: {e}"
+        );
         let snap = stats.snapshot();
         assert_eq!(
             (snap.items_exported, snap.export_errors),
             (0, 1),
             "{protocol}"
         );
-        assert_eq!(snap.dropped.export_failed, 1);
+        assert_eq!(snap.dropped.retry_expired, 1);
         assert!(snap.retries >= 1, "{snap:?}");
     }
 }
@@ -547,7 +553,8 @@ fn stats_count_partial_success_and_failures() {
         .unwrap();
     let stats = exporter.stats();
     rt.block_on(exporter.export(spans.clone())).unwrap();
-    exporter.force_flush().unwrap();
+    let e = exporter.force_flush().unwrap_err();
+    assert!(e.to_string().contains("rejected by the receiver 3"), "{e}");
     let snap = stats.snapshot();
     assert_eq!(snap.items_exported, 7);
     assert_eq!(snap.dropped.rejected_by_receiver, 3);
@@ -556,9 +563,10 @@ fn stats_count_partial_success_and_failures() {
     // Now nothing listens there: once the retry policy gives up, the whole
     // batch is counted as failed.
     rt.block_on(exporter.export(spans)).unwrap();
-    exporter.force_flush().unwrap();
+    let e = exporter.force_flush().unwrap_err();
+    assert!(e.to_string().contains("out of retry time 10"), "{e}");
     let snap = stats.snapshot();
     assert_eq!((snap.requests, snap.export_errors), (1, 1));
-    assert_eq!(snap.dropped.export_failed, 10);
+    assert_eq!(snap.dropped.retry_expired, 10);
     assert_eq!(snap.items_exported, 7);
 }

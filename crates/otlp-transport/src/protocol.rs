@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 /// The OTLP transport protocol, as `OTEL_EXPORTER_OTLP_PROTOCOL` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Protocol {
     /// OTLP/gRPC (`grpc`), port 4317 by convention.
     Grpc,

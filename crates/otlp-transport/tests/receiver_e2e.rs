@@ -280,6 +280,7 @@ mod grpc {
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
             }
+            other => unimplemented!("no {} client here", other.signal()),
         })
     }
 
@@ -611,6 +612,7 @@ mod http {
         match format {
             Format::Protobuf => request.encode_protobuf(),
             Format::Json => request.to_json().into_bytes(),
+            other => panic!("no {other} bodies here"),
         }
     }
 
@@ -640,6 +642,7 @@ mod http {
                 encoder.write_all(body).unwrap();
                 encoder.into_inner()
             }
+            other => unimplemented!("no {other:?} encoder here"),
         }
     }
 
@@ -677,6 +680,7 @@ mod http {
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
             }
+            other => unimplemented!("no {other} responses here"),
         }
     }
 
@@ -1083,8 +1087,11 @@ mod http {
         let in_flight = tokio::spawn(async move { send(&client(false), request).await });
         arrived.notified().await;
         let shutdown = tokio::spawn(receiver.shutdown());
-        // Gives shutdown every chance to finish early; it must not.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Gives shutdown every chance to finish early (this runtime has one
+        // thread: each yield lets the other tasks run); it must not.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
         assert!(!shutdown.is_finished(), "shutdown waits for the request");
         release.notify_one();
         assert_eq!(in_flight.await.unwrap().0, StatusCode::OK);

@@ -160,7 +160,9 @@ impl EnhancedOtlpClient {
         let [traces, metrics, logs] = &self.exporter_stats;
         let mut pushed = PushStats::default();
         for (lane, signal) in self.lanes.iter().zip(Signal::ALL) {
-            *pushed.signal_mut(signal) = lane.counters.snapshot();
+            if let Some(slot) = pushed.signal_mut(signal) {
+                *slot = lane.counters.snapshot();
+            }
         }
         ClientStats {
             traces: traces.snapshot(),

@@ -172,9 +172,7 @@ impl Lane {
         let latency = started.elapsed();
         match result {
             Ok(response) => {
-                let rejected = u64::try_from(response.rejected_items)
-                    .unwrap_or(0)
-                    .min(items);
+                let rejected = response.rejected_items.min(items);
                 self.counters.record_success(items, rejected, latency);
                 Ok(PushResponse {
                     accepted: items - rejected,

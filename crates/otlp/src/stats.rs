@@ -27,12 +27,14 @@ pub struct ClientStats {
 }
 
 impl ClientStats {
-    /// The SDK exporter's counters for `signal`.
-    pub fn signal(&self, signal: Signal) -> &StatsSnapshot {
+    /// The SDK exporter's counters for `signal`, `None` for a signal the
+    /// client has no exporter for.
+    pub fn signal(&self, signal: Signal) -> Option<&StatsSnapshot> {
         match signal {
-            Signal::Traces => &self.traces,
-            Signal::Metrics => &self.metrics,
-            Signal::Logs => &self.logs,
+            Signal::Traces => Some(&self.traces),
+            Signal::Metrics => Some(&self.metrics),
+            Signal::Logs => Some(&self.logs),
+            _ => None,
         }
     }
 }
@@ -50,20 +52,23 @@ pub struct PushStats {
 }
 
 impl PushStats {
-    /// The counters of `signal`.
-    pub fn signal(&self, signal: Signal) -> &PushSnapshot {
+    /// The counters of `signal`, `None` for a signal the push API does not
+    /// send.
+    pub fn signal(&self, signal: Signal) -> Option<&PushSnapshot> {
         match signal {
-            Signal::Traces => &self.traces,
-            Signal::Metrics => &self.metrics,
-            Signal::Logs => &self.logs,
+            Signal::Traces => Some(&self.traces),
+            Signal::Metrics => Some(&self.metrics),
+            Signal::Logs => Some(&self.logs),
+            _ => None,
         }
     }
 
-    pub(crate) fn signal_mut(&mut self, signal: Signal) -> &mut PushSnapshot {
+    pub(crate) fn signal_mut(&mut self, signal: Signal) -> Option<&mut PushSnapshot> {
         match signal {
-            Signal::Traces => &mut self.traces,
-            Signal::Metrics => &mut self.metrics,
-            Signal::Logs => &mut self.logs,
+            Signal::Traces => Some(&mut self.traces),
+            Signal::Metrics => Some(&mut self.metrics),
+            Signal::Logs => Some(&mut self.logs),
+            _ => None,
         }
     }
 }
@@ -181,8 +186,8 @@ mod tests {
     #[test]
     fn push_stats_by_signal() {
         let mut stats = PushStats::default();
-        stats.signal_mut(Signal::Logs).requests = 4;
-        assert_eq!(stats.signal(Signal::Logs).requests, 4);
-        assert_eq!(stats.signal(Signal::Traces).requests, 0);
+        stats.signal_mut(Signal::Logs).unwrap().requests = 4;
+        assert_eq!(stats.signal(Signal::Logs).unwrap().requests, 4);
+        assert_eq!(stats.signal(Signal::Traces).unwrap().requests, 0);
     }
 }

@@ -26,6 +26,7 @@ fn resource(req: &ReceivedRequest) -> Option<&Resource> {
         ExportRequest::Traces(r) => r.resource_spans.first()?.resource.as_ref(),
         ExportRequest::Metrics(r) => r.resource_metrics.first()?.resource.as_ref(),
         ExportRequest::Logs(r) => r.resource_logs.first()?.resource.as_ref(),
+        _ => None,
     }
 }
 

@@ -428,6 +428,7 @@ fn as_collector_forwards(request: &ExportRequest) -> ExportRequest {
                 }
             }
         }
+        other => panic!("no Collector forwarding rule for {:?}", other.signal()),
     }
     r
 }

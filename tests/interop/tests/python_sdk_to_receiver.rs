@@ -113,6 +113,7 @@ fn check_content(signal: Signal, got: &[ExportRequest]) {
             );
         }
         ExportRequest::Logs(_) => assert_eq!(got[0].item_count(), 3),
+        other => panic!("unexpected {} request", other.signal()),
     }
 }
 

@@ -456,6 +456,7 @@ fn check_content(got: &ExportRequest) {
         Signal::Traces => check_traces(got),
         Signal::Metrics => check_metrics(got),
         Signal::Logs => check_logs(got),
+        other => panic!("unexpected {other} request"),
     }
 }
 

@@ -128,6 +128,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
+use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
@@ -192,6 +193,18 @@ pub struct RecoveryReport {
     /// Ack log entries that failed their checksum; their records, if any,
     /// are delivered again.
     pub ignored_ack_entries: u64,
+    /// The segment the first record pushed after this open goes to: every
+    /// record in a lower segment was found on disk (see
+    /// [`is_recovered`](Self::is_recovered)).
+    pub first_new_segment: u64,
+}
+
+impl RecoveryReport {
+    /// Whether `id` is a record found on disk at this open, rather than one
+    /// pushed since.
+    pub fn is_recovered(&self, id: RecordId) -> bool {
+        id.segment < self.first_new_segment
+    }
 }
 
 /// A snapshot of a [`DiskQueue`]'s counters, from [`DiskQueue::stats`].
@@ -229,8 +242,9 @@ pub struct DiskStats {
 ///
 /// All methods take `&self`; share it between producer and consumer tasks
 /// with an `Arc`. File I/O runs on the calling thread under an internal
-/// mutex; with [`FsyncPolicy::EveryRecord`] from async code, consider
-/// `spawn_blocking`.
+/// mutex: from async code, call `push`, `next`, `ack` and `sync` on a
+/// blocking thread (`spawn_blocking`) and wait for records with
+/// [`record_available`](Self::record_available), as the exporters do.
 pub struct DiskQueue {
     inner: Mutex<Inner>,
     /// Signalled when space may have been freed (sync `push` under `Block`).
@@ -239,9 +253,13 @@ pub struct DiskQueue {
     space: Notify,
     /// Signalled when a record may have become available.
     records: Notify,
+    /// Told about records deleted unsent to make room.
+    on_evict: std::sync::OnceLock<EvictHook>,
     dir: PathBuf,
     config: DiskQueueConfig,
 }
+
+type EvictHook = Box<dyn Fn(&[RecordId]) + Send + Sync>;
 
 impl fmt::Debug for DiskQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -289,6 +307,7 @@ impl DiskQueue {
             space_cv: Condvar::new(),
             space: Notify::new(),
             records: Notify::new(),
+            on_evict: std::sync::OnceLock::new(),
             dir,
             config,
         };
@@ -439,6 +458,25 @@ impl DiskQueue {
         released
     }
 
+    /// Registers interest in new records now; the future completes once a
+    /// record may have become available since this call (a push, a nack).
+    /// Call it before a [`next`](Self::next) that may return `None`, then
+    /// await it: no record pushed in between is missed.
+    pub fn record_available(&self) -> impl Future<Output = ()> + Send + '_ {
+        let mut notified = Box::pin(self.records.notified());
+        notified.as_mut().enable();
+        notified
+    }
+
+    /// Calls `hook` with the ids of the records deleted unsent to make room
+    /// (under [`Overflow::DropOldest`]), after each push that deleted some,
+    /// so that a caller who knows what each record held can count what was
+    /// lost. In-flight records may be among them. Only the first hook set
+    /// is kept; returns `false` if one was already set.
+    pub fn on_evict(&self, hook: impl Fn(&[RecordId]) + Send + Sync + 'static) -> bool {
+        self.on_evict.set(Box::new(hook)).is_ok()
+    }
+
     /// Forces everything written so far (records, acks, new files) to
     /// stable storage, whatever the fsync policy.
     pub fn sync(&self) -> Result<(), DiskError> {
@@ -466,10 +504,17 @@ impl DiskQueue {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Releases the lock and wakes blocked pushers if space was freed.
+    /// Releases the lock, reports evicted records and wakes blocked pushers
+    /// if space was freed.
     fn finish(&self, mut inner: MutexGuard<'_, Inner>) {
         let freed = std::mem::take(&mut inner.space_freed);
+        let evicted = std::mem::take(&mut inner.evicted);
         drop(inner);
+        if !evicted.is_empty() {
+            if let Some(hook) = self.on_evict.get() {
+                hook(&evicted);
+            }
+        }
         if freed {
             self.space_cv.notify_all();
             self.space.notify_waiters();
@@ -632,6 +677,8 @@ struct Inner {
     stats: DiskStats,
     /// Set when a segment was deleted or became reclaimable.
     space_freed: bool,
+    /// Unacked records deleted by eviction, reported by `finish`.
+    evicted: Vec<RecordId>,
 }
 
 /// Largest scratch buffer kept between pushes.
@@ -823,9 +870,18 @@ impl Inner {
             return;
         };
         let mut unacked = 0u64;
-        for slot in seg.unacked() {
+        for (index, slot) in seg.slots.iter().enumerate() {
+            if slot.state == State::Acked {
+                continue;
+            }
             unacked += 1;
             self.stats.queued_bytes -= u64::from(slot.len);
+            if evicted {
+                self.evicted.push(RecordId {
+                    segment: seq,
+                    index: index as u32,
+                });
+            }
         }
         self.stats.queued_records -= unacked;
         self.stats.in_flight -= seg.in_flight as u64;

@@ -83,6 +83,7 @@ impl Inner {
             Some(seq) => seq.checked_add(1).ok_or_else(|| exhausted(&dir))?,
         }
         .max(stored_next_seq);
+        report.first_new_segment = next_seq;
 
         if report.corrupted_records > 0 || report.repaired_headers > 0 {
             tracing::warn!(
@@ -114,6 +115,7 @@ impl Inner {
             scratch: Vec::new(),
             stats,
             space_freed: false,
+            evicted: Vec::new(),
         };
         Ok((inner, report))
     }

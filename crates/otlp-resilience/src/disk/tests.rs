@@ -391,11 +391,19 @@ fn fully_acked_active_segment_is_reclaimed() {
 fn drop_oldest_evicts_whole_segments() {
     let dir = tempfile::tempdir().unwrap();
     let (q, _) = DiskQueue::open(dir.path(), config(128, 512, Overflow::DropOldest)).unwrap();
+    let evicted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&evicted);
+    assert!(q.on_evict(move |ids| seen.lock().unwrap().extend_from_slice(ids)));
+    assert!(!q.on_evict(|_| {}), "one hook only");
     let ids: Vec<_> = (0..40).map(|_| q.push(&[3; 40]).unwrap()).collect();
     let s = q.stats();
     assert!(s.disk_bytes <= 512);
     assert!(s.dropped_oldest > 0);
     assert_eq!(s.dropped_oldest + s.queued_records, 40);
+    // The hook was told exactly which records went: the oldest ones.
+    let evicted = evicted.lock().unwrap().clone();
+    assert_eq!(evicted.len() as u64, s.dropped_oldest);
+    assert_eq!(evicted, ids[..evicted.len()]);
     // Whatever is left is the newest records, in order.
     let got: Vec<_> = drain(&q).into_iter().map(|(id, _)| id).collect();
     assert_eq!(got, ids[ids.len() - got.len()..]);
@@ -470,6 +478,13 @@ fn block_sync_wakes_on_ack() {
     assert_eq!(q.stats().dropped_deadline, 0);
 }
 
+/// Lets every other task on this (one-thread) runtime run until it waits.
+async fn settle() {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test]
 async fn block_async_waits_for_ack_then_times_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -485,7 +500,10 @@ async fn block_async_waits_for_ack_then_times_out() {
         let q = Arc::clone(&q);
         tokio::spawn(async move { q.push_async(&[1; 40]).await })
     };
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Lets the pusher run until it waits for space (the test's runtime has
+    // one thread): it cannot finish without an ack, and its 5 s deadline is
+    // far off.
+    settle().await;
     assert!(!pusher.is_finished());
     for id in first {
         q.ack(id).unwrap();
@@ -515,7 +533,8 @@ async fn next_async_wakes_on_push_and_nack() {
         let q = Arc::clone(&q);
         tokio::spawn(async move { q.next_async().await })
     };
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    settle().await;
+    assert!(!consumer.is_finished());
     let id = q.push(b"hello").unwrap();
     let (got, bytes) = consumer.await.unwrap().unwrap();
     assert_eq!((got, &bytes[..]), (id, &b"hello"[..]));
@@ -524,7 +543,8 @@ async fn next_async_wakes_on_push_and_nack() {
         let q = Arc::clone(&q);
         tokio::spawn(async move { q.next_async().await })
     };
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    settle().await;
+    assert!(!consumer.is_finished());
     assert!(q.nack(id));
     assert_eq!(consumer.await.unwrap().unwrap().0, id);
 }

@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
-use super::Shared;
+use super::{Decision, Shared};
 
 pin_project! {
     /// Resolves to the first success, or to the last error once retrying
@@ -71,14 +71,14 @@ where
                         Ok(response) => return Poll::Ready(Ok(response)),
                         Err(error) => error,
                     };
-                    match this.shared.next_delay(&error, *this.started, *this.retries) {
-                        Some(delay) => {
+                    match this.shared.decide(&error, *this.started, *this.retries) {
+                        Decision::Retry { delay } => {
                             *this.retries += 1;
                             this.state.set(State::Sleeping {
                                 sleep: tokio::time::sleep(delay),
                             });
                         }
-                        None => return Poll::Ready(Err(error)),
+                        Decision::GiveUp(_) => return Poll::Ready(Err(error)),
                     }
                 }
                 StateProj::Sleeping { sleep } => {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tower::Layer;
 
-use super::{Retry, RetryPolicy, RetryStats, Shared};
+use super::{Retrier, Retry, RetryPolicy, RetryStats, Shared};
 
 /// Wraps services in [`Retry`]. Every service made by one layer (and every
 /// clone of it) draws on one retry budget and reports into one
@@ -43,6 +43,12 @@ impl RetryLayer {
     /// The counters of every service this layer wraps.
     pub fn stats(&self) -> RetryStats {
         self.shared.stats.clone()
+    }
+
+    /// The layer's decisions, budget and counters, for code that makes its
+    /// attempts itself.
+    pub fn retrier(&self) -> Retrier {
+        Retrier::from_shared(Arc::clone(&self.shared))
     }
 }
 

@@ -35,6 +35,15 @@
 //! up at once rather than sleeping only to fail. Waiting is a
 //! `tokio::time::sleep`; no thread is ever blocked.
 //!
+//! # Scheduling attempts yourself
+//!
+//! [`Retrier`] makes the same decisions (same schedule, same budget, same
+//! counters) for code that runs attempts itself instead of through the
+//! layer: a delivery queue whose batches must let go of their send slot
+//! while they wait, say. One of the two should own the retrying of a given
+//! request; wrapping a service in the layer *and* retrying its errors with
+//! a `Retrier` would retry twice and spend the budget twice.
+//!
 //! The layer needs `Req: Clone` (each attempt sends a clone; encoded
 //! requests hold `Bytes`, so this is a reference-count bump) and
 //! `S: Clone` (the future owns a handle to the service for its retries, as
@@ -45,11 +54,11 @@ mod error;
 mod future;
 mod layer;
 mod policy;
+mod retrier;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use otlp_core::Retryable;
 use tokio::time::Instant;
@@ -59,6 +68,7 @@ pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
+pub use retrier::{Decision, GiveUp, Retrier};
 
 use budget::Budget;
 
@@ -116,12 +126,7 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        self.shared.budget.deposit();
-        self.shared
-            .stats
-            .inner
-            .requests
-            .fetch_add(1, Ordering::Relaxed);
+        self.shared.record_request();
         // The ready service makes the first call; the clone left behind is
         // polled for readiness before the next request, as tower requires.
         let clone = self.inner.clone();
@@ -148,18 +153,19 @@ impl Shared {
         }
     }
 
-    /// How long to wait before retrying after `error`, or `None` to give up
-    /// (and count why).
-    fn next_delay<E: Retryable>(
-        &self,
-        error: &E,
-        started: Instant,
-        retries: u32,
-    ) -> Option<Duration> {
+    /// Records a first attempt: counted, and it earns the budget its share.
+    fn record_request(&self) {
+        self.budget.deposit();
+        self.stats.inner.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What to do after `error`: wait and retry, or give up (counted by
+    /// reason).
+    fn decide<E: Retryable>(&self, error: &E, started: Instant, retries: u32) -> Decision {
         let stats = &self.stats.inner;
         if !error.is_retryable() {
             stats.gave_up_permanent.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Decision::GiveUp(GiveUp::Permanent);
         }
         let hint = error.retry_after();
         let delay = self.policy.delay(retries, fastrand::f64(), hint);
@@ -173,18 +179,18 @@ impl Shared {
                 ?delay,
                 "retry: max elapsed time reached, giving up"
             );
-            return None;
+            return Decision::GiveUp(GiveUp::Elapsed { delay });
         }
         // Checked last so that requests which would give up anyway do not
         // spend budget other requests could use.
         if !self.budget.withdraw() {
             stats.gave_up_budget.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(retries, "retry: budget exhausted, giving up");
-            return None;
+            return Decision::GiveUp(GiveUp::Budget { delay });
         }
         stats.retries.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(retry = retries + 1, ?delay, ?hint, "retry: backing off");
-        Some(delay)
+        Decision::Retry { delay }
     }
 }
 
@@ -216,7 +222,8 @@ impl RetryStats {
         self.inner.retries.load(Ordering::Relaxed)
     }
 
-    /// Retryable errors returned because the retry budget was empty.
+    /// Retryable errors returned (or, through a [`Retrier`], retries put
+    /// off) because the retry budget was empty.
     pub fn gave_up_budget(&self) -> u64 {
         self.inner.gave_up_budget.load(Ordering::Relaxed)
     }

@@ -96,6 +96,7 @@ const DEFAULT_USER_AGENT: &str = concat!("otlp-rust/", env!("CARGO_PKG_VERSION")
 /// Cloning is cheap (a reference-counted [`Bytes`]), so one payload can be
 /// retried many times.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Payload {
     /// The encoded, compressed request.
     pub body: Bytes,
@@ -379,11 +380,7 @@ struct Settings {
 
 /// The position of `signal` in per-signal arrays (the order of [`Signal::ALL`]).
 fn index(signal: Signal) -> usize {
-    match signal {
-        Signal::Traces => 0,
-        Signal::Metrics => 1,
-        Signal::Logs => 2,
-    }
+    signal.index()
 }
 
 /// Parses an endpoint URL; one without a scheme gets `http://` when

@@ -23,8 +23,8 @@ use crate::rpc::RpcStatus;
 #[non_exhaustive]
 pub struct ExportResponse {
     /// How many items (spans, metric data points or log records) the server
-    /// rejected.
-    pub rejected_items: i64,
+    /// rejected. A negative count on the wire is an invalid response.
+    pub rejected_items: u64,
     /// The server's explanation of the rejection, or a warning when nothing
     /// was rejected. Empty when none.
     pub error_message: String,
@@ -54,12 +54,23 @@ pub(crate) fn decode_protobuf(signal: Signal, body: &[u8]) -> Result<ExportRespo
             .map_err(invalid)?
             .partial_success
             .map(|p| (p.rejected_log_records, p.error_message)),
+        other => {
+            return Err(ExportError::invalid(format!(
+                "no response decoder for the {other} signal"
+            )))
+        }
     }
     .unwrap_or_default();
     Ok(ExportResponse {
-        rejected_items,
+        rejected_items: rejected_count(rejected_items)?,
         error_message,
     })
+}
+
+/// The wire's signed rejected count, refused when negative.
+#[cfg(any(feature = "grpc", feature = "http"))]
+fn rejected_count(n: i64) -> Result<u64, ExportError> {
+    u64::try_from(n).map_err(|_| ExportError::invalid(format!("negative rejected item count {n}")))
 }
 
 /// Decodes an OTLP/JSON `Export*ServiceResponse`.
@@ -74,11 +85,7 @@ pub(crate) fn decode_json(signal: Signal, body: &[u8]) -> Result<ExportResponse,
     let Some(partial) = field(&value, "partialSuccess", "partial_success") else {
         return Ok(ExportResponse::default());
     };
-    let (camel, snake) = match signal {
-        Signal::Traces => ("rejectedSpans", "rejected_spans"),
-        Signal::Metrics => ("rejectedDataPoints", "rejected_data_points"),
-        Signal::Logs => ("rejectedLogRecords", "rejected_log_records"),
-    };
+    let (camel, snake) = signal.rejected_field();
     let rejected_items = match field(partial, camel, snake) {
         None => 0,
         Some(n) => n
@@ -91,7 +98,7 @@ pub(crate) fn decode_json(signal: Signal, body: &[u8]) -> Result<ExportResponse,
         .unwrap_or_default()
         .to_owned();
     Ok(ExportResponse {
-        rejected_items,
+        rejected_items: rejected_count(rejected_items)?,
         error_message,
     })
 }
@@ -114,7 +121,7 @@ pub(crate) fn error_message(format: Option<Format>, body: &[u8]) -> String {
         Some(Format::Json) => serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v.get("message")?.as_str().map(str::to_owned)),
-        None => None,
+        _ => None,
     };
     match status_message.filter(|m| !m.is_empty()) {
         Some(message) => message,
@@ -163,6 +170,15 @@ mod tests {
             .unwrap()
             .is_partial_success());
         assert!(decode_protobuf(Signal::Traces, b"\xff\xff").is_err());
+        let negative = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: -1,
+                error_message: String::new(),
+            }),
+        }
+        .encode_to_vec();
+        let e = decode_protobuf(Signal::Traces, &negative).unwrap_err();
+        assert!(e.to_string().contains("negative"), "{e}");
     }
 
     #[test]
@@ -190,6 +206,11 @@ mod tests {
         )
         .is_err());
         assert!(decode_json(Signal::Traces, b"<html>").is_err());
+        assert!(decode_json(
+            Signal::Traces,
+            br#"{"partialSuccess":{"rejectedSpans":"-3"}}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -40,16 +40,22 @@ pub(super) fn export_response(
 ) -> Bytes {
     let Some((rejected, message)) = partial else {
         return match format {
-            Format::Protobuf => Bytes::new(),
             Format::Json => Bytes::from_static(b"{}"),
+            _ => Bytes::new(),
         };
     };
     let rejected = i64::try_from(rejected).unwrap_or(i64::MAX);
     match format {
-        // The three responses share one wire layout (`partial_success = 1`
-        // holding `rejected_<items> = 1, error_message = 2`), so the trace
-        // type encodes all of them.
-        Format::Protobuf => ExportTraceServiceResponse {
+        Format::Json => {
+            let (field, _) = signal.rejected_field();
+            let json = serde_json::json!({ "partialSuccess": { field: rejected, "errorMessage": message } });
+            json.to_string().into()
+        }
+        // Protobuf (the receiver decodes no other format). The three
+        // responses share one wire layout (`partial_success = 1` holding
+        // `rejected_<items> = 1, error_message = 2`), so the trace type
+        // encodes all of them.
+        _ => ExportTraceServiceResponse {
             partial_success: Some(ExportTracePartialSuccess {
                 rejected_spans: rejected,
                 error_message: message.to_owned(),
@@ -57,15 +63,6 @@ pub(super) fn export_response(
         }
         .encode_to_vec()
         .into(),
-        Format::Json => {
-            let field = match signal {
-                Signal::Traces => "rejectedSpans",
-                Signal::Metrics => "rejectedDataPoints",
-                Signal::Logs => "rejectedLogRecords",
-            };
-            let json = serde_json::json!({ "partialSuccess": { field: rejected, "errorMessage": message } });
-            json.to_string().into()
-        }
     }
 }
 
@@ -78,16 +75,16 @@ pub(super) fn rpc_status(
     retry_after: Option<Duration>,
 ) -> Bytes {
     match format {
-        Format::Protobuf => RpcStatus {
+        Format::Json => serde_json::json!({ "code": i32::from(code), "message": message })
+            .to_string()
+            .into(),
+        _ => RpcStatus {
             code: code.into(),
             message: message.to_owned(),
             details: retry_after.map(Any::retry_info).into_iter().collect(),
         }
         .encode_to_vec()
         .into(),
-        Format::Json => serde_json::json!({ "code": i32::from(code), "message": message })
-            .to_string()
-            .into(),
     }
 }
 
