@@ -116,19 +116,8 @@ impl Handoffs {
 
     /// Waits until none is under way; false if `deadline` passed first.
     fn wait_idle(&self, deadline: Instant) -> bool {
-        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        while *n > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            n = self
-                .idle
-                .wait_timeout(n, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        let n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::stats::wait_until(&self.idle, n, deadline, |n| *n == 0)
     }
 }
 

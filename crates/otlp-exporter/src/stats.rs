@@ -301,6 +301,21 @@ impl fmt::Display for Dropped {
     }
 }
 
+/// Waits on `cv` until `done` holds for the guarded value, up to
+/// `deadline`; `false` if it passed first.
+pub(crate) fn wait_until<T>(
+    cv: &Condvar,
+    guard: MutexGuard<'_, T>,
+    deadline: Instant,
+    mut done: impl FnMut(&T) -> bool,
+) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let (guard, _) = cv
+        .wait_timeout_while(guard, left, |v| !done(v))
+        .unwrap_or_else(PoisonError::into_inner);
+    done(&guard)
+}
+
 impl ExportStats {
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -402,20 +417,9 @@ impl ExportStats {
     /// Waits until nothing is queued or in flight, up to `deadline`;
     /// `false` if it passed first.
     pub(crate) fn wait_idle(&self, deadline: Instant) -> bool {
-        let mut ledger = self.ledger();
-        while ledger.queued > 0 || ledger.in_flight > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            ledger = self
-                .0
-                .idle
-                .wait_timeout(ledger, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        wait_until(&self.0.idle, self.ledger(), deadline, |l| {
+            l.queued == 0 && l.in_flight == 0
+        })
     }
 
     pub(crate) fn attach(&self, store: Store, retry: RetryStats, breaker: BreakerHandle) {
