@@ -24,7 +24,7 @@ check() {
     done
 }
 
-check otlp-compression gzip zstd brotli
+check otlp-compression gzip zstd brotli snappy lz4
 check otlp-transport grpc http gzip zstd brotli
 check otlp-exporter grpc http gzip zstd brotli
 check otlp grpc http gzip zstd brotli
