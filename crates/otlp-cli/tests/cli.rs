@@ -1276,3 +1276,119 @@ fn send_failures_name_protocol_and_scheme_mistakes() {
     }
     drop(receive);
 }
+
+/// A loopback server that answers every connection with `answer` (after
+/// reading what the client sent) and closes it; runs until the test ends.
+fn answering_server(answer: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.read(&mut [0; 64 * 1024]);
+            let _ = stream.write_all(answer);
+        }
+    });
+    port
+}
+
+/// A send that cannot succeed says why, for the peers that used to end in
+/// a bare "still unsent": a garbage response, a connection closed without
+/// an answer, and a TLS server whose self-signed certificate does not verify
+/// (`openssl s_server`, a peer no one here wrote).
+#[test]
+fn send_failures_name_garbage_closed_connections_and_tls_verification() {
+    let garbage = answering_server(b"garbage garbage\r\n\r\n");
+    let closing = answering_server(b"");
+    let dir = scratch("send-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (Debian package openssl) makes the test certificate");
+    assert!(made.success());
+    let tls = closed_port();
+    let _server = KillOnDrop(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-quiet",
+                "-www",
+                "-accept",
+                &tls.to_string(),
+                "-cert",
+            ])
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        poll(Duration::from_secs(30), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            tls
+        ))
+        .is_ok()),
+        "openssl s_server did not start"
+    );
+    let (garbage, closing, tls) = (
+        format!("http://127.0.0.1:{garbage}"),
+        format!("http://127.0.0.1:{closing}"),
+        format!("https://127.0.0.1:{tls}"),
+    );
+    // What each client library calls it; any one of the words will do.
+    let cases: [(&str, &str, &[&str]); 6] = [
+        (&garbage, "http/protobuf", &["invalid HTTP version"]),
+        (
+            &garbage,
+            "grpc",
+            &["http2 error", "frame with invalid size"],
+        ),
+        (&closing, "http/protobuf", &["connection closed"]),
+        (
+            &closing,
+            "grpc",
+            &["broken pipe", "connection closed", "connection reset"],
+        ),
+        (&tls, "http/protobuf", &["invalid peer certificate"]),
+        (&tls, "grpc", &["invalid peer certificate"]),
+    ];
+    for (endpoint, protocol, named) in cases {
+        let out = run(
+            &[
+                "send",
+                "--endpoint",
+                endpoint,
+                "--protocol",
+                protocol,
+                "--count",
+                "2",
+                "--timeout",
+                "1s",
+            ],
+            Duration::from_secs(120),
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{endpoint} {protocol}: {stderr}"
+        );
+        assert!(
+            named.iter().any(|word| stderr.contains(word)),
+            "{endpoint} {protocol}: expected one of {named:?} in: {stderr}"
+        );
+    }
+}
