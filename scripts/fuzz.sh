@@ -13,9 +13,10 @@
 # target, a timeout or running out of memory) fails the script, leaving the
 # input in target/fuzz/artifacts/<target>/. Reproduce one with
 #   cargo fuzz run -s none --fuzz-dir fuzz -O TARGET target/fuzz/artifacts/TARGET/crash-...
-# cargo-fuzz is installed under target/fuzz/tools when missing. With the
-# default, the whole run costs about 7 minutes on 2 cores, the build
-# included.
+# cargo-fuzz is installed under target/fuzz/tools when missing. From an
+# empty target/fuzz the release build of the targets takes 4-7 minutes on 2
+# cores (plus about 2 to install cargo-fuzz); then each target runs for its
+# SECONDS_PER_TARGET.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
