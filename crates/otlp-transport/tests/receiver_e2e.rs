@@ -280,7 +280,7 @@ mod grpc {
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
             }
-            other => unimplemented!("no {} client here", other.signal()),
+            other => panic!("no {} client here", other.signal()),
         })
     }
 
@@ -642,7 +642,7 @@ mod http {
                 encoder.write_all(body).unwrap();
                 encoder.into_inner()
             }
-            other => unimplemented!("no {other:?} encoder here"),
+            other => panic!("no {other:?} encoder here"),
         }
     }
 
@@ -680,7 +680,7 @@ mod http {
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
             }
-            other => unimplemented!("no {other} responses here"),
+            other => panic!("no {other} responses here"),
         }
     }
 
