@@ -3,6 +3,12 @@
 # framing, each decompressor, and protobuf and OTLP/JSON for each signal.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#   scripts/fuzz.sh --runs N [TARGET...]
+#
+# With `--runs N` (what the test command uses) each target executes N
+# inputs from a fixed random seed, starting from the seeds alone, so the
+# run is the same on every machine and a failure reproduces; without it,
+# each run explores further from where the last one stopped.
 #
 # Uses cargo-fuzz (libFuzzer) on the stable toolchain: with `-s none` it
 # adds no sanitizer, so it needs none of nightly's `-Z` flags; coverage
@@ -20,8 +26,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-seconds="${1:-${FUZZ_SECONDS:-20}}"
-shift || true
+runs=""
+if [ "${1:-}" = "--runs" ]; then
+    runs="${2:?--runs needs a count}"
+    shift 2
+    seconds=""
+else
+    seconds="${1:-${FUZZ_SECONDS:-20}}"
+    shift || true
+fi
 jobs="${CARGO_BUILD_JOBS:-2}"
 all=(grpc_framing decompress_gzip decompress_zstd decompress_brotli
      decompress_deflate decompress_snappy decompress_snappy_framed decompress_lz4
@@ -40,15 +53,23 @@ export CARGO_BUILD_JOBS="$jobs"
 cargo fuzz build -s none --fuzz-dir fuzz --target-dir "$work/build" -O
 
 for target in "${targets[@]}"; do
-    corpus="$work/corpus/$target"
     artifacts="$work/artifacts/$target"
+    if [ -n "$runs" ]; then
+        corpus="$work/fixed-corpus/$target"
+        rm -rf "$corpus"
+        budget=(-runs="$runs" -seed=1)
+        echo "fuzz: $target for $runs runs"
+    else
+        corpus="$work/corpus/$target"
+        budget=(-max_total_time="$seconds")
+        echo "fuzz: $target for ${seconds}s"
+    fi
     mkdir -p "$corpus" "$artifacts"
-    echo "fuzz: $target for ${seconds}s"
     log="$work/$target.log"
     status=0
     cargo fuzz run -s none --fuzz-dir fuzz --target-dir "$work/build" -O "$target" \
         "$corpus" "fuzz/seeds/$target" -- \
-        -max_total_time="$seconds" -artifact_prefix="$artifacts/" \
+        "${budget[@]}" -artifact_prefix="$artifacts/" \
         -rss_limit_mb=2048 -timeout=30 -max_len=1048576 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
     # libFuzzer's progress lines stay in the log; show the verdict and rate.
@@ -59,4 +80,4 @@ for target in "${targets[@]}"; do
         exit 1
     fi
 done
-echo "fuzz: ${#targets[@]} targets ran ${seconds}s each without a crash"
+echo "fuzz: ${#targets[@]} targets ran ${runs:+$runs runs}${seconds:+${seconds}s} each without a crash"

@@ -25,7 +25,7 @@ OTLP_INTEROP_COLLECTOR_DIR="$(scripts/collector.sh | tail -n 1)"; export OTLP_IN
 scripts/ebpf-object.sh --check  # the committed BPF object matches its C source
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"
-scripts/fuzz.sh 10  # every receiver decoder, 10 s each; a crash fails the run
+scripts/fuzz.sh --runs 200000  # every receiver decoder, from a fixed seed; a crash fails the run
 scripts/feature-check.sh
 
 # The examples check themselves against an embedded receiver (they exit

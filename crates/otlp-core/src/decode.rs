@@ -226,6 +226,28 @@ mod json_tests {
         assert!(matches!(&nested.values[0].value, Some(V::KvlistValue(l)) if l.values.is_empty()));
     }
 
+    /// A metric with two kinds of data keeps the last, as protobuf does;
+    /// the footprint counted both, so it bounds the items from above.
+    #[test]
+    fn a_metric_with_two_kinds_of_data_keeps_the_last() {
+        let body = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m",
+            "sum":{"dataPoints":[{"asDouble":5}]},
+            "gauge":{"dataPoints":[{"asInt":"1"},{"asInt":"2"}]}}]}]}]}"#;
+        let (request, footprint) = ExportRequest::decode_limited(
+            Signal::Metrics,
+            Format::Json,
+            body,
+            DecodeLimits::unlimited(),
+        )
+        .unwrap();
+        assert_eq!(request.item_count(), 2);
+        assert_eq!(footprint.items, 3);
+        let again =
+            ExportRequest::decode(Signal::Metrics, Format::Json, request.to_json().as_bytes())
+                .unwrap();
+        assert_eq!(again.encode_protobuf(), request.encode_protobuf());
+    }
+
     #[test]
     fn bad_json_is_refused_naming_the_field() {
         let err = ExportRequest::decode(

@@ -48,7 +48,10 @@ impl DecodeLimits {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Footprint {
-    /// Spans, metric data points or log records.
+    /// Spans, metric data points or log records, counted on the wire: an
+    /// upper bound of what the decoded request holds, equal to it unless a
+    /// metric carries more than one kind of data (gauge, sum, ...), where
+    /// protobuf keeps only the last one.
     pub items: usize,
     /// An upper estimate of the heap the decoded request takes, in bytes
     /// (allocator overhead aside).
