@@ -310,6 +310,44 @@ proptest! {
             }
         }
     }
+
+    /// Two batches appended frame into the bytes of one batch that took
+    /// all their spans, in the same order; a batch of another format is
+    /// refused and left as it was.
+    #[test]
+    fn appended_span_batches_match_one_batch(
+        resource in resource(),
+        first in vec(span(), 0..12),
+        second in vec(span(), 0..12),
+        extra in span(),
+    ) {
+        for format in [Format::Protobuf, Format::Json] {
+            let enc = Encoder::new(format).with_resource(&resource);
+            let mut a = SpanBatch::new(format);
+            let mut b = SpanBatch::new(format);
+            first.iter().for_each(|s| a.push(s));
+            second.iter().for_each(|s| b.push(s));
+            let mut other = SpanBatch::new(match format {
+                Format::Protobuf => Format::Json,
+                _ => Format::Protobuf,
+            });
+            other.push(&extra);
+            prop_assert!(!a.append(&mut other));
+            prop_assert_eq!(other.len(), 1);
+            prop_assert!(a.append(&mut b));
+            prop_assert!(b.is_empty());
+            prop_assert_eq!(a.len(), first.len() + second.len());
+            let all: Vec<_> = first.iter().chain(&second).cloned().collect();
+            let mut expected = Vec::new();
+            enc.encode_spans(&all, &mut expected);
+            let mut single = SpanBatch::new(format);
+            all.iter().for_each(|s| single.push(s));
+            prop_assert_eq!(a.encoded_len(), single.encoded_len());
+            let mut got = Vec::new();
+            enc.encode_span_batch(&mut a, &mut got);
+            prop_assert_eq!(got, expected, "{:?}", format);
+        }
+    }
 }
 
 // ------------------------------------------------------------ logs

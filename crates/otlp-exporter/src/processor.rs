@@ -9,7 +9,8 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use otlp_core::{Format, Signal, SpanBatch};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,9 @@ const MAX_BATCH_BYTES: usize = 3 << 20;
 /// Past that (the export thread is starved of CPU), the current batch stops
 /// taking spans and the spans that find it full are dropped and counted.
 const MAX_HANDOFFS: usize = 16;
+/// Batches filled at once, at most: threads ending spans at the same time
+/// take different locks (see [`shard_count`]).
+const MAX_SHARDS: usize = 64;
 
 /// A span processor that batches spans for OTLP export, in place of the
 /// SDK's `BatchSpanProcessor` and an exporter.
@@ -34,7 +38,10 @@ const MAX_HANDOFFS: usize = 16;
 /// When a span ends, it is encoded into the current batch right away, on
 /// the thread that ended it, and its data is dropped there: nothing is
 /// queued between threads per span and the span never waits for another
-/// thread. When the batch holds [`with_max_batch_size`] spans (or 3 MiB of
+/// thread. Threads fill separate batches (twice as many as the machine has
+/// cores, each thread always the same one), so threads ending spans at the
+/// same time do not contend for one lock; batches the delay sends before
+/// they are full are merged into as few requests as the batch size allows. When the batch holds [`with_max_batch_size`] spans (or 3 MiB of
 /// them), or [`with_scheduled_delay`] has passed, it is handed to the
 /// processor's own export thread (a one-worker tokio runtime, like the
 /// SDK's batch processor's thread), which frames it into one request,
@@ -79,8 +86,9 @@ pub struct OtlpSpanProcessor {
 struct Shared {
     pipeline: Pipeline,
     format: Format,
-    /// The batch spans are encoded into.
-    current: Mutex<SpanBatch>,
+    /// The batches spans are encoded into; a thread always uses the same
+    /// one (see [`shard_index`]).
+    shards: Box<[Mutex<SpanBatch>]>,
     /// Emptied batches, for their buffers.
     spare: Mutex<Vec<SpanBatch>>,
     max_batch: usize,
@@ -190,8 +198,11 @@ impl ExporterBuilder<OtlpSpanProcessor> {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .format();
+        let shards = (0..shard_count())
+            .map(|_| Mutex::new(SpanBatch::new(format)))
+            .collect();
         let shared = Arc::new(Shared {
-            current: Mutex::new(SpanBatch::new(format)),
+            shards,
             spare: Mutex::new(Vec::new()),
             format,
             max_batch,
@@ -206,6 +217,33 @@ impl ExporterBuilder<OtlpSpanProcessor> {
             .spawn_detached(send_on_schedule(timer, delay));
         Ok(OtlpSpanProcessor { shared })
     }
+}
+
+/// How many batches are filled at once: twice the cores the process may
+/// use (so that a thread holding a lock when it is preempted seldom blocks
+/// another), at most [`MAX_SHARDS`].
+fn shard_count() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .saturating_mul(2)
+        .clamp(1, MAX_SHARDS)
+}
+
+/// The shard the calling thread fills: threads are numbered in the order
+/// they first end a span, and take the shards in turn.
+fn shard_index(shards: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static THREAD: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    let n = THREAD.with(|t| {
+        t.get().unwrap_or_else(|| {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            t.set(Some(n));
+            n
+        })
+    });
+    n % shards
 }
 
 /// A whole number from the environment variable `name`, if set.
@@ -237,9 +275,7 @@ async fn send_on_schedule(shared: Weak<Shared>, delay: Duration) {
         if shared.shut_down.load(Ordering::Relaxed) {
             return;
         }
-        if let Some(batch) = shared.take_current(false) {
-            shared.hand_off(batch);
-        }
+        shared.hand_off_partial(false);
     }
 }
 
@@ -258,15 +294,40 @@ impl Shared {
         std::mem::replace(current, self.empty_batch())
     }
 
-    /// Takes the current batch if it holds spans, for a hand-off counted in
-    /// `handoffs` (`force`: even past the limit).
-    fn take_current(&self, force: bool) -> Option<SpanBatch> {
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Hands off every batch that holds spans, merging them into as few
+    /// requests as the batch size allows (`force`: even past the hand-off
+    /// limit, for a flush or shutdown; otherwise the batches that find no
+    /// room stay for the next round).
+    fn hand_off_partial(self: &Arc<Self>, force: bool) {
         let limit = if force { usize::MAX } else { MAX_HANDOFFS };
-        if current.is_empty() || !self.handoffs.try_add(limit) {
-            return None;
+        let mut merged: Option<SpanBatch> = None;
+        for shard in self.shards.iter() {
+            let mut current = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            if current.is_empty() {
+                continue;
+            }
+            // Spans merged into a batch already taken need no hand-off of
+            // their own; the shard keeps its (now empty) batch.
+            if let Some(m) = merged.as_mut() {
+                if m.len() + current.len() <= self.max_batch
+                    && m.encoded_len() + current.encoded_len() <= MAX_BATCH_BYTES
+                    && m.append(&mut current)
+                {
+                    continue;
+                }
+            }
+            if !self.handoffs.try_add(limit) {
+                continue;
+            }
+            let taken = self.swap(&mut current);
+            drop(current);
+            if let Some(full) = merged.replace(taken) {
+                self.hand_off(full);
+            }
         }
-        Some(self.swap(&mut current))
+        if let Some(last) = merged {
+            self.hand_off(last);
+        }
     }
 
     fn recycle(&self, batch: SpanBatch) {
@@ -305,9 +366,7 @@ impl Shared {
     /// Hands off what is batched and waits until `deadline` for the
     /// hand-offs to be queued; `false` if it passed first.
     fn hand_off_all(self: &Arc<Self>, deadline: Instant) -> bool {
-        if let Some(batch) = self.take_current(true) {
-            self.hand_off(batch);
-        }
+        self.hand_off_partial(true);
         self.handoffs.wait_idle(deadline)
     }
 
@@ -329,12 +388,10 @@ impl SpanProcessor for OtlpSpanProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
-        let mut current = shared
-            .current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let shard = &shared.shards[shard_index(shared.shards.len())];
+        let mut current = shard.lock().unwrap_or_else(PoisonError::into_inner);
         // Checked under the lock: shutdown sets the flag before it takes the
-        // last batch under the same lock, so a span is either in that batch
+        // last batches under the same locks, so a span is either in that batch
         // or not taken at all, never left behind in a batch nobody sends.
         if shared.shut_down.load(Ordering::Relaxed) {
             drop(current);

@@ -324,6 +324,61 @@ fn processor_sends_a_partial_batch_after_the_delay() {
     h.assert_idle();
 }
 
+/// Spans ended on many threads fill separate batches; every span arrives
+/// once, no request is larger than the batch size, and what a flush finds
+/// in several partly filled batches goes out merged in one request.
+#[test]
+fn processor_batches_spans_of_many_threads() {
+    let mut h = Harness::start();
+    let processor = OtlpSpanProcessor::builder()
+        .with_endpoint(h.endpoint(Protocol::Grpc))
+        .with_protocol(Protocol::Grpc)
+        .with_max_batch_size(64)
+        .build()
+        .unwrap();
+    let stats = processor.stats();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build();
+    let end_on_threads = |threads: usize, per_thread: usize, tag: &str| {
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let tracer = provider.tracer("threads");
+                scope.spawn(move || {
+                    for i in 0..per_thread {
+                        tracer.start(format!("{tag}-{t}-{i}")).end();
+                    }
+                });
+            }
+        });
+        provider.force_flush().unwrap();
+    };
+    // Fewer spans per thread than a batch holds, on more threads than
+    // there are batches: one request.
+    end_on_threads(8, 5, "small");
+    let req = h.next();
+    assert_eq!(req.request.item_count(), 40);
+    h.assert_idle();
+    // Many full batches.
+    end_on_threads(8, 100, "many");
+    let mut names = std::collections::BTreeSet::new();
+    while names.len() < 800 {
+        let req = h.next();
+        let ExportRequest::Traces(r) = req.request else {
+            panic!("not traces")
+        };
+        let spans = flat_spans(r);
+        assert!(spans.len() <= 64, "a request of {} spans", spans.len());
+        for (_, span) in spans {
+            assert!(names.insert(span.name.clone()), "{} twice", span.name);
+        }
+    }
+    h.assert_idle();
+    let snap = stats.snapshot();
+    assert_eq!((snap.items_accepted, snap.items_exported), (840, 840));
+    provider.shutdown().unwrap();
+}
+
 #[test]
 fn processor_drops_and_counts_spans_when_delivery_is_stuck() {
     // An endpoint that takes connections and never answers: one request in

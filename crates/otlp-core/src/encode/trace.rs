@@ -191,6 +191,37 @@ impl SpanBatch {
         self.bytes
     }
 
+    /// Moves every span of `other` into this batch, after its own spans
+    /// (as if they had been pushed here), leaving `other` empty with its
+    /// buffers kept. Batches of different formats are not merged: then it
+    /// returns `false` and changes neither.
+    pub fn append(&mut self, other: &mut SpanBatch) -> bool {
+        if self.format != other.format {
+            return false;
+        }
+        for mut g in other.groups.drain(..) {
+            match self.groups.iter().position(|s| same_scope(&s.scope, &g.scope)) {
+                Some(i) => {
+                    let body = &mut self.groups[i].body;
+                    if self.format == Format::Json && !body.is_empty() && !g.body.is_empty() {
+                        body.push(b',');
+                        self.bytes += 1;
+                    }
+                    body.extend_from_slice(&g.body);
+                    g.body.clear();
+                    other.spare.push(g.body);
+                }
+                None => self.groups.push(g),
+            }
+        }
+        self.spans += other.spans;
+        self.bytes += other.bytes;
+        other.last = 0;
+        other.spans = 0;
+        other.bytes = 0;
+        true
+    }
+
     /// Drops every span, keeping the buffers for the next batch.
     pub fn clear(&mut self) {
         for mut g in self.groups.drain(..) {
