@@ -16,8 +16,9 @@
 //!   figures and the sink's count, and prints the table (and, with
 //!   `--json PATH`, writes the rows as JSON). `--sides a,b` runs only
 //!   those pipelines (`otlp-rust`, `otlp-rust*`, `otlp-rust-bsp`, `stock`,
-//!   `none`); `--burst-ms N` sets how often the application thread wakes
-//!   up (default 10). Other arguments that do not start with `--` select
+//!   `none`); `--burst-ms N` sets how often the application threads wake
+//!   up (default 10); `--threads 1,2,4,8` runs each scenario once with each
+//!   of those numbers of application threads sharing its rate (default 1). Other arguments that do not start with `--` select
 //!   scenarios whose name contains them.
 //! - **runner**: one run in a fresh process, so that its CPU time
 //!   (`CLOCK_PROCESS_CPUTIME_ID`, every thread) and its peak RSS
@@ -193,6 +194,7 @@ fn orchestrate() {
     let mut burst_ms = DEFAULT_BURST_MS;
     let mut filters = Vec::new();
     let mut sides_filter: Option<Vec<Side>> = None;
+    let mut thread_counts = vec![1usize];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--json" {
@@ -203,6 +205,15 @@ fn orchestrate() {
                 .and_then(|v| v.parse().ok())
                 .filter(|&ms| ms > 0)
                 .expect("--burst-ms takes a whole number of milliseconds");
+        } else if arg == "--threads" {
+            thread_counts = args
+                .next()
+                .and_then(|list| {
+                    list.split(',')
+                        .map(|n| n.trim().parse().ok().filter(|&n: &usize| n > 0))
+                        .collect::<Option<Vec<usize>>>()
+                })
+                .expect("--threads takes a comma-separated list of whole numbers, like 1,2,4,8");
         } else if arg == "--sides" {
             let list = args.next().expect("--sides takes a comma-separated list");
             sides_filter = Some(
@@ -244,13 +255,15 @@ fn orchestrate() {
         } else {
             &[Side::OursSized, Side::Stock]
         };
-        for &side in sides {
-            if sides_filter.as_ref().is_some_and(|f| !f.contains(&side)) {
-                continue;
+        for &threads in &thread_counts {
+            for &side in sides {
+                if sides_filter.as_ref().is_some_and(|f| !f.contains(&side)) {
+                    continue;
+                }
+                let row = run_one(scenario, side, burst_ms, threads);
+                print_row(&row);
+                rows.push(row);
             }
-            let row = run_one(scenario, side, burst_ms);
-            print_row(&row);
-            rows.push(row);
         }
     }
     println!("total {:.0} s", started.elapsed().as_secs_f64());
@@ -265,7 +278,7 @@ fn orchestrate() {
 }
 
 /// Runs one scenario with one exporter in fresh sink and runner processes.
-fn run_one(scenario: &Scenario, side: Side, burst_ms: u64) -> Value {
+fn run_one(scenario: &Scenario, side: Side, burst_ms: u64, threads: usize) -> Value {
     let latency_ms = scenario.latency.as_millis().to_string();
     let mut sink = Sink::spawn(
         SINK_PORT_FILE_ENV,
@@ -278,7 +291,7 @@ fn run_one(scenario: &Scenario, side: Side, burst_ms: u64) -> Value {
         .env(
             RUN_ENV,
             format!(
-                "{} {} {} {burst_ms}",
+                "{} {} {} {burst_ms} {threads}",
                 side.name(),
                 scenario.rate,
                 sink.port()
@@ -312,8 +325,9 @@ fn f(row: &Value, key: &str) -> f64 {
 
 fn print_row(row: &Value) {
     println!(
-        "{:<16} {:<11} created {:>7} delivered {:>7} cpu {:>5.2} µs/span peak RSS {:>6.1} MiB elapsed {:>5.1} s",
+        "{:<16} {:>2} thr {:<11} created {:>7} delivered {:>7} cpu {:>5.2} µs/span peak RSS {:>6.1} MiB elapsed {:>5.1} s",
         row["scenario"].as_str().unwrap_or(""),
+        u(row, "threads"),
         row["exporter"].as_str().unwrap_or(""),
         u(row, "created"),
         u(row, "delivered"),
@@ -350,17 +364,19 @@ fn loss(row: &Value) -> String {
 fn print_table(rows: &[Value]) {
     println!();
     println!(
-        "| scenario | exporter | created | delivered | lost | where lost | CPU / span | over none | peak RSS (start) | elapsed |"
+        "| scenario | threads | exporter | created | delivered | lost | where lost | CPU / span | over none | peak RSS (start) | elapsed |"
     );
     println!(
-        "|----------|----------|--------:|----------:|-----:|------------|-----------:|----------:|-----------------:|--------:|"
+        "|----------|--------:|----------|--------:|----------:|-----:|------------|-----------:|----------:|-----------------:|--------:|"
     );
     for row in rows {
         // The exporter's own share: CPU per span above the `none` run at
         // the same rate (same application and processor work).
         let none = rows
             .iter()
-            .find(|r| r["exporter"] == "none" && r["rate"] == row["rate"]);
+            .find(|r| {
+                r["exporter"] == "none" && r["rate"] == row["rate"] && r["threads"] == row["threads"]
+            });
         let over_none = match none {
             Some(none) if row["exporter"] != "none" => format!(
                 "{:.2} µs",
@@ -384,8 +400,9 @@ fn print_table(rows: &[Value]) {
             )
         };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {:.2} µs | {} | {:.0} MiB ({:.0}) | {:.1} s |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2} µs | {} | {:.0} MiB ({:.0}) | {:.1} s |",
             row["scenario"].as_str().unwrap_or(""),
+            u(row, "threads"),
             row["exporter"].as_str().unwrap_or(""),
             created,
             delivered,
@@ -541,6 +558,11 @@ fn run_runner() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(DEFAULT_BURST_MS),
     );
+    let threads: u64 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
     let endpoint = format!("http://127.0.0.1:{port}");
 
     // What `#[tokio::main]` gives on the 2-core bench machine; both
@@ -617,30 +639,25 @@ fn run_runner() {
     let total = rate * CREATE_FOR.as_secs();
     let cpu_start = cpu_now();
     let start = Instant::now();
-    let mut created = 0u64;
-    // Bursts: every `burst`, create the spans that are due by now, so the
-    // rate is met precisely without a syscall per span.
-    while created < total {
-        let due = (u128::from(rate) * start.elapsed().as_nanos() / 1_000_000_000) as u64;
-        while created < due.min(total) {
-            let t = &templates[created as usize % templates.len()];
-            let builder = tracer
-                .span_builder(t.name.clone())
-                .with_kind(SpanKind::Server)
-                .with_attributes(t.attributes.clone());
-            let mut span = tracer.build_with_context(builder, &t.parent);
-            use opentelemetry::trace::Span as _;
-            span.add_event("db.query", t.event_attributes.clone());
-            if t.error {
-                span.set_status(Status::error(""));
-            }
-            span.end();
-            created += 1;
-        }
-        if created < total {
-            std::thread::sleep(burst);
-        }
-    }
+    // Each application thread creates its share of the spans at its share
+    // of the rate, from its own place in the templates.
+    let created: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|index| {
+                let tracer = tracer.clone();
+                let templates = &templates;
+                let share = total / threads + u64::from(index < total % threads);
+                let offset = (index as usize * TEMPLATES) / threads as usize;
+                scope.spawn(move || {
+                    create_spans(&tracer, templates, offset, share, start, burst)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("application thread"))
+            .sum()
+    });
     let create_s = start.elapsed().as_secs_f64();
 
     let flush_sdk = provider.force_flush();
@@ -659,6 +676,7 @@ fn run_runner() {
     let mut result = json!({
         "exporter": side.name(),
         "rate": rate,
+        "threads": threads,
         "burst_ms": burst.as_millis() as u64,
         "created": created,
         "create_s": create_s,
@@ -702,6 +720,43 @@ fn run_runner() {
     println!("RESULT {result}");
     // The exporters' runtime threads are not waited for.
     rt.shutdown_background();
+}
+
+/// Creates `total` spans evenly over [`CREATE_FOR`] from `start`: every
+/// `burst`, the spans that are due by then, so the rate is met precisely
+/// without a syscall per span. Returns how many it created.
+fn create_spans(
+    tracer: &opentelemetry_sdk::trace::SdkTracer,
+    templates: &[Template],
+    offset: usize,
+    total: u64,
+    start: Instant,
+    burst: Duration,
+) -> u64 {
+    use opentelemetry::trace::Span as _;
+    let period = CREATE_FOR.as_nanos();
+    let mut created = 0u64;
+    while created < total {
+        let due = (u128::from(total) * start.elapsed().as_nanos() / period) as u64;
+        while created < due.min(total) {
+            let t = &templates[(offset + created as usize) % templates.len()];
+            let builder = tracer
+                .span_builder(t.name.clone())
+                .with_kind(SpanKind::Server)
+                .with_attributes(t.attributes.clone());
+            let mut span = tracer.build_with_context(builder, &t.parent);
+            span.add_event("db.query", t.event_attributes.clone());
+            if t.error {
+                span.set_status(Status::error(""));
+            }
+            span.end();
+            created += 1;
+        }
+        if created < total {
+            std::thread::sleep(burst);
+        }
+    }
+    created
 }
 
 // --------------------------------------------------------------------- sink

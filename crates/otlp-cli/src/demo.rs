@@ -79,7 +79,7 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
         };
         let (mut sent, mut exported, mut bytes, mut elapsed) = (0, 0, 0, Duration::ZERO);
         let mut failure = None;
-        for signal in Signal::ALL {
+        for signal in Signal::STABLE {
             let options = SendOptions {
                 endpoint: Some(format!("http://{addr}")),
                 protocol: Some(protocol),

@@ -408,7 +408,7 @@ fn drain_disk(options: &SendOptions, dir: &Path) -> Result<Vec<SendReport>, CliE
     let started = Instant::now();
     let deadline = started + retry_window(options);
     let mut queues = Vec::new();
-    for signal in Signal::ALL {
+    for signal in Signal::STABLE {
         if !dir.join(signal.as_str()).is_dir() {
             continue;
         }

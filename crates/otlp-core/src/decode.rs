@@ -9,6 +9,7 @@ use crate::json;
 use crate::limits::{self, DecodeLimits, Footprint, LimitError};
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::metrics::v1::metric::Data;
 use crate::{Format, Signal};
@@ -24,6 +25,8 @@ pub enum ExportRequest {
     Metrics(ExportMetricsServiceRequest),
     /// A logs export request.
     Logs(ExportLogsServiceRequest),
+    /// A profiles export request (`v1development`).
+    Profiles(ExportProfilesServiceRequest),
 }
 
 /// Why a request body could not be decoded.
@@ -133,6 +136,9 @@ impl ExportRequest {
             Signal::Logs => {
                 ExportRequest::Logs(ExportLogsServiceRequest::decode(protobuf).map_err(err)?)
             }
+            Signal::Profiles => ExportRequest::Profiles(
+                ExportProfilesServiceRequest::decode(protobuf).map_err(err)?,
+            ),
         };
         Ok((request, footprint))
     }
@@ -143,11 +149,12 @@ impl ExportRequest {
             ExportRequest::Traces(_) => Signal::Traces,
             ExportRequest::Metrics(_) => Signal::Metrics,
             ExportRequest::Logs(_) => Signal::Logs,
+            ExportRequest::Profiles(_) => Signal::Profiles,
         }
     }
 
-    /// The number of items in the request: spans, metric data points, or log
-    /// records (the unit OTLP partial success counts in).
+    /// The number of items in the request: spans, metric data points, log
+    /// records or profiles (the unit OTLP partial success counts in).
     pub fn item_count(&self) -> usize {
         match self {
             ExportRequest::Traces(r) => r
@@ -176,6 +183,12 @@ impl ExportRequest {
                     None => 0,
                 })
                 .sum(),
+            ExportRequest::Profiles(r) => r
+                .resource_profiles
+                .iter()
+                .flat_map(|rp| &rp.scope_profiles)
+                .map(|sp| sp.profiles.len())
+                .sum(),
         }
     }
 
@@ -185,6 +198,7 @@ impl ExportRequest {
             ExportRequest::Traces(r) => r.encode_to_vec(),
             ExportRequest::Metrics(r) => r.encode_to_vec(),
             ExportRequest::Logs(r) => r.encode_to_vec(),
+            ExportRequest::Profiles(r) => r.encode_to_vec(),
         }
     }
 
@@ -224,6 +238,118 @@ mod json_tests {
             panic!("not an array")
         };
         assert!(matches!(&nested.values[0].value, Some(V::KvlistValue(l)) if l.values.is_empty()));
+    }
+
+    /// A profiles request with every field set: what the OTLP/JSON mapping
+    /// writes of it reads back to the same request, and the pre-pass
+    /// counts its profiles.
+    #[test]
+    fn profiles_round_trip_through_json() {
+        use crate::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+        use crate::proto::common::v1::{AnyValue, InstrumentationScope};
+        use crate::proto::profiles::v1development as p;
+        use crate::proto::resource::v1::Resource;
+        let value_type = Some(p::ValueType {
+            type_strindex: 1,
+            unit_strindex: 2,
+        });
+        let profile = p::Profile {
+            sample_type: value_type,
+            samples: vec![p::Sample {
+                stack_index: 1,
+                attribute_indices: vec![0, 1],
+                link_index: 1,
+                values: vec![7, -3],
+                timestamps_unix_nano: vec![1_700_000_000_000_000_001, u64::MAX],
+            }],
+            time_unix_nano: 1_700_000_000_000_000_000,
+            duration_nano: 10_000_000_000,
+            period_type: value_type,
+            period: 52_631_578,
+            profile_id: (1..=16).collect(),
+            dropped_attributes_count: 3,
+            original_payload_format: "pprof".into(),
+            original_payload: vec![0, 255, 7],
+            attribute_indices: vec![1],
+        };
+        let request = ExportProfilesServiceRequest {
+            resource_profiles: vec![p::ResourceProfiles {
+                resource: Some(Resource::default()),
+                scope_profiles: vec![p::ScopeProfiles {
+                    scope: Some(InstrumentationScope {
+                        name: "otlp-ebpf".into(),
+                        ..Default::default()
+                    }),
+                    profiles: vec![profile.clone(), profile],
+                    schema_url: "https://opentelemetry.io/schemas/1.30.0".into(),
+                }],
+                schema_url: String::new(),
+            }],
+            dictionary: Some(p::ProfilesDictionary {
+                mapping_table: vec![p::Mapping {
+                    memory_start: 0x1000,
+                    memory_limit: u64::MAX,
+                    file_offset: 0x200,
+                    filename_strindex: 3,
+                    attribute_indices: vec![0],
+                }],
+                location_table: vec![p::Location {
+                    mapping_index: 0,
+                    address: 0x1234,
+                    lines: vec![p::Line {
+                        function_index: 0,
+                        line: 42,
+                        column: -1,
+                    }],
+                    attribute_indices: vec![],
+                }],
+                function_table: vec![p::Function {
+                    name_strindex: 4,
+                    system_name_strindex: 4,
+                    filename_strindex: 3,
+                    start_line: 40,
+                }],
+                link_table: vec![p::Link {
+                    trace_id: vec![9; 16],
+                    span_id: vec![8; 8],
+                }],
+                string_table: ["", "samples", "count", "/bin/burn", "burn_cpu"]
+                    .map(String::from)
+                    .to_vec(),
+                attribute_table: vec![p::KeyValueAndUnit {
+                    key_strindex: 1,
+                    value: Some(AnyValue {
+                        value: Some(crate::proto::common::v1::any_value::Value::IntValue(5)),
+                    }),
+                    unit_strindex: 2,
+                }],
+                stack_table: vec![p::Stack {
+                    location_indices: vec![0, 0],
+                }],
+            }),
+        };
+        let request = ExportRequest::Profiles(request);
+        let body = request.encode_protobuf();
+        let (decoded, footprint) = ExportRequest::decode_limited(
+            Signal::Profiles,
+            Format::Protobuf,
+            &body,
+            DecodeLimits::unlimited(),
+        )
+        .unwrap();
+        assert_eq!(decoded, request);
+        assert_eq!((footprint.items, request.item_count()), (2, 2));
+        let json = request.to_json();
+        assert!(json.contains(r#""profileId":"0102030405060708090a0b0c0d0e0f10""#), "{json}");
+        let again = ExportRequest::decode(Signal::Profiles, Format::Json, json.as_bytes()).unwrap();
+        assert_eq!(again, request, "{json}");
+        let refused = ExportRequest::decode_limited(
+            Signal::Profiles,
+            Format::Protobuf,
+            &body,
+            DecodeLimits::new(1, usize::MAX),
+        );
+        assert!(refused.is_err_and(|e| e.is_too_large()));
     }
 
     /// A metric with two kinds of data keeps the last, as protobuf does;

@@ -9,6 +9,7 @@
 
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{
     AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
@@ -21,6 +22,7 @@ use crate::proto::metrics::v1::{
     HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary,
     SummaryDataPoint,
 };
+use crate::proto::profiles::v1development as profiles;
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::span::{Event, Link};
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
@@ -33,6 +35,7 @@ pub(crate) enum Msg {
     TraceRequest,
     MetricsRequest,
     LogsRequest,
+    ProfilesRequest,
     ResourceSpans,
     ScopeSpans,
     Span,
@@ -64,6 +67,19 @@ pub(crate) enum Msg {
     AnyValue,
     ArrayValue,
     KeyValueList,
+    ProfilesDictionary,
+    ResourceProfiles,
+    ScopeProfiles,
+    Profile,
+    ProfileLink,
+    ValueType,
+    Sample,
+    Mapping,
+    Stack,
+    Location,
+    Line,
+    Function,
+    KeyValueAndUnit,
 }
 
 /// How a field is encoded on the protobuf wire and in OTLP/JSON.
@@ -160,11 +176,12 @@ impl Msg {
             Signal::Traces => Msg::TraceRequest,
             Signal::Metrics => Msg::MetricsRequest,
             Signal::Logs => Msg::LogsRequest,
+            Signal::Profiles => Msg::ProfilesRequest,
         }
     }
 
     /// Whether a message of this type is one item as OTLP partial success
-    /// counts them: a span, a metric data point or a log record.
+    /// counts them: a span, a metric data point, a log record or a profile.
     pub(crate) fn is_item(self) -> bool {
         matches!(
             self,
@@ -174,6 +191,7 @@ impl Msg {
                 | Msg::ExponentialHistogramDataPoint
                 | Msg::SummaryDataPoint
                 | Msg::LogRecord
+                | Msg::Profile
         )
     }
 
@@ -214,6 +232,20 @@ impl Msg {
             Msg::AnyValue => size_of::<AnyValue>(),
             Msg::ArrayValue => size_of::<ArrayValue>(),
             Msg::KeyValueList => size_of::<KeyValueList>(),
+            Msg::ProfilesRequest => size_of::<ExportProfilesServiceRequest>(),
+            Msg::ProfilesDictionary => size_of::<profiles::ProfilesDictionary>(),
+            Msg::ResourceProfiles => size_of::<profiles::ResourceProfiles>(),
+            Msg::ScopeProfiles => size_of::<profiles::ScopeProfiles>(),
+            Msg::Profile => size_of::<profiles::Profile>(),
+            Msg::ProfileLink => size_of::<profiles::Link>(),
+            Msg::ValueType => size_of::<profiles::ValueType>(),
+            Msg::Sample => size_of::<profiles::Sample>(),
+            Msg::Mapping => size_of::<profiles::Mapping>(),
+            Msg::Stack => size_of::<profiles::Stack>(),
+            Msg::Location => size_of::<profiles::Location>(),
+            Msg::Line => size_of::<profiles::Line>(),
+            Msg::Function => size_of::<profiles::Function>(),
+            Msg::KeyValueAndUnit => size_of::<profiles::KeyValueAndUnit>(),
         }
     }
 
@@ -423,6 +455,83 @@ impl Msg {
             ],
             Msg::ArrayValue => fields![rep(1, "values", Message(Msg::AnyValue))],
             Msg::KeyValueList => fields![rep(1, "values", Message(Msg::KeyValue))],
+            // opentelemetry.proto.profiles.v1development, as in
+            // opentelemetry-proto 1.9 (the Collector's pdata 1.x).
+            Msg::ProfilesRequest => fields![
+                rep(1, "resourceProfiles", Message(Msg::ResourceProfiles)),
+                f(2, "dictionary", Message(Msg::ProfilesDictionary)),
+            ],
+            Msg::ProfilesDictionary => fields![
+                rep(1, "mappingTable", Message(Msg::Mapping)),
+                rep(2, "locationTable", Message(Msg::Location)),
+                rep(3, "functionTable", Message(Msg::Function)),
+                rep(4, "linkTable", Message(Msg::ProfileLink)),
+                rep(5, "stringTable", String),
+                rep(6, "attributeTable", Message(Msg::KeyValueAndUnit)),
+                rep(7, "stackTable", Message(Msg::Stack)),
+            ],
+            Msg::ResourceProfiles => fields![
+                f(1, "resource", Message(Msg::Resource)),
+                rep(2, "scopeProfiles", Message(Msg::ScopeProfiles)),
+                f(3, "schemaUrl", String),
+            ],
+            Msg::ScopeProfiles => fields![
+                f(1, "scope", Message(Msg::Scope)),
+                rep(2, "profiles", Message(Msg::Profile)),
+                f(3, "schemaUrl", String),
+            ],
+            Msg::Profile => fields![
+                f(1, "sampleType", Message(Msg::ValueType)),
+                rep(2, "samples", Message(Msg::Sample)),
+                f(3, "timeUnixNano", Fixed64),
+                f(4, "durationNano", Uint64),
+                f(5, "periodType", Message(Msg::ValueType)),
+                f(6, "period", Int64),
+                f(7, "profileId", TRACE_ID),
+                f(8, "droppedAttributesCount", Uint32),
+                f(9, "originalPayloadFormat", String),
+                f(10, "originalPayload", Bytes),
+                rep(11, "attributeIndices", Int32),
+            ],
+            Msg::ProfileLink => fields![f(1, "traceId", TRACE_ID), f(2, "spanId", SPAN_ID)],
+            Msg::ValueType => fields![f(1, "typeStrindex", Int32), f(2, "unitStrindex", Int32)],
+            Msg::Sample => fields![
+                f(1, "stackIndex", Int32),
+                rep(2, "attributeIndices", Int32),
+                f(3, "linkIndex", Int32),
+                rep(4, "values", Int64),
+                rep(5, "timestampsUnixNano", Fixed64),
+            ],
+            Msg::Mapping => fields![
+                f(1, "memoryStart", Uint64),
+                f(2, "memoryLimit", Uint64),
+                f(3, "fileOffset", Uint64),
+                f(4, "filenameStrindex", Int32),
+                rep(5, "attributeIndices", Int32),
+            ],
+            Msg::Stack => fields![rep(1, "locationIndices", Int32)],
+            Msg::Location => fields![
+                f(1, "mappingIndex", Int32),
+                f(2, "address", Uint64),
+                rep(3, "lines", Message(Msg::Line)),
+                rep(4, "attributeIndices", Int32),
+            ],
+            Msg::Line => fields![
+                f(1, "functionIndex", Int32),
+                f(2, "line", Int64),
+                f(3, "column", Int64),
+            ],
+            Msg::Function => fields![
+                f(1, "nameStrindex", Int32),
+                f(2, "systemNameStrindex", Int32),
+                f(3, "filenameStrindex", Int32),
+                f(4, "startLine", Int64),
+            ],
+            Msg::KeyValueAndUnit => fields![
+                f(1, "keyStrindex", Int32),
+                f(2, "value", Message(Msg::AnyValue)),
+                f(3, "unitStrindex", Int32),
+            ],
         }
     }
 

@@ -1,9 +1,9 @@
-//! The three OTLP signals and the two payload formats.
+//! The OTLP signals and the two payload formats.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// One of the three telemetry signals OTLP carries.
+/// One of the telemetry signals OTLP carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Signal {
@@ -13,28 +13,45 @@ pub enum Signal {
     Metrics,
     /// Log records (`ExportLogsServiceRequest`).
     Logs,
+    /// Profiles (`ExportProfilesServiceRequest` of
+    /// `opentelemetry.proto.profiles.v1development`, OTLP's development
+    /// signal; the Collector accepts it with
+    /// `--feature-gates=+service.profilesSupport`).
+    Profiles,
 }
 
 impl Signal {
-    /// All signals, in a fixed order.
-    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+    /// All signals, in a fixed order ([`Signal::index`]).
+    pub const ALL: [Signal; 4] = [
+        Signal::Traces,
+        Signal::Metrics,
+        Signal::Logs,
+        Signal::Profiles,
+    ];
+
+    /// The stable signals, which the OpenTelemetry SDKs produce: traces,
+    /// metrics and logs.
+    pub const STABLE: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
 
     /// The signal's name as the OpenTelemetry environment variables and
-    /// OTLP/HTTP paths spell it: `traces`, `metrics` or `logs`.
+    /// OTLP/HTTP paths spell it: `traces`, `metrics`, `logs` or `profiles`.
     pub fn as_str(self) -> &'static str {
         match self {
             Signal::Traces => "traces",
             Signal::Metrics => "metrics",
             Signal::Logs => "logs",
+            Signal::Profiles => "profiles",
         }
     }
 
-    /// The OTLP/HTTP request path, e.g. `/v1/traces`.
+    /// The OTLP/HTTP request path, e.g. `/v1/traces`
+    /// (`/v1development/profiles` for profiles).
     pub fn http_path(self) -> &'static str {
         match self {
             Signal::Traces => "/v1/traces",
             Signal::Metrics => "/v1/metrics",
             Signal::Logs => "/v1/logs",
+            Signal::Profiles => "/v1development/profiles",
         }
     }
 
@@ -45,6 +62,9 @@ impl Signal {
             Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
             Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
             Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            Signal::Profiles => {
+                "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+            }
         }
     }
 
@@ -54,6 +74,18 @@ impl Signal {
             Signal::Traces => 0,
             Signal::Metrics => 1,
             Signal::Logs => 2,
+            Signal::Profiles => 3,
+        }
+    }
+
+    /// The unit the signal's items are counted in (partial success, limits,
+    /// statistics): `spans`, `data points`, `log records` or `profiles`.
+    pub fn item_unit(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "data points",
+            Signal::Logs => "log records",
+            Signal::Profiles => "profiles",
         }
     }
 
@@ -66,6 +98,7 @@ impl Signal {
             Signal::Traces => ("rejectedSpans", "rejected_spans"),
             Signal::Metrics => ("rejectedDataPoints", "rejected_data_points"),
             Signal::Logs => ("rejectedLogRecords", "rejected_log_records"),
+            Signal::Profiles => ("rejectedProfiles", "rejected_profiles"),
         }
     }
 
@@ -114,7 +147,8 @@ impl FromStr for Signal {
             "traces" | "trace" | "spans" => Ok(Signal::Traces),
             "metrics" => Ok(Signal::Metrics),
             "logs" => Ok(Signal::Logs),
-            _ => Err(ParseError::new("signal", s, "traces, metrics, logs")),
+            "profiles" => Ok(Signal::Profiles),
+            _ => Err(ParseError::new("signal", s, "traces, metrics, logs, profiles")),
         }
     }
 }
@@ -175,6 +209,13 @@ mod tests {
             assert_eq!(s.as_str().parse::<Signal>(), Ok(s));
         }
         assert_eq!(Signal::from_http_path("/v1/profiles"), None);
+        assert_eq!(
+            Signal::from_http_path("/v1development/profiles"),
+            Some(Signal::Profiles)
+        );
+        for (i, s) in Signal::ALL.into_iter().enumerate() {
+            assert_eq!(s.index(), i);
+        }
         assert!("spanz".parse::<Signal>().is_err());
     }
 

@@ -11,11 +11,13 @@ use hyper_util::rt::TokioExecutor;
 use otlp_compression::Algorithm;
 use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use otlp_core::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_core::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use otlp_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use otlp_core::proto::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint};
 use otlp_core::proto::metrics::v1::{ResourceMetrics, ScopeMetrics};
+use otlp_core::proto::profiles::v1development as profiles;
 use otlp_core::proto::resource::v1::Resource;
 use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otlp_core::{ExportRequest, Format, Signal};
@@ -86,7 +88,7 @@ fn traces(span_name: &str) -> ExportTraceServiceRequest {
     }
 }
 
-fn samples() -> [ExportRequest; 3] {
+fn samples() -> [ExportRequest; 4] {
     let metrics = ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: resource(),
@@ -126,10 +128,53 @@ fn samples() -> [ExportRequest; 3] {
             ..Default::default()
         }],
     };
+    // One CPU profile of one sample: `main -> burn`.
+    let profiles = ExportProfilesServiceRequest {
+        resource_profiles: vec![profiles::ResourceProfiles {
+            resource: resource(),
+            scope_profiles: vec![profiles::ScopeProfiles {
+                scope: scope(),
+                profiles: vec![profiles::Profile {
+                    sample_type: Some(profiles::ValueType {
+                        type_strindex: 1,
+                        unit_strindex: 2,
+                    }),
+                    samples: vec![profiles::Sample {
+                        stack_index: 0,
+                        values: vec![3],
+                        ..Default::default()
+                    }],
+                    time_unix_nano: 1_700_000_000_000_000_000,
+                    profile_id: vec![5; 16],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        dictionary: Some(profiles::ProfilesDictionary {
+            location_table: vec![
+                profiles::Location {
+                    address: 0x1000,
+                    ..Default::default()
+                },
+                profiles::Location {
+                    address: 0x2000,
+                    ..Default::default()
+                },
+            ],
+            string_table: ["", "samples", "count"].map(String::from).to_vec(),
+            stack_table: vec![profiles::Stack {
+                location_indices: vec![0, 1],
+            }],
+            ..Default::default()
+        }),
+    };
     [
         ExportRequest::Traces(traces("GET /cart")),
         ExportRequest::Metrics(metrics),
         ExportRequest::Logs(logs),
+        ExportRequest::Profiles(profiles),
     ]
 }
 
@@ -228,6 +273,7 @@ mod grpc {
     use super::*;
     use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
     use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use opentelemetry_proto::tonic::collector::profiles::v1development::profiles_service_client::ProfilesServiceClient;
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
     use tonic::codec::CompressionEncoding;
     use tonic::transport::Channel;
@@ -279,6 +325,16 @@ mod grpc {
                 response
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
+            }
+            ExportRequest::Profiles(r) => {
+                let mut client = ProfilesServiceClient::new(channel.clone());
+                if let Some(encoding) = encoding {
+                    client = client.send_compressed(encoding);
+                }
+                let response = client.export(r).await?.into_inner();
+                response
+                    .partial_success
+                    .map(|p| (p.rejected_profiles, p.error_message))
             }
             other => panic!("no {} client here", other.signal()),
         })
@@ -555,6 +611,7 @@ mod http {
     use http_body_util::combinators::BoxBody;
     use http_body_util::StreamBody;
     use otlp_core::proto::collector::logs::v1::ExportLogsServiceResponse;
+    use otlp_core::proto::collector::profiles::v1development::ExportProfilesServiceResponse;
     use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceResponse;
     use otlp_core::proto::collector::trace::v1::ExportTraceServiceResponse;
     use otlp_transport::receiver::ReceiverError;
@@ -679,6 +736,16 @@ mod http {
                 response
                     .partial_success
                     .map(|p| (p.rejected_log_records, p.error_message))
+            }
+            Signal::Profiles => {
+                let response: ExportProfilesServiceResponse = if json {
+                    serde_json::from_slice(body).unwrap()
+                } else {
+                    Message::decode(body).unwrap()
+                };
+                response
+                    .partial_success
+                    .map(|p| (p.rejected_profiles, p.error_message))
             }
             other => panic!("no {other} responses here"),
         }

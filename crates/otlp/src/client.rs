@@ -109,11 +109,11 @@ pub struct EnhancedOtlpClient {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
     logger_provider: SdkLoggerProvider,
-    /// The SDK exporters' counters, in [`Signal::ALL`] order.
+    /// The SDK exporters' counters, in [`Signal::STABLE`] order.
     exporter_stats: [ExportStats; 3],
     /// Waits for each exporter's queue to drain (traces, metrics, logs).
     flush_handles: [FlushHandle; 3],
-    /// The push API's clients, in [`Signal::ALL`] order.
+    /// The push API's clients, in [`Signal::STABLE`] order.
     lanes: [Lane; 3],
     push_scope: InstrumentationScope,
     shut_down: AtomicBool,
@@ -159,7 +159,7 @@ impl EnhancedOtlpClient {
     pub fn stats(&self) -> ClientStats {
         let [traces, metrics, logs] = &self.exporter_stats;
         let mut pushed = PushStats::default();
-        for (lane, signal) in self.lanes.iter().zip(Signal::ALL) {
+        for (lane, signal) in self.lanes.iter().zip(Signal::STABLE) {
             if let Some(slot) = pushed.signal_mut(signal) {
                 *slot = lane.counters.snapshot();
             }
@@ -184,7 +184,7 @@ impl EnhancedOtlpClient {
         )?;
         // The providers return once our exporters have queued the batches;
         // wait for the queues to drain too.
-        let failures: Vec<_> = Signal::ALL
+        let failures: Vec<_> = Signal::STABLE
             .into_iter()
             .zip(&self.flush_handles)
             .filter_map(|(signal, h)| h.flush(FLUSH_TIMEOUT).err().map(|e| (signal, e)))

@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn equal_requests_have_no_difference() {
-        for signal in Signal::ALL {
+        for signal in Signal::STABLE {
             let r = sample::request(signal);
             assert_eq!(first_difference(&r, &r.clone()), None);
         }

@@ -33,7 +33,7 @@ async fn python_sdk_exports(protocol: SenderProtocol, compression: SenderCompres
         SenderProtocol::Grpc => format!("http://{}", receiver.grpc_addr().unwrap()),
         SenderProtocol::HttpProtobuf => format!("http://{}", receiver.http_addr().unwrap()),
     };
-    for signal in Signal::ALL {
+    for signal in Signal::STABLE {
         let endpoint = endpoint.clone();
         let sent = tokio::task::spawn_blocking(move || {
             run_sender(&endpoint, protocol, compression, signal)

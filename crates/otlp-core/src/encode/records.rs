@@ -22,6 +22,8 @@ pub(crate) fn request<W: Writer>(
         Signal::Traces => ("resourceSpans", "scopeSpans", "spans"),
         Signal::Metrics => ("resourceMetrics", "scopeMetrics", "metrics"),
         Signal::Logs => ("resourceLogs", "scopeLogs", "logRecords"),
+        // No record is a profile: `n` was 0.
+        _ => return 0,
     };
     w.repeated(1, outer, Size::Large, [()], |w, ()| {
         w.embedded(1, "resource", &resource.body);

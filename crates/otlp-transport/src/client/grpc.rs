@@ -56,7 +56,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 pub(crate) struct GrpcTransport {
-    endpoints: [Endpoint; 3],
+    endpoints: [Endpoint; Signal::ALL.len()],
     /// One channel per distinct endpoint, made on first use because a
     /// channel spawns its worker task on the current Tokio runtime, and
     /// `build()` need not run inside one.
@@ -67,7 +67,7 @@ pub(crate) struct GrpcTransport {
 
 impl GrpcTransport {
     pub(crate) fn new(
-        uris: &[Uri; 3],
+        uris: &[Uri; Signal::ALL.len()],
         settings: Settings,
         tls: &LoadedTls,
     ) -> Result<Self, BuildError> {
@@ -89,6 +89,7 @@ impl GrpcTransport {
             endpoint(&uris[0])?,
             endpoint(&uris[1])?,
             endpoint(&uris[2])?,
+            endpoint(&uris[3])?,
         ];
 
         let mut headers = settings.headers;

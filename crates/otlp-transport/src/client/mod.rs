@@ -122,7 +122,7 @@ pub struct OtlpClient {
 
 struct Inner {
     protocol: Protocol,
-    endpoints: [Uri; 3],
+    endpoints: [Uri; Signal::ALL.len()],
     timeout: Duration,
     transport: Transport,
 }
@@ -209,7 +209,7 @@ impl fmt::Debug for OtlpClient {
 pub struct OtlpClientBuilder {
     protocol: Protocol,
     endpoint: Option<String>,
-    signal_endpoints: [Option<String>; 3],
+    signal_endpoints: [Option<String>; Signal::ALL.len()],
     headers: Vec<(String, String)>,
     timeout: Duration,
     connect_timeout: Option<Duration>,
@@ -298,6 +298,7 @@ impl OtlpClientBuilder {
             resolve(Signal::Traces)?,
             resolve(Signal::Metrics)?,
             resolve(Signal::Logs)?,
+            resolve(Signal::Profiles)?,
         ];
 
         let mut headers = HeaderMap::new();

@@ -3,6 +3,7 @@
 
 use otlp_core::proto::collector::logs::v1::ExportLogsServiceResponse;
 use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceResponse;
+use otlp_core::proto::collector::profiles::v1development::ExportProfilesServiceResponse;
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceResponse;
 #[cfg(feature = "http")]
 use otlp_core::Format;
@@ -22,8 +23,8 @@ use crate::rpc::RpcStatus;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportResponse {
-    /// How many items (spans, metric data points or log records) the server
-    /// rejected. A negative count on the wire is an invalid response.
+    /// How many items (spans, metric data points, log records or profiles)
+    /// the server rejected. A negative count on the wire is an invalid response.
     pub rejected_items: u64,
     /// The server's explanation of the rejection, or a warning when nothing
     /// was rejected. Empty when none.
@@ -37,7 +38,7 @@ impl ExportResponse {
     }
 }
 
-/// Decodes a protobuf `Export{Trace,Metrics,Logs}ServiceResponse`.
+/// Decodes a protobuf `Export{Trace,Metrics,Logs,Profiles}ServiceResponse`.
 #[cfg(any(feature = "grpc", feature = "http"))]
 pub(crate) fn decode_protobuf(signal: Signal, body: &[u8]) -> Result<ExportResponse, ExportError> {
     let invalid = |e: prost::DecodeError| ExportError::invalid(format!("{e}"));
@@ -54,6 +55,10 @@ pub(crate) fn decode_protobuf(signal: Signal, body: &[u8]) -> Result<ExportRespo
             .map_err(invalid)?
             .partial_success
             .map(|p| (p.rejected_log_records, p.error_message)),
+        Signal::Profiles => ExportProfilesServiceResponse::decode(body)
+            .map_err(invalid)?
+            .partial_success
+            .map(|p| (p.rejected_profiles, p.error_message)),
         other => {
             return Err(ExportError::invalid(format!(
                 "no response decoder for the {other} signal"
