@@ -85,6 +85,7 @@ mod delivery;
 mod env;
 mod pipeline;
 mod processor;
+mod profiles;
 mod runtime;
 mod stats;
 
@@ -129,6 +130,7 @@ pub use otlp_resilience::queue::Overflow;
 pub use otlp_resilience::retry::RetryPolicy;
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
+pub use profiles::OtlpProfileExporter;
 pub use processor::{OtlpSpanProcessor, DEFAULT_MAX_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY};
 pub use stats::{DiskSnapshot, Dropped, ErrorKind, ExportStats, LastError, StatsSnapshot};
 

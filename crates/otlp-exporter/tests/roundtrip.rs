@@ -625,3 +625,61 @@ fn stats_count_partial_success_and_failures() {
     assert_eq!(snap.dropped.retry_expired, 10);
     assert_eq!(snap.items_exported, 7);
 }
+
+/// A profiles request arrives exactly, over every protocol and
+/// compression, and is counted in profiles.
+#[test]
+fn profiles_arrive() {
+    use otlp_core::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+    use otlp_core::proto::profiles::v1development as p;
+    use otlp_exporter::OtlpProfileExporter;
+    let mut h = Harness::start();
+    let profile = p::Profile {
+        samples: vec![p::Sample {
+            stack_index: 0,
+            values: vec![4],
+            timestamps_unix_nano: vec![1_700_000_000_000_000_000],
+            ..Default::default()
+        }],
+        time_unix_nano: 1_700_000_000_000_000_000,
+        profile_id: vec![3; 16],
+        ..Default::default()
+    };
+    let request = ExportProfilesServiceRequest {
+        resource_profiles: vec![p::ResourceProfiles {
+            scope_profiles: vec![p::ScopeProfiles {
+                profiles: vec![profile.clone(), profile],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        dictionary: Some(p::ProfilesDictionary {
+            string_table: vec![String::new(), "burn".into()],
+            stack_table: vec![p::Stack {
+                location_indices: vec![],
+            }],
+            ..Default::default()
+        }),
+    };
+    for (protocol, compression) in combos() {
+        let exporter = OtlpProfileExporter::builder()
+            .with_endpoint(h.endpoint(protocol))
+            .with_protocol(protocol)
+            .with_compression(compression)
+            .build()
+            .unwrap();
+        let stats = exporter.stats();
+        futures_lite_block_on(exporter.export(&request)).unwrap();
+        let req = h.next();
+        check_arrival(&req, protocol, compression);
+        assert_eq!(
+            req.request,
+            ExportRequest::Profiles(request.clone()),
+            "{protocol} {compression}"
+        );
+        exporter.shutdown(Duration::from_secs(5)).unwrap();
+        let snap = stats.snapshot();
+        assert_eq!((snap.items_accepted, snap.items_exported), (2, 2));
+    }
+    h.assert_idle();
+}

@@ -1251,3 +1251,39 @@ mod http {
         );
     }
 }
+
+/// Our client sends profiles over each protocol to our receiver, and reads
+/// the profiles partial success back in each format.
+#[tokio::test]
+async fn our_client_sends_profiles_over_every_protocol() {
+    use otlp_transport::client::{OtlpClient, Payload};
+    use otlp_transport::Protocol;
+    let receiver = Receiver::builder()
+        .with_grpc_addr(localhost())
+        .with_http_addr(localhost())
+        .serve(async |req: ReceivedRequest| {
+            assert_eq!(req.request, samples()[3]);
+            Reply::partial_success(1, format!("{} over {:?}", req.request.signal(), req.format))
+        })
+        .await
+        .unwrap();
+    let sent = &samples()[3];
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let (addr, body) = match protocol {
+            Protocol::Grpc => (receiver.grpc_addr(), sent.encode_protobuf()),
+            Protocol::HttpJson => (receiver.http_addr(), sent.to_json().into_bytes()),
+            _ => (receiver.http_addr(), sent.encode_protobuf()),
+        };
+        let client = OtlpClient::builder(protocol)
+            .with_endpoint(format!("http://{}", addr.unwrap()))
+            .build()
+            .unwrap();
+        let response = client
+            .export(Signal::Profiles, Payload::new(body, Algorithm::None))
+            .await
+            .unwrap_or_else(|e| panic!("{protocol}: {e}"));
+        assert_eq!(response.rejected_items, 1, "{protocol}");
+        assert!(response.error_message.starts_with("profiles over"), "{protocol}");
+    }
+    receiver.shutdown().await;
+}
