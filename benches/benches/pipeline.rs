@@ -372,11 +372,9 @@ fn print_table(rows: &[Value]) {
     for row in rows {
         // The exporter's own share: CPU per span above the `none` run at
         // the same rate (same application and processor work).
-        let none = rows
-            .iter()
-            .find(|r| {
-                r["exporter"] == "none" && r["rate"] == row["rate"] && r["threads"] == row["threads"]
-            });
+        let none = rows.iter().find(|r| {
+            r["exporter"] == "none" && r["rate"] == row["rate"] && r["threads"] == row["threads"]
+        });
         let over_none = match none {
             Some(none) if row["exporter"] != "none" => format!(
                 "{:.2} µs",
@@ -648,9 +646,7 @@ fn run_runner() {
                 let templates = &templates;
                 let share = total / threads + u64::from(index < total % threads);
                 let offset = (index as usize * TEMPLATES) / threads as usize;
-                scope.spawn(move || {
-                    create_spans(&tracer, templates, offset, share, start, burst)
-                })
+                scope.spawn(move || create_spans(&tracer, templates, offset, share, start, burst))
             })
             .collect();
         workers

@@ -44,6 +44,7 @@ mod demo;
 mod diagnose;
 mod error;
 mod generate;
+mod profiles_summary;
 mod receive;
 mod send;
 

@@ -16,7 +16,7 @@
 
 use crate::error::CliError;
 use crate::ReceiveArgs;
-use otlp_core::Signal;
+use otlp_core::{ExportRequest, Signal};
 use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, Transport};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -74,7 +74,7 @@ impl OutFile {
 struct State {
     out: Mutex<Option<OutFile>>,
     /// Per signal, in [`Signal::ALL`] order.
-    totals: Mutex<[Totals; 3]>,
+    totals: Mutex<[Totals; Signal::ALL.len()]>,
     /// Set by `--quiet`, or once stdout is closed.
     quiet: AtomicBool,
 }
@@ -124,6 +124,13 @@ impl State {
                 req.wire_bytes,
                 req.decoded_bytes,
             ));
+            let printed = printed.and_then(|()| match &req.request {
+                ExportRequest::Profiles(profiles) => print(format_args!(
+                    "        {}",
+                    crate::profiles_summary::summary(profiles)
+                )),
+                _ => Ok(()),
+            });
             if let Err(error) = printed {
                 // Once, however many requests are in flight.
                 if !self.quiet.swap(true, Ordering::Relaxed) {
@@ -204,7 +211,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
         };
     let state = Arc::new(State {
         out: Mutex::new(out),
-        totals: Mutex::new([Totals::default(); 3]),
+        totals: Mutex::new([Totals::default(); Signal::ALL.len()]),
         quiet: AtomicBool::new(args.quiet),
     });
     let handler_state = Arc::clone(&state);

@@ -340,7 +340,10 @@ mod json_tests {
         assert_eq!(decoded, request);
         assert_eq!((footprint.items, request.item_count()), (2, 2));
         let json = request.to_json();
-        assert!(json.contains(r#""profileId":"0102030405060708090a0b0c0d0e0f10""#), "{json}");
+        assert!(
+            json.contains(r#""profileId":"0102030405060708090a0b0c0d0e0f10""#),
+            "{json}"
+        );
         let again = ExportRequest::decode(Signal::Profiles, Format::Json, json.as_bytes()).unwrap();
         assert_eq!(again, request, "{json}");
         let refused = ExportRequest::decode_limited(

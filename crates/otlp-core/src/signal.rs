@@ -148,7 +148,11 @@ impl FromStr for Signal {
             "metrics" => Ok(Signal::Metrics),
             "logs" => Ok(Signal::Logs),
             "profiles" => Ok(Signal::Profiles),
-            _ => Err(ParseError::new("signal", s, "traces, metrics, logs, profiles")),
+            _ => Err(ParseError::new(
+                "signal",
+                s,
+                "traces, metrics, logs, profiles",
+            )),
         }
     }
 }

@@ -130,8 +130,8 @@ pub use otlp_resilience::queue::Overflow;
 pub use otlp_resilience::retry::RetryPolicy;
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
-pub use profiles::OtlpProfileExporter;
 pub use processor::{OtlpSpanProcessor, DEFAULT_MAX_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY};
+pub use profiles::OtlpProfileExporter;
 pub use stats::{DiskSnapshot, Dropped, ErrorKind, ExportStats, LastError, StatsSnapshot};
 
 /// Why an exporter could not be built.

@@ -55,7 +55,9 @@ impl OtlpProfileExporter {
                 out.clear();
                 match encoder.format() {
                     Format::Json => out.extend_from_slice(
-                        ExportRequest::Profiles(request.clone()).to_json().as_bytes(),
+                        ExportRequest::Profiles(request.clone())
+                            .to_json()
+                            .as_bytes(),
                     ),
                     // Protobuf; a `Vec` grows as needed, so this cannot fail.
                     _ => request.encode(out).unwrap_or_default(),

@@ -611,8 +611,8 @@ mod http {
     use http_body_util::combinators::BoxBody;
     use http_body_util::StreamBody;
     use otlp_core::proto::collector::logs::v1::ExportLogsServiceResponse;
-    use otlp_core::proto::collector::profiles::v1development::ExportProfilesServiceResponse;
     use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceResponse;
+    use otlp_core::proto::collector::profiles::v1development::ExportProfilesServiceResponse;
     use otlp_core::proto::collector::trace::v1::ExportTraceServiceResponse;
     use otlp_transport::receiver::ReceiverError;
     use std::convert::Infallible;
@@ -1283,7 +1283,10 @@ async fn our_client_sends_profiles_over_every_protocol() {
             .await
             .unwrap_or_else(|e| panic!("{protocol}: {e}"));
         assert_eq!(response.rejected_items, 1, "{protocol}");
-        assert!(response.error_message.starts_with("profiles over"), "{protocol}");
+        assert!(
+            response.error_message.starts_with("profiles over"),
+            "{protocol}"
+        );
     }
     receiver.shutdown().await;
 }

@@ -200,7 +200,11 @@ impl SpanBatch {
             return false;
         }
         for mut g in other.groups.drain(..) {
-            match self.groups.iter().position(|s| same_scope(&s.scope, &g.scope)) {
+            match self
+                .groups
+                .iter()
+                .position(|s| same_scope(&s.scope, &g.scope))
+            {
                 Some(i) => {
                     let body = &mut self.groups[i].body;
                     if self.format == Format::Json && !body.is_empty() && !g.body.is_empty() {
