@@ -7,6 +7,8 @@
 //!              [--count N] [--rate PER_S] [--batch-size B] [--workers W] [--timeout D]
 //!              [--persist DIR]
 //! otlp demo    [--count N]
+//! otlp profile [--pid PID ...] [--all] [--frequency HZ] [--duration D]
+//!              [--interval D] [--endpoint URL] [--pprof FILE]
 //! ```
 //!
 //! - **`receive`** serves OTLP/gRPC and OTLP/HTTP
@@ -28,6 +30,11 @@
 //!   deadline of the whole command; `--count 0` only drains DIR.
 //! - **`demo`** runs an embedded receiver and `send`'s code path over every
 //!   protocol and compression, then prints what went over the wire.
+//! - **`profile`** (Linux, as root or with `CAP_BPF` and `CAP_PERFMON`)
+//!   samples the CPU stacks of some processes, or all, with the eBPF
+//!   profiler of [`otlp_ebpf`], and exports each collection as an OTLP
+//!   profiles request with [`otlp_exporter::OtlpProfileExporter`], and/or
+//!   writes them all to a gzip'd pprof file.
 //!
 //! Settings not given on the command line come from the standard
 //! `OTEL_EXPORTER_OTLP_*` variables, as the exporters read them.
@@ -44,6 +51,7 @@ mod demo;
 mod diagnose;
 mod error;
 mod generate;
+mod profile;
 mod profiles_summary;
 mod receive;
 mod send;
@@ -75,6 +83,59 @@ enum Command {
     /// Send every signal over every protocol and compression to an embedded
     /// receiver and print a table of the results.
     Demo(DemoArgs),
+    /// Sample CPU stacks with eBPF (Linux) and export them as OTLP profiles
+    /// or a pprof file.
+    Profile(ProfileArgs),
+}
+
+/// Arguments of `otlp profile`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Needs Linux 5.8 or later and root, or CAP_BPF and CAP_PERFMON. User stacks \
+are walked by frame pointers: build the profiled programs with \
+-fno-omit-frame-pointer (C, C++) or -C force-frame-pointers=yes (Rust).
+
+Without --endpoint and --pprof, profiles go to OTEL_EXPORTER_OTLP_ENDPOINT \
+(or its _PROFILES_ twin), else to the OpenTelemetry default endpoint. With \
+--pprof alone, only the file is written. Over OTLP/HTTP profiles go to \
+/v1development/profiles; a Collector accepts them with \
+--feature-gates=+service.profilesSupport.
+
+Stops after --duration, or on Ctrl-C or SIGTERM, after one last collection. \
+Exit status: 0 when every collection was delivered (and the file written), \
+1 when not, 2 for bad arguments.")]
+struct ProfileArgs {
+    /// A process to profile (all its threads); repeatable.
+    #[arg(long = "pid", value_name = "PID", required_unless_present = "all", conflicts_with = "all", value_parser = |s: &str| parse_count::<u32>(s, 1, u32::MAX))]
+    pids: Vec<u32>,
+    /// Profile every process on the machine.
+    #[arg(long)]
+    all: bool,
+    /// Samples per second on each CPU (1 to 10,000).
+    #[arg(long, value_name = "HZ", default_value_t = otlp_ebpf::DEFAULT_FREQUENCY_HZ, value_parser = |s: &str| parse_count::<u64>(s, 1, otlp_ebpf::MAX_FREQUENCY_HZ))]
+    frequency: u64,
+    /// Stop after this long (e.g. 30s, 5m; 100ms to 30 days) [default: until interrupted].
+    #[arg(long, value_name = "DURATION", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), 30 * 24 * HOUR))]
+    duration: Option<Duration>,
+    /// Time between collections, each exported as one request (100ms to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
+    interval: Duration,
+    /// Collector endpoint, e.g. http://localhost:4317 (gRPC) or
+    /// http://localhost:4318 (HTTP).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// grpc, http/protobuf or http/json.
+    #[arg(long, value_name = "PROTOCOL")]
+    protocol: Option<Protocol>,
+    /// none, gzip, zstd or brotli, optionally with a level (zstd:5).
+    #[arg(long, value_name = "COMPRESSION")]
+    compression: Option<Compression>,
+    /// Request header (gRPC metadata) KEY=VALUE; repeatable.
+    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// Also write every sample to FILE as a gzip'd pprof profile.proto.
+    #[arg(long, value_name = "FILE")]
+    pprof: Option<PathBuf>,
 }
 
 /// Arguments of `otlp receive`.
@@ -350,6 +411,7 @@ fn main() -> ExitCode {
         Command::Receive(_) => "receive",
         Command::Send(_) => "send",
         Command::Demo(_) => "demo",
+        Command::Profile(_) => "profile",
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -373,6 +435,7 @@ fn main() -> ExitCode {
         Command::Receive(args) => runtime.block_on(receive::run(args)),
         Command::Send(args) => send::command(args, runtime.handle()),
         Command::Demo(args) => demo::run(args, &runtime),
+        Command::Profile(args) => profile::command(args, runtime.handle()),
     };
     // Export threads the SDK may still run (after a timed-out shutdown)
     // must not keep the process alive.

@@ -115,7 +115,7 @@ impl State {
         }
         if !self.quiet.load(Ordering::Relaxed) {
             let printed = print(format_args!(
-                "{:<7} {:<4} {:<8} {:<6} {:>7} items {:>10} B on the wire {:>10} B decoded",
+                "{:<8} {:<4} {:<8} {:<6} {:>7} items {:>10} B on the wire {:>10} B decoded",
                 signal.as_str(),
                 transport_name(req.transport),
                 req.format.to_string(),
@@ -258,7 +258,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
     for signal in Signal::ALL {
         let t = totals[signal_index(signal)];
         let _ = print(format_args!(
-            "  {:<7} {:>9} items in {:>6} requests, {:>12} B on the wire, {:>12} B decoded",
+            "  {:<8} {:>9} items in {:>6} requests, {:>12} B on the wire, {:>12} B decoded",
             signal.as_str(),
             t.items,
             t.requests,

@@ -262,6 +262,22 @@ impl Profiler {
         match self.inner {}
     }
 
+    /// Like [`next_collection`](Self::next_collection), but drains the maps
+    /// early, within half a second, once `stop` is set (for example by a
+    /// signal handler): the last collection of a profiler being stopped.
+    pub fn next_collection_or_stop(
+        &mut self,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<Collection, Error> {
+        #[cfg(target_os = "linux")]
+        return self.inner.next_collection_or_stop(stop);
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = stop;
+            match self.inner {}
+        }
+    }
+
     /// Drains the maps now: the samples since the previous collection.
     pub fn collect(&mut self) -> Result<Collection, Error> {
         #[cfg(target_os = "linux")]

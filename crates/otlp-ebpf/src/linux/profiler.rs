@@ -1,5 +1,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, RingBuf, StackTraceMap};
@@ -296,10 +297,19 @@ impl LinuxProfiler {
     /// Waits for the next collection time, reading new processes' maps as
     /// they are announced, then collects.
     pub(crate) fn next_collection(&mut self) -> Result<Collection, Error> {
+        self.next_collection_or_stop(&AtomicBool::new(false))
+    }
+
+    /// [`next_collection`](Self::next_collection), drained early once
+    /// `stop` is set (seen within half a second).
+    pub(crate) fn next_collection_or_stop(
+        &mut self,
+        stop: &AtomicBool,
+    ) -> Result<Collection, Error> {
         loop {
             self.read_new_processes();
             let now = Instant::now();
-            if now >= self.next_collection {
+            if now >= self.next_collection || stop.load(Ordering::Relaxed) {
                 break;
             }
             let wait = (self.next_collection - now).min(Duration::from_millis(500));
