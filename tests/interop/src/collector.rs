@@ -128,9 +128,19 @@ impl std::fmt::Debug for Collector {
 
 impl Collector {
     /// The configuration [`start`](Self::start) runs: an `otlp` receiver
-    /// (gRPC and HTTP on the ports given) feeding, for each signal, one
-    /// pipeline per exporter.
+    /// (gRPC and HTTP on the ports given) feeding, for each stable signal,
+    /// one pipeline per exporter.
     pub fn config(grpc_port: u16, http_port: u16, exporters: &[Exporter]) -> String {
+        Self::config_for(grpc_port, http_port, exporters, &Signal::STABLE)
+    }
+
+    /// [`config`](Self::config) with pipelines for `signals`.
+    fn config_for(
+        grpc_port: u16,
+        http_port: u16,
+        exporters: &[Exporter],
+        signals: &[Signal],
+    ) -> String {
         let mut yaml = format!(
             "receivers:\n  otlp:\n    protocols:\n      grpc: {{endpoint: \"127.0.0.1:{grpc_port}\"}}\n      http: {{endpoint: \"127.0.0.1:{http_port}\"}}\n"
         );
@@ -140,7 +150,7 @@ impl Collector {
         }
         // Internal metrics would listen on :8888 in every Collector.
         yaml.push_str("service:\n  telemetry:\n    metrics: {level: none}\n  pipelines:\n");
-        for signal in Signal::STABLE {
+        for signal in signals {
             for (i, e) in exporters.iter().enumerate() {
                 yaml.push_str(&format!(
                     "    {signal}/{i}: {{receivers: [otlp], exporters: [{}]}}\n",
@@ -154,12 +164,32 @@ impl Collector {
     /// Starts the Collector (see [`config`](Self::config)) and waits until
     /// its receiver listens.
     pub fn start(exporters: &[Exporter]) -> Result<Collector, HarnessError> {
+        Self::start_for(exporters, &Signal::STABLE, &[])
+    }
+
+    /// Like [`start`](Self::start), with a profiles pipeline per exporter
+    /// too, and the feature gate the Collector needs for them
+    /// (`--feature-gates=+service.profilesSupport`).
+    pub fn start_with_profiles(exporters: &[Exporter]) -> Result<Collector, HarnessError> {
+        Self::start_for(
+            exporters,
+            &Signal::ALL,
+            &["--feature-gates=+service.profilesSupport"],
+        )
+    }
+
+    fn start_for(
+        exporters: &[Exporter],
+        signals: &[Signal],
+        args: &[&str],
+    ) -> Result<Collector, HarnessError> {
         let dir = go_peers_dir()?;
         let (grpc_port, http_port) = (free_port(), free_port());
-        let config = Self::config(grpc_port, http_port, exporters);
+        let config = Self::config_for(grpc_port, http_port, exporters, signals);
         let mut child = crate::peer_command(&dir.join("otelcol"))
             .env("OTLP_INTEROP_COLLECTOR_CONFIG", &config)
             .arg("--config=env:OTLP_INTEROP_COLLECTOR_CONFIG")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
