@@ -3,7 +3,7 @@
 //! what `otlp-ebpf` makes of a collection, sent by our `OtlpProfileExporter`
 //! over gRPC and OTLP/HTTP, is accepted by the Collector's `otlp` receiver
 //! and forwarded by its `otlp_grpc` and `otlp_http` (protobuf and JSON)
-//! exporters to our receiver, field for field unchanged, but for one thing
+//! exporters to our receiver, field for field unchanged, but for
 //! the two things the Collector is known to change (see
 //! [`as_collector_forwards`] and [`resolve_string_references`]).
 
