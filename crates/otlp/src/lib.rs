@@ -107,6 +107,12 @@ pub use otlp_transport as transport;
 /// The OpenTelemetry SDK exporters (`otlp-exporter`).
 pub use otlp_exporter as exporter;
 
+/// The eBPF CPU profiler for Linux and its OTLP profiles and pprof output
+/// (`otlp-ebpf`), with the `ebpf` feature. Export its collections with
+/// [`exporter::OtlpProfileExporter`].
+#[cfg(feature = "ebpf")]
+pub use otlp_ebpf as ebpf;
+
 /// The OpenTelemetry API this crate is built against.
 pub use opentelemetry;
 
