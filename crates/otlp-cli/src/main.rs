@@ -43,7 +43,6 @@
 mod demo;
 mod diagnose;
 mod error;
-mod generate;
 mod receive;
 mod send;
 
@@ -364,10 +363,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if !matches!(cli.command, Command::Receive(_)) {
-        // The exporters report delivery failures through `tracing`.
-        diagnose::install();
-    }
     let result = match cli.command {
         Command::Receive(args) => runtime.block_on(receive::run(args)),
         Command::Send(args) => send::command(args, runtime.handle()),
