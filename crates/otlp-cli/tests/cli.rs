@@ -1300,6 +1300,39 @@ fn send_refuses_bad_timeouts_and_reserved_headers_from_the_environment() {
     }
 }
 
+/// Settings not given as flags are those the exporter resolves from the
+/// `OTEL_EXPORTER_OTLP_*` variables: a protocol that cannot carry the
+/// compression is refused, and a failure names the endpoint the exporter
+/// sent to.
+#[test]
+fn send_takes_the_settings_the_exporter_resolves_from_the_environment() {
+    let out = otlp()
+        .args(["send", "--count", "1", "--compression", "brotli"])
+        .args(["--endpoint", "http://127.0.0.1:9"])
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("brotli") && stderr.contains("gRPC"),
+        "{stderr}"
+    );
+
+    let endpoint = format!("http://127.0.0.1:{}/v1/traces", closed_port());
+    let out = otlp()
+        .args(["send", "--count", "10"])
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!("otlp send: 0 of 10 spans delivered to {endpoint}: ");
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
+}
+
 /// A receiver that answers every request 503: the failure names the
 /// status, not only that items were left unsent.
 #[test]

@@ -132,8 +132,14 @@ pub(super) fn explain(report: &mut SendReport, progress: &Progress, plan: &Plan)
                 s.dropped.rejected_by_receiver,
                 "items rejected by the receiver",
             ),
-            (s.dropped.export_failed, "items given up"),
+            (
+                s.dropped.export_failed + s.dropped.retry_expired,
+                "items given up",
+            ),
             (s.dropped.queue_full, "items refused by the full queue"),
+            (s.dropped.shutdown, "items dropped at shutdown"),
+            (s.dropped.encode_failed, "items not compressible"),
+            (s.dropped.disk_error, "items lost to disk queue errors"),
             (disk.evicted_batches, "batches evicted from the disk"),
         ];
         let lost: Vec<String> = lost

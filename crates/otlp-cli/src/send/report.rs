@@ -229,10 +229,21 @@ impl SendReport {
                  {corrupted_batches} damaged records skipped{crash}"
             );
         }
+        // Reasons that are rare are named only when they happened.
+        let rare = [
+            (s.dropped.shutdown, "at shutdown"),
+            (s.dropped.encode_failed, "not compressible"),
+            (s.dropped.disk_error, "by disk queue errors"),
+        ];
+        let rare: String = rare
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, why)| format!(", {n} {why}"))
+            .collect();
         format!(
             "{head}\n  \
              items      {} generated, {} accepted into the export queue, {} exported\n  \
-             dropped    {} rejected by the receiver, {} given up, {} by a full queue{lost_on_disk}\n  \
+             dropped    {} rejected by the receiver, {} given up, {} by a full queue{rare}{lost_on_disk}\n  \
              requests   {} ok, {} given up, {} retries, {} requeued; \
              latency mean {:.1} ms, max {:.1} ms\n  \
              queued     {queued}\n  \
@@ -242,7 +253,8 @@ impl SendReport {
             s.items_accepted,
             s.items_exported,
             s.dropped.rejected_by_receiver,
-            s.dropped.export_failed,
+            // Refused for good, or still failing when the retry time ran out.
+            s.dropped.export_failed + s.dropped.retry_expired,
             s.dropped.queue_full,
             s.requests,
             s.export_errors,
@@ -346,6 +358,41 @@ fn explain(report: &mut SendReport, progress: &Progress, plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use otlp_exporter::ExportStats;
+
+    #[test]
+    fn the_summary_counts_every_dropped_item() {
+        let mut stats = ExportStats::default().snapshot();
+        stats.items_accepted = 10;
+        stats.dropped.retry_expired = 6;
+        stats.dropped.export_failed = 1;
+        stats.dropped.shutdown = 3;
+        let report = SendReport {
+            signal: Signal::Logs,
+            requested: 10,
+            generated: 10,
+            stats,
+            elapsed: Duration::from_secs(1),
+            reason: Some("connection refused".into()),
+            unreachable: false,
+            target: "http://h:4318".into(),
+            disk_dir: None,
+            backlog: 0,
+        };
+        let summary = report.summary();
+        assert!(
+            summary.contains(
+                "dropped    0 rejected by the receiver, 7 given up, 0 by a full queue, \
+                 3 at shutdown\n"
+            ),
+            "{summary}"
+        );
+        let failure = report.outcome().unwrap_err().to_string();
+        assert_eq!(
+            failure,
+            "0 of 10 log records delivered to http://h:4318: connection refused"
+        );
+    }
 
     #[test]
     fn reasons_lose_their_wrapping() {
