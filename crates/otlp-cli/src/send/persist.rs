@@ -49,7 +49,8 @@ pub(super) fn drain(plan: &Plan, dir: &Path) -> Result<Vec<SendReport>, CliError
     let started = Instant::now();
     let deadline = started + plan.retry_window;
     let mut queues = Vec::new();
-    for signal in Signal::ALL {
+    // The signals `otlp send` makes, and so may have left a queue of.
+    for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
         if !dir.join(signal.as_str()).is_dir() {
             continue;
         }
