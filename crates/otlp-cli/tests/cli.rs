@@ -786,14 +786,17 @@ impl HangUp {
         }
     }
 
-    /// Waits until `n` connections came, for at most `limit`; whether
-    /// they did.
-    fn wait_for(&self, n: usize, limit: Duration) -> bool {
-        poll(limit, || self.connections.load(Ordering::Acquire) >= n)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::Acquire)
+    /// Waits until `send` has connected [`RETRIED`] times (for at most 80
+    /// s), and checks that it has not given up.
+    fn wait_for_retries(&self, send: &mut Background) {
+        let connections = || self.connections.load(Ordering::Acquire);
+        assert!(
+            poll(Duration::from_secs(80), || connections() >= RETRIED),
+            "{} connections to the failing endpoint\n{}",
+            connections(),
+            send.output()
+        );
+        assert!(send.is_running(), "gave up early:\n{}", send.output());
     }
 }
 
@@ -836,14 +839,7 @@ fn send_outlasts_an_endpoint_outage() {
     ];
     let started = Instant::now();
     let mut send = Background::start(&dir, "send", &args);
-    let retried = down.wait_for(RETRIED, Duration::from_secs(80));
-    assert!(
-        retried,
-        "{} connections to the failing endpoint\n{}",
-        down.connections(),
-        send.output()
-    );
-    assert!(send.is_running(), "gave up early:\n{}", send.output());
+    down.wait_for_retries(&mut send);
     drop(down);
     let receive = Receive::start_at(&dir, &format!("127.0.0.1:{port}"));
     let summary = send.succeeds(Duration::from_secs(80));
@@ -893,14 +889,7 @@ fn send_persists_through_an_endpoint_outage() {
         send.output()
     );
     let generated_in = started.elapsed();
-    let retried = down.wait_for(RETRIED, Duration::from_secs(80));
-    assert!(
-        retried,
-        "{} connections to the failing endpoint\n{}",
-        down.connections(),
-        send.output()
-    );
-    assert!(send.is_running(), "gave up early:\n{}", send.output());
+    down.wait_for_retries(&mut send);
     drop(down);
     let receive = Receive::start_at(&dir, &format!("127.0.0.1:{port}"));
     let summary = send.succeeds(Duration::from_secs(80));
