@@ -50,7 +50,6 @@
 mod demo;
 mod diagnose;
 mod error;
-mod generate;
 mod profile;
 mod profiles_summary;
 mod receive;
@@ -427,10 +426,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if !matches!(cli.command, Command::Receive(_)) {
-        // The exporters report delivery failures through `tracing`.
-        diagnose::install();
-    }
     let result = match cli.command {
         Command::Receive(args) => runtime.block_on(receive::run(args)),
         Command::Send(args) => send::command(args, runtime.handle()),

@@ -11,6 +11,8 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -744,13 +746,84 @@ fn assert_all_arrived(recorded: &str, count: usize, what: &str) -> HashMap<Strin
     ids
 }
 
-/// The endpoint is down for the first 10 s of a run: the in-memory queue
-/// retries (within --timeout) and every span arrives once it is up.
+/// An endpoint that is down the way a restarting collector often is: it
+/// accepts each connection and closes it at once, so every attempt fails
+/// with a retryable error. It counts the connections, so a test can wait
+/// until the sender has tried again and again, rather than for a time.
+struct HangUp {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    accepting: Option<thread::JoinHandle<()>>,
+}
+
+impl HangUp {
+    fn start() -> HangUp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepting = {
+            let (connections, stop) = (Arc::clone(&connections), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            connections.fetch_add(1, Ordering::AcqRel);
+                            drop(stream);
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            })
+        };
+        HangUp {
+            port,
+            connections,
+            stop,
+            accepting: Some(accepting),
+        }
+    }
+
+    /// Waits until `send` has connected [`RETRIED`] times (for at most 80
+    /// s), and checks that it has not given up.
+    fn wait_for_retries(&self, send: &mut Background) {
+        let connections = || self.connections.load(Ordering::Acquire);
+        assert!(
+            poll(Duration::from_secs(80), || connections() >= RETRIED),
+            "{} connections to the failing endpoint\n{}",
+            connections(),
+            send.output()
+        );
+        assert!(send.is_running(), "gave up early:\n{}", send.output());
+    }
+}
+
+impl Drop for HangUp {
+    /// Stops listening, so that the port is free for a receiver.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
+    }
+}
+
+/// Connections to a [`HangUp`] endpoint that show the sender kept
+/// retrying: past the first burst (the gRPC client reconnects at once a
+/// few times), into the attempts paced by backoff and the circuit breaker.
+const RETRIED: usize = 12;
+
+/// The endpoint fails every attempt until the sender has retried many
+/// times: the in-memory queue retries (within --timeout), the sender does
+/// not give up, and every span arrives once the endpoint is up.
 #[test]
 fn send_outlasts_an_endpoint_outage() {
     const N: usize = 50_000;
     let dir = scratch("outage-memory");
-    let port = closed_port();
+    let down = HangUp::start();
+    let port = down.port;
     let endpoint = format!("http://127.0.0.1:{port}");
     let n = N.to_string();
     let args = [
@@ -766,8 +839,8 @@ fn send_outlasts_an_endpoint_outage() {
     ];
     let started = Instant::now();
     let mut send = Background::start(&dir, "send", &args);
-    thread::sleep(Duration::from_secs(10));
-    assert!(send.is_running(), "gave up early:\n{}", send.output());
+    down.wait_for_retries(&mut send);
+    drop(down);
     let receive = Receive::start_at(&dir, &format!("127.0.0.1:{port}"));
     let summary = send.succeeds(Duration::from_secs(80));
     assert!(summary.starts_with(&format!("{N} of {N} ")), "{summary}");
@@ -784,7 +857,8 @@ fn send_persists_through_an_endpoint_outage() {
     const N: usize = 50_000;
     let dir = scratch("outage-disk");
     let queue = dir.join("queue");
-    let port = closed_port();
+    let down = HangUp::start();
+    let port = down.port;
     let endpoint = format!("http://127.0.0.1:{port}");
     let n = N.to_string();
     let args = [
@@ -804,7 +878,7 @@ fn send_persists_through_an_endpoint_outage() {
     ];
     let started = Instant::now();
     let mut send = Background::start(&dir, "send", &args);
-    // Down for at least 10 s, and until everything is on disk.
+    // Down until everything is on disk and the sender retried many times.
     let on_disk = poll(Duration::from_secs(30), || {
         items_on_disk(&queue) == N as u64
     });
@@ -815,10 +889,8 @@ fn send_persists_through_an_endpoint_outage() {
         send.output()
     );
     let generated_in = started.elapsed();
-    if let Some(rest) = Duration::from_secs(10).checked_sub(started.elapsed()) {
-        thread::sleep(rest);
-    }
-    assert!(send.is_running(), "gave up early:\n{}", send.output());
+    down.wait_for_retries(&mut send);
+    drop(down);
     let receive = Receive::start_at(&dir, &format!("127.0.0.1:{port}"));
     let summary = send.succeeds(Duration::from_secs(80));
     assert!(summary.starts_with(&format!("{N} of {N} ")), "{summary}");
@@ -1215,6 +1287,39 @@ fn send_refuses_bad_timeouts_and_reserved_headers_from_the_environment() {
         assert_eq!(child.status.code(), Some(2), "{name}={value}: {stderr}");
         assert!(stderr.contains(named), "{name}={value}: {stderr}");
     }
+}
+
+/// Settings not given as flags are those the exporter resolves from the
+/// `OTEL_EXPORTER_OTLP_*` variables: a protocol that cannot carry the
+/// compression is refused, and a failure names the endpoint the exporter
+/// sent to.
+#[test]
+fn send_takes_the_settings_the_exporter_resolves_from_the_environment() {
+    let out = otlp()
+        .args(["send", "--count", "1", "--compression", "brotli"])
+        .args(["--endpoint", "http://127.0.0.1:9"])
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("brotli") && stderr.contains("gRPC"),
+        "{stderr}"
+    );
+
+    let endpoint = format!("http://127.0.0.1:{}/v1/traces", closed_port());
+    let out = otlp()
+        .args(["send", "--count", "10"])
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!("otlp send: 0 of 10 spans delivered to {endpoint}: ");
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
 }
 
 /// A receiver that answers every request 503: the failure names the

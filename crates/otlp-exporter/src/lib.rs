@@ -218,6 +218,11 @@ pub struct ResolvedClient {
     pub protocol: Protocol,
     /// How request bodies are to be compressed; its codec is compiled in.
     pub compression: Compression,
+    /// The URL requests go to (for HTTP, with the signal's path), as
+    /// resolved from code and the `OTEL_EXPORTER_OTLP_*` variables.
+    pub endpoint: String,
+    /// The time allowed for one export request.
+    pub timeout: Duration,
 }
 
 /// Builds an exporter of type `E`; see [`OtlpSpanExporter::builder`].
@@ -380,6 +385,8 @@ impl<E> ExporterBuilder<E> {
             client: env::client(signal, &cfg)?,
             protocol: cfg.protocol,
             compression: cfg.compression,
+            endpoint: cfg.url,
+            timeout: cfg.timeout,
         })
     }
 
@@ -648,6 +655,25 @@ mod tests {
 
     fn builder() -> ExporterBuilder<OtlpSpanExporter> {
         OtlpSpanExporter::builder().with_endpoint("http://127.0.0.1:4317")
+    }
+
+    #[test]
+    fn a_resolved_client_says_where_it_sends_and_how_long_it_waits() {
+        // A base URL gets the signal's path; the timeout given in code wins.
+        let resolved = OtlpSpanExporter::builder()
+            .with_endpoint("http://127.0.0.1:4318/")
+            .with_protocol(Protocol::HttpProtobuf)
+            .with_timeout(Duration::from_millis(1500))
+            .build_client(Signal::Logs)
+            .unwrap();
+        assert_eq!(resolved.endpoint, "http://127.0.0.1:4318/v1/logs");
+        assert_eq!(resolved.timeout, Duration::from_millis(1500));
+        // gRPC endpoints are used as they are.
+        let resolved = builder()
+            .with_protocol(Protocol::Grpc)
+            .build_client(Signal::Metrics)
+            .unwrap();
+        assert_eq!(resolved.endpoint, "http://127.0.0.1:4317");
     }
 
     #[test]

@@ -1,0 +1,173 @@
+//! What to send and how: the command's options, and the exporter settings
+//! made from them.
+//!
+//! Settings the command line does not give are left to the exporter
+//! builder, which reads the `OTEL_EXPORTER_OTLP_*` variables; the command
+//! asks the builder what it resolved ([`Plan`]) instead of reading them
+//! itself, so both always agree.
+
+use crate::error::CliError;
+use otlp_core::Signal;
+use otlp_exporter::{
+    BuildError, CircuitBreaker, Compression, ExporterBuilder, OtlpSpanExporter, Protocol,
+    RetryPolicy,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to send, and how. `None` leaves a setting to the
+/// `OTEL_EXPORTER_OTLP_*` variables, read by the exporter builder.
+#[derive(Debug, Clone)]
+pub(crate) struct SendOptions {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) compression: Option<Compression>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) signal: Signal,
+    pub(crate) count: u64,
+    /// Items per second; `None` or 0 for as fast as possible.
+    pub(crate) rate: Option<f64>,
+    pub(crate) batch_size: usize,
+    pub(crate) workers: usize,
+    /// Keep the export queue on disk in this directory (one subdirectory
+    /// per signal); `--timeout` is then the command's deadline.
+    pub(crate) persist: Option<PathBuf>,
+}
+
+impl From<crate::SendArgs> for SendOptions {
+    fn from(args: crate::SendArgs) -> Self {
+        SendOptions {
+            endpoint: args.endpoint,
+            protocol: args.protocol,
+            compression: args.compression,
+            headers: args.headers,
+            timeout: args.timeout,
+            signal: args.signal,
+            count: args.count,
+            rate: args.rate,
+            batch_size: args.batch_size,
+            workers: args.workers,
+            persist: args.persist,
+        }
+    }
+}
+
+/// One signal's send: the options, and what the exporter builder resolved
+/// from them and the environment.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) options: SendOptions,
+    /// Where items go, for messages: the endpoint as given on the command
+    /// line, or else the URL the exporter resolved.
+    pub(crate) target: String,
+    /// How long a failed batch is retried: `--timeout`, or the export
+    /// timeout the exporter resolved. With `--persist`, the command's
+    /// deadline.
+    pub(crate) retry_window: Duration,
+}
+
+impl Plan {
+    /// Resolves the settings as the exporter will, refusing what cannot
+    /// work (a malformed endpoint or variable, brotli over gRPC) before
+    /// anything is generated.
+    pub(crate) fn new(options: SendOptions) -> Result<Plan, CliError> {
+        // The builder's type does not matter here: the settings are the
+        // same for every exporter, and the signal is named.
+        let resolved = settings(OtlpSpanExporter::builder(), &options)
+            .build_client(options.signal)
+            .map_err(build_error)?;
+        Ok(Plan {
+            target: options.endpoint.clone().unwrap_or(resolved.endpoint),
+            retry_window: options.timeout.unwrap_or(resolved.timeout),
+            options,
+        })
+    }
+
+    /// The same send for another signal.
+    pub(crate) fn for_signal(&self, signal: Signal) -> Result<Plan, CliError> {
+        Plan::new(SendOptions {
+            signal,
+            ..self.options.clone()
+        })
+    }
+
+    /// How long the final flush and shutdown may take: a few requests' worth.
+    pub(crate) fn drain_budget(&self) -> Duration {
+        self.retry_window * 3
+    }
+
+    /// The exporter builder with the command's settings, plus the retry
+    /// window (the exporter would otherwise retry for minutes) and quicker
+    /// recovery (see [`MAX_BACKOFF`]).
+    pub(crate) fn configure<E>(
+        &self,
+        builder: ExporterBuilder<E>,
+    ) -> Result<ExporterBuilder<E>, CliError> {
+        let retry = RetryPolicy::builder()
+            .with_max_elapsed_time(self.retry_window)
+            .with_max_interval(MAX_BACKOFF)
+            .build()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let breaker = CircuitBreaker::builder()
+            .with_open_duration(BREAKER_OPEN)
+            .build()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        Ok(settings(builder, &self.options)
+            .with_retry_policy(retry)
+            .with_circuit_breaker(breaker))
+    }
+}
+
+/// The longest pause between two attempts at a batch. The exporter's 30 s
+/// suits a service that will run for days; a load generator wants to see
+/// a recovered endpoint within seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long the circuit breaker stays open before probing the endpoint
+/// again. The exporter's 10 s spares a struggling collector in production;
+/// for the same reason as [`MAX_BACKOFF`], a load generator probes sooner.
+const BREAKER_OPEN: Duration = Duration::from_secs(2);
+
+/// Applies the settings given on the command line, and only those.
+fn settings<E>(mut builder: ExporterBuilder<E>, options: &SendOptions) -> ExporterBuilder<E> {
+    if let Some(endpoint) = &options.endpoint {
+        builder = builder.with_endpoint(endpoint.clone());
+    }
+    if let Some(protocol) = options.protocol {
+        builder = builder.with_protocol(protocol);
+    }
+    if let Some(compression) = options.compression {
+        builder = builder.with_compression(compression);
+    }
+    if !options.headers.is_empty() {
+        builder = builder.with_headers(options.headers.clone());
+    }
+    match (&options.persist, options.timeout) {
+        (Some(dir), _) => {
+            // --timeout is the command's deadline then, not a request's:
+            // requests keep the exporter's (or OTEL_*_TIMEOUT's) timeout.
+            builder = builder.with_persistent_queue(dir.clone());
+        }
+        (None, Some(timeout)) => builder = builder.with_timeout(timeout),
+        (None, None) => {}
+    }
+    builder
+}
+
+pub(crate) fn build_error(e: BuildError) -> CliError {
+    match e {
+        // A directory in use by another run, or unreadable: not a mistake
+        // in the arguments.
+        BuildError::PersistentQueue(_) => CliError::Failed(e.to_string()),
+        // The exporter's message names its builder method; say it in the
+        // command's words.
+        BuildError::CompressionNotSupported {
+            protocol: Protocol::Grpc,
+            algorithm,
+        } => CliError::Usage(format!(
+            "{algorithm} compression is not supported by OTLP/gRPC; use none, gzip or zstd"
+        )),
+        _ => CliError::Usage(e.to_string()),
+    }
+}
