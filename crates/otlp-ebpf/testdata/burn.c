@@ -2,7 +2,8 @@
 // overhead benchmark. Build with frame pointers:
 //   cc -O1 -g -fno-omit-frame-pointer -o burn burn.c
 // Usage: burn SECONDS [wait]. Prints the number of completed work units per
-// second. With "wait" it starts only once a line arrives on stdin, so that a
+// second of wall time, and per second of the process's own CPU time (which
+// the machine's other load changes far less). With "wait" it starts only once a line arrives on stdin, so that a
 // test can start profiling first.
 #include <stdint.h>
 #include <stdio.h>
@@ -23,11 +24,16 @@ __attribute__((noinline)) uint64_t otlp_known_caller(uint64_t n)
 	return otlp_burn_cpu(n) + 1;
 }
 
-static double now(void)
+static double clock_s(clockid_t clock)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
 }
 
 int main(int argc, char **argv)
@@ -38,13 +44,15 @@ int main(int argc, char **argv)
 		if (!fgets(line, sizeof line, stdin))
 			return 1;
 	}
-	double start = now(), elapsed;
+	double start = now(), cpu_start = clock_s(CLOCK_PROCESS_CPUTIME_ID), elapsed;
 	uint64_t units = 0, sink = 0;
 	do {
 		sink += otlp_known_caller(100000);
 		units++;
 		elapsed = now() - start;
 	} while (elapsed < seconds);
-	printf("%.1f units/s (%llu)\n", units / elapsed, (unsigned long long)(sink & 1));
+	double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
+	printf("%.1f units/s (%llu) %.1f units/cpu-s\n", units / elapsed,
+	       (unsigned long long)(sink & 1), units / cpu);
 	return 0;
 }

@@ -6,7 +6,9 @@
 //! `cc`, then runs it SECONDS long (default 10) without the profiler, with it
 //! at 19 Hz and at 99 Hz, ROUNDS times (default 3) in turn so that drifts in
 //! machine load hit every mode alike, and prints the median throughput of
-//! each mode. While profiling it collects every 2 s (symbolization included)
+//! each mode: work units per second of wall time, and per second of the
+//! program's own CPU time (what it got of the CPU varies with the machine's
+//! other load; what it does with it, far less). While profiling it collects every 2 s (symbolization included)
 //! and reads the BPF program's run time from the kernel
 //! (`BPF_ENABLE_STATS`, as `kernel.bpf_stats_enabled`), to report the time
 //! per program run. Needs root.
@@ -36,6 +38,7 @@ mod linux {
 
     struct Run {
         units_per_sec: f64,
+        units_per_cpu_sec: f64,
         bpf_ns_per_run: Option<f64>,
         /// BPF run time as a share of all CPUs' time while profiling.
         bpf_cpu_share: Option<f64>,
@@ -101,8 +104,15 @@ mod linux {
             .next()
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| format!("unexpected output of burn: {text:?}"))?;
+        let units_per_cpu_sec: f64 = text
+            .split_whitespace()
+            .rev()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("unexpected output of burn: {text:?}"))?;
         Ok(Run {
             units_per_sec,
+            units_per_cpu_sec,
             bpf_ns_per_run,
             bpf_cpu_share,
             samples,
@@ -136,20 +146,22 @@ mod linux {
             for (i, (name, hz)) in modes.iter().enumerate() {
                 let run = run_once(&exe, seconds, *hz)?;
                 eprintln!(
-                    "round {round} {name}: {:.1} units/s, {} samples, bpf {:?} ns/run, share {:?}",
-                    run.units_per_sec, run.samples, run.bpf_ns_per_run, run.bpf_cpu_share
+                    "round {round} {name}: {:.1} units/s, {:.1} units/cpu-s, {} samples, bpf {:?} ns/run, share {:?}",
+                    run.units_per_sec, run.units_per_cpu_sec, run.samples, run.bpf_ns_per_run, run.bpf_cpu_share
                 );
                 results[i].push(run);
             }
         }
         let _ = std::fs::remove_file(&exe);
         let base = median(results[0].iter().map(|r| r.units_per_sec).collect());
+        let cpu_base = median(results[0].iter().map(|r| r.units_per_cpu_sec).collect());
         println!(
-            "| profiler | throughput (units/s, median of {rounds}) | change | samples per run | BPF time per program run | BPF share of CPU time |"
+            "| profiler | throughput (units/s, median of {rounds}) | change | units per CPU second (median) | change | samples per run | BPF time per program run | BPF share of CPU time |"
         );
-        println!("|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|");
         for (i, (name, _)) in modes.iter().enumerate() {
             let tput = median(results[i].iter().map(|r| r.units_per_sec).collect());
+            let per_cpu = median(results[i].iter().map(|r| r.units_per_cpu_sec).collect());
             let samples = median(results[i].iter().map(|r| r.samples as f64).collect());
             let bpf: Vec<f64> = results[i].iter().filter_map(|r| r.bpf_ns_per_run).collect();
             let bpf = if bpf.is_empty() {
@@ -169,8 +181,9 @@ mod linux {
                 format!("{:.3}%", median(share) * 100.0)
             };
             println!(
-                "| {name} | {tput:.1} | {:+.2}% | {samples} | {bpf} | {share} |",
-                (tput / base - 1.0) * 100.0
+                "| {name} | {tput:.1} | {:+.2}% | {per_cpu:.1} | {:+.2}% | {samples} | {bpf} | {share} |",
+                (tput / base - 1.0) * 100.0,
+                (per_cpu / cpu_base - 1.0) * 100.0
             );
         }
         Ok(())
