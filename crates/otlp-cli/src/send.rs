@@ -62,7 +62,7 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 use otlp_core::Signal;
 use otlp_exporter::{
-    Algorithm, BreakerState, BuildError, CircuitBreaker, Compression, DiskSnapshot, ExportStats,
+    Algorithm, BreakerConfig, BreakerState, BuildError, Compression, DiskSnapshot, ExportStats,
     ExporterBuilder, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter, Protocol, RetryPolicy,
     StatsSnapshot,
 };
@@ -565,7 +565,7 @@ fn configure<E>(
         .with_max_interval(MAX_BACKOFF)
         .build()
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let breaker = CircuitBreaker::builder()
+    let breaker = BreakerConfig::builder()
         .with_open_duration(BREAKER_OPEN)
         .build()
         .map_err(|e| CliError::Usage(e.to_string()))?;

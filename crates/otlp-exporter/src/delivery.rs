@@ -54,7 +54,7 @@ use bytes::Bytes;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use otlp_compression::Algorithm;
 use otlp_core::{Retryable, Signal};
-use otlp_resilience::breaker::{Breaker, BreakerLayer, CircuitBreaker};
+use otlp_resilience::breaker::{Breaker, BreakerConfig, BreakerLayer};
 use otlp_resilience::disk::{DiskError, DiskQueue, DiskQueueConfig, RecordId, RecoveryReport};
 use otlp_resilience::queue::{BoundedQueue, Overflow, PushOutcome, QueueError, Weighted};
 use otlp_resilience::retry::{Decision, GiveUp, Retrier, RetryPolicy};
@@ -106,7 +106,7 @@ pub(crate) struct DeliveryConfig {
     pub(crate) overflow: Overflow,
     pub(crate) max_concurrent: usize,
     pub(crate) retry: RetryPolicy,
-    pub(crate) breaker: CircuitBreaker,
+    pub(crate) breaker: BreakerConfig,
     /// A directory for a durable queue instead of the in-memory one.
     pub(crate) persist: Option<(PathBuf, DiskQueueConfig)>,
 }
@@ -136,7 +136,7 @@ impl Default for DeliveryConfig {
             overflow: Overflow::DropNewest,
             max_concurrent: 4,
             retry: RetryPolicy::default(),
-            breaker: CircuitBreaker::default(),
+            breaker: BreakerConfig::default(),
             persist: None,
         }
     }
@@ -147,8 +147,7 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone)]
 struct SendService(OtlpClient, ExportStats);
 
-type SendFuture =
-    Pin<Box<dyn Future<Output = Result<ExportResponse, ExportError>> + std::marker::Send>>;
+type SendFuture = Pin<Box<dyn Future<Output = Result<ExportResponse, ExportError>> + Send>>;
 
 impl tower::Service<Job> for SendService {
     type Response = ExportResponse;

@@ -18,7 +18,7 @@
 //! [`with_max_concurrent_exports`](ExporterBuilder::with_max_concurrent_exports)
 //! requests at once, retrying retryable failures with backoff, the server's
 //! delay hints and a retry budget ([`RetryPolicy`]), behind a
-//! [`CircuitBreaker`]. The queue is bounded
+//! [`BreakerConfig`]. The queue is bounded
 //! ([`with_queue_limits`](ExporterBuilder::with_queue_limits),
 //! [`Overflow`]) or durable
 //! ([`with_persistent_queue`](ExporterBuilder::with_persistent_queue)).
@@ -123,7 +123,7 @@ use std::time::Duration;
 pub use env::DEFAULT_TIMEOUT;
 pub use otlp_compression::{Algorithm, Compression};
 pub use otlp_core::Signal;
-pub use otlp_resilience::breaker::{BreakerState, CircuitBreaker};
+pub use otlp_resilience::breaker::{BreakerConfig, BreakerState};
 pub use otlp_resilience::disk::{DiskQueueConfig, FsyncPolicy};
 pub use otlp_resilience::queue::Overflow;
 pub use otlp_resilience::retry::RetryPolicy;
@@ -307,8 +307,8 @@ impl<E> ExporterBuilder<E> {
     }
 
     /// When to stop sending to a failing endpoint for a while (default:
-    /// [`CircuitBreaker::default`]).
-    pub fn with_circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+    /// [`BreakerConfig::default`]).
+    pub fn with_circuit_breaker(mut self, breaker: BreakerConfig) -> Self {
         self.delivery.breaker = breaker;
         self
     }

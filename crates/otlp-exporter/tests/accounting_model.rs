@@ -16,8 +16,8 @@ use opentelemetry_sdk::trace::SpanExporter as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use otlp_core::ExportRequest;
 use otlp_exporter::{
-    CircuitBreaker, DiskQueueConfig, FsyncPolicy, OtlpSpanExporter, Overflow, Protocol,
-    RetryPolicy, StatsSnapshot,
+    BreakerConfig, DiskQueueConfig, FsyncPolicy, OtlpSpanExporter, Overflow, Protocol, RetryPolicy,
+    StatsSnapshot,
 };
 use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver};
 use proptest::prelude::*;
@@ -312,7 +312,7 @@ fn run(steps: Vec<Step>, max_items: u64, overflow: Overflow, concurrency: usize,
         // Opens only after 100 failures in a row, more than a test has:
         // the endpoint's answers are the test's to choose.
         .with_circuit_breaker(
-            CircuitBreaker::builder()
+            BreakerConfig::builder()
                 .with_min_calls(100)
                 .with_failure_ratio(1.0)
                 .build()

@@ -19,7 +19,9 @@ use otlp_core::proto::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use otlp_core::proto::resource::v1::Resource;
 use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otlp_core::{ExportRequest, Format, Signal};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver, Transport};
+use otlp_transport::receiver::{
+    ReceivedRequest, Receiver, ReceiverProtocol, Reply, RunningReceiver,
+};
 use prost::Message;
 use std::collections::VecDeque;
 use std::io::Write;
@@ -302,7 +304,7 @@ mod grpc {
                 assert_eq!(export(&channel, &sent, encoding).await.unwrap(), None);
                 let received = requests.recv().await.unwrap();
                 assert_eq!(received.request, sent);
-                assert_eq!(received.transport, Transport::Grpc);
+                assert_eq!(received.transport, ReceiverProtocol::Grpc);
                 assert_eq!(received.format, Format::Protobuf);
                 assert_eq!(received.compression, algorithm);
                 assert_eq!(received.decoded_bytes, sent.encode_protobuf().len());
@@ -737,7 +739,7 @@ mod http {
 
                         let received = requests.recv().await.unwrap();
                         assert_eq!(received.request, sent, "{what}");
-                        assert_eq!(received.transport, Transport::Http);
+                        assert_eq!(received.transport, ReceiverProtocol::Http);
                         assert_eq!(received.format, format);
                         assert_eq!(received.compression, algorithm);
                         assert_eq!(
