@@ -10,7 +10,7 @@
 //! timeout):
 //!
 //! ```text
-//! queue -> dispatcher -> batch task: [send slot] Breaker -> OtlpClient
+//! queue -> dispatcher -> batch task: ConcurrencyLimit -> Breaker -> OtlpClient
 //!                                     retry decision (Retrier: policy + budget)
 //! ```
 //!
@@ -19,7 +19,8 @@
 //! The batch task is the only place a batch is retried: it asks the
 //! [`Retrier`] (the retry policy and budget of `otlp-resilience`) what to
 //! do after each failure. It holds one of the `max_concurrent_exports`
-//! send slots only while a request is on the wire; while it waits for its
+//! send slots (the [`ConcurrencyLimit`] of `otlp-resilience`) only while a
+//! request is on the wire; while it waits for its
 //! next attempt it holds none, so a server asking for an hour's pause
 //! delays that batch, not the others. A delay longer than the time the
 //! policy has left ends the batch at once (counted as `retry_expired`)
@@ -48,7 +49,7 @@
 
 use crate::pipeline::BufferPool;
 use crate::runtime::Runtime;
-use crate::stats::{Dropped, ExportStats, Reason};
+use crate::stats::{Dropped, ExportStats, Reason, StoreView};
 use crate::BuildError;
 use bytes::Bytes;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -56,6 +57,7 @@ use otlp_compression::Algorithm;
 use otlp_core::{Retryable, Signal};
 use otlp_resilience::breaker::{Breaker, BreakerConfig, BreakerLayer};
 use otlp_resilience::disk::{DiskError, DiskQueue, DiskQueueConfig, RecordId, RecoveryReport};
+use otlp_resilience::limit::{ConcurrencyLimit, ConcurrencyLimitLayer};
 use otlp_resilience::queue::{BoundedQueue, Overflow, PushOutcome, QueueError, Weighted};
 use otlp_resilience::retry::{Decision, GiveUp, Retrier, RetryPolicy};
 use otlp_transport::client::{ExportError, ExportResponse, OtlpClient, Payload};
@@ -170,7 +172,7 @@ impl tower::Service<Job> for SendService {
     }
 }
 
-type Stack = Breaker<SendService>;
+type Stack = ConcurrencyLimit<Breaker<SendService>>;
 
 /// Where queued batches wait.
 #[derive(Debug, Clone)]
@@ -239,10 +241,6 @@ impl DiskStore {
             known,
             pushing: Mutex::new(()),
         })
-    }
-
-    pub(crate) fn queue(&self) -> &Arc<DiskQueue> {
-        &self.queue
     }
 
     /// Writes `job` (on a blocking thread), booking its items as queued.
@@ -347,8 +345,6 @@ struct Inner {
     stats: ExportStats,
     retrier: Retrier,
     stack: Stack,
-    /// Requests on the wire.
-    send_slots: Arc<Semaphore>,
     /// Batches out of the queue.
     taken_slots: Arc<Semaphore>,
     /// A persistent queue's batches are never given up for lack of time.
@@ -427,7 +423,14 @@ impl Delivery {
         };
         let breaker = BreakerLayer::new(cfg.breaker.clone());
         let retrier = Retrier::new(cfg.retry.clone());
-        stats.attach(store.clone(), retrier.stats(), breaker.handle());
+        let view = match &store {
+            Store::Memory(queue) => {
+                let queue = Arc::clone(queue);
+                StoreView::Memory(Box::new(move || queue.stats()))
+            }
+            Store::Disk(disk) => StoreView::Disk(Arc::downgrade(&disk.queue)),
+        };
+        stats.attach(view, retrier.stats(), breaker.handle());
         let inner = Arc::new(Inner {
             durable: matches!(store, Store::Disk(_)),
             store,
@@ -436,8 +439,8 @@ impl Delivery {
             running: AtomicUsize::new(0),
             stats: stats.clone(),
             retrier,
-            stack: breaker.layer(SendService(client, stats.clone())),
-            send_slots: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            stack: ConcurrencyLimitLayer::new(cfg.max_concurrent)
+                .layer(breaker.layer(SendService(client, stats.clone()))),
             taken_slots: Arc::new(Semaphore::new(
                 cfg.max_concurrent.saturating_mul(TAKEN_PER_SLOT),
             )),
@@ -725,13 +728,9 @@ impl Inner {
         let mut retries = 0;
         self.retrier.record_request();
         loop {
-            // A send slot only while the request is on the wire.
-            let Ok(permit) = Arc::clone(&self.send_slots).acquire_owned().await else {
-                return Outcome::Stopped;
-            };
+            // A send slot only while the request is on the wire: none is
+            // held while the batch waits for its next attempt.
             let result = self.stack.clone().oneshot(job.clone()).await;
-            // No slot is held while the batch waits for its next attempt.
-            drop(permit);
             let error = match result {
                 Ok(response) => {
                     if response.is_partial_success() {
@@ -753,6 +752,8 @@ impl Inner {
                 match self.retrier.decide(&error, started, retries) {
                     Decision::Retry { delay } => {
                         retries += 1;
+                        // The retry count (kept by the retrier) changed.
+                        self.stats.announce();
                         tokio::time::sleep(delay).await;
                         break;
                     }

@@ -23,7 +23,7 @@ use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// How the endpoint answers one request.
@@ -244,15 +244,9 @@ fn wait_for(
     stats: &otlp_exporter::ExportStats,
     done: impl Fn(&StatsSnapshot) -> bool,
 ) -> StatsSnapshot {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let snap = stats.snapshot();
-        if done(&snap) {
-            return snap;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting: {snap:?}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    stats
+        .wait_for(done, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("timed out waiting: {:?}", stats.snapshot()))
 }
 
 /// The items a flush or shutdown error says were dropped, if it says so.
