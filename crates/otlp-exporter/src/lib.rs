@@ -98,8 +98,10 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use pipeline::Pipeline;
 
-/// How long `force_flush` waits for the queue to drain.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `force_flush` waits for the queue to drain; a good timeout
+/// for [`FlushHandle::flush`] too.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+use DEFAULT_FLUSH_TIMEOUT as FLUSH_TIMEOUT;
 
 /// Waits for an exporter's queue to drain; see
 /// [`OtlpSpanExporter::flush_handle`].
@@ -130,6 +132,7 @@ pub use otlp_resilience::retry::RetryPolicy;
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
 pub use processor::{OtlpSpanProcessor, DEFAULT_MAX_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY};
+pub use runtime::ExportThread;
 pub use stats::{DiskSnapshot, Dropped, ErrorKind, ExportStats, LastError, StatsSnapshot};
 
 /// Why an exporter could not be built.
@@ -204,7 +207,7 @@ pub enum BuildError {
 
 /// A transport client configured like one signal's exporter, made by
 /// [`ExporterBuilder::build_client`], with what is needed to send through
-/// it.
+/// it, and counters of what was sent through [`export`](Self::export).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ResolvedClient {
@@ -216,6 +219,47 @@ pub struct ResolvedClient {
     pub protocol: Protocol,
     /// How request bodies are to be compressed; its codec is compiled in.
     pub compression: Compression,
+    stats: ExportStats,
+}
+
+impl ResolvedClient {
+    /// Sends one request of `items` items once: no queue, no retry, the
+    /// outcome goes to the caller. Counted in [`stats`](Self::stats) as an
+    /// exporter counts its batches: a failure's items as
+    /// [`Dropped::returned`], with the error as the last error.
+    ///
+    /// `uncompressed` is the size of the encoded request before
+    /// compression, for the byte counters. Must run in a tokio runtime
+    /// (such as an [`ExportThread`]'s, with [`ExportThread::run`]).
+    pub async fn export(
+        &self,
+        signal: Signal,
+        payload: otlp_transport::client::Payload,
+        items: u64,
+        uncompressed: usize,
+    ) -> Result<otlp_transport::client::ExportResponse, otlp_transport::client::ExportError> {
+        let stats = &self.stats;
+        stats.record_encoded(uncompressed, payload.body.len());
+        stats.record_sending(items);
+        let started = std::time::Instant::now();
+        let result = self.client.export(signal, payload).await;
+        match &result {
+            Ok(response) => {
+                stats.record_success(items, response.rejected_items, started.elapsed());
+            }
+            Err(error) => {
+                stats.record_error(error);
+                stats.record_failure(items, stats::Reason::Returned, started.elapsed());
+            }
+        }
+        result
+    }
+
+    /// What was sent through [`export`](Self::export) (and through clones
+    /// of this client).
+    pub fn stats(&self) -> ExportStats {
+        self.stats.clone()
+    }
 }
 
 /// Builds an exporter of type `E`; see [`OtlpSpanExporter::builder`].
@@ -228,7 +272,24 @@ pub struct ExporterBuilder<E> {
     disk_config: Option<DiskQueueConfig>,
     temporality: Option<Temporality>,
     batch: BatchSettings,
+    thread: Option<ExportThread>,
     _exporter: PhantomData<fn() -> E>,
+}
+
+// Not derived: that would ask for `E: Clone`.
+impl<E> Clone for ExporterBuilder<E> {
+    fn clone(&self) -> Self {
+        ExporterBuilder {
+            settings: self.settings.clone(),
+            delivery: self.delivery.clone(),
+            persist_dir: self.persist_dir.clone(),
+            disk_config: self.disk_config.clone(),
+            temporality: self.temporality,
+            batch: self.batch.clone(),
+            thread: self.thread.clone(),
+            _exporter: PhantomData,
+        }
+    }
 }
 
 /// Batching settings of an [`OtlpSpanProcessor`]; `None` means "not set".
@@ -247,8 +308,35 @@ impl<E> ExporterBuilder<E> {
             disk_config: None,
             temporality: None,
             batch: BatchSettings::default(),
+            thread: None,
             _exporter: PhantomData,
         }
+    }
+
+    /// The same settings, to build another kind of exporter: e.g. the log
+    /// exporter for the collector a span exporter's settings name. Settings
+    /// the other kind has no use for (batching, temporality) are kept but
+    /// do nothing there.
+    pub fn for_exporter<F>(self) -> ExporterBuilder<F> {
+        ExporterBuilder {
+            settings: self.settings,
+            delivery: self.delivery,
+            persist_dir: self.persist_dir,
+            disk_config: self.disk_config,
+            temporality: self.temporality,
+            batch: self.batch,
+            thread: self.thread,
+            _exporter: PhantomData,
+        }
+    }
+
+    /// Sends from `thread`, shared with other exporters, instead of a
+    /// thread of this exporter's own; exporters on one thread whose
+    /// connection settings resolve alike also share one transport client
+    /// (see [`ExportThread`]).
+    pub fn with_export_thread(mut self, thread: &ExportThread) -> Self {
+        self.thread = Some(thread.clone());
+        self
     }
 
     /// The collector's endpoint. For gRPC, e.g. `http://localhost:4317`; for
@@ -362,8 +450,10 @@ impl<E> ExporterBuilder<E> {
     ///
     /// For code that encodes and sends requests itself but must send where
     /// the exporter of `signal` sends; the queue, retry and breaker
-    /// settings are not used. No connection is made, and no runtime is
-    /// needed, until the first export.
+    /// settings are not used. With an
+    /// [`export thread`](Self::with_export_thread), the client is the one
+    /// the thread's exporters of the same settings use. No connection is
+    /// made, and no runtime is needed, until the first export.
     ///
     /// Fails as `build` would: on an environment variable that cannot be
     /// parsed, on settings the transport rejects, or when the protocol or
@@ -374,15 +464,24 @@ impl<E> ExporterBuilder<E> {
         if !algorithm.is_supported() {
             return Err(otlp_compression::CompressionError::Unsupported { algorithm }.into());
         }
+        let client = match &self.thread {
+            Some(thread) => thread.client(signal, &cfg, &self.settings, &read_env)?,
+            None => {
+                env::ClientKey::new(signal, &cfg, &self.settings, &read_env)
+                    .build_for(signal)?
+                    .1
+            }
+        };
         Ok(ResolvedClient {
-            client: env::client(signal, &cfg)?,
+            client,
             protocol: cfg.protocol,
             compression: cfg.compression,
+            stats: ExportStats::default(),
         })
     }
 
     fn resolve(&self, signal: Signal) -> Result<env::Resolved, BuildError> {
-        let cfg = env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())?;
+        let cfg = env::resolve(signal, &self.settings, &read_env)?;
         let algorithm = cfg.compression.algorithm();
         if cfg.protocol == Protocol::Grpc && algorithm == Algorithm::Brotli {
             return Err(BuildError::CompressionNotSupported {
@@ -403,8 +502,17 @@ impl<E> ExporterBuilder<E> {
             (None, None) => None,
         };
         delivery.validate()?;
-        Pipeline::new(signal, cfg, delivery, runtime::Runtime::new()?)
+        let thread = match &self.thread {
+            Some(thread) => thread.clone(),
+            None => ExportThread::new()?,
+        };
+        let client = thread.client(signal, &cfg, &self.settings, &read_env)?;
+        Pipeline::new(signal, cfg, delivery, thread.runtime().clone(), client)
     }
+}
+
+fn read_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 // ------------------------------------------------------------------ traces

@@ -63,6 +63,7 @@ pub(crate) enum Reason {
     Shutdown,
     EncodeFailed,
     DiskError,
+    Returned,
 }
 
 /// Live views of the delivery machinery, attached when it starts.
@@ -249,6 +250,11 @@ pub struct Dropped {
     pub encode_failed: u64,
     /// In batches the persistent queue could not write.
     pub disk_error: u64,
+    /// In requests sent once, without a queue or retries, that failed: the
+    /// error went to the caller, who still has the items
+    /// ([`ResolvedClient::export`](crate::ResolvedClient::export), the
+    /// `otlp` facade's push API).
+    pub returned: u64,
 }
 
 impl Dropped {
@@ -261,9 +267,10 @@ impl Dropped {
             + self.shutdown
             + self.encode_failed
             + self.disk_error
+            + self.returned
     }
 
-    fn fields(&self) -> [(&'static str, u64); 7] {
+    fn fields(&self) -> [(&'static str, u64); 8] {
         [
             ("rejected by the receiver", self.rejected_by_receiver),
             ("refused by the endpoint", self.export_failed),
@@ -272,6 +279,7 @@ impl Dropped {
             ("shut down", self.shutdown),
             ("not compressible", self.encode_failed),
             ("disk queue error", self.disk_error),
+            ("returned to the caller", self.returned),
         ]
     }
 
@@ -286,6 +294,7 @@ impl Dropped {
             shutdown: d(self.shutdown, earlier.shutdown),
             encode_failed: d(self.encode_failed, earlier.encode_failed),
             disk_error: d(self.disk_error, earlier.disk_error),
+            returned: d(self.returned, earlier.returned),
         }
     }
 
@@ -297,6 +306,7 @@ impl Dropped {
             Reason::Shutdown => &mut self.shutdown,
             Reason::EncodeFailed => &mut self.encode_failed,
             Reason::DiskError => &mut self.disk_error,
+            Reason::Returned => &mut self.returned,
         };
         *slot += items;
     }
@@ -571,6 +581,14 @@ impl ExportStats {
     pub(crate) fn record_taken(&self, items: u64) {
         self.book(|l| {
             l.queued -= items.min(l.queued);
+            l.in_flight += items;
+        });
+    }
+
+    /// `items` handed over and sent at once, without a queue.
+    pub(crate) fn record_sending(&self, items: u64) {
+        self.book(|l| {
+            l.accepted += items;
             l.in_flight += items;
         });
     }

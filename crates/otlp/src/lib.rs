@@ -88,10 +88,12 @@ mod stats;
 
 pub use client::{BuildError, EnhancedOtlpClient, EnhancedOtlpClientBuilder, ProviderError};
 pub use push::{PendingLog, PendingMetric, PendingSpan, PushError, PushResponse};
-pub use stats::{ClientStats, PushSnapshot, PushStats};
+pub use stats::{ClientStats, PushStats};
 
 pub use otlp_core::{Signal, TelemetryData};
-pub use otlp_exporter::{Compression, Dropped, Protocol, StatsSnapshot, TlsConfig};
+pub use otlp_exporter::{
+    Compression, Dropped, ExportStats, ExportThread, Protocol, StatsSnapshot, TlsConfig,
+};
 
 /// The data model, encoder and decoder (`otlp-core`).
 pub use otlp_core as core;
