@@ -16,6 +16,7 @@
 //! resolve alike share one client.
 
 use crate::BuildError;
+use opentelemetry_sdk::metrics::Temporality;
 use otlp_compression::Compression;
 use otlp_core::Signal;
 use otlp_transport::client::{OtlpClient, TlsConfig};
@@ -291,6 +292,21 @@ pub(crate) fn resolve(
     })
 }
 
+/// The metric temporality `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+/// asks for (`cumulative`, `delta` or `lowmemory`); cumulative if unset.
+pub(crate) fn temporality(env: &dyn Fn(&str) -> Option<String>) -> Result<Temporality, BuildError> {
+    const VAR: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    let Some(v) = env(VAR).filter(|v| !v.trim().is_empty()) else {
+        return Ok(Temporality::Cumulative);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "cumulative" => Ok(Temporality::Cumulative),
+        "delta" => Ok(Temporality::Delta),
+        "lowmemory" => Ok(Temporality::LowMemory),
+        _ => Err(invalid(VAR, &v, "expected cumulative, delta or lowmemory")),
+    }
+}
+
 /// What a transport client is made of. Exporters whose settings resolve to
 /// the same key can share one client, and so its connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,6 +465,18 @@ mod tests {
         assert_eq!(built.urls[2], None);
         assert!(built.urls[1].is_some());
         assert!(key(Signal::Logs).build_for(Signal::Logs).is_err());
+    }
+
+    #[test]
+    fn temporality_preference() {
+        let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+        assert_eq!(temporality(&env(&[])).unwrap(), Temporality::Cumulative);
+        assert_eq!(
+            temporality(&env(&[(var, " Delta ")])).unwrap(),
+            Temporality::Delta
+        );
+        let e = temporality(&env(&[(var, "sometimes")])).unwrap_err();
+        assert!(e.to_string().contains(var), "{e}");
     }
 
     #[test]

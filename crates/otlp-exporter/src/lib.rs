@@ -67,7 +67,14 @@
 //!
 //! An exporter can be built and called from any thread, inside a tokio
 //! runtime or not: its senders run on a thread of its own (a one-worker
-//! tokio runtime), never on the application's runtime.
+//! tokio runtime), never on the application's runtime. Exporters given one
+//! [`ExportThread`] share that thread, and those whose connection settings
+//! resolve alike share one transport client (one gRPC connection, one HTTP
+//! pool).
+//!
+//! What an exporter did is in its [`ExportStats`]; a caller waiting for a
+//! figure waits on them ([`ExportStats::wait_for`], [`ExportStats::until`])
+//! instead of polling.
 //!
 //! # Feature flags
 //!
@@ -700,24 +707,9 @@ impl ExporterBuilder<OtlpMetricExporter> {
 
     /// Builds the exporter.
     pub fn build(self) -> Result<OtlpMetricExporter, BuildError> {
-        const VAR: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
         let temporality = match self.temporality {
             Some(t) => t,
-            None => match std::env::var(VAR).ok().filter(|v| !v.trim().is_empty()) {
-                None => Temporality::Cumulative,
-                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                    "cumulative" => Temporality::Cumulative,
-                    "delta" => Temporality::Delta,
-                    "lowmemory" => Temporality::LowMemory,
-                    _ => {
-                        return Err(BuildError::InvalidEnv {
-                            name: VAR.to_owned(),
-                            value: v,
-                            reason: "expected cumulative, delta or lowmemory".to_owned(),
-                        })
-                    }
-                },
-            },
+            None => env::temporality(&read_env)?,
         };
         Ok(OtlpMetricExporter {
             pipeline: self.pipeline(Signal::Metrics)?,
