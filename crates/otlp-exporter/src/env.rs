@@ -98,13 +98,14 @@ fn invalid(name: &str, value: &str, reason: impl std::fmt::Display) -> BuildErro
     }
 }
 
-/// Adds the signal path to a base URL whose path is empty or `/`; a URL
-/// with a path of its own is used as it is.
-fn http_url(base: &str, signal: Signal) -> String {
+/// An endpoint given in code: the signal path is added (as to
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, [`Protocol::signal_url`]) to a URL whose
+/// path is empty or `/`; a URL with a path of its own is used as it is.
+fn http_url(base: &str, signal: Signal, protocol: Protocol) -> String {
     let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
     match after_scheme.find('/') {
         Some(i) if !after_scheme[i..].trim_end_matches('/').is_empty() => base.to_owned(),
-        _ => format!("{}{}", base.trim_end_matches('/'), signal.http_path()),
+        _ => protocol.signal_url(base, signal),
     }
 }
 
@@ -182,7 +183,7 @@ pub(crate) fn resolve(
     let url = if let Some(e) = &settings.endpoint {
         let e = with_scheme(e.clone());
         if is_http {
-            http_url(&e, signal)
+            http_url(&e, signal, protocol)
         } else {
             e
         }
@@ -190,16 +191,9 @@ pub(crate) fn resolve(
         // Signal-specific endpoints are used as they are.
         with_scheme(v.trim().to_owned())
     } else if let Some(v) = env(&var_name(None, "ENDPOINT")).filter(|v| !v.trim().is_empty()) {
-        let base = with_scheme(v.trim().to_owned());
-        if is_http {
-            format!("{}{}", base.trim_end_matches('/'), signal.http_path())
-        } else {
-            base
-        }
-    } else if is_http {
-        format!("{}{}", protocol.default_endpoint(), signal.http_path())
+        protocol.signal_url(&with_scheme(v.trim().to_owned()), signal)
     } else {
-        protocol.default_endpoint().to_owned()
+        protocol.signal_url(protocol.default_endpoint(), signal)
     };
 
     let compression = match settings.compression {

@@ -285,13 +285,9 @@ impl OtlpClientBuilder {
             .as_deref()
             .unwrap_or(self.protocol.default_endpoint());
         let resolve = |signal: Signal| -> Result<Uri, BuildError> {
-            match (&self.signal_endpoints[index(signal)], self.protocol) {
-                (Some(url), _) => parse_endpoint(url, insecure),
-                (None, Protocol::Grpc) => parse_endpoint(base, insecure),
-                (None, Protocol::HttpProtobuf | Protocol::HttpJson) => {
-                    let base = base.trim().trim_end_matches('/');
-                    parse_endpoint(&format!("{base}{}", signal.http_path()), insecure)
-                }
+            match &self.signal_endpoints[index(signal)] {
+                Some(url) => parse_endpoint(url, insecure),
+                None => parse_endpoint(&self.protocol.signal_url(base, signal), insecure),
             }
         };
         let endpoints = [
