@@ -143,6 +143,27 @@ impl EnhancedOtlpClient {
         }
     }
 
+    /// A handle to the counters of `signal`'s SDK exporter (`None` for a
+    /// signal the client has no exporter for): the same figures as
+    /// [`stats`](Self::stats), and a way to wait for them to change
+    /// ([`ExportStats::wait_for`], [`ExportStats::until`]) instead of
+    /// polling.
+    pub fn exporter_stats(&self, signal: Signal) -> Option<&ExportStats> {
+        let [traces, metrics, logs] = &self.exporter_stats;
+        match signal {
+            Signal::Traces => Some(traces),
+            Signal::Metrics => Some(metrics),
+            Signal::Logs => Some(logs),
+            _ => None,
+        }
+    }
+
+    /// A handle to the push API's counters for `signal`, like
+    /// [`exporter_stats`](Self::exporter_stats).
+    pub fn push_stats(&self, signal: Signal) -> Option<ExportStats> {
+        self.lanes.export_stats(signal)
+    }
+
     /// Exports everything the providers hold now: spans and log records
     /// buffered by the batch processors, and the metrics as they stand.
     ///

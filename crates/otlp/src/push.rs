@@ -23,7 +23,7 @@ use otlp_compression::{Algorithm, CompressionError, Compressor};
 use otlp_core::{
     Encoder, LogBuilder, MetricBuilder, Retryable, Signal, SpanBuilder, TelemetryData,
 };
-use otlp_exporter::{ExporterBuilder, ResolvedClient, StatsSnapshot};
+use otlp_exporter::{ExportStats, ExporterBuilder, ResolvedClient, StatsSnapshot};
 use otlp_transport::client::{ExportError, Payload};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -118,6 +118,14 @@ impl Lanes {
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
         })
+    }
+
+    /// The handle to `signal`'s counters.
+    pub(crate) fn export_stats(&self, signal: Signal) -> Option<ExportStats> {
+        self.lanes
+            .iter()
+            .find(|lane| lane.signal == signal)
+            .map(|lane| lane.client.stats())
     }
 
     /// Each lane's counters, in [`Signal::ALL`] order.

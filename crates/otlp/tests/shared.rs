@@ -107,6 +107,18 @@ fn one_thread_and_one_connection_per_protocol_and_pushes_need_no_runtime() {
         assert_eq!(pushed.accepted, 3, "{protocol}");
         let one = block_on(client.send_log("one more").finish()).unwrap();
         assert_eq!(one.accepted, 1, "{protocol}");
+        // The stats handles wait for a figure without polling; the
+        // answered pushes are booked already.
+        let logs = client.push_stats(Signal::Logs).unwrap();
+        let snap = block_on(logs.until(|s| s.items_exported == 2));
+        assert_eq!(snap.requests, 2, "{protocol}");
+        let traces = client.exporter_stats(Signal::Traces).unwrap();
+        assert!(
+            traces
+                .wait_for(|s| s.items_exported == 1, Duration::from_secs(60))
+                .is_some(),
+            "{protocol}"
+        );
         // Three exporters and the push API, each of which has run by now:
         // one thread between them. (Counted for the first client only: the
         // thread of one shut down may take a moment to go.)
