@@ -65,7 +65,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -340,8 +340,9 @@ struct Inner {
     closed: AtomicBool,
     /// Set once to stop the dispatcher and the batch tasks.
     stop: tokio::sync::watch::Sender<bool>,
-    /// Dispatcher and batch tasks still running.
-    running: AtomicUsize,
+    /// Dispatcher and batch tasks still running; signalled when none is.
+    running: Mutex<usize>,
+    stopped: std::sync::Condvar,
     stats: ExportStats,
     retrier: Retrier,
     stack: Stack,
@@ -375,14 +376,18 @@ struct Running(Arc<Inner>);
 
 impl Running {
     fn new(inner: &Arc<Inner>) -> Running {
-        inner.running.fetch_add(1, Ordering::SeqCst);
+        *lock(&inner.running) += 1;
         Running(Arc::clone(inner))
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        let mut running = lock(&self.0.running);
+        *running = running.saturating_sub(1);
+        if *running == 0 {
+            self.0.stopped.notify_all();
+        }
     }
 }
 
@@ -436,7 +441,8 @@ impl Delivery {
             store,
             closed: AtomicBool::new(false),
             stop: tokio::sync::watch::channel(false).0,
-            running: AtomicUsize::new(0),
+            running: Mutex::new(0),
+            stopped: std::sync::Condvar::new(),
             stats: stats.clone(),
             retrier,
             stack: ConcurrencyLimitLayer::new(cfg.max_concurrent)
@@ -583,9 +589,12 @@ impl Delivery {
     pub(crate) fn stop(&self, timeout: Duration) {
         self.inner.stop.send_replace(true);
         let deadline = Instant::now() + timeout;
-        while self.inner.running.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        crate::stats::wait_until(
+            &self.inner.stopped,
+            lock(&self.inner.running),
+            deadline,
+            |running| *running == 0,
+        );
         match &self.inner.store {
             Store::Memory(queue) => {
                 queue.close();
