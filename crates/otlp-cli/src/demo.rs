@@ -6,7 +6,7 @@ use crate::send::{self, SendOptions};
 use crate::DemoArgs;
 use otlp_core::{Format, Signal};
 use otlp_exporter::{Algorithm, Protocol};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, Transport};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, Reply};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -30,7 +30,7 @@ const ROWS: [(Protocol, Algorithm); 11] = [
 /// Items received, by how they arrived: each row's key is unique. The
 /// compression is keyed by name, which the receiver's `Encoding` and the
 /// exporter's `Algorithm` share.
-type Counts = Arc<Mutex<HashMap<(Transport, Format, &'static str), u64>>>;
+type Counts = Arc<Mutex<HashMap<(ReceiverProtocol, Format, &'static str), u64>>>;
 
 /// `otlp demo`.
 pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
@@ -74,8 +74,8 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
     let mut mismatched = 0;
     for (protocol, algorithm) in ROWS {
         let (addr, transport) = match protocol {
-            Protocol::Grpc => (grpc, Transport::Grpc),
-            _ => (http, Transport::Http),
+            Protocol::Grpc => (grpc, ReceiverProtocol::Grpc),
+            _ => (http, ReceiverProtocol::Http),
         };
         let (mut sent, mut exported, mut bytes, mut elapsed) = (0, 0, 0, Duration::ZERO);
         let mut failure = None;

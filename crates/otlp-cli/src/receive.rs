@@ -17,7 +17,7 @@
 use crate::error::CliError;
 use crate::ReceiveArgs;
 use otlp_core::{ExportRequest, Signal};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, Transport};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, Reply};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -95,10 +95,10 @@ fn signal_index(signal: Signal) -> usize {
     signal.index()
 }
 
-pub(crate) fn transport_name(transport: Transport) -> &'static str {
+pub(crate) fn transport_name(transport: ReceiverProtocol) -> &'static str {
     match transport {
-        Transport::Grpc => "grpc",
-        Transport::Http => "http",
+        ReceiverProtocol::Grpc => "grpc",
+        ReceiverProtocol::Http => "http",
     }
 }
 

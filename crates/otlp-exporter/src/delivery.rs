@@ -10,7 +10,7 @@
 //! timeout):
 //!
 //! ```text
-//! queue -> dispatcher -> batch task: [send slot] Breaker -> OtlpClient
+//! queue -> dispatcher -> batch task: ConcurrencyLimit -> Breaker -> OtlpClient
 //!                                     retry decision (Retrier: policy + budget)
 //! ```
 //!
@@ -19,7 +19,8 @@
 //! The batch task is the only place a batch is retried: it asks the
 //! [`Retrier`] (the retry policy and budget of `otlp-resilience`) what to
 //! do after each failure. It holds one of the `max_concurrent_exports`
-//! send slots only while a request is on the wire; while it waits for its
+//! send slots (the [`ConcurrencyLimit`] of `otlp-resilience`) only while a
+//! request is on the wire; while it waits for its
 //! next attempt it holds none, so a server asking for an hour's pause
 //! delays that batch, not the others. A delay longer than the time the
 //! policy has left ends the batch at once (counted as `retry_expired`)
@@ -48,14 +49,15 @@
 
 use crate::pipeline::BufferPool;
 use crate::runtime::Runtime;
-use crate::stats::{Dropped, ExportStats, Reason};
+use crate::stats::{Dropped, ExportStats, Reason, StoreView};
 use crate::BuildError;
 use bytes::Bytes;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use otlp_compression::Algorithm;
 use otlp_core::{Retryable, Signal};
-use otlp_resilience::breaker::{Breaker, BreakerLayer, CircuitBreaker};
+use otlp_resilience::breaker::{Breaker, BreakerConfig, BreakerLayer};
 use otlp_resilience::disk::{DiskError, DiskQueue, DiskQueueConfig, RecordId, RecoveryReport};
+use otlp_resilience::limit::{ConcurrencyLimit, ConcurrencyLimitLayer};
 use otlp_resilience::queue::{BoundedQueue, Overflow, PushOutcome, QueueError, Weighted};
 use otlp_resilience::retry::{Decision, GiveUp, Retrier, RetryPolicy};
 use otlp_transport::client::{ExportError, ExportResponse, OtlpClient, Payload};
@@ -63,7 +65,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -106,7 +108,7 @@ pub(crate) struct DeliveryConfig {
     pub(crate) overflow: Overflow,
     pub(crate) max_concurrent: usize,
     pub(crate) retry: RetryPolicy,
-    pub(crate) breaker: CircuitBreaker,
+    pub(crate) breaker: BreakerConfig,
     /// A directory for a durable queue instead of the in-memory one.
     pub(crate) persist: Option<(PathBuf, DiskQueueConfig)>,
 }
@@ -136,7 +138,7 @@ impl Default for DeliveryConfig {
             overflow: Overflow::DropNewest,
             max_concurrent: 4,
             retry: RetryPolicy::default(),
-            breaker: CircuitBreaker::default(),
+            breaker: BreakerConfig::default(),
             persist: None,
         }
     }
@@ -147,8 +149,7 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone)]
 struct SendService(OtlpClient, ExportStats);
 
-type SendFuture =
-    Pin<Box<dyn Future<Output = Result<ExportResponse, ExportError>> + std::marker::Send>>;
+type SendFuture = Pin<Box<dyn Future<Output = Result<ExportResponse, ExportError>> + Send>>;
 
 impl tower::Service<Job> for SendService {
     type Response = ExportResponse;
@@ -171,7 +172,7 @@ impl tower::Service<Job> for SendService {
     }
 }
 
-type Stack = Breaker<SendService>;
+type Stack = ConcurrencyLimit<Breaker<SendService>>;
 
 /// Where queued batches wait.
 #[derive(Debug, Clone)]
@@ -240,10 +241,6 @@ impl DiskStore {
             known,
             pushing: Mutex::new(()),
         })
-    }
-
-    pub(crate) fn queue(&self) -> &Arc<DiskQueue> {
-        &self.queue
     }
 
     /// Writes `job` (on a blocking thread), booking its items as queued.
@@ -343,13 +340,12 @@ struct Inner {
     closed: AtomicBool,
     /// Set once to stop the dispatcher and the batch tasks.
     stop: tokio::sync::watch::Sender<bool>,
-    /// Dispatcher and batch tasks still running.
-    running: AtomicUsize,
+    /// Dispatcher and batch tasks still running; signalled when none is.
+    running: Mutex<usize>,
+    stopped: std::sync::Condvar,
     stats: ExportStats,
     retrier: Retrier,
     stack: Stack,
-    /// Requests on the wire.
-    send_slots: Arc<Semaphore>,
     /// Batches out of the queue.
     taken_slots: Arc<Semaphore>,
     /// A persistent queue's batches are never given up for lack of time.
@@ -380,14 +376,18 @@ struct Running(Arc<Inner>);
 
 impl Running {
     fn new(inner: &Arc<Inner>) -> Running {
-        inner.running.fetch_add(1, Ordering::SeqCst);
+        *lock(&inner.running) += 1;
         Running(Arc::clone(inner))
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        let mut running = lock(&self.0.running);
+        *running = running.saturating_sub(1);
+        if *running == 0 {
+            self.0.stopped.notify_all();
+        }
     }
 }
 
@@ -428,17 +428,25 @@ impl Delivery {
         };
         let breaker = BreakerLayer::new(cfg.breaker.clone());
         let retrier = Retrier::new(cfg.retry.clone());
-        stats.attach(store.clone(), retrier.stats(), breaker.handle());
+        let view = match &store {
+            Store::Memory(queue) => {
+                let queue = Arc::clone(queue);
+                StoreView::Memory(Box::new(move || queue.stats()))
+            }
+            Store::Disk(disk) => StoreView::Disk(Arc::downgrade(&disk.queue)),
+        };
+        stats.attach(view, retrier.stats(), breaker.handle());
         let inner = Arc::new(Inner {
             durable: matches!(store, Store::Disk(_)),
             store,
             closed: AtomicBool::new(false),
             stop: tokio::sync::watch::channel(false).0,
-            running: AtomicUsize::new(0),
+            running: Mutex::new(0),
+            stopped: std::sync::Condvar::new(),
             stats: stats.clone(),
             retrier,
-            stack: breaker.layer(SendService(client, stats.clone())),
-            send_slots: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            stack: ConcurrencyLimitLayer::new(cfg.max_concurrent)
+                .layer(breaker.layer(SendService(client, stats.clone()))),
             taken_slots: Arc::new(Semaphore::new(
                 cfg.max_concurrent.saturating_mul(TAKEN_PER_SLOT),
             )),
@@ -581,9 +589,12 @@ impl Delivery {
     pub(crate) fn stop(&self, timeout: Duration) {
         self.inner.stop.send_replace(true);
         let deadline = Instant::now() + timeout;
-        while self.inner.running.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        crate::stats::wait_until(
+            &self.inner.stopped,
+            lock(&self.inner.running),
+            deadline,
+            |running| *running == 0,
+        );
         match &self.inner.store {
             Store::Memory(queue) => {
                 queue.close();
@@ -726,13 +737,9 @@ impl Inner {
         let mut retries = 0;
         self.retrier.record_request();
         loop {
-            // A send slot only while the request is on the wire.
-            let Ok(permit) = Arc::clone(&self.send_slots).acquire_owned().await else {
-                return Outcome::Stopped;
-            };
+            // A send slot only while the request is on the wire: none is
+            // held while the batch waits for its next attempt.
             let result = self.stack.clone().oneshot(job.clone()).await;
-            // No slot is held while the batch waits for its next attempt.
-            drop(permit);
             let error = match result {
                 Ok(response) => {
                     if response.is_partial_success() {
@@ -754,6 +761,8 @@ impl Inner {
                 match self.retrier.decide(&error, started, retries) {
                     Decision::Retry { delay } => {
                         retries += 1;
+                        // The retry count (kept by the retrier) changed.
+                        self.stats.announce();
                         tokio::time::sleep(delay).await;
                         break;
                     }

@@ -8,12 +8,15 @@
 //! replaced by a default: a typo in `OTEL_EXPORTER_OTLP_PROTOCOL` should not
 //! send telemetry somewhere else.
 //!
-//! [`client`] turns the result into a transport client. The exporters and
-//! [`ExporterBuilder::build_client`](crate::ExporterBuilder::build_client)
+//! [`ClientKey`] turns the result into a transport client. The exporters
+//! and [`ExporterBuilder::build_client`](crate::ExporterBuilder::build_client)
 //! (which the `otlp` facade's push API uses) both go through it, so
-//! anything built from the same settings sends to the same place.
+//! anything built from the same settings sends to the same place, and
+//! exporters on one [`ExportThread`](crate::ExportThread) whose settings
+//! resolve alike share one client.
 
 use crate::BuildError;
+use opentelemetry_sdk::metrics::Temporality;
 use otlp_compression::Compression;
 use otlp_core::Signal;
 use otlp_transport::client::{OtlpClient, TlsConfig};
@@ -21,8 +24,9 @@ use otlp_transport::Protocol;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The default export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default);
+/// the transport client's own default, so that both agree.
+pub use otlp_transport::client::DEFAULT_TIMEOUT;
 
 /// The longest export timeout accepted (from the environment or code): one
 /// hour. Longer ones would in effect never end (`u64::MAX` milliseconds
@@ -94,13 +98,14 @@ fn invalid(name: &str, value: &str, reason: impl std::fmt::Display) -> BuildErro
     }
 }
 
-/// Adds the signal path to a base URL whose path is empty or `/`; a URL
-/// with a path of its own is used as it is.
-fn http_url(base: &str, signal: Signal) -> String {
+/// An endpoint given in code: the signal path is added (as to
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, [`Protocol::signal_url`]) to a URL whose
+/// path is empty or `/`; a URL with a path of its own is used as it is.
+fn http_url(base: &str, signal: Signal, protocol: Protocol) -> String {
     let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
     match after_scheme.find('/') {
         Some(i) if !after_scheme[i..].trim_end_matches('/').is_empty() => base.to_owned(),
-        _ => format!("{}{}", base.trim_end_matches('/'), signal.http_path()),
+        _ => protocol.signal_url(base, signal),
     }
 }
 
@@ -178,7 +183,7 @@ pub(crate) fn resolve(
     let url = if let Some(e) = &settings.endpoint {
         let e = with_scheme(e.clone());
         if is_http {
-            http_url(&e, signal)
+            http_url(&e, signal, protocol)
         } else {
             e
         }
@@ -186,16 +191,9 @@ pub(crate) fn resolve(
         // Signal-specific endpoints are used as they are.
         with_scheme(v.trim().to_owned())
     } else if let Some(v) = env(&var_name(None, "ENDPOINT")).filter(|v| !v.trim().is_empty()) {
-        let base = with_scheme(v.trim().to_owned());
-        if is_http {
-            format!("{}{}", base.trim_end_matches('/'), signal.http_path())
-        } else {
-            base
-        }
-    } else if is_http {
-        format!("{}{}", protocol.default_endpoint(), signal.http_path())
+        protocol.signal_url(&with_scheme(v.trim().to_owned()), signal)
     } else {
-        protocol.default_endpoint().to_owned()
+        protocol.signal_url(protocol.default_endpoint(), signal)
     };
 
     let compression = match settings.compression {
@@ -288,20 +286,116 @@ pub(crate) fn resolve(
     })
 }
 
-/// The transport client for `signal` that sends as `cfg` says.
-///
-/// No connection is made, and no runtime is needed, until the first export.
-pub(crate) fn client(signal: Signal, cfg: &Resolved) -> Result<OtlpClient, BuildError> {
-    let mut client = OtlpClient::builder(cfg.protocol)
-        .with_endpoint(cfg.url.clone())
-        .with_headers(cfg.headers.clone())
-        .with_timeout(cfg.timeout)
-        .with_tls(cfg.tls.clone());
-    if cfg.protocol != Protocol::Grpc {
-        // The resolved URL already holds the signal's path.
-        client = client.with_signal_endpoint(signal, cfg.url.clone());
+/// The metric temporality `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+/// asks for (`cumulative`, `delta` or `lowmemory`); cumulative if unset.
+pub(crate) fn temporality(env: &dyn Fn(&str) -> Option<String>) -> Result<Temporality, BuildError> {
+    const VAR: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    let Some(v) = env(VAR).filter(|v| !v.trim().is_empty()) else {
+        return Ok(Temporality::Cumulative);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "cumulative" => Ok(Temporality::Cumulative),
+        "delta" => Ok(Temporality::Delta),
+        "lowmemory" => Ok(Temporality::LowMemory),
+        _ => Err(invalid(VAR, &v, "expected cumulative, delta or lowmemory")),
     }
-    Ok(client.build()?)
+}
+
+/// What a transport client is made of. Exporters whose settings resolve to
+/// the same key can share one client, and so its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientKey {
+    protocol: Protocol,
+    /// Where each signal goes (in [`Signal::ALL`] order); `None` for a
+    /// signal whose settings differ, which this client does not send.
+    urls: [Option<String>; 3],
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    tls: TlsConfig,
+}
+
+impl ClientKey {
+    /// The client `signal` sends through, as `cfg` says. The other signals,
+    /// resolved from the same `settings`, are added where they agree on
+    /// everything but the URL, so that an exporter of each signal built
+    /// from one builder's settings gets the same key (one that cannot be
+    /// resolved is left out: its own exporter reports the error).
+    pub(crate) fn new(
+        signal: Signal,
+        cfg: &Resolved,
+        settings: &Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Self {
+        let urls = Signal::ALL.map(|other| {
+            if other == signal {
+                return Some(cfg.url.clone());
+            }
+            resolve(other, settings, env).ok().and_then(|o| {
+                let alike = o.protocol == cfg.protocol
+                    && o.headers == cfg.headers
+                    && o.timeout == cfg.timeout
+                    && o.tls == cfg.tls;
+                alike.then_some(o.url)
+            })
+        });
+        ClientKey {
+            protocol: cfg.protocol,
+            urls,
+            headers: cfg.headers.clone(),
+            timeout: cfg.timeout,
+            tls: cfg.tls.clone(),
+        }
+    }
+
+    /// Builds the client for `signal`. If the transport refuses the
+    /// settings, the other signals' URLs it refuses on their own are left
+    /// out and it tries again: a bad endpoint of another signal fails that
+    /// signal's exporter, not this one. Returns the key actually built.
+    pub(crate) fn build_for(self, signal: Signal) -> Result<(ClientKey, OtlpClient), BuildError> {
+        match self.build() {
+            Ok(client) => Ok((self, client)),
+            Err(e) => {
+                let narrowed = self.without_bad_urls(signal);
+                if narrowed == self {
+                    return Err(e);
+                }
+                let client = narrowed.build()?;
+                Ok((narrowed, client))
+            }
+        }
+    }
+
+    fn without_bad_urls(&self, signal: Signal) -> ClientKey {
+        let mut key = self.clone();
+        for (other, url) in Signal::ALL.into_iter().zip(&mut key.urls) {
+            if other == signal || url.is_none() {
+                continue;
+            }
+            let alone = OtlpClient::builder(self.protocol)
+                .with_signal_endpoint(other, url.clone().unwrap_or_default())
+                .build();
+            if alone.is_err() {
+                *url = None;
+            }
+        }
+        key
+    }
+
+    /// Builds the client. No connection is made until the first export.
+    fn build(&self) -> Result<OtlpClient, BuildError> {
+        let mut client = OtlpClient::builder(self.protocol)
+            .with_headers(self.headers.clone())
+            .with_timeout(self.timeout)
+            .with_tls(self.tls.clone());
+        // Each URL is complete (for HTTP, with the signal's path): used as
+        // it is.
+        for (signal, url) in Signal::ALL.into_iter().zip(&self.urls) {
+            if let Some(url) = url {
+                client = client.with_signal_endpoint(signal, url.clone());
+            }
+        }
+        Ok(client.build()?)
+    }
 }
 
 fn merge(into: &mut Vec<(String, String)>, from: Vec<(String, String)>) {
@@ -324,6 +418,63 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn signals_that_resolve_alike_share_a_client_key() {
+        let settings = Settings {
+            endpoint: Some("http://collector:4318".into()),
+            ..Settings::default()
+        };
+        let key = |signal, vars: &[(&str, &str)]| {
+            let env = env(vars);
+            let cfg = resolve(signal, &settings, &env).unwrap();
+            ClientKey::new(signal, &cfg, &settings, &env)
+        };
+        let traces = key(Signal::Traces, &[]);
+        assert_eq!(traces, key(Signal::Metrics, &[]));
+        assert_eq!(traces, key(Signal::Logs, &[]));
+        assert_eq!(
+            traces.urls[2].as_deref(),
+            Some("http://collector:4318/v1/logs")
+        );
+
+        // Logs carry a header of their own: they need a client of their own.
+        let vars = [("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "tenant=a")];
+        let traces = key(Signal::Traces, &vars);
+        let logs = key(Signal::Logs, &vars);
+        assert_eq!(traces, key(Signal::Metrics, &vars));
+        assert_ne!(traces, logs);
+        assert_eq!(traces.urls[2], None);
+        assert_eq!((logs.urls[0].as_ref(), logs.urls[1].as_ref()), (None, None));
+
+        // A logs endpoint the transport refuses fails only the logs client
+        // (checked where the default protocol is compiled in).
+        if !Protocol::HttpProtobuf.is_supported() {
+            return;
+        }
+        let env = env(&[("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://bad host/")]);
+        let key = |signal| {
+            let settings = Settings::default();
+            let cfg = resolve(signal, &settings, &env).unwrap();
+            ClientKey::new(signal, &cfg, &settings, &env)
+        };
+        let (built, _) = key(Signal::Traces).build_for(Signal::Traces).unwrap();
+        assert_eq!(built.urls[2], None);
+        assert!(built.urls[1].is_some());
+        assert!(key(Signal::Logs).build_for(Signal::Logs).is_err());
+    }
+
+    #[test]
+    fn temporality_preference() {
+        let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+        assert_eq!(temporality(&env(&[])).unwrap(), Temporality::Cumulative);
+        assert_eq!(
+            temporality(&env(&[(var, " Delta ")])).unwrap(),
+            Temporality::Delta
+        );
+        let e = temporality(&env(&[(var, "sometimes")])).unwrap_err();
+        assert!(e.to_string().contains(var), "{e}");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! [`with_max_concurrent_exports`](ExporterBuilder::with_max_concurrent_exports)
 //! requests at once, retrying retryable failures with backoff, the server's
 //! delay hints and a retry budget ([`RetryPolicy`]), behind a
-//! [`CircuitBreaker`]. The queue is bounded
+//! [`BreakerConfig`]. The queue is bounded
 //! ([`with_queue_limits`](ExporterBuilder::with_queue_limits),
 //! [`Overflow`]) or durable
 //! ([`with_persistent_queue`](ExporterBuilder::with_persistent_queue)).
@@ -67,7 +67,14 @@
 //!
 //! An exporter can be built and called from any thread, inside a tokio
 //! runtime or not: its senders run on a thread of its own (a one-worker
-//! tokio runtime), never on the application's runtime.
+//! tokio runtime), never on the application's runtime. Exporters given one
+//! [`ExportThread`] share that thread, and those whose connection settings
+//! resolve alike share one transport client (one gRPC connection, one HTTP
+//! pool).
+//!
+//! What an exporter did is in its [`ExportStats`]; a caller waiting for a
+//! figure waits on them ([`ExportStats::wait_for`], [`ExportStats::until`])
+//! instead of polling.
 //!
 //! # Feature flags
 //!
@@ -99,8 +106,10 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use pipeline::Pipeline;
 
-/// How long `force_flush` waits for the queue to drain.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `force_flush` waits for the queue to drain; a good timeout
+/// for [`FlushHandle::flush`] too.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+use DEFAULT_FLUSH_TIMEOUT as FLUSH_TIMEOUT;
 
 /// Waits for an exporter's queue to drain; see
 /// [`OtlpSpanExporter::flush_handle`].
@@ -124,7 +133,7 @@ use std::time::Duration;
 pub use env::DEFAULT_TIMEOUT;
 pub use otlp_compression::{Algorithm, Compression};
 pub use otlp_core::Signal;
-pub use otlp_resilience::breaker::{BreakerState, CircuitBreaker};
+pub use otlp_resilience::breaker::{BreakerConfig, BreakerState};
 pub use otlp_resilience::disk::{DiskQueueConfig, FsyncPolicy};
 pub use otlp_resilience::queue::Overflow;
 pub use otlp_resilience::retry::RetryPolicy;
@@ -132,6 +141,7 @@ pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
 pub use processor::{OtlpSpanProcessor, DEFAULT_MAX_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY};
 pub use profiles::OtlpProfileExporter;
+pub use runtime::ExportThread;
 pub use stats::{DiskSnapshot, Dropped, ErrorKind, ExportStats, LastError, StatsSnapshot};
 
 /// Why an exporter could not be built.
@@ -206,7 +216,7 @@ pub enum BuildError {
 
 /// A transport client configured like one signal's exporter, made by
 /// [`ExporterBuilder::build_client`], with what is needed to send through
-/// it.
+/// it, and counters of what was sent through [`export`](Self::export).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ResolvedClient {
@@ -223,6 +233,47 @@ pub struct ResolvedClient {
     pub endpoint: String,
     /// The time allowed for one export request.
     pub timeout: Duration,
+    stats: ExportStats,
+}
+
+impl ResolvedClient {
+    /// Sends one request of `items` items once: no queue, no retry, the
+    /// outcome goes to the caller. Counted in [`stats`](Self::stats) as an
+    /// exporter counts its batches: a failure's items as
+    /// [`Dropped::returned`], with the error as the last error.
+    ///
+    /// `uncompressed` is the size of the encoded request before
+    /// compression, for the byte counters. Must run in a tokio runtime
+    /// (such as an [`ExportThread`]'s, with [`ExportThread::run`]).
+    pub async fn export(
+        &self,
+        signal: Signal,
+        payload: otlp_transport::client::Payload,
+        items: u64,
+        uncompressed: usize,
+    ) -> Result<otlp_transport::client::ExportResponse, otlp_transport::client::ExportError> {
+        let stats = &self.stats;
+        stats.record_encoded(uncompressed, payload.body.len());
+        stats.record_sending(items);
+        let started = std::time::Instant::now();
+        let result = self.client.export(signal, payload).await;
+        match &result {
+            Ok(response) => {
+                stats.record_success(items, response.rejected_items, started.elapsed());
+            }
+            Err(error) => {
+                stats.record_error(error);
+                stats.record_failure(items, stats::Reason::Returned, started.elapsed());
+            }
+        }
+        result
+    }
+
+    /// What was sent through [`export`](Self::export) (and through clones
+    /// of this client).
+    pub fn stats(&self) -> ExportStats {
+        self.stats.clone()
+    }
 }
 
 /// Builds an exporter of type `E`; see [`OtlpSpanExporter::builder`].
@@ -235,7 +286,24 @@ pub struct ExporterBuilder<E> {
     disk_config: Option<DiskQueueConfig>,
     temporality: Option<Temporality>,
     batch: BatchSettings,
+    thread: Option<ExportThread>,
     _exporter: PhantomData<fn() -> E>,
+}
+
+// Not derived: that would ask for `E: Clone`.
+impl<E> Clone for ExporterBuilder<E> {
+    fn clone(&self) -> Self {
+        ExporterBuilder {
+            settings: self.settings.clone(),
+            delivery: self.delivery.clone(),
+            persist_dir: self.persist_dir.clone(),
+            disk_config: self.disk_config.clone(),
+            temporality: self.temporality,
+            batch: self.batch.clone(),
+            thread: self.thread.clone(),
+            _exporter: PhantomData,
+        }
+    }
 }
 
 /// Batching settings of an [`OtlpSpanProcessor`]; `None` means "not set".
@@ -254,8 +322,35 @@ impl<E> ExporterBuilder<E> {
             disk_config: None,
             temporality: None,
             batch: BatchSettings::default(),
+            thread: None,
             _exporter: PhantomData,
         }
+    }
+
+    /// The same settings, to build another kind of exporter: e.g. the log
+    /// exporter for the collector a span exporter's settings name. Settings
+    /// the other kind has no use for (batching, temporality) are kept but
+    /// do nothing there.
+    pub fn for_exporter<F>(self) -> ExporterBuilder<F> {
+        ExporterBuilder {
+            settings: self.settings,
+            delivery: self.delivery,
+            persist_dir: self.persist_dir,
+            disk_config: self.disk_config,
+            temporality: self.temporality,
+            batch: self.batch,
+            thread: self.thread,
+            _exporter: PhantomData,
+        }
+    }
+
+    /// Sends from `thread`, shared with other exporters, instead of a
+    /// thread of this exporter's own; exporters on one thread whose
+    /// connection settings resolve alike also share one transport client
+    /// (see [`ExportThread`]).
+    pub fn with_export_thread(mut self, thread: &ExportThread) -> Self {
+        self.thread = Some(thread.clone());
+        self
     }
 
     /// The collector's endpoint. For gRPC, e.g. `http://localhost:4317`; for
@@ -314,8 +409,8 @@ impl<E> ExporterBuilder<E> {
     }
 
     /// When to stop sending to a failing endpoint for a while (default:
-    /// [`CircuitBreaker::default`]).
-    pub fn with_circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+    /// [`BreakerConfig::default`]).
+    pub fn with_circuit_breaker(mut self, breaker: BreakerConfig) -> Self {
         self.delivery.breaker = breaker;
         self
     }
@@ -369,8 +464,10 @@ impl<E> ExporterBuilder<E> {
     ///
     /// For code that encodes and sends requests itself but must send where
     /// the exporter of `signal` sends; the queue, retry and breaker
-    /// settings are not used. No connection is made, and no runtime is
-    /// needed, until the first export.
+    /// settings are not used. With an
+    /// [`export thread`](Self::with_export_thread), the client is the one
+    /// the thread's exporters of the same settings use. No connection is
+    /// made, and no runtime is needed, until the first export.
     ///
     /// Fails as `build` would: on an environment variable that cannot be
     /// parsed, on settings the transport rejects, or when the protocol or
@@ -381,17 +478,26 @@ impl<E> ExporterBuilder<E> {
         if !algorithm.is_supported() {
             return Err(otlp_compression::CompressionError::Unsupported { algorithm }.into());
         }
+        let client = match &self.thread {
+            Some(thread) => thread.client(signal, &cfg, &self.settings, &read_env)?,
+            None => {
+                env::ClientKey::new(signal, &cfg, &self.settings, &read_env)
+                    .build_for(signal)?
+                    .1
+            }
+        };
         Ok(ResolvedClient {
-            client: env::client(signal, &cfg)?,
+            client,
             protocol: cfg.protocol,
             compression: cfg.compression,
             endpoint: cfg.url,
             timeout: cfg.timeout,
+            stats: ExportStats::default(),
         })
     }
 
     fn resolve(&self, signal: Signal) -> Result<env::Resolved, BuildError> {
-        let cfg = env::resolve(signal, &self.settings, &|name| std::env::var(name).ok())?;
+        let cfg = env::resolve(signal, &self.settings, &read_env)?;
         let algorithm = cfg.compression.algorithm();
         if cfg.protocol == Protocol::Grpc && algorithm == Algorithm::Brotli {
             return Err(BuildError::CompressionNotSupported {
@@ -412,8 +518,17 @@ impl<E> ExporterBuilder<E> {
             (None, None) => None,
         };
         delivery.validate()?;
-        Pipeline::new(signal, cfg, delivery, runtime::Runtime::new()?)
+        let thread = match &self.thread {
+            Some(thread) => thread.clone(),
+            None => ExportThread::new()?,
+        };
+        let client = thread.client(signal, &cfg, &self.settings, &read_env)?;
+        Pipeline::new(signal, cfg, delivery, thread.runtime().clone(), client)
     }
+}
+
+fn read_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 // ------------------------------------------------------------------ traces
@@ -601,24 +716,9 @@ impl ExporterBuilder<OtlpMetricExporter> {
 
     /// Builds the exporter.
     pub fn build(self) -> Result<OtlpMetricExporter, BuildError> {
-        const VAR: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
         let temporality = match self.temporality {
             Some(t) => t,
-            None => match std::env::var(VAR).ok().filter(|v| !v.trim().is_empty()) {
-                None => Temporality::Cumulative,
-                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                    "cumulative" => Temporality::Cumulative,
-                    "delta" => Temporality::Delta,
-                    "lowmemory" => Temporality::LowMemory,
-                    _ => {
-                        return Err(BuildError::InvalidEnv {
-                            name: VAR.to_owned(),
-                            value: v,
-                            reason: "expected cumulative, delta or lowmemory".to_owned(),
-                        })
-                    }
-                },
-            },
+            None => env::temporality(&read_env)?,
         };
         Ok(OtlpMetricExporter {
             pipeline: self.pipeline(Signal::Metrics)?,

@@ -48,9 +48,8 @@ impl Pipeline {
         cfg: Resolved,
         delivery: DeliveryConfig,
         runtime: Runtime,
+        client: OtlpClient,
     ) -> Result<Self, BuildError> {
-        // The client may spawn connection tasks; give it the runtime.
-        let client: OtlpClient = runtime.enter(|| crate::env::client(signal, &cfg))?;
         let stats = ExportStats::default();
         // One spare buffer per request that can be in flight: with many
         // senders, fewer would send most requests to the allocator again.
@@ -254,16 +253,18 @@ mod tests {
             ..Settings::default()
         };
         let cfg = resolve(Signal::Traces, &settings, &|_| None).unwrap();
-        let pipeline = rt
-            .block_on(async {
-                Pipeline::new(
-                    Signal::Traces,
-                    cfg,
-                    DeliveryConfig::default(),
-                    Runtime::new()?,
-                )
-            })
+        let thread = crate::ExportThread::new().unwrap();
+        let client = thread
+            .client(Signal::Traces, &cfg, &settings, &|_| None)
             .unwrap();
+        let pipeline = Pipeline::new(
+            Signal::Traces,
+            cfg,
+            DeliveryConfig::default(),
+            thread.runtime().clone(),
+            client,
+        )
+        .unwrap();
         // The receiver refuses these bytes (400), a permanent error: the
         // batch is answered, and its buffer comes back for the next one.
         rt.block_on(pipeline.export(1, |_, out| out.extend_from_slice(&[0u8; 1000])))

@@ -4,11 +4,17 @@
 //! never catches an item between two places: at every moment
 //! `items_accepted + items_recovered = items_exported + dropped.total() +
 //! queued_items + in_flight_items`.
+//!
+//! Every change is announced, so a caller waiting for a figure
+//! ([`ExportStats::changed`], [`ExportStats::wait_for`]) wakes when it
+//! may have changed instead of polling.
+//!
+//! This module knows nothing of the delivery code that books into it: the
+//! queue is seen through a [`StoreView`] that delivery hands over.
 
-use crate::delivery::{Job, Store};
 use otlp_resilience::breaker::{BreakerHandle, BreakerState};
 use otlp_resilience::disk::{DiskQueue, DiskStats};
-use otlp_resilience::queue::BoundedQueue;
+use otlp_resilience::queue::QueueStats;
 use otlp_resilience::retry::RetryStats;
 use otlp_transport::client::ExportError;
 use std::fmt;
@@ -31,6 +37,10 @@ struct Inner {
     /// The persistent queue's figures when its exporter stopped.
     disk_at_stop: Mutex<Option<DiskStats>>,
     last_error: Mutex<Option<LastError>>,
+    /// Counts changes: for waiting on them, blocking or async.
+    version: Mutex<u64>,
+    changed: Condvar,
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Where the items are.
@@ -53,6 +63,7 @@ pub(crate) enum Reason {
     Shutdown,
     EncodeFailed,
     DiskError,
+    Returned,
 }
 
 /// Live views of the delivery machinery, attached when it starts.
@@ -66,10 +77,19 @@ struct Views {
 /// The queue, as the stats see it. A persistent queue is not kept open by
 /// a stats handle: once the exporter is gone, its directory (and lock) is
 /// free for the next one.
-#[derive(Debug)]
-enum StoreView {
-    Memory(Arc<BoundedQueue<Job>>),
+pub(crate) enum StoreView {
+    /// The in-memory queue's figures.
+    Memory(Box<dyn Fn() -> QueueStats + Send + Sync>),
     Disk(Weak<DiskQueue>),
+}
+
+impl fmt::Debug for StoreView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreView::Memory(_) => f.write_str("Memory"),
+            StoreView::Disk(d) => f.debug_tuple("Disk").field(d).finish(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -230,6 +250,11 @@ pub struct Dropped {
     pub encode_failed: u64,
     /// In batches the persistent queue could not write.
     pub disk_error: u64,
+    /// In requests sent once, without a queue or retries, that failed: the
+    /// error went to the caller, who still has the items
+    /// ([`ResolvedClient::export`](crate::ResolvedClient::export), the
+    /// `otlp` facade's push API).
+    pub returned: u64,
 }
 
 impl Dropped {
@@ -242,9 +267,10 @@ impl Dropped {
             + self.shutdown
             + self.encode_failed
             + self.disk_error
+            + self.returned
     }
 
-    fn fields(&self) -> [(&'static str, u64); 7] {
+    fn fields(&self) -> [(&'static str, u64); 8] {
         [
             ("rejected by the receiver", self.rejected_by_receiver),
             ("refused by the endpoint", self.export_failed),
@@ -253,6 +279,7 @@ impl Dropped {
             ("shut down", self.shutdown),
             ("not compressible", self.encode_failed),
             ("disk queue error", self.disk_error),
+            ("returned to the caller", self.returned),
         ]
     }
 
@@ -267,6 +294,7 @@ impl Dropped {
             shutdown: d(self.shutdown, earlier.shutdown),
             encode_failed: d(self.encode_failed, earlier.encode_failed),
             disk_error: d(self.disk_error, earlier.disk_error),
+            returned: d(self.returned, earlier.returned),
         }
     }
 
@@ -278,6 +306,7 @@ impl Dropped {
             Reason::Shutdown => &mut self.shutdown,
             Reason::EncodeFailed => &mut self.encode_failed,
             Reason::DiskError => &mut self.disk_error,
+            Reason::Returned => &mut self.returned,
         };
         *slot += items;
     }
@@ -325,7 +354,7 @@ impl ExportStats {
         let total = c.latency_total_ns.load(Relaxed);
         let views = self.0.views.get();
         let memory = views.and_then(|v| match &v.store {
-            StoreView::Memory(q) => Some(q.stats()),
+            StoreView::Memory(stats) => Some(stats()),
             StoreView::Disk(_) => None,
         });
         let disk = views.and_then(|v| match &v.store {
@@ -385,6 +414,84 @@ impl ExportStats {
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(last);
+        self.announce();
+    }
+
+    /// Wakes whoever waits for a change (also called when a figure kept
+    /// elsewhere, such as the retry count, changed).
+    pub(crate) fn announce(&self) {
+        let mut version = self
+            .0
+            .version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *version += 1;
+        drop(version);
+        self.0.changed.notify_all();
+        self.0.changes.send_modify(|v| *v += 1);
+    }
+
+    /// Resolves at the next change of the counters after the call (an item
+    /// booked somewhere, a request answered, an attempt failed). Needs no
+    /// runtime: it can be awaited in any executor.
+    ///
+    /// To wait for a condition without missing a change that happens
+    /// between reading a snapshot and calling this, use
+    /// [`until`](Self::until).
+    pub async fn changed(&self) {
+        let mut changes = self.0.changes.subscribe();
+        // The sender lives as long as `self`: this cannot fail.
+        let _ = changes.changed().await;
+    }
+
+    /// Resolves with the first snapshot for which `done` holds, checking
+    /// after every change. Needs no runtime; wrap it in a timeout of your
+    /// executor's to bound the wait.
+    pub async fn until(&self, mut done: impl FnMut(&StatsSnapshot) -> bool) -> StatsSnapshot {
+        let mut changes = self.0.changes.subscribe();
+        loop {
+            // Subscribed before the snapshot: a change after it wakes us.
+            changes.borrow_and_update();
+            let snapshot = self.snapshot();
+            if done(&snapshot) {
+                return snapshot;
+            }
+            let _ = changes.changed().await;
+        }
+    }
+
+    /// Blocks the thread until `done` holds for a snapshot, checking after
+    /// every change, or until `timeout` passes: the snapshot that
+    /// satisfied `done`, or `None` on timeout.
+    pub fn wait_for(
+        &self,
+        mut done: impl FnMut(&StatsSnapshot) -> bool,
+        timeout: Duration,
+    ) -> Option<StatsSnapshot> {
+        let deadline = Instant::now() + timeout;
+        let mut version = self
+            .0
+            .version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            // Read under the lock: no change can slip in before the wait.
+            let seen = *version;
+            let snapshot = self.snapshot();
+            if done(&snapshot) {
+                return Some(snapshot);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            version = self
+                .0
+                .changed
+                .wait_timeout_while(version, left, |v| *v == seen)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -407,6 +514,7 @@ impl ExportStats {
         if idle {
             self.0.idle.notify_all();
         }
+        self.announce();
     }
 
     /// Items dropped so far, by reason.
@@ -422,11 +530,7 @@ impl ExportStats {
         })
     }
 
-    pub(crate) fn attach(&self, store: Store, retry: RetryStats, breaker: BreakerHandle) {
-        let store = match store {
-            Store::Memory(q) => StoreView::Memory(q),
-            Store::Disk(d) => StoreView::Disk(Arc::downgrade(d.queue())),
-        };
+    pub(crate) fn attach(&self, store: StoreView, retry: RetryStats, breaker: BreakerHandle) {
         let _ = self.0.views.set(Views {
             store,
             retry,
@@ -481,6 +585,14 @@ impl ExportStats {
         });
     }
 
+    /// `items` handed over and sent at once, without a queue.
+    pub(crate) fn record_sending(&self, items: u64) {
+        self.book(|l| {
+            l.accepted += items;
+            l.in_flight += items;
+        });
+    }
+
     /// `items` found on disk from an earlier run, taken for sending.
     pub(crate) fn record_recovered(&self, items: u64) {
         self.book(|l| {
@@ -508,6 +620,7 @@ impl ExportStats {
     /// A batch's next attempt was put off by the retry budget.
     pub(crate) fn record_deferred(&self) {
         self.0.counters.deferred.fetch_add(1, Relaxed);
+        self.announce();
     }
 
     fn record_latency(&self, latency: Duration) {
@@ -555,6 +668,59 @@ mod tests {
         let last = stats.snapshot().last_error.unwrap();
         assert_eq!(last.kind, ErrorKind::InvalidResponse);
         assert!(last.message.contains("not a protobuf"), "{}", last.message);
+    }
+
+    #[test]
+    fn a_waiter_wakes_on_the_change_it_waits_for() {
+        let stats = ExportStats::default();
+        assert_eq!(
+            stats.wait_for(|s| s.items_accepted > 0, Duration::from_millis(20)),
+            None,
+            "nothing booked: the wait ends at its timeout"
+        );
+        let booker = {
+            let stats = stats.clone();
+            std::thread::spawn(move || {
+                stats.record_queued(3);
+                stats.record_taken(3);
+                stats.record_success(3, 0, Duration::from_millis(1));
+            })
+        };
+        let snap = stats
+            .wait_for(|s| s.items_exported == 3, Duration::from_secs(60))
+            .expect("the export was booked");
+        assert_eq!((snap.items_accepted, snap.in_flight_items), (3, 0));
+        booker.join().unwrap();
+        // Already true: returns at once.
+        assert!(stats
+            .wait_for(|s| s.items_exported == 3, Duration::ZERO)
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn changes_can_be_awaited() {
+        let stats = ExportStats::default();
+        let waiter = tokio::spawn({
+            let stats = stats.clone();
+            async move { stats.until(|s| s.dropped.shutdown == 2).await }
+        });
+        let next = tokio::spawn({
+            let stats = stats.clone();
+            async move { stats.changed().await }
+        });
+        tokio::task::yield_now().await;
+        stats.record_refused(1, Reason::Shutdown);
+        next.await.unwrap();
+        stats.record_error(&ExportError::Timeout {
+            timeout: Duration::from_secs(1),
+        });
+        stats.record_refused(1, Reason::Shutdown);
+        let snap = tokio::time::timeout(Duration::from_secs(60), waiter)
+            .await
+            .expect("the waiter woke")
+            .unwrap();
+        assert_eq!(snap.items_accepted, 2);
+        assert!(snap.last_error.is_some());
     }
 
     #[test]

@@ -16,14 +16,14 @@ use opentelemetry_sdk::trace::SpanExporter as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use otlp_core::ExportRequest;
 use otlp_exporter::{
-    CircuitBreaker, DiskQueueConfig, FsyncPolicy, OtlpSpanExporter, Overflow, Protocol,
-    RetryPolicy, StatsSnapshot,
+    BreakerConfig, DiskQueueConfig, FsyncPolicy, OtlpSpanExporter, Overflow, Protocol, RetryPolicy,
+    StatsSnapshot,
 };
 use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// How the endpoint answers one request.
@@ -251,15 +251,9 @@ fn wait_for(
     stats: &otlp_exporter::ExportStats,
     done: impl Fn(&StatsSnapshot) -> bool,
 ) -> StatsSnapshot {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let snap = stats.snapshot();
-        if done(&snap) {
-            return snap;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting: {snap:?}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    stats
+        .wait_for(done, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("timed out waiting: {:?}", stats.snapshot()))
 }
 
 /// The items a flush or shutdown error says were dropped, if it says so.
@@ -319,7 +313,7 @@ fn run(steps: Vec<Step>, max_items: u64, overflow: Overflow, concurrency: usize,
         // Opens only after 100 failures in a row, more than a test has:
         // the endpoint's answers are the test's to choose.
         .with_circuit_breaker(
-            CircuitBreaker::builder()
+            BreakerConfig::builder()
                 .with_min_calls(100)
                 .with_failure_ratio(1.0)
                 .build()

@@ -6,7 +6,9 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, SdkTracerProvider, SpanData, SpanExporter as _,
 };
-use otlp_exporter::{OtlpSpanExporter, OtlpSpanProcessor, Protocol, RetryPolicy};
+use otlp_exporter::{
+    ExportStats, OtlpSpanExporter, OtlpSpanProcessor, Protocol, RetryPolicy, StatsSnapshot,
+};
 use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -144,13 +146,15 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// Waits (up to a minute) until `done` holds.
-fn wait_for(done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// Waits (up to a minute) until `done` holds for the stats, waking on
+/// each change.
+fn wait_for(stats: &ExportStats, done: impl Fn(&StatsSnapshot) -> bool) {
+    let waited = stats.wait_for(done, Duration::from_secs(60));
+    assert!(
+        waited.is_some(),
+        "timed out waiting: {:?}",
+        stats.snapshot()
+    );
 }
 
 fn any_port() -> SocketAddr {
@@ -251,7 +255,7 @@ fn a_down_endpoint_loses_nothing_once_it_is_back() {
         block_on(exporter.export(spans(25))).unwrap();
     }
     // Wait until attempts have failed and are being retried.
-    wait_for(|| stats.snapshot().retries > 0);
+    wait_for(&stats, |s| s.retries > 0);
     assert_eq!(stats.snapshot().items_exported, 0);
     let server = Scripted::start_at(addr, |_| Reply::Accept);
     exporter.force_flush().unwrap();
@@ -282,7 +286,7 @@ fn the_persistent_queue_keeps_batches_across_restarts() {
     }
     // Once the senders are retrying, nothing has left the disk.
     let stats = exporter.stats();
-    wait_for(|| stats.snapshot().retries > 0);
+    wait_for(&stats, |s| s.retries > 0);
     let snap = stats.snapshot();
     assert_eq!(snap.items_exported, 0);
     assert_eq!(snap.disk.unwrap().queued_batches, 8);
@@ -404,7 +408,7 @@ fn an_hour_long_retry_after_holds_up_no_other_batch() {
         if durable {
             // The batch told to wait stays on disk, out for sending, and
             // holds no slot: the seven others get through.
-            wait_for(|| stats.snapshot().items_exported == 70);
+            wait_for(&stats, |s| s.items_exported == 70);
             let snap = stats.snapshot();
             assert_eq!((snap.in_flight_items, snap.dropped.total()), (10, 0));
             assert_eq!(snap.disk.unwrap().queued_batches, 1);

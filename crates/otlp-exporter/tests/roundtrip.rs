@@ -24,7 +24,7 @@ use otlp_exporter::{
     Algorithm, Compression, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter,
     OtlpSpanProcessor, Overflow, Protocol,
 };
-use otlp_transport::receiver::{ReceivedRequest, Receiver, RunningReceiver, Transport};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, RunningReceiver};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -112,9 +112,9 @@ fn resource() -> Resource {
 
 fn check_arrival(req: &ReceivedRequest, protocol: Protocol, compression: Compression) {
     let transport = if protocol == Protocol::Grpc {
-        Transport::Grpc
+        ReceiverProtocol::Grpc
     } else {
-        Transport::Http
+        ReceiverProtocol::Http
     };
     assert_eq!(req.transport, transport);
     assert_eq!(req.format, protocol.format());

@@ -1,13 +1,14 @@
 //! Delivery that survives outages and crashes: retry with a budget, a
-//! circuit breaker, a bounded in-memory queue with an explicit overflow
+//! circuit breaker, a concurrency limit, a bounded in-memory queue with an explicit overflow
 //! policy, and a durable on-disk queue.
 //!
-//! The retry and breaker middleware are [`tower`] layers over any service
+//! The retry, breaker and concurrency-limit middleware are [`tower`] layers over any service
 //! whose error implements [`otlp_core::Retryable`]; the queues hold encoded
 //! batches as opaque bytes.
 #![forbid(unsafe_code)]
 
 pub mod breaker;
 pub mod disk;
+pub mod limit;
 pub mod queue;
 pub mod retry;

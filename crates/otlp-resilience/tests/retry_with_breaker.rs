@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use otlp_core::Retryable;
-use otlp_resilience::breaker::{BreakerLayer, BreakerState, CircuitBreaker, Window};
+use otlp_resilience::breaker::{BreakerConfig, BreakerLayer, BreakerState, Window};
 use otlp_resilience::retry::{RetryLayer, RetryPolicy};
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
@@ -47,7 +47,7 @@ async fn retries_wait_for_the_breaker() {
     };
 
     let breaker = BreakerLayer::new(
-        CircuitBreaker::builder()
+        BreakerConfig::builder()
             .with_window(Window::LastCalls(10))
             .with_min_calls(3)
             .with_failure_ratio(0.5)

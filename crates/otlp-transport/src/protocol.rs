@@ -1,4 +1,4 @@
-use otlp_core::{Format, ParseError};
+use otlp_core::{Format, ParseError, Signal};
 use std::fmt;
 use std::str::FromStr;
 
@@ -57,6 +57,21 @@ impl Protocol {
             Protocol::HttpProtobuf | Protocol::HttpJson => "http://localhost:4318",
         }
     }
+
+    /// Where exports of `signal` go, given a base endpoint such as
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: for OTLP/HTTP the base with the
+    /// signal's path appended (`http://host:4318/v1/traces`; a trailing `/`
+    /// of the base is dropped), for OTLP/gRPC the base itself (the signal
+    /// picks the service, not the path).
+    pub fn signal_url(self, base: &str, signal: Signal) -> String {
+        let base = base.trim();
+        match self {
+            Protocol::Grpc => base.to_owned(),
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                format!("{}{}", base.trim_end_matches('/'), signal.http_path())
+            }
+        }
+    }
 }
 
 impl fmt::Display for Protocol {
@@ -85,6 +100,23 @@ impl FromStr for Protocol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signal_urls() {
+        let http = Protocol::HttpJson;
+        assert_eq!(
+            http.signal_url(" http://c:4318/ ", Signal::Logs),
+            "http://c:4318/v1/logs"
+        );
+        assert_eq!(
+            http.signal_url("http://c:4318/otlp", Signal::Traces),
+            "http://c:4318/otlp/v1/traces"
+        );
+        assert_eq!(
+            Protocol::Grpc.signal_url("http://c:4317", Signal::Metrics),
+            "http://c:4317"
+        );
+    }
 
     #[test]
     fn parse() {

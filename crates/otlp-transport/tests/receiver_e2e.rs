@@ -21,7 +21,9 @@ use otlp_core::proto::profiles::v1development as profiles;
 use otlp_core::proto::resource::v1::Resource;
 use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otlp_core::{ExportRequest, Format, Signal};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver, Transport};
+use otlp_transport::receiver::{
+    ReceivedRequest, Receiver, ReceiverProtocol, Reply, RunningReceiver,
+};
 use prost::Message;
 use std::collections::VecDeque;
 use std::io::Write;
@@ -358,7 +360,7 @@ mod grpc {
                 assert_eq!(export(&channel, &sent, encoding).await.unwrap(), None);
                 let received = requests.recv().await.unwrap();
                 assert_eq!(received.request, sent);
-                assert_eq!(received.transport, Transport::Grpc);
+                assert_eq!(received.transport, ReceiverProtocol::Grpc);
                 assert_eq!(received.format, Format::Protobuf);
                 assert_eq!(received.compression, algorithm);
                 assert_eq!(received.decoded_bytes, sent.encode_protobuf().len());
@@ -804,7 +806,7 @@ mod http {
 
                         let received = requests.recv().await.unwrap();
                         assert_eq!(received.request, sent, "{what}");
-                        assert_eq!(received.transport, Transport::Http);
+                        assert_eq!(received.transport, ReceiverProtocol::Http);
                         assert_eq!(received.format, format);
                         assert_eq!(received.compression, algorithm);
                         assert_eq!(

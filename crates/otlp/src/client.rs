@@ -1,11 +1,11 @@
 //! [`EnhancedOtlpClient`]: the SDK's three providers wired to our span
 //! processor and exporters, plus the push API, behind one builder.
 
-use crate::push::Lane;
+use crate::push::Lanes;
 use crate::stats::{ClientStats, PushStats};
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
@@ -14,16 +14,14 @@ use opentelemetry_sdk::Resource;
 use otlp_compression::Compression;
 use otlp_core::Signal;
 use otlp_exporter::{
-    ExportStats, ExporterBuilder, FlushHandle, OtlpLogExporter, OtlpMetricExporter,
-    OtlpSpanExporter, OtlpSpanProcessor, Protocol, ResolvedClient, TlsConfig,
+    ExportStats, ExportThread, ExporterBuilder, FlushHandle, OtlpLogExporter, OtlpMetricExporter,
+    OtlpSpanProcessor, Protocol, TlsConfig, DEFAULT_FLUSH_TIMEOUT,
 };
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// How long `force_flush` waits for each exporter's queue to drain.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why [`EnhancedOtlpClientBuilder::build`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +39,10 @@ pub enum BuildError {
         #[source]
         source: otlp_exporter::BuildError,
     },
+    /// The thread the exporters and the push API send from could not be
+    /// started.
+    #[error("cannot start the export thread: {0}")]
+    ExportThread(#[source] otlp_exporter::BuildError),
 }
 
 /// Some providers failed to flush or shut down.
@@ -60,43 +62,6 @@ fn describe(failures: &[(Signal, OTelSdkError)]) -> String {
     parts.join("; ")
 }
 
-/// The settings given in code; `None` and empty mean "not set", and the
-/// exporters then read the `OTEL_*` variables.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Settings {
-    pub(crate) endpoint: Option<String>,
-    pub(crate) protocol: Option<Protocol>,
-    pub(crate) compression: Option<Compression>,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) tls: Option<TlsConfig>,
-}
-
-impl Settings {
-    /// Passes on to an exporter builder only what was set in code.
-    fn apply<E>(&self, mut builder: ExporterBuilder<E>) -> ExporterBuilder<E> {
-        if let Some(endpoint) = &self.endpoint {
-            builder = builder.with_endpoint(endpoint.clone());
-        }
-        if let Some(protocol) = self.protocol {
-            builder = builder.with_protocol(protocol);
-        }
-        if let Some(compression) = self.compression {
-            builder = builder.with_compression(compression);
-        }
-        if !self.headers.is_empty() {
-            builder = builder.with_headers(self.headers.clone());
-        }
-        if let Some(timeout) = self.timeout {
-            builder = builder.with_timeout(timeout);
-        }
-        if let Some(tls) = &self.tls {
-            builder = builder.with_tls(tls.clone());
-        }
-        builder
-    }
-}
-
 /// The OpenTelemetry SDK's tracer, meter and logger providers, exporting
 /// through otlp-rust's exporters, and a push API for records built without
 /// the SDK. See the [crate docs](crate) for an example.
@@ -105,6 +70,11 @@ impl Settings {
 /// dropping the client (and every provider handle taken from it) flushes
 /// too, but silently and with the same blocking as
 /// [`shutdown`](Self::shutdown); call that to see the outcome.
+///
+/// The three signals' exporters and the push API send from one thread
+/// (an [`ExportThread`]) and, as long as the signals' settings resolve
+/// alike, through one transport client: one connection to the collector
+/// over gRPC, one connection pool over HTTP.
 pub struct EnhancedOtlpClient {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
@@ -113,9 +83,10 @@ pub struct EnhancedOtlpClient {
     exporter_stats: [ExportStats; 3],
     /// Waits for each exporter's queue to drain (traces, metrics, logs).
     flush_handles: [FlushHandle; 3],
-    /// The push API's clients, in [`Signal::STABLE`] order.
-    lanes: [Lane; 3],
-    push_scope: InstrumentationScope,
+    /// The push API's clients, shared with the tasks that send on the
+    /// export thread.
+    lanes: Arc<Lanes>,
+    thread: ExportThread,
     shut_down: AtomicBool,
 }
 
@@ -158,18 +129,39 @@ impl EnhancedOtlpClient {
     /// push API's.
     pub fn stats(&self) -> ClientStats {
         let [traces, metrics, logs] = &self.exporter_stats;
-        let mut pushed = PushStats::default();
-        for (lane, signal) in self.lanes.iter().zip(Signal::STABLE) {
-            if let Some(slot) = pushed.signal_mut(signal) {
-                *slot = lane.counters.snapshot();
-            }
-        }
+        let [pushed_traces, pushed_metrics, pushed_logs] = self.lanes.stats();
+        let pushed = PushStats {
+            traces: pushed_traces,
+            metrics: pushed_metrics,
+            logs: pushed_logs,
+        };
         ClientStats {
             traces: traces.snapshot(),
             metrics: metrics.snapshot(),
             logs: logs.snapshot(),
             pushed,
         }
+    }
+
+    /// A handle to the counters of `signal`'s SDK exporter (`None` for a
+    /// signal the client has no exporter for): the same figures as
+    /// [`stats`](Self::stats), and a way to wait for them to change
+    /// ([`ExportStats::wait_for`], [`ExportStats::until`]) instead of
+    /// polling.
+    pub fn exporter_stats(&self, signal: Signal) -> Option<&ExportStats> {
+        let [traces, metrics, logs] = &self.exporter_stats;
+        match signal {
+            Signal::Traces => Some(traces),
+            Signal::Metrics => Some(metrics),
+            Signal::Logs => Some(logs),
+            _ => None,
+        }
+    }
+
+    /// A handle to the push API's counters for `signal`, like
+    /// [`exporter_stats`](Self::exporter_stats).
+    pub fn push_stats(&self, signal: Signal) -> Option<ExportStats> {
+        self.lanes.export_stats(signal)
     }
 
     /// Exports everything the providers hold now: spans and log records
@@ -187,7 +179,7 @@ impl EnhancedOtlpClient {
         let failures: Vec<_> = Signal::STABLE
             .into_iter()
             .zip(&self.flush_handles)
-            .filter_map(|(signal, h)| h.flush(FLUSH_TIMEOUT).err().map(|e| (signal, e)))
+            .filter_map(|(signal, h)| h.flush(DEFAULT_FLUSH_TIMEOUT).err().map(|e| (signal, e)))
             .collect();
         match failures.is_empty() {
             true => Ok(()),
@@ -236,12 +228,12 @@ impl EnhancedOtlpClient {
         self.shut_down.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn lanes(&self) -> &[Lane; 3] {
+    pub(crate) fn lanes(&self) -> &Arc<Lanes> {
         &self.lanes
     }
 
-    pub(crate) fn push_scope(&self) -> &InstrumentationScope {
-        &self.push_scope
+    pub(crate) fn export_thread(&self) -> &ExportThread {
+        &self.thread
     }
 }
 
@@ -257,29 +249,42 @@ impl fmt::Debug for EnhancedOtlpClient {
 /// Configures an [`EnhancedOtlpClient`]; made by
 /// [`EnhancedOtlpClient::builder`].
 ///
+/// The connection and delivery settings are those of an `otlp-exporter`
+/// [`ExporterBuilder`], used for all three signals and the push API: the
+/// common ones have a method here, the rest (retry policy, queue limits,
+/// persistent queue, batching) are set on the exporter builder itself with
+/// [`with_exporter`](Self::with_exporter).
+///
 /// What is set here wins over the environment; what is not comes from the
 /// standard variables: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
 /// (read by the SDK's [`Resource::builder`]), `OTEL_EXPORTER_OTLP_*` (read
-/// by the exporters, general and per signal) and
+/// by the exporter builder, general and per signal) and
 /// `OTEL_METRIC_EXPORT_INTERVAL` (read by the SDK's periodic reader).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct EnhancedOtlpClientBuilder {
-    settings: Settings,
+    exporter: ExporterBuilder<OtlpSpanProcessor>,
     service_name: Option<String>,
     resource_attributes: Vec<KeyValue>,
     metric_export_interval: Option<Duration>,
 }
 
+impl Default for EnhancedOtlpClientBuilder {
+    fn default() -> Self {
+        EnhancedOtlpClientBuilder {
+            exporter: OtlpSpanProcessor::builder(),
+            service_name: None,
+            resource_attributes: Vec::new(),
+            metric_export_interval: None,
+        }
+    }
+}
+
 impl EnhancedOtlpClientBuilder {
-    /// The collector's endpoint for all three signals: for gRPC, e.g.
-    /// `http://localhost:4317`; for HTTP, a base such as
-    /// `http://localhost:4318` (the signal paths `/v1/traces`, ... are
-    /// added). Replaces `OTEL_EXPORTER_OTLP_ENDPOINT` and the per-signal
-    /// endpoint variables.
-    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.settings.endpoint = Some(endpoint.into());
-        self
+    /// The collector's endpoint for all three signals; see
+    /// [`ExporterBuilder::with_endpoint`].
+    pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
+        self.with_exporter(|b| b.with_endpoint(endpoint))
     }
 
     /// The `service.name` resource attribute; replaces `OTEL_SERVICE_NAME`.
@@ -297,42 +302,61 @@ impl EnhancedOtlpClientBuilder {
         self
     }
 
-    /// gRPC, HTTP with protobuf (the default), or HTTP with JSON.
-    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
-        self.settings.protocol = Some(protocol);
-        self
+    /// gRPC, HTTP with protobuf, or HTTP with JSON; see
+    /// [`ExporterBuilder::with_protocol`].
+    pub fn with_protocol(self, protocol: Protocol) -> Self {
+        self.with_exporter(|b| b.with_protocol(protocol))
     }
 
-    /// How requests are compressed (none by default). The codec must be
-    /// compiled in (features `gzip`, `zstd`, `brotli`).
-    pub fn with_compression(mut self, compression: impl Into<Compression>) -> Self {
-        self.settings.compression = Some(compression.into());
-        self
+    /// How requests are compressed; see
+    /// [`ExporterBuilder::with_compression`]. The codec must be compiled in
+    /// (features `gzip`, `zstd`, `brotli`).
+    pub fn with_compression(self, compression: impl Into<Compression>) -> Self {
+        self.with_exporter(|b| b.with_compression(compression))
     }
 
-    /// Headers (gRPC metadata) for every request, added to and overriding
-    /// those of `OTEL_EXPORTER_OTLP_HEADERS`.
-    pub fn with_headers<K, V>(mut self, headers: impl IntoIterator<Item = (K, V)>) -> Self
+    /// Headers (gRPC metadata) for every request; see
+    /// [`ExporterBuilder::with_headers`].
+    pub fn with_headers<K, V>(self, headers: impl IntoIterator<Item = (K, V)>) -> Self
     where
         K: Into<String>,
         V: Into<String>,
     {
-        self.settings
-            .headers
-            .extend(headers.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
+        self.with_exporter(|b| b.with_headers(headers))
     }
 
-    /// The time allowed for one export request (10 s by default).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.timeout = Some(timeout);
-        self
+    /// The time allowed for one export request; see
+    /// [`ExporterBuilder::with_timeout`].
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.with_exporter(|b| b.with_timeout(timeout))
     }
 
-    /// TLS settings: custom CA, client certificate; replaces what the
-    /// `_CERTIFICATE`, `_CLIENT_*` and `_INSECURE` variables would give.
-    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
-        self.settings.tls = Some(tls);
+    /// TLS settings; see [`ExporterBuilder::with_tls`].
+    pub fn with_tls(self, tls: TlsConfig) -> Self {
+        self.with_exporter(|b| b.with_tls(tls))
+    }
+
+    /// Any other exporter setting, for all three signals: retry policy,
+    /// circuit breaker, queue limits and overflow, a persistent queue (one
+    /// subdirectory per signal), span batching.
+    ///
+    /// ```no_run
+    /// use otlp::exporter::Overflow;
+    /// use otlp::EnhancedOtlpClient;
+    ///
+    /// # fn main() -> Result<(), otlp::BuildError> {
+    /// let client = EnhancedOtlpClient::builder()
+    ///     .with_endpoint("http://localhost:4317")
+    ///     .with_exporter(|b| b.with_queue_limits(10_000, 16 << 20).with_overflow(Overflow::DropOldest))
+    ///     .build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_exporter(
+        mut self,
+        configure: impl FnOnce(ExporterBuilder<OtlpSpanProcessor>) -> ExporterBuilder<OtlpSpanProcessor>,
+    ) -> Self {
+        self.exporter = configure(self.exporter);
         self
     }
 
@@ -346,9 +370,9 @@ impl EnhancedOtlpClientBuilder {
     /// Builds the span processor, the exporters, the providers and the push
     /// clients. No connection is made until the first export.
     ///
-    /// Spans go through [`OtlpSpanProcessor`]; it and the metric and log
-    /// exporters each send from a thread of their own, inside a Tokio
-    /// runtime or not.
+    /// Spans go through [`OtlpSpanProcessor`]. It, the metric and log
+    /// exporters and the push API send from one [`ExportThread`], whatever
+    /// runtime the application uses (or none).
     pub fn build(self) -> Result<EnhancedOtlpClient, BuildError> {
         let mut resource = Resource::builder();
         if let Some(name) = self.service_name {
@@ -356,18 +380,21 @@ impl EnhancedOtlpClientBuilder {
         }
         let resource = resource.with_attributes(self.resource_attributes).build();
 
-        let settings = &self.settings;
+        let thread = ExportThread::new().map_err(BuildError::ExportThread)?;
+        let exporter = self.exporter.with_export_thread(&thread);
         let exporter_error = |signal| move |source| BuildError::Exporter { signal, source };
-        let spans = settings
-            .apply(OtlpSpanProcessor::builder())
+        let spans = exporter
+            .clone()
             .build()
             .map_err(exporter_error(Signal::Traces))?;
-        let metrics = settings
-            .apply(OtlpMetricExporter::builder())
+        let metrics = exporter
+            .clone()
+            .for_exporter::<OtlpMetricExporter>()
             .build()
             .map_err(exporter_error(Signal::Metrics))?;
-        let logs = settings
-            .apply(OtlpLogExporter::builder())
+        let logs = exporter
+            .clone()
+            .for_exporter::<OtlpLogExporter>()
             .build()
             .map_err(exporter_error(Signal::Logs))?;
         let exporter_stats = [spans.stats(), metrics.stats(), logs.stats()];
@@ -376,34 +403,10 @@ impl EnhancedOtlpClientBuilder {
             metrics.flush_handle(),
             logs.flush_handle(),
         ];
-
-        // The push clients come from the exporters' builders, given the same
-        // settings, so pushes go where the SDK's exports go.
-        let lane = |signal, client: Result<ResolvedClient, _>| {
-            client
-                .and_then(|client| Lane::new(signal, client, &resource))
-                .map_err(exporter_error(signal))
-        };
-        let lanes = [
-            lane(
-                Signal::Traces,
-                settings
-                    .apply(OtlpSpanExporter::builder())
-                    .build_client(Signal::Traces),
-            )?,
-            lane(
-                Signal::Metrics,
-                settings
-                    .apply(OtlpMetricExporter::builder())
-                    .build_client(Signal::Metrics),
-            )?,
-            lane(
-                Signal::Logs,
-                settings
-                    .apply(OtlpLogExporter::builder())
-                    .build_client(Signal::Logs),
-            )?,
-        ];
+        // The push clients come from the same builder on the same thread:
+        // pushes go where the SDK's exports go, through the same client.
+        let lanes = Lanes::new(&exporter, &resource)
+            .map_err(|(signal, source)| BuildError::Exporter { signal, source })?;
 
         let tracer_provider = SdkTracerProvider::builder()
             .with_resource(resource.clone())
@@ -428,10 +431,8 @@ impl EnhancedOtlpClientBuilder {
             logger_provider,
             exporter_stats,
             flush_handles,
-            lanes,
-            push_scope: InstrumentationScope::builder("otlp")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
+            lanes: Arc::new(lanes),
+            thread,
             shut_down: AtomicBool::new(false),
         })
     }

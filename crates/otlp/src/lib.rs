@@ -31,6 +31,15 @@
 //! the other settings, the standard variables decide: `OTEL_SERVICE_NAME`,
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_*` (general and per
 //! signal) and `OTEL_METRIC_EXPORT_INTERVAL`. Settings given in code win.
+//! The connection and delivery settings are those of `otlp-exporter`'s
+//! [`ExporterBuilder`](otlp_exporter::ExporterBuilder), resolved there; the
+//! builder's [`with_exporter`](EnhancedOtlpClientBuilder::with_exporter)
+//! reaches all of them.
+//!
+//! The three signals and the push API send from one thread of the client's
+//! own ([`ExportThread`]) and, when their settings resolve alike, through
+//! one transport client: a collector sees one gRPC connection, or one HTTP
+//! connection pool.
 //!
 //! # Push API
 //!
@@ -56,6 +65,9 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The requests go out from the client's export thread, so the futures can
+//! be awaited in any executor, inside a tokio runtime or not.
 //!
 //! # Feature flags
 //!
@@ -88,10 +100,12 @@ mod stats;
 
 pub use client::{BuildError, EnhancedOtlpClient, EnhancedOtlpClientBuilder, ProviderError};
 pub use push::{PendingLog, PendingMetric, PendingSpan, PushError, PushResponse};
-pub use stats::{ClientStats, PushSnapshot, PushStats};
+pub use stats::{ClientStats, PushStats};
 
 pub use otlp_core::{Signal, TelemetryData};
-pub use otlp_exporter::{Compression, Dropped, Protocol, StatsSnapshot, TlsConfig};
+pub use otlp_exporter::{
+    Compression, Dropped, ExportStats, ExportThread, Protocol, StatsSnapshot, TlsConfig,
+};
 
 /// The data model, encoder and decoder (`otlp-core`).
 pub use otlp_core as core;

@@ -3,17 +3,17 @@
 //! Records are grouped by signal, encoded with the same
 //! [`Encoder`](otlp_core::Encoder) the SDK exporters use (under the
 //! client's resource and an `otlp` instrumentation scope), compressed once
-//! and sent with an [`OtlpClient`] per signal, which that signal's exporter
-//! builder makes from the same settings
+//! and sent by the client the exporters send through: the exporters'
+//! builder, on the same [`ExportThread`](otlp_exporter::ExportThread),
+//! hands it out
 //! ([`ExporterBuilder::build_client`](otlp_exporter::ExporterBuilder::build_client)),
-//! so pushes go where the SDK's exports go. Each call is one request per
-//! signal it holds: for many records, batch them into one
-//! [`send_batch`](EnhancedOtlpClient::send_batch).
+//! so pushes go where the SDK's exports go, over the same connections.
+//! Each call is one request per signal it holds: for many records, batch
+//! them into one [`send_batch`](EnhancedOtlpClient::send_batch).
 //!
-//! Pushes are awaited in a Tokio runtime; outside one they fail with
-//! [`PushError::NoRuntime`].
+//! The requests are sent from the export thread, so a push can be awaited
+//! in any executor, not only in a tokio runtime.
 
-use crate::stats::PushCounters;
 use crate::EnhancedOtlpClient;
 use bytes::Bytes;
 use opentelemetry::logs::{AnyValue, Severity};
@@ -23,10 +23,9 @@ use otlp_compression::{Algorithm, CompressionError, Compressor};
 use otlp_core::{
     Encoder, LogBuilder, MetricBuilder, Retryable, Signal, SpanBuilder, TelemetryData,
 };
-use otlp_exporter::ResolvedClient;
-use otlp_transport::client::{ExportError, OtlpClient, Payload};
-use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use otlp_exporter::{ExportStats, ExporterBuilder, ResolvedClient, StatsSnapshot};
+use otlp_transport::client::{ExportError, Payload};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// What the receiver accepted of a push.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,13 +41,10 @@ pub struct PushResponse {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PushError {
-    /// [`EnhancedOtlpClient::shutdown`] was called.
+    /// [`EnhancedOtlpClient::shutdown`] was called (or the client's export
+    /// thread stopped).
     #[error("the OTLP client has been shut down")]
     ShutDown,
-    /// The push was not awaited inside a Tokio runtime, which the
-    /// transports need.
-    #[error("pushes must be awaited inside a Tokio runtime")]
-    NoRuntime,
     /// Compressing the request failed.
     #[error("compressing the {signal} request failed: {source}")]
     Compression {
@@ -91,41 +87,111 @@ impl Retryable for PushError {
     }
 }
 
+/// The push API's three lanes (in [`Signal::STABLE`] order) and the scope
+/// its records are sent under.
+#[derive(Debug)]
+pub(crate) struct Lanes {
+    lanes: [Lane; 3],
+    scope: InstrumentationScope,
+}
+
+impl Lanes {
+    /// A lane per signal, with the client `exporter` gives for it; on
+    /// failure, the signal and why.
+    pub(crate) fn new<E>(
+        exporter: &ExporterBuilder<E>,
+        resource: &Resource,
+    ) -> Result<Self, (Signal, otlp_exporter::BuildError)> {
+        let lane = |signal| {
+            exporter
+                .build_client(signal)
+                .and_then(|client| Lane::new(signal, client, resource))
+                .map_err(|e| (signal, e))
+        };
+        Ok(Lanes {
+            lanes: [
+                lane(Signal::Traces)?,
+                lane(Signal::Metrics)?,
+                lane(Signal::Logs)?,
+            ],
+            scope: InstrumentationScope::builder("otlp")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        })
+    }
+
+    /// The handle to `signal`'s counters.
+    pub(crate) fn export_stats(&self, signal: Signal) -> Option<ExportStats> {
+        self.lanes
+            .iter()
+            .find(|lane| lane.signal == signal)
+            .map(|lane| lane.client.stats())
+    }
+
+    /// Each lane's counters, in [`Signal::STABLE`] order.
+    pub(crate) fn stats(&self) -> [StatsSnapshot; 3] {
+        self.lanes
+            .each_ref()
+            .map(|lane| lane.client.stats().snapshot())
+    }
+
+    /// Sends `records`: one request per signal present, all sent even if
+    /// one fails. Needs a tokio runtime (the export thread's).
+    async fn send(&self, records: &[TelemetryData]) -> Result<PushResponse, PushError> {
+        let mut total = PushResponse::default();
+        let mut first_error = None;
+        for lane in &self.lanes {
+            match lane.send(&self.scope, records).await {
+                Ok(response) => {
+                    total.accepted += response.accepted;
+                    total.rejected += response.rejected;
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(total),
+        }
+    }
+}
+
 /// Encodes, compresses and sends one signal's pushes.
 #[derive(Debug)]
-pub(crate) struct Lane {
+struct Lane {
     signal: Signal,
-    client: OtlpClient,
+    client: ResolvedClient,
     encoder: Encoder,
     algorithm: Algorithm,
     /// The reusable compressor and the buffer requests are encoded into.
     compressor: Mutex<(Compressor, Vec<u8>)>,
-    pub(crate) counters: PushCounters,
 }
 
 impl Lane {
-    pub(crate) fn new(
+    fn new(
         signal: Signal,
-        resolved: ResolvedClient,
+        client: ResolvedClient,
         resource: &Resource,
     ) -> Result<Self, otlp_exporter::BuildError> {
         Ok(Lane {
             signal,
-            client: resolved.client,
-            encoder: Encoder::new(resolved.protocol.format()).with_resource(resource),
-            algorithm: resolved.compression.algorithm(),
-            compressor: Mutex::new((Compressor::new(resolved.compression)?, Vec::new())),
-            counters: PushCounters::default(),
+            encoder: Encoder::new(client.protocol.format()).with_resource(resource),
+            algorithm: client.compression.algorithm(),
+            compressor: Mutex::new((Compressor::new(client.compression)?, Vec::new())),
+            client,
         })
     }
 
-    /// Encodes and compresses those of `records` that are of this signal;
-    /// `None` if there are none.
+    /// Encodes and compresses those of `records` that are of this signal:
+    /// the request, its items and its size before compression; `None` if
+    /// there are none.
     fn prepare(
         &self,
         scope: &InstrumentationScope,
         records: &[TelemetryData],
-    ) -> Result<Option<(Payload, u64)>, PushError> {
+    ) -> Result<Option<(Payload, u64, usize)>, PushError> {
         let mut guard = self
             .compressor
             .lock()
@@ -151,10 +217,10 @@ impl Lane {
                 })?;
             out
         };
-        self.counters.record_encoded(uncompressed, body.len());
         Ok(Some((
             Payload::new(Bytes::from(body), self.algorithm),
             items as u64,
+            uncompressed,
         )))
     }
 
@@ -164,23 +230,23 @@ impl Lane {
         scope: &InstrumentationScope,
         records: &[TelemetryData],
     ) -> Result<PushResponse, PushError> {
-        let Some((payload, items)) = self.prepare(scope, records)? else {
+        let Some((payload, items, uncompressed)) = self.prepare(scope, records)? else {
             return Ok(PushResponse::default());
         };
-        let started = Instant::now();
-        let result = self.client.export(self.signal, payload).await;
-        let latency = started.elapsed();
+        let result = self
+            .client
+            .export(self.signal, payload, items, uncompressed)
+            .await;
         match result {
             Ok(response) => {
                 let rejected = response.rejected_items.min(items);
-                self.counters.record_success(items, rejected, latency);
                 Ok(PushResponse {
                     accepted: items - rejected,
                     rejected,
                 })
             }
             Err(source) => {
-                self.counters.record_failure(items, latency);
+                // Counted by the client as returned to the caller.
                 Err(PushError::Export {
                     signal: self.signal,
                     items,
@@ -196,31 +262,19 @@ impl EnhancedOtlpClient {
     /// signal present, all sent even if one fails.
     ///
     /// Returns what the receiver accepted in all, or the first failure.
-    /// Counted in [`stats`](Self::stats) with the SDK's exports.
+    /// Counted in [`stats`](Self::stats) beside the SDK's exports.
+    ///
+    /// The requests are sent from the client's export thread: the future
+    /// can be awaited in any executor, inside a tokio runtime or not.
     pub async fn send_batch(&self, records: Vec<TelemetryData>) -> Result<PushResponse, PushError> {
         if self.is_shut_down() {
             return Err(PushError::ShutDown);
         }
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(PushError::NoRuntime);
-        }
-        let mut total = PushResponse::default();
-        let mut first_error = None;
-        for lane in self.lanes() {
-            match lane.send(self.push_scope(), &records).await {
-                Ok(response) => {
-                    total.accepted += response.accepted;
-                    total.rejected += response.rejected;
-                }
-                Err(err) => {
-                    first_error.get_or_insert(err);
-                }
-            }
-        }
-        match first_error {
-            Some(err) => Err(err),
-            None => Ok(total),
-        }
+        let lanes = Arc::clone(self.lanes());
+        self.export_thread()
+            .run(async move { lanes.send(&records).await })
+            .await
+            .unwrap_or(Err(PushError::ShutDown))
     }
 
     /// Starts a span named `name`, starting now; [`PendingSpan::finish`]

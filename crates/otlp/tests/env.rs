@@ -6,7 +6,7 @@ use opentelemetry::trace::Tracer as _;
 use otlp::core::proto::common::v1::any_value::Value;
 use otlp::core::proto::resource::v1::Resource;
 use otlp::core::ExportRequest;
-use otlp::transport::receiver::{ReceivedRequest, Receiver, Transport};
+use otlp::transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol};
 use otlp::{EnhancedOtlpClient, Signal, TelemetryData};
 use std::time::Duration;
 
@@ -72,7 +72,7 @@ fn environment_configures_what_code_does_not() {
         .unwrap();
     let pushed = next(Signal::Logs);
     for req in [&sdk, &pushed] {
-        assert_eq!(req.transport, Transport::Grpc);
+        assert_eq!(req.transport, ReceiverProtocol::Grpc);
         assert_eq!(req.compression, otlp::compression::Algorithm::Gzip);
         assert_eq!(
             attribute(resource(req), "service.name").as_deref(),
@@ -96,7 +96,7 @@ fn environment_configures_what_code_does_not() {
         .unwrap();
     rt.block_on(client.send_trace("pushed").finish()).unwrap();
     let req = next(Signal::Traces);
-    assert_eq!(req.transport, Transport::Http);
+    assert_eq!(req.transport, ReceiverProtocol::Http);
     assert_eq!(req.format, otlp::core::Format::Json);
     assert_eq!(req.compression, otlp::compression::Algorithm::None);
     assert_eq!(

@@ -156,6 +156,8 @@ fn stats_match_what_the_receiver_counted() {
             );
             assert_eq!((sdk.export_errors, push.export_errors), (0, 0), "{what}");
             assert_eq!(sdk.dropped.total(), 0, "{what}");
+            assert_eq!(push.dropped.total(), 0, "{what}");
+            assert_eq!(push.items_accepted, push.items_exported, "{what}");
             // gzip: the bodies are smaller than the encoded requests.
             assert!(sdk.bytes_sent < sdk.bytes_uncompressed, "{what}");
             assert!(push.bytes_sent < push.bytes_uncompressed, "{what}");
@@ -222,8 +224,10 @@ fn rejections_and_failures_are_counted() {
     assert_eq!(stats.logs.items_exported, 0);
     assert_eq!(stats.logs.dropped.export_failed, LOGS);
     assert!(stats.logs.export_errors >= 1, "{:?}", stats.logs);
-    assert_eq!(stats.pushed.logs.items_failed, 1);
+    assert_eq!(stats.pushed.logs.dropped.returned, 1);
     assert_eq!(stats.pushed.logs.export_errors, 1);
+    let last = stats.pushed.logs.last_error.as_ref().unwrap();
+    assert!(last.message.contains("logs are not wanted"), "{last:?}");
 
     assert_eq!(
         stats.traces.requests,
@@ -239,7 +243,7 @@ fn rejections_and_failures_are_counted() {
         "{:?}",
         stats.traces
     );
-    assert_eq!(stats.pushed.traces.items_rejected, 1);
+    assert_eq!(stats.pushed.traces.dropped.rejected_by_receiver, 1);
     assert_eq!(stats.metrics.items_exported, POINTS);
     rt.block_on(receiver.shutdown());
 }

@@ -324,14 +324,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 // ---------------------------------------------------------------- receiver
 
-/// The transport a request reached [`PythonReceiver`] over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// OTLP/gRPC (served by grpcio).
-    Grpc,
-    /// OTLP/HTTP (served by Python's `http.server`).
-    Http,
-}
+/// The protocol a request reached [`PythonReceiver`] over: gRPC (served by
+/// grpcio) or HTTP (Python's `http.server`). The same type as our own
+/// receiver's, so tests compare the two directly.
+pub use otlp_transport::receiver::ReceiverProtocol;
 
 /// A request [`PythonReceiver`] accepted, decoded by the Python side and
 /// re-encoded (deterministic protobuf) for the harness.
@@ -339,7 +335,7 @@ pub enum Transport {
 #[non_exhaustive]
 pub struct Received {
     /// gRPC or HTTP.
-    pub transport: Transport,
+    pub transport: ReceiverProtocol,
     /// The signal (from the gRPC service or the HTTP path).
     pub signal: Signal,
     /// The body format: always protobuf for gRPC.
@@ -357,7 +353,7 @@ pub struct Received {
 #[non_exhaustive]
 pub struct Refused {
     /// gRPC or HTTP.
-    pub transport: Transport,
+    pub transport: ReceiverProtocol,
     /// The signal, when the path named one.
     pub signal: Option<Signal>,
     /// What the receiver said was wrong.
@@ -647,8 +643,8 @@ fn parse_report(line: &str) -> Result<Report, String> {
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let field = |name: &str| v.get(name).and_then(serde_json::Value::as_str);
     let transport = match field("transport") {
-        Some("grpc") => Transport::Grpc,
-        Some("http") => Transport::Http,
+        Some("grpc") => ReceiverProtocol::Grpc,
+        Some("http") => ReceiverProtocol::Http,
         other => return Err(format!("bad transport {other:?}")),
     };
     let signal = field("signal")
@@ -916,7 +912,7 @@ mod tests {
         let Ok(Report::Received(r)) = parse_report(&line) else {
             panic!("not parsed")
         };
-        assert_eq!(r.transport, Transport::Http);
+        assert_eq!(r.transport, ReceiverProtocol::Http);
         assert_eq!(r.signal, Signal::Logs);
         assert_eq!(r.format, Format::Json);
         assert_eq!(r.encoding, "br");

@@ -43,7 +43,7 @@ use otlp_exporter::{
 use otlp_interop_tests::collector::{run_go_sender, Collector, Exporter, GoProtocol};
 use otlp_interop_tests::{assert_same_requests, compare, sample, skip_or_fail};
 use otlp_transport::client::{OtlpClient, Payload};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, RunningReceiver, Transport};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, RunningReceiver};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -440,7 +440,7 @@ fn as_collector_forwards(request: &ExportRequest) -> ExportRequest {
 fn collector_exporters_reach_our_receiver_with_every_compression() {
     let mut ours = Ours::both();
     // id -> (transport, format, encoding)
-    let mut expected: BTreeMap<String, (Transport, Format, &str)> = BTreeMap::new();
+    let mut expected: BTreeMap<String, (ReceiverProtocol, Format, &str)> = BTreeMap::new();
     let mut exporters = Vec::new();
     for (compression, encoding) in GRPC_COMPRESSIONS {
         let id = format!("otlp_grpc/{compression}");
@@ -449,7 +449,7 @@ fn collector_exporters_reach_our_receiver_with_every_compression() {
             ours.grpc()
         );
         exporters.push(Exporter::new(&id, forwarding(&settings, &id)));
-        expected.insert(id, (Transport::Grpc, Format::Protobuf, encoding));
+        expected.insert(id, (ReceiverProtocol::Grpc, Format::Protobuf, encoding));
     }
     for (json, format) in [("proto", Format::Protobuf), ("json", Format::Json)] {
         for (compression, encoding) in HTTP_COMPRESSIONS {
@@ -459,7 +459,7 @@ fn collector_exporters_reach_our_receiver_with_every_compression() {
                 ours.http()
             );
             exporters.push(Exporter::new(&id, forwarding(&settings, &id)));
-            expected.insert(id, (Transport::Http, format, encoding));
+            expected.insert(id, (ReceiverProtocol::Http, format, encoding));
         }
     }
     let Some(collector) = Collector::start_or_skip(&exporters) else {
@@ -531,8 +531,8 @@ fn go_sdk_exports_to_our_receiver() {
             let got = ours.take(sent.len(), &what);
             for r in &got {
                 let transport = match protocol {
-                    GoProtocol::Grpc => Transport::Grpc,
-                    GoProtocol::HttpProtobuf => Transport::Http,
+                    GoProtocol::Grpc => ReceiverProtocol::Grpc,
+                    GoProtocol::HttpProtobuf => ReceiverProtocol::Http,
                 };
                 assert_eq!(r.transport, transport, "{what}");
                 let want = if gzip {

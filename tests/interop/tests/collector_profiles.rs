@@ -14,7 +14,7 @@ use otlp_ebpf::{
 use otlp_exporter::{OtlpProfileExporter, Protocol};
 use otlp_interop_tests::collector::{Collector, Exporter};
 use otlp_interop_tests::compare;
-use otlp_transport::receiver::{ReceivedRequest, Receiver, Transport};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -176,7 +176,7 @@ fn our_profiles_pass_through_the_collector_unchanged() {
     };
     let grpc = receiver.grpc_addr().unwrap();
     let http = receiver.http_addr().unwrap();
-    let mut expected: BTreeMap<String, (Transport, Format)> = BTreeMap::new();
+    let mut expected: BTreeMap<String, (ReceiverProtocol, Format)> = BTreeMap::new();
     let mut exporters = vec![Exporter::new(
         "otlp_grpc",
         forwarding(
@@ -184,7 +184,7 @@ fn our_profiles_pass_through_the_collector_unchanged() {
             "otlp_grpc",
         ),
     )];
-    expected.insert("otlp_grpc".into(), (Transport::Grpc, Format::Protobuf));
+    expected.insert("otlp_grpc".into(), (ReceiverProtocol::Grpc, Format::Protobuf));
     for (encoding, format) in [("proto", Format::Protobuf), ("json", Format::Json)] {
         let id = format!("otlp_http/{encoding}");
         exporters.push(Exporter::new(
@@ -194,7 +194,7 @@ fn our_profiles_pass_through_the_collector_unchanged() {
                 &id,
             ),
         ));
-        expected.insert(id, (Transport::Http, format));
+        expected.insert(id, (ReceiverProtocol::Http, format));
     }
     let collector = match Collector::start_with_profiles(&exporters) {
         Ok(c) => c,

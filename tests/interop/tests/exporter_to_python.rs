@@ -22,7 +22,7 @@ use otlp_core::proto::common::v1::any_value::Value as PValue;
 use otlp_core::proto::metrics::v1::metric::Data;
 use otlp_core::ExportRequest;
 use otlp_exporter::{Compression, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter, Protocol};
-use otlp_interop_tests::{PythonReceiver, Transport};
+use otlp_interop_tests::{PythonReceiver, ReceiverProtocol};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -108,9 +108,9 @@ fn traces_decode_exactly_in_python() {
         assert_eq!(
             got.transport,
             if protocol == Protocol::Grpc {
-                Transport::Grpc
+                ReceiverProtocol::Grpc
             } else {
-                Transport::Http
+                ReceiverProtocol::Http
             }
         );
         assert_eq!(got.format, protocol.format());

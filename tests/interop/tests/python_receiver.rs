@@ -14,8 +14,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use otlp_core::{ExportRequest, Format, Signal};
 use otlp_interop_tests::{
-    assert_same_requests, run_sender, sample, PythonReceiver, SenderCompression, SenderProtocol,
-    Transport,
+    assert_same_requests, run_sender, sample, PythonReceiver, ReceiverProtocol, SenderCompression,
+    SenderProtocol,
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -150,7 +150,7 @@ fn decodes_protobuf_over_plain_http_with_every_encoding() {
     let got = rx.wait_for(expected.len(), WAIT);
     assert_eq!(got.len(), expected.len());
     for (r, (signal, encoding, request)) in got.iter().zip(&expected) {
-        assert_eq!(r.transport, Transport::Http);
+        assert_eq!(r.transport, ReceiverProtocol::Http);
         assert_eq!(r.signal, *signal);
         assert_eq!(r.format, Format::Protobuf);
         assert_eq!(r.encoding, *encoding);
@@ -297,7 +297,7 @@ async fn decodes_grpc_from_tonic_clients() {
     let got = tokio::task::spawn_blocking(move || rx.wait_for(6, WAIT))
         .await
         .unwrap();
-    assert!(got.iter().all(|r| r.transport == Transport::Grpc));
+    assert!(got.iter().all(|r| r.transport == ReceiverProtocol::Grpc));
     let got: Vec<_> = got.into_iter().map(|r| r.request).collect();
     assert_eq!(got, sent);
 }
@@ -325,7 +325,7 @@ fn python_sender_reports_what_python_receiver_gets() {
     let got = rx.wait_for(sent.len(), WAIT);
     assert!(got
         .iter()
-        .filter(|r| r.transport == Transport::Http)
+        .filter(|r| r.transport == ReceiverProtocol::Http)
         .all(|r| r.encoding == "gzip"));
     assert_same_requests(&sent, &rx.wait_for_requests(sent.len(), WAIT));
 }

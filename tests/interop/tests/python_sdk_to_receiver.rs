@@ -8,7 +8,7 @@ use otlp_core::{ExportRequest, Format, Signal};
 use otlp_interop_tests::{
     assert_same_requests, python_or_skip, run_sender, SenderCompression, SenderProtocol,
 };
-use otlp_transport::receiver::{ReceivedRequest, Receiver, RunningReceiver, Transport};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, RunningReceiver};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -53,8 +53,8 @@ async fn python_sdk_exports(protocol: SenderProtocol, compression: SenderCompres
             assert_eq!(
                 received.transport,
                 match protocol {
-                    SenderProtocol::Grpc => Transport::Grpc,
-                    SenderProtocol::HttpProtobuf => Transport::Http,
+                    SenderProtocol::Grpc => ReceiverProtocol::Grpc,
+                    SenderProtocol::HttpProtobuf => ReceiverProtocol::Http,
                 }
             );
             assert_eq!(received.format, Format::Protobuf);

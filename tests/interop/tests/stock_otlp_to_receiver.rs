@@ -42,8 +42,8 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 use otlp_compression::Algorithm;
 use otlp_core::{ExportRequest, Format, Signal};
-use otlp_interop_tests::{PythonReceiver, Transport as PyTransport};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, RunningReceiver, Transport};
+use otlp_interop_tests::PythonReceiver;
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, RunningReceiver};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -258,10 +258,10 @@ enum Variant {
 }
 
 impl Variant {
-    fn transport(self) -> Transport {
+    fn transport(self) -> ReceiverProtocol {
         match self {
-            Variant::Grpc(_) => Transport::Grpc,
-            Variant::Http(_) => Transport::Http,
+            Variant::Grpc(_) => ReceiverProtocol::Grpc,
+            Variant::Http(_) => ReceiverProtocol::Http,
         }
     }
 
@@ -424,11 +424,7 @@ async fn stock_exporters_to_python_receiver(variant: Variant) {
         .unwrap();
     assert_eq!(got.len(), 3, "{variant:?}");
     for (received, want) in got.iter().zip(&expected) {
-        let transport = match variant.transport() {
-            Transport::Grpc => PyTransport::Grpc,
-            Transport::Http => PyTransport::Http,
-        };
-        assert_eq!(received.transport, transport, "{variant:?}");
+        assert_eq!(received.transport, variant.transport(), "{variant:?}");
         assert_eq!(received.format, variant.format(), "{variant:?}");
         assert_eq!(&received.request, want, "{variant:?} {}", want.signal());
         check_content(&received.request);

@@ -9,7 +9,7 @@
 use crate::error::CliError;
 use otlp_core::Signal;
 use otlp_exporter::{
-    BuildError, CircuitBreaker, Compression, ExporterBuilder, OtlpSpanExporter, Protocol,
+    BuildError, BreakerConfig, Compression, ExporterBuilder, OtlpSpanExporter, Protocol,
     RetryPolicy,
 };
 use std::path::PathBuf;
@@ -109,7 +109,7 @@ impl Plan {
             .with_max_interval(MAX_BACKOFF)
             .build()
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let breaker = CircuitBreaker::builder()
+        let breaker = BreakerConfig::builder()
             .with_open_duration(BREAKER_OPEN)
             .build()
             .map_err(|e| CliError::Usage(e.to_string()))?;

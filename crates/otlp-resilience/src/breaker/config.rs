@@ -19,9 +19,9 @@ pub enum Window {
 ///
 /// ```
 /// use std::time::Duration;
-/// use otlp_resilience::breaker::{CircuitBreaker, Window};
+/// use otlp_resilience::breaker::{BreakerConfig, Window};
 ///
-/// let config = CircuitBreaker::builder()
+/// let config = BreakerConfig::builder()
 ///     .with_failure_ratio(0.5)
 ///     .with_window(Window::Time(Duration::from_secs(30)))
 ///     .with_min_calls(10)
@@ -32,7 +32,7 @@ pub enum Window {
 /// # Ok::<(), otlp_resilience::breaker::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct CircuitBreaker {
+pub struct BreakerConfig {
     failure_ratio: f64,
     window: Window,
     min_calls: u32,
@@ -40,7 +40,7 @@ pub struct CircuitBreaker {
     half_open_probes: u32,
 }
 
-impl Default for CircuitBreaker {
+impl Default for BreakerConfig {
     fn default() -> Self {
         Self {
             failure_ratio: 0.5,
@@ -52,12 +52,12 @@ impl Default for CircuitBreaker {
     }
 }
 
-impl CircuitBreaker {
+impl BreakerConfig {
     /// Starts from the defaults: trip at 50 % failures over the last 100
     /// calls once at least 20 were seen, stay open 10 s, close after 3
     /// successful probes.
-    pub fn builder() -> CircuitBreakerBuilder {
-        CircuitBreakerBuilder {
+    pub fn builder() -> BreakerConfigBuilder {
+        BreakerConfigBuilder {
             config: Self::default(),
         }
     }
@@ -88,14 +88,14 @@ impl CircuitBreaker {
     }
 }
 
-/// Builds a validated [`CircuitBreaker`]; see [`CircuitBreaker::builder`].
+/// Builds a validated [`BreakerConfig`]; see [`BreakerConfig::builder`].
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct CircuitBreakerBuilder {
-    config: CircuitBreaker,
+pub struct BreakerConfigBuilder {
+    config: BreakerConfig,
 }
 
-impl CircuitBreakerBuilder {
+impl BreakerConfigBuilder {
     /// Failure share that opens the breaker, within `(0, 1]`.
     pub fn with_failure_ratio(mut self, ratio: f64) -> Self {
         self.config.failure_ratio = ratio;
@@ -129,7 +129,7 @@ impl CircuitBreakerBuilder {
     }
 
     /// Checks the settings and returns the configuration.
-    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+    pub fn build(self) -> Result<BreakerConfig, ConfigError> {
         let c = self.config;
         if !(c.failure_ratio > 0.0 && c.failure_ratio <= 1.0) {
             return Err(ConfigError::InvalidFailureRatio(c.failure_ratio));

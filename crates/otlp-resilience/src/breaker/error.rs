@@ -55,7 +55,7 @@ impl<E: Retryable> Retryable for BreakerError<E> {
     }
 }
 
-/// A [`CircuitBreaker`](super::CircuitBreaker) setting that cannot work.
+/// A [`BreakerConfig`](super::BreakerConfig) setting that cannot work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tower::Layer;
 
 use super::state::Shared;
-use super::{Breaker, BreakerHandle, CircuitBreaker};
+use super::{Breaker, BreakerConfig, BreakerHandle};
 
 /// Wraps services in [`Breaker`]. Every service made by one layer (and by
 /// its clones) shares one breaker, which is what you want for one endpoint.
@@ -16,7 +16,7 @@ pub struct BreakerLayer {
 
 impl BreakerLayer {
     /// A layer with a fresh, closed breaker.
-    pub fn new(config: CircuitBreaker) -> Self {
+    pub fn new(config: BreakerConfig) -> Self {
         Self {
             shared: Arc::new(Shared::new(config)),
         }

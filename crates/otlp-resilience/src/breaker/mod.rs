@@ -5,14 +5,14 @@
 //!
 //! * **Closed** — requests flow; outcomes are kept in a rolling [`Window`]
 //!   (the last N calls, or the last stretch of time). Once the window holds
-//!   at least [`min_calls`](CircuitBreaker::min_calls) outcomes and the
-//!   share of failures reaches [`failure_ratio`](CircuitBreaker::failure_ratio),
+//!   at least [`min_calls`](BreakerConfig::min_calls) outcomes and the
+//!   share of failures reaches [`failure_ratio`](BreakerConfig::failure_ratio),
 //!   the breaker opens.
 //! * **Open** — requests fail at once with [`BreakerError::Open`] carrying
 //!   the time left, without touching the endpoint. After
-//!   [`open_duration`](CircuitBreaker::open_duration) the breaker goes
+//!   [`open_duration`](BreakerConfig::open_duration) the breaker goes
 //!   half-open.
-//! * **HalfOpen** — up to [`half_open_probes`](CircuitBreaker::half_open_probes)
+//! * **HalfOpen** — up to [`half_open_probes`](BreakerConfig::half_open_probes)
 //!   requests go through; the rest fail fast. If all probes succeed the
 //!   breaker closes with a clean window; the first failed probe opens it
 //!   again for another `open_duration`.
@@ -54,7 +54,7 @@ use std::time::Duration;
 use otlp_core::Retryable;
 use tower::Service;
 
-pub use config::{CircuitBreaker, CircuitBreakerBuilder, Window};
+pub use config::{BreakerConfig, BreakerConfigBuilder, Window};
 pub use error::{BreakerError, ConfigError};
 pub use future::ResponseFuture;
 pub use layer::BreakerLayer;
@@ -115,7 +115,7 @@ impl<S: Clone> Clone for Breaker<S> {
 impl<S> Breaker<S> {
     /// Wraps `inner` in its own breaker. Use a [`BreakerLayer`] to share one
     /// breaker between several services.
-    pub fn new(inner: S, config: CircuitBreaker) -> Self {
+    pub fn new(inner: S, config: BreakerConfig) -> Self {
         Self::from_shared(inner, Arc::new(Shared::new(config)))
     }
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{BreakerState, CircuitBreaker, Window};
+use super::{BreakerConfig, BreakerState, Window};
 
 const TIME_SLOTS: usize = 10;
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    config: CircuitBreaker,
+    config: BreakerConfig,
     machine: Mutex<Machine>,
     rejected: AtomicU64,
     opened: AtomicU64,
@@ -48,7 +48,7 @@ pub(crate) struct Permit {
 }
 
 impl Shared {
-    pub(crate) fn new(config: CircuitBreaker) -> Self {
+    pub(crate) fn new(config: BreakerConfig) -> Self {
         Self {
             machine: Mutex::new(Machine {
                 phase: Phase::Closed,

@@ -76,8 +76,8 @@ impl Service<()> for Endpoint {
     }
 }
 
-fn config() -> CircuitBreaker {
-    CircuitBreaker::builder()
+fn config() -> BreakerConfig {
+    BreakerConfig::builder()
         .with_window(Window::LastCalls(10))
         .with_min_calls(4)
         .with_failure_ratio(0.5)
@@ -262,7 +262,7 @@ async fn late_outcomes_from_before_a_transition_are_ignored() {
 
 #[tokio::test(start_paused = true)]
 async fn time_window_forgets_old_failures() {
-    let config = CircuitBreaker::builder()
+    let config = BreakerConfig::builder()
         .with_window(Window::Time(Duration::from_secs(10)))
         .with_min_calls(3)
         .with_failure_ratio(1.0)
@@ -301,7 +301,7 @@ async fn layer_shares_one_breaker() {
 
 #[test]
 fn invalid_settings_are_rejected() {
-    let b = CircuitBreaker::builder;
+    let b = BreakerConfig::builder;
     assert_eq!(
         b().with_failure_ratio(0.0).build(),
         Err(ConfigError::InvalidFailureRatio(0.0))
@@ -332,5 +332,5 @@ fn invalid_settings_are_rejected() {
         b().with_half_open_probes(0).build(),
         Err(ConfigError::ZeroProbes)
     );
-    assert_eq!(b().build(), Ok(CircuitBreaker::default()));
+    assert_eq!(b().build(), Ok(BreakerConfig::default()));
 }

@@ -124,12 +124,12 @@ struct Inner {
     protocol: Protocol,
     endpoints: [Uri; Signal::ALL.len()],
     timeout: Duration,
-    transport: Transport,
+    transport: ProtocolClient,
 }
 
 // One per client, behind its `Arc`: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
-enum Transport {
+enum ProtocolClient {
     #[cfg(feature = "grpc")]
     Grpc(grpc::GrpcTransport),
     #[cfg(feature = "http")]
@@ -179,15 +179,15 @@ impl OtlpClient {
         let timeout = inner.timeout;
         let outcome: Result<_, tokio::time::error::Elapsed> = match &inner.transport {
             #[cfg(feature = "grpc")]
-            Transport::Grpc(t) => {
+            ProtocolClient::Grpc(t) => {
                 tokio::time::timeout(timeout, t.export(signal, endpoint, &payload)).await
             }
             #[cfg(feature = "http")]
-            Transport::Http(t) => {
+            ProtocolClient::Http(t) => {
                 tokio::time::timeout(timeout, t.export(signal, endpoint, &payload)).await
             }
             #[cfg(not(any(feature = "grpc", feature = "http")))]
-            Transport::Disabled(never) => match *never {},
+            ProtocolClient::Disabled(never) => match *never {},
         };
         outcome.unwrap_or(Err(ExportError::Timeout { timeout }))
     }
@@ -285,13 +285,9 @@ impl OtlpClientBuilder {
             .as_deref()
             .unwrap_or(self.protocol.default_endpoint());
         let resolve = |signal: Signal| -> Result<Uri, BuildError> {
-            match (&self.signal_endpoints[index(signal)], self.protocol) {
-                (Some(url), _) => parse_endpoint(url, insecure),
-                (None, Protocol::Grpc) => parse_endpoint(base, insecure),
-                (None, Protocol::HttpProtobuf | Protocol::HttpJson) => {
-                    let base = base.trim().trim_end_matches('/');
-                    parse_endpoint(&format!("{base}{}", signal.http_path()), insecure)
-                }
+            match &self.signal_endpoints[index(signal)] {
+                Some(url) => parse_endpoint(url, insecure),
+                None => parse_endpoint(&self.protocol.signal_url(base, signal), insecure),
             }
         };
         let endpoints = [
@@ -332,10 +328,10 @@ impl OtlpClientBuilder {
         let transport = match self.protocol {
             #[cfg(feature = "grpc")]
             Protocol::Grpc => {
-                Transport::Grpc(grpc::GrpcTransport::new(&endpoints, settings, &tls)?)
+                ProtocolClient::Grpc(grpc::GrpcTransport::new(&endpoints, settings, &tls)?)
             }
             #[cfg(feature = "http")]
-            Protocol::HttpProtobuf | Protocol::HttpJson => Transport::Http(
+            Protocol::HttpProtobuf | Protocol::HttpJson => ProtocolClient::Http(
                 http::HttpTransport::new(self.protocol.format(), settings, &tls)?,
             ),
             // Refused at the top; kept as an error rather than a panic.

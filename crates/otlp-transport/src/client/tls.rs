@@ -24,7 +24,7 @@ use super::BuildError;
 ///     .with_ca_pem_file("/etc/otel/ca.pem")
 ///     .with_client_identity_pem_files("/etc/otel/client.pem", "/etc/otel/client.key");
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TlsConfig {
     ca: Vec<Pem>,
@@ -32,7 +32,7 @@ pub struct TlsConfig {
     insecure: bool,
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 enum Pem {
     Inline(Vec<u8>),
     File(PathBuf),

@@ -1,8 +1,8 @@
 //! OTLP/gRPC: unary gRPC framing on hyper's HTTP/2 server.
 
-use super::handler::{Reply, Transport};
+use super::handler::{ReceiverProtocol, Reply};
 use super::wire::{export_response, rpc_status, ReplyBody};
-use super::{Handler, Inner, Payload, Refusal};
+use super::{Handler, Inner, Refusal, UnframedRequest};
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
@@ -94,8 +94,8 @@ async fn call<H: Handler>(
     let (body, held) = inner.read_body(body, PREFIX_LEN).await.map_err(status)?;
     let wire_bytes = body.len();
     let (compression, message) = unframe(body, encoding)?;
-    let payload = Payload {
-        transport: Transport::Grpc,
+    let payload = UnframedRequest {
+        transport: ReceiverProtocol::Grpc,
         signal,
         format: Format::Protobuf,
         compression,

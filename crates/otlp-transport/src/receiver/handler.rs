@@ -13,19 +13,19 @@ use tonic::Code;
 
 /// The protocol a request arrived over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
+pub enum ReceiverProtocol {
     /// OTLP/gRPC.
     Grpc,
     /// OTLP/HTTP.
     Http,
 }
 
-impl Transport {
+impl ReceiverProtocol {
     /// `OTLP/gRPC` or `OTLP/HTTP`.
     pub fn name(self) -> &'static str {
         match self {
-            Transport::Grpc => "OTLP/gRPC",
-            Transport::Http => "OTLP/HTTP",
+            ReceiverProtocol::Grpc => "OTLP/gRPC",
+            ReceiverProtocol::Http => "OTLP/HTTP",
         }
     }
 
@@ -33,16 +33,16 @@ impl Transport {
     /// `http`.
     pub const fn feature(self) -> &'static str {
         match self {
-            Transport::Grpc => "grpc",
-            Transport::Http => "http",
+            ReceiverProtocol::Grpc => "grpc",
+            ReceiverProtocol::Http => "http",
         }
     }
 
     /// Whether this build of the crate can serve the protocol.
     pub const fn is_supported(self) -> bool {
         match self {
-            Transport::Grpc => cfg!(feature = "grpc"),
-            Transport::Http => cfg!(feature = "http"),
+            ReceiverProtocol::Grpc => cfg!(feature = "grpc"),
+            ReceiverProtocol::Http => cfg!(feature = "http"),
         }
     }
 }
@@ -54,7 +54,7 @@ pub struct ReceivedRequest {
     /// The decoded request.
     pub request: ExportRequest,
     /// The protocol it arrived over.
-    pub transport: Transport,
+    pub transport: ReceiverProtocol,
     /// How the message was serialized (always protobuf over gRPC).
     pub format: Format,
     /// How the message was compressed (compare with an

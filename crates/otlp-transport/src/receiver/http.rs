@@ -1,8 +1,8 @@
 //! OTLP/HTTP: `POST /v1/{traces,metrics,logs}` over HTTP/1.1 and h2c.
 
-use super::handler::{http_status, Reply, Transport};
+use super::handler::{http_status, ReceiverProtocol, Reply};
 use super::wire::{export_response, rpc_status, ReplyBody};
-use super::{Handler, Inner, Payload, Refusal};
+use super::{Handler, Inner, Refusal, UnframedRequest};
 use ::http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
 use bytes::Bytes;
@@ -78,8 +78,8 @@ pub(super) async fn handle<H: Handler>(
 
     let outcome = async {
         let (message, held) = inner.read_body(body, 0).await?;
-        let payload = Payload {
-            transport: Transport::Http,
+        let payload = UnframedRequest {
+            transport: ReceiverProtocol::Http,
             signal,
             format,
             compression,

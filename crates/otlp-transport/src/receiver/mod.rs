@@ -73,7 +73,7 @@ mod handler;
 mod http;
 mod wire;
 
-pub use handler::{Handler, ReceivedRequest, Reply, Transport};
+pub use handler::{Handler, ReceivedRequest, ReceiverProtocol, Reply};
 
 use budget::{Budget, Reservation};
 use bytes::{Bytes, BytesMut};
@@ -335,8 +335,8 @@ impl ReceiverBuilder {
             return Err(ReceiverError::Config("no gRPC or HTTP address to serve on"));
         }
         for (addr, transport) in [
-            (self.grpc_addr, Transport::Grpc),
-            (self.http_addr, Transport::Http),
+            (self.grpc_addr, ReceiverProtocol::Grpc),
+            (self.http_addr, ReceiverProtocol::Http),
         ] {
             if addr.is_some() && !transport.is_supported() {
                 return Err(ReceiverError::ProtocolDisabled { transport });
@@ -367,8 +367,8 @@ impl ReceiverBuilder {
                 addr
             })
         };
-        let grpc_addr = start(grpc, Transport::Grpc);
-        let http_addr = start(http, Transport::Http);
+        let grpc_addr = start(grpc, ReceiverProtocol::Grpc);
+        let http_addr = start(http, ReceiverProtocol::Http);
         Ok(RunningReceiver {
             grpc_addr,
             http_addr,
@@ -401,11 +401,11 @@ pub enum ReceiverError {
     #[error("invalid receiver configuration: {0}")]
     Config(&'static str),
     /// An address was set for a protocol that was left out of this build:
-    /// the crate feature [`Transport::feature`] names is not enabled.
+    /// the crate feature [`ReceiverProtocol::feature`] names is not enabled.
     #[error("{} support was not compiled in; enable the `{}` feature of otlp-transport", transport.name(), transport.feature())]
     ProtocolDisabled {
         /// The protocol asked for.
-        transport: Transport,
+        transport: ReceiverProtocol,
     },
     /// An address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
@@ -490,7 +490,7 @@ struct Inner<H> {
 
 async fn accept_loop<H: Handler>(
     listener: TcpListener,
-    transport: Transport,
+    transport: ReceiverProtocol,
     inner: Arc<Inner<H>>,
     mut stopped: watch::Receiver<()>,
 ) {
@@ -500,7 +500,7 @@ async fn accept_loop<H: Handler>(
         .timer(TokioTimer::new())
         .header_read_timeout(inner.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
-    if transport == Transport::Grpc {
+    if transport == ReceiverProtocol::Grpc {
         builder = builder.http2_only();
     }
     let graceful = GracefulShutdown::new();
@@ -550,9 +550,9 @@ async fn accept_loop<H: Handler>(
                     };
                     Ok::<_, Infallible>(match transport {
                         #[cfg(feature = "grpc")]
-                        Transport::Grpc => grpc::handle(&inner, request, peer).await,
+                        ReceiverProtocol::Grpc => grpc::handle(&inner, request, peer).await,
                         #[cfg(feature = "http")]
-                        Transport::Http => http::handle(&inner, request, peer).await,
+                        ReceiverProtocol::Http => http::handle(&inner, request, peer).await,
                         // `serve` starts no accept loop for a protocol left out.
                         #[cfg(not(all(feature = "grpc", feature = "http")))]
                         _ => disabled(transport),
@@ -595,7 +595,7 @@ async fn accept_loop<H: Handler>(
 /// The answer on a listener whose protocol was left out of the build; not
 /// reached, as [`ReceiverBuilder::serve`] refuses to start one.
 #[cfg(not(all(feature = "grpc", feature = "http")))]
-fn disabled(transport: Transport) -> ::http::Response<wire::ReplyBody> {
+fn disabled(transport: ReceiverProtocol) -> ::http::Response<wire::ReplyBody> {
     let mut response = ::http::Response::new(wire::ReplyBody::default());
     *response.status_mut() = ::http::StatusCode::NOT_IMPLEMENTED;
     tracing::warn!(
@@ -623,8 +623,8 @@ enum Refusal {
 }
 
 /// A request body that has been read and unframed.
-struct Payload {
-    transport: Transport,
+struct UnframedRequest {
+    transport: ReceiverProtocol,
     signal: Signal,
     format: Format,
     compression: Encoding,
@@ -677,7 +677,11 @@ impl<H: Handler> Inner<H> {
     /// reply. `held` holds the budget for the body; each step reserves
     /// what it allocates before allocating it and gives back what it
     /// freed.
-    async fn dispatch(&self, payload: Payload, mut held: Reservation) -> Result<Reply, Refusal> {
+    async fn dispatch(
+        &self,
+        payload: UnframedRequest,
+        mut held: Reservation,
+    ) -> Result<Reply, Refusal> {
         let message = if payload.compression == Encoding::Identity {
             payload.message
         } else {
@@ -817,10 +821,10 @@ mod tests {
     #[tokio::test]
     async fn protocols_left_out_are_refused() {
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        for transport in [Transport::Grpc, Transport::Http] {
+        for transport in [ReceiverProtocol::Grpc, ReceiverProtocol::Http] {
             let builder = match transport {
-                Transport::Grpc => Receiver::builder().with_grpc_addr(addr),
-                Transport::Http => Receiver::builder().with_http_addr(addr),
+                ReceiverProtocol::Grpc => Receiver::builder().with_grpc_addr(addr),
+                ReceiverProtocol::Http => Receiver::builder().with_http_addr(addr),
             };
             match builder
                 .serve(async |_: ReceivedRequest| Reply::Accept)
@@ -857,10 +861,10 @@ mod tests {
 
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let mut builder = Receiver::builder();
-        if Transport::Grpc.is_supported() {
+        if ReceiverProtocol::Grpc.is_supported() {
             builder = builder.with_grpc_addr(addr);
         }
-        if Transport::Http.is_supported() {
+        if ReceiverProtocol::Http.is_supported() {
             builder = builder.with_http_addr(addr);
         }
         let Ok(receiver) = builder
