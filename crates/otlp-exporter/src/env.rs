@@ -308,7 +308,7 @@ pub(crate) struct ClientKey {
     protocol: Protocol,
     /// Where each signal goes (in [`Signal::ALL`] order); `None` for a
     /// signal whose settings differ, which this client does not send.
-    urls: [Option<String>; 3],
+    urls: [Option<String>; Signal::ALL.len()],
     headers: Vec<(String, String)>,
     timeout: Duration,
     tls: TlsConfig,

@@ -10,22 +10,19 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
-use otlp_exporter::ExportStats;
+use otlp_exporter::{ExportStats, StatsSnapshot};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// What the generator knows about the exports: the exporter's counters,
-/// a wake-up when the SDK hands over a batch, and the first error the SDK
-/// saw (the exporter only fails an export call when its queue refuses the
-/// batch).
+/// What the generator knows about the exports: the exporter's counters
+/// (which it can wait on), and the first error the SDK saw (the exporter
+/// only fails an export call when its queue refuses the batch).
 #[derive(Debug)]
 pub(super) struct Progress {
     pub(super) stats: ExportStats,
-    answered: Mutex<()>,
-    wake: Condvar,
     first_error: Mutex<Option<String>>,
     /// Without a persistent queue: set once a batch was given up before
     /// any was delivered, as the endpoint does not work and generating
@@ -45,8 +42,6 @@ impl Progress {
         let backlog = stats.snapshot().disk.map_or(0, |d| d.queued_batches);
         Progress {
             stats,
-            answered: Mutex::new(()),
-            wake: Condvar::new(),
             first_error: Mutex::new(None),
             abort: AtomicBool::new(false),
             deadline,
@@ -98,7 +93,11 @@ impl Progress {
     /// dropped for good, or, with a persistent queue, taken by it (or
     /// refused by it).
     fn settled(&self) -> u64 {
-        let s = self.stats.snapshot();
+        self.settled_in(&self.stats.snapshot())
+    }
+
+    /// [`settled`](Self::settled) as of `s`.
+    fn settled_in(&self, s: &StatsSnapshot) -> u64 {
         if self.durable() {
             s.items_accepted
         } else {
@@ -122,8 +121,6 @@ impl Progress {
             }
         }
         self.check();
-        let _guard = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
-        self.wake.notify_all();
     }
 
     /// Waits until item `ticket` fits in the window; `false` if the run
@@ -132,29 +129,23 @@ impl Progress {
         if ticket < window || ticket < self.settled() + window {
             return true;
         }
-        let mut guard = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if self.check() {
                 return false;
             }
-            if ticket < self.settled() + window {
+            // Woken by every change of the exporter's counters; the
+            // timeout only bounds how late an abort or the deadline is
+            // noticed.
+            let fits = |s: &StatsSnapshot| ticket < self.settled_in(s) + window;
+            if self.stats.wait_for(fits, ABORT_CHECK).is_some() {
                 return true;
             }
-            // The exporter offers no event for a settled batch, so poll
-            // its counters; the SDK's hand-overs wake us sooner. A few
-            // milliseconds are short next to a request, and a window holds
-            // several batches.
-            guard = self
-                .wake
-                .wait_timeout(guard, SETTLE_POLL)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
         }
     }
 }
 
-/// How often a generator waiting for room looks at the exporter's counters.
-const SETTLE_POLL: Duration = Duration::from_millis(5);
+/// How soon a generator waiting for room notices an abort or the deadline.
+const ABORT_CHECK: Duration = Duration::from_millis(50);
 
 /// How long the exporter's final drain may take, decided when it starts.
 #[derive(Debug, Clone, Copy)]
