@@ -758,6 +758,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "http")]
     fn a_resolved_client_says_where_it_sends_and_how_long_it_waits() {
         // A base URL gets the signal's path; the timeout given in code wins.
         let resolved = OtlpSpanExporter::builder()
@@ -768,7 +769,11 @@ mod tests {
             .unwrap();
         assert_eq!(resolved.endpoint, "http://127.0.0.1:4318/v1/logs");
         assert_eq!(resolved.timeout, Duration::from_millis(1500));
-        // gRPC endpoints are used as they are.
+    }
+
+    #[test]
+    #[cfg(feature = "grpc")]
+    fn a_resolved_grpc_client_sends_to_the_endpoint_as_given() {
         let resolved = builder()
             .with_protocol(Protocol::Grpc)
             .build_client(Signal::Metrics)

@@ -184,7 +184,10 @@ fn our_profiles_pass_through_the_collector_unchanged() {
             "otlp_grpc",
         ),
     )];
-    expected.insert("otlp_grpc".into(), (ReceiverProtocol::Grpc, Format::Protobuf));
+    expected.insert(
+        "otlp_grpc".into(),
+        (ReceiverProtocol::Grpc, Format::Protobuf),
+    );
     for (encoding, format) in [("proto", Format::Protobuf), ("json", Format::Json)] {
         let id = format!("otlp_http/{encoding}");
         exporters.push(Exporter::new(

@@ -9,7 +9,7 @@
 use crate::error::CliError;
 use otlp_core::Signal;
 use otlp_exporter::{
-    BuildError, BreakerConfig, Compression, ExporterBuilder, OtlpSpanExporter, Protocol,
+    BreakerConfig, BuildError, Compression, ExporterBuilder, OtlpSpanExporter, Protocol,
     RetryPolicy,
 };
 use std::path::PathBuf;
