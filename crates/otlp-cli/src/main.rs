@@ -87,6 +87,25 @@ enum Command {
     Profile(ProfileArgs),
 }
 
+/// Where and how `send` and `profile` export; what is not given comes
+/// from the `OTEL_EXPORTER_OTLP_*` variables, as the exporter resolves them.
+#[derive(Debug, Clone, Args)]
+struct ExportArgs {
+    /// Collector endpoint, e.g. http://localhost:4317 (gRPC) or
+    /// http://localhost:4318 (HTTP; the signal's path is appended).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// grpc, http/protobuf or http/json.
+    #[arg(long, value_name = "PROTOCOL")]
+    protocol: Option<Protocol>,
+    /// none, gzip, zstd or brotli, optionally with a level (zstd:5).
+    #[arg(long, value_name = "COMPRESSION")]
+    compression: Option<Compression>,
+    /// Request header (gRPC metadata) KEY=VALUE; repeatable.
+    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+}
+
 /// Arguments of `otlp profile`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -119,19 +138,8 @@ struct ProfileArgs {
     /// Time between collections, each exported as one request (100ms to 1h).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
     interval: Duration,
-    /// Collector endpoint, e.g. http://localhost:4317 (gRPC) or
-    /// http://localhost:4318 (HTTP).
-    #[arg(long, value_name = "URL")]
-    endpoint: Option<String>,
-    /// grpc, http/protobuf or http/json.
-    #[arg(long, value_name = "PROTOCOL")]
-    protocol: Option<Protocol>,
-    /// none, gzip, zstd or brotli, optionally with a level (zstd:5).
-    #[arg(long, value_name = "COMPRESSION")]
-    compression: Option<Compression>,
-    /// Request header (gRPC metadata) KEY=VALUE; repeatable.
-    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
-    headers: Vec<(String, String)>,
+    #[command(flatten)]
+    export: ExportArgs,
     /// Also write every sample to FILE as a gzip'd pprof profile.proto.
     #[arg(long, value_name = "FILE")]
     pprof: Option<PathBuf>,
@@ -224,19 +232,8 @@ Exit status: 0 when the receiver accepted all N items, 1 when it did not,
 2 for bad arguments or an endpoint that could not be reached at all (with
 --persist that is 1 too: the batches are safe on disk).")]
 struct SendArgs {
-    /// Collector endpoint, e.g. http://localhost:4317 (gRPC) or
-    /// http://localhost:4318 (HTTP; /v1/<signal> is appended).
-    #[arg(long, value_name = "URL")]
-    endpoint: Option<String>,
-    /// grpc, http/protobuf or http/json.
-    #[arg(long, value_name = "PROTOCOL")]
-    protocol: Option<Protocol>,
-    /// none, gzip, zstd or brotli, optionally with a level (zstd:5).
-    #[arg(long, value_name = "COMPRESSION")]
-    compression: Option<Compression>,
-    /// Request header (gRPC metadata) KEY=VALUE; repeatable.
-    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
-    headers: Vec<(String, String)>,
+    #[command(flatten)]
+    export: ExportArgs,
     /// traces, metrics or logs.
     #[arg(long, default_value = "traces")]
     signal: Signal,

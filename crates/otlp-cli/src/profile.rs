@@ -31,17 +31,18 @@ pub(crate) fn command(args: ProfileArgs, runtime: &Handle) -> Result<(), CliErro
         .config()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     // Only `--pprof` given: the file is the whole output.
-    let export = args.endpoint.is_some() || args.pprof.is_none();
+    let settings = &args.export;
+    let export = settings.endpoint.is_some() || args.pprof.is_none();
     let exporter = if export {
         let _entered = runtime.enter();
-        let mut exporter = OtlpProfileExporter::builder().with_headers(args.headers.clone());
-        if let Some(endpoint) = &args.endpoint {
+        let mut exporter = OtlpProfileExporter::builder().with_headers(settings.headers.clone());
+        if let Some(endpoint) = &settings.endpoint {
             exporter = exporter.with_endpoint(endpoint);
         }
-        if let Some(protocol) = args.protocol {
+        if let Some(protocol) = settings.protocol {
             exporter = exporter.with_protocol(protocol);
         }
-        if let Some(compression) = args.compression {
+        if let Some(compression) = settings.compression {
             exporter = exporter.with_compression(compression);
         }
         Some(exporter.build().map_err(build_error)?)

@@ -38,10 +38,10 @@ pub(crate) struct SendOptions {
 impl From<crate::SendArgs> for SendOptions {
     fn from(args: crate::SendArgs) -> Self {
         SendOptions {
-            endpoint: args.endpoint,
-            protocol: args.protocol,
-            compression: args.compression,
-            headers: args.headers,
+            endpoint: args.export.endpoint,
+            protocol: args.export.protocol,
+            compression: args.export.compression,
+            headers: args.export.headers,
             timeout: args.timeout,
             signal: args.signal,
             count: args.count,
