@@ -1292,3 +1292,62 @@ async fn our_client_sends_profiles_over_every_protocol() {
     }
     receiver.shutdown().await;
 }
+
+/// Health checks: tonic-health's client over gRPC (the server and each
+/// OTLP service; an unknown service is NOT_FOUND) and `GET /health`, both
+/// following what the running receiver is told.
+#[tokio::test]
+async fn health_checks_follow_the_receiver() {
+    use http_body_util::Empty;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let receiver = Receiver::builder()
+        .with_grpc_addr(localhost())
+        .with_http_addr(localhost())
+        .serve(async |_: ReceivedRequest| Reply::Accept)
+        .await
+        .unwrap();
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", receiver.grpc_addr().unwrap()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut grpc = HealthClient::new(channel);
+    let http: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let health_url = format!(
+        "http://{}{}",
+        receiver.http_addr().unwrap(),
+        otlp_transport::receiver::HTTP_HEALTH_PATH
+    );
+    let health = receiver.health();
+    for (serving, want, code) in [
+        (true, ServingStatus::Serving, 200),
+        (false, ServingStatus::NotServing, 503),
+        (true, ServingStatus::Serving, 200),
+    ] {
+        health.set_serving(serving);
+        for service in ["", "opentelemetry.proto.collector.trace.v1.TraceService"] {
+            let answer = grpc
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(answer.status(), want, "{service:?}");
+        }
+        let response = http.get(health_url.parse().unwrap()).await.unwrap();
+        assert_eq!(response.status().as_u16(), code);
+    }
+    let unknown = grpc
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    receiver.shutdown().await;
+}

@@ -2,13 +2,14 @@
 
 use super::handler::{ReceiverProtocol, Reply};
 use super::wire::{export_response, rpc_status, ReplyBody};
-use super::{Handler, Inner, Refusal, UnframedRequest};
+use super::{health, Handler, Inner, Refusal, UnframedRequest};
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use otlp_compression::Encoding;
 use otlp_core::{Format, Signal};
+use prost::Message as _;
 use std::net::SocketAddr;
 use tonic::Status;
 
@@ -76,6 +77,15 @@ async fn call<H: Handler>(
     peer: SocketAddr,
 ) -> Result<Response<ReplyBody>, Status> {
     let (parts, body) = request.into_parts();
+    if parts.uri.path() == health::GRPC_CHECK_PATH {
+        let (body, _held) = inner.read_body(body, PREFIX_LEN).await.map_err(status)?;
+        let (_, message) = unframe(body, Encoding::Identity)?;
+        let check = health::HealthCheckRequest::decode(message)
+            .map_err(|e| Status::invalid_argument(format!("bad HealthCheckRequest: {e}")))?;
+        let answer = health::check(&inner.health, &check.service)
+            .ok_or_else(|| Status::not_found(format!("unknown service {:?}", check.service)))?;
+        return Ok(ok_response(&answer.encode_to_vec()));
+    }
     let signal = Signal::from_grpc_path(parts.uri.path())
         .ok_or_else(|| Status::unimplemented(format!("unknown method {}", parts.uri.path())))?;
     let header = parts.headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes);
@@ -121,13 +131,18 @@ async fn call<H: Handler>(
             return Err(Status::with_details(code, message, details));
         }
     };
+    Ok(ok_response(&message))
+}
+
+/// A successful unary answer carrying `message`.
+fn ok_response(message: &[u8]) -> Response<ReplyBody> {
     let mut trailers = HeaderMap::with_capacity(1);
     trailers.insert(Status::GRPC_STATUS, HeaderValue::from_static("0"));
-    let mut response = Response::new(ReplyBody::new(frame(&message), Some(trailers)));
+    let mut response = Response::new(ReplyBody::new(frame(message), Some(trailers)));
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    Ok(response)
+    response
 }
 
 fn status(refusal: Refusal) -> Status {

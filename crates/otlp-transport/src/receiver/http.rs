@@ -2,7 +2,7 @@
 
 use super::handler::{http_status, ReceiverProtocol, Reply};
 use super::wire::{export_response, rpc_status, ReplyBody};
-use super::{Handler, Inner, Refusal, UnframedRequest};
+use super::{Handler, HealthHandle, Inner, Refusal, UnframedRequest, HTTP_HEALTH_PATH};
 use ::http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
 use bytes::Bytes;
@@ -31,6 +31,9 @@ pub(super) async fn handle<H: Handler>(
         error(status, format, code, &message, None)
     };
 
+    if path == HTTP_HEALTH_PATH {
+        return health(&inner.health, &parts.method);
+    }
     let Some(signal) = Signal::from_http_path(path) else {
         return refuse(
             StatusCode::NOT_FOUND,
@@ -132,6 +135,36 @@ fn success(body: Bytes, format: Format) -> Response<ReplyBody> {
 
 /// An error response: a `google.rpc.Status` in the request's format, or
 /// plain text when the request's format is unknown.
+/// `GET /health`: 200 `SERVING` or 503 `NOT_SERVING`, as plain text.
+fn health(health: &HealthHandle, method: &Method) -> Response<ReplyBody> {
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            Code::Unimplemented,
+            &format!("method {method} not allowed; use GET"),
+            None,
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let (status, body) = if health.is_serving() {
+        (StatusCode::OK, "SERVING\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "NOT_SERVING\n")
+    };
+    let body = if method == Method::HEAD { "" } else { body };
+    let mut response = Response::new(ReplyBody::new(Bytes::from_static(body.as_bytes()), None));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
 fn error(
     status: StatusCode,
     format: Option<Format>,

@@ -69,11 +69,13 @@ mod conn;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod handler;
+mod health;
 #[cfg(feature = "http")]
 mod http;
 mod wire;
 
 pub use handler::{Handler, ReceivedRequest, ReceiverProtocol, Reply};
+pub use health::{HealthHandle, HTTP_HEALTH_PATH};
 
 use budget::{Budget, Reservation};
 use bytes::{Bytes, BytesMut};
@@ -357,6 +359,7 @@ impl ReceiverBuilder {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
+            health: HealthHandle::new(),
         });
         let (stop, stopped) = watch::channel(());
         let mut tasks = Vec::with_capacity(2);
@@ -370,6 +373,7 @@ impl ReceiverBuilder {
         let grpc_addr = start(grpc, ReceiverProtocol::Grpc);
         let http_addr = start(http, ReceiverProtocol::Http);
         Ok(RunningReceiver {
+            health: inner.health.clone(),
             grpc_addr,
             http_addr,
             stop,
@@ -423,6 +427,7 @@ pub enum ReceiverError {
 /// background.
 #[derive(Debug)]
 pub struct RunningReceiver {
+    health: HealthHandle,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     // Dropping the sender is the stop signal the accept loops wait for.
@@ -439,6 +444,15 @@ impl RunningReceiver {
     /// The bound OTLP/HTTP address, if HTTP is served.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// What the receiver answers to health checks (`SERVING` until told
+    /// otherwise): the gRPC health checking protocol
+    /// (`grpc.health.v1.Health/Check`, for the server, `""`, and each OTLP
+    /// service) on the gRPC port, and `GET /health` ([`HTTP_HEALTH_PATH`];
+    /// 200 or 503) on the HTTP port.
+    pub fn health(&self) -> HealthHandle {
+        self.health.clone()
     }
 
     /// Stops accepting connections, lets in-flight requests finish and
@@ -486,6 +500,7 @@ struct Inner<H> {
     header_read_timeout: Duration,
     idle_timeout: Duration,
     max_connections: usize,
+    health: HealthHandle,
 }
 
 async fn accept_loop<H: Handler>(
