@@ -11,16 +11,26 @@
 //! parent-child links, metric names, log records.
 #![forbid(unsafe_code)]
 
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
 use otlp_core::proto::common::v1::{any_value, AnyValue, KeyValue};
 use otlp_core::proto::logs::v1::LogRecord;
+/// A span kind as OTLP carries it.
+pub use otlp_core::proto::trace::v1::span::SpanKind as WireSpanKind;
 use otlp_core::proto::trace::v1::Span;
 use otlp_core::{ExportRequest, Signal};
+use otlp_exporter::{
+    ExportStats, ExporterBuilder, OtlpLogExporter, OtlpMetricExporter, OtlpSpanProcessor,
+};
 use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply};
 use otlp_transport::Protocol;
 use std::collections::BTreeSet;
 use std::error::Error;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -261,6 +271,113 @@ impl Collector {
     }
 }
 
+/// Points `builder` at the collector, with the queue in `persist` if given.
+fn configure<E>(
+    builder: ExporterBuilder<E>,
+    collector: &Collector,
+    persist: Option<&Path>,
+) -> ExporterBuilder<E> {
+    let builder = match collector.endpoint(Protocol::Grpc) {
+        Some(endpoint) => builder
+            .with_endpoint(endpoint)
+            .with_protocol(Protocol::Grpc),
+        None => builder,
+    };
+    match persist {
+        Some(dir) => builder.with_persistent_queue(dir),
+        None => builder,
+    }
+}
+
+/// One service's OpenTelemetry SDK providers, with otlp-rust's span
+/// processor, metric exporter and log exporter, sending to the
+/// [`Collector`] over gRPC (or where the `OTEL_*` variables say).
+#[derive(Debug)]
+pub struct Telemetry {
+    /// Spans, through [`OtlpSpanProcessor`].
+    pub tracer_provider: SdkTracerProvider,
+    /// Metrics, read periodically and at shutdown.
+    pub meter_provider: SdkMeterProvider,
+    /// Log records, batched.
+    pub logger_provider: SdkLoggerProvider,
+    stats: [ExportStats; 3],
+}
+
+impl Telemetry {
+    /// The providers of the service `service`.
+    pub fn new(service: &str, collector: &Collector) -> Result<Telemetry, Box<dyn Error>> {
+        Telemetry::build(service, collector, None)
+    }
+
+    /// As [`new`](Self::new), with the exporters' queues kept in `dir`
+    /// (one subdirectory per signal) instead of memory.
+    pub fn with_persistent_queue(
+        service: &str,
+        collector: &Collector,
+        dir: &Path,
+    ) -> Result<Telemetry, Box<dyn Error>> {
+        Telemetry::build(service, collector, Some(dir))
+    }
+
+    fn build(
+        service: &str,
+        collector: &Collector,
+        persist: Option<&Path>,
+    ) -> Result<Telemetry, Box<dyn Error>> {
+        let resource = Resource::builder()
+            .with_service_name(service.to_owned())
+            .build();
+        let processor = configure(OtlpSpanProcessor::builder(), collector, persist).build()?;
+        let metrics = configure(OtlpMetricExporter::builder(), collector, persist).build()?;
+        let logs = configure(OtlpLogExporter::builder(), collector, persist).build()?;
+        let stats = [processor.stats(), metrics.stats(), logs.stats()];
+        Ok(Telemetry {
+            tracer_provider: SdkTracerProvider::builder()
+                .with_resource(resource.clone())
+                .with_span_processor(processor)
+                .build(),
+            meter_provider: SdkMeterProvider::builder()
+                .with_resource(resource.clone())
+                .with_reader(PeriodicReader::builder(metrics).build())
+                .build(),
+            logger_provider: SdkLoggerProvider::builder()
+                .with_resource(resource)
+                .with_batch_exporter(logs)
+                .build(),
+            stats,
+        })
+    }
+
+    /// Shuts the three providers down, which sends what they still hold.
+    pub fn shutdown(&self) -> Result<(), Box<dyn Error>> {
+        self.tracer_provider.shutdown()?;
+        self.meter_provider.shutdown()?;
+        self.logger_provider.shutdown()?;
+        Ok(())
+    }
+
+    /// What the exporters have delivered (their counters).
+    pub fn exported(&self) -> Items {
+        let [spans, metrics, logs] = self.stats.each_ref().map(|s| s.snapshot());
+        Items {
+            spans: spans.items_exported,
+            metric_points: metrics.items_exported,
+            log_records: logs.items_exported,
+        }
+    }
+}
+
+impl std::ops::Add for Items {
+    type Output = Items;
+    fn add(self, other: Items) -> Items {
+        Items {
+            spans: self.spans + other.spans,
+            metric_points: self.metric_points + other.metric_points,
+            log_records: self.log_records + other.log_records,
+        }
+    }
+}
+
 fn record(seen: &Mutex<Seen>, req: &ReceivedRequest) {
     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
     seen.items
@@ -290,6 +407,11 @@ pub struct ReceivedSpan<'a> {
 }
 
 impl ReceivedSpan<'_> {
+    /// The span's kind as it arrived.
+    pub fn kind(&self) -> WireSpanKind {
+        WireSpanKind::try_from(self.span.kind).unwrap_or(WireSpanKind::Unspecified)
+    }
+
     /// The span's string, integer, float or boolean attribute `key`, as text.
     pub fn attribute(&self, key: &str) -> Option<String> {
         attribute(&self.span.attributes, key)
