@@ -271,16 +271,17 @@ impl Collector {
     }
 }
 
-/// Points `builder` at the collector, with the queue in `persist` if given.
+/// Points `builder` at `endpoint` (else the `OTEL_*` variables decide),
+/// with the queue in `persist` if given.
 fn configure<E>(
     builder: ExporterBuilder<E>,
-    collector: &Collector,
+    endpoint: Option<&(String, Protocol)>,
     persist: Option<&Path>,
 ) -> ExporterBuilder<E> {
-    let builder = match collector.endpoint(Protocol::Grpc) {
-        Some(endpoint) => builder
-            .with_endpoint(endpoint)
-            .with_protocol(Protocol::Grpc),
+    let builder = match endpoint {
+        Some((endpoint, protocol)) => builder
+            .with_endpoint(endpoint.clone())
+            .with_protocol(*protocol),
         None => builder,
     };
     match persist {
@@ -306,30 +307,39 @@ pub struct Telemetry {
 impl Telemetry {
     /// The providers of the service `service`.
     pub fn new(service: &str, collector: &Collector) -> Result<Telemetry, Box<dyn Error>> {
-        Telemetry::build(service, collector, None)
+        let endpoint = collector.endpoint(Protocol::Grpc);
+        Telemetry::build(service, endpoint.map(|e| (e, Protocol::Grpc)), None)
     }
 
-    /// As [`new`](Self::new), with the exporters' queues kept in `dir`
-    /// (one subdirectory per signal) instead of memory.
+    /// The providers of the service `service`, sending over OTLP/HTTP to
+    /// `endpoint` (unless the `OTEL_*` variables name the collector), with
+    /// the exporters' queues kept in `dir` (one subdirectory per signal)
+    /// instead of memory.
     pub fn with_persistent_queue(
         service: &str,
-        collector: &Collector,
+        endpoint: Option<String>,
         dir: &Path,
     ) -> Result<Telemetry, Box<dyn Error>> {
-        Telemetry::build(service, collector, Some(dir))
+        let endpoint = endpoint.filter(|_| !Collector::external());
+        Telemetry::build(
+            service,
+            endpoint.map(|e| (e, Protocol::HttpProtobuf)),
+            Some(dir),
+        )
     }
 
     fn build(
         service: &str,
-        collector: &Collector,
+        endpoint: Option<(String, Protocol)>,
         persist: Option<&Path>,
     ) -> Result<Telemetry, Box<dyn Error>> {
+        let endpoint = endpoint.as_ref();
         let resource = Resource::builder()
             .with_service_name(service.to_owned())
             .build();
-        let processor = configure(OtlpSpanProcessor::builder(), collector, persist).build()?;
-        let metrics = configure(OtlpMetricExporter::builder(), collector, persist).build()?;
-        let logs = configure(OtlpLogExporter::builder(), collector, persist).build()?;
+        let processor = configure(OtlpSpanProcessor::builder(), endpoint, persist).build()?;
+        let metrics = configure(OtlpMetricExporter::builder(), endpoint, persist).build()?;
+        let logs = configure(OtlpLogExporter::builder(), endpoint, persist).build()?;
         let stats = [processor.stats(), metrics.stats(), logs.stats()];
         Ok(Telemetry {
             tracer_provider: SdkTracerProvider::builder()
@@ -356,9 +366,14 @@ impl Telemetry {
         Ok(())
     }
 
+    /// The three exporters' counters: spans, metrics, logs.
+    pub fn stats(&self) -> [otlp_exporter::StatsSnapshot; 3] {
+        self.stats.each_ref().map(|s| s.snapshot())
+    }
+
     /// What the exporters have delivered (their counters).
     pub fn exported(&self) -> Items {
-        let [spans, metrics, logs] = self.stats.each_ref().map(|s| s.snapshot());
+        let [spans, metrics, logs] = self.stats();
         Items {
             spans: spans.items_exported,
             metric_points: metrics.items_exported,
