@@ -20,13 +20,16 @@
 //! client span of the other service that called it, and that the caller's
 //! baggage reached every server.
 
+#[path = "shared/axum.rs"]
+mod axum_layer;
 #[path = "shared/http.rs"]
 mod http_telemetry;
 
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
-use http_telemetry::{trace_request, HttpServerTelemetry};
+use axum_layer::trace_request;
+use http_telemetry::HttpServerTelemetry;
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{

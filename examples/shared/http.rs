@@ -1,17 +1,14 @@
-//! HTTP pieces the axum examples share: W3C `traceparent`/`baggage`
-//! propagation through HTTP headers, and an axum middleware that traces
-//! each request as a server span and records `http.server.request.duration`
-//! with the HTTP server semantic conventions.
+//! HTTP pieces the examples share: W3C `traceparent`/`baggage` propagation
+//! through HTTP headers, a server span per request and
+//! `http.server.request.duration` with the HTTP server semantic
+//! conventions (whatever the framework), and a small client.
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use http::HeaderMap;
 use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::propagation::{
     Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
 };
-use opentelemetry::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::SdkTracer;
@@ -82,73 +79,82 @@ impl HttpServerTelemetry {
     }
 }
 
-/// The axum middleware (`axum::middleware::from_fn_with_state`): a server
-/// span named `{method} {route}` in the context the request's headers
-/// carry, made current while the handler runs, and one duration data point
-/// per request.
-pub async fn trace_request(
-    State(telemetry): State<HttpServerTelemetry>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let start = Instant::now();
-    let parent = extract(request.headers());
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let name = match &route {
-        Some(route) => format!("{method} {route}"),
-        None => method.clone(),
-    };
-    let mut attributes = vec![
-        KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.clone()),
-        KeyValue::new(semconv::URL_PATH, request.uri().path().to_owned()),
-        KeyValue::new(semconv::URL_SCHEME, "http"),
-        KeyValue::new(
-            semconv::NETWORK_PROTOCOL_VERSION,
-            match request.version() {
-                http::Version::HTTP_2 => "2",
-                _ => "1.1",
-            },
-        ),
-    ];
-    if let Some(route) = &route {
-        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
-    }
-    let span = telemetry
-        .tracer
-        .span_builder(name)
-        .with_kind(SpanKind::Server)
-        .with_attributes(attributes)
-        .start_with_context(&telemetry.tracer, &parent);
-    let cx = parent.with_span(span);
+/// A request being served: its server span's context and what the
+/// duration data point needs.
+pub struct ServerRequest {
+    /// The context with the server span: make it current for the handler.
+    pub cx: Context,
+    start: Instant,
+    method: String,
+    route: Option<String>,
+    duration: Histogram<f64>,
+}
 
-    let response = next.run(request).with_context(cx.clone()).await;
+impl HttpServerTelemetry {
+    /// Starts the server span `{method} {route}` (or `{method}` when no
+    /// route matched), a child of `parent` (what the request's headers
+    /// carry).
+    pub fn start(
+        &self,
+        parent: Context,
+        method: &str,
+        path: &str,
+        route: Option<&str>,
+        protocol_version: &'static str,
+    ) -> ServerRequest {
+        let name = match route {
+            Some(route) => format!("{method} {route}"),
+            None => method.to_owned(),
+        };
+        let mut attributes = vec![
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.to_owned()),
+            KeyValue::new(semconv::URL_PATH, path.to_owned()),
+            KeyValue::new(semconv::URL_SCHEME, "http"),
+            KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, protocol_version),
+        ];
+        if let Some(route) = route {
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+        }
+        let span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes)
+            .start_with_context(&self.tracer, &parent);
+        ServerRequest {
+            cx: parent.with_span(span),
+            start: Instant::now(),
+            method: method.to_owned(),
+            route: route.map(str::to_owned),
+            duration: self.duration.clone(),
+        }
+    }
+}
 
-    let status = response.status().as_u16();
-    let span = cx.span();
-    span.set_attribute(KeyValue::new(
-        semconv::HTTP_RESPONSE_STATUS_CODE,
-        i64::from(status),
-    ));
-    if status >= 500 {
-        span.set_status(Status::error(""));
-        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, status.to_string()));
+impl ServerRequest {
+    /// Ends the span with the response's status (an error from 500 on)
+    /// and records the duration.
+    pub fn finish(self, status: u16) {
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new(
+            semconv::HTTP_RESPONSE_STATUS_CODE,
+            i64::from(status),
+        ));
+        if status >= 500 {
+            span.set_status(Status::error(""));
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, status.to_string()));
+        }
+        span.end();
+        let mut point = vec![
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method),
+            KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)),
+        ];
+        if let Some(route) = self.route {
+            point.push(KeyValue::new(semconv::HTTP_ROUTE, route));
+        }
+        self.duration
+            .record(self.start.elapsed().as_secs_f64(), &point);
     }
-    span.end();
-    let mut point = vec![
-        KeyValue::new(semconv::HTTP_REQUEST_METHOD, method),
-        KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)),
-    ];
-    if let Some(route) = route {
-        point.push(KeyValue::new(semconv::HTTP_ROUTE, route));
-    }
-    telemetry
-        .duration
-        .record(start.elapsed().as_secs_f64(), &point);
-    response
 }
 
 /// An HTTP/1.1 client for the examples' calls.
