@@ -30,7 +30,7 @@ scripts/feature-check.sh
 
 # The examples check themselves against an embedded receiver (they exit
 # non-zero when something did not arrive); run them with no collector set.
-for example in quickstart pick_and_mix push_api; do
+for example in quickstart pick_and_mix push_api tracing_integration axum_service microservices edge_offline ai_inference blockchain_tx actix_service; do
     env -u OTEL_EXPORTER_OTLP_ENDPOINT \
         cargo run -q -j "$jobs" -p otlp-examples --example "$example"
 done
