@@ -42,6 +42,10 @@ mod linux {
         bpf_ns_per_run: Option<f64>,
         /// BPF run time as a share of all CPUs' time while profiling.
         bpf_cpu_share: Option<f64>,
+        /// The profiler's own CPU time (this process: collecting, reading
+        /// maps, symbolizing) per second of profiling, as a share of one
+        /// CPU.
+        profiler_cpu_share: Option<f64>,
         samples: u64,
     }
 
@@ -68,8 +72,10 @@ mod linux {
         let mut samples = 0;
         let mut bpf_ns_per_run = None;
         let mut bpf_cpu_share = None;
+        let mut profiler_cpu_share = None;
         if let Some(hz) = hz {
             let started = std::time::Instant::now();
+            let cpu_started = process_cpu();
             let mut profiler = Profiler::builder()
                 .with_pids([pid])
                 .with_frequency(hz)
@@ -90,6 +96,8 @@ mod linux {
                     break;
                 }
             }
+            profiler_cpu_share =
+                Some((process_cpu() - cpu_started).as_secs_f64() / started.elapsed().as_secs_f64());
             let (time, runs) = profiler.bpf_run_stats()?;
             if runs > 0 {
                 bpf_ns_per_run = Some(time.as_nanos() as f64 / runs as f64);
@@ -115,8 +123,18 @@ mod linux {
             units_per_cpu_sec,
             bpf_ns_per_run,
             bpf_cpu_share,
+            profiler_cpu_share,
             samples,
         })
+    }
+
+    /// This process's CPU time, every thread, user and system.
+    fn process_cpu() -> Duration {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_nsec).unwrap_or(0),
+        )
     }
 
     fn median(mut v: Vec<f64>) -> f64 {
@@ -146,8 +164,8 @@ mod linux {
             for (i, (name, hz)) in modes.iter().enumerate() {
                 let run = run_once(&exe, seconds, *hz)?;
                 eprintln!(
-                    "round {round} {name}: {:.1} units/s, {:.1} units/cpu-s, {} samples, bpf {:?} ns/run, share {:?}",
-                    run.units_per_sec, run.units_per_cpu_sec, run.samples, run.bpf_ns_per_run, run.bpf_cpu_share
+                    "round {round} {name}: {:.1} units/s, {:.1} units/cpu-s, {} samples, bpf {:?} ns/run, share {:?}, profiler {:?} of a CPU",
+                    run.units_per_sec, run.units_per_cpu_sec, run.samples, run.bpf_ns_per_run, run.bpf_cpu_share, run.profiler_cpu_share
                 );
                 results[i].push(run);
             }
@@ -156,9 +174,9 @@ mod linux {
         let base = median(results[0].iter().map(|r| r.units_per_sec).collect());
         let cpu_base = median(results[0].iter().map(|r| r.units_per_cpu_sec).collect());
         println!(
-            "| profiler | throughput (units/s, median of {rounds}) | change | units per CPU second (median) | change | samples per run | BPF time per program run | BPF share of CPU time |"
+            "| profiler | throughput (units/s, median of {rounds}) | change | units per CPU second (median) | change | samples per run | BPF time per program run | BPF share of CPU time | profiler process, share of one CPU |"
         );
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|");
         for (i, (name, _)) in modes.iter().enumerate() {
             let tput = median(results[i].iter().map(|r| r.units_per_sec).collect());
             let per_cpu = median(results[i].iter().map(|r| r.units_per_cpu_sec).collect());
@@ -180,8 +198,17 @@ mod linux {
             } else {
                 format!("{:.3}%", median(share) * 100.0)
             };
+            let profiler: Vec<f64> = results[i]
+                .iter()
+                .filter_map(|r| r.profiler_cpu_share)
+                .collect();
+            let profiler = if profiler.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{:.3}%", median(profiler) * 100.0)
+            };
             println!(
-                "| {name} | {tput:.1} | {:+.2}% | {per_cpu:.1} | {:+.2}% | {samples} | {bpf} | {share} |",
+                "| {name} | {tput:.1} | {:+.2}% | {per_cpu:.1} | {:+.2}% | {samples} | {bpf} | {share} | {profiler} |",
                 (tput / base - 1.0) * 100.0,
                 (per_cpu / cpu_base - 1.0) * 100.0
             );
