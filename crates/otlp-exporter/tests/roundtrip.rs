@@ -21,7 +21,7 @@ use otlp_core::proto::common::v1::any_value::Value as PValue;
 use otlp_core::proto::metrics::v1::metric::Data;
 use otlp_core::ExportRequest;
 use otlp_exporter::{
-    Algorithm, Compression, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter,
+    Algorithm, Compression, ExporterBuilder, OtlpLogExporter, OtlpMetricExporter, OtlpSpanExporter,
     OtlpSpanProcessor, Overflow, Protocol,
 };
 use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, RunningReceiver};
@@ -58,6 +58,19 @@ impl Harness {
             Protocol::Grpc => format!("http://{}", r.grpc_addr().unwrap()),
             _ => format!("http://{}", r.http_addr().unwrap()),
         }
+    }
+
+    /// `builder` sending to this receiver with `protocol` and `compression`.
+    fn aim<E>(
+        &self,
+        builder: ExporterBuilder<E>,
+        protocol: Protocol,
+        compression: Compression,
+    ) -> ExporterBuilder<E> {
+        builder
+            .with_endpoint(self.endpoint(protocol))
+            .with_protocol(protocol)
+            .with_compression(compression)
     }
 
     fn next(&mut self) -> ReceivedRequest {
@@ -131,10 +144,8 @@ fn check_arrival(req: &ReceivedRequest, protocol: Protocol, compression: Compres
 fn traces_arrive_exactly() {
     let mut h = Harness::start();
     for (protocol, compression) in combos() {
-        let exporter = OtlpSpanExporter::builder()
-            .with_endpoint(h.endpoint(protocol))
-            .with_protocol(protocol)
-            .with_compression(compression)
+        let exporter = h
+            .aim(OtlpSpanExporter::builder(), protocol, compression)
             .build()
             .unwrap();
         let stats = exporter.stats();
@@ -242,10 +253,8 @@ fn flat_spans(r: ExportTraceServiceRequest) -> Vec<(String, otlp_core::proto::tr
 fn processor_traces_arrive_exactly() {
     let mut h = Harness::start();
     for (protocol, compression) in combos() {
-        let processor = OtlpSpanProcessor::builder()
-            .with_endpoint(h.endpoint(protocol))
-            .with_protocol(protocol)
-            .with_compression(compression)
+        let processor = h
+            .aim(OtlpSpanProcessor::builder(), protocol, compression)
             .with_max_batch_size(8)
             .build()
             .unwrap();
@@ -418,10 +427,8 @@ fn processor_drops_and_counts_spans_when_delivery_is_stuck() {
 fn logs_arrive() {
     let mut h = Harness::start();
     for (protocol, compression) in combos() {
-        let exporter = OtlpLogExporter::builder()
-            .with_endpoint(h.endpoint(protocol))
-            .with_protocol(protocol)
-            .with_compression(compression)
+        let exporter = h
+            .aim(OtlpLogExporter::builder(), protocol, compression)
             .build()
             .unwrap();
         let provider = SdkLoggerProvider::builder()
@@ -461,10 +468,8 @@ fn logs_arrive() {
 fn metrics_arrive() {
     let mut h = Harness::start();
     for (protocol, compression) in combos() {
-        let exporter = OtlpMetricExporter::builder()
-            .with_endpoint(h.endpoint(protocol))
-            .with_protocol(protocol)
-            .with_compression(compression)
+        let exporter = h
+            .aim(OtlpMetricExporter::builder(), protocol, compression)
             .build()
             .unwrap();
         let provider = SdkMeterProvider::builder()
@@ -662,10 +667,8 @@ fn profiles_arrive() {
         }),
     };
     for (protocol, compression) in combos() {
-        let exporter = OtlpProfileExporter::builder()
-            .with_endpoint(h.endpoint(protocol))
-            .with_protocol(protocol)
-            .with_compression(compression)
+        let exporter = h
+            .aim(OtlpProfileExporter::builder(), protocol, compression)
             .build()
             .unwrap();
         let stats = exporter.stats();
