@@ -79,11 +79,12 @@ impl Signal {
     }
 
     /// The unit the signal's items are counted in (partial success, limits,
-    /// statistics): `spans`, `data points`, `log records` or `profiles`.
+    /// statistics): `spans`, `metric data points`, `log records` or
+    /// `profiles`.
     pub fn item_unit(self) -> &'static str {
         match self {
             Signal::Traces => "spans",
-            Signal::Metrics => "data points",
+            Signal::Metrics => "metric data points",
             Signal::Logs => "log records",
             Signal::Profiles => "profiles",
         }

@@ -140,7 +140,7 @@ impl SendReport {
             return Err(CliError::Failed(format!(
                 "{} {} delivered to {}{left}: {reason}",
                 self.stats.items_exported,
-                unit(self.signal),
+                self.signal.item_unit(),
                 self.target,
             )));
         }
@@ -148,7 +148,7 @@ impl SendReport {
             "{} of {} {} delivered to {}: {reason}",
             self.stats.items_exported,
             self.requested,
-            unit(self.signal),
+            self.signal.item_unit(),
             self.target,
         );
         Err(if self.unreachable {
@@ -174,7 +174,7 @@ impl SendReport {
             self.elapsed.as_secs_f64(),
             self.items_per_second()
         );
-        let unit = unit(self.signal);
+        let unit = self.signal.item_unit();
         let head = match (self.requested, self.backlog) {
             (0, backlog) => format!(
                 "{} {unit} from {backlog} batches found on disk accepted by {} {pace}",
@@ -272,15 +272,6 @@ fn breaker_state(state: BreakerState) -> &'static str {
         BreakerState::Closed => "closed",
         BreakerState::Open => "open (failing fast until the endpoint recovers)",
         BreakerState::HalfOpen => "half-open (probing the endpoint)",
-    }
-}
-
-fn unit(signal: Signal) -> &'static str {
-    match signal {
-        Signal::Traces => "spans",
-        Signal::Metrics => "metric data points",
-        Signal::Logs => "log records",
-        _ => "items",
     }
 }
 
