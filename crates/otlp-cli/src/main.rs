@@ -140,7 +140,8 @@ struct ProfileArgs {
     interval: Duration,
     #[command(flatten)]
     export: ExportArgs,
-    /// Also write every sample to FILE as a gzip'd pprof profile.proto.
+    /// Also write every sample to FILE as a gzip'd pprof profile.proto
+    /// (the samples are kept in memory until the end).
     #[arg(long, value_name = "FILE")]
     pprof: Option<PathBuf>,
 }

@@ -40,7 +40,7 @@ const MAX_SHARDS: usize = 64;
 /// queued between threads per span and the span never waits for another
 /// thread. Threads fill separate batches (twice as many as the machine has
 /// cores, each thread always the same one), so threads ending spans at the
-/// same time do not contend for one lock; batches the delay sends before
+/// same time seldom share a lock; batches the delay sends before
 /// they are full are merged into as few requests as the batch size allows. When the batch holds [`with_max_batch_size`] spans (or 3 MiB of
 /// them), or [`with_scheduled_delay`] has passed, it is handed to the
 /// processor's own export thread (a one-worker tokio runtime, like the
