@@ -8,6 +8,9 @@ use std::str::FromStr;
 
 use crate::CompressionError;
 
+/// The `Content-Encoding` of an SRT frame ([`Algorithm::Srt`]).
+pub const SRT_CONTENT_ENCODING: &str = "x-otlp-srt";
+
 /// A compression algorithm OTLP exporters and receivers speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -21,10 +24,18 @@ pub enum Algorithm {
     Zstd,
     /// Brotli (RFC 7932).
     Brotli,
+    /// The trace-aware, stateful SRT codec of `otlp-srt`, followed by zstd
+    /// at the level given; traces only, between peers that both speak it
+    /// (`Content-Encoding: x-otlp-srt`). Its state belongs to one
+    /// connection, so a [`Compressor`](crate::Compressor) cannot apply it:
+    /// the transport does, and sends OTLP + zstd to a peer that has not
+    /// announced it (docs/srt-format.md).
+    Srt,
 }
 
 impl Algorithm {
-    /// All algorithms, in a fixed order.
+    /// The stateless algorithms, the ones a [`Compressor`](crate::Compressor)
+    /// applies, in a fixed order ([`Algorithm::Srt`] is not among them).
     pub const ALL: [Algorithm; 4] = [
         Algorithm::None,
         Algorithm::Gzip,
@@ -40,6 +51,7 @@ impl Algorithm {
             Algorithm::Gzip => "gzip",
             Algorithm::Zstd => "zstd",
             Algorithm::Brotli => "brotli",
+            Algorithm::Srt => "srt",
         }
     }
 
@@ -52,6 +64,7 @@ impl Algorithm {
             Algorithm::Gzip => Some("gzip"),
             Algorithm::Zstd => Some("zstd"),
             Algorithm::Brotli => Some("br"),
+            Algorithm::Srt => Some(SRT_CONTENT_ENCODING),
         }
     }
 
@@ -64,10 +77,11 @@ impl Algorithm {
             "gzip" | "x-gzip" => Ok(Algorithm::Gzip),
             "zstd" => Ok(Algorithm::Zstd),
             "br" => Ok(Algorithm::Brotli),
+            SRT_CONTENT_ENCODING => Ok(Algorithm::Srt),
             _ => Err(ParseError::Unknown {
                 what: "content encoding",
                 value: value.to_owned(),
-                expected: "identity, gzip, x-gzip, zstd, br",
+                expected: "identity, gzip, x-gzip, zstd, br, x-otlp-srt",
             }),
         }
     }
@@ -83,6 +97,8 @@ impl Algorithm {
             Algorithm::Gzip => Some(0..=9),
             Algorithm::Zstd => Some(1..=22),
             Algorithm::Brotli => Some(0..=11),
+            // The level of the zstd stage.
+            Algorithm::Srt => Some(1..=22),
         }
     }
 
@@ -99,7 +115,7 @@ impl Algorithm {
         match self {
             Algorithm::None => true,
             Algorithm::Gzip => cfg!(feature = "gzip"),
-            Algorithm::Zstd => cfg!(feature = "zstd"),
+            Algorithm::Zstd | Algorithm::Srt => cfg!(feature = "zstd"),
             Algorithm::Brotli => cfg!(feature = "brotli"),
         }
     }
@@ -109,7 +125,7 @@ impl Algorithm {
         match self {
             Algorithm::None => 0,
             Algorithm::Gzip => 6,
-            Algorithm::Zstd => 3,
+            Algorithm::Zstd | Algorithm::Srt => 3,
             Algorithm::Brotli => 5,
         }
     }
@@ -125,17 +141,19 @@ impl FromStr for Algorithm {
     type Err = ParseError;
 
     /// Parses an OpenTelemetry compression name, in any case: `none`,
-    /// `gzip`, `zstd`, `brotli` or `br`.
+    /// `gzip`, `zstd`, `brotli` or `br`, and this project's extension value
+    /// `srt`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "none" => Ok(Algorithm::None),
             "gzip" => Ok(Algorithm::Gzip),
             "zstd" => Ok(Algorithm::Zstd),
             "brotli" | "br" => Ok(Algorithm::Brotli),
+            "srt" => Ok(Algorithm::Srt),
             _ => Err(ParseError::Unknown {
                 what: "compression algorithm",
                 value: s.to_owned(),
-                expected: "none, gzip, zstd, brotli, br",
+                expected: "none, gzip, zstd, brotli, br, srt",
             }),
         }
     }
@@ -333,6 +351,29 @@ mod tests {
         );
         assert_eq!(Algorithm::Brotli.content_encoding(), Some("br"));
         assert_eq!(Algorithm::None.content_encoding(), None);
+        assert_eq!(Algorithm::Srt.content_encoding(), Some("x-otlp-srt"));
+        assert_eq!(
+            Algorithm::from_content_encoding("x-otlp-srt").unwrap(),
+            Algorithm::Srt
+        );
+    }
+
+    #[test]
+    fn srt_parses_with_the_levels_of_its_zstd_stage() {
+        let srt: Compression = "srt".parse().unwrap();
+        assert_eq!(srt.algorithm(), Algorithm::Srt);
+        assert_eq!(srt.level(), Some(3));
+        assert_eq!("SRT:1".parse::<Compression>().unwrap().level(), Some(1));
+        assert!("srt:23".parse::<Compression>().is_err());
+        assert!(matches!(
+            crate::Compressor::new(srt),
+            Err(crate::CompressionError::Stateful { .. })
+        ));
+        let mut out = Vec::new();
+        assert!(matches!(
+            crate::decompress(Algorithm::Srt, b"frame", 1 << 20, &mut out),
+            Err(crate::DecompressError::Stateful { .. })
+        ));
     }
 
     #[test]
@@ -341,7 +382,7 @@ mod tests {
         assert!(matches!(err, ParseError::Unknown { ref value, .. } if value == "lz4"));
         assert_eq!(
             err.to_string(),
-            "unknown compression algorithm `lz4`; expected one of: none, gzip, zstd, brotli, br"
+            "unknown compression algorithm `lz4`; expected one of: none, gzip, zstd, brotli, br, srt"
         );
         for bad in ["", "deflate", "identity", "x-gzip"] {
             assert!(bad.parse::<Algorithm>().is_err(), "{bad:?}");

@@ -37,6 +37,14 @@ pub enum CompressionError {
         /// The algorithm that was asked for.
         algorithm: Algorithm,
     },
+    /// The algorithm keeps state per connection ([`Algorithm::Srt`]), so
+    /// it is applied by the transport that owns the connection, not by a
+    /// `Compressor`.
+    #[error("{algorithm} keeps state per connection and is applied by the transport, not by a Compressor")]
+    Stateful {
+        /// The algorithm that was asked for.
+        algorithm: Algorithm,
+    },
     /// The compression library reported a failure, which no input causes:
     /// a context could not be set up, or the library has a bug.
     #[error("{algorithm} compression failed: {source}")]
@@ -95,6 +103,7 @@ impl Compressor {
         let level = compression.level().unwrap_or_default();
         let codec = match algorithm {
             Algorithm::None => Codec::None,
+            Algorithm::Srt => return Err(CompressionError::Stateful { algorithm }),
             #[cfg(feature = "gzip")]
             Algorithm::Gzip => {
                 // Levels are validated, so 0..=9 here.

@@ -72,6 +72,14 @@ pub enum DecompressError {
         /// The encoding the payload is compressed with.
         encoding: Encoding,
     },
+    /// The encoding is decoded against state the sender and the receiver
+    /// keep per stream ([`Encoding::Srt`]): `otlp-srt`'s decoder does it,
+    /// not this function.
+    #[error("{encoding} frames are decoded against their stream's state by otlp-srt")]
+    Stateful {
+        /// The encoding the payload is in.
+        encoding: Encoding,
+    },
 }
 
 #[cfg(any(
@@ -162,6 +170,7 @@ impl Decompressor {
                 sink.out.extend_from_slice(input);
                 sink.advance(input.len())
             }
+            Encoding::Srt => Err(DecompressError::Stateful { encoding }),
             encoding if !encoding.is_supported() => Err(DecompressError::Unsupported { encoding }),
             #[cfg(any(
                 feature = "gzip",

@@ -40,10 +40,16 @@ pub enum Encoding {
     SnappyFramed,
     /// The LZ4 frame format: HTTP `lz4`.
     Lz4,
+    /// An SRT frame (`x-otlp-srt`, [`Algorithm::Srt`]): decoded by
+    /// `otlp-srt` against the sending stream's state, which the receiver
+    /// holds; [`decompress`](crate::decompress) refuses it with
+    /// [`DecompressError::Stateful`](crate::DecompressError::Stateful).
+    Srt,
 }
 
 impl Encoding {
-    /// Every encoding, in a fixed order.
+    /// Every encoding [`decompress`](crate::decompress) decodes, in a fixed
+    /// order ([`Encoding::Srt`] is not among them).
     pub const ALL: [Encoding; 8] = [
         Encoding::Identity,
         Encoding::Gzip,
@@ -68,6 +74,7 @@ impl Encoding {
             Encoding::Snappy => "snappy",
             Encoding::SnappyFramed => "x-snappy-framed",
             Encoding::Lz4 => "lz4",
+            Encoding::Srt => "srt",
         }
     }
 
@@ -85,11 +92,12 @@ impl Encoding {
             "snappy" => Ok(Encoding::Snappy),
             "x-snappy-framed" => Ok(Encoding::SnappyFramed),
             "lz4" => Ok(Encoding::Lz4),
+            crate::SRT_CONTENT_ENCODING => Ok(Encoding::Srt),
             _ => Err(ParseError::Unknown {
                 what: "content encoding",
                 value: value.to_owned(),
                 expected:
-                    "identity, gzip, x-gzip, zstd, br, deflate, zlib, snappy, x-snappy-framed, lz4",
+                    "identity, gzip, x-gzip, zstd, br, deflate, zlib, snappy, x-snappy-framed, lz4, x-otlp-srt",
             }),
         }
     }
@@ -132,6 +140,7 @@ impl Encoding {
             Encoding::Brotli => Some("brotli"),
             Encoding::Snappy | Encoding::SnappyFramed => Some("snappy"),
             Encoding::Lz4 => Some("lz4"),
+            Encoding::Srt => Some("zstd"),
         }
     }
 
@@ -145,6 +154,8 @@ impl Encoding {
             Encoding::Brotli => cfg!(feature = "brotli"),
             Encoding::Snappy | Encoding::SnappyFramed => cfg!(feature = "snappy"),
             Encoding::Lz4 => cfg!(feature = "lz4"),
+            // The zstd stage is this crate's part; the state is otlp-srt's.
+            Encoding::Srt => cfg!(feature = "zstd"),
         }
     }
 
@@ -156,6 +167,7 @@ impl Encoding {
             Encoding::Gzip => Some(Algorithm::Gzip),
             Encoding::Zstd => Some(Algorithm::Zstd),
             Encoding::Brotli => Some(Algorithm::Brotli),
+            Encoding::Srt => Some(Algorithm::Srt),
             _ => None,
         }
     }
@@ -168,6 +180,7 @@ impl From<Algorithm> for Encoding {
             Algorithm::Gzip => Encoding::Gzip,
             Algorithm::Zstd => Encoding::Zstd,
             Algorithm::Brotli => Encoding::Brotli,
+            Algorithm::Srt => Encoding::Srt,
         }
     }
 }

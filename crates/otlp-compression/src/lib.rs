@@ -96,7 +96,7 @@ mod encoding;
 #[cfg(feature = "gzip")]
 mod gzip;
 
-pub use algorithm::{Algorithm, Compression, ParseError};
+pub use algorithm::{Algorithm, Compression, ParseError, SRT_CONTENT_ENCODING};
 pub use compress::{CompressionError, Compressor};
 pub use decompress::{decompress, DecompressError, Decompressor};
 pub use encoding::Encoding;
