@@ -98,7 +98,8 @@ struct ExportArgs {
     /// grpc, http/protobuf or http/json.
     #[arg(long, value_name = "PROTOCOL")]
     protocol: Option<Protocol>,
-    /// none, gzip, zstd or brotli, optionally with a level (zstd:5).
+    /// none, gzip, zstd, brotli, or srt (traces; OTLP + zstd to a receiver
+    /// that does not offer it), optionally with a level (zstd:5).
     #[arg(long, value_name = "COMPRESSION")]
     compression: Option<Compression>,
     /// Request header (gRPC metadata) KEY=VALUE; repeatable.
@@ -201,6 +202,23 @@ struct ReceiveArgs {
     /// Do not print a line per request (totals are still printed).
     #[arg(long, short)]
     quiet: bool,
+    /// Send every request accepted on to URL (a Collector, or another
+    /// `otlp receive`) through the exporters' queue and retries; a request
+    /// that cannot be queued is answered 503 / UNAVAILABLE.
+    #[arg(long, value_name = "URL")]
+    forward: Option<String>,
+    /// Protocol to forward with: grpc, http/protobuf or http/json
+    /// (default grpc).
+    #[arg(long, value_name = "PROTOCOL", requires = "forward")]
+    forward_protocol: Option<Protocol>,
+    /// Compression to forward with: none, gzip, zstd, brotli or srt, with
+    /// an optional level (default zstd).
+    #[arg(long, value_name = "COMPRESSION", requires = "forward")]
+    forward_compression: Option<Compression>,
+    /// Queue forwarded requests on disk in DIR (one subdirectory per
+    /// signal) instead of memory, so they survive a restart.
+    #[arg(long, value_name = "DIR", requires = "forward")]
+    forward_persist: Option<PathBuf>,
 }
 
 /// Arguments of `otlp send`.

@@ -17,6 +17,7 @@
 use crate::error::CliError;
 use crate::ReceiveArgs;
 use otlp_core::{ExportRequest, Signal};
+use otlp_exporter::{Compression, OtlpForwarder, Protocol};
 use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, Reply};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -27,6 +28,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long in-flight requests may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long what is queued for `--forward` may take to be delivered after
+/// the receiver stopped (a persistent queue keeps the rest for next time).
+const FORWARD_DRAIN: Duration = Duration::from_secs(30);
 
 /// Requests, items and bytes received for one signal.
 #[derive(Debug, Default, Clone, Copy)]
@@ -73,6 +78,8 @@ impl OutFile {
 #[derive(Debug)]
 struct State {
     out: Mutex<Option<OutFile>>,
+    /// `--forward`: where accepted requests go on to.
+    forward: Option<OtlpForwarder>,
     /// Per signal, in [`Signal::ALL`] order.
     totals: Mutex<[Totals; Signal::ALL.len()]>,
     /// Set by `--quiet`, or once stdout is closed.
@@ -103,9 +110,19 @@ pub(crate) fn transport_name(transport: ReceiverProtocol) -> &'static str {
 }
 
 impl State {
-    fn handle(&self, req: &ReceivedRequest) -> Reply {
+    async fn handle(&self, req: &ReceivedRequest) -> Reply {
         let signal = req.request.signal();
         let items = req.request.item_count();
+        if let Some(forward) = &self.forward {
+            // Queued before it is answered: a client told "accepted" can
+            // count on the forwarder's delivery.
+            if let Err(error) = forward.forward(&req.request).await {
+                say(format_args!(
+                    "otlp receive: cannot queue the request for --forward: {error}"
+                ));
+                return Reply::unavailable(None);
+            }
+        }
         if let Err(error) = self.record(req, items) {
             // Refuse what we cannot keep, so the sender knows to retry.
             say(format_args!(
@@ -209,7 +226,21 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
             }
             None => None,
         };
+    let forward = match &args.forward {
+        Some(url) => {
+            let mut builder = OtlpForwarder::builder()
+                .with_endpoint(url.clone())
+                .with_protocol(args.forward_protocol.unwrap_or(Protocol::Grpc))
+                .with_compression(args.forward_compression.unwrap_or(Compression::zstd()));
+            if let Some(dir) = &args.forward_persist {
+                builder = builder.with_persistent_queue(dir.clone());
+            }
+            Some(builder.build().map_err(crate::send::options::build_error)?)
+        }
+        None => None,
+    };
     let state = Arc::new(State {
+        forward,
         out: Mutex::new(out),
         totals: Mutex::new([Totals::default(); Signal::ALL.len()]),
         quiet: AtomicBool::new(args.quiet),
@@ -228,7 +259,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
         .with_backlog(args.backlog)
         .serve(move |req: ReceivedRequest| {
             let state = Arc::clone(&handler_state);
-            async move { state.handle(&req) }
+            async move { state.handle(&req).await }
         })
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;
@@ -253,6 +284,29 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
             "otlp receive: requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway"
         ));
     }
+    let mut forwarded = Ok(());
+    if let Some(forward) = &state.forward {
+        let _ = print(format_args!(
+            "otlp receive: delivering what is queued for --forward (at most {FORWARD_DRAIN:?})"
+        ));
+        let forward_result = forward.shutdown(FORWARD_DRAIN);
+        for signal in Signal::ALL {
+            let stats = forward.stats(signal).snapshot();
+            if stats.items_accepted > 0 {
+                let _ = print(format_args!(
+                    "forwarded {:<8} {:>9} accepted, {:>9} exported, {:>9} dropped, {:>9} queued",
+                    signal.as_str(),
+                    stats.items_accepted,
+                    stats.items_exported,
+                    stats.dropped.total(),
+                    stats.queued_items
+                ));
+            }
+        }
+        forwarded = forward_result.map_err(|e| {
+            CliError::Failed(format!("not everything was forwarded: {e}"))
+        });
+    }
     let totals = *state.totals.lock().unwrap_or_else(PoisonError::into_inner);
     let _ = print(format_args!("totals:"));
     for signal in Signal::ALL {
@@ -266,7 +320,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
             t.decoded_bytes
         ));
     }
-    Ok(())
+    forwarded
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM and names it.

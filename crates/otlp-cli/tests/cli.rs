@@ -112,9 +112,16 @@ impl Receive {
 
     /// Serves OTLP/gRPC on `grpc` (HTTP on a free port).
     fn start_at(dir: &Path, grpc: &str) -> Receive {
+        Receive::start_with(dir, grpc, "127.0.0.1:0", &[])
+    }
+
+    /// Serves on the given addresses, with more `otlp receive` arguments.
+    fn start_with(dir: &Path, grpc: &str, http: &str, more: &[&str]) -> Receive {
         let ready = dir.join("ready");
+        let _ = fs::remove_file(&ready);
         let child = otlp()
-            .args(["receive", "--grpc", grpc, "--http", "127.0.0.1:0"])
+            .args(["receive", "--grpc", grpc, "--http", http])
+            .args(more)
             .arg("--out")
             .arg(dir.join("out.jsonl"))
             .arg("--ready-file")
@@ -401,12 +408,16 @@ fn send_through_the_collector_to_receive() {
         Ok(collector) => collector,
         Err(e) => return skip_or_fail(e).unwrap_or(()),
     };
+    // SRT to a stock Collector: it never offers SRT, so the exporter
+    // sends OTLP + zstd, which the Collector accepts.
     let protocols = [
-        ("grpc", collector.grpc_endpoint()),
-        ("http/protobuf", collector.http_endpoint()),
-        ("http/json", collector.http_endpoint()),
+        ("grpc", "none", collector.grpc_endpoint()),
+        ("http/protobuf", "none", collector.http_endpoint()),
+        ("http/json", "none", collector.http_endpoint()),
+        ("grpc", "srt", collector.grpc_endpoint()),
+        ("http/protobuf", "srt", collector.http_endpoint()),
     ];
-    for (protocol, endpoint) in &protocols {
+    for (protocol, compression, endpoint) in &protocols {
         for signal in Signal::STABLE {
             let n = N.to_string();
             let args = [
@@ -415,6 +426,8 @@ fn send_through_the_collector_to_receive() {
                 endpoint,
                 "--protocol",
                 protocol,
+                "--compression",
+                compression,
                 "--signal",
                 signal.as_str(),
                 "--count",
@@ -460,6 +473,129 @@ fn send_through_the_collector_to_receive() {
     let ids = received_span_ids(&traces);
     assert_eq!(ids.len() as u64, sent);
     assert!(ids.values().all(|&n| n == 1), "a span arrived twice");
+}
+
+/// The spans and the compressions of what `otlp receive` recorded.
+fn spans_and_compressions(recorded: &str) -> (HashMap<String, u32>, HashMap<String, usize>) {
+    let mut compressions = HashMap::new();
+    for line in recorded.lines() {
+        let line: Value = serde_json::from_str(line).unwrap();
+        *compressions
+            .entry(field(&line, "compression").to_owned())
+            .or_default() += 1;
+    }
+    (received_span_ids(recorded), compressions)
+}
+
+/// `otlp send --compression srt` to an `otlp receive` that forwards it all,
+/// as SRT again, to a second `otlp receive`: the first request of each
+/// stream goes as OTLP + zstd and learns that the receiver offers SRT, the
+/// rest as SRT frames, over gRPC and HTTP; both receivers hold every span
+/// exactly once.
+#[test]
+fn srt_from_send_through_a_forwarding_receive() {
+    const N: usize = 6_000;
+    let dir = scratch("srt-relay");
+    let (first, last) = (dir.join("first"), dir.join("last"));
+    fs::create_dir_all(&first).unwrap();
+    fs::create_dir_all(&last).unwrap();
+    let end = Receive::start(&last);
+    let relay = Receive::start_with(
+        &first,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            "--forward",
+            &end.grpc,
+            "--forward-protocol",
+            "grpc",
+            "--forward-compression",
+            "srt",
+        ],
+    );
+    for protocol in ["grpc", "http/protobuf"] {
+        let n = (N / 2).to_string();
+        let args = [
+            "send",
+            "--endpoint",
+            relay.endpoint(protocol),
+            "--protocol",
+            protocol,
+            "--compression",
+            "srt",
+            "--count",
+            &n,
+            "--batch-size",
+            "256",
+        ];
+        let out = run(&args, Duration::from_secs(60));
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).starts_with(&format!("{n} of {n} ")));
+    }
+    let (relay_stdout, relayed) = relay.stop_raw();
+    assert!(
+        relay_stdout.contains(&format!("forwarded traces {N:>12} accepted, {N:>9} exported")),
+        "{relay_stdout}"
+    );
+    let (_, arrived) = end.stop_raw();
+    for (what, recorded) in [("relay", &relayed), ("end", &arrived)] {
+        let (ids, compressions) = spans_and_compressions(recorded);
+        assert_eq!(ids.len(), N, "{what}: distinct spans");
+        assert!(ids.values().all(|&n| n == 1), "{what}: a span arrived twice");
+        let frames = compressions.get("srt").copied().unwrap_or_default();
+        let plain = compressions.get("zstd").copied().unwrap_or_default();
+        assert!(frames > plain, "{what}: {compressions:?}");
+        assert_eq!(frames + plain, recorded.lines().count(), "{what}: {compressions:?}");
+    }
+}
+
+/// A receiver restarted in the middle of an SRT stream knows nothing of
+/// it: the stream's next frame is refused with a resync, and the sender
+/// starts a fresh stream; nothing is lost.
+#[test]
+fn srt_survives_a_receiver_restart() {
+    const N: usize = 20_000;
+    let dir = scratch("srt-restart");
+    let receive = Receive::start(&dir);
+    let port = receive.grpc.rsplit(':').next().unwrap().to_owned();
+    let n = N.to_string();
+    let args = [
+        "send",
+        "--endpoint",
+        &receive.grpc,
+        "--protocol",
+        "grpc",
+        "--compression",
+        "srt",
+        "--count",
+        &n,
+        "--rate",
+        "4000",
+        "--batch-size",
+        "200",
+        "--timeout",
+        "60s",
+    ];
+    let mut send = Background::start(&dir, "send", &args);
+    // Half way (by what has arrived), stop the receiver and start another
+    // on the same port.
+    let out = dir.join("out.jsonl");
+    let arrived = || fs::read_to_string(&out).map_or(0, |s| received_span_ids(&s).len());
+    assert!(
+        poll(Duration::from_secs(60), || arrived() >= N / 2),
+        "{}",
+        send.output()
+    );
+    assert!(send.is_running(), "{}", send.output());
+    let (_, before) = receive.stop_raw();
+    fs::rename(&out, dir.join("before.jsonl")).unwrap();
+    let receive = Receive::start_with(&dir, &format!("127.0.0.1:{port}"), "127.0.0.1:0", &[]);
+    let summary = send.succeeds(Duration::from_secs(80));
+    assert!(summary.starts_with(&format!("{N} of {N} ")), "{summary}");
+    let (_, after) = receive.stop_raw();
+    let (_, compressions) = spans_and_compressions(&after);
+    assert!(compressions.contains_key("srt"), "{compressions:?}");
+    assert_all_arrived(&format!("{before}{after}"), N, "srt across a restart");
 }
 
 /// A port nothing listens on.

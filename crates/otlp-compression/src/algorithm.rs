@@ -205,6 +205,12 @@ impl Compression {
         Compression::with_default_level(Algorithm::Brotli)
     }
 
+    /// SRT (traces only; see [`Algorithm::Srt`]) with its zstd stage at
+    /// level 3.
+    pub const fn srt() -> Self {
+        Self::with_default_level(Algorithm::Srt)
+    }
+
     const fn with_default_level(algorithm: Algorithm) -> Self {
         Compression {
             algorithm,

@@ -819,6 +819,7 @@ fn encode_job(job: &Job) -> Vec<u8> {
         Algorithm::Gzip => 1,
         Algorithm::Zstd => 2,
         Algorithm::Brotli => 3,
+        Algorithm::Srt => 4,
         _ => 0,
     };
     record.extend_from_slice(&[1, signal, algorithm, 0]);
@@ -838,6 +839,7 @@ fn decode_job(record: &Bytes) -> Option<Job> {
         1 => Algorithm::Gzip,
         2 => Algorithm::Zstd,
         3 => Algorithm::Brotli,
+        4 => Algorithm::Srt,
         _ => return None,
     };
     let items = u64::from_le_bytes(header[4..12].try_into().ok()?);

@@ -312,6 +312,9 @@ pub(crate) struct ClientKey {
     headers: Vec<(String, String)>,
     timeout: Duration,
     tls: TlsConfig,
+    /// The zstd level of SRT frames: the traces' compression level when
+    /// traces are sent with SRT.
+    srt_level: i32,
 }
 
 impl ClientKey {
@@ -338,12 +341,23 @@ impl ClientKey {
                 alike.then_some(o.url)
             })
         });
+        let traces = match signal {
+            Signal::Traces => Some(cfg.compression),
+            _ => resolve(Signal::Traces, settings, env)
+                .ok()
+                .map(|o| o.compression),
+        };
+        let srt_level = traces
+            .filter(|c| c.algorithm() == otlp_compression::Algorithm::Srt)
+            .and_then(|c| c.level())
+            .unwrap_or(otlp_transport::client::SrtConfig::default().level);
         ClientKey {
             protocol: cfg.protocol,
             urls,
             headers: cfg.headers.clone(),
             timeout: cfg.timeout,
             tls: cfg.tls.clone(),
+            srt_level,
         }
     }
 
@@ -383,10 +397,14 @@ impl ClientKey {
 
     /// Builds the client. No connection is made until the first export.
     fn build(&self) -> Result<OtlpClient, BuildError> {
+        let srt = otlp_transport::client::SrtConfig::default()
+            .with_level(self.srt_level)
+            .map_err(|e| BuildError::Transport(otlp_transport::client::BuildError::Srt(Box::new(e))))?;
         let mut client = OtlpClient::builder(self.protocol)
             .with_headers(self.headers.clone())
             .with_timeout(self.timeout)
-            .with_tls(self.tls.clone());
+            .with_tls(self.tls.clone())
+            .with_srt(srt);
         // Each URL is complete (for HTTP, with the signal's path): used as
         // it is.
         for (signal, url) in Signal::ALL.into_iter().zip(&self.urls) {

@@ -90,6 +90,7 @@
 
 mod delivery;
 mod env;
+mod forward;
 mod pipeline;
 mod processor;
 mod profiles;
@@ -131,6 +132,7 @@ use std::sync::PoisonError;
 use std::time::Duration;
 
 pub use env::DEFAULT_TIMEOUT;
+pub use forward::OtlpForwarder;
 pub use otlp_compression::{Algorithm, Compression};
 pub use otlp_core::Signal;
 pub use otlp_resilience::breaker::{BreakerConfig, BreakerState};
@@ -497,13 +499,25 @@ impl<E> ExporterBuilder<E> {
     }
 
     fn resolve(&self, signal: Signal) -> Result<env::Resolved, BuildError> {
-        let cfg = env::resolve(signal, &self.settings, &read_env)?;
+        let mut cfg = env::resolve(signal, &self.settings, &read_env)?;
         let algorithm = cfg.compression.algorithm();
-        if cfg.protocol == Protocol::Grpc && algorithm == Algorithm::Brotli {
+        let refused = match algorithm {
+            Algorithm::Brotli => cfg.protocol == Protocol::Grpc,
+            // SRT frames carry protobuf.
+            Algorithm::Srt => cfg.protocol == Protocol::HttpJson,
+            _ => false,
+        };
+        if refused {
             return Err(BuildError::CompressionNotSupported {
                 protocol: cfg.protocol,
                 algorithm,
             });
+        }
+        if algorithm == Algorithm::Srt && signal != Signal::Traces {
+            // SRT models spans; the other signals go as OTLP + zstd at
+            // the same level, as SRT's own fallback does.
+            let level = cfg.compression.level().unwrap_or(3);
+            cfg.compression = Compression::zstd().with_level(level)?;
         }
         Ok(cfg)
     }

@@ -4,7 +4,7 @@ use crate::runtime::Runtime;
 use crate::BuildError;
 use bytes::Bytes;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use otlp_compression::{Compression, Compressor};
+use otlp_compression::{Algorithm, Compression, Compressor};
 use otlp_core::{Encoder, Signal};
 use otlp_transport::client::{OtlpClient, Payload};
 use std::sync::Arc;
@@ -18,6 +18,15 @@ use std::time::Instant;
 use crate::stats::{ExportStats, Reason};
 
 use crate::env::Resolved;
+
+/// The compressor of the queued bodies: none for SRT, which the client
+/// applies per attempt because its frames depend on what the receiver holds.
+fn queue_compressor(compression: Compression) -> Result<Compressor, BuildError> {
+    match compression.algorithm() {
+        Algorithm::Srt => Ok(Compressor::new(Compression::none())?),
+        _ => Ok(Compressor::new(compression)?),
+    }
+}
 
 /// How long shutting down waits for the senders to let go of the queue.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -66,7 +75,7 @@ impl Pipeline {
             signal,
             encoder: RwLock::new(Encoder::new(cfg.protocol.format())),
             compression: cfg.compression,
-            compressor: Mutex::new((Compressor::new(cfg.compression)?, Vec::new())),
+            compressor: Mutex::new((queue_compressor(cfg.compression)?, Vec::new())),
             runtime,
             last_len: AtomicUsize::new(0),
             pool,
@@ -87,8 +96,10 @@ impl Pipeline {
         let encoder = self.encoder.read().unwrap_or_else(PoisonError::into_inner);
         let hint = self.last_len.load(Ordering::Relaxed);
         let algorithm = self.compression.algorithm();
-        let (body, uncompressed) = if algorithm == otlp_compression::Algorithm::None {
-            // Encode straight into the buffer that becomes the request body.
+        let plain = matches!(algorithm, Algorithm::None | Algorithm::Srt);
+        let (body, uncompressed) = if plain {
+            // Encode straight into the buffer that becomes the request body
+            // (an SRT request is encoded by the client, per attempt).
             let mut out = self.buffer(hint);
             encode(&encoder, &mut out);
             let len = out.len();

@@ -48,5 +48,6 @@ pub mod receiver;
 
 mod protocol;
 mod rpc;
+pub mod srt;
 
 pub use protocol::Protocol;

@@ -52,7 +52,7 @@
 
 mod flow;
 mod generate;
-mod options;
+pub(crate) mod options;
 mod persist;
 mod report;
 mod signals;

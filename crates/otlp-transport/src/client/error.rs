@@ -75,6 +75,9 @@ pub enum BuildError {
     /// client key that does not match its certificate).
     #[error("invalid TLS configuration")]
     Tls(#[source] BoxError),
+    /// The SRT settings cannot be used (a level out of range).
+    #[error("invalid SRT configuration")]
+    Srt(#[source] BoxError),
     /// The protocol was left out of this build: the crate feature
     /// [`Protocol::feature`] names is not enabled.
     #[error("{protocol} support was not compiled in; enable the `{}` feature of otlp-transport", protocol.feature())]
@@ -150,6 +153,24 @@ pub enum ExportError {
         /// The payload's size in bytes.
         size: usize,
     },
+    /// The payload could not be prepared for the wire: an
+    /// [`Algorithm::Srt`] payload that is not an OTLP protobuf
+    /// `ExportTraceServiceRequest`. Not retried.
+    #[error("invalid payload: {reason}")]
+    InvalidPayload {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The receiver could not decode an SRT frame against the state it holds
+    /// for the stream (it restarted, evicted the stream, or lost a
+    /// definition) and asked for the stream to start again. The client
+    /// re-encodes the request from a fresh state at once; this error is
+    /// what is left when the receiver kept asking. Retryable.
+    #[error("the receiver at {endpoint} kept asking to resynchronise the SRT stream")]
+    SrtResync {
+        /// The URL the request went to.
+        endpoint: String,
+    },
 }
 
 impl ExportError {
@@ -160,7 +181,9 @@ impl ExportError {
     /// failures and timeouts. Everything else is permanent.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ExportError::Connection { .. } | ExportError::Timeout { .. } => true,
+            ExportError::Connection { .. }
+            | ExportError::Timeout { .. }
+            | ExportError::SrtResync { .. } => true,
             ExportError::Http { status, .. } => matches!(status.as_u16(), 429 | 502 | 503 | 504),
             ExportError::Grpc {
                 code, retry_after, ..
@@ -176,7 +199,8 @@ impl ExportError {
             },
             ExportError::InvalidResponse { .. }
             | ExportError::UnsupportedCompression { .. }
-            | ExportError::PayloadTooLarge { .. } => false,
+            | ExportError::PayloadTooLarge { .. }
+            | ExportError::InvalidPayload { .. } => false,
         }
     }
 

@@ -30,9 +30,10 @@ use tonic::Code;
 use super::response::decode_protobuf;
 use super::tls::LoadedTls;
 use super::{
-    body_error, index, BuildError, ExportError, ExportResponse, Payload, Settings,
+    body_error, index, Answer, BuildError, ExportError, ExportResponse, Payload, Settings,
     MAX_RESPONSE_BYTES,
 };
+use crate::srt::{self, SRT_GRPC_PATH};
 use crate::rpc::RpcStatus;
 
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
@@ -126,9 +127,15 @@ impl GrpcTransport {
         signal: Signal,
         endpoint: &Uri,
         payload: &Payload,
-    ) -> Result<ExportResponse, ExportError> {
+    ) -> Result<Answer, ExportError> {
+        // An SRT frame goes to its own method, as the message it carries
+        // is not an ExportTraceServiceRequest.
+        let path = match payload.compression {
+            Algorithm::Srt => SRT_GRPC_PATH,
+            _ => signal.grpc_path(),
+        };
         let encoding = match payload.compression {
-            Algorithm::None => None,
+            Algorithm::None | Algorithm::Srt => None,
             Algorithm::Gzip => Some("gzip"),
             Algorithm::Zstd => Some("zstd"),
             algorithm => return Err(ExportError::UnsupportedCompression { algorithm }),
@@ -145,7 +152,7 @@ impl GrpcTransport {
 
         let mut request = Request::new(tonic::body::Body::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = Uri::from_static(signal.grpc_path());
+        *request.uri_mut() = Uri::from_static(path);
         *request.version_mut() = Version::HTTP_2;
         *request.headers_mut() = self.headers.clone();
         if let Some(encoding) = encoding {
@@ -193,11 +200,17 @@ async fn read_response(
     signal: Signal,
     endpoint: &Uri,
     response: Response<tonic::body::Body>,
-) -> Result<ExportResponse, ExportError> {
+) -> Result<Answer, ExportError> {
     let (parts, body) = response.into_parts();
+    let srt_offered = srt::offered(&parts.headers);
+    let answer = |response| Answer {
+        response,
+        srt_offered,
+    };
     if parts.headers.contains_key(GRPC_STATUS) {
         // Trailers-only: the headers are all there is.
-        return status(&parts.headers).map(|()| ExportResponse::default());
+        srt::check_resync(&parts.headers, endpoint)?;
+        return status(&parts.headers).map(|()| answer(ExportResponse::default()));
     }
     if parts.status != StatusCode::OK {
         // Not a gRPC server's answer (a proxy's, say): map the HTTP status as
@@ -224,12 +237,14 @@ async fn read_response(
     if !trailers.contains_key(GRPC_STATUS) {
         return Err(ExportError::invalid("gRPC response without grpc-status"));
     }
+    srt::check_resync(&trailers, endpoint)?;
     status(&trailers)?;
     decode_message(
         signal,
         &collected.to_bytes(),
         parts.headers.get(GRPC_ENCODING),
     )
+    .map(answer)
 }
 
 /// `Ok` for `grpc-status: 0`, else the status as an error.

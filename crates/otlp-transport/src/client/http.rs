@@ -13,8 +13,10 @@ use std::time::{Duration, SystemTime};
 
 use super::response::{decode_json, decode_protobuf, error_message, parse_retry_after};
 use super::tls::LoadedTls;
+use crate::srt;
 use super::{
-    body_error, BuildError, ExportError, ExportResponse, Payload, Settings, MAX_RESPONSE_BYTES,
+    body_error, Answer, BuildError, ExportError, ExportResponse, Payload, Settings,
+    MAX_RESPONSE_BYTES,
 };
 
 /// How long an idle pooled connection is kept. Exporters send every few
@@ -67,7 +69,7 @@ impl HttpTransport {
         signal: Signal,
         endpoint: &Uri,
         payload: &Payload,
-    ) -> Result<ExportResponse, ExportError> {
+    ) -> Result<Answer, ExportError> {
         let mut request = Request::new(Full::new(payload.body.clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = endpoint.clone();
@@ -87,6 +89,8 @@ impl HttpTransport {
                 source: Box::new(e),
             })?;
         let (parts, body) = response.into_parts();
+        srt::check_resync(&parts.headers, endpoint)?;
+        let srt_offered = srt::offered(&parts.headers);
         let body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()
             .await
@@ -100,11 +104,15 @@ impl HttpTransport {
         };
 
         if parts.status.is_success() {
-            return match format {
-                Some(Format::Protobuf) if !body.is_empty() => decode_protobuf(signal, &body),
-                Some(Format::Json) if !body.is_empty() => decode_json(signal, &body),
-                _ => Ok(ExportResponse::default()),
+            let response = match format {
+                Some(Format::Protobuf) if !body.is_empty() => decode_protobuf(signal, &body)?,
+                Some(Format::Json) if !body.is_empty() => decode_json(signal, &body)?,
+                _ => ExportResponse::default(),
             };
+            return Ok(Answer {
+                response,
+                srt_offered,
+            });
         }
         let message = match body.is_empty() {
             true => parts

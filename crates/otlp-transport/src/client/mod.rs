@@ -62,11 +62,16 @@ mod grpc;
 #[cfg(feature = "http")]
 mod http;
 mod response;
+#[cfg(feature = "srt")]
+mod srt;
 mod tls;
 
 pub use error::{BoxError, BuildError, ExportError};
 pub use response::ExportResponse;
 pub use tls::TlsConfig;
+/// The settings of the SRT codec ([`OtlpClientBuilder::with_srt`]).
+#[cfg(feature = "srt")]
+pub use otlp_srt::SrtConfig;
 
 use ::http::header::{HeaderName, HeaderValue, USER_AGENT};
 use ::http::uri::{Scheme, Uri};
@@ -125,6 +130,19 @@ struct Inner {
     endpoints: [Uri; Signal::ALL.len()],
     timeout: Duration,
     transport: ProtocolClient,
+    /// The SRT stream of this client's traces, made at the first
+    /// [`Algorithm::Srt`] payload.
+    #[cfg(feature = "srt")]
+    srt: std::sync::OnceLock<Result<srt::SrtSession, String>>,
+    #[cfg(feature = "srt")]
+    srt_config: SrtConfig,
+}
+
+/// What a transport read back: the outcome, and whether the server offers
+/// SRT.
+pub(crate) struct Answer {
+    pub(crate) response: ExportResponse,
+    pub(crate) srt_offered: bool,
 }
 
 // One per client, behind its `Arc`: the variants' sizes do not matter.
@@ -151,6 +169,8 @@ impl OtlpClient {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: None,
             tls: TlsConfig::default(),
+            #[cfg(feature = "srt")]
+            srt: SrtConfig::default(),
         }
     }
 
@@ -168,28 +188,109 @@ impl OtlpClient {
     /// Sends one export request of `signal` and reads the server's answer.
     ///
     /// `payload` must be encoded in this client's protocol format and
-    /// compressed as it says; it is sent as is.
+    /// compressed as it says; it is sent as is. The exception is
+    /// [`Algorithm::Srt`]: such a payload holds an uncompressed OTLP
+    /// protobuf request, which this client sends as an SRT frame to a
+    /// receiver that has announced SRT and as OTLP + zstd otherwise (and
+    /// always for signals other than traces); see [`crate::srt`].
     pub async fn export(
         &self,
         signal: Signal,
         payload: Payload,
     ) -> Result<ExportResponse, ExportError> {
+        if payload.compression == Algorithm::Srt {
+            #[cfg(feature = "srt")]
+            return self.export_srt(signal, payload).await;
+            #[cfg(not(feature = "srt"))]
+            return Err(ExportError::UnsupportedCompression {
+                algorithm: Algorithm::Srt,
+            });
+        }
+        self.send(signal, &payload).await.map(|answer| answer.response)
+    }
+
+    /// An [`Algorithm::Srt`] payload: a frame if the receiver offers SRT,
+    /// else OTLP + zstd, learning from the answer whether it does.
+    #[cfg(feature = "srt")]
+    async fn export_srt(
+        &self,
+        signal: Signal,
+        payload: Payload,
+    ) -> Result<ExportResponse, ExportError> {
+        /// Frames sent for one export while the receiver asks to resync:
+        /// one resync is expected after a receiver restart; more means the
+        /// receiver keeps losing state, and the retry policy takes over.
+        const ATTEMPTS: usize = 3;
+        let session = self
+            .inner
+            .srt
+            .get_or_init(|| srt::SrtSession::new(self.inner.srt_config.clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|reason| ExportError::InvalidPayload {
+                reason: reason.clone(),
+            })?;
+        let eligible = signal == Signal::Traces && self.inner.protocol.format() == otlp_core::Format::Protobuf;
+        if eligible && session.is_offered() {
+            for attempt in 1..=ATTEMPTS {
+                let (frame, body) = session.encode(&payload.body)?;
+                match self.send(signal, &Payload::new(body, Algorithm::Srt)).await {
+                    Ok(answer) => {
+                        session.acknowledge(frame);
+                        return Ok(answer.response);
+                    }
+                    Err(ExportError::SrtResync { .. }) if attempt < ATTEMPTS => {
+                        session.reset_for(frame);
+                    }
+                    Err(error) if not_understood(&error) => {
+                        // No SRT at that address any more: OTLP + zstd below.
+                        session.withdraw(frame);
+                        break;
+                    }
+                    Err(error) => {
+                        session.reject(frame);
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        let body = session.compress(&payload.body)?;
+        let answer = self.send(signal, &Payload::new(body, Algorithm::Zstd)).await?;
+        if eligible && answer.srt_offered {
+            session.offer();
+        }
+        Ok(answer.response)
+    }
+
+    /// One request, bounded by the timeout.
+    async fn send(&self, signal: Signal, payload: &Payload) -> Result<Answer, ExportError> {
         let inner = &*self.inner;
         let endpoint = &inner.endpoints[index(signal)];
         let timeout = inner.timeout;
         let outcome: Result<_, tokio::time::error::Elapsed> = match &inner.transport {
             #[cfg(feature = "grpc")]
             ProtocolClient::Grpc(t) => {
-                tokio::time::timeout(timeout, t.export(signal, endpoint, &payload)).await
+                tokio::time::timeout(timeout, t.export(signal, endpoint, payload)).await
             }
             #[cfg(feature = "http")]
             ProtocolClient::Http(t) => {
-                tokio::time::timeout(timeout, t.export(signal, endpoint, &payload)).await
+                tokio::time::timeout(timeout, t.export(signal, endpoint, payload)).await
             }
             #[cfg(not(any(feature = "grpc", feature = "http")))]
             ProtocolClient::Disabled(never) => match *never {},
         };
         outcome.unwrap_or(Err(ExportError::Timeout { timeout }))
+    }
+}
+
+/// An answer that means the server does not know SRT frames: a stock
+/// receiver answers an unknown content coding with 415 and an unknown gRPC
+/// method with `UNIMPLEMENTED`.
+#[cfg(feature = "srt")]
+fn not_understood(error: &ExportError) -> bool {
+    match error {
+        ExportError::Http { status, .. } => *status == ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ExportError::Grpc { code, .. } => *code == tonic::Code::Unimplemented,
+        _ => false,
     }
 }
 
@@ -214,6 +315,8 @@ pub struct OtlpClientBuilder {
     timeout: Duration,
     connect_timeout: Option<Duration>,
     tls: TlsConfig,
+    #[cfg(feature = "srt")]
+    srt: SrtConfig,
 }
 
 impl OtlpClientBuilder {
@@ -265,6 +368,15 @@ impl OtlpClientBuilder {
     /// TLS settings: custom CA, client certificate, insecure.
     pub fn with_tls(mut self, tls: TlsConfig) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// How [`Algorithm::Srt`] payloads are encoded (the zstd level, the
+    /// state's memory cap), default [`SrtConfig::default`]. The level also
+    /// applies to the OTLP + zstd sent before the receiver offers SRT.
+    #[cfg(feature = "srt")]
+    pub fn with_srt(mut self, config: SrtConfig) -> Self {
+        self.srt = config;
         self
     }
 
@@ -344,6 +456,10 @@ impl OtlpClientBuilder {
                 endpoints,
                 timeout: self.timeout,
                 transport,
+                #[cfg(feature = "srt")]
+                srt: std::sync::OnceLock::new(),
+                #[cfg(feature = "srt")]
+                srt_config: self.srt,
             }),
         })
     }

@@ -3,6 +3,7 @@
 use super::handler::{ReceiverProtocol, Reply};
 use super::wire::{export_response, rpc_status, ReplyBody};
 use super::{health, Handler, Inner, Refusal, UnframedRequest};
+use crate::srt;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
@@ -58,6 +59,7 @@ pub(super) async fn handle<H: Handler>(
     peer: SocketAddr,
 ) -> Response<ReplyBody> {
     let method = request.uri().path().to_owned();
+    let traces = method == srt::SRT_GRPC_PATH || Signal::from_grpc_path(&method) == Some(Signal::Traces);
     let mut response = match call(inner, request, peer).await {
         Ok(response) => response,
         Err(status) => {
@@ -68,6 +70,13 @@ pub(super) async fn handle<H: Handler>(
     response
         .headers_mut()
         .insert(GRPC_ACCEPT_ENCODING, accepted_encodings());
+    if traces && inner.srt_enabled() {
+        // Every answer about traces offers SRT (a resync keeps its value).
+        response
+            .headers_mut()
+            .entry(srt::SRT_HEADER)
+            .or_insert(srt::SRT_OFFER);
+    }
     response
 }
 
@@ -86,11 +95,17 @@ async fn call<H: Handler>(
             .ok_or_else(|| Status::not_found(format!("unknown service {:?}", check.service)))?;
         return Ok(ok_response(&answer.encode_to_vec()));
     }
-    let signal = Signal::from_grpc_path(parts.uri.path())
-        .ok_or_else(|| Status::unimplemented(format!("unknown method {}", parts.uri.path())))?;
+    let srt_frame = parts.uri.path() == srt::SRT_GRPC_PATH && inner.srt_enabled();
+    let signal = match srt_frame {
+        true => Some(Signal::Traces),
+        false => Signal::from_grpc_path(parts.uri.path()),
+    }
+    .ok_or_else(|| Status::unimplemented(format!("unknown method {}", parts.uri.path())))?;
     let header = parts.headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes);
     let encoding =
         match header.map(|value| Encoding::from_grpc_encoding(&String::from_utf8_lossy(value))) {
+            // An SRT frame is compressed inside; the gRPC framing is not.
+            _ if srt_frame => Encoding::Identity,
             None => Encoding::Identity,
             Some(Ok(encoding)) if encoding.is_supported() => encoding,
             Some(_) => {
@@ -104,6 +119,10 @@ async fn call<H: Handler>(
     let (body, held) = inner.read_body(body, PREFIX_LEN).await.map_err(status)?;
     let wire_bytes = body.len();
     let (compression, message) = unframe(body, encoding)?;
+    let compression = match srt_frame {
+        true => Encoding::Srt,
+        false => compression,
+    };
     let payload = UnframedRequest {
         transport: ReceiverProtocol::Grpc,
         signal,
@@ -147,6 +166,14 @@ fn ok_response(message: &[u8]) -> Response<ReplyBody> {
 
 fn status(refusal: Refusal) -> Status {
     let (code, message, retry_after) = refusal.status();
+    if let Refusal::Resync(_) = refusal {
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        metadata.insert(
+            "otlp-srt",
+            tonic::metadata::MetadataValue::from_static("resync"),
+        );
+        return Status::with_metadata(code, message, metadata);
+    }
     match retry_after {
         // A google.rpc.RetryInfo detail tells the client when to retry.
         Some(_) => {

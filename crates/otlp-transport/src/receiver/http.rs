@@ -3,6 +3,7 @@
 use super::handler::{http_status, ReceiverProtocol, Reply};
 use super::wire::{export_response, rpc_status, ReplyBody};
 use super::{Handler, HealthHandle, Inner, Refusal, UnframedRequest, HTTP_HEALTH_PATH};
+use crate::srt;
 use ::http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
 use bytes::Bytes;
@@ -15,6 +16,23 @@ use tonic::Code;
 
 /// Answers one OTLP/HTTP request.
 pub(super) async fn handle<H: Handler>(
+    inner: &Inner<H>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<ReplyBody> {
+    let traces = Signal::from_http_path(request.uri().path()) == Some(Signal::Traces);
+    let mut response = answer(inner, request, peer).await;
+    if traces && inner.srt_enabled() {
+        // Every answer about traces offers SRT (a resync keeps its value).
+        response
+            .headers_mut()
+            .entry(srt::SRT_HEADER)
+            .or_insert(srt::SRT_OFFER);
+    }
+    response
+}
+
+async fn answer<H: Handler>(
     inner: &Inner<H>,
     request: Request<Incoming>,
     peer: SocketAddr,
@@ -79,6 +97,17 @@ pub(super) async fn handle<H: Handler>(
         }
     };
 
+    if compression == Encoding::Srt
+        && !(inner.srt_enabled() && signal == Signal::Traces && format == Format::Protobuf)
+    {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::Unimplemented,
+            "SRT frames are accepted only for traces in protobuf, by a receiver with SRT on"
+                .to_owned(),
+        );
+    }
+
     let outcome = async {
         let (message, held) = inner.read_body(body, 0).await?;
         let payload = UnframedRequest {
@@ -117,9 +146,16 @@ pub(super) async fn handle<H: Handler>(
                 Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 Refusal::Invalid(_) => StatusCode::BAD_REQUEST,
                 Refusal::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
+                Refusal::Resync(_) => StatusCode::CONFLICT,
             };
             tracing::debug!(%peer, path, %status, message, "OTLP/HTTP request refused");
-            error(status, Some(format), code, &message, retry_after)
+            let mut response = error(status, Some(format), code, &message, retry_after);
+            if matches!(refusal, Refusal::Resync(_)) {
+                response
+                    .headers_mut()
+                    .insert(srt::SRT_HEADER, srt::SRT_RESYNC);
+            }
+            response
         }
     }
 }

@@ -163,6 +163,8 @@ pub struct ReceiverBuilder {
     idle_timeout: Duration,
     max_connections: usize,
     backlog: u32,
+    #[cfg(feature = "srt")]
+    srt: Option<otlp_srt::SrtLimits>,
 }
 
 impl Default for ReceiverBuilder {
@@ -180,6 +182,8 @@ impl Default for ReceiverBuilder {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             backlog: DEFAULT_BACKLOG,
+            #[cfg(feature = "srt")]
+            srt: Some(otlp_srt::SrtLimits::default()),
         }
     }
 }
@@ -288,6 +292,27 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Whether SRT frames are decoded and announced (`otlp-srt: 1` on
+    /// answers to trace exports), on by default; see [`crate::srt`].
+    /// Without it the receiver answers like a stock OTLP receiver: SRT
+    /// senders keep sending OTLP + zstd.
+    #[cfg(feature = "srt")]
+    pub fn with_srt(mut self, enabled: bool) -> Self {
+        self.srt = enabled.then(|| self.srt.take().unwrap_or_default());
+        self
+    }
+
+    /// Bounds on the state kept for SRT streams (the number of streams
+    /// and the bytes of their dictionaries), default
+    /// [`SrtLimits::default`](otlp_srt::SrtLimits::default). A stream
+    /// whose state is dropped is asked to resynchronise, never decoded
+    /// against the wrong state. Turns SRT on.
+    #[cfg(feature = "srt")]
+    pub fn with_srt_limits(mut self, limits: otlp_srt::SrtLimits) -> Self {
+        self.srt = Some(limits);
+        self
+    }
+
     fn validate(&self) -> Result<(), ReceiverError> {
         let checks = [
             (
@@ -360,6 +385,8 @@ impl ReceiverBuilder {
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
             health: HealthHandle::new(),
+            #[cfg(feature = "srt")]
+            srt: self.srt.map(otlp_srt::SrtDecoder::new),
         });
         let (stop, stopped) = watch::channel(());
         let mut tasks = Vec::with_capacity(2);
@@ -501,6 +528,19 @@ struct Inner<H> {
     idle_timeout: Duration,
     max_connections: usize,
     health: HealthHandle,
+    /// Every SRT stream's state, when SRT is on.
+    #[cfg(feature = "srt")]
+    srt: Option<otlp_srt::SrtDecoder>,
+}
+
+impl<H> Inner<H> {
+    /// Whether SRT frames are decoded here (and announced).
+    fn srt_enabled(&self) -> bool {
+        #[cfg(feature = "srt")]
+        return self.srt.is_some();
+        #[cfg(not(feature = "srt"))]
+        return false;
+    }
 }
 
 async fn accept_loop<H: Handler>(
@@ -635,6 +675,9 @@ enum Refusal {
     Invalid(String),
     /// The body did not arrive within the body timeout.
     TimedOut { after: Duration },
+    /// An SRT frame refers to state this receiver does not hold: the
+    /// sender must start its stream again.
+    Resync(String),
 }
 
 /// A request body that has been read and unframed.
@@ -683,6 +726,11 @@ impl Refusal {
                 format!("request body not received within {after:?}"),
                 None,
             ),
+            Refusal::Resync(reason) => (
+                Code::FailedPrecondition,
+                format!("SRT stream must be resynchronised: {reason}"),
+                None,
+            ),
         }
     }
 }
@@ -699,6 +747,13 @@ impl<H: Handler> Inner<H> {
     ) -> Result<Reply, Refusal> {
         let message = if payload.compression == Encoding::Identity {
             payload.message
+        } else if payload.compression == Encoding::Srt {
+            let allowance = held.take_up_to(self.max_message_size);
+            let message = self
+                .decode_srt(&payload.message, allowance)
+                .map_err(|refusal| busy_if_short(refusal, allowance, self.max_message_size))?;
+            held.shrink_to(message.len());
+            message
         } else {
             let allowance = held.take_up_to(self.max_message_size);
             let message = wire::inflate(payload.compression, payload.message, allowance)
@@ -745,6 +800,24 @@ impl<H: Handler> Inner<H> {
         let reply = self.handler.handle(received).await;
         drop(held);
         Ok(reply)
+    }
+
+    /// Decodes an SRT frame into the OTLP protobuf request it carries.
+    fn decode_srt(&self, frame: &[u8], limit: usize) -> Result<Bytes, Refusal> {
+        #[cfg(feature = "srt")]
+        if let Some(decoder) = &self.srt {
+            let mut out = Vec::new();
+            return match decoder.decode(frame, limit, &mut out) {
+                Ok(_) => Ok(Bytes::from(out)),
+                Err(error) if error.is_resync() => Err(Refusal::Resync(error.to_string())),
+                Err(otlp_srt::SrtDecodeError::TooLarge { .. }) => Err(Refusal::TooLarge {
+                    limit: self.max_message_size,
+                }),
+                Err(error) => Err(Refusal::Invalid(format!("SRT frame: {error}"))),
+            };
+        }
+        let _ = (frame, limit);
+        Err(Refusal::Invalid("SRT frames are not decoded here".to_owned()))
     }
 
     /// Reads a whole request body, refusing it as soon as it is known to be
