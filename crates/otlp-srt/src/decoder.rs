@@ -274,6 +274,10 @@ impl SrtDecoder {
                 path: Vec::new(),
                 span_ids: Vec::new(),
                 traces: Vec::new(),
+                starts: Vec::new(),
+                ends: Vec::new(),
+                trace_ids: Vec::new(),
+                first_child: Vec::new(),
             };
             body.request()?
         };
@@ -417,7 +421,8 @@ fn parse_defs(defs: &[u8]) -> Result<Vec<Def<'_>>, SrtDecodeError> {
         let k = r.byte().map_err(bad)?;
         let (tag, parent) = match k {
             kind::BLOB => (0, 0),
-            kind::ROOT => (r.byte().map_err(bad)?, 0),
+            // A root's `parent` is its span kind.
+            kind::ROOT => (r.byte().map_err(bad)?, r.u32().map_err(bad)?),
             kind::FIXED => (0, r.u32().map_err(bad)?),
             kind::VAR => {
                 let parent = r.u32().map_err(bad)?;
@@ -511,7 +516,15 @@ struct Body<'x, 'o> {
     path: Vec<Ent<'x>>,
     span_ids: Vec<Option<&'x [u8]>>,
     traces: Vec<&'x [u8]>,
+    /// Per span of the frame: start time, trace id, first earlier child.
+    starts: Vec<u64>,
+    ends: Vec<u64>,
+    trace_ids: Vec<&'x [u8]>,
+    first_child: Vec<usize>,
 }
+
+/// No span (in `first_child`).
+const NONE: usize = usize::MAX;
 
 impl<'x> Body<'x, '_> {
     fn get(&self, id: u32) -> Result<Ent<'x>, SrtDecodeError> {
@@ -566,6 +579,10 @@ impl<'x> Body<'x, '_> {
             };
             self.span_ids.push(id);
         }
+        self.starts = vec![0; flags.len()];
+        self.ends = vec![0; flags.len()];
+        self.trace_ids = vec![b""; flags.len()];
+        self.first_child = vec![NONE; flags.len()];
         let mut index = 0usize;
         let mut prev_start = 0u64;
         let resources = self.varint(col::STRUCT)?;
@@ -623,6 +640,7 @@ impl<'x> Body<'x, '_> {
                 let n = self.c(col::MISC).len().map_err(bad)?;
                 self.c(col::IDS).take(n).map_err(bad)?
             }
+            trace_ref::RELATIVE => return Err(bad("relative trace id outside a span")),
             back => {
                 let d = usize::try_from(back - trace_ref::BACK).map_err(|_| bad("bad trace ref"))?;
                 let at = self
@@ -638,29 +656,53 @@ impl<'x> Body<'x, '_> {
     }
 
     fn span_ref(&mut self, index: usize) -> Result<&'x [u8], SrtDecodeError> {
+        Ok(self.span_ref_index(index)?.0)
+    }
+
+    /// A span id from the PARENT column, with the index of the frame's
+    /// span it refers to.
+    fn span_ref_index(
+        &mut self,
+        index: usize,
+    ) -> Result<(&'x [u8], Option<usize>), SrtDecodeError> {
         let r = self.varint(col::PARENT)?;
         Ok(match r {
-            span_ref::EMPTY => b"",
-            span_ref::RAW8 => self.c(col::IDS).take(8).map_err(bad)?,
+            span_ref::EMPTY => (b"", None),
+            span_ref::RAW8 => (self.c(col::IDS).take(8).map_err(bad)?, None),
             span_ref::RAW_ODD => {
                 let n = self.c(col::MISC).len().map_err(bad)?;
-                self.c(col::IDS).take(n).map_err(bad)?
+                (self.c(col::IDS).take(n).map_err(bad)?, None)
             }
             code => {
                 let d = unzigzag(code - span_ref::SPAN);
                 let target = (index as i64)
                     .checked_sub(d)
                     .and_then(|t| usize::try_from(t).ok())
-                    .and_then(|t| self.span_ids.get(t).copied().flatten())
-                    .ok_or(bad("span reference to no span id of the frame"))?;
-                target
+                    .filter(|&t| t < self.span_ids.len())
+                    .ok_or(bad("span reference out of the frame"))?;
+                let id = self.span_ids[target].ok_or(bad("span reference to a raw span"))?;
+                (id, Some(target))
             }
         })
     }
 
+    fn first_child_of(&self, index: usize) -> Option<usize> {
+        Some(self.first_child[index]).filter(|&j| j != NONE)
+    }
+
+    /// Whether the TRACE column's next code is RELATIVE (then consumed).
+    fn varint_peek_relative(&mut self) -> Result<bool, SrtDecodeError> {
+        let mut probe = self.cols[col::TRACE];
+        if probe.varint().map_err(bad)? == trace_ref::RELATIVE {
+            self.cols[col::TRACE] = probe;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Resolves `leaf` to its root (checked to be of `dom`) and fills
     /// `self.path` with the slots from the root down; returns the name.
-    fn path(&mut self, leaf: u32, dom: u8) -> Result<&'x [u8], SrtDecodeError> {
+    fn path(&mut self, leaf: u32, dom: u8) -> Result<(&'x [u8], u32), SrtDecodeError> {
         self.path.clear();
         let mut id = leaf;
         loop {
@@ -668,7 +710,7 @@ impl<'x> Body<'x, '_> {
             match e.kind {
                 kind::ROOT if e.domain == dom => {
                     self.path.reverse();
-                    return Ok(e.data);
+                    return Ok((e.data, e.parent));
                 }
                 kind::FIXED | kind::VAR if self.path.len() < MAX_DEPTH => {
                     self.path.push(e);
@@ -754,19 +796,37 @@ impl<'x> Body<'x, '_> {
             return Ok(());
         }
         let leaf = self.u32(col::NODE)?;
-        let name = self.path(leaf, domain::SPAN)?;
-        let trace_id = self.trace_id()?;
+        let (name, kind) = self.path(leaf, domain::SPAN)?;
+        let (parent, parent_index) = self.span_ref_index(index)?;
+        if let Some(k) = parent_index.filter(|&k| k > index) {
+            if self.first_child[k] == NONE {
+                self.first_child[k] = index;
+            }
+        }
+        let (relative, child) = match parent_index {
+            Some(k) if k < index => (Some(k), None),
+            _ => (self.first_child_of(index), self.first_child_of(index)),
+        };
+        let trace_id = if self.varint_peek_relative()? {
+            let r = relative.ok_or(bad("relative trace id of a span without relative"))?;
+            self.trace_ids[r]
+        } else {
+            self.trace_id()?
+        };
         let span_id = self.span_ids[index].unwrap_or_default();
         let trace_state: &[u8] = if f & flag::TRACE_STATE != 0 {
             self.string(col::STR)?
         } else {
             b""
         };
-        let parent = self.span_ref(index)?;
-        let kind = self.u32(col::KIND)?;
-        let start = prev_start.wrapping_add(unzigzag(self.varint(col::START)?) as u64);
+        let base = relative.map_or(*prev_start, |r| self.starts[r]);
+        let start = base.wrapping_add(unzigzag(self.varint(col::START)?) as u64);
         *prev_start = start;
-        let end = start.wrapping_add(unzigzag(self.varint(col::DURATION)?) as u64);
+        self.starts[index] = start;
+        self.trace_ids[index] = trace_id;
+        let end_base = child.map_or(start, |c| self.ends[c]);
+        let end = end_base.wrapping_add(unzigzag(self.varint(col::DURATION)?) as u64);
+        self.ends[index] = end;
 
         self.room(trace_id.len() + span_id.len() + trace_state.len() + parent.len() + name.len() + 64)?;
         let span = open(self.out, 0x12, 2);
@@ -845,7 +905,7 @@ impl<'x> Body<'x, '_> {
     fn event(&mut self, span_start: u64) -> Result<(), SrtDecodeError> {
         let time = span_start.wrapping_add(unzigzag(self.varint(col::EVENT_TIME)?) as u64);
         let leaf = self.u32(col::NODE)?;
-        let name = self.path(leaf, domain::EVENT)?;
+        let (name, _) = self.path(leaf, domain::EVENT)?;
         self.room(name.len() + 32)?;
         let event = open(self.out, 0x5a, 2);
         if time != 0 {

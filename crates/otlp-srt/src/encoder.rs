@@ -13,6 +13,25 @@ use crate::{FrameId, SrtConfig, SrtError};
 /// forgotten, as if rejected (always safe: its definitions are sent again).
 const MAX_IN_FLIGHT: usize = 4096;
 
+/// Where each zstd frame of the payload ends, in columns (see
+/// `write_frame`): structure and ids, node ids to kinds, times, the rest.
+const COMPRESSION_GROUPS: &[usize] = &[
+    col::SPAN_ID,
+    col::NODE,
+    col::TRACE,
+    col::IDS,
+    col::PARENT,
+    col::START,
+    col::DURATION,
+    col::MISC,
+    col::STR,
+    col::INT,
+    col::COUNT,
+];
+
+/// No span (in `parent_of`, `first_child`).
+const NONE: u32 = u32::MAX;
+
 /// What the tracker of one (root, key) costs in the state accounting.
 const TRACKER_BYTES: usize = 96;
 
@@ -633,6 +652,8 @@ pub struct SrtEncoder {
     frame_traces: FastMap<u128, u32>,
     frame_spans: FastMap<u64, u32>,
     new_traces: u32,
+    parent_of: Vec<u32>,
+    first_child: Vec<u32>,
 }
 
 impl std::fmt::Debug for SrtEncoder {
@@ -688,6 +709,8 @@ impl SrtEncoder {
             frame_traces: FastMap::default(),
             frame_spans: FastMap::default(),
             new_traces: 0,
+            parent_of: Vec::new(),
+            first_child: Vec::new(),
         }
     }
 
@@ -760,6 +783,25 @@ impl SrtEncoder {
                 self.frame_spans.entry(id).or_insert(i as u32);
             }
         }
+        // Each span's relative: its parent if that comes earlier in the
+        // frame, else its first child that does (see the format doc).
+        self.parent_of.clear();
+        self.first_child.clear();
+        self.first_child.resize(p.spans.len(), NONE);
+        for (j, s) in p.spans.iter().enumerate() {
+            let k = match <[u8; 8]>::try_from(s.parent) {
+                Ok(raw) if !s.escape => self
+                    .frame_spans
+                    .get(&u64::from_le_bytes(raw))
+                    .copied()
+                    .unwrap_or(NONE),
+                _ => NONE,
+            };
+            self.parent_of.push(k);
+            if k != NONE && k as usize > j && self.first_child[k as usize] == NONE {
+                self.first_child[k as usize] = j as u32;
+            }
+        }
         let encoded = self.write_columns(p);
         if let Err(e) = encoded {
             // Ids ran out: the entries made for this frame are in the state
@@ -772,22 +814,30 @@ impl SrtEncoder {
             let id = self.defined[i];
             self.write_definition(id);
         }
-        self.payload.clear();
-        for c in &self.columns.cols {
-            put_varint(&mut self.payload, c.len() as u64);
-            self.payload.extend_from_slice(c);
-        }
-        let compressor = self.compressor.as_mut().ok_or(SrtError::StateOverflow)?;
-        compressor
-            .compress(&self.payload, &mut self.compressed)
-            .map_err(SrtError::Compression)?;
-        out.reserve(format::HEADER_LEN + self.compressed.len());
         out.extend_from_slice(&format::MAGIC);
         out.push(format::VERSION);
         out.extend_from_slice(&self.stream.to_le_bytes());
         out.extend_from_slice(&self.generation.to_le_bytes());
         out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.compressed);
+        // The payload is the columns, each after its length. Columns of
+        // different kinds are compressed as separate zstd frames (their
+        // concatenation decompresses to the whole payload): one set of
+        // entropy tables for random ids and another for text compress
+        // better than one shared by all.
+        let compressor = self.compressor.as_mut().ok_or(SrtError::StateOverflow)?;
+        let mut next = 0;
+        for &end in COMPRESSION_GROUPS {
+            self.payload.clear();
+            for c in &self.columns.cols[next..end] {
+                put_varint(&mut self.payload, c.len() as u64);
+                self.payload.extend_from_slice(c);
+            }
+            next = end;
+            compressor
+                .compress(&self.payload, &mut self.compressed)
+                .map_err(SrtError::Compression)?;
+            out.extend_from_slice(&self.compressed);
+        }
         let frame = FrameId {
             stream: self.stream,
             generation: self.generation,
@@ -877,7 +927,7 @@ impl SrtEncoder {
             }
             e.defined_in = self.seq;
             self.defined.push(id);
-            id = e.parent;
+            id = if e.kind == kind::ROOT { 0 } else { e.parent };
         }
     }
 
@@ -889,7 +939,10 @@ impl SrtEncoder {
         out.push(e.kind);
         match e.kind {
             kind::BLOB => {}
-            kind::ROOT => out.push(e.tag),
+            kind::ROOT => {
+                out.push(e.tag);
+                put_varint(out, u64::from(e.parent));
+            }
             kind::FIXED => put_varint(out, u64::from(e.parent)),
             _ => {
                 put_varint(out, u64::from(e.parent));
@@ -983,19 +1036,35 @@ impl SrtEncoder {
         }
         self.columns.bytes(col::SPAN_ID, s.span_id);
         self.columns.bytes(col::FLAGS, &[flags]);
-        let leaf = self.walk(domain::SPAN, s.name, &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize])?;
+        let leaf = self.walk(domain::SPAN, s.kind, s.name, &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize])?;
         self.columns.varint(col::NODE, u64::from(leaf));
-        self.trace_id(s.trace_id);
+        self.span_ref(s.parent, index);
+        let i = index as usize;
+        let (relative, child) = match self.parent_of[i] {
+            k if k != NONE && k < index => (Some(&p.spans[k as usize]), None),
+            _ => match self.first_child[i] {
+                NONE => (None, None),
+                j => (Some(&p.spans[j as usize]), Some(&p.spans[j as usize])),
+            },
+        };
+        match relative {
+            Some(r) if r.trace_id == s.trace_id => {
+                self.columns.varint(col::TRACE, trace_ref::RELATIVE)
+            }
+            _ => self.trace_id(s.trace_id),
+        }
         if flags & flag::TRACE_STATE != 0 {
             self.columns.string(col::STR, s.trace_state);
         }
-        self.span_ref(s.parent, index);
-        self.columns.varint(col::KIND, u64::from(s.kind));
+        let base = relative.map_or(*prev_start, |r| r.start);
         self.columns
-            .varint(col::START, zigzag(s.start.wrapping_sub(*prev_start) as i64));
+            .varint(col::START, zigzag(s.start.wrapping_sub(base) as i64));
         *prev_start = s.start;
+        // A span ends soon after its child that ended first; otherwise
+        // its duration is what is known.
+        let end_base = child.map_or(s.start, |c| c.end);
         self.columns
-            .varint(col::DURATION, zigzag(s.end.wrapping_sub(s.start) as i64));
+            .varint(col::DURATION, zigzag(s.end.wrapping_sub(end_base) as i64));
         if flags & flag::DROPPED != 0 {
             self.columns.varint(col::MISC, u64::from(s.dropped_attrs));
             self.columns.varint(col::MISC, u64::from(s.dropped_events));
@@ -1008,7 +1077,7 @@ impl SrtEncoder {
                 self.columns
                     .varint(col::EVENT_TIME, zigzag(e.time.wrapping_sub(s.start) as i64));
                 let leaf =
-                    self.walk(domain::EVENT, e.name, &p.kvs[e.attrs.0 as usize..e.attrs.1 as usize])?;
+                    self.walk(domain::EVENT, 0, e.name, &p.kvs[e.attrs.0 as usize..e.attrs.1 as usize])?;
                 self.columns.varint(col::NODE, u64::from(leaf));
                 self.columns.varint(col::MISC, u64::from(e.dropped));
             }
@@ -1020,7 +1089,7 @@ impl SrtEncoder {
                 self.trace_id(l.trace_id);
                 self.span_ref(l.span_id, index);
                 self.columns.string(col::STR, l.trace_state);
-                let leaf = self.walk(domain::LINK, b"", &p.kvs[l.attrs.0 as usize..l.attrs.1 as usize])?;
+                let leaf = self.walk(domain::LINK, 0, b"", &p.kvs[l.attrs.0 as usize..l.attrs.1 as usize])?;
                 self.columns.varint(col::NODE, u64::from(leaf));
                 self.columns.varint(col::MISC, u64::from(l.dropped));
                 self.columns.varint(col::MISC, u64::from(l.flags));
@@ -1038,11 +1107,13 @@ impl SrtEncoder {
 
     /// Finds (or grows) the path of `kvs` in the tree of `name` and writes
     /// the values of its variable slots; returns the leaf node.
-    fn walk(&mut self, dom: u8, name: &[u8], kvs: &[Kv<'_>]) -> Result<u32, SrtError> {
-        let h = hash_identity(kind::ROOT, dom, 0, name);
-        let root = match self.state.find(h, kind::ROOT, dom, 0, name) {
+    fn walk(&mut self, dom: u8, span_kind: u32, name: &[u8], kvs: &[Kv<'_>]) -> Result<u32, SrtError> {
+        // A root is a name with its span kind (kept in `parent`): a span
+        // name nearly always comes with one kind, so the kind costs nothing.
+        let h = hash_identity(kind::ROOT, dom, span_kind, name);
+        let root = match self.state.find(h, kind::ROOT, dom, span_kind, name) {
             Some(id) => id,
-            None => self.state.insert(h, kind::ROOT, dom, 0, name)?,
+            None => self.state.insert(h, kind::ROOT, dom, span_kind, name)?,
         };
         let mut node = root;
         for kv in kvs {

@@ -17,19 +17,18 @@ pub(crate) mod col {
     pub(crate) const TRACE: usize = 5;
     pub(crate) const IDS: usize = 6;
     pub(crate) const PARENT: usize = 7;
-    pub(crate) const KIND: usize = 8;
-    pub(crate) const START: usize = 9;
-    pub(crate) const DURATION: usize = 10;
-    pub(crate) const MISC: usize = 11;
-    pub(crate) const LEN: usize = 12;
-    pub(crate) const STR: usize = 13;
-    pub(crate) const INT: usize = 14;
-    pub(crate) const DOUBLE: usize = 15;
-    pub(crate) const BOOL: usize = 16;
-    pub(crate) const RAW: usize = 17;
-    pub(crate) const EVENT_TIME: usize = 18;
-    pub(crate) const STATUS: usize = 19;
-    pub(crate) const COUNT: usize = 20;
+    pub(crate) const START: usize = 8;
+    pub(crate) const DURATION: usize = 9;
+    pub(crate) const MISC: usize = 10;
+    pub(crate) const LEN: usize = 11;
+    pub(crate) const STR: usize = 12;
+    pub(crate) const INT: usize = 13;
+    pub(crate) const DOUBLE: usize = 14;
+    pub(crate) const BOOL: usize = 15;
+    pub(crate) const RAW: usize = 16;
+    pub(crate) const EVENT_TIME: usize = 17;
+    pub(crate) const STATUS: usize = 18;
+    pub(crate) const COUNT: usize = 19;
 }
 
 /// Bits of a span's byte in the FLAGS column.
@@ -81,8 +80,10 @@ pub(crate) mod trace_ref {
     pub(crate) const NEW16: u64 = 0;
     /// A new trace id of another length: length in MISC, bytes in IDS.
     pub(crate) const NEW_ODD: u64 = 1;
+    /// The trace id of the span's relative (see `docs/srt-format.md`).
+    pub(crate) const RELATIVE: u64 = 2;
     /// `BACK + d`: the `d + 1`-th most recent new trace id of the frame.
-    pub(crate) const BACK: u64 = 2;
+    pub(crate) const BACK: u64 = 3;
 }
 
 /// Reference codes of the PARENT column (parent span ids and link span ids).

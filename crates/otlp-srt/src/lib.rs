@@ -91,14 +91,14 @@ impl Default for SrtConfig {
         SrtConfig {
             level: 3,
             max_state_bytes: 16 << 20,
-            max_fixed_values: 8,
+            max_fixed_values: 16,
         }
     }
 }
 
 impl SrtConfig {
     /// The defaults: zstd level 3 (what the OTLP path uses), a 16 MiB
-    /// state, up to 8 fixed values per key.
+    /// state, up to 16 fixed values per key.
     pub fn new() -> Self {
         Self::default()
     }
