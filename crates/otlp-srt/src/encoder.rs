@@ -1036,6 +1036,11 @@ impl SrtEncoder {
         }
         self.columns.bytes(col::SPAN_ID, s.span_id);
         self.columns.bytes(col::FLAGS, &[flags]);
+        // STR holds the trace state before the attributes' values, as the
+        // decoder reads them.
+        if flags & flag::TRACE_STATE != 0 {
+            self.columns.string(col::STR, s.trace_state);
+        }
         let leaf = self.walk(domain::SPAN, s.kind, s.name, &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize])?;
         self.columns.varint(col::NODE, u64::from(leaf));
         self.span_ref(s.parent, index);
@@ -1052,9 +1057,6 @@ impl SrtEncoder {
                 self.columns.varint(col::TRACE, trace_ref::RELATIVE)
             }
             _ => self.trace_id(s.trace_id),
-        }
-        if flags & flag::TRACE_STATE != 0 {
-            self.columns.string(col::STR, s.trace_state);
         }
         let base = relative.map_or(*prev_start, |r| r.start);
         self.columns
