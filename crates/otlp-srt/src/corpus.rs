@@ -162,8 +162,16 @@ const USER_AGENTS: [&str; 12] = [
     "Go-http-client/1.1",
 ];
 const PRODUCTS: [&str; 10] = [
-    "OLJCESPC7Z", "66VCHSJNUP", "1YMWWN1N4O", "L9ECAV7KIM", "2ZYFJ3GM2N", "0PUK6V6EV0",
-    "LS4PSXUNUM", "9SIQT8TOJO", "6E92ZMYYFZ", "HQTGWGPNH4",
+    "OLJCESPC7Z",
+    "66VCHSJNUP",
+    "1YMWWN1N4O",
+    "L9ECAV7KIM",
+    "2ZYFJ3GM2N",
+    "0PUK6V6EV0",
+    "LS4PSXUNUM",
+    "9SIQT8TOJO",
+    "6E92ZMYYFZ",
+    "HQTGWGPNH4",
 ];
 const CURRENCIES: [&str; 5] = ["USD", "EUR", "CAD", "JPY", "GBP"];
 
@@ -311,7 +319,11 @@ impl Corpus {
                     schema_url: String::new(),
                 });
             }
-            scope_spans.last_mut().expect("pushed above").spans.push(f.span);
+            scope_spans
+                .last_mut()
+                .expect("pushed above")
+                .spans
+                .push(f.span);
         }
         request
     }
@@ -505,7 +517,10 @@ impl Corpus {
             s("network.protocol.version", "1.1"),
             s("server.address", host),
             i("server.port", 8080),
-            s("client.address", format!("10.0.{}.{}", caller, 10 + self.rng.below(3))),
+            s(
+                "client.address",
+                format!("10.0.{}.{}", caller, 10 + self.rng.below(3)),
+            ),
             i("http.response.status_code", status),
         ];
         let name = format!("{method} {route}");
@@ -594,7 +609,10 @@ impl Corpus {
         let attributes = vec![
             s("db.system.name", "redis"),
             s("db.operation.name", command),
-            s("db.query.text", format!("{command} cart:user-{:05}", ctx.user)),
+            s(
+                "db.query.text",
+                format!("{command} cart:user-{:05}", ctx.user),
+            ),
             s("server.address", "redis-cart"),
             i("server.port", 6379),
             i("db.namespace", 0),
@@ -628,7 +646,16 @@ impl Corpus {
         let work = self.rng.duration(1_500);
         let path = format!("/products/{product}");
         let (server_id, server_start, end) = self.call(
-            ctx, parent, CATALOG, "GET", "/products/{id}", &path, status, start, work, spans,
+            ctx,
+            parent,
+            CATALOG,
+            "GET",
+            "/products/{id}",
+            &path,
+            status,
+            start,
+            work,
+            spans,
         );
         self.db(
             ctx,
@@ -649,7 +676,8 @@ impl Corpus {
         let (end, status) = self.product_lookup(ctx, root_id, start + 300_000, spans);
         let end = end + self.rng.duration(400);
         let path = format!("/api/products/{product}");
-        let (mut root, _) = self.server(ctx, "GET", "/api/products/{id}", &path, status, start, end);
+        let (mut root, _) =
+            self.server(ctx, "GET", "/api/products/{id}", &path, status, start, end);
         root.span.span_id = root_id.to_vec();
         spans.push(root);
     }
@@ -699,10 +727,23 @@ impl Corpus {
 
     fn route_cart(&mut self, ctx: &Ctx, start: u64, add: bool, spans: &mut Vec<Finished>) {
         let root_id = self.span_id();
-        let (method, route) = if add { ("POST", "/cart") } else { ("GET", "/cart") };
+        let (method, route) = if add {
+            ("POST", "/cart")
+        } else {
+            ("GET", "/cart")
+        };
         let work = self.rng.duration(800);
         let (server_id, server_start, mut end) = self.call(
-            ctx, root_id, CART, method, route, route, 200, start + 250_000, work, spans,
+            ctx,
+            root_id,
+            CART,
+            method,
+            route,
+            route,
+            200,
+            start + 250_000,
+            work,
+            spans,
         );
         let command = if add { "HSET" } else { "HGETALL" };
         self.redis(ctx, server_id, command, server_start + 80_000, spans);
@@ -713,7 +754,8 @@ impl Corpus {
         }
         let end = end + self.rng.duration(300);
         let path = format!("/api{route}");
-        let (mut root, _) = self.server(ctx, method, &format!("/api{route}"), &path, 200, start, end);
+        let (mut root, _) =
+            self.server(ctx, method, &format!("/api{route}"), &path, 200, start, end);
         root.span.span_id = root_id.to_vec();
         if add {
             let items = 1 + self.rng.below(6) as i64;
@@ -747,8 +789,18 @@ impl Corpus {
         );
         let mut t = checkout_start + 200_000;
         // Cart contents, then the product prices, then shipping quote.
-        let (id, s0, e) =
-            self.call(ctx, checkout_id, CART, "GET", "/cart", "/cart", 200, t, 900_000, spans);
+        let (id, s0, e) = self.call(
+            ctx,
+            checkout_id,
+            CART,
+            "GET",
+            "/cart",
+            "/cart",
+            200,
+            t,
+            900_000,
+            spans,
+        );
         self.redis(ctx, id, "HGETALL", s0 + 60_000, spans);
         t = e + 50_000;
         for _ in 0..1 + self.rng.below(3) {
@@ -931,7 +983,10 @@ impl Corpus {
                 consume_start + 200_000,
                 consume_end - 100_000,
                 vec![
-                    s("app.email.recipient", format!("user-{:05}@example.com", ctx.user)),
+                    s(
+                        "app.email.recipient",
+                        format!("user-{:05}@example.com", ctx.user),
+                    ),
                     s("app.order.id", order),
                 ],
             );
@@ -940,11 +995,17 @@ impl Corpus {
             spans.push(send);
         }
         let end = end + self.rng.duration(500);
-        let (mut root, _) = self.server(ctx, "POST", "/api/checkout", "/api/checkout", status, start, end);
+        let (mut root, _) = self.server(
+            ctx,
+            "POST",
+            "/api/checkout",
+            "/api/checkout",
+            status,
+            start,
+            end,
+        );
         root.span.span_id = root_id.to_vec();
-        root.span
-            .attributes
-            .push(s("app.order.currency", currency));
+        root.span.attributes.push(s("app.order.currency", currency));
         spans.push(root);
     }
 }

@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use otlp_compression::{DecompressError, Decompressor, Encoding};
 
 use crate::format::{
-    self, col, domain, flag, kind, span_ref, trace_ref, ty, ENTRY_OVERHEAD, HEADER_LEN,
-    MAX_DEPTH,
+    self, col, domain, flag, kind, span_ref, trace_ref, ty, ENTRY_OVERHEAD, HEADER_LEN, MAX_DEPTH,
 };
 use crate::wire::{close, open, put_bytes_field, put_varint, unzigzag, varint_len, Reader};
 use crate::{FrameId, ResyncReason, SrtDecodeError, SrtLimits};
@@ -642,7 +641,8 @@ impl<'x> Body<'x, '_> {
             }
             trace_ref::RELATIVE => return Err(bad("relative trace id outside a span")),
             back => {
-                let d = usize::try_from(back - trace_ref::BACK).map_err(|_| bad("bad trace ref"))?;
+                let d =
+                    usize::try_from(back - trace_ref::BACK).map_err(|_| bad("bad trace ref"))?;
                 let at = self
                     .traces
                     .len()
@@ -752,7 +752,10 @@ impl<'x> Body<'x, '_> {
                     (1 + varint_len(v), v)
                 }
                 ty::DOUBLE => (9, self.c(col::DOUBLE).u64_le().map_err(bad)?),
-                ty::BOOL => (inner, u64::from(self.c(col::BOOL).byte().map_err(bad)? != 0)),
+                ty::BOOL => (
+                    inner,
+                    u64::from(self.c(col::BOOL).byte().map_err(bad)? != 0),
+                ),
                 _ => (inner, 0),
             };
             let kv_len = if e.tag == ty::ABSENT {
@@ -828,7 +831,9 @@ impl<'x> Body<'x, '_> {
         let end = end_base.wrapping_add(unzigzag(self.varint(col::DURATION)?) as u64);
         self.ends[index] = end;
 
-        self.room(trace_id.len() + span_id.len() + trace_state.len() + parent.len() + name.len() + 64)?;
+        self.room(
+            trace_id.len() + span_id.len() + trace_state.len() + parent.len() + name.len() + 64,
+        )?;
         let span = open(self.out, 0x12, 2);
         let out = &mut *self.out;
         for (key, bytes) in [

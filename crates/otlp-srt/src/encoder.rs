@@ -849,7 +849,8 @@ impl SrtEncoder {
                     self.in_flight.remove(&oldest);
                 }
             }
-            self.in_flight.insert(self.seq, std::mem::take(&mut self.defined));
+            self.in_flight
+                .insert(self.seq, std::mem::take(&mut self.defined));
             self.in_flight_order.push_back(self.seq);
         }
         Ok(frame)
@@ -984,8 +985,7 @@ impl SrtEncoder {
             match self.frame_spans.get(&u64::from_le_bytes(raw)) {
                 Some(&at) => {
                     let d = i64::from(index) - i64::from(at);
-                    self.columns
-                        .varint(col::PARENT, span_ref::SPAN + zigzag(d));
+                    self.columns.varint(col::PARENT, span_ref::SPAN + zigzag(d));
                 }
                 None => {
                     self.columns.varint(col::PARENT, span_ref::RAW8);
@@ -1041,7 +1041,12 @@ impl SrtEncoder {
         if flags & flag::TRACE_STATE != 0 {
             self.columns.string(col::STR, s.trace_state);
         }
-        let leaf = self.walk(domain::SPAN, s.kind, s.name, &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize])?;
+        let leaf = self.walk(
+            domain::SPAN,
+            s.kind,
+            s.name,
+            &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize],
+        )?;
         self.columns.varint(col::NODE, u64::from(leaf));
         self.span_ref(s.parent, index);
         let i = index as usize;
@@ -1078,8 +1083,12 @@ impl SrtEncoder {
             for e in events {
                 self.columns
                     .varint(col::EVENT_TIME, zigzag(e.time.wrapping_sub(s.start) as i64));
-                let leaf =
-                    self.walk(domain::EVENT, 0, e.name, &p.kvs[e.attrs.0 as usize..e.attrs.1 as usize])?;
+                let leaf = self.walk(
+                    domain::EVENT,
+                    0,
+                    e.name,
+                    &p.kvs[e.attrs.0 as usize..e.attrs.1 as usize],
+                )?;
                 self.columns.varint(col::NODE, u64::from(leaf));
                 self.columns.varint(col::MISC, u64::from(e.dropped));
             }
@@ -1091,7 +1100,12 @@ impl SrtEncoder {
                 self.trace_id(l.trace_id);
                 self.span_ref(l.span_id, index);
                 self.columns.string(col::STR, l.trace_state);
-                let leaf = self.walk(domain::LINK, 0, b"", &p.kvs[l.attrs.0 as usize..l.attrs.1 as usize])?;
+                let leaf = self.walk(
+                    domain::LINK,
+                    0,
+                    b"",
+                    &p.kvs[l.attrs.0 as usize..l.attrs.1 as usize],
+                )?;
                 self.columns.varint(col::NODE, u64::from(leaf));
                 self.columns.varint(col::MISC, u64::from(l.dropped));
                 self.columns.varint(col::MISC, u64::from(l.flags));
@@ -1109,7 +1123,13 @@ impl SrtEncoder {
 
     /// Finds (or grows) the path of `kvs` in the tree of `name` and writes
     /// the values of its variable slots; returns the leaf node.
-    fn walk(&mut self, dom: u8, span_kind: u32, name: &[u8], kvs: &[Kv<'_>]) -> Result<u32, SrtError> {
+    fn walk(
+        &mut self,
+        dom: u8,
+        span_kind: u32,
+        name: &[u8],
+        kvs: &[Kv<'_>],
+    ) -> Result<u32, SrtError> {
         // A root is a name with its span kind (kept in `parent`): a span
         // name nearly always comes with one kind, so the kind costs nothing.
         let h = hash_identity(kind::ROOT, dom, span_kind, name);

@@ -255,9 +255,11 @@ mod tests {
     fn reader_refuses_truncation_and_overlong_varints() {
         assert!(Reader::new(&[0x80]).varint().is_err());
         assert!(Reader::new(&[0xff; 11]).varint().is_err());
-        assert!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
-            .varint()
-            .is_err());
+        assert!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
+                .varint()
+                .is_err()
+        );
         assert!(Reader::new(&[5, 1, 2]).prefixed().is_err());
         let mut buf: &[u8] = &[0x0a, 0x05, 1];
         assert!(next_field(&mut buf).is_err());

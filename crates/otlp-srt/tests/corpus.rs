@@ -13,7 +13,9 @@ fn zstd_len(bytes: &[u8], level: i32) -> usize {
 
 fn zstd_bulk(bytes: &[u8], level: i32) -> Vec<u8> {
     let mut c = otlp_compression::Compressor::new(
-        otlp_compression::Compression::zstd().with_level(level).unwrap(),
+        otlp_compression::Compression::zstd()
+            .with_level(level)
+            .unwrap(),
     )
     .unwrap();
     let mut out = Vec::new();
@@ -25,7 +27,10 @@ fn zstd_bulk(bytes: &[u8], level: i32) -> Vec<u8> {
 fn corpus_round_trips_and_is_at_most_half_of_otlp_zstd() {
     for batch in [128usize, 512, 4096] {
         let mut corpus = Corpus::new(42);
-        let fixed = std::env::var("SRT_FIXED").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+        let fixed = std::env::var("SRT_FIXED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16);
         let mut encoder = SrtEncoder::new(SrtConfig::new().with_max_fixed_values(fixed));
         let decoder = SrtDecoder::new(SrtLimits::new());
         let (mut frame, mut out) = (Vec::new(), Vec::new());
@@ -59,7 +64,10 @@ fn corpus_round_trips_and_is_at_most_half_of_otlp_zstd() {
         // Measured: 0.52 at 512 spans (0.41 at 128, see docs/benchmarks.md);
         // this guards against losing what the trees and columns gain.
         if batch == 512 {
-            assert!(ratio <= 0.55, "SRT is {ratio:.3} of OTLP + zstd at batch 512");
+            assert!(
+                ratio <= 0.55,
+                "SRT is {ratio:.3} of OTLP + zstd at batch 512"
+            );
         }
     }
 }
@@ -69,8 +77,25 @@ fn corpus_round_trips_and_is_at_most_half_of_otlp_zstd() {
 #[test]
 fn column_sizes() {
     let names = [
-        "defs", "struct", "flags", "span_id", "node", "trace", "ids", "parent", "start",
-        "duration", "misc", "len", "str", "int", "double", "bool", "raw", "event_time", "status",
+        "defs",
+        "struct",
+        "flags",
+        "span_id",
+        "node",
+        "trace",
+        "ids",
+        "parent",
+        "start",
+        "duration",
+        "misc",
+        "len",
+        "str",
+        "int",
+        "double",
+        "bool",
+        "raw",
+        "event_time",
+        "status",
     ];
     let mut corpus = Corpus::new(42);
     let mut encoder = SrtEncoder::new(SrtConfig::new().with_max_fixed_values(16));
@@ -116,6 +141,10 @@ fn column_sizes() {
     }
     let spans = (30 * batch) as f64;
     for (name, (raw, z)) in names.iter().zip(totals) {
-        println!("{name:>12}: raw {:6.2} B/span, zstd {:6.2} B/span", raw as f64 / spans, z as f64 / spans);
+        println!(
+            "{name:>12}: raw {:6.2} B/span, zstd {:6.2} B/span",
+            raw as f64 / spans,
+            z as f64 / spans
+        );
     }
 }

@@ -23,7 +23,11 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
 fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
     let mut payload = Vec::new();
     for c in 0..COLUMNS {
-        let bytes = columns.iter().find(|(i, _)| *i == c).map(|(_, b)| b.clone()).unwrap_or_default();
+        let bytes = columns
+            .iter()
+            .find(|(i, _)| *i == c)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default();
         varint(bytes.len() as u64, &mut payload);
         payload.extend_from_slice(&bytes);
     }
@@ -32,7 +36,10 @@ fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
     out.extend_from_slice(&1u32.to_le_bytes());
     out.extend_from_slice(&1u64.to_le_bytes());
     let mut z = Vec::new();
-    Compressor::new(Compression::zstd()).unwrap().compress(&payload, &mut z).unwrap();
+    Compressor::new(Compression::zstd())
+        .unwrap()
+        .compress(&payload, &mut z)
+        .unwrap();
     out.extend_from_slice(&z);
     out
 }
@@ -40,12 +47,17 @@ fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
 fn request(spans: usize) -> Vec<u8> {
     let kv = |k: &str, v: &str| KeyValue {
         key: k.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
         ..KeyValue::default()
     };
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![kv("service.name", "svc")], ..Resource::default() }),
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "svc")],
+                ..Resource::default()
+            }),
             scope_spans: vec![ScopeSpans {
                 scope: None,
                 spans: (0..spans)
@@ -79,7 +91,10 @@ fn truncated_and_corrupted_frames_are_refused() {
     encoder.encode(&request(20), &mut good).unwrap();
     for len in 0..good.len() {
         let decoder = SrtDecoder::new(SrtLimits::new());
-        assert!(decode(&decoder, &good[..len]).is_err(), "truncated to {len}");
+        assert!(
+            decode(&decoder, &good[..len]).is_err(),
+            "truncated to {len}"
+        );
     }
     // Every single-byte change either fails or decodes to something: it
     // never panics. (zstd frames carry no checksum here, so some changes to
@@ -93,7 +108,10 @@ fn truncated_and_corrupted_frames_are_refused() {
         }
     }
     let decoder = SrtDecoder::new(SrtLimits::new());
-    assert!(matches!(decode(&decoder, b"SRT\x02 and more bytes to fill the header"), Err(SrtDecodeError::UnsupportedVersion { version: 2 })));
+    assert!(matches!(
+        decode(&decoder, b"SRT\x02 and more bytes to fill the header"),
+        Err(SrtDecodeError::UnsupportedVersion { version: 2 })
+    ));
 }
 
 #[test]
@@ -106,49 +124,73 @@ fn hostile_columns_are_refused() {
     };
     let cases: Vec<(&str, Vec<(usize, Vec<u8>)>)> = vec![
         ("huge resource count", vec![(1, huge.clone())]),
-        ("huge span count", vec![(1, vec![1, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08])]),
+        (
+            "huge span count",
+            vec![(1, vec![1, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08])],
+        ),
         ("id 0", vec![(0, vec![0, 0, 1, b'x'])]),
-        ("descending ids", vec![(0, vec![2, 0, 1, b'x', 1, 0, 1, b'y'])]),
+        (
+            "descending ids",
+            vec![(0, vec![2, 0, 1, b'x', 1, 0, 1, b'y'])],
+        ),
         ("parent not smaller", vec![(0, vec![1, 2, 1, 1, b'k'])]),
         ("unknown kind", vec![(0, vec![1, 9, 0])]),
         ("unknown domain", vec![(0, vec![1, 1, 7, 0, 0])]),
-        ("huge definition length", vec![(0, {
-            let mut v = vec![1, 0];
-            v.extend_from_slice(&huge);
-            v
-        })]),
-        ("span without its columns", vec![(1, vec![1, 0, 0, 1, 0, 0, 1]), (2, vec![0])]),
+        (
+            "huge definition length",
+            vec![(0, {
+                let mut v = vec![1, 0];
+                v.extend_from_slice(&huge);
+                v
+            })],
+        ),
+        (
+            "span without its columns",
+            vec![(1, vec![1, 0, 0, 1, 0, 0, 1]), (2, vec![0])],
+        ),
         ("trailing column bytes", vec![(18, vec![1, 2, 3])]),
-        ("trace back-reference before any", vec![
-            (0, vec![1, 1, 0, 0, 1, b'n']),
-            (1, vec![1, 0, 0, 1, 0, 0, 1]),
-            (2, vec![0]),
-            (3, vec![1; 8]),
-            (4, vec![1]),
-            (5, vec![9]),
-            (7, vec![0]),
-        ]),
-        ("span reference out of the frame", vec![
-            (0, vec![1, 1, 0, 0, 1, b'n']),
-            (1, vec![1, 0, 0, 1, 0, 0, 1]),
-            (2, vec![0]),
-            (3, vec![1; 8]),
-            (4, vec![1]),
-            (5, vec![0]),
-            (6, vec![2; 16]),
-            (7, vec![3 + 40]),
-        ]),
-        ("span leaf naming an event tree", vec![
-            (0, vec![1, 1, 1, 0, 1, b'n']),
-            (1, vec![1, 0, 0, 1, 0, 0, 1]),
-            (2, vec![0]),
-            (3, vec![1; 8]),
-            (4, vec![1]),
-        ]),
+        (
+            "trace back-reference before any",
+            vec![
+                (0, vec![1, 1, 0, 0, 1, b'n']),
+                (1, vec![1, 0, 0, 1, 0, 0, 1]),
+                (2, vec![0]),
+                (3, vec![1; 8]),
+                (4, vec![1]),
+                (5, vec![9]),
+                (7, vec![0]),
+            ],
+        ),
+        (
+            "span reference out of the frame",
+            vec![
+                (0, vec![1, 1, 0, 0, 1, b'n']),
+                (1, vec![1, 0, 0, 1, 0, 0, 1]),
+                (2, vec![0]),
+                (3, vec![1; 8]),
+                (4, vec![1]),
+                (5, vec![0]),
+                (6, vec![2; 16]),
+                (7, vec![3 + 40]),
+            ],
+        ),
+        (
+            "span leaf naming an event tree",
+            vec![
+                (0, vec![1, 1, 1, 0, 1, b'n']),
+                (1, vec![1, 0, 0, 1, 0, 0, 1]),
+                (2, vec![0]),
+                (3, vec![1; 8]),
+                (4, vec![1]),
+            ],
+        ),
     ];
     for (what, columns) in cases {
         let result = decode(&decoder, &frame(&columns));
-        assert!(matches!(result, Err(SrtDecodeError::Malformed(_))), "{what}: {result:?}");
+        assert!(
+            matches!(result, Err(SrtDecodeError::Malformed(_))),
+            "{what}: {result:?}"
+        );
     }
 }
 
@@ -164,7 +206,10 @@ fn a_path_deeper_than_the_limit_is_refused() {
     }
     let decoder = SrtDecoder::new(SrtLimits::new());
     let result = decode(&decoder, &frame(&[(0, defs)]));
-    assert!(matches!(result, Err(SrtDecodeError::Malformed(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(SrtDecodeError::Malformed(_))),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -182,7 +227,10 @@ fn output_is_capped_even_when_a_blob_is_referenced_many_times() {
     let decoder = SrtDecoder::new(SrtLimits::new());
     let mut out = Vec::new();
     let result = decoder.decode(&frame(&[(0, defs), (1, structure)]), 1 << 20, &mut out);
-    assert!(matches!(result, Err(SrtDecodeError::TooLarge { limit: 1_048_576 })), "{result:?}");
+    assert!(
+        matches!(result, Err(SrtDecodeError::TooLarge { limit: 1_048_576 })),
+        "{result:?}"
+    );
     assert!(out.is_empty());
     assert!(out.capacity() < 4 << 20, "{}", out.capacity());
 }
@@ -190,8 +238,20 @@ fn output_is_capped_even_when_a_blob_is_referenced_many_times() {
 #[test]
 fn payloads_past_the_limit_are_refused() {
     let decoder = SrtDecoder::new(SrtLimits::new().with_max_payload_bytes(1000));
-    let result = decode(&decoder, &frame(&[(0, vec![1, 0, 0x90, 0x4e].into_iter().chain(std::iter::repeat_n(0, 10_000)).collect())]));
-    assert!(matches!(result, Err(SrtDecodeError::TooLarge { limit: 1000 })), "{result:?}");
+    let result = decode(
+        &decoder,
+        &frame(&[(
+            0,
+            vec![1, 0, 0x90, 0x4e]
+                .into_iter()
+                .chain(std::iter::repeat_n(0, 10_000))
+                .collect(),
+        )]),
+    );
+    assert!(
+        matches!(result, Err(SrtDecodeError::TooLarge { limit: 1000 })),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -200,13 +260,22 @@ fn references_to_unknown_entries_are_a_resync() {
     // A resource blob id 5 that no frame defined.
     let result = decode(&decoder, &frame(&[(1, vec![1, 5, 0, 0])]));
     assert!(
-        matches!(result, Err(SrtDecodeError::Resync { reason: ResyncReason::UnknownStream })),
+        matches!(
+            result,
+            Err(SrtDecodeError::Resync {
+                reason: ResyncReason::UnknownStream
+            })
+        ),
         "{result:?}"
     );
 }
 
 /// Encodes `request` and decodes it, acknowledging on success.
-fn send(encoder: &mut SrtEncoder, decoder: &SrtDecoder, request: &[u8]) -> Result<Vec<u8>, SrtDecodeError> {
+fn send(
+    encoder: &mut SrtEncoder,
+    decoder: &SrtDecoder,
+    request: &[u8],
+) -> Result<Vec<u8>, SrtDecodeError> {
     let mut frame = Vec::new();
     let id = encoder.encode(request, &mut frame).unwrap();
     let out = decode(decoder, &frame)?;
@@ -227,7 +296,12 @@ fn a_frame_of_a_replaced_generation_is_a_resync() {
     send(&mut encoder, &decoder, &request(10)).unwrap();
     let result = decode(&decoder, &old);
     assert!(
-        matches!(result, Err(SrtDecodeError::Resync { reason: ResyncReason::StaleGeneration })),
+        matches!(
+            result,
+            Err(SrtDecodeError::Resync {
+                reason: ResyncReason::StaleGeneration
+            })
+        ),
         "{result:?}"
     );
     // The sender is already past that generation: reset_for keeps it.
@@ -250,7 +324,15 @@ fn a_frame_against_an_evicted_stream_is_a_resync_then_recovers() {
     let mut frame = Vec::new();
     let id = a.encode(&request(8), &mut frame).unwrap();
     let result = decode(&decoder, &frame);
-    assert!(matches!(result, Err(SrtDecodeError::Resync { reason: ResyncReason::UnknownStream })), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(SrtDecodeError::Resync {
+                reason: ResyncReason::UnknownStream
+            })
+        ),
+        "{result:?}"
+    );
     a.reset_for(id);
     assert_eq!(send(&mut a, &decoder, &request(8)).unwrap(), request(8));
 }
@@ -258,13 +340,21 @@ fn a_frame_against_an_evicted_stream_is_a_resync_then_recovers() {
 #[test]
 fn a_receiver_restart_is_a_resync_then_recovers() {
     let mut encoder = SrtEncoder::new(SrtConfig::new());
-    send(&mut encoder, &SrtDecoder::new(SrtLimits::new()), &request(8)).unwrap();
+    send(
+        &mut encoder,
+        &SrtDecoder::new(SrtLimits::new()),
+        &request(8),
+    )
+    .unwrap();
     let restarted = SrtDecoder::new(SrtLimits::new());
     let mut frame = Vec::new();
     let id = encoder.encode(&request(8), &mut frame).unwrap();
     assert!(decode(&restarted, &frame).unwrap_err().is_resync());
     encoder.reset_for(id);
-    assert_eq!(send(&mut encoder, &restarted, &request(8)).unwrap(), request(8));
+    assert_eq!(
+        send(&mut encoder, &restarted, &request(8)).unwrap(),
+        request(8)
+    );
 }
 
 #[test]
@@ -272,18 +362,40 @@ fn the_state_limit_is_a_resync_and_drops_the_stream() {
     let decoder = SrtDecoder::new(SrtLimits::new().with_max_stream_state_bytes(1_000));
     let mut encoder = SrtEncoder::new(SrtConfig::new());
     let err = send(&mut encoder, &decoder, &request(40)).unwrap_err();
-    assert!(matches!(err, SrtDecodeError::Resync { reason: ResyncReason::StateLimit }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SrtDecodeError::Resync {
+                reason: ResyncReason::StateLimit
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(decoder.state_bytes(), 0);
 }
 
 #[test]
 fn a_redefinition_with_another_value_is_malformed() {
     let decoder = SrtDecoder::new(SrtLimits::new());
-    decode(&decoder, &frame(&[(0, vec![1, 0, 1, b'a']), (1, vec![1, 1, 0, 0])])).unwrap();
-    let result = decode(&decoder, &frame(&[(0, vec![1, 0, 1, b'b']), (1, vec![1, 1, 0, 0])]));
-    assert!(matches!(result, Err(SrtDecodeError::Malformed(_))), "{result:?}");
+    decode(
+        &decoder,
+        &frame(&[(0, vec![1, 0, 1, b'a']), (1, vec![1, 1, 0, 0])]),
+    )
+    .unwrap();
+    let result = decode(
+        &decoder,
+        &frame(&[(0, vec![1, 0, 1, b'b']), (1, vec![1, 1, 0, 0])]),
+    );
+    assert!(
+        matches!(result, Err(SrtDecodeError::Malformed(_))),
+        "{result:?}"
+    );
     // The same value again is fine (a frame that was not acknowledged).
-    decode(&decoder, &frame(&[(0, vec![1, 0, 1, b'a']), (1, vec![1, 1, 0, 0])])).unwrap();
+    decode(
+        &decoder,
+        &frame(&[(0, vec![1, 0, 1, b'a']), (1, vec![1, 1, 0, 0])]),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -316,19 +428,36 @@ fn frames_of_one_stream_decode_concurrently_in_any_order() {
     for (id, _) in frames {
         encoder.acknowledge(id);
     }
-    assert_eq!(send(&mut encoder, &decoder, &request(30)).unwrap(), request(30));
+    assert_eq!(
+        send(&mut encoder, &decoder, &request(30)).unwrap(),
+        request(30)
+    );
 }
 
 #[test]
 fn malformed_input_is_an_error_and_leaves_the_encoder_usable() {
     let mut encoder = SrtEncoder::new(SrtConfig::new());
     let mut out = Vec::new();
-    for bad in [&b"\x0a\x05\x12"[..], b"\x0b", b"\x0a\x02\x12\x05", b"\x0a\x04\x12\x02\x12\x01"] {
-        assert!(matches!(encoder.encode(bad, &mut out), Err(otlp_srt::SrtError::Malformed(_))), "{bad:?}");
+    for bad in [
+        &b"\x0a\x05\x12"[..],
+        b"\x0b",
+        b"\x0a\x02\x12\x05",
+        b"\x0a\x04\x12\x02\x12\x01",
+    ] {
+        assert!(
+            matches!(
+                encoder.encode(bad, &mut out),
+                Err(otlp_srt::SrtError::Malformed(_))
+            ),
+            "{bad:?}"
+        );
         assert!(out.is_empty());
     }
     let decoder = SrtDecoder::new(SrtLimits::new());
-    assert_eq!(send(&mut encoder, &decoder, &request(5)).unwrap(), request(5));
+    assert_eq!(
+        send(&mut encoder, &decoder, &request(5)).unwrap(),
+        request(5)
+    );
 }
 
 #[test]
@@ -354,16 +483,33 @@ fn unusual_encodings_round_trip_as_prost_reads_them() {
     request.extend_from_slice(&rs);
     let expected = ExportTraceServiceRequest::decode(&request[..]).unwrap();
     let span = &expected.resource_spans[0].scope_spans[0].spans[0];
-    assert_eq!((span.name.as_str(), span.attributes[0].key_strindex), ("y", 5));
+    assert_eq!(
+        (span.name.as_str(), span.attributes[0].key_strindex),
+        ("y", 5)
+    );
     let mut encoder = SrtEncoder::new(SrtConfig::new());
     let decoder = SrtDecoder::new(SrtLimits::new());
     let mut frame = Vec::new();
     encoder.encode(&request, &mut frame).unwrap();
     let out = decode(&decoder, &frame).unwrap();
-    assert_eq!(ExportTraceServiceRequest::decode(&out[..]).unwrap(), expected);
+    assert_eq!(
+        ExportTraceServiceRequest::decode(&out[..]).unwrap(),
+        expected
+    );
     // A wire type prost refuses is refused by the encoder too.
     let mut bad = request.clone();
     let at = bad.windows(2).position(|w| w == b"\x10\x01").unwrap();
     bad[at] = 0x0a; // bool field as a string of length 1
-    assert!(ExportTraceServiceRequest::decode(&bad[..]).is_ok() == encoder.encode(&bad, &mut frame).is_ok());
+    assert!(
+        ExportTraceServiceRequest::decode(&bad[..]).is_ok()
+            == encoder.encode(&bad, &mut frame).is_ok()
+    );
+}
+
+#[test]
+fn the_decoder_is_shared_and_the_encoder_moves_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    fn sent<T: Send>() {}
+    shared::<SrtDecoder>();
+    sent::<SrtEncoder>();
 }

@@ -11,8 +11,8 @@ use otlp_core::proto::common::v1::{
 use otlp_core::proto::resource::v1::Resource;
 use otlp_core::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use otlp_srt::{FrameId, SrtConfig, SrtDecoder, SrtEncoder, SrtLimits};
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -42,12 +42,21 @@ fn double() -> impl Strategy<Value = f64> {
 fn any_value() -> impl Strategy<Value = AnyValue> {
     let leaf = prop_oneof![
         Just(AnyValue { value: None }),
-        text().prop_map(|s| AnyValue { value: Some(any_value::Value::StringValue(s)) }),
-        any::<bool>().prop_map(|b| AnyValue { value: Some(any_value::Value::BoolValue(b)) }),
-        prop_oneof![Just(0i64), Just(-1), any::<i64>(), 0..100i64]
-            .prop_map(|i| AnyValue { value: Some(any_value::Value::IntValue(i)) }),
-        double().prop_map(|d| AnyValue { value: Some(any_value::Value::DoubleValue(d)) }),
-        bytes().prop_map(|b| AnyValue { value: Some(any_value::Value::BytesValue(b)) }),
+        text().prop_map(|s| AnyValue {
+            value: Some(any_value::Value::StringValue(s))
+        }),
+        any::<bool>().prop_map(|b| AnyValue {
+            value: Some(any_value::Value::BoolValue(b))
+        }),
+        prop_oneof![Just(0i64), Just(-1), any::<i64>(), 0..100i64].prop_map(|i| AnyValue {
+            value: Some(any_value::Value::IntValue(i))
+        }),
+        double().prop_map(|d| AnyValue {
+            value: Some(any_value::Value::DoubleValue(d))
+        }),
+        bytes().prop_map(|b| AnyValue {
+            value: Some(any_value::Value::BytesValue(b))
+        }),
     ];
     leaf.prop_recursive(3, 12, 4, |inner| {
         prop_oneof![
@@ -59,7 +68,11 @@ fn any_value() -> impl Strategy<Value = AnyValue> {
                     value: Some(any_value::Value::KvlistValue(KeyValueList {
                         values: kvs
                             .into_iter()
-                            .map(|(key, value)| KeyValue { key, value, ..KeyValue::default() })
+                            .map(|(key, value)| KeyValue {
+                                key,
+                                value,
+                                ..KeyValue::default()
+                            })
                             .collect(),
                     })),
                 }
@@ -80,7 +93,11 @@ fn key_value() -> impl Strategy<Value = KeyValue> {
             1 => Just(None),
         ],
     )
-        .prop_map(|(key, value)| KeyValue { key: key.into(), value, ..KeyValue::default() })
+        .prop_map(|(key, value)| KeyValue {
+            key: key.into(),
+            value,
+            ..KeyValue::default()
+        })
 }
 
 fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
@@ -106,34 +123,57 @@ fn span_strategy() -> impl Strategy<Value = Span> {
     let head = (
         prop::sample::select(vec!["GET /a", "GET /b", "SELECT", ""]),
         prop_oneof![0..6i32, any::<i32>()],
-        prop_oneof![Just(0u64), any::<u64>(), 1_700_000_000_000_000_000..1_700_000_000_100_000_000u64],
-        prop_oneof![Just(0u64), any::<u64>(), 1_700_000_000_000_000_000..1_700_000_000_100_000_000u64],
+        prop_oneof![
+            Just(0u64),
+            any::<u64>(),
+            1_700_000_000_000_000_000..1_700_000_000_100_000_000u64
+        ],
+        prop_oneof![
+            Just(0u64),
+            any::<u64>(),
+            1_700_000_000_000_000_000..1_700_000_000_100_000_000u64
+        ],
         attributes(),
         (count(), count(), count()),
         any::<u32>(),
     );
     let events = prop::collection::vec(
-        (any::<u64>(), text(), attributes(), count()).prop_map(|(time_unix_nano, name, attributes, dropped_attributes_count)| {
-            span::Event { time_unix_nano, name, attributes, dropped_attributes_count }
-        }),
+        (any::<u64>(), text(), attributes(), count()).prop_map(
+            |(time_unix_nano, name, attributes, dropped_attributes_count)| span::Event {
+                time_unix_nano,
+                name,
+                attributes,
+                dropped_attributes_count,
+            },
+        ),
         0..3,
     );
     let links = prop::collection::vec(
         (id(16), id(8), text(), attributes(), count(), any::<u32>()).prop_map(
-            |(trace_id, span_id, trace_state, attributes, dropped_attributes_count, flags)| span::Link {
-                trace_id,
-                span_id,
-                trace_state,
-                attributes,
-                dropped_attributes_count,
-                flags,
+            |(trace_id, span_id, trace_state, attributes, dropped_attributes_count, flags)| {
+                span::Link {
+                    trace_id,
+                    span_id,
+                    trace_state,
+                    attributes,
+                    dropped_attributes_count,
+                    flags,
+                }
             },
         ),
         0..2,
     );
-    let status = prop::option::of((text(), any::<i32>()).prop_map(|(message, code)| Status { message, code }));
+    let status = prop::option::of(
+        (text(), any::<i32>()).prop_map(|(message, code)| Status { message, code }),
+    );
     (ids, head, events, links, status).prop_map(
-        |((trace_id, span_id, parent_span_id, trace_state), (name, kind, start, end, attributes, dropped, flags), events, links, status)| Span {
+        |(
+            (trace_id, span_id, parent_span_id, trace_state),
+            (name, kind, start, end, attributes, dropped, flags),
+            events,
+            links,
+            status,
+        )| Span {
             trace_id,
             span_id,
             trace_state,
@@ -155,11 +195,13 @@ fn span_strategy() -> impl Strategy<Value = Span> {
 }
 
 fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
-    let resource = prop::option::of((attributes(), count()).prop_map(|(attributes, dropped_attributes_count)| Resource {
-        attributes,
-        dropped_attributes_count,
-        entity_refs: Vec::new(),
-    }));
+    let resource = prop::option::of((attributes(), count()).prop_map(
+        |(attributes, dropped_attributes_count)| Resource {
+            attributes,
+            dropped_attributes_count,
+            entity_refs: Vec::new(),
+        },
+    ));
     let scope = prop::option::of((text(), text(), attributes(), count()).prop_map(
         |(name, version, attributes, dropped_attributes_count)| InstrumentationScope {
             name,
@@ -169,15 +211,22 @@ fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
         },
     ));
     let scope_spans = prop::collection::vec(
-        (scope, prop::collection::vec(span_strategy(), 0..6), text())
-            .prop_map(|(scope, spans, schema_url)| ScopeSpans { scope, spans, schema_url }),
+        (scope, prop::collection::vec(span_strategy(), 0..6), text()).prop_map(
+            |(scope, spans, schema_url)| ScopeSpans {
+                scope,
+                spans,
+                schema_url,
+            },
+        ),
         0..3,
     );
     prop::collection::vec(
-        (resource, scope_spans, text()).prop_map(|(resource, scope_spans, schema_url)| ResourceSpans {
-            resource,
-            scope_spans,
-            schema_url,
+        (resource, scope_spans, text()).prop_map(|(resource, scope_spans, schema_url)| {
+            ResourceSpans {
+                resource,
+                scope_spans,
+                schema_url,
+            }
         }),
         0..3,
     )
@@ -256,7 +305,12 @@ impl Sim {
                 prop_assert!(same(&out, expected), "frame decoded to another request");
                 prop_assert_eq!(
                     decoded.spans,
-                    expected.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum::<usize>()
+                    expected
+                        .resource_spans
+                        .iter()
+                        .flat_map(|r| &r.scope_spans)
+                        .map(|s| s.spans.len())
+                        .sum::<usize>()
                 );
                 self.accepted += 1;
                 Ok(true)
@@ -277,7 +331,10 @@ impl Sim {
         self.encoder.reset_for(frame);
         for _ in 0..3 {
             let mut bytes = Vec::new();
-            let id = self.encoder.encode(&self.requests[request].1, &mut bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let id = self
+                .encoder
+                .encode(&self.requests[request].1, &mut bytes)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             if self.receive(&bytes, request)? {
                 self.encoder.acknowledge(id);
                 return Ok(());
@@ -287,7 +344,13 @@ impl Sim {
         Err(TestCaseError::fail("no recovery after a resync"))
     }
 
-    fn deliver(&mut self, id: FrameId, frame: &[u8], request: usize, fate: Fate) -> Result<(), TestCaseError> {
+    fn deliver(
+        &mut self,
+        id: FrameId,
+        frame: &[u8],
+        request: usize,
+        fate: Fate,
+    ) -> Result<(), TestCaseError> {
         if self.receive(frame, request)? {
             match fate {
                 Fate::Refuse => self.encoder.reject(id),
