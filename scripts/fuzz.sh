@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every decoder the OTLP receiver runs on untrusted input: gRPC
-# framing, each decompressor, and protobuf and OTLP/JSON for each signal.
+# framing, each decompressor, protobuf and OTLP/JSON for each signal, and
+# SRT frames.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #   scripts/fuzz.sh --runs N [TARGET...]
@@ -39,7 +40,7 @@ jobs="${CARGO_BUILD_JOBS:-2}"
 all=(grpc_framing decompress_gzip decompress_zstd decompress_brotli
      decompress_deflate decompress_snappy decompress_snappy_framed decompress_lz4
      protobuf_traces protobuf_metrics protobuf_logs
-     json_traces json_metrics json_logs)
+     json_traces json_metrics json_logs srt_decode)
 targets=("${@:-${all[@]}}")
 
 work="$PWD/target/fuzz"

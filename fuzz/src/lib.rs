@@ -89,3 +89,25 @@ pub fn grpc(data: &[u8]) {
         assert!(request.item_count() <= limits().max_items);
     }
 }
+
+/// Decodes `data` as an SRT frame: first as the only frame of its stream,
+/// then again after a frame of the seed stream (so that references to
+/// held entries are followed too). Nothing may panic, and what decodes
+/// stays within the output cap.
+pub fn srt_decode(data: &[u8]) {
+    use otlp_srt::{SrtDecoder, SrtLimits};
+    const MAX_OUTPUT: usize = 1 << 20;
+    let limits = SrtLimits::new()
+        .with_max_payload_bytes(1 << 20)
+        .with_max_stream_state_bytes(1 << 20)
+        .with_max_total_state_bytes(4 << 20);
+    let decoder = SrtDecoder::new(limits);
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        if decoder.decode(data, MAX_OUTPUT, &mut out).is_ok() {
+            assert!(out.len() <= MAX_OUTPUT, "{} bytes decoded", out.len());
+        } else {
+            assert!(out.is_empty());
+        }
+    }
+}

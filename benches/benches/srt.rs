@@ -1,0 +1,217 @@
+//! Bytes and CPU per span of the SRT codec against OTLP protobuf with each
+//! compression, on `otlp_srt::corpus` (a microservice shop's traces), at
+//! 128, 512 and 4096 spans per request.
+//!
+//! Both sides start from the same OTLP protobuf bytes of each request (what
+//! `otlp_core::Encoder` hands the sender path): "encode" is compressing
+//! them (OTLP) or `SrtEncoder::encode` (walking them, the trees, the
+//! columns and zstd); "decode" is decompressing (OTLP) or
+//! `SrtDecoder::decode` back to OTLP protobuf bytes. SRT runs in steady
+//! state, as it does on a long-lived connection: the stream is warmed up
+//! with the corpus's earlier requests, and the timed requests are encoded
+//! (and decoded) after it, each frame acknowledged. The timed requests
+//! are cycled; after the first pass the trees hold all their slots, as
+//! they do for most requests of a stream that has run for a while.
+//!
+//! The figure is wall time per span of a single thread doing only this
+//! work, which is its CPU time. Before the timings a table of sizes (bytes
+//! per span over the timed requests) is printed.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use otlp_compression::{Algorithm, Compression, Compressor, Decompressor};
+use otlp_srt::corpus::Corpus;
+use otlp_srt::{SrtConfig, SrtDecoder, SrtEncoder, SrtLimits};
+use std::hint::black_box;
+use std::time::Duration;
+
+/// Spans of warm-up before the timed requests, and spans timed.
+const WARM_UP_SPANS: usize = 20_000;
+const TIMED_SPANS: usize = 16_384;
+
+fn codecs() -> Vec<(&'static str, Compression)> {
+    vec![
+        ("none", Compression::none()),
+        ("gzip", Compression::gzip()),
+        (
+            "zstd1",
+            Compression::zstd().with_level(1).expect("valid level"),
+        ),
+        ("zstd3", Compression::zstd()),
+        ("brotli", Compression::brotli()),
+    ]
+}
+
+struct Setup {
+    batch: usize,
+    requests: Vec<Vec<u8>>,
+    encoder: SrtEncoder,
+    decoder: SrtDecoder,
+    frames: Vec<Vec<u8>>,
+}
+
+fn setup(batch: usize) -> Setup {
+    let mut corpus = Corpus::new(42);
+    let mut encoder = SrtEncoder::new(SrtConfig::new());
+    let decoder = SrtDecoder::new(SrtLimits::new());
+    let (mut frame, mut out) = (Vec::new(), Vec::new());
+    for _ in 0..WARM_UP_SPANS.div_ceil(batch) {
+        let request = corpus.next_request_bytes(batch);
+        let id = encoder
+            .encode(&request, &mut frame)
+            .expect("corpus encodes");
+        decoder
+            .decode(&frame, 256 << 20, &mut out)
+            .expect("frame decodes");
+        encoder.acknowledge(id);
+    }
+    let requests: Vec<Vec<u8>> = (0..TIMED_SPANS.div_ceil(batch).max(4))
+        .map(|_| corpus.next_request_bytes(batch))
+        .collect();
+    let frames = requests
+        .iter()
+        .map(|request| {
+            let mut frame = Vec::new();
+            let id = encoder.encode(request, &mut frame).expect("corpus encodes");
+            decoder
+                .decode(&frame, 256 << 20, &mut out)
+                .expect("frame decodes");
+            assert_eq!(&out, request, "SRT decodes to the request's bytes");
+            encoder.acknowledge(id);
+            frame
+        })
+        .collect();
+    Setup {
+        batch,
+        requests,
+        encoder,
+        decoder,
+        frames,
+    }
+}
+
+fn sizes(setups: &[Setup]) {
+    println!(
+        "bytes per span (corpus seed 42, {TIMED_SPANS} spans after {WARM_UP_SPANS} of warm-up):"
+    );
+    print!("{:>7}", "batch");
+    for (name, _) in codecs() {
+        print!(" {name:>8}");
+    }
+    println!(" {:>8} {:>11}", "srt", "srt/zstd3");
+    for s in setups {
+        let spans = (s.requests.len() * s.batch) as f64;
+        print!("{:>7}", s.batch);
+        let mut zstd3 = 0.0;
+        for (name, compression) in codecs() {
+            let mut compressor = Compressor::new(compression).expect("codec compiled in");
+            let mut out = Vec::new();
+            let total: usize = s
+                .requests
+                .iter()
+                .map(|r| {
+                    compressor.compress(r, &mut out).expect("compresses");
+                    out.len()
+                })
+                .sum();
+            if name == "zstd3" {
+                zstd3 = total as f64 / spans;
+            }
+            print!(" {:>8.1}", total as f64 / spans);
+        }
+        let srt = s.frames.iter().map(Vec::len).sum::<usize>() as f64 / spans;
+        println!(" {srt:>8.1} {:>11.3}", srt / zstd3);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut setups: Vec<Setup> = [128, 512, 4096].into_iter().map(setup).collect();
+    sizes(&setups);
+    for s in &mut setups {
+        let batch = s.batch;
+        let mut group = c.benchmark_group(format!("srt {batch} spans encode"));
+        group.throughput(Throughput::Elements(batch as u64));
+        for (name, compression) in codecs() {
+            let mut compressor = Compressor::new(compression).expect("codec compiled in");
+            let mut out = Vec::new();
+            let mut i = 0;
+            group.bench_function(format!("otlp {name}"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % s.requests.len();
+                    compressor
+                        .compress(black_box(&s.requests[i]), &mut out)
+                        .expect("compresses");
+                    out.len()
+                })
+            });
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        let (encoder, requests) = (&mut s.encoder, &s.requests);
+        group.bench_function("srt zstd3", |b| {
+            b.iter(|| {
+                i = (i + 1) % requests.len();
+                let id = encoder
+                    .encode(black_box(&requests[i]), &mut out)
+                    .expect("encodes");
+                encoder.acknowledge(id);
+                out.len()
+            })
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("srt {batch} spans decode"));
+        group.throughput(Throughput::Elements(batch as u64));
+        for (name, compression) in codecs() {
+            let mut compressor = Compressor::new(compression).expect("codec compiled in");
+            let compressed: Vec<Vec<u8>> = s
+                .requests
+                .iter()
+                .map(|r| {
+                    let mut out = Vec::new();
+                    compressor.compress(r, &mut out).expect("compresses");
+                    out
+                })
+                .collect();
+            let algorithm: Algorithm = compression.algorithm();
+            let mut decompressor = Decompressor::new();
+            let mut out = Vec::new();
+            let mut i = 0;
+            group.bench_function(format!("otlp {name}"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % compressed.len();
+                    decompressor
+                        .decompress(algorithm, black_box(&compressed[i]), 256 << 20, &mut out)
+                        .expect("decompresses");
+                    out.len()
+                })
+            });
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        group.bench_function("srt zstd3", |b| {
+            b.iter(|| {
+                i = (i + 1) % s.frames.len();
+                s.decoder
+                    .decode(black_box(&s.frames[i]), 256 << 20, &mut out)
+                    .expect("decodes")
+                    .spans
+            })
+        });
+        group.finish();
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench
+}
+criterion_main!(benches);
