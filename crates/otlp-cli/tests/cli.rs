@@ -534,7 +534,7 @@ fn srt_from_send_through_a_forwarding_receive() {
     }
     let (relay_stdout, relayed) = relay.stop_raw();
     assert!(
-        relay_stdout.contains(&format!("forwarded traces {N:>12} accepted, {N:>9} exported")),
+        relay_stdout.contains(&format!("forwarded traces{N:>12} accepted, {N:>9} exported")),
         "{relay_stdout}"
     );
     let (_, arrived) = end.stop_raw();
