@@ -25,6 +25,6 @@ check() {
 }
 
 check otlp-compression gzip zstd brotli snappy lz4
-check otlp-transport grpc http gzip zstd brotli
-check otlp-exporter grpc http gzip zstd brotli
+check otlp-transport grpc http gzip zstd brotli srt
+check otlp-exporter grpc http gzip zstd brotli srt
 check otlp grpc http gzip zstd brotli ebpf

@@ -5,6 +5,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #   scripts/fuzz.sh --runs N [TARGET...]
+#   scripts/fuzz.sh --build    # only install cargo-fuzz and build the targets
 #
 # With `--runs N` (what the test command uses) each target executes N
 # inputs from a fixed random seed, starting from the seeds alone, so the
@@ -28,7 +29,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 runs=""
-if [ "${1:-}" = "--runs" ]; then
+build_only=""
+if [ "${1:-}" = "--build" ]; then
+    build_only=1
+    shift
+    seconds=""
+elif [ "${1:-}" = "--runs" ]; then
     runs="${2:?--runs needs a count}"
     shift 2
     seconds=""
@@ -52,6 +58,9 @@ fi
 export CARGO_BUILD_JOBS="$jobs"
 # One build for all targets.
 cargo fuzz build -s none --fuzz-dir fuzz --target-dir "$work/build" -O
+if [ -n "$build_only" ]; then
+    exit 0
+fi
 
 for target in "${targets[@]}"; do
     artifacts="$work/artifacts/$target"

@@ -17,14 +17,45 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 jobs="${CARGO_BUILD_JOBS:-2}"
 
-python="$(scripts/interop-venv.sh | tail -n 1)"
-export OTLP_INTEROP_PYTHON="$python"
-export OTLP_INTEROP_REQUIRED=1
-OTLP_INTEROP_COLLECTOR_DIR="$(scripts/collector.sh | tail -n 1)"; export OTLP_INTEROP_COLLECTOR_DIR
-
+# The peers (the Python venv, the Go Collector and sender) and the fuzz
+# targets' instrumented build do not depend on the workspace's build, so
+# they run beside it, filling the time the compiler leaves cores idle
+# (downloads, linking, tests waiting on processes). Each writes a log under
+# target/test-logs; a failure shows it.
+logs=target/test-logs
+mkdir -p "$logs"
+background() {  # NAME COMMAND...: runs COMMAND in the background at low priority
+    local name="$1"
+    shift
+    nice -n 10 "$@" >"$logs/$name.out" 2>"$logs/$name.err" &
+}
+finish() {  # NAME PID: waits for a background job; its output if it failed
+    if ! wait "$2"; then
+        echo "test.sh: $1 failed:" >&2
+        cat "$logs/$1.err" "$logs/$1.out" >&2
+        exit 1
+    fi
+}
+# First, as it may apt-get install clang (only one apt-get at a time).
 scripts/ebpf-object.sh --check  # the committed BPF object matches its C source
+background venv scripts/interop-venv.sh
+venv=$!
+background collector scripts/collector.sh
+collector=$!
+
+cargo test --workspace --all-targets --no-run -j "$jobs"
+
+finish venv "$venv"
+finish collector "$collector"
+OTLP_INTEROP_PYTHON="$(tail -n 1 "$logs/venv.out")"; export OTLP_INTEROP_PYTHON
+OTLP_INTEROP_COLLECTOR_DIR="$(tail -n 1 "$logs/collector.out")"; export OTLP_INTEROP_COLLECTOR_DIR
+export OTLP_INTEROP_REQUIRED=1
+
+background fuzz-build scripts/fuzz.sh --build
+fuzz_build=$!
 cargo test --workspace --all-targets -j "$jobs"
 cargo test --workspace --doc -j "$jobs"
+finish fuzz-build "$fuzz_build"
 scripts/fuzz.sh --runs 200000  # every receiver decoder, from a fixed seed; a crash fails the run
 scripts/feature-check.sh
 
