@@ -191,6 +191,10 @@ pub enum BuildError {
         /// The resolved compression.
         algorithm: Algorithm,
     },
+    /// SRT compression was asked for, and left out of this build: the
+    /// `srt` feature (of this crate, or of `otlp`) is not enabled.
+    #[error("srt compression was not compiled in; enable the `srt` feature of otlp-exporter (or otlp)")]
+    SrtDisabled,
     /// A setting that must be above zero is zero: it would refuse every
     /// item or never send.
     #[error("{setting} must be greater than zero")]
@@ -512,6 +516,9 @@ impl<E> ExporterBuilder<E> {
                 protocol: cfg.protocol,
                 algorithm,
             });
+        }
+        if algorithm == Algorithm::Srt && !cfg!(feature = "srt") {
+            return Err(BuildError::SrtDisabled);
         }
         if algorithm == Algorithm::Srt && signal != Signal::Traces {
             // SRT models spans; the other signals go as OTLP + zstd at
