@@ -72,6 +72,18 @@
 //! resolve alike share one transport client (one gRPC connection, one HTTP
 //! pool).
 //!
+//! # Several endpoints
+//! [`with_endpoints`](ExporterBuilder::with_endpoints) (or a DNS name,
+//! [`with_resolver`](ExporterBuilder::with_resolver)) spreads batches over
+//! several collectors by [`Routing`]: spans by trace id with rendezvous
+//! hashing (the span processor partitions spans by endpoint as it encodes
+//! them), logs and metrics by `service.name`, or round robin / least
+//! pending. Each endpoint has its own queue, retries, breaker and stats
+//! ([`ExportStats::endpoints`]); one that is unhealthy (breaker open, or
+//! failing [`with_health_check`](ExporterBuilder::with_health_check))
+//! leaves the ring, and what was queued for it goes whole to the next
+//! owner of its traces. One endpoint pays nothing for this.
+//!
 //! What an exporter did is in its [`ExportStats`]; a caller waiting for a
 //! figure waits on them ([`ExportStats::wait_for`], [`ExportStats::until`])
 //! instead of polling.
@@ -83,6 +95,7 @@
 //! | `grpc` | yes | OTLP/gRPC (`otlp-transport/grpc`) |
 //! | `http` | yes | OTLP/HTTP, protobuf and JSON bodies (`otlp-transport/http`) |
 //! | `gzip`, `zstd`, `brotli` | yes | each codec (`otlp-compression/*`, `otlp-transport/*`) |
+//! | `dns` | no | endpoints from a DNS name re-resolved while running ([`Resolver`], with hickory-resolver) |
 //!
 //! A protocol or codec left out still parses by name; asking for it is a
 //! [`BuildError`] naming the feature to enable.
@@ -266,6 +279,8 @@ pub struct ResolvedClient {
     /// The time allowed for one export request.
     pub timeout: Duration,
     stats: ExportStats,
+    /// With several endpoints: the ring requests are spread over.
+    router: Option<std::sync::Arc<route::router::Router>>,
 }
 
 impl ResolvedClient {
@@ -284,11 +299,16 @@ impl ResolvedClient {
         items: u64,
         uncompressed: usize,
     ) -> Result<otlp_transport::client::ExportResponse, otlp_transport::client::ExportError> {
-        let stats = &self.stats;
-        stats.record_encoded(uncompressed, payload.body.len());
+        self.stats.record_encoded(uncompressed, payload.body.len());
+        // With several endpoints, each request to the next in the ring,
+        // booked in that endpoint's stats (and so in the total).
+        let (client, stats) = match self.router.as_ref().and_then(|r| r.next_member()) {
+            Some((client, stats)) => (client, stats),
+            None => (self.client.clone(), self.stats.clone()),
+        };
         stats.record_sending(items);
         let started = std::time::Instant::now();
-        let result = self.client.export(signal, payload).await;
+        let result = client.export(signal, payload).await;
         match &result {
             Ok(response) => {
                 stats.record_success(items, response.rejected_items, started.elapsed());
@@ -302,7 +322,8 @@ impl ResolvedClient {
     }
 
     /// What was sent through [`export`](Self::export) (and through clones
-    /// of this client).
+    /// of this client); with several endpoints, each one's in
+    /// [`ExportStats::endpoints`].
     pub fn stats(&self) -> ExportStats {
         self.stats.clone()
     }
@@ -551,11 +572,21 @@ impl<E> ExporterBuilder<E> {
     /// Fails as `build` would: on an environment variable that cannot be
     /// parsed, on settings the transport rejects, or when the protocol or
     /// codec was left out of this build.
+    ///
+    /// With several endpoints ([`with_endpoints`](Self::with_endpoints),
+    /// [`with_resolver`](Self::with_resolver)) the client sends each
+    /// request to the next endpoint of the ring (membership and health as
+    /// the exporters follow them, on the export thread); `client` and
+    /// `endpoint` are then the first endpoint's (for a DNS name, the name
+    /// itself, resolved when connecting).
     pub fn build_client(&self, signal: Signal) -> Result<ResolvedClient, BuildError> {
         let cfg = self.resolve(signal)?;
         let algorithm = cfg.compression.algorithm();
         if !algorithm.is_supported() {
             return Err(otlp_compression::CompressionError::Unsupported { algorithm }.into());
+        }
+        if let Some(members) = self.several() {
+            return self.build_routed_client(signal, members);
         }
         let client = match &self.thread {
             Some(thread) => thread.client(signal, &cfg, &self.settings, &read_env)?,
@@ -572,6 +603,44 @@ impl<E> ExporterBuilder<E> {
             endpoint: cfg.url,
             timeout: cfg.timeout,
             stats: ExportStats::default(),
+            router: None,
+        })
+    }
+
+    /// [`build_client`](Self::build_client) with several endpoints.
+    fn build_routed_client(
+        &self,
+        signal: Signal,
+        members: route::Members,
+    ) -> Result<ResolvedClient, BuildError> {
+        let thread = match &self.thread {
+            Some(thread) => thread.clone(),
+            None => ExportThread::new()?,
+        };
+        let first = match &members {
+            route::Members::Static(urls) => urls.first().cloned().ok_or(BuildError::NoEndpoints)?,
+            route::Members::Dns(r) => format!("{}://{}:{}", r.scheme, r.host, r.port),
+        };
+        let mut settings = self.settings.clone();
+        settings.endpoint = Some(first);
+        let cfg = self.resolve_with(signal, &settings)?;
+        let client = thread.client(signal, &cfg, &settings, &read_env)?;
+        let stats = ExportStats::default();
+        let router = route::router::Router::start(
+            signal,
+            self.router_config(signal, &cfg, members, &thread, &self.delivery)?,
+            thread.runtime(),
+            std::sync::Arc::new(pipeline::BufferPool::new(1)),
+            &stats,
+        )?;
+        Ok(ResolvedClient {
+            client,
+            protocol: cfg.protocol,
+            compression: cfg.compression,
+            endpoint: cfg.url,
+            timeout: cfg.timeout,
+            stats,
+            router: Some(router),
         })
     }
 

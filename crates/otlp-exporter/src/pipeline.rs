@@ -80,6 +80,8 @@ impl Sink {
 }
 
 /// Where a pipeline sends: one client, or several endpoints.
+// Made once per exporter and consumed at once: the sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Target {
     One(OtlpClient),
     Many(RouterConfig),
@@ -359,7 +361,7 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
-    fn new(keep: usize) -> Self {
+    pub(crate) fn new(keep: usize) -> Self {
         BufferPool {
             spare: Mutex::new(Vec::new()),
             keep,

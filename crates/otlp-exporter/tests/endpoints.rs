@@ -15,11 +15,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// (trace id, span id) of the spans received.
+type Received = Arc<Mutex<Vec<([u8; 16], [u8; 8])>>>;
+
 /// A receiver that keeps the (trace id, span id) of every span it gets.
 struct Collector {
     rt: tokio::runtime::Runtime,
     receiver: Option<RunningReceiver>,
-    spans: Arc<Mutex<Vec<([u8; 16], [u8; 8])>>>,
+    spans: Received,
     requests: Arc<Mutex<usize>>,
 }
 
@@ -30,7 +33,7 @@ impl Collector {
             .enable_all()
             .build()
             .unwrap();
-        let spans: Arc<Mutex<Vec<([u8; 16], [u8; 8])>>> = Arc::default();
+        let spans: Received = Arc::default();
         let requests: Arc<Mutex<usize>> = Arc::default();
         let (kept, counted) = (Arc::clone(&spans), Arc::clone(&requests));
         let receiver = rt.block_on(async move {

@@ -391,6 +391,12 @@ mod tests {
     use otlp_exporter::ExportStats;
 
     #[test]
+    fn the_first_of_several_endpoints_is_probed() {
+        assert_eq!(first_endpoint("http://a:1, http://b:2"), "http://a:1");
+        assert_eq!(first_endpoint("http://a:1"), "http://a:1");
+    }
+
+    #[test]
     fn the_summary_counts_every_dropped_item() {
         let mut stats = ExportStats::default().snapshot();
         stats.items_accepted = 10;
@@ -408,6 +414,7 @@ mod tests {
             target: "http://h:4318".into(),
             disk_dir: None,
             backlog: 0,
+            endpoints: Vec::new(),
         };
         let summary = report.summary();
         assert!(

@@ -71,7 +71,10 @@ impl Lookup {
             .lookup_ip(self.config.host.as_str())
             .await
             .map_err(|e| e.to_string())?;
-        let mut urls: Vec<String> = answer.iter().map(|ip| self.config.url(ip)).collect();
+        let mut urls: Vec<String> = answer
+            .iter()
+            .map(|ip| self.config.endpoint_for(ip))
+            .collect();
         urls.sort();
         urls.dedup();
         Ok(urls)

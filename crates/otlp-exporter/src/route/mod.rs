@@ -227,8 +227,8 @@ impl Resolver {
         self
     }
 
-    /// The endpoint URL of `ip`.
-    pub(crate) fn url(&self, ip: std::net::IpAddr) -> String {
+    /// The endpoint URL the address `ip` becomes: `scheme://ip:port`.
+    pub fn endpoint_for(&self, ip: std::net::IpAddr) -> String {
         format!("{}://{}", self.scheme, SocketAddr::new(ip, self.port))
     }
 }
@@ -314,9 +314,12 @@ mod tests {
         );
         let r: Resolver = "dns://127.0.0.1:5353/otel:4318".parse().unwrap();
         assert_eq!(r.name_server, Some("127.0.0.1:5353".parse().unwrap()));
-        assert_eq!(r.url("10.0.0.7".parse().unwrap()), "http://10.0.0.7:4318");
         assert_eq!(
-            r.url("::1".parse().unwrap()),
+            r.endpoint_for("10.0.0.7".parse().unwrap()),
+            "http://10.0.0.7:4318"
+        );
+        assert_eq!(
+            r.endpoint_for("::1".parse().unwrap()),
             "http://[::1]:4318",
             "IPv6 addresses are bracketed"
         );

@@ -319,6 +319,17 @@ impl Router {
         }
     }
 
+    /// The next member of the ring in turn, with its client and stats, for
+    /// requests sent once (the push API); `None` with no member known.
+    pub(crate) fn next_member(&self) -> Option<(OtlpClient, ExportStats)> {
+        let ring = self.ring();
+        if ring.list.is_empty() {
+            return None;
+        }
+        let m = &ring.list[self.turn.fetch_add(1, Ordering::Relaxed) % ring.list.len()];
+        Some((m.client.clone(), m.stats.clone()))
+    }
+
     /// Queues a new batch at the endpoint it is routed to.
     pub(crate) async fn submit(&self, job: Job) -> OTelSdkResult {
         let items = job.items;
@@ -414,6 +425,14 @@ impl Router {
             });
         }
         while checks.join_next().await.is_some() {}
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        // The members' senders would otherwise wait on the export thread
+        // for ever.
+        self.stop(Duration::ZERO);
     }
 }
 
