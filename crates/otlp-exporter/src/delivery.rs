@@ -441,8 +441,11 @@ impl Drop for Running {
 
 /// How a batch task ended.
 enum Outcome {
+    /// `resent`: an earlier attempt's answer was lost in flight, so the
+    /// endpoint may have the batch twice.
     Exported {
         rejected: u64,
+        resent: bool,
     },
     Dropped(Reason),
     Stopped,
@@ -875,9 +878,12 @@ impl Inner {
     async fn run(self: &Arc<Self>, job: Job, disk_id: Option<RecordId>) {
         let started = Instant::now();
         let mut stop = self.stop.subscribe();
+        let left = self.link.as_ref().is_some_and(|l| *l.left.borrow());
         let outcome = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => Outcome::Stopped,
+            // Taken just as the endpoint left the ring: not sent here.
+            () = std::future::ready(()), if left => Outcome::Rerouted { maybe_delivered: false },
             outcome = self.attempts(&job) => outcome,
         };
         let latency = started.elapsed();
@@ -886,7 +892,10 @@ impl Inner {
         match outcome {
             // Booked last: a flush waiting for this batch returns once its
             // buffer is back and its record deleted.
-            Outcome::Exported { rejected } => {
+            Outcome::Exported { rejected, resent } => {
+                if resent {
+                    stats.record_possible_duplicates(items);
+                }
                 self.finish(job, disk_id).await;
                 stats.record_success(items, rejected, latency);
             }
@@ -932,6 +941,7 @@ impl Inner {
                     }
                     return Outcome::Exported {
                         rejected: response.rejected_items,
+                        resent: maybe_sent,
                     };
                 }
                 Err(e) => e,

@@ -204,10 +204,10 @@ pub struct StatsSnapshot {
     /// they stay where they are (queued at the next endpoint) and this
     /// only counts the moves.
     pub rerouted_items: u64,
-    /// Items of [`rerouted_items`](Self::rerouted_items) whose batch had
-    /// been sent to the first endpoint with no answer (a timeout, or a
-    /// connection broken after the request went out): that endpoint may
-    /// have them too.
+    /// Items sent again after an attempt whose answer was lost in flight
+    /// (a timeout, or a connection broken after the request went out; a
+    /// refused connection does not count), to the same endpoint or, with
+    /// several, handed on to the next: they may have arrived twice.
     pub possible_duplicates: u64,
 }
 
@@ -570,6 +570,16 @@ impl ExportStats {
                 }
             });
         }
+    }
+
+    /// `items` were delivered by an attempt after one whose answer was
+    /// lost in flight: the endpoint may have them twice.
+    pub(crate) fn record_possible_duplicates(&self, items: u64) {
+        self.0.possible_duplicates.fetch_add(items, Relaxed);
+        if let Some(parent) = &self.0.parent {
+            parent.0.possible_duplicates.fetch_add(items, Relaxed);
+        }
+        self.announce();
     }
 
     /// `items` booked as handed on never reached the router (it is gone):

@@ -284,3 +284,74 @@ fn an_endpoint_not_serving_leaves_the_ring_and_comes_back() {
         c.stop();
     }
 }
+
+/// Every endpoint's ledger adds up with what it handed on, and the total's
+/// without.
+fn assert_books_balance(stats: &ExportStats) {
+    let total = stats.snapshot();
+    assert_eq!(
+        total.items_accepted,
+        total.items_exported + total.dropped.total() + total.queued_items + total.in_flight_items,
+        "{total:?}"
+    );
+    let mut accepted_by_endpoints = 0;
+    for e in stats.endpoints() {
+        let s = &e.stats;
+        assert_eq!(
+            s.items_accepted,
+            s.items_exported
+                + s.dropped.total()
+                + s.queued_items
+                + s.in_flight_items
+                + s.rerouted_items,
+            "{}: {s:?}",
+            e.endpoint
+        );
+        accepted_by_endpoints += s.items_accepted - s.rerouted_items;
+    }
+    // What an endpoint handed on was accepted again by the next.
+    assert_eq!(accepted_by_endpoints, total.items_accepted);
+}
+
+#[test]
+fn an_endpoint_gone_hands_its_batches_to_the_next_owner() {
+    let mut collectors: Vec<Collector> = (0..3).map(|_| Collector::start(any_port())).collect();
+    let endpoints: Vec<String> = collectors.iter().map(Collector::endpoint).collect();
+    let exporter = OtlpSpanExporter::builder()
+        .with_endpoints(endpoints)
+        .with_protocol(Protocol::Grpc)
+        .with_health_check(HealthCheck::grpc().with_interval(Duration::from_millis(100)))
+        .with_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let stats = exporter.stats();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .build();
+    make_traces(&provider, 100, 5);
+    provider.force_flush().unwrap();
+    wait(&stats, "the first traces", |s| s.items_exported == 500);
+    let first_at_0 = collectors[0].traces();
+    assert!(!first_at_0.is_empty());
+
+    // Endpoint 0 goes away; its traces go on at their next owners.
+    collectors.remove(0).stop();
+    make_traces(&provider, 300, 5);
+    provider.force_flush().unwrap();
+    wait(&stats, "every span", |s| s.items_exported == 2000);
+    let out = stats.clone();
+    wait(&stats, "endpoint 0 out of the ring", move |_| {
+        !out.endpoints()[0].in_ring
+    });
+    provider.shutdown().unwrap();
+    let snap = stats.snapshot();
+    assert_eq!(snap.items_exported, 2000, "nothing lost: {snap:?}");
+    assert_eq!(snap.dropped.total(), 0);
+    assert_books_balance(&stats);
+    let refs: Vec<&Collector> = collectors.iter().collect();
+    let later: usize = each_trace_at_one(&refs).iter().sum();
+    assert_eq!(later + first_at_0.len(), 400, "every trace at one receiver");
+    for c in collectors {
+        c.stop();
+    }
+}
