@@ -1,10 +1,18 @@
 //! What choosing an endpoint per span costs: rendezvous hashing of a trace
-//! id over one, three and eight endpoints (`otlp_resilience::balance`).
+//! id over one, three and eight endpoints (`otlp_resilience::balance`), and
+//! the real path, `OtlpSpanProcessor::on_end` with one endpoint (no router)
+//! and with three and eight (spans partitioned by their traces' owner and
+//! next owner as they are encoded), each endpoint an in-process receiver
+//! accepting everything.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use opentelemetry_sdk::trace::{SpanData, SpanProcessor as _};
+use otlp_exporter::{OtlpSpanProcessor, Protocol};
 use otlp_resilience::balance::Rendezvous;
+use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver};
 use std::hint::black_box;
+use std::time::Duration;
 
 /// Trace ids as the SDK's random generator makes them.
 fn trace_ids(n: usize) -> Vec<[u8; 16]> {
@@ -53,5 +61,68 @@ fn route(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, route);
+fn receivers(rt: &tokio::runtime::Runtime, n: usize) -> Vec<RunningReceiver> {
+    (0..n)
+        .map(|_| {
+            rt.block_on(async {
+                Receiver::builder()
+                    .with_grpc_addr("127.0.0.1:0".parse().unwrap())
+                    .serve(async |_: ReceivedRequest| Reply::Accept)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect()
+}
+
+/// `on_end` of 512 spans (of 64 traces) through the span processor: the
+/// application thread's share of the work (encoding, and with several
+/// endpoints choosing the batch of the trace's endpoint pair); batches are
+/// compressed and sent on the processor's own thread.
+fn processor(c: &mut Criterion) {
+    const SPANS: usize = 512;
+    let spans = otlp_benches::http_spans(SPANS);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("processor_on_end");
+    group.throughput(Throughput::Elements(SPANS as u64));
+    for endpoints in [1, 3, 8] {
+        let running = receivers(&rt, endpoints);
+        let urls: Vec<String> = running
+            .iter()
+            .map(|r| format!("http://{}", r.grpc_addr().unwrap()))
+            .collect();
+        let processor = OtlpSpanProcessor::builder()
+            .with_endpoints(urls)
+            .with_protocol(Protocol::Grpc)
+            .with_scheduled_delay(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let stats = processor.stats();
+        group.bench_function(format!("{endpoints} endpoints, 512 spans"), |b| {
+            b.iter_batched(
+                || spans.clone(),
+                |batch| {
+                    for span in batch {
+                        processor.on_end(span);
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        processor.force_flush().unwrap();
+        let s = stats.snapshot();
+        assert_eq!(s.dropped.total(), 0, "nothing dropped: {:?}", s.dropped);
+        let _ = processor.shutdown();
+        for r in running {
+            rt.block_on(r.shutdown());
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, route, processor);
 criterion_main!(benches);

@@ -81,7 +81,7 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
         let mut failure = None;
         for signal in Signal::STABLE {
             let options = SendOptions {
-                endpoint: Some(format!("http://{addr}")),
+                endpoints: vec![format!("http://{addr}")],
                 protocol: Some(protocol),
                 compression: Some(algorithm.into()),
                 headers: Vec::new(),
@@ -92,6 +92,9 @@ pub(crate) fn run(args: DemoArgs, runtime: &Runtime) -> Result<(), CliError> {
                 batch_size: args.batch_size,
                 workers: 1,
                 persist: None,
+                routing: None,
+                health_interval: Duration::from_secs(1),
+                spans_per_trace: 1,
             };
             let report = send::run(&options, runtime.handle())?;
             sent += report.generated;

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! otlp receive [--grpc ADDR] [--http ADDR] [--out FILE]
-//! otlp send    [--endpoint URL] [--protocol P] [--compression C] [--signal S]
+//! otlp send    [--endpoint URL ...] [--protocol P] [--compression C] [--signal S]
 //!              [--count N] [--rate PER_S] [--batch-size B] [--workers W] [--timeout D]
-//!              [--persist DIR]
+//!              [--persist DIR] [--routing R] [--health-interval D] [--spans-per-trace K]
 //! otlp demo    [--count N]
 //! otlp profile [--pid PID ...] [--all] [--frequency HZ] [--duration D]
 //!              [--interval D] [--endpoint URL] [--pprof FILE]
@@ -58,7 +58,7 @@ mod send;
 use clap::{Args, Parser, Subcommand};
 use error::CliError;
 use otlp_core::Signal;
-use otlp_exporter::{Compression, Protocol};
+use otlp_exporter::{Compression, Protocol, Routing};
 use otlp_transport::receiver;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,8 +93,11 @@ enum Command {
 struct ExportArgs {
     /// Collector endpoint, e.g. http://localhost:4317 (gRPC) or
     /// http://localhost:4318 (HTTP; the signal's path is appended).
-    #[arg(long, value_name = "URL")]
-    endpoint: Option<String>,
+    /// Repeat it to send to several (see --routing), or give
+    /// dns:///NAME:PORT for every address NAME resolves to, resolved again
+    /// every 30 s (dns://SERVER:PORT/NAME:PORT asks that name server).
+    #[arg(long = "endpoint", value_name = "URL")]
+    endpoints: Vec<String>,
     /// grpc, http/protobuf or http/json.
     #[arg(long, value_name = "PROTOCOL")]
     protocol: Option<Protocol>,
@@ -237,6 +240,14 @@ What --count counts:
            cardinality limit so none overflow. --batch-size data points are
            collected per export.
 
+With several --endpoint (or a dns:/// one), each endpoint has its own queue, \
+retries and circuit breaker, and batches are routed by --routing. An endpoint \
+that fails its health check (every --health-interval) or whose breaker opens \
+leaves the ring: what was queued for it goes whole to the next owner of its \
+traces, and it gets its share back once healthy. The summary then has a line \
+per endpoint and counts possible duplicates (batches whose answer was lost \
+in flight and were sent again). --persist works with one endpoint only.
+
 With --persist DIR, batches wait in DIR (one subdirectory per signal) \
 instead of memory: generating does not wait for the endpoint, a batch leaves \
 the disk only once the endpoint accepted it (at-least-once: a crash can \
@@ -279,6 +290,21 @@ struct SendArgs {
     /// unreachable endpoint and a crash (see below).
     #[arg(long, value_name = "DIR")]
     persist: Option<PathBuf>,
+    /// With several endpoints, how batches are spread: trace-id (every
+    /// span of a trace at one endpoint; logs and metrics by service.name)
+    /// [default], service, round-robin or least-pending.
+    #[arg(long, value_name = "ROUTING")]
+    routing: Option<Routing>,
+    /// With several endpoints, how often each one's health is checked
+    /// (the gRPC health check, or GET /health over HTTP); one not serving
+    /// gets no batches until it is again (100ms to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = |s: &str| parse_duration_in(s, Duration::from_millis(100), HOUR))]
+    health_interval: Duration,
+    /// Traces only: spans per trace (1 to 1000): an HTTP server span and
+    /// its children, alternately a database query and a call to a
+    /// downstream service. --count still counts spans.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = |s: &str| parse_count::<u64>(s, 1, 1000))]
+    spans_per_trace: u64,
 }
 
 /// Arguments of `otlp demo`.

@@ -32,13 +32,11 @@ pub(crate) fn command(args: ProfileArgs, runtime: &Handle) -> Result<(), CliErro
         .map_err(|e| CliError::Usage(e.to_string()))?;
     // Only `--pprof` given: the file is the whole output.
     let settings = &args.export;
-    let export = settings.endpoint.is_some() || args.pprof.is_none();
+    let export = !settings.endpoints.is_empty() || args.pprof.is_none();
     let exporter = if export {
         let _entered = runtime.enter();
         let mut exporter = OtlpProfileExporter::builder().with_headers(settings.headers.clone());
-        if let Some(endpoint) = &settings.endpoint {
-            exporter = exporter.with_endpoint(endpoint);
-        }
+        exporter = crate::send::with_endpoints(exporter, &settings.endpoints)?;
         if let Some(protocol) = settings.protocol {
             exporter = exporter.with_protocol(protocol);
         }

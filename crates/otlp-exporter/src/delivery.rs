@@ -89,6 +89,9 @@ pub(crate) struct Job {
     pub(crate) payload: Payload,
     /// Spans, data points or log records in it.
     pub(crate) items: u64,
+    /// What it is routed by, with several endpoints: a trace id (its
+    /// spans' partition's) or a `service.name`; `None` to go anywhere.
+    pub(crate) key: Option<Bytes>,
 }
 
 impl Weighted for Job {
@@ -141,6 +144,48 @@ impl Default for DeliveryConfig {
             breaker: BreakerConfig::default(),
             persist: None,
         }
+    }
+}
+
+/// How one endpoint's delivery, of an exporter with several, hands batches
+/// back to the router when the endpoint has left the ring.
+#[derive(Debug)]
+pub(crate) struct Link {
+    /// True while the endpoint is out of the ring and another is in it:
+    /// its queue is handed on, and its batches that fail are too.
+    pub(crate) left: tokio::sync::watch::Sender<bool>,
+    /// To the router, which queues each batch at its next owner.
+    pub(crate) handoff: tokio::sync::mpsc::UnboundedSender<Job>,
+    /// Asks the router to check the endpoints' health now (a request
+    /// failed).
+    pub(crate) suspect: Arc<tokio::sync::Notify>,
+}
+
+/// Whether a failed request may have reached the endpoint: no answer
+/// within the timeout, or the connection broke after it was sent. A
+/// refused connection, an answer, or an open breaker mean it did not.
+pub(crate) fn maybe_delivered(error: &ExportError) -> bool {
+    match error {
+        ExportError::Timeout { .. } => true,
+        ExportError::Connection { source, .. } => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+            while let Some(e) = cause {
+                if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                    if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::AddrNotAvailable
+                            | std::io::ErrorKind::HostUnreachable
+                            | std::io::ErrorKind::NetworkUnreachable
+                    ) {
+                        return false;
+                    }
+                }
+                cause = e.source();
+            }
+            true
+        }
+        _ => false,
     }
 }
 
@@ -355,6 +400,9 @@ struct Inner {
     handle: Handle,
     /// Drops already reported by a flush or shutdown.
     reported: Mutex<Dropped>,
+    /// With several endpoints: the way back to the router.
+    link: Option<Link>,
+    breaker: otlp_resilience::breaker::BreakerHandle,
 }
 
 /// An exporter's queue and senders.
@@ -393,9 +441,19 @@ impl Drop for Running {
 
 /// How a batch task ended.
 enum Outcome {
-    Exported { rejected: u64 },
+    /// `resent`: an earlier attempt's answer was lost in flight, so the
+    /// endpoint may have the batch twice.
+    Exported {
+        rejected: u64,
+        resent: bool,
+    },
     Dropped(Reason),
     Stopped,
+    /// The endpoint left the ring: the batch goes to the next one.
+    /// `maybe_delivered`: an attempt may have reached this endpoint.
+    Rerouted {
+        maybe_delivered: bool,
+    },
 }
 
 impl Delivery {
@@ -407,6 +465,7 @@ impl Delivery {
         cfg: DeliveryConfig,
         stats: &ExportStats,
         pool: Arc<BufferPool>,
+        link: Option<Link>,
     ) -> Result<Delivery, BuildError> {
         let store = match &cfg.persist {
             None => Store::Memory(Arc::new(
@@ -453,6 +512,8 @@ impl Delivery {
             pool,
             handle: runtime.handle().clone(),
             reported: Mutex::new(Dropped::default()),
+            link,
+            breaker: breaker.handle(),
         });
         let running = Running::new(&inner);
         runtime.spawn_detached(async move {
@@ -531,6 +592,35 @@ impl Delivery {
         }
     }
 
+    /// Queues a batch another endpoint handed on (see [`Link`]): new to
+    /// this endpoint, already counted in the exporter's total.
+    pub(crate) async fn submit_rerouted(&self, job: Job) {
+        let items = job.items;
+        let stats = &self.inner.stats;
+        let Store::Memory(queue) = &self.inner.store else {
+            // Several endpoints never have a persistent queue (refused at
+            // build); counted rather than lost silently.
+            stats.record_rerouted_in(items);
+            stats.record_unqueued(items, Reason::DiskError);
+            return;
+        };
+        stats.record_rerouted_in(items);
+        match queue.push_async(job).await {
+            Ok(PushOutcome::Queued) => {}
+            Ok(PushOutcome::DroppedOldest { items: evicted, .. }) => {
+                stats.record_unqueued(evicted, Reason::QueueFull);
+            }
+            Err(QueueError::Closed(_)) => stats.record_unqueued(items, Reason::Shutdown),
+            Ok(_) | Err(_) => {
+                tracing::warn!(
+                    items,
+                    "export queue full; batch handed on from another endpoint dropped"
+                );
+                stats.record_unqueued(items, Reason::QueueFull);
+            }
+        }
+    }
+
     /// Waits until every queued batch has been delivered or dropped.
     pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
         let drained = self.wait_drained(Instant::now() + timeout);
@@ -561,25 +651,21 @@ impl Delivery {
     /// `drained`, or if items were dropped since the last one answered
     /// (naming how many, and why: each drop is reported once).
     pub(crate) fn verdict(&self, drained: bool, timeout: Duration) -> OTelSdkResult {
-        let now = self.inner.stats.dropped();
-        let dropped = {
-            let mut reported = lock(&self.inner.reported);
-            let since = now.since(&reported);
-            *reported = now;
-            since
-        };
-        match (dropped.total(), drained) {
-            (0, true) => Ok(()),
-            (0, false) => Err(OTelSdkError::Timeout(timeout)),
-            (_, drained) => Err(OTelSdkError::InternalFailure(format!(
-                "{dropped} items dropped since the last flush{}",
-                if drained {
-                    String::new()
-                } else {
-                    format!("; more still undelivered after {timeout:?}")
-                }
-            ))),
+        verdict(&self.inner.stats, &self.inner.reported, drained, timeout)
+    }
+
+    /// The endpoint left the ring (`true`) while another is in it, or is
+    /// back: see [`Link`]. Nothing without a link.
+    pub(crate) fn set_left(&self, left: bool) {
+        if let Some(link) = &self.inner.link {
+            link.left
+                .send_if_modified(|l| std::mem::replace(l, left) != left);
         }
+    }
+
+    /// The state of this endpoint's circuit breaker.
+    pub(crate) fn breaker_state(&self) -> otlp_resilience::breaker::BreakerState {
+        self.inner.breaker.state()
     }
 
     /// Stops the dispatcher and the batch tasks and waits up to `timeout`
@@ -624,15 +710,103 @@ impl Delivery {
     }
 }
 
+/// Resolves once the endpoint has left the ring (never without a link).
+async fn has_left(left: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(left) = left {
+        if left.wait_for(|l| *l).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+impl Inner {
+    /// Hands what is queued here to the router, for the next owners.
+    fn hand_on_queue(&self, link: &Link) {
+        let Store::Memory(queue) = &self.store else {
+            return;
+        };
+        while let Some(job) = queue.try_pop() {
+            self.stats.record_rerouted(job.items, true, false);
+            self.hand_on(link, job);
+        }
+    }
+
+    fn hand_on(&self, link: &Link, job: Job) {
+        if let Err(e) = link.handoff.send(job) {
+            // The router is gone: the exporter is being dropped.
+            self.stats.record_handoff_failed(e.0.items);
+        }
+    }
+}
+
+/// The answer of a flush or shutdown: an error if the queue was not
+/// `drained`, or if items were dropped since the last one answered (naming
+/// how many, and why: each drop is reported once, `reported` keeps track).
+pub(crate) fn verdict(
+    stats: &ExportStats,
+    reported: &Mutex<Dropped>,
+    drained: bool,
+    timeout: Duration,
+) -> OTelSdkResult {
+    let now = stats.dropped();
+    let dropped = {
+        let mut reported = lock(reported);
+        let since = now.since(&reported);
+        *reported = now;
+        since
+    };
+    match (dropped.total(), drained) {
+        (0, true) => Ok(()),
+        (0, false) => Err(OTelSdkError::Timeout(timeout)),
+        (_, drained) => Err(OTelSdkError::InternalFailure(format!(
+            "{dropped} items dropped since the last flush{}",
+            if drained {
+                String::new()
+            } else {
+                format!("; more still undelivered after {timeout:?}")
+            }
+        ))),
+    }
+}
+
 async fn dispatch(inner: Arc<Inner>) {
     let mut stop = inner.stop.subscribe();
+    let mut left = inner.link.as_ref().map(|l| l.left.subscribe());
     loop {
+        if let (Some(link), Some(rx)) = (&inner.link, left.as_mut()) {
+            if *rx.borrow_and_update() {
+                // Out of the ring: what is queued here goes to the next
+                // owners, until the endpoint is back.
+                inner.hand_on_queue(link);
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = rx.changed() => {}
+                    // One routed here just before the endpoint left.
+                    job = async {
+                        match &inner.store {
+                            Store::Memory(queue) => queue.pop().await,
+                            Store::Disk(_) => std::future::pending().await,
+                        }
+                    } => match job {
+                        Some(job) => {
+                            inner.stats.record_rerouted(job.items, true, false);
+                            inner.hand_on(link, job);
+                        }
+                        None => return,
+                    },
+                }
+                continue;
+            }
+        }
         // A slot out of the queue, then a batch; the batch's task waits for
         // a send slot. (Holding a send slot while waiting for a batch would
         // starve a batch waiting to be retried.)
         let taken = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => return,
+            () = has_left(&mut left) => continue,
             taken = Arc::clone(&inner.taken_slots).acquire_owned() => match taken {
                 Ok(taken) => taken,
                 Err(_) => return,
@@ -643,6 +817,7 @@ async fn dispatch(inner: Arc<Inner>) {
                 let job = tokio::select! {
                     biased;
                     _ = stop.wait_for(|s| *s) => return,
+                    () = has_left(&mut left) => continue,
                     job = queue.pop() => job,
                 };
                 let Some(job) = job else {
@@ -703,9 +878,12 @@ impl Inner {
     async fn run(self: &Arc<Self>, job: Job, disk_id: Option<RecordId>) {
         let started = Instant::now();
         let mut stop = self.stop.subscribe();
+        let left = self.link.as_ref().is_some_and(|l| *l.left.borrow());
         let outcome = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => Outcome::Stopped,
+            // Taken just as the endpoint left the ring: not sent here.
+            () = std::future::ready(()), if left => Outcome::Rerouted { maybe_delivered: false },
             outcome = self.attempts(&job) => outcome,
         };
         let latency = started.elapsed();
@@ -714,13 +892,22 @@ impl Inner {
         match outcome {
             // Booked last: a flush waiting for this batch returns once its
             // buffer is back and its record deleted.
-            Outcome::Exported { rejected } => {
+            Outcome::Exported { rejected, resent } => {
+                if resent {
+                    stats.record_possible_duplicates(items);
+                }
                 self.finish(job, disk_id).await;
                 stats.record_success(items, rejected, latency);
             }
             Outcome::Dropped(reason) => {
                 self.finish(job, disk_id).await;
                 stats.record_failure(items, reason, latency);
+            }
+            Outcome::Rerouted { maybe_delivered } => {
+                stats.record_rerouted(items, false, maybe_delivered);
+                if let Some(link) = &self.link {
+                    self.hand_on(link, job);
+                }
             }
             Outcome::Stopped => match (&self.store, disk_id) {
                 // A durable batch stays on disk for the next run.
@@ -735,6 +922,8 @@ impl Inner {
     async fn attempts(&self, job: &Job) -> Outcome {
         let mut started = tokio::time::Instant::now();
         let mut retries = 0;
+        let mut left = self.link.as_ref().map(|l| l.left.subscribe());
+        let mut maybe_sent = false;
         self.retrier.record_request();
         loop {
             // A send slot only while the request is on the wire: none is
@@ -752,9 +941,28 @@ impl Inner {
                     }
                     return Outcome::Exported {
                         rejected: response.rejected_items,
+                        resent: maybe_sent,
                     };
                 }
                 Err(e) => e,
+            };
+            if let otlp_resilience::breaker::BreakerError::Inner(e) = &error {
+                maybe_sent |= maybe_delivered(e);
+            }
+            if let Some(link) = &self.link {
+                if *link.left.borrow() {
+                    return Outcome::Rerouted {
+                        maybe_delivered: maybe_sent,
+                    };
+                }
+                if error.is_retryable() {
+                    // Perhaps the endpoint is down: check, rather than wait
+                    // for the next round of health checks.
+                    link.suspect.notify_one();
+                }
+            }
+            let rerouted = Outcome::Rerouted {
+                maybe_delivered: maybe_sent,
             };
             // Waits until a retry is due; returns the reason to give up.
             loop {
@@ -763,12 +971,18 @@ impl Inner {
                         retries += 1;
                         // The retry count (kept by the retrier) changed.
                         self.stats.announce();
-                        tokio::time::sleep(delay).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = has_left(&mut left) => return rerouted,
+                        }
                         break;
                     }
                     Decision::GiveUp(GiveUp::Budget { delay }) => {
                         self.stats.record_deferred();
-                        tokio::time::sleep(delay.max(BUDGET_PAUSE)).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(delay.max(BUDGET_PAUSE)) => {}
+                            () = has_left(&mut left) => return rerouted,
+                        }
                     }
                     Decision::GiveUp(GiveUp::Elapsed { delay }) if self.durable => {
                         // Kept until accepted: wait as asked, then a new
@@ -847,5 +1061,6 @@ fn decode_job(record: &Bytes) -> Option<Job> {
         signal,
         payload: Payload::new(record.slice(12..), compression),
         items,
+        key: None,
     })
 }

@@ -72,6 +72,18 @@
 //! resolve alike share one transport client (one gRPC connection, one HTTP
 //! pool).
 //!
+//! # Several endpoints
+//! [`with_endpoints`](ExporterBuilder::with_endpoints) (or a DNS name,
+//! [`with_resolver`](ExporterBuilder::with_resolver)) spreads batches over
+//! several collectors by [`Routing`]: spans by trace id with rendezvous
+//! hashing (the span processor partitions spans by endpoint as it encodes
+//! them), logs and metrics by `service.name`, or round robin / least
+//! pending. Each endpoint has its own queue, retries, breaker and stats
+//! ([`ExportStats::endpoints`]); one that is unhealthy (breaker open, or
+//! failing [`with_health_check`](ExporterBuilder::with_health_check))
+//! leaves the ring, and what was queued for it goes whole to the next
+//! owner of its traces. One endpoint pays nothing for this.
+//!
 //! What an exporter did is in its [`ExportStats`]; a caller waiting for a
 //! figure waits on them ([`ExportStats::wait_for`], [`ExportStats::until`])
 //! instead of polling.
@@ -83,6 +95,7 @@
 //! | `grpc` | yes | OTLP/gRPC (`otlp-transport/grpc`) |
 //! | `http` | yes | OTLP/HTTP, protobuf and JSON bodies (`otlp-transport/http`) |
 //! | `gzip`, `zstd`, `brotli` | yes | each codec (`otlp-compression/*`, `otlp-transport/*`) |
+//! | `dns` | no | endpoints from a DNS name re-resolved while running ([`Resolver`], with hickory-resolver) |
 //!
 //! A protocol or codec left out still parses by name; asking for it is a
 //! [`BuildError`] naming the feature to enable.
@@ -94,10 +107,11 @@ mod forward;
 mod pipeline;
 mod processor;
 mod profiles;
+mod route;
 mod runtime;
 mod stats;
 
-use delivery::{Delivery, DeliveryConfig};
+use delivery::DeliveryConfig;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -115,7 +129,7 @@ use DEFAULT_FLUSH_TIMEOUT as FLUSH_TIMEOUT;
 /// Waits for an exporter's queue to drain; see
 /// [`OtlpSpanExporter::flush_handle`].
 #[derive(Debug, Clone)]
-pub struct FlushHandle(Delivery);
+pub struct FlushHandle(pipeline::Sink);
 
 impl FlushHandle {
     /// Blocks until every batch handed to the exporter has been delivered
@@ -143,8 +157,14 @@ pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
 pub use processor::{OtlpSpanProcessor, DEFAULT_MAX_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY};
 pub use profiles::OtlpProfileExporter;
+pub use route::{
+    HealthCheck, HealthProbe, ParseError, Resolver, Routing, DEFAULT_HEALTH_INTERVAL,
+    DEFAULT_RESOLVE_INTERVAL,
+};
 pub use runtime::ExportThread;
-pub use stats::{DiskSnapshot, Dropped, ErrorKind, ExportStats, LastError, StatsSnapshot};
+pub use stats::{
+    DiskSnapshot, Dropped, EndpointSnapshot, ErrorKind, ExportStats, LastError, StatsSnapshot,
+};
 
 /// Why an exporter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +235,31 @@ pub enum BuildError {
     /// apply to: they would do nothing.
     #[error("with_disk_queue_config was set without with_persistent_queue")]
     DiskConfigWithoutPersistentQueue,
+    /// `with_endpoints` was given no endpoint.
+    #[error("with_endpoints: no endpoint given")]
+    NoEndpoints,
+    /// Several endpoints (`with_endpoints`, `with_resolver`) with a
+    /// persistent queue: one queue directory per endpoint is not
+    /// supported; batches of several endpoints are queued in memory.
+    #[error("with_persistent_queue cannot be combined with several endpoints (with_endpoints or with_resolver)")]
+    PersistentQueueWithSeveralEndpoints,
+    /// The health check cannot be asked over the exporter's protocol: the
+    /// gRPC health check needs OTLP/gRPC, an HTTP path OTLP/HTTP.
+    #[error("with_health_check: {probe:?} cannot be sent over {protocol}")]
+    HealthCheckProtocol {
+        /// The probe configured.
+        probe: HealthProbe,
+        /// The resolved protocol.
+        protocol: Protocol,
+    },
+    /// A setting of several endpoints cannot work: a zero interval, a
+    /// health check or routing without several endpoints, no DNS resolver
+    /// in this build.
+    #[error("{reason}")]
+    Resolver {
+        /// What is wrong.
+        reason: String,
+    },
     /// The exporter's runtime thread could not be started.
     #[error("could not start the exporter's runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -240,6 +285,8 @@ pub struct ResolvedClient {
     /// The time allowed for one export request.
     pub timeout: Duration,
     stats: ExportStats,
+    /// With several endpoints: the ring requests are spread over.
+    router: Option<std::sync::Arc<route::router::Router>>,
 }
 
 impl ResolvedClient {
@@ -258,11 +305,16 @@ impl ResolvedClient {
         items: u64,
         uncompressed: usize,
     ) -> Result<otlp_transport::client::ExportResponse, otlp_transport::client::ExportError> {
-        let stats = &self.stats;
-        stats.record_encoded(uncompressed, payload.body.len());
+        self.stats.record_encoded(uncompressed, payload.body.len());
+        // With several endpoints, each request to the next in the ring,
+        // booked in that endpoint's stats (and so in the total).
+        let (client, stats) = match self.router.as_ref().and_then(|r| r.next_member()) {
+            Some((client, stats)) => (client, stats),
+            None => (self.client.clone(), self.stats.clone()),
+        };
         stats.record_sending(items);
         let started = std::time::Instant::now();
-        let result = self.client.export(signal, payload).await;
+        let result = client.export(signal, payload).await;
         match &result {
             Ok(response) => {
                 stats.record_success(items, response.rejected_items, started.elapsed());
@@ -276,7 +328,8 @@ impl ResolvedClient {
     }
 
     /// What was sent through [`export`](Self::export) (and through clones
-    /// of this client).
+    /// of this client); with several endpoints, each one's in
+    /// [`ExportStats::endpoints`].
     pub fn stats(&self) -> ExportStats {
         self.stats.clone()
     }
@@ -293,6 +346,7 @@ pub struct ExporterBuilder<E> {
     temporality: Option<Temporality>,
     batch: BatchSettings,
     thread: Option<ExportThread>,
+    route: route::RouteSettings,
     _exporter: PhantomData<fn() -> E>,
 }
 
@@ -307,6 +361,7 @@ impl<E> Clone for ExporterBuilder<E> {
             temporality: self.temporality,
             batch: self.batch.clone(),
             thread: self.thread.clone(),
+            route: self.route.clone(),
             _exporter: PhantomData,
         }
     }
@@ -329,6 +384,7 @@ impl<E> ExporterBuilder<E> {
             temporality: None,
             batch: BatchSettings::default(),
             thread: None,
+            route: route::RouteSettings::default(),
             _exporter: PhantomData,
         }
     }
@@ -346,6 +402,7 @@ impl<E> ExporterBuilder<E> {
             temporality: self.temporality,
             batch: self.batch,
             thread: self.thread,
+            route: self.route,
             _exporter: PhantomData,
         }
     }
@@ -366,6 +423,49 @@ impl<E> ExporterBuilder<E> {
     /// `OTEL_EXPORTER_OTLP_INSECURE=true`.
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.settings.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Sends to several collectors (each URL as for
+    /// [`with_endpoint`](Self::with_endpoint), which this replaces),
+    /// routed by [`with_routing`](Self::with_routing) (by trace id
+    /// unless set), each with its own queue, retries, circuit breaker and
+    /// [stats](ExportStats::endpoints). An endpoint that is unhealthy
+    /// (its breaker open, or failing [`with_health_check`](Self::with_health_check))
+    /// leaves the ring until it is healthy again, and what was queued for
+    /// it goes to the next endpoint. One URL is the same as
+    /// `with_endpoint`. See [`Routing`] for the design.
+    pub fn with_endpoints<S: Into<String>>(
+        mut self,
+        endpoints: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.route.members = Some(route::Members::Static(
+            endpoints.into_iter().map(Into::into).collect(),
+        ));
+        self
+    }
+
+    /// Sends to every address a DNS name resolves to, resolved again at
+    /// the resolver's interval (a Kubernetes headless service, say); like
+    /// [`with_endpoints`](Self::with_endpoints) otherwise. Needs the
+    /// `dns` feature.
+    pub fn with_resolver(mut self, resolver: Resolver) -> Self {
+        self.route.members = Some(route::Members::Dns(resolver));
+        self
+    }
+
+    /// How batches are spread over several endpoints (default
+    /// [`Routing::TraceId`]); refused by `build` without several.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.route.routing = Some(routing);
+        self
+    }
+
+    /// Checks each of several endpoints' health at an interval; one that
+    /// is not serving leaves the ring until it is again. Refused by
+    /// `build` without several endpoints.
+    pub fn with_health_check(mut self, check: HealthCheck) -> Self {
+        self.route.health = Some(check);
         self
     }
 
@@ -478,11 +578,21 @@ impl<E> ExporterBuilder<E> {
     /// Fails as `build` would: on an environment variable that cannot be
     /// parsed, on settings the transport rejects, or when the protocol or
     /// codec was left out of this build.
+    ///
+    /// With several endpoints ([`with_endpoints`](Self::with_endpoints),
+    /// [`with_resolver`](Self::with_resolver)) the client sends each
+    /// request to the next endpoint of the ring (membership and health as
+    /// the exporters follow them, on the export thread); `client` and
+    /// `endpoint` are then the first endpoint's (for a DNS name, the name
+    /// itself, resolved when connecting).
     pub fn build_client(&self, signal: Signal) -> Result<ResolvedClient, BuildError> {
         let cfg = self.resolve(signal)?;
         let algorithm = cfg.compression.algorithm();
         if !algorithm.is_supported() {
             return Err(otlp_compression::CompressionError::Unsupported { algorithm }.into());
+        }
+        if let Some(members) = self.several() {
+            return self.build_routed_client(signal, members);
         }
         let client = match &self.thread {
             Some(thread) => thread.client(signal, &cfg, &self.settings, &read_env)?,
@@ -499,6 +609,44 @@ impl<E> ExporterBuilder<E> {
             endpoint: cfg.url,
             timeout: cfg.timeout,
             stats: ExportStats::default(),
+            router: None,
+        })
+    }
+
+    /// [`build_client`](Self::build_client) with several endpoints.
+    fn build_routed_client(
+        &self,
+        signal: Signal,
+        members: route::Members,
+    ) -> Result<ResolvedClient, BuildError> {
+        let thread = match &self.thread {
+            Some(thread) => thread.clone(),
+            None => ExportThread::new()?,
+        };
+        let first = match &members {
+            route::Members::Static(urls) => urls.first().cloned().ok_or(BuildError::NoEndpoints)?,
+            route::Members::Dns(r) => format!("{}://{}:{}", r.scheme, r.host, r.port),
+        };
+        let mut settings = self.settings.clone();
+        settings.endpoint = Some(first);
+        let cfg = self.resolve_with(signal, &settings)?;
+        let client = thread.client(signal, &cfg, &settings, &read_env)?;
+        let stats = ExportStats::default();
+        let router = route::router::Router::start(
+            signal,
+            self.router_config(signal, &cfg, members, &thread, &self.delivery)?,
+            thread.runtime(),
+            std::sync::Arc::new(pipeline::BufferPool::new(1)),
+            &stats,
+        )?;
+        Ok(ResolvedClient {
+            client,
+            protocol: cfg.protocol,
+            compression: cfg.compression,
+            endpoint: cfg.url,
+            timeout: cfg.timeout,
+            stats,
+            router: Some(router),
         })
     }
 
@@ -543,8 +691,111 @@ impl<E> ExporterBuilder<E> {
             Some(thread) => thread.clone(),
             None => ExportThread::new()?,
         };
-        let client = thread.client(signal, &cfg, &self.settings, &read_env)?;
-        Pipeline::new(signal, cfg, delivery, thread.runtime().clone(), client)
+        let target = match self.several() {
+            Some(members) => {
+                if delivery.persist.is_some() {
+                    return Err(BuildError::PersistentQueueWithSeveralEndpoints);
+                }
+                pipeline::Target::Many(
+                    self.router_config(signal, &cfg, members, &thread, &delivery)?,
+                )
+            }
+            None => {
+                if self.route.routing.is_some() || self.route.health.is_some() {
+                    return Err(BuildError::Resolver {
+                        reason: "with_routing and with_health_check need several endpoints \
+                                 (with_endpoints or with_resolver)"
+                            .to_owned(),
+                    });
+                }
+                let mut settings = self.settings.clone();
+                if let Some(route::Members::Static(urls)) = &self.route.members {
+                    settings.endpoint = urls.first().cloned();
+                }
+                let one = match &self.route.members {
+                    Some(_) => self.resolve_with(signal, &settings)?,
+                    None => cfg.clone(),
+                };
+                pipeline::Target::One(thread.client(signal, &one, &settings, &read_env)?)
+            }
+        };
+        Pipeline::new(signal, cfg, delivery, thread.runtime().clone(), target)
+    }
+
+    /// The endpoints when there are several (a DNS name counts as several,
+    /// whatever it answers); `None` for one.
+    fn several(&self) -> Option<route::Members> {
+        match &self.route.members {
+            Some(route::Members::Static(urls)) if urls.len() <= 1 => None,
+            other => other.clone(),
+        }
+    }
+
+    fn resolve_with(
+        &self,
+        signal: Signal,
+        settings: &env::Settings,
+    ) -> Result<env::Resolved, BuildError> {
+        let cfg = env::resolve(signal, settings, &read_env)?;
+        let algorithm = cfg.compression.algorithm();
+        if cfg.protocol == Protocol::Grpc && algorithm == Algorithm::Brotli {
+            return Err(BuildError::CompressionNotSupported {
+                protocol: cfg.protocol,
+                algorithm,
+            });
+        }
+        Ok(cfg)
+    }
+
+    fn router_config(
+        &self,
+        signal: Signal,
+        cfg: &env::Resolved,
+        members: route::Members,
+        thread: &ExportThread,
+        delivery: &DeliveryConfig,
+    ) -> Result<route::router::RouterConfig, BuildError> {
+        if let Some(check) = &self.route.health {
+            let fits = match &check.probe {
+                HealthProbe::Grpc { .. } => cfg.protocol == Protocol::Grpc,
+                HealthProbe::Http { .. } => cfg.protocol != Protocol::Grpc,
+                _ => false,
+            };
+            if !fits {
+                return Err(BuildError::HealthCheckProtocol {
+                    probe: check.probe.clone(),
+                    protocol: cfg.protocol,
+                });
+            }
+            if check.interval.is_zero() {
+                return Err(BuildError::Zero {
+                    setting: "with_health_check interval",
+                });
+            }
+        }
+        match &members {
+            route::Members::Static(urls) if urls.is_empty() => return Err(BuildError::NoEndpoints),
+            route::Members::Dns(r) if r.interval.is_zero() => {
+                return Err(BuildError::Zero {
+                    setting: "with_resolver interval",
+                })
+            }
+            _ => {}
+        }
+        let (settings, thread) = (self.settings.clone(), thread.clone());
+        let make_client: route::router::MakeClient = std::sync::Arc::new(move |url: &str| {
+            let mut settings = settings.clone();
+            settings.endpoint = Some(url.to_owned());
+            let cfg = env::resolve(signal, &settings, &read_env)?;
+            thread.client(signal, &cfg, &settings, &read_env)
+        });
+        Ok(route::router::RouterConfig {
+            members,
+            routing: self.route.routing.unwrap_or_default(),
+            health: self.route.health.clone(),
+            make_client,
+            delivery: delivery.clone(),
+        })
     }
 }
 
@@ -591,6 +842,9 @@ impl ExporterBuilder<OtlpSpanExporter> {
 
 impl SpanExporter for OtlpSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        if let Some(router) = self.pipeline.trace_router() {
+            return export_by_trace(&self.pipeline, router, batch).await;
+        }
         let items = batch.len() as u64;
         let payload = self
             .pipeline
@@ -613,7 +867,54 @@ impl SpanExporter for OtlpSpanExporter {
     }
 }
 
+/// Spans of several endpoints routed by trace id: encoded into one batch
+/// per (owner, next owner) of their traces, each sent whole to its owner.
+async fn export_by_trace(
+    pipeline: &Pipeline,
+    router: &route::router::Router,
+    batch: Vec<SpanData>,
+) -> OTelSdkResult {
+    let ring = router.ring();
+    let format = pipeline
+        .encoder
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .format();
+    let mut parts: Vec<((u32, u32), [u8; 16], otlp_core::SpanBatch)> = Vec::new();
+    for span in &batch {
+        let trace = span.span_context.trace_id().to_bytes();
+        let pair = ring.top_two(&trace);
+        match parts.iter_mut().find(|(p, _, _)| *p == pair) {
+            Some((_, _, part)) => part.push(span),
+            None => {
+                let mut part = otlp_core::SpanBatch::new(format);
+                part.push(span);
+                parts.push((pair, trace, part));
+            }
+        }
+    }
+    drop(batch);
+    let mut result = Ok(());
+    for (_, trace, mut part) in parts {
+        let items = part.len() as u64;
+        let sent =
+            match pipeline.prepare_counted(items, |e, out| e.encode_span_batch(&mut part, out)) {
+                Ok(payload) => {
+                    pipeline
+                        .submit_keyed(items, payload, Some(bytes::Bytes::copy_from_slice(&trace)))
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+        if result.is_ok() {
+            result = sent;
+        }
+    }
+    result
+}
+
 fn set_resource(pipeline: &Pipeline, resource: &Resource) {
+    pipeline.set_route_resource(resource);
     pipeline
         .encoder
         .write()
@@ -751,7 +1052,7 @@ impl ExporterBuilder<OtlpMetricExporter> {
 impl PushMetricExporter for OtlpMetricExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         self.pipeline
-            .export(data_points(metrics), |e, out| {
+            .export_of(data_points(metrics), metrics.resource(), |e, out| {
                 e.encode_metrics(metrics, out)
             })
             .await

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::delivery::{Delivery, DeliveryConfig, Job};
+use crate::route::router::{Router, RouterConfig};
+use crate::route::Routing;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Instant;
@@ -31,6 +33,69 @@ fn queue_compressor(compression: Compression) -> Result<Compressor, BuildError> 
 /// How long shutting down waits for the senders to let go of the queue.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Where batches go: one endpoint's delivery, or a router over several.
+#[derive(Debug, Clone)]
+pub(crate) enum Sink {
+    One(Delivery),
+    Many(Arc<Router>),
+}
+
+impl Sink {
+    async fn submit(&self, job: Job) -> OTelSdkResult {
+        match self {
+            Sink::One(d) => d.submit(job).await,
+            Sink::Many(r) => r.submit(job).await,
+        }
+    }
+
+    /// Waits until everything queued has been delivered or dropped.
+    pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Sink::One(d) => d.flush(timeout),
+            Sink::Many(r) => {
+                let drained = r.wait_drained(Instant::now() + timeout);
+                r.verdict(drained, timeout)
+            }
+        }
+    }
+
+    pub(crate) fn wait_drained(&self, deadline: Instant) -> bool {
+        match self {
+            Sink::One(d) => d.wait_drained(deadline),
+            Sink::Many(r) => r.wait_drained(deadline),
+        }
+    }
+
+    pub(crate) fn verdict(&self, drained: bool, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Sink::One(d) => d.verdict(drained, timeout),
+            Sink::Many(r) => r.verdict(drained, timeout),
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            Sink::One(d) => d.close(),
+            Sink::Many(r) => r.close(),
+        }
+    }
+
+    fn stop(&self, timeout: Duration) {
+        match self {
+            Sink::One(d) => d.stop(timeout),
+            Sink::Many(r) => r.stop(timeout),
+        }
+    }
+}
+
+/// Where a pipeline sends: one client, or several endpoints.
+// Made once per exporter and consumed at once: the sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Target {
+    One(OtlpClient),
+    Many(RouterConfig),
+}
+
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     signal: Signal,
@@ -46,9 +111,13 @@ pub(crate) struct Pipeline {
     last_len: AtomicUsize,
     /// Request buffers to reuse (see [`BufferPool`]).
     pool: Arc<BufferPool>,
-    pub(crate) delivery: Delivery,
+    pub(crate) delivery: Sink,
     shut_down: AtomicBool,
     pub(crate) stats: ExportStats,
+    /// With several endpoints: how batches are routed.
+    routing: Option<Routing>,
+    /// What the resource's batches are routed by (`service.name`).
+    service_key: RwLock<Option<Bytes>>,
 }
 
 impl Pipeline {
@@ -57,20 +126,39 @@ impl Pipeline {
         cfg: Resolved,
         delivery: DeliveryConfig,
         runtime: Runtime,
-        client: OtlpClient,
+        target: Target,
     ) -> Result<Self, BuildError> {
         let stats = ExportStats::default();
         // One spare buffer per request that can be in flight: with many
         // senders, fewer would send most requests to the allocator again.
         let pool = Arc::new(BufferPool::new(delivery.max_concurrent.max(1)));
-        let delivery = Delivery::start(
-            signal,
-            &runtime,
-            client,
-            delivery,
-            &stats,
-            Arc::clone(&pool),
-        )?;
+        let (delivery, routing) = match target {
+            Target::One(client) => (
+                Sink::One(Delivery::start(
+                    signal,
+                    &runtime,
+                    client,
+                    delivery,
+                    &stats,
+                    Arc::clone(&pool),
+                    None,
+                )?),
+                None,
+            ),
+            Target::Many(cfg) => {
+                let routing = cfg.routing;
+                (
+                    Sink::Many(Router::start(
+                        signal,
+                        cfg,
+                        &runtime,
+                        Arc::clone(&pool),
+                        &stats,
+                    )?),
+                    Some(routing),
+                )
+            }
+        };
         Ok(Pipeline {
             signal,
             encoder: RwLock::new(Encoder::new(cfg.protocol.format())),
@@ -82,7 +170,56 @@ impl Pipeline {
             delivery,
             shut_down: AtomicBool::new(false),
             stats,
+            routing,
+            service_key: RwLock::new(None),
         })
+    }
+
+    /// The router, when spans are routed by trace id (and so partitioned
+    /// as they are encoded).
+    pub(crate) fn trace_router(&self) -> Option<&Arc<Router>> {
+        match (&self.delivery, self.routing, self.signal) {
+            (Sink::Many(r), Some(Routing::TraceId), Signal::Traces) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Notes what the resource's batches are routed by.
+    pub(crate) fn set_route_resource(&self, resource: &opentelemetry_sdk::Resource) {
+        if self.routing.is_some() {
+            *self
+                .service_key
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = Some(service_key(resource));
+        }
+    }
+
+    /// What a batch of a resource's items is routed by, if anything.
+    fn key(&self) -> Option<Bytes> {
+        match self.routing? {
+            Routing::TraceId | Routing::Service => self
+                .service_key
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            _ => None,
+        }
+    }
+
+    /// Encodes and queues one batch of `items` items of `resource`
+    /// (metrics carry theirs with every export).
+    pub(crate) async fn export_of(
+        &self,
+        items: u64,
+        resource: &opentelemetry_sdk::Resource,
+        encode: impl FnOnce(&Encoder, &mut Vec<u8>),
+    ) -> OTelSdkResult {
+        let payload = self.prepare_counted(items, encode)?;
+        let key = match self.routing {
+            Some(Routing::TraceId | Routing::Service) => Some(service_key(resource)),
+            _ => None,
+        };
+        self.submit_keyed(items, payload, key).await
     }
 
     /// Encodes (and compresses) one request with `encode`.
@@ -151,10 +288,22 @@ impl Pipeline {
     /// Queues an encoded batch of `items` items (counted as dropped if it
     /// is not queued).
     pub(crate) async fn submit(&self, items: u64, payload: Payload) -> OTelSdkResult {
+        let key = self.key();
+        self.submit_keyed(items, payload, key).await
+    }
+
+    /// [`submit`](Self::submit), routed by `key` (a trace id).
+    pub(crate) async fn submit_keyed(
+        &self,
+        items: u64,
+        payload: Payload,
+        key: Option<Bytes>,
+    ) -> OTelSdkResult {
         let job = Job {
             signal: self.signal,
             payload,
             items,
+            key,
         };
         self.delivery.submit(job).await
     }
@@ -200,6 +349,18 @@ impl Drop for Pipeline {
     }
 }
 
+/// What a resource's batches are routed by: its `service.name`, or, without
+/// one, all its attributes in order.
+fn service_key(resource: &opentelemetry_sdk::Resource) -> Bytes {
+    let name = opentelemetry::Key::from_static_str("service.name");
+    if let Some(service) = resource.get(&name) {
+        return Bytes::from(service.as_str().into_owned());
+    }
+    let mut pairs: Vec<String> = resource.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.sort();
+    Bytes::from(pairs.join("\n"))
+}
+
 /// Request buffers whose requests have been answered, for the next
 /// batch: reusing one saves a large allocation, its page faults and the
 /// allocator's clean-up per batch.
@@ -211,7 +372,7 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
-    fn new(keep: usize) -> Self {
+    pub(crate) fn new(keep: usize) -> Self {
         BufferPool {
             spare: Mutex::new(Vec::new()),
             keep,
@@ -273,7 +434,7 @@ mod tests {
             cfg,
             DeliveryConfig::default(),
             thread.runtime().clone(),
-            client,
+            Target::One(client),
         )
         .unwrap();
         // The receiver refuses these bytes (400), a permanent error: the

@@ -2,6 +2,7 @@
 //! as it ends.
 
 use crate::pipeline::Pipeline;
+use crate::route::router::{Ring, Router};
 use crate::stats::Reason;
 use crate::{BuildError, ExportStats, ExporterBuilder, FlushHandle, FLUSH_TIMEOUT};
 use opentelemetry::Context;
@@ -94,6 +95,38 @@ struct Shared {
     max_batch: usize,
     handoffs: Handoffs,
     shut_down: AtomicBool,
+    /// With several endpoints routed by trace id: the batches per
+    /// endpoint pair, used instead of `shards`.
+    routed: Option<Routed>,
+}
+
+/// Spans of several endpoints, batched per pair (owner, next owner) of
+/// their traces' rankings: a batch goes whole to its owner, or to its next
+/// owner if the owner left the ring, which is where each of its traces
+/// goes next. Spans are partitioned as they are encoded; nothing is
+/// decoded again.
+#[derive(Debug)]
+struct Routed {
+    router: Arc<Router>,
+    shards: Box<[Mutex<RoutedShard>]>,
+}
+
+#[derive(Debug)]
+struct RoutedShard {
+    /// The router's ring as of `version`; looked at again only when the
+    /// version changes, so a span costs one atomic load and a ranking.
+    version: u64,
+    ring: Arc<Ring>,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+struct Part {
+    /// Ids of the owner and next owner of the spans' traces.
+    pair: (u32, u32),
+    /// The first trace in `batch`: what the batch is routed by.
+    key: [u8; 16],
+    batch: SpanBatch,
 }
 
 /// Full batches handed to the runtime and not queued yet.
@@ -198,10 +231,24 @@ impl ExporterBuilder<OtlpSpanProcessor> {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .format();
-        let shards = (0..shard_count())
+        let routed = pipeline.trace_router().map(|router| Routed {
+            router: Arc::clone(router),
+            shards: (0..shard_count())
+                .map(|_| {
+                    Mutex::new(RoutedShard {
+                        version: router.version(),
+                        ring: router.ring(),
+                        parts: Vec::new(),
+                    })
+                })
+                .collect(),
+        });
+        // Routed spans use their own batches: these stay empty.
+        let shards = (0..if routed.is_some() { 0 } else { shard_count() })
             .map(|_| Mutex::new(SpanBatch::new(format)))
             .collect();
         let shared = Arc::new(Shared {
+            routed,
             shards,
             spare: Mutex::new(Vec::new()),
             format,
@@ -300,6 +347,10 @@ impl Shared {
     /// room stay for the next round).
     fn hand_off_partial(self: &Arc<Self>, force: bool) {
         let limit = if force { usize::MAX } else { MAX_HANDOFFS };
+        if let Some(routed) = &self.routed {
+            self.hand_off_partial_routed(routed, limit);
+            return;
+        }
         let mut merged: Option<SpanBatch> = None;
         for shard in self.shards.iter() {
             let mut current = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -330,6 +381,50 @@ impl Shared {
         }
     }
 
+    /// [`hand_off_partial`](Self::hand_off_partial) for routed batches:
+    /// the parts of one endpoint pair are merged across shards.
+    fn hand_off_partial_routed(self: &Arc<Self>, routed: &Routed, limit: usize) {
+        let mut merged: Vec<((u32, u32), [u8; 16], SpanBatch)> = Vec::new();
+        for shard in routed.shards.iter() {
+            let mut current = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            for part in current.parts.iter_mut().filter(|p| !p.batch.is_empty()) {
+                let at = merged.iter().position(|(pair, _, _)| *pair == part.pair);
+                if let Some(i) = at {
+                    let m = &mut merged[i].2;
+                    if m.len() + part.batch.len() <= self.max_batch
+                        && m.encoded_len() + part.batch.encoded_len() <= MAX_BATCH_BYTES
+                        && m.append(&mut part.batch)
+                    {
+                        continue;
+                    }
+                }
+                if !self.handoffs.try_add(limit) {
+                    continue;
+                }
+                let taken = (part.pair, part.key, self.swap(&mut part.batch));
+                match at {
+                    Some(i) => {
+                        let (_, key, full) = std::mem::replace(&mut merged[i], taken);
+                        self.hand_off_keyed(full, Some(key));
+                    }
+                    None => merged.push(taken),
+                }
+            }
+            // Pairs of a ring gone by would otherwise pile up.
+            let (kept, empty): (Vec<Part>, Vec<Part>) = std::mem::take(&mut current.parts)
+                .into_iter()
+                .partition(|p| !p.batch.is_empty());
+            current.parts = kept;
+            drop(current);
+            for part in empty {
+                self.recycle(part.batch);
+            }
+        }
+        for (_, key, batch) in merged {
+            self.hand_off_keyed(batch, Some(key));
+        }
+    }
+
     fn recycle(&self, batch: SpanBatch) {
         debug_assert!(batch.is_empty());
         let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
@@ -339,7 +434,12 @@ impl Shared {
     }
 
     /// Frames, compresses and queues `batch` on the runtime.
-    fn hand_off(self: &Arc<Self>, mut batch: SpanBatch) {
+    fn hand_off(self: &Arc<Self>, batch: SpanBatch) {
+        self.hand_off_keyed(batch, None);
+    }
+
+    /// [`hand_off`](Self::hand_off), routed by the trace id `key`.
+    fn hand_off_keyed(self: &Arc<Self>, mut batch: SpanBatch, key: Option<[u8; 16]>) {
         let shared = Arc::clone(self);
         self.pipeline.runtime.spawn_detached(async move {
             let items = batch.len() as u64;
@@ -351,7 +451,17 @@ impl Shared {
             shared.recycle(batch);
             match prepared {
                 Ok(payload) => {
-                    if let Err(e) = shared.pipeline.submit(items, payload).await {
+                    let sent = match key {
+                        Some(key) => {
+                            let key = bytes::Bytes::copy_from_slice(&key);
+                            shared
+                                .pipeline
+                                .submit_keyed(items, payload, Some(key))
+                                .await
+                        }
+                        None => shared.pipeline.submit(items, payload).await,
+                    };
+                    if let Err(e) = sent {
                         tracing::debug!(error = %e, items, "span batch not queued");
                     }
                 }
@@ -380,12 +490,73 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// `on_end` with several endpoints: the span goes into the batch of
+    /// its trace's (owner, next owner) pair.
+    fn on_end_routed(self: &Arc<Self>, routed: &Routed, span: SpanData) {
+        let trace = span.span_context.trace_id().to_bytes();
+        let shard = &routed.shards[shard_index(routed.shards.len())];
+        let mut current = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        // Checked under the lock, as in `on_end`.
+        if self.shut_down.load(Ordering::Relaxed) {
+            drop(current);
+            self.pipeline.stats.record_refused(1, Reason::Shutdown);
+            return;
+        }
+        let version = routed.router.version();
+        if current.version != version {
+            current.ring = routed.router.ring();
+            current.version = version;
+        }
+        let pair = current.ring.top_two(&trace);
+        let i = match current.parts.iter().position(|p| p.pair == pair) {
+            Some(i) => i,
+            None => {
+                let batch = self.empty_batch();
+                current.parts.push(Part {
+                    pair,
+                    key: trace,
+                    batch,
+                });
+                current.parts.len() - 1
+            }
+        };
+        let part = &mut current.parts[i];
+        let mut waiting = None;
+        if part.batch.len() >= self.max_batch {
+            if !self.handoffs.try_add(MAX_HANDOFFS) {
+                drop(current);
+                self.pipeline.stats.record_refused(1, Reason::QueueFull);
+                return;
+            }
+            waiting = Some((self.swap(&mut part.batch), part.key));
+        }
+        if part.batch.is_empty() {
+            part.key = trace;
+        }
+        part.batch.push(&span);
+        let full = ((part.batch.len() >= self.max_batch
+            || part.batch.encoded_len() >= MAX_BATCH_BYTES)
+            && self.handoffs.try_add(MAX_HANDOFFS))
+        .then(|| (self.swap(&mut part.batch), part.key));
+        drop(current);
+        drop(span);
+        for (batch, key) in [waiting, full].into_iter().flatten() {
+            self.hand_off_keyed(batch, Some(key));
+        }
+    }
+}
+
 impl SpanProcessor for OtlpSpanProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
         let shared = &self.shared;
         if !span.span_context.is_sampled() {
+            return;
+        }
+        if let Some(routed) = &shared.routed {
+            shared.on_end_routed(routed, span);
             return;
         }
         let shard = &shared.shards[shard_index(shared.shards.len())];

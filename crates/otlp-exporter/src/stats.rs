@@ -41,6 +41,36 @@ struct Inner {
     version: Mutex<u64>,
     changed: Condvar,
     changes: tokio::sync::watch::Sender<u64>,
+    /// An exporter's total, for the stats of one of its endpoints: every
+    /// booking here is booked there too (see [`ExportStats::child`]).
+    parent: Option<ExportStats>,
+    /// For an exporter's total: its endpoints' stats and state.
+    endpoints: Mutex<Vec<Endpoint>>,
+    /// Items in batches handed from one endpoint to another (the total's
+    /// count; an endpoint's is in its ledger).
+    rerouted_total: AtomicU64,
+    possible_duplicates: AtomicU64,
+}
+
+/// One endpoint of an exporter with several.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    name: String,
+    stats: ExportStats,
+    state: Arc<EndpointState>,
+}
+
+/// Where an endpoint stands, kept up to date by the router and read by
+/// [`ExportStats::endpoints`].
+#[derive(Debug, Default)]
+pub(crate) struct EndpointState {
+    /// Named by the configuration or the last DNS answer.
+    pub(crate) member: std::sync::atomic::AtomicBool,
+    /// Batches are routed to it.
+    pub(crate) in_ring: std::sync::atomic::AtomicBool,
+    /// The last active health check: 0 none yet, 1 serving, 2 not serving,
+    /// 3 no answer.
+    pub(crate) check: std::sync::atomic::AtomicU8,
 }
 
 /// Where the items are.
@@ -52,6 +82,8 @@ struct Ledger {
     queued: u64,
     in_flight: u64,
     dropped: Dropped,
+    /// Handed to another endpoint (an endpoint's ledger only).
+    rerouted: u64,
 }
 
 /// Why items were dropped; see the fields of [`Dropped`].
@@ -164,6 +196,38 @@ pub struct StatsSnapshot {
     /// The last export attempt that failed, retried or not: what to tell a
     /// user when items are still unsent.
     pub last_error: Option<LastError>,
+    /// Items in batches handed from one endpoint to another because the
+    /// first left the ring (unhealthy, or gone from DNS) while they were
+    /// queued for it or being retried on it. An endpoint's stats count
+    /// them as gone from its ledger (accepted + recovered = exported +
+    /// dropped + queued + in flight + rerouted); in the exporter's total
+    /// they stay where they are (queued at the next endpoint) and this
+    /// only counts the moves.
+    pub rerouted_items: u64,
+    /// Items sent again after an attempt whose answer was lost in flight
+    /// (a timeout, or a connection broken after the request went out; a
+    /// refused connection does not count), to the same endpoint or, with
+    /// several, handed on to the next: they may have arrived twice.
+    pub possible_duplicates: u64,
+}
+
+/// One endpoint of an exporter that sends to several; see
+/// [`ExportStats::endpoints`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointSnapshot {
+    /// The endpoint's URL.
+    pub endpoint: String,
+    /// Whether the configuration (or the last DNS answer) names it.
+    pub member: bool,
+    /// Whether batches are routed to it now: a member, and healthy
+    /// (passing its health checks, its circuit breaker not open).
+    pub in_ring: bool,
+    /// The answer to the last active health check: `Some(true)` serving,
+    /// `Some(false)` not serving or no answer, `None` when none was made.
+    pub serving: Option<bool>,
+    /// What was sent to it (its circuit breaker's state included).
+    pub stats: StatsSnapshot,
 }
 
 /// An export attempt that failed.
@@ -367,7 +431,7 @@ impl ExportStats {
             }),
             StoreView::Memory(_) => None,
         });
-        StatsSnapshot {
+        let mut snapshot = StatsSnapshot {
             items_accepted: ledger.accepted,
             items_recovered: ledger.recovered,
             items_exported: ledger.exported,
@@ -399,7 +463,140 @@ impl ExportStats {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+            rerouted_items: ledger.rerouted + self.0.rerouted_total.load(Relaxed),
+            possible_duplicates: self.0.possible_duplicates.load(Relaxed),
+        };
+        let endpoints = self.endpoint_list();
+        if !endpoints.is_empty() {
+            // The total of several endpoints: their queues, retries and
+            // breakers are theirs.
+            let mut states = Vec::with_capacity(endpoints.len());
+            for e in &endpoints {
+                let s = e.stats.snapshot();
+                snapshot.retries += s.retries;
+                snapshot.queued_bytes += s.queued_bytes;
+                snapshot.peak_queued_items += s.peak_queued_items;
+                snapshot.peak_queued_bytes += s.peak_queued_bytes;
+                states.push(s.breaker);
+            }
+            snapshot.breaker = if states.iter().all(|s| *s == BreakerState::Open) {
+                BreakerState::Open
+            } else if states.iter().all(|s| *s == BreakerState::Closed) {
+                BreakerState::Closed
+            } else {
+                BreakerState::HalfOpen
+            };
         }
+        snapshot
+    }
+
+    fn endpoint_list(&self) -> Vec<Endpoint> {
+        self.0
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Each endpoint's figures and state, for an exporter that sends to
+    /// several (configured with `with_endpoints` or `with_resolver`);
+    /// empty for one with a single endpoint, whose figures are the
+    /// snapshot's. The endpoints DNS no longer names are kept, with what
+    /// they did.
+    pub fn endpoints(&self) -> Vec<EndpointSnapshot> {
+        self.endpoint_list()
+            .into_iter()
+            .map(|e| {
+                let ordering = std::sync::atomic::Ordering::Relaxed;
+                EndpointSnapshot {
+                    endpoint: e.name,
+                    member: e.state.member.load(ordering),
+                    in_ring: e.state.in_ring.load(ordering),
+                    serving: match e.state.check.load(ordering) {
+                        0 => None,
+                        1 => Some(true),
+                        _ => Some(false),
+                    },
+                    stats: e.stats.snapshot(),
+                }
+            })
+            .collect()
+    }
+
+    /// Stats for one endpoint of an exporter whose total these are: every
+    /// booking there is booked here too.
+    pub(crate) fn child(&self, name: &str, state: Arc<EndpointState>) -> ExportStats {
+        let child = ExportStats(Arc::new(Inner {
+            parent: Some(self.clone()),
+            ..Inner::default()
+        }));
+        self.0
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Endpoint {
+                name: name.to_owned(),
+                stats: child.clone(),
+                state,
+            });
+        child
+    }
+
+    /// `items` taken from this endpoint (from its queue, or in flight)
+    /// were handed to another endpoint: they leave this endpoint's ledger;
+    /// in the total they are queued again, for the next endpoint.
+    /// `maybe_delivered`: this endpoint may have them already.
+    pub(crate) fn record_rerouted(&self, items: u64, from_queue: bool, maybe_delivered: bool) {
+        self.book_here(&|l: &mut Ledger| {
+            if from_queue {
+                l.queued -= items.min(l.queued);
+            } else {
+                l.in_flight -= items.min(l.in_flight);
+            }
+            l.rerouted += items;
+        });
+        if maybe_delivered {
+            self.0.possible_duplicates.fetch_add(items, Relaxed);
+        }
+        if let Some(parent) = &self.0.parent {
+            if maybe_delivered {
+                parent.0.possible_duplicates.fetch_add(items, Relaxed);
+            }
+            parent.0.rerouted_total.fetch_add(items, Relaxed);
+            parent.book(|l| {
+                if !from_queue {
+                    l.in_flight -= items.min(l.in_flight);
+                    l.queued += items;
+                }
+            });
+        }
+    }
+
+    /// `items` were delivered by an attempt after one whose answer was
+    /// lost in flight: the endpoint may have them twice.
+    pub(crate) fn record_possible_duplicates(&self, items: u64) {
+        self.0.possible_duplicates.fetch_add(items, Relaxed);
+        if let Some(parent) = &self.0.parent {
+            parent.0.possible_duplicates.fetch_add(items, Relaxed);
+        }
+        self.announce();
+    }
+
+    /// `items` booked as handed on never reached the router (it is gone):
+    /// in the total they were queued, now dropped at shutdown.
+    pub(crate) fn record_handoff_failed(&self, items: u64) {
+        if let Some(parent) = &self.0.parent {
+            parent.record_unqueued(items, Reason::Shutdown);
+        }
+    }
+
+    /// `items` handed over from another endpoint are queued here: new to
+    /// this endpoint, already counted (as queued) in the total.
+    pub(crate) fn record_rerouted_in(&self, items: u64) {
+        self.book_here(&|l: &mut Ledger| {
+            l.accepted += items;
+            l.queued += items;
+        });
     }
 
     /// Remembers a failed attempt as the last error.
@@ -415,6 +612,9 @@ impl ExportStats {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(last);
         self.announce();
+        if let Some(parent) = &self.0.parent {
+            parent.record_error(error);
+        }
     }
 
     /// Wakes whoever waits for a change (also called when a figure kept
@@ -499,14 +699,26 @@ impl ExportStats {
     }
 
     /// Changes the ledger, waking flushes once nothing is left to wait for.
-    fn book(&self, change: impl FnOnce(&mut Ledger)) {
+    fn book(&self, change: impl Fn(&mut Ledger)) {
+        self.book_here(&change);
+        if let Some(parent) = &self.0.parent {
+            parent.book(change);
+        }
+    }
+
+    /// Books in these stats only, not in the total's.
+    fn book_here(&self, change: &impl Fn(&mut Ledger)) {
         let mut ledger = self.ledger();
         let before = *ledger;
         change(&mut ledger);
         // Items leave a place only after they were booked into it.
         debug_assert!(
             ledger.accepted + ledger.recovered
-                == ledger.exported + ledger.dropped.total() + ledger.queued + ledger.in_flight,
+                == ledger.exported
+                    + ledger.dropped.total()
+                    + ledger.queued
+                    + ledger.in_flight
+                    + ledger.rerouted,
             "{before:?} -> {ledger:?}"
         );
         let idle = ledger.queued == 0 && ledger.in_flight == 0;
@@ -515,6 +727,12 @@ impl ExportStats {
             self.0.idle.notify_all();
         }
         self.announce();
+    }
+
+    /// Items queued or in flight now.
+    pub(crate) fn pending_items(&self) -> u64 {
+        let l = self.ledger();
+        l.queued + l.in_flight
     }
 
     /// Items dropped so far, by reason.
@@ -621,6 +839,9 @@ impl ExportStats {
     pub(crate) fn record_deferred(&self) {
         self.0.counters.deferred.fetch_add(1, Relaxed);
         self.announce();
+        if let Some(parent) = &self.0.parent {
+            parent.record_deferred();
+        }
     }
 
     fn record_latency(&self, latency: Duration) {
@@ -628,13 +849,28 @@ impl ExportStats {
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         c.latency_total_ns.fetch_add(ns, Relaxed);
         c.latency_max_ns.fetch_max(ns, Relaxed);
+        if let Some(parent) = &self.0.parent {
+            parent.record_latency(latency);
+        }
+    }
+
+    fn count_request(&self, failed: bool) {
+        let c = &self.0.counters;
+        if failed {
+            c.export_errors.fetch_add(1, Relaxed);
+        } else {
+            c.requests.fetch_add(1, Relaxed);
+        }
+        if let Some(parent) = &self.0.parent {
+            parent.count_request(failed);
+        }
     }
 
     /// A batch of `items` taken for sending was answered with success,
     /// `rejected` of them refused (at most `items`).
     pub(crate) fn record_success(&self, items: u64, rejected: u64, latency: Duration) {
         self.record_latency(latency);
-        self.0.counters.requests.fetch_add(1, Relaxed);
+        self.count_request(false);
         let rejected = rejected.min(items);
         self.book(|l| {
             l.in_flight -= items.min(l.in_flight);
@@ -646,7 +882,7 @@ impl ExportStats {
     /// A batch of `items` taken for sending was given up for good.
     pub(crate) fn record_failure(&self, items: u64, reason: Reason, latency: Duration) {
         self.record_latency(latency);
-        self.0.counters.export_errors.fetch_add(1, Relaxed);
+        self.count_request(true);
         self.record_lost(items, reason);
     }
 }

@@ -14,8 +14,9 @@ use opentelemetry_sdk::Resource;
 use otlp_compression::Compression;
 use otlp_core::Signal;
 use otlp_exporter::{
-    ExportStats, ExportThread, ExporterBuilder, FlushHandle, OtlpLogExporter, OtlpMetricExporter,
-    OtlpSpanProcessor, Protocol, TlsConfig, DEFAULT_FLUSH_TIMEOUT,
+    ExportStats, ExportThread, ExporterBuilder, FlushHandle, HealthCheck, OtlpLogExporter,
+    OtlpMetricExporter, OtlpSpanProcessor, Protocol, Resolver, Routing, TlsConfig,
+    DEFAULT_FLUSH_TIMEOUT,
 };
 use std::borrow::Cow;
 use std::fmt;
@@ -285,6 +286,51 @@ impl EnhancedOtlpClientBuilder {
     /// [`ExporterBuilder::with_endpoint`].
     pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
         self.with_exporter(|b| b.with_endpoint(endpoint))
+    }
+
+    /// Several collectors for all three signals and the push API, each
+    /// with its own queue, retries and breaker: spans routed by trace id
+    /// (every span of a trace at one collector), metrics and logs by
+    /// `service.name`, unless [`with_routing`](Self::with_routing) says
+    /// otherwise; see [`ExporterBuilder::with_endpoints`]. Per-endpoint
+    /// figures are in [`ExportStats::endpoints`] of
+    /// [`exporter_stats`](EnhancedOtlpClient::exporter_stats).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "grpc")]
+    /// # fn main() -> Result<(), otlp::BuildError> {
+    /// use otlp::{EnhancedOtlpClient, HealthCheck, Protocol};
+    ///
+    /// let client = EnhancedOtlpClient::builder()
+    ///     .with_endpoints(["http://collector-a:4317", "http://collector-b:4317"])
+    ///     .with_protocol(Protocol::Grpc)
+    ///     .with_health_check(HealthCheck::grpc())
+    ///     .build()?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "grpc"))] fn main() {}
+    /// ```
+    pub fn with_endpoints<S: Into<String>>(self, endpoints: impl IntoIterator<Item = S>) -> Self {
+        self.with_exporter(|b| b.with_endpoints(endpoints))
+    }
+
+    /// Every address of a DNS name as an endpoint, resolved again at an
+    /// interval (a Kubernetes headless service); see
+    /// [`ExporterBuilder::with_resolver`]. Needs the `dns` feature.
+    pub fn with_resolver(self, resolver: Resolver) -> Self {
+        self.with_exporter(|b| b.with_resolver(resolver))
+    }
+
+    /// How batches are spread over several endpoints; see
+    /// [`ExporterBuilder::with_routing`].
+    pub fn with_routing(self, routing: Routing) -> Self {
+        self.with_exporter(|b| b.with_routing(routing))
+    }
+
+    /// Active health checks of several endpoints; see
+    /// [`ExporterBuilder::with_health_check`].
+    pub fn with_health_check(self, check: HealthCheck) -> Self {
+        self.with_exporter(|b| b.with_health_check(check))
     }
 
     /// The `service.name` resource attribute; replaces `OTEL_SERVICE_NAME`.

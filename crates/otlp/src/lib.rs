@@ -78,6 +78,7 @@
 //! | `gzip` | yes | gzip compression (`otlp-compression/gzip`, `otlp-transport/gzip`) |
 //! | `zstd` | no | zstd compression (likewise) |
 //! | `brotli` | no | brotli compression (likewise; HTTP only) |
+//! | `dns` | no | endpoints from a DNS name, re-resolved while running (`with_resolver`; `otlp-exporter/dns`) |
 //! | `full` | no | all of the above |
 //!
 //! Each is passed on to the feature of the same name of `otlp-exporter`,
@@ -104,7 +105,8 @@ pub use stats::{ClientStats, PushStats};
 
 pub use otlp_core::{Signal, TelemetryData};
 pub use otlp_exporter::{
-    Compression, Dropped, ExportStats, ExportThread, Protocol, StatsSnapshot, TlsConfig,
+    Compression, Dropped, EndpointSnapshot, ExportStats, ExportThread, HealthCheck, Protocol,
+    Resolver, Routing, StatsSnapshot, TlsConfig,
 };
 
 /// The data model, encoder and decoder (`otlp-core`).

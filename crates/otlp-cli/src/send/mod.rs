@@ -57,7 +57,7 @@ mod persist;
 mod report;
 mod signals;
 
-pub(crate) use options::SendOptions;
+pub(crate) use options::{with_endpoints, SendOptions};
 pub(crate) use report::SendReport;
 
 use crate::error::CliError;

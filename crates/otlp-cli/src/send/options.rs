@@ -9,8 +9,8 @@
 use crate::error::CliError;
 use otlp_core::Signal;
 use otlp_exporter::{
-    BreakerConfig, BuildError, Compression, ExporterBuilder, OtlpSpanExporter, Protocol,
-    RetryPolicy,
+    BreakerConfig, BuildError, Compression, ExporterBuilder, HealthCheck, OtlpSpanExporter,
+    Protocol, Resolver, RetryPolicy, Routing,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +19,9 @@ use std::time::Duration;
 /// `OTEL_EXPORTER_OTLP_*` variables, read by the exporter builder.
 #[derive(Debug, Clone)]
 pub(crate) struct SendOptions {
-    pub(crate) endpoint: Option<String>,
+    /// One, several, or one `dns:///name:port`; none for the
+    /// `OTEL_EXPORTER_OTLP_*` variables.
+    pub(crate) endpoints: Vec<String>,
     pub(crate) protocol: Option<Protocol>,
     pub(crate) compression: Option<Compression>,
     pub(crate) headers: Vec<(String, String)>,
@@ -33,12 +35,18 @@ pub(crate) struct SendOptions {
     /// Keep the export queue on disk in this directory (one subdirectory
     /// per signal); `--timeout` is then the command's deadline.
     pub(crate) persist: Option<PathBuf>,
+    /// With several endpoints: how batches are routed.
+    pub(crate) routing: Option<Routing>,
+    /// With several endpoints: how often their health is checked.
+    pub(crate) health_interval: Duration,
+    /// Traces: spans per trace.
+    pub(crate) spans_per_trace: u64,
 }
 
 impl From<crate::SendArgs> for SendOptions {
     fn from(args: crate::SendArgs) -> Self {
         SendOptions {
-            endpoint: args.export.endpoint,
+            endpoints: args.export.endpoints,
             protocol: args.export.protocol,
             compression: args.export.compression,
             headers: args.export.headers,
@@ -49,6 +57,9 @@ impl From<crate::SendArgs> for SendOptions {
             batch_size: args.batch_size,
             workers: args.workers,
             persist: args.persist,
+            routing: args.routing,
+            health_interval: args.health_interval,
+            spans_per_trace: args.spans_per_trace,
         }
     }
 }
@@ -65,6 +76,9 @@ pub(crate) struct Plan {
     /// timeout the exporter resolved. With `--persist`, the command's
     /// deadline.
     pub(crate) retry_window: Duration,
+    /// The protocol the exporter resolved (for the health check of
+    /// several endpoints).
+    pub(crate) protocol: Protocol,
 }
 
 impl Plan {
@@ -74,12 +88,31 @@ impl Plan {
     pub(crate) fn new(options: SendOptions) -> Result<Plan, CliError> {
         // The builder's type does not matter here: the settings are the
         // same for every exporter, and the signal is named.
-        let resolved = settings(OtlpSpanExporter::builder(), &options)
+        if options.routing.is_some() && !several(&options.endpoints) {
+            return Err(CliError::Usage(
+                "--routing needs several --endpoint (or a dns:/// one)".into(),
+            ));
+        }
+        // With several endpoints, the settings other than the endpoints
+        // (protocol, timeout), which every endpoint shares.
+        let one = SendOptions {
+            endpoints: match several(&options.endpoints) {
+                true => Vec::new(),
+                false => options.endpoints.clone(),
+            },
+            ..options.clone()
+        };
+        let resolved = settings(OtlpSpanExporter::builder(), &one)?
             .build_client(options.signal)
             .map_err(build_error)?;
+        let target = match options.endpoints.as_slice() {
+            [] => resolved.endpoint,
+            list => list.join(", "),
+        };
         Ok(Plan {
-            target: options.endpoint.clone().unwrap_or(resolved.endpoint),
+            target,
             retry_window: options.timeout.unwrap_or(resolved.timeout),
+            protocol: resolved.protocol,
             options,
         })
     }
@@ -113,9 +146,20 @@ impl Plan {
             .with_open_duration(BREAKER_OPEN)
             .build()
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        Ok(settings(builder, &self.options)
+        let mut builder = settings(builder, &self.options)?
             .with_retry_policy(retry)
-            .with_circuit_breaker(breaker))
+            .with_circuit_breaker(breaker);
+        if several(&self.options.endpoints) {
+            let check = match self.protocol {
+                Protocol::Grpc => HealthCheck::grpc(),
+                _ => HealthCheck::http(otlp_transport::receiver::HTTP_HEALTH_PATH),
+            };
+            builder = builder.with_health_check(check.with_interval(self.options.health_interval));
+            if let Some(routing) = self.options.routing {
+                builder = builder.with_routing(routing);
+            }
+        }
+        Ok(builder)
     }
 }
 
@@ -129,11 +173,41 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// for the same reason as [`MAX_BACKOFF`], a load generator probes sooner.
 const BREAKER_OPEN: Duration = Duration::from_secs(2);
 
+/// Whether `endpoints` name several (a DNS name counts as several).
+fn several(endpoints: &[String]) -> bool {
+    endpoints.len() > 1 || endpoints.iter().any(|e| e.starts_with("dns:"))
+}
+
+/// Gives `builder` the `--endpoint`s: none (the `OTEL_*` variables), one
+/// URL, several, or one `dns:///name:port`.
+pub(crate) fn with_endpoints<E>(
+    builder: ExporterBuilder<E>,
+    endpoints: &[String],
+) -> Result<ExporterBuilder<E>, CliError> {
+    Ok(match endpoints {
+        [] => builder,
+        [dns] if dns.starts_with("dns:") => {
+            let resolver: Resolver = dns.parse().map_err(|e: otlp_exporter::ParseError| {
+                CliError::Usage(format!("--endpoint {e}"))
+            })?;
+            builder.with_resolver(resolver)
+        }
+        list if list.iter().any(|e| e.starts_with("dns:")) => {
+            return Err(CliError::Usage(
+                "a dns:/// --endpoint must be the only one".into(),
+            ))
+        }
+        [one] => builder.with_endpoint(one.clone()),
+        list => builder.with_endpoints(list.to_vec()),
+    })
+}
+
 /// Applies the settings given on the command line, and only those.
-fn settings<E>(mut builder: ExporterBuilder<E>, options: &SendOptions) -> ExporterBuilder<E> {
-    if let Some(endpoint) = &options.endpoint {
-        builder = builder.with_endpoint(endpoint.clone());
-    }
+fn settings<E>(
+    builder: ExporterBuilder<E>,
+    options: &SendOptions,
+) -> Result<ExporterBuilder<E>, CliError> {
+    let mut builder = with_endpoints(builder, &options.endpoints)?;
     if let Some(protocol) = options.protocol {
         builder = builder.with_protocol(protocol);
     }
@@ -152,7 +226,7 @@ fn settings<E>(mut builder: ExporterBuilder<E>, options: &SendOptions) -> Export
         (None, Some(timeout)) => builder = builder.with_timeout(timeout),
         (None, None) => {}
     }
-    builder
+    Ok(builder)
 }
 
 pub(crate) fn build_error(e: BuildError) -> CliError {

@@ -4,6 +4,7 @@
 
 use super::flow::Progress;
 use super::options::Plan;
+use super::report::first_endpoint;
 use super::report::{exporter_error, SendReport};
 use super::signals::{open, Generated};
 use crate::diagnose;
@@ -98,7 +99,7 @@ pub(super) fn explain(report: &mut SendReport, progress: &Progress, plan: &Plan)
         exporter_error(report, progress).or_else(|| {
             // The exporter keeps retrying quietly; ask the endpoint.
             let timeout = deadline.min(Duration::from_secs(5));
-            diagnose::probe(&report.target, timeout).err()
+            diagnose::probe(first_endpoint(&report.target), timeout).err()
         })
     };
     let reason = if progress.aborted() {

@@ -7,7 +7,7 @@ use super::persist;
 use crate::diagnose;
 use crate::error::CliError;
 use otlp_core::Signal;
-use otlp_exporter::{BreakerState, DiskSnapshot, StatsSnapshot};
+use otlp_exporter::{BreakerState, DiskSnapshot, EndpointSnapshot, StatsSnapshot};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,6 +31,8 @@ pub(crate) struct SendReport {
     pub(crate) disk_dir: Option<PathBuf>,
     /// Batches an earlier run left on disk, found at the start.
     pub(crate) backlog: u64,
+    /// Each endpoint, when there are several.
+    pub(crate) endpoints: Vec<EndpointSnapshot>,
 }
 
 impl SendReport {
@@ -58,6 +60,7 @@ impl SendReport {
                 .as_ref()
                 .map(|dir| dir.join(options.signal.as_str())),
             backlog: progress.backlog,
+            endpoints: progress.stats.endpoints(),
         };
         if report.delivered_all() {
             return report;
@@ -67,11 +70,7 @@ impl SendReport {
         } else {
             explain(&mut report, progress, plan);
         }
-        if options
-            .endpoint
-            .as_ref()
-            .is_some_and(|e| !e.contains("://"))
-        {
+        if options.endpoints.iter().any(|e| !e.contains("://")) {
             // TLS errors against a plaintext endpoint are the usual result.
             if let Some(reason) = &mut report.reason {
                 reason.push_str(
@@ -240,6 +239,27 @@ impl SendReport {
             .filter(|(n, _)| *n > 0)
             .map(|(n, why)| format!(", {n} {why}"))
             .collect();
+        let mut endpoints = String::new();
+        if !self.endpoints.is_empty() {
+            endpoints.push_str(&format!(
+                "\n  failover   {} items handed on from endpoints that left the ring, \
+                 {} possible duplicates",
+                s.rerouted_items, s.possible_duplicates
+            ));
+            for e in &self.endpoints {
+                endpoints.push_str(&format!(
+                    "\n  endpoint   {}: {} exported in {} requests, {} retries, {} dropped, \
+                     {} queued, {}",
+                    e.endpoint,
+                    e.stats.items_exported,
+                    e.stats.requests,
+                    e.stats.retries,
+                    e.stats.dropped.total(),
+                    e.stats.queued_items + e.stats.in_flight_items,
+                    endpoint_state(e),
+                ));
+            }
+        }
         format!(
             "{head}\n  \
              items      {} generated, {} accepted into the export queue, {} exported\n  \
@@ -248,7 +268,7 @@ impl SendReport {
              latency mean {:.1} ms, max {:.1} ms\n  \
              queued     {queued}\n  \
              breaker    {}\n  \
-             wire       {wire}",
+             wire       {wire}{endpoints}",
             self.generated,
             s.items_accepted,
             s.items_exported,
@@ -264,6 +284,25 @@ impl SendReport {
             s.max_latency.as_secs_f64() * 1e3,
             breaker_state(s.breaker),
         )
+    }
+}
+
+/// The first of the endpoints a target lists (several are joined with
+/// `, `): the one a probe asks.
+pub(super) fn first_endpoint(target: &str) -> &str {
+    target.split(", ").next().unwrap_or(target)
+}
+
+/// Whether batches go to an endpoint now, and if not, why.
+fn endpoint_state(e: &EndpointSnapshot) -> &'static str {
+    match (e.in_ring, e.member, e.serving, e.stats.breaker) {
+        (true, _, _, _) => "in the ring",
+        (false, false, _, _) => "out of the ring (no longer in DNS)",
+        (false, true, Some(false), _) => {
+            "out of the ring (not serving, or not answering its health check)"
+        }
+        (false, true, _, BreakerState::Open) => "out of the ring (circuit breaker open)",
+        (false, true, _, _) => "out of the ring",
     }
 }
 
@@ -313,7 +352,7 @@ fn explain(report: &mut SendReport, progress: &Progress, plan: &Plan) {
     if s.items_exported == 0 && report.generated > 0 {
         // Nothing got through: is the endpoint there at all?
         let timeout = plan.retry_window.min(Duration::from_secs(5));
-        if let Err(why) = diagnose::probe(&report.target, timeout) {
+        if let Err(why) = diagnose::probe(first_endpoint(&report.target), timeout) {
             report.reason = Some(why);
             report.unreachable = true;
             return;
@@ -352,6 +391,12 @@ mod tests {
     use otlp_exporter::ExportStats;
 
     #[test]
+    fn the_first_of_several_endpoints_is_probed() {
+        assert_eq!(first_endpoint("http://a:1, http://b:2"), "http://a:1");
+        assert_eq!(first_endpoint("http://a:1"), "http://a:1");
+    }
+
+    #[test]
     fn the_summary_counts_every_dropped_item() {
         let mut stats = ExportStats::default().snapshot();
         stats.items_accepted = 10;
@@ -369,6 +414,7 @@ mod tests {
             target: "http://h:4318".into(),
             disk_dir: None,
             backlog: 0,
+            endpoints: Vec::new(),
         };
         let summary = report.summary();
         assert!(

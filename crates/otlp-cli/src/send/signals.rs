@@ -138,12 +138,17 @@ impl Generated for OtlpSpanExporter {
             )
             // Exactly --count spans: no sampler from OTEL_TRACES_SAMPLER.
             .with_sampler(Sampler::AlwaysOn)
+            .with_id_generator(generate::ItemIds::default())
             .with_resource(resource())
             .build();
         let tracer = provider.tracer_with_scope(scope());
+        let per_trace = plan.options.spans_per_trace;
         Pipeline {
             window: window as u64,
-            emit: Box::new(move |i| generate::span(&tracer, i)),
+            emit: Box::new(move |i| match per_trace {
+                1 => generate::span(&tracer, i),
+                k => generate::trace_span(&tracer, i, k),
+            }),
             side: None,
             shutdown: Box::new(move || provider.shutdown_with_timeout(drain.sdk_budget())),
         }

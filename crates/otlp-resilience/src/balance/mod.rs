@@ -115,6 +115,30 @@ impl<M> Rendezvous<M> {
         best.map(|(_, m)| &m.value)
     }
 
+    /// The first two members of `key`'s ranking: its owner, and the member
+    /// that owns it when the owner is gone (`None` with fewer members).
+    /// One pass, as cheap as [`owner`](Self::owner): what a client needs
+    /// to group keys by owner and next owner, so that a group can move
+    /// whole to its next owner.
+    pub fn top_two(&self, key: &[u8]) -> (Option<&M>, Option<&M>) {
+        let key = hash_bytes(key, KEY_SEED);
+        let mut first: Option<(u64, &Member<M>)> = None;
+        let mut second: Option<(u64, &Member<M>)> = None;
+        let above = |s: u64, m: &Member<M>, than: Option<(u64, &Member<M>)>| {
+            than.is_none_or(|(b, bm)| s > b || (s == b && m.name < bm.name))
+        };
+        for m in &self.members {
+            let s = score(key, m.seed);
+            if above(s, m, first) {
+                second = first;
+                first = Some((s, m));
+            } else if above(s, m, second) {
+                second = Some((s, m));
+            }
+        }
+        (first.map(|(_, m)| &m.value), second.map(|(_, m)| &m.value))
+    }
+
     /// The members in `key`'s ranking order: its owner first, then the
     /// member that would own it without the owner, and so on.
     pub fn ranked(&self, key: &[u8]) -> Vec<&M> {

@@ -28,6 +28,17 @@ fn names() -> impl Strategy<Value = Vec<String>> {
 }
 
 proptest! {
+    /// The top two are the first two of the full ranking.
+    #[test]
+    fn top_two_is_the_head_of_the_ranking(names in proptest::collection::btree_set("[a-z0-9.:]{1,20}", 0..8), seed in any::<u64>()) {
+        let names: Vec<String> = names.into_iter().collect();
+        let r = ring(&names);
+        for key in keys(200, seed) {
+            let ranked = r.ranked(&key);
+            prop_assert_eq!(r.top_two(&key), (ranked.first().copied(), ranked.get(1).copied()));
+        }
+    }
+
     /// Removing a member moves exactly its keys, each to the member that
     /// ranked second for it.
     #[test]

@@ -147,6 +147,13 @@ pub enum ExportError {
         /// The payload's compression.
         algorithm: Algorithm,
     },
+    /// A health probe of the other protocol: a gRPC health check needs an
+    /// OTLP/gRPC client, an HTTP path an OTLP/HTTP one.
+    #[error("this health probe cannot be sent by an {protocol} client")]
+    ProbeNotSupported {
+        /// The client's protocol.
+        protocol: crate::Protocol,
+    },
     /// The payload does not fit a gRPC message frame (4 GiB).
     #[error("payload of {size} bytes exceeds the gRPC frame limit")]
     PayloadTooLarge {
@@ -199,6 +206,7 @@ impl ExportError {
             },
             ExportError::InvalidResponse { .. }
             | ExportError::UnsupportedCompression { .. }
+            | ExportError::ProbeNotSupported { .. }
             | ExportError::PayloadTooLarge { .. }
             | ExportError::InvalidPayload { .. } => false,
         }

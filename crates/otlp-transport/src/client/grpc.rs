@@ -177,6 +177,77 @@ impl GrpcTransport {
         read_response(signal, endpoint, response).await
     }
 
+    /// `grpc.health.v1.Health/Check` for `service` on the channel of
+    /// `signal`: whether the answer is `SERVING`.
+    pub(crate) async fn check_health(
+        &self,
+        signal: Signal,
+        endpoint: &Uri,
+        service: &str,
+    ) -> Result<bool, ExportError> {
+        use crate::receiver::health::{
+            HealthCheckRequest, HealthCheckResponse, GRPC_CHECK_PATH, SERVING,
+        };
+        let message = HealthCheckRequest {
+            service: service.to_owned(),
+        }
+        .encode_to_vec();
+        let len = u32::try_from(message.len()).map_err(|_| ExportError::PayloadTooLarge {
+            size: message.len(),
+        })?;
+        let mut framed = Vec::with_capacity(5 + message.len());
+        framed.push(0);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&message);
+        let body = http_body_util::Full::new(Bytes::from(framed));
+        let mut request = Request::new(tonic::body::Body::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = Uri::from_static(GRPC_CHECK_PATH);
+        *request.version_mut() = Version::HTTP_2;
+        *request.headers_mut() = self.headers.clone();
+
+        let mut channel = self.channel(signal);
+        let transport_error = |e| self.transport_error(e, endpoint);
+        poll_fn(|cx| GrpcService::poll_ready(&mut channel, cx))
+            .await
+            .map_err(transport_error)?;
+        let response = GrpcService::call(&mut channel, request)
+            .await
+            .map_err(transport_error)?;
+        let (parts, body) = response.into_parts();
+        if parts.headers.contains_key(GRPC_STATUS) {
+            // Trailers-only: an error status (NOT_FOUND for an unknown
+            // service), or OK without the message a check must carry.
+            status(&parts.headers)?;
+            return Err(ExportError::invalid(
+                "health check answered without a message",
+            ));
+        }
+        if parts.status != StatusCode::OK {
+            return Err(ExportError::invalid(format!(
+                "health check answered with HTTP status {}",
+                parts.status
+            )));
+        }
+        let collected = Limited::new(body, MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| body_error(e, endpoint))?;
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        status(&trailers)?;
+        let data = collected.to_bytes();
+        // Uncompressed: the request offered no encoding for the reply.
+        let message = match data.split_first_chunk::<5>() {
+            Some((&[0, l0, l1, l2, l3], rest)) => rest
+                .get(..u32::from_be_bytes([l0, l1, l2, l3]) as usize)
+                .ok_or_else(|| ExportError::invalid("truncated health check message"))?,
+            _ => return Err(ExportError::invalid("malformed health check message")),
+        };
+        let answer = HealthCheckResponse::decode(message)
+            .map_err(|e| ExportError::invalid(format!("health check message: {e}")))?;
+        Ok(answer.status == SERVING)
+    }
+
     /// A failure below gRPC: tonic's own deadline (from `grpc-timeout`) or
     /// the connection.
     fn transport_error(&self, err: tonic::transport::Error, endpoint: &Uri) -> ExportError {

@@ -64,6 +64,41 @@ impl HttpTransport {
         })
     }
 
+    /// `GET path` on `endpoint`'s host: whether the answer is a 2xx.
+    pub(crate) async fn check_health(
+        &self,
+        endpoint: &Uri,
+        path: &str,
+    ) -> Result<bool, ExportError> {
+        let mut parts = endpoint.clone().into_parts();
+        parts.path_and_query = Some(
+            path.parse()
+                .map_err(|e| ExportError::invalid(format!("health check path {path:?}: {e}")))?,
+        );
+        let uri = Uri::from_parts(parts)
+            .map_err(|e| ExportError::invalid(format!("health check path {path:?}: {e}")))?;
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.headers.clone();
+        request.headers_mut().remove(CONTENT_TYPE);
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| ExportError::Connection {
+                endpoint: endpoint.to_string(),
+                source: Box::new(e),
+            })?;
+        let (parts, body) = response.into_parts();
+        // Read (capped) so that the connection can be reused.
+        Limited::new(body, MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| body_error(e, endpoint))?;
+        Ok(parts.status.is_success())
+    }
+
     pub(crate) async fn export(
         &self,
         signal: Signal,

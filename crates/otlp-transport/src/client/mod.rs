@@ -67,6 +67,7 @@ mod srt;
 mod tls;
 
 pub use error::{BoxError, BuildError, ExportError};
+
 pub use response::ExportResponse;
 pub use tls::TlsConfig;
 /// The settings of the SRT codec ([`OtlpClientBuilder::with_srt`]).
@@ -291,6 +292,62 @@ fn not_understood(error: &ExportError) -> bool {
         ExportError::Http { status, .. } => *status == ::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ExportError::Grpc { code, .. } => *code == tonic::Code::Unimplemented,
         _ => false,
+    }
+}
+
+/// How [`OtlpClient::check_health`] asks an endpoint whether it is
+/// serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HealthProbe {
+    /// The gRPC health checking protocol: `grpc.health.v1.Health/Check`
+    /// for `service` (`""`: the server as a whole), on the client's
+    /// connection. OTLP/gRPC clients only.
+    Grpc {
+        /// The service asked about.
+        service: String,
+    },
+    /// `GET` of `path` on the endpoint's host and port; a 2xx answer means
+    /// serving, any other status not serving. OTLP/HTTP clients only.
+    Http {
+        /// The path, e.g. [`HTTP_HEALTH_PATH`](crate::receiver::HTTP_HEALTH_PATH).
+        path: String,
+    },
+}
+
+impl OtlpClient {
+    /// Asks the endpoint of `signal` whether it is serving, within the
+    /// client's timeout: `Ok(true)` for `SERVING` (or a 2xx), `Ok(false)`
+    /// for any other answer, an error when no answer came (the endpoint is
+    /// unreachable, or answered with something that is not a health
+    /// check's answer).
+    pub async fn check_health(
+        &self,
+        signal: Signal,
+        probe: &HealthProbe,
+    ) -> Result<bool, ExportError> {
+        let inner = &*self.inner;
+        let endpoint = &inner.endpoints[index(signal)];
+        let timeout = inner.timeout;
+        let outcome: Result<_, tokio::time::error::Elapsed> = match (&inner.transport, probe) {
+            #[cfg(feature = "grpc")]
+            (ProtocolClient::Grpc(t), HealthProbe::Grpc { service }) => {
+                tokio::time::timeout(timeout, t.check_health(signal, endpoint, service)).await
+            }
+            #[cfg(feature = "http")]
+            (ProtocolClient::Http(t), HealthProbe::Http { path }) => {
+                tokio::time::timeout(timeout, t.check_health(endpoint, path)).await
+            }
+            #[cfg(not(any(feature = "grpc", feature = "http")))]
+            (ProtocolClient::Disabled(never), _) => match *never {},
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(ExportError::ProbeNotSupported {
+                    protocol: inner.protocol,
+                })
+            }
+        };
+        outcome.unwrap_or(Err(ExportError::Timeout { timeout }))
     }
 }
 

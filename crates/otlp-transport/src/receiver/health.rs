@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "grpc")]
 /// The gRPC method of a health check.
-pub(super) const GRPC_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
+pub(crate) const GRPC_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 /// The HTTP path of a health check.
 pub const HTTP_HEALTH_PATH: &str = "/health";
 
@@ -53,9 +53,10 @@ impl HealthHandle {
 }
 
 #[cfg(feature = "grpc")]
-/// `grpc.health.v1.HealthCheckRequest`.
+/// `grpc.health.v1.HealthCheckRequest` (the client's health checks send it
+/// too).
 #[derive(Clone, PartialEq, Message)]
-pub(super) struct HealthCheckRequest {
+pub(crate) struct HealthCheckRequest {
     #[prost(string, tag = "1")]
     pub service: String,
 }
@@ -63,14 +64,14 @@ pub(super) struct HealthCheckRequest {
 #[cfg(feature = "grpc")]
 /// `grpc.health.v1.HealthCheckResponse`.
 #[derive(Clone, PartialEq, Message)]
-pub(super) struct HealthCheckResponse {
+pub(crate) struct HealthCheckResponse {
     /// `SERVING` = 1, `NOT_SERVING` = 2.
     #[prost(int32, tag = "1")]
     pub status: i32,
 }
 
 #[cfg(feature = "grpc")]
-const SERVING: i32 = 1;
+pub(crate) const SERVING: i32 = 1;
 #[cfg(feature = "grpc")]
 const NOT_SERVING: i32 = 2;
 

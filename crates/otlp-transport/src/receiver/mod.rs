@@ -69,7 +69,7 @@ mod conn;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod handler;
-mod health;
+pub(crate) mod health;
 #[cfg(feature = "http")]
 mod http;
 mod wire;
