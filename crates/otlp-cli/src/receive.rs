@@ -303,9 +303,8 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
                 ));
             }
         }
-        forwarded = forward_result.map_err(|e| {
-            CliError::Failed(format!("not everything was forwarded: {e}"))
-        });
+        forwarded = forward_result
+            .map_err(|e| CliError::Failed(format!("not everything was forwarded: {e}")));
     }
     let totals = *state.totals.lock().unwrap_or_else(PoisonError::into_inner);
     let _ = print(format_args!("totals:"));

@@ -534,18 +534,27 @@ fn srt_from_send_through_a_forwarding_receive() {
     }
     let (relay_stdout, relayed) = relay.stop_raw();
     assert!(
-        relay_stdout.contains(&format!("forwarded traces{N:>12} accepted, {N:>9} exported")),
+        relay_stdout.contains(&format!(
+            "forwarded traces{N:>12} accepted, {N:>9} exported"
+        )),
         "{relay_stdout}"
     );
     let (_, arrived) = end.stop_raw();
     for (what, recorded) in [("relay", &relayed), ("end", &arrived)] {
         let (ids, compressions) = spans_and_compressions(recorded);
         assert_eq!(ids.len(), N, "{what}: distinct spans");
-        assert!(ids.values().all(|&n| n == 1), "{what}: a span arrived twice");
+        assert!(
+            ids.values().all(|&n| n == 1),
+            "{what}: a span arrived twice"
+        );
         let frames = compressions.get("srt").copied().unwrap_or_default();
         let plain = compressions.get("zstd").copied().unwrap_or_default();
         assert!(frames > plain, "{what}: {compressions:?}");
-        assert_eq!(frames + plain, recorded.lines().count(), "{what}: {compressions:?}");
+        assert_eq!(
+            frames + plain,
+            recorded.lines().count(),
+            "{what}: {compressions:?}"
+        );
     }
 }
 

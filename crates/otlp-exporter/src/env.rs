@@ -399,7 +399,9 @@ impl ClientKey {
     fn build(&self) -> Result<OtlpClient, BuildError> {
         let srt = otlp_transport::client::SrtConfig::default()
             .with_level(self.srt_level)
-            .map_err(|e| BuildError::Transport(otlp_transport::client::BuildError::Srt(Box::new(e))))?;
+            .map_err(|e| {
+                BuildError::Transport(otlp_transport::client::BuildError::Srt(Box::new(e)))
+            })?;
         let mut client = OtlpClient::builder(self.protocol)
             .with_headers(self.headers.clone())
             .with_timeout(self.timeout)

@@ -81,7 +81,6 @@ impl OtlpForwarder {
     }
 }
 
-
 impl ExporterBuilder<OtlpForwarder> {
     /// Builds the forwarder: a pipeline for each signal on one export
     /// thread.

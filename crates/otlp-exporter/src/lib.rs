@@ -213,7 +213,9 @@ pub enum BuildError {
     },
     /// SRT compression was asked for, and left out of this build: the
     /// `srt` feature (of this crate, or of `otlp`) is not enabled.
-    #[error("srt compression was not compiled in; enable the `srt` feature of otlp-exporter (or otlp)")]
+    #[error(
+        "srt compression was not compiled in; enable the `srt` feature of otlp-exporter (or otlp)"
+    )]
     SrtDisabled,
     /// A setting that must be above zero is zero: it would refuse every
     /// item or never send.

@@ -36,15 +36,25 @@ fn request(batch: u64, spans: u64) -> ExportTraceServiceRequest {
             Span {
                 trace_id: trace_id.to_vec(),
                 span_id: (n + 1).to_le_bytes().to_vec(),
-                name: ["GET /users/{id}", "SELECT users", "POST /orders"][(n % 3) as usize].to_owned(),
+                name: ["GET /users/{id}", "SELECT users", "POST /orders"][(n % 3) as usize]
+                    .to_owned(),
                 kind: span::SpanKind::Server as i32,
                 start_time_unix_nano: 1_700_000_000_000_000_000 + n * 1_000_000,
                 end_time_unix_nano: 1_700_000_000_000_000_000 + n * 1_000_000 + 250_000 + n % 7,
                 attributes: vec![
-                    kv("http.request.method", any_value::Value::StringValue("GET".into())),
-                    kv("http.response.status_code", any_value::Value::IntValue(200 + (n % 2) as i64 * 300)),
-                    kv("user.id", any_value::Value::StringValue(format!("user-{}", n * 7919 % 10_007))),
-                    kv("cache.hit", any_value::Value::BoolValue(n % 5 == 0)),
+                    kv(
+                        "http.request.method",
+                        any_value::Value::StringValue("GET".into()),
+                    ),
+                    kv(
+                        "http.response.status_code",
+                        any_value::Value::IntValue(200 + (n % 2) as i64 * 300),
+                    ),
+                    kv(
+                        "user.id",
+                        any_value::Value::StringValue(format!("user-{}", n * 7919 % 10_007)),
+                    ),
+                    kv("cache.hit", any_value::Value::BoolValue(n.is_multiple_of(5))),
                 ],
                 status: Some(Status {
                     code: (n % 2) as i32,
@@ -57,7 +67,10 @@ fn request(batch: u64, spans: u64) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![kv("service.name", any_value::Value::StringValue("users".into()))],
+                attributes: vec![kv(
+                    "service.name",
+                    any_value::Value::StringValue("users".into()),
+                )],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
@@ -128,9 +141,17 @@ async fn srt_after_the_offer_and_a_resync_after_a_receiver_restart() {
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
         let (running, mut rx) = receiver(Receiver::builder(), "127.0.0.1:0".parse().unwrap()).await;
         let client = client(protocol, &running);
-        assert_eq!(send(&client, &mut rx, 0).await, Encoding::Zstd, "{protocol}");
+        assert_eq!(
+            send(&client, &mut rx, 0).await,
+            Encoding::Zstd,
+            "{protocol}"
+        );
         for batch in 1..5 {
-            assert_eq!(send(&client, &mut rx, batch).await, Encoding::Srt, "{protocol}");
+            assert_eq!(
+                send(&client, &mut rx, batch).await,
+                Encoding::Srt,
+                "{protocol}"
+            );
         }
 
         // The same addresses, a new process's state: the stream's next
@@ -145,7 +166,11 @@ async fn srt_after_the_offer_and_a_resync_after_a_receiver_restart() {
             .await
             .unwrap();
         for batch in 5..10 {
-            assert_eq!(send(&client, &mut rx, batch).await, Encoding::Srt, "{protocol}");
+            assert_eq!(
+                send(&client, &mut rx, batch).await,
+                Encoding::Srt,
+                "{protocol}"
+            );
         }
         running.shutdown().await;
     }
@@ -158,7 +183,11 @@ async fn a_receiver_without_srt_gets_otlp_and_zstd() {
         let (running, mut rx) = receiver(builder, "127.0.0.1:0".parse().unwrap()).await;
         let client = client(protocol, &running);
         for batch in 0..4 {
-            assert_eq!(send(&client, &mut rx, batch).await, Encoding::Zstd, "{protocol}");
+            assert_eq!(
+                send(&client, &mut rx, batch).await,
+                Encoding::Zstd,
+                "{protocol}"
+            );
         }
         running.shutdown().await;
     }
@@ -174,7 +203,12 @@ async fn srt_frames_of_other_signals_and_formats_are_refused() {
     )
     .await;
     assert_eq!(http, 415);
-    let http = reqwest_like_post(running.http_addr().unwrap(), "/v1/traces", "application/json").await;
+    let http = reqwest_like_post(
+        running.http_addr().unwrap(),
+        "/v1/traces",
+        "application/json",
+    )
+    .await;
     assert_eq!(http, 415);
     running.shutdown().await;
 }

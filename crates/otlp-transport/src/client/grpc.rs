@@ -33,8 +33,8 @@ use super::{
     body_error, index, Answer, BuildError, ExportError, ExportResponse, Payload, Settings,
     MAX_RESPONSE_BYTES,
 };
-use crate::srt::{self, SRT_GRPC_PATH};
 use crate::rpc::RpcStatus;
+use crate::srt::{self, SRT_GRPC_PATH};
 
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");

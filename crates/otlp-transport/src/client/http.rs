@@ -13,11 +13,11 @@ use std::time::{Duration, SystemTime};
 
 use super::response::{decode_json, decode_protobuf, error_message, parse_retry_after};
 use super::tls::LoadedTls;
-use crate::srt;
 use super::{
     body_error, Answer, BuildError, ExportError, ExportResponse, Payload, Settings,
     MAX_RESPONSE_BYTES,
 };
+use crate::srt;
 
 /// How long an idle pooled connection is kept. Exporters send every few
 /// seconds, so this keeps one warm between batches; load balancers commonly

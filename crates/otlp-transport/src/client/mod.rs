@@ -68,11 +68,11 @@ mod tls;
 
 pub use error::{BoxError, BuildError, ExportError};
 
-pub use response::ExportResponse;
-pub use tls::TlsConfig;
 /// The settings of the SRT codec ([`OtlpClientBuilder::with_srt`]).
 #[cfg(feature = "srt")]
 pub use otlp_srt::SrtConfig;
+pub use response::ExportResponse;
+pub use tls::TlsConfig;
 
 use ::http::header::{HeaderName, HeaderValue, USER_AGENT};
 use ::http::uri::{Scheme, Uri};
@@ -207,7 +207,9 @@ impl OtlpClient {
                 algorithm: Algorithm::Srt,
             });
         }
-        self.send(signal, &payload).await.map(|answer| answer.response)
+        self.send(signal, &payload)
+            .await
+            .map(|answer| answer.response)
     }
 
     /// An [`Algorithm::Srt`] payload: a frame if the receiver offers SRT,
@@ -225,37 +227,43 @@ impl OtlpClient {
         let session = self
             .inner
             .srt
-            .get_or_init(|| srt::SrtSession::new(self.inner.srt_config.clone()).map_err(|e| e.to_string()))
+            .get_or_init(|| srt::SrtSession::new(self.inner.srt_config).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|reason| ExportError::InvalidPayload {
                 reason: reason.clone(),
             })?;
-        let eligible = signal == Signal::Traces && self.inner.protocol.format() == otlp_core::Format::Protobuf;
+        let eligible =
+            signal == Signal::Traces && self.inner.protocol.format() == otlp_core::Format::Protobuf;
         if eligible && session.is_offered() {
             for attempt in 1..=ATTEMPTS {
                 let (frame, body) = session.encode(&payload.body)?;
+                // If this future is dropped before the answer (the caller
+                // gave up), the frame is rejected rather than left pending.
+                let pending = srt::Pending::new(session, frame);
                 match self.send(signal, &Payload::new(body, Algorithm::Srt)).await {
                     Ok(answer) => {
-                        session.acknowledge(frame);
+                        session.acknowledge(pending.settle());
                         return Ok(answer.response);
                     }
                     Err(ExportError::SrtResync { .. }) if attempt < ATTEMPTS => {
-                        session.reset_for(frame);
+                        session.reset_for(pending.settle());
                     }
                     Err(error) if not_understood(&error) => {
                         // No SRT at that address any more: OTLP + zstd below.
-                        session.withdraw(frame);
+                        session.withdraw(pending.settle());
                         break;
                     }
                     Err(error) => {
-                        session.reject(frame);
+                        session.reject(pending.settle());
                         return Err(error);
                     }
                 }
             }
         }
         let body = session.compress(&payload.body)?;
-        let answer = self.send(signal, &Payload::new(body, Algorithm::Zstd)).await?;
+        let answer = self
+            .send(signal, &Payload::new(body, Algorithm::Zstd))
+            .await?;
         if eligible && answer.srt_offered {
             session.offer();
         }

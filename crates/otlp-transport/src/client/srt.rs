@@ -72,13 +72,11 @@ impl SrtSession {
 
     pub(crate) fn encode(&self, otlp: &[u8]) -> Result<(FrameId, Bytes), ExportError> {
         let mut out = Vec::with_capacity(otlp.len() / 4);
-        let frame = self
-            .state()
-            .encoder
-            .encode(otlp, &mut out)
-            .map_err(|e| ExportError::InvalidPayload {
+        let frame = self.state().encoder.encode(otlp, &mut out).map_err(|e| {
+            ExportError::InvalidPayload {
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         Ok((frame, Bytes::from(out)))
     }
 
@@ -103,5 +101,37 @@ impl SrtSession {
 
     pub(crate) fn reset_for(&self, frame: FrameId) {
         self.state().encoder.reset_for(frame);
+    }
+}
+
+/// A frame sent and not yet answered: rejected if dropped unsettled (the
+/// export was cancelled), so the encoder never waits on it.
+pub(crate) struct Pending<'a> {
+    session: &'a SrtSession,
+    frame: FrameId,
+    settled: bool,
+}
+
+impl<'a> Pending<'a> {
+    pub(crate) fn new(session: &'a SrtSession, frame: FrameId) -> Self {
+        Pending {
+            session,
+            frame,
+            settled: false,
+        }
+    }
+
+    /// The frame, for the caller to report its outcome.
+    pub(crate) fn settle(mut self) -> FrameId {
+        self.settled = true;
+        self.frame
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.session.reject(self.frame);
+        }
     }
 }

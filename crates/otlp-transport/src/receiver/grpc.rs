@@ -59,7 +59,8 @@ pub(super) async fn handle<H: Handler>(
     peer: SocketAddr,
 ) -> Response<ReplyBody> {
     let method = request.uri().path().to_owned();
-    let traces = method == srt::SRT_GRPC_PATH || Signal::from_grpc_path(&method) == Some(Signal::Traces);
+    let traces =
+        method == srt::SRT_GRPC_PATH || Signal::from_grpc_path(&method) == Some(Signal::Traces);
     let mut response = match call(inner, request, peer).await {
         Ok(response) => response,
         Err(status) => {

@@ -817,7 +817,9 @@ impl<H: Handler> Inner<H> {
             };
         }
         let _ = (frame, limit);
-        Err(Refusal::Invalid("SRT frames are not decoded here".to_owned()))
+        Err(Refusal::Invalid(
+            "SRT frames are not decoded here".to_owned(),
+        ))
     }
 
     /// Reads a whole request body, refusing it as soon as it is known to be
