@@ -663,6 +663,13 @@ mod tests {
     }
 
     #[test]
+    fn srt_is_an_extension_value_of_the_compression_variable() {
+        let e = env(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "srt")]);
+        let r = resolve(Signal::Traces, &Settings::default(), &e).unwrap();
+        assert_eq!(r.compression, Compression::srt());
+    }
+
+    #[test]
     fn bad_values_are_errors_naming_the_variable() {
         for (k, v) in [
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp"),

@@ -1106,6 +1106,36 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "srt")]
+    fn srt_is_for_traces_in_protobuf() {
+        let srt = builder().with_compression("srt:5".parse::<Compression>().unwrap());
+        assert_eq!(
+            srt.resolve(Signal::Traces).unwrap().compression,
+            "srt:5".parse().unwrap()
+        );
+        // The other signals go as OTLP + zstd at the same level.
+        for signal in [Signal::Logs, Signal::Metrics] {
+            let compression = srt.resolve(signal).unwrap().compression;
+            assert_eq!(compression, "zstd:5".parse().unwrap(), "{signal}");
+        }
+        let e = srt
+            .clone()
+            .with_protocol(Protocol::HttpJson)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BuildError::CompressionNotSupported {
+                    protocol: Protocol::HttpJson,
+                    algorithm: Algorithm::Srt
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn settings_that_cannot_work_are_refused_at_build() {
         let e = builder()
             .with_protocol(Protocol::Grpc)

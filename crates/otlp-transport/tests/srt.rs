@@ -54,7 +54,10 @@ fn request(batch: u64, spans: u64) -> ExportTraceServiceRequest {
                         "user.id",
                         any_value::Value::StringValue(format!("user-{}", n * 7919 % 10_007)),
                     ),
-                    kv("cache.hit", any_value::Value::BoolValue(n.is_multiple_of(5))),
+                    kv(
+                        "cache.hit",
+                        any_value::Value::BoolValue(n.is_multiple_of(5)),
+                    ),
                 ],
                 status: Some(Status {
                     code: (n % 2) as i32,
