@@ -209,8 +209,14 @@ impl tower::Service<Job> for SendService {
         let (client, stats) = (self.0.clone(), self.1.clone());
         Box::pin(async move {
             let result = client.export(job.signal, job.payload).await;
-            if let Err(error) = &result {
-                stats.record_error(error);
+            match &result {
+                // An SRT body is made per attempt; the accepted one counts.
+                Ok(response) => {
+                    if let Some(bytes) = response.encoded_bytes {
+                        stats.record_encoded(0, bytes);
+                    }
+                }
+                Err(error) => stats.record_error(error),
             }
             result
         })

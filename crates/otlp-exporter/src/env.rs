@@ -301,6 +301,9 @@ pub(crate) fn temporality(env: &dyn Fn(&str) -> Option<String>) -> Result<Tempor
     }
 }
 
+/// The zstd level of SRT frames when none is configured (zstd's default).
+const DEFAULT_SRT_LEVEL: i32 = 3;
+
 /// What a transport client is made of. Exporters whose settings resolve to
 /// the same key can share one client, and so its connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,7 +353,7 @@ impl ClientKey {
         let srt_level = traces
             .filter(|c| c.algorithm() == otlp_compression::Algorithm::Srt)
             .and_then(|c| c.level())
-            .unwrap_or(otlp_transport::client::SrtConfig::default().level);
+            .unwrap_or(DEFAULT_SRT_LEVEL);
         ClientKey {
             protocol: cfg.protocol,
             urls,
@@ -397,16 +400,19 @@ impl ClientKey {
 
     /// Builds the client. No connection is made until the first export.
     fn build(&self) -> Result<OtlpClient, BuildError> {
-        let srt = otlp_transport::client::SrtConfig::default()
-            .with_level(self.srt_level)
-            .map_err(|e| {
-                BuildError::Transport(otlp_transport::client::BuildError::Srt(Box::new(e)))
-            })?;
         let mut client = OtlpClient::builder(self.protocol)
             .with_headers(self.headers.clone())
             .with_timeout(self.timeout)
-            .with_tls(self.tls.clone())
-            .with_srt(srt);
+            .with_tls(self.tls.clone());
+        #[cfg(feature = "srt")]
+        {
+            let srt = otlp_transport::client::SrtConfig::default()
+                .with_level(self.srt_level)
+                .map_err(|e| {
+                    BuildError::Transport(otlp_transport::client::BuildError::Srt(Box::new(e)))
+                })?;
+            client = client.with_srt(srt);
+        }
         // Each URL is complete (for HTTP, with the signal's path): used as
         // it is.
         for (signal, url) in Signal::ALL.into_iter().zip(&self.urls) {

@@ -307,7 +307,10 @@ impl ResolvedClient {
         items: u64,
         uncompressed: usize,
     ) -> Result<otlp_transport::client::ExportResponse, otlp_transport::client::ExportError> {
-        self.stats.record_encoded(uncompressed, payload.body.len());
+        // An SRT body is made by the client, and counted once accepted.
+        let srt = payload.compression == Algorithm::Srt;
+        let produced = if srt { 0 } else { payload.body.len() };
+        self.stats.record_encoded(uncompressed, produced);
         // With several endpoints, each request to the next in the ring,
         // booked in that endpoint's stats (and so in the total).
         let (client, stats) = match self.router.as_ref().and_then(|r| r.next_member()) {
@@ -319,6 +322,9 @@ impl ResolvedClient {
         let result = client.export(signal, payload).await;
         match &result {
             Ok(response) => {
+                if let Some(bytes) = response.encoded_bytes {
+                    self.stats.record_encoded(0, bytes);
+                }
                 stats.record_success(items, response.rejected_items, started.elapsed());
             }
             Err(error) => {

@@ -254,7 +254,13 @@ impl Pipeline {
                 .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))?;
             (out, scratch.len())
         };
-        self.stats.record_encoded(uncompressed, body.len());
+        // An SRT body is made per attempt, and counted when accepted.
+        let sent = if algorithm == Algorithm::Srt {
+            0
+        } else {
+            body.len()
+        };
+        self.stats.record_encoded(uncompressed, sent);
         self.last_len.store(body.len(), Ordering::Relaxed);
         Ok(Payload::new(Bytes::from(body), algorithm))
     }

@@ -186,7 +186,8 @@ pub struct StatsSnapshot {
     /// Bytes of encoded requests before compression.
     pub bytes_uncompressed: u64,
     /// Bytes of request bodies produced for sending (after compression),
-    /// counted once per batch however often it is sent.
+    /// counted once per batch however often it is sent; with SRT, which
+    /// makes the body anew for each attempt, the body that was accepted.
     pub bytes_sent: u64,
     /// Mean time to deliver a batch, from the first attempt to the answer
     /// (retries included).

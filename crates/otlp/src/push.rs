@@ -179,7 +179,14 @@ impl Lane {
             signal,
             encoder: Encoder::new(client.protocol.format()).with_resource(resource),
             algorithm: client.compression.algorithm(),
-            compressor: Mutex::new((Compressor::new(client.compression)?, Vec::new())),
+            // SRT is applied by the client, per attempt, to the plain request.
+            compressor: Mutex::new((
+                match client.compression.algorithm() {
+                    Algorithm::Srt => Compressor::new(otlp_compression::Compression::none())?,
+                    _ => Compressor::new(client.compression)?,
+                },
+                Vec::new(),
+            )),
             client,
         })
     }
@@ -204,7 +211,7 @@ impl Lane {
             return Ok(None);
         }
         let uncompressed = scratch.len();
-        let body = if self.algorithm == Algorithm::None {
+        let body = if matches!(self.algorithm, Algorithm::None | Algorithm::Srt) {
             // The encoded request is the body; the next one gets a new buffer.
             std::mem::take(scratch)
         } else {

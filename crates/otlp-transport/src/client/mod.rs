@@ -143,6 +143,7 @@ struct Inner {
 /// SRT.
 pub(crate) struct Answer {
     pub(crate) response: ExportResponse,
+    #[cfg_attr(not(feature = "srt"), allow(dead_code))]
     pub(crate) srt_offered: bool,
 }
 
@@ -240,9 +241,11 @@ impl OtlpClient {
                 // If this future is dropped before the answer (the caller
                 // gave up), the frame is rejected rather than left pending.
                 let pending = srt::Pending::new(session, frame);
+                let size = body.len();
                 match self.send(signal, &Payload::new(body, Algorithm::Srt)).await {
-                    Ok(answer) => {
+                    Ok(mut answer) => {
                         session.acknowledge(pending.settle());
+                        answer.response.encoded_bytes = Some(size);
                         return Ok(answer.response);
                     }
                     Err(ExportError::SrtResync { .. }) if attempt < ATTEMPTS => {
@@ -261,12 +264,14 @@ impl OtlpClient {
             }
         }
         let body = session.compress(&payload.body)?;
-        let answer = self
+        let size = body.len();
+        let mut answer = self
             .send(signal, &Payload::new(body, Algorithm::Zstd))
             .await?;
         if eligible && answer.srt_offered {
             session.offer();
         }
+        answer.response.encoded_bytes = Some(size);
         Ok(answer.response)
     }
 

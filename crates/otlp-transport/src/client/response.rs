@@ -29,6 +29,11 @@ pub struct ExportResponse {
     /// The server's explanation of the rejection, or a warning when nothing
     /// was rejected. Empty when none.
     pub error_message: String,
+    /// The size of the body the server accepted, when the client encoded
+    /// it itself: for an [`Algorithm::Srt`](otlp_compression::Algorithm::Srt)
+    /// payload, the SRT frame or the OTLP + zstd body that was sent. `None`
+    /// when the payload went as it was given.
+    pub encoded_bytes: Option<usize>,
 }
 
 impl ExportResponse {
@@ -69,6 +74,7 @@ pub(crate) fn decode_protobuf(signal: Signal, body: &[u8]) -> Result<ExportRespo
     Ok(ExportResponse {
         rejected_items: rejected_count(rejected_items)?,
         error_message,
+        encoded_bytes: None,
     })
 }
 
@@ -105,6 +111,7 @@ pub(crate) fn decode_json(signal: Signal, body: &[u8]) -> Result<ExportResponse,
     Ok(ExportResponse {
         rejected_items: rejected_count(rejected_items)?,
         error_message,
+        encoded_bytes: None,
     })
 }
 

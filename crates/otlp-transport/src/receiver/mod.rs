@@ -677,6 +677,7 @@ enum Refusal {
     TimedOut { after: Duration },
     /// An SRT frame refers to state this receiver does not hold: the
     /// sender must start its stream again.
+    #[cfg_attr(not(feature = "srt"), allow(dead_code))]
     Resync(String),
 }
 
