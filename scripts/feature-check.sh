@@ -26,5 +26,5 @@ check() {
 
 check otlp-compression gzip zstd brotli snappy lz4
 check otlp-transport grpc http gzip zstd brotli
-check otlp-exporter grpc http gzip zstd brotli
+check otlp-exporter grpc http gzip zstd brotli dns
 check otlp grpc http gzip zstd brotli ebpf
