@@ -14,6 +14,13 @@ use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver
 use std::hint::black_box;
 use std::time::Duration;
 
+/// CPU time of the calling thread: what `on_end` costs the application
+/// thread, whatever else the (shared) machine runs meanwhile.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 /// Trace ids as the SDK's random generator makes them.
 fn trace_ids(n: usize) -> Vec<[u8; 16]> {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -75,53 +82,112 @@ fn receivers(rt: &tokio::runtime::Runtime, n: usize) -> Vec<RunningReceiver> {
         .collect()
 }
 
-/// `on_end` of 512 spans (of 64 traces) through the span processor: the
-/// application thread's share of the work (encoding, and with several
-/// endpoints choosing the batch of the trace's endpoint pair); batches are
-/// compressed and sent on the processor's own thread.
+/// A processor sending to `endpoints` in-process receivers.
+fn processor_to(
+    rt: &tokio::runtime::Runtime,
+    endpoints: usize,
+) -> (OtlpSpanProcessor, Vec<RunningReceiver>) {
+    let running = receivers(rt, endpoints);
+    let urls: Vec<String> = running
+        .iter()
+        .map(|r| format!("http://{}", r.grpc_addr().unwrap()))
+        .collect();
+    let processor = OtlpSpanProcessor::builder()
+        .with_endpoints(urls)
+        .with_protocol(Protocol::Grpc)
+        .with_scheduled_delay(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    (processor, running)
+}
+
+/// Ends `spans` through `processor`; the calling thread's CPU time for
+/// it. Then (not timed) sends the batches, so that the export thread never
+/// falls behind: it would drop spans, and a drop is cheaper than a span.
+fn end_all(processor: &OtlpSpanProcessor, spans: &[SpanData]) -> Duration {
+    let batch = spans.to_vec();
+    let started = thread_cpu();
+    for span in batch {
+        processor.on_end(span);
+    }
+    let cpu = thread_cpu() - started;
+    processor.force_flush().unwrap();
+    cpu
+}
+
+/// `on_end` of 512 spans (of 64 traces) through the span processor, in CPU
+/// time of the calling thread: the application thread's share of the work
+/// (encoding, and with several endpoints choosing the batch of the
+/// trace's endpoint pair); batches are compressed and sent on the
+/// processor's own thread.
+///
+/// On a shared machine criterion's runs of one case after the other drift
+/// apart by more than routing costs, so the cases are first run
+/// interleaved, round after round, and the median of each case and of the
+/// per-round differences is printed.
 fn processor(c: &mut Criterion) {
     const SPANS: usize = 512;
+    const ROUNDS: usize = 400;
     let spans = otlp_benches::http_spans(SPANS);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let mut group = c.benchmark_group("processor_on_end");
-    group.throughput(Throughput::Elements(SPANS as u64));
-    for endpoints in [1, 3, 8] {
-        let running = receivers(&rt, endpoints);
-        let urls: Vec<String> = running
+    let cases: Vec<(usize, OtlpSpanProcessor, Vec<RunningReceiver>)> = [1, 3, 8]
+        .into_iter()
+        .map(|n| {
+            let (p, r) = processor_to(&rt, n);
+            (n, p, r)
+        })
+        .collect();
+
+    let mut per_span: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); cases.len()];
+    for round in 0..ROUNDS + 20 {
+        for (i, (_, p, _)) in cases.iter().enumerate() {
+            let ns = end_all(p, &spans).as_nanos() as f64 / SPANS as f64;
+            // The first rounds warm up.
+            if round >= 20 {
+                per_span[i].push(ns);
+            }
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (i, (n, _, _)) in cases.iter().enumerate() {
+        let diffs: Vec<f64> = per_span[i]
             .iter()
-            .map(|r| format!("http://{}", r.grpc_addr().unwrap()))
+            .zip(&per_span[0])
+            .map(|(a, b)| a - b)
             .collect();
-        let processor = OtlpSpanProcessor::builder()
-            .with_endpoints(urls)
-            .with_protocol(Protocol::Grpc)
-            .with_scheduled_delay(Duration::from_millis(200))
-            .build()
-            .unwrap();
-        let stats = processor.stats();
+        println!(
+            "processor_on_end interleaved: {n} endpoints, median {:.0} ns per span, \
+             median difference with 1 endpoint {:+.1} ns per span ({ROUNDS} rounds)",
+            median(&per_span[i]),
+            median(&diffs),
+        );
+    }
+
+    let mut group = c.benchmark_group("processor_on_end");
+    group.sample_size(30);
+    group.throughput(Throughput::Elements(SPANS as u64));
+    for (endpoints, processor, _) in &cases {
         group.bench_function(format!("{endpoints} endpoints, 512 spans"), |b| {
-            b.iter_batched(
-                || spans.clone(),
-                |batch| {
-                    for span in batch {
-                        processor.on_end(span);
-                    }
-                },
-                BatchSize::SmallInput,
-            )
+            b.iter_custom(|iters| (0..iters).map(|_| end_all(processor, &spans)).sum())
         });
-        processor.force_flush().unwrap();
-        let s = stats.snapshot();
+    }
+    group.finish();
+    for (_, processor, running) in cases {
+        let s = processor.stats().snapshot();
         assert_eq!(s.dropped.total(), 0, "nothing dropped: {:?}", s.dropped);
         let _ = processor.shutdown();
         for r in running {
             rt.block_on(r.shutdown());
         }
     }
-    group.finish();
 }
 
 criterion_group!(benches, route, processor);

@@ -410,10 +410,13 @@ impl Shared {
                     None => merged.push(taken),
                 }
             }
-            // Pairs of a ring gone by would otherwise pile up.
+            // Empty batches stay in place for the pair's next spans (their
+            // buffers too), unless the pair is of a ring gone by: those
+            // would otherwise pile up.
+            let ring = Arc::clone(&current.ring);
             let (kept, empty): (Vec<Part>, Vec<Part>) = std::mem::take(&mut current.parts)
                 .into_iter()
-                .partition(|p| !p.batch.is_empty());
+                .partition(|p| !p.batch.is_empty() || ring.has_pair(p.pair));
             current.parts = kept;
             drop(current);
             for part in empty {

@@ -77,6 +77,12 @@ impl Ring {
         (first.map_or(NONE, |m| m.id), second.map_or(NONE, |m| m.id))
     }
 
+    /// Whether `pair` is an (owner, next owner) pair of this ring.
+    pub(crate) fn has_pair(&self, (owner, next): (u32, u32)) -> bool {
+        let has = |id: u32| self.list.iter().any(|m| m.id == id);
+        has(owner) && (next == NONE && self.list.len() == 1 || has(next))
+    }
+
     fn ids(&self) -> Vec<u32> {
         self.list.iter().map(|m| m.id).collect()
     }
