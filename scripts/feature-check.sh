@@ -25,6 +25,9 @@ check() {
 }
 
 check otlp-compression gzip zstd brotli snappy lz4
+# otlp-srt's corpus feature also carries its size test and doctest.
+echo "== otlp-srt --features corpus"
+cargo test -q -j "$jobs" -p otlp-srt --features corpus
 check otlp-transport grpc http gzip zstd brotli
 check otlp-exporter grpc http gzip zstd brotli
 check otlp grpc http gzip zstd brotli ebpf

@@ -417,6 +417,7 @@ impl Corpus {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn server(
         &mut self,
         ctx: &Ctx,
