@@ -43,6 +43,9 @@ fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
         .unwrap()
         .compress(&payload, &mut z)
         .unwrap();
+    // One zstd block.
+    out.push(1);
+    varint(z.len() as u64, &mut out);
     out.extend_from_slice(&z);
     out
 }
