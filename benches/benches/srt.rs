@@ -1,6 +1,9 @@
 //! Bytes and CPU per span of the SRT codec against OTLP protobuf with each
-//! compression, on `otlp_srt::corpus` (a microservice shop's traces), at
-//! 128, 512 and 4096 spans per request.
+//! compression, at 128, 512 and 4096 spans per request, on two corpora:
+//! `otlp_srt::corpus` (a generated microservice shop, seed 42) and
+//! `benches/corpus/python-flask.otlp.zst` (14,899 spans recorded from two
+//! Flask services under the official Python auto-instrumentation, cut into
+//! requests of each size by `otlp_srt::corpus::Recorded`).
 //!
 //! Both sides start from the same OTLP protobuf bytes of each request (what
 //! `otlp_core::Encoder` hands the sender path): "encode" is compressing
@@ -8,20 +11,23 @@
 //! columns and zstd); "decode" is decompressing (OTLP) or
 //! `SrtDecoder::decode` back to OTLP protobuf bytes. SRT runs in steady
 //! state, as it does on a long-lived connection: the stream is warmed up
-//! with the corpus's earlier requests, and the timed requests are encoded
-//! (and decoded) after it, each frame acknowledged. The timed requests
-//! are cycled; after the first pass the trees hold all their slots, as
-//! they do for most requests of a stream that has run for a while.
+//! with the corpus's earlier requests (20,000 generated spans; the first
+//! quarter of the recorded requests), and the timed requests are encoded
+//! (and decoded) after it, each frame acknowledged. The sizes are of that
+//! one pass. The timed requests are then cycled; after the first pass the
+//! trees hold all their slots, as they do for most requests of a stream
+//! that has run for a while.
 //!
 //! The figure is wall time per span of a single thread doing only this
 //! work, which is its CPU time. Before the timings a table of sizes (bytes
-//! per span over the timed requests) is printed.
+//! per span over the timed requests) is printed per corpus.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use otlp_compression::{Algorithm, Compression, Compressor, Decompressor};
-use otlp_srt::corpus::Corpus;
+use otlp_srt::corpus::{Corpus, Recorded};
 use otlp_srt::{SrtConfig, SrtDecoder, SrtEncoder, SrtLimits};
+use prost::Message;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -43,32 +49,39 @@ fn codecs() -> Vec<(&'static str, Compression)> {
 }
 
 struct Setup {
+    corpus: &'static str,
     batch: usize,
     requests: Vec<Vec<u8>>,
+    spans: usize,
     encoder: SrtEncoder,
     decoder: SrtDecoder,
     frames: Vec<Vec<u8>>,
 }
 
-fn setup(batch: usize) -> Setup {
-    let mut corpus = Corpus::new(42);
+fn spans_of(request: &[u8]) -> usize {
+    otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest::decode(request)
+        .expect("corpus request")
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum()
+}
+
+/// Runs `warm_up` through a new stream, then `timed`, keeping the frames
+/// of the latter.
+fn setup(corpus: &'static str, batch: usize, warm_up: &[Vec<u8>], timed: Vec<Vec<u8>>) -> Setup {
     let mut encoder = SrtEncoder::new(SrtConfig::new());
     let decoder = SrtDecoder::new(SrtLimits::new());
     let (mut frame, mut out) = (Vec::new(), Vec::new());
-    for _ in 0..WARM_UP_SPANS.div_ceil(batch) {
-        let request = corpus.next_request_bytes(batch);
-        let id = encoder
-            .encode(&request, &mut frame)
-            .expect("corpus encodes");
+    for request in warm_up {
+        let id = encoder.encode(request, &mut frame).expect("corpus encodes");
         decoder
             .decode(&frame, 256 << 20, &mut out)
             .expect("frame decodes");
         encoder.acknowledge(id);
     }
-    let requests: Vec<Vec<u8>> = (0..TIMED_SPANS.div_ceil(batch).max(4))
-        .map(|_| corpus.next_request_bytes(batch))
-        .collect();
-    let frames = requests
+    let frames = timed
         .iter()
         .map(|request| {
             let mut frame = Vec::new();
@@ -82,26 +95,47 @@ fn setup(batch: usize) -> Setup {
         })
         .collect();
     Setup {
+        corpus,
         batch,
-        requests,
+        spans: timed.iter().map(|r| spans_of(r)).sum(),
+        requests: timed,
         encoder,
         decoder,
         frames,
     }
 }
 
+fn generated(batch: usize) -> Setup {
+    let mut corpus = Corpus::new(42);
+    let warm_up: Vec<Vec<u8>> = (0..WARM_UP_SPANS.div_ceil(batch))
+        .map(|_| corpus.next_request_bytes(batch))
+        .collect();
+    let timed = (0..TIMED_SPANS.div_ceil(batch).max(4))
+        .map(|_| corpus.next_request_bytes(batch))
+        .collect();
+    setup("generated", batch, &warm_up, timed)
+}
+
+fn recorded(flask: &Recorded, batch: usize) -> Setup {
+    let mut requests: Vec<Vec<u8>> = flask
+        .batches(batch)
+        .iter()
+        .map(Message::encode_to_vec)
+        .collect();
+    let timed = requests.split_off(requests.len() / 4);
+    setup("flask", batch, &requests, timed)
+}
+
 fn sizes(setups: &[Setup]) {
-    println!(
-        "bytes per span (corpus seed 42, {TIMED_SPANS} spans after {WARM_UP_SPANS} of warm-up):"
-    );
-    print!("{:>7}", "batch");
+    println!("bytes per span over the timed requests, after the warm-up:");
+    print!("{:>10} {:>7}", "corpus", "batch");
     for (name, _) in codecs() {
         print!(" {name:>8}");
     }
     println!(" {:>8} {:>11}", "srt", "srt/zstd3");
     for s in setups {
-        let spans = (s.requests.len() * s.batch) as f64;
-        print!("{:>7}", s.batch);
+        let spans = s.spans as f64;
+        print!("{:>10} {:>7}", s.corpus, s.batch);
         let mut zstd3 = 0.0;
         for (name, compression) in codecs() {
             let mut compressor = Compressor::new(compression).expect("codec compiled in");
@@ -125,12 +159,18 @@ fn sizes(setups: &[Setup]) {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut setups: Vec<Setup> = [128, 512, 4096].into_iter().map(setup).collect();
+    let flask = Recorded::from_zstd(include_bytes!("../corpus/python-flask.otlp.zst"), 256 << 20)
+        .expect("the recorded corpus reads");
+    let mut setups: Vec<Setup> = [128, 512, 4096].into_iter().map(generated).collect();
+    setups.extend([128, 512, 4096].into_iter().map(|b| recorded(&flask, b)));
     sizes(&setups);
     for s in &mut setups {
-        let batch = s.batch;
-        let mut group = c.benchmark_group(format!("srt {batch} spans encode"));
-        group.throughput(Throughput::Elements(batch as u64));
+        let (corpus, batch) = (s.corpus, s.batch);
+        // Spans per timed request, on average (the recorded corpus's last
+        // request is shorter).
+        let per_request = (s.spans / s.requests.len()) as u64;
+        let mut group = c.benchmark_group(format!("srt {corpus} {batch} spans encode"));
+        group.throughput(Throughput::Elements(per_request));
         for (name, compression) in codecs() {
             let mut compressor = Compressor::new(compression).expect("codec compiled in");
             let mut out = Vec::new();
@@ -160,8 +200,8 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
 
-        let mut group = c.benchmark_group(format!("srt {batch} spans decode"));
-        group.throughput(Throughput::Elements(batch as u64));
+        let mut group = c.benchmark_group(format!("srt {corpus} {batch} spans decode"));
+        group.throughput(Throughput::Elements(per_request));
         for (name, compression) in codecs() {
             let mut compressor = Compressor::new(compression).expect("codec compiled in");
             let compressed: Vec<Vec<u8>> = s

@@ -417,6 +417,7 @@ impl Corpus {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn server(
         &mut self,
         ctx: &Ctx,
@@ -1015,4 +1016,122 @@ struct Ctx {
     user: u64,
     client: String,
     agent: &'static str,
+}
+
+/// Why a recorded corpus could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordedError {
+    /// The file is not a zstd stream, or decompresses past the cap.
+    #[error("recorded corpus does not decompress: {0}")]
+    Decompress(#[source] otlp_compression::DecompressError),
+    /// A length prefix runs past the end of the data.
+    #[error("recorded corpus is truncated")]
+    Truncated,
+    /// A record is not an `ExportTraceServiceRequest`.
+    #[error("recorded corpus holds a malformed request: {0}")]
+    Malformed(#[source] prost::DecodeError),
+}
+
+/// A recorded trace set, as `benches/corpus/*.otlp.zst` hold them: zstd
+/// over a sequence of `ExportTraceServiceRequest` protobufs, each after its
+/// length as a little-endian `u32` (see `benches/corpus/README.md`).
+///
+/// [`batches`](Self::batches) cuts its spans into requests of another
+/// size, in the order they were recorded, each span with its resource and
+/// scope, so that a recording can be compared at the batch sizes of the
+/// generated [`Corpus`].
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Each span with the indexes of its resource and scope in `origins`.
+    spans: Vec<(usize, Span)>,
+    /// (resource, its schema URL, scope, its schema URL), as recorded.
+    origins: Vec<(ResourceSpans, ScopeSpans)>,
+}
+
+impl Recorded {
+    /// Reads a recorded corpus from its file's bytes; `max_bytes` caps the
+    /// decompressed size.
+    pub fn from_zstd(file: &[u8], max_bytes: usize) -> Result<Self, RecordedError> {
+        let mut raw = Vec::new();
+        otlp_compression::decompress(otlp_compression::Algorithm::Zstd, file, max_bytes, &mut raw)
+            .map_err(RecordedError::Decompress)?;
+        let mut origins: Vec<(ResourceSpans, ScopeSpans)> = Vec::new();
+        let mut spans = Vec::new();
+        let mut rest = &raw[..];
+        while !rest.is_empty() {
+            let (len, tail) = rest
+                .split_first_chunk::<4>()
+                .ok_or(RecordedError::Truncated)?;
+            let len = u32::from_le_bytes(*len) as usize;
+            if tail.len() < len {
+                return Err(RecordedError::Truncated);
+            }
+            let (record, tail) = tail.split_at(len);
+            rest = tail;
+            let request =
+                ExportTraceServiceRequest::decode(record).map_err(RecordedError::Malformed)?;
+            for mut rs in request.resource_spans {
+                for mut ss in std::mem::take(&mut rs.scope_spans) {
+                    let taken = std::mem::take(&mut ss.spans);
+                    let origin = (rs.clone(), ss);
+                    let at = match origins.iter().position(|o| *o == origin) {
+                        Some(at) => at,
+                        None => {
+                            origins.push(origin);
+                            origins.len() - 1
+                        }
+                    };
+                    spans.extend(taken.into_iter().map(|s| (at, s)));
+                }
+            }
+        }
+        Ok(Recorded { spans, origins })
+    }
+
+    /// Spans recorded.
+    pub fn spans(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The recorded spans cut into requests of `batch` spans (the last one
+    /// shorter), in recorded order; within a request spans are grouped by
+    /// resource, then scope, in the order each first appears, keeping
+    /// their order within a group, as a collector that batches sends them.
+    pub fn batches(&self, batch: usize) -> Vec<ExportTraceServiceRequest> {
+        self.spans
+            .chunks(batch.max(1))
+            .map(|chunk| {
+                let mut request = ExportTraceServiceRequest::default();
+                // (origin, resource_spans index, scope_spans index) of this request.
+                let mut placed: Vec<(usize, usize, usize)> = Vec::new();
+                for (origin, span) in chunk {
+                    let (r, s) = match placed.iter().find(|p| p.0 == *origin) {
+                        Some(&(_, r, s)) => (r, s),
+                        None => {
+                            let (rs, ss) = &self.origins[*origin];
+                            let r = match request.resource_spans.iter().position(|x| {
+                                x.resource == rs.resource && x.schema_url == rs.schema_url
+                            }) {
+                                Some(r) => r,
+                                None => {
+                                    request.resource_spans.push(rs.clone());
+                                    request.resource_spans.len() - 1
+                                }
+                            };
+                            let scopes = &mut request.resource_spans[r].scope_spans;
+                            scopes.push(ss.clone());
+                            let s = scopes.len() - 1;
+                            placed.push((*origin, r, s));
+                            (r, s)
+                        }
+                    };
+                    request.resource_spans[r].scope_spans[s]
+                        .spans
+                        .push(span.clone());
+                }
+                request
+            })
+            .collect()
+    }
 }

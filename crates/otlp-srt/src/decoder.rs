@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use otlp_compression::{DecompressError, Decompressor, Encoding};
 
 use crate::format::{
-    self, col, domain, flag, kind, span_ref, trace_ref, ty, ENTRY_OVERHEAD, HEADER_LEN, MAX_DEPTH,
+    self, block, col, domain, flag, kind, span_ref, trace_ref, ty, ENTRY_OVERHEAD, HEADER_LEN,
+    MAX_DEPTH,
 };
 use crate::wire::{close, open, put_bytes_field, put_varint, unzigzag, varint_len, Reader};
 use crate::{FrameId, ResyncReason, SrtDecodeError, SrtLimits};
@@ -16,6 +17,16 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Decompression states and payload buffers kept for reuse.
 const POOL: usize = 8;
+
+/// A decompression state and buffers, kept for reuse.
+#[derive(Debug, Default)]
+struct Buffers {
+    decompressor: Decompressor,
+    /// The payload: the blocks' contents, concatenated.
+    payload: Vec<u8>,
+    /// One zstd block, decompressed.
+    block: Vec<u8>,
+}
 
 /// What a decoded frame held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +115,7 @@ pub struct SrtDecoder {
     limits: SrtLimits,
     streams: Mutex<HashMap<u64, Slot>>,
     clock: AtomicU64,
-    pool: Mutex<Vec<(Decompressor, Vec<u8>)>>,
+    pool: Mutex<Vec<Buffers>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -153,19 +164,20 @@ impl SrtDecoder {
         out: &mut Vec<u8>,
     ) -> Result<Decoded, SrtDecodeError> {
         out.clear();
-        let (mut decompressor, mut payload) = lock(&self.pool)
-            .pop()
-            .unwrap_or_else(|| (Decompressor::new(), Vec::new()));
-        let result = self.decode_with(frame, max_output, out, &mut decompressor, &mut payload);
+        let mut buffers = lock(&self.pool).pop().unwrap_or_default();
+        let result = self.decode_with(frame, max_output, out, &mut buffers);
         if result.is_err() {
             out.clear();
         }
-        if payload.capacity() > 4 << 20 {
-            payload = Vec::new();
+        if buffers.payload.capacity() > 4 << 20 {
+            buffers.payload = Vec::new();
+        }
+        if buffers.block.capacity() > 4 << 20 {
+            buffers.block = Vec::new();
         }
         let mut pool = lock(&self.pool);
         if pool.len() < POOL {
-            pool.push((decompressor, payload));
+            pool.push(buffers);
         }
         result
     }
@@ -175,8 +187,7 @@ impl SrtDecoder {
         frame: &[u8],
         max_output: usize,
         out: &mut Vec<u8>,
-        decompressor: &mut Decompressor,
-        payload: &mut Vec<u8>,
+        buffers: &mut Buffers,
     ) -> Result<Decoded, SrtDecodeError> {
         if frame.len() < HEADER_LEN || frame[..3] != format::MAGIC {
             return Err(bad("not an SRT frame"));
@@ -196,17 +207,32 @@ impl SrtDecoder {
             generation,
             seq,
         };
-        decompressor
-            .decompress(
-                Encoding::Zstd,
-                &frame[HEADER_LEN..],
-                self.limits.max_payload_bytes,
-                payload,
-            )
-            .map_err(|e| match e {
-                DecompressError::TooLarge { limit } => SrtDecodeError::TooLarge { limit },
-                e => SrtDecodeError::Corrupt(e),
-            })?;
+        let payload = &mut buffers.payload;
+        payload.clear();
+        let limit = self.limits.max_payload_bytes;
+        let mut blocks = Reader::new(&frame[HEADER_LEN..]);
+        while !blocks.is_empty() {
+            let mode = blocks.byte().map_err(bad)?;
+            let bytes = blocks.prefixed().map_err(bad)?;
+            let room = limit - payload.len();
+            match mode {
+                block::STORED if bytes.len() > room => {
+                    return Err(SrtDecodeError::TooLarge { limit })
+                }
+                block::STORED => payload.extend_from_slice(bytes),
+                block::ZSTD => {
+                    buffers
+                        .decompressor
+                        .decompress(Encoding::Zstd, bytes, room, &mut buffers.block)
+                        .map_err(|e| match e {
+                            DecompressError::TooLarge { .. } => SrtDecodeError::TooLarge { limit },
+                            e => SrtDecodeError::Corrupt(e),
+                        })?;
+                    payload.extend_from_slice(&buffers.block);
+                }
+                _ => return Err(bad("unknown block mode")),
+            }
+        }
         let mut p = Reader::new(payload);
         let mut cols = [Reader::default(); col::COUNT];
         for c in &mut cols {

@@ -13,21 +13,28 @@ use crate::{FrameId, SrtConfig, SrtError};
 /// forgotten, as if rejected (always safe: its definitions are sent again).
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// Where each zstd frame of the payload ends, in columns (see
-/// `write_frame`): structure and ids, node ids to kinds, times, the rest.
-const COMPRESSION_GROUPS: &[usize] = &[
-    col::SPAN_ID,
-    col::NODE,
-    col::TRACE,
-    col::IDS,
-    col::PARENT,
-    col::START,
-    col::DURATION,
-    col::MISC,
-    col::STR,
-    col::INT,
-    col::COUNT,
+/// The payload's blocks (see `write_frame`): their columns and whether zstd is worth trying on it. Span ids and raw trace and span
+/// ids are random bytes: zstd cannot shrink them, so they are stored.
+/// Columns of different kinds get their own zstd frames: one set of
+/// entropy tables for node ids and another for text compress better than
+/// one shared by all.
+const BLOCKS: &[(std::ops::Range<usize>, bool)] = &[
+    (col::DEFS..col::SPAN_ID, true),
+    (col::SPAN_ID..col::NODE, false),
+    (col::NODE..col::TRACE, true),
+    (col::TRACE..col::IDS, true),
+    (col::IDS..col::PARENT, false),
+    (col::PARENT..col::START, true),
+    (col::START..col::DURATION, true),
+    (col::DURATION..col::MISC, true),
+    (col::MISC..col::STR, true),
+    (col::STR..col::INT, true),
+    (col::INT..col::COUNT, true),
 ];
+
+/// Blocks smaller than this are stored: a zstd frame's header and tables
+/// cost more than it could save.
+const MIN_ZSTD_BLOCK: usize = 64;
 
 /// No span (in `parent_of`, `first_child`).
 const NONE: u32 = u32::MAX;
@@ -91,6 +98,10 @@ struct State {
     /// Hash of an entry's identity -> its id (first of a chain).
     index: IdMap<u32>,
     trackers: IdMap<Tracker>,
+    /// Per node id, the child last taken from it (0 = none yet): most
+    /// spans of a name follow the same path, so comparing the attribute
+    /// with that child's bytes spares hashing it.
+    last_child: Vec<u32>,
     bytes: usize,
 }
 
@@ -114,6 +125,7 @@ impl State {
         self.arena.clear();
         self.index.clear();
         self.trackers.clear();
+        self.last_child.clear();
         self.bytes = 0;
     }
 
@@ -157,6 +169,11 @@ impl State {
             len,
             defined_in: 0,
         });
+        if self.last_child.is_empty() {
+            // Id 0 is no node.
+            self.last_child.push(0);
+        }
+        self.last_child.push(0);
         self.bytes += data.len() + format::ENTRY_OVERHEAD;
         Ok(id)
     }
@@ -819,24 +836,30 @@ impl SrtEncoder {
         out.extend_from_slice(&self.stream.to_le_bytes());
         out.extend_from_slice(&self.generation.to_le_bytes());
         out.extend_from_slice(&self.seq.to_le_bytes());
-        // The payload is the columns, each after its length. Columns of
-        // different kinds are compressed as separate zstd frames (their
-        // concatenation decompresses to the whole payload): one set of
-        // entropy tables for random ids and another for text compress
-        // better than one shared by all.
+        // The payload is the columns, each after its length, cut into
+        // blocks, each stored or compressed as its own zstd frame (whichever
+        // is smaller).
         let compressor = self.compressor.as_mut().ok_or(SrtError::StateOverflow)?;
-        let mut next = 0;
-        for &end in COMPRESSION_GROUPS {
+        for (columns, zstd) in BLOCKS {
             self.payload.clear();
-            for c in &self.columns.cols[next..end] {
+            for c in &self.columns.cols[columns.clone()] {
                 put_varint(&mut self.payload, c.len() as u64);
                 self.payload.extend_from_slice(c);
             }
-            next = end;
-            compressor
-                .compress(&self.payload, &mut self.compressed)
-                .map_err(SrtError::Compression)?;
-            out.extend_from_slice(&self.compressed);
+            if *zstd && self.payload.len() >= MIN_ZSTD_BLOCK {
+                compressor
+                    .compress(&self.payload, &mut self.compressed)
+                    .map_err(SrtError::Compression)?;
+                if self.compressed.len() < self.payload.len() {
+                    out.push(format::block::ZSTD);
+                    put_varint(out, self.compressed.len() as u64);
+                    out.extend_from_slice(&self.compressed);
+                    continue;
+                }
+            }
+            out.push(format::block::STORED);
+            put_varint(out, self.payload.len() as u64);
+            out.extend_from_slice(&self.payload);
         }
         let frame = FrameId {
             stream: self.stream,
@@ -1146,6 +1169,25 @@ impl SrtEncoder {
     }
 
     fn child(&mut self, root: u32, parent: u32, kv: &Kv<'_>) -> Result<u32, SrtError> {
+        let last = self.state.last_child[parent as usize];
+        if last != 0 {
+            let e = &self.state.entries[last as usize - 1];
+            let data = self.state.data(e);
+            if e.kind == kind::FIXED {
+                if data == kv.raw {
+                    return Ok(last);
+                }
+            } else if e.tag == kv.val.ty() && data == kv.key {
+                self.write_value(kv.val);
+                return Ok(last);
+            }
+        }
+        let id = self.find_child(root, parent, kv)?;
+        self.state.last_child[parent as usize] = id;
+        Ok(id)
+    }
+
+    fn find_child(&mut self, root: u32, parent: u32, kv: &Kv<'_>) -> Result<u32, SrtError> {
         let hf = hash_identity(kind::FIXED, 0, parent, kv.raw);
         if let Some(id) = self.state.find(hf, kind::FIXED, 0, parent, kv.raw) {
             return Ok(id);

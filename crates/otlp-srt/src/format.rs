@@ -7,6 +7,14 @@ pub(crate) const VERSION: u8 = 1;
 /// magic (3) + version (1) + stream id (8) + generation (4) + frame seq (8).
 pub(crate) const HEADER_LEN: usize = 24;
 
+/// How a block of the payload is carried.
+pub(crate) mod block {
+    /// The block's bytes are the payload's.
+    pub(crate) const STORED: u8 = 0;
+    /// The block is one zstd frame; it decompresses to the payload's bytes.
+    pub(crate) const ZSTD: u8 = 1;
+}
+
 /// The payload's columns, in the order they are written.
 pub(crate) mod col {
     pub(crate) const DEFS: usize = 0;

@@ -3,7 +3,7 @@
 #![cfg(feature = "corpus")]
 
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
-use otlp_srt::corpus::Corpus;
+use otlp_srt::corpus::{Corpus, Recorded};
 use otlp_srt::{SrtConfig, SrtDecoder, SrtEncoder, SrtLimits};
 use prost::Message;
 
@@ -21,6 +21,80 @@ fn zstd_bulk(bytes: &[u8], level: i32) -> Vec<u8> {
     let mut out = Vec::new();
     c.compress(bytes, &mut out).unwrap();
     out
+}
+
+/// The trace set recorded from two Flask services (benches/corpus).
+fn flask() -> Recorded {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../benches/corpus/python-flask.otlp.zst"
+    );
+    let file = std::fs::read(path).expect("benches/corpus/python-flask.otlp.zst");
+    Recorded::from_zstd(&file, 256 << 20).expect("the recorded corpus reads")
+}
+
+#[test]
+fn recorded_corpus_rebatches_every_span_once() {
+    let flask = flask();
+    assert_eq!(flask.spans(), 14_899);
+    for batch in [128usize, 512, 4096] {
+        let requests = flask.batches(batch);
+        assert_eq!(requests.len(), 14_899usize.div_ceil(batch));
+        let spans: usize = requests
+            .iter()
+            .flat_map(|r| &r.resource_spans)
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        assert_eq!(spans, 14_899);
+    }
+}
+
+/// The recorded corpus through a warmed-up stream, the first quarter of
+/// its requests as warm-up: every frame decodes to its request, and at
+/// 512 spans SRT stays below what it was measured at.
+#[test]
+fn recorded_corpus_round_trips_and_is_at_most_half_of_otlp_zstd() {
+    let flask = flask();
+    for batch in [128usize, 512, 4096] {
+        let requests: Vec<Vec<u8>> = flask
+            .batches(batch)
+            .iter()
+            .map(Message::encode_to_vec)
+            .collect();
+        let mut encoder = SrtEncoder::new(SrtConfig::new());
+        let decoder = SrtDecoder::new(SrtLimits::new());
+        let (mut frame, mut out) = (Vec::new(), Vec::new());
+        let (mut srt, mut otlp, mut otlp_zstd, mut spans) = (0, 0, 0, 0);
+        for (round, request) in requests.iter().enumerate() {
+            let id = encoder.encode(request, &mut frame).unwrap();
+            let decoded = decoder.decode(&frame, 64 << 20, &mut out).unwrap();
+            encoder.acknowledge(id);
+            assert_eq!(
+                ExportTraceServiceRequest::decode(&out[..]).unwrap(),
+                ExportTraceServiceRequest::decode(&request[..]).unwrap()
+            );
+            if round >= requests.len() / 4 {
+                srt += frame.len();
+                otlp += request.len();
+                otlp_zstd += zstd_len(request, 3);
+                spans += decoded.spans;
+            }
+        }
+        let ratio = srt as f64 / otlp_zstd as f64;
+        println!(
+            "flask batch {batch}: otlp {:.1} B/span, otlp+zstd3 {:.1} B/span, srt {:.1} B/span, ratio {ratio:.3}",
+            otlp as f64 / spans as f64,
+            otlp_zstd as f64 / spans as f64,
+            srt as f64 / spans as f64,
+        );
+        if batch == 512 {
+            assert!(
+                ratio <= 0.7,
+                "SRT is {ratio:.3} of OTLP + zstd on the recorded corpus at batch 512"
+            );
+        }
+    }
 }
 
 #[test]
@@ -72,6 +146,47 @@ fn corpus_round_trips_and_is_at_most_half_of_otlp_zstd() {
     }
 }
 
+fn read_varint(p: &mut &[u8]) -> usize {
+    let mut len = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = p[0];
+        *p = &p[1..];
+        len |= ((b & 0x7f) as usize) << shift;
+        shift += 7;
+        if b < 0x80 {
+            return len;
+        }
+    }
+}
+
+/// A frame's payload: its blocks' contents (stored, or zstd), concatenated.
+fn payload_of(frame: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    let mut p = &frame[24..];
+    while !p.is_empty() {
+        let mode = p[0];
+        p = &p[1..];
+        let len = read_varint(&mut p);
+        let (bytes, rest) = p.split_at(len);
+        p = rest;
+        if mode == 0 {
+            payload.extend_from_slice(bytes);
+        } else {
+            let mut block = Vec::new();
+            otlp_compression::decompress(
+                otlp_compression::Algorithm::Zstd,
+                bytes,
+                64 << 20,
+                &mut block,
+            )
+            .unwrap();
+            payload.extend_from_slice(&block);
+        }
+    }
+    payload
+}
+
 /// Where the bytes go: each column's raw and zstd size per span (run with
 /// `--nocapture`).
 #[test]
@@ -97,49 +212,52 @@ fn column_sizes() {
         "event_time",
         "status",
     ];
-    let mut corpus = Corpus::new(42);
-    let mut encoder = SrtEncoder::new(SrtConfig::new().with_max_fixed_values(16));
-    let mut frame = Vec::new();
     let batch = 512;
+    let mut corpus = Corpus::new(42);
+    let generated: Vec<Vec<u8>> = (0..40).map(|_| corpus.next_request_bytes(batch)).collect();
+    let recorded: Vec<Vec<u8>> = flask()
+        .batches(batch)
+        .iter()
+        .map(Message::encode_to_vec)
+        .collect();
+    for (name, requests) in [("generated", generated), ("recorded", recorded)] {
+        println!("{name}, batch {batch}:");
+        column_sizes_of(&names, &requests);
+    }
+}
+
+fn column_sizes_of(names: &[&str], requests: &[Vec<u8>]) {
+    let mut encoder = SrtEncoder::new(SrtConfig::new());
+    let mut frame = Vec::new();
     let mut totals = vec![(0usize, 0usize); names.len()];
-    for round in 0..40 {
-        let request = corpus.next_request_bytes(batch);
-        let id = encoder.encode(&request, &mut frame).unwrap();
+    let (mut spans, mut frames) = (0usize, 0usize);
+    let warm = requests.len() / 4;
+    for (round, request) in requests.iter().enumerate() {
+        let id = encoder.encode(request, &mut frame).unwrap();
         encoder.acknowledge(id);
-        if round < 10 {
+        if round < warm {
             continue;
         }
-        let mut payload = Vec::new();
-        otlp_compression::decompress(
-            otlp_compression::Algorithm::Zstd,
-            &frame[24..],
-            64 << 20,
-            &mut payload,
-        )
-        .unwrap();
-        if round == 39 && std::env::var("SRT_DUMP").is_ok() {
-            std::fs::write("/tmp/srt-payload.bin", &payload).unwrap();
-        }
+        frames += frame.len();
+        spans += ExportTraceServiceRequest::decode(&request[..])
+            .unwrap()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum::<usize>();
+        let payload = payload_of(&frame);
         let mut p = &payload[..];
         for t in totals.iter_mut() {
-            let mut len = 0usize;
-            let mut shift = 0;
-            loop {
-                let b = p[0];
-                p = &p[1..];
-                len |= ((b & 0x7f) as usize) << shift;
-                shift += 7;
-                if b < 0x80 {
-                    break;
-                }
-            }
+            let len = read_varint(&mut p);
             let (col, rest) = p.split_at(len);
             p = rest;
             t.0 += col.len();
             t.1 += if col.is_empty() { 0 } else { zstd_len(col, 3) };
         }
     }
-    let spans = (30 * batch) as f64;
+    let spans = spans as f64;
+    println!("       frame: {:6.2} B/span", frames as f64 / spans);
     for (name, (raw, z)) in names.iter().zip(totals) {
         println!(
             "{name:>12}: raw {:6.2} B/span, zstd {:6.2} B/span",

@@ -11,6 +11,9 @@ use prost::Message;
 
 const COLUMNS: usize = 19;
 
+/// Column number and bytes of the columns a test frame sets.
+type Columns = Vec<(usize, Vec<u8>)>;
+
 fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
@@ -40,6 +43,9 @@ fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
         .unwrap()
         .compress(&payload, &mut z)
         .unwrap();
+    // One zstd block.
+    out.push(1);
+    varint(z.len() as u64, &mut out);
     out.extend_from_slice(&z);
     out
 }
@@ -122,7 +128,7 @@ fn hostile_columns_are_refused() {
         varint(u64::MAX >> 1, &mut v);
         v
     };
-    let cases: Vec<(&str, Vec<(usize, Vec<u8>)>)> = vec![
+    let cases: Vec<(&str, Columns)> = vec![
         ("huge resource count", vec![(1, huge.clone())]),
         (
             "huge span count",
