@@ -36,5 +36,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod kernels;
+pub mod processor;
+
+/// The OTLP protobuf types the processors work on (`otlp_core::proto`).
+pub use otlp_core::proto;
 
 pub use kernels::{agg, hex, keyset, scan, threshold, utf8, Isa};
