@@ -35,6 +35,7 @@
 //! No cargo features.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod config;
 pub mod kernels;
 pub mod processor;
 
