@@ -172,3 +172,90 @@ pub fn string_attr(key: &str, value: &str) -> KeyValue {
         ..KeyValue::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    /// A user-defined step: drops spans named "health".
+    struct DropHealth;
+
+    impl Processor for DropHealth {
+        fn name(&self) -> &str {
+            "drop_health"
+        }
+        fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
+            let mut out = Outcome::default();
+            for rs in &mut batch.resource_spans {
+                for ss in &mut rs.scope_spans {
+                    let before = ss.spans.len();
+                    ss.spans.retain(|s| s.name != "health");
+                    out.drop("health_check", (before - ss.spans.len()) as u64);
+                }
+            }
+            prune_empty(batch);
+            out
+        }
+    }
+
+    #[test]
+    fn chain_runs_in_order_and_accounts_for_every_span() {
+        let spans: Vec<Span> = (0..200u8)
+            .map(|i| Span {
+                trace_id: [i.wrapping_mul(37); 16].to_vec(),
+                name: if i % 10 == 0 {
+                    "health".into()
+                } else {
+                    "work".into()
+                },
+                attributes: vec![string_attr("user", "a@b.com"), string_attr("secret", "x")],
+                ..Span::default()
+            })
+            .collect();
+        let mut batch = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let mut chain = Chain::new()
+            .with(DropHealth)
+            .with(
+                ProbabilisticSampler::builder()
+                    .with_percentage(50.0)
+                    .build()
+                    .unwrap(),
+            )
+            .with(
+                Redaction::builder()
+                    .with_allowed_keys(["user"])
+                    .with_blocked_pattern("email")
+                    .unwrap()
+                    .build()
+                    .unwrap(),
+            );
+        assert_eq!(
+            chain.names(),
+            ["drop_health", "probabilistic_sampler", "redaction"]
+        );
+        let r = chain.process(&mut batch);
+        let dropped: u64 = r.dropped.iter().map(|d| d.2).sum();
+        assert_eq!(r.spans_in, 200);
+        assert_eq!(r.spans_in, r.spans_out + dropped);
+        assert_eq!(r.dropped[0], ("drop_health".into(), "health_check", 20));
+        assert!(r.spans_out > 50 && r.spans_out < 130, "{r:?}");
+        for s in batch
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            assert_eq!(s.attributes, vec![string_attr("user", "****")]);
+            assert!(s.trace_state.starts_with("ot=th:8"));
+        }
+    }
+}
