@@ -1,0 +1,254 @@
+//! The `otlp-simd` kernels against their scalar twins, at 64, 512 and 4096
+//! items per batch, on each instruction set this CPU has.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
+use otlp_core::{Encoder, Format};
+use otlp_simd::processor::{redaction::Summary, Chain, ProbabilisticSampler, Redaction};
+use otlp_simd::{agg, hex, keyset::KeySet, scan::Scanner, threshold, utf8, Isa};
+use prost::Message as _;
+use std::hint::black_box;
+use std::time::Duration;
+
+const SIZES: [usize; 3] = [64, 512, 4096];
+
+/// A fixed-seed xorshift, so every run sees the same data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn trace_ids(n: usize) -> Vec<[u8; 16]> {
+    let mut r = Rng(0x2545_f491_4f6c_dd1d);
+    (0..n)
+        .map(|_| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&r.next().to_le_bytes());
+            id[8..].copy_from_slice(&r.next().to_le_bytes());
+            id
+        })
+        .collect()
+}
+
+/// String attribute values as HTTP spans carry them; one in eight holds
+/// something the scanner must find (an e-mail, a card number, a token).
+fn values(n: usize) -> Vec<String> {
+    let plain = [
+        "GET",
+        "/api/v1/users/12345/orders",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        "api.example.com",
+        "10.42.7.19",
+        "HTTP/1.1",
+        "/api/v1/users/{id}/orders",
+    ];
+    let secret = [
+        "user jane.doe@example.com signed in",
+        "paid with 4111 1111 1111 1111",
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+    ];
+    (0..n)
+        .map(|i| {
+            if i % 8 == 7 {
+                secret[(i / 8) % secret.len()].to_owned()
+            } else {
+                format!("{}-{i}", plain[i % plain.len()])
+            }
+        })
+        .collect()
+}
+
+fn config(c: &mut Criterion) -> criterion::BenchmarkGroup<'_, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group("simd");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(800));
+    g
+}
+
+fn bench(c: &mut Criterion) {
+    let isas = Isa::available();
+    let mut g = config(c);
+    for n in SIZES {
+        g.throughput(Throughput::Elements(n as u64));
+        let ids = trace_ids(n);
+        let vals = values(n);
+        let floats: Vec<f64> = {
+            let mut r = Rng(7);
+            (0..n).map(|_| (r.next() % 10_000) as f64 / 7.0).collect()
+        };
+        let buckets = agg::Buckets::new(vec![
+            0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
+            7500.0, 10000.0,
+        ])
+        .expect("sorted bounds");
+        let scanner = Scanner::builder()
+            .with_emails(true)
+            .with_cards(true)
+            .with_default_prefixes()
+            .build();
+        let keys = KeySet::new([
+            "password",
+            "http.request.header.authorization",
+            "user.email",
+            "credit_card",
+            "db.statement",
+            "session.id",
+        ]);
+        let probe_keys = [
+            "http.request.method",
+            "url.path",
+            "url.scheme",
+            "server.address",
+            "server.port",
+            "http.response.status_code",
+            "user_agent.original",
+            "client.address",
+            "network.protocol.version",
+            "http.route",
+            "request_id",
+            "password",
+        ];
+        let probes: Vec<&str> = (0..n).map(|i| probe_keys[i % probe_keys.len()]).collect();
+        for &isa in &isas {
+            let name = isa.name();
+            let mut mask = Vec::new();
+            g.bench_function(BenchmarkId::new(format!("threshold/{name}"), n), |b| {
+                b.iter(|| threshold::keep_mask_with(isa, black_box(&ids), 1 << 54, &mut mask))
+            });
+            let mut out = Vec::with_capacity(n * 32);
+            g.bench_function(BenchmarkId::new(format!("hex_ids/{name}"), n), |b| {
+                b.iter(|| {
+                    out.clear();
+                    hex::append_hex_with(isa, black_box(ids.as_flattened()), &mut out);
+                })
+            });
+            g.bench_function(BenchmarkId::new(format!("utf8/{name}"), n), |b| {
+                b.iter(|| {
+                    vals.iter()
+                        .filter(|v| {
+                            utf8::first_invalid_with(isa, black_box(v.as_bytes())).is_none()
+                        })
+                        .count()
+                })
+            });
+            let (mut findings, mut masked) = (Vec::new(), String::new());
+            g.bench_function(BenchmarkId::new(format!("scan_mask/{name}"), n), |b| {
+                b.iter(|| {
+                    let mut found = 0;
+                    for v in &vals {
+                        found += scanner.mask_with(
+                            isa,
+                            black_box(v),
+                            "****",
+                            &mut findings,
+                            &mut masked,
+                        );
+                    }
+                    found
+                })
+            });
+            g.bench_function(BenchmarkId::new(format!("stats/{name}"), n), |b| {
+                b.iter(|| agg::stats_with(isa, black_box(&floats)))
+            });
+            let mut counts = Vec::new();
+            g.bench_function(BenchmarkId::new(format!("histogram15/{name}"), n), |b| {
+                b.iter(|| agg::histogram_with(isa, black_box(&floats), &buckets, &mut counts))
+            });
+            g.bench_function(BenchmarkId::new(format!("keyset/{name}"), n), |b| {
+                b.iter(|| {
+                    probes
+                        .iter()
+                        .filter(|k| keys.contains_with(isa, black_box(k.as_bytes())))
+                        .count()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The benches' 12-attribute HTTP spans as a decoded request.
+fn request(n: usize) -> ExportTraceServiceRequest {
+    let spans = otlp_benches::http_spans(n);
+    let encoder = Encoder::new(Format::Protobuf).with_resource(&otlp_benches::resource());
+    let mut buf = Vec::new();
+    encoder.encode_spans(&spans, &mut buf);
+    ExportTraceServiceRequest::decode(&buf[..]).expect("our encoding decodes")
+}
+
+/// Sampling (proportional, 50%) then redaction (allowed keys, a
+/// blocked-value regex, e-mail and card scanning, info summary) on each
+/// batch, cloned fresh for every iteration (the clone is timed separately
+/// as `clone_only`, to subtract).
+fn chain(c: &mut Criterion) {
+    let mut g = c.benchmark_group("chain");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    for n in [512usize, 4096] {
+        let req = request(n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(BenchmarkId::new("clone_only", n), |b| {
+            b.iter(|| black_box(req.clone()))
+        });
+        for isa in Isa::available() {
+            let mut chain = Chain::new()
+                .with(
+                    ProbabilisticSampler::builder()
+                        .with_percentage(50.0)
+                        .with_isa(isa)
+                        .build()
+                        .expect("valid sampler"),
+                )
+                .with(
+                    Redaction::builder()
+                        .with_allowed_keys([
+                            "http.request.method",
+                            "url.path",
+                            "url.scheme",
+                            "server.address",
+                            "server.port",
+                            "http.response.status_code",
+                            "user_agent.original",
+                            "client.address",
+                            "network.protocol.version",
+                            "http.route",
+                            "request_id",
+                            "service.name",
+                        ])
+                        .with_allow_all_keys(false)
+                        .with_blocked_value(
+                            regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex"),
+                        )
+                        .with_blocked_pattern("email")
+                        .and_then(|b| b.with_blocked_pattern("card"))
+                        .expect("known patterns")
+                        .with_summary(Summary::Info)
+                        .with_isa(isa)
+                        .build()
+                        .expect("valid redaction"),
+                );
+            g.bench_function(
+                BenchmarkId::new(format!("sample_redact/{}", isa.name()), n),
+                |b| {
+                    b.iter(|| {
+                        let mut batch = req.clone();
+                        chain.process(&mut batch)
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, chain);
+criterion_main!(benches);

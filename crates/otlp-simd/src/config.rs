@@ -1,0 +1,396 @@
+//! The chain's TOML configuration.
+//!
+//! ```toml
+//! [[processor]]
+//! type = "probabilistic_sampler"
+//! mode = "proportional"          # or "equalizing", "hash_seed"
+//! sampling_percentage = 10.0
+//!
+//! [[processor]]
+//! type = "redaction"
+//! allowed_keys = ["http.request.method", "url.path"]
+//! blocked_values = ["4[0-9]{12}(?:[0-9]{3})?"]
+//! blocked_patterns = ["email", "card"]
+//! summary = "info"
+//! ```
+//!
+//! Processors run in the order written. Unknown keys, wrong types, unknown
+//! processor types and regular expressions that do not compile are errors
+//! that name the line.
+//!
+//! `probabilistic_sampler` keys: `mode`, `sampling_percentage`,
+//! `hash_seed`, `sampling_precision`, `fail_closed` (as the Collector's).
+//! `redaction` keys: `allow_all_keys`, `allowed_keys`, `ignored_keys`,
+//! `ignored_key_patterns`, `blocked_key_patterns`, `blocked_values`,
+//! `allowed_values`, `hash_function`, `hmac_key`, `summary`,
+//! `redact_all_types` (as the Collector's), and `blocked_patterns`,
+//! `blocked_literals` (this crate's scanner).
+
+use crate::processor::redaction::{RedactionBuilder, RedactionError};
+use crate::processor::sampling::{Mode, SamplerError};
+use crate::processor::{Chain, ProbabilisticSampler, Redaction};
+use regex::Regex;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// A configuration that was refused.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Not TOML, or not the shape the chain takes.
+    #[error("line {line}: {message}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value the processor refuses (bad regex, percentage, mode...).
+    #[error("line {line}: {message}")]
+    Invalid {
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    processor: Vec<toml::Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SamplerToml {
+    #[allow(dead_code)]
+    r#type: String,
+    mode: Option<String>,
+    sampling_percentage: Option<f32>,
+    hash_seed: Option<u32>,
+    sampling_precision: Option<u8>,
+    fail_closed: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedactionToml {
+    #[allow(dead_code)]
+    r#type: String,
+    #[serde(default)]
+    allow_all_keys: bool,
+    #[serde(default)]
+    allowed_keys: Vec<String>,
+    #[serde(default)]
+    ignored_keys: Vec<String>,
+    #[serde(default)]
+    ignored_key_patterns: Vec<String>,
+    #[serde(default)]
+    blocked_key_patterns: Vec<String>,
+    #[serde(default)]
+    blocked_values: Vec<String>,
+    #[serde(default)]
+    allowed_values: Vec<String>,
+    #[serde(default)]
+    hash_function: String,
+    #[serde(default)]
+    hmac_key: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    redact_all_types: bool,
+    #[serde(default)]
+    blocked_patterns: Vec<String>,
+    #[serde(default)]
+    blocked_literals: Vec<String>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// One `[[processor]]` entry: its text and where it starts.
+struct Entry<'a> {
+    text: &'a str,
+    base: usize,
+    start: usize,
+}
+
+impl Entry<'_> {
+    /// The line of `key = ...` in the entry, else the entry's first line.
+    fn line_of_key(&self, key: &str) -> usize {
+        let mut off = self.start;
+        for l in self.text[self.start..].split_inclusive('\n') {
+            let t = l.trim_start();
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return line_of(self.text, off) + self.base - 1;
+                }
+            }
+            off += l.len();
+        }
+        line_of(self.text, self.start)
+    }
+
+    /// The line holding `needle` after `key`, else the key's line.
+    fn line_of_value(&self, key: &str, needle: &str) -> usize {
+        let key_line = self.line_of_key(key);
+        let from = self
+            .text
+            .split_inclusive('\n')
+            .take(key_line - 1)
+            .map(str::len)
+            .sum::<usize>();
+        for (candidate, _) in [(needle.to_owned(), ()), (needle.replace('\\', "\\\\"), ())] {
+            if let Some(p) = self.text[from..].find(&candidate) {
+                return line_of(self.text, from + p);
+            }
+        }
+        key_line
+    }
+
+    /// A deserialization error, placed on the line of the key at fault:
+    /// serde names an unknown field in backquotes; for a wrong type, each
+    /// key is tried alone (every field but `type` is optional).
+    fn syntax<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &toml::Table,
+        e: toml::de::Error,
+    ) -> ConfigError {
+        let message = e.message().to_owned();
+        let mut key = message.split('`').nth(1).map(str::to_owned);
+        if key.is_none() {
+            key = table.iter().find_map(|(k, v)| {
+                let mut one = toml::Table::new();
+                one.insert("type".into(), toml::Value::String(String::new()));
+                one.insert(k.clone(), v.clone());
+                toml::Value::Table(one)
+                    .try_into::<T>()
+                    .is_err()
+                    .then(|| k.clone())
+            });
+        }
+        let line = match &key {
+            Some(k) => self.line_of_key(k),
+            None => line_of(self.text, self.start),
+        };
+        let message = match key {
+            Some(k) if !message.contains(k.as_str()) => format!("{k}: {message}"),
+            _ => message,
+        };
+        ConfigError::Syntax { line, message }
+    }
+}
+
+fn regexes(e: &Entry<'_>, key: &str, pats: &[String]) -> Result<Vec<Regex>, ConfigError> {
+    pats.iter()
+        .map(|p| {
+            Regex::new(p).map_err(|err| ConfigError::Invalid {
+                line: e.line_of_value(key, p),
+                message: format!("{key}: {p:?} is not a valid regular expression: {err}"),
+            })
+        })
+        .collect()
+}
+
+/// Builds the chain a TOML document describes.
+pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
+    let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        line: e.span().map_or(1, |s| line_of(text, s.start)),
+        message: e.message().to_owned(),
+    })?;
+    let mut chain = Chain::new();
+    for entry in raw.processor {
+        let span = entry.span();
+        let e = Entry {
+            text,
+            base: 1,
+            start: span.start,
+        };
+        let table = entry.into_inner();
+        let kind =
+            match table.get("type") {
+                Some(toml::Value::String(s)) => s.clone(),
+                _ => return Err(ConfigError::Syntax {
+                    line: line_of(text, span.start),
+                    message:
+                        "a [[processor]] needs type = \"probabilistic_sampler\" or \"redaction\""
+                            .into(),
+                }),
+            };
+        let value = toml::Value::Table(table.clone());
+        match kind.as_str() {
+            "probabilistic_sampler" => {
+                let c: SamplerToml = value
+                    .try_into()
+                    .map_err(|err| e.syntax::<SamplerToml>(&table, err))?;
+                let mut b = ProbabilisticSampler::builder();
+                if let Some(m) = &c.mode {
+                    let mode: Mode = m
+                        .parse()
+                        .map_err(|err: SamplerError| invalid(&e, "mode", err))?;
+                    b = b.with_mode(mode);
+                }
+                if let Some(p) = c.sampling_percentage {
+                    b = b.with_percentage(p);
+                }
+                if let Some(s) = c.hash_seed {
+                    b = b.with_hash_seed(s);
+                }
+                if let Some(p) = c.sampling_precision {
+                    b = b.with_precision(p);
+                }
+                if let Some(f) = c.fail_closed {
+                    b = b.with_fail_closed(f);
+                }
+                let s = b.build().map_err(|err| {
+                    let key = match err {
+                        SamplerError::Precision(_) => "sampling_precision",
+                        _ => "sampling_percentage",
+                    };
+                    invalid(&e, key, err)
+                })?;
+                chain.push(Box::new(s));
+            }
+            "redaction" => {
+                let c: RedactionToml = value
+                    .try_into()
+                    .map_err(|err| e.syntax::<RedactionToml>(&table, err))?;
+                chain.push(Box::new(redaction(&e, c)?));
+            }
+            other => {
+                return Err(ConfigError::Syntax {
+                    line: e.line_of_key("type"),
+                    message: format!(
+                        "unknown processor type {other:?} (probabilistic_sampler or redaction)"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(chain)
+}
+
+fn invalid(e: &Entry<'_>, key: &str, err: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        line: e.line_of_key(key),
+        message: format!("{key}: {err}"),
+    }
+}
+
+fn redaction(e: &Entry<'_>, c: RedactionToml) -> Result<Redaction, ConfigError> {
+    let mut b: RedactionBuilder = Redaction::builder()
+        .with_allow_all_keys(c.allow_all_keys)
+        .with_allowed_keys(c.allowed_keys)
+        .with_ignored_keys(c.ignored_keys)
+        .with_redact_all_types(c.redact_all_types)
+        .with_hmac_key(c.hmac_key.into_bytes());
+    for re in regexes(e, "ignored_key_patterns", &c.ignored_key_patterns)? {
+        b = b.with_ignored_key_pattern(re);
+    }
+    for re in regexes(e, "blocked_key_patterns", &c.blocked_key_patterns)? {
+        b = b.with_blocked_key_pattern(re);
+    }
+    for re in regexes(e, "blocked_values", &c.blocked_values)? {
+        b = b.with_blocked_value(re);
+    }
+    for re in regexes(e, "allowed_values", &c.allowed_values)? {
+        b = b.with_allowed_value(re);
+    }
+    b = b.with_hash_function(
+        c.hash_function
+            .parse()
+            .map_err(|err: RedactionError| invalid(e, "hash_function", err))?,
+    );
+    b = b.with_summary(
+        c.summary
+            .parse()
+            .map_err(|err: RedactionError| invalid(e, "summary", err))?,
+    );
+    for p in &c.blocked_patterns {
+        b = b
+            .with_blocked_pattern(p)
+            .map_err(|err| ConfigError::Invalid {
+                line: e.line_of_value("blocked_patterns", p),
+                message: format!("blocked_patterns: {err}"),
+            })?;
+    }
+    for l in c.blocked_literals {
+        b = b.with_blocked_literal(l);
+    }
+    b.build().map_err(|err| invalid(e, "hash_function", err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[processor]]
+type = "probabilistic_sampler"
+mode = "equalizing"
+sampling_percentage = 25.0
+
+[[processor]]
+type = "redaction"
+allowed_keys = ["a", "b"]
+blocked_values = [
+  "[0-9]{4}",
+  'x\d+',
+]
+blocked_patterns = ["email", "card"]
+summary = "debug"
+"#;
+
+    fn err_line(text: &str) -> (usize, String) {
+        match chain_from_toml(text).unwrap_err() {
+            ConfigError::Syntax { line, message } | ConfigError::Invalid { line, message } => {
+                (line, message)
+            }
+        }
+    }
+
+    #[test]
+    fn builds_a_chain_in_order() {
+        let c = chain_from_toml(GOOD).unwrap();
+        assert_eq!(c.names(), ["probabilistic_sampler", "redaction"]);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let unknown = GOOD.replace("summary = \"debug\"", "summary = \"debug\"\nsumary = 1");
+        let (line, msg) = err_line(&unknown);
+        assert_eq!(line, 16, "{msg}");
+        assert!(msg.contains("sumary"), "{msg}");
+
+        let bad_re = GOOD.replace("'x\\d+'", "'x(\\d+'");
+        let (line, msg) = err_line(&bad_re);
+        assert_eq!(line, 12, "{msg}");
+        assert!(msg.contains("regular expression"), "{msg}");
+
+        let (line, msg) = err_line(&GOOD.replace("mode = \"equalizing\"", "mode = \"fast\""));
+        assert_eq!((line, msg.contains("fast")), (4, true), "{msg}");
+
+        let (line, _) =
+            err_line(&GOOD.replace("sampling_percentage = 25.0", "sampling_percentage = -1.0"));
+        assert_eq!(line, 5);
+
+        let (line, msg) = err_line(&GOOD.replace("type = \"redaction\"", "type = \"nope\""));
+        assert_eq!(line, 8, "{msg}");
+
+        let (line, msg) = err_line("[[processor]]\ntype = \"redaction\"\nallowed_keys = \"a\"\n");
+        assert_eq!(line, 3, "{msg}");
+
+        let (line, _) = err_line("\n\nprocessors = 1\n");
+        assert_eq!(line, 3);
+
+        let (line, _) = err_line(&GOOD.replace("\"card\"", "\"ssn\""));
+        assert_eq!(line, 14);
+    }
+}

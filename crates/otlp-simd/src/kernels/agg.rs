@@ -1,0 +1,493 @@
+//! f64 column aggregation: sum, min, max, count and explicit-bucket
+//! histogram counts.
+//!
+//! Floating-point addition is not associative, so "the same answer" needs
+//! one fixed order. Every path, the scalar twin included, keeps eight
+//! running lanes (element `i` of each full group of eight goes to lane
+//! `i % 8`), folds them as `(l0+l4, l1+l5, l2+l6, l3+l7)`, then
+//! `(m0+m2, m1+m3)`, then `m0+m1`, and adds the remaining elements in order.
+//! The results are bit for bit equal across paths; they can differ in the
+//! last bits from a plain left-to-right sum.
+//!
+//! `min` and `max` skip NaN (a NaN never replaces the running value, as
+//! x86's `minpd` / `maxpd` with the new value first behave); with no
+//! non-NaN value they are `+inf` and `-inf`. `sum` is NaN if any value is.
+
+use super::Isa;
+use thiserror::Error;
+
+/// Summary of a column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    /// How many values (NaN included).
+    pub count: u64,
+    /// Their sum, in the fixed order described in the module docs.
+    pub sum: f64,
+    /// The smallest non-NaN value, `+inf` if there is none.
+    pub min: f64,
+    /// The largest non-NaN value, `-inf` if there is none.
+    pub max: f64,
+}
+
+/// Sum, min, max and count of `values`.
+pub fn stats(values: &[f64]) -> Stats {
+    stats_with(Isa::detect(), values)
+}
+
+/// [`stats`] on an explicit instruction set (scalar if the CPU lacks it).
+pub fn stats_with(isa: Isa, values: &[f64]) -> Stats {
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            // SAFETY: `effective` returned Avx512, so the CPU has AVX-512 F (and AVX2).
+            unsafe { x86::stats_avx512(values) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // SAFETY: `effective` returned Avx2, so the CPU has AVX2.
+            unsafe { x86::stats_avx2(values) }
+        }
+        _ => scalar::stats(values),
+    }
+}
+
+/// Why explicit bucket bounds were refused.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum BoundsError {
+    /// A bound is NaN.
+    #[error("histogram bound {index} is NaN")]
+    NaN {
+        /// Its position.
+        index: usize,
+    },
+    /// Bounds must increase strictly.
+    #[error("histogram bounds must increase strictly: bound {index} ({value}) is not above the one before")]
+    NotIncreasing {
+        /// The position of the offending bound.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
+}
+
+/// Explicit bucket bounds, checked to be strictly increasing and not NaN.
+///
+/// Bucket `i` counts values in `(bounds[i-1], bounds[i]]`, the last bucket
+/// values above the last bound, as OTLP explicit-bucket histograms define
+/// them. A NaN value lands in the last bucket, where the Collector's
+/// `sort.SearchFloat64s` puts it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buckets {
+    bounds: Vec<f64>,
+}
+
+impl Buckets {
+    /// Checks and keeps the bounds.
+    pub fn new(bounds: Vec<f64>) -> Result<Buckets, BoundsError> {
+        for (index, &value) in bounds.iter().enumerate() {
+            if value.is_nan() {
+                return Err(BoundsError::NaN { index });
+            }
+            if index > 0 && value <= bounds[index - 1] {
+                return Err(BoundsError::NotIncreasing { index, value });
+            }
+        }
+        Ok(Buckets { bounds })
+    }
+
+    /// The bounds.
+    pub fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
+    /// How many buckets (bounds + 1).
+    pub fn len(&self) -> usize {
+        self.bounds.len() + 1
+    }
+
+    /// Never true: there is always the bucket above the last bound.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The bucket of one value.
+    pub fn index(&self, value: f64) -> usize {
+        // Not `b < value`: a NaN value fails every `b >= value`.
+        self.bounds
+            .partition_point(|&b| below_or_unordered(b, value))
+    }
+}
+
+/// `!(bound >= value)`: the bound is below the value, or the value is NaN.
+#[inline(always)]
+fn below_or_unordered(bound: f64, value: f64) -> bool {
+    !matches!(
+        bound.partial_cmp(&value),
+        Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+    )
+}
+
+/// Adds the bucket counts of `values` to `counts`, which is first resized
+/// to `buckets.len()` (new entries zero) if its length differs.
+pub fn histogram(values: &[f64], buckets: &Buckets, counts: &mut Vec<u64>) {
+    histogram_with(Isa::detect(), values, buckets, counts)
+}
+
+/// Above this many bounds the vector paths' linear pass over the bounds
+/// costs more than a binary search per value.
+const LINEAR_MAX_BOUNDS: usize = 48;
+
+/// [`histogram`] on an explicit instruction set (scalar if the CPU lacks it).
+pub fn histogram_with(isa: Isa, values: &[f64], buckets: &Buckets, counts: &mut Vec<u64>) {
+    if counts.len() != buckets.len() {
+        counts.resize(buckets.len(), 0);
+    }
+    if buckets.bounds.len() > LINEAR_MAX_BOUNDS {
+        return scalar::histogram(values, buckets, counts);
+    }
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            // SAFETY: `effective` returned Avx512; counts has one entry per bucket.
+            unsafe { x86::histogram_avx512(values, &buckets.bounds, counts) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // SAFETY: `effective` returned Avx2; counts has one entry per bucket.
+            unsafe { x86::histogram_avx2(values, &buckets.bounds, counts) }
+        }
+        _ => scalar::histogram(values, buckets, counts),
+    }
+}
+
+/// The scalar twin.
+pub mod scalar {
+    use super::{Buckets, Stats};
+
+    /// `minpd(x, acc)`: `x` if it is smaller, else `acc` (also when either is NaN).
+    #[inline(always)]
+    pub(crate) fn min_first(x: f64, acc: f64) -> f64 {
+        if x < acc {
+            x
+        } else {
+            acc
+        }
+    }
+
+    /// `maxpd(x, acc)`.
+    #[inline(always)]
+    pub(crate) fn max_first(x: f64, acc: f64) -> f64 {
+        if x > acc {
+            x
+        } else {
+            acc
+        }
+    }
+
+    /// Folds eight lanes and the tail as the module docs say.
+    #[inline(always)]
+    pub(crate) fn finish(
+        s: [f64; 8],
+        lo: [f64; 8],
+        hi: [f64; 8],
+        tail: &[f64],
+        count: usize,
+    ) -> Stats {
+        let s4 = [s[0] + s[4], s[1] + s[5], s[2] + s[6], s[3] + s[7]];
+        let mut sum = (s4[0] + s4[2]) + (s4[1] + s4[3]);
+        let m4: [f64; 4] = std::array::from_fn(|j| min_first(lo[j], lo[j + 4]));
+        let m2 = [min_first(m4[0], m4[2]), min_first(m4[1], m4[3])];
+        let mut min = min_first(m2[0], m2[1]);
+        let x4: [f64; 4] = std::array::from_fn(|j| max_first(hi[j], hi[j + 4]));
+        let x2 = [max_first(x4[0], x4[2]), max_first(x4[1], x4[3])];
+        let mut max = max_first(x2[0], x2[1]);
+        for &x in tail {
+            sum += x;
+            min = min_first(x, min);
+            max = max_first(x, max);
+        }
+        Stats {
+            count: count as u64,
+            sum,
+            min,
+            max,
+        }
+    }
+
+    /// See [`super::stats`].
+    pub fn stats(values: &[f64]) -> Stats {
+        let mut s = [0.0f64; 8];
+        let mut lo = [f64::INFINITY; 8];
+        let mut hi = [f64::NEG_INFINITY; 8];
+        let mut groups = values.chunks_exact(8);
+        for g in &mut groups {
+            for j in 0..8 {
+                s[j] += g[j];
+                lo[j] = min_first(g[j], lo[j]);
+                hi[j] = max_first(g[j], hi[j]);
+            }
+        }
+        finish(s, lo, hi, groups.remainder(), values.len())
+    }
+
+    /// See [`super::histogram`]; `counts` has one entry per bucket.
+    pub fn histogram(values: &[f64], buckets: &Buckets, counts: &mut [u64]) {
+        for &x in values {
+            counts[buckets.index(x)] += 1;
+        }
+    }
+
+    /// The bucket index by counting the bounds below (or unordered with) `x`.
+    #[inline(always)]
+    pub(crate) fn index_linear(bounds: &[f64], x: f64) -> usize {
+        bounds
+            .iter()
+            .filter(|&&b| super::below_or_unordered(b, x))
+            .count()
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::scalar::{finish, index_linear};
+    use super::Stats;
+    use core::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2")]
+    fn lanes(v: __m256d) -> [f64; 4] {
+        let mut out = [0.0; 4];
+        // SAFETY: `out` is 32 bytes; storeu has no alignment need.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) };
+        out
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn join(a: [f64; 4], b: [f64; 4]) -> [f64; 8] {
+        [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn stats_avx2(values: &[f64]) -> Stats {
+        // Lanes 0-3 in the `a` registers, 4-7 in `b`: the scalar twin's eight.
+        let (mut sa, mut sb) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        let (mut la, mut lb) = (_mm256_set1_pd(f64::INFINITY), _mm256_set1_pd(f64::INFINITY));
+        let (mut ha, mut hb) = (
+            _mm256_set1_pd(f64::NEG_INFINITY),
+            _mm256_set1_pd(f64::NEG_INFINITY),
+        );
+        let groups = values.len() / 8;
+        let p = values.as_ptr();
+        for g in 0..groups {
+            // SAFETY: group `g` is values[8g..8g+8], in bounds.
+            let (xa, xb) = unsafe {
+                (
+                    _mm256_loadu_pd(p.add(8 * g)),
+                    _mm256_loadu_pd(p.add(8 * g + 4)),
+                )
+            };
+            sa = _mm256_add_pd(sa, xa);
+            sb = _mm256_add_pd(sb, xb);
+            la = _mm256_min_pd(xa, la);
+            lb = _mm256_min_pd(xb, lb);
+            ha = _mm256_max_pd(xa, ha);
+            hb = _mm256_max_pd(xb, hb);
+        }
+        finish(
+            join(lanes(sa), lanes(sb)),
+            join(lanes(la), lanes(lb)),
+            join(lanes(ha), lanes(hb)),
+            &values[groups * 8..],
+            values.len(),
+        )
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn stats_avx512(values: &[f64]) -> Stats {
+        let mut s = _mm512_setzero_pd();
+        let mut lo = _mm512_set1_pd(f64::INFINITY);
+        let mut hi = _mm512_set1_pd(f64::NEG_INFINITY);
+        let groups = values.len() / 8;
+        let p = values.as_ptr();
+        for g in 0..groups {
+            // SAFETY: group `g` is values[8g..8g+8], in bounds.
+            let x = unsafe { _mm512_loadu_pd(p.add(8 * g)) };
+            s = _mm512_add_pd(s, x);
+            lo = _mm512_min_pd(x, lo);
+            hi = _mm512_max_pd(x, hi);
+        }
+        let all = |v: __m512d| {
+            let mut out = [0.0; 8];
+            // SAFETY: `out` is 64 bytes; storeu has no alignment need.
+            unsafe { _mm512_storeu_pd(out.as_mut_ptr(), v) };
+            out
+        };
+        finish(
+            all(s),
+            all(lo),
+            all(hi),
+            &values[groups * 8..],
+            values.len(),
+        )
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2; `counts.len() == bounds.len() + 1`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn histogram_avx2(values: &[f64], bounds: &[f64], counts: &mut [u64]) {
+        let groups = values.len() / 4;
+        let p = values.as_ptr();
+        for g in 0..groups {
+            // SAFETY: values[4g..4g+4] is in bounds.
+            let x = unsafe { _mm256_loadu_pd(p.add(4 * g)) };
+            let mut idx = _mm256_setzero_si256();
+            for &b in bounds {
+                // "not b >= x", true for NaN x as well: all-ones lanes are -1.
+                let below = _mm256_cmp_pd::<_CMP_NGE_UQ>(_mm256_set1_pd(b), x);
+                idx = _mm256_sub_epi64(idx, _mm256_castpd_si256(below));
+            }
+            let mut out = [0u64; 4];
+            // SAFETY: `out` is 32 bytes.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), idx) };
+            for i in out {
+                counts[i as usize] += 1;
+            }
+        }
+        for &x in &values[groups * 4..] {
+            counts[index_linear(bounds, x)] += 1;
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512 F; `counts.len() == bounds.len() + 1`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn histogram_avx512(values: &[f64], bounds: &[f64], counts: &mut [u64]) {
+        let groups = values.len() / 8;
+        let p = values.as_ptr();
+        let one = _mm512_set1_epi64(1);
+        for g in 0..groups {
+            // SAFETY: values[8g..8g+8] is in bounds.
+            let x = unsafe { _mm512_loadu_pd(p.add(8 * g)) };
+            let mut idx = _mm512_setzero_si512();
+            for &b in bounds {
+                let below = _mm512_cmp_pd_mask::<_CMP_NGE_UQ>(_mm512_set1_pd(b), x);
+                idx = _mm512_mask_add_epi64(idx, below, idx, one);
+            }
+            let mut out = [0u64; 8];
+            // SAFETY: `out` is 64 bytes.
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), idx) };
+            for i in out {
+                counts[i as usize] += 1;
+            }
+        }
+        for &x in &values[groups * 8..] {
+            counts[index_linear(bounds, x)] += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn same(a: f64, b: f64) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn simple_column() {
+        let v: Vec<f64> = (1..=11).map(f64::from).collect();
+        for isa in Isa::available() {
+            let s = stats_with(isa, &v);
+            assert_eq!(
+                (s.count, s.sum, s.min, s.max),
+                (11, 66.0, 1.0, 11.0),
+                "{isa:?}"
+            );
+        }
+        let e = stats(&[]);
+        assert_eq!(
+            (e.count, e.sum, e.min, e.max),
+            (0, 0.0, f64::INFINITY, f64::NEG_INFINITY)
+        );
+    }
+
+    #[test]
+    fn bucket_edges_follow_otlp() {
+        let b = Buckets::new(vec![0.0, 5.0, 10.0]).unwrap();
+        let v = [
+            -1.0,
+            0.0,
+            0.1,
+            5.0,
+            5.5,
+            10.0,
+            11.0,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        for isa in Isa::available() {
+            let mut c = Vec::new();
+            histogram_with(isa, &v, &b, &mut c);
+            assert_eq!(c, vec![2, 2, 2, 3], "{isa:?}");
+        }
+        assert!(Buckets::new(vec![1.0, 1.0]).is_err());
+        assert!(Buckets::new(vec![f64::NAN]).is_err());
+    }
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            8 => -1e6f64..1e6,
+            1 => any::<f64>(),
+            1 => prop::sample::select(vec![0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 5.0]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn every_isa_matches_scalar(values in prop::collection::vec(value(), 0..200)) {
+            let want = scalar::stats(&values);
+            for isa in Isa::available() {
+                let got = stats_with(isa, &values);
+                prop_assert_eq!(got.count, want.count);
+                prop_assert!(same(got.sum, want.sum), "{:?} sum {} vs {}", isa, got.sum, want.sum);
+                prop_assert!(same(got.min, want.min), "{:?} min {} vs {}", isa, got.min, want.min);
+                prop_assert!(same(got.max, want.max), "{:?} max {} vs {}", isa, got.max, want.max);
+            }
+            // The non-NaN extremes are the plain ones.
+            let plain = values.iter().copied().filter(|x| !x.is_nan());
+            prop_assert_eq!(want.min, plain.clone().fold(f64::INFINITY, f64::min));
+            prop_assert_eq!(want.max, plain.fold(f64::NEG_INFINITY, f64::max));
+        }
+
+        #[test]
+        fn histograms_match_scalar(
+            values in prop::collection::vec(value(), 0..200),
+            mut bounds in prop::collection::vec(-1e6f64..1e6, 0..20),
+            pick in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+        ) {
+            bounds.sort_by(f64::total_cmp);
+            bounds.dedup();
+            let mut values = values;
+            // Values equal to a bound exercise the `<=` edge.
+            if !bounds.is_empty() {
+                values.extend(pick.iter().map(|i| bounds[i.index(bounds.len())]));
+            }
+            let b = Buckets::new(bounds).unwrap();
+            let mut want = vec![0; b.len()];
+            scalar::histogram(&values, &b, &mut want);
+            prop_assert_eq!(want.iter().sum::<u64>(), values.len() as u64);
+            for isa in Isa::available() {
+                let mut got = Vec::new();
+                histogram_with(isa, &values, &b, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", isa);
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Attribute-key set membership.
+//!
+//! Keys are grouped by length; within a length, each key's first 16 bytes
+//! (zero-padded) are kept side by side. A lookup compares the candidate's
+//! first 16 bytes with two (AVX2) or four (AVX-512) stored heads per
+//! instruction and looks at the rest of the bytes only on a head match.
+//! The scalar twin compares the heads as two `u64`s each.
+
+use super::Isa;
+
+/// Keys of this length and longer share the last group (full compare).
+const LONG: usize = 64;
+
+#[derive(Clone, Debug, Default)]
+struct Group {
+    /// First 16 bytes of each key, zero-padded; padded to an even count so
+    /// the AVX2 path always loads pairs.
+    heads: Vec<[u8; 16]>,
+    keys: Vec<Box<[u8]>>,
+}
+
+/// A set of attribute keys.
+#[derive(Clone, Debug)]
+pub struct KeySet {
+    groups: Vec<Group>,
+    len: usize,
+}
+
+fn head(key: &[u8]) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    let n = key.len().min(16);
+    h[..n].copy_from_slice(&key[..n]);
+    h
+}
+
+impl KeySet {
+    /// A set of the given keys (duplicates are kept once).
+    pub fn new<I, K>(keys: I) -> KeySet
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<[u8]>,
+    {
+        let mut set = KeySet {
+            groups: vec![Group::default(); LONG + 1],
+            len: 0,
+        };
+        for k in keys {
+            let k = k.as_ref();
+            if set.contains_with(Isa::Scalar, k) {
+                continue;
+            }
+            let g = &mut set.groups[k.len().min(LONG)];
+            // Fill the padding slot first, if there is one.
+            if g.heads.len() > g.keys.len() {
+                g.heads.pop();
+            }
+            g.heads.push(head(k));
+            g.keys.push(k.into());
+            if g.heads.len() % 2 == 1 {
+                // A padding head no key can match: keys[i] exists only for real heads.
+                g.heads.push([0xff; 16]);
+            }
+            set.len += 1;
+        }
+        set
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `key` is in the set.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.contains_with(Isa::detect(), key)
+    }
+
+    /// [`KeySet::contains`] on an explicit instruction set.
+    pub fn contains_with(&self, isa: Isa, key: &[u8]) -> bool {
+        let g = &self.groups[key.len().min(LONG)];
+        if g.keys.is_empty() {
+            return false;
+        }
+        let h = head(key);
+        match isa.effective() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => {
+                // SAFETY: `effective` returned an AVX2-capable level.
+                unsafe { x86::contains_avx2(g, &h, key) }
+            }
+            _ => scalar_contains(g, &h, key),
+        }
+    }
+
+    /// Membership of each key: `out[i]` is whether `keys[i]` is in the set
+    /// (`out` is cleared first).
+    pub fn contains_each<K: AsRef<[u8]>>(&self, isa: Isa, keys: &[K], out: &mut Vec<bool>) {
+        out.clear();
+        out.extend(keys.iter().map(|k| self.contains_with(isa, k.as_ref())));
+    }
+}
+
+#[inline]
+fn rest_equal(stored: &[u8], key: &[u8]) -> bool {
+    // Same group: same length below LONG; for LONG compare everything.
+    stored.len() == key.len() && stored.get(16..) == key.get(16..)
+}
+
+/// The scalar twin of one lookup.
+fn scalar_contains(g: &Group, h: &[u8; 16], key: &[u8]) -> bool {
+    let want = u128::from_le_bytes(*h);
+    g.keys
+        .iter()
+        .zip(&g.heads)
+        .any(|(k, head)| u128::from_le_bytes(*head) == want && rest_equal(k, key))
+}
+
+/// The scalar twin, as a set-level call (for the tests and benchmarks).
+pub mod scalar {
+    use super::KeySet;
+    use crate::Isa;
+
+    /// [`KeySet::contains`] on the scalar path.
+    pub fn contains(set: &KeySet, key: &[u8]) -> bool {
+        set.contains_with(Isa::Scalar, key)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{rest_equal, Group};
+    use core::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must support AVX2; `g.heads.len()` is even.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn contains_avx2(g: &Group, h: &[u8; 16], key: &[u8]) -> bool {
+        // SAFETY: `h` is 16 bytes.
+        let want = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(h.as_ptr().cast()) });
+        let base = g.heads.as_ptr().cast::<u8>();
+        for pair in 0..g.heads.len() / 2 {
+            // SAFETY: heads[2 pair..2 pair + 2] is in bounds (the length is even).
+            let two = unsafe { _mm256_loadu_si256(base.add(pair * 32).cast()) };
+            let eq = _mm256_movemask_epi8(_mm256_cmpeq_epi8(two, want)) as u32;
+            for half in 0..2 {
+                if (eq >> (16 * half)) & 0xffff == 0xffff {
+                    if let Some(k) = g.keys.get(pair * 2 + half) {
+                        if rest_equal(k, key) {
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn finds_exact_keys_only() {
+        let long = "x".repeat(100);
+        let set = KeySet::new(["http.method", "db.statement", "password", &long, "password"]);
+        assert_eq!(set.len(), 4);
+        for isa in Isa::available() {
+            assert!(set.contains_with(isa, b"password"), "{isa:?}");
+            assert!(set.contains_with(isa, long.as_bytes()));
+            assert!(!set.contains_with(isa, "x".repeat(101).as_bytes()));
+            assert!(!set.contains_with(isa, b"passwor"));
+            assert!(!set.contains_with(isa, b"http.methoD"));
+            assert!(!set.contains_with(isa, b""));
+            assert!(!set.contains_with(isa, &[0xff; 16]));
+        }
+    }
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(prop::sample::select(b"ab.\xff".to_vec()), 0..24),
+            prop::collection::vec(any::<u8>(), 0..80),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn every_isa_matches_a_hash_set(keys in prop::collection::vec(key(), 0..20), probes in prop::collection::vec(key(), 0..40)) {
+            let set = KeySet::new(&keys);
+            let reference: HashSet<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            prop_assert_eq!(set.len(), reference.len());
+            for p in probes.iter().chain(&keys) {
+                let want = reference.contains(p.as_slice());
+                prop_assert_eq!(scalar::contains(&set, p), want);
+                for isa in Isa::available() {
+                    prop_assert_eq!(set.contains_with(isa, p), want, "{:?}", isa);
+                }
+            }
+        }
+    }
+}

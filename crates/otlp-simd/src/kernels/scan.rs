@@ -1,0 +1,730 @@
+//! Scanning string values for sensitive data, and masking what is found.
+//!
+//! Two stages. A vector prefilter finds the bytes where a finding can
+//! start or be anchored (`@` for e-mail addresses, ASCII digits for card
+//! numbers, the first byte of each configured prefix and literal) with an
+//! exact byte-set test: two 16-entry shuffles of the low nibble, selected by
+//! the high bit, ANDed with a bit for the high nibble. Only those positions
+//! go to the scalar confirmers (an e-mail address around the `@`, 13 to 19
+//! digits passing the Luhn check, a prefix followed by a token, a literal).
+//! Configured regular expressions run afterwards over the whole string
+//! with the `regex` crate, which has its own prefilters. Overlapping
+//! findings are merged: the one starting first wins, the longer one on a
+//! tie.
+
+use super::Isa;
+use regex::Regex;
+
+/// What a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// An e-mail address.
+    Email,
+    /// A payment card number (13 to 19 digits, spaces or dashes between
+    /// them allowed, Luhn check passed).
+    Card,
+    /// A token after a configured prefix (index into the prefixes).
+    Prefix(usize),
+    /// A configured literal (index into the literals).
+    Literal(usize),
+    /// A match of a configured regular expression (index into them).
+    Regex(usize),
+}
+
+/// One finding: `text[start..end]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Byte offset of the first byte.
+    pub start: usize,
+    /// Byte offset past the last byte.
+    pub end: usize,
+    /// What was found.
+    pub kind: Kind,
+}
+
+/// A prefix that announces a secret, such as `Bearer ` or `sk_live_`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    text: String,
+    min_token: usize,
+    mask_prefix: bool,
+}
+
+impl Prefix {
+    /// The prefix must be followed by at least `min_token` token characters
+    /// (`A-Z a-z 0-9 - . _ ~ + / =`). Unless the prefix itself ends in a
+    /// space, it must start a word (the byte before is not a letter, digit
+    /// or `_`), so `task_name` is no `sk_` key.
+    pub fn new(text: impl Into<String>, min_token: usize) -> Prefix {
+        Prefix {
+            text: text.into(),
+            min_token: min_token.max(1),
+            mask_prefix: true,
+        }
+    }
+
+    /// Keep the prefix itself visible and mask only the token
+    /// (`Bearer ****`); by default the prefix is masked too.
+    pub fn with_visible_prefix(mut self) -> Prefix {
+        self.mask_prefix = false;
+        self
+    }
+
+    /// The prefix text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The prefixes [`ScannerBuilder::with_default_prefixes`] adds: bearer
+/// tokens and the API-key forms of common providers.
+pub fn default_prefixes() -> Vec<Prefix> {
+    let mut v = vec![
+        Prefix::new("Bearer ", 8).with_visible_prefix(),
+        Prefix::new("bearer ", 8).with_visible_prefix(),
+    ];
+    for (p, n) in [
+        ("sk_live_", 16),
+        ("sk_test_", 16),
+        ("rk_live_", 16),
+        ("sk-", 20),
+        ("ghp_", 30),
+        ("gho_", 30),
+        ("github_pat_", 30),
+        ("glpat-", 20),
+        ("xoxb-", 20),
+        ("xoxp-", 20),
+        ("AKIA", 16),
+        ("AIza", 30),
+    ] {
+        v.push(Prefix::new(p, n));
+    }
+    v
+}
+
+/// Builds a [`Scanner`].
+#[derive(Clone, Debug, Default)]
+pub struct ScannerBuilder {
+    emails: bool,
+    cards: bool,
+    prefixes: Vec<Prefix>,
+    literals: Vec<String>,
+    regexes: Vec<Regex>,
+}
+
+impl ScannerBuilder {
+    /// Find e-mail addresses.
+    pub fn with_emails(mut self, on: bool) -> Self {
+        self.emails = on;
+        self
+    }
+
+    /// Find card numbers (Luhn-checked).
+    pub fn with_cards(mut self, on: bool) -> Self {
+        self.cards = on;
+        self
+    }
+
+    /// Add a secret prefix.
+    pub fn with_prefix(mut self, prefix: Prefix) -> Self {
+        self.prefixes.push(prefix);
+        self
+    }
+
+    /// Add [`default_prefixes`].
+    pub fn with_default_prefixes(mut self) -> Self {
+        self.prefixes.extend(default_prefixes());
+        self
+    }
+
+    /// Add a literal to find anywhere (empty literals are ignored).
+    pub fn with_literal(mut self, literal: impl Into<String>) -> Self {
+        let l = literal.into();
+        if !l.is_empty() {
+            self.literals.push(l);
+        }
+        self
+    }
+
+    /// Add a regular expression; each match is a finding.
+    pub fn with_regex(mut self, re: Regex) -> Self {
+        self.regexes.push(re);
+        self
+    }
+
+    /// The scanner.
+    pub fn build(self) -> Scanner {
+        let mut set = ByteSet::default();
+        if self.emails {
+            set.insert(b'@');
+        }
+        if self.cards {
+            for d in b'0'..=b'9' {
+                set.insert(d);
+            }
+        }
+        let mut starts: Vec<Vec<Start>> = vec![Vec::new(); 256];
+        for (i, l) in self.literals.iter().enumerate() {
+            let b = l.as_bytes()[0];
+            set.insert(b);
+            starts[usize::from(b)].push(Start::Literal(i));
+        }
+        for (i, p) in self.prefixes.iter().enumerate() {
+            if let Some(&b) = p.text.as_bytes().first() {
+                set.insert(b);
+                starts[usize::from(b)].push(Start::Prefix(i));
+            }
+        }
+        Scanner {
+            emails: self.emails,
+            cards: self.cards,
+            prefixes: self.prefixes,
+            literals: self.literals,
+            regexes: self.regexes,
+            tables: set.tables(),
+            set,
+            starts,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    Literal(usize),
+    Prefix(usize),
+}
+
+/// An exact set of bytes.
+#[derive(Clone, Copy, Debug)]
+struct ByteSet([bool; 256]);
+
+impl Default for ByteSet {
+    fn default() -> Self {
+        ByteSet([false; 256])
+    }
+}
+
+impl ByteSet {
+    fn insert(&mut self, b: u8) {
+        self.0[usize::from(b)] = true;
+    }
+
+    fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b)]
+    }
+
+    /// For each low nibble, the set's high nibbles as bits: `ascii` for
+    /// high nibbles 0-7, `high` for 8-15 (bit `h & 7`).
+    fn tables(&self) -> ByteSetTables {
+        let mut t = ByteSetTables::default();
+        for b in 0..=255u8 {
+            if self.contains(b) {
+                let (hi, lo) = (b >> 4, usize::from(b & 0x0f));
+                if hi < 8 {
+                    t.ascii[lo] |= 1 << hi;
+                } else {
+                    t.high[lo] |= 1 << (hi - 8);
+                }
+            }
+        }
+        t
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ByteSetTables {
+    ascii: [u8; 16],
+    high: [u8; 16],
+}
+
+/// Finds sensitive values; see the module docs.
+#[derive(Clone, Debug)]
+pub struct Scanner {
+    emails: bool,
+    cards: bool,
+    prefixes: Vec<Prefix>,
+    literals: Vec<String>,
+    regexes: Vec<Regex>,
+    set: ByteSet,
+    tables: ByteSetTables,
+    starts: Vec<Vec<Start>>,
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+fn is_local(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+/// The Luhn check over ASCII digits.
+pub fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum.is_multiple_of(10)
+}
+
+impl Scanner {
+    /// A builder with nothing enabled.
+    pub fn builder() -> ScannerBuilder {
+        ScannerBuilder::default()
+    }
+
+    /// Whether the scanner looks for anything.
+    pub fn is_empty(&self) -> bool {
+        !self.emails
+            && !self.cards
+            && self.prefixes.is_empty()
+            && self.literals.is_empty()
+            && self.regexes.is_empty()
+    }
+
+    /// The prefixes, in the order [`Kind::Prefix`] indexes them.
+    pub fn prefixes(&self) -> &[Prefix] {
+        &self.prefixes
+    }
+
+    /// Appends the findings in `text`, sorted and not overlapping, to `out`
+    /// (cleared first). Returns how many.
+    pub fn find(&self, text: &str, out: &mut Vec<Finding>) -> usize {
+        self.find_with(Isa::detect(), text, out)
+    }
+
+    /// [`Scanner::find`] on an explicit instruction set.
+    pub fn find_with(&self, isa: Isa, text: &str, out: &mut Vec<Finding>) -> usize {
+        out.clear();
+        let bytes = text.as_bytes();
+        let isa = isa.effective();
+        let mut pos = 0;
+        let mut floor = 0;
+        while let Some(c) = self.next_candidate(isa, bytes, pos) {
+            match self.confirm(bytes, c, floor) {
+                Some(f) => {
+                    pos = f.end.max(c + 1);
+                    floor = f.end;
+                    out.push(f);
+                }
+                None => pos = c + 1,
+            }
+        }
+        if !self.regexes.is_empty() {
+            for (i, re) in self.regexes.iter().enumerate() {
+                for m in re.find_iter(text) {
+                    if m.end() > m.start() {
+                        out.push(Finding {
+                            start: m.start(),
+                            end: m.end(),
+                            kind: Kind::Regex(i),
+                        });
+                    }
+                }
+            }
+            out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+            let mut end = 0;
+            out.retain(|f| {
+                let keep = f.start >= end;
+                if keep {
+                    end = f.end;
+                }
+                keep
+            });
+        }
+        out.len()
+    }
+
+    /// Writes `text` with every finding replaced by `mask` into `out`
+    /// (cleared first) and returns how many findings there were. A prefix
+    /// made visible with [`Prefix::with_visible_prefix`] stays in the text.
+    pub fn mask_with(
+        &self,
+        isa: Isa,
+        text: &str,
+        mask: &str,
+        findings: &mut Vec<Finding>,
+        out: &mut String,
+    ) -> usize {
+        out.clear();
+        let n = self.find_with(isa, text, findings);
+        let mut at = 0;
+        for f in findings.iter() {
+            let mut start = f.start;
+            if let Kind::Prefix(i) = f.kind {
+                let p = &self.prefixes[i];
+                if !p.mask_prefix {
+                    start += p.text.len();
+                }
+            }
+            out.push_str(&text[at..start]);
+            out.push_str(mask);
+            at = f.end;
+        }
+        out.push_str(&text[at..]);
+        n
+    }
+
+    /// The next position at or after `from` whose byte is in the trigger set.
+    fn next_candidate(&self, isa: Isa, bytes: &[u8], from: usize) -> Option<usize> {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                // SAFETY: `isa` is the effective level: the CPU has AVX-512 F/BW.
+                unsafe { x86::next_avx512(&self.tables, &self.set, bytes, from) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                // SAFETY: `isa` is the effective level: the CPU has AVX2.
+                unsafe { x86::next_avx2(&self.tables, &self.set, bytes, from) }
+            }
+            _ => scalar::next_candidate(&self.set, bytes, from),
+        }
+    }
+
+    /// The finding anchored at `c`, if any; `floor` is where the previous
+    /// finding ended (an e-mail's local part does not reach back past it).
+    fn confirm(&self, bytes: &[u8], c: usize, floor: usize) -> Option<Finding> {
+        let b = bytes[c];
+        for s in &self.starts[usize::from(b)] {
+            match *s {
+                Start::Literal(i) => {
+                    let l = self.literals[i].as_bytes();
+                    if bytes[c..].starts_with(l) {
+                        return Some(Finding {
+                            start: c,
+                            end: c + l.len(),
+                            kind: Kind::Literal(i),
+                        });
+                    }
+                }
+                Start::Prefix(i) => {
+                    if let Some(end) = self.prefix_at(bytes, c, &self.prefixes[i]) {
+                        return Some(Finding {
+                            start: c,
+                            end,
+                            kind: Kind::Prefix(i),
+                        });
+                    }
+                }
+            }
+        }
+        if self.cards && b.is_ascii_digit() {
+            if let Some(end) = card_at(bytes, c) {
+                return Some(Finding {
+                    start: c,
+                    end,
+                    kind: Kind::Card,
+                });
+            }
+        }
+        if self.emails && b == b'@' {
+            if let Some((start, end)) = email_at(bytes, c, floor) {
+                return Some(Finding {
+                    start,
+                    end,
+                    kind: Kind::Email,
+                });
+            }
+        }
+        None
+    }
+
+    fn prefix_at(&self, bytes: &[u8], c: usize, p: &Prefix) -> Option<usize> {
+        let t = p.text.as_bytes();
+        if !bytes[c..].starts_with(t) {
+            return None;
+        }
+        let word = t.last() != Some(&b' ');
+        if word && c > 0 && (bytes[c - 1].is_ascii_alphanumeric() || bytes[c - 1] == b'_') {
+            return None;
+        }
+        let tok = bytes[c + t.len()..]
+            .iter()
+            .take_while(|&&b| is_token(b))
+            .count();
+        (tok >= p.min_token).then_some(c + t.len() + tok)
+    }
+}
+
+/// A card number starting at `c` (a digit not preceded by a digit): 13 to
+/// 19 digits with single spaces or dashes between them, not followed by a
+/// further digit, passing Luhn.
+fn card_at(bytes: &[u8], c: usize) -> Option<usize> {
+    if c > 0 && bytes[c - 1].is_ascii_digit() {
+        return None;
+    }
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    let mut i = c;
+    let mut end = c;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_digit() {
+            if n == 20 {
+                return None;
+            }
+            digits[n] = b;
+            n += 1;
+            i += 1;
+            end = i;
+        } else if (b == b' ' || b == b'-')
+            && n > 0
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+        {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    ((13..=19).contains(&n) && luhn(&digits[..n])).then_some(end)
+}
+
+/// An e-mail address around the `@` at `a`: a local part of up to 64
+/// characters, not reaching before `floor`, and a domain with a dot and a
+/// top-level label of two or more letters.
+fn email_at(bytes: &[u8], a: usize, floor: usize) -> Option<(usize, usize)> {
+    let low = floor.max(a.saturating_sub(64));
+    let mut start = a;
+    while start > low && is_local(bytes[start - 1]) {
+        start -= 1;
+    }
+    while start < a && bytes[start] == b'.' {
+        start += 1;
+    }
+    if start == a {
+        return None;
+    }
+    let mut end = a + 1;
+    while end < bytes.len() && end - a <= 255 && is_domain(bytes[end]) {
+        end += 1;
+    }
+    while end > a + 1 && matches!(bytes[end - 1], b'.' | b'-') {
+        end -= 1;
+    }
+    let domain = &bytes[a + 1..end];
+    if domain.first().is_none_or(|&b| b == b'.' || b == b'-') {
+        return None;
+    }
+    let dot = domain.iter().rposition(|&b| b == b'.')?;
+    let tld = &domain[dot + 1..];
+    (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)).then_some((start, end))
+}
+
+/// The scalar twin of the prefilter.
+pub mod scalar {
+    use super::ByteSet;
+
+    pub(super) fn next_candidate(set: &ByteSet, bytes: &[u8], from: usize) -> Option<usize> {
+        bytes
+            .get(from..)?
+            .iter()
+            .position(|&b| set.contains(b))
+            .map(|p| p + from)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{scalar, ByteSet, ByteSetTables};
+    use core::arch::x86_64::*;
+
+    /// `1 << (h & 7)` for each high nibble `h`.
+    const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn next_avx2(
+        t: &ByteSetTables,
+        set: &ByteSet,
+        bytes: &[u8],
+        from: usize,
+    ) -> Option<usize> {
+        // SAFETY: each table is 16 bytes.
+        let (ascii, high, bit) = unsafe {
+            (
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(t.ascii.as_ptr().cast())),
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(t.high.as_ptr().cast())),
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(BIT.as_ptr().cast())),
+            )
+        };
+        let nib = _mm256_set1_epi8(0x0f);
+        let mut i = from;
+        while i + 32 <= bytes.len() {
+            // SAFETY: bytes[i..i + 32] is in bounds.
+            let x = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
+            let lo = _mm256_and_si256(x, nib);
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), nib);
+            // The high bit of each byte picks the table for high nibbles 8-15.
+            let row = _mm256_blendv_epi8(
+                _mm256_shuffle_epi8(ascii, lo),
+                _mm256_shuffle_epi8(high, lo),
+                x,
+            );
+            let hit = _mm256_and_si256(row, _mm256_shuffle_epi8(bit, hi));
+            let miss = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256())) as u32;
+            if miss != u32::MAX {
+                return Some(i + (!miss).trailing_zeros() as usize);
+            }
+            i += 32;
+        }
+        scalar::next_candidate(set, bytes, i)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW (and so AVX2).
+    #[target_feature(enable = "avx512f,avx512bw,avx2")]
+    pub(super) unsafe fn next_avx512(
+        t: &ByteSetTables,
+        set: &ByteSet,
+        bytes: &[u8],
+        from: usize,
+    ) -> Option<usize> {
+        // SAFETY: each table is 16 bytes.
+        let (ascii, high, bit) = unsafe {
+            (
+                _mm512_broadcast_i32x4(_mm_loadu_si128(t.ascii.as_ptr().cast())),
+                _mm512_broadcast_i32x4(_mm_loadu_si128(t.high.as_ptr().cast())),
+                _mm512_broadcast_i32x4(_mm_loadu_si128(BIT.as_ptr().cast())),
+            )
+        };
+        let nib = _mm512_set1_epi8(0x0f);
+        let mut i = from;
+        while i + 64 <= bytes.len() {
+            // SAFETY: bytes[i..i + 64] is in bounds.
+            let x = unsafe { _mm512_loadu_si512(bytes.as_ptr().add(i).cast()) };
+            let lo = _mm512_and_si512(x, nib);
+            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(x), nib);
+            let row = _mm512_mask_blend_epi8(
+                _mm512_movepi8_mask(x),
+                _mm512_shuffle_epi8(ascii, lo),
+                _mm512_shuffle_epi8(high, lo),
+            );
+            let hits = _mm512_test_epi8_mask(row, _mm512_shuffle_epi8(bit, hi));
+            if hits != 0 {
+                return Some(i + hits.trailing_zeros() as usize);
+            }
+            i += 64;
+        }
+        // SAFETY: the CPU has AVX2.
+        unsafe { next_avx2(t, set, bytes, i) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scanner() -> Scanner {
+        Scanner::builder()
+            .with_emails(true)
+            .with_cards(true)
+            .with_default_prefixes()
+            .with_literal("hunter2")
+            .with_literal("é-secret")
+            .with_regex(Regex::new(r"\bSSN-\d{3}\b").unwrap())
+            .build()
+    }
+
+    fn masked(s: &Scanner, isa: Isa, text: &str) -> String {
+        let mut out = String::new();
+        s.mask_with(isa, text, "****", &mut Vec::new(), &mut out);
+        out
+    }
+
+    #[test]
+    fn finds_and_masks_each_kind() {
+        let s = scanner();
+        let cases = [
+            ("mail john.doe+x@example.co.uk now", "mail **** now"),
+            ("card 4111 1111 1111 1111 ok", "card **** ok"),
+            (
+                "card 4111-1111-1111-1112 bad luhn",
+                "card 4111-1111-1111-1112 bad luhn",
+            ),
+            (
+                "Authorization: Bearer abc.def-123_XYZ",
+                "Authorization: Bearer ****",
+            ),
+            ("key=sk_live_51HqLyjWDarjtT1zdp7dc end", "key=**** end"),
+            (
+                "task_live_51HqLyjWDarjtT1zdp7dc",
+                "task_live_51HqLyjWDarjtT1zdp7dc",
+            ),
+            ("pw hunter2!", "pw ****!"),
+            ("x é-secret y", "x **** y"),
+            ("id SSN-123 z", "id **** z"),
+            (
+                "no @ here, a@b, a@b.c, 12345",
+                "no @ here, a@b, a@b.c, 12345",
+            ),
+            (
+                "ids 12345678901234567890123 long",
+                "ids 12345678901234567890123 long",
+            ),
+        ];
+        for isa in Isa::available() {
+            for (text, want) in cases {
+                assert_eq!(masked(&s, isa, text), want, "{isa:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn luhn_known_numbers() {
+        assert!(luhn(b"4111111111111111"));
+        assert!(luhn(b"378282246310005"));
+        assert!(!luhn(b"4111111111111112"));
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            4 => "[a-z .@0-9_-]{0,30}",
+            2 => prop::sample::select(vec![
+                "4111 1111 1111 1111", "john@example.com", "Bearer abcdefghij", "sk_live_abcdefghijklmnopq",
+                "hunter2", "é-secret", "SSN-123", "@@", "a.b@c.de", "AKIAABCDEFGHIJKLMNOP", "ghp_",
+            ]).prop_map(str::to_owned),
+            1 => any::<String>(),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn every_isa_matches_scalar(text in text()) {
+            let s = scanner();
+            let mut want = Vec::new();
+            s.find_with(Isa::Scalar, &text, &mut want);
+            for w in want.windows(2) {
+                prop_assert!(w[0].end <= w[1].start);
+            }
+            for isa in Isa::available() {
+                let mut got = Vec::new();
+                s.find_with(isa, &text, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", isa);
+                // The prefilter itself agrees position by position.
+                let mut at = 0;
+                while let Some(p) = scalar::next_candidate(&s.set, text.as_bytes(), at) {
+                    prop_assert_eq!(s.next_candidate(isa.effective(), text.as_bytes(), at), Some(p));
+                    at = p + 1;
+                }
+                prop_assert_eq!(s.next_candidate(isa.effective(), text.as_bytes(), at), None);
+            }
+        }
+    }
+}

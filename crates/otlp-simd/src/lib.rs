@@ -1,0 +1,54 @@
+//! SIMD kernels with scalar twins, for work done on every item of a batch.
+//!
+//! Each kernel picks AVX-512 or AVX2 at run time (`is_x86_feature_detected!`)
+//! and falls back to a portable scalar twin, which always exists and gives
+//! exactly the same answer (property tests check this on random input).
+//! `OTLP_SIMD=scalar` caps the detected level.
+//!
+//! | kernel | what |
+//! |---|---|
+//! | [`threshold`] | consistent-probability threshold compare over a column of trace ids |
+//! | [`keyset`] | attribute-key set membership |
+//! | [`hex`] | lower-case hex of ids |
+//! | [`utf8`] | UTF-8 validation |
+//! | [`scan`] | finding and masking e-mail addresses, card numbers, tokens, literals, regexes |
+//! | [`agg`] | f64 sum / min / max / count and explicit-bucket histogram counts |
+//!
+//! ```
+//! use otlp_simd::{hex, threshold};
+//!
+//! // Keep trace ids whose last 56 bits are at least the threshold for 50%.
+//! let ids = [[0u8; 16], [0xff; 16]];
+//! let mut keep = Vec::new();
+//! assert_eq!(threshold::keep_mask(&ids, 1 << 55, &mut keep), 1);
+//! assert!(threshold::mask_bit(&keep, 1));
+//!
+//! let mut out = Vec::new();
+//! hex::append_hex(&[0xab, 0x01], &mut out);
+//! assert_eq!(out, b"ab01");
+//! ```
+//!
+//! On top of the kernels, [`processor`] holds batch processors over decoded
+//! `ExportTraceServiceRequest`s with the OpenTelemetry Collector's
+//! semantics (probabilistic sampling, redaction), a [`processor::Processor`]
+//! trait for your own, and a [`processor::Chain`] that runs them in order;
+//! [`config::chain_from_toml`] builds a chain from TOML.
+//!
+//! Measured speed-ups of each kernel over its twin are in the workspace's
+//! `docs/benchmarks.md` (`benches/benches/simd.rs`).
+//!
+//! `unsafe` appears only inside the x86-64 kernels (`core::arch`), each
+//! block with a `SAFETY` comment. On other architectures the scalar twins
+//! run; NEON kernels for aarch64 are not written yet.
+//!
+//! No cargo features.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod config;
+pub mod kernels;
+pub mod processor;
+
+/// The OTLP protobuf types the processors work on (`otlp_core::proto`).
+pub use otlp_core::proto;
+
+pub use kernels::{agg, hex, keyset, scan, threshold, utf8, Isa};

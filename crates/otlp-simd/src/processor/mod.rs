@@ -1,0 +1,261 @@
+//! Batch processors over decoded trace requests, with the semantics of the
+//! OpenTelemetry Collector components they mirror, and a [`Chain`] that
+//! runs them in order.
+//!
+//! A processor gets the whole batch (`ExportTraceServiceRequest`) so it
+//! can work column-wise: the sampler gathers every trace id into one
+//! column and decides them with the threshold kernel; redaction checks
+//! keys with the key-set kernel and scans values with the pattern scanner.
+//!
+//! Every span is accounted for: what a processor drops is counted in its
+//! [`Outcome`] under a reason, and [`ChainReport`] adds them up, so
+//! `spans_in == spans_out + dropped`.
+
+pub mod redaction;
+pub mod sampling;
+pub(crate) mod tracestate;
+
+use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
+use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
+
+pub use redaction::Redaction;
+pub use sampling::ProbabilisticSampler;
+
+/// What one processor did to one batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Spans removed from the batch, by reason (a short snake_case word).
+    pub dropped: Vec<(&'static str, u64)>,
+}
+
+impl Outcome {
+    /// Counts `n` spans dropped for `reason`.
+    pub fn drop(&mut self, reason: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.dropped.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, c)) => *c += n,
+            None => self.dropped.push((reason, n)),
+        }
+    }
+
+    /// All spans dropped.
+    pub fn total_dropped(&self) -> u64 {
+        self.dropped.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// A step of a [`Chain`]. Implement it to add your own.
+pub trait Processor: Send {
+    /// A short name for reports (`probabilistic_sampler`, `redaction`, ...).
+    fn name(&self) -> &str;
+
+    /// Processes the batch in place. Spans it removes are counted in the
+    /// returned outcome; resource and scope entries left without spans are
+    /// removed too (as the Collector does), which is not counted as a drop.
+    fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome;
+}
+
+/// Spans in, out and dropped (per processor and reason) for one batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Spans in the batch before the chain.
+    pub spans_in: u64,
+    /// Spans left after it.
+    pub spans_out: u64,
+    /// `(processor, reason, spans)`.
+    pub dropped: Vec<(String, &'static str, u64)>,
+}
+
+/// Processors run in order on each batch.
+#[derive(Default)]
+pub struct Chain {
+    steps: Vec<Box<dyn Processor>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.steps.iter().map(|s| s.name()))
+            .finish()
+    }
+}
+
+impl Chain {
+    /// An empty chain (passes batches through).
+    pub fn new() -> Chain {
+        Chain::default()
+    }
+
+    /// Appends a processor.
+    pub fn with(mut self, p: impl Processor + 'static) -> Chain {
+        self.steps.push(Box::new(p));
+        self
+    }
+
+    /// Appends a boxed processor.
+    pub fn push(&mut self, p: Box<dyn Processor>) {
+        self.steps.push(p);
+    }
+
+    /// How many processors.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The processors' names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.steps.iter().map(|s| s.name()).collect()
+    }
+
+    /// Runs every processor on the batch, in order.
+    pub fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> ChainReport {
+        let mut report = ChainReport {
+            spans_in: count_spans(batch),
+            ..ChainReport::default()
+        };
+        for step in &mut self.steps {
+            let out = step.process(batch);
+            for (reason, n) in out.dropped {
+                report.dropped.push((step.name().to_owned(), reason, n));
+            }
+        }
+        report.spans_out = count_spans(batch);
+        report
+    }
+}
+
+/// How many spans a request holds.
+pub fn count_spans(batch: &ExportTraceServiceRequest) -> u64 {
+    batch
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len() as u64)
+        .sum()
+}
+
+/// Removes scope entries without spans and resource entries without scopes.
+pub(crate) fn prune_empty(batch: &mut ExportTraceServiceRequest) {
+    for rs in &mut batch.resource_spans {
+        rs.scope_spans.retain(|s| !s.spans.is_empty());
+    }
+    batch.resource_spans.retain(|r| !r.scope_spans.is_empty());
+}
+
+/// The string form of an attribute value, as the Collector's
+/// `pcommon.Value.AsString` writes it for scalars (composite values give
+/// `None` here).
+pub(crate) fn scalar_string(v: &AnyValue) -> Option<String> {
+    Some(match v.value.as_ref()? {
+        any_value::Value::StringValue(s) => s.clone(),
+        any_value::Value::BoolValue(b) => b.to_string(),
+        any_value::Value::IntValue(i) => i.to_string(),
+        any_value::Value::DoubleValue(d) => d.to_string(),
+        _ => return None,
+    })
+}
+
+/// A string attribute.
+pub fn string_attr(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_owned())),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    /// A user-defined step: drops spans named "health".
+    struct DropHealth;
+
+    impl Processor for DropHealth {
+        fn name(&self) -> &str {
+            "drop_health"
+        }
+        fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
+            let mut out = Outcome::default();
+            for rs in &mut batch.resource_spans {
+                for ss in &mut rs.scope_spans {
+                    let before = ss.spans.len();
+                    ss.spans.retain(|s| s.name != "health");
+                    out.drop("health_check", (before - ss.spans.len()) as u64);
+                }
+            }
+            prune_empty(batch);
+            out
+        }
+    }
+
+    #[test]
+    fn chain_runs_in_order_and_accounts_for_every_span() {
+        let spans: Vec<Span> = (0..200u8)
+            .map(|i| Span {
+                trace_id: [i.wrapping_mul(37); 16].to_vec(),
+                name: if i % 10 == 0 {
+                    "health".into()
+                } else {
+                    "work".into()
+                },
+                attributes: vec![string_attr("user", "a@b.com"), string_attr("secret", "x")],
+                ..Span::default()
+            })
+            .collect();
+        let mut batch = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let mut chain = Chain::new()
+            .with(DropHealth)
+            .with(
+                ProbabilisticSampler::builder()
+                    .with_percentage(50.0)
+                    .build()
+                    .unwrap(),
+            )
+            .with(
+                Redaction::builder()
+                    .with_allowed_keys(["user"])
+                    .with_blocked_pattern("email")
+                    .unwrap()
+                    .build()
+                    .unwrap(),
+            );
+        assert_eq!(
+            chain.names(),
+            ["drop_health", "probabilistic_sampler", "redaction"]
+        );
+        let r = chain.process(&mut batch);
+        let dropped: u64 = r.dropped.iter().map(|d| d.2).sum();
+        assert_eq!(r.spans_in, 200);
+        assert_eq!(r.spans_in, r.spans_out + dropped);
+        assert_eq!(r.dropped[0], ("drop_health".into(), "health_check", 20));
+        assert!(r.spans_out > 50 && r.spans_out < 130, "{r:?}");
+        for s in batch
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            assert_eq!(s.attributes, vec![string_attr("user", "****")]);
+            assert!(s.trace_state.starts_with("ot=th:8"));
+        }
+    }
+}

@@ -1,0 +1,768 @@
+//! Redaction with the semantics of the Collector's `redactionprocessor`
+//! (span, event, scope and resource attributes).
+//!
+//! For each attribute, in this order (the Collector's `processAttrs`):
+//!
+//! 1. a key in `ignored_keys` or matching `ignored_key_patterns` is left
+//!    alone (counted in `redaction.ignored.count`);
+//! 2. unless `allow_all_keys`, a key not in `allowed_keys` is removed:
+//!    with neither set, every attribute goes (the processor fails closed).
+//!    The summary attributes themselves are always allowed;
+//! 3. a string value (any scalar with `redact_all_types`) matching an
+//!    `allowed_values` regex is kept as is;
+//! 4. a key matching a `blocked_key_patterns` regex has its whole value
+//!    masked;
+//! 5. each `blocked_values` regex in turn replaces its matches with `****`,
+//!    or with the hex of their hash when `hash_function` is set;
+//! 6. (this crate's addition) the built-in patterns named in
+//!    `blocked_patterns` (`email`, `card`, `bearer`, `api_key`) and the
+//!    `blocked_literals` are found with the SIMD scanner
+//!    ([`crate::scan`]) and masked or hashed the same way.
+//!
+//! With `summary = "debug"` the sorted keys go into
+//! `redaction.redacted.keys`, `redaction.masked.keys` and
+//! `redaction.allowed.keys`, and with `info` or `debug` the counts into
+//! `redaction.redacted.count`, `redaction.masked.count`,
+//! `redaction.allowed.count` and `redaction.ignored.count`, added to values
+//! already there (so two redaction steps accumulate). `silent`, the
+//! default, writes none.
+//!
+//! Key lookups use [`crate::keyset::KeySet`].
+//!
+//! Differences from the Collector: regexes are the `regex` crate's syntax
+//! (RE2's, less a few rarely used forms); the hash functions are
+//! `hmac-sha256` and `hmac-sha512` (the Collector's `md5`, `sha1` and
+//! `sha3` are refused at configuration time); the URL and database
+//! sanitizers, span-name sanitizing and log bodies are not implemented; the
+//! built-in patterns of step 6 do not exist there.
+
+use super::{Outcome, Processor};
+use crate::hex::append_hex;
+use crate::keyset::KeySet;
+use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
+use crate::proto::common::v1::{any_value::Value, AnyValue, KeyValue};
+use crate::scan::{Finding, Kind, Prefix, Scanner};
+use crate::Isa;
+use regex::Regex;
+use sha2::{Digest, Sha256, Sha512};
+use thiserror::Error;
+
+const REDACTED_KEYS: &str = "redaction.redacted.keys";
+const REDACTED_COUNT: &str = "redaction.redacted.count";
+const MASKED_KEYS: &str = "redaction.masked.keys";
+const MASKED_COUNT: &str = "redaction.masked.count";
+const ALLOWED_KEYS: &str = "redaction.allowed.keys";
+const ALLOWED_COUNT: &str = "redaction.allowed.count";
+const IGNORED_COUNT: &str = "redaction.ignored.count";
+/// Keys the processor writes, always allowed (also the body variants the
+/// Collector writes for logs, so data passing through it survives here).
+const SUMMARY_KEYS: [&str; 14] = [
+    REDACTED_KEYS,
+    REDACTED_COUNT,
+    MASKED_KEYS,
+    MASKED_COUNT,
+    ALLOWED_KEYS,
+    ALLOWED_COUNT,
+    IGNORED_COUNT,
+    "redaction.body.redacted.keys",
+    "redaction.body.redacted.count",
+    "redaction.body.masked.keys",
+    "redaction.body.masked.count",
+    "redaction.body.allowed.keys",
+    "redaction.body.allowed.count",
+    "redaction.body.ignored.count",
+];
+
+/// Why a redaction configuration was refused.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedactionError {
+    /// Unknown or unsupported hash function.
+    #[error("unsupported hash function {0:?} (hmac-sha256 or hmac-sha512)")]
+    HashFunction(String),
+    /// An HMAC function without a key.
+    #[error("hash function {0} needs an hmac_key")]
+    HmacKey(&'static str),
+    /// Unknown summary level.
+    #[error("unknown summary {0:?} (debug, info or silent)")]
+    Summary(String),
+    /// Unknown built-in pattern.
+    #[error("unknown blocked pattern {0:?} (email, card, bearer or api_key)")]
+    Pattern(String),
+}
+
+/// What replaces a blocked value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HashFunction {
+    /// `****`.
+    None,
+    /// Hex of HMAC-SHA256 with the configured key.
+    HmacSha256,
+    /// Hex of HMAC-SHA512 with the configured key.
+    HmacSha512,
+}
+
+impl std::str::FromStr for HashFunction {
+    type Err = RedactionError;
+    fn from_str(s: &str) -> Result<HashFunction, RedactionError> {
+        match s {
+            "" | "none" => Ok(HashFunction::None),
+            "hmac-sha256" => Ok(HashFunction::HmacSha256),
+            "hmac-sha512" => Ok(HashFunction::HmacSha512),
+            _ => Err(RedactionError::HashFunction(s.to_owned())),
+        }
+    }
+}
+
+/// Which summary attributes are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Summary {
+    /// Keys and counts.
+    Debug,
+    /// Counts.
+    Info,
+    /// Nothing.
+    Silent,
+}
+
+impl std::str::FromStr for Summary {
+    type Err = RedactionError;
+    fn from_str(s: &str) -> Result<Summary, RedactionError> {
+        match s {
+            "debug" => Ok(Summary::Debug),
+            "info" => Ok(Summary::Info),
+            "" | "silent" => Ok(Summary::Silent),
+            _ => Err(RedactionError::Summary(s.to_owned())),
+        }
+    }
+}
+
+/// Builds a [`Redaction`].
+#[derive(Clone, Debug)]
+pub struct RedactionBuilder {
+    allow_all_keys: bool,
+    allowed_keys: Vec<String>,
+    ignored_keys: Vec<String>,
+    ignored_key_patterns: Vec<Regex>,
+    blocked_key_patterns: Vec<Regex>,
+    blocked_values: Vec<Regex>,
+    allowed_values: Vec<Regex>,
+    hash: HashFunction,
+    hmac_key: Vec<u8>,
+    summary: Summary,
+    redact_all_types: bool,
+    scanner: crate::scan::ScannerBuilder,
+    scanning: bool,
+    isa: Option<Isa>,
+}
+
+impl RedactionBuilder {
+    /// Keep every key (step 2 off).
+    pub fn with_allow_all_keys(mut self, on: bool) -> Self {
+        self.allow_all_keys = on;
+        self
+    }
+    /// Keys that are kept.
+    pub fn with_allowed_keys<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
+        self.allowed_keys.extend(keys.into_iter().map(Into::into));
+        self
+    }
+    /// Keys left untouched.
+    pub fn with_ignored_keys<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
+        self.ignored_keys.extend(keys.into_iter().map(Into::into));
+        self
+    }
+    /// Key patterns left untouched.
+    pub fn with_ignored_key_pattern(mut self, re: Regex) -> Self {
+        self.ignored_key_patterns.push(re);
+        self
+    }
+    /// Key patterns whose values are masked whole.
+    pub fn with_blocked_key_pattern(mut self, re: Regex) -> Self {
+        self.blocked_key_patterns.push(re);
+        self
+    }
+    /// Value patterns whose matches are masked.
+    pub fn with_blocked_value(mut self, re: Regex) -> Self {
+        self.blocked_values.push(re);
+        self
+    }
+    /// Value patterns that keep a value as is.
+    pub fn with_allowed_value(mut self, re: Regex) -> Self {
+        self.allowed_values.push(re);
+        self
+    }
+    /// Hash instead of `****`; HMAC functions need [`Self::with_hmac_key`].
+    pub fn with_hash_function(mut self, f: HashFunction) -> Self {
+        self.hash = f;
+        self
+    }
+    /// The HMAC key.
+    pub fn with_hmac_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.hmac_key = key.into();
+        self
+    }
+    /// The summary level (default silent).
+    pub fn with_summary(mut self, s: Summary) -> Self {
+        self.summary = s;
+        self
+    }
+    /// Check the string form of non-string scalars too.
+    pub fn with_redact_all_types(mut self, on: bool) -> Self {
+        self.redact_all_types = on;
+        self
+    }
+    /// A built-in pattern: `email`, `card`, `bearer` or `api_key`.
+    pub fn with_blocked_pattern(mut self, name: &str) -> Result<Self, RedactionError> {
+        self.scanner = match name {
+            "email" => self.scanner.with_emails(true),
+            "card" => self.scanner.with_cards(true),
+            "bearer" => self
+                .scanner
+                .with_prefix(Prefix::new("Bearer ", 8).with_visible_prefix())
+                .with_prefix(Prefix::new("bearer ", 8).with_visible_prefix()),
+            "api_key" => crate::scan::default_prefixes()
+                .into_iter()
+                .filter(|p| !p.text().ends_with(' '))
+                .fold(self.scanner, |s, p| s.with_prefix(p)),
+            _ => return Err(RedactionError::Pattern(name.to_owned())),
+        };
+        self.scanning = true;
+        Ok(self)
+    }
+    /// A literal masked wherever it appears.
+    pub fn with_blocked_literal(mut self, literal: impl Into<String>) -> Self {
+        self.scanner = self.scanner.with_literal(literal);
+        self.scanning = true;
+        self
+    }
+    /// Run the kernels on this instruction set instead of the detected one.
+    pub fn with_isa(mut self, isa: Isa) -> Self {
+        self.isa = Some(isa);
+        self
+    }
+
+    /// The processor.
+    pub fn build(self) -> Result<Redaction, RedactionError> {
+        match self.hash {
+            HashFunction::HmacSha256 if self.hmac_key.is_empty() => {
+                return Err(RedactionError::HmacKey("hmac-sha256"))
+            }
+            HashFunction::HmacSha512 if self.hmac_key.is_empty() => {
+                return Err(RedactionError::HmacKey("hmac-sha512"))
+            }
+            _ => {}
+        }
+        let allowed = KeySet::new(
+            self.allowed_keys
+                .iter()
+                .map(String::as_str)
+                .chain(SUMMARY_KEYS),
+        );
+        let scanner = self.scanner.build();
+        Ok(Redaction {
+            allow_all_keys: self.allow_all_keys,
+            allowed,
+            ignored: KeySet::new(&self.ignored_keys),
+            ignored_key_patterns: self.ignored_key_patterns,
+            blocked_key_patterns: self.blocked_key_patterns,
+            blocked_values: self.blocked_values,
+            allowed_values: self.allowed_values,
+            hash: self.hash,
+            hmac_key: self.hmac_key,
+            summary: self.summary,
+            redact_all_types: self.redact_all_types,
+            scanner: (self.scanning && !scanner.is_empty()).then_some(scanner),
+            isa: self.isa.unwrap_or_else(Isa::detect),
+            findings: Vec::new(),
+        })
+    }
+}
+
+/// Attribute redaction; see the module docs.
+#[derive(Clone, Debug)]
+pub struct Redaction {
+    allow_all_keys: bool,
+    allowed: KeySet,
+    ignored: KeySet,
+    ignored_key_patterns: Vec<Regex>,
+    blocked_key_patterns: Vec<Regex>,
+    blocked_values: Vec<Regex>,
+    allowed_values: Vec<Regex>,
+    hash: HashFunction,
+    hmac_key: Vec<u8>,
+    summary: Summary,
+    redact_all_types: bool,
+    scanner: Option<Scanner>,
+    isa: Isa,
+    findings: Vec<Finding>,
+}
+
+fn hmac<D: Digest + Clone>(key: &[u8], block: usize, msg: &[u8]) -> Vec<u8> {
+    let mut k = if key.len() > block {
+        D::digest(key).to_vec()
+    } else {
+        key.to_vec()
+    };
+    k.resize(block, 0);
+    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let inner = D::new().chain_update(&ipad).chain_update(msg).finalize();
+    D::new()
+        .chain_update(&opad)
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
+}
+
+impl Redaction {
+    /// A builder with nothing allowed: every attribute is removed until
+    /// keys are allowed (the Collector's fail-closed default).
+    pub fn builder() -> RedactionBuilder {
+        RedactionBuilder {
+            allow_all_keys: false,
+            allowed_keys: Vec::new(),
+            ignored_keys: Vec::new(),
+            ignored_key_patterns: Vec::new(),
+            blocked_key_patterns: Vec::new(),
+            blocked_values: Vec::new(),
+            allowed_values: Vec::new(),
+            hash: HashFunction::None,
+            hmac_key: Vec::new(),
+            summary: Summary::Silent,
+            redact_all_types: false,
+            scanner: Scanner::builder(),
+            scanning: false,
+            isa: None,
+        }
+    }
+
+    /// What replaces one blocked match.
+    fn replacement(&self, matched: &str) -> String {
+        let digest = match self.hash {
+            HashFunction::None => return "****".to_owned(),
+            HashFunction::HmacSha256 => hmac::<Sha256>(&self.hmac_key, 64, matched.as_bytes()),
+            HashFunction::HmacSha512 => hmac::<Sha512>(&self.hmac_key, 128, matched.as_bytes()),
+        };
+        let mut out = Vec::with_capacity(digest.len() * 2);
+        append_hex(&digest, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    fn ignore_key(&self, k: &str) -> bool {
+        self.ignored.contains_with(self.isa, k.as_bytes())
+            || self.ignored_key_patterns.iter().any(|re| re.is_match(k))
+    }
+
+    fn redact_key(&self, k: &str) -> bool {
+        !self.allow_all_keys && !self.allowed.contains_with(self.isa, k.as_bytes())
+    }
+
+    /// Steps 5 and 6 on one value.
+    fn process_value(&mut self, value: &str) -> String {
+        let mut s = value.to_owned();
+        for i in 0..self.blocked_values.len() {
+            if self.blocked_values[i].is_match(&s) {
+                let re = self.blocked_values[i].clone();
+                s = re
+                    .replace_all(&s, |c: &regex::Captures<'_>| self.replacement(&c[0]))
+                    .into_owned();
+            }
+        }
+        if let Some(scanner) = &self.scanner {
+            let mut findings = std::mem::take(&mut self.findings);
+            if scanner.find_with(self.isa, &s, &mut findings) > 0 {
+                let mut out = String::with_capacity(s.len());
+                let mut at = 0;
+                for f in &findings {
+                    let mut start = f.start;
+                    if let Kind::Prefix(i) = f.kind {
+                        let p = &scanner.prefixes()[i];
+                        if p.text().ends_with(' ') {
+                            start += p.text().len();
+                        }
+                    }
+                    out.push_str(&s[at..start]);
+                    out.push_str(&self.replacement(&s[start..f.end]));
+                    at = f.end;
+                }
+                out.push_str(&s[at..]);
+                s = out;
+            }
+            self.findings = findings;
+        }
+        s
+    }
+
+    /// The Collector's `processAttrs` on one attribute list.
+    pub(crate) fn process_attrs(&mut self, attrs: &mut Vec<KeyValue>) {
+        let (mut redacted, mut masked, mut allowed, mut ignored) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for kv in attrs.iter_mut() {
+            if self.ignore_key(&kv.key) {
+                ignored.push(kv.key.clone());
+                continue;
+            }
+            if self.redact_key(&kv.key) {
+                redacted.push(kv.key.clone());
+                continue;
+            }
+            let val = kv.value.as_ref();
+            let s = match val.and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.clone(),
+                _ if self.redact_all_types => {
+                    val.and_then(super::scalar_string).unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            if self.allowed_values.iter().any(|re| re.is_match(&s)) {
+                allowed.push(kv.key.clone());
+                continue;
+            }
+            if self
+                .blocked_key_patterns
+                .iter()
+                .any(|re| re.is_match(&kv.key))
+            {
+                masked.push(kv.key.clone());
+                let r = self.replacement(&s);
+                kv.value = Some(AnyValue {
+                    value: Some(Value::StringValue(r)),
+                });
+                continue;
+            }
+            let p = self.process_value(&s);
+            if p != s {
+                masked.push(kv.key.clone());
+                kv.value = Some(AnyValue {
+                    value: Some(Value::StringValue(p)),
+                });
+            }
+        }
+        if !redacted.is_empty() {
+            attrs.retain(|kv| !redacted.contains(&kv.key));
+        }
+        self.summarize(attrs, redacted, Some(REDACTED_KEYS), REDACTED_COUNT);
+        self.summarize(attrs, masked, Some(MASKED_KEYS), MASKED_COUNT);
+        self.summarize(attrs, allowed, Some(ALLOWED_KEYS), ALLOWED_COUNT);
+        self.summarize(attrs, ignored, None, IGNORED_COUNT);
+    }
+
+    /// The Collector's `addMetaAttrs`.
+    fn summarize(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        mut keys: Vec<String>,
+        keys_attr: Option<&str>,
+        count_attr: &str,
+    ) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut count = keys.len() as i64;
+        if let (Summary::Debug, Some(ka)) = (self.summary, keys_attr) {
+            if let Some(Value::StringValue(old)) = get(attrs, ka) {
+                if !old.is_empty() {
+                    keys.extend(old.split(',').map(str::to_owned));
+                }
+            }
+            keys.sort();
+            put(attrs, ka, Value::StringValue(keys.join(",")));
+        }
+        if self.summary != Summary::Silent {
+            if let Some(Value::IntValue(old)) = get(attrs, count_attr) {
+                count += old;
+            }
+            put(attrs, count_attr, Value::IntValue(count));
+        }
+    }
+}
+
+fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()
+}
+
+fn put(attrs: &mut Vec<KeyValue>, key: &str, v: Value) {
+    let value = Some(AnyValue { value: Some(v) });
+    match attrs.iter_mut().find(|kv| kv.key == key) {
+        Some(kv) => kv.value = value,
+        None => attrs.push(KeyValue {
+            key: key.to_owned(),
+            value,
+            ..KeyValue::default()
+        }),
+    }
+}
+
+impl Processor for Redaction {
+    fn name(&self) -> &str {
+        "redaction"
+    }
+
+    fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
+        for rs in &mut batch.resource_spans {
+            if let Some(r) = rs.resource.as_mut() {
+                self.process_attrs(&mut r.attributes);
+            }
+            for ss in &mut rs.scope_spans {
+                if let Some(s) = ss.scope.as_mut() {
+                    self.process_attrs(&mut s.attributes);
+                }
+                for span in &mut ss.spans {
+                    self.process_attrs(&mut span.attributes);
+                    for ev in &mut span.events {
+                        self.process_attrs(&mut ev.attributes);
+                    }
+                }
+            }
+        }
+        Outcome::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::string_attr;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    fn int_attr(k: &str, v: i64) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(Value::IntValue(v)),
+            }),
+            ..KeyValue::default()
+        }
+    }
+
+    fn strs(attrs: &[KeyValue]) -> Vec<(String, String)> {
+        attrs
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key.clone(),
+                    kv.value
+                        .as_ref()
+                        .and_then(crate::processor::scalar_string)
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fails_closed_without_allowed_keys() {
+        let mut r = Redaction::builder()
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let mut a = vec![string_attr("a", "1"), string_attr("b", "2")];
+        r.process_attrs(&mut a);
+        assert_eq!(
+            strs(&a),
+            [
+                ("redaction.redacted.keys".into(), "a,b".into()),
+                ("redaction.redacted.count".into(), "2".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn collector_readme_example() {
+        let mut r = Redaction::builder()
+            .with_allowed_keys(["description", "group", "id", "name"])
+            .with_ignored_keys(["safe_attribute"])
+            .with_blocked_value(Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").unwrap())
+            .with_blocked_value(Regex::new(r"(5[1-5][0-9]{14})").unwrap())
+            .with_blocked_key_pattern(Regex::new(".*token.*").unwrap())
+            .with_allowed_keys(["api_token"])
+            .with_allowed_value(Regex::new(r".+@mycompany\.com").unwrap())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let mut a = vec![
+            string_attr("name", "card 4111111111111111 and 5555555555554444"),
+            string_attr("id", "x@mycompany.com"),
+            string_attr("safe_attribute", "4111111111111111"),
+            string_attr("api_token", "abc"),
+            string_attr("secret", "s"),
+            int_attr("group", 7),
+        ];
+        r.process_attrs(&mut a);
+        assert_eq!(
+            strs(&a),
+            [
+                ("name".into(), "card **** and ****".into()),
+                ("id".into(), "x@mycompany.com".into()),
+                ("safe_attribute".into(), "4111111111111111".into()),
+                ("api_token".into(), "****".into()),
+                ("group".into(), "7".into()),
+                ("redaction.redacted.keys".into(), "secret".into()),
+                ("redaction.redacted.count".into(), "1".into()),
+                ("redaction.masked.keys".into(), "api_token,name".into()),
+                ("redaction.masked.count".into(), "2".into()),
+                ("redaction.allowed.keys".into(), "id".into()),
+                ("redaction.allowed.count".into(), "1".into()),
+                ("redaction.ignored.count".into(), "1".into()),
+            ]
+        );
+        // A second pass accumulates the counts and keeps the summary keys.
+        r.process_attrs(&mut a);
+        assert_eq!(
+            get(&a, "redaction.ignored.count"),
+            Some(&Value::IntValue(2))
+        );
+    }
+
+    #[test]
+    fn hashing_and_builtin_patterns() {
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_blocked_pattern("email")
+            .unwrap()
+            .with_blocked_pattern("bearer")
+            .unwrap()
+            .with_hash_function(HashFunction::HmacSha256)
+            .with_hmac_key("key")
+            .build()
+            .unwrap();
+        let mut a = vec![
+            string_attr("m", "to a@b.com"),
+            string_attr("h", "Bearer abcdefghijk"),
+        ];
+        r.process_attrs(&mut a);
+        // HMAC-SHA256("key", "a@b.com"), checked against a second implementation below.
+        let want = {
+            let mut out = Vec::new();
+            append_hex(&hmac::<Sha256>(b"key", 64, b"a@b.com"), &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(strs(&a)[0].1, format!("to {want}"));
+        assert!(strs(&a)[1].1.starts_with("Bearer ") && strs(&a)[1].1.len() == 7 + 64);
+        // RFC 4231 test case 2.
+        let mut out = Vec::new();
+        append_hex(
+            &hmac::<Sha256>(b"Jefe", 64, b"what do ya want for nothing?"),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            b"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert!(Redaction::builder()
+            .with_hash_function(HashFunction::HmacSha512)
+            .build()
+            .is_err());
+        assert!(Redaction::builder().with_blocked_pattern("ssn").is_err());
+    }
+
+    /// A direct transcription of the Collector's steps, with hash sets.
+    fn reference(cfg: &Cfg, attrs: &[KeyValue]) -> Vec<KeyValue> {
+        let allowed: HashSet<&str> = cfg
+            .allowed
+            .iter()
+            .map(String::as_str)
+            .chain(SUMMARY_KEYS)
+            .collect();
+        let ignored: HashSet<&str> = cfg.ignored.iter().map(String::as_str).collect();
+        let blocked = Regex::new(&cfg.blocked).unwrap();
+        let mut out = Vec::new();
+        let (mut red, mut mas, mut ign) = (Vec::new(), Vec::new(), 0);
+        for kv in attrs {
+            if ignored.contains(kv.key.as_str()) {
+                ign += 1;
+                out.push(kv.clone());
+                continue;
+            }
+            if !allowed.contains(kv.key.as_str()) {
+                red.push(kv.key.clone());
+                continue;
+            }
+            let s = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.clone(),
+                _ => String::new(),
+            };
+            let mut p = blocked.replace_all(&s, "****").into_owned();
+            if cfg.emails {
+                let sc = Scanner::builder().with_emails(true).build();
+                let mut o = String::new();
+                sc.mask_with(Isa::Scalar, &p, "****", &mut Vec::new(), &mut o);
+                p = o;
+            }
+            if p != s {
+                mas.push(kv.key.clone());
+                out.push(string_attr(&kv.key, &p));
+            } else {
+                out.push(kv.clone());
+            }
+        }
+        let mut o = out.clone();
+        for (keys, ka, ca) in [
+            (red, REDACTED_KEYS, REDACTED_COUNT),
+            (mas, MASKED_KEYS, MASKED_COUNT),
+        ] {
+            if !keys.is_empty() {
+                let mut keys = keys;
+                keys.sort();
+                put(&mut o, ka, Value::StringValue(keys.join(",")));
+                put(&mut o, ca, Value::IntValue(keys.len() as i64));
+            }
+        }
+        if ign > 0 {
+            put(&mut o, IGNORED_COUNT, Value::IntValue(ign));
+        }
+        o
+    }
+
+    #[derive(Debug, Clone)]
+    struct Cfg {
+        allowed: Vec<String>,
+        ignored: Vec<String>,
+        blocked: String,
+        emails: bool,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn matches_the_reference(
+            allowed in prop::collection::vec("[abc]{1,2}", 0..4),
+            ignored in prop::collection::vec("[abc]{1,2}", 0..2),
+            blocked in prop::sample::select(vec!["[0-9]{3}", "secret", "x+"]),
+            emails in any::<bool>(),
+            attrs in prop::collection::vec(("[abcd]{1,2}", "[a-z0-9@. ]{0,20}", any::<bool>()), 0..10),
+        ) {
+            let cfg = Cfg { allowed, ignored, blocked: blocked.to_owned(), emails };
+            let attrs: Vec<KeyValue> = attrs.iter().map(|(k, v, int)| if *int { int_attr(k, v.len() as i64) } else { string_attr(k, v) }).collect();
+            // Keys unique, as OTLP requires.
+            let mut seen = HashSet::new();
+            let attrs: Vec<KeyValue> = attrs.into_iter().filter(|kv| seen.insert(kv.key.clone())).collect();
+            let want = reference(&cfg, &attrs);
+            for isa in Isa::available() {
+                let mut b = Redaction::builder()
+                    .with_allowed_keys(cfg.allowed.clone())
+                    .with_ignored_keys(cfg.ignored.clone())
+                    .with_blocked_value(Regex::new(&cfg.blocked).unwrap())
+                    .with_summary(Summary::Debug)
+                    .with_isa(isa);
+                if cfg.emails {
+                    b = b.with_blocked_pattern("email").unwrap();
+                }
+                let mut r = b.build().unwrap();
+                let mut got = attrs.clone();
+                r.process_attrs(&mut got);
+                prop_assert_eq!(&got, &want, "{:?}", isa);
+            }
+        }
+    }
+}
