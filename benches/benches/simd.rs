@@ -2,10 +2,10 @@
 //! items per batch, on each instruction set this CPU has.
 #![allow(missing_docs)]
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_core::{Encoder, Format};
-use otlp_simd::processor::{redaction::Summary, Chain, ProbabilisticSampler, Redaction};
+use otlp_simd::processor::{redaction::Summary, Chain, Filter, ProbabilisticSampler, Redaction};
 use otlp_simd::{agg, hex, keyset::KeySet, scan::Scanner, threshold, utf8, Isa};
 use prost::Message as _;
 use std::hint::black_box;
@@ -155,6 +155,16 @@ fn bench(c: &mut Criterion) {
                     found
                 })
             });
+            let total: usize = vals.iter().map(String::len).sum();
+            let mut bits = vec![0u64; total.div_ceil(64) + vals.len()];
+            g.bench_function(BenchmarkId::new(format!("scan_prefilter/{name}"), n), |b| {
+                b.iter(|| {
+                    for v in &vals {
+                        let words = v.len().div_ceil(64);
+                        scanner.candidates_with(isa, black_box(v.as_bytes()), &mut bits[..words]);
+                    }
+                })
+            });
             g.bench_function(BenchmarkId::new(format!("stats/{name}"), n), |b| {
                 b.iter(|| agg::stats_with(isa, black_box(&floats)))
             });
@@ -184,10 +194,10 @@ fn request(n: usize) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest::decode(&buf[..]).expect("our encoding decodes")
 }
 
-/// Sampling (proportional, 50%) then redaction (allowed keys, a
-/// blocked-value regex, e-mail and card scanning, info summary) on each
-/// batch, cloned fresh for every iteration (the clone is timed separately
-/// as `clone_only`, to subtract).
+/// Sampling (proportional, 50%), a filter (two span conditions, one
+/// span-event condition) and redaction (12 allowed keys, a blocked-value
+/// regex, e-mail and card scanning, info summary) on each batch. Each
+/// iteration gets a fresh copy of the batch, made outside the timing.
 fn chain(c: &mut Criterion) {
     let mut g = c.benchmark_group("chain");
     g.sample_size(20)
@@ -207,6 +217,15 @@ fn chain(c: &mut Criterion) {
                         .with_isa(isa)
                         .build()
                         .expect("valid sampler"),
+                )
+                .with(
+                    Filter::new()
+                        .with_span_condition(r#"attributes["url.path"] == "/health""#)
+                        .and_then(|f| {
+                            f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000")
+                        })
+                        .and_then(|f| f.with_span_event_condition(r#"name == "debug""#))
+                        .expect("valid conditions"),
                 )
                 .with(
                     Redaction::builder()

@@ -106,19 +106,19 @@ mod x86 {
     pub(super) unsafe fn first_invalid_avx2(bytes: &[u8]) -> Option<usize> {
         let mut i = 0;
         while i < bytes.len() {
-            if i + 32 <= bytes.len() {
-                // SAFETY: bytes[i..i + 32] is in bounds.
-                let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
-                let high = _mm256_movemask_epi8(v) as u32;
-                if high == 0 {
-                    i += 32;
-                    continue;
-                }
-                i += high.trailing_zeros() as usize;
-            } else if bytes[i] < 0x80 {
-                i += 1;
+            if i + 32 > bytes.len() {
+                // The last bytes go eight at a time in the scalar twin;
+                // `i` is a character boundary.
+                return super::scalar::first_invalid(&bytes[i..]).map(|k| k + i);
+            }
+            // SAFETY: bytes[i..i + 32] is in bounds.
+            let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
+            let high = _mm256_movemask_epi8(v) as u32;
+            if high == 0 {
+                i += 32;
                 continue;
             }
+            i += high.trailing_zeros() as usize;
             match char_len(bytes, i) {
                 Some(n) => i += n,
                 None => return Some(i),
