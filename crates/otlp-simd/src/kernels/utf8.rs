@@ -22,6 +22,11 @@ pub fn is_valid(bytes: &[u8]) -> bool {
 
 /// [`first_invalid`] on an explicit instruction set (scalar if the CPU lacks it).
 pub fn first_invalid_with(isa: Isa, bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < 32 {
+        // Shorter than one vector: calling into a vector path only adds a
+        // call the scalar loop does not pay.
+        return scalar::first_invalid(bytes);
+    }
     match isa.effective() {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
@@ -41,9 +46,14 @@ pub fn first_invalid_with(isa: Isa, bytes: &[u8]) -> Option<usize> {
 /// character at a time.
 pub mod scalar {
     /// See [`super::first_invalid`].
+    #[inline]
     pub fn first_invalid(bytes: &[u8]) -> Option<usize> {
         let mut i = 0;
         while i < bytes.len() {
+            if bytes[i] < 0x80 && i + 8 > bytes.len() {
+                i += 1;
+                continue;
+            }
             if i + 8 <= bytes.len() {
                 let mut w = [0u8; 8];
                 w.copy_from_slice(&bytes[i..i + 8]);
@@ -64,7 +74,7 @@ pub mod scalar {
 
     /// The length of the valid character starting at `bytes[i]`, or `None`
     /// if the sequence there is invalid or cut short (Unicode table 3-7).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn char_len(bytes: &[u8], i: usize) -> Option<usize> {
         let b0 = bytes[i];
         let at = |k: usize| bytes.get(i + k).copied();

@@ -7,6 +7,13 @@
 //! column and decides them with the threshold kernel; redaction checks
 //! keys with the key-set kernel and scans values with the pattern scanner.
 //!
+//! | processor | Collector component |
+//! |---|---|
+//! | [`ProbabilisticSampler`] | `probabilisticsamplerprocessor` |
+//! | [`Redaction`] | `redactionprocessor` |
+//! | [`Filter`] | `filterprocessor` (OTTL `traces.span` / `traces.spanevent`) |
+//! | [`Attributes`] | `attributesprocessor` |
+//!
 //! Every span is accounted for: what a processor drops is counted in its
 //! [`Outcome`] under a reason, and [`ChainReport`] adds them up, so
 //! `spans_in == spans_out + dropped`.
