@@ -411,7 +411,7 @@ impl Scanner {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => {
                 // SAFETY: `effective` returned Avx2: the CPU has AVX2; bits covers bytes.
-                unsafe { x86::candidates_avx2(&self.tables, &self.set, bytes, bits) }
+                unsafe { x86::candidates_avx2(&self.tables, bytes, bits) }
             }
             _ => scalar::candidates(&self.set, bytes, 0, bits),
         }
@@ -562,7 +562,7 @@ pub mod scalar {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{scalar, ByteSet, ByteSetTables};
+    use super::ByteSetTables;
     use core::arch::x86_64::*;
 
     /// `1 << (h & 7)` for each high nibble `h`.
@@ -587,12 +587,7 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2; `bits` holds `bytes.len()` bits and is zeroed.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn candidates_avx2(
-        t: &ByteSetTables,
-        set: &ByteSet,
-        bytes: &[u8],
-        bits: &mut [u64],
-    ) {
+    pub(super) unsafe fn candidates_avx2(t: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
         // SAFETY: each table is 16 bytes.
         let (ascii, high, bit) = unsafe {
             (
@@ -621,7 +616,17 @@ mod x86 {
             bits[i / 64] = u64::from(mask32(a, ascii, high, bit));
             i += 32;
         }
-        scalar::candidates(set, bytes, i, bits);
+        let tail = bytes.len() - i;
+        if tail > 0 {
+            // AVX2 has no masked byte load: the last bytes go through a
+            // zero-padded copy, and the bits past the end are cleared.
+            let mut pad = [0u8; 32];
+            pad[..tail].copy_from_slice(&bytes[i..]);
+            // SAFETY: `pad` is 32 bytes.
+            let a = unsafe { _mm256_loadu_si256(pad.as_ptr().cast()) };
+            let m = mask32(a, ascii, high, bit) & ((1u64 << tail) - 1) as u32;
+            bits[i / 64] |= u64::from(m) << (i % 64);
+        }
     }
 
     /// The trigger bytes among 64, as a bit mask.
