@@ -512,6 +512,20 @@ summary = "debug"
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Any text is a chain or an error naming a line inside it.
+        #[test]
+        fn any_text_is_a_chain_or_a_line(cut in 0usize..400, junk in "[a-z=\\[\\]\"' \n0-9.]{0,12}") {
+            let full = format!("{GOOD}{FILTER_AND_ATTRS}");
+            let cut = cut.min(full.len());
+            let text = format!("{}{junk}", &full[..cut]);
+            if let Err(ConfigError::Syntax { line, .. } | ConfigError::Invalid { line, .. }) = chain_from_toml(&text) {
+                proptest::prop_assert!(line >= 1 && line <= text.lines().count().max(1), "line {} of {}", line, text.lines().count());
+            }
+        }
+    }
+
     #[test]
     fn builds_a_chain_in_order() {
         let c = chain_from_toml(GOOD).unwrap();

@@ -825,6 +825,19 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Any text is parsed or refused, never a panic.
+        #[test]
+        fn parsing_never_panics(text in prop_oneof![
+            any::<String>(),
+            r#"[a-z_."\[\]()=!<>0-9 -]{0,40}"#,
+        ]) {
+            let _ = Condition::span(&text);
+            let _ = Condition::span_event(&text);
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// Against direct Rust predicates over the same fields.
         #[test]

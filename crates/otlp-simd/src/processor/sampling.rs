@@ -755,6 +755,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn hash_seed_thresholds_match_the_collector_tests() {
+        // The Collector's Test_tracesamplerprocessor_HashSeedTraceState:
+        // 14-bit rounding gives e668 for 10% and aaac for a third.
+        for (pct, tv) in [
+            (100.0f32, "0"),
+            (75.0, "4"),
+            (50.0, "8"),
+            (25.0, "c"),
+            (10.0, "e668"),
+            (100.0 / 3.0, "aaac"),
+        ] {
+            let s = ProbabilisticSampler::builder()
+                .with_mode(Mode::HashSeed)
+                .with_hash_seed(1)
+                .with_percentage(pct)
+                .build()
+                .unwrap();
+            let kept = (0..1000u32)
+                .map(|i| {
+                    let mut id = [7u8; 16];
+                    id[12..].copy_from_slice(&i.to_be_bytes());
+                    s.decide(&span(id, ""))
+                })
+                .find(|d| d.keep)
+                .expect("one of 1000 is kept");
+            let ts = kept.tracestate.unwrap();
+            assert!(
+                ts.starts_with("ot=rv:") && ts.ends_with(&format!(";th:{tv}")),
+                "{pct}: {ts}"
+            );
+        }
+    }
+
     fn any_span() -> impl Strategy<Value = Span> {
         let ts = prop::sample::select(vec![
             "",
