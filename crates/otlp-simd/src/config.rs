@@ -31,7 +31,8 @@
 //! that name the line.
 //!
 //! `probabilistic_sampler` keys: `mode`, `sampling_percentage`,
-//! `hash_seed`, `sampling_precision`, `fail_closed` (as the Collector's).
+//! `hash_seed`, `sampling_precision`, `fail_closed` (as the Collector's),
+//! `keep_errors`, `keep_slower_than` (`"250ms"`; rules of this crate).
 //! `redaction` keys: `allow_all_keys`, `allowed_keys`, `ignored_keys`,
 //! `ignored_key_patterns`, `blocked_key_patterns`, `blocked_values`,
 //! `allowed_values`, `hash_function`, `hmac_key`, `summary`,
@@ -89,6 +90,26 @@ struct SamplerToml {
     hash_seed: Option<u32>,
     sampling_precision: Option<u8>,
     fail_closed: Option<bool>,
+    keep_errors: Option<bool>,
+    keep_slower_than: Option<String>,
+}
+
+/// `"250ms"`, `"2s"`, `"1.5s"`, `"100us"`, `"1m"`: a number and a unit.
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    std::time::Duration::try_from_secs_f64(v * scale).ok()
 }
 
 #[derive(Deserialize)]
@@ -297,6 +318,15 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 if let Some(f) = c.fail_closed {
                     b = b.with_fail_closed(f);
                 }
+                if let Some(k) = c.keep_errors {
+                    b = b.with_keep_errors(k);
+                }
+                if let Some(d) = &c.keep_slower_than {
+                    let bound = parse_duration(d).ok_or_else(|| {
+                        invalid(&e, "keep_slower_than", format!("{d:?} is not a duration such as \"250ms\" or \"2s\""))
+                    })?;
+                    b = b.with_keep_slower_than(bound);
+                }
                 let s = b.build().map_err(|err| {
                     let key = match err {
                         SamplerError::Precision(_) => "sampling_precision",
@@ -492,6 +522,8 @@ mod tests {
 type = "probabilistic_sampler"
 mode = "equalizing"
 sampling_percentage = 25.0
+keep_errors = true
+keep_slower_than = "1.5s"
 
 [[processor]]
 type = "redaction"
@@ -582,12 +614,12 @@ pattern = "^tmp"
     fn errors_name_the_line() {
         let unknown = GOOD.replace("summary = \"debug\"", "summary = \"debug\"\nsumary = 1");
         let (line, msg) = err_line(&unknown);
-        assert_eq!(line, 16, "{msg}");
+        assert_eq!(line, 18, "{msg}");
         assert!(msg.contains("sumary"), "{msg}");
 
         let bad_re = GOOD.replace("'x\\d+'", "'x(\\d+'");
         let (line, msg) = err_line(&bad_re);
-        assert_eq!(line, 12, "{msg}");
+        assert_eq!(line, 14, "{msg}");
         assert!(msg.contains("regular expression"), "{msg}");
 
         let (line, msg) = err_line(&GOOD.replace("mode = \"equalizing\"", "mode = \"fast\""));
@@ -598,7 +630,19 @@ pattern = "^tmp"
         assert_eq!(line, 5);
 
         let (line, msg) = err_line(&GOOD.replace("type = \"redaction\"", "type = \"nope\""));
-        assert_eq!(line, 8, "{msg}");
+        assert_eq!(line, 10, "{msg}");
+
+        let (line, msg) = err_line(&GOOD.replace("\"1.5s\"", "\"soon\""));
+        assert_eq!((line, msg.contains("soon")), (7, true), "{msg}");
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_duration("1.5s"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(parse_duration("2"), None);
 
         let (line, msg) = err_line("[[processor]]\ntype = \"redaction\"\nallowed_keys = \"a\"\n");
         assert_eq!(line, 3, "{msg}");
@@ -607,6 +651,6 @@ pattern = "^tmp"
         assert_eq!(line, 3);
 
         let (line, _) = err_line(&GOOD.replace("\"card\"", "\"ssn\""));
-        assert_eq!(line, 14);
+        assert_eq!(line, 16);
     }
 }
