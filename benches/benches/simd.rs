@@ -5,7 +5,9 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_core::{Encoder, Format};
-use otlp_simd::processor::{redaction::Summary, Chain, Filter, ProbabilisticSampler, Redaction};
+use otlp_simd::processor::{
+    redaction::Summary, Chain, Filter, ProbabilisticSampler, Processor, Redaction,
+};
 use otlp_simd::{agg, hex, keyset::KeySet, scan::Scanner, threshold, utf8, Isa};
 use prost::Message as _;
 use std::hint::black_box;
@@ -262,6 +264,85 @@ fn chain(c: &mut Criterion) {
                 },
             );
         }
+    }
+    // Each processor alone on the detected instruction set, on 4096 spans,
+    // and what copying and dropping a batch costs (the floor under all).
+    let n = 4096;
+    let req = request(n);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function(BenchmarkId::new("drop_only", n), |b| {
+        b.iter_batched(|| req.clone(), drop, BatchSize::LargeInput)
+    });
+    let steps: Vec<(&str, Box<dyn Processor>)> = vec![
+        (
+            "sampler_50pct",
+            Box::new(
+                ProbabilisticSampler::builder()
+                    .with_percentage(50.0)
+                    .build()
+                    .expect("sampler"),
+            ),
+        ),
+        (
+            "sampler_100pct",
+            Box::new(
+                ProbabilisticSampler::builder()
+                    .with_percentage(100.0)
+                    .build()
+                    .expect("sampler"),
+            ),
+        ),
+        (
+            "filter",
+            Box::new(
+                Filter::new()
+                    .with_span_condition(r#"attributes["url.path"] == "/health""#)
+                    .and_then(|f| {
+                        f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000")
+                    })
+                    .expect("conditions"),
+            ),
+        ),
+        (
+            "redaction_keys_only",
+            Box::new(
+                Redaction::builder()
+                    .with_allow_all_keys(true)
+                    .build()
+                    .expect("redaction"),
+            ),
+        ),
+        (
+            "redaction_regex",
+            Box::new(
+                Redaction::builder()
+                    .with_allow_all_keys(true)
+                    .with_blocked_value(card_re.clone())
+                    .build()
+                    .expect("redaction"),
+            ),
+        ),
+        (
+            "redaction_scan",
+            Box::new(
+                Redaction::builder()
+                    .with_allow_all_keys(true)
+                    .with_blocked_pattern("email")
+                    .and_then(|b| b.with_blocked_pattern("card"))
+                    .expect("patterns")
+                    .build()
+                    .expect("redaction"),
+            ),
+        ),
+    ];
+    for (name, mut p) in steps {
+        g.bench_function(BenchmarkId::new(format!("alone/{name}"), n), |b| {
+            b.iter_batched_ref(
+                || req.clone(),
+                |batch| p.process(batch),
+                BatchSize::LargeInput,
+            )
+        });
     }
     g.finish();
 }
