@@ -3,8 +3,8 @@
 //! Telemetry strings are nearly all ASCII, so the vector paths test 32
 //! (AVX2) or 64 (AVX-512) bytes per step for a set high bit and hand only
 //! the first non-ASCII character of a block to the scalar decoder, then go
-//! back to whole blocks. Text that is mostly non-ASCII runs at about the
-//! scalar speed.
+//! back to whole blocks, so mostly non-ASCII text gains nothing from the
+//! vectors; values shorter than one vector go to the scalar twin directly.
 
 use super::Isa;
 
