@@ -2,10 +2,12 @@
 //! items per batch, on each instruction set this CPU has.
 #![allow(missing_docs)]
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_core::{Encoder, Format};
-use otlp_simd::processor::{redaction::Summary, Chain, ProbabilisticSampler, Redaction};
+use otlp_simd::processor::{
+    redaction::Summary, Chain, Filter, ProbabilisticSampler, Processor, Redaction,
+};
 use otlp_simd::{agg, hex, keyset::KeySet, scan::Scanner, threshold, utf8, Isa};
 use prost::Message as _;
 use std::hint::black_box;
@@ -155,6 +157,16 @@ fn bench(c: &mut Criterion) {
                     found
                 })
             });
+            let total: usize = vals.iter().map(String::len).sum();
+            let mut bits = vec![0u64; total.div_ceil(64) + vals.len()];
+            g.bench_function(BenchmarkId::new(format!("scan_prefilter/{name}"), n), |b| {
+                b.iter(|| {
+                    for v in &vals {
+                        let words = v.len().div_ceil(64);
+                        scanner.candidates_with(isa, black_box(v.as_bytes()), &mut bits[..words]);
+                    }
+                })
+            });
             g.bench_function(BenchmarkId::new(format!("stats/{name}"), n), |b| {
                 b.iter(|| agg::stats_with(isa, black_box(&floats)))
             });
@@ -184,21 +196,19 @@ fn request(n: usize) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest::decode(&buf[..]).expect("our encoding decodes")
 }
 
-/// Sampling (proportional, 50%) then redaction (allowed keys, a
-/// blocked-value regex, e-mail and card scanning, info summary) on each
-/// batch, cloned fresh for every iteration (the clone is timed separately
-/// as `clone_only`, to subtract).
+/// Sampling (proportional, 50%), a filter (two span conditions, one
+/// span-event condition) and redaction (12 allowed keys, a blocked-value
+/// regex, e-mail and card scanning, info summary) on each batch. Each
+/// iteration gets a fresh copy of the batch, made outside the timing.
 fn chain(c: &mut Criterion) {
     let mut g = c.benchmark_group("chain");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
+    let card_re = regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex");
     for n in [512usize, 4096] {
         let req = request(n);
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_function(BenchmarkId::new("clone_only", n), |b| {
-            b.iter(|| black_box(req.clone()))
-        });
         for isa in Isa::available() {
             let mut chain = Chain::new()
                 .with(
@@ -207,6 +217,15 @@ fn chain(c: &mut Criterion) {
                         .with_isa(isa)
                         .build()
                         .expect("valid sampler"),
+                )
+                .with(
+                    Filter::new()
+                        .with_span_condition(r#"attributes["url.path"] == "/health""#)
+                        .and_then(|f| {
+                            f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000")
+                        })
+                        .and_then(|f| f.with_span_event_condition(r#"name == "debug""#))
+                        .expect("valid conditions"),
                 )
                 .with(
                     Redaction::builder()
@@ -225,9 +244,7 @@ fn chain(c: &mut Criterion) {
                             "service.name",
                         ])
                         .with_allow_all_keys(false)
-                        .with_blocked_value(
-                            regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex"),
-                        )
+                        .with_blocked_value(card_re.clone())
                         .with_blocked_pattern("email")
                         .and_then(|b| b.with_blocked_pattern("card"))
                         .expect("known patterns")
@@ -237,15 +254,95 @@ fn chain(c: &mut Criterion) {
                         .expect("valid redaction"),
                 );
             g.bench_function(
-                BenchmarkId::new(format!("sample_redact/{}", isa.name()), n),
+                BenchmarkId::new(format!("sample_filter_redact/{}", isa.name()), n),
                 |b| {
-                    b.iter(|| {
-                        let mut batch = req.clone();
-                        chain.process(&mut batch)
-                    })
+                    b.iter_batched_ref(
+                        || req.clone(),
+                        |batch| chain.process(batch),
+                        BatchSize::LargeInput,
+                    )
                 },
             );
         }
+    }
+    // Each processor alone on the detected instruction set, on 4096 spans,
+    // and what copying and dropping a batch costs (the floor under all).
+    let n = 4096;
+    let req = request(n);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function(BenchmarkId::new("drop_only", n), |b| {
+        b.iter_batched(|| req.clone(), drop, BatchSize::LargeInput)
+    });
+    let steps: Vec<(&str, Box<dyn Processor>)> = vec![
+        (
+            "sampler_50pct",
+            Box::new(
+                ProbabilisticSampler::builder()
+                    .with_percentage(50.0)
+                    .build()
+                    .expect("sampler"),
+            ),
+        ),
+        (
+            "sampler_100pct",
+            Box::new(
+                ProbabilisticSampler::builder()
+                    .with_percentage(100.0)
+                    .build()
+                    .expect("sampler"),
+            ),
+        ),
+        (
+            "filter",
+            Box::new(
+                Filter::new()
+                    .with_span_condition(r#"attributes["url.path"] == "/health""#)
+                    .and_then(|f| {
+                        f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000")
+                    })
+                    .expect("conditions"),
+            ),
+        ),
+        (
+            "redaction_keys_only",
+            Box::new(
+                Redaction::builder()
+                    .with_allow_all_keys(true)
+                    .build()
+                    .expect("redaction"),
+            ),
+        ),
+        (
+            "redaction_regex",
+            Box::new(
+                Redaction::builder()
+                    .with_allow_all_keys(true)
+                    .with_blocked_value(card_re.clone())
+                    .build()
+                    .expect("redaction"),
+            ),
+        ),
+        (
+            "redaction_scan",
+            Box::new(
+                Redaction::builder()
+                    .with_allow_all_keys(true)
+                    .with_blocked_pattern("email")
+                    .and_then(|b| b.with_blocked_pattern("card"))
+                    .expect("patterns")
+                    .build()
+                    .expect("redaction"),
+            ),
+        ),
+    ];
+    for (name, mut p) in steps {
+        g.bench_function(BenchmarkId::new(format!("alone/{name}"), n), |b| {
+            b.iter_batched_ref(
+                || req.clone(),
+                |batch| p.process(batch),
+                BatchSize::LargeInput,
+            )
+        });
     }
     g.finish();
 }

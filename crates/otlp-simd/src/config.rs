@@ -12,6 +12,18 @@
 //! blocked_values = ["4[0-9]{12}(?:[0-9]{3})?"]
 //! blocked_patterns = ["email", "card"]
 //! summary = "info"
+//!
+//! [[processor]]
+//! type = "filter"
+//! span = ['name == "GET /health"', 'kind == SPAN_KIND_INTERNAL and duration < 1000000']
+//! spanevent = ['name == "log"']
+//!
+//! [[processor]]
+//! type = "attributes"
+//! [[processor.actions]]
+//! key = "deployment.environment"
+//! action = "insert"
+//! value = "prod"
 //! ```
 //!
 //! Processors run in the order written. Unknown keys, wrong types, unknown
@@ -19,16 +31,22 @@
 //! that name the line.
 //!
 //! `probabilistic_sampler` keys: `mode`, `sampling_percentage`,
-//! `hash_seed`, `sampling_precision`, `fail_closed` (as the Collector's).
+//! `hash_seed`, `sampling_precision`, `fail_closed` (as the Collector's),
+//! `keep_errors`, `keep_slower_than` (`"250ms"`; rules of this crate).
 //! `redaction` keys: `allow_all_keys`, `allowed_keys`, `ignored_keys`,
 //! `ignored_key_patterns`, `blocked_key_patterns`, `blocked_values`,
 //! `allowed_values`, `hash_function`, `hmac_key`, `summary`,
 //! `redact_all_types` (as the Collector's), and `blocked_patterns`,
-//! `blocked_literals` (this crate's scanner).
+//! `blocked_literals` (this crate's scanner). `filter` keys: `span`,
+//! `spanevent` (condition lists, see [`crate::processor::filter`]).
+//! `attributes` keys: `actions`, each with `key`, `action`, `value`,
+//! `from_attribute`, `pattern` (see [`crate::processor::attributes`]).
 
+use crate::processor::attributes::{Action, Source};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{Mode, SamplerError};
-use crate::processor::{Chain, ProbabilisticSampler, Redaction};
+use crate::processor::{Attributes, Chain, Filter, ProbabilisticSampler, Redaction};
+use crate::proto::common::v1::any_value::Value;
 use regex::Regex;
 use serde::Deserialize;
 use thiserror::Error;
@@ -72,6 +90,57 @@ struct SamplerToml {
     hash_seed: Option<u32>,
     sampling_precision: Option<u8>,
     fail_closed: Option<bool>,
+    keep_errors: Option<bool>,
+    keep_slower_than: Option<String>,
+}
+
+/// `"250ms"`, `"2s"`, `"1.5s"`, `"100us"`, `"1m"`: a number and a unit.
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    std::time::Duration::try_from_secs_f64(v * scale).ok()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterToml {
+    #[allow(dead_code)]
+    r#type: String,
+    #[serde(default)]
+    span: Vec<String>,
+    #[serde(default)]
+    spanevent: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttributesToml {
+    #[allow(dead_code)]
+    r#type: String,
+    #[serde(default)]
+    actions: Vec<ActionToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionToml {
+    #[serde(default)]
+    key: String,
+    action: String,
+    value: Option<toml::Value>,
+    from_attribute: Option<String>,
+    pattern: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -249,6 +318,15 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 if let Some(f) = c.fail_closed {
                     b = b.with_fail_closed(f);
                 }
+                if let Some(k) = c.keep_errors {
+                    b = b.with_keep_errors(k);
+                }
+                if let Some(d) = &c.keep_slower_than {
+                    let bound = parse_duration(d).ok_or_else(|| {
+                        invalid(&e, "keep_slower_than", format!("{d:?} is not a duration such as \"250ms\" or \"2s\""))
+                    })?;
+                    b = b.with_keep_slower_than(bound);
+                }
                 let s = b.build().map_err(|err| {
                     let key = match err {
                         SamplerError::Precision(_) => "sampling_precision",
@@ -264,17 +342,125 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                     .map_err(|err| e.syntax::<RedactionToml>(&table, err))?;
                 chain.push(Box::new(redaction(&e, c)?));
             }
+            "filter" => {
+                let c: FilterToml = value
+                    .try_into()
+                    .map_err(|err| e.syntax::<FilterToml>(&table, err))?;
+                let mut f = Filter::new();
+                for cond in &c.span {
+                    f = f.with_span_condition(cond).map_err(|err| ConfigError::Invalid {
+                        line: e.line_of_value("span", cond),
+                        message: format!("span condition {cond:?}: {err}"),
+                    })?;
+                }
+                for cond in &c.spanevent {
+                    f = f.with_span_event_condition(cond).map_err(|err| ConfigError::Invalid {
+                        line: e.line_of_value("spanevent", cond),
+                        message: format!("spanevent condition {cond:?}: {err}"),
+                    })?;
+                }
+                chain.push(Box::new(f));
+            }
+            "attributes" => {
+                let c: AttributesToml = value
+                    .try_into()
+                    .map_err(|err| e.syntax::<AttributesToml>(&table, err))?;
+                let mut p = Attributes::new();
+                for a in c.actions {
+                    p = p.with_action(action(&e, a)?);
+                }
+                chain.push(Box::new(p));
+            }
             other => {
                 return Err(ConfigError::Syntax {
                     line: e.line_of_key("type"),
                     message: format!(
-                        "unknown processor type {other:?} (probabilistic_sampler or redaction)"
+                        "unknown processor type {other:?} (probabilistic_sampler, redaction, filter or attributes)"
                     ),
                 })
             }
         }
     }
     Ok(chain)
+}
+
+/// One `[[processor.actions]]` entry, checked as the Collector checks it.
+fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
+    let kind = a.action.to_ascii_lowercase();
+    let line = if a.key.is_empty() {
+        e.line_of_value("action", &a.action)
+    } else {
+        e.line_of_value("key", &a.key)
+    };
+    let bad = |message: String| ConfigError::Invalid { line, message };
+    let pattern = match &a.pattern {
+        Some(p) => Some(Regex::new(p).map_err(|err| ConfigError::Invalid {
+            line: e.line_of_value("pattern", p),
+            message: format!("pattern: {p:?} is not a valid regular expression: {err}"),
+        })?),
+        None => None,
+    };
+    let sources = usize::from(a.value.is_some()) + usize::from(a.from_attribute.is_some());
+    let src = || -> Result<Source, ConfigError> {
+        if sources != 1 {
+            return Err(bad(format!(
+                "action {kind} needs exactly one of value and from_attribute"
+            )));
+        }
+        if a.pattern.is_some() {
+            return Err(bad(format!("action {kind} does not take a pattern")));
+        }
+        match (&a.value, &a.from_attribute) {
+            (Some(v), _) => Ok(Source::Value(match v {
+                toml::Value::String(s) => Value::StringValue(s.clone()),
+                toml::Value::Integer(i) => Value::IntValue(*i),
+                toml::Value::Float(f) => Value::DoubleValue(*f),
+                toml::Value::Boolean(b) => Value::BoolValue(*b),
+                _ => {
+                    return Err(bad(format!(
+                        "action {kind}: value must be a string, number or boolean"
+                    )))
+                }
+            })),
+            (None, Some(f)) => Ok(Source::FromAttribute(f.clone())),
+            (None, None) => Err(bad(format!("action {kind} needs a value"))),
+        }
+    };
+    let key = Some(a.key.as_str()).filter(|k| !k.is_empty());
+    let result = match kind.as_str() {
+        "insert" => Action::insert(&a.key, src()?),
+        "update" => Action::update(&a.key, src()?),
+        "upsert" => Action::upsert(&a.key, src()?),
+        "delete" | "hash" => {
+            if sources > 0 {
+                return Err(bad(format!(
+                    "action {kind} does not take value or from_attribute"
+                )));
+            }
+            if kind == "delete" {
+                Action::delete(key, pattern)
+            } else {
+                Action::hash(key, pattern)
+            }
+        }
+        "extract" => {
+            if sources > 0 {
+                return Err(bad(
+                    "action extract does not take value or from_attribute".into()
+                ));
+            }
+            match pattern {
+                Some(p) => Action::extract(&a.key, p),
+                None => return Err(bad("action extract needs a pattern".into())),
+            }
+        }
+        other => {
+            return Err(bad(format!(
+                "unknown action {other:?} (insert, update, upsert, delete, hash or extract)"
+            )))
+        }
+    };
+    result.map_err(|err| bad(err.to_string()))
 }
 
 fn invalid(e: &Entry<'_>, key: &str, err: impl std::fmt::Display) -> ConfigError {
@@ -336,6 +522,8 @@ mod tests {
 type = "probabilistic_sampler"
 mode = "equalizing"
 sampling_percentage = 25.0
+keep_errors = true
+keep_slower_than = "1.5s"
 
 [[processor]]
 type = "redaction"
@@ -356,22 +544,82 @@ summary = "debug"
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+        /// Any text is a chain or an error naming a line inside it.
+        #[test]
+        fn any_text_is_a_chain_or_a_line(cut in 0usize..400, junk in "[a-z=\\[\\]\"' \n0-9.]{0,12}") {
+            let full = format!("{GOOD}{FILTER_AND_ATTRS}");
+            let cut = cut.min(full.len());
+            let text = format!("{}{junk}", &full[..cut]);
+            if let Err(ConfigError::Syntax { line, .. } | ConfigError::Invalid { line, .. }) = chain_from_toml(&text) {
+                proptest::prop_assert!(line >= 1 && line <= text.lines().count().max(1), "line {} of {}", line, text.lines().count());
+            }
+        }
+    }
+
     #[test]
     fn builds_a_chain_in_order() {
         let c = chain_from_toml(GOOD).unwrap();
         assert_eq!(c.names(), ["probabilistic_sampler", "redaction"]);
+        let more = format!("{GOOD}{FILTER_AND_ATTRS}");
+        let c = chain_from_toml(&more).unwrap();
+        assert_eq!(
+            c.names(),
+            ["probabilistic_sampler", "redaction", "filter", "attributes"]
+        );
+    }
+
+    const FILTER_AND_ATTRS: &str = r#"
+[[processor]]
+type = "filter"
+span = ['name == "GET /health"', 'kind == SPAN_KIND_INTERNAL and duration < 1000']
+spanevent = ['name == "log"']
+
+[[processor]]
+type = "attributes"
+
+[[processor.actions]]
+key = "env"
+action = "INSERT"
+value = "prod"
+
+[[processor.actions]]
+action = "delete"
+pattern = "^tmp"
+"#;
+
+    #[test]
+    fn filter_and_attribute_errors_name_the_line() {
+        let base = format!("{GOOD}{FILTER_AND_ATTRS}");
+        let line_of = |needle: &str| base.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let (line, msg) = err_line(&base.replace("duration < 1000", "duration <"));
+        assert_eq!(line, line_of("duration < 1000"), "{msg}");
+        let (line, msg) = err_line(&base.replace("\"^tmp\"", "\"(tmp\""));
+        assert_eq!(line, line_of("^tmp"), "{msg}");
+        let (line, msg) = err_line(&base.replace(
+            "value = \"prod\"",
+            "value = \"prod\"\nfrom_attribute = \"x\"",
+        ));
+        assert_eq!(line, line_of("key = \"env\""), "{msg}");
+        let (line, msg) = err_line(&base.replace("action = \"delete\"", "action = \"drop\""));
+        assert_eq!(line, line_of("action = \"delete\""), "{msg}");
+        let (line, msg) =
+            err_line(&base.replace("pattern = \"^tmp\"", "pattern = \"^tmp\"\nvalu = 1"));
+        assert!(msg.contains("valu"), "{msg}");
+        assert_eq!(line, line_of("pattern = \"^tmp\"") + 1, "{msg}");
     }
 
     #[test]
     fn errors_name_the_line() {
         let unknown = GOOD.replace("summary = \"debug\"", "summary = \"debug\"\nsumary = 1");
         let (line, msg) = err_line(&unknown);
-        assert_eq!(line, 16, "{msg}");
+        assert_eq!(line, 18, "{msg}");
         assert!(msg.contains("sumary"), "{msg}");
 
         let bad_re = GOOD.replace("'x\\d+'", "'x(\\d+'");
         let (line, msg) = err_line(&bad_re);
-        assert_eq!(line, 12, "{msg}");
+        assert_eq!(line, 14, "{msg}");
         assert!(msg.contains("regular expression"), "{msg}");
 
         let (line, msg) = err_line(&GOOD.replace("mode = \"equalizing\"", "mode = \"fast\""));
@@ -382,7 +630,19 @@ summary = "debug"
         assert_eq!(line, 5);
 
         let (line, msg) = err_line(&GOOD.replace("type = \"redaction\"", "type = \"nope\""));
-        assert_eq!(line, 8, "{msg}");
+        assert_eq!(line, 10, "{msg}");
+
+        let (line, msg) = err_line(&GOOD.replace("\"1.5s\"", "\"soon\""));
+        assert_eq!((line, msg.contains("soon")), (7, true), "{msg}");
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_duration("1.5s"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(parse_duration("2"), None);
 
         let (line, msg) = err_line("[[processor]]\ntype = \"redaction\"\nallowed_keys = \"a\"\n");
         assert_eq!(line, 3, "{msg}");
@@ -391,6 +651,6 @@ summary = "debug"
         assert_eq!(line, 3);
 
         let (line, _) = err_line(&GOOD.replace("\"card\"", "\"ssn\""));
-        assert_eq!(line, 14);
+        assert_eq!(line, 16);
     }
 }

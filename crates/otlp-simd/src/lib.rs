@@ -30,12 +30,40 @@
 //!
 //! On top of the kernels, [`processor`] holds batch processors over decoded
 //! `ExportTraceServiceRequest`s with the OpenTelemetry Collector's
-//! semantics (probabilistic sampling, redaction), a [`processor::Processor`]
+//! semantics (probabilistic sampling, redaction, filter, attributes), a
+//! [`processor::Processor`]
 //! trait for your own, and a [`processor::Chain`] that runs them in order;
 //! [`config::chain_from_toml`] builds a chain from TOML.
 //!
 //! Measured speed-ups of each kernel over its twin are in the workspace's
 //! `docs/benchmarks.md` (`benches/benches/simd.rs`).
+//!
+//! ```
+//! use otlp_simd::config::chain_from_toml;
+//! use otlp_simd::proto::collector::trace::v1::ExportTraceServiceRequest;
+//! use otlp_simd::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+//!
+//! let mut chain = chain_from_toml(r#"
+//! [[processor]]
+//! type = "filter"
+//! span = ['name == "GET /health"']
+//!
+//! [[processor]]
+//! type = "probabilistic_sampler"
+//! sampling_percentage = 100.0
+//! "#).unwrap();
+//!
+//! let span = |name: &str| Span { name: name.into(), trace_id: vec![1; 16], ..Span::default() };
+//! let mut batch = ExportTraceServiceRequest {
+//!     resource_spans: vec![ResourceSpans {
+//!         scope_spans: vec![ScopeSpans { spans: vec![span("GET /health"), span("GET /cart")], ..Default::default() }],
+//!         ..Default::default()
+//!     }],
+//! };
+//! let report = chain.process(&mut batch);
+//! assert_eq!((report.spans_in, report.spans_out), (2, 1));
+//! assert_eq!(batch.resource_spans[0].scope_spans[0].spans[0].trace_state, "ot=th:0");
+//! ```
 //!
 //! `unsafe` appears only inside the x86-64 kernels (`core::arch`), each
 //! block with a `SAFETY` comment. On other architectures the scalar twins

@@ -8,6 +8,9 @@
 
 use super::Isa;
 
+/// The fewest keys of one length for which the vector compare is used.
+const VECTOR_MIN: usize = 4;
+
 /// Keys of this length and longer share the last group (full compare).
 const LONG: usize = 64;
 
@@ -88,8 +91,10 @@ impl KeySet {
         }
         let h = head(key);
         match isa.effective() {
+            // Below four keys of one length, two u64 compares per key beat
+            // setting up vectors (see docs/benchmarks.md).
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => {
+            Isa::Avx2 | Isa::Avx512 if g.keys.len() >= VECTOR_MIN => {
                 // SAFETY: `effective` returned an AVX2-capable level.
                 unsafe { x86::contains_avx2(g, &h, key) }
             }
@@ -180,6 +185,15 @@ mod tests {
             assert!(!set.contains_with(isa, b"http.methoD"));
             assert!(!set.contains_with(isa, b""));
             assert!(!set.contains_with(isa, &[0xff; 16]));
+        }
+        // Enough keys of one length for the vector compare.
+        let same: Vec<String> = (0..10).map(|i| format!("key.{i:04}")).collect();
+        let set = KeySet::new(&same);
+        for isa in Isa::available() {
+            for k in &same {
+                assert!(set.contains_with(isa, k.as_bytes()), "{isa:?} {k}");
+            }
+            assert!(!set.contains_with(isa, b"key.0010"));
         }
     }
 

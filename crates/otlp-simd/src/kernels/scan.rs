@@ -309,17 +309,33 @@ impl Scanner {
     pub fn find_with(&self, isa: Isa, text: &str, out: &mut Vec<Finding>) -> usize {
         out.clear();
         let bytes = text.as_bytes();
-        let isa = isa.effective();
+        // One bit per byte: where a finding can be anchored. Short values
+        // (nearly all attribute values) keep the bitmap on the stack.
+        let words = bytes.len().div_ceil(64);
+        let mut stack = [0u64; 16];
+        let mut heap = Vec::new();
+        let bits: &mut [u64] = if words <= stack.len() {
+            &mut stack[..words]
+        } else {
+            heap.resize(words, 0);
+            &mut heap
+        };
+        self.candidates_with(isa, bytes, bits);
         let mut pos = 0;
         let mut floor = 0;
-        while let Some(c) = self.next_candidate(isa, bytes, pos) {
-            match self.confirm(bytes, c, floor) {
-                Some(f) => {
+        for (w, &word) in bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let c = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                if c < pos {
+                    continue;
+                }
+                if let Some(f) = self.confirm(bytes, c, floor) {
                     pos = f.end.max(c + 1);
                     floor = f.end;
                     out.push(f);
                 }
-                None => pos = c + 1,
             }
         }
         if !self.regexes.is_empty() {
@@ -377,20 +393,27 @@ impl Scanner {
         n
     }
 
-    /// The next position at or after `from` whose byte is in the trigger set.
-    fn next_candidate(&self, isa: Isa, bytes: &[u8], from: usize) -> Option<usize> {
-        match isa {
+    /// Sets bit `i % 64` of `bits[i / 64]` for every byte of `bytes` in the
+    /// trigger set, clearing the others (`bits` should be
+    /// `bytes.len().div_ceil(64)` words; bytes beyond it are not looked at).
+    /// This is the vector kernel; the `scalar` module holds its twin.
+    pub fn candidates_with(&self, isa: Isa, bytes: &[u8], bits: &mut [u64]) {
+        bits.fill(0);
+        let words = bytes.len().div_ceil(64).min(bits.len());
+        let bits = &mut bits[..words];
+        let bytes = &bytes[..bytes.len().min(words * 64)];
+        match isa.effective() {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                // SAFETY: `isa` is the effective level: the CPU has AVX-512 F/BW.
-                unsafe { x86::next_avx512(&self.tables, &self.set, bytes, from) }
+                // SAFETY: `effective` returned Avx512: the CPU has AVX-512 F/BW; bits covers bytes.
+                unsafe { x86::candidates_avx512(&self.tables, bytes, bits) }
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => {
-                // SAFETY: `isa` is the effective level: the CPU has AVX2.
-                unsafe { x86::next_avx2(&self.tables, &self.set, bytes, from) }
+                // SAFETY: `effective` returned Avx2: the CPU has AVX2; bits covers bytes.
+                unsafe { x86::candidates_avx2(&self.tables, bytes, bits) }
             }
-            _ => scalar::next_candidate(&self.set, bytes, from),
+            _ => scalar::candidates(&self.set, bytes, 0, bits),
         }
     }
 
@@ -527,32 +550,44 @@ fn email_at(bytes: &[u8], a: usize, floor: usize) -> Option<(usize, usize)> {
 pub mod scalar {
     use super::ByteSet;
 
-    pub(super) fn next_candidate(set: &ByteSet, bytes: &[u8], from: usize) -> Option<usize> {
-        bytes
-            .get(from..)?
-            .iter()
-            .position(|&b| set.contains(b))
-            .map(|p| p + from)
+    /// Sets the bits of the trigger bytes in `bytes[from..]`.
+    pub(super) fn candidates(set: &ByteSet, bytes: &[u8], from: usize, bits: &mut [u64]) {
+        for (i, &b) in bytes.iter().enumerate().skip(from) {
+            if set.contains(b) {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{scalar, ByteSet, ByteSetTables};
+    use super::ByteSetTables;
     use core::arch::x86_64::*;
 
     /// `1 << (h & 7)` for each high nibble `h`.
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
 
-    /// # Safety
-    /// The CPU must support AVX2.
+    /// The trigger bytes among 32, as a bit mask.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn next_avx2(
-        t: &ByteSetTables,
-        set: &ByteSet,
-        bytes: &[u8],
-        from: usize,
-    ) -> Option<usize> {
+    fn mask32(x: __m256i, ascii: __m256i, high: __m256i, bit: __m256i) -> u32 {
+        let nib = _mm256_set1_epi8(0x0f);
+        let lo = _mm256_and_si256(x, nib);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), nib);
+        // The high bit of each byte picks the table for high nibbles 8-15.
+        let row = _mm256_blendv_epi8(
+            _mm256_shuffle_epi8(ascii, lo),
+            _mm256_shuffle_epi8(high, lo),
+            x,
+        );
+        let hit = _mm256_and_si256(row, _mm256_shuffle_epi8(bit, hi));
+        !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256())) as u32)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2; `bits` holds `bytes.len()` bits and is zeroed.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn candidates_avx2(t: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
         // SAFETY: each table is 16 bytes.
         let (ascii, high, bit) = unsafe {
             (
@@ -561,38 +596,58 @@ mod x86 {
                 _mm256_broadcastsi128_si256(_mm_loadu_si128(BIT.as_ptr().cast())),
             )
         };
-        let nib = _mm256_set1_epi8(0x0f);
-        let mut i = from;
-        while i + 32 <= bytes.len() {
+        let mut i = 0;
+        while i + 64 <= bytes.len() {
+            // SAFETY: bytes[i..i + 64] is in bounds.
+            let (a, b) = unsafe {
+                (
+                    _mm256_loadu_si256(bytes.as_ptr().add(i).cast()),
+                    _mm256_loadu_si256(bytes.as_ptr().add(i + 32).cast()),
+                )
+            };
+            let lo = u64::from(mask32(a, ascii, high, bit));
+            let hi = u64::from(mask32(b, ascii, high, bit));
+            bits[i / 64] = lo | (hi << 32);
+            i += 64;
+        }
+        if i + 32 <= bytes.len() {
             // SAFETY: bytes[i..i + 32] is in bounds.
-            let x = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
-            let lo = _mm256_and_si256(x, nib);
-            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), nib);
-            // The high bit of each byte picks the table for high nibbles 8-15.
-            let row = _mm256_blendv_epi8(
-                _mm256_shuffle_epi8(ascii, lo),
-                _mm256_shuffle_epi8(high, lo),
-                x,
-            );
-            let hit = _mm256_and_si256(row, _mm256_shuffle_epi8(bit, hi));
-            let miss = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256())) as u32;
-            if miss != u32::MAX {
-                return Some(i + (!miss).trailing_zeros() as usize);
-            }
+            let a = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
+            bits[i / 64] = u64::from(mask32(a, ascii, high, bit));
             i += 32;
         }
-        scalar::next_candidate(set, bytes, i)
+        let tail = bytes.len() - i;
+        if tail > 0 {
+            // AVX2 has no masked byte load: the last bytes go through a
+            // zero-padded copy, and the bits past the end are cleared.
+            let mut pad = [0u8; 32];
+            pad[..tail].copy_from_slice(&bytes[i..]);
+            // SAFETY: `pad` is 32 bytes.
+            let a = unsafe { _mm256_loadu_si256(pad.as_ptr().cast()) };
+            let m = mask32(a, ascii, high, bit) & ((1u64 << tail) - 1) as u32;
+            bits[i / 64] |= u64::from(m) << (i % 64);
+        }
+    }
+
+    /// The trigger bytes among 64, as a bit mask.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn mask64(x: __m512i, ascii: __m512i, high: __m512i, bit: __m512i) -> u64 {
+        let nib = _mm512_set1_epi8(0x0f);
+        let lo = _mm512_and_si512(x, nib);
+        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(x), nib);
+        let row = _mm512_mask_blend_epi8(
+            _mm512_movepi8_mask(x),
+            _mm512_shuffle_epi8(ascii, lo),
+            _mm512_shuffle_epi8(high, lo),
+        );
+        _mm512_test_epi8_mask(row, _mm512_shuffle_epi8(bit, hi))
     }
 
     /// # Safety
-    /// The CPU must support AVX-512 F and BW (and so AVX2).
-    #[target_feature(enable = "avx512f,avx512bw,avx2")]
-    pub(super) unsafe fn next_avx512(
-        t: &ByteSetTables,
-        set: &ByteSet,
-        bytes: &[u8],
-        from: usize,
-    ) -> Option<usize> {
+    /// The CPU must support AVX-512 F and BW; `bits` holds `bytes.len()`
+    /// bits and is zeroed.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn candidates_avx512(t: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
         // SAFETY: each table is 16 bytes.
         let (ascii, high, bit) = unsafe {
             (
@@ -601,26 +656,21 @@ mod x86 {
                 _mm512_broadcast_i32x4(_mm_loadu_si128(BIT.as_ptr().cast())),
             )
         };
-        let nib = _mm512_set1_epi8(0x0f);
-        let mut i = from;
+        let mut i = 0;
         while i + 64 <= bytes.len() {
             // SAFETY: bytes[i..i + 64] is in bounds.
             let x = unsafe { _mm512_loadu_si512(bytes.as_ptr().add(i).cast()) };
-            let lo = _mm512_and_si512(x, nib);
-            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(x), nib);
-            let row = _mm512_mask_blend_epi8(
-                _mm512_movepi8_mask(x),
-                _mm512_shuffle_epi8(ascii, lo),
-                _mm512_shuffle_epi8(high, lo),
-            );
-            let hits = _mm512_test_epi8_mask(row, _mm512_shuffle_epi8(bit, hi));
-            if hits != 0 {
-                return Some(i + hits.trailing_zeros() as usize);
-            }
+            bits[i / 64] = mask64(x, ascii, high, bit);
             i += 64;
         }
-        // SAFETY: the CPU has AVX2.
-        unsafe { next_avx2(t, set, bytes, i) }
+        let tail = bytes.len() - i;
+        if tail > 0 {
+            // A masked load: lanes past the end are neither read nor set.
+            let m: u64 = (1u64 << tail) - 1;
+            // SAFETY: the mask limits the access to bytes[i..len], which is in bounds.
+            let x = unsafe { _mm512_maskz_loadu_epi8(m, bytes.as_ptr().add(i).cast()) };
+            bits[i / 64] = mask64(x, ascii, high, bit) & m;
+        }
     }
 }
 
@@ -685,6 +735,21 @@ mod tests {
     }
 
     #[test]
+    fn long_values_match_scalar() {
+        // Past the bitmap kept on the stack (1024 bytes).
+        let s = scanner();
+        let text = "x john@example.com 4111 1111 1111 1111 Bearer abcdefghij é ".repeat(40);
+        let mut want = Vec::new();
+        s.find_with(Isa::Scalar, &text, &mut want);
+        assert_eq!(want.len(), 120);
+        for isa in Isa::available() {
+            let mut got = Vec::new();
+            s.find_with(isa, &text, &mut got);
+            assert_eq!(got, want, "{isa:?}");
+        }
+    }
+
+    #[test]
     fn luhn_known_numbers() {
         assert!(luhn(b"4111111111111111"));
         assert!(luhn(b"378282246310005"));
@@ -717,13 +782,12 @@ mod tests {
                 let mut got = Vec::new();
                 s.find_with(isa, &text, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", isa);
-                // The prefilter itself agrees position by position.
-                let mut at = 0;
-                while let Some(p) = scalar::next_candidate(&s.set, text.as_bytes(), at) {
-                    prop_assert_eq!(s.next_candidate(isa.effective(), text.as_bytes(), at), Some(p));
-                    at = p + 1;
-                }
-                prop_assert_eq!(s.next_candidate(isa.effective(), text.as_bytes(), at), None);
+                // The prefilter itself agrees bit for bit.
+                let words = text.len().div_ceil(64);
+                let (mut want_bits, mut got_bits) = (vec![0; words], vec![u64::MAX; words]);
+                scalar::candidates(&s.set, text.as_bytes(), 0, &mut want_bits);
+                s.candidates_with(isa, text.as_bytes(), &mut got_bits);
+                prop_assert_eq!(&got_bits, &want_bits, "{:?}", isa);
             }
         }
     }

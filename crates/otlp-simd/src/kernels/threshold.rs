@@ -86,6 +86,9 @@ mod x86 {
     ];
 
     /// Four ids: their R values as four i64 lanes, in order.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and 64 bytes must be readable at `p`.
     #[target_feature(enable = "avx2")]
     unsafe fn r4(p: *const u8, bswap: __m256i, mask: __m256i) -> __m256i {
         // SAFETY: the caller guarantees 64 readable bytes at `p`; loadu has no alignment need.

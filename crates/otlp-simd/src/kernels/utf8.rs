@@ -3,8 +3,8 @@
 //! Telemetry strings are nearly all ASCII, so the vector paths test 32
 //! (AVX2) or 64 (AVX-512) bytes per step for a set high bit and hand only
 //! the first non-ASCII character of a block to the scalar decoder, then go
-//! back to whole blocks. Text that is mostly non-ASCII runs at about the
-//! scalar speed.
+//! back to whole blocks, so mostly non-ASCII text gains nothing from the
+//! vectors; values shorter than one vector go to the scalar twin directly.
 
 use super::Isa;
 
@@ -22,6 +22,11 @@ pub fn is_valid(bytes: &[u8]) -> bool {
 
 /// [`first_invalid`] on an explicit instruction set (scalar if the CPU lacks it).
 pub fn first_invalid_with(isa: Isa, bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < 32 {
+        // Shorter than one vector: calling into a vector path only adds a
+        // call the scalar loop does not pay.
+        return scalar::first_invalid(bytes);
+    }
     match isa.effective() {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
@@ -41,9 +46,14 @@ pub fn first_invalid_with(isa: Isa, bytes: &[u8]) -> Option<usize> {
 /// character at a time.
 pub mod scalar {
     /// See [`super::first_invalid`].
+    #[inline]
     pub fn first_invalid(bytes: &[u8]) -> Option<usize> {
         let mut i = 0;
         while i < bytes.len() {
+            if bytes[i] < 0x80 && i + 8 > bytes.len() {
+                i += 1;
+                continue;
+            }
             if i + 8 <= bytes.len() {
                 let mut w = [0u8; 8];
                 w.copy_from_slice(&bytes[i..i + 8]);
@@ -64,7 +74,7 @@ pub mod scalar {
 
     /// The length of the valid character starting at `bytes[i]`, or `None`
     /// if the sequence there is invalid or cut short (Unicode table 3-7).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn char_len(bytes: &[u8], i: usize) -> Option<usize> {
         let b0 = bytes[i];
         let at = |k: usize| bytes.get(i + k).copied();
@@ -106,19 +116,19 @@ mod x86 {
     pub(super) unsafe fn first_invalid_avx2(bytes: &[u8]) -> Option<usize> {
         let mut i = 0;
         while i < bytes.len() {
-            if i + 32 <= bytes.len() {
-                // SAFETY: bytes[i..i + 32] is in bounds.
-                let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
-                let high = _mm256_movemask_epi8(v) as u32;
-                if high == 0 {
-                    i += 32;
-                    continue;
-                }
-                i += high.trailing_zeros() as usize;
-            } else if bytes[i] < 0x80 {
-                i += 1;
+            if i + 32 > bytes.len() {
+                // The last bytes go eight at a time in the scalar twin;
+                // `i` is a character boundary.
+                return super::scalar::first_invalid(&bytes[i..]).map(|k| k + i);
+            }
+            // SAFETY: bytes[i..i + 32] is in bounds.
+            let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
+            let high = _mm256_movemask_epi8(v) as u32;
+            if high == 0 {
+                i += 32;
                 continue;
             }
+            i += high.trailing_zeros() as usize;
             match char_len(bytes, i) {
                 Some(n) => i += n,
                 None => return Some(i),

@@ -7,10 +7,19 @@
 //! column and decides them with the threshold kernel; redaction checks
 //! keys with the key-set kernel and scans values with the pattern scanner.
 //!
+//! | processor | Collector component |
+//! |---|---|
+//! | [`ProbabilisticSampler`] | `probabilisticsamplerprocessor` |
+//! | [`Redaction`] | `redactionprocessor` |
+//! | [`Filter`] | `filterprocessor` (OTTL `traces.span` / `traces.spanevent`) |
+//! | [`Attributes`] | `attributesprocessor` |
+//!
 //! Every span is accounted for: what a processor drops is counted in its
 //! [`Outcome`] under a reason, and [`ChainReport`] adds them up, so
 //! `spans_in == spans_out + dropped`.
 
+pub mod attributes;
+pub mod filter;
 pub mod redaction;
 pub mod sampling;
 pub(crate) mod tracestate;
@@ -18,6 +27,8 @@ pub(crate) mod tracestate;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
 
+pub use attributes::Attributes;
+pub use filter::Filter;
 pub use redaction::Redaction;
 pub use sampling::ProbabilisticSampler;
 
@@ -26,6 +37,8 @@ pub use sampling::ProbabilisticSampler;
 pub struct Outcome {
     /// Spans removed from the batch, by reason (a short snake_case word).
     pub dropped: Vec<(&'static str, u64)>,
+    /// Span events removed (from spans that stay).
+    pub dropped_events: u64,
 }
 
 impl Outcome {
@@ -66,6 +79,8 @@ pub struct ChainReport {
     pub spans_out: u64,
     /// `(processor, reason, spans)`.
     pub dropped: Vec<(String, &'static str, u64)>,
+    /// `(processor, span events)` for processors that removed events.
+    pub dropped_events: Vec<(String, u64)>,
 }
 
 /// Processors run in order on each batch.
@@ -122,6 +137,11 @@ impl Chain {
         };
         for step in &mut self.steps {
             let out = step.process(batch);
+            if out.dropped_events > 0 {
+                report
+                    .dropped_events
+                    .push((step.name().to_owned(), out.dropped_events));
+            }
             for (reason, n) in out.dropped {
                 report.dropped.push((step.name().to_owned(), reason, n));
             }

@@ -360,21 +360,25 @@ impl Redaction {
         !self.allow_all_keys && !self.allowed.contains_with(self.isa, k.as_bytes())
     }
 
-    /// Steps 5 and 6 on one value.
-    fn process_value(&mut self, value: &str) -> String {
-        let mut s = value.to_owned();
+    /// Steps 5 and 6 on one value; `None` when nothing changes (the common
+    /// case, which then allocates nothing).
+    fn process_value(&mut self, value: &str) -> Option<String> {
+        let mut changed: Option<String> = None;
         for i in 0..self.blocked_values.len() {
-            if self.blocked_values[i].is_match(&s) {
+            let cur = changed.as_deref().unwrap_or(value);
+            if self.blocked_values[i].is_match(cur) {
                 let re = self.blocked_values[i].clone();
-                s = re
-                    .replace_all(&s, |c: &regex::Captures<'_>| self.replacement(&c[0]))
+                let next = re
+                    .replace_all(cur, |c: &regex::Captures<'_>| self.replacement(&c[0]))
                     .into_owned();
+                changed = Some(next);
             }
         }
         if let Some(scanner) = &self.scanner {
             let mut findings = std::mem::take(&mut self.findings);
-            if scanner.find_with(self.isa, &s, &mut findings) > 0 {
-                let mut out = String::with_capacity(s.len());
+            let cur = changed.as_deref().unwrap_or(value);
+            if scanner.find_with(self.isa, cur, &mut findings) > 0 {
+                let mut out = String::with_capacity(cur.len());
                 let mut at = 0;
                 for f in &findings {
                     let mut start = f.start;
@@ -384,16 +388,16 @@ impl Redaction {
                             start += p.text().len();
                         }
                     }
-                    out.push_str(&s[at..start]);
-                    out.push_str(&self.replacement(&s[start..f.end]));
+                    out.push_str(&cur[at..start]);
+                    out.push_str(&self.replacement(&cur[start..f.end]));
                     at = f.end;
                 }
-                out.push_str(&s[at..]);
-                s = out;
+                out.push_str(&cur[at..]);
+                changed = Some(out);
             }
             self.findings = findings;
         }
-        s
+        changed.filter(|c| c != value)
     }
 
     /// The Collector's `processAttrs` on one attribute list.
@@ -410,14 +414,16 @@ impl Redaction {
                 continue;
             }
             let val = kv.value.as_ref();
-            let s = match val.and_then(|v| v.value.as_ref()) {
-                Some(Value::StringValue(s)) => s.clone(),
+            let owned;
+            let s: &str = match val.and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s,
                 _ if self.redact_all_types => {
-                    val.and_then(super::scalar_string).unwrap_or_default()
+                    owned = val.and_then(super::scalar_string).unwrap_or_default();
+                    &owned
                 }
-                _ => String::new(),
+                _ => "",
             };
-            if self.allowed_values.iter().any(|re| re.is_match(&s)) {
+            if self.allowed_values.iter().any(|re| re.is_match(s)) {
                 allowed.push(kv.key.clone());
                 continue;
             }
@@ -426,15 +432,14 @@ impl Redaction {
                 .iter()
                 .any(|re| re.is_match(&kv.key))
             {
+                let r = self.replacement(s);
                 masked.push(kv.key.clone());
-                let r = self.replacement(&s);
                 kv.value = Some(AnyValue {
                     value: Some(Value::StringValue(r)),
                 });
                 continue;
             }
-            let p = self.process_value(&s);
-            if p != s {
+            if let Some(p) = self.process_value(s) {
                 masked.push(kv.key.clone());
                 kv.value = Some(AnyValue {
                     value: Some(Value::StringValue(p)),

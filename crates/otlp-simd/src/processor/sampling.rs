@@ -24,6 +24,9 @@
 //! `hash_seed` mode an `rv` or `th` already present, is an error: the span
 //! is dropped when `fail_closed` (the default) and kept otherwise.
 //!
+//! Rules (this crate's addition): `keep_errors` and `keep_slower_than`
+//! keep the spans they match as a positive `sampling.priority` would.
+//!
 //! The common case (empty tracestate, no priority attribute, a 16-byte
 //! trace id) is decided for the whole batch at once with
 //! [`crate::threshold::keep_mask`]; everything else goes through the
@@ -94,6 +97,27 @@ pub struct SamplerBuilder {
     precision: u8,
     fail_closed: bool,
     isa: Option<Isa>,
+    rules: Rules,
+}
+
+/// Spans kept whatever the probability: they are treated as if they had
+/// `sampling.priority` > 0 (threshold 0, `th:0` written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Rules {
+    keep_errors: bool,
+    /// In nanoseconds.
+    keep_slower_than: Option<u64>,
+}
+
+impl Rules {
+    fn keeps(&self, span: &Span) -> bool {
+        (self.keep_errors && span.status.as_ref().is_some_and(|s| s.code == 2))
+            || self.keep_slower_than.is_some_and(|b| {
+                span.end_time_unix_nano
+                    .saturating_sub(span.start_time_unix_nano)
+                    >= b
+            })
+    }
 }
 
 impl SamplerBuilder {
@@ -125,6 +149,21 @@ impl SamplerBuilder {
     /// Drop spans whose sampling information is in error (default true).
     pub fn with_fail_closed(mut self, on: bool) -> Self {
         self.fail_closed = on;
+        self
+    }
+
+    /// Keep every span whose status is ERROR (a rule; see [`Self::with_keep_slower_than`]).
+    pub fn with_keep_errors(mut self, on: bool) -> Self {
+        self.rules.keep_errors = on;
+        self
+    }
+
+    /// Keep every span that lasted at least `bound`. A span kept by a rule
+    /// is handled as one with `sampling.priority` > 0 is: kept, with
+    /// threshold 0 (`th:0`) unless the tracestate already holds a higher
+    /// one; a priority of 0 still drops it.
+    pub fn with_keep_slower_than(mut self, bound: std::time::Duration) -> Self {
+        self.rules.keep_slower_than = Some(u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX));
         self
     }
 
@@ -184,6 +223,7 @@ impl SamplerBuilder {
             kind,
             fail_closed: self.fail_closed,
             isa: self.isa.unwrap_or_else(Isa::detect),
+            rules: self.rules,
             ids: Vec::new(),
             fast: Vec::new(),
             state: Vec::new(),
@@ -320,6 +360,7 @@ pub struct ProbabilisticSampler {
     kind: Kind,
     fail_closed: bool,
     isa: Isa,
+    rules: Rules,
     ids: Vec<[u8; 16]>,
     fast: Vec<usize>,
     /// Per span: 0 drop (not sampled), 1 keep, 2 keep with the fast-path
@@ -338,6 +379,7 @@ impl ProbabilisticSampler {
             precision: 4,
             fail_closed: true,
             isa: None,
+            rules: Rules::default(),
         }
     }
 
@@ -430,7 +472,10 @@ impl ProbabilisticSampler {
             (false, Some(ts)) => self.decide_threshold(ts),
             (false, None) => self.decide_threshold(&TraceState::default()),
         };
-        let prio = priority(span);
+        let mut prio = priority(span);
+        if prio == Priority::Defer && self.rules.keeps(span) {
+            prio = Priority::Must;
+        }
         match prio {
             Priority::DoNot => threshold = NEVER_SAMPLE,
             Priority::Must => threshold = 0,
@@ -463,8 +508,9 @@ impl ProbabilisticSampler {
     }
 }
 
-fn fast_eligible(span: &Span) -> Option<[u8; 16]> {
+fn fast_eligible(span: &Span, rules: &Rules) -> Option<[u8; 16]> {
     if !span.trace_state.is_empty()
+        || rules.keeps(span)
         || span
             .attributes
             .iter()
@@ -490,7 +536,7 @@ impl Processor for ProbabilisticSampler {
         for rs in &mut batch.resource_spans {
             for ss in &mut rs.scope_spans {
                 for span in &mut ss.spans {
-                    if let (Some(_), Some(id)) = (base, fast_eligible(span)) {
+                    if let (Some(_), Some(id)) = (base, fast_eligible(span, &self.rules)) {
                         self.fast.push(self.state.len());
                         self.ids.push(id);
                         self.state.push(0);
@@ -755,6 +801,64 @@ mod tests {
         );
     }
 
+    #[test]
+    fn rules_keep_errors_and_slow_spans() {
+        let s = ProbabilisticSampler::builder()
+            .with_percentage(0.01)
+            .with_keep_errors(true)
+            .with_keep_slower_than(std::time::Duration::from_millis(2))
+            .build()
+            .unwrap();
+        let mut err = span(id_with_r(0), "");
+        err.status = Some(crate::proto::trace::v1::Status {
+            code: 2,
+            message: String::new(),
+        });
+        assert_eq!(s.decide(&err).tracestate.as_deref(), Some("ot=th:0"));
+        let mut slow = span(id_with_r(0), "");
+        slow.end_time_unix_nano = 2_000_000;
+        assert!(s.decide(&slow).keep);
+        slow.end_time_unix_nano = 1_999_999;
+        assert!(!s.decide(&slow).keep);
+        // A priority of 0 still wins.
+        err.attributes.push(string_attr("sampling.priority", "0"));
+        assert!(!s.decide(&err).keep);
+    }
+
+    #[test]
+    fn hash_seed_thresholds_match_the_collector_tests() {
+        // The Collector's Test_tracesamplerprocessor_HashSeedTraceState:
+        // 14-bit rounding gives e668 for 10% and aaac for a third.
+        for (pct, tv) in [
+            (100.0f32, "0"),
+            (75.0, "4"),
+            (50.0, "8"),
+            (25.0, "c"),
+            (10.0, "e668"),
+            (100.0 / 3.0, "aaac"),
+        ] {
+            let s = ProbabilisticSampler::builder()
+                .with_mode(Mode::HashSeed)
+                .with_hash_seed(1)
+                .with_percentage(pct)
+                .build()
+                .unwrap();
+            let kept = (0..1000u32)
+                .map(|i| {
+                    let mut id = [7u8; 16];
+                    id[12..].copy_from_slice(&i.to_be_bytes());
+                    s.decide(&span(id, ""))
+                })
+                .find(|d| d.keep)
+                .expect("one of 1000 is kept");
+            let ts = kept.tracestate.unwrap();
+            assert!(
+                ts.starts_with("ot=rv:") && ts.ends_with(&format!(";th:{tv}")),
+                "{pct}: {ts}"
+            );
+        }
+    }
+
     fn any_span() -> impl Strategy<Value = Span> {
         let ts = prop::sample::select(vec![
             "",
@@ -771,10 +875,16 @@ mod tests {
         ]);
         let prio = prop::option::weighted(0.15, prop_oneof![Just(0i64), Just(1), Just(-1)]);
         let id = prop_oneof![8 => any::<[u8; 16]>().prop_map(|a| a.to_vec()), 1 => Just(vec![0; 16]), 1 => Just(vec![1, 2, 3])];
-        (id, ts, prio).prop_map(|(id, ts, prio)| {
+        (id, ts, prio, 0i32..3, 0u64..3000).prop_map(|(id, ts, prio, code, dur)| {
             let mut s = Span {
                 trace_id: id,
                 trace_state: ts.to_owned(),
+                status: Some(crate::proto::trace::v1::Status {
+                    code,
+                    message: String::new(),
+                }),
+                start_time_unix_nano: 10,
+                end_time_unix_nano: 10 + dur,
                 ..Span::default()
             };
             if let Some(p) = prio {
@@ -799,10 +909,15 @@ mod tests {
             pct in prop::sample::select(vec![0.0f32, 0.01, 10.0, 33.3, 50.0, 100.0, 150.0]),
             fail_closed in any::<bool>(),
             seed in 0u32..3,
+            rules in any::<bool>(),
         ) {
             for isa in Isa::available() {
-                let mut s = ProbabilisticSampler::builder().with_mode(mode).with_percentage(pct)
-                    .with_hash_seed(seed).with_fail_closed(fail_closed).with_isa(isa).build().unwrap();
+                let mut b = ProbabilisticSampler::builder().with_mode(mode).with_percentage(pct)
+                    .with_hash_seed(seed).with_fail_closed(fail_closed).with_isa(isa);
+                if rules {
+                    b = b.with_keep_errors(true).with_keep_slower_than(std::time::Duration::from_nanos(2000));
+                }
+                let mut s = b.build().unwrap();
                 let want: Vec<Span> = spans.iter().filter_map(|sp| {
                     let d = s.decide(sp);
                     d.keep.then(|| Span { trace_state: d.tracestate.unwrap_or_else(|| sp.trace_state.clone()), ..sp.clone() })
