@@ -6,31 +6,48 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use otlp_compression::{Compression, Compressor};
 
 use crate::format::{self, col, domain, flag, kind, span_ref, trace_ref, ty, MAX_DEPTH};
-use crate::wire::{check_fields, next_field, put_varint, zigzag, Field};
+use crate::wire::{
+    check_fields, next_field, put_varint, read_varint as next_field_varint, zigzag, Field,
+};
 use crate::{FrameId, SrtConfig, SrtError};
 
 /// Frames whose fate the encoder remembers; past this the oldest is
 /// forgotten, as if rejected (always safe: its definitions are sent again).
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// The payload's blocks (see `write_frame`): their columns and whether zstd is worth trying on it. Span ids and raw trace and span
-/// ids are random bytes: zstd cannot shrink them, so they are stored.
-/// Columns of different kinds get their own zstd frames: one set of
-/// entropy tables for node ids and another for text compress better than
-/// one shared by all.
-const BLOCKS: &[(std::ops::Range<usize>, bool)] = &[
-    (col::DEFS..col::SPAN_ID, true),
-    (col::SPAN_ID..col::NODE, false),
-    (col::NODE..col::TRACE, true),
-    (col::TRACE..col::IDS, true),
-    (col::IDS..col::PARENT, false),
-    (col::PARENT..col::START, true),
-    (col::START..col::DURATION, true),
-    (col::DURATION..col::MISC, true),
-    (col::MISC..col::STR, true),
-    (col::STR..col::INT, true),
-    (col::INT..col::COUNT, true),
+/// How a block of the payload is compressed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pack {
+    /// Stored: span ids and raw trace and span ids are random bytes that
+    /// zstd cannot shrink.
+    Stored,
+    /// zstd level 1: numbers and codes, where higher levels find nothing
+    /// more (measured on both corpora of `tests/corpus.rs`).
+    Fast,
+    /// zstd at the configured level: definitions and strings.
+    Text,
+}
+
+/// The payload's blocks (see `write_frame`): their columns and how each is
+/// compressed. Columns of different kinds get their own zstd frames: one
+/// set of entropy tables for node ids and another for times compress
+/// better than one shared by all.
+const BLOCKS: &[(std::ops::Range<usize>, Pack)] = &[
+    (col::DEFS..col::SPAN_ID, Pack::Text),
+    (col::SPAN_ID..col::NODE, Pack::Stored),
+    (col::NODE..col::TRACE, Pack::Fast),
+    (col::TRACE..col::IDS, Pack::Fast),
+    (col::IDS..col::PARENT, Pack::Stored),
+    (col::PARENT..col::START, Pack::Fast),
+    (col::START..col::DURATION, Pack::Fast),
+    (col::DURATION..col::MISC, Pack::Fast),
+    (col::MISC..col::STR, Pack::Fast),
+    (col::STR..col::INT, Pack::Text),
+    (col::INT..col::COUNT, Pack::Fast),
 ];
+
+/// zstd level of the [`Pack::Fast`] blocks.
+const FAST_LEVEL: i32 = 1;
 
 /// Blocks smaller than this are stored: a zstd frame's header and tables
 /// cost more than it could save.
@@ -512,6 +529,9 @@ fn merge<'a>(blob: Blob<'a>, more: &'a [u8], concat: &mut Vec<u8>) -> Blob<'a> {
 /// A KeyValue in its usual shape (key, then at most one value), or `None`
 /// for any other encoding, which the span then carries raw.
 fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
+    if let Some(kv) = parse_short_kv(raw) {
+        return Ok(Some(kv));
+    }
     let mut b = raw;
     let mut key: &[u8] = b"";
     if b.first() == Some(&0x0a) {
@@ -538,6 +558,49 @@ fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
         }
     }
     Ok(Some(Kv { raw, key, val }))
+}
+
+/// The common KeyValue: key and value shorter than 128 bytes, the value
+/// a string, bool, int or double, without going through `next_field`.
+/// `None` for anything else (then parsed in full).
+#[inline]
+fn parse_short_kv(raw: &[u8]) -> Option<Kv<'_>> {
+    let [0x0a, klen, rest @ ..] = raw else {
+        return None;
+    };
+    let klen = usize::from(*klen);
+    if klen >= 0x80 || rest.len() < klen + 3 {
+        return None;
+    }
+    let (key, rest) = rest.split_at(klen);
+    let [0x12, vlen, tag, v @ ..] = rest else {
+        return None;
+    };
+    // One-byte lengths only: a byte of 0x80 or more starts a longer varint.
+    if *vlen >= 0x80 || usize::from(*vlen) != v.len() + 1 {
+        return None;
+    }
+    let val = match (*tag, v) {
+        (0x0a, [len, s @ ..]) if *len < 0x80 && usize::from(*len) == s.len() => Val::Str(s),
+        (0x10, [b]) if *b < 0x80 => Val::Bool(*b != 0),
+        (0x18, _) => {
+            let mut b = v;
+            let x = read_varint_exact(&mut b)?;
+            Val::Int(x as i64)
+        }
+        (0x21, [..]) if v.len() == 8 => Val::Double(u64::from_le_bytes(v.try_into().ok()?)),
+        _ => return None,
+    };
+    Some(Kv { raw, key, val })
+}
+
+/// A varint that is all of `b`.
+#[inline]
+fn read_varint_exact(b: &mut &[u8]) -> Option<u64> {
+    match next_field_varint(b) {
+        Some(x) if b.is_empty() => Some(x),
+        _ => None,
+    }
 }
 
 fn parse_any(v: &[u8]) -> Result<Val<'_>, SrtError> {
@@ -649,7 +712,9 @@ impl Columns {
 /// resync error, then encode the request again.
 pub struct SrtEncoder {
     config: SrtConfig,
-    compressor: Option<Compressor>,
+    /// zstd contexts for the [`Pack::Fast`] and [`Pack::Text`] blocks,
+    /// kept for reuse.
+    compressors: Option<(Compressor, Compressor)>,
     stream: u64,
     generation: u32,
     next_seq: u64,
@@ -706,10 +771,10 @@ fn random_stream_id() -> u64 {
 impl SrtEncoder {
     /// An encoder for a new stream, with a random stream id and empty state.
     pub fn new(config: SrtConfig) -> SrtEncoder {
-        let compressor = zstd_compressor(config.level).ok();
+        let compressors = zstd_compressors(config.level).ok();
         SrtEncoder {
             config,
-            compressor,
+            compressors,
             stream: random_stream_id(),
             generation: 1,
             next_seq: 1,
@@ -781,9 +846,9 @@ impl SrtEncoder {
         // Everything that can fail on the input failed in parsing; from here
         // the state only grows (a failure to grow it is an overflow of u32
         // ids, after which the next frame starts a new generation).
-        if self.compressor.is_none() {
-            self.compressor =
-                Some(zstd_compressor(self.config.level).map_err(SrtError::Compression)?);
+        if self.compressors.is_none() {
+            self.compressors =
+                Some(zstd_compressors(self.config.level).map_err(SrtError::Compression)?);
         }
         // A seq is used once even if the frame fails, so that entries marked
         // as defined by a frame never sent are not taken as defined later.
@@ -839,14 +904,19 @@ impl SrtEncoder {
         // The payload is the columns, each after its length, cut into
         // blocks, each stored or compressed as its own zstd frame (whichever
         // is smaller).
-        let compressor = self.compressor.as_mut().ok_or(SrtError::StateOverflow)?;
-        for (columns, zstd) in BLOCKS {
+        let (fast, text) = self.compressors.as_mut().ok_or(SrtError::StateOverflow)?;
+        for (columns, pack) in BLOCKS {
             self.payload.clear();
             for c in &self.columns.cols[columns.clone()] {
                 put_varint(&mut self.payload, c.len() as u64);
                 self.payload.extend_from_slice(c);
             }
-            if *zstd && self.payload.len() >= MIN_ZSTD_BLOCK {
+            if *pack != Pack::Stored && self.payload.len() >= MIN_ZSTD_BLOCK {
+                let compressor = if *pack == Pack::Fast {
+                    &mut *fast
+                } else {
+                    &mut *text
+                };
                 compressor
                     .compress(&self.payload, &mut self.compressed)
                     .map_err(SrtError::Compression)?;
@@ -1301,6 +1371,11 @@ impl SrtEncoder {
     }
 }
 
-fn zstd_compressor(level: i32) -> Result<Compressor, otlp_compression::CompressionError> {
-    Compressor::new(Compression::zstd().with_level(level)?)
+fn zstd_compressors(
+    level: i32,
+) -> Result<(Compressor, Compressor), otlp_compression::CompressionError> {
+    Ok((
+        Compressor::new(Compression::zstd().with_level(FAST_LEVEL.min(level))?)?,
+        Compressor::new(Compression::zstd().with_level(level)?)?,
+    ))
 }
