@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use otlp_compression::{DecompressError, Decompressor, Encoding};
 
 use crate::format::{
-    self, block, col, domain, flag, kind, span_ref, trace_ref, ty, ENTRY_OVERHEAD, HEADER_LEN,
-    MAX_DEPTH,
+    self, block, col, domain, flag, kind, span_id_code, span_ref, trace_ref, ty, ENTRY_OVERHEAD,
+    HEADER_LEN, HISTORY_FRAMES, HISTORY_SPANS, MAX_DEPTH,
 };
+use crate::history::{Kept, Rec};
 use crate::wire::{close, open, put_bytes_field, put_varint, unzigzag, varint_len, Reader};
 use crate::{FrameId, ResyncReason, SrtDecodeError, SrtLimits};
 
@@ -84,6 +85,10 @@ struct GenState {
     generation: u32,
     entries: RwLock<FastMap<u32, Held>>,
     bytes: AtomicUsize,
+    /// Spans of the frames decoded last, for later frames to refer to.
+    history: Mutex<Kept>,
+    /// What `history` holds, in bytes (counted towards the total limit).
+    history_bytes: AtomicUsize,
 }
 
 impl GenState {
@@ -92,7 +97,14 @@ impl GenState {
             generation,
             entries: RwLock::new(FastMap::default()),
             bytes: AtomicUsize::new(0),
+            history: Mutex::new(Kept::default()),
+            history_bytes: AtomicUsize::new(0),
         }
+    }
+
+    /// All it holds, as the total limit counts it.
+    fn total_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed) + self.history_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -146,7 +158,7 @@ impl SrtDecoder {
     pub fn state_bytes(&self) -> usize {
         lock(&self.streams)
             .values()
-            .map(|s| s.state.bytes.load(Ordering::Relaxed))
+            .map(|s| s.state.total_bytes())
             .sum()
     }
 
@@ -286,28 +298,34 @@ impl SrtDecoder {
             });
         }
 
-        let spans = {
+        let window = lock(&state.history).window(seq);
+        let (spans, recs) = {
             let entries = state.entries.read().unwrap_or_else(PoisonError::into_inner);
             validate_defs(&mut defs, &entries, missing)?;
             let mut body = Body {
                 defs: &defs,
                 held: &entries,
                 missing,
+                seq,
+                window: &window,
                 cols,
                 out,
                 max_output,
                 path: Vec::new(),
                 span_ids: Vec::new(),
+                hist_child: Vec::new(),
                 traces: Vec::new(),
                 starts: Vec::new(),
                 ends: Vec::new(),
                 trace_ids: Vec::new(),
+                parents: Vec::new(),
                 first_child: Vec::new(),
             };
-            body.request()?
+            let spans = body.request()?;
+            (spans, body.records())
         };
 
-        let new_entries = self.commit(stream, generation, state, fresh, &defs)?;
+        let new_entries = self.commit(stream, generation, state, fresh, &defs, seq, recs)?;
         Ok(Decoded {
             spans,
             frame: id,
@@ -323,6 +341,8 @@ impl SrtDecoder {
         state: Arc<GenState>,
         fresh: bool,
         defs: &[Def<'_>],
+        seq: u64,
+        recs: Vec<Rec>,
     ) -> Result<usize, SrtDecodeError> {
         let target = {
             let mut streams = lock(&self.streams);
@@ -391,6 +411,16 @@ impl SrtDecoder {
             }
             target.bytes.fetch_add(bytes, Ordering::Relaxed);
         }
+        let change = lock(&target.history).insert(seq, recs);
+        if change >= 0 {
+            target
+                .history_bytes
+                .fetch_add(change.unsigned_abs(), Ordering::Relaxed);
+        } else {
+            target
+                .history_bytes
+                .fetch_sub(change.unsigned_abs(), Ordering::Relaxed);
+        }
         self.evict(stream);
         Ok(added)
     }
@@ -400,10 +430,7 @@ impl SrtDecoder {
     fn evict(&self, current: u64) {
         let mut streams = lock(&self.streams);
         loop {
-            let total: usize = streams
-                .values()
-                .map(|s| s.state.bytes.load(Ordering::Relaxed))
-                .sum();
+            let total: usize = streams.values().map(|s| s.state.total_bytes()).sum();
             if streams.len() <= self.limits.max_streams
                 && total <= self.limits.max_total_state_bytes
             {
@@ -535,17 +562,44 @@ struct Body<'x, 'o> {
     defs: &'x [Def<'x>],
     held: &'x FastMap<u32, Held>,
     missing: Option<ResyncReason>,
+    /// The frame's seq and the kept spans of the frames it may refer to.
+    seq: u64,
+    window: &'x [(u64, Arc<[Rec]>)],
     cols: [Reader<'x>; col::COUNT],
     out: &'o mut Vec<u8>,
     max_output: usize,
     path: Vec<Ent<'x>>,
     span_ids: Vec<Option<&'x [u8]>>,
+    /// Per span: the span of an earlier frame that named it as parent,
+    /// when its span id is given so.
+    hist_child: Vec<Option<&'x Rec>>,
     traces: Vec<&'x [u8]>,
     /// Per span of the frame: start time, trace id, first earlier child.
     starts: Vec<u64>,
     ends: Vec<u64>,
     trace_ids: Vec<&'x [u8]>,
+    parents: Vec<&'x [u8]>,
     first_child: Vec<usize>,
+}
+
+/// The span a span id reference names, if any.
+#[derive(Clone, Copy)]
+enum Target<'x> {
+    None,
+    /// Span `i` of this frame.
+    Frame(usize),
+    /// A span of an earlier frame.
+    History(&'x Rec),
+}
+
+/// What a span's trace id, start and end are coded against.
+#[derive(Clone, Copy)]
+struct Relative<'x> {
+    trace_id: &'x [u8],
+    start: u64,
+    end: u64,
+    /// A child (its end is the base of the span's end) or the parent.
+    child: bool,
 }
 
 /// No span (in `first_child`).
@@ -595,18 +649,35 @@ impl<'x> Body<'x, '_> {
         // Span ids first: a parent may come after its children.
         let flags = self.cols[col::FLAGS].rest();
         for &f in flags {
+            let mut child = None;
             let id = if f & flag::RAW != 0 {
                 None
-            } else if f & flag::ODD_SPAN_ID != 0 {
-                Some(self.c(col::SPAN_ID).prefixed().map_err(bad)?)
+            } else if f & flag::SPAN_ID_CODE != 0 {
+                match self.varint(col::SPAN_ID)? {
+                    span_id_code::CHILD => {
+                        let rec = self.place(col::SPAN_ID)?;
+                        if !rec.has_parent {
+                            return Err(bad("span id of a span's parent that has none"));
+                        }
+                        child = Some(rec);
+                        Some(&rec.parent[..])
+                    }
+                    code if code % 2 == 0 => {
+                        let n = usize::try_from(code / 2).map_err(|_| bad("bad span id"))?;
+                        Some(self.c(col::SPAN_ID).take(n).map_err(bad)?)
+                    }
+                    _ => return Err(bad("unknown span id code")),
+                }
             } else {
                 Some(self.c(col::SPAN_ID).take(8).map_err(bad)?)
             };
             self.span_ids.push(id);
+            self.hist_child.push(child);
         }
         self.starts = vec![0; flags.len()];
         self.ends = vec![0; flags.len()];
         self.trace_ids = vec![b""; flags.len()];
+        self.parents = vec![b""; flags.len()];
         self.first_child = vec![NONE; flags.len()];
         let mut index = 0usize;
         let mut prev_start = 0u64;
@@ -685,19 +756,61 @@ impl<'x> Body<'x, '_> {
         Ok(self.span_ref_index(index)?.0)
     }
 
+    /// The span of an earlier frame whose place is next in column `c`.
+    fn place(&mut self, c: usize) -> Result<&'x Rec, SrtDecodeError> {
+        let back = self.varint(c)?;
+        let index = self.cols[c].len().map_err(bad)?;
+        if !(1..=HISTORY_FRAMES).contains(&back) || back > self.seq {
+            return Err(bad("reference to a frame out of range"));
+        }
+        let seq = self.seq - back;
+        let window: &'x [(u64, Arc<[Rec]>)] = self.window;
+        let recs = match window.binary_search_by_key(&seq, |(s, _)| *s) {
+            Ok(i) => &window[i].1,
+            Err(_) => {
+                return Err(SrtDecodeError::Resync {
+                    reason: self.missing.unwrap_or(ResyncReason::UnknownFrame { seq }),
+                })
+            }
+        };
+        recs.get(index)
+            .filter(|r| r.valid)
+            .ok_or(bad("reference to a span an earlier frame does not have"))
+    }
+
+    /// This frame's spans as later frames may refer to them.
+    fn records(&self) -> Vec<Rec> {
+        (0..self.span_ids.len().min(HISTORY_SPANS))
+            .map(|i| {
+                Rec::of(
+                    self.span_ids[i].is_none(),
+                    self.span_ids[i].unwrap_or_default(),
+                    self.parents[i],
+                    self.trace_ids[i],
+                    self.starts[i],
+                    self.ends[i],
+                )
+            })
+            .collect()
+    }
+
     /// A span id from the PARENT column, with the index of the frame's
     /// span it refers to.
     fn span_ref_index(
         &mut self,
         index: usize,
-    ) -> Result<(&'x [u8], Option<usize>), SrtDecodeError> {
+    ) -> Result<(&'x [u8], Target<'x>), SrtDecodeError> {
         let r = self.varint(col::PARENT)?;
         Ok(match r {
-            span_ref::EMPTY => (b"", None),
-            span_ref::RAW8 => (self.c(col::IDS).take(8).map_err(bad)?, None),
+            span_ref::EMPTY => (b"", Target::None),
+            span_ref::RAW8 => (self.c(col::IDS).take(8).map_err(bad)?, Target::None),
             span_ref::RAW_ODD => {
                 let n = self.c(col::MISC).len().map_err(bad)?;
-                (self.c(col::IDS).take(n).map_err(bad)?, None)
+                (self.c(col::IDS).take(n).map_err(bad)?, Target::None)
+            }
+            span_ref::HISTORY => {
+                let rec = self.place(col::HIST)?;
+                (&rec.span_id[..], Target::History(rec))
             }
             code => {
                 let d = unzigzag(code - span_ref::SPAN);
@@ -707,7 +820,7 @@ impl<'x> Body<'x, '_> {
                     .filter(|&t| t < self.span_ids.len())
                     .ok_or(bad("span reference out of the frame"))?;
                 let id = self.span_ids[target].ok_or(bad("span reference to a raw span"))?;
-                (id, Some(target))
+                (id, Target::Frame(target))
             }
         })
     }
@@ -826,19 +939,46 @@ impl<'x> Body<'x, '_> {
         }
         let leaf = self.u32(col::NODE)?;
         let (name, kind) = self.path(leaf, domain::SPAN)?;
-        let (parent, parent_index) = self.span_ref_index(index)?;
-        if let Some(k) = parent_index.filter(|&k| k > index) {
-            if self.first_child[k] == NONE {
+        let (parent, target) = self.span_ref_index(index)?;
+        if let Target::Frame(k) = target {
+            if k > index && self.first_child[k] == NONE {
                 self.first_child[k] = index;
             }
         }
-        let (relative, child) = match parent_index {
-            Some(k) if k < index => (Some(k), None),
-            _ => (self.first_child_of(index), self.first_child_of(index)),
+        // The relative: the parent if it came earlier in this frame or in
+        // an earlier frame, else the first child in this frame, else a
+        // child in an earlier frame.
+        let relative = match (target, self.first_child_of(index), self.hist_child[index]) {
+            (Target::Frame(k), _, _) if k < index => Some(Relative {
+                trace_id: self.trace_ids[k],
+                start: self.starts[k],
+                end: self.ends[k],
+                child: false,
+            }),
+            (Target::History(r), _, _) => Some(Relative {
+                trace_id: &r.trace_id,
+                start: r.start,
+                end: r.end,
+                child: false,
+            }),
+            (_, Some(c), _) => Some(Relative {
+                trace_id: self.trace_ids[c],
+                start: self.starts[c],
+                end: self.ends[c],
+                child: true,
+            }),
+            (_, None, Some(r)) => Some(Relative {
+                trace_id: &r.trace_id,
+                start: r.start,
+                end: r.end,
+                child: true,
+            }),
+            _ => None,
         };
         let trace_id = if self.varint_peek_relative()? {
-            let r = relative.ok_or(bad("relative trace id of a span without relative"))?;
-            self.trace_ids[r]
+            relative
+                .ok_or(bad("relative trace id of a span without relative"))?
+                .trace_id
         } else {
             self.trace_id()?
         };
@@ -848,12 +988,16 @@ impl<'x> Body<'x, '_> {
         } else {
             b""
         };
-        let base = relative.map_or(*prev_start, |r| self.starts[r]);
+        let base = relative.map_or(*prev_start, |r| r.start);
         let start = base.wrapping_add(unzigzag(self.varint(col::START)?) as u64);
         *prev_start = start;
         self.starts[index] = start;
         self.trace_ids[index] = trace_id;
-        let end_base = child.map_or(start, |c| self.ends[c]);
+        self.parents[index] = parent;
+        let end_base = match relative {
+            Some(r) if r.child => r.end,
+            _ => start,
+        };
         let end = end_base.wrapping_add(unzigzag(self.varint(col::DURATION)?) as u64);
         self.ends[index] = end;
 

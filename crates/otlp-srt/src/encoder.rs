@@ -5,7 +5,10 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use otlp_compression::{Compression, Compressor};
 
-use crate::format::{self, col, domain, flag, kind, span_ref, trace_ref, ty, MAX_DEPTH};
+use crate::format::{
+    self, col, domain, flag, kind, span_id_code, span_ref, trace_ref, ty, MAX_DEPTH,
+};
+use crate::history::{Place, Rec, SenderHistory};
 use crate::wire::{
     check_fields, next_field, put_varint, read_varint as next_field_varint, zigzag, Field,
 };
@@ -29,21 +32,14 @@ enum Pack {
 }
 
 /// The payload's blocks (see `write_frame`): their columns and how each is
-/// compressed. Columns of different kinds get their own zstd frames: one
-/// set of entropy tables for node ids and another for times compress
-/// better than one shared by all.
+/// compressed. Codes, times and text each get their own zstd frame (their
+/// own entropy tables); on both corpora of `tests/corpus.rs` this is as
+/// small as a frame per column and builds a third of the tables.
 const BLOCKS: &[(std::ops::Range<usize>, Pack)] = &[
+    (col::STRUCT..col::START, Pack::Fast),
+    (col::START..col::DEFS, Pack::Fast),
     (col::DEFS..col::SPAN_ID, Pack::Text),
-    (col::SPAN_ID..col::NODE, Pack::Stored),
-    (col::NODE..col::TRACE, Pack::Fast),
-    (col::TRACE..col::IDS, Pack::Fast),
-    (col::IDS..col::PARENT, Pack::Stored),
-    (col::PARENT..col::START, Pack::Fast),
-    (col::START..col::DURATION, Pack::Fast),
-    (col::DURATION..col::MISC, Pack::Fast),
-    (col::MISC..col::STR, Pack::Fast),
-    (col::STR..col::INT, Pack::Text),
-    (col::INT..col::COUNT, Pack::Fast),
+    (col::SPAN_ID..col::COUNT, Pack::Stored),
 ];
 
 /// zstd level of the [`Pack::Fast`] blocks.
@@ -193,6 +189,35 @@ impl State {
         self.last_child.push(0);
         self.bytes += data.len() + format::ENTRY_OVERHEAD;
         Ok(id)
+    }
+}
+
+/// What a span's start, end and trace id are coded against.
+#[derive(Clone, Copy)]
+struct Relative<'r> {
+    trace_id: &'r [u8],
+    start: u64,
+    end: u64,
+    /// A child (its end is the base of the span's end) or the parent.
+    child: bool,
+}
+
+impl<'r> Relative<'r> {
+    fn span(s: &SpanV<'r>, child: bool) -> Relative<'r> {
+        Relative {
+            trace_id: s.trace_id,
+            start: s.start,
+            end: s.end,
+            child,
+        }
+    }
+    fn rec(r: &'r Rec, child: bool) -> Relative<'r> {
+        Relative {
+            trace_id: &r.trace_id,
+            start: r.start,
+            end: r.end,
+            child,
+        }
     }
 }
 
@@ -736,6 +761,10 @@ pub struct SrtEncoder {
     new_traces: u32,
     parent_of: Vec<u32>,
     first_child: Vec<u32>,
+    /// Spans of the frames before, by id and by parent id.
+    history: SenderHistory,
+    /// The current frame's spans for the history, by index.
+    recs: Vec<Rec>,
 }
 
 impl std::fmt::Debug for SrtEncoder {
@@ -793,6 +822,8 @@ impl SrtEncoder {
             new_traces: 0,
             parent_of: Vec::new(),
             first_child: Vec::new(),
+            history: SenderHistory::default(),
+            recs: Vec::new(),
         }
     }
 
@@ -859,6 +890,7 @@ impl SrtEncoder {
         self.frame_traces.clear();
         self.frame_spans.clear();
         self.new_traces = 0;
+        self.recs = self.history.take_buffer();
         for (i, s) in p.spans.iter().enumerate() {
             if !s.escape && s.span_id.len() == 8 {
                 let id = u64::from_le_bytes(s.span_id.try_into().unwrap_or_default());
@@ -885,6 +917,10 @@ impl SrtEncoder {
             }
         }
         let encoded = self.write_columns(p);
+        let recs = std::mem::take(&mut self.recs);
+        if encoded.is_ok() {
+            self.history.push(self.seq, recs);
+        }
         if let Err(e) = encoded {
             // Ids ran out: the entries made for this frame are in the state
             // but no frame refers to them; start over on the next call.
@@ -1071,7 +1107,9 @@ impl SrtEncoder {
         }
     }
 
-    fn span_ref(&mut self, id: &[u8], index: u32) {
+    /// Writes a span id reference; `history`: the span of an earlier frame
+    /// with that id, for a parent not in this frame.
+    fn span_ref(&mut self, id: &[u8], index: u32, history: Option<Place>) {
         if id.is_empty() {
             self.columns.varint(col::PARENT, span_ref::EMPTY);
         } else if let Ok(raw) = <[u8; 8]>::try_from(id) {
@@ -1079,6 +1117,10 @@ impl SrtEncoder {
                 Some(&at) => {
                     let d = i64::from(index) - i64::from(at);
                     self.columns.varint(col::PARENT, span_ref::SPAN + zigzag(d));
+                }
+                None if history.is_some() => {
+                    self.columns.varint(col::PARENT, span_ref::HISTORY);
+                    self.place(col::HIST, history);
                 }
                 None => {
                     self.columns.varint(col::PARENT, span_ref::RAW8);
@@ -1092,6 +1134,13 @@ impl SrtEncoder {
         }
     }
 
+    fn place(&mut self, c: usize, place: Option<Place>) {
+        if let Some(p) = place {
+            self.columns.varint(c, p.back);
+            self.columns.varint(c, u64::from(p.index));
+        }
+    }
+
     fn write_span(
         &mut self,
         p: &Parsed<'_>,
@@ -1099,6 +1148,14 @@ impl SrtEncoder {
         index: u32,
         prev_start: &mut u64,
     ) -> Result<(), SrtError> {
+        self.recs.push(Rec::of(
+            s.escape,
+            s.span_id,
+            s.parent,
+            s.trace_id,
+            s.start,
+            s.end,
+        ));
         if s.escape {
             self.columns.bytes(col::FLAGS, &[flag::RAW]);
             self.columns.string(col::RAW, s.raw);
@@ -1123,11 +1180,32 @@ impl SrtEncoder {
         if s.flags != 0 {
             flags |= flag::FLAGS;
         }
-        if s.span_id.len() != 8 {
-            flags |= flag::ODD_SPAN_ID;
-            self.columns.varint(col::SPAN_ID, s.span_id.len() as u64);
+        let i = index as usize;
+        // The span's relatives in earlier frames: its parent when that is
+        // not in this frame, and a span that named it as its parent.
+        let in_frame = self.parent_of[i] != NONE;
+        let hist_parent = match <[u8; 8]>::try_from(s.parent) {
+            Ok(raw) if !in_frame => self.history.span(u64::from_le_bytes(raw), self.seq),
+            _ => None,
         }
-        self.columns.bytes(col::SPAN_ID, s.span_id);
+        .map(|(place, r)| (place, *r));
+        let hist_child = match <[u8; 8]>::try_from(s.span_id) {
+            Ok(raw) => self.history.child(u64::from_le_bytes(raw), self.seq),
+            _ => None,
+        }
+        .map(|(place, r)| (place, *r));
+        if let Some((place, _)) = hist_child {
+            flags |= flag::SPAN_ID_CODE;
+            self.columns.varint(col::SPAN_ID, span_id_code::CHILD);
+            self.place(col::SPAN_ID, Some(place));
+        } else if s.span_id.len() != 8 {
+            flags |= flag::SPAN_ID_CODE;
+            self.columns
+                .varint(col::SPAN_ID, 2 * s.span_id.len() as u64);
+            self.columns.bytes(col::SPAN_ID, s.span_id);
+        } else {
+            self.columns.bytes(col::SPAN_ID, s.span_id);
+        }
         self.columns.bytes(col::FLAGS, &[flags]);
         // STR holds the trace state before the attributes' values, as the
         // decoder reads them.
@@ -1141,13 +1219,17 @@ impl SrtEncoder {
             &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize],
         )?;
         self.columns.varint(col::NODE, u64::from(leaf));
-        self.span_ref(s.parent, index);
-        let i = index as usize;
-        let (relative, child) = match self.parent_of[i] {
-            k if k != NONE && k < index => (Some(&p.spans[k as usize]), None),
-            _ => match self.first_child[i] {
-                NONE => (None, None),
-                j => (Some(&p.spans[j as usize]), Some(&p.spans[j as usize])),
+        self.span_ref(s.parent, index, hist_parent.map(|(place, _)| place));
+        // The relative (see the format doc): the parent if it came
+        // earlier in this frame or in an earlier frame, else the first
+        // child in this frame, else a child in an earlier frame.
+        let relative = match self.parent_of[i] {
+            k if k != NONE && k < index => Some(Relative::span(&p.spans[k as usize], false)),
+            _ => match (&hist_parent, self.first_child[i], &hist_child) {
+                (Some((_, r)), _, _) => Some(Relative::rec(r, false)),
+                (None, j, _) if j != NONE => Some(Relative::span(&p.spans[j as usize], true)),
+                (None, _, Some((_, r))) => Some(Relative::rec(r, true)),
+                _ => None,
             },
         };
         match relative {
@@ -1162,7 +1244,10 @@ impl SrtEncoder {
         *prev_start = s.start;
         // A span ends soon after its child that ended first; otherwise
         // its duration is what is known.
-        let end_base = child.map_or(s.start, |c| c.end);
+        let end_base = match relative {
+            Some(r) if r.child => r.end,
+            _ => s.start,
+        };
         self.columns
             .varint(col::DURATION, zigzag(s.end.wrapping_sub(end_base) as i64));
         if flags & flag::DROPPED != 0 {
@@ -1191,7 +1276,7 @@ impl SrtEncoder {
             self.columns.varint(col::MISC, links.len() as u64);
             for l in links {
                 self.trace_id(l.trace_id);
-                self.span_ref(l.span_id, index);
+                self.span_ref(l.span_id, index, None);
                 self.columns.string(col::STR, l.trace_state);
                 let leaf = self.walk(
                     domain::LINK,
@@ -1318,6 +1403,7 @@ impl SrtEncoder {
         if !self.owns(frame) {
             return;
         }
+        self.history.acknowledge(frame.seq);
         if let Some(ids) = self.in_flight.remove(&frame.seq) {
             for id in ids {
                 if let Some(e) = self.state.entries.get_mut(id as usize - 1) {
@@ -1358,6 +1444,7 @@ impl SrtEncoder {
 
     fn new_generation(&mut self) {
         self.state.clear();
+        self.history.clear();
         self.in_flight.clear();
         self.in_flight_order.clear();
         match self.generation.checked_add(1) {

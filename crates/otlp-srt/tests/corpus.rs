@@ -191,26 +191,28 @@ fn payload_of(frame: &[u8]) -> Vec<u8> {
 /// `--nocapture`).
 #[test]
 fn column_sizes() {
+    // In the order of docs/srt-format.md.
     let names = [
-        "defs",
         "struct",
         "flags",
-        "span_id",
         "node",
         "trace",
-        "ids",
         "parent",
-        "start",
-        "duration",
+        "hist",
         "misc",
         "len",
-        "str",
         "int",
         "double",
         "bool",
         "raw",
         "event_time",
         "status",
+        "start",
+        "duration",
+        "defs",
+        "str",
+        "span_id",
+        "ids",
     ];
     let batch = 512;
     let mut corpus = Corpus::new(42);

@@ -9,7 +9,17 @@ use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otlp_srt::{ResyncReason, SrtConfig, SrtDecodeError, SrtDecoder, SrtEncoder, SrtLimits};
 use prost::Message;
 
-const COLUMNS: usize = 19;
+const COLUMNS: usize = 20;
+// Column numbers (docs/srt-format.md).
+const STRUCT: usize = 0;
+const FLAGS: usize = 1;
+const NODE: usize = 2;
+const TRACE: usize = 3;
+const PARENT: usize = 4;
+const STATUS: usize = 13;
+const DEFS: usize = 16;
+const SPAN_ID: usize = 18;
+const IDS: usize = 19;
 
 /// Column number and bytes of the columns a test frame sets.
 type Columns = Vec<(usize, Vec<u8>)>;
@@ -129,22 +139,22 @@ fn hostile_columns_are_refused() {
         v
     };
     let cases: Vec<(&str, Columns)> = vec![
-        ("huge resource count", vec![(1, huge.clone())]),
+        ("huge resource count", vec![(STRUCT, huge.clone())]),
         (
             "huge span count",
-            vec![(1, vec![1, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08])],
+            vec![(STRUCT, vec![1, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08])],
         ),
-        ("id 0", vec![(0, vec![0, 0, 1, b'x'])]),
+        ("id 0", vec![(DEFS, vec![0, 0, 1, b'x'])]),
         (
             "descending ids",
-            vec![(0, vec![2, 0, 1, b'x', 1, 0, 1, b'y'])],
+            vec![(DEFS, vec![2, 0, 1, b'x', 1, 0, 1, b'y'])],
         ),
-        ("parent not smaller", vec![(0, vec![1, 2, 1, 1, b'k'])]),
-        ("unknown kind", vec![(0, vec![1, 9, 0])]),
-        ("unknown domain", vec![(0, vec![1, 1, 7, 0, 0])]),
+        ("parent not smaller", vec![(DEFS, vec![1, 2, 1, 1, b'k'])]),
+        ("unknown kind", vec![(DEFS, vec![1, 9, 0])]),
+        ("unknown domain", vec![(DEFS, vec![1, 1, 7, 0, 0])]),
         (
             "huge definition length",
-            vec![(0, {
+            vec![(DEFS, {
                 let mut v = vec![1, 0];
                 v.extend_from_slice(&huge);
                 v
@@ -152,42 +162,42 @@ fn hostile_columns_are_refused() {
         ),
         (
             "span without its columns",
-            vec![(1, vec![1, 0, 0, 1, 0, 0, 1]), (2, vec![0])],
+            vec![(STRUCT, vec![1, 0, 0, 1, 0, 0, 1]), (FLAGS, vec![0])],
         ),
-        ("trailing column bytes", vec![(18, vec![1, 2, 3])]),
+        ("trailing column bytes", vec![(STATUS, vec![1, 2, 3])]),
         (
             "trace back-reference before any",
             vec![
-                (0, vec![1, 1, 0, 0, 1, b'n']),
-                (1, vec![1, 0, 0, 1, 0, 0, 1]),
-                (2, vec![0]),
-                (3, vec![1; 8]),
-                (4, vec![1]),
-                (5, vec![9]),
-                (7, vec![0]),
+                (DEFS, vec![1, 1, 0, 0, 1, b'n']),
+                (STRUCT, vec![1, 0, 0, 1, 0, 0, 1]),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![1; 8]),
+                (NODE, vec![1]),
+                (TRACE, vec![9]),
+                (PARENT, vec![0]),
             ],
         ),
         (
             "span reference out of the frame",
             vec![
-                (0, vec![1, 1, 0, 0, 1, b'n']),
-                (1, vec![1, 0, 0, 1, 0, 0, 1]),
-                (2, vec![0]),
-                (3, vec![1; 8]),
-                (4, vec![1]),
-                (5, vec![0]),
-                (6, vec![2; 16]),
-                (7, vec![3 + 40]),
+                (DEFS, vec![1, 1, 0, 0, 1, b'n']),
+                (STRUCT, vec![1, 0, 0, 1, 0, 0, 1]),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![1; 8]),
+                (NODE, vec![1]),
+                (TRACE, vec![0]),
+                (IDS, vec![2; 16]),
+                (PARENT, vec![4 + 40]),
             ],
         ),
         (
             "span leaf naming an event tree",
             vec![
-                (0, vec![1, 1, 1, 0, 1, b'n']),
-                (1, vec![1, 0, 0, 1, 0, 0, 1]),
-                (2, vec![0]),
-                (3, vec![1; 8]),
-                (4, vec![1]),
+                (DEFS, vec![1, 1, 1, 0, 1, b'n']),
+                (STRUCT, vec![1, 0, 0, 1, 0, 0, 1]),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![1; 8]),
+                (NODE, vec![1]),
             ],
         ),
     ];
@@ -211,7 +221,7 @@ fn a_path_deeper_than_the_limit_is_refused() {
         defs.extend_from_slice(&[4, 0x0a, 0x01, b'k', 0x12]);
     }
     let decoder = SrtDecoder::new(SrtLimits::new());
-    let result = decode(&decoder, &frame(&[(0, defs)]));
+    let result = decode(&decoder, &frame(&[(DEFS, defs)]));
     assert!(
         matches!(result, Err(SrtDecodeError::Malformed(_))),
         "{result:?}"
@@ -232,7 +242,7 @@ fn output_is_capped_even_when_a_blob_is_referenced_many_times() {
     }
     let decoder = SrtDecoder::new(SrtLimits::new());
     let mut out = Vec::new();
-    let result = decoder.decode(&frame(&[(0, defs), (1, structure)]), 1 << 20, &mut out);
+    let result = decoder.decode(&frame(&[(DEFS, defs), (STRUCT, structure)]), 1 << 20, &mut out);
     assert!(
         matches!(result, Err(SrtDecodeError::TooLarge { limit: 1_048_576 })),
         "{result:?}"
@@ -247,7 +257,7 @@ fn payloads_past_the_limit_are_refused() {
     let result = decode(
         &decoder,
         &frame(&[(
-            0,
+            DEFS,
             vec![1, 0, 0x90, 0x4e]
                 .into_iter()
                 .chain(std::iter::repeat_n(0, 10_000))
@@ -264,7 +274,7 @@ fn payloads_past_the_limit_are_refused() {
 fn references_to_unknown_entries_are_a_resync() {
     let decoder = SrtDecoder::new(SrtLimits::new());
     // A resource blob id 5 that no frame defined.
-    let result = decode(&decoder, &frame(&[(1, vec![1, 5, 0, 0])]));
+    let result = decode(&decoder, &frame(&[(STRUCT, vec![1, 5, 0, 0])]));
     assert!(
         matches!(
             result,
@@ -385,12 +395,12 @@ fn a_redefinition_with_another_value_is_malformed() {
     let decoder = SrtDecoder::new(SrtLimits::new());
     decode(
         &decoder,
-        &frame(&[(0, vec![1, 0, 1, b'a']), (1, vec![1, 1, 0, 0])]),
+        &frame(&[(DEFS, vec![1, 0, 1, b'a']), (STRUCT, vec![1, 1, 0, 0])]),
     )
     .unwrap();
     let result = decode(
         &decoder,
-        &frame(&[(0, vec![1, 0, 1, b'b']), (1, vec![1, 1, 0, 0])]),
+        &frame(&[(DEFS, vec![1, 0, 1, b'b']), (STRUCT, vec![1, 1, 0, 0])]),
     );
     assert!(
         matches!(result, Err(SrtDecodeError::Malformed(_))),
@@ -399,7 +409,7 @@ fn a_redefinition_with_another_value_is_malformed() {
     // The same value again is fine (a frame that was not acknowledged).
     decode(
         &decoder,
-        &frame(&[(0, vec![1, 0, 1, b'a']), (1, vec![1, 1, 0, 0])]),
+        &frame(&[(DEFS, vec![1, 0, 1, b'a']), (STRUCT, vec![1, 1, 0, 0])]),
     )
     .unwrap();
 }
