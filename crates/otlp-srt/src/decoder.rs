@@ -737,6 +737,7 @@ impl<'x> Body<'x, '_> {
                 self.c(col::IDS).take(n).map_err(bad)?
             }
             trace_ref::RELATIVE => return Err(bad("relative trace id outside a span")),
+            trace_ref::HISTORY => &self.place(col::HIST)?.trace_id[..],
             back => {
                 let d =
                     usize::try_from(back - trace_ref::BACK).map_err(|_| bad("bad trace ref"))?;

@@ -1095,8 +1095,16 @@ impl SrtEncoder {
                 None => {
                     self.frame_traces.insert(key, next);
                     self.new_traces += 1;
-                    self.columns.varint(col::TRACE, trace_ref::NEW16);
-                    self.columns.bytes(col::IDS, id);
+                    match self.history.trace(key, self.seq) {
+                        Some(place) => {
+                            self.columns.varint(col::TRACE, trace_ref::HISTORY);
+                            self.place(col::HIST, Some(place));
+                        }
+                        None => {
+                            self.columns.varint(col::TRACE, trace_ref::NEW16);
+                            self.columns.bytes(col::IDS, id);
+                        }
+                    }
                 }
             }
         } else {

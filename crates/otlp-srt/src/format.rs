@@ -94,8 +94,10 @@ pub(crate) mod trace_ref {
     pub(crate) const NEW_ODD: u64 = 1;
     /// The trace id of the span's relative (see `docs/srt-format.md`).
     pub(crate) const RELATIVE: u64 = 2;
+    /// The trace id of a span of an earlier frame: its place in HIST.
+    pub(crate) const HISTORY: u64 = 3;
     /// `BACK + d`: the `d + 1`-th most recent new trace id of the frame.
-    pub(crate) const BACK: u64 = 3;
+    pub(crate) const BACK: u64 = 4;
 }
 
 /// Reference codes of the PARENT column (parent span ids and link span ids).

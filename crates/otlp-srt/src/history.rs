@@ -91,6 +91,8 @@ pub(crate) struct SenderHistory {
     spans: FastMap<u64, (u64, u32)>,
     /// Parent span id -> (seq, index) of the latest span with that parent.
     parents: FastMap<u64, (u64, u32)>,
+    /// Trace id -> (seq, index) of the latest span of that trace.
+    traces: FastMap<u128, (u64, u32)>,
     /// Buffers of frames that left the window, for reuse.
     spare: Vec<Vec<Rec>>,
 }
@@ -100,6 +102,7 @@ impl SenderHistory {
         self.frames.clear();
         self.spans.clear();
         self.parents.clear();
+        self.traces.clear();
     }
 
     /// A buffer for the next frame's records.
@@ -122,6 +125,14 @@ impl SenderHistory {
         let &(at, index) = self.parents.get(&span_id)?;
         self.usable(at, index, seq)
             .filter(|(_, r)| r.has_parent && u64::from_le_bytes(r.parent) == span_id)
+    }
+
+    /// A span of trace `trace_id`, for frame `seq`, if the receiver holds it.
+    pub(crate) fn trace(&self, trace_id: u128, seq: u64) -> Option<Place> {
+        let &(at, index) = self.traces.get(&trace_id)?;
+        self.usable(at, index, seq)
+            .filter(|(_, r)| u128::from_le_bytes(r.trace_id) == trace_id)
+            .map(|(place, _)| place)
     }
 
     fn usable(&self, at: u64, index: u32, seq: u64) -> Option<(Place, &Rec)> {
@@ -155,6 +166,10 @@ impl SenderHistory {
                     if r.has_parent && self.parents.get(&parent) == Some(&at) {
                         self.parents.remove(&parent);
                     }
+                    let trace = u128::from_le_bytes(r.trace_id);
+                    if self.traces.get(&trace) == Some(&at) {
+                        self.traces.remove(&trace);
+                    }
                 }
                 self.spare.push(old.recs);
             }
@@ -168,6 +183,8 @@ impl SenderHistory {
                     self.parents
                         .insert(u64::from_le_bytes(r.parent), (seq, i as u32));
                 }
+                self.traces
+                    .insert(u128::from_le_bytes(r.trace_id), (seq, i as u32));
             }
         }
         self.frames.push_back(SentFrame {
