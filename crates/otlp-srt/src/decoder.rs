@@ -312,6 +312,7 @@ impl SrtDecoder {
                 out,
                 max_output,
                 path: Vec::new(),
+                ints: FastMap::default(),
                 span_ids: Vec::new(),
                 hist_child: Vec::new(),
                 traces: Vec::new(),
@@ -568,7 +569,10 @@ struct Body<'x, 'o> {
     cols: [Reader<'x>; col::COUNT],
     out: &'o mut Vec<u8>,
     max_output: usize,
-    path: Vec<Ent<'x>>,
+    /// The slots of the current path, with their node ids.
+    path: Vec<(u32, Ent<'x>)>,
+    /// Per variable int slot: the value it last had in this frame.
+    ints: FastMap<u32, i64>,
     span_ids: Vec<Option<&'x [u8]>>,
     /// Per span: the span of an earlier frame that named it as parent,
     /// when its span id is given so.
@@ -625,6 +629,16 @@ impl<'x> Body<'x, '_> {
 
     fn varint(&mut self, c: usize) -> Result<u64, SrtDecodeError> {
         self.cols[c].varint().map_err(bad)
+    }
+
+    /// A start or end delta: its low byte from TIME_LO, the rest from `c`.
+    fn time(&mut self, c: usize) -> Result<u64, SrtDecodeError> {
+        let high = self.varint(c)?;
+        if high > u64::MAX >> 8 {
+            return Err(bad("time delta out of range"));
+        }
+        let low = self.c(col::TIME_LO).byte().map_err(bad)?;
+        Ok(high << 8 | u64::from(low))
     }
 
     fn u32(&mut self, c: usize) -> Result<u32, SrtDecodeError> {
@@ -853,7 +867,7 @@ impl<'x> Body<'x, '_> {
                     return Ok((e.data, e.parent));
                 }
                 kind::FIXED | kind::VAR if self.path.len() < MAX_DEPTH => {
-                    self.path.push(e);
+                    self.path.push((id, e));
                     id = e.parent;
                 }
                 _ => return Err(bad("node reference of the wrong kind")),
@@ -864,7 +878,7 @@ impl<'x> Body<'x, '_> {
     /// Writes the attributes of `self.path` as fields `key`.
     fn attributes(&mut self, key: u8) -> Result<(), SrtDecodeError> {
         for i in 0..self.path.len() {
-            let e = self.path[i];
+            let (node, e) = self.path[i];
             if e.kind == kind::FIXED {
                 self.room(e.data.len() + 6)?;
                 put_bytes_field(self.out, key, e.data);
@@ -888,8 +902,10 @@ impl<'x> Body<'x, '_> {
             };
             let (inner, int) = match e.tag {
                 ty::INT => {
-                    let v = unzigzag(self.varint(col::INT)?) as u64;
-                    (1 + varint_len(v), v)
+                    let prev = self.ints.get(&node).copied().unwrap_or(0);
+                    let v = prev.wrapping_add(unzigzag(self.varint(col::INT)?));
+                    self.ints.insert(node, v);
+                    (1 + varint_len(v as u64), v as u64)
                 }
                 ty::DOUBLE => (9, self.c(col::DOUBLE).u64_le().map_err(bad)?),
                 ty::BOOL => (
@@ -990,7 +1006,7 @@ impl<'x> Body<'x, '_> {
             b""
         };
         let base = relative.map_or(*prev_start, |r| r.start);
-        let start = base.wrapping_add(unzigzag(self.varint(col::START)?) as u64);
+        let start = base.wrapping_add(unzigzag(self.time(col::START)?) as u64);
         *prev_start = start;
         self.starts[index] = start;
         self.trace_ids[index] = trace_id;
@@ -999,7 +1015,7 @@ impl<'x> Body<'x, '_> {
             Some(r) if r.child => r.end,
             _ => start,
         };
-        let end = end_base.wrapping_add(unzigzag(self.varint(col::DURATION)?) as u64);
+        let end = end_base.wrapping_add(unzigzag(self.time(col::DURATION)?) as u64);
         self.ends[index] = end;
 
         self.room(

@@ -35,11 +35,12 @@ pub(crate) mod col {
     pub(crate) const STATUS: usize = 13;
     pub(crate) const START: usize = 14;
     pub(crate) const DURATION: usize = 15;
-    pub(crate) const DEFS: usize = 16;
-    pub(crate) const STR: usize = 17;
-    pub(crate) const SPAN_ID: usize = 18;
-    pub(crate) const IDS: usize = 19;
-    pub(crate) const COUNT: usize = 20;
+    pub(crate) const TIME_LO: usize = 16;
+    pub(crate) const DEFS: usize = 17;
+    pub(crate) const STR: usize = 18;
+    pub(crate) const SPAN_ID: usize = 19;
+    pub(crate) const IDS: usize = 20;
+    pub(crate) const COUNT: usize = 21;
 }
 
 /// Bits of a span's byte in the FLAGS column.

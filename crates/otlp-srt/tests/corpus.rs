@@ -209,6 +209,7 @@ fn column_sizes() {
         "status",
         "start",
         "duration",
+        "time_lo",
         "defs",
         "str",
         "span_id",

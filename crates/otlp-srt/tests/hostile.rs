@@ -9,7 +9,7 @@ use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otlp_srt::{ResyncReason, SrtConfig, SrtDecodeError, SrtDecoder, SrtEncoder, SrtLimits};
 use prost::Message;
 
-const COLUMNS: usize = 20;
+const COLUMNS: usize = 21;
 // Column numbers (docs/srt-format.md).
 const STRUCT: usize = 0;
 const FLAGS: usize = 1;
@@ -17,9 +17,9 @@ const NODE: usize = 2;
 const TRACE: usize = 3;
 const PARENT: usize = 4;
 const STATUS: usize = 13;
-const DEFS: usize = 16;
-const SPAN_ID: usize = 18;
-const IDS: usize = 19;
+const DEFS: usize = 17;
+const SPAN_ID: usize = 19;
+const IDS: usize = 20;
 
 /// Column number and bytes of the columns a test frame sets.
 type Columns = Vec<(usize, Vec<u8>)>;
