@@ -8,9 +8,9 @@ use otlp_compression::{DecompressError, Decompressor, Encoding};
 
 use crate::format::{
     self, block, col, domain, flag, kind, span_id_code, span_ref, trace_ref, ty, ENTRY_OVERHEAD,
-    HEADER_LEN, HISTORY_FRAMES, HISTORY_SPANS, MAX_DEPTH,
+    HEADER_LEN, HISTORY_FRAMES, HISTORY_SPANS, HISTORY_TEXT, MAX_DEPTH,
 };
-use crate::history::{Kept, Rec};
+use crate::history::{Kept, KeptFrame, Rec};
 use crate::wire::{close, open, put_bytes_field, put_varint, unzigzag, varint_len, Reader};
 use crate::{FrameId, ResyncReason, SrtDecodeError, SrtLimits};
 
@@ -20,13 +20,47 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 const POOL: usize = 8;
 
 /// A decompression state and buffers, kept for reuse.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Buffers {
     decompressor: Decompressor,
     /// The payload: the blocks' contents, concatenated.
     payload: Vec<u8>,
     /// One zstd block, decompressed.
     block: Vec<u8>,
+    /// A zstd context for the blocks compressed with a dictionary.
+    text: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl std::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffers").finish_non_exhaustive()
+    }
+}
+
+fn corrupt_zstd(e: std::io::Error) -> SrtDecodeError {
+    SrtDecodeError::Corrupt(DecompressError::Corrupt {
+        encoding: Encoding::Zstd,
+        source: Box::new(e),
+    })
+}
+
+/// What is kept of frame `seq - back`, which frame `seq` refers to.
+fn kept(
+    window: &[(u64, Arc<KeptFrame>)],
+    seq: u64,
+    back: u64,
+    missing: Option<ResyncReason>,
+) -> Result<&KeptFrame, SrtDecodeError> {
+    if !(1..=HISTORY_FRAMES).contains(&back) || back > seq {
+        return Err(bad("reference to a frame out of range"));
+    }
+    let at = seq - back;
+    match window.binary_search_by_key(&at, |(s, _)| *s) {
+        Ok(i) => Ok(&window[i].1),
+        Err(_) => Err(SrtDecodeError::Resync {
+            reason: missing.unwrap_or(ResyncReason::UnknownFrame { seq: at }),
+        }),
+    }
 }
 
 /// What a decoded frame held.
@@ -219,42 +253,6 @@ impl SrtDecoder {
             generation,
             seq,
         };
-        let payload = &mut buffers.payload;
-        payload.clear();
-        let limit = self.limits.max_payload_bytes;
-        let mut blocks = Reader::new(&frame[HEADER_LEN..]);
-        while !blocks.is_empty() {
-            let mode = blocks.byte().map_err(bad)?;
-            let bytes = blocks.prefixed().map_err(bad)?;
-            let room = limit - payload.len();
-            match mode {
-                block::STORED if bytes.len() > room => {
-                    return Err(SrtDecodeError::TooLarge { limit })
-                }
-                block::STORED => payload.extend_from_slice(bytes),
-                block::ZSTD => {
-                    buffers
-                        .decompressor
-                        .decompress(Encoding::Zstd, bytes, room, &mut buffers.block)
-                        .map_err(|e| match e {
-                            DecompressError::TooLarge { .. } => SrtDecodeError::TooLarge { limit },
-                            e => SrtDecodeError::Corrupt(e),
-                        })?;
-                    payload.extend_from_slice(&buffers.block);
-                }
-                _ => return Err(bad("unknown block mode")),
-            }
-        }
-        let mut p = Reader::new(payload);
-        let mut cols = [Reader::default(); col::COUNT];
-        for c in &mut cols {
-            *c = Reader::new(p.prefixed().map_err(bad)?);
-        }
-        if !p.is_empty() {
-            return Err(bad("bytes after the last column"));
-        }
-        let mut defs = parse_defs(cols[col::DEFS].rest())?;
-
         // Which state the frame is decoded against.
         let held = {
             let mut streams = lock(&self.streams);
@@ -282,6 +280,88 @@ impl SrtDecoder {
                 Some(ResyncReason::UnknownStream),
             ),
         };
+        // The kept frames this one may refer to (spans, dictionaries).
+        let window = lock(&state.history).window(seq);
+        let payload = &mut buffers.payload;
+        payload.clear();
+        let limit = self.limits.max_payload_bytes;
+        let mut blocks = Reader::new(&frame[HEADER_LEN..]);
+        while !blocks.is_empty() {
+            let mode = blocks.byte().map_err(bad)?;
+            let back = if mode == block::ZSTD_TEXT {
+                blocks.varint().map_err(bad)?
+            } else {
+                0
+            };
+            let bytes = blocks.prefixed().map_err(bad)?;
+            let room = limit - payload.len();
+            match mode {
+                block::STORED if bytes.len() > room => {
+                    return Err(SrtDecodeError::TooLarge { limit })
+                }
+                block::STORED => payload.extend_from_slice(bytes),
+                block::ZSTD => {
+                    buffers
+                        .decompressor
+                        .decompress(Encoding::Zstd, bytes, room, &mut buffers.block)
+                        .map_err(|e| match e {
+                            DecompressError::TooLarge { .. } => SrtDecodeError::TooLarge { limit },
+                            e => SrtDecodeError::Corrupt(e),
+                        })?;
+                    payload.extend_from_slice(&buffers.block);
+                }
+                block::ZSTD_TEXT => {
+                    let dictionary = &kept(&window, seq, back, missing)?.text;
+                    if dictionary.is_empty() {
+                        return Err(bad("dictionary of a frame whose text is not kept"));
+                    }
+                    let size = match zstd::zstd_safe::get_frame_content_size(bytes) {
+                        Ok(Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
+                        _ => return Err(bad("zstd block without its content size")),
+                    };
+                    if size > room {
+                        return Err(SrtDecodeError::TooLarge { limit });
+                    }
+                    let block = &mut buffers.block;
+                    block.clear();
+                    block.reserve_exact(size);
+                    let text = match &mut buffers.text {
+                        Some(t) => t,
+                        None => buffers.text.insert(
+                            zstd::bulk::Decompressor::new().map_err(corrupt_zstd)?,
+                        ),
+                    };
+                    text.set_dictionary(dictionary).map_err(corrupt_zstd)?;
+                    text.decompress_to_buffer(bytes, block)
+                        .map_err(corrupt_zstd)?;
+                    if block.len() != size {
+                        return Err(bad("zstd block shorter than its content size"));
+                    }
+                    payload.extend_from_slice(block);
+                }
+                _ => return Err(bad("unknown block mode")),
+            }
+        }
+        let mut p = Reader::new(payload);
+        let mut cols = [Reader::default(); col::COUNT];
+        for c in &mut cols {
+            *c = Reader::new(p.prefixed().map_err(bad)?);
+        }
+        if !p.is_empty() {
+            return Err(bad("bytes after the last column"));
+        }
+        // The frame's text, kept as a dictionary for later frames.
+        let mut text = Vec::new();
+        for c in [col::DEFS, col::STR] {
+            let bytes = cols[c].rest();
+            cols[c] = Reader::new(bytes);
+            if text.len() <= HISTORY_TEXT {
+                put_varint(&mut text, bytes.len() as u64);
+                text.extend_from_slice(bytes);
+            }
+        }
+        let mut defs = parse_defs(cols[col::DEFS].rest())?;
+
         let defined: usize = defs.iter().map(|d| d.ent.data.len() + ENTRY_OVERHEAD).sum();
         if state.bytes.load(Ordering::Relaxed).saturating_add(defined)
             > self.limits.max_stream_state_bytes
@@ -298,7 +378,6 @@ impl SrtDecoder {
             });
         }
 
-        let window = lock(&state.history).window(seq);
         let (spans, recs) = {
             let entries = state.entries.read().unwrap_or_else(PoisonError::into_inner);
             validate_defs(&mut defs, &entries, missing)?;
@@ -326,7 +405,8 @@ impl SrtDecoder {
             (spans, body.records())
         };
 
-        let new_entries = self.commit(stream, generation, state, fresh, &defs, seq, recs)?;
+        let new_entries =
+            self.commit(stream, generation, state, fresh, &defs, seq, recs, text)?;
         Ok(Decoded {
             spans,
             frame: id,
@@ -344,6 +424,7 @@ impl SrtDecoder {
         defs: &[Def<'_>],
         seq: u64,
         recs: Vec<Rec>,
+        text: Vec<u8>,
     ) -> Result<usize, SrtDecodeError> {
         let target = {
             let mut streams = lock(&self.streams);
@@ -412,7 +493,7 @@ impl SrtDecoder {
             }
             target.bytes.fetch_add(bytes, Ordering::Relaxed);
         }
-        let change = lock(&target.history).insert(seq, recs);
+        let change = lock(&target.history).insert(seq, recs, text);
         if change >= 0 {
             target
                 .history_bytes
@@ -565,7 +646,7 @@ struct Body<'x, 'o> {
     missing: Option<ResyncReason>,
     /// The frame's seq and the kept spans of the frames it may refer to.
     seq: u64,
-    window: &'x [(u64, Arc<[Rec]>)],
+    window: &'x [(u64, Arc<KeptFrame>)],
     cols: [Reader<'x>; col::COUNT],
     out: &'o mut Vec<u8>,
     max_output: usize,
@@ -775,20 +856,10 @@ impl<'x> Body<'x, '_> {
     fn place(&mut self, c: usize) -> Result<&'x Rec, SrtDecodeError> {
         let back = self.varint(c)?;
         let index = self.cols[c].len().map_err(bad)?;
-        if !(1..=HISTORY_FRAMES).contains(&back) || back > self.seq {
-            return Err(bad("reference to a frame out of range"));
-        }
-        let seq = self.seq - back;
-        let window: &'x [(u64, Arc<[Rec]>)] = self.window;
-        let recs = match window.binary_search_by_key(&seq, |(s, _)| *s) {
-            Ok(i) => &window[i].1,
-            Err(_) => {
-                return Err(SrtDecodeError::Resync {
-                    reason: self.missing.unwrap_or(ResyncReason::UnknownFrame { seq }),
-                })
-            }
-        };
-        recs.get(index)
+        let window: &'x [(u64, Arc<KeptFrame>)] = self.window;
+        kept(window, self.seq, back, self.missing)?
+            .recs
+            .get(index)
             .filter(|r| r.valid)
             .ok_or(bad("reference to a span an earlier frame does not have"))
     }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-use otlp_compression::{Compression, Compressor};
+use otlp_compression::{Algorithm, Compression, CompressionError, Compressor};
 
 use crate::format::{
     self, col, domain, flag, kind, span_id_code, span_ref, trace_ref, ty, MAX_DEPTH,
@@ -741,7 +741,9 @@ pub struct SrtEncoder {
     config: SrtConfig,
     /// zstd contexts for the [`Pack::Fast`] and [`Pack::Text`] blocks,
     /// kept for reuse.
-    compressors: Option<(Compressor, Compressor)>,
+    compressors: Option<(Compressor, zstd::bulk::Compressor<'static>)>,
+    /// The current frame's text (see `format::HISTORY_TEXT`).
+    text: Vec<u8>,
     stream: u64,
     generation: u32,
     next_seq: u64,
@@ -828,6 +830,7 @@ impl SrtEncoder {
             first_child: Vec::new(),
             history: SenderHistory::default(),
             recs: Vec::new(),
+            text: Vec::new(),
             int_prev: Vec::new(),
         }
     }
@@ -895,7 +898,7 @@ impl SrtEncoder {
         self.frame_traces.clear();
         self.frame_spans.clear();
         self.new_traces = 0;
-        self.recs = self.history.take_buffer();
+        (self.recs, self.text) = self.history.take_buffers();
         for (i, s) in p.spans.iter().enumerate() {
             if !s.escape && s.span_id.len() == 8 {
                 let id = u64::from_le_bytes(s.span_id.try_into().unwrap_or_default());
@@ -922,10 +925,6 @@ impl SrtEncoder {
             }
         }
         let encoded = self.write_columns(p);
-        let recs = std::mem::take(&mut self.recs);
-        if encoded.is_ok() {
-            self.history.push(self.seq, recs);
-        }
         if let Err(e) = encoded {
             // Ids ran out: the entries made for this frame are in the state
             // but no frame refers to them; start over on the next call.
@@ -945,6 +944,10 @@ impl SrtEncoder {
         // The payload is the columns, each after its length, cut into
         // blocks, each stored or compressed as its own zstd frame (whichever
         // is smaller).
+        // The text block is compressed with the text of the newest frame
+        // the receiver holds as dictionary: attribute values that vary too
+        // much to be template slots (user agents, addresses, ids from a
+        // pool, statements) mostly repeat from one request to the next.
         let (fast, text) = self.compressors.as_mut().ok_or(SrtError::StateOverflow)?;
         for (columns, pack) in BLOCKS {
             self.payload.clear();
@@ -952,17 +955,38 @@ impl SrtEncoder {
                 put_varint(&mut self.payload, c.len() as u64);
                 self.payload.extend_from_slice(c);
             }
+            if *pack == Pack::Text {
+                self.text.extend_from_slice(&self.payload);
+            }
             if *pack != Pack::Stored && self.payload.len() >= MIN_ZSTD_BLOCK {
-                let compressor = if *pack == Pack::Fast {
-                    &mut *fast
+                let mut back = None;
+                if *pack == Pack::Fast {
+                    fast.compress(&self.payload, &mut self.compressed)
+                        .map_err(SrtError::Compression)?;
                 } else {
-                    &mut *text
-                };
-                compressor
-                    .compress(&self.payload, &mut self.compressed)
-                    .map_err(SrtError::Compression)?;
+                    let dictionary = match self.history.text(self.seq) {
+                        Some((b, d)) => {
+                            back = Some(b);
+                            d
+                        }
+                        None => &[],
+                    };
+                    text.set_dictionary(self.config.level, dictionary)
+                        .map_err(zstd_failed)?;
+                    self.compressed.clear();
+                    self.compressed
+                        .reserve(zstd::zstd_safe::compress_bound(self.payload.len()));
+                    text.compress_to_buffer(&self.payload[..], &mut self.compressed)
+                        .map_err(zstd_failed)?;
+                }
                 if self.compressed.len() < self.payload.len() {
-                    out.push(format::block::ZSTD);
+                    match back {
+                        Some(b) => {
+                            out.push(format::block::ZSTD_TEXT);
+                            put_varint(out, b);
+                        }
+                        None => out.push(format::block::ZSTD),
+                    }
                     put_varint(out, self.compressed.len() as u64);
                     out.extend_from_slice(&self.compressed);
                     continue;
@@ -972,6 +996,11 @@ impl SrtEncoder {
             put_varint(out, self.payload.len() as u64);
             out.extend_from_slice(&self.payload);
         }
+        let (recs, text) = (
+            std::mem::take(&mut self.recs),
+            std::mem::take(&mut self.text),
+        );
+        self.history.push(self.seq, recs, text);
         let frame = FrameId {
             stream: self.stream,
             generation: self.generation,
@@ -1494,9 +1523,21 @@ impl SrtEncoder {
 
 fn zstd_compressors(
     level: i32,
-) -> Result<(Compressor, Compressor), otlp_compression::CompressionError> {
+) -> Result<(Compressor, zstd::bulk::Compressor<'static>), otlp_compression::CompressionError> {
+    Compression::zstd().with_level(level)?;
+    let text = zstd::bulk::Compressor::new(level).map_err(|e| CompressionError::Failed {
+        algorithm: Algorithm::Zstd,
+        source: Box::new(e),
+    })?;
     Ok((
         Compressor::new(Compression::zstd().with_level(FAST_LEVEL.min(level))?)?,
-        Compressor::new(Compression::zstd().with_level(level)?)?,
+        text,
     ))
+}
+
+fn zstd_failed(e: std::io::Error) -> SrtError {
+    SrtError::Compression(CompressionError::Failed {
+        algorithm: Algorithm::Zstd,
+        source: Box::new(e),
+    })
 }

@@ -13,6 +13,9 @@ pub(crate) mod block {
     pub(crate) const STORED: u8 = 0;
     /// The block is one zstd frame; it decompresses to the payload's bytes.
     pub(crate) const ZSTD: u8 = 1;
+    /// A varint `back`, then one zstd frame compressed with the *text* of
+    /// frame `seq - back` as its (raw content) dictionary.
+    pub(crate) const ZSTD_TEXT: u8 = 2;
 }
 
 /// The payload's columns, in the order they are written: first the codes
@@ -133,6 +136,11 @@ pub(crate) const HISTORY_FRAMES: u64 = 16;
 /// `HISTORY_FRAMES`, so that a frame that arrives after a few newer ones
 /// still finds what it refers to.
 pub(crate) const HISTORY_KEPT: u64 = 64;
+
+/// A frame's *text* (its DEFS and STR columns, each after its length, as
+/// in the payload) is kept for later frames' dictionaries only up to this
+/// size.
+pub(crate) const HISTORY_TEXT: usize = 64 << 10;
 
 /// Only a frame's first spans are kept for later frames to refer to.
 pub(crate) const HISTORY_SPANS: usize = 4096;

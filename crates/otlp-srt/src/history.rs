@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use crate::format::{HISTORY_FRAMES, HISTORY_KEPT, HISTORY_SPANS};
+use crate::format::{HISTORY_FRAMES, HISTORY_KEPT, HISTORY_SPANS, HISTORY_TEXT};
 
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -79,6 +79,8 @@ struct SentFrame {
     seq: u64,
     acked: bool,
     recs: Vec<Rec>,
+    /// The frame's text, if kept (see `HISTORY_TEXT`).
+    text: Vec<u8>,
 }
 
 /// The sender's history: the spans of its last `HISTORY_FRAMES` frames of
@@ -94,7 +96,7 @@ pub(crate) struct SenderHistory {
     /// Trace id -> (seq, index) of the latest span of that trace.
     traces: FastMap<u128, (u64, u32)>,
     /// Buffers of frames that left the window, for reuse.
-    spare: Vec<Vec<Rec>>,
+    spare: Vec<(Vec<Rec>, Vec<u8>)>,
 }
 
 impl SenderHistory {
@@ -105,11 +107,27 @@ impl SenderHistory {
         self.traces.clear();
     }
 
-    /// A buffer for the next frame's records.
-    pub(crate) fn take_buffer(&mut self) -> Vec<Rec> {
-        let mut v = self.spare.pop().unwrap_or_default();
-        v.clear();
-        v
+    /// Buffers for the next frame's records and text.
+    pub(crate) fn take_buffers(&mut self) -> (Vec<Rec>, Vec<u8>) {
+        let (mut recs, mut text) = self.spare.pop().unwrap_or_default();
+        recs.clear();
+        text.clear();
+        (recs, text)
+    }
+
+    /// The text of the newest frame the receiver holds that frame `seq`
+    /// may use as a dictionary, with how far back it is.
+    pub(crate) fn text(&self, seq: u64) -> Option<(u64, &[u8])> {
+        self.frames
+            .iter()
+            .rev()
+            .filter(|f| f.acked && !f.text.is_empty())
+            .find_map(|f| {
+                let back = seq.checked_sub(f.seq)?;
+                (1..=HISTORY_FRAMES)
+                    .contains(&back)
+                    .then_some((back, &f.text[..]))
+            })
     }
 
     /// The span with id `span_id`, for frame `seq`, if the receiver holds it.
@@ -146,7 +164,7 @@ impl SenderHistory {
 
     /// Keeps frame `seq`'s records, forgetting frames that are now too far
     /// back to refer to.
-    pub(crate) fn push(&mut self, seq: u64, mut recs: Vec<Rec>) {
+    pub(crate) fn push(&mut self, seq: u64, mut recs: Vec<Rec>, mut text: Vec<u8>) {
         while self
             .frames
             .front()
@@ -171,7 +189,7 @@ impl SenderHistory {
                         self.traces.remove(&trace);
                     }
                 }
-                self.spare.push(old.recs);
+                self.spare.push((old.recs, old.text));
             }
         }
         recs.truncate(HISTORY_SPANS);
@@ -187,10 +205,14 @@ impl SenderHistory {
                     .insert(u128::from_le_bytes(r.trace_id), (seq, i as u32));
             }
         }
+        if text.len() > HISTORY_TEXT {
+            text.clear();
+        }
         self.frames.push_back(SentFrame {
             seq,
             acked: false,
             recs,
+            text,
         });
     }
 
@@ -207,13 +229,27 @@ impl SenderHistory {
 #[derive(Debug, Default)]
 pub(crate) struct Kept {
     newest: u64,
-    frames: BTreeMap<u64, Arc<[Rec]>>,
+    frames: BTreeMap<u64, Arc<KeptFrame>>,
     bytes: usize,
+}
+
+/// What the receiver keeps of one frame.
+#[derive(Debug)]
+pub(crate) struct KeptFrame {
+    pub(crate) recs: Vec<Rec>,
+    /// Its text, empty if larger than `HISTORY_TEXT`.
+    pub(crate) text: Vec<u8>,
+}
+
+impl KeptFrame {
+    fn bytes(&self) -> usize {
+        self.recs.len() * REC_BYTES + self.text.len()
+    }
 }
 
 impl Kept {
     /// The kept frames frame `seq` may refer to.
-    pub(crate) fn window(&self, seq: u64) -> Vec<(u64, Arc<[Rec]>)> {
+    pub(crate) fn window(&self, seq: u64) -> Vec<(u64, Arc<KeptFrame>)> {
         self.frames
             .range(seq.saturating_sub(HISTORY_FRAMES)..seq)
             .map(|(s, r)| (*s, r.clone()))
@@ -222,13 +258,17 @@ impl Kept {
 
     /// Keeps frame `seq`'s records (unless it is already too old); returns
     /// the change in bytes held.
-    pub(crate) fn insert(&mut self, seq: u64, mut recs: Vec<Rec>) -> isize {
+    pub(crate) fn insert(&mut self, seq: u64, mut recs: Vec<Rec>, mut text: Vec<u8>) -> isize {
         let before = self.bytes as isize;
         if seq + HISTORY_KEPT > self.newest {
             recs.truncate(HISTORY_SPANS);
-            self.bytes += recs.len() * REC_BYTES;
-            if let Some(old) = self.frames.insert(seq, recs.into()) {
-                self.bytes -= old.len() * REC_BYTES;
+            if text.len() > HISTORY_TEXT {
+                text = Vec::new();
+            }
+            let frame = KeptFrame { recs, text };
+            self.bytes += frame.bytes();
+            if let Some(old) = self.frames.insert(seq, Arc::new(frame)) {
+                self.bytes -= old.bytes();
             }
             self.newest = self.newest.max(seq);
             while let Some((&s, _)) = self.frames.first_key_value() {
@@ -236,7 +276,7 @@ impl Kept {
                     break;
                 }
                 if let Some(old) = self.frames.remove(&s) {
-                    self.bytes -= old.len() * REC_BYTES;
+                    self.bytes -= old.bytes();
                 }
             }
         }

@@ -83,7 +83,7 @@ fn recorded_corpus_round_trips_and_is_at_most_half_of_otlp_zstd() {
         }
         let ratio = srt as f64 / otlp_zstd as f64;
         println!(
-            "flask batch {batch}: otlp {:.1} B/span, otlp+zstd3 {:.1} B/span, srt {:.1} B/span, ratio {ratio:.3}",
+            "flask batch {batch}: otlp {:.1} B/span, otlp+zstd3 {:.1} B/span, srt {:.1} B/span, ratio {ratio:.4}",
             otlp as f64 / spans as f64,
             otlp_zstd as f64 / spans as f64,
             srt as f64 / spans as f64,
@@ -130,7 +130,7 @@ fn corpus_round_trips_and_is_at_most_half_of_otlp_zstd() {
         }
         let ratio = srt as f64 / otlp_zstd as f64;
         println!(
-            "batch {batch}: otlp {:.1} B/span, otlp+zstd3 {:.1} B/span, srt {:.1} B/span, ratio {ratio:.3}",
+            "batch {batch}: otlp {:.1} B/span, otlp+zstd3 {:.1} B/span, srt {:.1} B/span, ratio {ratio:.4}",
             otlp as f64 / spans as f64,
             otlp_zstd as f64 / spans as f64,
             srt as f64 / spans as f64,
@@ -144,6 +144,14 @@ fn corpus_round_trips_and_is_at_most_half_of_otlp_zstd() {
             );
         }
     }
+}
+
+fn varint_to(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 fn read_varint(p: &mut &[u8]) -> usize {
@@ -160,18 +168,27 @@ fn read_varint(p: &mut &[u8]) -> usize {
     }
 }
 
-/// A frame's payload: its blocks' contents (stored, or zstd), concatenated.
-fn payload_of(frame: &[u8]) -> Vec<u8> {
+/// A frame's payload: its blocks' contents (stored, zstd, or zstd with the
+/// text of an earlier frame as dictionary, `texts` by seq), concatenated.
+fn payload_of(frame: &[u8], texts: &std::collections::HashMap<u64, Vec<u8>>) -> Vec<u8> {
+    let seq = u64::from_le_bytes(frame[16..24].try_into().unwrap());
     let mut payload = Vec::new();
     let mut p = &frame[24..];
     while !p.is_empty() {
         let mode = p[0];
         p = &p[1..];
+        let back = if mode == 2 { read_varint(&mut p) as u64 } else { 0 };
         let len = read_varint(&mut p);
         let (bytes, rest) = p.split_at(len);
         p = rest;
         if mode == 0 {
             payload.extend_from_slice(bytes);
+        } else if mode == 2 {
+            let block = zstd::bulk::Decompressor::with_dictionary(&texts[&(seq - back)])
+                .unwrap()
+                .decompress(bytes, 64 << 20)
+                .unwrap();
+            payload.extend_from_slice(&block);
         } else {
             let mut block = Vec::new();
             otlp_compression::decompress(
@@ -234,10 +251,32 @@ fn column_sizes_of(names: &[&str], requests: &[Vec<u8>]) {
     let mut frame = Vec::new();
     let mut totals = vec![(0usize, 0usize); names.len()];
     let (mut spans, mut frames) = (0usize, 0usize);
+    // Each frame's text (DEFS and STR after their lengths), by seq: the
+    // dictionaries of later frames' text blocks.
+    let mut texts = std::collections::HashMap::new();
     let warm = requests.len() / 4;
     for (round, request) in requests.iter().enumerate() {
         let id = encoder.encode(request, &mut frame).unwrap();
         encoder.acknowledge(id);
+        let payload = payload_of(&frame, &texts);
+        let mut p = &payload[..];
+        let mut columns = Vec::new();
+        for _ in names {
+            let len = read_varint(&mut p);
+            let (col, rest) = p.split_at(len);
+            p = rest;
+            columns.push(col);
+        }
+        let mut text = Vec::new();
+        for (name, col) in names.iter().zip(&columns) {
+            if matches!(*name, "defs" | "str") {
+                let mut prefix = Vec::new();
+                varint_to(col.len() as u64, &mut prefix);
+                text.extend_from_slice(&prefix);
+                text.extend_from_slice(col);
+            }
+        }
+        texts.insert(id.seq(), text);
         if round < warm {
             continue;
         }
@@ -249,12 +288,7 @@ fn column_sizes_of(names: &[&str], requests: &[Vec<u8>]) {
             .flat_map(|r| &r.scope_spans)
             .map(|s| s.spans.len())
             .sum::<usize>();
-        let payload = payload_of(&frame);
-        let mut p = &payload[..];
-        for t in totals.iter_mut() {
-            let len = read_varint(&mut p);
-            let (col, rest) = p.split_at(len);
-            p = rest;
+        for (t, col) in totals.iter_mut().zip(&columns) {
             t.0 += col.len();
             t.1 += if col.is_empty() { 0 } else { zstd_len(col, 3) };
         }
