@@ -392,6 +392,8 @@ impl SrtDecoder {
                 max_output,
                 path: Vec::new(),
                 ints: FastMap::default(),
+                prev_place: [0; 2],
+                prev_target: None,
                 span_ids: Vec::new(),
                 hist_child: Vec::new(),
                 traces: Vec::new(),
@@ -654,6 +656,10 @@ struct Body<'x, 'o> {
     path: Vec<(u32, Ent<'x>)>,
     /// Per variable int slot: the value it last had in this frame.
     ints: FastMap<u32, i64>,
+    /// The index of the last place read from HIST and from SPAN_ID.
+    prev_place: [u32; 2],
+    /// The span the last in-frame span reference named.
+    prev_target: Option<usize>,
     span_ids: Vec<Option<&'x [u8]>>,
     /// Per span: the span of an earlier frame that named it as parent,
     /// when its span id is given so.
@@ -855,7 +861,13 @@ impl<'x> Body<'x, '_> {
     /// The span of an earlier frame whose place is next in column `c`.
     fn place(&mut self, c: usize) -> Result<&'x Rec, SrtDecodeError> {
         let back = self.varint(c)?;
-        let index = self.cols[c].len().map_err(bad)?;
+        let prev = &mut self.prev_place[usize::from(c == col::SPAN_ID)];
+        let index = (*prev as i64)
+            .checked_add(unzigzag(self.cols[c].varint().map_err(bad)?))
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or(bad("reference to a span an earlier frame does not have"))?;
+        *prev = index;
+        let index = index as usize;
         let window: &'x [(u64, Arc<KeptFrame>)] = self.window;
         kept(window, self.seq, back, self.missing)?
             .recs
@@ -900,12 +912,14 @@ impl<'x> Body<'x, '_> {
             }
             code => {
                 let d = unzigzag(code - span_ref::SPAN);
-                let target = (index as i64)
-                    .checked_sub(d)
+                let base = self.prev_target.unwrap_or(index);
+                let target = (base as i64)
+                    .checked_add(d)
                     .and_then(|t| usize::try_from(t).ok())
                     .filter(|&t| t < self.span_ids.len())
                     .ok_or(bad("span reference out of the frame"))?;
                 let id = self.span_ids[target].ok_or(bad("span reference to a raw span"))?;
+                self.prev_target = Some(target);
                 (id, Target::Frame(target))
             }
         })

@@ -771,6 +771,10 @@ pub struct SrtEncoder {
     recs: Vec<Rec>,
     /// Per variable int slot: the frame seq and the value it last had.
     int_prev: Vec<(u64, i64)>,
+    /// The index of the last place written to HIST and to SPAN_ID.
+    prev_place: [u32; 2],
+    /// The span the last in-frame span reference named.
+    prev_target: Option<u32>,
 }
 
 impl std::fmt::Debug for SrtEncoder {
@@ -832,6 +836,8 @@ impl SrtEncoder {
             recs: Vec::new(),
             text: Vec::new(),
             int_prev: Vec::new(),
+            prev_place: [0; 2],
+            prev_target: None,
         }
     }
 
@@ -898,6 +904,8 @@ impl SrtEncoder {
         self.frame_traces.clear();
         self.frame_spans.clear();
         self.new_traces = 0;
+        self.prev_place = [0; 2];
+        self.prev_target = None;
         (self.recs, self.text) = self.history.take_buffers();
         for (i, s) in p.spans.iter().enumerate() {
             if !s.escape && s.span_id.len() == 8 {
@@ -1157,7 +1165,12 @@ impl SrtEncoder {
         } else if let Ok(raw) = <[u8; 8]>::try_from(id) {
             match self.frame_spans.get(&u64::from_le_bytes(raw)) {
                 Some(&at) => {
-                    let d = i64::from(index) - i64::from(at);
+                    // Against the span the previous reference named (the
+                    // current span for the first): siblings and spans of
+                    // one group name nearby parents.
+                    let base = self.prev_target.unwrap_or(index);
+                    self.prev_target = Some(at);
+                    let d = i64::from(at) - i64::from(base);
                     self.columns.varint(col::PARENT, span_ref::SPAN + zigzag(d));
                 }
                 None if history.is_some() => {
@@ -1184,10 +1197,16 @@ impl SrtEncoder {
         self.columns.varint(c, delta >> 8);
     }
 
+    /// Writes where a span of an earlier frame is: how far back, and its
+    /// index as the difference from the previous place's in the column
+    /// (spans that refer back often do so in order).
     fn place(&mut self, c: usize, place: Option<Place>) {
         if let Some(p) = place {
+            let prev = &mut self.prev_place[usize::from(c == col::SPAN_ID)];
+            let d = i64::from(p.index) - i64::from(*prev);
+            *prev = p.index;
             self.columns.varint(c, p.back);
-            self.columns.varint(c, u64::from(p.index));
+            self.columns.varint(c, zigzag(d));
         }
     }
 
