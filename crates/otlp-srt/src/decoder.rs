@@ -327,9 +327,9 @@ impl SrtDecoder {
                     block.reserve_exact(size);
                     let text = match &mut buffers.text {
                         Some(t) => t,
-                        None => buffers.text.insert(
-                            zstd::bulk::Decompressor::new().map_err(corrupt_zstd)?,
-                        ),
+                        None => buffers
+                            .text
+                            .insert(zstd::bulk::Decompressor::new().map_err(corrupt_zstd)?),
                     };
                     text.set_dictionary(dictionary).map_err(corrupt_zstd)?;
                     text.decompress_to_buffer(bytes, block)
@@ -407,8 +407,7 @@ impl SrtDecoder {
             (spans, body.records())
         };
 
-        let new_entries =
-            self.commit(stream, generation, state, fresh, &defs, seq, recs, text)?;
+        let new_entries = self.commit(stream, generation, state, fresh, &defs, seq, recs, text)?;
         Ok(Decoded {
             spans,
             frame: id,
@@ -894,10 +893,7 @@ impl<'x> Body<'x, '_> {
 
     /// A span id from the PARENT column, with the index of the frame's
     /// span it refers to.
-    fn span_ref_index(
-        &mut self,
-        index: usize,
-    ) -> Result<(&'x [u8], Target<'x>), SrtDecodeError> {
+    fn span_ref_index(&mut self, index: usize) -> Result<(&'x [u8], Target<'x>), SrtDecodeError> {
         let r = self.varint(col::PARENT)?;
         Ok(match r {
             span_ref::EMPTY => (b"", Target::None),

@@ -972,20 +972,30 @@ impl SrtEncoder {
                     fast.compress(&self.payload, &mut self.compressed)
                         .map_err(SrtError::Compression)?;
                 } else {
-                    let dictionary = match self.history.text(self.seq) {
-                        Some((b, d)) => {
-                            back = Some(b);
-                            d
-                        }
-                        None => &[],
-                    };
-                    text.set_dictionary(self.config.level, dictionary)
-                        .map_err(zstd_failed)?;
                     self.compressed.clear();
                     self.compressed
                         .reserve(zstd::zstd_safe::compress_bound(self.payload.len()));
-                    text.compress_to_buffer(&self.payload[..], &mut self.compressed)
-                        .map_err(zstd_failed)?;
+                    match self.history.text(self.seq) {
+                        Some((b, prefix)) => {
+                            // A prefix costs nearly nothing to set up (a
+                            // dictionary would build its own tables for
+                            // each frame), but a context keeps the borrow,
+                            // so it lives for this frame only.
+                            back = Some(b);
+                            let mut ctx = zstd::zstd_safe::CCtx::create();
+                            ctx.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(
+                                self.config.level,
+                            ))
+                            .map_err(zstd_code)?;
+                            ctx.ref_prefix(prefix).map_err(zstd_code)?;
+                            ctx.compress2(&mut self.compressed, &self.payload[..])
+                                .map_err(zstd_code)?;
+                        }
+                        None => {
+                            text.compress_to_buffer(&self.payload[..], &mut self.compressed)
+                                .map_err(zstd_failed)?;
+                        }
+                    }
                 }
                 if self.compressed.len() < self.payload.len() {
                     match back {
@@ -1218,12 +1228,7 @@ impl SrtEncoder {
         prev_start: &mut u64,
     ) -> Result<(), SrtError> {
         self.recs.push(Rec::of(
-            s.escape,
-            s.span_id,
-            s.parent,
-            s.trace_id,
-            s.start,
-            s.end,
+            s.escape, s.span_id, s.parent, s.trace_id, s.start, s.end,
         ));
         if s.escape {
             self.columns.bytes(col::FLAGS, &[flag::RAW]);
@@ -1552,6 +1557,13 @@ fn zstd_compressors(
         Compressor::new(Compression::zstd().with_level(FAST_LEVEL.min(level))?)?,
         text,
     ))
+}
+
+fn zstd_code(code: usize) -> SrtError {
+    SrtError::Compression(CompressionError::Failed {
+        algorithm: Algorithm::Zstd,
+        source: zstd::zstd_safe::get_error_name(code).into(),
+    })
 }
 
 fn zstd_failed(e: std::io::Error) -> SrtError {

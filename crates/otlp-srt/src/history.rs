@@ -43,10 +43,7 @@ impl Rec {
         start: u64,
         end: u64,
     ) -> Rec {
-        match (
-            <[u8; 8]>::try_from(span_id),
-            <[u8; 16]>::try_from(trace_id),
-        ) {
+        match (<[u8; 8]>::try_from(span_id), <[u8; 16]>::try_from(trace_id)) {
             (Ok(span_id), Ok(trace_id)) if !raw => {
                 let parent8 = <[u8; 8]>::try_from(parent).ok();
                 Rec {
@@ -154,7 +151,9 @@ impl SenderHistory {
     }
 
     fn usable(&self, at: u64, index: u32, seq: u64) -> Option<(Place, &Rec)> {
-        let back = seq.checked_sub(at).filter(|b| (1..=HISTORY_FRAMES).contains(b))?;
+        let back = seq
+            .checked_sub(at)
+            .filter(|b| (1..=HISTORY_FRAMES).contains(b))?;
         // At most `HISTORY_FRAMES` frames, seqs ascending with gaps where
         // a frame failed.
         let f = self.frames.iter().rev().find(|f| f.seq == at)?;

@@ -177,7 +177,11 @@ fn payload_of(frame: &[u8], texts: &std::collections::HashMap<u64, Vec<u8>>) -> 
     while !p.is_empty() {
         let mode = p[0];
         p = &p[1..];
-        let back = if mode == 2 { read_varint(&mut p) as u64 } else { 0 };
+        let back = if mode == 2 {
+            read_varint(&mut p) as u64
+        } else {
+            0
+        };
         let len = read_varint(&mut p);
         let (bytes, rest) = p.split_at(len);
         p = rest;

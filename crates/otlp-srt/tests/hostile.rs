@@ -242,7 +242,11 @@ fn output_is_capped_even_when_a_blob_is_referenced_many_times() {
     }
     let decoder = SrtDecoder::new(SrtLimits::new());
     let mut out = Vec::new();
-    let result = decoder.decode(&frame(&[(DEFS, defs), (STRUCT, structure)]), 1 << 20, &mut out);
+    let result = decoder.decode(
+        &frame(&[(DEFS, defs), (STRUCT, structure)]),
+        1 << 20,
+        &mut out,
+    );
     assert!(
         matches!(result, Err(SrtDecodeError::TooLarge { limit: 1_048_576 })),
         "{result:?}"
