@@ -407,7 +407,7 @@ impl SrtDecoder {
             (spans, body.records())
         };
 
-        let new_entries = self.commit(stream, generation, state, fresh, &defs, seq, recs, text)?;
+        let new_entries = self.commit(id, state, fresh, &defs, recs, text)?;
         Ok(Decoded {
             spans,
             frame: id,
@@ -415,18 +415,22 @@ impl SrtDecoder {
         })
     }
 
-    /// Keeps the frame's definitions for later frames of its generation.
+    /// Keeps the frame's definitions, spans and text for later frames of
+    /// its generation.
     fn commit(
         &self,
-        stream: u64,
-        generation: u32,
+        frame: FrameId,
         state: Arc<GenState>,
         fresh: bool,
         defs: &[Def<'_>],
-        seq: u64,
         recs: Vec<Rec>,
         text: Vec<u8>,
     ) -> Result<usize, SrtDecodeError> {
+        let FrameId {
+            stream,
+            generation,
+            seq,
+        } = frame;
         let target = {
             let mut streams = lock(&self.streams);
             let now = self.clock.fetch_add(1, Ordering::Relaxed);

@@ -559,6 +559,11 @@ fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     if let Some(kv) = parse_short_kv(raw) {
         return Ok(Some(kv));
     }
+    parse_any_kv(raw)
+}
+
+/// [`parse_kv`] without the short cut.
+fn parse_any_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     let mut b = raw;
     let mut key: &[u8] = b"";
     if b.first() == Some(&0x0a) {
@@ -1571,4 +1576,56 @@ fn zstd_failed(e: std::io::Error) -> SrtError {
         algorithm: Algorithm::Zstd,
         source: Box::new(e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn same(a: &Kv<'_>, b: &Kv<'_>) -> bool {
+        let val = match (a.val, b.val) {
+            (Val::Absent, Val::Absent) => true,
+            (Val::Str(x), Val::Str(y)) | (Val::Bytes(x), Val::Bytes(y)) => x == y,
+            (Val::Raw(x), Val::Raw(y)) => x == y,
+            (Val::Bool(x), Val::Bool(y)) => x == y,
+            (Val::Int(x), Val::Int(y)) => x == y,
+            (Val::Double(x), Val::Double(y)) => x == y,
+            _ => false,
+        };
+        val && a.key == b.key && a.raw == b.raw
+    }
+
+    proptest! {
+        /// The short cut reads a KeyValue as the general reader does, on
+        /// well-formed KeyValues and on any bytes.
+        #[test]
+        fn short_keyvalues_read_as_the_general_reader_does(
+            key in proptest::collection::vec(any::<u8>(), 0..140),
+            tag in prop::sample::select(vec![0x0au8, 0x10, 0x18, 0x21, 0x3a, 0x2a]),
+            value in proptest::collection::vec(any::<u8>(), 0..140),
+            noise in proptest::collection::vec(any::<u8>(), 0..24),
+        ) {
+            let mut kv = vec![0x0a];
+            put_varint(&mut kv, key.len() as u64);
+            kv.extend_from_slice(&key);
+            let mut any = vec![tag];
+            if matches!(tag, 0x0a | 0x3a | 0x2a) {
+                put_varint(&mut any, value.len() as u64);
+            }
+            any.extend_from_slice(&value);
+            kv.push(0x12);
+            put_varint(&mut kv, any.len() as u64);
+            kv.extend_from_slice(&any);
+            for raw in [&kv[..], &noise[..]] {
+                if let Some(short) = parse_short_kv(raw) {
+                    let general = parse_any_kv(raw);
+                    prop_assert!(
+                        matches!(&general, Ok(Some(g)) if same(&short, g)),
+                        "{raw:?}: {short:?} vs {general:?}"
+                    );
+                }
+            }
+        }
+    }
 }

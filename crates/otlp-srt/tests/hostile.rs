@@ -16,6 +16,10 @@ const FLAGS: usize = 1;
 const NODE: usize = 2;
 const TRACE: usize = 3;
 const PARENT: usize = 4;
+const HIST: usize = 5;
+const START: usize = 14;
+const DURATION: usize = 15;
+const TIME_LO: usize = 16;
 const STATUS: usize = 13;
 const DEFS: usize = 17;
 const SPAN_ID: usize = 19;
@@ -34,6 +38,11 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
 
 /// A frame of stream 7, generation 1 with the given columns.
 fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
+    frame_seq(1, columns)
+}
+
+/// A frame of stream 7, generation 1 with sequence number `seq`.
+fn frame_seq(seq: u64, columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
     let mut payload = Vec::new();
     for c in 0..COLUMNS {
         let bytes = columns
@@ -47,7 +56,7 @@ fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
     let mut out = b"SRT\x01".to_vec();
     out.extend_from_slice(&7u64.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&1u64.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
     let mut z = Vec::new();
     Compressor::new(Compression::zstd())
         .unwrap()
@@ -532,4 +541,96 @@ fn the_decoder_is_shared_and_the_encoder_moves_between_threads() {
     fn sent<T: Send>() {}
     shared::<SrtDecoder>();
     sent::<SrtEncoder>();
+}
+
+#[test]
+fn references_to_earlier_frames_not_kept_are_a_resync() {
+    let decoder = SrtDecoder::new(SrtLimits::new());
+    // Frame 1: an empty request defining a span tree root, and one span.
+    let root = vec![1, 1, 0, 0, 1, b'n'];
+    let one_span = vec![1, 0, 0, 1, 0, 0, 1];
+    decode(
+        &decoder,
+        &frame_seq(
+            1,
+            &[
+                (DEFS, root.clone()),
+                (STRUCT, one_span.clone()),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![1; 8]),
+                (NODE, vec![1]),
+                (PARENT, vec![0]),
+                (TRACE, vec![0]),
+                (IDS, vec![2; 16]),
+                (START, vec![0]),
+                (DURATION, vec![0]),
+                (TIME_LO, vec![0, 0]),
+            ],
+        ),
+    )
+    .unwrap();
+    // Frame 10: a span whose parent is span `index` of frame `10 - back`.
+    let parent_in = |back: u8, index: u8| {
+        frame_seq(
+            10,
+            &[
+                (STRUCT, one_span.clone()),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![3; 8]),
+                (NODE, vec![1]),
+                (PARENT, vec![3]),
+                (HIST, vec![back, index]),
+                (TRACE, vec![2]),
+                (START, vec![0]),
+                (DURATION, vec![0]),
+                (TIME_LO, vec![0, 0]),
+            ],
+        )
+    };
+    // Frame 8 was never decoded.
+    let result = decode(&decoder, &parent_in(2, 0));
+    assert!(
+        matches!(
+            result,
+            Err(SrtDecodeError::Resync {
+                reason: ResyncReason::UnknownFrame { seq: 8 }
+            })
+        ),
+        "{result:?}"
+    );
+    // Frame 1 is kept: its span 0 decodes as the parent (and relative).
+    let mut out = Vec::new();
+    decoder.decode(&parent_in(9, 0), 1 << 20, &mut out).unwrap();
+    let decoded = ExportTraceServiceRequest::decode(&out[..]).unwrap();
+    let span = &decoded.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(span.parent_span_id, vec![1; 8]);
+    assert_eq!(span.trace_id, vec![2; 16]);
+    // Frame 1 has no span 1 (the index is zigzag-coded: 2 is +1).
+    let result = decode(&decoder, &parent_in(9, 2));
+    assert!(
+        matches!(result, Err(SrtDecodeError::Malformed(_))),
+        "{result:?}"
+    );
+    // Further back than a frame may refer.
+    let result = decode(&decoder, &parent_in(17, 0));
+    assert!(
+        matches!(result, Err(SrtDecodeError::Malformed(_))),
+        "{result:?}"
+    );
+    // A text block compressed against frame 8's text, which is not kept.
+    let mut text_block = b"SRT\x01".to_vec();
+    text_block.extend_from_slice(&7u64.to_le_bytes());
+    text_block.extend_from_slice(&1u32.to_le_bytes());
+    text_block.extend_from_slice(&10u64.to_le_bytes());
+    text_block.extend_from_slice(&[2, 2, 3, 1, 2, 3]);
+    let result = decode(&decoder, &text_block);
+    assert!(
+        matches!(
+            result,
+            Err(SrtDecodeError::Resync {
+                reason: ResyncReason::UnknownFrame { seq: 8 }
+            })
+        ),
+        "{result:?}"
+    );
 }
