@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use otlp_compression::{DecompressError, Decompressor, Encoding};
 
 use crate::format::{
-    self, block, col, domain, flag, kind, span_ref, trace_ref, ty, ENTRY_OVERHEAD, HEADER_LEN,
-    MAX_DEPTH,
+    self, block, col, domain, flag, kind, span_id_code, span_ref, trace_ref, ty, ENTRY_OVERHEAD,
+    HEADER_LEN, HISTORY_FRAMES, HISTORY_SPANS, HISTORY_TEXT, MAX_DEPTH,
 };
+use crate::history::{Kept, KeptFrame, Rec};
 use crate::wire::{close, open, put_bytes_field, put_varint, unzigzag, varint_len, Reader};
 use crate::{FrameId, ResyncReason, SrtDecodeError, SrtLimits};
 
@@ -19,13 +20,47 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 const POOL: usize = 8;
 
 /// A decompression state and buffers, kept for reuse.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Buffers {
     decompressor: Decompressor,
     /// The payload: the blocks' contents, concatenated.
     payload: Vec<u8>,
     /// One zstd block, decompressed.
     block: Vec<u8>,
+    /// A zstd context for the blocks compressed with a dictionary.
+    text: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl std::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffers").finish_non_exhaustive()
+    }
+}
+
+fn corrupt_zstd(e: std::io::Error) -> SrtDecodeError {
+    SrtDecodeError::Corrupt(DecompressError::Corrupt {
+        encoding: Encoding::Zstd,
+        source: Box::new(e),
+    })
+}
+
+/// What is kept of frame `seq - back`, which frame `seq` refers to.
+fn kept(
+    window: &[(u64, Arc<KeptFrame>)],
+    seq: u64,
+    back: u64,
+    missing: Option<ResyncReason>,
+) -> Result<&KeptFrame, SrtDecodeError> {
+    if !(1..=HISTORY_FRAMES).contains(&back) || back > seq {
+        return Err(bad("reference to a frame out of range"));
+    }
+    let at = seq - back;
+    match window.binary_search_by_key(&at, |(s, _)| *s) {
+        Ok(i) => Ok(&window[i].1),
+        Err(_) => Err(SrtDecodeError::Resync {
+            reason: missing.unwrap_or(ResyncReason::UnknownFrame { seq: at }),
+        }),
+    }
 }
 
 /// What a decoded frame held.
@@ -84,6 +119,10 @@ struct GenState {
     generation: u32,
     entries: RwLock<FastMap<u32, Held>>,
     bytes: AtomicUsize,
+    /// Spans of the frames decoded last, for later frames to refer to.
+    history: Mutex<Kept>,
+    /// What `history` holds, in bytes (counted towards the total limit).
+    history_bytes: AtomicUsize,
 }
 
 impl GenState {
@@ -92,7 +131,14 @@ impl GenState {
             generation,
             entries: RwLock::new(FastMap::default()),
             bytes: AtomicUsize::new(0),
+            history: Mutex::new(Kept::default()),
+            history_bytes: AtomicUsize::new(0),
         }
+    }
+
+    /// All it holds, as the total limit counts it.
+    fn total_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed) + self.history_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -146,7 +192,7 @@ impl SrtDecoder {
     pub fn state_bytes(&self) -> usize {
         lock(&self.streams)
             .values()
-            .map(|s| s.state.bytes.load(Ordering::Relaxed))
+            .map(|s| s.state.total_bytes())
             .sum()
     }
 
@@ -207,42 +253,6 @@ impl SrtDecoder {
             generation,
             seq,
         };
-        let payload = &mut buffers.payload;
-        payload.clear();
-        let limit = self.limits.max_payload_bytes;
-        let mut blocks = Reader::new(&frame[HEADER_LEN..]);
-        while !blocks.is_empty() {
-            let mode = blocks.byte().map_err(bad)?;
-            let bytes = blocks.prefixed().map_err(bad)?;
-            let room = limit - payload.len();
-            match mode {
-                block::STORED if bytes.len() > room => {
-                    return Err(SrtDecodeError::TooLarge { limit })
-                }
-                block::STORED => payload.extend_from_slice(bytes),
-                block::ZSTD => {
-                    buffers
-                        .decompressor
-                        .decompress(Encoding::Zstd, bytes, room, &mut buffers.block)
-                        .map_err(|e| match e {
-                            DecompressError::TooLarge { .. } => SrtDecodeError::TooLarge { limit },
-                            e => SrtDecodeError::Corrupt(e),
-                        })?;
-                    payload.extend_from_slice(&buffers.block);
-                }
-                _ => return Err(bad("unknown block mode")),
-            }
-        }
-        let mut p = Reader::new(payload);
-        let mut cols = [Reader::default(); col::COUNT];
-        for c in &mut cols {
-            *c = Reader::new(p.prefixed().map_err(bad)?);
-        }
-        if !p.is_empty() {
-            return Err(bad("bytes after the last column"));
-        }
-        let mut defs = parse_defs(cols[col::DEFS].rest())?;
-
         // Which state the frame is decoded against.
         let held = {
             let mut streams = lock(&self.streams);
@@ -270,6 +280,88 @@ impl SrtDecoder {
                 Some(ResyncReason::UnknownStream),
             ),
         };
+        // The kept frames this one may refer to (spans, dictionaries).
+        let window = lock(&state.history).window(seq);
+        let payload = &mut buffers.payload;
+        payload.clear();
+        let limit = self.limits.max_payload_bytes;
+        let mut blocks = Reader::new(&frame[HEADER_LEN..]);
+        while !blocks.is_empty() {
+            let mode = blocks.byte().map_err(bad)?;
+            let back = if mode == block::ZSTD_TEXT {
+                blocks.varint().map_err(bad)?
+            } else {
+                0
+            };
+            let bytes = blocks.prefixed().map_err(bad)?;
+            let room = limit - payload.len();
+            match mode {
+                block::STORED if bytes.len() > room => {
+                    return Err(SrtDecodeError::TooLarge { limit })
+                }
+                block::STORED => payload.extend_from_slice(bytes),
+                block::ZSTD => {
+                    buffers
+                        .decompressor
+                        .decompress(Encoding::Zstd, bytes, room, &mut buffers.block)
+                        .map_err(|e| match e {
+                            DecompressError::TooLarge { .. } => SrtDecodeError::TooLarge { limit },
+                            e => SrtDecodeError::Corrupt(e),
+                        })?;
+                    payload.extend_from_slice(&buffers.block);
+                }
+                block::ZSTD_TEXT => {
+                    let dictionary = &kept(&window, seq, back, missing)?.text;
+                    if dictionary.is_empty() {
+                        return Err(bad("dictionary of a frame whose text is not kept"));
+                    }
+                    let size = match zstd::zstd_safe::get_frame_content_size(bytes) {
+                        Ok(Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
+                        _ => return Err(bad("zstd block without its content size")),
+                    };
+                    if size > room {
+                        return Err(SrtDecodeError::TooLarge { limit });
+                    }
+                    let block = &mut buffers.block;
+                    block.clear();
+                    block.reserve_exact(size);
+                    let text = match &mut buffers.text {
+                        Some(t) => t,
+                        None => buffers
+                            .text
+                            .insert(zstd::bulk::Decompressor::new().map_err(corrupt_zstd)?),
+                    };
+                    text.set_dictionary(dictionary).map_err(corrupt_zstd)?;
+                    text.decompress_to_buffer(bytes, block)
+                        .map_err(corrupt_zstd)?;
+                    if block.len() != size {
+                        return Err(bad("zstd block shorter than its content size"));
+                    }
+                    payload.extend_from_slice(block);
+                }
+                _ => return Err(bad("unknown block mode")),
+            }
+        }
+        let mut p = Reader::new(payload);
+        let mut cols = [Reader::default(); col::COUNT];
+        for c in &mut cols {
+            *c = Reader::new(p.prefixed().map_err(bad)?);
+        }
+        if !p.is_empty() {
+            return Err(bad("bytes after the last column"));
+        }
+        // The frame's text, kept as a dictionary for later frames.
+        let mut text = Vec::new();
+        for c in [col::DEFS, col::STR] {
+            let bytes = cols[c].rest();
+            cols[c] = Reader::new(bytes);
+            if text.len() <= HISTORY_TEXT {
+                put_varint(&mut text, bytes.len() as u64);
+                text.extend_from_slice(bytes);
+            }
+        }
+        let mut defs = parse_defs(cols[col::DEFS].rest())?;
+
         let defined: usize = defs.iter().map(|d| d.ent.data.len() + ENTRY_OVERHEAD).sum();
         if state.bytes.load(Ordering::Relaxed).saturating_add(defined)
             > self.limits.max_stream_state_bytes
@@ -286,28 +378,36 @@ impl SrtDecoder {
             });
         }
 
-        let spans = {
+        let (spans, recs) = {
             let entries = state.entries.read().unwrap_or_else(PoisonError::into_inner);
             validate_defs(&mut defs, &entries, missing)?;
             let mut body = Body {
                 defs: &defs,
                 held: &entries,
                 missing,
+                seq,
+                window: &window,
                 cols,
                 out,
                 max_output,
                 path: Vec::new(),
+                ints: FastMap::default(),
+                prev_place: [0; 2],
+                prev_target: None,
                 span_ids: Vec::new(),
+                hist_child: Vec::new(),
                 traces: Vec::new(),
                 starts: Vec::new(),
                 ends: Vec::new(),
                 trace_ids: Vec::new(),
+                parents: Vec::new(),
                 first_child: Vec::new(),
             };
-            body.request()?
+            let spans = body.request()?;
+            (spans, body.records())
         };
 
-        let new_entries = self.commit(stream, generation, state, fresh, &defs)?;
+        let new_entries = self.commit(id, state, fresh, &defs, recs, text)?;
         Ok(Decoded {
             spans,
             frame: id,
@@ -315,15 +415,22 @@ impl SrtDecoder {
         })
     }
 
-    /// Keeps the frame's definitions for later frames of its generation.
+    /// Keeps the frame's definitions, spans and text for later frames of
+    /// its generation.
     fn commit(
         &self,
-        stream: u64,
-        generation: u32,
+        frame: FrameId,
         state: Arc<GenState>,
         fresh: bool,
         defs: &[Def<'_>],
+        recs: Vec<Rec>,
+        text: Vec<u8>,
     ) -> Result<usize, SrtDecodeError> {
+        let FrameId {
+            stream,
+            generation,
+            seq,
+        } = frame;
         let target = {
             let mut streams = lock(&self.streams);
             let now = self.clock.fetch_add(1, Ordering::Relaxed);
@@ -391,6 +498,16 @@ impl SrtDecoder {
             }
             target.bytes.fetch_add(bytes, Ordering::Relaxed);
         }
+        let change = lock(&target.history).insert(seq, recs, text);
+        if change >= 0 {
+            target
+                .history_bytes
+                .fetch_add(change.unsigned_abs(), Ordering::Relaxed);
+        } else {
+            target
+                .history_bytes
+                .fetch_sub(change.unsigned_abs(), Ordering::Relaxed);
+        }
         self.evict(stream);
         Ok(added)
     }
@@ -400,10 +517,7 @@ impl SrtDecoder {
     fn evict(&self, current: u64) {
         let mut streams = lock(&self.streams);
         loop {
-            let total: usize = streams
-                .values()
-                .map(|s| s.state.bytes.load(Ordering::Relaxed))
-                .sum();
+            let total: usize = streams.values().map(|s| s.state.total_bytes()).sum();
             if streams.len() <= self.limits.max_streams
                 && total <= self.limits.max_total_state_bytes
             {
@@ -535,17 +649,51 @@ struct Body<'x, 'o> {
     defs: &'x [Def<'x>],
     held: &'x FastMap<u32, Held>,
     missing: Option<ResyncReason>,
+    /// The frame's seq and the kept spans of the frames it may refer to.
+    seq: u64,
+    window: &'x [(u64, Arc<KeptFrame>)],
     cols: [Reader<'x>; col::COUNT],
     out: &'o mut Vec<u8>,
     max_output: usize,
-    path: Vec<Ent<'x>>,
+    /// The slots of the current path, with their node ids.
+    path: Vec<(u32, Ent<'x>)>,
+    /// Per variable int slot: the value it last had in this frame.
+    ints: FastMap<u32, i64>,
+    /// The index of the last place read from HIST and from SPAN_ID.
+    prev_place: [u32; 2],
+    /// The span the last in-frame span reference named.
+    prev_target: Option<usize>,
     span_ids: Vec<Option<&'x [u8]>>,
+    /// Per span: the span of an earlier frame that named it as parent,
+    /// when its span id is given so.
+    hist_child: Vec<Option<&'x Rec>>,
     traces: Vec<&'x [u8]>,
     /// Per span of the frame: start time, trace id, first earlier child.
     starts: Vec<u64>,
     ends: Vec<u64>,
     trace_ids: Vec<&'x [u8]>,
+    parents: Vec<&'x [u8]>,
     first_child: Vec<usize>,
+}
+
+/// The span a span id reference names, if any.
+#[derive(Clone, Copy)]
+enum Target<'x> {
+    None,
+    /// Span `i` of this frame.
+    Frame(usize),
+    /// A span of an earlier frame.
+    History(&'x Rec),
+}
+
+/// What a span's trace id, start and end are coded against.
+#[derive(Clone, Copy)]
+struct Relative<'x> {
+    trace_id: &'x [u8],
+    start: u64,
+    end: u64,
+    /// A child (its end is the base of the span's end) or the parent.
+    child: bool,
 }
 
 /// No span (in `first_child`).
@@ -573,6 +721,16 @@ impl<'x> Body<'x, '_> {
         self.cols[c].varint().map_err(bad)
     }
 
+    /// A start or end delta: its low byte from TIME_LO, the rest from `c`.
+    fn time(&mut self, c: usize) -> Result<u64, SrtDecodeError> {
+        let high = self.varint(c)?;
+        if high > u64::MAX >> 8 {
+            return Err(bad("time delta out of range"));
+        }
+        let low = self.c(col::TIME_LO).byte().map_err(bad)?;
+        Ok(high << 8 | u64::from(low))
+    }
+
     fn u32(&mut self, c: usize) -> Result<u32, SrtDecodeError> {
         self.cols[c].u32().map_err(bad)
     }
@@ -595,18 +753,35 @@ impl<'x> Body<'x, '_> {
         // Span ids first: a parent may come after its children.
         let flags = self.cols[col::FLAGS].rest();
         for &f in flags {
+            let mut child = None;
             let id = if f & flag::RAW != 0 {
                 None
-            } else if f & flag::ODD_SPAN_ID != 0 {
-                Some(self.c(col::SPAN_ID).prefixed().map_err(bad)?)
+            } else if f & flag::SPAN_ID_CODE != 0 {
+                match self.varint(col::SPAN_ID)? {
+                    span_id_code::CHILD => {
+                        let rec = self.place(col::SPAN_ID)?;
+                        if !rec.has_parent {
+                            return Err(bad("span id of a span's parent that has none"));
+                        }
+                        child = Some(rec);
+                        Some(&rec.parent[..])
+                    }
+                    code if code % 2 == 0 => {
+                        let n = usize::try_from(code / 2).map_err(|_| bad("bad span id"))?;
+                        Some(self.c(col::SPAN_ID).take(n).map_err(bad)?)
+                    }
+                    _ => return Err(bad("unknown span id code")),
+                }
             } else {
                 Some(self.c(col::SPAN_ID).take(8).map_err(bad)?)
             };
             self.span_ids.push(id);
+            self.hist_child.push(child);
         }
         self.starts = vec![0; flags.len()];
         self.ends = vec![0; flags.len()];
         self.trace_ids = vec![b""; flags.len()];
+        self.parents = vec![b""; flags.len()];
         self.first_child = vec![NONE; flags.len()];
         let mut index = 0usize;
         let mut prev_start = 0u64;
@@ -666,6 +841,7 @@ impl<'x> Body<'x, '_> {
                 self.c(col::IDS).take(n).map_err(bad)?
             }
             trace_ref::RELATIVE => return Err(bad("relative trace id outside a span")),
+            trace_ref::HISTORY => &self.place(col::HIST)?.trace_id[..],
             back => {
                 let d =
                     usize::try_from(back - trace_ref::BACK).map_err(|_| bad("bad trace ref"))?;
@@ -685,29 +861,66 @@ impl<'x> Body<'x, '_> {
         Ok(self.span_ref_index(index)?.0)
     }
 
+    /// The span of an earlier frame whose place is next in column `c`.
+    fn place(&mut self, c: usize) -> Result<&'x Rec, SrtDecodeError> {
+        let back = self.varint(c)?;
+        let prev = &mut self.prev_place[usize::from(c == col::SPAN_ID)];
+        let index = (*prev as i64)
+            .checked_add(unzigzag(self.cols[c].varint().map_err(bad)?))
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or(bad("reference to a span an earlier frame does not have"))?;
+        *prev = index;
+        let index = index as usize;
+        let window: &'x [(u64, Arc<KeptFrame>)] = self.window;
+        kept(window, self.seq, back, self.missing)?
+            .recs
+            .get(index)
+            .filter(|r| r.valid)
+            .ok_or(bad("reference to a span an earlier frame does not have"))
+    }
+
+    /// This frame's spans as later frames may refer to them.
+    fn records(&self) -> Vec<Rec> {
+        (0..self.span_ids.len().min(HISTORY_SPANS))
+            .map(|i| {
+                Rec::of(
+                    self.span_ids[i].is_none(),
+                    self.span_ids[i].unwrap_or_default(),
+                    self.parents[i],
+                    self.trace_ids[i],
+                    self.starts[i],
+                    self.ends[i],
+                )
+            })
+            .collect()
+    }
+
     /// A span id from the PARENT column, with the index of the frame's
     /// span it refers to.
-    fn span_ref_index(
-        &mut self,
-        index: usize,
-    ) -> Result<(&'x [u8], Option<usize>), SrtDecodeError> {
+    fn span_ref_index(&mut self, index: usize) -> Result<(&'x [u8], Target<'x>), SrtDecodeError> {
         let r = self.varint(col::PARENT)?;
         Ok(match r {
-            span_ref::EMPTY => (b"", None),
-            span_ref::RAW8 => (self.c(col::IDS).take(8).map_err(bad)?, None),
+            span_ref::EMPTY => (b"", Target::None),
+            span_ref::RAW8 => (self.c(col::IDS).take(8).map_err(bad)?, Target::None),
             span_ref::RAW_ODD => {
                 let n = self.c(col::MISC).len().map_err(bad)?;
-                (self.c(col::IDS).take(n).map_err(bad)?, None)
+                (self.c(col::IDS).take(n).map_err(bad)?, Target::None)
+            }
+            span_ref::HISTORY => {
+                let rec = self.place(col::HIST)?;
+                (&rec.span_id[..], Target::History(rec))
             }
             code => {
                 let d = unzigzag(code - span_ref::SPAN);
-                let target = (index as i64)
-                    .checked_sub(d)
+                let base = self.prev_target.unwrap_or(index);
+                let target = (base as i64)
+                    .checked_add(d)
                     .and_then(|t| usize::try_from(t).ok())
                     .filter(|&t| t < self.span_ids.len())
                     .ok_or(bad("span reference out of the frame"))?;
                 let id = self.span_ids[target].ok_or(bad("span reference to a raw span"))?;
-                (id, Some(target))
+                self.prev_target = Some(target);
+                (id, Target::Frame(target))
             }
         })
     }
@@ -739,7 +952,7 @@ impl<'x> Body<'x, '_> {
                     return Ok((e.data, e.parent));
                 }
                 kind::FIXED | kind::VAR if self.path.len() < MAX_DEPTH => {
-                    self.path.push(e);
+                    self.path.push((id, e));
                     id = e.parent;
                 }
                 _ => return Err(bad("node reference of the wrong kind")),
@@ -750,7 +963,7 @@ impl<'x> Body<'x, '_> {
     /// Writes the attributes of `self.path` as fields `key`.
     fn attributes(&mut self, key: u8) -> Result<(), SrtDecodeError> {
         for i in 0..self.path.len() {
-            let e = self.path[i];
+            let (node, e) = self.path[i];
             if e.kind == kind::FIXED {
                 self.room(e.data.len() + 6)?;
                 put_bytes_field(self.out, key, e.data);
@@ -774,8 +987,10 @@ impl<'x> Body<'x, '_> {
             };
             let (inner, int) = match e.tag {
                 ty::INT => {
-                    let v = unzigzag(self.varint(col::INT)?) as u64;
-                    (1 + varint_len(v), v)
+                    let prev = self.ints.get(&node).copied().unwrap_or(0);
+                    let v = prev.wrapping_add(unzigzag(self.varint(col::INT)?));
+                    self.ints.insert(node, v);
+                    (1 + varint_len(v as u64), v as u64)
                 }
                 ty::DOUBLE => (9, self.c(col::DOUBLE).u64_le().map_err(bad)?),
                 ty::BOOL => (
@@ -826,19 +1041,46 @@ impl<'x> Body<'x, '_> {
         }
         let leaf = self.u32(col::NODE)?;
         let (name, kind) = self.path(leaf, domain::SPAN)?;
-        let (parent, parent_index) = self.span_ref_index(index)?;
-        if let Some(k) = parent_index.filter(|&k| k > index) {
-            if self.first_child[k] == NONE {
+        let (parent, target) = self.span_ref_index(index)?;
+        if let Target::Frame(k) = target {
+            if k > index && self.first_child[k] == NONE {
                 self.first_child[k] = index;
             }
         }
-        let (relative, child) = match parent_index {
-            Some(k) if k < index => (Some(k), None),
-            _ => (self.first_child_of(index), self.first_child_of(index)),
+        // The relative: the parent if it came earlier in this frame or in
+        // an earlier frame, else the first child in this frame, else a
+        // child in an earlier frame.
+        let relative = match (target, self.first_child_of(index), self.hist_child[index]) {
+            (Target::Frame(k), _, _) if k < index => Some(Relative {
+                trace_id: self.trace_ids[k],
+                start: self.starts[k],
+                end: self.ends[k],
+                child: false,
+            }),
+            (Target::History(r), _, _) => Some(Relative {
+                trace_id: &r.trace_id,
+                start: r.start,
+                end: r.end,
+                child: false,
+            }),
+            (_, Some(c), _) => Some(Relative {
+                trace_id: self.trace_ids[c],
+                start: self.starts[c],
+                end: self.ends[c],
+                child: true,
+            }),
+            (_, None, Some(r)) => Some(Relative {
+                trace_id: &r.trace_id,
+                start: r.start,
+                end: r.end,
+                child: true,
+            }),
+            _ => None,
         };
         let trace_id = if self.varint_peek_relative()? {
-            let r = relative.ok_or(bad("relative trace id of a span without relative"))?;
-            self.trace_ids[r]
+            relative
+                .ok_or(bad("relative trace id of a span without relative"))?
+                .trace_id
         } else {
             self.trace_id()?
         };
@@ -848,13 +1090,17 @@ impl<'x> Body<'x, '_> {
         } else {
             b""
         };
-        let base = relative.map_or(*prev_start, |r| self.starts[r]);
-        let start = base.wrapping_add(unzigzag(self.varint(col::START)?) as u64);
+        let base = relative.map_or(*prev_start, |r| r.start);
+        let start = base.wrapping_add(unzigzag(self.time(col::START)?) as u64);
         *prev_start = start;
         self.starts[index] = start;
         self.trace_ids[index] = trace_id;
-        let end_base = child.map_or(start, |c| self.ends[c]);
-        let end = end_base.wrapping_add(unzigzag(self.varint(col::DURATION)?) as u64);
+        self.parents[index] = parent;
+        let end_base = match relative {
+            Some(r) if r.child => r.end,
+            _ => start,
+        };
+        let end = end_base.wrapping_add(unzigzag(self.time(col::DURATION)?) as u64);
         self.ends[index] = end;
 
         self.room(

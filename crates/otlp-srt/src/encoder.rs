@@ -3,34 +3,49 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-use otlp_compression::{Compression, Compressor};
+use otlp_compression::{Algorithm, Compression, CompressionError, Compressor};
 
-use crate::format::{self, col, domain, flag, kind, span_ref, trace_ref, ty, MAX_DEPTH};
-use crate::wire::{check_fields, next_field, put_varint, zigzag, Field};
+use crate::format::{
+    self, col, domain, flag, kind, span_id_code, span_ref, trace_ref, ty, MAX_DEPTH,
+};
+use crate::history::{Place, Rec, SenderHistory};
+use crate::wire::{
+    check_fields, next_field, put_varint, read_varint as next_field_varint, zigzag, Field,
+};
 use crate::{FrameId, SrtConfig, SrtError};
 
 /// Frames whose fate the encoder remembers; past this the oldest is
 /// forgotten, as if rejected (always safe: its definitions are sent again).
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// The payload's blocks (see `write_frame`): their columns and whether zstd is worth trying on it. Span ids and raw trace and span
-/// ids are random bytes: zstd cannot shrink them, so they are stored.
-/// Columns of different kinds get their own zstd frames: one set of
-/// entropy tables for node ids and another for text compress better than
-/// one shared by all.
-const BLOCKS: &[(std::ops::Range<usize>, bool)] = &[
-    (col::DEFS..col::SPAN_ID, true),
-    (col::SPAN_ID..col::NODE, false),
-    (col::NODE..col::TRACE, true),
-    (col::TRACE..col::IDS, true),
-    (col::IDS..col::PARENT, false),
-    (col::PARENT..col::START, true),
-    (col::START..col::DURATION, true),
-    (col::DURATION..col::MISC, true),
-    (col::MISC..col::STR, true),
-    (col::STR..col::INT, true),
-    (col::INT..col::COUNT, true),
+/// How a block of the payload is compressed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pack {
+    /// Stored: span ids and raw trace and span ids are random bytes that
+    /// zstd cannot shrink.
+    Stored,
+    /// zstd level 1: numbers and codes, where higher levels find nothing
+    /// more (measured on both corpora of `tests/corpus.rs`).
+    Fast,
+    /// zstd at the configured level: definitions and strings.
+    Text,
+}
+
+/// The payload's blocks (see `write_frame`): their columns and how each is
+/// compressed. Codes, times, the low bytes of times and text each get
+/// their own zstd frame (their own entropy tables); on both corpora of
+/// `tests/corpus.rs` this is as small as a frame per column and builds
+/// half of the tables.
+const BLOCKS: &[(std::ops::Range<usize>, Pack)] = &[
+    (col::STRUCT..col::START, Pack::Fast),
+    (col::START..col::TIME_LO, Pack::Fast),
+    (col::TIME_LO..col::DEFS, Pack::Fast),
+    (col::DEFS..col::SPAN_ID, Pack::Text),
+    (col::SPAN_ID..col::COUNT, Pack::Stored),
 ];
+
+/// zstd level of the [`Pack::Fast`] blocks.
+const FAST_LEVEL: i32 = 1;
 
 /// Blocks smaller than this are stored: a zstd frame's header and tables
 /// cost more than it could save.
@@ -176,6 +191,35 @@ impl State {
         self.last_child.push(0);
         self.bytes += data.len() + format::ENTRY_OVERHEAD;
         Ok(id)
+    }
+}
+
+/// What a span's start, end and trace id are coded against.
+#[derive(Clone, Copy)]
+struct Relative<'r> {
+    trace_id: &'r [u8],
+    start: u64,
+    end: u64,
+    /// A child (its end is the base of the span's end) or the parent.
+    child: bool,
+}
+
+impl<'r> Relative<'r> {
+    fn span(s: &SpanV<'r>, child: bool) -> Relative<'r> {
+        Relative {
+            trace_id: s.trace_id,
+            start: s.start,
+            end: s.end,
+            child,
+        }
+    }
+    fn rec(r: &'r Rec, child: bool) -> Relative<'r> {
+        Relative {
+            trace_id: &r.trace_id,
+            start: r.start,
+            end: r.end,
+            child,
+        }
     }
 }
 
@@ -512,6 +556,14 @@ fn merge<'a>(blob: Blob<'a>, more: &'a [u8], concat: &mut Vec<u8>) -> Blob<'a> {
 /// A KeyValue in its usual shape (key, then at most one value), or `None`
 /// for any other encoding, which the span then carries raw.
 fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
+    if let Some(kv) = parse_short_kv(raw) {
+        return Ok(Some(kv));
+    }
+    parse_any_kv(raw)
+}
+
+/// [`parse_kv`] without the short cut.
+fn parse_any_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     let mut b = raw;
     let mut key: &[u8] = b"";
     if b.first() == Some(&0x0a) {
@@ -538,6 +590,49 @@ fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
         }
     }
     Ok(Some(Kv { raw, key, val }))
+}
+
+/// The common KeyValue: key and value shorter than 128 bytes, the value
+/// a string, bool, int or double, without going through `next_field`.
+/// `None` for anything else (then parsed in full).
+#[inline]
+fn parse_short_kv(raw: &[u8]) -> Option<Kv<'_>> {
+    let [0x0a, klen, rest @ ..] = raw else {
+        return None;
+    };
+    let klen = usize::from(*klen);
+    if klen >= 0x80 || rest.len() < klen + 3 {
+        return None;
+    }
+    let (key, rest) = rest.split_at(klen);
+    let [0x12, vlen, tag, v @ ..] = rest else {
+        return None;
+    };
+    // One-byte lengths only: a byte of 0x80 or more starts a longer varint.
+    if *vlen >= 0x80 || usize::from(*vlen) != v.len() + 1 {
+        return None;
+    }
+    let val = match (*tag, v) {
+        (0x0a, [len, s @ ..]) if *len < 0x80 && usize::from(*len) == s.len() => Val::Str(s),
+        (0x10, [b]) if *b < 0x80 => Val::Bool(*b != 0),
+        (0x18, _) => {
+            let mut b = v;
+            let x = read_varint_exact(&mut b)?;
+            Val::Int(x as i64)
+        }
+        (0x21, [..]) if v.len() == 8 => Val::Double(u64::from_le_bytes(v.try_into().ok()?)),
+        _ => return None,
+    };
+    Some(Kv { raw, key, val })
+}
+
+/// A varint that is all of `b`.
+#[inline]
+fn read_varint_exact(b: &mut &[u8]) -> Option<u64> {
+    match next_field_varint(b) {
+        Some(x) if b.is_empty() => Some(x),
+        _ => None,
+    }
 }
 
 fn parse_any(v: &[u8]) -> Result<Val<'_>, SrtError> {
@@ -649,7 +744,11 @@ impl Columns {
 /// resync error, then encode the request again.
 pub struct SrtEncoder {
     config: SrtConfig,
-    compressor: Option<Compressor>,
+    /// zstd contexts for the [`Pack::Fast`] and [`Pack::Text`] blocks,
+    /// kept for reuse.
+    compressors: Option<(Compressor, zstd::bulk::Compressor<'static>)>,
+    /// The current frame's text (see `format::HISTORY_TEXT`).
+    text: Vec<u8>,
     stream: u64,
     generation: u32,
     next_seq: u64,
@@ -671,6 +770,16 @@ pub struct SrtEncoder {
     new_traces: u32,
     parent_of: Vec<u32>,
     first_child: Vec<u32>,
+    /// Spans of the frames before, by id and by parent id.
+    history: SenderHistory,
+    /// The current frame's spans for the history, by index.
+    recs: Vec<Rec>,
+    /// Per variable int slot: the frame seq and the value it last had.
+    int_prev: Vec<(u64, i64)>,
+    /// The index of the last place written to HIST and to SPAN_ID.
+    prev_place: [u32; 2],
+    /// The span the last in-frame span reference named.
+    prev_target: Option<u32>,
 }
 
 impl std::fmt::Debug for SrtEncoder {
@@ -706,10 +815,10 @@ fn random_stream_id() -> u64 {
 impl SrtEncoder {
     /// An encoder for a new stream, with a random stream id and empty state.
     pub fn new(config: SrtConfig) -> SrtEncoder {
-        let compressor = zstd_compressor(config.level).ok();
+        let compressors = zstd_compressors(config.level).ok();
         SrtEncoder {
             config,
-            compressor,
+            compressors,
             stream: random_stream_id(),
             generation: 1,
             next_seq: 1,
@@ -728,6 +837,12 @@ impl SrtEncoder {
             new_traces: 0,
             parent_of: Vec::new(),
             first_child: Vec::new(),
+            history: SenderHistory::default(),
+            recs: Vec::new(),
+            text: Vec::new(),
+            int_prev: Vec::new(),
+            prev_place: [0; 2],
+            prev_target: None,
         }
     }
 
@@ -781,9 +896,9 @@ impl SrtEncoder {
         // Everything that can fail on the input failed in parsing; from here
         // the state only grows (a failure to grow it is an overflow of u32
         // ids, after which the next frame starts a new generation).
-        if self.compressor.is_none() {
-            self.compressor =
-                Some(zstd_compressor(self.config.level).map_err(SrtError::Compression)?);
+        if self.compressors.is_none() {
+            self.compressors =
+                Some(zstd_compressors(self.config.level).map_err(SrtError::Compression)?);
         }
         // A seq is used once even if the frame fails, so that entries marked
         // as defined by a frame never sent are not taken as defined later.
@@ -794,6 +909,9 @@ impl SrtEncoder {
         self.frame_traces.clear();
         self.frame_spans.clear();
         self.new_traces = 0;
+        self.prev_place = [0; 2];
+        self.prev_target = None;
+        (self.recs, self.text) = self.history.take_buffers();
         for (i, s) in p.spans.iter().enumerate() {
             if !s.escape && s.span_id.len() == 8 {
                 let id = u64::from_le_bytes(s.span_id.try_into().unwrap_or_default());
@@ -839,19 +957,59 @@ impl SrtEncoder {
         // The payload is the columns, each after its length, cut into
         // blocks, each stored or compressed as its own zstd frame (whichever
         // is smaller).
-        let compressor = self.compressor.as_mut().ok_or(SrtError::StateOverflow)?;
-        for (columns, zstd) in BLOCKS {
+        // The text block is compressed with the text of the newest frame
+        // the receiver holds as dictionary: attribute values that vary too
+        // much to be template slots (user agents, addresses, ids from a
+        // pool, statements) mostly repeat from one request to the next.
+        let (fast, text) = self.compressors.as_mut().ok_or(SrtError::StateOverflow)?;
+        for (columns, pack) in BLOCKS {
             self.payload.clear();
             for c in &self.columns.cols[columns.clone()] {
                 put_varint(&mut self.payload, c.len() as u64);
                 self.payload.extend_from_slice(c);
             }
-            if *zstd && self.payload.len() >= MIN_ZSTD_BLOCK {
-                compressor
-                    .compress(&self.payload, &mut self.compressed)
-                    .map_err(SrtError::Compression)?;
+            if *pack == Pack::Text {
+                self.text.extend_from_slice(&self.payload);
+            }
+            if *pack != Pack::Stored && self.payload.len() >= MIN_ZSTD_BLOCK {
+                let mut back = None;
+                if *pack == Pack::Fast {
+                    fast.compress(&self.payload, &mut self.compressed)
+                        .map_err(SrtError::Compression)?;
+                } else {
+                    self.compressed.clear();
+                    self.compressed
+                        .reserve(zstd::zstd_safe::compress_bound(self.payload.len()));
+                    match self.history.text(self.seq) {
+                        Some((b, prefix)) => {
+                            // A prefix costs nearly nothing to set up (a
+                            // dictionary would build its own tables for
+                            // each frame), but a context keeps the borrow,
+                            // so it lives for this frame only.
+                            back = Some(b);
+                            let mut ctx = zstd::zstd_safe::CCtx::create();
+                            ctx.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(
+                                self.config.level,
+                            ))
+                            .map_err(zstd_code)?;
+                            ctx.ref_prefix(prefix).map_err(zstd_code)?;
+                            ctx.compress2(&mut self.compressed, &self.payload[..])
+                                .map_err(zstd_code)?;
+                        }
+                        None => {
+                            text.compress_to_buffer(&self.payload[..], &mut self.compressed)
+                                .map_err(zstd_failed)?;
+                        }
+                    }
+                }
                 if self.compressed.len() < self.payload.len() {
-                    out.push(format::block::ZSTD);
+                    match back {
+                        Some(b) => {
+                            out.push(format::block::ZSTD_TEXT);
+                            put_varint(out, b);
+                        }
+                        None => out.push(format::block::ZSTD),
+                    }
                     put_varint(out, self.compressed.len() as u64);
                     out.extend_from_slice(&self.compressed);
                     continue;
@@ -861,6 +1019,11 @@ impl SrtEncoder {
             put_varint(out, self.payload.len() as u64);
             out.extend_from_slice(&self.payload);
         }
+        let (recs, text) = (
+            std::mem::take(&mut self.recs),
+            std::mem::take(&mut self.text),
+        );
+        self.history.push(self.seq, recs, text);
         let frame = FrameId {
             stream: self.stream,
             generation: self.generation,
@@ -989,8 +1152,16 @@ impl SrtEncoder {
                 None => {
                     self.frame_traces.insert(key, next);
                     self.new_traces += 1;
-                    self.columns.varint(col::TRACE, trace_ref::NEW16);
-                    self.columns.bytes(col::IDS, id);
+                    match self.history.trace(key, self.seq) {
+                        Some(place) => {
+                            self.columns.varint(col::TRACE, trace_ref::HISTORY);
+                            self.place(col::HIST, Some(place));
+                        }
+                        None => {
+                            self.columns.varint(col::TRACE, trace_ref::NEW16);
+                            self.columns.bytes(col::IDS, id);
+                        }
+                    }
                 }
             }
         } else {
@@ -1001,14 +1172,25 @@ impl SrtEncoder {
         }
     }
 
-    fn span_ref(&mut self, id: &[u8], index: u32) {
+    /// Writes a span id reference; `history`: the span of an earlier frame
+    /// with that id, for a parent not in this frame.
+    fn span_ref(&mut self, id: &[u8], index: u32, history: Option<Place>) {
         if id.is_empty() {
             self.columns.varint(col::PARENT, span_ref::EMPTY);
         } else if let Ok(raw) = <[u8; 8]>::try_from(id) {
             match self.frame_spans.get(&u64::from_le_bytes(raw)) {
                 Some(&at) => {
-                    let d = i64::from(index) - i64::from(at);
+                    // Against the span the previous reference named (the
+                    // current span for the first): siblings and spans of
+                    // one group name nearby parents.
+                    let base = self.prev_target.unwrap_or(index);
+                    self.prev_target = Some(at);
+                    let d = i64::from(at) - i64::from(base);
                     self.columns.varint(col::PARENT, span_ref::SPAN + zigzag(d));
+                }
+                None if history.is_some() => {
+                    self.columns.varint(col::PARENT, span_ref::HISTORY);
+                    self.place(col::HIST, history);
                 }
                 None => {
                     self.columns.varint(col::PARENT, span_ref::RAW8);
@@ -1022,6 +1204,27 @@ impl SrtEncoder {
         }
     }
 
+    /// A start or end delta: its low byte, near random for nanosecond
+    /// clocks, apart from the rest, which zstd's entropy coder then finds
+    /// more regular.
+    fn time(&mut self, c: usize, delta: u64) {
+        self.columns.bytes(col::TIME_LO, &[delta as u8]);
+        self.columns.varint(c, delta >> 8);
+    }
+
+    /// Writes where a span of an earlier frame is: how far back, and its
+    /// index as the difference from the previous place's in the column
+    /// (spans that refer back often do so in order).
+    fn place(&mut self, c: usize, place: Option<Place>) {
+        if let Some(p) = place {
+            let prev = &mut self.prev_place[usize::from(c == col::SPAN_ID)];
+            let d = i64::from(p.index) - i64::from(*prev);
+            *prev = p.index;
+            self.columns.varint(c, p.back);
+            self.columns.varint(c, zigzag(d));
+        }
+    }
+
     fn write_span(
         &mut self,
         p: &Parsed<'_>,
@@ -1029,6 +1232,9 @@ impl SrtEncoder {
         index: u32,
         prev_start: &mut u64,
     ) -> Result<(), SrtError> {
+        self.recs.push(Rec::of(
+            s.escape, s.span_id, s.parent, s.trace_id, s.start, s.end,
+        ));
         if s.escape {
             self.columns.bytes(col::FLAGS, &[flag::RAW]);
             self.columns.string(col::RAW, s.raw);
@@ -1053,11 +1259,32 @@ impl SrtEncoder {
         if s.flags != 0 {
             flags |= flag::FLAGS;
         }
-        if s.span_id.len() != 8 {
-            flags |= flag::ODD_SPAN_ID;
-            self.columns.varint(col::SPAN_ID, s.span_id.len() as u64);
+        let i = index as usize;
+        // The span's relatives in earlier frames: its parent when that is
+        // not in this frame, and a span that named it as its parent.
+        let in_frame = self.parent_of[i] != NONE;
+        let hist_parent = match <[u8; 8]>::try_from(s.parent) {
+            Ok(raw) if !in_frame => self.history.span(u64::from_le_bytes(raw), self.seq),
+            _ => None,
         }
-        self.columns.bytes(col::SPAN_ID, s.span_id);
+        .map(|(place, r)| (place, *r));
+        let hist_child = match <[u8; 8]>::try_from(s.span_id) {
+            Ok(raw) => self.history.child(u64::from_le_bytes(raw), self.seq),
+            _ => None,
+        }
+        .map(|(place, r)| (place, *r));
+        if let Some((place, _)) = hist_child {
+            flags |= flag::SPAN_ID_CODE;
+            self.columns.varint(col::SPAN_ID, span_id_code::CHILD);
+            self.place(col::SPAN_ID, Some(place));
+        } else if s.span_id.len() != 8 {
+            flags |= flag::SPAN_ID_CODE;
+            self.columns
+                .varint(col::SPAN_ID, 2 * s.span_id.len() as u64);
+            self.columns.bytes(col::SPAN_ID, s.span_id);
+        } else {
+            self.columns.bytes(col::SPAN_ID, s.span_id);
+        }
         self.columns.bytes(col::FLAGS, &[flags]);
         // STR holds the trace state before the attributes' values, as the
         // decoder reads them.
@@ -1071,13 +1298,17 @@ impl SrtEncoder {
             &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize],
         )?;
         self.columns.varint(col::NODE, u64::from(leaf));
-        self.span_ref(s.parent, index);
-        let i = index as usize;
-        let (relative, child) = match self.parent_of[i] {
-            k if k != NONE && k < index => (Some(&p.spans[k as usize]), None),
-            _ => match self.first_child[i] {
-                NONE => (None, None),
-                j => (Some(&p.spans[j as usize]), Some(&p.spans[j as usize])),
+        self.span_ref(s.parent, index, hist_parent.map(|(place, _)| place));
+        // The relative (see the format doc): the parent if it came
+        // earlier in this frame or in an earlier frame, else the first
+        // child in this frame, else a child in an earlier frame.
+        let relative = match self.parent_of[i] {
+            k if k != NONE && k < index => Some(Relative::span(&p.spans[k as usize], false)),
+            _ => match (&hist_parent, self.first_child[i], &hist_child) {
+                (Some((_, r)), _, _) => Some(Relative::rec(r, false)),
+                (None, j, _) if j != NONE => Some(Relative::span(&p.spans[j as usize], true)),
+                (None, _, Some((_, r))) => Some(Relative::rec(r, true)),
+                _ => None,
             },
         };
         match relative {
@@ -1087,14 +1318,15 @@ impl SrtEncoder {
             _ => self.trace_id(s.trace_id),
         }
         let base = relative.map_or(*prev_start, |r| r.start);
-        self.columns
-            .varint(col::START, zigzag(s.start.wrapping_sub(base) as i64));
+        self.time(col::START, zigzag(s.start.wrapping_sub(base) as i64));
         *prev_start = s.start;
         // A span ends soon after its child that ended first; otherwise
         // its duration is what is known.
-        let end_base = child.map_or(s.start, |c| c.end);
-        self.columns
-            .varint(col::DURATION, zigzag(s.end.wrapping_sub(end_base) as i64));
+        let end_base = match relative {
+            Some(r) if r.child => r.end,
+            _ => s.start,
+        };
+        self.time(col::DURATION, zigzag(s.end.wrapping_sub(end_base) as i64));
         if flags & flag::DROPPED != 0 {
             self.columns.varint(col::MISC, u64::from(s.dropped_attrs));
             self.columns.varint(col::MISC, u64::from(s.dropped_events));
@@ -1121,7 +1353,7 @@ impl SrtEncoder {
             self.columns.varint(col::MISC, links.len() as u64);
             for l in links {
                 self.trace_id(l.trace_id);
-                self.span_ref(l.span_id, index);
+                self.span_ref(l.span_id, index, None);
                 self.columns.string(col::STR, l.trace_state);
                 let leaf = self.walk(
                     domain::LINK,
@@ -1178,7 +1410,7 @@ impl SrtEncoder {
                     return Ok(last);
                 }
             } else if e.tag == kv.val.ty() && data == kv.key {
-                self.write_value(kv.val);
+                self.write_value(last, kv.val);
                 return Ok(last);
             }
         }
@@ -1195,7 +1427,7 @@ impl SrtEncoder {
         let t = kv.val.ty();
         let hv = hash_identity(kind::VAR, t, parent, kv.key);
         if let Some(id) = self.state.find(hv, kind::VAR, t, parent, kv.key) {
-            self.write_value(kv.val);
+            self.write_value(id, kv.val);
             return Ok(id);
         }
         // A new slot: fixed while the key has shown few distinct values in
@@ -1223,19 +1455,34 @@ impl SrtEncoder {
             }
         }
         if tracker.variable {
-            self.write_value(kv.val);
-            self.state.insert(hv, kind::VAR, t, parent, kv.key)
+            let id = self.state.insert(hv, kind::VAR, t, parent, kv.key)?;
+            self.write_value(id, kv.val);
+            Ok(id)
         } else {
             self.state.insert(hf, kind::FIXED, 0, parent, kv.raw)
         }
     }
 
-    fn write_value(&mut self, v: Val<'_>) {
+    /// Writes the value of variable slot `node`.
+    fn write_value(&mut self, node: u32, v: Val<'_>) {
         match v {
             Val::Absent => {}
             Val::Str(s) | Val::Bytes(s) => self.columns.string(col::STR, s),
             Val::Bool(b) => self.columns.bytes(col::BOOL, &[u8::from(b)]),
-            Val::Int(i) => self.columns.varint(col::INT, zigzag(i)),
+            Val::Int(i) => {
+                // As the difference from the slot's previous value in the
+                // frame: ports, sizes and counters move by little.
+                let n = node as usize;
+                if self.int_prev.len() <= n {
+                    self.int_prev.resize(n + 1, (0, 0));
+                }
+                let prev = match self.int_prev[n] {
+                    (seq, prev) if seq == self.seq => prev,
+                    _ => 0,
+                };
+                self.int_prev[n] = (self.seq, i);
+                self.columns.varint(col::INT, zigzag(i.wrapping_sub(prev)));
+            }
             Val::Double(bits) => self.columns.bytes(col::DOUBLE, &bits.to_le_bytes()),
             Val::Raw(r) => self.columns.string(col::RAW, r),
         }
@@ -1248,6 +1495,7 @@ impl SrtEncoder {
         if !self.owns(frame) {
             return;
         }
+        self.history.acknowledge(frame.seq);
         if let Some(ids) = self.in_flight.remove(&frame.seq) {
             for id in ids {
                 if let Some(e) = self.state.entries.get_mut(id as usize - 1) {
@@ -1288,6 +1536,7 @@ impl SrtEncoder {
 
     fn new_generation(&mut self) {
         self.state.clear();
+        self.history.clear();
         self.in_flight.clear();
         self.in_flight_order.clear();
         match self.generation.checked_add(1) {
@@ -1301,6 +1550,82 @@ impl SrtEncoder {
     }
 }
 
-fn zstd_compressor(level: i32) -> Result<Compressor, otlp_compression::CompressionError> {
-    Compressor::new(Compression::zstd().with_level(level)?)
+fn zstd_compressors(
+    level: i32,
+) -> Result<(Compressor, zstd::bulk::Compressor<'static>), otlp_compression::CompressionError> {
+    Compression::zstd().with_level(level)?;
+    let text = zstd::bulk::Compressor::new(level).map_err(|e| CompressionError::Failed {
+        algorithm: Algorithm::Zstd,
+        source: Box::new(e),
+    })?;
+    Ok((
+        Compressor::new(Compression::zstd().with_level(FAST_LEVEL.min(level))?)?,
+        text,
+    ))
+}
+
+fn zstd_code(code: usize) -> SrtError {
+    SrtError::Compression(CompressionError::Failed {
+        algorithm: Algorithm::Zstd,
+        source: zstd::zstd_safe::get_error_name(code).into(),
+    })
+}
+
+fn zstd_failed(e: std::io::Error) -> SrtError {
+    SrtError::Compression(CompressionError::Failed {
+        algorithm: Algorithm::Zstd,
+        source: Box::new(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn same(a: &Kv<'_>, b: &Kv<'_>) -> bool {
+        let val = match (a.val, b.val) {
+            (Val::Absent, Val::Absent) => true,
+            (Val::Str(x), Val::Str(y)) | (Val::Bytes(x), Val::Bytes(y)) => x == y,
+            (Val::Raw(x), Val::Raw(y)) => x == y,
+            (Val::Bool(x), Val::Bool(y)) => x == y,
+            (Val::Int(x), Val::Int(y)) => x == y,
+            (Val::Double(x), Val::Double(y)) => x == y,
+            _ => false,
+        };
+        val && a.key == b.key && a.raw == b.raw
+    }
+
+    proptest! {
+        /// The short cut reads a KeyValue as the general reader does, on
+        /// well-formed KeyValues and on any bytes.
+        #[test]
+        fn short_keyvalues_read_as_the_general_reader_does(
+            key in proptest::collection::vec(any::<u8>(), 0..140),
+            tag in prop::sample::select(vec![0x0au8, 0x10, 0x18, 0x21, 0x3a, 0x2a]),
+            value in proptest::collection::vec(any::<u8>(), 0..140),
+            noise in proptest::collection::vec(any::<u8>(), 0..24),
+        ) {
+            let mut kv = vec![0x0a];
+            put_varint(&mut kv, key.len() as u64);
+            kv.extend_from_slice(&key);
+            let mut any = vec![tag];
+            if matches!(tag, 0x0a | 0x3a | 0x2a) {
+                put_varint(&mut any, value.len() as u64);
+            }
+            any.extend_from_slice(&value);
+            kv.push(0x12);
+            put_varint(&mut kv, any.len() as u64);
+            kv.extend_from_slice(&any);
+            for raw in [&kv[..], &noise[..]] {
+                if let Some(short) = parse_short_kv(raw) {
+                    let general = parse_any_kv(raw);
+                    prop_assert!(
+                        matches!(&general, Ok(Some(g)) if same(&short, g)),
+                        "{raw:?}: {short:?} vs {general:?}"
+                    );
+                }
+            }
+        }
+    }
 }

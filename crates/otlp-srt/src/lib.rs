@@ -65,6 +65,7 @@ pub mod corpus;
 mod decoder;
 mod encoder;
 mod format;
+mod history;
 mod wire;
 
 pub use decoder::{Decoded, SrtDecoder};
@@ -256,6 +257,13 @@ pub enum ResyncReason {
     /// Holding the frame's definitions would pass the per-stream limit;
     /// the stream's state was dropped.
     StateLimit,
+    /// The frame refers to spans of an earlier frame of its generation
+    /// that this receiver does not keep (it never decoded it, or it is
+    /// too far behind the newest frame decoded).
+    UnknownFrame {
+        /// The earlier frame's sequence number.
+        seq: u64,
+    },
 }
 
 impl std::fmt::Display for ResyncReason {
@@ -266,6 +274,7 @@ impl std::fmt::Display for ResyncReason {
             ResyncReason::UnknownGeneration => f.write_str("unknown generation"),
             ResyncReason::UnknownEntry { id } => write!(f, "unknown entry {id}"),
             ResyncReason::StateLimit => f.write_str("stream state limit reached"),
+            ResyncReason::UnknownFrame { seq } => write!(f, "unknown earlier frame {seq}"),
         }
     }
 }

@@ -109,7 +109,19 @@ impl<'a> Reader<'a> {
 }
 
 #[inline]
-fn read_varint(buf: &mut &[u8]) -> Option<u64> {
+pub(crate) fn read_varint(buf: &mut &[u8]) -> Option<u64> {
+    // Most varints of OTLP and of SRT columns are one byte.
+    if let Some((&first, rest)) = buf.split_first() {
+        if first < 0x80 {
+            *buf = rest;
+            return Some(u64::from(first));
+        }
+    }
+    read_varint_slow(buf)
+}
+
+#[inline(never)]
+fn read_varint_slow(buf: &mut &[u8]) -> Option<u64> {
     let mut value = 0u64;
     for (i, &byte) in buf.iter().enumerate().take(10) {
         value |= u64::from(byte & 0x7f) << (7 * i);

@@ -9,7 +9,21 @@ use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otlp_srt::{ResyncReason, SrtConfig, SrtDecodeError, SrtDecoder, SrtEncoder, SrtLimits};
 use prost::Message;
 
-const COLUMNS: usize = 19;
+const COLUMNS: usize = 21;
+// Column numbers (docs/srt-format.md).
+const STRUCT: usize = 0;
+const FLAGS: usize = 1;
+const NODE: usize = 2;
+const TRACE: usize = 3;
+const PARENT: usize = 4;
+const HIST: usize = 5;
+const START: usize = 14;
+const DURATION: usize = 15;
+const TIME_LO: usize = 16;
+const STATUS: usize = 13;
+const DEFS: usize = 17;
+const SPAN_ID: usize = 19;
+const IDS: usize = 20;
 
 /// Column number and bytes of the columns a test frame sets.
 type Columns = Vec<(usize, Vec<u8>)>;
@@ -24,6 +38,11 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
 
 /// A frame of stream 7, generation 1 with the given columns.
 fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
+    frame_seq(1, columns)
+}
+
+/// A frame of stream 7, generation 1 with sequence number `seq`.
+fn frame_seq(seq: u64, columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
     let mut payload = Vec::new();
     for c in 0..COLUMNS {
         let bytes = columns
@@ -37,7 +56,7 @@ fn frame(columns: &[(usize, Vec<u8>)]) -> Vec<u8> {
     let mut out = b"SRT\x01".to_vec();
     out.extend_from_slice(&7u64.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&1u64.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
     let mut z = Vec::new();
     Compressor::new(Compression::zstd())
         .unwrap()
@@ -129,22 +148,22 @@ fn hostile_columns_are_refused() {
         v
     };
     let cases: Vec<(&str, Columns)> = vec![
-        ("huge resource count", vec![(1, huge.clone())]),
+        ("huge resource count", vec![(STRUCT, huge.clone())]),
         (
             "huge span count",
-            vec![(1, vec![1, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08])],
+            vec![(STRUCT, vec![1, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08])],
         ),
-        ("id 0", vec![(0, vec![0, 0, 1, b'x'])]),
+        ("id 0", vec![(DEFS, vec![0, 0, 1, b'x'])]),
         (
             "descending ids",
-            vec![(0, vec![2, 0, 1, b'x', 1, 0, 1, b'y'])],
+            vec![(DEFS, vec![2, 0, 1, b'x', 1, 0, 1, b'y'])],
         ),
-        ("parent not smaller", vec![(0, vec![1, 2, 1, 1, b'k'])]),
-        ("unknown kind", vec![(0, vec![1, 9, 0])]),
-        ("unknown domain", vec![(0, vec![1, 1, 7, 0, 0])]),
+        ("parent not smaller", vec![(DEFS, vec![1, 2, 1, 1, b'k'])]),
+        ("unknown kind", vec![(DEFS, vec![1, 9, 0])]),
+        ("unknown domain", vec![(DEFS, vec![1, 1, 7, 0, 0])]),
         (
             "huge definition length",
-            vec![(0, {
+            vec![(DEFS, {
                 let mut v = vec![1, 0];
                 v.extend_from_slice(&huge);
                 v
@@ -152,42 +171,42 @@ fn hostile_columns_are_refused() {
         ),
         (
             "span without its columns",
-            vec![(1, vec![1, 0, 0, 1, 0, 0, 1]), (2, vec![0])],
+            vec![(STRUCT, vec![1, 0, 0, 1, 0, 0, 1]), (FLAGS, vec![0])],
         ),
-        ("trailing column bytes", vec![(18, vec![1, 2, 3])]),
+        ("trailing column bytes", vec![(STATUS, vec![1, 2, 3])]),
         (
             "trace back-reference before any",
             vec![
-                (0, vec![1, 1, 0, 0, 1, b'n']),
-                (1, vec![1, 0, 0, 1, 0, 0, 1]),
-                (2, vec![0]),
-                (3, vec![1; 8]),
-                (4, vec![1]),
-                (5, vec![9]),
-                (7, vec![0]),
+                (DEFS, vec![1, 1, 0, 0, 1, b'n']),
+                (STRUCT, vec![1, 0, 0, 1, 0, 0, 1]),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![1; 8]),
+                (NODE, vec![1]),
+                (TRACE, vec![9]),
+                (PARENT, vec![0]),
             ],
         ),
         (
             "span reference out of the frame",
             vec![
-                (0, vec![1, 1, 0, 0, 1, b'n']),
-                (1, vec![1, 0, 0, 1, 0, 0, 1]),
-                (2, vec![0]),
-                (3, vec![1; 8]),
-                (4, vec![1]),
-                (5, vec![0]),
-                (6, vec![2; 16]),
-                (7, vec![3 + 40]),
+                (DEFS, vec![1, 1, 0, 0, 1, b'n']),
+                (STRUCT, vec![1, 0, 0, 1, 0, 0, 1]),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![1; 8]),
+                (NODE, vec![1]),
+                (TRACE, vec![0]),
+                (IDS, vec![2; 16]),
+                (PARENT, vec![4 + 40]),
             ],
         ),
         (
             "span leaf naming an event tree",
             vec![
-                (0, vec![1, 1, 1, 0, 1, b'n']),
-                (1, vec![1, 0, 0, 1, 0, 0, 1]),
-                (2, vec![0]),
-                (3, vec![1; 8]),
-                (4, vec![1]),
+                (DEFS, vec![1, 1, 1, 0, 1, b'n']),
+                (STRUCT, vec![1, 0, 0, 1, 0, 0, 1]),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![1; 8]),
+                (NODE, vec![1]),
             ],
         ),
     ];
@@ -211,7 +230,7 @@ fn a_path_deeper_than_the_limit_is_refused() {
         defs.extend_from_slice(&[4, 0x0a, 0x01, b'k', 0x12]);
     }
     let decoder = SrtDecoder::new(SrtLimits::new());
-    let result = decode(&decoder, &frame(&[(0, defs)]));
+    let result = decode(&decoder, &frame(&[(DEFS, defs)]));
     assert!(
         matches!(result, Err(SrtDecodeError::Malformed(_))),
         "{result:?}"
@@ -232,7 +251,11 @@ fn output_is_capped_even_when_a_blob_is_referenced_many_times() {
     }
     let decoder = SrtDecoder::new(SrtLimits::new());
     let mut out = Vec::new();
-    let result = decoder.decode(&frame(&[(0, defs), (1, structure)]), 1 << 20, &mut out);
+    let result = decoder.decode(
+        &frame(&[(DEFS, defs), (STRUCT, structure)]),
+        1 << 20,
+        &mut out,
+    );
     assert!(
         matches!(result, Err(SrtDecodeError::TooLarge { limit: 1_048_576 })),
         "{result:?}"
@@ -247,7 +270,7 @@ fn payloads_past_the_limit_are_refused() {
     let result = decode(
         &decoder,
         &frame(&[(
-            0,
+            DEFS,
             vec![1, 0, 0x90, 0x4e]
                 .into_iter()
                 .chain(std::iter::repeat_n(0, 10_000))
@@ -264,7 +287,7 @@ fn payloads_past_the_limit_are_refused() {
 fn references_to_unknown_entries_are_a_resync() {
     let decoder = SrtDecoder::new(SrtLimits::new());
     // A resource blob id 5 that no frame defined.
-    let result = decode(&decoder, &frame(&[(1, vec![1, 5, 0, 0])]));
+    let result = decode(&decoder, &frame(&[(STRUCT, vec![1, 5, 0, 0])]));
     assert!(
         matches!(
             result,
@@ -385,12 +408,12 @@ fn a_redefinition_with_another_value_is_malformed() {
     let decoder = SrtDecoder::new(SrtLimits::new());
     decode(
         &decoder,
-        &frame(&[(0, vec![1, 0, 1, b'a']), (1, vec![1, 1, 0, 0])]),
+        &frame(&[(DEFS, vec![1, 0, 1, b'a']), (STRUCT, vec![1, 1, 0, 0])]),
     )
     .unwrap();
     let result = decode(
         &decoder,
-        &frame(&[(0, vec![1, 0, 1, b'b']), (1, vec![1, 1, 0, 0])]),
+        &frame(&[(DEFS, vec![1, 0, 1, b'b']), (STRUCT, vec![1, 1, 0, 0])]),
     );
     assert!(
         matches!(result, Err(SrtDecodeError::Malformed(_))),
@@ -399,7 +422,7 @@ fn a_redefinition_with_another_value_is_malformed() {
     // The same value again is fine (a frame that was not acknowledged).
     decode(
         &decoder,
-        &frame(&[(0, vec![1, 0, 1, b'a']), (1, vec![1, 1, 0, 0])]),
+        &frame(&[(DEFS, vec![1, 0, 1, b'a']), (STRUCT, vec![1, 1, 0, 0])]),
     )
     .unwrap();
 }
@@ -518,4 +541,96 @@ fn the_decoder_is_shared_and_the_encoder_moves_between_threads() {
     fn sent<T: Send>() {}
     shared::<SrtDecoder>();
     sent::<SrtEncoder>();
+}
+
+#[test]
+fn references_to_earlier_frames_not_kept_are_a_resync() {
+    let decoder = SrtDecoder::new(SrtLimits::new());
+    // Frame 1: an empty request defining a span tree root, and one span.
+    let root = vec![1, 1, 0, 0, 1, b'n'];
+    let one_span = vec![1, 0, 0, 1, 0, 0, 1];
+    decode(
+        &decoder,
+        &frame_seq(
+            1,
+            &[
+                (DEFS, root.clone()),
+                (STRUCT, one_span.clone()),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![1; 8]),
+                (NODE, vec![1]),
+                (PARENT, vec![0]),
+                (TRACE, vec![0]),
+                (IDS, vec![2; 16]),
+                (START, vec![0]),
+                (DURATION, vec![0]),
+                (TIME_LO, vec![0, 0]),
+            ],
+        ),
+    )
+    .unwrap();
+    // Frame 10: a span whose parent is span `index` of frame `10 - back`.
+    let parent_in = |back: u8, index: u8| {
+        frame_seq(
+            10,
+            &[
+                (STRUCT, one_span.clone()),
+                (FLAGS, vec![0]),
+                (SPAN_ID, vec![3; 8]),
+                (NODE, vec![1]),
+                (PARENT, vec![3]),
+                (HIST, vec![back, index]),
+                (TRACE, vec![2]),
+                (START, vec![0]),
+                (DURATION, vec![0]),
+                (TIME_LO, vec![0, 0]),
+            ],
+        )
+    };
+    // Frame 8 was never decoded.
+    let result = decode(&decoder, &parent_in(2, 0));
+    assert!(
+        matches!(
+            result,
+            Err(SrtDecodeError::Resync {
+                reason: ResyncReason::UnknownFrame { seq: 8 }
+            })
+        ),
+        "{result:?}"
+    );
+    // Frame 1 is kept: its span 0 decodes as the parent (and relative).
+    let mut out = Vec::new();
+    decoder.decode(&parent_in(9, 0), 1 << 20, &mut out).unwrap();
+    let decoded = ExportTraceServiceRequest::decode(&out[..]).unwrap();
+    let span = &decoded.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(span.parent_span_id, vec![1; 8]);
+    assert_eq!(span.trace_id, vec![2; 16]);
+    // Frame 1 has no span 1 (the index is zigzag-coded: 2 is +1).
+    let result = decode(&decoder, &parent_in(9, 2));
+    assert!(
+        matches!(result, Err(SrtDecodeError::Malformed(_))),
+        "{result:?}"
+    );
+    // Further back than a frame may refer.
+    let result = decode(&decoder, &parent_in(17, 0));
+    assert!(
+        matches!(result, Err(SrtDecodeError::Malformed(_))),
+        "{result:?}"
+    );
+    // A text block compressed against frame 8's text, which is not kept.
+    let mut text_block = b"SRT\x01".to_vec();
+    text_block.extend_from_slice(&7u64.to_le_bytes());
+    text_block.extend_from_slice(&1u32.to_le_bytes());
+    text_block.extend_from_slice(&10u64.to_le_bytes());
+    text_block.extend_from_slice(&[2, 2, 3, 1, 2, 3]);
+    let result = decode(&decoder, &text_block);
+    assert!(
+        matches!(
+            result,
+            Err(SrtDecodeError::Resync {
+                reason: ResyncReason::UnknownFrame { seq: 8 }
+            })
+        ),
+        "{result:?}"
+    );
 }
