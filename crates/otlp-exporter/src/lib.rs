@@ -442,7 +442,7 @@ impl<E> ExporterBuilder<E> {
     /// (its breaker open, or failing [`with_health_check`](Self::with_health_check))
     /// leaves the ring until it is healthy again, and what was queued for
     /// it goes to the next endpoint. One URL is the same as
-    /// `with_endpoint`. See [`Routing`] for the design.
+    /// `with_endpoint`. See the [crate docs](crate#several-endpoints).
     pub fn with_endpoints<S: Into<String>>(
         mut self,
         endpoints: impl IntoIterator<Item = S>,

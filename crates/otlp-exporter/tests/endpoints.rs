@@ -355,3 +355,64 @@ fn an_endpoint_gone_hands_its_batches_to_the_next_owner() {
         c.stop();
     }
 }
+
+#[test]
+fn round_robin_least_pending_and_service_routing() {
+    use opentelemetry_sdk::Resource;
+    use otlp_exporter::Routing;
+    let collectors: Vec<Collector> = (0..3).map(|_| Collector::start(any_port())).collect();
+    let endpoints: Vec<String> = collectors.iter().map(Collector::endpoint).collect();
+    let mut sent = 0;
+    for routing in [Routing::RoundRobin, Routing::LeastPending, Routing::Service] {
+        let before: Vec<usize> = collectors.iter().map(Collector::requests).collect();
+        let exporter = OtlpSpanExporter::builder()
+            .with_endpoints(endpoints.clone())
+            .with_protocol(Protocol::Grpc)
+            .with_routing(routing)
+            .build()
+            .unwrap();
+        let stats = exporter.stats();
+        let provider = SdkTracerProvider::builder()
+            .with_resource(Resource::builder().with_service_name("checkout").build())
+            .with_batch_exporter(exporter)
+            .build();
+        // Batches of 512 spans; the SDK's processor exports them one by one.
+        for _ in 0..12 {
+            make_traces(&provider, 64, 8);
+            provider.force_flush().unwrap();
+        }
+        provider.shutdown().unwrap();
+        sent += 12 * 64 * 8;
+        let snap = stats.snapshot();
+        assert_eq!(
+            (snap.items_exported, snap.dropped.total()),
+            (12 * 64 * 8, 0),
+            "{routing}"
+        );
+        let got: Vec<usize> = collectors
+            .iter()
+            .zip(&before)
+            .map(|(c, b)| c.requests() - b)
+            .collect();
+        match routing {
+            // Batches in turn: 12 over three.
+            Routing::RoundRobin => assert_eq!(got, [4, 4, 4], "{routing}"),
+            // One service, one endpoint.
+            Routing::Service => {
+                assert_eq!(
+                    got.iter().filter(|n| **n > 0).count(),
+                    1,
+                    "{routing}: {got:?}"
+                )
+            }
+            _ => assert_eq!(got.iter().sum::<usize>(), 12, "{routing}: {got:?}"),
+        }
+    }
+    assert_eq!(
+        collectors.iter().map(Collector::span_count).sum::<usize>(),
+        sent
+    );
+    for c in collectors {
+        c.stop();
+    }
+}

@@ -1351,3 +1351,74 @@ async fn health_checks_follow_the_receiver() {
     assert_eq!(unknown.code(), Code::NotFound);
     receiver.shutdown().await;
 }
+
+/// `OtlpClient::check_health` against the receiver: the gRPC health check
+/// over an OTLP/gRPC client, `GET /health` over an OTLP/HTTP one, each
+/// following what the receiver is told; a probe of the other protocol is
+/// an error, and so is an endpoint nothing listens on.
+#[tokio::test]
+async fn the_client_asks_the_receiver_for_its_health() {
+    use otlp_transport::client::{ExportError, HealthProbe, OtlpClient};
+    use otlp_transport::receiver::HTTP_HEALTH_PATH;
+    use otlp_transport::Protocol;
+    let receiver = Receiver::builder()
+        .with_grpc_addr(localhost())
+        .with_http_addr(localhost())
+        .serve(async |_: ReceivedRequest| Reply::Accept)
+        .await
+        .unwrap();
+    let grpc = OtlpClient::builder(Protocol::Grpc)
+        .with_endpoint(format!("http://{}", receiver.grpc_addr().unwrap()))
+        .build()
+        .unwrap();
+    let http = OtlpClient::builder(Protocol::HttpProtobuf)
+        .with_endpoint(format!("http://{}", receiver.http_addr().unwrap()))
+        .build()
+        .unwrap();
+    let grpc_probe = HealthProbe::Grpc {
+        service: String::new(),
+    };
+    let http_probe = HealthProbe::Http {
+        path: HTTP_HEALTH_PATH.to_owned(),
+    };
+    let health = receiver.health();
+    for serving in [true, false, true] {
+        health.set_serving(serving);
+        for signal in [Signal::Traces, Signal::Logs] {
+            assert_eq!(
+                grpc.check_health(signal, &grpc_probe).await.unwrap(),
+                serving
+            );
+            assert_eq!(
+                http.check_health(signal, &http_probe).await.unwrap(),
+                serving
+            );
+        }
+    }
+    let unknown = HealthProbe::Grpc {
+        service: "no.such.Service".into(),
+    };
+    assert!(matches!(
+        grpc.check_health(Signal::Traces, &unknown).await,
+        Err(ExportError::Grpc {
+            code: Code::NotFound,
+            ..
+        })
+    ));
+    assert!(matches!(
+        grpc.check_health(Signal::Traces, &http_probe).await,
+        Err(ExportError::ProbeNotSupported {
+            protocol: Protocol::Grpc
+        })
+    ));
+    let addr = receiver.grpc_addr().unwrap();
+    receiver.shutdown().await;
+    let gone = OtlpClient::builder(Protocol::Grpc)
+        .with_endpoint(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    assert!(matches!(
+        gone.check_health(Signal::Traces, &grpc_probe).await,
+        Err(ExportError::Connection { .. })
+    ));
+}
