@@ -71,13 +71,7 @@ pub(super) async fn handle<H: Handler>(
     response
         .headers_mut()
         .insert(GRPC_ACCEPT_ENCODING, accepted_encodings());
-    if traces && inner.srt_enabled() {
-        // Every answer about traces offers SRT (a resync keeps its value).
-        response
-            .headers_mut()
-            .entry(srt::SRT_HEADER)
-            .or_insert(srt::SRT_OFFER);
-    }
+    inner.offer_srt(traces, &mut response);
     response
 }
 

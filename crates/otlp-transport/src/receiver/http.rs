@@ -22,13 +22,7 @@ pub(super) async fn handle<H: Handler>(
 ) -> Response<ReplyBody> {
     let traces = Signal::from_http_path(request.uri().path()) == Some(Signal::Traces);
     let mut response = answer(inner, request, peer).await;
-    if traces && inner.srt_enabled() {
-        // Every answer about traces offers SRT (a resync keeps its value).
-        response
-            .headers_mut()
-            .entry(srt::SRT_HEADER)
-            .or_insert(srt::SRT_OFFER);
-    }
+    inner.offer_srt(traces, &mut response);
     response
 }
 

@@ -541,6 +541,17 @@ impl<H> Inner<H> {
         #[cfg(not(feature = "srt"))]
         return false;
     }
+
+    /// Every answer about traces offers SRT when it is on (a resync keeps
+    /// its value of the header).
+    fn offer_srt<B>(&self, traces: bool, response: &mut ::http::Response<B>) {
+        if traces && self.srt_enabled() {
+            response
+                .headers_mut()
+                .entry(crate::srt::SRT_HEADER)
+                .or_insert(crate::srt::SRT_OFFER);
+        }
+    }
 }
 
 async fn accept_loop<H: Handler>(
