@@ -10,57 +10,14 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const OTLP: &str = env!("CARGO_BIN_EXE_otlp");
-
-/// `otlp` with no `OTEL_*` settings leaking in from the test's environment.
-fn otlp() -> Command {
-    let mut cmd = Command::new(OTLP);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("OTEL_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("otlp-cli-{name}"));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Kills and reaps the child when dropped, so a failing test leaves no
-/// process behind.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl KillOnDrop {
-    fn wait_timeout(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "still running after {limit:?}");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
+mod support;
+use support::{otlp, scratch, KillOnDrop, OTLP};
 
 /// Runs `otlp args..` to completion, failing the test if it takes longer
 /// than `limit`.

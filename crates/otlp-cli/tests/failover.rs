@@ -14,40 +14,12 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const OTLP: &str = env!("CARGO_BIN_EXE_otlp");
-
-/// `otlp` with no `OTEL_*` settings leaking in from the test's environment.
-fn otlp() -> Command {
-    let mut cmd = Command::new(OTLP);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("OTEL_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("otlp-failover-{name}"));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Kills and reaps the child when dropped.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::{otlp, scratch, KillOnDrop};
 
 /// An `otlp receive` recording to `DIR/out.jsonl`.
 struct Receive {
@@ -183,7 +155,7 @@ fn number_before(summary: &str, label: &str) -> u64 {
 /// Three receivers, `count` spans in traces of `per_trace` at `rate`:
 /// every trace at exactly one receiver, nothing lost or sent twice.
 fn traces_stay_whole(name: &str, count: u64, per_trace: u64, rate: &str, batch: &str) {
-    let dir = scratch(name);
+    let dir = scratch(&format!("failover-{name}"));
     let receivers: Vec<Receive> = (0..3)
         .map(|i| Receive::start_at(&dir.join(format!("r{i}")), "127.0.0.1:0"))
         .collect();
@@ -252,7 +224,7 @@ fn traces_stay_whole_200k_spans() {
 }
 
 fn failover(name: &str, count: u64, per_trace: u64, rate: &str, batch: &str) {
-    let dir = scratch(name);
+    let dir = scratch(&format!("failover-{name}"));
     let receivers: Vec<Receive> = (0..3)
         .map(|i| Receive::start_at(&dir.join(format!("r{i}")), "127.0.0.1:0"))
         .collect();

@@ -14,7 +14,7 @@ use otlp_core::ExportRequest;
 use otlp_transport::receiver::Receiver;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const OTLP: &str = env!("CARGO_BIN_EXE_otlp");
 
@@ -24,14 +24,8 @@ fn required() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty() && s != "0"))
 }
 
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::KillOnDrop;
 
 /// The burning program of otlp-ebpf's tests, built with frame pointers.
 fn burn() -> PathBuf {
