@@ -2,12 +2,14 @@
 //! histogram counts.
 //!
 //! Floating-point addition is not associative, so "the same answer" needs
-//! one fixed order. Every path, the scalar twin included, keeps eight
-//! running lanes (element `i` of each full group of eight goes to lane
-//! `i % 8`), folds them as `(l0+l4, l1+l5, l2+l6, l3+l7)`, then
-//! `(m0+m2, m1+m3)`, then `m0+m1`, and adds the remaining elements in order.
-//! The results are bit for bit equal across paths; they can differ in the
-//! last bits from a plain left-to-right sum.
+//! one fixed order. Every path, the scalar twin included, keeps sixteen
+//! running lanes (element `i` of each full group of sixteen goes to lane
+//! `i % 16`), folds them pairwise (lane `j` with lane `j + 8`, then
+//! `j + 4`, `j + 2`, `j + 1`), and adds the remaining elements in order.
+//! Sixteen lanes are four AVX2 or two AVX-512 registers per running value,
+//! enough independent additions to hide the adder's latency. The results
+//! are bit for bit equal across paths; they can differ in the last bits
+//! from a plain left-to-right sum.
 //!
 //! `min` and `max` skip NaN (a NaN never replaces the running value, as
 //! x86's `minpd` / `maxpd` with the new value first behave); with no
@@ -185,23 +187,34 @@ pub mod scalar {
         }
     }
 
-    /// Folds eight lanes and the tail as the module docs say.
+    /// The running lanes every path keeps.
+    pub(crate) const LANES: usize = 16;
+
+    /// Folds lanes pairwise: `j` with `j + n/2`, halving `n` down to one.
+    #[inline(always)]
+    fn fold(mut v: [f64; LANES], f: impl Fn(f64, f64) -> f64) -> f64 {
+        let mut n = LANES;
+        while n > 1 {
+            n /= 2;
+            for j in 0..n {
+                v[j] = f(v[j], v[j + n]);
+            }
+        }
+        v[0]
+    }
+
+    /// Folds the lanes and adds the tail as the module docs say.
     #[inline(always)]
     pub(crate) fn finish(
-        s: [f64; 8],
-        lo: [f64; 8],
-        hi: [f64; 8],
+        s: [f64; LANES],
+        lo: [f64; LANES],
+        hi: [f64; LANES],
         tail: &[f64],
         count: usize,
     ) -> Stats {
-        let s4 = [s[0] + s[4], s[1] + s[5], s[2] + s[6], s[3] + s[7]];
-        let mut sum = (s4[0] + s4[2]) + (s4[1] + s4[3]);
-        let m4: [f64; 4] = std::array::from_fn(|j| min_first(lo[j], lo[j + 4]));
-        let m2 = [min_first(m4[0], m4[2]), min_first(m4[1], m4[3])];
-        let mut min = min_first(m2[0], m2[1]);
-        let x4: [f64; 4] = std::array::from_fn(|j| max_first(hi[j], hi[j + 4]));
-        let x2 = [max_first(x4[0], x4[2]), max_first(x4[1], x4[3])];
-        let mut max = max_first(x2[0], x2[1]);
+        let mut sum = fold(s, |a, b| a + b);
+        let mut min = fold(lo, min_first);
+        let mut max = fold(hi, max_first);
         for &x in tail {
             sum += x;
             min = min_first(x, min);
@@ -217,12 +230,12 @@ pub mod scalar {
 
     /// See [`super::stats`].
     pub fn stats(values: &[f64]) -> Stats {
-        let mut s = [0.0f64; 8];
-        let mut lo = [f64::INFINITY; 8];
-        let mut hi = [f64::NEG_INFINITY; 8];
-        let mut groups = values.chunks_exact(8);
+        let mut s = [0.0f64; LANES];
+        let mut lo = [f64::INFINITY; LANES];
+        let mut hi = [f64::NEG_INFINITY; LANES];
+        let mut groups = values.chunks_exact(LANES);
         for g in &mut groups {
-            for j in 0..8 {
+            for j in 0..LANES {
                 s[j] += g[j];
                 lo[j] = min_first(g[j], lo[j]);
                 hi[j] = max_first(g[j], hi[j]);
@@ -250,87 +263,84 @@ pub mod scalar {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::scalar::{finish, index_linear};
+    use super::scalar::{finish, index_linear, LANES};
     use super::Stats;
     use core::arch::x86_64::*;
 
+    /// Four registers of four lanes, in lane order.
     #[target_feature(enable = "avx2")]
-    fn lanes(v: __m256d) -> [f64; 4] {
-        let mut out = [0.0; 4];
-        // SAFETY: `out` is 32 bytes; storeu has no alignment need.
-        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) };
+    fn lanes4(r: [__m256d; 4]) -> [f64; LANES] {
+        let mut out = [0.0; LANES];
+        for (k, v) in r.into_iter().enumerate() {
+            // SAFETY: out[4k..4k + 4] is in bounds (k < 4); storeu has no alignment need.
+            unsafe { _mm256_storeu_pd(out.as_mut_ptr().add(4 * k), v) };
+        }
         out
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn join(a: [f64; 4], b: [f64; 4]) -> [f64; 8] {
-        [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
     }
 
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn stats_avx2(values: &[f64]) -> Stats {
-        // Lanes 0-3 in the `a` registers, 4-7 in `b`: the scalar twin's eight.
-        let (mut sa, mut sb) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let (mut la, mut lb) = (_mm256_set1_pd(f64::INFINITY), _mm256_set1_pd(f64::INFINITY));
-        let (mut ha, mut hb) = (
-            _mm256_set1_pd(f64::NEG_INFINITY),
-            _mm256_set1_pd(f64::NEG_INFINITY),
-        );
-        let groups = values.len() / 8;
+        // Register k holds lanes 4k..4k+3 of the twin's sixteen.
+        let mut s = [_mm256_setzero_pd(); 4];
+        let mut lo = [_mm256_set1_pd(f64::INFINITY); 4];
+        let mut hi = [_mm256_set1_pd(f64::NEG_INFINITY); 4];
+        let groups = values.len() / LANES;
         let p = values.as_ptr();
         for g in 0..groups {
-            // SAFETY: group `g` is values[8g..8g+8], in bounds.
-            let (xa, xb) = unsafe {
-                (
-                    _mm256_loadu_pd(p.add(8 * g)),
-                    _mm256_loadu_pd(p.add(8 * g + 4)),
-                )
-            };
-            sa = _mm256_add_pd(sa, xa);
-            sb = _mm256_add_pd(sb, xb);
-            la = _mm256_min_pd(xa, la);
-            lb = _mm256_min_pd(xb, lb);
-            ha = _mm256_max_pd(xa, ha);
-            hb = _mm256_max_pd(xb, hb);
+            for k in 0..4 {
+                // SAFETY: values[16g + 4k..16g + 4k + 4] is in bounds (g < len / 16).
+                let x = unsafe { _mm256_loadu_pd(p.add(LANES * g + 4 * k)) };
+                s[k] = _mm256_add_pd(s[k], x);
+                lo[k] = _mm256_min_pd(x, lo[k]);
+                hi[k] = _mm256_max_pd(x, hi[k]);
+            }
         }
         finish(
-            join(lanes(sa), lanes(sb)),
-            join(lanes(la), lanes(lb)),
-            join(lanes(ha), lanes(hb)),
-            &values[groups * 8..],
+            lanes4(s),
+            lanes4(lo),
+            lanes4(hi),
+            &values[groups * LANES..],
             values.len(),
         )
+    }
+
+    /// Two registers of eight lanes, in lane order.
+    #[target_feature(enable = "avx512f")]
+    fn lanes8(r: [__m512d; 2]) -> [f64; LANES] {
+        let mut out = [0.0; LANES];
+        for (k, v) in r.into_iter().enumerate() {
+            // SAFETY: out[8k..8k + 8] is in bounds (k < 2); storeu has no alignment need.
+            unsafe { _mm512_storeu_pd(out.as_mut_ptr().add(8 * k), v) };
+        }
+        out
     }
 
     /// # Safety
     /// The CPU must support AVX-512 F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn stats_avx512(values: &[f64]) -> Stats {
-        let mut s = _mm512_setzero_pd();
-        let mut lo = _mm512_set1_pd(f64::INFINITY);
-        let mut hi = _mm512_set1_pd(f64::NEG_INFINITY);
-        let groups = values.len() / 8;
+        // Register k holds lanes 8k..8k+7 of the twin's sixteen.
+        let mut s = [_mm512_setzero_pd(); 2];
+        let mut lo = [_mm512_set1_pd(f64::INFINITY); 2];
+        let mut hi = [_mm512_set1_pd(f64::NEG_INFINITY); 2];
+        let groups = values.len() / LANES;
         let p = values.as_ptr();
         for g in 0..groups {
-            // SAFETY: group `g` is values[8g..8g+8], in bounds.
-            let x = unsafe { _mm512_loadu_pd(p.add(8 * g)) };
-            s = _mm512_add_pd(s, x);
-            lo = _mm512_min_pd(x, lo);
-            hi = _mm512_max_pd(x, hi);
+            for k in 0..2 {
+                // SAFETY: values[16g + 8k..16g + 8k + 8] is in bounds (g < len / 16).
+                let x = unsafe { _mm512_loadu_pd(p.add(LANES * g + 8 * k)) };
+                s[k] = _mm512_add_pd(s[k], x);
+                lo[k] = _mm512_min_pd(x, lo[k]);
+                hi[k] = _mm512_max_pd(x, hi[k]);
+            }
         }
-        let all = |v: __m512d| {
-            let mut out = [0.0; 8];
-            // SAFETY: `out` is 64 bytes; storeu has no alignment need.
-            unsafe { _mm512_storeu_pd(out.as_mut_ptr(), v) };
-            out
-        };
         finish(
-            all(s),
-            all(lo),
-            all(hi),
-            &values[groups * 8..],
+            lanes8(s),
+            lanes8(lo),
+            lanes8(hi),
+            &values[groups * LANES..],
             values.len(),
         )
     }

@@ -176,9 +176,25 @@ impl ScannerBuilder {
                 starts[usize::from(b)].push(Start::Prefix(i));
             }
         }
+        // Only the first digit of a run can start a card number, so when no
+        // literal or prefix starts with a digit, the others need not be
+        // looked at: a second byte-set pass marks the digits, and digits
+        // right after a digit are dropped from the candidates.
+        let digit_led = |t: &str| t.as_bytes().first().is_some_and(u8::is_ascii_digit);
+        let digit_runs = (self.cards
+            && !self.literals.iter().any(|l| digit_led(l))
+            && !self.prefixes.iter().any(|p| digit_led(&p.text)))
+        .then(|| {
+            let mut d = ByteSet::default();
+            for b in b'0'..=b'9' {
+                d.insert(b);
+            }
+            (d, d.tables())
+        });
         Scanner {
             emails: self.emails,
             cards: self.cards,
+            digit_runs,
             prefixes: self.prefixes,
             literals: self.literals,
             regexes: self.regexes,
@@ -249,6 +265,8 @@ pub struct Scanner {
     set: ByteSet,
     tables: ByteSetTables,
     starts: Vec<Vec<Start>>,
+    /// The digit set, when only digit-run starts need confirming.
+    digit_runs: Option<(ByteSet, ByteSetTables)>,
 }
 
 fn is_token(b: u8) -> bool {
@@ -321,6 +339,23 @@ impl Scanner {
             &mut heap
         };
         self.candidates_with(isa, bytes, bits);
+        if let Some((dset, dtables)) = &self.digit_runs {
+            let mut dstack = [0u64; 16];
+            let mut dheap = Vec::new();
+            let digits: &mut [u64] = if words <= dstack.len() {
+                &mut dstack[..words]
+            } else {
+                dheap.resize(words, 0);
+                &mut dheap
+            };
+            fill_bits(isa, dset, dtables, bytes, digits);
+            let mut carry = 0;
+            for (b, &d) in bits.iter_mut().zip(digits.iter()) {
+                let run_starts = d & !((d << 1) | carry);
+                *b = (*b & !d) | run_starts;
+                carry = d >> 63;
+            }
+        }
         let mut pos = 0;
         let mut floor = 0;
         for (w, &word) in bits.iter().enumerate() {
@@ -398,23 +433,7 @@ impl Scanner {
     /// `bytes.len().div_ceil(64)` words; bytes beyond it are not looked at).
     /// This is the vector kernel; the `scalar` module holds its twin.
     pub fn candidates_with(&self, isa: Isa, bytes: &[u8], bits: &mut [u64]) {
-        bits.fill(0);
-        let words = bytes.len().div_ceil(64).min(bits.len());
-        let bits = &mut bits[..words];
-        let bytes = &bytes[..bytes.len().min(words * 64)];
-        match isa.effective() {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => {
-                // SAFETY: `effective` returned Avx512: the CPU has AVX-512 F/BW; bits covers bytes.
-                unsafe { x86::candidates_avx512(&self.tables, bytes, bits) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
-                // SAFETY: `effective` returned Avx2: the CPU has AVX2; bits covers bytes.
-                unsafe { x86::candidates_avx2(&self.tables, bytes, bits) }
-            }
-            _ => scalar::candidates(&self.set, bytes, 0, bits),
-        }
+        fill_bits(isa, &self.set, &self.tables, bytes, bits)
     }
 
     /// The finding anchored at `c`, if any; `floor` is where the previous
@@ -479,6 +498,28 @@ impl Scanner {
             .take_while(|&&b| is_token(b))
             .count();
         (tok >= p.min_token).then_some(c + t.len() + tok)
+    }
+}
+
+/// The byte-set kernel: sets the bit of every byte of `bytes` in `set`
+/// (whose nibble tables are `tables`), clearing the others.
+fn fill_bits(isa: Isa, set: &ByteSet, tables: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
+    bits.fill(0);
+    let words = bytes.len().div_ceil(64).min(bits.len());
+    let bits = &mut bits[..words];
+    let bytes = &bytes[..bytes.len().min(words * 64)];
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            // SAFETY: `effective` returned Avx512: the CPU has AVX-512 F/BW; bits covers bytes.
+            unsafe { x86::candidates_avx512(tables, bytes, bits) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // SAFETY: `effective` returned Avx2: the CPU has AVX2; bits covers bytes.
+            unsafe { x86::candidates_avx2(tables, bytes, bits) }
+        }
+        _ => scalar::candidates(set, bytes, 0, bits),
     }
 }
 
@@ -778,6 +819,13 @@ mod tests {
             for w in want.windows(2) {
                 prop_assert!(w[0].end <= w[1].start);
             }
+            // Confirming every digit, not only run starts, finds the same.
+            prop_assert!(s.digit_runs.is_some());
+            let mut every_digit = s.clone();
+            every_digit.digit_runs = None;
+            let mut plain = Vec::new();
+            every_digit.find_with(Isa::Scalar, &text, &mut plain);
+            prop_assert_eq!(&plain, &want);
             for isa in Isa::available() {
                 let mut got = Vec::new();
                 s.find_with(isa, &text, &mut got);

@@ -629,6 +629,162 @@ mod tests {
         );
     }
 
+    fn double_attr(k: &str, v: f64) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(Value::DoubleValue(v)),
+            }),
+            ..KeyValue::default()
+        }
+    }
+
+    /// The Collector's TestMultipleBlockValues.
+    #[test]
+    fn collector_multiple_block_values() {
+        let mut r = Redaction::builder()
+            .with_allowed_keys(["id", "name", "mystery"])
+            .with_blocked_value(Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap())
+            .with_blocked_value(Regex::new("(5[1-5][0-9]{3})").unwrap())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let mut a = vec![
+            int_attr("id", 5),
+            string_attr("mystery", "mystery 52000"),
+            string_attr("name", "placeholder 4111111111111111 52000"),
+            string_attr("credit_card", "4111111111111111"),
+        ];
+        r.process_attrs(&mut a);
+        assert_eq!(
+            get(&a, "name"),
+            Some(&Value::StringValue("placeholder **** ****".into()))
+        );
+        assert_eq!(
+            get(&a, "mystery"),
+            Some(&Value::StringValue("mystery ****".into()))
+        );
+        assert_eq!(get(&a, "credit_card"), None);
+        assert_eq!(
+            get(&a, REDACTED_KEYS),
+            Some(&Value::StringValue("credit_card".into()))
+        );
+        assert_eq!(
+            get(&a, MASKED_KEYS),
+            Some(&Value::StringValue("mystery,name".into()))
+        );
+        assert_eq!(get(&a, MASKED_COUNT), Some(&Value::IntValue(2)));
+    }
+
+    /// The Collector's TestProcessAttrsAppliedTwice: summaries already
+    /// there are merged into.
+    #[test]
+    fn collector_applied_twice() {
+        let mut r = Redaction::builder()
+            .with_allowed_keys(["id", "credit_card", "mystery"])
+            .with_blocked_value(Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let mut a = vec![
+            int_attr("id", 5),
+            double_attr("redundant", 1.2),
+            string_attr("mystery", "mystery ****"),
+            string_attr("credit_card", "4111111111111111"),
+            string_attr(REDACTED_KEYS, "dropped_attr1,dropped_attr2"),
+            int_attr(REDACTED_COUNT, 2),
+            string_attr(MASKED_KEYS, "mystery"),
+            int_attr(MASKED_COUNT, 1),
+        ];
+        r.process_attrs(&mut a);
+        assert_eq!(a.len(), 7);
+        assert_eq!(
+            get(&a, REDACTED_KEYS),
+            Some(&Value::StringValue(
+                "dropped_attr1,dropped_attr2,redundant".into()
+            ))
+        );
+        assert_eq!(get(&a, REDACTED_COUNT), Some(&Value::IntValue(3)));
+        assert_eq!(get(&a, MASKED_COUNT), Some(&Value::IntValue(2)));
+    }
+
+    /// The Collector's TestRedactAllTypesTrue / False.
+    #[test]
+    fn collector_redact_all_types() {
+        let card = Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap();
+        for all in [false, true] {
+            let mut r = Redaction::builder()
+                .with_allow_all_keys(true)
+                .with_blocked_value(card.clone())
+                .with_redact_all_types(all)
+                .build()
+                .unwrap();
+            let mut a = vec![
+                int_attr("id", 5),
+                string_attr("credit_card", "placeholder 4111111111111111"),
+                int_attr("credit_card_int", 4111111111111111),
+            ];
+            r.process_attrs(&mut a);
+            assert_eq!(get(&a, "id"), Some(&Value::IntValue(5)));
+            assert_eq!(
+                get(&a, "credit_card"),
+                Some(&Value::StringValue("placeholder ****".into()))
+            );
+            let want = if all {
+                Value::StringValue("****".into())
+            } else {
+                Value::IntValue(4111111111111111)
+            };
+            assert_eq!(
+                get(&a, "credit_card_int"),
+                Some(&want),
+                "redact_all_types = {all}"
+            );
+        }
+    }
+
+    /// The Collector's TestSpanEventRedacted, through the batch path.
+    #[test]
+    fn collector_span_event_redacted() {
+        use crate::proto::trace::v1::{span::Event, ResourceSpans, ScopeSpans, Span};
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_blocked_value(Regex::new("xyzxyz").unwrap())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let ev = Event {
+            name: "event-one".into(),
+            attributes: vec![
+                string_attr("password", "xyzxyz"),
+                string_attr("username", "foobar"),
+            ],
+            ..Event::default()
+        };
+        let mut b = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        events: vec![ev],
+                        ..Span::default()
+                    }],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        assert_eq!(r.process(&mut b), Outcome::default());
+        let attrs = &b.resource_spans[0].scope_spans[0].spans[0].events[0].attributes;
+        assert_eq!(
+            get(attrs, "password"),
+            Some(&Value::StringValue("****".into()))
+        );
+        assert_eq!(
+            get(attrs, "username"),
+            Some(&Value::StringValue("foobar".into()))
+        );
+    }
+
     #[test]
     fn hashing_and_builtin_patterns() {
         let mut r = Redaction::builder()

@@ -7,7 +7,9 @@
 //!   multiplied by the configured ratio. The randomness R is the `rv`
 //!   value of the `ot` tracestate member if there is one, else the last 56
 //!   bits of the trace id; the new threshold is written as `ot=th:...`,
-//!   rounded to `sampling_precision` hex digits.
+//!   rounded to `sampling_precision` hex digits (one more for each leading
+//!   hex `0` of the probability or of its complement, as the Collector's
+//!   `pkg/sampling` does).
 //! - `equalizing`: spans are brought down to the configured probability;
 //!   spans that arrive with a lower one pass with their threshold kept.
 //! - `hash_seed`: the processor's original method: an FNV-1a hash of the
@@ -198,6 +200,7 @@ impl SamplerBuilder {
         } else {
             match mode {
                 Mode::Equalizing => Kind::Equalizing {
+                    // In range: the ratio was clamped to [2^-56, 1] above.
                     threshold: probability_to_threshold(ratio, self.precision).unwrap_or(0),
                 },
                 Mode::Proportional => Kind::Proportional {
@@ -240,40 +243,53 @@ enum Kind {
     HashSeed { threshold: u64, seed: u32 },
 }
 
-/// Why the probability could not become a threshold.
+/// The probability is outside `[2^-56, 1]`.
 #[derive(Debug, PartialEq, Eq)]
-enum ProbError {
-    Range,
-    Underflow,
+struct OutOfRange;
+
+/// The binary exponent Go's `math.Frexp` returns (`x = f * 2^exp`,
+/// `0.5 <= f < 1`), for positive finite `x`.
+fn frexp_exp(x: f64) -> i32 {
+    if x == 0.0 || !x.is_finite() {
+        return 0;
+    }
+    let bits = x.to_bits();
+    let e = ((bits >> 52) & 0x7ff) as i32;
+    if e == 0 {
+        // Subnormal: scale into the normal range first.
+        return frexp_exp(x * f64::powi(2.0, 54)) - 54;
+    }
+    e - 1022
 }
 
-/// The Collector's `ProbabilityToThresholdWithPrecision`.
-fn probability_to_threshold(prob: f64, precision: u8) -> Result<u64, ProbError> {
+/// The Collector's `ProbabilityToThresholdWithPrecision`: the threshold
+/// rounded to `precision` hex digits, plus one digit for every leading hex
+/// `0` of the probability or of its complement (so that small probabilities
+/// and ones near 1 keep their relative precision), at most 14.
+fn probability_to_threshold(prob: f64, precision: u8) -> Result<u64, OutOfRange> {
+    let mut prec = if precision == 0 {
+        14
+    } else {
+        i32::from(precision)
+    };
     // NaN fails the range test too.
     if !(1.0 / MAX_ADJUSTED..=1.0).contains(&prob) {
-        return Err(ProbError::Range);
+        return Err(OutOfRange);
     }
     if prob == 1.0 {
         return Ok(0);
     }
-    let mut prec = u32::from(precision);
-    let mut reject = 1.0 - prob;
-    while reject * 16.0 < 1.0 {
-        reject *= 16.0;
-        prec += 1;
-    }
-    if prec > 14 {
-        return Err(ProbError::Underflow);
-    }
+    // Go's integer division truncates toward zero, as Rust's does.
+    prec = 14.min((prec + frexp_exp(prob) / -4).max(prec + frexp_exp(1.0 - prob) / -4));
     let scaled = (prob * MAX_ADJUSTED).round() as u64;
-    let mut r = (1u64 << 56) - scaled;
-    let shift = 4 * (14 - prec);
-    if shift > 0 {
-        r += 1 << (shift - 1);
-        r >>= shift;
-        r <<= shift;
+    let mut t = (1u64 << 56) - scaled;
+    let shift = 4 * (14 - prec) as u32;
+    if shift != 0 {
+        t += 1 << (shift - 1);
+        t >>= shift;
+        t <<= shift;
     }
-    Ok(r)
+    Ok(t)
 }
 
 /// The probability a threshold stands for.
@@ -390,11 +406,7 @@ impl ProbabilisticSampler {
             Kind::Never => Some(NEVER_SAMPLE),
             Kind::Equalizing { threshold } => Some(threshold),
             Kind::Proportional { ratio, precision } => {
-                Some(match probability_to_threshold(ratio, precision) {
-                    Ok(t) => t,
-                    Err(ProbError::Range) => NEVER_SAMPLE,
-                    Err(ProbError::Underflow) => 0,
-                })
+                Some(probability_to_threshold(ratio, precision).unwrap_or(NEVER_SAMPLE))
             }
             Kind::HashSeed { .. } => None,
         }
@@ -413,12 +425,8 @@ impl ProbabilisticSampler {
                     .th
                     .as_ref()
                     .map_or(1.0, |(_, t)| threshold_probability(*t));
-                match probability_to_threshold(incoming * ratio, precision) {
-                    Ok(t) => t,
-                    Err(ProbError::Range) => NEVER_SAMPLE,
-                    // The Collector returns its always-sample threshold here.
-                    Err(ProbError::Underflow) => 0,
-                }
+                // Below 2^-56 the span is simply not sampled.
+                probability_to_threshold(incoming * ratio, precision).unwrap_or(NEVER_SAMPLE)
             }
         }
     }
@@ -657,26 +665,27 @@ mod tests {
             (0.25, "c"),
             (1.0 / 3.0, "aaab"),
             (0.1, "e666"),
-            (0.01, "fd71"),
+            // One more digit for the leading hex 0 of 0.01.
+            (0.01, "fd70a"),
         ] {
             let t = probability_to_threshold(p, 4).unwrap();
             assert_eq!(super::super::tracestate::tvalue(t), th, "p = {p}");
         }
-        // 2^-56 is the smallest probability (at 4 digits it rounds to
-        // never); below it is out of range.
+        // 2^-56 is the smallest probability, kept at full precision;
+        // below it is out of range.
         assert_eq!(
             probability_to_threshold(1.0 / MAX_ADJUSTED, 4),
-            Ok(NEVER_SAMPLE)
-        );
-        // A probability so near 1 that 4 digits need more than 14.
-        assert_eq!(
-            probability_to_threshold(1.0 - 1e-14, 4),
-            Err(ProbError::Underflow)
+            Ok((1 << 56) - 1)
         );
         assert_eq!(
             probability_to_threshold(1.0 / MAX_ADJUSTED / 2.0, 4),
-            Err(ProbError::Range)
+            Err(OutOfRange)
         );
+        // Near 1, the leading zeros of the threshold add digits too.
+        assert_eq!(probability_to_threshold(1.0 - 1e-14, 4), Ok(720));
+        assert_eq!(frexp_exp(0.01), -6);
+        assert_eq!(frexp_exp(1.0), 1);
+        assert_eq!(frexp_exp(f64::MIN_POSITIVE / 4.0), -1023);
         assert_eq!(probability_to_threshold(0.5, 14), Ok(1 << 55));
     }
 
@@ -823,6 +832,349 @@ mod tests {
         // A priority of 0 still wins.
         err.attributes.push(string_attr("sampling.priority", "0"));
         assert!(!s.decide(&err).keep);
+    }
+
+    fn tid(hex: &str) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+        }
+        id
+    }
+
+    /// The Collector's `Test_tracesamplerprocessor_TraceState` table, run in
+    /// both consistent modes. Its configurations leave `fail_closed` false
+    /// and, where they set no precision, use full precision (14 digits here;
+    /// the Collector's configuration refuses 0 too).
+    #[test]
+    fn collector_tracestate_table() {
+        type Expect = fn(Mode) -> Option<&'static str>;
+        let default_tid = "fefefefefefefefefe80000000000000";
+        let improbable = "111111111111111111ffffffffffffff";
+        let p100: f32 = 100.0 * (1.0f32 / 16384.0);
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(&str, &str, f32, u8, bool, &str, Option<i64>, Expect)> = vec![
+            (
+                "100 percent",
+                default_tid,
+                100.0,
+                14,
+                false,
+                "",
+                None,
+                |_| Some("ot=th:0"),
+            ),
+            (
+                "50 percent sampled",
+                default_tid,
+                50.0,
+                14,
+                false,
+                "",
+                None,
+                |_| Some("ot=th:8"),
+            ),
+            (
+                "25 percent sampled",
+                "ddddddddddddddddddc0000000000000",
+                25.0,
+                14,
+                false,
+                "",
+                None,
+                |_| Some("ot=th:c"),
+            ),
+            (
+                "25 percent unsampled",
+                "ddddddddddddddddddb0000000000000",
+                25.0,
+                14,
+                false,
+                "",
+                None,
+                |_| None,
+            ),
+            (
+                "1 percent sampled",
+                default_tid,
+                1.0,
+                14,
+                false,
+                "ot=rv:FD70A3D70A3D71",
+                None,
+                |_| Some("ot=rv:FD70A3D70A3D71;th:fd70a3d70a3d71"),
+            ),
+            (
+                "1 percent, rv, precision 4",
+                default_tid,
+                1.0,
+                4,
+                false,
+                "ot=rv:FD70A3D70A3D71",
+                None,
+                |_| Some("ot=rv:FD70A3D70A3D71;th:fd70a"),
+            ),
+            (
+                "1 percent, rv, precision 3",
+                default_tid,
+                1.0,
+                3,
+                false,
+                "ot=rv:FD70A3D70A3D71",
+                None,
+                |_| None,
+            ),
+            (
+                "1 percent not sampled with rvalue",
+                default_tid,
+                1.0,
+                14,
+                false,
+                "ot=rv:FD70A3D70A3D70",
+                None,
+                |_| None,
+            ),
+            (
+                "49 percent not sampled",
+                default_tid,
+                49.0,
+                14,
+                false,
+                "",
+                None,
+                |_| None,
+            ),
+            (
+                "1 percent sampled with rvalue",
+                default_tid,
+                1.0,
+                14,
+                false,
+                "ot=rv:fd70B000000000",
+                None,
+                |_| Some("ot=rv:fd70B000000000;th:fd70a3d70a3d71"),
+            ),
+            (
+                "1 percent sampled with tid",
+                "a0a0a0a0a0a0a0a0a0fe000000000000",
+                1.0,
+                4,
+                false,
+                "",
+                None,
+                |_| Some("ot=th:fd70a"),
+            ),
+            (
+                "sampled by priority",
+                default_tid,
+                1.0,
+                14,
+                false,
+                "",
+                Some(2),
+                |_| Some("ot=th:0"),
+            ),
+            (
+                "not sampled by priority",
+                default_tid,
+                99.0,
+                14,
+                false,
+                "",
+                Some(0),
+                |_| None,
+            ),
+            (
+                "incoming 50 percent with rvalue",
+                default_tid,
+                50.0,
+                14,
+                false,
+                "ot=rv:90000000000000;th:80000000000000",
+                None,
+                |m| (m == Mode::Equalizing).then_some("ot=rv:90000000000000;th:8"),
+            ),
+            (
+                "incoming 50 at 25 not sampled",
+                default_tid,
+                25.0,
+                14,
+                false,
+                "ot=th:8",
+                None,
+                |_| None,
+            ),
+            (
+                "incoming 50 at 25 sampled",
+                "ffffffffffffffffffffffffffffffff",
+                25.0,
+                14,
+                false,
+                "ot=th:8",
+                None,
+                |m| {
+                    Some(if m == Mode::Equalizing {
+                        "ot=th:c"
+                    } else {
+                        "ot=th:e"
+                    })
+                },
+            ),
+            (
+                "equalizing vs proportional",
+                default_tid,
+                50.0,
+                14,
+                false,
+                "ot=rv:c0000000000000;th:8",
+                None,
+                |m| {
+                    Some(if m == Mode::Equalizing {
+                        "ot=rv:c0000000000000;th:8"
+                    } else {
+                        "ot=rv:c0000000000000;th:c"
+                    })
+                },
+            ),
+            (
+                "inconsistent arriving threshold",
+                default_tid,
+                100.0,
+                14,
+                false,
+                "ot=rv:40000000000000;th:8",
+                None,
+                |_| Some("ot=rv:40000000000000;th:0"),
+            ),
+            (
+                "inconsistent, fail closed",
+                default_tid,
+                1.0,
+                14,
+                true,
+                "ot=rv:40000000000000;th:8",
+                None,
+                |_| None,
+            ),
+            (
+                "40 percent precision 3 with rvalue",
+                default_tid,
+                40.0,
+                3,
+                false,
+                "ot=rv:a0000000000000",
+                None,
+                |_| Some("ot=rv:a0000000000000;th:99a"),
+            ),
+            (
+                "arriving 50 at 40 precision 6",
+                "a0a0a0a0a0a0a0a0a0d0000000000000",
+                40.0,
+                6,
+                false,
+                "ot=th:8",
+                None,
+                |m| {
+                    Some(if m == Mode::Proportional {
+                        "ot=th:cccccd"
+                    } else {
+                        "ot=th:99999a"
+                    })
+                },
+            ),
+            (
+                "arriving 50 at 40 partly sampled",
+                "a0a0a0a0a0a0a0a0a0b0000000000000",
+                40.0,
+                3,
+                false,
+                "ot=th:8",
+                None,
+                |m| (m == Mode::Equalizing).then_some("ot=th:99a"),
+            ),
+            (
+                "arriving 50 at 40 not sampled",
+                "a0a0a0a0a0a0a0a0a080000000000000",
+                40.0,
+                3,
+                false,
+                "ot=th:8",
+                None,
+                |_| None,
+            ),
+            (
+                "200 percent equals 100 percent",
+                default_tid,
+                200.0,
+                14,
+                false,
+                "",
+                None,
+                |_| Some("ot=th:0"),
+            ),
+            (
+                "tiny probability rounding",
+                improbable,
+                p100,
+                14,
+                false,
+                "ot=th:fffc",
+                None,
+                |m| {
+                    Some(if m == Mode::Equalizing {
+                        "ot=th:fffc"
+                    } else {
+                        "ot=th:fffffff"
+                    })
+                },
+            ),
+            (
+                "almost 100pct sampling",
+                improbable,
+                (1.0 - 8e-7) * 100.0,
+                10,
+                false,
+                "",
+                None,
+                |_| Some("ot=th:00000cccccccd"),
+            ),
+            (
+                "probability underflow",
+                improbable,
+                1.0 / 16.0,
+                14,
+                false,
+                "ot=th:fffffffffffff8",
+                None,
+                |m| (m == Mode::Equalizing).then_some("ot=th:fffffffffffff8"),
+            ),
+        ];
+        for (name, id, pct, prec, fail_closed, ts, prio, expect) in cases {
+            for mode in [Mode::Equalizing, Mode::Proportional] {
+                let s = ProbabilisticSampler::builder()
+                    .with_mode(mode)
+                    .with_percentage(pct)
+                    .with_precision(prec)
+                    .with_fail_closed(fail_closed)
+                    .build()
+                    .unwrap();
+                let mut sp = span(tid(id), ts);
+                if let Some(p) = prio {
+                    sp.attributes.push(KeyValue {
+                        key: "sampling.priority".into(),
+                        value: Some(AnyValue {
+                            value: Some(Value::IntValue(p)),
+                        }),
+                        ..KeyValue::default()
+                    });
+                }
+                let d = s.decide(&sp);
+                let got = d
+                    .keep
+                    .then(|| d.tracestate.unwrap_or_else(|| ts.to_owned()));
+                assert_eq!(got.as_deref(), expect(mode), "{name} ({mode:?})");
+            }
+        }
     }
 
     #[test]
