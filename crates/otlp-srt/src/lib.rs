@@ -84,7 +84,9 @@ use otlp_compression::{CompressionError, DecompressError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SrtConfig {
-    /// zstd level of the payload.
+    /// zstd level of the text (definitions and strings); the codes and
+    /// times are compressed at level 1 (or this level if lower), where
+    /// higher levels find nothing more.
     pub level: i32,
     /// Past this state size (bytes, as [`SrtEncoder::state_bytes`] counts),
     /// the next frame starts a new generation.
