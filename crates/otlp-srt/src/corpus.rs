@@ -21,6 +21,9 @@
 //! event with type, message and a stack trace, a 5xx up the chain; some
 //! product lookups are 404s.
 //!
+//! [`Recorded`] reads trace sets recorded from real programs
+//! (`benches/corpus`) and cuts them into requests of any size.
+//!
 //! Traces are generated one after another and their spans emitted in the
 //! order they end (as an SDK's batch processor sees them); a request takes
 //! the next `n` spans (a trace may straddle two requests) grouped by

@@ -20,14 +20,21 @@
 //! - the rest in **columns**: trace ids as back-references within the
 //!   frame, parent span ids as references to spans of the frame, start
 //!   times as deltas, durations, events' times relative to their span,
-//!   kinds, statuses, variable values by type; then zstd over all columns.
+//!   kinds, statuses, variable values by type; then zstd, a frame per kind
+//!   of column (codes, times, text), random ids stored as they are;
+//! - a **history** of the last frames' spans and text: a parent, child or
+//!   trace id that an earlier acknowledged frame carried (the spans of one
+//!   trace often come in different requests) is named by its place there
+//!   and serves as base for the times, and the text is compressed with
+//!   the previous frame's text as zstd dictionary.
 //!
 //! The receiver holds a copy of the state per stream. The sender learns
 //! which definitions the receiver holds from acknowledgements, sends a
 //! definition inline in every frame that uses it until a frame carrying
 //! it is acknowledged, and never reuses an id within a (stream,
 //! generation): a frame can only ever be decoded against the state it was
-//! encoded with, or be refused with [`SrtDecodeError::Resync`]. See
+//! encoded with, or be refused with [`SrtDecodeError::Resync`]. The
+//! history follows the same rule: only acknowledged frames are named. See
 //! `docs/srt-format.md` for the wire format and the rules.
 //!
 //! ```
@@ -57,7 +64,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `corpus` | no | [`corpus`]: a deterministic generator of realistic microservice traces, for tests and benchmarks |
+//! | `corpus` | no | [`corpus`]: a deterministic generator of realistic microservice traces, and a reader of recorded trace sets, for tests and benchmarks |
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "corpus")]
@@ -77,7 +84,9 @@ use otlp_compression::{CompressionError, DecompressError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SrtConfig {
-    /// zstd level of the payload.
+    /// zstd level of the text (definitions and strings); the codes and
+    /// times are compressed at level 1 (or this level if lower), where
+    /// higher levels find nothing more.
     pub level: i32,
     /// Past this state size (bytes, as [`SrtEncoder::state_bytes`] counts),
     /// the next frame starts a new generation.
