@@ -80,6 +80,29 @@ struct SentFrame {
     text: Vec<u8>,
 }
 
+/// The indexes of the sender's history are rebuilt once one holds more
+/// than this many times the window's spans (see `SenderHistory::push`).
+const STALE_FACTOR: usize = 4;
+
+/// Indexes frame `f`'s records, over those indexed before.
+fn index(
+    spans: &mut FastMap<u64, (u64, u32)>,
+    parents: &mut FastMap<u64, (u64, u32)>,
+    traces: &mut FastMap<u128, (u64, u32)>,
+    f: &SentFrame,
+) {
+    for (i, r) in f.recs.iter().enumerate() {
+        if r.valid {
+            let at = (f.seq, i as u32);
+            spans.insert(u64::from_le_bytes(r.span_id), at);
+            if r.has_parent {
+                parents.insert(u64::from_le_bytes(r.parent), at);
+            }
+            traces.insert(u128::from_le_bytes(r.trace_id), at);
+        }
+    }
+}
+
 /// The sender's history: the spans of its last `HISTORY_FRAMES` frames of
 /// the generation, by span id and by parent id.
 #[derive(Default)]
@@ -163,6 +186,12 @@ impl SenderHistory {
 
     /// Keeps frame `seq`'s records, forgetting frames that are now too far
     /// back to refer to.
+    ///
+    /// The indexes are not cleaned of a forgotten frame's spans one by one
+    /// (three lookups and removals a span): a lookup checks that the place
+    /// it finds is of a frame still in the window and holds that id, so a
+    /// stale entry finds nothing, as an absent one would. They are rebuilt
+    /// from the window once they hold several windows' worth of keys.
     pub(crate) fn push(&mut self, seq: u64, mut recs: Vec<Rec>, mut text: Vec<u8>) {
         while self
             .frames
@@ -170,40 +199,10 @@ impl SenderHistory {
             .is_some_and(|f| f.seq + HISTORY_FRAMES <= seq)
         {
             if let Some(old) = self.frames.pop_front() {
-                for (i, r) in old.recs.iter().enumerate() {
-                    let at = (old.seq, i as u32);
-                    if !r.valid {
-                        continue;
-                    }
-                    let id = u64::from_le_bytes(r.span_id);
-                    if self.spans.get(&id) == Some(&at) {
-                        self.spans.remove(&id);
-                    }
-                    let parent = u64::from_le_bytes(r.parent);
-                    if r.has_parent && self.parents.get(&parent) == Some(&at) {
-                        self.parents.remove(&parent);
-                    }
-                    let trace = u128::from_le_bytes(r.trace_id);
-                    if self.traces.get(&trace) == Some(&at) {
-                        self.traces.remove(&trace);
-                    }
-                }
                 self.spare.push((old.recs, old.text));
             }
         }
         recs.truncate(HISTORY_SPANS);
-        for (i, r) in recs.iter().enumerate() {
-            if r.valid {
-                self.spans
-                    .insert(u64::from_le_bytes(r.span_id), (seq, i as u32));
-                if r.has_parent {
-                    self.parents
-                        .insert(u64::from_le_bytes(r.parent), (seq, i as u32));
-                }
-                self.traces
-                    .insert(u128::from_le_bytes(r.trace_id), (seq, i as u32));
-            }
-        }
         if text.len() > HISTORY_TEXT {
             text.clear();
         }
@@ -213,6 +212,26 @@ impl SenderHistory {
             recs,
             text,
         });
+        let window: usize = self.frames.iter().map(|f| f.recs.len()).sum();
+        let limit = STALE_FACTOR * window + 1024;
+        if self
+            .spans
+            .len()
+            .max(self.parents.len())
+            .max(self.traces.len())
+            > limit
+        {
+            self.spans.clear();
+            self.parents.clear();
+            self.traces.clear();
+            // Oldest first: the latest span of an id wins, as when indexed
+            // frame by frame.
+            for f in &self.frames {
+                index(&mut self.spans, &mut self.parents, &mut self.traces, f);
+            }
+        } else if let Some(f) = self.frames.back() {
+            index(&mut self.spans, &mut self.parents, &mut self.traces, f);
+        }
     }
 
     /// The receiver decoded frame `seq`: its spans may be referred to.
