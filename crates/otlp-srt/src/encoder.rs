@@ -429,6 +429,46 @@ impl<'a> Parsed<'a> {
         let mut attrs = 0usize;
         let mut canonical = true;
         let mut b = raw;
+        // Fields in field order, each at most once and the repeated ones in
+        // one run, as protobuf encoders write a span: read in that order,
+        // each field costs a compare of its key byte instead of a dispatch
+        // on its number (an indirect jump that mispredicts, the fields
+        // present varying from span to span). What is left (another order,
+        // unknown fields, anything this does not take) goes through the
+        // general loop, which reads on in order: the result is the same.
+        if let Some(x) = take_len(&mut b, 0x0a) {
+            s.trace_id = x;
+        }
+        if let Some(x) = take_len(&mut b, 0x12) {
+            s.span_id = x;
+        }
+        if let Some(x) = take_len(&mut b, 0x1a) {
+            s.trace_state = x;
+        }
+        if let Some(x) = take_len(&mut b, 0x22) {
+            s.parent = x;
+        }
+        if let Some(x) = take_len(&mut b, 0x2a) {
+            s.name = x;
+        }
+        if let Some(v) = take_varint(&mut b, 0x30) {
+            s.kind = v as u32;
+        }
+        if let Some(v) = take_fixed64(&mut b, 0x39) {
+            s.start = v;
+        }
+        if let Some(v) = take_fixed64(&mut b, 0x41) {
+            s.end = v;
+        }
+        while let Some(x) = take_len(&mut b, 0x4a) {
+            self.span_attr(x, kv0, &mut attrs, &mut canonical)?;
+        }
+        if let Some(v) = take_varint(&mut b, 0x50) {
+            s.dropped_attrs = v as u32;
+        }
+        while let Some(x) = take_len(&mut b, 0x5a) {
+            canonical &= self.event(x)?;
+        }
         while !b.is_empty() {
             match next_field(&mut b).map_err(malformed)? {
                 (1, Field::Bytes(x)) => s.trace_id = x,
@@ -439,18 +479,7 @@ impl<'a> Parsed<'a> {
                 (6, Field::Varint(v)) => s.kind = v as u32,
                 (7, Field::Fixed64(v)) => s.start = v,
                 (8, Field::Fixed64(v)) => s.end = v,
-                (9, Field::Bytes(x)) => {
-                    // Attributes must be one run of `kvs` (events push
-                    // theirs in between when fields interleave).
-                    if self.kvs.len() != kv0 + attrs {
-                        canonical = false;
-                    }
-                    match parse_kv(x)? {
-                        Some(kv) => self.kvs.push(kv),
-                        None => canonical = false,
-                    }
-                    attrs += 1;
-                }
+                (9, Field::Bytes(x)) => self.span_attr(x, kv0, &mut attrs, &mut canonical)?,
                 (10, Field::Varint(v)) => s.dropped_attrs = v as u32,
                 (11, Field::Bytes(x)) => canonical &= self.event(x)?,
                 (12, Field::Varint(v)) => s.dropped_events = v as u32,
@@ -487,6 +516,28 @@ impl<'a> Parsed<'a> {
             self.links.truncate(ln0);
         }
         self.spans.push(s);
+        Ok(())
+    }
+
+    /// A span's attribute.
+    #[inline]
+    fn span_attr(
+        &mut self,
+        x: &'a [u8],
+        kv0: usize,
+        attrs: &mut usize,
+        canonical: &mut bool,
+    ) -> Result<(), SrtError> {
+        // Attributes must be one run of `kvs` (events push theirs in
+        // between when fields interleave).
+        if self.kvs.len() != kv0 + *attrs {
+            *canonical = false;
+        }
+        match parse_kv(x)? {
+            Some(kv) => self.kvs.push(kv),
+            None => *canonical = false,
+        }
+        *attrs += 1;
         Ok(())
     }
 
@@ -539,6 +590,54 @@ impl<'a> Parsed<'a> {
         canonical &= self.kvs.len() - kv0 <= MAX_DEPTH;
         self.links.push(l);
         Ok(canonical)
+    }
+}
+
+/// A length-delimited field with the one-byte key `key` at the start of
+/// `b`, taken; `None` (and `b` untouched) for anything else, including a
+/// truncated field, which the general reader then reports.
+#[inline(always)]
+fn take_len<'a>(b: &mut &'a [u8], key: u8) -> Option<&'a [u8]> {
+    let [k, rest @ ..] = *b else {
+        return None;
+    };
+    if *k != key {
+        return None;
+    }
+    let mut r = rest;
+    let len = usize::try_from(next_field_varint(&mut r)?).ok()?;
+    if r.len() < len {
+        return None;
+    }
+    let (head, tail) = r.split_at(len);
+    *b = tail;
+    Some(head)
+}
+
+/// A varint field with the one-byte key `key`, as [`take_len`].
+#[inline(always)]
+fn take_varint(b: &mut &[u8], key: u8) -> Option<u64> {
+    let [k, rest @ ..] = *b else {
+        return None;
+    };
+    if *k != key {
+        return None;
+    }
+    let mut r = rest;
+    let v = next_field_varint(&mut r)?;
+    *b = r;
+    Some(v)
+}
+
+/// A fixed64 field with the one-byte key `key`, as [`take_len`].
+#[inline(always)]
+fn take_fixed64(b: &mut &[u8], key: u8) -> Option<u64> {
+    match *b {
+        [k, v0, v1, v2, v3, v4, v5, v6, v7, ref tail @ ..] if *k == key => {
+            *b = tail;
+            Some(u64::from_le_bytes([*v0, *v1, *v2, *v3, *v4, *v5, *v6, *v7]))
+        }
+        _ => None,
     }
 }
 
