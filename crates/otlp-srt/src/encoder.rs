@@ -329,7 +329,11 @@ struct Parsed<'a> {
     resources: Vec<ResourceV<'a>>,
     scopes: Vec<ScopeV<'a>>,
     spans: Vec<SpanV<'a>>,
-    kvs: Vec<Kv<'a>>,
+    /// The attributes' KeyValue messages, each checked to be in the usual
+    /// shape (see [`parse_kv`]); read again only when the tree walk cannot
+    /// match the bytes as they are (see `SrtEncoder::child`), which spares
+    /// storing and copying a parsed view of each.
+    kvs: Vec<&'a [u8]>,
     events: Vec<EventV<'a>>,
     links: Vec<LinkV<'a>>,
 }
@@ -533,9 +537,10 @@ impl<'a> Parsed<'a> {
         if self.kvs.len() != kv0 + *attrs {
             *canonical = false;
         }
-        match parse_kv(x)? {
-            Some(kv) => self.kvs.push(kv),
-            None => *canonical = false,
+        if kv_usual(x)? {
+            self.kvs.push(x);
+        } else {
+            *canonical = false;
         }
         *attrs += 1;
         Ok(())
@@ -551,10 +556,13 @@ impl<'a> Parsed<'a> {
             match next_field(&mut b).map_err(malformed)? {
                 (1, Field::Fixed64(v)) => e.time = v,
                 (2, Field::Bytes(x)) => e.name = x,
-                (3, Field::Bytes(x)) => match parse_kv(x)? {
-                    Some(kv) => self.kvs.push(kv),
-                    None => canonical = false,
-                },
+                (3, Field::Bytes(x)) => {
+                    if kv_usual(x)? {
+                        self.kvs.push(x);
+                    } else {
+                        canonical = false;
+                    }
+                }
                 (4, Field::Varint(v)) => e.dropped = v as u32,
                 (1..=4, _) => return Err(malformed(WIRE)),
                 _ => {}
@@ -576,10 +584,13 @@ impl<'a> Parsed<'a> {
                 (1, Field::Bytes(x)) => l.trace_id = x,
                 (2, Field::Bytes(x)) => l.span_id = x,
                 (3, Field::Bytes(x)) => l.trace_state = x,
-                (4, Field::Bytes(x)) => match parse_kv(x)? {
-                    Some(kv) => self.kvs.push(kv),
-                    None => canonical = false,
-                },
+                (4, Field::Bytes(x)) => {
+                    if kv_usual(x)? {
+                        self.kvs.push(x);
+                    } else {
+                        canonical = false;
+                    }
+                }
                 (5, Field::Varint(v)) => l.dropped = v as u32,
                 (6, Field::Fixed32(v)) => l.flags = v,
                 (1..=6, _) => return Err(malformed(WIRE)),
@@ -654,6 +665,10 @@ fn merge<'a>(blob: Blob<'a>, more: &'a [u8], concat: &mut Vec<u8>) -> Blob<'a> {
 
 /// A KeyValue in its usual shape (key, then at most one value), or `None`
 /// for any other encoding, which the span then carries raw.
+///
+/// Inlined: returned through memory, the view is written and read back in
+/// pieces of other widths, which stalls store forwarding.
+#[inline(always)]
 fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     if let Some(kv) = parse_short_kv(raw) {
         return Ok(Some(kv));
@@ -661,7 +676,18 @@ fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     parse_any_kv(raw)
 }
 
+/// Whether a KeyValue is in the usual shape, checking it either way (an
+/// error if it is not well-formed).
+#[inline(always)]
+fn kv_usual(raw: &[u8]) -> Result<bool, SrtError> {
+    if parse_short_kv(raw).is_some() {
+        return Ok(true);
+    }
+    Ok(parse_any_kv(raw)?.is_some())
+}
+
 /// [`parse_kv`] without the short cut.
+#[inline(never)]
 fn parse_any_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     let mut b = raw;
     let mut key: &[u8] = b"";
@@ -694,7 +720,7 @@ fn parse_any_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
 /// The common KeyValue: key and value shorter than 128 bytes, the value
 /// a string, bool, int or double, without going through `next_field`.
 /// `None` for anything else (then parsed in full).
-#[inline]
+#[inline(always)]
 fn parse_short_kv(raw: &[u8]) -> Option<Kv<'_>> {
     let [0x0a, klen, rest @ ..] = raw else {
         return None;
@@ -1482,7 +1508,7 @@ impl SrtEncoder {
         dom: u8,
         span_kind: u32,
         name: &[u8],
-        kvs: &[Kv<'_>],
+        kvs: &[&[u8]],
     ) -> Result<u32, SrtError> {
         // A root is a name with its span kind (kept in `parent`): a span
         // name nearly always comes with one kind, so the kind costs nothing.
@@ -1499,21 +1525,27 @@ impl SrtEncoder {
         Ok(node)
     }
 
-    fn child(&mut self, root: u32, parent: u32, kv: &Kv<'_>) -> Result<u32, SrtError> {
+    fn child(&mut self, root: u32, parent: u32, raw: &[u8]) -> Result<u32, SrtError> {
         let last = self.state.last_child[parent as usize];
+        // The same attribute as the last span of this path took: its bytes
+        // are the fixed child's, no need to read them.
+        let last_fixed = last != 0 && {
+            let e = &self.state.entries[last as usize - 1];
+            e.kind == kind::FIXED && self.state.data(e) == raw
+        };
+        if last_fixed {
+            return Ok(last);
+        }
+        // Checked when the request was read; `None` cannot happen.
+        let kv = parse_kv(raw)?.ok_or(malformed("KeyValue changed shape"))?;
         if last != 0 {
             let e = &self.state.entries[last as usize - 1];
-            let data = self.state.data(e);
-            if e.kind == kind::FIXED {
-                if data == kv.raw {
-                    return Ok(last);
-                }
-            } else if e.tag == kv.val.ty() && data == kv.key {
+            if e.kind == kind::VAR && e.tag == kv.val.ty() && self.state.data(e) == kv.key {
                 self.write_value(last, kv.val);
                 return Ok(last);
             }
         }
-        let id = self.find_child(root, parent, kv)?;
+        let id = self.find_child(root, parent, &kv)?;
         self.state.last_child[parent as usize] = id;
         Ok(id)
     }
