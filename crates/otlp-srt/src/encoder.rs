@@ -1297,14 +1297,15 @@ impl SrtEncoder {
         }
     }
 
-    /// Writes a span id reference; `history`: the span of an earlier frame
-    /// with that id, for a parent not in this frame.
-    fn span_ref(&mut self, id: &[u8], index: u32, history: Option<Place>) {
+    /// Writes a span id reference; `in_frame`: the span of this frame with
+    /// that id (`NONE` if none, as `parent_of`); `history`: the span of an
+    /// earlier frame with that id, for a parent not in this frame.
+    fn span_ref(&mut self, id: &[u8], index: u32, in_frame: u32, history: Option<Place>) {
         if id.is_empty() {
             self.columns.varint(col::PARENT, span_ref::EMPTY);
-        } else if let Ok(raw) = <[u8; 8]>::try_from(id) {
-            match self.frame_spans.get(&u64::from_le_bytes(raw)) {
-                Some(&at) => {
+        } else if id.len() == 8 {
+            match (in_frame != NONE).then_some(in_frame) {
+                Some(at) => {
                     // Against the span the previous reference named (the
                     // current span for the first): siblings and spans of
                     // one group name nearby parents.
@@ -1423,7 +1424,14 @@ impl SrtEncoder {
             &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize],
         )?;
         self.columns.varint(col::NODE, u64::from(leaf));
-        self.span_ref(s.parent, index, hist_parent.map(|(place, _)| place));
+        // `parent_of` holds the parent's place in this frame: no need to
+        // look its id up again.
+        self.span_ref(
+            s.parent,
+            index,
+            self.parent_of[i],
+            hist_parent.map(|(place, _)| place),
+        );
         // The relative (see the format doc): the parent if it came
         // earlier in this frame or in an earlier frame, else the first
         // child in this frame, else a child in an earlier frame.
@@ -1478,7 +1486,15 @@ impl SrtEncoder {
             self.columns.varint(col::MISC, links.len() as u64);
             for l in links {
                 self.trace_id(l.trace_id);
-                self.span_ref(l.span_id, index, None);
+                let at = match <[u8; 8]>::try_from(l.span_id) {
+                    Ok(raw) => self
+                        .frame_spans
+                        .get(&u64::from_le_bytes(raw))
+                        .copied()
+                        .unwrap_or(NONE),
+                    Err(_) => NONE,
+                };
+                self.span_ref(l.span_id, index, at, None);
                 self.columns.string(col::STR, l.trace_state);
                 let leaf = self.walk(
                     domain::LINK,
