@@ -44,6 +44,10 @@ const BLOCKS: &[(std::ops::Range<usize>, Pack)] = &[
     (col::SPAN_ID..col::COUNT, Pack::Stored),
 ];
 
+/// The first bytes of a zstd dictionary (little-endian 0xEC30A437): a
+/// dictionary that begins so is read as one, not as raw content.
+const ZSTD_DICT_MAGIC: [u8; 4] = [0x37, 0xa4, 0x30, 0xec];
+
 /// zstd level of the [`Pack::Fast`] blocks.
 const FAST_LEVEL: i32 = 1;
 
@@ -872,6 +876,9 @@ pub struct SrtEncoder {
     /// zstd contexts for the [`Pack::Fast`] and [`Pack::Text`] blocks,
     /// kept for reuse.
     compressors: Option<(Compressor, zstd::bulk::Compressor<'static>)>,
+    /// zstd context for the text block with the previous text as
+    /// dictionary, kept for reuse.
+    dict_ctx: Option<zstd::zstd_safe::CCtx<'static>>,
     /// The current frame's text (see `format::HISTORY_TEXT`).
     text: Vec<u8>,
     stream: u64,
@@ -944,6 +951,7 @@ impl SrtEncoder {
         SrtEncoder {
             config,
             compressors,
+            dict_ctx: None,
             stream: random_stream_id(),
             generation: 1,
             next_seq: 1,
@@ -1106,6 +1114,26 @@ impl SrtEncoder {
                     self.compressed
                         .reserve(zstd::zstd_safe::compress_bound(self.payload.len()));
                     match self.history.text(self.seq) {
+                        Some((b, prefix)) if !prefix.starts_with(&ZSTD_DICT_MAGIC) => {
+                            // The previous text as a raw content dictionary,
+                            // which zstd takes by reference for one call on
+                            // a context kept across frames: the same frame
+                            // as with the prefix below, without a new
+                            // context (and its tables' memory) per frame.
+                            // Text that begins as a zstd dictionary would be
+                            // read as one, so it goes the other way.
+                            back = Some(b);
+                            let ctx = self
+                                .dict_ctx
+                                .get_or_insert_with(zstd::zstd_safe::CCtx::create);
+                            ctx.compress_using_dict(
+                                &mut self.compressed,
+                                &self.payload[..],
+                                prefix,
+                                self.config.level,
+                            )
+                            .map_err(zstd_code)?;
+                        }
                         Some((b, prefix)) => {
                             // A prefix costs nearly nothing to set up (a
                             // dictionary would build its own tables for
