@@ -84,16 +84,28 @@ struct SentFrame {
 /// than this many times the window's spans (see `SenderHistory::push`).
 const STALE_FACTOR: usize = 4;
 
+/// A place in the indexes: frame seq and span index in one word (an index
+/// is below `HISTORY_SPANS`), which keeps the maps' entries small (their
+/// lookups are mostly cache misses). A seq past 2^48 (never, at a frame a
+/// microsecond) would only make its lookups find nothing.
+fn pack(seq: u64, index: u32) -> u64 {
+    seq << 16 | u64::from(index)
+}
+
+fn unpack(at: u64) -> (u64, u32) {
+    (at >> 16, (at & 0xffff) as u32)
+}
+
 /// Indexes frame `f`'s records, over those indexed before.
 fn index(
-    spans: &mut FastMap<u64, (u64, u32)>,
-    parents: &mut FastMap<u64, (u64, u32)>,
-    traces: &mut FastMap<u128, (u64, u32)>,
+    spans: &mut FastMap<u64, u64>,
+    parents: &mut FastMap<u64, u64>,
+    traces: &mut FastMap<u128, u64>,
     f: &SentFrame,
 ) {
     for (i, r) in f.recs.iter().enumerate() {
         if r.valid {
-            let at = (f.seq, i as u32);
+            let at = pack(f.seq, i as u32);
             spans.insert(u64::from_le_bytes(r.span_id), at);
             if r.has_parent {
                 parents.insert(u64::from_le_bytes(r.parent), at);
@@ -110,11 +122,11 @@ pub(crate) struct SenderHistory {
     /// Oldest first.
     frames: VecDeque<SentFrame>,
     /// Span id -> (seq, index) of the latest span with that id.
-    spans: FastMap<u64, (u64, u32)>,
+    spans: FastMap<u64, u64>,
     /// Parent span id -> (seq, index) of the latest span with that parent.
-    parents: FastMap<u64, (u64, u32)>,
+    parents: FastMap<u64, u64>,
     /// Trace id -> (seq, index) of the latest span of that trace.
-    traces: FastMap<u128, (u64, u32)>,
+    traces: FastMap<u128, u64>,
     /// Buffers of frames that left the window, for reuse.
     spare: Vec<(Vec<Rec>, Vec<u8>)>,
 }
@@ -152,7 +164,7 @@ impl SenderHistory {
 
     /// The span with id `span_id`, for frame `seq`, if the receiver holds it.
     pub(crate) fn span(&self, span_id: u64, seq: u64) -> Option<(Place, &Rec)> {
-        let &(at, index) = self.spans.get(&span_id)?;
+        let (at, index) = unpack(*self.spans.get(&span_id)?);
         self.usable(at, index, seq)
             .filter(|(_, r)| u64::from_le_bytes(r.span_id) == span_id)
     }
@@ -160,14 +172,14 @@ impl SenderHistory {
     /// A span whose parent is `span_id`, for frame `seq`, if the receiver
     /// holds it.
     pub(crate) fn child(&self, span_id: u64, seq: u64) -> Option<(Place, &Rec)> {
-        let &(at, index) = self.parents.get(&span_id)?;
+        let (at, index) = unpack(*self.parents.get(&span_id)?);
         self.usable(at, index, seq)
             .filter(|(_, r)| r.has_parent && u64::from_le_bytes(r.parent) == span_id)
     }
 
     /// A span of trace `trace_id`, for frame `seq`, if the receiver holds it.
     pub(crate) fn trace(&self, trace_id: u128, seq: u64) -> Option<Place> {
-        let &(at, index) = self.traces.get(&trace_id)?;
+        let (at, index) = unpack(*self.traces.get(&trace_id)?);
         self.usable(at, index, seq)
             .filter(|(_, r)| u128::from_le_bytes(r.trace_id) == trace_id)
             .map(|(place, _)| place)
