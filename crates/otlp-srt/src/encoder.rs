@@ -44,6 +44,10 @@ const BLOCKS: &[(std::ops::Range<usize>, Pack)] = &[
     (col::SPAN_ID..col::COUNT, Pack::Stored),
 ];
 
+/// The first bytes of a zstd dictionary (little-endian 0xEC30A437): a
+/// dictionary that begins so is read as one, not as raw content.
+const ZSTD_DICT_MAGIC: [u8; 4] = [0x37, 0xa4, 0x30, 0xec];
+
 /// zstd level of the [`Pack::Fast`] blocks.
 const FAST_LEVEL: i32 = 1;
 
@@ -329,7 +333,11 @@ struct Parsed<'a> {
     resources: Vec<ResourceV<'a>>,
     scopes: Vec<ScopeV<'a>>,
     spans: Vec<SpanV<'a>>,
-    kvs: Vec<Kv<'a>>,
+    /// The attributes' KeyValue messages, each checked to be in the usual
+    /// shape (see [`parse_kv`]); read again only when the tree walk cannot
+    /// match the bytes as they are (see `SrtEncoder::child`), which spares
+    /// storing and copying a parsed view of each.
+    kvs: Vec<&'a [u8]>,
     events: Vec<EventV<'a>>,
     links: Vec<LinkV<'a>>,
 }
@@ -429,6 +437,46 @@ impl<'a> Parsed<'a> {
         let mut attrs = 0usize;
         let mut canonical = true;
         let mut b = raw;
+        // Fields in field order, each at most once and the repeated ones in
+        // one run, as protobuf encoders write a span: read in that order,
+        // each field costs a compare of its key byte instead of a dispatch
+        // on its number (an indirect jump that mispredicts, the fields
+        // present varying from span to span). What is left (another order,
+        // unknown fields, anything this does not take) goes through the
+        // general loop, which reads on in order: the result is the same.
+        if let Some(x) = take_len(&mut b, 0x0a) {
+            s.trace_id = x;
+        }
+        if let Some(x) = take_len(&mut b, 0x12) {
+            s.span_id = x;
+        }
+        if let Some(x) = take_len(&mut b, 0x1a) {
+            s.trace_state = x;
+        }
+        if let Some(x) = take_len(&mut b, 0x22) {
+            s.parent = x;
+        }
+        if let Some(x) = take_len(&mut b, 0x2a) {
+            s.name = x;
+        }
+        if let Some(v) = take_varint(&mut b, 0x30) {
+            s.kind = v as u32;
+        }
+        if let Some(v) = take_fixed64(&mut b, 0x39) {
+            s.start = v;
+        }
+        if let Some(v) = take_fixed64(&mut b, 0x41) {
+            s.end = v;
+        }
+        while let Some(x) = take_len(&mut b, 0x4a) {
+            self.span_attr(x, kv0, &mut attrs, &mut canonical)?;
+        }
+        if let Some(v) = take_varint(&mut b, 0x50) {
+            s.dropped_attrs = v as u32;
+        }
+        while let Some(x) = take_len(&mut b, 0x5a) {
+            canonical &= self.event(x)?;
+        }
         while !b.is_empty() {
             match next_field(&mut b).map_err(malformed)? {
                 (1, Field::Bytes(x)) => s.trace_id = x,
@@ -439,18 +487,7 @@ impl<'a> Parsed<'a> {
                 (6, Field::Varint(v)) => s.kind = v as u32,
                 (7, Field::Fixed64(v)) => s.start = v,
                 (8, Field::Fixed64(v)) => s.end = v,
-                (9, Field::Bytes(x)) => {
-                    // Attributes must be one run of `kvs` (events push
-                    // theirs in between when fields interleave).
-                    if self.kvs.len() != kv0 + attrs {
-                        canonical = false;
-                    }
-                    match parse_kv(x)? {
-                        Some(kv) => self.kvs.push(kv),
-                        None => canonical = false,
-                    }
-                    attrs += 1;
-                }
+                (9, Field::Bytes(x)) => self.span_attr(x, kv0, &mut attrs, &mut canonical)?,
                 (10, Field::Varint(v)) => s.dropped_attrs = v as u32,
                 (11, Field::Bytes(x)) => canonical &= self.event(x)?,
                 (12, Field::Varint(v)) => s.dropped_events = v as u32,
@@ -490,6 +527,29 @@ impl<'a> Parsed<'a> {
         Ok(())
     }
 
+    /// A span's attribute.
+    #[inline]
+    fn span_attr(
+        &mut self,
+        x: &'a [u8],
+        kv0: usize,
+        attrs: &mut usize,
+        canonical: &mut bool,
+    ) -> Result<(), SrtError> {
+        // Attributes must be one run of `kvs` (events push theirs in
+        // between when fields interleave).
+        if self.kvs.len() != kv0 + *attrs {
+            *canonical = false;
+        }
+        if kv_usual(x)? {
+            self.kvs.push(x);
+        } else {
+            *canonical = false;
+        }
+        *attrs += 1;
+        Ok(())
+    }
+
     /// Parses an event; `false` if it cannot go through the columns.
     fn event(&mut self, raw: &'a [u8]) -> Result<bool, SrtError> {
         let mut e = EventV::default();
@@ -500,10 +560,13 @@ impl<'a> Parsed<'a> {
             match next_field(&mut b).map_err(malformed)? {
                 (1, Field::Fixed64(v)) => e.time = v,
                 (2, Field::Bytes(x)) => e.name = x,
-                (3, Field::Bytes(x)) => match parse_kv(x)? {
-                    Some(kv) => self.kvs.push(kv),
-                    None => canonical = false,
-                },
+                (3, Field::Bytes(x)) => {
+                    if kv_usual(x)? {
+                        self.kvs.push(x);
+                    } else {
+                        canonical = false;
+                    }
+                }
                 (4, Field::Varint(v)) => e.dropped = v as u32,
                 (1..=4, _) => return Err(malformed(WIRE)),
                 _ => {}
@@ -525,10 +588,13 @@ impl<'a> Parsed<'a> {
                 (1, Field::Bytes(x)) => l.trace_id = x,
                 (2, Field::Bytes(x)) => l.span_id = x,
                 (3, Field::Bytes(x)) => l.trace_state = x,
-                (4, Field::Bytes(x)) => match parse_kv(x)? {
-                    Some(kv) => self.kvs.push(kv),
-                    None => canonical = false,
-                },
+                (4, Field::Bytes(x)) => {
+                    if kv_usual(x)? {
+                        self.kvs.push(x);
+                    } else {
+                        canonical = false;
+                    }
+                }
                 (5, Field::Varint(v)) => l.dropped = v as u32,
                 (6, Field::Fixed32(v)) => l.flags = v,
                 (1..=6, _) => return Err(malformed(WIRE)),
@@ -539,6 +605,54 @@ impl<'a> Parsed<'a> {
         canonical &= self.kvs.len() - kv0 <= MAX_DEPTH;
         self.links.push(l);
         Ok(canonical)
+    }
+}
+
+/// A length-delimited field with the one-byte key `key` at the start of
+/// `b`, taken; `None` (and `b` untouched) for anything else, including a
+/// truncated field, which the general reader then reports.
+#[inline(always)]
+fn take_len<'a>(b: &mut &'a [u8], key: u8) -> Option<&'a [u8]> {
+    let [k, rest @ ..] = *b else {
+        return None;
+    };
+    if *k != key {
+        return None;
+    }
+    let mut r = rest;
+    let len = usize::try_from(next_field_varint(&mut r)?).ok()?;
+    if r.len() < len {
+        return None;
+    }
+    let (head, tail) = r.split_at(len);
+    *b = tail;
+    Some(head)
+}
+
+/// A varint field with the one-byte key `key`, as [`take_len`].
+#[inline(always)]
+fn take_varint(b: &mut &[u8], key: u8) -> Option<u64> {
+    let [k, rest @ ..] = *b else {
+        return None;
+    };
+    if *k != key {
+        return None;
+    }
+    let mut r = rest;
+    let v = next_field_varint(&mut r)?;
+    *b = r;
+    Some(v)
+}
+
+/// A fixed64 field with the one-byte key `key`, as [`take_len`].
+#[inline(always)]
+fn take_fixed64(b: &mut &[u8], key: u8) -> Option<u64> {
+    match *b {
+        [k, v0, v1, v2, v3, v4, v5, v6, v7, ref tail @ ..] if *k == key => {
+            *b = tail;
+            Some(u64::from_le_bytes([*v0, *v1, *v2, *v3, *v4, *v5, *v6, *v7]))
+        }
+        _ => None,
     }
 }
 
@@ -555,6 +669,10 @@ fn merge<'a>(blob: Blob<'a>, more: &'a [u8], concat: &mut Vec<u8>) -> Blob<'a> {
 
 /// A KeyValue in its usual shape (key, then at most one value), or `None`
 /// for any other encoding, which the span then carries raw.
+///
+/// Inlined: returned through memory, the view is written and read back in
+/// pieces of other widths, which stalls store forwarding.
+#[inline(always)]
 fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     if let Some(kv) = parse_short_kv(raw) {
         return Ok(Some(kv));
@@ -562,7 +680,18 @@ fn parse_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     parse_any_kv(raw)
 }
 
+/// Whether a KeyValue is in the usual shape, checking it either way (an
+/// error if it is not well-formed).
+#[inline(always)]
+fn kv_usual(raw: &[u8]) -> Result<bool, SrtError> {
+    if parse_short_kv(raw).is_some() {
+        return Ok(true);
+    }
+    Ok(parse_any_kv(raw)?.is_some())
+}
+
 /// [`parse_kv`] without the short cut.
+#[inline(never)]
 fn parse_any_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
     let mut b = raw;
     let mut key: &[u8] = b"";
@@ -595,7 +724,7 @@ fn parse_any_kv(raw: &[u8]) -> Result<Option<Kv<'_>>, SrtError> {
 /// The common KeyValue: key and value shorter than 128 bytes, the value
 /// a string, bool, int or double, without going through `next_field`.
 /// `None` for anything else (then parsed in full).
-#[inline]
+#[inline(always)]
 fn parse_short_kv(raw: &[u8]) -> Option<Kv<'_>> {
     let [0x0a, klen, rest @ ..] = raw else {
         return None;
@@ -747,6 +876,9 @@ pub struct SrtEncoder {
     /// zstd contexts for the [`Pack::Fast`] and [`Pack::Text`] blocks,
     /// kept for reuse.
     compressors: Option<(Compressor, zstd::bulk::Compressor<'static>)>,
+    /// zstd context for the text block with the previous text as
+    /// dictionary, kept for reuse.
+    dict_ctx: Option<zstd::zstd_safe::CCtx<'static>>,
     /// The current frame's text (see `format::HISTORY_TEXT`).
     text: Vec<u8>,
     stream: u64,
@@ -819,6 +951,7 @@ impl SrtEncoder {
         SrtEncoder {
             config,
             compressors,
+            dict_ctx: None,
             stream: random_stream_id(),
             generation: 1,
             next_seq: 1,
@@ -981,6 +1114,26 @@ impl SrtEncoder {
                     self.compressed
                         .reserve(zstd::zstd_safe::compress_bound(self.payload.len()));
                     match self.history.text(self.seq) {
+                        Some((b, prefix)) if !prefix.starts_with(&ZSTD_DICT_MAGIC) => {
+                            // The previous text as a raw content dictionary,
+                            // which zstd takes by reference for one call on
+                            // a context kept across frames: the same frame
+                            // as with the prefix below, without a new
+                            // context (and its tables' memory) per frame.
+                            // Text that begins as a zstd dictionary would be
+                            // read as one, so it goes the other way.
+                            back = Some(b);
+                            let ctx = self
+                                .dict_ctx
+                                .get_or_insert_with(zstd::zstd_safe::CCtx::create);
+                            ctx.compress_using_dict(
+                                &mut self.compressed,
+                                &self.payload[..],
+                                prefix,
+                                self.config.level,
+                            )
+                            .map_err(zstd_code)?;
+                        }
                         Some((b, prefix)) => {
                             // A prefix costs nearly nothing to set up (a
                             // dictionary would build its own tables for
@@ -1172,14 +1325,15 @@ impl SrtEncoder {
         }
     }
 
-    /// Writes a span id reference; `history`: the span of an earlier frame
-    /// with that id, for a parent not in this frame.
-    fn span_ref(&mut self, id: &[u8], index: u32, history: Option<Place>) {
+    /// Writes a span id reference; `in_frame`: the span of this frame with
+    /// that id (`NONE` if none, as `parent_of`); `history`: the span of an
+    /// earlier frame with that id, for a parent not in this frame.
+    fn span_ref(&mut self, id: &[u8], index: u32, in_frame: u32, history: Option<Place>) {
         if id.is_empty() {
             self.columns.varint(col::PARENT, span_ref::EMPTY);
-        } else if let Ok(raw) = <[u8; 8]>::try_from(id) {
-            match self.frame_spans.get(&u64::from_le_bytes(raw)) {
-                Some(&at) => {
+        } else if id.len() == 8 {
+            match (in_frame != NONE).then_some(in_frame) {
+                Some(at) => {
                     // Against the span the previous reference named (the
                     // current span for the first): siblings and spans of
                     // one group name nearby parents.
@@ -1298,7 +1452,14 @@ impl SrtEncoder {
             &p.kvs[s.attrs.0 as usize..s.attrs.1 as usize],
         )?;
         self.columns.varint(col::NODE, u64::from(leaf));
-        self.span_ref(s.parent, index, hist_parent.map(|(place, _)| place));
+        // `parent_of` holds the parent's place in this frame: no need to
+        // look its id up again.
+        self.span_ref(
+            s.parent,
+            index,
+            self.parent_of[i],
+            hist_parent.map(|(place, _)| place),
+        );
         // The relative (see the format doc): the parent if it came
         // earlier in this frame or in an earlier frame, else the first
         // child in this frame, else a child in an earlier frame.
@@ -1353,7 +1514,15 @@ impl SrtEncoder {
             self.columns.varint(col::MISC, links.len() as u64);
             for l in links {
                 self.trace_id(l.trace_id);
-                self.span_ref(l.span_id, index, None);
+                let at = match <[u8; 8]>::try_from(l.span_id) {
+                    Ok(raw) => self
+                        .frame_spans
+                        .get(&u64::from_le_bytes(raw))
+                        .copied()
+                        .unwrap_or(NONE),
+                    Err(_) => NONE,
+                };
+                self.span_ref(l.span_id, index, at, None);
                 self.columns.string(col::STR, l.trace_state);
                 let leaf = self.walk(
                     domain::LINK,
@@ -1383,7 +1552,7 @@ impl SrtEncoder {
         dom: u8,
         span_kind: u32,
         name: &[u8],
-        kvs: &[Kv<'_>],
+        kvs: &[&[u8]],
     ) -> Result<u32, SrtError> {
         // A root is a name with its span kind (kept in `parent`): a span
         // name nearly always comes with one kind, so the kind costs nothing.
@@ -1400,21 +1569,27 @@ impl SrtEncoder {
         Ok(node)
     }
 
-    fn child(&mut self, root: u32, parent: u32, kv: &Kv<'_>) -> Result<u32, SrtError> {
+    fn child(&mut self, root: u32, parent: u32, raw: &[u8]) -> Result<u32, SrtError> {
         let last = self.state.last_child[parent as usize];
+        // The same attribute as the last span of this path took: its bytes
+        // are the fixed child's, no need to read them.
+        let last_fixed = last != 0 && {
+            let e = &self.state.entries[last as usize - 1];
+            e.kind == kind::FIXED && self.state.data(e) == raw
+        };
+        if last_fixed {
+            return Ok(last);
+        }
+        // Checked when the request was read; `None` cannot happen.
+        let kv = parse_kv(raw)?.ok_or(malformed("KeyValue changed shape"))?;
         if last != 0 {
             let e = &self.state.entries[last as usize - 1];
-            let data = self.state.data(e);
-            if e.kind == kind::FIXED {
-                if data == kv.raw {
-                    return Ok(last);
-                }
-            } else if e.tag == kv.val.ty() && data == kv.key {
+            if e.kind == kind::VAR && e.tag == kv.val.ty() && self.state.data(e) == kv.key {
                 self.write_value(last, kv.val);
                 return Ok(last);
             }
         }
-        let id = self.find_child(root, parent, kv)?;
+        let id = self.find_child(root, parent, &kv)?;
         self.state.last_child[parent as usize] = id;
         Ok(id)
     }

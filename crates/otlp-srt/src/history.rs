@@ -80,6 +80,41 @@ struct SentFrame {
     text: Vec<u8>,
 }
 
+/// The indexes of the sender's history are rebuilt once one holds more
+/// than this many times the window's spans (see `SenderHistory::push`).
+const STALE_FACTOR: usize = 4;
+
+/// A place in the indexes: frame seq and span index in one word (an index
+/// is below `HISTORY_SPANS`), which keeps the maps' entries small (their
+/// lookups are mostly cache misses). A seq past 2^48 (never, at a frame a
+/// microsecond) would only make its lookups find nothing.
+fn pack(seq: u64, index: u32) -> u64 {
+    seq << 16 | u64::from(index)
+}
+
+fn unpack(at: u64) -> (u64, u32) {
+    (at >> 16, (at & 0xffff) as u32)
+}
+
+/// Indexes frame `f`'s records, over those indexed before.
+fn index(
+    spans: &mut FastMap<u64, u64>,
+    parents: &mut FastMap<u64, u64>,
+    traces: &mut FastMap<u128, u64>,
+    f: &SentFrame,
+) {
+    for (i, r) in f.recs.iter().enumerate() {
+        if r.valid {
+            let at = pack(f.seq, i as u32);
+            spans.insert(u64::from_le_bytes(r.span_id), at);
+            if r.has_parent {
+                parents.insert(u64::from_le_bytes(r.parent), at);
+            }
+            traces.insert(u128::from_le_bytes(r.trace_id), at);
+        }
+    }
+}
+
 /// The sender's history: the spans of its last `HISTORY_FRAMES` frames of
 /// the generation, by span id and by parent id.
 #[derive(Default)]
@@ -87,11 +122,11 @@ pub(crate) struct SenderHistory {
     /// Oldest first.
     frames: VecDeque<SentFrame>,
     /// Span id -> (seq, index) of the latest span with that id.
-    spans: FastMap<u64, (u64, u32)>,
+    spans: FastMap<u64, u64>,
     /// Parent span id -> (seq, index) of the latest span with that parent.
-    parents: FastMap<u64, (u64, u32)>,
+    parents: FastMap<u64, u64>,
     /// Trace id -> (seq, index) of the latest span of that trace.
-    traces: FastMap<u128, (u64, u32)>,
+    traces: FastMap<u128, u64>,
     /// Buffers of frames that left the window, for reuse.
     spare: Vec<(Vec<Rec>, Vec<u8>)>,
 }
@@ -129,7 +164,7 @@ impl SenderHistory {
 
     /// The span with id `span_id`, for frame `seq`, if the receiver holds it.
     pub(crate) fn span(&self, span_id: u64, seq: u64) -> Option<(Place, &Rec)> {
-        let &(at, index) = self.spans.get(&span_id)?;
+        let (at, index) = unpack(*self.spans.get(&span_id)?);
         self.usable(at, index, seq)
             .filter(|(_, r)| u64::from_le_bytes(r.span_id) == span_id)
     }
@@ -137,14 +172,14 @@ impl SenderHistory {
     /// A span whose parent is `span_id`, for frame `seq`, if the receiver
     /// holds it.
     pub(crate) fn child(&self, span_id: u64, seq: u64) -> Option<(Place, &Rec)> {
-        let &(at, index) = self.parents.get(&span_id)?;
+        let (at, index) = unpack(*self.parents.get(&span_id)?);
         self.usable(at, index, seq)
             .filter(|(_, r)| r.has_parent && u64::from_le_bytes(r.parent) == span_id)
     }
 
     /// A span of trace `trace_id`, for frame `seq`, if the receiver holds it.
     pub(crate) fn trace(&self, trace_id: u128, seq: u64) -> Option<Place> {
-        let &(at, index) = self.traces.get(&trace_id)?;
+        let (at, index) = unpack(*self.traces.get(&trace_id)?);
         self.usable(at, index, seq)
             .filter(|(_, r)| u128::from_le_bytes(r.trace_id) == trace_id)
             .map(|(place, _)| place)
@@ -163,6 +198,12 @@ impl SenderHistory {
 
     /// Keeps frame `seq`'s records, forgetting frames that are now too far
     /// back to refer to.
+    ///
+    /// The indexes are not cleaned of a forgotten frame's spans one by one
+    /// (three lookups and removals a span): a lookup checks that the place
+    /// it finds is of a frame still in the window and holds that id, so a
+    /// stale entry finds nothing, as an absent one would. They are rebuilt
+    /// from the window once they hold several windows' worth of keys.
     pub(crate) fn push(&mut self, seq: u64, mut recs: Vec<Rec>, mut text: Vec<u8>) {
         while self
             .frames
@@ -170,40 +211,10 @@ impl SenderHistory {
             .is_some_and(|f| f.seq + HISTORY_FRAMES <= seq)
         {
             if let Some(old) = self.frames.pop_front() {
-                for (i, r) in old.recs.iter().enumerate() {
-                    let at = (old.seq, i as u32);
-                    if !r.valid {
-                        continue;
-                    }
-                    let id = u64::from_le_bytes(r.span_id);
-                    if self.spans.get(&id) == Some(&at) {
-                        self.spans.remove(&id);
-                    }
-                    let parent = u64::from_le_bytes(r.parent);
-                    if r.has_parent && self.parents.get(&parent) == Some(&at) {
-                        self.parents.remove(&parent);
-                    }
-                    let trace = u128::from_le_bytes(r.trace_id);
-                    if self.traces.get(&trace) == Some(&at) {
-                        self.traces.remove(&trace);
-                    }
-                }
                 self.spare.push((old.recs, old.text));
             }
         }
         recs.truncate(HISTORY_SPANS);
-        for (i, r) in recs.iter().enumerate() {
-            if r.valid {
-                self.spans
-                    .insert(u64::from_le_bytes(r.span_id), (seq, i as u32));
-                if r.has_parent {
-                    self.parents
-                        .insert(u64::from_le_bytes(r.parent), (seq, i as u32));
-                }
-                self.traces
-                    .insert(u128::from_le_bytes(r.trace_id), (seq, i as u32));
-            }
-        }
         if text.len() > HISTORY_TEXT {
             text.clear();
         }
@@ -213,6 +224,26 @@ impl SenderHistory {
             recs,
             text,
         });
+        let window: usize = self.frames.iter().map(|f| f.recs.len()).sum();
+        let limit = STALE_FACTOR * window + 1024;
+        if self
+            .spans
+            .len()
+            .max(self.parents.len())
+            .max(self.traces.len())
+            > limit
+        {
+            self.spans.clear();
+            self.parents.clear();
+            self.traces.clear();
+            // Oldest first: the latest span of an id wins, as when indexed
+            // frame by frame.
+            for f in &self.frames {
+                index(&mut self.spans, &mut self.parents, &mut self.traces, f);
+            }
+        } else if let Some(f) = self.frames.back() {
+            index(&mut self.spans, &mut self.parents, &mut self.traces, f);
+        }
     }
 
     /// The receiver decoded frame `seq`: its spans may be referred to.
