@@ -194,12 +194,21 @@ impl ExportRequest {
 
     /// Serializes the request as protobuf.
     pub fn encode_protobuf(&self) -> Vec<u8> {
-        match self {
-            ExportRequest::Traces(r) => r.encode_to_vec(),
-            ExportRequest::Metrics(r) => r.encode_to_vec(),
-            ExportRequest::Logs(r) => r.encode_to_vec(),
-            ExportRequest::Profiles(r) => r.encode_to_vec(),
-        }
+        let mut out = Vec::new();
+        self.encode_protobuf_into(&mut out);
+        out
+    }
+
+    /// Appends the request, serialized as protobuf, to `out` (reserving
+    /// its exact size once).
+    pub fn encode_protobuf_into(&self, out: &mut Vec<u8>) {
+        let message: &dyn EncodeInto = match self {
+            ExportRequest::Traces(r) => r,
+            ExportRequest::Metrics(r) => r,
+            ExportRequest::Logs(r) => r,
+            ExportRequest::Profiles(r) => r,
+        };
+        message.encode_into(out);
     }
 
     /// Serializes the request as OTLP/JSON, following the specification's
@@ -207,6 +216,19 @@ impl ExportRequest {
     /// doubles as `"NaN"`, `"Infinity"`, `"-Infinity"`).
     pub fn to_json(&self) -> String {
         json::from_protobuf(self.signal(), &self.encode_protobuf())
+    }
+}
+
+/// A prost message written to a `Vec`, as a trait object.
+trait EncodeInto {
+    fn encode_into(&self, out: &mut Vec<u8>);
+}
+
+impl<M: Message> EncodeInto for M {
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(self.encoded_len());
+        // A Vec grows as needed, so encoding into it cannot fail.
+        let _ = self.encode(out);
     }
 }
 

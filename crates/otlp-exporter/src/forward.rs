@@ -57,7 +57,7 @@ impl OtlpForwarder {
         pipeline
             .export(items, |_, out| match format {
                 Format::Json => out.extend_from_slice(request.to_json().as_bytes()),
-                _ => out.extend_from_slice(&request.encode_protobuf()),
+                _ => request.encode_protobuf_into(out),
             })
             .await
     }
