@@ -24,8 +24,10 @@ pub mod redaction;
 pub mod sampling;
 pub(crate) mod tracestate;
 
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
+use crate::proto::metrics::v1::ResourceMetrics;
 
 pub use attributes::Attributes;
 pub use filter::Filter;
@@ -68,6 +70,13 @@ pub trait Processor: Send {
     /// returned outcome; resource and scope entries left without spans are
     /// removed too (as the Collector does), which is not counted as a drop.
     fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome;
+
+    /// Moves the metrics this processor derived from the spans it saw
+    /// since the last call (span metrics do) into `out`. Most processors
+    /// derive none and keep this default, which adds nothing.
+    fn take_metrics(&mut self, out: &mut Vec<ResourceMetrics>) {
+        let _ = out;
+    }
 }
 
 /// Spans in, out and dropped (per processor and reason) for one batch.
@@ -127,6 +136,17 @@ impl Chain {
     /// The processors' names, in order.
     pub fn names(&self) -> Vec<&str> {
         self.steps.iter().map(|s| s.name()).collect()
+    }
+
+    /// The metrics the chain's processors derived since the last call
+    /// (see [`Processor::take_metrics`]), as one request, or `None` when
+    /// there are none. Export it with the metrics exporter.
+    pub fn take_metrics(&mut self) -> Option<ExportMetricsServiceRequest> {
+        let mut resource_metrics = Vec::new();
+        for step in &mut self.steps {
+            step.take_metrics(&mut resource_metrics);
+        }
+        (!resource_metrics.is_empty()).then_some(ExportMetricsServiceRequest { resource_metrics })
     }
 
     /// Runs every processor on the batch, in order.
