@@ -105,6 +105,8 @@ mod delivery;
 mod env;
 mod forward;
 mod pipeline;
+#[cfg(feature = "processors")]
+mod processing;
 mod processor;
 mod profiles;
 mod route;
@@ -142,6 +144,8 @@ impl FlushHandle {
 }
 use std::marker::PhantomData;
 use std::path::PathBuf;
+#[cfg(feature = "processors")]
+use std::sync::Arc;
 use std::sync::PoisonError;
 use std::time::Duration;
 
@@ -155,6 +159,15 @@ pub use otlp_resilience::queue::Overflow;
 pub use otlp_resilience::retry::RetryPolicy;
 pub use otlp_transport::client::TlsConfig;
 pub use otlp_transport::Protocol;
+/// The batch processors of `otlp-simd` and their TOML configuration, for
+/// [`ExporterBuilder::with_processors`].
+#[cfg(feature = "processors")]
+pub mod processors {
+    pub use otlp_simd::config::{chain_from_toml, ConfigError};
+    pub use otlp_simd::processor::*;
+}
+#[cfg(feature = "processors")]
+pub use processing::METRICS_INTERVAL;
 pub use processor::{OtlpSpanProcessor, DEFAULT_MAX_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY};
 pub use profiles::OtlpProfileExporter;
 pub use route::{
@@ -355,6 +368,8 @@ pub struct ExporterBuilder<E> {
     batch: BatchSettings,
     thread: Option<ExportThread>,
     route: route::RouteSettings,
+    #[cfg(feature = "processors")]
+    processors: Option<Arc<std::sync::Mutex<processors::Chain>>>,
     _exporter: PhantomData<fn() -> E>,
 }
 
@@ -370,6 +385,8 @@ impl<E> Clone for ExporterBuilder<E> {
             batch: self.batch.clone(),
             thread: self.thread.clone(),
             route: self.route.clone(),
+            #[cfg(feature = "processors")]
+            processors: self.processors.clone(),
             _exporter: PhantomData,
         }
     }
@@ -393,6 +410,8 @@ impl<E> ExporterBuilder<E> {
             batch: BatchSettings::default(),
             thread: None,
             route: route::RouteSettings::default(),
+            #[cfg(feature = "processors")]
+            processors: None,
             _exporter: PhantomData,
         }
     }
@@ -411,6 +430,8 @@ impl<E> ExporterBuilder<E> {
             batch: self.batch,
             thread: self.thread,
             route: self.route,
+            #[cfg(feature = "processors")]
+            processors: self.processors,
             _exporter: PhantomData,
         }
     }
@@ -571,6 +592,29 @@ impl<E> ExporterBuilder<E> {
         self
     }
 
+    /// Runs `chain` on every trace batch before it is queued: sampling,
+    /// filtering, attributes, redaction, span metrics, or your own
+    /// [`Processor`](processors::Processor)s, so that what they remove
+    /// never leaves the process. Build a chain in code or from TOML with
+    /// [`processors::chain_from_toml`].
+    ///
+    /// The span processor still encodes each span as it ends; the chain
+    /// runs on the export thread over the batch (decoded, processed and
+    /// encoded again). Removed spans are counted in
+    /// [`StatsSnapshot::items_removed`] by processor and reason. Metrics the
+    /// chain derives are sent, with these settings, to the metrics endpoint
+    /// at most every [`METRICS_INTERVAL`] while spans flow and at every
+    /// flush and shutdown.
+    ///
+    /// Trace exporters only: the chain works on spans. Log and metric
+    /// exporters built from these settings (see
+    /// [`for_exporter`](Self::for_exporter)) pass their items through.
+    #[cfg(feature = "processors")]
+    pub fn with_processors(mut self, chain: processors::Chain) -> Self {
+        self.processors = Some(Arc::new(std::sync::Mutex::new(chain)));
+        self
+    }
+
     /// Resolves the endpoint, protocol, compression, headers, timeout and
     /// TLS settings for `signal` as the exporters' `build` does
     /// (code over the `OTEL_EXPORTER_OTLP_*` variables, see the
@@ -727,7 +771,22 @@ impl<E> ExporterBuilder<E> {
                 pipeline::Target::One(thread.client(signal, &one, &settings, &read_env)?)
             }
         };
-        Pipeline::new(signal, cfg, delivery, thread.runtime().clone(), target)
+        #[allow(unused_mut)]
+        let mut pipeline = Pipeline::new(signal, cfg, delivery, thread.runtime().clone(), target)?;
+        #[cfg(feature = "processors")]
+        if let (Some(chain), Signal::Traces) = (&self.processors, signal) {
+            // Derived metrics (span metrics) go out through a metrics
+            // pipeline of the same settings on the same thread, kept in
+            // memory: a persistent queue's directory is the traces'.
+            let mut metrics = self.clone();
+            metrics.processors = None;
+            metrics.persist_dir = None;
+            metrics.disk_config = None;
+            metrics.thread = Some(thread.clone());
+            let metrics = metrics.pipeline(Signal::Metrics)?;
+            pipeline.set_processing(processing::Processing::new(Arc::clone(chain), metrics));
+        }
+        Ok(pipeline)
     }
 
     /// The endpoints when there are several (a DNS name counts as several,
@@ -831,6 +890,14 @@ impl OtlpSpanExporter {
         self.pipeline.stats.clone()
     }
 
+    /// The counters of the metrics the processors derive (span metrics;
+    /// items are data points), when [`with_processors`](ExporterBuilder::with_processors)
+    /// set a chain.
+    #[cfg(feature = "processors")]
+    pub fn derived_metrics_stats(&self) -> Option<ExportStats> {
+        self.pipeline.derived_metrics_stats()
+    }
+
     /// A handle to wait for this exporter's queue to drain; it stays valid
     /// after the exporter is handed to the SDK (whose `force_flush` waits
     /// only until batches are queued).
@@ -854,12 +921,12 @@ impl SpanExporter for OtlpSpanExporter {
             return export_by_trace(&self.pipeline, router, batch).await;
         }
         let items = batch.len() as u64;
-        let payload = self
+        let prepared = self
             .pipeline
             .prepare_counted(items, |e, out| e.encode_spans(&batch, out))?;
         // The SDK's spans are not needed once encoded.
         drop(batch);
-        self.pipeline.submit(items, payload).await
+        self.pipeline.submit(prepared).await
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -907,9 +974,9 @@ async fn export_by_trace(
         let items = part.len() as u64;
         let sent =
             match pipeline.prepare_counted(items, |e, out| e.encode_span_batch(&mut part, out)) {
-                Ok(payload) => {
+                Ok(prepared) => {
                     pipeline
-                        .submit_keyed(items, payload, Some(bytes::Bytes::copy_from_slice(&trace)))
+                        .submit_prepared(prepared, Some(bytes::Bytes::copy_from_slice(&trace)))
                         .await
                 }
                 Err(e) => Err(e),

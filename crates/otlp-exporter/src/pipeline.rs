@@ -118,6 +118,17 @@ pub(crate) struct Pipeline {
     routing: Option<Routing>,
     /// What the resource's batches are routed by (`service.name`).
     service_key: RwLock<Option<Bytes>>,
+    /// The processors run on each trace batch before it is queued.
+    #[cfg(feature = "processors")]
+    processing: Option<crate::processing::Processing>,
+}
+
+/// An encoded (and compressed) request and the items it holds.
+pub(crate) struct Prepared {
+    pub(crate) payload: Payload,
+    /// Items left in the request: fewer than handed in when processors
+    /// removed some. Nothing is to be sent when this is zero.
+    pub(crate) items: u64,
 }
 
 impl Pipeline {
@@ -172,7 +183,21 @@ impl Pipeline {
             stats,
             routing,
             service_key: RwLock::new(None),
+            #[cfg(feature = "processors")]
+            processing: None,
         })
+    }
+
+    /// The derived metrics' counters, with processors.
+    #[cfg(feature = "processors")]
+    pub(crate) fn derived_metrics_stats(&self) -> Option<ExportStats> {
+        self.processing.as_ref().map(|p| p.metrics_stats())
+    }
+
+    /// Runs `processing` on every batch (traces only) before it is queued.
+    #[cfg(feature = "processors")]
+    pub(crate) fn set_processing(&mut self, processing: crate::processing::Processing) {
+        self.processing = Some(processing);
     }
 
     /// The router, when spans are routed by trace id (and so partitioned
@@ -214,25 +239,38 @@ impl Pipeline {
         resource: &opentelemetry_sdk::Resource,
         encode: impl FnOnce(&Encoder, &mut Vec<u8>),
     ) -> OTelSdkResult {
-        let payload = self.prepare_counted(items, encode)?;
+        let prepared = self.prepare_counted(items, encode)?;
         let key = match self.routing {
             Some(Routing::TraceId | Routing::Service) => Some(service_key(resource)),
             _ => None,
         };
-        self.submit_keyed(items, payload, key).await
+        self.submit_prepared(prepared, key).await
     }
 
-    /// Encodes (and compresses) one request with `encode`.
+    /// Encodes (and compresses) one request of `items` items with
+    /// `encode`, through the processors if there are any.
     pub(crate) fn prepare(
         &self,
+        items: u64,
         encode: impl FnOnce(&Encoder, &mut Vec<u8>),
-    ) -> Result<Payload, OTelSdkError> {
+    ) -> Result<Prepared, OTelSdkError> {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let encoder = self.encoder.read().unwrap_or_else(PoisonError::into_inner);
         let hint = self.last_len.load(Ordering::Relaxed);
         let algorithm = self.compression.algorithm();
+        #[cfg(feature = "processors")]
+        let mut items = items;
+        // With processors, the request is decoded, processed and encoded
+        // again; what they remove is booked here, the rest goes on.
+        #[cfg(feature = "processors")]
+        let encode = |encoder: &Encoder, out: &mut Vec<u8>| match &self.processing {
+            None => encode(encoder, out),
+            Some(processing) => {
+                items = processing.run(encoder, encode, out, &self.stats, items);
+            }
+        };
         let plain = matches!(algorithm, Algorithm::None | Algorithm::Srt);
         let (body, uncompressed) = if plain {
             // Encode straight into the buffer that becomes the request body
@@ -262,7 +300,10 @@ impl Pipeline {
         };
         self.stats.record_encoded(uncompressed, sent);
         self.last_len.store(body.len(), Ordering::Relaxed);
-        Ok(Payload::new(Bytes::from(body), algorithm))
+        Ok(Prepared {
+            payload: Payload::new(Bytes::from(body), algorithm),
+            items,
+        })
     }
 
     /// Encodes and queues one batch of `items` items.
@@ -271,8 +312,9 @@ impl Pipeline {
         items: u64,
         encode: impl FnOnce(&Encoder, &mut Vec<u8>),
     ) -> OTelSdkResult {
-        let payload = self.prepare_counted(items, encode)?;
-        self.submit(items, payload).await
+        let prepared = self.prepare_counted(items, encode)?;
+        let key = self.key();
+        self.submit_prepared(prepared, key).await
     }
 
     /// [`prepare`](Self::prepare), counting the `items` of a batch that
@@ -281,8 +323,8 @@ impl Pipeline {
         &self,
         items: u64,
         encode: impl FnOnce(&Encoder, &mut Vec<u8>),
-    ) -> Result<Payload, OTelSdkError> {
-        self.prepare(encode).inspect_err(|e| {
+    ) -> Result<Prepared, OTelSdkError> {
+        self.prepare(items, encode).inspect_err(|e| {
             let reason = match e {
                 OTelSdkError::AlreadyShutdown => Reason::Shutdown,
                 _ => Reason::EncodeFailed,
@@ -291,11 +333,25 @@ impl Pipeline {
         })
     }
 
-    /// Queues an encoded batch of `items` items (counted as dropped if it
-    /// is not queued).
-    pub(crate) async fn submit(&self, items: u64, payload: Payload) -> OTelSdkResult {
+    /// Queues a prepared batch (its items counted as dropped if it is not
+    /// queued), routed by `key`; nothing when processors left no items.
+    pub(crate) async fn submit_prepared(
+        &self,
+        prepared: Prepared,
+        key: Option<Bytes>,
+    ) -> OTelSdkResult {
+        if prepared.items == 0 {
+            return Ok(());
+        }
+        self.submit_keyed(prepared.items, prepared.payload, key)
+            .await
+    }
+
+    /// [`submit_prepared`](Self::submit_prepared), routed as the pipeline
+    /// routes its resource's batches.
+    pub(crate) async fn submit(&self, prepared: Prepared) -> OTelSdkResult {
         let key = self.key();
-        self.submit_keyed(items, payload, key).await
+        self.submit_prepared(prepared, key).await
     }
 
     /// [`submit`](Self::submit), routed by `key` (a trace id).
@@ -321,6 +377,10 @@ impl Pipeline {
     /// Waits until everything queued has been delivered or dropped; an
     /// error naming the items dropped since the last flush, if any.
     pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        #[cfg(feature = "processors")]
+        if let Some(processing) = &self.processing {
+            processing.flush_metrics(timeout)?;
+        }
         self.delivery.flush(timeout)
     }
 
@@ -341,7 +401,13 @@ impl Pipeline {
         self.delivery.close();
         let drained = self.delivery.wait_drained(deadline);
         self.delivery.stop(STOP_TIMEOUT);
-        self.delivery.verdict(drained, timeout)
+        let verdict = self.delivery.verdict(drained, timeout);
+        #[cfg(feature = "processors")]
+        if let Some(processing) = &self.processing {
+            // The last span metrics, after the last batch was processed.
+            processing.shutdown_until(deadline, timeout)?;
+        }
+        verdict
     }
 }
 

@@ -176,6 +176,14 @@ impl OtlpSpanProcessor {
         self.shared.pipeline.stats.clone()
     }
 
+    /// The counters of the metrics the processors derive (span metrics;
+    /// items are data points), when [`with_processors`](crate::ExporterBuilder::with_processors)
+    /// set a chain.
+    #[cfg(feature = "processors")]
+    pub fn derived_metrics_stats(&self) -> Option<ExportStats> {
+        self.shared.pipeline.derived_metrics_stats()
+    }
+
     /// Waits for the delivery queue to drain (batches not yet full are not
     /// sent by it; `force_flush` sends them first).
     pub fn flush_handle(&self) -> FlushHandle {
@@ -453,16 +461,13 @@ impl Shared {
             batch.clear();
             shared.recycle(batch);
             match prepared {
-                Ok(payload) => {
+                Ok(prepared) => {
                     let sent = match key {
                         Some(key) => {
                             let key = bytes::Bytes::copy_from_slice(&key);
-                            shared
-                                .pipeline
-                                .submit_keyed(items, payload, Some(key))
-                                .await
+                            shared.pipeline.submit_prepared(prepared, Some(key)).await
                         }
-                        None => shared.pipeline.submit(items, payload).await,
+                        None => shared.pipeline.submit(prepared).await,
                     };
                     if let Err(e) = sent {
                         tracing::debug!(error = %e, items, "span batch not queued");

@@ -49,6 +49,8 @@ struct Inner {
     /// Items in batches handed from one endpoint to another (the total's
     /// count; an endpoint's is in its ledger).
     rerouted_total: AtomicU64,
+    /// What the processors removed: (processor, reason, items).
+    removed_by: Mutex<Vec<(String, &'static str, u64)>>,
     possible_duplicates: AtomicU64,
 }
 
@@ -84,6 +86,8 @@ struct Ledger {
     dropped: Dropped,
     /// Handed to another endpoint (an endpoint's ledger only).
     rerouted: u64,
+    /// Removed by the processors.
+    removed: u64,
 }
 
 /// Why items were dropped; see the fields of [`Dropped`].
@@ -138,8 +142,8 @@ struct Counters {
 /// A point-in-time copy of an exporter's counters.
 ///
 /// Every item is in exactly one place: `items_accepted + items_recovered =
-/// items_exported + dropped.total() + queued_items + in_flight_items`, in
-/// every snapshot.
+/// items_exported + dropped.total() + items_removed + queued_items +
+/// in_flight_items`, in every snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
@@ -210,6 +214,15 @@ pub struct StatsSnapshot {
     /// refused connection does not count), to the same endpoint or, with
     /// several, handed on to the next: they may have arrived twice.
     pub possible_duplicates: u64,
+    /// Items the configured processors removed on purpose (sampled out,
+    /// filtered): not lost, so not in [`dropped`](Self::dropped), and not
+    /// sent. With them, accepted + recovered = exported + dropped +
+    /// removed + queued + in flight.
+    pub items_removed: u64,
+    /// [`items_removed`](Self::items_removed) by processor and reason:
+    /// `(processor, reason, items)`, e.g. `("probabilistic_sampler",
+    /// "sampled_out", 512)`.
+    pub removed_by: Vec<(String, &'static str, u64)>,
 }
 
 /// One endpoint of an exporter that sends to several; see
@@ -466,6 +479,13 @@ impl ExportStats {
                 .clone(),
             rerouted_items: ledger.rerouted + self.0.rerouted_total.load(Relaxed),
             possible_duplicates: self.0.possible_duplicates.load(Relaxed),
+            items_removed: ledger.removed,
+            removed_by: self
+                .0
+                .removed_by
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         };
         let endpoints = self.endpoint_list();
         if !endpoints.is_empty() {
@@ -719,7 +739,8 @@ impl ExportStats {
                     + ledger.dropped.total()
                     + ledger.queued
                     + ledger.in_flight
-                    + ledger.rerouted,
+                    + ledger.rerouted
+                    + ledger.removed,
             "{before:?} -> {ledger:?}"
         );
         let idle = ledger.queued == 0 && ledger.in_flight == 0;
@@ -777,6 +798,35 @@ impl ExportStats {
         self.book(|l| {
             l.accepted += items;
             l.queued += items;
+        });
+    }
+
+    #[cfg_attr(not(feature = "processors"), allow(dead_code))]
+    /// `removed` items of a batch handed over were removed by the
+    /// processors, `(processor, reason, items)` in `by`.
+    pub(crate) fn record_removed(&self, removed: u64, by: &[(String, &'static str, u64)]) {
+        if removed == 0 {
+            return;
+        }
+        {
+            let mut all = self
+                .0
+                .removed_by
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (processor, reason, n) in by {
+                match all
+                    .iter_mut()
+                    .find(|(p, r, _)| p == processor && r == reason)
+                {
+                    Some((_, _, total)) => *total += n,
+                    None => all.push((processor.clone(), reason, *n)),
+                }
+            }
+        }
+        self.book(|l| {
+            l.accepted += removed;
+            l.removed += removed;
         });
     }
 

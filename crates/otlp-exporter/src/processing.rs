@@ -1,0 +1,199 @@
+//! Processors run on each trace batch before it is queued
+//! ([`ExporterBuilder::with_processors`](crate::ExporterBuilder::with_processors)).
+//!
+//! A batch is encoded as usual, decoded into an `ExportTraceServiceRequest`,
+//! run through the [`Chain`] and encoded again. This happens where the batch
+//! is prepared for sending (in the span processor, on the export thread), so
+//! the application's threads keep encoding each span as it ends and no span
+//! waits anywhere as a copy. Spans the chain removes are booked as
+//! [`items_removed`](crate::StatsSnapshot::items_removed), by processor and
+//! reason.
+//!
+//! Metrics the chain derives (span metrics) go out through a metrics
+//! pipeline of the same exporter settings, at most once per
+//! [`METRICS_INTERVAL`] while batches flow, and at every flush and at
+//! shutdown.
+
+use crate::pipeline::Pipeline;
+use crate::stats::ExportStats;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use otlp_core::{Encoder, ExportRequest, Format, Signal};
+use otlp_simd::processor::Chain;
+use prost::Message;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Longest time derived metrics wait before they are sent while batches
+/// flow (the SDK's periodic metric reader exports every 60 s; span metrics
+/// are wanted sooner).
+pub const METRICS_INTERVAL: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub(crate) struct Processing {
+    chain: Arc<Mutex<Chain>>,
+    /// Where derived metrics go.
+    metrics: Arc<Pipeline>,
+    last_metrics: Mutex<Instant>,
+    /// Metrics requests handed to the metrics runtime and not queued yet.
+    sending: Arc<(Mutex<u64>, Condvar)>,
+}
+
+impl Processing {
+    pub(crate) fn new(chain: Arc<Mutex<Chain>>, metrics: Pipeline) -> Self {
+        Processing {
+            chain,
+            metrics: Arc::new(metrics),
+            last_metrics: Mutex::new(Instant::now()),
+            sending: Arc::default(),
+        }
+    }
+
+    /// Encodes the batch with `encode`, runs the chain over it and writes
+    /// what is left into `out`; returns how many of the `items` are left.
+    /// A batch that does not decode (it is our own encoding, so it should)
+    /// goes on untouched.
+    pub(crate) fn run(
+        &self,
+        encoder: &Encoder,
+        encode: impl FnOnce(&Encoder, &mut Vec<u8>),
+        out: &mut Vec<u8>,
+        stats: &ExportStats,
+        items: u64,
+    ) -> u64 {
+        let format = encoder.format();
+        let mut raw = Vec::new();
+        encode(encoder, &mut raw);
+        let mut request = match ExportRequest::decode(Signal::Traces, format, &raw) {
+            Ok(ExportRequest::Traces(request)) => request,
+            Ok(_) | Err(_) => {
+                tracing::warn!("a trace batch did not decode for the processors; sent as it is");
+                out.clear();
+                out.extend_from_slice(&raw);
+                return items;
+            }
+        };
+        drop(raw);
+        let (report, derived) = {
+            let mut chain = self.chain.lock().unwrap_or_else(PoisonError::into_inner);
+            let report = chain.process(&mut request);
+            let due = {
+                let mut last = self
+                    .last_metrics
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let due = last.elapsed() >= METRICS_INTERVAL;
+                if due {
+                    *last = Instant::now();
+                }
+                due
+            };
+            (report, if due { chain.take_metrics() } else { None })
+        };
+        let removed = report.spans_in.saturating_sub(report.spans_out);
+        stats.record_removed(removed, &report.dropped);
+        out.clear();
+        match format {
+            Format::Json => {
+                out.extend_from_slice(ExportRequest::Traces(request).to_json().as_bytes())
+            }
+            // Protobuf; a `Vec` grows as needed, so this cannot fail.
+            _ => request.encode(out).unwrap_or_default(),
+        }
+        if let Some(metrics) = derived {
+            self.send_metrics(metrics);
+        }
+        items.saturating_sub(removed)
+    }
+
+    /// Queues derived metrics on the metrics pipeline (on its runtime:
+    /// this may run inside an application's call).
+    fn send_metrics(
+        &self,
+        metrics: otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest,
+    ) {
+        let pipeline = Arc::clone(&self.metrics);
+        let points = ExportRequest::Metrics(metrics);
+        let items = points.item_count() as u64;
+        let sending = Arc::clone(&self.sending);
+        *sending.0.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.metrics.runtime.spawn_detached(async move {
+            let format = pipeline
+                .encoder
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .format();
+            let sent = pipeline
+                .export(items, |_, out| match format {
+                    Format::Json => out.extend_from_slice(points.to_json().as_bytes()),
+                    _ => points.encode_protobuf_into(out),
+                })
+                .await;
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, items, "span metrics not queued");
+            }
+            let (count, queued) = &*sending;
+            *count.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+            queued.notify_all();
+        });
+    }
+
+    /// Waits until every metrics request handed to the runtime is queued,
+    /// or `deadline`.
+    fn wait_queued(&self, deadline: Instant) {
+        let (count, queued) = &*self.sending;
+        let mut n = count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            n = queued
+                .wait_timeout(n, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Takes the chain's metrics now and queues them.
+    fn take_metrics_now(&self) -> Option<()> {
+        let metrics = self
+            .chain
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_metrics()?;
+        *self
+            .last_metrics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.send_metrics(metrics);
+        Some(())
+    }
+
+    /// Sends the chain's metrics now and waits for them to be delivered.
+    pub(crate) fn flush_metrics(&self, timeout: Duration) -> OTelSdkResult {
+        if self.take_metrics_now().is_some() {
+            // Queued on the metrics runtime; wait until it is delivered.
+            let deadline = Instant::now() + timeout;
+            self.wait_queued(deadline);
+            return self
+                .metrics
+                .flush(deadline.saturating_duration_since(Instant::now()));
+        }
+        Ok(())
+    }
+
+    /// The last metrics, then the metrics pipeline's shutdown.
+    pub(crate) fn shutdown_until(&self, deadline: Instant, timeout: Duration) -> OTelSdkResult {
+        self.take_metrics_now();
+        self.wait_queued(deadline);
+        match self.metrics.shutdown_until(deadline, timeout) {
+            Err(OTelSdkError::AlreadyShutdown) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The metrics pipeline's counters (data points of span metrics).
+    pub(crate) fn metrics_stats(&self) -> ExportStats {
+        self.metrics.stats.clone()
+    }
+}
