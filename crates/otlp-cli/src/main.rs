@@ -222,6 +222,11 @@ struct ReceiveArgs {
     /// signal) instead of memory, so they survive a restart.
     #[arg(long, value_name = "DIR", requires = "forward")]
     forward_persist: Option<PathBuf>,
+    /// Run the processors configured in FILE (TOML: sampling, filter,
+    /// attributes, redaction, span metrics) on the spans before they are
+    /// forwarded; span metrics are forwarded as metrics.
+    #[arg(long, value_name = "FILE", requires = "forward")]
+    processors: Option<PathBuf>,
 }
 
 /// Arguments of `otlp send`.

@@ -235,6 +235,9 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
             if let Some(dir) = &args.forward_persist {
                 builder = builder.with_persistent_queue(dir.clone());
             }
+            if let Some(path) = &args.processors {
+                builder = builder.with_processors(processors_from(path)?);
+            }
             Some(builder.build().map_err(crate::send::options::build_error)?)
         }
         None => None,
@@ -294,13 +297,17 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
             let stats = forward.stats(signal).snapshot();
             if stats.items_accepted > 0 {
                 let _ = print(format_args!(
-                    "forwarded {:<8} {:>9} accepted, {:>9} exported, {:>9} dropped, {:>9} queued",
+                    "forwarded {:<8} {:>9} accepted, {:>9} exported, {:>9} dropped, {:>9} queued, {:>9} removed by processors",
                     signal.as_str(),
                     stats.items_accepted,
                     stats.items_exported,
                     stats.dropped.total(),
-                    stats.queued_items
+                    stats.queued_items,
+                    stats.items_removed,
                 ));
+                for (processor, reason, n) in &stats.removed_by {
+                    let _ = print(format_args!("  removed by {processor} ({reason}): {n}"));
+                }
             }
         }
         forwarded = forward_result
@@ -336,4 +343,13 @@ async fn stop_signal() -> &'static str {
     }
     let _ = tokio::signal::ctrl_c().await;
     "interrupted"
+}
+
+/// The processor chain configured in `path` (`--processors`).
+fn processors_from(path: &std::path::Path) -> Result<otlp_exporter::processors::Chain, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Usage(format!("--processors: cannot read {}: {e}", path.display()))
+    })?;
+    otlp_exporter::processors::chain_from_toml(&text)
+        .map_err(|e| CliError::Usage(format!("--processors {}: {e}", path.display())))
 }

@@ -1621,3 +1621,110 @@ fn send_failures_name_garbage_closed_connections_and_tls_verification() {
         );
     }
 }
+
+/// `otlp receive --forward ... --processors FILE`: a gateway that samples
+/// and strips an attribute before forwarding; the relay records everything
+/// it accepted, the end only what the processors kept, and the relay's
+/// totals account for every span.
+#[test]
+fn a_forwarding_receive_runs_the_processors() {
+    const N: usize = 4_000;
+    let dir = scratch("processors-relay");
+    let (first, last) = (dir.join("first"), dir.join("last"));
+    fs::create_dir_all(&first).unwrap();
+    fs::create_dir_all(&last).unwrap();
+    let config = dir.join("processors.toml");
+    fs::write(
+        &config,
+        "[[processor]]\n\
+         type = \"probabilistic_sampler\"\n\
+         sampling_percentage = 50.0\n\
+         \n\
+         [[processor]]\n\
+         type = \"attributes\"\n\
+         [[processor.actions]]\n\
+         key = \"client.address\"\n\
+         action = \"delete\"\n",
+    )
+    .unwrap();
+    let end = Receive::start(&last);
+    let config_arg = config.to_str().unwrap();
+    let relay = Receive::start_with(
+        &first,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &["--forward", &end.grpc, "--processors", config_arg],
+    );
+    let n = N.to_string();
+    let args = [
+        "send",
+        "--endpoint",
+        &relay.grpc,
+        "--protocol",
+        "grpc",
+        "--count",
+        &n,
+        "--batch-size",
+        "200",
+    ];
+    let out = run(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    let (relay_stdout, relayed) = relay.stop_raw();
+    let (_, arrived) = end.stop_raw();
+    let relayed = received_span_ids(&relayed);
+    let kept = received_span_ids(&arrived);
+    assert_eq!(relayed.len(), N);
+    assert!(
+        kept.len() > N / 4 && kept.len() < 3 * N / 4,
+        "{}",
+        kept.len()
+    );
+    assert!(kept.keys().all(|id| relayed.contains_key(id)));
+    assert!(kept.values().all(|&n| n == 1));
+    let removed = N - kept.len();
+    assert!(
+        relay_stdout.contains(&format!(
+            "forwarded traces{N:>12} accepted, {:>9} exported, {:>9} dropped, {:>9} queued, {removed:>9} removed by processors",
+            kept.len(), 0, 0
+        )),
+        "{relay_stdout}"
+    );
+    assert!(
+        relay_stdout.contains(&format!(
+            "removed by probabilistic_sampler (not_sampled): {removed}"
+        )),
+        "{relay_stdout}"
+    );
+    assert!(!arrived.contains("client.address"));
+    assert!(arrived.contains("http.route"));
+}
+
+/// A processors file with a mistake is refused before anything starts,
+/// naming the file and the line.
+#[test]
+fn a_bad_processors_file_names_the_line() {
+    let dir = scratch("processors-bad");
+    let config = dir.join("bad.toml");
+    fs::write(
+        &config,
+        "[[processor]]\ntype = \"redaction\"\nblocked_values = [\"(unclosed\"]\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "receive",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--forward",
+            "http://127.0.0.1:1",
+            "--processors",
+            config.to_str().unwrap(),
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml: line 3"), "{err}");
+}

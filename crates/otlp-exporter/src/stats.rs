@@ -221,7 +221,7 @@ pub struct StatsSnapshot {
     pub items_removed: u64,
     /// [`items_removed`](Self::items_removed) by processor and reason:
     /// `(processor, reason, items)`, e.g. `("probabilistic_sampler",
-    /// "sampled_out", 512)`.
+    /// "not_sampled", 512)`.
     pub removed_by: Vec<(String, &'static str, u64)>,
 }
 
