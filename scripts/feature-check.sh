@@ -26,5 +26,5 @@ check() {
 
 check otlp-compression gzip zstd brotli snappy lz4
 check otlp-transport grpc http gzip zstd brotli srt
-check otlp-exporter grpc http gzip zstd brotli srt dns
-check otlp grpc http gzip zstd brotli ebpf
+check otlp-exporter grpc http gzip zstd brotli srt dns processors
+check otlp grpc http gzip zstd brotli processors ebpf

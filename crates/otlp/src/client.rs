@@ -406,6 +406,34 @@ impl EnhancedOtlpClientBuilder {
         self
     }
 
+    /// Processors run on the SDK's spans before they leave the process
+    /// (sampling, filter, attributes, redaction, span metrics); see
+    /// [`ExporterBuilder::with_processors`]. Spans sent through the push
+    /// API are not processed. Needs the `processors` feature.
+    ///
+    /// ```no_run
+    /// use otlp::exporter::processors::chain_from_toml;
+    /// use otlp::EnhancedOtlpClient;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let chain = chain_from_toml(r#"
+    /// [[processor]]
+    /// type = "redaction"
+    /// allow_all_keys = true
+    /// blocked_patterns = ["email", "card"]
+    /// "#)?;
+    /// let client = EnhancedOtlpClient::builder()
+    ///     .with_endpoint("http://localhost:4317")
+    ///     .with_processors(chain)
+    ///     .build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "processors")]
+    pub fn with_processors(self, chain: otlp_exporter::processors::Chain) -> Self {
+        self.with_exporter(|b| b.with_processors(chain))
+    }
+
     /// How often the metrics are collected and exported (60 s by default);
     /// replaces `OTEL_METRIC_EXPORT_INTERVAL`.
     pub fn with_metric_export_interval(mut self, interval: Duration) -> Self {

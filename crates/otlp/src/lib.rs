@@ -78,6 +78,8 @@
 //! | `gzip` | yes | gzip compression (`otlp-compression/gzip`, `otlp-transport/gzip`) |
 //! | `zstd` | no | zstd compression (likewise) |
 //! | `brotli` | no | brotli compression (likewise; HTTP only) |
+//! | `srt` | no | SRT, the trace-aware stateful codec, for traces (`otlp-exporter/srt`) |
+//! | `processors` | no | sampling, filter, attributes, redaction and span metrics on the spans before they leave (`with_processors`; `otlp-exporter/processors`) |
 //! | `dns` | no | endpoints from a DNS name, re-resolved while running (`with_resolver`; `otlp-exporter/dns`) |
 //! | `full` | no | all of the above |
 //!
