@@ -917,6 +917,15 @@ impl ExporterBuilder<OtlpSpanExporter> {
 
 impl SpanExporter for OtlpSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        #[cfg(feature = "processors")]
+        let batch = {
+            let mut batch = batch;
+            batch.retain(|span| !self.pipeline.drops_early(span));
+            if batch.is_empty() {
+                return Ok(());
+            }
+            batch
+        };
         if let Some(router) = self.pipeline.trace_router() {
             return export_by_trace(&self.pipeline, router, batch).await;
         }

@@ -188,6 +188,15 @@ impl Pipeline {
         })
     }
 
+    /// Whether the processors remove `span` before it is encoded (booked
+    /// as removed when they do).
+    #[cfg(feature = "processors")]
+    pub(crate) fn drops_early(&self, span: &opentelemetry_sdk::trace::SpanData) -> bool {
+        self.processing
+            .as_ref()
+            .is_some_and(|p| p.drops_early(span, &self.stats))
+    }
+
     /// The derived metrics' counters, with processors.
     #[cfg(feature = "processors")]
     pub(crate) fn derived_metrics_stats(&self) -> Option<ExportStats> {

@@ -16,9 +16,11 @@
 
 use crate::pipeline::Pipeline;
 use crate::stats::ExportStats;
+use opentelemetry::trace::Status;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::SpanData;
 use otlp_core::{Encoder, ExportRequest, Format, Signal};
-use otlp_simd::processor::Chain;
+use otlp_simd::processor::{Chain, EarlyDrop};
 use prost::Message;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -31,6 +33,9 @@ pub const METRICS_INTERVAL: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct Processing {
     chain: Arc<Mutex<Chain>>,
+    /// The first step's decision by trace id (a sampler), taken as spans
+    /// end so that the spans it drops are never encoded.
+    early: Option<(String, EarlyDrop)>,
     /// Where derived metrics go.
     metrics: Arc<Pipeline>,
     last_metrics: Mutex<Instant>,
@@ -40,12 +45,46 @@ pub(crate) struct Processing {
 
 impl Processing {
     pub(crate) fn new(chain: Arc<Mutex<Chain>>, metrics: Pipeline) -> Self {
+        let early = chain
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .early_drop();
         Processing {
+            early,
             chain,
             metrics: Arc::new(metrics),
             last_metrics: Mutex::new(Instant::now()),
             sending: Arc::default(),
         }
+    }
+
+    /// Whether the chain's first step (a sampler) certainly drops `span`:
+    /// then it is booked as removed here and not encoded at all. Spans
+    /// with a tracestate or a `sampling.priority` attribute are left to the
+    /// batch.
+    pub(crate) fn drops_early(&self, span: &SpanData, stats: &ExportStats) -> bool {
+        let Some((name, early)) = &self.early else {
+            return false;
+        };
+        if !span.span_context.trace_state().header().is_empty()
+            || span
+                .attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "sampling.priority")
+        {
+            return false;
+        }
+        let duration = span
+            .end_time
+            .duration_since(span.start_time)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let is_error = matches!(span.status, Status::Error { .. });
+        let trace_id = span.span_context.trace_id().to_bytes();
+        if early.drops(&trace_id, is_error, duration) {
+            stats.record_removed_one(name, early.reason());
+            return true;
+        }
+        false
     }
 
     /// Encodes the batch with `encode`, runs the chain over it and writes

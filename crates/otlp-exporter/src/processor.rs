@@ -563,6 +563,10 @@ impl SpanProcessor for OtlpSpanProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
+        #[cfg(feature = "processors")]
+        if shared.pipeline.drops_early(&span) {
+            return;
+        }
         if let Some(routed) = &shared.routed {
             shared.on_end_routed(routed, span);
             return;

@@ -830,6 +830,29 @@ impl ExportStats {
         });
     }
 
+    /// One item removed by `processor` for `reason` before it was encoded.
+    #[cfg_attr(not(feature = "processors"), allow(dead_code))]
+    pub(crate) fn record_removed_one(&self, processor: &str, reason: &'static str) {
+        {
+            let mut all = self
+                .0
+                .removed_by
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match all
+                .iter_mut()
+                .find(|(p, r, _)| p == processor && *r == reason)
+            {
+                Some((_, _, total)) => *total += 1,
+                None => all.push((processor.to_owned(), reason, 1)),
+            }
+        }
+        self.book(|l| {
+            l.accepted += 1;
+            l.removed += 1;
+        });
+    }
+
     /// `items` handed over and dropped at once.
     pub(crate) fn record_refused(&self, items: u64, reason: Reason) {
         self.book(|l| {

@@ -251,3 +251,72 @@ fn derived_metrics_reach_the_metrics_endpoint_at_shutdown() {
     let m = metrics.snapshot();
     assert_eq!((m.items_accepted, m.items_exported), (1, 1));
 }
+
+/// With a sampler first in the chain, the span processor drops the spans
+/// it certainly does not sample as they end, without encoding them: the
+/// receiver gets exactly the spans whose trace randomness is at or above
+/// the threshold, and every span is accounted for.
+#[test]
+fn a_leading_sampler_drops_spans_before_they_are_encoded() {
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+    let recorder = Recorder::start();
+    let chain = chain_from_toml(
+        "[[processor]]\ntype = \"probabilistic_sampler\"\nsampling_percentage = 25.0\n",
+    )
+    .unwrap();
+    assert!(chain.early_drop().is_some());
+    let processor = OtlpSpanProcessor::builder()
+        .with_endpoint(recorder.endpoint())
+        .with_protocol(Protocol::Grpc)
+        .with_processors(chain)
+        .build()
+        .unwrap();
+    let stats = processor.stats();
+    let all = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_simple_exporter(all.clone())
+        .build();
+    let tracer = provider.tracer("early");
+    let total = 3_000u64;
+    for i in 0..total {
+        tracer.start(format!("op-{i}")).end();
+        if i % 500 == 499 {
+            provider.force_flush().unwrap();
+        }
+    }
+    // The in-memory exporter forgets its spans at shutdown.
+    let finished = all.get_finished_spans().unwrap();
+    provider.shutdown().unwrap();
+    // 25 %: kept when the last 56 bits of the trace id are >= 3 * 2^54.
+    let threshold = 3u64 << 54;
+    let randomness = |id: &[u8]| {
+        let mut last = [0u8; 8];
+        last[1..].copy_from_slice(&id[9..16]);
+        u64::from_be_bytes(last)
+    };
+    assert_eq!(finished.len() as u64, total);
+    let mut want: Vec<Vec<u8>> = finished
+        .iter()
+        .filter(|s| randomness(&s.span_context.trace_id().to_bytes()) >= threshold)
+        .map(|s| s.span_context.span_id().to_bytes().to_vec())
+        .collect();
+    let mut got: Vec<Vec<u8>> = recorder.traces().into_iter().map(|s| s.span_id).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "other spans arrived than the sampler keeps");
+    let snap = stats.snapshot();
+    assert_eq!(snap.items_accepted, total);
+    assert_eq!(snap.items_exported + snap.items_removed, total);
+    assert_eq!(
+        snap.removed_by,
+        vec![(
+            "probabilistic_sampler".to_owned(),
+            "not_sampled",
+            snap.items_removed
+        )]
+    );
+    // What was never encoded was not counted as encoded either.
+    assert!(snap.bytes_uncompressed > 0);
+}

@@ -32,7 +32,7 @@ use crate::proto::metrics::v1::ResourceMetrics;
 pub use attributes::Attributes;
 pub use filter::Filter;
 pub use redaction::Redaction;
-pub use sampling::ProbabilisticSampler;
+pub use sampling::{EarlyDrop, ProbabilisticSampler};
 
 /// What one processor did to one batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,6 +76,13 @@ pub trait Processor: Send {
     /// derive none and keep this default, which adds nothing.
     fn take_metrics(&mut self, out: &mut Vec<ResourceMetrics>) {
         let _ = out;
+    }
+
+    /// For a processor that drops spans by trace id alone (the sampler):
+    /// the decision, to be taken before spans are encoded. `None` (the
+    /// default) for the others. Only the first step of a chain is asked.
+    fn early_drop(&self) -> Option<EarlyDrop> {
+        None
     }
 }
 
@@ -147,6 +154,14 @@ impl Chain {
             step.take_metrics(&mut resource_metrics);
         }
         (!resource_metrics.is_empty()).then_some(ExportMetricsServiceRequest { resource_metrics })
+    }
+
+    /// The first step's [`Processor::early_drop`], with its name: spans
+    /// it drops can be dropped before they are encoded, with the same
+    /// outcome as running the chain on them.
+    pub fn early_drop(&self) -> Option<(String, EarlyDrop)> {
+        let first = self.steps.first()?;
+        Some((first.name().to_owned(), first.early_drop()?))
     }
 
     /// Runs every processor on the batch, in order.

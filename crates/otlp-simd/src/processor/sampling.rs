@@ -516,6 +516,42 @@ impl ProbabilisticSampler {
     }
 }
 
+/// The sampler's decision for spans it is sure to drop, taken before a
+/// span is encoded: a chain whose first step is a sampler hands this to
+/// the exporter ([`Processor::early_drop`]), which then never encodes
+/// those spans. It answers only for spans without tracestate and without a
+/// `sampling.priority` attribute (the caller checks both), and says "drop"
+/// only where the sampler's batch path would drop the span as
+/// `not_sampled`; anything else is left to the batch path.
+#[derive(Clone, Debug)]
+pub struct EarlyDrop {
+    threshold: u64,
+    rules: Rules,
+}
+
+impl EarlyDrop {
+    /// Whether the sampler drops a span of `trace_id` with no tracestate
+    /// and no `sampling.priority` attribute, given whether its status is
+    /// an error and its duration in nanoseconds (for the keep rules).
+    pub fn drops(&self, trace_id: &[u8; 16], is_error: bool, duration_ns: u64) -> bool {
+        if *trace_id == [0; 16] {
+            // Missing randomness: an error the batch path handles.
+            return false;
+        }
+        let kept_by_rule = (self.rules.keep_errors && is_error)
+            || self
+                .rules
+                .keep_slower_than
+                .is_some_and(|b| duration_ns >= b);
+        !kept_by_rule && crate::threshold::randomness(trace_id) < self.threshold
+    }
+
+    /// The reason the batch path gives such spans.
+    pub fn reason(&self) -> &'static str {
+        "not_sampled"
+    }
+}
+
 fn fast_eligible(span: &Span, rules: &Rules) -> Option<[u8; 16]> {
     if !span.trace_state.is_empty()
         || rules.keeps(span)
@@ -533,6 +569,14 @@ fn fast_eligible(span: &Span, rules: &Rules) -> Option<[u8; 16]> {
 impl Processor for ProbabilisticSampler {
     fn name(&self) -> &str {
         "probabilistic_sampler"
+    }
+
+    fn early_drop(&self) -> Option<EarlyDrop> {
+        // `hash_seed` randomness is a hash of the id: left to the batch.
+        self.base_threshold().map(|threshold| EarlyDrop {
+            threshold,
+            rules: self.rules,
+        })
     }
 
     fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
@@ -1280,6 +1324,67 @@ mod tests {
                 prop_assert_eq!(out.total_dropped() as usize, spans.len() - want.len());
                 prop_assert_eq!(got, want);
             }
+        }
+
+        /// The early decision agrees with the batch path on every span it
+        /// may be asked about (no tracestate, no priority attribute): it
+        /// drops exactly the spans the batch path drops as `not_sampled`,
+        /// except an all-zero trace id, which it leaves to the batch.
+        #[test]
+        fn early_drop_is_the_batch_decision(
+            ids in prop::collection::vec(any::<[u8; 16]>(), 1..100),
+            zero in any::<bool>(),
+            errors in prop::collection::vec(any::<bool>(), 100),
+            durations in prop::collection::vec(0u64..4000, 100),
+            mode in prop::sample::select(vec![Mode::Proportional, Mode::Equalizing]),
+            pct in prop::sample::select(vec![0.0f32, 0.01, 10.0, 33.3, 50.0, 100.0]),
+            rules in any::<bool>(),
+        ) {
+            let mut b = ProbabilisticSampler::builder().with_mode(mode).with_percentage(pct);
+            if rules {
+                b = b.with_keep_errors(true).with_keep_slower_than(std::time::Duration::from_nanos(2000));
+            }
+            let mut s = b.build().unwrap();
+            let early = s.early_drop().expect("proportional and equalizing decide by trace id");
+            let mut ids = ids;
+            if zero {
+                ids[0] = [0; 16];
+            }
+            let spans: Vec<Span> = ids.iter().enumerate().map(|(i, id)| {
+                let mut sp = span(*id, "");
+                sp.end_time_unix_nano = durations[i];
+                if errors[i] {
+                    sp.status = Some(crate::proto::trace::v1::Status { code: 2, ..Default::default() });
+                }
+                sp
+            }).collect();
+            for sp in &spans {
+                let id: [u8; 16] = sp.trace_id.as_slice().try_into().unwrap();
+                let d = s.decide(sp);
+                let drops = early.drops(&id, sp.status.is_some(), sp.end_time_unix_nano);
+                if id == [0; 16] {
+                    prop_assert!(!drops);
+                } else {
+                    prop_assert_eq!(drops, !d.keep, "{:?}", d);
+                    if drops {
+                        prop_assert_eq!(d.reason, early.reason());
+                    }
+                }
+            }
+            let mut b = batch(spans.clone());
+            let out = s.process(&mut b);
+            let early_n = spans.iter().filter(|sp| {
+                let id: [u8; 16] = sp.trace_id.as_slice().try_into().unwrap();
+                early.drops(&id, sp.status.is_some(), sp.end_time_unix_nano)
+            }).count() as u64;
+            let not_sampled = out.dropped.iter().find(|(r, _)| *r == "not_sampled").map_or(0, |(_, n)| *n);
+            prop_assert!(early_n <= not_sampled);
+        }
+
+        #[test]
+        fn hash_seed_leaves_every_span_to_the_batch(pct in 0.0f32..100.0) {
+            let s = ProbabilisticSampler::builder().with_mode(Mode::HashSeed).with_percentage(pct).build().unwrap();
+            prop_assert!(s.early_drop().is_none());
         }
     }
 }
