@@ -29,6 +29,7 @@ impl Recorder {
         let receiver = rt.block_on(async move {
             Receiver::builder()
                 .with_grpc_addr("127.0.0.1:0".parse().unwrap())
+                .with_http_addr("127.0.0.1:0".parse().unwrap())
                 .serve(move |r: ReceivedRequest| {
                     log.lock().unwrap().push(r.request);
                     async { Reply::Accept }
@@ -48,6 +49,14 @@ impl Recorder {
             "http://{}",
             self.receiver.as_ref().unwrap().grpc_addr().unwrap()
         )
+    }
+
+    fn endpoint_for(&self, protocol: Protocol) -> String {
+        let r = self.receiver.as_ref().unwrap();
+        match protocol {
+            Protocol::Grpc => format!("http://{}", r.grpc_addr().unwrap()),
+            _ => format!("http://{}", r.http_addr().unwrap()),
+        }
     }
 
     fn traces(&self) -> Vec<otlp_core::proto::trace::v1::Span> {
@@ -118,10 +127,16 @@ fn string_attr<'a>(span: &'a otlp_core::proto::trace::v1::Span, key: &str) -> Op
 
 #[test]
 fn the_span_processor_sends_only_what_the_chain_keeps() {
+    for protocol in [Protocol::Grpc, Protocol::HttpJson] {
+        only_what_the_chain_keeps(protocol);
+    }
+}
+
+fn only_what_the_chain_keeps(protocol: Protocol) {
     let recorder = Recorder::start();
     let processor = OtlpSpanProcessor::builder()
-        .with_endpoint(recorder.endpoint())
-        .with_protocol(Protocol::Grpc)
+        .with_endpoint(recorder.endpoint_for(protocol))
+        .with_protocol(protocol)
         .with_max_batch_size(100)
         .with_processors(chain_from_toml(CONFIG).unwrap())
         .build()
