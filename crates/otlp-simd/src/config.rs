@@ -38,7 +38,8 @@
 //! `allowed_values`, `hash_function`, `hmac_key`, `summary`,
 //! `redact_all_types` (as the Collector's), and `blocked_patterns`,
 //! `blocked_literals` (this crate's scanner). `filter` keys: `span`,
-//! `spanevent` (condition lists, see [`crate::processor::filter`]).
+//! `spanevent`, `log_record`, `metric`, `datapoint` (condition lists, see
+//! [`crate::processor::filter`]).
 //! `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `pattern` (see [`crate::processor::attributes`]).
 
@@ -121,6 +122,12 @@ struct FilterToml {
     span: Vec<String>,
     #[serde(default)]
     spanevent: Vec<String>,
+    #[serde(default)]
+    log_record: Vec<String>,
+    #[serde(default)]
+    metric: Vec<String>,
+    #[serde(default)]
+    datapoint: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -359,6 +366,24 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                         message: format!("spanevent condition {cond:?}: {err}"),
                     })?;
                 }
+                for cond in &c.log_record {
+                    f = f.with_log_record_condition(cond).map_err(|err| ConfigError::Invalid {
+                        line: e.line_of_value("log_record", cond),
+                        message: format!("log_record condition {cond:?}: {err}"),
+                    })?;
+                }
+                for cond in &c.metric {
+                    f = f.with_metric_condition(cond).map_err(|err| ConfigError::Invalid {
+                        line: e.line_of_value("metric", cond),
+                        message: format!("metric condition {cond:?}: {err}"),
+                    })?;
+                }
+                for cond in &c.datapoint {
+                    f = f.with_datapoint_condition(cond).map_err(|err| ConfigError::Invalid {
+                        line: e.line_of_value("datapoint", cond),
+                        message: format!("datapoint condition {cond:?}: {err}"),
+                    })?;
+                }
                 chain.push(Box::new(f));
             }
             "attributes" => {
@@ -588,6 +613,21 @@ value = "prod"
 action = "delete"
 pattern = "^tmp"
 "#;
+
+    #[test]
+    fn filter_takes_log_and_metric_conditions() {
+        let mut chain = chain_from_toml(
+            "[[processor]]\ntype = \"filter\"\nlog_record = ['severity_number < SEVERITY_NUMBER_INFO']\nmetric = ['name == \"x\"']\ndatapoint = ['value_int > 5']\n",
+        )
+        .unwrap();
+        assert_eq!(chain.names(), ["filter"]);
+        let mut logs = crate::proto::collector::logs::v1::ExportLogsServiceRequest::default();
+        assert_eq!(chain.process_logs(&mut logs).spans_in, 0);
+        let text = "[[processor]]\ntype = \"filter\"\n\nlog_record = ['name == \"x\"']\n";
+        let (line, msg) = err_line(text);
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("unknown field name"), "{msg}");
+    }
 
     #[test]
     fn filter_and_attribute_errors_name_the_line() {

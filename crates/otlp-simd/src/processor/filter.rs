@@ -1,10 +1,24 @@
-//! Dropping spans and span events by conditions, with the semantics of the
-//! Collector's `filterprocessor` (its OTTL `traces.span` and
-//! `traces.spanevent` condition lists).
+//! Dropping spans, span events, log records, metrics and data points by
+//! conditions, with the semantics of the Collector's `filterprocessor`
+//! (its OTTL `traces.span`, `traces.spanevent`, `logs.log_record`,
+//! `metrics.metric` and `metrics.datapoint` condition lists).
 //!
 //! A span is dropped when any span condition is true for it, then an event
 //! of a remaining span is dropped when any span-event condition is true for
-//! it. Resource and scope entries left without spans are removed.
+//! it. Likewise a log record; a metric (with all its data points) when a
+//! metric condition is true for it, then a data point of a remaining metric
+//! when a data-point condition is, and a metric left without data points
+//! goes too. Resource and scope entries left empty are removed.
+//!
+//! Log-record paths: `body`, `severity_number` (and the
+//! `SEVERITY_NUMBER_*` constants), `severity_text`, `time_unix_nano`,
+//! `observed_time_unix_nano`, `attributes["k"]`. Metric paths: `name`,
+//! `unit`, `description`, `type` (`METRIC_DATA_TYPE_GAUGE`, `_SUM`,
+//! `_HISTOGRAM`, `_EXPONENTIAL_HISTOGRAM`, `_SUMMARY`). Data-point paths:
+//! `attributes["k"]`, `time_unix_nano`, `start_time_unix_nano`,
+//! `value_double`, `value_int`, `count`, `sum`, and the metric's through
+//! `metric.` (`metric.name`, ...). All three also take
+//! `resource.attributes["k"]` and `instrumentation_scope.name` / `.version`.
 //!
 //! Conditions are a subset of OTTL boolean expressions:
 //!
@@ -41,8 +55,16 @@
 //! properties are not supported.
 
 use super::{prune_empty, Outcome, Processor};
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{any_value::Value, InstrumentationScope, KeyValue};
+use crate::proto::logs::v1::LogRecord;
+use crate::proto::metrics::v1::metric::Data;
+use crate::proto::metrics::v1::{
+    number_data_point, ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint,
+    SummaryDataPoint,
+};
 use crate::proto::trace::v1::span::Event;
 use crate::proto::trace::v1::Span;
 use regex::Regex;
@@ -79,11 +101,37 @@ enum Field {
     ResourceAttr(String),
     ScopeName,
     ScopeVersion,
+    // Log records.
+    Body,
+    SeverityNumber,
+    SeverityText,
+    ObservedTime,
+    // Metrics and their data points.
+    Unit,
+    Description,
+    MetricType,
+    ValueDouble,
+    ValueInt,
+    Count,
+    Sum,
+}
+
+/// What a condition is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Context {
+    Span,
+    SpanEvent,
+    LogRecord,
+    Metric,
+    DataPoint,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 struct Path {
-    /// In a span-event condition, `span.`: the span's field.
+    /// In a span-event condition, `span.`: the span's field; in a data
+    /// point condition, `metric.`: the metric's. Always set for fields of
+    /// the item the condition is about (spans, log records, metrics), and
+    /// for resource and scope.
     of_span: bool,
     field: Field,
 }
@@ -146,12 +194,44 @@ impl Condition {
         Condition::parse(text, true)
     }
 
+    /// Parses a log-record condition (`logs.log_record`): `body`,
+    /// `severity_number`, `severity_text`, `time_unix_nano`,
+    /// `observed_time_unix_nano`, `attributes["k"]`, resource and scope.
+    pub fn log_record(text: &str) -> Result<Condition, ConditionError> {
+        Condition::parse_in(text, Context::LogRecord)
+    }
+
+    /// Parses a metric condition (`metrics.metric`): `name`, `unit`,
+    /// `description`, `type` (`METRIC_DATA_TYPE_*`), resource and scope.
+    pub fn metric(text: &str) -> Result<Condition, ConditionError> {
+        Condition::parse_in(text, Context::Metric)
+    }
+
+    /// Parses a data-point condition (`metrics.datapoint`):
+    /// `attributes["k"]`, `time_unix_nano`, `start_time_unix_nano`,
+    /// `value_double`, `value_int`, `count`, `sum`, and the metric's
+    /// `metric.name`, `metric.unit`, `metric.description`, `metric.type`,
+    /// resource and scope.
+    pub fn datapoint(text: &str) -> Result<Condition, ConditionError> {
+        Condition::parse_in(text, Context::DataPoint)
+    }
+
     fn parse(text: &str, event: bool) -> Result<Condition, ConditionError> {
+        let ctx = if event {
+            Context::SpanEvent
+        } else {
+            Context::Span
+        };
+        Condition::parse_in(text, ctx)
+    }
+
+    fn parse_in(text: &str, ctx: Context) -> Result<Condition, ConditionError> {
         let toks = lex(text)?;
         let mut p = Parser {
             toks,
             at: 0,
-            event,
+            event: ctx == Context::SpanEvent,
+            ctx,
             len: text.len(),
         };
         let expr = p.or()?;
@@ -294,6 +374,7 @@ struct Parser {
     toks: Vec<(Tok, usize)>,
     at: usize,
     event: bool,
+    ctx: Context,
     len: usize,
 }
 
@@ -405,6 +486,16 @@ impl Parser {
                 "SPAN_KIND_CLIENT" => Lit::Int(3),
                 "SPAN_KIND_PRODUCER" => Lit::Int(4),
                 "SPAN_KIND_CONSUMER" => Lit::Int(5),
+                "METRIC_DATA_TYPE_NONE" => Lit::Int(0),
+                "METRIC_DATA_TYPE_GAUGE" => Lit::Int(1),
+                "METRIC_DATA_TYPE_SUM" => Lit::Int(2),
+                "METRIC_DATA_TYPE_HISTOGRAM" => Lit::Int(3),
+                "METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM" => Lit::Int(4),
+                "METRIC_DATA_TYPE_SUMMARY" => Lit::Int(5),
+                s if s.starts_with("SEVERITY_NUMBER_") => match severity_number(s) {
+                    Some(n) => Lit::Int(n),
+                    None => return Err(self.err(&format!("unknown constant {id}"))),
+                },
                 _ => return Err(self.err(&format!("unknown constant {id}"))),
             },
             _ => return Err(self.err("expected a value")),
@@ -430,6 +521,12 @@ impl Parser {
             _ => return Err(self.err("expected a field")),
         };
         self.at += 1;
+        if matches!(
+            self.ctx,
+            Context::LogRecord | Context::Metric | Context::DataPoint
+        ) {
+            return self.other_path(&id);
+        }
         let (of_span, rest) = match id.strip_prefix("span.") {
             Some(r) if self.event => (true, r.to_owned()),
             _ => (!self.event, id.clone()),
@@ -482,12 +579,208 @@ impl Parser {
     }
 }
 
+impl Parser {
+    /// A path of a log-record, metric or data-point condition.
+    fn other_path(&mut self, id: &str) -> Result<Path, ConditionError> {
+        let (of_metric, rest) = match id.strip_prefix("metric.") {
+            Some(r) if self.ctx == Context::DataPoint => (true, r),
+            _ => (self.ctx != Context::DataPoint, id),
+        };
+        let shared = match rest {
+            "resource.attributes" => Some(Field::ResourceAttr(self.key()?)),
+            "instrumentation_scope.name" => Some(Field::ScopeName),
+            "instrumentation_scope.version" => Some(Field::ScopeVersion),
+            _ => None,
+        };
+        if let Some(field) = shared {
+            return Ok(Path {
+                of_span: true,
+                field,
+            });
+        }
+        let field = match (self.ctx, of_metric, rest) {
+            (Context::LogRecord, _, "body") => Field::Body,
+            (Context::LogRecord, _, "severity_number") => Field::SeverityNumber,
+            (Context::LogRecord, _, "severity_text") => Field::SeverityText,
+            (Context::LogRecord, _, "time_unix_nano") => Field::Time,
+            (Context::LogRecord, _, "observed_time_unix_nano") => Field::ObservedTime,
+            (Context::LogRecord, _, "attributes") => Field::Attr(self.key()?),
+            (Context::Metric | Context::DataPoint, true, "name") => Field::Name,
+            (Context::Metric | Context::DataPoint, true, "unit") => Field::Unit,
+            (Context::Metric | Context::DataPoint, true, "description") => Field::Description,
+            (Context::Metric | Context::DataPoint, true, "type") => Field::MetricType,
+            (Context::DataPoint, false, "attributes") => Field::Attr(self.key()?),
+            (Context::DataPoint, false, "time_unix_nano") => Field::Time,
+            (Context::DataPoint, false, "start_time_unix_nano") => Field::Start,
+            (Context::DataPoint, false, "value_double") => Field::ValueDouble,
+            (Context::DataPoint, false, "value_int") => Field::ValueInt,
+            (Context::DataPoint, false, "count") => Field::Count,
+            (Context::DataPoint, false, "sum") => Field::Sum,
+            _ => {
+                return Err(ConditionError::Parse {
+                    offset: self.toks[self.at - 1].1,
+                    message: format!("unknown field {id}"),
+                })
+            }
+        };
+        Ok(Path {
+            of_span: of_metric,
+            field,
+        })
+    }
+}
+
+/// `SEVERITY_NUMBER_TRACE` .. `SEVERITY_NUMBER_FATAL4` (and `_UNSPECIFIED`).
+fn severity_number(name: &str) -> Option<i64> {
+    let rest = name.strip_prefix("SEVERITY_NUMBER_")?;
+    if rest == "UNSPECIFIED" {
+        return Some(0);
+    }
+    let levels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+    let (level, n) = match rest.char_indices().find(|(_, c)| c.is_ascii_digit()) {
+        Some((at, _)) => (&rest[..at], rest[at..].parse::<i64>().ok()?),
+        None => (rest, 1),
+    };
+    let base = levels.iter().position(|l| *l == level)? as i64 * 4;
+    (1..=4).contains(&n).then_some(base + n)
+}
+
 /// What a condition is evaluated against.
 struct Ctx<'a> {
     resource: &'a [KeyValue],
     scope: Option<&'a InstrumentationScope>,
     span: &'a Span,
     event: Option<&'a Event>,
+}
+
+/// A log record, metric or data point and where it sits.
+struct OtherCtx<'a> {
+    resource: &'a [KeyValue],
+    scope: Option<&'a InstrumentationScope>,
+    item: Other<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Other<'a> {
+    Log(&'a LogRecord),
+    Metric(&'a Metric, Option<Point<'a>>),
+}
+
+/// A data point of any metric type.
+#[derive(Clone, Copy)]
+enum Point<'a> {
+    Number(&'a NumberDataPoint),
+    Histogram(&'a HistogramDataPoint),
+    Exponential(&'a ExponentialHistogramDataPoint),
+    Summary(&'a SummaryDataPoint),
+}
+
+impl<'a> Point<'a> {
+    fn attributes(self) -> &'a [KeyValue] {
+        match self {
+            Point::Number(p) => &p.attributes,
+            Point::Histogram(p) => &p.attributes,
+            Point::Exponential(p) => &p.attributes,
+            Point::Summary(p) => &p.attributes,
+        }
+    }
+
+    fn times(self) -> (u64, u64) {
+        match self {
+            Point::Number(p) => (p.start_time_unix_nano, p.time_unix_nano),
+            Point::Histogram(p) => (p.start_time_unix_nano, p.time_unix_nano),
+            Point::Exponential(p) => (p.start_time_unix_nano, p.time_unix_nano),
+            Point::Summary(p) => (p.start_time_unix_nano, p.time_unix_nano),
+        }
+    }
+}
+
+fn metric_type(m: &Metric) -> i64 {
+    match &m.data {
+        None => 0,
+        Some(Data::Gauge(_)) => 1,
+        Some(Data::Sum(_)) => 2,
+        Some(Data::Histogram(_)) => 3,
+        Some(Data::ExponentialHistogram(_)) => 4,
+        Some(Data::Summary(_)) => 5,
+    }
+}
+
+fn read_other<'a>(p: &Path, c: &OtherCtx<'a>) -> Val<'a> {
+    match &p.field {
+        Field::ResourceAttr(k) => return attr(c.resource, k),
+        Field::ScopeName => return Val::Str(c.scope.map_or("", |sc| sc.name.as_str())),
+        Field::ScopeVersion => return Val::Str(c.scope.map_or("", |sc| sc.version.as_str())),
+        _ => {}
+    }
+    match c.item {
+        Other::Log(l) => match &p.field {
+            Field::Body => match l.body.as_ref().and_then(|b| b.value.as_ref()) {
+                None => Val::Nil,
+                Some(v) => value(v),
+            },
+            Field::SeverityNumber => Val::Int(i64::from(l.severity_number)),
+            Field::SeverityText => Val::Str(&l.severity_text),
+            Field::Time => Val::Int(l.time_unix_nano as i64),
+            Field::ObservedTime => Val::Int(l.observed_time_unix_nano as i64),
+            Field::Attr(k) => attr(&l.attributes, k),
+            _ => Val::Nil,
+        },
+        Other::Metric(m, point) => match (&p.field, p.of_span, point) {
+            (Field::Name, true, _) => Val::Str(&m.name),
+            (Field::Unit, true, _) => Val::Str(&m.unit),
+            (Field::Description, true, _) => Val::Str(&m.description),
+            (Field::MetricType, true, _) => Val::Int(metric_type(m)),
+            (Field::Attr(k), false, Some(pt)) => attr(pt.attributes(), k),
+            (Field::Time, false, Some(pt)) => Val::Int(pt.times().1 as i64),
+            (Field::Start, false, Some(pt)) => Val::Int(pt.times().0 as i64),
+            (Field::ValueDouble, false, Some(Point::Number(n))) => match n.value {
+                Some(number_data_point::Value::AsDouble(d)) => Val::Double(d),
+                _ => Val::Double(0.0),
+            },
+            (Field::ValueInt, false, Some(Point::Number(n))) => match n.value {
+                Some(number_data_point::Value::AsInt(i)) => Val::Int(i),
+                _ => Val::Int(0),
+            },
+            (Field::Count, false, Some(Point::Histogram(h))) => Val::Int(h.count as i64),
+            (Field::Count, false, Some(Point::Exponential(h))) => Val::Int(h.count as i64),
+            (Field::Count, false, Some(Point::Summary(h))) => Val::Int(h.count as i64),
+            (Field::Sum, false, Some(Point::Histogram(h))) => Val::Double(h.sum.unwrap_or(0.0)),
+            (Field::Sum, false, Some(Point::Exponential(h))) => Val::Double(h.sum.unwrap_or(0.0)),
+            (Field::Sum, false, Some(Point::Summary(h))) => Val::Double(h.sum),
+            _ => Val::Nil,
+        },
+    }
+}
+
+fn eval_other(e: &Expr, c: &OtherCtx<'_>) -> bool {
+    match e {
+        Expr::Or(v) => v.iter().any(|x| eval_other(x, c)),
+        Expr::And(v) => v.iter().all(|x| eval_other(x, c)),
+        Expr::Not(x) => !eval_other(x, c),
+        Expr::Cmp(p, op, lit) => compare(read_other(p, c), *op, lit),
+        Expr::IsMatch(p, re) => is_match(re, read_other(p, c)),
+    }
+}
+
+fn value(v: &Value) -> Val<'_> {
+    match v {
+        Value::StringValue(s) => Val::Str(s),
+        Value::IntValue(i) => Val::Int(*i),
+        Value::DoubleValue(d) => Val::Double(*d),
+        Value::BoolValue(b) => Val::Bool(*b),
+        _ => Val::Other,
+    }
+}
+
+fn is_match(re: &Regex, v: Val<'_>) -> bool {
+    match v {
+        Val::Str(s) => re.is_match(s),
+        Val::Int(i) => re.is_match(&i.to_string()),
+        Val::Double(d) => re.is_match(&d.to_string()),
+        Val::Bool(b) => re.is_match(if b { "true" } else { "false" }),
+        Val::Nil | Val::Other => false,
+    }
 }
 
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Val<'a> {
@@ -530,6 +823,8 @@ fn read<'a>(p: &Path, c: &Ctx<'a>) -> Val<'a> {
         Field::ResourceAttr(k) => attr(c.resource, k),
         Field::ScopeName => Val::Str(c.scope.map_or("", |sc| sc.name.as_str())),
         Field::ScopeVersion => Val::Str(c.scope.map_or("", |sc| sc.version.as_str())),
+        // Fields of logs and metrics: the parser gives them no span path.
+        _ => Val::Nil,
     }
 }
 
@@ -569,13 +864,7 @@ fn eval(e: &Expr, c: &Ctx<'_>) -> bool {
         Expr::And(v) => v.iter().all(|x| eval(x, c)),
         Expr::Not(x) => !eval(x, c),
         Expr::Cmp(p, op, lit) => compare(read(p, c), *op, lit),
-        Expr::IsMatch(p, re) => match read(p, c) {
-            Val::Str(s) => re.is_match(s),
-            Val::Int(i) => re.is_match(&i.to_string()),
-            Val::Double(d) => re.is_match(&d.to_string()),
-            Val::Bool(b) => re.is_match(if b { "true" } else { "false" }),
-            Val::Nil | Val::Other => false,
-        },
+        Expr::IsMatch(p, re) => is_match(re, read(p, c)),
     }
 }
 
@@ -584,6 +873,9 @@ fn eval(e: &Expr, c: &Ctx<'_>) -> bool {
 pub struct Filter {
     span: Vec<Condition>,
     event: Vec<Condition>,
+    log: Vec<Condition>,
+    metric: Vec<Condition>,
+    point: Vec<Condition>,
 }
 
 impl Filter {
@@ -602,6 +894,30 @@ impl Filter {
     pub fn with_span_event_condition(mut self, text: &str) -> Result<Filter, ConditionError> {
         self.event.push(Condition::span_event(text)?);
         Ok(self)
+    }
+
+    /// Adds a log-record condition ([`Condition::log_record`]).
+    pub fn with_log_record_condition(mut self, text: &str) -> Result<Filter, ConditionError> {
+        self.log.push(Condition::log_record(text)?);
+        Ok(self)
+    }
+
+    /// Adds a metric condition ([`Condition::metric`]): a metric it is
+    /// true for is dropped with all its data points.
+    pub fn with_metric_condition(mut self, text: &str) -> Result<Filter, ConditionError> {
+        self.metric.push(Condition::metric(text)?);
+        Ok(self)
+    }
+
+    /// Adds a data-point condition ([`Condition::datapoint`]); a metric
+    /// left without data points is dropped.
+    pub fn with_datapoint_condition(mut self, text: &str) -> Result<Filter, ConditionError> {
+        self.point.push(Condition::datapoint(text)?);
+        Ok(self)
+    }
+
+    fn any(conds: &[Condition], c: &OtherCtx<'_>) -> bool {
+        conds.iter().any(|cond| eval_other(&cond.expr, c))
     }
 
     /// Whether the span conditions drop this span.
@@ -670,6 +986,118 @@ impl Processor for Filter {
             }
         }
         prune_empty(batch);
+        out
+    }
+
+    fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
+        let mut out = Outcome::default();
+        if self.log.is_empty() {
+            return out;
+        }
+        for rl in &mut batch.resource_logs {
+            let resource: &[KeyValue] = rl.resource.as_ref().map_or(&[], |r| &r.attributes);
+            for sl in &mut rl.scope_logs {
+                let scope = sl.scope.as_ref();
+                let before = sl.log_records.len();
+                sl.log_records.retain(|l| {
+                    let c = OtherCtx {
+                        resource,
+                        scope,
+                        item: Other::Log(l),
+                    };
+                    !Filter::any(&self.log, &c)
+                });
+                out.drop("filtered", (before - sl.log_records.len()) as u64);
+            }
+            rl.scope_logs.retain(|s| !s.log_records.is_empty());
+        }
+        batch.resource_logs.retain(|r| !r.scope_logs.is_empty());
+        out
+    }
+
+    fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> Outcome {
+        let mut out = Outcome::default();
+        if self.metric.is_empty() && self.point.is_empty() {
+            return out;
+        }
+        for rm in &mut batch.resource_metrics {
+            let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
+            for sm in &mut rm.scope_metrics {
+                let scope = sm.scope.as_ref();
+                let mut dropped = 0u64;
+                sm.metrics.retain_mut(|m| {
+                    let c = OtherCtx {
+                        resource,
+                        scope,
+                        item: Other::Metric(m, None),
+                    };
+                    if Filter::any(&self.metric, &c) {
+                        dropped += super::data_points(m);
+                        return false;
+                    }
+                    if self.point.is_empty() {
+                        return true;
+                    }
+                    let before = super::data_points(m);
+                    let keep = |pt: Point<'_>, m: &Metric| {
+                        let c = OtherCtx {
+                            resource,
+                            scope,
+                            item: Other::Metric(m, Some(pt)),
+                        };
+                        !Filter::any(&self.point, &c)
+                    };
+                    // Decide on a shared view first, then remove.
+                    let verdicts: Vec<bool> = match &m.data {
+                        Some(Data::Gauge(g)) => g
+                            .data_points
+                            .iter()
+                            .map(|p| keep(Point::Number(p), m))
+                            .collect(),
+                        Some(Data::Sum(g)) => g
+                            .data_points
+                            .iter()
+                            .map(|p| keep(Point::Number(p), m))
+                            .collect(),
+                        Some(Data::Histogram(g)) => g
+                            .data_points
+                            .iter()
+                            .map(|p| keep(Point::Histogram(p), m))
+                            .collect(),
+                        Some(Data::ExponentialHistogram(g)) => g
+                            .data_points
+                            .iter()
+                            .map(|p| keep(Point::Exponential(p), m))
+                            .collect(),
+                        Some(Data::Summary(g)) => g
+                            .data_points
+                            .iter()
+                            .map(|p| keep(Point::Summary(p), m))
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    let mut k = verdicts.iter();
+                    let mut next = || *k.next().unwrap_or(&true);
+                    match &mut m.data {
+                        Some(Data::Gauge(g)) => g.data_points.retain(|_| next()),
+                        Some(Data::Sum(g)) => g.data_points.retain(|_| next()),
+                        Some(Data::Histogram(g)) => g.data_points.retain(|_| next()),
+                        Some(Data::ExponentialHistogram(g)) => g.data_points.retain(|_| next()),
+                        Some(Data::Summary(g)) => g.data_points.retain(|_| next()),
+                        None => {}
+                    }
+                    let after = super::data_points(m);
+                    dropped += before - after;
+                    // A metric whose every data point went goes too.
+                    after > 0 || before == 0
+                });
+                out.drop("filtered", dropped);
+            }
+            rm.scope_metrics.retain(|s| !s.metrics.is_empty());
+        }
+        batch
+            .resource_metrics
+            .retain(|r| !r.scope_metrics.is_empty());
         out
     }
 }
@@ -858,6 +1286,184 @@ mod tests {
             ];
             for (c, want) in cases {
                 prop_assert_eq!(matches(&c, &s), want, "{}", c);
+            }
+        }
+    }
+
+    mod logs_and_metrics {
+        use super::super::*;
+        use crate::processor::string_attr;
+        use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
+        use crate::proto::metrics::v1::{Gauge, ResourceMetrics, ScopeMetrics, Sum};
+        use proptest::prelude::*;
+
+        fn log(severity: i32, body: &str, attrs: Vec<KeyValue>) -> LogRecord {
+            LogRecord {
+                severity_number: severity,
+                body: Some(crate::proto::common::v1::AnyValue {
+                    value: Some(Value::StringValue(body.into())),
+                }),
+                attributes: attrs,
+                ..LogRecord::default()
+            }
+        }
+
+        fn logs(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+            ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    scope_logs: vec![ScopeLogs {
+                        log_records: records,
+                        ..ScopeLogs::default()
+                    }],
+                    ..ResourceLogs::default()
+                }],
+            }
+        }
+
+        fn point(env: &str, v: f64) -> NumberDataPoint {
+            NumberDataPoint {
+                attributes: vec![string_attr("env", env)],
+                value: Some(number_data_point::Value::AsDouble(v)),
+                ..NumberDataPoint::default()
+            }
+        }
+
+        fn metrics(ms: Vec<Metric>) -> ExportMetricsServiceRequest {
+            ExportMetricsServiceRequest {
+                resource_metrics: vec![ResourceMetrics {
+                    scope_metrics: vec![ScopeMetrics {
+                        metrics: ms,
+                        ..ScopeMetrics::default()
+                    }],
+                    ..ResourceMetrics::default()
+                }],
+            }
+        }
+
+        fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+            Metric {
+                name: name.into(),
+                data: Some(Data::Gauge(Gauge {
+                    data_points: points,
+                })),
+                ..Metric::default()
+            }
+        }
+
+        #[test]
+        fn severity_constants_follow_the_log_data_model() {
+            assert_eq!(severity_number("SEVERITY_NUMBER_TRACE"), Some(1));
+            assert_eq!(severity_number("SEVERITY_NUMBER_DEBUG4"), Some(8));
+            assert_eq!(severity_number("SEVERITY_NUMBER_INFO"), Some(9));
+            assert_eq!(severity_number("SEVERITY_NUMBER_WARN"), Some(13));
+            assert_eq!(severity_number("SEVERITY_NUMBER_ERROR2"), Some(18));
+            assert_eq!(severity_number("SEVERITY_NUMBER_FATAL4"), Some(24));
+            assert_eq!(severity_number("SEVERITY_NUMBER_UNSPECIFIED"), Some(0));
+            assert_eq!(severity_number("SEVERITY_NUMBER_INFO5"), None);
+            assert_eq!(severity_number("SEVERITY_NUMBER_LOUD"), None);
+        }
+
+        #[test]
+        fn fields_belong_to_their_context() {
+            assert!(Condition::log_record("name == \"x\"").is_err());
+            assert!(Condition::log_record("kind == SPAN_KIND_SERVER").is_err());
+            assert!(Condition::metric("attributes[\"k\"] == 1").is_err());
+            assert!(Condition::datapoint("name == \"x\"").is_err());
+            assert!(Condition::datapoint("metric.name == \"x\" and value_double > 1").is_ok());
+            assert!(Condition::metric("type == METRIC_DATA_TYPE_SUM").is_ok());
+        }
+
+        #[test]
+        fn drops_log_records_metrics_and_data_points() {
+            let mut f = Filter::new()
+                .with_log_record_condition("severity_number < SEVERITY_NUMBER_WARN")
+                .unwrap()
+                .with_log_record_condition(r#"IsMatch(body, "^healthcheck")"#)
+                .unwrap()
+                .with_metric_condition(r#"name == "debug.count" or type == METRIC_DATA_TYPE_SUM"#)
+                .unwrap()
+                .with_datapoint_condition(r#"attributes["env"] == "dev" or value_double > 100"#)
+                .unwrap();
+            let mut l = logs(vec![
+                log(9, "started", vec![]),
+                log(17, "failed", vec![]),
+                log(13, "healthcheck ok", vec![]),
+                log(21, "down", vec![]),
+            ]);
+            let out = f.process_logs(&mut l);
+            assert_eq!(out.dropped, vec![("filtered", 2)]);
+            let kept: Vec<i32> = l.resource_logs[0].scope_logs[0]
+                .log_records
+                .iter()
+                .map(|r| r.severity_number)
+                .collect();
+            assert_eq!(kept, [17, 21]);
+
+            let sum = Metric {
+                name: "requests".into(),
+                data: Some(Data::Sum(Sum {
+                    data_points: vec![point("prod", 1.0)],
+                    ..Sum::default()
+                })),
+                ..Metric::default()
+            };
+            let mut m = metrics(vec![
+                gauge("debug.count", vec![point("prod", 1.0), point("prod", 2.0)]),
+                sum,
+                gauge(
+                    "cpu",
+                    vec![point("prod", 0.5), point("dev", 0.7), point("prod", 500.0)],
+                ),
+                gauge("mem", vec![point("dev", 1.0)]),
+            ]);
+            let out = f.process_metrics(&mut m);
+            // 2 (debug.count) + 1 (the sum) + 2 (cpu) + 1 (mem, then gone).
+            assert_eq!(out.dropped, vec![("filtered", 6)]);
+            let left = &m.resource_metrics[0].scope_metrics[0].metrics;
+            assert_eq!(left.len(), 1);
+            assert_eq!(left[0].name, "cpu");
+            assert_eq!(crate::processor::data_points(&left[0]), 1);
+
+            // Everything filtered: empty scope and resource entries go too.
+            let mut all = logs(vec![log(1, "x", vec![])]);
+            f.process_logs(&mut all);
+            assert!(all.resource_logs.is_empty());
+        }
+
+        proptest! {
+            /// Log records and data points dropped are exactly those a
+            /// direct predicate picks.
+            #[test]
+            fn match_direct_predicates(
+                recs in prop::collection::vec((0i32..25, prop::sample::select(vec!["a", "b", "c"])), 0..60),
+                pts in prop::collection::vec((prop::sample::select(vec!["dev", "prod"]), -5.0f64..5.0), 0..60),
+                bound in 0i32..25,
+                cut in -5.0f64..5.0,
+            ) {
+                let mut f = Filter::new()
+                    .with_log_record_condition(&format!(r#"severity_number >= {bound} and attributes["k"] != "b""#)).unwrap()
+                    .with_datapoint_condition(&format!(r#"attributes["env"] == "dev" and value_double < {cut:?}"#)).unwrap();
+                let records: Vec<LogRecord> = recs.iter().map(|(sev, k)| log(*sev, "m", vec![string_attr("k", k)])).collect();
+                let want: Vec<LogRecord> = records.iter().filter(|r| {
+                    !(r.severity_number >= bound && r.attributes[0] != string_attr("k", "b"))
+                }).cloned().collect();
+                let mut l = logs(records.clone());
+                let out = f.process_logs(&mut l);
+                let got: Vec<LogRecord> = l.resource_logs.into_iter().flat_map(|r| r.scope_logs).flat_map(|s| s.log_records).collect();
+                prop_assert_eq!(out.total_dropped() as usize, records.len() - want.len());
+                prop_assert_eq!(got, want);
+
+                let points: Vec<NumberDataPoint> = pts.iter().map(|(env, v)| point(env, *v)).collect();
+                let want: Vec<NumberDataPoint> = points.iter().filter(|p| {
+                    let v = match p.value { Some(number_data_point::Value::AsDouble(d)) => d, _ => 0.0 };
+                    !(p.attributes[0] == string_attr("env", "dev") && v < cut)
+                }).cloned().collect();
+                let mut m = metrics(vec![gauge("g", points.clone())]);
+                let out = f.process_metrics(&mut m);
+                let got: Vec<NumberDataPoint> = m.resource_metrics.into_iter().flat_map(|r| r.scope_metrics)
+                    .flat_map(|s| s.metrics).flat_map(|m| match m.data { Some(Data::Gauge(g)) => g.data_points, _ => Vec::new() }).collect();
+                prop_assert_eq!(out.total_dropped() as usize, points.len() - want.len());
+                prop_assert_eq!(got, want);
             }
         }
     }

@@ -24,6 +24,7 @@ pub mod redaction;
 pub mod sampling;
 pub(crate) mod tracestate;
 
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
@@ -78,6 +79,22 @@ pub trait Processor: Send {
         let _ = out;
     }
 
+    /// Processes a logs request in place (log records dropped counted in
+    /// the outcome). Processors of spans only keep this default, which
+    /// passes logs through.
+    fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
+        let _ = batch;
+        Outcome::default()
+    }
+
+    /// Processes a metrics request in place (data points dropped counted
+    /// in the outcome). Processors of spans only keep this default, which
+    /// passes metrics through.
+    fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> Outcome {
+        let _ = batch;
+        Outcome::default()
+    }
+
     /// For a processor that drops spans by trace id alone (the sampler):
     /// the decision, to be taken before spans are encoded. `None` (the
     /// default) for the others. Only the first step of a chain is asked.
@@ -86,7 +103,9 @@ pub trait Processor: Send {
     }
 }
 
-/// Spans in, out and dropped (per processor and reason) for one batch.
+/// Items in, out and dropped (per processor and reason) for one batch:
+/// spans, or log records or data points for [`Chain::process_logs`] and
+/// [`Chain::process_metrics`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChainReport {
     /// Spans in the batch before the chain.
@@ -156,6 +175,40 @@ impl Chain {
         (!resource_metrics.is_empty()).then_some(ExportMetricsServiceRequest { resource_metrics })
     }
 
+    /// Runs every processor on a logs request, in order; the report counts
+    /// log records (`spans_in`/`spans_out` are items of the request).
+    pub fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> ChainReport {
+        let mut report = ChainReport {
+            spans_in: count_log_records(batch),
+            ..ChainReport::default()
+        };
+        for step in &mut self.steps {
+            let out = step.process_logs(batch);
+            for (reason, n) in out.dropped {
+                report.dropped.push((step.name().to_owned(), reason, n));
+            }
+        }
+        report.spans_out = count_log_records(batch);
+        report
+    }
+
+    /// Runs every processor on a metrics request, in order; the report
+    /// counts data points.
+    pub fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> ChainReport {
+        let mut report = ChainReport {
+            spans_in: count_data_points(batch),
+            ..ChainReport::default()
+        };
+        for step in &mut self.steps {
+            let out = step.process_metrics(batch);
+            for (reason, n) in out.dropped {
+                report.dropped.push((step.name().to_owned(), reason, n));
+            }
+        }
+        report.spans_out = count_data_points(batch);
+        report
+    }
+
     /// The first step's [`Processor::early_drop`], with its name: spans
     /// it drops can be dropped before they are encoded, with the same
     /// outcome as running the chain on them.
@@ -194,6 +247,40 @@ pub fn count_spans(batch: &ExportTraceServiceRequest) -> u64 {
         .flat_map(|r| &r.scope_spans)
         .map(|s| s.spans.len() as u64)
         .sum()
+}
+
+/// How many log records a request holds.
+pub fn count_log_records(batch: &ExportLogsServiceRequest) -> u64 {
+    batch
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len() as u64)
+        .sum()
+}
+
+/// How many data points a request holds.
+pub fn count_data_points(batch: &ExportMetricsServiceRequest) -> u64 {
+    batch
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(data_points)
+        .sum()
+}
+
+/// How many data points a metric holds.
+pub(crate) fn data_points(m: &crate::proto::metrics::v1::Metric) -> u64 {
+    use crate::proto::metrics::v1::metric::Data;
+    (match &m.data {
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(g)) => g.data_points.len(),
+        Some(Data::Histogram(g)) => g.data_points.len(),
+        Some(Data::ExponentialHistogram(g)) => g.data_points.len(),
+        Some(Data::Summary(g)) => g.data_points.len(),
+        None => 0,
+    }) as u64
 }
 
 /// Removes scope entries without spans and resource entries without scopes.
