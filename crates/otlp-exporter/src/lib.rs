@@ -592,23 +592,25 @@ impl<E> ExporterBuilder<E> {
         self
     }
 
-    /// Runs `chain` on every trace batch before it is queued: sampling,
+    /// Runs `chain` on every batch before it is queued: sampling,
     /// filtering, attributes, redaction, span metrics, or your own
     /// [`Processor`](processors::Processor)s, so that what they remove
-    /// never leaves the process. Build a chain in code or from TOML with
+    /// never leaves the process. Spans go through every step; log records
+    /// and metrics through the steps that handle them (the filter) and
+    /// past the others. Build a chain in code or from TOML with
     /// [`processors::chain_from_toml`].
     ///
     /// The span processor still encodes each span as it ends; the chain
     /// runs on the export thread over the batch (decoded, processed and
-    /// encoded again). Removed spans are counted in
+    /// encoded again). Removed items are counted in
     /// [`StatsSnapshot::items_removed`] by processor and reason. Metrics the
     /// chain derives are sent, with these settings, to the metrics endpoint
     /// at most every [`METRICS_INTERVAL`] while spans flow and at every
     /// flush and shutdown.
     ///
-    /// Trace exporters only: the chain works on spans. Log and metric
-    /// exporters built from these settings (see
-    /// [`for_exporter`](Self::for_exporter)) pass their items through.
+    /// Log and metric exporters built from these settings (see
+    /// [`for_exporter`](Self::for_exporter)), and the forwarder's logs and
+    /// metrics, run the same chain (one chain, shared); profiles pass.
     #[cfg(feature = "processors")]
     pub fn with_processors(mut self, chain: processors::Chain) -> Self {
         self.processors = Some(Arc::new(std::sync::Mutex::new(chain)));
@@ -774,17 +776,28 @@ impl<E> ExporterBuilder<E> {
         #[allow(unused_mut)]
         let mut pipeline = Pipeline::new(signal, cfg, delivery, thread.runtime().clone(), target)?;
         #[cfg(feature = "processors")]
-        if let (Some(chain), Signal::Traces) = (&self.processors, signal) {
-            // Derived metrics (span metrics) go out through a metrics
-            // pipeline of the same settings on the same thread, kept in
-            // memory: a persistent queue's directory is the traces'.
-            let mut metrics = self.clone();
-            metrics.processors = None;
-            metrics.persist_dir = None;
-            metrics.disk_config = None;
-            metrics.thread = Some(thread.clone());
-            let metrics = metrics.pipeline(Signal::Metrics)?;
-            pipeline.set_processing(processing::Processing::new(Arc::clone(chain), metrics));
+        if let Some(chain) = &self.processors {
+            let derived = match signal {
+                // Derived metrics (span metrics) go out through a metrics
+                // pipeline of the same settings on the same thread, kept in
+                // memory: a persistent queue's directory is the traces'.
+                Signal::Traces => {
+                    let mut metrics = self.clone();
+                    metrics.processors = None;
+                    metrics.persist_dir = None;
+                    metrics.disk_config = None;
+                    metrics.thread = Some(thread.clone());
+                    Some(metrics.pipeline(Signal::Metrics)?)
+                }
+                _ => None,
+            };
+            if signal != Signal::Profiles {
+                pipeline.set_processing(processing::Processing::new(
+                    Arc::clone(chain),
+                    signal,
+                    derived,
+                ));
+            }
         }
         Ok(pipeline)
     }

@@ -200,7 +200,7 @@ impl Pipeline {
     /// The derived metrics' counters, with processors.
     #[cfg(feature = "processors")]
     pub(crate) fn derived_metrics_stats(&self) -> Option<ExportStats> {
-        self.processing.as_ref().map(|p| p.metrics_stats())
+        self.processing.as_ref().and_then(|p| p.metrics_stats())
     }
 
     /// Runs `processing` on every batch (traces only) before it is queued.

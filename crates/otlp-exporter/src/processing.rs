@@ -1,11 +1,12 @@
-//! Processors run on each trace batch before it is queued
+//! Processors run on each batch before it is queued
 //! ([`ExporterBuilder::with_processors`](crate::ExporterBuilder::with_processors)).
 //!
-//! A batch is encoded as usual, decoded into an `ExportTraceServiceRequest`,
-//! run through the [`Chain`] and encoded again. This happens where the batch
+//! A batch is encoded as usual, decoded (an `ExportTraceServiceRequest`, or
+//! the logs or metrics request), run through the [`Chain`] and encoded
+//! again. This happens where the batch
 //! is prepared for sending (in the span processor, on the export thread), so
 //! the application's threads keep encoding each span as it ends and no span
-//! waits anywhere as a copy. Spans the chain removes are booked as
+//! waits anywhere as a copy. Items the chain removes are booked as
 //! [`items_removed`](crate::StatsSnapshot::items_removed), by processor and
 //! reason.
 //!
@@ -21,7 +22,6 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
 use otlp_core::{Encoder, ExportRequest, Format, Signal};
 use otlp_simd::processor::{Chain, EarlyDrop};
-use prost::Message;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -36,23 +36,30 @@ pub(crate) struct Processing {
     /// The first step's decision by trace id (a sampler), taken as spans
     /// end so that the spans it drops are never encoded.
     early: Option<(String, EarlyDrop)>,
-    /// Where derived metrics go.
-    metrics: Arc<Pipeline>,
+    /// The signal of the batches processed here.
+    signal: Signal,
+    /// Where derived metrics go (trace pipelines only).
+    metrics: Option<Arc<Pipeline>>,
     last_metrics: Mutex<Instant>,
     /// Metrics requests handed to the metrics runtime and not queued yet.
     sending: Arc<(Mutex<u64>, Condvar)>,
 }
 
 impl Processing {
-    pub(crate) fn new(chain: Arc<Mutex<Chain>>, metrics: Pipeline) -> Self {
-        let early = chain
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .early_drop();
+    /// Processing of `signal`'s batches; derived metrics go to `metrics`.
+    pub(crate) fn new(chain: Arc<Mutex<Chain>>, signal: Signal, metrics: Option<Pipeline>) -> Self {
+        let early = match signal {
+            Signal::Traces => chain
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .early_drop(),
+            _ => None,
+        };
         Processing {
             early,
             chain,
-            metrics: Arc::new(metrics),
+            signal,
+            metrics: metrics.map(Arc::new),
             last_metrics: Mutex::new(Instant::now()),
             sending: Arc::default(),
         }
@@ -102,10 +109,10 @@ impl Processing {
         let format = encoder.format();
         let mut raw = Vec::new();
         encode(encoder, &mut raw);
-        let mut request = match ExportRequest::decode(Signal::Traces, format, &raw) {
-            Ok(ExportRequest::Traces(request)) => request,
-            Ok(_) | Err(_) => {
-                tracing::warn!("a trace batch did not decode for the processors; sent as it is");
+        let mut request = match ExportRequest::decode(self.signal, format, &raw) {
+            Ok(request) => request,
+            Err(_) => {
+                tracing::warn!(signal = %self.signal, "a batch did not decode for the processors; sent as it is");
                 out.clear();
                 out.extend_from_slice(&raw);
                 return items;
@@ -114,8 +121,14 @@ impl Processing {
         drop(raw);
         let (report, derived) = {
             let mut chain = self.chain.lock().unwrap_or_else(PoisonError::into_inner);
-            let report = chain.process(&mut request);
-            let due = {
+            let report = match &mut request {
+                ExportRequest::Traces(r) => chain.process(r),
+                ExportRequest::Logs(r) => chain.process_logs(r),
+                ExportRequest::Metrics(r) => chain.process_metrics(r),
+                // Profiles pipelines get no processing.
+                _ => Default::default(),
+            };
+            let due = self.metrics.is_some() && {
                 let mut last = self
                     .last_metrics
                     .lock()
@@ -132,11 +145,8 @@ impl Processing {
         stats.record_removed(removed, &report.dropped);
         out.clear();
         match format {
-            Format::Json => {
-                out.extend_from_slice(ExportRequest::Traces(request).to_json().as_bytes())
-            }
-            // Protobuf; a `Vec` grows as needed, so this cannot fail.
-            _ => request.encode(out).unwrap_or_default(),
+            Format::Json => out.extend_from_slice(request.to_json().as_bytes()),
+            _ => request.encode_protobuf_into(out),
         }
         if let Some(metrics) = derived {
             self.send_metrics(metrics);
@@ -150,12 +160,15 @@ impl Processing {
         &self,
         metrics: otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest,
     ) {
-        let pipeline = Arc::clone(&self.metrics);
+        let Some(pipeline) = self.metrics.as_ref().map(Arc::clone) else {
+            return;
+        };
         let points = ExportRequest::Metrics(metrics);
         let items = points.item_count() as u64;
         let sending = Arc::clone(&self.sending);
         *sending.0.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        self.metrics.runtime.spawn_detached(async move {
+        let runtime = pipeline.runtime.clone();
+        runtime.spawn_detached(async move {
             let format = pipeline
                 .encoder
                 .read()
@@ -195,6 +208,7 @@ impl Processing {
 
     /// Takes the chain's metrics now and queues them.
     fn take_metrics_now(&self) -> Option<()> {
+        self.metrics.as_ref()?;
         let metrics = self
             .chain
             .lock()
@@ -210,29 +224,30 @@ impl Processing {
 
     /// Sends the chain's metrics now and waits for them to be delivered.
     pub(crate) fn flush_metrics(&self, timeout: Duration) -> OTelSdkResult {
-        if self.take_metrics_now().is_some() {
+        if let (Some(()), Some(metrics)) = (self.take_metrics_now(), &self.metrics) {
             // Queued on the metrics runtime; wait until it is delivered.
             let deadline = Instant::now() + timeout;
             self.wait_queued(deadline);
-            return self
-                .metrics
-                .flush(deadline.saturating_duration_since(Instant::now()));
+            return metrics.flush(deadline.saturating_duration_since(Instant::now()));
         }
         Ok(())
     }
 
     /// The last metrics, then the metrics pipeline's shutdown.
     pub(crate) fn shutdown_until(&self, deadline: Instant, timeout: Duration) -> OTelSdkResult {
+        let Some(metrics) = &self.metrics else {
+            return Ok(());
+        };
         self.take_metrics_now();
         self.wait_queued(deadline);
-        match self.metrics.shutdown_until(deadline, timeout) {
+        match metrics.shutdown_until(deadline, timeout) {
             Err(OTelSdkError::AlreadyShutdown) => Ok(()),
             other => other,
         }
     }
 
     /// The metrics pipeline's counters (data points of span metrics).
-    pub(crate) fn metrics_stats(&self) -> ExportStats {
-        self.metrics.stats.clone()
+    pub(crate) fn metrics_stats(&self) -> Option<ExportStats> {
+        self.metrics.as_ref().map(|m| m.stats.clone())
     }
 }
