@@ -178,34 +178,40 @@ impl Chain {
     /// Runs every processor on a logs request, in order; the report counts
     /// log records (`spans_in`/`spans_out` are items of the request).
     pub fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> ChainReport {
-        let mut report = ChainReport {
-            spans_in: count_log_records(batch),
-            ..ChainReport::default()
-        };
-        for step in &mut self.steps {
-            let out = step.process_logs(batch);
-            for (reason, n) in out.dropped {
-                report.dropped.push((step.name().to_owned(), reason, n));
-            }
-        }
-        report.spans_out = count_log_records(batch);
-        report
+        self.run(batch, count_log_records, |p, b| p.process_logs(b))
     }
 
     /// Runs every processor on a metrics request, in order; the report
     /// counts data points.
     pub fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> ChainReport {
+        self.run(batch, count_data_points, |p, b| p.process_metrics(b))
+    }
+
+    /// Runs `step` of every processor on `batch`, adding up the outcomes.
+    fn run<B>(
+        &mut self,
+        batch: &mut B,
+        count: fn(&B) -> u64,
+        step: impl Fn(&mut dyn Processor, &mut B) -> Outcome,
+    ) -> ChainReport {
         let mut report = ChainReport {
-            spans_in: count_data_points(batch),
+            spans_in: count(batch),
             ..ChainReport::default()
         };
-        for step in &mut self.steps {
-            let out = step.process_metrics(batch);
+        for processor in &mut self.steps {
+            let out = step(processor.as_mut(), batch);
+            if out.dropped_events > 0 {
+                report
+                    .dropped_events
+                    .push((processor.name().to_owned(), out.dropped_events));
+            }
             for (reason, n) in out.dropped {
-                report.dropped.push((step.name().to_owned(), reason, n));
+                report
+                    .dropped
+                    .push((processor.name().to_owned(), reason, n));
             }
         }
-        report.spans_out = count_data_points(batch);
+        report.spans_out = count(batch);
         report
     }
 
@@ -219,23 +225,7 @@ impl Chain {
 
     /// Runs every processor on the batch, in order.
     pub fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> ChainReport {
-        let mut report = ChainReport {
-            spans_in: count_spans(batch),
-            ..ChainReport::default()
-        };
-        for step in &mut self.steps {
-            let out = step.process(batch);
-            if out.dropped_events > 0 {
-                report
-                    .dropped_events
-                    .push((step.name().to_owned(), out.dropped_events));
-            }
-            for (reason, n) in out.dropped {
-                report.dropped.push((step.name().to_owned(), reason, n));
-            }
-        }
-        report.spans_out = count_spans(batch);
-        report
+        self.run(batch, count_spans, |p, b| p.process(b))
     }
 }
 
