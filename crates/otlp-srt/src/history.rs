@@ -16,8 +16,6 @@ use std::sync::Arc;
 
 use crate::format::{HISTORY_FRAMES, HISTORY_KEPT, HISTORY_SPANS, HISTORY_TEXT};
 
-type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
-
 /// A span as later frames may refer to it. Only spans with an 8-byte span
 /// id and a 16-byte trace id that were not sent raw can be referred to
 /// (`valid`); a parent id of another length counts as none.
@@ -80,58 +78,167 @@ struct SentFrame {
     text: Vec<u8>,
 }
 
-/// The indexes of the sender's history are rebuilt once one holds more
-/// than this many times the window's spans (see `SenderHistory::push`).
-const STALE_FACTOR: usize = 4;
+/// Bits of a frame seq kept in an index slot: enough to tell the
+/// `HISTORY_FRAMES` frames of the window apart from each other and from
+/// slots written long before (an aliased old slot is still checked
+/// against the record it names).
+const SEQ_BITS: u32 = 20;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+/// Bits of a span index in a slot: indexes are below `HISTORY_SPANS`.
+const INDEX_BITS: u32 = 12;
+const _: () = assert!(HISTORY_SPANS <= 1 << INDEX_BITS);
+const _: () = assert!(SEQ_BITS + INDEX_BITS == 32);
+const _: () = assert!(HISTORY_FRAMES < SEQ_MASK);
 
-/// A place in the indexes: frame seq and span index in one word (an index
-/// is below `HISTORY_SPANS`), which keeps the maps' entries small (their
-/// lookups are mostly cache misses). A seq past 2^48 (never, at a frame a
-/// microsecond) would only make its lookups find nothing.
-fn pack(seq: u64, index: u32) -> u64 {
-    seq << 16 | u64::from(index)
+/// Slots in an index per span of the window (rounded up to a power of
+/// two): a bucket then rarely has to give up a slot of the window.
+const SLOTS_PER_SPAN: usize = 2;
+/// The fewest buckets an index starts with.
+const MIN_BUCKETS: usize = 256;
+
+/// Four slots, one 32-byte line: a lookup or insert reads one cache line.
+/// A slot is a 32-bit tag of its key's hash (0 = empty) above a place:
+/// the frame seq's low `SEQ_BITS` bits and the span index.
+#[derive(Clone, Copy, Default)]
+#[repr(align(32))]
+struct Bucket([u64; 4]);
+
+/// The sender's index of spans of the window by one key (span id, parent
+/// id or trace id): a set-associative table of places, four ways a
+/// bucket, sized from the window's spans, never rehashed as it fills.
+///
+/// It holds places, not keys: a lookup checks the record at the place it
+/// finds, so a stale slot, a slot of a frame that left the window or two
+/// keys with the same tag find nothing, as an absent key would (the span
+/// is then sent as if not in the history, which the format allows). Of a
+/// key inserted again (several children of one parent) the latest wins; a
+/// new key takes the bucket's empty slot or its oldest. This costs no more
+/// than a cache miss a lookup, where a hash map of every key (rebuilt when
+/// stale keys piled up) cost several and four times the memory.
+#[derive(Default)]
+struct Index {
+    buckets: Vec<Bucket>,
+    /// 64 - log2(buckets.len()).
+    shift: u32,
 }
 
-fn unpack(at: u64) -> (u64, u32) {
-    (at >> 16, (at & 0xffff) as u32)
+/// A 64 x 64 -> 128 bit multiply folded to 64 bits: every input bit
+/// reaches the high bits (the bucket) and the low ones (the tag).
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// Indexes frame `f`'s records, over those indexed before.
-fn index(
-    spans: &mut FastMap<u64, u64>,
-    parents: &mut FastMap<u64, u64>,
-    traces: &mut FastMap<u128, u64>,
-    f: &SentFrame,
-) {
-    for (i, r) in f.recs.iter().enumerate() {
-        if r.valid {
-            let at = pack(f.seq, i as u32);
-            spans.insert(u64::from_le_bytes(r.span_id), at);
-            if r.has_parent {
-                parents.insert(u64::from_le_bytes(r.parent), at);
-            }
-            traces.insert(u128::from_le_bytes(r.trace_id), at);
+const MUL_A: u64 = 0x9e37_79b9_7f4a_7c15;
+const MUL_B: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+fn hash_id(seed: u64, id: u64) -> u64 {
+    fold_mul(id ^ seed, MUL_A)
+}
+
+fn hash_trace(seed: u64, id: u128) -> u64 {
+    fold_mul(id as u64 ^ seed, (id >> 64) as u64 ^ MUL_B)
+}
+
+impl Index {
+    fn clear(&mut self) {
+        self.buckets.fill(Bucket::default());
+    }
+
+    /// Empties the index and gives it at least `slots` slots.
+    fn reset(&mut self, slots: usize) {
+        let buckets = (slots / 4).next_power_of_two().max(MIN_BUCKETS);
+        self.buckets.clear();
+        self.buckets.resize(buckets, Bucket::default());
+        self.shift = 64 - buckets.trailing_zeros();
+    }
+
+    fn slots(&self) -> usize {
+        self.buckets.len() * 4
+    }
+
+    fn at(&self, h: u64) -> (usize, u64) {
+        let tag = (h as u32 | 1) as u64;
+        ((h >> self.shift) as usize, tag << 32)
+    }
+
+    fn insert(&mut self, h: u64, seq: u64, index: u32) {
+        if self.buckets.is_empty() {
+            return;
         }
+        let (b, tag) = self.at(h);
+        let slot = tag | (seq & SEQ_MASK) << INDEX_BITS | u64::from(index);
+        let bucket = &mut self.buckets[b].0;
+        let mut victim = 0;
+        let mut oldest = 0;
+        for (i, &s) in bucket.iter().enumerate() {
+            if s & !0xffff_ffff == tag {
+                bucket[i] = slot;
+                return;
+            }
+            // Empty slots count as the oldest.
+            let age = if s == 0 {
+                u64::MAX
+            } else {
+                seq.wrapping_sub(s >> INDEX_BITS) & SEQ_MASK
+            };
+            if age > oldest {
+                (victim, oldest) = (i, age);
+            }
+        }
+        bucket[victim] = slot;
+    }
+
+    /// The place of `h`'s key for frame `seq`: (seq of its frame, index),
+    /// if its slot names one of the `HISTORY_FRAMES` frames before.
+    fn get(&self, h: u64, seq: u64) -> Option<(u64, u32)> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let (b, tag) = self.at(h);
+        let s = *self.buckets[b]
+            .0
+            .iter()
+            .find(|&&s| s & !0xffff_ffff == tag)?;
+        let back = seq.wrapping_sub(s >> INDEX_BITS) & SEQ_MASK;
+        let index = (s & ((1 << INDEX_BITS) - 1)) as u32;
+        (1..=HISTORY_FRAMES)
+            .contains(&back)
+            .then(|| (seq - back, index))
     }
 }
 
 /// The sender's history: the spans of its last `HISTORY_FRAMES` frames of
 /// the generation, by span id and by parent id.
-#[derive(Default)]
 pub(crate) struct SenderHistory {
     /// Oldest first.
     frames: VecDeque<SentFrame>,
-    /// Span id -> (seq, index) of the latest span with that id.
-    spans: FastMap<u64, u64>,
-    /// Parent span id -> (seq, index) of the latest span with that parent.
-    parents: FastMap<u64, u64>,
-    /// Trace id -> (seq, index) of the latest span of that trace.
-    traces: FastMap<u128, u64>,
+    /// Span id -> place of the latest span with that id.
+    spans: Index,
+    /// Parent span id -> place of the latest span with that parent.
+    parents: Index,
+    /// Trace id -> place of the latest span of that trace.
+    traces: Index,
+    /// Mixed into the keys' hashes, so that which ids share a bucket
+    /// differs from one encoder to the next.
+    seed: u64,
     /// Buffers of frames that left the window, for reuse.
     spare: Vec<(Vec<Rec>, Vec<u8>)>,
 }
 
 impl SenderHistory {
+    /// A history whose indexes hash with `seed`.
+    pub(crate) fn new(seed: u64) -> SenderHistory {
+        SenderHistory {
+            frames: VecDeque::new(),
+            spans: Index::default(),
+            parents: Index::default(),
+            traces: Index::default(),
+            seed,
+            spare: Vec::new(),
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.frames.clear();
         self.spans.clear();
@@ -164,7 +271,7 @@ impl SenderHistory {
 
     /// The span with id `span_id`, for frame `seq`, if the receiver holds it.
     pub(crate) fn span(&self, span_id: u64, seq: u64) -> Option<(Place, &Rec)> {
-        let (at, index) = unpack(*self.spans.get(&span_id)?);
+        let (at, index) = self.spans.get(hash_id(self.seed, span_id), seq)?;
         self.usable(at, index, seq)
             .filter(|(_, r)| u64::from_le_bytes(r.span_id) == span_id)
     }
@@ -172,14 +279,14 @@ impl SenderHistory {
     /// A span whose parent is `span_id`, for frame `seq`, if the receiver
     /// holds it.
     pub(crate) fn child(&self, span_id: u64, seq: u64) -> Option<(Place, &Rec)> {
-        let (at, index) = unpack(*self.parents.get(&span_id)?);
+        let (at, index) = self.parents.get(hash_id(self.seed, span_id), seq)?;
         self.usable(at, index, seq)
             .filter(|(_, r)| r.has_parent && u64::from_le_bytes(r.parent) == span_id)
     }
 
     /// A span of trace `trace_id`, for frame `seq`, if the receiver holds it.
     pub(crate) fn trace(&self, trace_id: u128, seq: u64) -> Option<Place> {
-        let (at, index) = unpack(*self.traces.get(&trace_id)?);
+        let (at, index) = self.traces.get(hash_trace(self.seed, trace_id), seq)?;
         self.usable(at, index, seq)
             .filter(|(_, r)| u128::from_le_bytes(r.trace_id) == trace_id)
             .map(|(place, _)| place)
@@ -196,14 +303,34 @@ impl SenderHistory {
         f.acked.then_some((Place { back, index }, rec))
     }
 
+    /// Indexes frame `f`'s records, over those indexed before.
+    fn index(&mut self, f: usize) {
+        let Some(f) = self.frames.get(f) else {
+            return;
+        };
+        for (i, r) in f.recs.iter().enumerate() {
+            if r.valid {
+                let i = i as u32;
+                let h = hash_id(self.seed, u64::from_le_bytes(r.span_id));
+                self.spans.insert(h, f.seq, i);
+                if r.has_parent {
+                    let h = hash_id(self.seed, u64::from_le_bytes(r.parent));
+                    self.parents.insert(h, f.seq, i);
+                }
+                let h = hash_trace(self.seed, u128::from_le_bytes(r.trace_id));
+                self.traces.insert(h, f.seq, i);
+            }
+        }
+    }
+
     /// Keeps frame `seq`'s records, forgetting frames that are now too far
     /// back to refer to.
     ///
-    /// The indexes are not cleaned of a forgotten frame's spans one by one
-    /// (three lookups and removals a span): a lookup checks that the place
-    /// it finds is of a frame still in the window and holds that id, so a
-    /// stale entry finds nothing, as an absent one would. They are rebuilt
-    /// from the window once they hold several windows' worth of keys.
+    /// The indexes are not cleaned of a forgotten frame's spans: a lookup
+    /// checks that the place it finds is of a frame still in the window and
+    /// holds that key, and their slots are the first a bucket gives up.
+    /// When the window would fill more than half of their slots, they are
+    /// made larger and rebuilt from the window.
     pub(crate) fn push(&mut self, seq: u64, mut recs: Vec<Rec>, mut text: Vec<u8>) {
         while self
             .frames
@@ -218,31 +345,27 @@ impl SenderHistory {
         if text.len() > HISTORY_TEXT {
             text.clear();
         }
+        // The window a few frames on, if they are of this frame's size.
+        let window = (self.frames.iter().map(|f| f.recs.len()).sum::<usize>() + recs.len())
+            .max(recs.len() * HISTORY_FRAMES as usize);
         self.frames.push_back(SentFrame {
             seq,
             acked: false,
             recs,
             text,
         });
-        let window: usize = self.frames.iter().map(|f| f.recs.len()).sum();
-        let limit = STALE_FACTOR * window + 1024;
-        if self
-            .spans
-            .len()
-            .max(self.parents.len())
-            .max(self.traces.len())
-            > limit
-        {
-            self.spans.clear();
-            self.parents.clear();
-            self.traces.clear();
-            // Oldest first: the latest span of an id wins, as when indexed
+        let slots = SLOTS_PER_SPAN * window;
+        if self.spans.slots() < slots {
+            self.spans.reset(slots);
+            self.parents.reset(slots);
+            self.traces.reset(slots);
+            // Oldest first: the latest span of a key wins, as when indexed
             // frame by frame.
-            for f in &self.frames {
-                index(&mut self.spans, &mut self.parents, &mut self.traces, f);
+            for f in 0..self.frames.len() {
+                self.index(f);
             }
-        } else if let Some(f) = self.frames.back() {
-            index(&mut self.spans, &mut self.parents, &mut self.traces, f);
+        } else {
+            self.index(self.frames.len() - 1);
         }
     }
 
