@@ -170,6 +170,14 @@ impl Index {
         ((h >> self.shift) as usize, tag)
     }
 
+    /// The first slot of `h`'s bucket, read to bring the bucket into the
+    /// cache ahead of an insert (0 if the index is empty).
+    fn first(&self, h: u64) -> u32 {
+        self.buckets
+            .get((h >> self.shift) as usize)
+            .map_or(0, |b| b.0[0])
+    }
+
     fn insert(&mut self, h: u64, seq: u64, index: u32) {
         if self.buckets.is_empty() {
             return;
@@ -316,17 +324,32 @@ impl SenderHistory {
         let Some(f) = self.frames.get(f) else {
             return;
         };
-        for (i, r) in f.recs.iter().enumerate() {
-            if r.valid {
-                let i = i as u32;
-                let h = hash_id(self.seed, u64::from_le_bytes(r.span_id));
-                self.spans.insert(h, f.seq, i);
-                if r.has_parent {
-                    let h = hash_id(self.seed, u64::from_le_bytes(r.parent));
-                    self.parents.insert(h, f.seq, i);
+        // In runs of `AHEAD` records: first a load of each bucket the run
+        // will write, then the inserts. The buckets are mostly cache
+        // misses; loaded together they are waited for together, where
+        // each insert's branches would otherwise wait for its own.
+        const AHEAD: usize = 8;
+        let mut hashes = [(0u64, 0u64, 0u64); AHEAD];
+        for (run, recs) in f.recs.chunks(AHEAD).enumerate() {
+            let mut touch = 0u32;
+            for (r, h) in recs.iter().zip(&mut hashes) {
+                *h = (
+                    hash_id(self.seed, u64::from_le_bytes(r.span_id)),
+                    hash_id(self.seed, u64::from_le_bytes(r.parent)),
+                    hash_trace(self.seed, u128::from_le_bytes(r.trace_id)),
+                );
+                touch ^= self.spans.first(h.0) ^ self.parents.first(h.1) ^ self.traces.first(h.2);
+            }
+            std::hint::black_box(touch);
+            for (k, (r, h)) in recs.iter().zip(&hashes).enumerate() {
+                if r.valid {
+                    let i = (run * AHEAD + k) as u32;
+                    self.spans.insert(h.0, f.seq, i);
+                    if r.has_parent {
+                        self.parents.insert(h.1, f.seq, i);
+                    }
+                    self.traces.insert(h.2, f.seq, i);
                 }
-                let h = hash_trace(self.seed, u128::from_le_bytes(r.trace_id));
-                self.traces.insert(h, f.seq, i);
             }
         }
     }
