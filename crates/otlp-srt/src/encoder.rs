@@ -970,7 +970,7 @@ impl SrtEncoder {
             new_traces: 0,
             parent_of: Vec::new(),
             first_child: Vec::new(),
-            history: SenderHistory::default(),
+            history: SenderHistory::new(random_stream_id()),
             recs: Vec::new(),
             text: Vec::new(),
             int_prev: Vec::new(),

@@ -16,8 +16,6 @@ use std::sync::Arc;
 
 use crate::format::{HISTORY_FRAMES, HISTORY_KEPT, HISTORY_SPANS, HISTORY_TEXT};
 
-type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
-
 /// A span as later frames may refer to it. Only spans with an 8-byte span
 /// id and a 16-byte trace id that were not sent raw can be referred to
 /// (`valid`); a parent id of another length counts as none.
@@ -80,58 +78,183 @@ struct SentFrame {
     text: Vec<u8>,
 }
 
-/// The indexes of the sender's history are rebuilt once one holds more
-/// than this many times the window's spans (see `SenderHistory::push`).
-const STALE_FACTOR: usize = 4;
+/// Bits of a frame seq kept in an index slot: enough to tell the
+/// `HISTORY_FRAMES` frames of the window apart, and a slot of the window
+/// from most older ones (an older slot that aliases one of the window is
+/// still checked against the record it names, and only makes the bucket
+/// give up another slot first).
+const SEQ_BITS: u32 = 6;
+const SEQ_MASK: u32 = (1 << SEQ_BITS) - 1;
+/// Bits of a span index in a slot: indexes are below `HISTORY_SPANS`.
+const INDEX_BITS: u32 = 12;
+const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
+/// The rest of a slot is a tag of its key's hash.
+const TAG_SHIFT: u32 = SEQ_BITS + INDEX_BITS;
+const _: () = assert!(HISTORY_SPANS <= 1 << INDEX_BITS);
+const _: () = assert!(HISTORY_FRAMES < SEQ_MASK as u64);
+const _: () = assert!(TAG_SHIFT <= 20);
 
-/// A place in the indexes: frame seq and span index in one word (an index
-/// is below `HISTORY_SPANS`), which keeps the maps' entries small (their
-/// lookups are mostly cache misses). A seq past 2^48 (never, at a frame a
-/// microsecond) would only make its lookups find nothing.
-fn pack(seq: u64, index: u32) -> u64 {
-    seq << 16 | u64::from(index)
+/// Slots in an index per span of the window (rounded up to a power of
+/// two): a bucket then rarely has to give up a slot of the window.
+const SLOTS_PER_SPAN: usize = 2;
+/// Slots in a bucket.
+const WAYS: usize = 8;
+/// The fewest buckets an index starts with.
+const MIN_BUCKETS: usize = 128;
+
+/// Eight slots in 32 bytes, half a cache line: a lookup or insert reads
+/// one line. A slot is a tag of its key's hash (never 0; 0 = empty) above
+/// a place: the frame seq's low `SEQ_BITS` bits and the span index.
+#[derive(Clone, Copy, Default)]
+#[repr(align(32))]
+struct Bucket([u32; WAYS]);
+
+/// The sender's index of spans of the window by one key (span id, parent
+/// id or trace id): a set-associative table of places, `WAYS` a bucket,
+/// sized from the window's spans, never rehashed as it fills.
+///
+/// It holds places, not keys: a lookup checks the record at the place it
+/// finds, so a stale slot, a slot of a frame that left the window or two
+/// keys with the same tag find nothing, as an absent key would (the span
+/// is then sent as if not in the history, which the format allows). Of a
+/// key inserted again (several children of one parent) the latest wins; a
+/// new key takes the bucket's empty slot or its oldest. A lookup or insert
+/// touches one small line of a table a quarter of the size of a hash map
+/// of the window's keys: these accesses are mostly cache misses, and were
+/// a fifth of the encoder's time with hash maps.
+#[derive(Default)]
+struct Index {
+    buckets: Vec<Bucket>,
+    /// 64 - log2(buckets.len()).
+    shift: u32,
 }
 
-fn unpack(at: u64) -> (u64, u32) {
-    (at >> 16, (at & 0xffff) as u32)
+/// A 64 x 64 -> 128 bit multiply folded to 64 bits: every input bit
+/// reaches the high bits (the bucket) and the low ones (the tag).
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// Indexes frame `f`'s records, over those indexed before.
-fn index(
-    spans: &mut FastMap<u64, u64>,
-    parents: &mut FastMap<u64, u64>,
-    traces: &mut FastMap<u128, u64>,
-    f: &SentFrame,
-) {
-    for (i, r) in f.recs.iter().enumerate() {
-        if r.valid {
-            let at = pack(f.seq, i as u32);
-            spans.insert(u64::from_le_bytes(r.span_id), at);
-            if r.has_parent {
-                parents.insert(u64::from_le_bytes(r.parent), at);
-            }
-            traces.insert(u128::from_le_bytes(r.trace_id), at);
+const MUL_A: u64 = 0x9e37_79b9_7f4a_7c15;
+const MUL_B: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+fn hash_id(seed: u64, id: u64) -> u64 {
+    fold_mul(id ^ seed, MUL_A)
+}
+
+fn hash_trace(seed: u64, id: u128) -> u64 {
+    fold_mul(id as u64 ^ seed, (id >> 64) as u64 ^ MUL_B)
+}
+
+impl Index {
+    fn clear(&mut self) {
+        self.buckets.fill(Bucket::default());
+    }
+
+    /// Empties the index and gives it at least `slots` slots.
+    fn reset(&mut self, slots: usize) {
+        let buckets = (slots / WAYS).next_power_of_two().max(MIN_BUCKETS);
+        self.buckets.clear();
+        self.buckets.resize(buckets, Bucket::default());
+        self.shift = 64 - buckets.trailing_zeros();
+    }
+
+    fn slots(&self) -> usize {
+        self.buckets.len() * WAYS
+    }
+
+    /// The bucket of hash `h` and its tag, in place in a slot.
+    fn at(&self, h: u64) -> (usize, u32) {
+        let tag = (h as u32 | 1) << TAG_SHIFT;
+        ((h >> self.shift) as usize, tag)
+    }
+
+    /// The first slot of `h`'s bucket, read to bring the bucket into the
+    /// cache ahead of an insert (0 if the index is empty).
+    fn first(&self, h: u64) -> u32 {
+        self.buckets
+            .get((h >> self.shift) as usize)
+            .map_or(0, |b| b.0[0])
+    }
+
+    fn insert(&mut self, h: u64, seq: u64, index: u32) {
+        if self.buckets.is_empty() {
+            return;
         }
+        let (b, tag) = self.at(h);
+        let seq = seq as u32 & SEQ_MASK;
+        let slot = tag | seq << INDEX_BITS | index;
+        let bucket = &mut self.buckets[b].0;
+        let mut victim = 0;
+        let mut oldest = 0;
+        for (i, &s) in bucket.iter().enumerate() {
+            if s >> TAG_SHIFT == tag >> TAG_SHIFT {
+                bucket[i] = slot;
+                return;
+            }
+            // Empty slots count as the oldest.
+            let age = if s == 0 {
+                u32::MAX
+            } else {
+                seq.wrapping_sub(s >> INDEX_BITS) & SEQ_MASK
+            };
+            if age > oldest {
+                (victim, oldest) = (i, age);
+            }
+        }
+        bucket[victim] = slot;
+    }
+
+    /// The place of `h`'s key for frame `seq`: (seq of its frame, index),
+    /// if its slot names one of the `HISTORY_FRAMES` frames before.
+    fn get(&self, h: u64, seq: u64) -> Option<(u64, u32)> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let (b, tag) = self.at(h);
+        let s = *self.buckets[b]
+            .0
+            .iter()
+            .find(|&&s| s >> TAG_SHIFT == tag >> TAG_SHIFT)?;
+        let back = u64::from((seq as u32).wrapping_sub(s >> INDEX_BITS) & SEQ_MASK);
+        (1..=HISTORY_FRAMES)
+            .contains(&back)
+            .then(|| (seq.wrapping_sub(back), s & INDEX_MASK))
     }
 }
 
 /// The sender's history: the spans of its last `HISTORY_FRAMES` frames of
 /// the generation, by span id and by parent id.
-#[derive(Default)]
 pub(crate) struct SenderHistory {
     /// Oldest first.
     frames: VecDeque<SentFrame>,
-    /// Span id -> (seq, index) of the latest span with that id.
-    spans: FastMap<u64, u64>,
-    /// Parent span id -> (seq, index) of the latest span with that parent.
-    parents: FastMap<u64, u64>,
-    /// Trace id -> (seq, index) of the latest span of that trace.
-    traces: FastMap<u128, u64>,
+    /// Span id -> place of the latest span with that id.
+    spans: Index,
+    /// Parent span id -> place of the latest span with that parent.
+    parents: Index,
+    /// Trace id -> place of the latest span of that trace.
+    traces: Index,
+    /// Mixed into the keys' hashes, so that which ids share a bucket
+    /// differs from one encoder to the next.
+    seed: u64,
     /// Buffers of frames that left the window, for reuse.
     spare: Vec<(Vec<Rec>, Vec<u8>)>,
 }
 
 impl SenderHistory {
+    /// A history whose indexes hash with `seed`.
+    pub(crate) fn new(seed: u64) -> SenderHistory {
+        SenderHistory {
+            frames: VecDeque::new(),
+            spans: Index::default(),
+            parents: Index::default(),
+            traces: Index::default(),
+            seed,
+            spare: Vec::new(),
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.frames.clear();
         self.spans.clear();
@@ -164,7 +287,7 @@ impl SenderHistory {
 
     /// The span with id `span_id`, for frame `seq`, if the receiver holds it.
     pub(crate) fn span(&self, span_id: u64, seq: u64) -> Option<(Place, &Rec)> {
-        let (at, index) = unpack(*self.spans.get(&span_id)?);
+        let (at, index) = self.spans.get(hash_id(self.seed, span_id), seq)?;
         self.usable(at, index, seq)
             .filter(|(_, r)| u64::from_le_bytes(r.span_id) == span_id)
     }
@@ -172,14 +295,14 @@ impl SenderHistory {
     /// A span whose parent is `span_id`, for frame `seq`, if the receiver
     /// holds it.
     pub(crate) fn child(&self, span_id: u64, seq: u64) -> Option<(Place, &Rec)> {
-        let (at, index) = unpack(*self.parents.get(&span_id)?);
+        let (at, index) = self.parents.get(hash_id(self.seed, span_id), seq)?;
         self.usable(at, index, seq)
             .filter(|(_, r)| r.has_parent && u64::from_le_bytes(r.parent) == span_id)
     }
 
     /// A span of trace `trace_id`, for frame `seq`, if the receiver holds it.
     pub(crate) fn trace(&self, trace_id: u128, seq: u64) -> Option<Place> {
-        let (at, index) = unpack(*self.traces.get(&trace_id)?);
+        let (at, index) = self.traces.get(hash_trace(self.seed, trace_id), seq)?;
         self.usable(at, index, seq)
             .filter(|(_, r)| u128::from_le_bytes(r.trace_id) == trace_id)
             .map(|(place, _)| place)
@@ -196,14 +319,49 @@ impl SenderHistory {
         f.acked.then_some((Place { back, index }, rec))
     }
 
+    /// Indexes frame `f`'s records, over those indexed before.
+    fn index(&mut self, f: usize) {
+        let Some(f) = self.frames.get(f) else {
+            return;
+        };
+        // In runs of `AHEAD` records: first a load of each bucket the run
+        // will write, then the inserts. The buckets are mostly cache
+        // misses; loaded together they are waited for together, where
+        // each insert's branches would otherwise wait for its own.
+        const AHEAD: usize = 8;
+        let mut hashes = [(0u64, 0u64, 0u64); AHEAD];
+        for (run, recs) in f.recs.chunks(AHEAD).enumerate() {
+            let mut touch = 0u32;
+            for (r, h) in recs.iter().zip(&mut hashes) {
+                *h = (
+                    hash_id(self.seed, u64::from_le_bytes(r.span_id)),
+                    hash_id(self.seed, u64::from_le_bytes(r.parent)),
+                    hash_trace(self.seed, u128::from_le_bytes(r.trace_id)),
+                );
+                touch ^= self.spans.first(h.0) ^ self.parents.first(h.1) ^ self.traces.first(h.2);
+            }
+            std::hint::black_box(touch);
+            for (k, (r, h)) in recs.iter().zip(&hashes).enumerate() {
+                if r.valid {
+                    let i = (run * AHEAD + k) as u32;
+                    self.spans.insert(h.0, f.seq, i);
+                    if r.has_parent {
+                        self.parents.insert(h.1, f.seq, i);
+                    }
+                    self.traces.insert(h.2, f.seq, i);
+                }
+            }
+        }
+    }
+
     /// Keeps frame `seq`'s records, forgetting frames that are now too far
     /// back to refer to.
     ///
-    /// The indexes are not cleaned of a forgotten frame's spans one by one
-    /// (three lookups and removals a span): a lookup checks that the place
-    /// it finds is of a frame still in the window and holds that id, so a
-    /// stale entry finds nothing, as an absent one would. They are rebuilt
-    /// from the window once they hold several windows' worth of keys.
+    /// The indexes are not cleaned of a forgotten frame's spans: a lookup
+    /// checks that the place it finds is of a frame still in the window and
+    /// holds that key, and their slots are the first a bucket gives up.
+    /// When the window would fill more than half of their slots, they are
+    /// made larger and rebuilt from the window.
     pub(crate) fn push(&mut self, seq: u64, mut recs: Vec<Rec>, mut text: Vec<u8>) {
         while self
             .frames
@@ -218,31 +376,27 @@ impl SenderHistory {
         if text.len() > HISTORY_TEXT {
             text.clear();
         }
+        // The window a few frames on, if they are of this frame's size.
+        let window = (self.frames.iter().map(|f| f.recs.len()).sum::<usize>() + recs.len())
+            .max(recs.len() * HISTORY_FRAMES as usize);
         self.frames.push_back(SentFrame {
             seq,
             acked: false,
             recs,
             text,
         });
-        let window: usize = self.frames.iter().map(|f| f.recs.len()).sum();
-        let limit = STALE_FACTOR * window + 1024;
-        if self
-            .spans
-            .len()
-            .max(self.parents.len())
-            .max(self.traces.len())
-            > limit
-        {
-            self.spans.clear();
-            self.parents.clear();
-            self.traces.clear();
-            // Oldest first: the latest span of an id wins, as when indexed
+        let slots = SLOTS_PER_SPAN * window;
+        if self.spans.slots() < slots {
+            self.spans.reset(slots);
+            self.parents.reset(slots);
+            self.traces.reset(slots);
+            // Oldest first: the latest span of a key wins, as when indexed
             // frame by frame.
-            for f in &self.frames {
-                index(&mut self.spans, &mut self.parents, &mut self.traces, f);
+            for f in 0..self.frames.len() {
+                self.index(f);
             }
-        } else if let Some(f) = self.frames.back() {
-            index(&mut self.spans, &mut self.parents, &mut self.traces, f);
+        } else {
+            self.index(self.frames.len() - 1);
         }
     }
 
@@ -311,5 +465,46 @@ impl Kept {
             }
         }
         self.bytes as isize - before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_finds_the_latest_place_of_a_key_within_the_window() {
+        let mut index = Index::default();
+        index.reset(64);
+        let h = hash_id(7, 42);
+        assert_eq!(index.get(h, 5), None);
+        index.insert(h, 3, 10);
+        index.insert(h, 4, 11);
+        assert_eq!(index.get(h, 5), Some((4, 11)));
+        // Not from the frame itself, nor past the window.
+        assert_eq!(index.get(h, 4), None);
+        assert_eq!(index.get(h, 4 + HISTORY_FRAMES), Some((4, 11)));
+        assert_eq!(index.get(h, 5 + HISTORY_FRAMES), None);
+    }
+
+    #[test]
+    fn a_full_bucket_gives_up_its_oldest_slot() {
+        let mut index = Index::default();
+        index.reset(0);
+        // Keys of one bucket: the top bits of their hashes are equal.
+        let bucket = |h: u64| h >> index.shift;
+        let keys: Vec<u64> = (0u64..)
+            .map(|k| hash_id(1, k))
+            .filter(|&h| bucket(h) == 0)
+            .take(WAYS + 1)
+            .collect();
+        for (i, &h) in keys.iter().enumerate() {
+            index.insert(h, 1 + i as u64, i as u32);
+        }
+        let seq = WAYS as u64 + 2;
+        assert_eq!(index.get(keys[0], seq), None);
+        for (i, &h) in keys.iter().enumerate().skip(1) {
+            assert_eq!(index.get(h, seq), Some((1 + i as u64, i as u32)));
+        }
     }
 }
