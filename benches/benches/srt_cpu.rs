@@ -67,19 +67,25 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it, as a check that it works: one round of one size.
+    let bench = std::env::args().any(|a| a == "--bench");
     let batches: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let batches = if batches.is_empty() {
-        vec![128, 512, 4096]
-    } else {
-        batches
+    let batches = match (batches.is_empty(), bench) {
+        (false, _) => batches,
+        (true, true) => vec![128, 512, 4096],
+        (true, false) => vec![128],
     };
-    let rounds: usize = std::env::var("SRT_CPU_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(21);
+    let rounds: usize = match bench {
+        true => std::env::var("SRT_CPU_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(21),
+        false => 1,
+    };
     let flask = Recorded::from_zstd(include_bytes!("../corpus/python-flask.otlp.zst"), 256 << 20)
         .expect("the recorded corpus reads");
     let mut setups = Vec::new();
