@@ -271,13 +271,23 @@ fn the_persistent_queue_keeps_batches_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let addr = closed_port();
     let build = || {
-        OtlpSpanExporter::builder()
-            .with_endpoint(format!("http://{addr}"))
-            .with_protocol(Protocol::Grpc)
-            .with_retry_policy(fast_retries(Duration::from_secs(1)))
-            .with_persistent_queue(dir.path())
-            .build()
-            .unwrap()
+        // A dropped exporter's runtime shuts down in the background, and
+        // lets go of the directory when its last task is gone: wait for it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let built = OtlpSpanExporter::builder()
+                .with_endpoint(format!("http://{addr}"))
+                .with_protocol(Protocol::Grpc)
+                .with_retry_policy(fast_retries(Duration::from_secs(1)))
+                .with_persistent_queue(dir.path())
+                .build();
+            match built {
+                Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.unwrap(),
+            }
+        }
     };
     // First run: the endpoint is down; the batches wait on disk.
     let exporter = build();
