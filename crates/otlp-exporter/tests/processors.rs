@@ -74,6 +74,34 @@ impl Recorder {
             .collect()
     }
 
+    /// The sum of the `calls` data points of the last metrics request.
+    fn last_calls_total(&self) -> i64 {
+        use otlp_core::proto::metrics::v1::{metric, number_data_point};
+        let got = self.got.lock().unwrap();
+        let last = got
+            .iter()
+            .rev()
+            .find_map(|r| match r {
+                ExportRequest::Metrics(m) => Some(m.clone()),
+                _ => None,
+            })
+            .expect("a metrics request");
+        last.resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name.ends_with(".calls"))
+            .flat_map(|m| match &m.data {
+                Some(metric::Data::Sum(s)) => s.data_points.clone(),
+                _ => Vec::new(),
+            })
+            .map(|p| match p.value {
+                Some(number_data_point::Value::AsInt(n)) => n,
+                _ => 0,
+            })
+            .sum()
+    }
+
     fn metric_names(&self) -> Vec<String> {
         self.got
             .lock()
@@ -100,6 +128,11 @@ impl Drop for Recorder {
 }
 
 const CONFIG: &str = r#"
+[[processor]]
+type = "span_metrics"
+dimensions = [{ name = "i" }]
+cardinality_limit = 50
+
 [[processor]]
 type = "filter"
 span = ['name == "GET /health"']
@@ -192,6 +225,16 @@ fn only_what_the_chain_keeps(protocol: Protocol) {
         "{} spans kept",
         spans.len()
     );
+    // Span metrics of every span, before the filter and the sampler: sent
+    // at each flush, the last at shutdown, cumulative.
+    let names = recorder.metric_names();
+    assert!(
+        names.contains(&"traces.span.metrics.calls".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"traces.span.metrics.duration".to_owned()));
+    let calls = recorder.last_calls_total();
+    assert_eq!(calls, total as i64);
     for span in &spans {
         assert_eq!(span.name, "GET /cart");
         assert_eq!(string_attr(span, "user.email"), Some("****"));

@@ -40,12 +40,15 @@
 //! `blocked_literals` (this crate's scanner). `filter` keys: `span`,
 //! `spanevent`, `log_record`, `metric`, `datapoint` (condition lists, see
 //! [`crate::processor::filter`]).
-//! `attributes` keys: `actions`, each with `key`, `action`, `value`,
+//! `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
+//! `histogram_buckets_ms`, `cardinality_limit`, `namespace` (see
+//! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `pattern` (see [`crate::processor::attributes`]).
 
 use crate::processor::attributes::{Action, Source};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{Mode, SamplerError};
+use crate::processor::spanmetrics::{SpanMetrics, SpanMetricsError};
 use crate::processor::{Attributes, Chain, Filter, ProbabilisticSampler, Redaction};
 use crate::proto::common::v1::any_value::Value;
 use regex::Regex;
@@ -132,6 +135,25 @@ struct FilterToml {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SpanMetricsToml {
+    #[allow(dead_code)]
+    r#type: String,
+    #[serde(default)]
+    dimensions: Vec<DimensionToml>,
+    histogram_buckets_ms: Option<Vec<f64>>,
+    cardinality_limit: Option<usize>,
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DimensionToml {
+    name: String,
+    default: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AttributesToml {
     #[allow(dead_code)]
     r#type: String,
@@ -208,6 +230,20 @@ impl Entry<'_> {
                 if rest.trim_start().starts_with('=') {
                     return line_of(self.text, off) + self.base - 1;
                 }
+            }
+            off += l.len();
+        }
+        // A key of an inline table (`{ name = ... }`): the first line of
+        // the entry where it is written before a `=`.
+        let mut off = self.start;
+        for l in self.text[self.start..].split_inclusive('\n') {
+            let inline = l.match_indices(key).any(|(at, _)| {
+                let before = l[..at].chars().next_back();
+                let after = l[at + key.len()..].trim_start();
+                matches!(before, Some('{' | ',' | ' ')) && after.starts_with('=')
+            });
+            if inline {
+                return line_of(self.text, off) + self.base - 1;
             }
             off += l.len();
         }
@@ -296,7 +332,7 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 _ => return Err(ConfigError::Syntax {
                     line: line_of(text, span.start),
                     message:
-                        "a [[processor]] needs type = \"probabilistic_sampler\" or \"redaction\""
+                        "a [[processor]] needs a type: \"probabilistic_sampler\", \"redaction\", \"filter\", \"attributes\" or \"span_metrics\""
                             .into(),
                 }),
             };
@@ -396,11 +432,38 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 }
                 chain.push(Box::new(p));
             }
+            "span_metrics" => {
+                let c: SpanMetricsToml = value
+                    .try_into()
+                    .map_err(|err| e.syntax::<SpanMetricsToml>(&table, err))?;
+                let mut b = SpanMetrics::builder();
+                for d in c.dimensions {
+                    b = b.with_dimension(d.name, d.default);
+                }
+                if let Some(bounds) = c.histogram_buckets_ms {
+                    b = b.with_buckets_ms(bounds);
+                }
+                if let Some(limit) = c.cardinality_limit {
+                    b = b.with_cardinality_limit(limit);
+                }
+                if let Some(ns) = c.namespace {
+                    b = b.with_namespace(ns);
+                }
+                let m = b.build().map_err(|err| {
+                    let key = match err {
+                        SpanMetricsError::Buckets(_) => "histogram_buckets_ms",
+                        SpanMetricsError::ZeroLimit => "cardinality_limit",
+                        _ => "type",
+                    };
+                    invalid(&e, key, err)
+                })?;
+                chain.push(Box::new(m));
+            }
             other => {
                 return Err(ConfigError::Syntax {
                     line: e.line_of_key("type"),
                     message: format!(
-                        "unknown processor type {other:?} (probabilistic_sampler, redaction, filter or attributes)"
+                        "unknown processor type {other:?} (probabilistic_sampler, redaction, filter, attributes or span_metrics)"
                     ),
                 })
             }
@@ -613,6 +676,22 @@ value = "prod"
 action = "delete"
 pattern = "^tmp"
 "#;
+
+    #[test]
+    fn span_metrics_from_toml() {
+        let chain = chain_from_toml(
+            "[[processor]]\ntype = \"span_metrics\"\ndimensions = [{ name = \"http.method\", default = \"GET\" }, { name = \"env\" }]\nhistogram_buckets_ms = [1.0, 10.0]\ncardinality_limit = 100\n",
+        )
+        .unwrap();
+        assert_eq!(chain.names(), ["span_metrics"]);
+        let (line, msg) = err_line(
+            "[[processor]]\ntype = \"span_metrics\"\n\nhistogram_buckets_ms = [10.0, 1.0]\n",
+        );
+        assert_eq!(line, 4, "{msg}");
+        let (line, msg) =
+            err_line("[[processor]]\ntype = \"span_metrics\"\ndimensions = [{ nam = \"x\" }]\n");
+        assert_eq!(line, 3, "{msg}");
+    }
 
     #[test]
     fn filter_takes_log_and_metric_conditions() {

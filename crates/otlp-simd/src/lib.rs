@@ -30,7 +30,8 @@
 //!
 //! On top of the kernels, [`processor`] holds batch processors over decoded
 //! `ExportTraceServiceRequest`s with the OpenTelemetry Collector's
-//! semantics (probabilistic sampling, redaction, filter, attributes), a
+//! semantics (probabilistic sampling, redaction, filter, attributes, span
+//! metrics), a
 //! [`processor::Processor`]
 //! trait for your own, and a [`processor::Chain`] that runs them in order;
 //! [`config::chain_from_toml`] builds a chain from TOML.

@@ -13,6 +13,7 @@
 //! | [`Redaction`] | `redactionprocessor` |
 //! | [`Filter`] | `filterprocessor` (OTTL `traces.span` / `traces.spanevent`) |
 //! | [`Attributes`] | `attributesprocessor` |
+//! | [`SpanMetrics`] | `spanmetricsconnector` (calls and duration histograms) |
 //!
 //! Every span is accounted for: what a processor drops is counted in its
 //! [`Outcome`] under a reason, and [`ChainReport`] adds them up, so
@@ -22,6 +23,7 @@ pub mod attributes;
 pub mod filter;
 pub mod redaction;
 pub mod sampling;
+pub mod spanmetrics;
 pub(crate) mod tracestate;
 
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
@@ -34,6 +36,7 @@ pub use attributes::Attributes;
 pub use filter::Filter;
 pub use redaction::Redaction;
 pub use sampling::{EarlyDrop, ProbabilisticSampler};
+pub use spanmetrics::SpanMetrics;
 
 /// What one processor did to one batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,0 +1,720 @@
+//! Calls and duration histograms from spans, after the Collector's
+//! `spanmetrics` connector.
+//!
+//! Every span is counted in a series keyed by its resource and by
+//! `service.name`, `span.name`, `span.kind` (`SPAN_KIND_SERVER`, ...),
+//! `status.code` (`STATUS_CODE_UNSET`, ...) and the configured dimensions
+//! (an attribute of the span, else of its resource, else the dimension's
+//! default; a dimension without a value and without a default is left
+//! out, as the connector does). Each series has two metrics:
+//!
+//! - `{namespace}.calls`: a monotonic cumulative sum of spans;
+//! - `{namespace}.duration`: a cumulative explicit-bucket histogram of span
+//!   durations in milliseconds (unit `ms`), with the connector's default
+//!   bounds unless others are configured.
+//!
+//! The namespace is `traces.span.metrics` by default, the connector's.
+//! [`take_metrics`](Processor::take_metrics) returns the cumulative state
+//! (it does not reset): one `ResourceMetrics` per resource, with the
+//! resource's attributes, `start_time_unix_nano` the time the series was
+//! created and `time_unix_nano` the time of the call.
+//!
+//! A batch's durations are gathered into one column per series and counted
+//! with the histogram kernel ([`crate::agg::histogram`]). The number of
+//! series is capped ([`SpanMetricsBuilder::with_cardinality_limit`]): past
+//! it, spans of new series are counted in one overflow series per resource
+//! whose only attribute is `otel.metric.overflow = true`, as the connector's
+//! `aggregation_cardinality_limit` does.
+//!
+//! Spans are never dropped. Differences from the connector: no exemplars,
+//! no exponential histograms, no delta temporality, no `events` metric, no
+//! expiry of idle series (the cap bounds them instead), and durations are
+//! counted in milliseconds only.
+
+use super::{Outcome, Processor};
+use crate::agg::{histogram_with, BoundsError, Buckets};
+use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
+use crate::proto::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
+use crate::proto::metrics::v1::{
+    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use crate::proto::resource::v1::Resource;
+use crate::proto::trace::v1::Span;
+use crate::Isa;
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+/// The connector's default histogram bounds, in milliseconds.
+pub const DEFAULT_BUCKETS_MS: [f64; 16] = [
+    2.0, 4.0, 6.0, 8.0, 10.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0, 1400.0, 2000.0, 5000.0,
+    10000.0, 15000.0,
+];
+
+/// Series kept at most by default.
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 10_000;
+
+/// A span-metrics setting that cannot work.
+#[derive(Debug, Error, PartialEq)]
+#[non_exhaustive]
+pub enum SpanMetricsError {
+    /// The histogram bounds are not increasing, or hold a NaN.
+    #[error("histogram buckets: {0}")]
+    Buckets(#[from] BoundsError),
+    /// A cardinality limit of zero.
+    #[error("the cardinality limit must be at least 1")]
+    ZeroLimit,
+    /// An empty dimension name or namespace.
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+}
+
+/// Builds a [`SpanMetrics`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct SpanMetricsBuilder {
+    dimensions: Vec<(String, Option<String>)>,
+    buckets: Vec<f64>,
+    limit: usize,
+    namespace: String,
+    isa: Option<Isa>,
+}
+
+impl SpanMetricsBuilder {
+    /// Adds a dimension: the attribute `name` of the span (or of its
+    /// resource), else `default`; without either the series has no such
+    /// attribute.
+    pub fn with_dimension(mut self, name: impl Into<String>, default: Option<String>) -> Self {
+        self.dimensions.push((name.into(), default));
+        self
+    }
+
+    /// The duration histogram's bounds in milliseconds (default
+    /// [`DEFAULT_BUCKETS_MS`]).
+    pub fn with_buckets_ms(mut self, bounds: Vec<f64>) -> Self {
+        self.buckets = bounds;
+        self
+    }
+
+    /// Most series kept; spans of further series go to the overflow series
+    /// (default [`DEFAULT_CARDINALITY_LIMIT`]). With the overflow series of
+    /// each resource, there are at most twice this many.
+    pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The metric names' prefix (default `traces.span.metrics`).
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// The instruction set of the histogram kernel (default: detected).
+    pub fn with_isa(mut self, isa: Isa) -> Self {
+        self.isa = Some(isa);
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<SpanMetrics, SpanMetricsError> {
+        if self.limit == 0 {
+            return Err(SpanMetricsError::ZeroLimit);
+        }
+        if self.namespace.is_empty() {
+            return Err(SpanMetricsError::Empty("the namespace"));
+        }
+        if self.dimensions.iter().any(|(n, _)| n.is_empty()) {
+            return Err(SpanMetricsError::Empty("a dimension name"));
+        }
+        Ok(SpanMetrics {
+            dimensions: self.dimensions,
+            buckets: Buckets::new(self.buckets)?,
+            limit: self.limit,
+            namespace: self.namespace,
+            isa: self.isa.unwrap_or_else(Isa::detect),
+            resources: Vec::new(),
+            by_resource: HashMap::new(),
+            series_count: 0,
+            columns: Vec::new(),
+            column_index: HashMap::new(),
+        })
+    }
+}
+
+/// One series: its attributes and what it counted.
+#[derive(Clone, Debug)]
+struct Series {
+    attributes: Vec<KeyValue>,
+    calls: u64,
+    bucket_counts: Vec<u64>,
+    sum_ms: f64,
+    start: u64,
+}
+
+/// The series of one resource.
+#[derive(Debug)]
+struct ResourceSeries {
+    resource: Resource,
+    series: Vec<Series>,
+    by_key: HashMap<Vec<u8>, usize>,
+    /// Index of the overflow series, once there is one.
+    overflow: Option<usize>,
+}
+
+/// Span metrics; see the module docs.
+#[derive(Debug)]
+pub struct SpanMetrics {
+    dimensions: Vec<(String, Option<String>)>,
+    buckets: Buckets,
+    limit: usize,
+    namespace: String,
+    isa: Isa,
+    resources: Vec<ResourceSeries>,
+    by_resource: HashMap<Vec<u8>, usize>,
+    series_count: usize,
+    /// Per series of the current batch: (resource, series, durations).
+    columns: Vec<(usize, usize, Vec<f64>)>,
+    column_index: HashMap<(usize, usize), usize>,
+}
+
+impl SpanMetrics {
+    /// A builder with the connector's defaults.
+    pub fn builder() -> SpanMetricsBuilder {
+        SpanMetricsBuilder {
+            dimensions: Vec::new(),
+            buckets: DEFAULT_BUCKETS_MS.to_vec(),
+            limit: DEFAULT_CARDINALITY_LIMIT,
+            namespace: "traces.span.metrics".to_owned(),
+            isa: None,
+        }
+    }
+
+    /// How many series there are (overflow series included).
+    pub fn series(&self) -> usize {
+        self.series_count
+    }
+
+    fn resource_index(&mut self, resource: Option<&Resource>) -> usize {
+        let resource = resource.cloned().unwrap_or_default();
+        let key = key_of(&resource.attributes);
+        if let Some(&i) = self.by_resource.get(&key) {
+            return i;
+        }
+        self.resources.push(ResourceSeries {
+            resource,
+            series: Vec::new(),
+            by_key: HashMap::new(),
+            overflow: None,
+        });
+        self.by_resource.insert(key, self.resources.len() - 1);
+        self.resources.len() - 1
+    }
+
+    /// The series attributes of a span, in order.
+    fn attributes(&self, resource: &[KeyValue], span: &Span) -> Vec<KeyValue> {
+        let service = find(resource, "service.name")
+            .cloned()
+            .unwrap_or_else(|| string_value(""));
+        let mut out = vec![
+            KeyValue {
+                key: "service.name".into(),
+                value: Some(service),
+                ..KeyValue::default()
+            },
+            string_kv("span.name", &span.name),
+            string_kv("span.kind", kind_name(span.kind)),
+            string_kv(
+                "status.code",
+                status_name(span.status.as_ref().map_or(0, |s| s.code)),
+            ),
+        ];
+        for (name, default) in &self.dimensions {
+            let value = find(&span.attributes, name)
+                .or_else(|| find(resource, name))
+                .cloned()
+                .or_else(|| default.as_deref().map(string_value));
+            if let Some(value) = value {
+                out.push(KeyValue {
+                    key: name.clone(),
+                    value: Some(value),
+                    ..KeyValue::default()
+                });
+            }
+        }
+        out
+    }
+
+    fn series_index(&mut self, r: usize, attributes: Vec<KeyValue>, now: u64) -> usize {
+        let key = key_of(&attributes);
+        if let Some(&i) = self.resources[r].by_key.get(&key) {
+            return i;
+        }
+        let buckets = self.buckets.len();
+        let new = |attributes| Series {
+            attributes,
+            calls: 0,
+            bucket_counts: vec![0; buckets],
+            sum_ms: 0.0,
+            start: now,
+        };
+        if self.series_count >= self.limit {
+            let rs = &mut self.resources[r];
+            if let Some(i) = rs.overflow {
+                return i;
+            }
+            // One overflow series per resource, beyond the cap: bounded by
+            // the number of resources, which the cap on series bounds too.
+            rs.series.push(new(vec![KeyValue {
+                key: "otel.metric.overflow".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::BoolValue(true)),
+                }),
+                ..KeyValue::default()
+            }]));
+            let i = rs.series.len() - 1;
+            rs.overflow = Some(i);
+            self.series_count += 1;
+            return i;
+        }
+        let rs = &mut self.resources[r];
+        rs.series.push(new(attributes));
+        let i = rs.series.len() - 1;
+        rs.by_key.insert(key, i);
+        self.series_count += 1;
+        i
+    }
+}
+
+impl Processor for SpanMetrics {
+    fn name(&self) -> &str {
+        "span_metrics"
+    }
+
+    fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
+        let now = now_ns();
+        let mut columns = std::mem::take(&mut self.columns);
+        for rs in &batch.resource_spans {
+            let resource_attrs: &[KeyValue] = rs.resource.as_ref().map_or(&[], |r| &r.attributes);
+            // Past the cap a new resource is not kept: its spans go to the
+            // first resource's overflow series. So resources are created
+            // only below the cap, each with a series at once, and there
+            // are at most twice the cap's series in all.
+            let r = if self.series_count >= self.limit
+                && !self.by_resource.contains_key(&key_of(resource_attrs))
+            {
+                0
+            } else {
+                self.resource_index(rs.resource.as_ref())
+            };
+            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                let attributes = self.attributes(resource_attrs, span);
+                let s = self.series_index(r, attributes, now);
+                push(
+                    &mut columns,
+                    &mut self.column_index,
+                    r,
+                    s,
+                    duration_ms(span),
+                );
+            }
+        }
+        for (r, s, durations) in &mut columns {
+            let series = &mut self.resources[*r].series[*s];
+            series.calls += durations.len() as u64;
+            series.sum_ms += durations.iter().sum::<f64>();
+            histogram_with(
+                self.isa,
+                durations,
+                &self.buckets,
+                &mut series.bucket_counts,
+            );
+            durations.clear();
+        }
+        columns.clear();
+        self.column_index.clear();
+        self.columns = columns;
+        Outcome::default()
+    }
+
+    fn take_metrics(&mut self, out: &mut Vec<ResourceMetrics>) {
+        let now = now_ns();
+        for rs in &self.resources {
+            if rs.series.is_empty() {
+                continue;
+            }
+            let calls = rs
+                .series
+                .iter()
+                .map(|s| NumberDataPoint {
+                    attributes: s.attributes.clone(),
+                    start_time_unix_nano: s.start,
+                    time_unix_nano: now,
+                    value: Some(number_data_point::Value::AsInt(s.calls as i64)),
+                    ..NumberDataPoint::default()
+                })
+                .collect();
+            let durations = rs
+                .series
+                .iter()
+                .map(|s| HistogramDataPoint {
+                    attributes: s.attributes.clone(),
+                    start_time_unix_nano: s.start,
+                    time_unix_nano: now,
+                    count: s.calls,
+                    sum: Some(s.sum_ms),
+                    bucket_counts: s.bucket_counts.clone(),
+                    explicit_bounds: self.buckets.bounds().to_vec(),
+                    ..HistogramDataPoint::default()
+                })
+                .collect();
+            out.push(ResourceMetrics {
+                resource: Some(rs.resource.clone()),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "spanmetricsconnector".into(),
+                        ..InstrumentationScope::default()
+                    }),
+                    metrics: vec![
+                        Metric {
+                            name: format!("{}.calls", self.namespace),
+                            data: Some(metric::Data::Sum(Sum {
+                                data_points: calls,
+                                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                                is_monotonic: true,
+                            })),
+                            ..Metric::default()
+                        },
+                        Metric {
+                            name: format!("{}.duration", self.namespace),
+                            unit: "ms".into(),
+                            data: Some(metric::Data::Histogram(Histogram {
+                                data_points: durations,
+                                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                            })),
+                            ..Metric::default()
+                        },
+                    ],
+                    ..ScopeMetrics::default()
+                }],
+                ..ResourceMetrics::default()
+            });
+        }
+    }
+}
+
+/// Adds a duration to the batch's column of series `(r, s)`.
+fn push(
+    columns: &mut Vec<(usize, usize, Vec<f64>)>,
+    index: &mut HashMap<(usize, usize), usize>,
+    r: usize,
+    s: usize,
+    d: f64,
+) {
+    let i = *index.entry((r, s)).or_insert_with(|| {
+        columns.push((r, s, Vec::new()));
+        columns.len() - 1
+    });
+    columns[i].2.push(d);
+}
+
+fn duration_ms(span: &Span) -> f64 {
+    span.end_time_unix_nano
+        .saturating_sub(span.start_time_unix_nano) as f64
+        / 1e6
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+}
+
+fn string_value(s: &str) -> AnyValue {
+    AnyValue {
+        value: Some(Value::StringValue(s.to_owned())),
+    }
+}
+
+fn string_kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(string_value(value)),
+        ..KeyValue::default()
+    }
+}
+
+/// A key that tells attribute lists apart (their protobuf encoding).
+fn key_of(attrs: &[KeyValue]) -> Vec<u8> {
+    use prost::Message as _;
+    let mut out = Vec::new();
+    for kv in attrs {
+        // A `Vec` grows as needed: encoding cannot fail.
+        let _ = kv.encode_length_delimited(&mut out);
+    }
+    out
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    match kind {
+        1 => "SPAN_KIND_INTERNAL",
+        2 => "SPAN_KIND_SERVER",
+        3 => "SPAN_KIND_CLIENT",
+        4 => "SPAN_KIND_PRODUCER",
+        5 => "SPAN_KIND_CONSUMER",
+        _ => "SPAN_KIND_UNSPECIFIED",
+    }
+}
+
+fn status_name(code: i32) -> &'static str {
+    match code {
+        1 => "STATUS_CODE_OK",
+        2 => "STATUS_CODE_ERROR",
+        _ => "STATUS_CODE_UNSET",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::{string_attr, Chain};
+    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Status};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn span(name: &str, kind: i32, code: i32, ms: u64, method: Option<&str>) -> Span {
+        Span {
+            name: name.into(),
+            kind,
+            status: (code != 0).then(|| Status {
+                code,
+                ..Status::default()
+            }),
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 1_000 + ms * 1_000_000 + 17,
+            attributes: method
+                .map(|m| vec![string_attr("http.method", m)])
+                .unwrap_or_default(),
+            ..Span::default()
+        }
+    }
+
+    fn batch(groups: Vec<(&str, Vec<Span>)>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: groups
+                .into_iter()
+                .map(|(service, spans)| ResourceSpans {
+                    resource: Some(Resource {
+                        attributes: vec![string_attr("service.name", service)],
+                        ..Resource::default()
+                    }),
+                    scope_spans: vec![ScopeSpans {
+                        spans,
+                        ..ScopeSpans::default()
+                    }],
+                    ..ResourceSpans::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// (resource service, series attributes as text) -> (calls, buckets, sum).
+    type Table = BTreeMap<(String, String), (u64, Vec<u64>, f64)>;
+
+    fn table(metrics: &[ResourceMetrics]) -> Table {
+        let mut t = Table::new();
+        for rm in metrics {
+            let service = format!("{:?}", rm.resource.as_ref().unwrap().attributes);
+            let ms = &rm.scope_metrics[0].metrics;
+            let (Some(metric::Data::Sum(calls)), Some(metric::Data::Histogram(h))) =
+                (&ms[0].data, &ms[1].data)
+            else {
+                panic!("calls then duration");
+            };
+            assert_eq!(ms[1].unit, "ms");
+            for (c, d) in calls.data_points.iter().zip(&h.data_points) {
+                assert_eq!(c.attributes, d.attributes);
+                let Some(number_data_point::Value::AsInt(n)) = c.value else {
+                    panic!("an int count")
+                };
+                assert_eq!(n as u64, d.count);
+                let key = (service.clone(), format!("{:?}", c.attributes));
+                t.insert(key, (d.count, d.bucket_counts.clone(), d.sum.unwrap()));
+            }
+        }
+        t
+    }
+
+    /// Span by span, straight from the definition.
+    fn reference(req: &ExportTraceServiceRequest, m: &SpanMetrics) -> Table {
+        let mut t = Table::new();
+        let buckets = Buckets::new(DEFAULT_BUCKETS_MS.to_vec()).unwrap();
+        for rs in &req.resource_spans {
+            let resource = &rs.resource.as_ref().unwrap().attributes;
+            for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                let attrs = m.attributes(resource, s);
+                let key = (format!("{resource:?}"), format!("{attrs:?}"));
+                let e = t
+                    .entry(key)
+                    .or_insert_with(|| (0, vec![0; buckets.len()], 0.0));
+                let d = duration_ms(s);
+                e.0 += 1;
+                e.1[buckets.index(d)] += 1;
+                e.2 += d;
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn counts_calls_and_durations_per_series() {
+        let mut m = SpanMetrics::builder()
+            .with_dimension("http.method", Some("GET".into()))
+            .build()
+            .unwrap();
+        let mut req = batch(vec![
+            (
+                "cart",
+                vec![
+                    span("GET /cart", 2, 0, 3, None),
+                    span("GET /cart", 2, 0, 120, Some("GET")),
+                    span("GET /cart", 2, 2, 7, None),
+                    span("POST /cart", 2, 0, 20_000, Some("POST")),
+                ],
+            ),
+            ("db", vec![span("SELECT", 3, 0, 1, None)]),
+        ]);
+        let before = req.clone();
+        let out = m.process(&mut req);
+        assert_eq!(out, Outcome::default());
+        assert_eq!(req, before, "spans pass unchanged");
+        let mut metrics = Vec::new();
+        m.take_metrics(&mut metrics);
+        assert_eq!(metrics.len(), 2);
+        assert_eq!(
+            metrics[0].scope_metrics[0].metrics[0].name,
+            "traces.span.metrics.calls"
+        );
+        let t = table(&metrics);
+        assert_eq!(t.len(), 4);
+        let cart_get = t
+            .iter()
+            .find(|((_, a), _)| {
+                a.contains("GET /cart") && a.contains("STATUS_CODE_UNSET") && a.contains("\"GET\"")
+            })
+            .unwrap()
+            .1;
+        // 3 ms in (2, 4], 120 ms in (100, 200].
+        assert_eq!(cart_get.0, 2);
+        assert_eq!(cart_get.1[1], 1);
+        assert_eq!(cart_get.1[7], 1);
+        let post = t.iter().find(|((_, a), _)| a.contains("POST")).unwrap().1;
+        assert_eq!(post.1[16], 1, "20 s lands above the last bound");
+        // Cumulative: a second batch adds to the same series.
+        let mut again = batch(vec![("db", vec![span("SELECT", 3, 0, 1, None)])]);
+        m.process(&mut again);
+        let mut metrics = Vec::new();
+        m.take_metrics(&mut metrics);
+        let t = table(&metrics);
+        assert_eq!(
+            t.iter()
+                .find(|((_, a), _)| a.contains("SELECT"))
+                .unwrap()
+                .1
+                 .0,
+            2
+        );
+    }
+
+    #[test]
+    fn past_the_cap_spans_go_to_the_overflow_series() {
+        let mut m = SpanMetrics::builder()
+            .with_cardinality_limit(2)
+            .build()
+            .unwrap();
+        let names = ["a", "b", "c", "d", "a"];
+        let mut req = batch(vec![(
+            "svc",
+            names.iter().map(|n| span(n, 1, 0, 1, None)).collect(),
+        )]);
+        m.process(&mut req);
+        let mut other = batch(vec![("other", vec![span("x", 1, 0, 1, None)])]);
+        m.process(&mut other);
+        assert_eq!(m.series(), 3);
+        let mut metrics = Vec::new();
+        m.take_metrics(&mut metrics);
+        let t = table(&metrics);
+        let overflow = t
+            .iter()
+            .find(|((_, a), _)| a.contains("otel.metric.overflow"))
+            .unwrap()
+            .1;
+        // c, d, and the other resource's x.
+        assert_eq!(overflow.0, 3);
+        assert_eq!(t.values().map(|v| v.0).sum::<u64>(), 6);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert_eq!(
+            SpanMetrics::builder()
+                .with_cardinality_limit(0)
+                .build()
+                .unwrap_err(),
+            SpanMetricsError::ZeroLimit
+        );
+        assert!(matches!(
+            SpanMetrics::builder()
+                .with_buckets_ms(vec![5.0, 1.0])
+                .build(),
+            Err(SpanMetricsError::Buckets(_))
+        ));
+        assert!(SpanMetrics::builder().with_namespace("").build().is_err());
+    }
+
+    #[test]
+    fn a_chain_hands_the_metrics_on() {
+        let mut chain = Chain::new().with(SpanMetrics::builder().build().unwrap());
+        assert!(chain.take_metrics().is_none());
+        chain.process(&mut batch(vec![("svc", vec![span("op", 1, 1, 1, None)])]));
+        let req = chain.take_metrics().unwrap();
+        assert_eq!(req.resource_metrics.len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn matches_the_span_by_span_reference(
+            spans in prop::collection::vec(
+                (0usize..2, 0usize..4, 0i32..6, 0i32..3, 0u64..30_000, prop::option::of(0usize..3)),
+                0..300,
+            ),
+            isa in prop::sample::select(Isa::available()),
+        ) {
+            let names = ["GET /a", "GET /b", "POST /c", "SELECT"];
+            let methods = ["GET", "POST", "PUT"];
+            let mut m = SpanMetrics::builder()
+                .with_dimension("http.method", Some("NONE".into()))
+                .with_isa(isa)
+                .build()
+                .unwrap();
+            let mut groups: Vec<(&str, Vec<Span>)> = vec![("a", Vec::new()), ("b", Vec::new())];
+            for (r, n, kind, code, ms, method) in spans {
+                groups[r].1.push(span(names[n], kind, code, ms, method.map(|i| methods[i])));
+            }
+            let mut req = batch(groups);
+            let want = reference(&req, &m);
+            m.process(&mut req);
+            let mut metrics = Vec::new();
+            m.take_metrics(&mut metrics);
+            prop_assert_eq!(table(&metrics), want);
+        }
+    }
+}
