@@ -40,11 +40,14 @@
 //! `blocked_literals` (this crate's scanner). `filter` keys: `span`,
 //! `spanevent`, `log_record`, `metric`, `datapoint` (condition lists, see
 //! [`crate::processor::filter`]).
-//! `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
+//! `adaptive_sampler` keys: `spans_per_second`, `window` (`"1s"`),
+//! `keep_span_names`, `keep_attributes` (a table of key = string value;
+//! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
 //! `histogram_buckets_ms`, `cardinality_limit`, `namespace` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `pattern` (see [`crate::processor::attributes`]).
 
+use crate::processor::adaptive::AdaptiveSampler;
 use crate::processor::attributes::{Action, Source};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{Mode, SamplerError};
@@ -131,6 +134,19 @@ struct FilterToml {
     metric: Vec<String>,
     #[serde(default)]
     datapoint: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdaptiveToml {
+    #[allow(dead_code)]
+    r#type: String,
+    spans_per_second: f64,
+    window: Option<String>,
+    #[serde(default)]
+    keep_span_names: Vec<String>,
+    #[serde(default)]
+    keep_attributes: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -332,7 +348,7 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 _ => return Err(ConfigError::Syntax {
                     line: line_of(text, span.start),
                     message:
-                        "a [[processor]] needs a type: \"probabilistic_sampler\", \"redaction\", \"filter\", \"attributes\" or \"span_metrics\""
+                        "a [[processor]] needs a type: \"probabilistic_sampler\", \"adaptive_sampler\", \"redaction\", \"filter\", \"attributes\" or \"span_metrics\""
                             .into(),
                 }),
             };
@@ -432,6 +448,26 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 }
                 chain.push(Box::new(p));
             }
+            "adaptive_sampler" => {
+                let c: AdaptiveToml = value
+                    .try_into()
+                    .map_err(|err| e.syntax::<AdaptiveToml>(&table, err))?;
+                let mut a = AdaptiveSampler::new(c.spans_per_second)
+                    .map_err(|err| invalid(&e, "spans_per_second", err))?;
+                if let Some(w) = &c.window {
+                    let d = parse_duration(w).ok_or_else(|| {
+                        invalid(&e, "window", format!("{w:?} is not a duration such as \"1s\""))
+                    })?;
+                    a = a.with_window(d).map_err(|err| invalid(&e, "window", err))?;
+                }
+                for name in c.keep_span_names {
+                    a = a.with_keep_span_name(name);
+                }
+                for (k, v) in c.keep_attributes {
+                    a = a.with_keep_attribute(k, v);
+                }
+                chain.push(Box::new(a));
+            }
             "span_metrics" => {
                 let c: SpanMetricsToml = value
                     .try_into()
@@ -463,7 +499,7 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 return Err(ConfigError::Syntax {
                     line: e.line_of_key("type"),
                     message: format!(
-                        "unknown processor type {other:?} (probabilistic_sampler, redaction, filter, attributes or span_metrics)"
+                        "unknown processor type {other:?} (probabilistic_sampler, adaptive_sampler, redaction, filter, attributes or span_metrics)"
                     ),
                 })
             }
@@ -676,6 +712,22 @@ value = "prod"
 action = "delete"
 pattern = "^tmp"
 "#;
+
+    #[test]
+    fn adaptive_sampler_from_toml() {
+        let chain = chain_from_toml(
+            "[[processor]]\ntype = \"adaptive_sampler\"\nspans_per_second = 500\nwindow = \"2s\"\nkeep_span_names = [\"checkout\"]\nkeep_attributes = { tenant = \"gold\" }\n",
+        )
+        .unwrap();
+        assert_eq!(chain.names(), ["adaptive_sampler"]);
+        let (line, msg) =
+            err_line("[[processor]]\ntype = \"adaptive_sampler\"\n\nspans_per_second = -1\n");
+        assert_eq!(line, 4, "{msg}");
+        let (line, msg) = err_line(
+            "[[processor]]\ntype = \"adaptive_sampler\"\nspans_per_second = 5\nwindow = \"soon\"\n",
+        );
+        assert_eq!(line, 4, "{msg}");
+    }
 
     #[test]
     fn span_metrics_from_toml() {

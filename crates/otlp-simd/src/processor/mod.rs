@@ -13,12 +13,14 @@
 //! | [`Redaction`] | `redactionprocessor` |
 //! | [`Filter`] | `filterprocessor` (OTTL `traces.span` / `traces.spanevent`) |
 //! | [`Attributes`] | `attributesprocessor` |
+//! | [`AdaptiveSampler`] | none (a target of spans per second over an equalizing sampler) |
 //! | [`SpanMetrics`] | `spanmetricsconnector` (calls and duration histograms) |
 //!
 //! Every span is accounted for: what a processor drops is counted in its
 //! [`Outcome`] under a reason, and [`ChainReport`] adds them up, so
 //! `spans_in == spans_out + dropped`.
 
+pub mod adaptive;
 pub mod attributes;
 pub mod filter;
 pub mod redaction;
@@ -32,6 +34,7 @@ use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
 use crate::proto::metrics::v1::ResourceMetrics;
 
+pub use adaptive::AdaptiveSampler;
 pub use attributes::Attributes;
 pub use filter::Filter;
 pub use redaction::Redaction;
