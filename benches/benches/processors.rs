@@ -6,8 +6,9 @@
 //! prepares one:
 //!
 //! - `encode`: the batch encoded, as without processors;
-//! - `encode+chain`: encoded, decoded, run through sampling (50 %), a filter
-//!   and redaction (allowed keys, a blocked-value regex, e-mail and card
+//! - `encode+chain`: encoded, decoded, run through
+//!   [`otlp_benches::sample_filter_redact`] (sampling 50 %, a filter,
+//!   redaction with allowed keys, a blocked-value regex, e-mail and card
 //!   scanning), and encoded again, with every decoded span freed.
 //!
 //! - `early+encode+chain`: the same chain, with the sampler's decision
@@ -20,52 +21,13 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_core::{Encoder, Format, SpanBatch};
-use otlp_simd::processor::{redaction::Summary, Chain, Filter, ProbabilisticSampler, Redaction};
+use otlp_simd::processor::Chain;
 use prost::Message as _;
 use std::time::Duration;
 
+/// The chain of the `simd` benchmark, on the detected instruction set.
 fn make_chain() -> Chain {
-    let card = regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex");
-    Chain::new()
-        .with(
-            ProbabilisticSampler::builder()
-                .with_percentage(50.0)
-                .build()
-                .expect("valid sampler"),
-        )
-        .with(
-            Filter::new()
-                .with_span_condition(r#"attributes["url.path"] == "/health""#)
-                .and_then(|f| {
-                    f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000")
-                })
-                .expect("valid conditions"),
-        )
-        .with(
-            Redaction::builder()
-                .with_allowed_keys([
-                    "http.request.method",
-                    "url.path",
-                    "url.scheme",
-                    "server.address",
-                    "server.port",
-                    "http.response.status_code",
-                    "user_agent.original",
-                    "client.address",
-                    "network.protocol.version",
-                    "http.route",
-                    "request_id",
-                    "service.name",
-                ])
-                .with_allow_all_keys(false)
-                .with_blocked_value(card)
-                .with_blocked_pattern("email")
-                .and_then(|b| b.with_blocked_pattern("card"))
-                .expect("known patterns")
-                .with_summary(Summary::Info)
-                .build()
-                .expect("valid redaction"),
-        )
+    otlp_benches::sample_filter_redact(otlp_simd::Isa::detect())
 }
 
 fn bench(c: &mut Criterion) {

@@ -5,9 +5,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlp_core::{Encoder, Format};
-use otlp_simd::processor::{
-    redaction::Summary, Chain, Filter, ProbabilisticSampler, Processor, Redaction,
-};
+use otlp_simd::processor::{Filter, ProbabilisticSampler, Processor, Redaction};
 use otlp_simd::{agg, hex, keyset::KeySet, scan::Scanner, threshold, utf8, Isa};
 use prost::Message as _;
 use std::hint::black_box;
@@ -210,49 +208,7 @@ fn chain(c: &mut Criterion) {
         let req = request(n);
         g.throughput(Throughput::Elements(n as u64));
         for isa in Isa::available() {
-            let mut chain = Chain::new()
-                .with(
-                    ProbabilisticSampler::builder()
-                        .with_percentage(50.0)
-                        .with_isa(isa)
-                        .build()
-                        .expect("valid sampler"),
-                )
-                .with(
-                    Filter::new()
-                        .with_span_condition(r#"attributes["url.path"] == "/health""#)
-                        .and_then(|f| {
-                            f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000")
-                        })
-                        .and_then(|f| f.with_span_event_condition(r#"name == "debug""#))
-                        .expect("valid conditions"),
-                )
-                .with(
-                    Redaction::builder()
-                        .with_allowed_keys([
-                            "http.request.method",
-                            "url.path",
-                            "url.scheme",
-                            "server.address",
-                            "server.port",
-                            "http.response.status_code",
-                            "user_agent.original",
-                            "client.address",
-                            "network.protocol.version",
-                            "http.route",
-                            "request_id",
-                            "service.name",
-                        ])
-                        .with_allow_all_keys(false)
-                        .with_blocked_value(card_re.clone())
-                        .with_blocked_pattern("email")
-                        .and_then(|b| b.with_blocked_pattern("card"))
-                        .expect("known patterns")
-                        .with_summary(Summary::Info)
-                        .with_isa(isa)
-                        .build()
-                        .expect("valid redaction"),
-                );
+            let mut chain = otlp_benches::sample_filter_redact(isa);
             g.bench_function(
                 BenchmarkId::new(format!("sample_filter_redact/{}", isa.name()), n),
                 |b| {

@@ -17,6 +17,9 @@
 //! The data is pseudo-random but deterministic (a fixed-seed generator),
 //! so two runs encode the same bytes.
 //!
+//! [`sample_filter_redact`] is the processor chain the `simd` and
+//! `processors` benchmarks time.
+//!
 //! It also holds what the benchmarks that export over gRPC share: the
 //! loopback [`sink`] they send to, in a child process, and [`cpu_now`],
 //! the process's CPU time.
@@ -501,6 +504,60 @@ pub fn count_data_points(rm: &ResourceMetrics) -> usize {
             A::I64(d) => points(d),
         })
         .sum()
+}
+
+/// Sampling (proportional, 50%), a filter (two span conditions, one
+/// span-event condition) and redaction (12 allowed keys, so the resource
+/// attributes but `service.name` go; one blocked-value regex; e-mail and
+/// card scanning; `info` summary), on the instruction set `isa`.
+pub fn sample_filter_redact(isa: otlp_simd::Isa) -> otlp_simd::processor::Chain {
+    use otlp_simd::processor::{
+        redaction::Summary, Chain, Filter, ProbabilisticSampler, Redaction,
+    };
+    let card = regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex");
+    Chain::new()
+        .with(
+            ProbabilisticSampler::builder()
+                .with_percentage(50.0)
+                .with_isa(isa)
+                .build()
+                .expect("valid sampler"),
+        )
+        .with(
+            Filter::new()
+                .with_span_condition(r#"attributes["url.path"] == "/health""#)
+                .and_then(|f| {
+                    f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000")
+                })
+                .and_then(|f| f.with_span_event_condition(r#"name == "debug""#))
+                .expect("valid conditions"),
+        )
+        .with(
+            Redaction::builder()
+                .with_allowed_keys([
+                    "http.request.method",
+                    "url.path",
+                    "url.scheme",
+                    "server.address",
+                    "server.port",
+                    "http.response.status_code",
+                    "user_agent.original",
+                    "client.address",
+                    "network.protocol.version",
+                    "http.route",
+                    "request_id",
+                    "service.name",
+                ])
+                .with_allow_all_keys(false)
+                .with_blocked_value(card)
+                .with_blocked_pattern("email")
+                .and_then(|b| b.with_blocked_pattern("card"))
+                .expect("known patterns")
+                .with_summary(Summary::Info)
+                .with_isa(isa)
+                .build()
+                .expect("valid redaction"),
+        )
 }
 
 #[cfg(test)]
