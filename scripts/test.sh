@@ -15,6 +15,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# One build of everything: incremental compilation's caches would only
+# double the target directory's size.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 jobs="${CARGO_BUILD_JOBS:-2}"
 
 # The peers (the Python venv, the Go Collector and sender) and the fuzz
