@@ -1,11 +1,15 @@
 // Command otelcol-otlp-rust is the OpenTelemetry Collector distribution the
-// interoperability tests run: core components only, from the official
-// modules pinned in go.mod, so the tests talk to the same code users deploy.
+// interoperability tests run: core components, plus the contrib
+// probabilisticsampler and redaction processors that the processors of
+// otlp-simd are compared against, from the official modules pinned in
+// go.mod, so the tests talk to the same code users deploy.
 package main
 
 import (
 	"log"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
@@ -15,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
@@ -35,6 +40,12 @@ func components() (otelcol.Factories, error) {
 	); err != nil {
 		return otelcol.Factories{}, err
 	}
+	if factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
+		probabilisticsamplerprocessor.NewFactory(),
+		redactionprocessor.NewFactory(),
+	); err != nil {
+		return otelcol.Factories{}, err
+	}
 	return factories, nil
 }
 
@@ -42,7 +53,7 @@ func main() {
 	settings := otelcol.CollectorSettings{
 		BuildInfo: component.BuildInfo{
 			Command:     "otelcol-otlp-rust",
-			Description: "OpenTelemetry Collector (core components) for otlp-rust interop tests",
+			Description: "OpenTelemetry Collector (core components, probabilisticsampler, redaction) for otlp-rust interop tests",
 			Version:     "0.165.0",
 		},
 		Factories: components,

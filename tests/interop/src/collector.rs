@@ -1,5 +1,6 @@
-//! The Go peers: the OpenTelemetry Collector (core components v0.165.0,
-//! built from `tests/collector/main.go`) and a sender on the OpenTelemetry
+//! The Go peers: the OpenTelemetry Collector (core components v0.165.0 and
+//! the contrib `probabilistic_sampler` and `redaction` processors, built
+//! from `tests/collector/main.go`) and a sender on the OpenTelemetry
 //! Go SDK v1.47.0 (`tests/collector/sender`).
 //!
 //! `scripts/collector.sh` builds both into `target/collector/` (and does
@@ -107,6 +108,27 @@ impl Exporter {
     }
 }
 
+/// One processor of a [`Collector`]'s traces pipeline: its component id
+/// (`probabilistic_sampler`, `redaction/strict`) and its settings as a
+/// YAML flow mapping.
+#[derive(Debug, Clone)]
+pub struct Processor {
+    /// The component id, `type[/name]`.
+    pub id: String,
+    /// The settings, a YAML flow mapping.
+    pub config: String,
+}
+
+impl Processor {
+    /// A processor with id `id` and settings `config` (a YAML flow mapping).
+    pub fn new(id: impl Into<String>, config: impl Into<String>) -> Self {
+        Processor {
+            id: id.into(),
+            config: config.into(),
+        }
+    }
+}
+
 /// The Collector running in a child process, killed when dropped.
 pub struct Collector {
     child: Child,
@@ -131,15 +153,17 @@ impl Collector {
     /// (gRPC and HTTP on the ports given) feeding, for each stable signal,
     /// one pipeline per exporter.
     pub fn config(grpc_port: u16, http_port: u16, exporters: &[Exporter]) -> String {
-        Self::config_for(grpc_port, http_port, exporters, &Signal::STABLE)
+        Self::config_for(grpc_port, http_port, exporters, &Signal::STABLE, &[])
     }
 
-    /// [`config`](Self::config) with pipelines for `signals`.
+    /// [`config`](Self::config) with pipelines for `signals`, each running
+    /// `processors` in order.
     fn config_for(
         grpc_port: u16,
         http_port: u16,
         exporters: &[Exporter],
         signals: &[Signal],
+        processors: &[Processor],
     ) -> String {
         let mut yaml = format!(
             "receivers:\n  otlp:\n    protocols:\n      grpc: {{endpoint: \"127.0.0.1:{grpc_port}\"}}\n      http: {{endpoint: \"127.0.0.1:{http_port}\"}}\n"
@@ -148,12 +172,21 @@ impl Collector {
         for e in exporters {
             yaml.push_str(&format!("  {}: {}\n", e.id, e.config));
         }
+        let mut steps = String::new();
+        if !processors.is_empty() {
+            yaml.push_str("processors:\n");
+            for p in processors {
+                yaml.push_str(&format!("  {}: {}\n", p.id, p.config));
+            }
+            let ids: Vec<&str> = processors.iter().map(|p| p.id.as_str()).collect();
+            steps = format!("processors: [{}], ", ids.join(", "));
+        }
         // Internal metrics would listen on :8888 in every Collector.
         yaml.push_str("service:\n  telemetry:\n    metrics: {level: none}\n  pipelines:\n");
         for signal in signals {
             for (i, e) in exporters.iter().enumerate() {
                 yaml.push_str(&format!(
-                    "    {signal}/{i}: {{receivers: [otlp], exporters: [{}]}}\n",
+                    "    {signal}/{i}: {{receivers: [otlp], {steps}exporters: [{}]}}\n",
                     e.id
                 ));
             }
@@ -164,7 +197,27 @@ impl Collector {
     /// Starts the Collector (see [`config`](Self::config)) and waits until
     /// its receiver listens.
     pub fn start(exporters: &[Exporter]) -> Result<Collector, HarnessError> {
-        Self::start_for(exporters, &Signal::STABLE, &[])
+        Self::start_for(exporters, &Signal::STABLE, &[], &[])
+    }
+
+    /// A Collector with only a traces pipeline per exporter, each running
+    /// `processors` in order (the contrib `probabilistic_sampler` and
+    /// `redaction` are built in), and waits until its receiver listens.
+    pub fn start_traces_through(
+        processors: &[Processor],
+        exporters: &[Exporter],
+    ) -> Result<Collector, HarnessError> {
+        Self::start_for(exporters, &[Signal::Traces], &[], processors)
+    }
+
+    /// Like [`start_traces_through`](Self::start_traces_through), but
+    /// returns `None` after printing `skipped:` when Go is unavailable and
+    /// not required.
+    pub fn start_traces_through_or_skip(
+        processors: &[Processor],
+        exporters: &[Exporter],
+    ) -> Option<Collector> {
+        Self::start_traces_through(processors, exporters).map_or_else(crate::skip_or_fail, Some)
     }
 
     /// Like [`start`](Self::start), with a profiles pipeline per exporter
@@ -175,6 +228,7 @@ impl Collector {
             exporters,
             &Signal::ALL,
             &["--feature-gates=+service.profilesSupport"],
+            &[],
         )
     }
 
@@ -182,10 +236,11 @@ impl Collector {
         exporters: &[Exporter],
         signals: &[Signal],
         args: &[&str],
+        processors: &[Processor],
     ) -> Result<Collector, HarnessError> {
         let dir = go_peers_dir()?;
         let (grpc_port, http_port) = (free_port(), free_port());
-        let config = Self::config_for(grpc_port, http_port, exporters, signals);
+        let config = Self::config_for(grpc_port, http_port, exporters, signals, processors);
         let mut child = crate::peer_command(&dir.join("otelcol"))
             .env("OTLP_INTEROP_COLLECTOR_CONFIG", &config)
             .arg("--config=env:OTLP_INTEROP_COLLECTOR_CONFIG")

@@ -3,11 +3,15 @@
 //!
 //! For each attribute, in this order (the Collector's `processAttrs`):
 //!
+//! 0. the summary attributes below are never masked or counted: with a
+//!    summary on they are merged into, and with `silent` they are removed
+//!    unless allowed (so a strict processor strips an upstream summary);
 //! 1. a key in `ignored_keys` or matching `ignored_key_patterns` is left
 //!    alone (counted in `redaction.ignored.count`);
 //! 2. unless `allow_all_keys`, a key not in `allowed_keys` is removed:
-//!    with neither set, every attribute goes (the processor fails closed).
-//!    The summary attributes themselves are always allowed;
+//!    with neither set, every attribute goes (the processor fails closed);
+//!    as in the Collector, the last attribute moves into a removed one's
+//!    place, so the output's order is the Collector's too;
 //! 3. a string value (any scalar with `redact_all_types`) matching an
 //!    `allowed_values` regex is kept as is;
 //! 4. a key matching a `blocked_key_patterns` regex has its whole value
@@ -255,12 +259,7 @@ impl RedactionBuilder {
             }
             _ => {}
         }
-        let allowed = KeySet::new(
-            self.allowed_keys
-                .iter()
-                .map(String::as_str)
-                .chain(SUMMARY_KEYS),
-        );
+        let allowed = KeySet::new(&self.allowed_keys);
         let scanner = self.scanner.build();
         Ok(Redaction {
             allow_all_keys: self.allow_all_keys,
@@ -405,6 +404,14 @@ impl Redaction {
         let (mut redacted, mut masked, mut allowed, mut ignored) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for kv in attrs.iter_mut() {
+            if is_summary_key(&kv.key) {
+                // Never masked or counted; with the summary on, they are
+                // merged into below; silent, they are data like any other.
+                if self.summary == Summary::Silent && self.redact_key(&kv.key) {
+                    redacted.push(kv.key.clone());
+                }
+                continue;
+            }
             if self.ignore_key(&kv.key) {
                 ignored.push(kv.key.clone());
                 continue;
@@ -446,8 +453,17 @@ impl Redaction {
                 });
             }
         }
-        if !redacted.is_empty() {
-            attrs.retain(|kv| !redacted.contains(&kv.key));
+        if redacted.len() == attrs.len() {
+            attrs.clear();
+        } else {
+            // As pdata's `Map.Remove` does: the last attribute takes the
+            // removed one's place, so the order comes out as the
+            // Collector's does.
+            for key in &redacted {
+                if let Some(i) = attrs.iter().position(|kv| &kv.key == key) {
+                    attrs.swap_remove(i);
+                }
+            }
         }
         self.summarize(attrs, redacted, Some(REDACTED_KEYS), REDACTED_COUNT);
         self.summarize(attrs, masked, Some(MASKED_KEYS), MASKED_COUNT);
@@ -493,6 +509,11 @@ fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
         .as_ref()?
         .value
         .as_ref()
+}
+
+/// One of the attributes the processor writes (see [`SUMMARY_KEYS`]).
+fn is_summary_key(key: &str) -> bool {
+    key.starts_with("redaction.") && SUMMARY_KEYS.contains(&key)
 }
 
 fn put(attrs: &mut Vec<KeyValue>, key: &str, v: Value) {
@@ -827,22 +848,20 @@ mod tests {
         assert!(Redaction::builder().with_blocked_pattern("ssn").is_err());
     }
 
-    /// A direct transcription of the Collector's steps, with hash sets.
+    /// A direct transcription of the Collector's steps, with hash sets
+    /// (summary on: its attributes pass untouched).
     fn reference(cfg: &Cfg, attrs: &[KeyValue]) -> Vec<KeyValue> {
-        let allowed: HashSet<&str> = cfg
-            .allowed
-            .iter()
-            .map(String::as_str)
-            .chain(SUMMARY_KEYS)
-            .collect();
+        let allowed: HashSet<&str> = cfg.allowed.iter().map(String::as_str).collect();
         let ignored: HashSet<&str> = cfg.ignored.iter().map(String::as_str).collect();
         let blocked = Regex::new(&cfg.blocked).unwrap();
-        let mut out = Vec::new();
+        let mut out = attrs.to_vec();
         let (mut red, mut mas, mut ign) = (Vec::new(), Vec::new(), 0);
-        for kv in attrs {
+        for kv in out.iter_mut() {
+            if SUMMARY_KEYS.contains(&kv.key.as_str()) {
+                continue;
+            }
             if ignored.contains(kv.key.as_str()) {
                 ign += 1;
-                out.push(kv.clone());
                 continue;
             }
             if !allowed.contains(kv.key.as_str()) {
@@ -862,9 +881,16 @@ mod tests {
             }
             if p != s {
                 mas.push(kv.key.clone());
-                out.push(string_attr(&kv.key, &p));
-            } else {
-                out.push(kv.clone());
+                *kv = string_attr(&kv.key, &p);
+            }
+        }
+        // pdata's Map.Remove: the first match takes the last attribute.
+        for key in &red {
+            if let Some(i) = out.iter().position(|kv| &kv.key == key) {
+                let last = out.pop().unwrap();
+                if i < out.len() {
+                    out[i] = last;
+                }
             }
         }
         let mut o = out.clone();

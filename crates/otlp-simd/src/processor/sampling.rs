@@ -314,7 +314,8 @@ pub fn hash_randomness(bytes: &[u8], seed: u32) -> u64 {
     let h = fnv_seeded(bytes, seed);
     let hashed = u64::from(h & 0x3fff);
     let rprime = 0x3fff - hashed;
-    let unused18 = u64::from(h >> 14);
+    // The Collector takes `hash >> (32 - 14)`: the top 14 bits.
+    let unused18 = u64::from(h >> 18);
     let mixed28 = unused18 ^ (unused18 << 10);
     ((rprime << 42) | (mixed28 << 14) | hashed) & MASK56
 }

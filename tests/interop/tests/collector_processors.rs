@@ -1,0 +1,560 @@
+//! Our processors against the Collector's: the same spans go through the
+//! contrib `probabilistic_sampler` and `redaction` processors (v0.165.0,
+//! built into the Collector of `tests/collector/`) and through our
+//! `ProbabilisticSampler` and `Redaction`, configured with the same
+//! settings (YAML there, our TOML here), and what comes out must be equal
+//! span for span: the same spans kept, with the same `tracestate`, and the
+//! same attributes, masked, hashed and summarised alike.
+//!
+//! The Collector's pipeline is `otlp` receiver -> the processor ->
+//! `otlp_grpc` exporter (no queue, no retry) -> our receiver; each export
+//! to it returns once the forwarded request has been answered, so when the
+//! last one returns everything the Collector kept has arrived.
+
+use otlp_compression::Algorithm;
+use otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest;
+use otlp_core::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use otlp_core::proto::resource::v1::Resource;
+use otlp_core::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+use otlp_core::{ExportRequest, Signal};
+use otlp_exporter::processors::chain_from_toml;
+use otlp_interop_tests::collector::{Collector, Exporter, Processor};
+use otlp_transport::client::{OtlpClient, Payload};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, RunningReceiver};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Spans per sampling comparison.
+const SPANS: usize = 100_000;
+/// Spans per request.
+const BATCH: usize = 5_000;
+
+/// Our receiver on a runtime of its own, and a client to the Collector.
+struct Bench {
+    rt: tokio::runtime::Runtime,
+    receiver: Option<RunningReceiver>,
+    rx: mpsc::Receiver<ReceivedRequest>,
+}
+
+impl Bench {
+    fn start() -> Bench {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (receiver, rx) = rt
+            .block_on(Receiver::builder().with_grpc_addr(any).serve_channel(1024))
+            .unwrap();
+        Bench {
+            rt,
+            receiver: Some(receiver),
+            rx,
+        }
+    }
+
+    fn grpc(&self) -> SocketAddr {
+        self.receiver.as_ref().unwrap().grpc_addr().unwrap()
+    }
+
+    /// A Collector running `processor` and forwarding to this receiver.
+    fn collector(&self, processor: Processor) -> Option<Collector> {
+        let exporter = Exporter::new(
+            "otlp_grpc",
+            format!(
+                "{{endpoint: \"{}\", tls: {{insecure: true}}, sending_queue: {{enabled: false}}, retry_on_failure: {{enabled: false}}}}",
+                self.grpc()
+            ),
+        );
+        Collector::start_traces_through_or_skip(&[processor], &[exporter])
+    }
+
+    /// Sends `batches` through `collector` and returns every span that came
+    /// out, with its resource's and scope's attributes, by span id.
+    fn through(&mut self, collector: &Collector, batches: &[ExportTraceServiceRequest]) -> Spans {
+        let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
+            .with_endpoint(collector.grpc_endpoint())
+            .with_timeout(WAIT)
+            .build()
+            .unwrap();
+        for batch in batches {
+            let body = ExportRequest::Traces(batch.clone()).encode_protobuf();
+            self.rt
+                .block_on(client.export(Signal::Traces, Payload::new(body, Algorithm::None)))
+                .unwrap_or_else(|e| panic!("export to the Collector: {e}\n{}", collector.stderr()));
+        }
+        // Every forward has been answered: what arrived is all there is.
+        let mut out = Spans::new();
+        while let Ok(r) = self.rx.try_recv() {
+            match r.request {
+                ExportRequest::Traces(t) => collect(&t, &mut out),
+                other => panic!("the Collector forwarded {:?}", other.signal()),
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        if let Some(receiver) = self.receiver.take() {
+            self.rt.block_on(receiver.shutdown());
+        }
+    }
+}
+
+/// Span id -> (resource attributes, scope attributes, span).
+type Spans = BTreeMap<Vec<u8>, (Vec<KeyValue>, Vec<KeyValue>, Span)>;
+
+fn collect(request: &ExportTraceServiceRequest, out: &mut Spans) {
+    for rs in &request.resource_spans {
+        let resource = rs
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.clone())
+            .unwrap_or_default();
+        for ss in &rs.scope_spans {
+            let scope = ss
+                .scope
+                .as_ref()
+                .map(|s| s.attributes.clone())
+                .unwrap_or_default();
+            for s in &ss.spans {
+                let old = out.insert(
+                    s.span_id.clone(),
+                    (resource.clone(), scope.clone(), s.clone()),
+                );
+                assert!(old.is_none(), "span id {} twice", hex(&s.span_id));
+            }
+        }
+    }
+}
+
+/// What our processors (from `toml`) make of `batches`.
+fn ours(toml: &str, batches: &[ExportTraceServiceRequest]) -> Spans {
+    let mut chain = chain_from_toml(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let mut out = Spans::new();
+    for batch in batches {
+        let mut batch = batch.clone();
+        chain.process(&mut batch);
+        collect(&batch, &mut out);
+    }
+    out
+}
+
+/// Fails naming the first differences, if `theirs` and `ours` differ.
+fn assert_same(what: &str, theirs: &Spans, ours: &Spans) {
+    if theirs == ours {
+        return;
+    }
+    let mut report = format!(
+        "{what}: the Collector kept {} spans, we kept {}\n",
+        theirs.len(),
+        ours.len()
+    );
+    let mut shown = 0;
+    for id in theirs
+        .keys()
+        .chain(ours.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let (a, b) = (theirs.get(id), ours.get(id));
+        if a == b {
+            continue;
+        }
+        let (mut da, mut db) = (describe(a), describe(b));
+        if da == db {
+            (da, db) = (format!("{a:?}"), format!("{b:?}"));
+        }
+        report.push_str(&format!(
+            "span {}:\n  Collector: {da}\n  ours:      {db}\n",
+            hex(id)
+        ));
+        shown += 1;
+        if shown == 8 {
+            break;
+        }
+    }
+    panic!("{report}");
+}
+
+fn describe(span: Option<&(Vec<KeyValue>, Vec<KeyValue>, Span)>) -> String {
+    match span {
+        None => "dropped".into(),
+        Some((resource, scope, s)) => format!(
+            "trace {} tracestate {:?} attributes {} resource {} scope {} events {:?}",
+            hex(&s.trace_id),
+            s.trace_state,
+            attrs(&s.attributes),
+            attrs(resource),
+            attrs(scope),
+            s.events
+                .iter()
+                .map(|e| attrs(&e.attributes))
+                .collect::<Vec<_>>()
+        ),
+    }
+}
+
+fn attrs(kvs: &[KeyValue]) -> String {
+    let items: Vec<String> = kvs
+        .iter()
+        .map(|kv| {
+            let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(any_value::Value::StringValue(s)) => format!("{s:?}"),
+                Some(any_value::Value::IntValue(i)) => i.to_string(),
+                Some(any_value::Value::DoubleValue(d)) => format!("{d}f"),
+                Some(any_value::Value::BoolValue(b)) => b.to_string(),
+                other => format!("{other:?}"),
+            };
+            format!("{}={v}", kv.key)
+        })
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// splitmix64: a fixed, seeded stream of random words.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn bytes<const N: usize>(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(N);
+        while out.len() < N {
+            out.extend_from_slice(&self.next().to_le_bytes());
+        }
+        out.truncate(N);
+        out
+    }
+}
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn string(key: &str, value: &str) -> KeyValue {
+    kv(key, any_value::Value::StringValue(value.into()))
+}
+
+fn request(
+    spans: Vec<Span>,
+    resource: Vec<KeyValue>,
+    scope: Vec<KeyValue>,
+) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: resource,
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "collector.processors".into(),
+                    version: "1.0.0".into(),
+                    attributes: scope,
+                    ..Default::default()
+                }),
+                spans,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+// ------------------------------------------------------------ sampling
+
+/// [`SPANS`] spans with random trace ids, in requests of [`BATCH`]. One in
+/// ten carries what the sampler must look at: a threshold or explicit
+/// randomness already in `tracestate` (valid or not, beside another
+/// vendor's member), or a `sampling.priority` attribute.
+fn sampling_batches(seed: u64) -> Vec<ExportTraceServiceRequest> {
+    let mut rng = Rng(seed);
+    let mut batches = Vec::new();
+    let mut spans = Vec::with_capacity(BATCH);
+    for i in 0..SPANS {
+        let trace_id = rng.bytes::<16>();
+        let span_id = rng.bytes::<8>();
+        let start = 1_700_000_000_000_000_000 + i as u64 * 1_000;
+        let mut s = Span {
+            trace_id,
+            span_id,
+            name: "GET /items".into(),
+            kind: span::SpanKind::Server as i32,
+            start_time_unix_nano: start,
+            end_time_unix_nano: start + 250_000,
+            flags: 0x101,
+            status: Some(Status::default()),
+            ..Default::default()
+        };
+        if i % 10 == 0 {
+            let rv = rng.next() & ((1 << 56) - 1);
+            match (i / 10) % 12 {
+                0 => s.trace_state = "ot=th:8".into(),
+                1 => s.trace_state = "ot=th:c".into(),
+                2 => s.trace_state = "ot=th:0".into(),
+                3 => s.trace_state = format!("ot=rv:{rv:014x}"),
+                4 => s.trace_state = "vendor=x,ot=th:e".into(),
+                5 => s.trace_state = "ot=th:zz".into(),
+                6 => s
+                    .attributes
+                    .push(kv("sampling.priority", any_value::Value::IntValue(0))),
+                7 => s
+                    .attributes
+                    .push(kv("sampling.priority", any_value::Value::IntValue(1))),
+                8 => s.attributes.push(string("sampling.priority", "5")),
+                9 => s
+                    .attributes
+                    .push(kv("sampling.priority", any_value::Value::DoubleValue(0.0))),
+                10 => s.trace_state = format!("ot=rv:{rv:014x};th:4"),
+                _ => s.trace_state = "other=1".into(),
+            }
+        }
+        spans.push(s);
+        if spans.len() == BATCH {
+            batches.push(request(
+                std::mem::take(&mut spans),
+                vec![string("service.name", "checkout")],
+                vec![],
+            ));
+        }
+    }
+    batches
+}
+
+fn sample_like_the_collector(mode: &str, extra_yaml: &str, extra_toml: &str, pct: f32) {
+    let batches = sampling_batches(0x5eed ^ u64::from(pct.to_bits()));
+    let mut bench = Bench::start();
+    let yaml = format!("{{mode: {mode}, sampling_percentage: {pct}{extra_yaml}}}");
+    let Some(collector) = bench.collector(Processor::new("probabilistic_sampler", yaml)) else {
+        return;
+    };
+    let theirs = bench.through(&collector, &batches);
+    let toml = format!(
+        "[[processor]]\ntype = \"probabilistic_sampler\"\nmode = \"{mode}\"\nsampling_percentage = {pct:?}\n{extra_toml}"
+    );
+    let ours = ours(&toml, &batches);
+    assert!(
+        !theirs.is_empty() && theirs.len() < SPANS,
+        "the Collector kept {} of {SPANS}",
+        theirs.len()
+    );
+    assert_same(&format!("{mode} at {pct}%"), &theirs, &ours);
+}
+
+#[test]
+fn proportional_sampling_keeps_what_the_collector_keeps() {
+    sample_like_the_collector("proportional", "", "", 25.0);
+}
+
+#[test]
+fn equalizing_sampling_keeps_what_the_collector_keeps() {
+    sample_like_the_collector("equalizing", "", "", 10.0);
+}
+
+#[test]
+fn hash_seed_sampling_keeps_what_the_collector_keeps() {
+    sample_like_the_collector("hash_seed", ", hash_seed: 22", "hash_seed = 22\n", 33.3);
+}
+
+#[test]
+fn proportional_sampling_with_precision_and_fail_open_keeps_what_the_collector_keeps() {
+    sample_like_the_collector(
+        "proportional",
+        ", sampling_precision: 2, fail_closed: false",
+        "sampling_precision = 2\nfail_closed = false\n",
+        1.0 / 3.0 * 100.0,
+    );
+}
+
+// ----------------------------------------------------------- redaction
+
+/// Spans whose attributes (and their events', resources' and scopes')
+/// hold e-mail addresses, card numbers and tokens, among harmless values
+/// and keys no configuration allows; some carry the summary of a redaction
+/// step upstream.
+fn redaction_batches() -> Vec<ExportTraceServiceRequest> {
+    let values = [
+        "alice@corp.io",
+        "bob@example.com",
+        "paid with 4111111111111111 today",
+        "4012888888881881",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig",
+        "nothing to see",
+        "mail carol@corp.io and 5555555555554444 or dave@example.com",
+        "",
+    ];
+    let keys = [
+        "user.email",
+        "contact",
+        "card",
+        "payment",
+        "auth.token",
+        "note",
+        "safe",
+        "secret",
+        "http.request.header.authorization",
+    ];
+    let mut rng = Rng(7);
+    let mut batches = Vec::new();
+    for b in 0..4 {
+        let mut spans = Vec::new();
+        for i in 0..64 {
+            let mut attributes = Vec::new();
+            for (k, key) in keys.iter().enumerate() {
+                if (i + k) % 3 != 0 {
+                    attributes.push(string(key, values[(i * 7 + k * 3 + b) % values.len()]));
+                }
+            }
+            attributes.push(kv("count", any_value::Value::IntValue(i as i64)));
+            attributes.push(kv("ratio", any_value::Value::DoubleValue(0.5)));
+            attributes.push(kv("flag", any_value::Value::BoolValue(i % 2 == 0)));
+            if i % 5 == 0 {
+                // A summary written by a redaction step upstream.
+                attributes.push(string("redaction.redacted.keys", "x"));
+                attributes.push(kv(
+                    "redaction.redacted.count",
+                    any_value::Value::IntValue(1),
+                ));
+            }
+            let events = vec![span::Event {
+                time_unix_nano: 1_700_000_000_000_000_000,
+                name: "login".into(),
+                attributes: vec![
+                    string("event.note", values[i % values.len()]),
+                    string("secret", "x"),
+                ],
+                dropped_attributes_count: 0,
+            }];
+            spans.push(Span {
+                trace_id: rng.bytes::<16>(),
+                span_id: rng.bytes::<8>(),
+                name: "POST /pay".into(),
+                kind: span::SpanKind::Server as i32,
+                start_time_unix_nano: 1_700_000_000_000_000_000,
+                end_time_unix_nano: 1_700_000_000_001_000_000,
+                attributes,
+                events,
+                status: Some(Status::default()),
+                ..Default::default()
+            });
+        }
+        batches.push(request(
+            spans,
+            vec![
+                string("service.name", "payments"),
+                string("owner.email", "team@corp.io"),
+            ],
+            vec![string("scope.card", "4111111111111111")],
+        ));
+    }
+    batches
+}
+
+const EMAIL: &str = "[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-z]{2,}";
+const VISA_OR_MC: &str = "(?:4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14})";
+
+fn redact_like_the_collector(yaml: &str, toml: &str) {
+    let batches = redaction_batches();
+    let mut bench = Bench::start();
+    let Some(collector) = bench.collector(Processor::new("redaction", yaml)) else {
+        return;
+    };
+    let theirs = bench.through(&collector, &batches);
+    let ours = ours(
+        &format!("[[processor]]\ntype = \"redaction\"\n{toml}"),
+        &batches,
+    );
+    assert_eq!(theirs.len(), 4 * 64, "the Collector forwarded every span");
+    assert_same("redaction", &theirs, &ours);
+}
+
+fn yaml_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn toml_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+#[test]
+fn redaction_with_allowed_keys_masks_like_the_collector() {
+    let allowed = [
+        "user.email",
+        "contact",
+        "card",
+        "payment",
+        "auth.token",
+        "note",
+        "count",
+        "ratio",
+        "event.note",
+        "service.name",
+        "owner.email",
+        "scope.card",
+    ];
+    let (ignored, blocked_keys, blocked, allow_values) = (
+        ["safe"],
+        [".*token.*"],
+        [EMAIL, VISA_OR_MC],
+        [".+@example\\.com"],
+    );
+    let yaml = format!(
+        "{{allowed_keys: {}, ignored_keys: {}, blocked_key_patterns: {}, blocked_values: {}, allowed_values: {}, summary: debug}}",
+        yaml_list(&allowed),
+        yaml_list(&ignored),
+        yaml_list(&blocked_keys),
+        yaml_list(&blocked),
+        yaml_list(&allow_values)
+    );
+    let toml = format!(
+        "allowed_keys = {}\nignored_keys = {}\nblocked_key_patterns = {}\nblocked_values = {}\nallowed_values = {}\nsummary = \"debug\"\n",
+        toml_list(&allowed),
+        toml_list(&ignored),
+        toml_list(&blocked_keys),
+        toml_list(&blocked),
+        toml_list(&allow_values)
+    );
+    redact_like_the_collector(&yaml, &toml);
+}
+
+#[test]
+fn redaction_hashing_every_type_with_info_summary_matches_the_collector() {
+    let key = "0123456789abcdef0123456789abcdef";
+    let yaml = format!(
+        "{{allow_all_keys: true, blocked_values: {}, hash_function: hmac-sha256, hmac_key: \"{key}\", redact_all_types: true, summary: info}}",
+        yaml_list(&[EMAIL, VISA_OR_MC, "^0\\.5$"])
+    );
+    let toml = format!(
+        "allow_all_keys = true\nblocked_values = {}\nhash_function = \"hmac-sha256\"\nhmac_key = \"{key}\"\nredact_all_types = true\nsummary = \"info\"\n",
+        toml_list(&[EMAIL, VISA_OR_MC, "^0\\.5$"])
+    );
+    redact_like_the_collector(&yaml, &toml);
+}
+
+#[test]
+fn redaction_with_nothing_allowed_removes_everything_like_the_collector() {
+    redact_like_the_collector("{}", "");
+}
