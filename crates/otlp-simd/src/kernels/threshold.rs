@@ -76,33 +76,36 @@ pub mod scalar {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{scalar, MASK56};
+    use super::scalar;
     use core::arch::x86_64::*;
 
-    /// Reverses the bytes of each 64-bit element (within 128-bit lanes).
-    const BSWAP64: [i8; 32] = [
-        7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13,
-        12, 11, 10, 9, 8,
+    /// Per 128-bit lane (one id): R (the id's bytes 15 down to 9, then a
+    /// zero) into the lane's low 64 bits, zeros above.
+    const R_LOW: [i8; 32] = [
+        15, 14, 13, 12, 11, 10, 9, -128, -128, -128, -128, -128, -128, -128, -128, -128, 15, 14,
+        13, 12, 11, 10, 9, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+    ];
+    /// The same into the lane's high 64 bits.
+    const R_HIGH: [i8; 32] = [
+        -128, -128, -128, -128, -128, -128, -128, -128, 15, 14, 13, 12, 11, 10, 9, -128, -128,
+        -128, -128, -128, -128, -128, -128, -128, 15, 14, 13, 12, 11, 10, 9, -128,
     ];
 
-    /// Four ids: their R values as four i64 lanes, in order.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and 64 bytes must be readable at `p`.
-    #[target_feature(enable = "avx2")]
-    unsafe fn r4(p: *const u8, bswap: __m256i, mask: __m256i) -> __m256i {
-        // SAFETY: the caller guarantees 64 readable bytes at `p`; loadu has no alignment need.
-        let (a, b) = unsafe {
-            (
-                _mm256_loadu_si256(p.cast()),
-                _mm256_loadu_si256(p.add(32).cast()),
-            )
-        };
-        // The high halves of the ids, as [id0, id2 | id1, id3], then in order.
-        let hi = _mm256_unpackhi_epi64(a, b);
-        let hi = _mm256_permute4x64_epi64::<0b11_01_10_00>(hi);
-        _mm256_and_si256(_mm256_shuffle_epi8(hi, bswap), mask)
-    }
+    /// The bits of a mask over ids in the order [0, 2, 1, 3, 4, 6, 5, 7]
+    /// put back in id order.
+    const UNSWAP: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut m = 0;
+        while m < 256 {
+            let b = m as u8;
+            // Bits 1 and 2 trade places, as do bits 5 and 6.
+            t[m] = (b & 0b1001_1001)
+                | ((b & 0b0010_0010) << 1)
+                | ((b & 0b0100_0100) >> 1);
+            m += 1;
+        }
+        t
+    };
 
     /// # Safety
     /// The CPU must support AVX2; `out` is zeroed and holds `ids.len()` bits.
@@ -112,32 +115,72 @@ mod x86 {
         threshold: u64,
         out: &mut [u64],
     ) -> usize {
-        // SAFETY: BSWAP64 is 32 bytes.
-        let bswap = unsafe { _mm256_loadu_si256(BSWAP64.as_ptr().cast()) };
-        let mask = _mm256_set1_epi64x(MASK56 as i64);
+        // SAFETY: R_LOW and R_HIGH are 32 bytes each.
+        let (lo, hi) = unsafe {
+            (
+                _mm256_loadu_si256(R_LOW.as_ptr().cast()),
+                _mm256_loadu_si256(R_HIGH.as_ptr().cast()),
+            )
+        };
         // R < 2^56 and T <= 2^56 are both non-negative as i64, so the signed
         // compare AVX2 has is exact.
         let th = _mm256_set1_epi64x(threshold as i64);
         let base = ids.as_ptr().cast::<u8>();
-        let steps = ids.len() / 8;
+        let blocks = ids.len() / 8;
         let mut kept = 0usize;
-        for s in 0..steps {
-            // SAFETY: step `s` reads ids 8s..8s+8, all inside `ids` (s < len / 8).
-            let (r0, r1) = unsafe {
+        // The bits of eight blocks of eight ids, stored as one word.
+        let mut bits = 0u64;
+        for blk in 0..blocks {
+            let p = blk * 128;
+            // SAFETY: reads ids 8blk .. 8blk+8 (128 bytes), inside `ids` (blk < len / 8).
+            let (a, b, c, d) = unsafe {
                 (
-                    r4(base.add(s * 128), bswap, mask),
-                    r4(base.add(s * 128 + 64), bswap, mask),
+                    _mm256_loadu_si256(base.add(p).cast()),
+                    _mm256_loadu_si256(base.add(p + 32).cast()),
+                    _mm256_loadu_si256(base.add(p + 64).cast()),
+                    _mm256_loadu_si256(base.add(p + 96).cast()),
                 )
             };
-            let rej0 = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(th, r0))) as u32;
-            let rej1 = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(th, r1))) as u32;
-            let keep = !(rej0 | (rej1 << 4)) & 0xff;
-            kept += keep.count_ones() as usize;
-            let i = s * 8;
-            out[i / 64] |= u64::from(keep) << (i % 64);
+            // Lanes [R0, R2, R1, R3] and [R4, R6, R5, R7].
+            let r0 = _mm256_or_si256(_mm256_shuffle_epi8(a, lo), _mm256_shuffle_epi8(b, hi));
+            let r1 = _mm256_or_si256(_mm256_shuffle_epi8(c, lo), _mm256_shuffle_epi8(d, hi));
+            let rej0 = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(th, r0)));
+            let rej1 = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(th, r1)));
+            let keep = UNSWAP[(!(rej0 | (rej1 << 4)) & 0xff) as usize];
+            bits |= u64::from(keep) << ((blk % 8) * 8);
+            if blk % 8 == 7 {
+                kept += bits.count_ones() as usize;
+                out[blk / 8] = bits;
+                bits = 0;
+            }
         }
-        kept + scalar::keep_mask(ids, steps * 8, threshold, out)
+        if blocks % 8 != 0 {
+            kept += bits.count_ones() as usize;
+            out[blocks / 8] = bits;
+        }
+        kept + scalar::keep_mask(ids, blocks * 8, threshold, out)
     }
+
+    /// The bits of a mask over ids in the order [0, 4, 1, 5, 2, 6, 3, 7]
+    /// put back in id order.
+    const UNZIP: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut m = 0;
+        while m < 256 {
+            let mut v = 0u8;
+            let mut j = 0;
+            while j < 8 {
+                if m & (1 << j) != 0 {
+                    // Bit j holds id (j / 2) + 4 (j % 2).
+                    v |= 1 << (j / 2 + 4 * (j % 2));
+                }
+                j += 1;
+            }
+            t[m] = v;
+            m += 1;
+        }
+        t
+    };
 
     /// # Safety
     /// The CPU must support AVX-512 F and BW; `out` is zeroed and holds `ids.len()` bits.
@@ -147,30 +190,43 @@ mod x86 {
         threshold: u64,
         out: &mut [u64],
     ) -> usize {
-        let bswap = _mm512_set4_epi32(0x08090a0b, 0x0c0d0e0f, 0x00010203, 0x04050607);
-        let mask = _mm512_set1_epi64(MASK56 as i64);
+        // SAFETY: R_LOW and R_HIGH are 32 bytes each; each 128-bit lane of
+        // them is the same 16-byte control, broadcast to the four lanes.
+        let (lo, hi) = unsafe {
+            (
+                _mm512_broadcast_i32x4(_mm_loadu_si128(R_LOW.as_ptr().cast())),
+                _mm512_broadcast_i32x4(_mm_loadu_si128(R_HIGH.as_ptr().cast())),
+            )
+        };
         let th = _mm512_set1_epi64(threshold as i64);
-        // After unpackhi the lanes hold [id0, id4, id1, id5, id2, id6, id3, id7].
-        let order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
         let base = ids.as_ptr().cast::<u8>();
-        let steps = ids.len() / 8;
+        let blocks = ids.len() / 8;
         let mut kept = 0usize;
-        for s in 0..steps {
-            // SAFETY: step `s` reads ids 8s..8s+8 (128 bytes), all inside `ids`.
+        let mut bits = 0u64;
+        for blk in 0..blocks {
+            let p = blk * 128;
+            // SAFETY: reads ids 8blk .. 8blk+8 (128 bytes), inside `ids` (blk < len / 8).
             let (a, b) = unsafe {
                 (
-                    _mm512_loadu_si512(base.add(s * 128).cast()),
-                    _mm512_loadu_si512(base.add(s * 128 + 64).cast()),
+                    _mm512_loadu_si512(base.add(p).cast()),
+                    _mm512_loadu_si512(base.add(p + 64).cast()),
                 )
             };
-            let hi = _mm512_permutexvar_epi64(order, _mm512_unpackhi_epi64(a, b));
-            let r = _mm512_and_si512(_mm512_shuffle_epi8(hi, bswap), mask);
-            let keep = _mm512_cmpge_epu64_mask(r, th);
-            kept += keep.count_ones() as usize;
-            let i = s * 8;
-            out[i / 64] |= u64::from(keep) << (i % 64);
+            // Lanes [R0, R4, R1, R5, R2, R6, R3, R7].
+            let r = _mm512_or_si512(_mm512_shuffle_epi8(a, lo), _mm512_shuffle_epi8(b, hi));
+            let keep = UNZIP[usize::from(_mm512_cmpge_epu64_mask(r, th))];
+            bits |= u64::from(keep) << ((blk % 8) * 8);
+            if blk % 8 == 7 {
+                kept += bits.count_ones() as usize;
+                out[blk / 8] = bits;
+                bits = 0;
+            }
         }
-        kept + scalar::keep_mask(ids, steps * 8, threshold, out)
+        if blocks % 8 != 0 {
+            kept += bits.count_ones() as usize;
+            out[blocks / 8] = bits;
+        }
+        kept + scalar::keep_mask(ids, blocks * 8, threshold, out)
     }
 }
 
