@@ -154,7 +154,7 @@ mod x86 {
                 bits = 0;
             }
         }
-        if blocks % 8 != 0 {
+        if !blocks.is_multiple_of(8) {
             kept += bits.count_ones() as usize;
             out[blocks / 8] = bits;
         }
@@ -222,7 +222,7 @@ mod x86 {
                 bits = 0;
             }
         }
-        if blocks % 8 != 0 {
+        if !blocks.is_multiple_of(8) {
             kept += bits.count_ones() as usize;
             out[blocks / 8] = bits;
         }
