@@ -657,15 +657,58 @@ mod x86 {
             bits[i / 64] = u64::from(mask32(a, ascii, high, bit));
             i += 32;
         }
-        let tail = bytes.len() - i;
+        let n = bytes.len();
+        let tail = n - i;
         if tail > 0 {
-            // AVX2 has no masked byte load: the last bytes go through a
-            // zero-padded copy, and the bits past the end are cleared.
-            let mut pad = [0u8; 32];
-            pad[..tail].copy_from_slice(&bytes[i..]);
-            // SAFETY: `pad` is 32 bytes.
-            let a = unsafe { _mm256_loadu_si256(pad.as_ptr().cast()) };
-            let m = mask32(a, ascii, high, bit) & ((1u64 << tail) - 1) as u32;
+            let p = bytes.as_ptr();
+            // AVX2 has no masked byte load; every load below stays inside
+            // `bytes`, overlapping what was already looked at where the
+            // tail is short, and the overlap's bits are the same either way.
+            let m: u32 = if n >= 32 {
+                // SAFETY: bytes[n - 32..n] is in bounds.
+                let a = unsafe { _mm256_loadu_si256(p.add(n - 32).cast()) };
+                mask32(a, ascii, high, bit) >> (32 - tail)
+            } else if n >= 16 {
+                // SAFETY: bytes[0..16] and bytes[n - 16..n] are in bounds.
+                let (lo, hi) = unsafe {
+                    (
+                        _mm_loadu_si128(p.cast()),
+                        _mm_loadu_si128(p.add(n - 16).cast()),
+                    )
+                };
+                let m = mask32(_mm256_set_m128i(hi, lo), ascii, high, bit);
+                (m & 0xffff) | ((m >> 16) << (n - 16))
+            } else if n >= 8 {
+                // SAFETY: bytes[0..8] and bytes[n - 8..n] are in bounds; loadl reads 8 bytes.
+                let (lo, hi) = unsafe {
+                    (
+                        _mm_loadl_epi64(p.cast()),
+                        _mm_loadl_epi64(p.add(n - 8).cast()),
+                    )
+                };
+                let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_unpacklo_epi64(lo, hi));
+                let m = mask32(x, ascii, high, bit);
+                (m & 0xff) | (((m >> 8) & 0xff) << (n - 8))
+            } else if n >= 4 {
+                // SAFETY: bytes[0..4] and bytes[n - 4..n] are in bounds.
+                let (lo, hi) = unsafe {
+                    (
+                        p.cast::<i32>().read_unaligned(),
+                        p.add(n - 4).cast::<i32>().read_unaligned(),
+                    )
+                };
+                let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_set_epi32(0, 0, hi, lo));
+                let m = mask32(x, ascii, high, bit);
+                (m & 0xf) | (((m >> 4) & 0xf) << (n - 4))
+            } else {
+                let mut pad = [0u8; 4];
+                pad[..n].copy_from_slice(bytes);
+                let x = _mm256_set_m128i(
+                    _mm_setzero_si128(),
+                    _mm_cvtsi32_si128(i32::from_le_bytes(pad)),
+                );
+                mask32(x, ascii, high, bit) & ((1 << n) - 1)
+            };
             bits[i / 64] |= u64::from(m) << (i % 64);
         }
     }
@@ -787,6 +830,27 @@ mod tests {
             let mut got = Vec::new();
             s.find_with(isa, &text, &mut got);
             assert_eq!(got, want, "{isa:?}");
+        }
+    }
+
+    #[test]
+    fn candidates_match_scalar_at_every_length_and_offset() {
+        // Every tail shape of the vector paths (overlapping loads of 4, 8,
+        // 16 and 32 bytes, the padded copy below 4), at every alignment.
+        let s = scanner();
+        let text = "a@b 4x Bearer é_sk-9 hunter2 zz@@1 ".repeat(8);
+        let bytes = text.as_bytes();
+        for start in 0..8 {
+            for len in 0..=(bytes.len() - start).min(140) {
+                let b = &bytes[start..start + len];
+                let mut want = vec![0u64; len.div_ceil(64)];
+                scalar::candidates(&s.set, b, 0, &mut want);
+                for isa in Isa::available() {
+                    let mut got = vec![u64::MAX; len.div_ceil(64)];
+                    s.candidates_with(isa, b, &mut got);
+                    assert_eq!(got, want, "{isa:?} start {start} len {len}");
+                }
+            }
         }
     }
 
