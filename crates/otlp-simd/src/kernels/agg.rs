@@ -521,6 +521,22 @@ mod tests {
     }
 
     #[test]
+    fn signed_zeros_keep_the_running_value() {
+        // -0.0 and 0.0 compare equal, so the one already held stays, in
+        // the lanes and in the tail.
+        let mut min_col = vec![0.0; 16];
+        min_col.extend([-0.0; 19]);
+        let mut max_col = vec![-0.0; 16];
+        max_col.extend([0.0; 19]);
+        for isa in Isa::available() {
+            let lo = stats_with(isa, &min_col);
+            assert_eq!(lo.min.to_bits(), 0.0f64.to_bits(), "{isa:?}");
+            let hi = stats_with(isa, &max_col);
+            assert_eq!(hi.max.to_bits(), (-0.0f64).to_bits(), "{isa:?}");
+        }
+    }
+
+    #[test]
     fn bucket_edges_follow_otlp() {
         let b = Buckets::new(vec![0.0, 5.0, 10.0]).unwrap();
         let v = [

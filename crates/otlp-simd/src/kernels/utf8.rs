@@ -248,7 +248,7 @@ mod tests {
         // vectors and in the tails, valid (a two-byte character) or not.
         for len in 30..100 {
             for at in 0..len {
-                for bad in [&b"\xc3\xa9"[..], b"\xff", b"\xe2\x82"] {
+                for bad in [&b"\xc3\xa9"[..], b"\x80", b"\xff", b"\xe2\x82"] {
                     let mut v = vec![b'a'; len];
                     v.splice(at..at + 1, bad.iter().copied());
                     let want = std_answer(&v);
