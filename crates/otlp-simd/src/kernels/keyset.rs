@@ -232,13 +232,22 @@ mod tests {
         ]
     }
 
-    /// Many keys of one length (the vector compare), from two letters so
-    /// that heads and tails collide often.
+    /// Many keys of one length (the vector compare), from two letters, most
+    /// starting with fourteen `a`s, so that heads match while the bytes
+    /// after them differ.
     fn same_length(n: usize) -> impl Strategy<Value = Vec<Vec<u8>>> {
-        prop::collection::vec(
+        let key = (
+            prop::bool::weighted(0.7),
             prop::collection::vec(prop::sample::select(b"ab".to_vec()), n),
-            0..24,
         )
+            .prop_map(|(shared, mut k)| {
+                if shared {
+                    let m = k.len().min(14);
+                    k[..m].fill(b'a');
+                }
+                k
+            });
+        prop::collection::vec(key, 0..24)
     }
 
     proptest! {
