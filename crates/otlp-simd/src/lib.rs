@@ -1,9 +1,13 @@
 //! SIMD kernels with scalar twins, for work done on every item of a batch.
 //!
-//! Each kernel picks AVX-512 or AVX2 at run time (`is_x86_feature_detected!`)
-//! and falls back to a portable scalar twin, which always exists and gives
-//! exactly the same answer (property tests check this on random input).
-//! `OTLP_SIMD=scalar` caps the detected level.
+//! Each kernel picks its vector path at run time, AVX-512 or AVX2 on x86-64
+//! (`is_x86_feature_detected!`) and NEON on aarch64
+//! (`is_aarch64_feature_detected!`), and falls back to a portable scalar
+//! twin, which always exists and gives exactly the same answer (property
+//! tests check every path the CPU has against it on random input).
+//! `OTLP_SIMD=scalar` caps the detected level ([`Isa::detect`]). The NEON
+//! paths are tested under qemu user-mode emulation
+//! (`scripts/aarch64-check.sh`); their speed has not been measured.
 //!
 //! | kernel | what |
 //! |---|---|
@@ -36,8 +40,8 @@
 //! trait for your own, and a [`processor::Chain`] that runs them in order;
 //! [`config::chain_from_toml`] builds a chain from TOML.
 //!
-//! Measured speed-ups of each kernel over its twin are in the workspace's
-//! `docs/benchmarks.md` (`benches/benches/simd.rs`).
+//! Measured speed-ups of each x86-64 kernel over its twin are in the
+//! workspace's `docs/benchmarks.md` (`benches/benches/simd.rs`).
 //!
 //! ```
 //! use otlp_simd::config::chain_from_toml;
@@ -66,9 +70,9 @@
 //! assert_eq!(batch.resource_spans[0].scope_spans[0].spans[0].trace_state, "ot=th:0");
 //! ```
 //!
-//! `unsafe` appears only inside the x86-64 kernels (`core::arch`), each
-//! block with a `SAFETY` comment. On other architectures the scalar twins
-//! run; NEON kernels for aarch64 are not written yet.
+//! `unsafe` appears only inside the x86-64 and aarch64 kernels
+//! (`core::arch`), each block with a `SAFETY` comment. On other
+//! architectures the scalar twins run.
 //!
 //! No cargo features.
 #![deny(unsafe_op_in_unsafe_fn)]

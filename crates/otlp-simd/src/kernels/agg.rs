@@ -6,14 +6,16 @@
 //! running lanes (element `i` of each full group of sixteen goes to lane
 //! `i % 16`), folds them pairwise (lane `j` with lane `j + 8`, then
 //! `j + 4`, `j + 2`, `j + 1`), and adds the remaining elements in order.
-//! Sixteen lanes are four AVX2 or two AVX-512 registers per running value,
-//! enough independent additions to hide the adder's latency. The results
+//! Sixteen lanes are eight NEON, four AVX2 or two AVX-512 registers per
+//! running value, enough independent additions to hide the adder's latency. The results
 //! are bit for bit equal across paths; they can differ in the last bits
 //! from a plain left-to-right sum.
 //!
 //! `min` and `max` skip NaN (a NaN never replaces the running value, as
-//! x86's `minpd` / `maxpd` with the new value first behave); with no
-//! non-NaN value they are `+inf` and `-inf`. `sum` is NaN if any value is.
+//! x86's `minpd` / `maxpd` with the new value first behave; NEON's `fmin`
+//! and `fminnm` differ, on NaN and on signed zeros, so the NEON path
+//! compares and selects instead); with no non-NaN value they are `+inf`
+//! and `-inf`. `sum` is NaN if any value is.
 
 use super::Isa;
 use thiserror::Error;
@@ -48,6 +50,11 @@ pub fn stats_with(isa: Isa, values: &[f64]) -> Stats {
         Isa::Avx2 => {
             // SAFETY: `effective` returned Avx2, so the CPU has AVX2.
             unsafe { x86::stats_avx2(values) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `effective` returned Neon, so the CPU has NEON.
+            unsafe { neon::stats_neon(values) }
         }
         _ => scalar::stats(values),
     }
@@ -158,6 +165,11 @@ pub fn histogram_with(isa: Isa, values: &[f64], buckets: &Buckets, counts: &mut 
         Isa::Avx2 => {
             // SAFETY: `effective` returned Avx2; counts has one entry per bucket.
             unsafe { x86::histogram_avx2(values, &buckets.bounds, counts) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `effective` returned Neon; counts has one entry per bucket.
+            unsafe { neon::histogram_neon(values, &buckets.bounds, counts) }
         }
         _ => scalar::histogram(values, buckets, counts),
     }
@@ -400,6 +412,87 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::scalar::{finish, index_linear, LANES};
+    use super::Stats;
+    use core::arch::aarch64::*;
+
+    /// Eight registers of two lanes, in lane order.
+    #[target_feature(enable = "neon")]
+    fn lanes2(r: [float64x2_t; 8]) -> [f64; LANES] {
+        let mut out = [0.0; LANES];
+        for (k, v) in r.into_iter().enumerate() {
+            // SAFETY: out[2k..2k + 2] is in bounds (k < 8); vst1q_f64 needs
+            // only f64 alignment, which `out` has.
+            unsafe { vst1q_f64(out.as_mut_ptr().add(2 * k), v) };
+        }
+        out
+    }
+
+    /// # Safety
+    /// The CPU must support NEON.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn stats_neon(values: &[f64]) -> Stats {
+        // Register k holds lanes 2k and 2k+1 of the twin's sixteen.
+        let mut s = [vdupq_n_f64(0.0); 8];
+        let mut lo = [vdupq_n_f64(f64::INFINITY); 8];
+        let mut hi = [vdupq_n_f64(f64::NEG_INFINITY); 8];
+        let groups = values.len() / LANES;
+        let p = values.as_ptr();
+        for g in 0..groups {
+            for k in 0..8 {
+                // SAFETY: values[16g + 2k..16g + 2k + 2] is in bounds (g < len / 16).
+                let x = unsafe { vld1q_f64(p.add(LANES * g + 2 * k)) };
+                s[k] = vaddq_f64(s[k], x);
+                // `x < acc ? x : acc`, the twin's order (false on NaN).
+                lo[k] = vbslq_f64(vcltq_f64(x, lo[k]), x, lo[k]);
+                hi[k] = vbslq_f64(vcgtq_f64(x, hi[k]), x, hi[k]);
+            }
+        }
+        finish(
+            lanes2(s),
+            lanes2(lo),
+            lanes2(hi),
+            &values[groups * LANES..],
+            values.len(),
+        )
+    }
+
+    /// # Safety
+    /// The CPU must support NEON; `counts.len() == bounds.len() + 1`.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn histogram_neon(values: &[f64], bounds: &[f64], counts: &mut [u64]) {
+        let groups = values.len() / 4;
+        let p = values.as_ptr();
+        let top = vdupq_n_u64(bounds.len() as u64);
+        for g in 0..groups {
+            // SAFETY: values[4g..4g+4] is in bounds.
+            let (x0, x1) = unsafe { (vld1q_f64(p.add(4 * g)), vld1q_f64(p.add(4 * g + 2))) };
+            // Start at the last bucket and step down once per bound at or
+            // above the value (all-ones lanes are -1); a NaN value is at
+            // or below no bound and stays in the last bucket.
+            let (mut i0, mut i1) = (top, top);
+            for &b in bounds {
+                let b = vdupq_n_f64(b);
+                i0 = vaddq_u64(i0, vcgeq_f64(b, x0));
+                i1 = vaddq_u64(i1, vcgeq_f64(b, x1));
+            }
+            for i in [
+                vgetq_lane_u64::<0>(i0),
+                vgetq_lane_u64::<1>(i0),
+                vgetq_lane_u64::<0>(i1),
+                vgetq_lane_u64::<1>(i1),
+            ] {
+                counts[i as usize] += 1;
+            }
+        }
+        for &x in &values[groups * 4..] {
+            counts[index_linear(bounds, x)] += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,6 +518,22 @@ mod tests {
             (e.count, e.sum, e.min, e.max),
             (0, 0.0, f64::INFINITY, f64::NEG_INFINITY)
         );
+    }
+
+    #[test]
+    fn signed_zeros_keep_the_running_value() {
+        // -0.0 and 0.0 compare equal, so the one already held stays, in
+        // the lanes and in the tail.
+        let mut min_col = vec![0.0; 16];
+        min_col.extend([-0.0; 19]);
+        let mut max_col = vec![-0.0; 16];
+        max_col.extend([0.0; 19]);
+        for isa in Isa::available() {
+            let lo = stats_with(isa, &min_col);
+            assert_eq!(lo.min.to_bits(), 0.0f64.to_bits(), "{isa:?}");
+            let hi = stats_with(isa, &max_col);
+            assert_eq!(hi.max.to_bits(), (-0.0f64).to_bits(), "{isa:?}");
+        }
     }
 
     #[test]
@@ -474,6 +583,17 @@ mod tests {
             let plain = values.iter().copied().filter(|x| !x.is_nan());
             prop_assert_eq!(want.min, plain.clone().fold(f64::INFINITY, f64::min));
             prop_assert_eq!(want.max, plain.fold(f64::NEG_INFINITY, f64::max));
+        }
+
+        #[test]
+        fn finite_sums_match_scalar(values in prop::collection::vec(-1e6f64..1e6, 16..300)) {
+            // Without huge values, infinities or NaN to absorb them, the
+            // sums show any difference in the order of the additions.
+            let want = scalar::stats(&values);
+            for isa in Isa::available() {
+                let got = stats_with(isa, &values);
+                prop_assert_eq!(got.sum.to_bits(), want.sum.to_bits(), "{:?}", isa);
+            }
         }
 
         #[test]

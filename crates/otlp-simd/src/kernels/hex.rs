@@ -1,9 +1,11 @@
 //! Lower-case hex of ids (and any bytes), as OTLP/JSON and W3C headers
 //! write trace and span ids.
 //!
-//! The vector paths widen each byte to 16 bits, split it into its two
+//! The x86 paths widen each byte to 16 bits, split it into its two
 //! nibbles in one lane (high nibble first, as hex is read), and map all
-//! nibbles to ASCII at once with a 16-entry byte shuffle.
+//! nibbles to ASCII at once with a 16-entry byte shuffle. The NEON path
+//! maps the high and the low nibbles of 16 bytes with two table lookups
+//! and stores them interleaved.
 
 use super::Isa;
 
@@ -29,6 +31,11 @@ pub fn append_hex_with(isa: Isa, src: &[u8], out: &mut Vec<u8>) {
         Isa::Avx2 => {
             // SAFETY: `effective` returned Avx2, so the CPU has AVX2; dst is 2 * src long.
             unsafe { x86::hex_avx2(src, dst) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `effective` returned Neon, so the CPU has NEON; dst is 2 * src long.
+            unsafe { neon::hex_neon(src, dst) }
         }
         _ => scalar::hex(src, dst),
     }
@@ -104,6 +111,32 @@ mod x86 {
         let done = steps * 32;
         // SAFETY: the CPU has AVX2 too (AVX-512 implies it); same length contract.
         unsafe { hex_avx2(&src[done..], &mut dst[2 * done..]) }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::{scalar, DIGITS};
+    use core::arch::aarch64::*;
+
+    /// # Safety
+    /// The CPU must support NEON and `dst.len() == 2 * src.len()`.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn hex_neon(src: &[u8], dst: &mut [u8]) {
+        // SAFETY: DIGITS is 16 bytes.
+        let lut = unsafe { vld1q_u8(DIGITS.as_ptr()) };
+        let low = vdupq_n_u8(0x0f);
+        let steps = src.len() / 16;
+        for s in 0..steps {
+            // SAFETY: reads src[16s..16s+16] (s < len / 16).
+            let x = unsafe { vld1q_u8(src.as_ptr().add(s * 16)) };
+            let hi = vqtbl1q_u8(lut, vshrq_n_u8::<4>(x));
+            let lo = vqtbl1q_u8(lut, vandq_u8(x, low));
+            // SAFETY: writes dst[32s..32s+32] (high, low, high, low, ..),
+            // inside dst (2 * src.len() long).
+            unsafe { vst2q_u8(dst.as_mut_ptr().add(s * 32), uint8x16x2_t(hi, lo)) };
+        }
+        scalar::hex(&src[steps * 16..], &mut dst[steps * 32..]);
     }
 }
 

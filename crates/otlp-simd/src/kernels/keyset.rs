@@ -2,8 +2,8 @@
 //!
 //! Keys are grouped by length; within a length, each key's first 16 bytes
 //! (zero-padded) are kept side by side. A lookup compares the candidate's
-//! first 16 bytes with two (AVX2) or four (AVX-512) stored heads per
-//! instruction and looks at the rest of the bytes only on a head match.
+//! first 16 bytes with one (NEON), two (AVX2) or four (AVX-512) stored
+//! heads per instruction and looks at the rest of the bytes only on a head match.
 //! The scalar twin compares the heads as two `u64`s each.
 
 use super::Isa;
@@ -98,6 +98,11 @@ impl KeySet {
                 // SAFETY: `effective` returned an AVX2-capable level.
                 unsafe { x86::contains_avx2(g, &h, key) }
             }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon if g.keys.len() >= VECTOR_MIN => {
+                // SAFETY: `effective` returned Neon, so the CPU has NEON.
+                unsafe { neon::contains_neon(g, &h, key) }
+            }
             _ => scalar_contains(g, &h, key),
         }
     }
@@ -166,6 +171,29 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::{rest_equal, Group};
+    use core::arch::aarch64::*;
+
+    /// # Safety
+    /// The CPU must support NEON; `g.heads` has an entry for every key.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn contains_neon(g: &Group, h: &[u8; 16], key: &[u8]) -> bool {
+        // SAFETY: `h` is 16 bytes.
+        let want = unsafe { vld1q_u8(h.as_ptr()) };
+        // The padding head (past the last key) is not looked at.
+        for (k, head) in g.keys.iter().zip(&g.heads) {
+            // SAFETY: `head` is 16 bytes.
+            let eq = vceqq_u8(unsafe { vld1q_u8(head.as_ptr()) }, want);
+            if vminvq_u8(eq) == 0xff && rest_equal(k, key) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,8 +232,40 @@ mod tests {
         ]
     }
 
+    /// Many keys of one length (the vector compare), from two letters, most
+    /// starting with fourteen `a`s, so that heads match while the bytes
+    /// after them differ.
+    fn same_length(n: usize) -> impl Strategy<Value = Vec<Vec<u8>>> {
+        let key = (
+            prop::bool::weighted(0.7),
+            prop::collection::vec(prop::sample::select(b"ab".to_vec()), n),
+        )
+            .prop_map(|(shared, mut k)| {
+                if shared {
+                    let m = k.len().min(14);
+                    k[..m].fill(b'a');
+                }
+                k
+            });
+        prop::collection::vec(key, 0..24)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn every_isa_matches_on_one_length(
+            (keys, probes) in (0usize..40).prop_flat_map(|n| (same_length(n), same_length(n))),
+        ) {
+            let set = KeySet::new(&keys);
+            let reference: HashSet<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            for p in probes.iter().chain(&keys) {
+                let want = reference.contains(p.as_slice());
+                for isa in Isa::available() {
+                    prop_assert_eq!(set.contains_with(isa, p), want, "{:?}", isa);
+                }
+            }
+        }
+
         #[test]
         fn every_isa_matches_a_hash_set(keys in prop::collection::vec(key(), 0..20), probes in prop::collection::vec(key(), 0..40)) {
             let set = KeySet::new(&keys);

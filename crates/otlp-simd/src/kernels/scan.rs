@@ -519,6 +519,11 @@ fn fill_bits(isa: Isa, set: &ByteSet, tables: &ByteSetTables, bytes: &[u8], bits
             // SAFETY: `effective` returned Avx2: the CPU has AVX2; bits covers bytes.
             unsafe { x86::candidates_avx2(tables, bytes, bits) }
         }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `effective` returned Neon: the CPU has NEON; bits covers bytes.
+            unsafe { neon::candidates_neon(tables, bytes, bits) }
+        }
         _ => scalar::candidates(set, bytes, 0, bits),
     }
 }
@@ -758,6 +763,88 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::ByteSetTables;
+    use core::arch::aarch64::*;
+
+    /// `1 << (h & 7)` for each high nibble `h`; also the weight of each
+    /// byte's bit within its group of eight when the hits become a mask.
+    const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+
+    /// The tables the byte-set test uses.
+    struct Tables {
+        ascii: uint8x16_t,
+        high: uint8x16_t,
+        bit: uint8x16_t,
+    }
+
+    /// All ones in each byte of `x` that is in the set, zero elsewhere.
+    #[target_feature(enable = "neon")]
+    fn hits(x: uint8x16_t, t: &Tables) -> uint8x16_t {
+        let lo = vandq_u8(x, vdupq_n_u8(0x0f));
+        let hi = vshrq_n_u8::<4>(x);
+        // The high bit of each byte picks the table for high nibbles 8-15.
+        let row = vbslq_u8(
+            vcltzq_s8(vreinterpretq_s8_u8(x)),
+            vqtbl1q_u8(t.high, lo),
+            vqtbl1q_u8(t.ascii, lo),
+        );
+        vtstq_u8(row, vqtbl1q_u8(t.bit, hi))
+    }
+
+    /// The trigger bytes among the 64 at `p`, as a bit mask.
+    ///
+    /// # Safety
+    /// The CPU must support NEON and 64 bytes must be readable at `p`.
+    #[target_feature(enable = "neon")]
+    unsafe fn mask64(p: *const u8, t: &Tables) -> u64 {
+        // SAFETY: the caller guarantees 64 readable bytes at `p`.
+        let x = unsafe { vld1q_u8_x4(p) };
+        let (h0, h1, h2, h3) = (
+            vandq_u8(hits(x.0, t), t.bit),
+            vandq_u8(hits(x.1, t), t.bit),
+            vandq_u8(hits(x.2, t), t.bit),
+            vandq_u8(hits(x.3, t), t.bit),
+        );
+        // Pairwise additions sum each group of eight weighted bytes into
+        // one byte, the groups in memory order.
+        let s = vpaddq_u8(vpaddq_u8(h0, h1), vpaddq_u8(h2, h3));
+        let s = vpaddq_u8(s, s);
+        vgetq_lane_u64::<0>(vreinterpretq_u64_u8(s))
+    }
+
+    /// # Safety
+    /// The CPU must support NEON; `bits` holds `bytes.len()` bits and is zeroed.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn candidates_neon(t: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
+        // SAFETY: each table is 16 bytes.
+        let t = unsafe {
+            Tables {
+                ascii: vld1q_u8(t.ascii.as_ptr()),
+                high: vld1q_u8(t.high.as_ptr()),
+                bit: vld1q_u8(BIT.as_ptr()),
+            }
+        };
+        let mut i = 0;
+        while i + 64 <= bytes.len() {
+            // SAFETY: bytes[i..i + 64] is in bounds.
+            bits[i / 64] = unsafe { mask64(bytes.as_ptr().add(i), &t) };
+            i += 64;
+        }
+        let tail = bytes.len() - i;
+        if tail > 0 {
+            // The last bytes go through a zero-padded copy, and the bits
+            // past the end are cleared.
+            let mut pad = [0u8; 64];
+            pad[..tail].copy_from_slice(&bytes[i..]);
+            // SAFETY: `pad` is 64 bytes.
+            let m = unsafe { mask64(pad.as_ptr(), &t) };
+            bits[i / 64] = m & ((1u64 << tail) - 1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -875,6 +962,32 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn prefilter_matches_scalar_on_any_bytes(
+            firsts in prop::collection::vec(any::<char>(), 0..12),
+            nul in any::<bool>(),
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            // Literals give the set its bytes: any leading UTF-8 byte, and
+            // NUL, which the zero padding of a tail must not report.
+            let mut b = Scanner::builder();
+            for c in firsts {
+                b = b.with_literal(c.to_string());
+            }
+            if nul {
+                b = b.with_literal("\0");
+            }
+            let s = b.build();
+            let words = bytes.len().div_ceil(64);
+            let mut want = vec![0; words];
+            scalar::candidates(&s.set, &bytes, 0, &mut want);
+            for isa in Isa::available() {
+                let mut got = vec![u64::MAX; words];
+                s.candidates_with(isa, &bytes, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", isa);
+            }
+        }
+
         #[test]
         fn every_isa_matches_scalar(text in text()) {
             let s = scanner();

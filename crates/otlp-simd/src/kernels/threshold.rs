@@ -3,9 +3,9 @@
 //! The OpenTelemetry consistent probability sampling specification takes the
 //! randomness value R from the least-significant 56 bits of the trace id
 //! (bytes 9 to 16, big-endian) and keeps a span when `R >= T`, T being the
-//! 56-bit rejection threshold (0 keeps all, 2^56 keeps none). With SIMD, four
-//! (AVX2) or eight (AVX-512) ids are byte-swapped, masked and compared per
-//! step.
+//! 56-bit rejection threshold (0 keeps all, 2^56 keeps none). With SIMD, two
+//! (NEON), four (AVX2) or eight (AVX-512) ids are byte-swapped, masked and
+//! compared per instruction.
 
 use super::Isa;
 
@@ -45,6 +45,11 @@ pub fn keep_mask_with(isa: Isa, ids: &[[u8; 16]], threshold: u64, out: &mut Vec<
         Isa::Avx2 => {
             // SAFETY: `effective` returned Avx2, so the CPU has AVX2.
             unsafe { x86::keep_mask_avx2(ids, threshold, out) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `effective` returned Neon, so the CPU has NEON.
+            unsafe { neon::keep_mask_neon(ids, threshold, out) }
         }
         _ => scalar::keep_mask(ids, 0, threshold, out),
     }
@@ -227,6 +232,51 @@ mod x86 {
             out[blocks / 8] = bits;
         }
         kept + scalar::keep_mask(ids, blocks * 8, threshold, out)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::{scalar, MASK56};
+    use core::arch::aarch64::*;
+
+    /// # Safety
+    /// The CPU must support NEON; `out` is zeroed and holds `ids.len()` bits.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn keep_mask_neon(
+        ids: &[[u8; 16]],
+        threshold: u64,
+        out: &mut [u64],
+    ) -> usize {
+        let mask = vdupq_n_u64(MASK56);
+        let th = vdupq_n_u64(threshold);
+        let base = ids.as_ptr().cast::<u8>();
+        let steps = ids.len() / 8;
+        let mut kept = 0usize;
+        for s in 0..steps {
+            let mut keep = vdupq_n_u64(0);
+            for k in 0..4 {
+                let at = 128 * s + 32 * k;
+                // SAFETY: step `s` reads ids 8s + 2k and 8s + 2k + 1 (32
+                // bytes), inside `ids` (s < len / 8, k < 4); vld1q_u8 needs
+                // no alignment.
+                let (a, b) = unsafe { (vld1q_u8(base.add(at)), vld1q_u8(base.add(at + 16))) };
+                // Each id's bytes 8..16 as a big-endian u64, in order.
+                let hi = vzip2q_u64(
+                    vreinterpretq_u64_u8(vrev64q_u8(a)),
+                    vreinterpretq_u64_u8(vrev64q_u8(b)),
+                );
+                let r = vandq_u64(hi, mask);
+                let bits = vcombine_u64(vcreate_u64(1 << (2 * k)), vcreate_u64(2 << (2 * k)));
+                keep = vorrq_u64(keep, vandq_u64(vcgeq_u64(r, th), bits));
+            }
+            // The lanes' bits are disjoint, so their sum is their union.
+            let keep = vaddvq_u64(keep);
+            kept += keep.count_ones() as usize;
+            let i = s * 8;
+            out[i / 64] |= keep << (i % 64);
+        }
+        kept + scalar::keep_mask(ids, steps * 8, threshold, out)
     }
 }
 

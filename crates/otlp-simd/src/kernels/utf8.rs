@@ -1,7 +1,7 @@
 //! UTF-8 validation with the answer `std::str::from_utf8` gives.
 //!
 //! Telemetry strings are nearly all ASCII, so the vector paths test 32
-//! (AVX2) or 64 (AVX-512) bytes per step for a set high bit and hand only
+//! (NEON, AVX2) or 64 (AVX-512) bytes per step for a set high bit and hand only
 //! the first non-ASCII character of a block to the scalar decoder, then go
 //! back to whole blocks, so mostly non-ASCII text gains nothing from the
 //! vectors; values shorter than one vector go to the scalar twin directly.
@@ -37,6 +37,11 @@ pub fn first_invalid_with(isa: Isa, bytes: &[u8]) -> Option<usize> {
         Isa::Avx2 => {
             // SAFETY: `effective` returned Avx2, so the CPU has AVX2.
             unsafe { x86::first_invalid_avx2(bytes) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `effective` returned Neon, so the CPU has NEON.
+            unsafe { neon::first_invalid_neon(bytes) }
         }
         _ => scalar::first_invalid(bytes),
     }
@@ -161,6 +166,54 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::scalar::char_len;
+    use core::arch::aarch64::*;
+
+    /// Four bits per byte of `v`, all set where the byte's high bit is.
+    #[target_feature(enable = "neon")]
+    fn high_nibbles(v: uint8x16_t) -> u64 {
+        let high = vreinterpretq_u16_u8(vcltzq_s8(vreinterpretq_s8_u8(v)));
+        vget_lane_u64::<0>(vreinterpret_u64_u8(vshrn_n_u16::<4>(high)))
+    }
+
+    /// # Safety
+    /// The CPU must support NEON.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn first_invalid_neon(bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if i + 16 > bytes.len() {
+                // The last bytes go eight at a time in the scalar twin;
+                // `i` is a character boundary.
+                return super::scalar::first_invalid(&bytes[i..]).map(|k| k + i);
+            }
+            let p = bytes.as_ptr();
+            if i + 32 <= bytes.len() {
+                // SAFETY: bytes[i..i + 32] is in bounds.
+                let (a, b) = unsafe { (vld1q_u8(p.add(i)), vld1q_u8(p.add(i + 16))) };
+                if vmaxvq_u8(vorrq_u8(a, b)) < 0x80 {
+                    i += 32;
+                    continue;
+                }
+            }
+            // SAFETY: bytes[i..i + 16] is in bounds.
+            let high = high_nibbles(unsafe { vld1q_u8(p.add(i)) });
+            if high == 0 {
+                i += 16;
+                continue;
+            }
+            i += (high.trailing_zeros() / 4) as usize;
+            match char_len(bytes, i) {
+                Some(n) => i += n,
+                None => return Some(i),
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +238,28 @@ mod tests {
         for c in cases {
             for isa in Isa::available() {
                 assert_eq!(first_invalid_with(isa, c), std_answer(c), "{isa:?} {c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_non_ascii_byte_anywhere() {
+        // Every position of a first non-ASCII byte, inside and across whole
+        // vectors and in the tails, valid (a two-byte character) or not,
+        // among ASCII letters or NULs.
+        for len in 30..100 {
+            for at in 0..len {
+                for (fill, bad) in [b'a', 0]
+                    .into_iter()
+                    .flat_map(|f| [&b"\xc3\xa9"[..], b"\x80", b"\xff", b"\xe2\x82"].map(|b| (f, b)))
+                {
+                    let mut v = vec![fill; len];
+                    v.splice(at..at + 1, bad.iter().copied());
+                    let want = std_answer(&v);
+                    for isa in Isa::available() {
+                        assert_eq!(first_invalid_with(isa, &v), want, "{isa:?} {len} {at}");
+                    }
+                }
             }
         }
     }
