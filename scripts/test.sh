@@ -61,6 +61,7 @@ cargo test --workspace --doc -j "$jobs"
 finish fuzz-build "$fuzz_build"
 scripts/fuzz.sh --runs 200000  # every receiver decoder, from a fixed seed; a crash fails the run
 scripts/feature-check.sh
+scripts/aarch64-check.sh  # the NEON kernels against their scalar twins, under qemu
 
 # The examples check themselves against an embedded receiver (they exit
 # non-zero when something did not arrive); run them with no collector set.
