@@ -84,6 +84,50 @@ mod x86 {
     use super::scalar;
     use core::arch::x86_64::*;
 
+    /// Collects the keep bits of blocks of eight ids, one byte a block, and
+    /// stores them a word (64 ids) at a time, counting the kept ids.
+    struct Words<'a> {
+        out: &'a mut [u64],
+        block: usize,
+        bits: u64,
+        kept: usize,
+    }
+
+    impl<'a> Words<'a> {
+        fn new(out: &'a mut [u64]) -> Self {
+            Words {
+                out,
+                block: 0,
+                bits: 0,
+                kept: 0,
+            }
+        }
+
+        #[inline(always)]
+        fn push(&mut self, keep: u8) {
+            self.bits |= u64::from(keep) << ((self.block % 8) * 8);
+            if self.block % 8 == 7 {
+                self.flush();
+            }
+            self.block += 1;
+        }
+
+        #[inline(always)]
+        fn flush(&mut self) {
+            self.kept += self.bits.count_ones() as usize;
+            self.out[self.block / 8] = self.bits;
+            self.bits = 0;
+        }
+
+        /// Stores the last, partial word; returns how many ids were kept.
+        fn finish(mut self) -> usize {
+            if !self.block.is_multiple_of(8) {
+                self.flush();
+            }
+            self.kept
+        }
+    }
+
     /// Per 128-bit lane (one id): R (the id's bytes 15 down to 9, then a
     /// zero) into the lane's low 64 bits, zeros above.
     const R_LOW: [i8; 32] = [
@@ -130,9 +174,7 @@ mod x86 {
         let th = _mm256_set1_epi64x(threshold as i64);
         let base = ids.as_ptr().cast::<u8>();
         let blocks = ids.len() / 8;
-        let mut kept = 0usize;
-        // The bits of eight blocks of eight ids, stored as one word.
-        let mut bits = 0u64;
+        let mut words = Words::new(out);
         for blk in 0..blocks {
             let p = blk * 128;
             // SAFETY: reads ids 8blk .. 8blk+8 (128 bytes), inside `ids` (blk < len / 8).
@@ -150,18 +192,9 @@ mod x86 {
             let rej0 = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(th, r0)));
             let rej1 = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(th, r1)));
             let keep = UNSWAP[(!(rej0 | (rej1 << 4)) & 0xff) as usize];
-            bits |= u64::from(keep) << ((blk % 8) * 8);
-            if blk % 8 == 7 {
-                kept += bits.count_ones() as usize;
-                out[blk / 8] = bits;
-                bits = 0;
-            }
+            words.push(keep);
         }
-        if !blocks.is_multiple_of(8) {
-            kept += bits.count_ones() as usize;
-            out[blocks / 8] = bits;
-        }
-        kept + scalar::keep_mask(ids, blocks * 8, threshold, out)
+        words.finish() + scalar::keep_mask(ids, blocks * 8, threshold, out)
     }
 
     /// The bits of a mask over ids in the order [0, 4, 1, 5, 2, 6, 3, 7]
@@ -204,8 +237,7 @@ mod x86 {
         let th = _mm512_set1_epi64(threshold as i64);
         let base = ids.as_ptr().cast::<u8>();
         let blocks = ids.len() / 8;
-        let mut kept = 0usize;
-        let mut bits = 0u64;
+        let mut words = Words::new(out);
         for blk in 0..blocks {
             let p = blk * 128;
             // SAFETY: reads ids 8blk .. 8blk+8 (128 bytes), inside `ids` (blk < len / 8).
@@ -218,18 +250,9 @@ mod x86 {
             // Lanes [R0, R4, R1, R5, R2, R6, R3, R7].
             let r = _mm512_or_si512(_mm512_shuffle_epi8(a, lo), _mm512_shuffle_epi8(b, hi));
             let keep = UNZIP[usize::from(_mm512_cmpge_epu64_mask(r, th))];
-            bits |= u64::from(keep) << ((blk % 8) * 8);
-            if blk % 8 == 7 {
-                kept += bits.count_ones() as usize;
-                out[blk / 8] = bits;
-                bits = 0;
-            }
+            words.push(keep);
         }
-        if !blocks.is_multiple_of(8) {
-            kept += bits.count_ones() as usize;
-            out[blocks / 8] = bits;
-        }
-        kept + scalar::keep_mask(ids, blocks * 8, threshold, out)
+        words.finish() + scalar::keep_mask(ids, blocks * 8, threshold, out)
     }
 }
 
