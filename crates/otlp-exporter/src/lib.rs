@@ -930,17 +930,12 @@ impl ExporterBuilder<OtlpSpanExporter> {
 
 impl SpanExporter for OtlpSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        #[cfg(feature = "processors")]
-        let batch = {
-            let mut batch = batch;
-            batch.retain(|span| !self.pipeline.drops_early(span));
-            if batch.is_empty() {
-                return Ok(());
-            }
-            batch
-        };
         if let Some(router) = self.pipeline.trace_router() {
             return export_by_trace(&self.pipeline, router, batch).await;
+        }
+        #[cfg(feature = "processors")]
+        if self.pipeline.has_processing() {
+            return export_processed(&self.pipeline, batch).await;
         }
         let items = batch.len() as u64;
         let prepared = self
@@ -978,17 +973,26 @@ async fn export_by_trace(
         .unwrap_or_else(PoisonError::into_inner)
         .format();
     let mut parts: Vec<((u32, u32), [u8; 16], otlp_core::SpanBatch)> = Vec::new();
-    for span in &batch {
+    let mut batch = batch;
+    for span in &mut batch {
+        #[cfg(feature = "processors")]
+        let Some(trace_state) = pipeline.end_span(span) else {
+            continue;
+        };
+        #[cfg(not(feature = "processors"))]
+        let trace_state: Option<&str> = None;
         let trace = span.span_context.trace_id().to_bytes();
         let pair = ring.top_two(&trace);
-        match parts.iter_mut().find(|(p, _, _)| *p == pair) {
-            Some((_, _, part)) => part.push(span),
+        let i = match parts.iter().position(|(p, _, _)| *p == pair) {
+            Some(i) => i,
             None => {
-                let mut part = otlp_core::SpanBatch::new(format);
-                part.push(span);
-                parts.push((pair, trace, part));
+                parts.push((pair, trace, otlp_core::SpanBatch::new(format)));
+                parts.len() - 1
             }
-        }
+        };
+        parts[i]
+            .2
+            .push_with_trace_state(span, trace_state.as_deref());
     }
     drop(batch);
     let mut result = Ok(());
@@ -1010,8 +1014,36 @@ async fn export_by_trace(
     result
 }
 
+/// Spans through the processors as each one ends (or their early
+/// decision), then encoded into one request.
+#[cfg(feature = "processors")]
+async fn export_processed(pipeline: &Pipeline, mut batch: Vec<SpanData>) -> OTelSdkResult {
+    let format = pipeline
+        .encoder
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .format();
+    let mut part = otlp_core::SpanBatch::new(format);
+    for span in &mut batch {
+        if let Some(trace_state) = pipeline.end_span(span) {
+            part.push_with_trace_state(span, trace_state.as_deref());
+        }
+    }
+    drop(batch);
+    if part.is_empty() {
+        return Ok(());
+    }
+    let items = part.len() as u64;
+    let prepared = pipeline.prepare_counted(items, |e, out| e.encode_span_batch(&mut part, out))?;
+    pipeline.submit(prepared).await
+}
+
 fn set_resource(pipeline: &Pipeline, resource: &Resource) {
     pipeline.set_route_resource(resource);
+    #[cfg(feature = "processors")]
+    let processed = pipeline.process_resource(resource);
+    #[cfg(feature = "processors")]
+    let resource = processed.as_ref().unwrap_or(resource);
     pipeline
         .encoder
         .write()

@@ -188,13 +188,34 @@ impl Pipeline {
         })
     }
 
-    /// Whether the processors remove `span` before it is encoded (booked
-    /// as removed when they do).
+    /// Runs the processors on `span` as it ends, before it is encoded:
+    /// `None` when they remove it (booked as removed), else the
+    /// tracestate to encode it with, if they wrote one.
     #[cfg(feature = "processors")]
-    pub(crate) fn drops_early(&self, span: &opentelemetry_sdk::trace::SpanData) -> bool {
-        self.processing
-            .as_ref()
-            .is_some_and(|p| p.drops_early(span, &self.stats))
+    pub(crate) fn end_span(
+        &self,
+        span: &mut opentelemetry_sdk::trace::SpanData,
+    ) -> Option<Option<std::borrow::Cow<'_, str>>> {
+        match &self.processing {
+            None => Some(None),
+            Some(p) => p.end_span(span, &self.stats),
+        }
+    }
+
+    /// Whether processors are set.
+    #[cfg(feature = "processors")]
+    pub(crate) fn has_processing(&self) -> bool {
+        self.processing.is_some()
+    }
+
+    /// The resource to encode after the processors that run span by span
+    /// processed it (`None` when there are none).
+    #[cfg(feature = "processors")]
+    pub(crate) fn process_resource(
+        &self,
+        resource: &opentelemetry_sdk::Resource,
+    ) -> Option<opentelemetry_sdk::Resource> {
+        self.processing.as_ref()?.process_resource(resource)
     }
 
     /// The derived metrics' counters, with processors.
@@ -276,6 +297,8 @@ impl Pipeline {
         #[cfg(feature = "processors")]
         let encode = |encoder: &Encoder, out: &mut Vec<u8>| match &self.processing {
             None => encode(encoder, out),
+            // Processed span by span as they ended.
+            Some(processing) if processing.by_span() => encode(encoder, out),
             Some(processing) => {
                 items = processing.run(encoder, encode, out, &self.stats, items);
             }

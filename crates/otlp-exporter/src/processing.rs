@@ -1,6 +1,14 @@
 //! Processors run on each batch before it is queued
 //! ([`ExporterBuilder::with_processors`](crate::ExporterBuilder::with_processors)).
 //!
+//! A trace chain whose every step works span by span
+//! ([`Chain::span_chain`]: sampling, filter, redaction) runs on each SDK
+//! span as it ends, before it is encoded: a span it drops is never
+//! encoded, one it keeps is edited in place and encoded with the
+//! tracestate the sampler wrote, and the resource is processed once when
+//! it is set. Other chains (span metrics, the adaptive sampler, attribute
+//! actions, logs and metrics) take the batch path:
+//!
 //! A batch is encoded as usual, decoded (an `ExportTraceServiceRequest`, or
 //! the logs or metrics request), run through the [`Chain`] and encoded
 //! again. This happens where the batch
@@ -21,7 +29,8 @@ use opentelemetry::trace::Status;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
 use otlp_core::{Encoder, ExportRequest, Format, Signal};
-use otlp_simd::processor::{Chain, EarlyDrop};
+use otlp_simd::processor::{Chain, EarlyDrop, SpanChain, SpanOutcome};
+use std::borrow::Cow;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -36,6 +45,8 @@ pub(crate) struct Processing {
     /// The first step's decision by trace id (a sampler), taken as spans
     /// end so that the spans it drops are never encoded.
     early: Option<(String, EarlyDrop)>,
+    /// The chain run on each span as it ends, when every step can.
+    spans: Option<SpanChain>,
     /// The signal of the batches processed here.
     signal: Signal,
     /// Where derived metrics go (trace pipelines only).
@@ -48,15 +59,19 @@ pub(crate) struct Processing {
 impl Processing {
     /// Processing of `signal`'s batches; derived metrics go to `metrics`.
     pub(crate) fn new(chain: Arc<Mutex<Chain>>, signal: Signal, metrics: Option<Pipeline>) -> Self {
-        let early = match signal {
-            Signal::Traces => chain
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .early_drop(),
-            _ => None,
+        let (early, spans) = match signal {
+            Signal::Traces => {
+                let chain = chain.lock().unwrap_or_else(PoisonError::into_inner);
+                match chain.span_chain() {
+                    Some(spans) => (None, Some(spans)),
+                    None => (chain.early_drop(), None),
+                }
+            }
+            _ => (None, None),
         };
         Processing {
             early,
+            spans,
             chain,
             signal,
             metrics: metrics.map(Arc::new),
@@ -65,11 +80,60 @@ impl Processing {
         }
     }
 
+    /// Whether the chain runs on each span as it ends (then batches are
+    /// not processed again).
+    pub(crate) fn by_span(&self) -> bool {
+        self.spans.is_some()
+    }
+
+    /// The resource to encode: the chain's steps process it once, and see
+    /// it so for the spans to come. `None` without a span-by-span chain.
+    pub(crate) fn process_resource(
+        &self,
+        resource: &opentelemetry_sdk::Resource,
+    ) -> Option<opentelemetry_sdk::Resource> {
+        let spans = self.spans.as_ref()?;
+        let attrs = resource
+            .iter()
+            .map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        let out = spans.set_resource(attrs);
+        let builder = opentelemetry_sdk::Resource::builder_empty();
+        Some(
+            match resource.schema_url() {
+                Some(url) => builder.with_schema_url(out, url.to_owned()),
+                None => builder.with_attributes(out),
+            }
+            .build(),
+        )
+    }
+
+    /// Runs the chain on `span` as it ends: `None` when a step drops it
+    /// (booked as removed), else the tracestate to encode it with in
+    /// place of its own, if a step wrote one. Without a span-by-span
+    /// chain, only the first step's early decision is taken.
+    pub(crate) fn end_span(
+        &self,
+        span: &mut SpanData,
+        stats: &ExportStats,
+    ) -> Option<Option<Cow<'_, str>>> {
+        let Some(chain) = &self.spans else {
+            return (!self.drops_early(span, stats)).then_some(None);
+        };
+        match chain.on_end(span) {
+            SpanOutcome::Keep(trace_state) => Some(trace_state),
+            SpanOutcome::Drop { step, reason } => {
+                stats.record_removed_one(step, reason);
+                None
+            }
+        }
+    }
+
     /// Whether the chain's first step (a sampler) certainly drops `span`:
     /// then it is booked as removed here and not encoded at all. Spans
     /// with a tracestate or a `sampling.priority` attribute are left to the
     /// batch.
-    pub(crate) fn drops_early(&self, span: &SpanData, stats: &ExportStats) -> bool {
+    fn drops_early(&self, span: &SpanData, stats: &ExportStats) -> bool {
         let Some((name, early)) = &self.early else {
             return false;
         };

@@ -501,7 +501,7 @@ impl Shared {
 impl Shared {
     /// `on_end` with several endpoints: the span goes into the batch of
     /// its trace's (owner, next owner) pair.
-    fn on_end_routed(self: &Arc<Self>, routed: &Routed, span: SpanData) {
+    fn on_end_routed(self: &Arc<Self>, routed: &Routed, span: SpanData, trace_state: Option<&str>) {
         let trace = span.span_context.trace_id().to_bytes();
         let shard = &routed.shards[shard_index(routed.shards.len())];
         let mut current = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -542,7 +542,7 @@ impl Shared {
         if part.batch.is_empty() {
             part.key = trace;
         }
-        part.batch.push(&span);
+        part.batch.push_with_trace_state(&span, trace_state);
         let full = ((part.batch.len() >= self.max_batch
             || part.batch.encoded_len() >= MAX_BATCH_BYTES)
             && self.handoffs.try_add(MAX_HANDOFFS))
@@ -564,11 +564,16 @@ impl SpanProcessor for OtlpSpanProcessor {
             return;
         }
         #[cfg(feature = "processors")]
-        if shared.pipeline.drops_early(&span) {
+        let mut span = span;
+        #[cfg(feature = "processors")]
+        let Some(trace_state) = shared.pipeline.end_span(&mut span) else {
             return;
-        }
+        };
+        #[cfg(not(feature = "processors"))]
+        let trace_state: Option<std::borrow::Cow<'_, str>> = None;
+        let trace_state = trace_state.as_deref();
         if let Some(routed) = &shared.routed {
-            shared.on_end_routed(routed, span);
+            shared.on_end_routed(routed, span, trace_state);
             return;
         }
         let shard = &shared.shards[shard_index(shared.shards.len())];
@@ -591,7 +596,7 @@ impl SpanProcessor for OtlpSpanProcessor {
             }
             waiting = Some(shared.swap(&mut current));
         }
-        current.push(&span);
+        current.push_with_trace_state(&span, trace_state);
         let full = ((current.len() >= shared.max_batch
             || current.encoded_len() >= MAX_BATCH_BYTES)
             && shared.handoffs.try_add(MAX_HANDOFFS))

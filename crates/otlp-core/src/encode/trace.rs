@@ -143,6 +143,15 @@ impl SpanBatch {
 
     /// Encodes `span` into the batch.
     pub fn push(&mut self, s: &SpanData) {
+        self.push_with_trace_state(s, None);
+    }
+
+    /// Encodes `span` into the batch with `trace_state` (a W3C
+    /// `tracestate` header value, written as it is) in place of the span
+    /// context's when it is `Some`: what a sampler that writes its
+    /// threshold to the tracestate needs, without building a new
+    /// `TraceState` for each span.
+    pub fn push_with_trace_state(&mut self, s: &SpanData, trace_state: Option<&str>) {
         let scope = &s.instrumentation_scope;
         let i = match self.groups.get(self.last) {
             Some(g) if same_scope(&g.scope, scope) => self.last,
@@ -162,13 +171,14 @@ impl SpanBatch {
         let before = body.len();
         match self.format {
             Format::Protobuf => {
-                ProtoWriter::new(body).message(2, "spans", Size::Medium, |w| span(w, s));
+                ProtoWriter::new(body)
+                    .message(2, "spans", Size::Medium, |w| span_with(w, s, trace_state));
             }
             Format::Json => {
                 if !body.is_empty() {
                     body.push(b',');
                 }
-                JsonWriter::object(body, |w| span(w, s));
+                JsonWriter::object(body, |w| span_with(w, s, trace_state));
             }
         }
         self.spans += 1;
@@ -253,10 +263,17 @@ pub(crate) fn batch_request<W: Writer>(w: &mut W, resource: &EncodedResource, ba
 }
 
 fn span<W: Writer>(w: &mut W, s: &SpanData) {
+    span_with(w, s, None);
+}
+
+fn span_with<W: Writer>(w: &mut W, s: &SpanData, trace_state: Option<&str>) {
     let cx = &s.span_context;
     w.id(1, "traceId", &cx.trace_id().to_bytes());
     w.id(2, "spanId", &cx.span_id().to_bytes());
-    w.string(3, "traceState", &cx.trace_state().header());
+    match trace_state {
+        Some(ts) => w.string(3, "traceState", ts),
+        None => w.string(3, "traceState", &cx.trace_state().header()),
+    }
     if s.parent_span_id != SpanId::INVALID {
         w.id(4, "parentSpanId", &s.parent_span_id.to_bytes());
     }

@@ -54,6 +54,8 @@
 //! evaluation cannot fail here); the legacy `include` / `exclude` match
 //! properties are not supported.
 
+use super::sampling::nanos;
+use super::span::{EndingSpan, SpanStep, Verdict};
 use super::{prune_empty, Outcome, Processor};
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -797,35 +799,133 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Val<'a> {
     }
 }
 
-fn read<'a>(p: &Path, c: &Ctx<'a>) -> Val<'a> {
-    let s = c.span;
-    if !p.of_span {
-        if let Some(e) = c.event {
-            return match &p.field {
-                Field::Name => Val::Str(&e.name),
-                Field::Time => Val::Int(e.time_unix_nano as i64),
-                Field::Attr(k) => attr(&e.attributes, k),
-                _ => Val::Nil,
-            };
+/// A span, or a span event and its span, that span and span-event
+/// conditions read from: a span of a decoded request, or an SDK span as it
+/// ends.
+trait SpanSource<'a> {
+    /// The event's own field, when the condition is about an event.
+    fn event_field(&self, f: &Field) -> Option<Val<'a>>;
+    /// The span's field (its resource's and scope's included).
+    fn span_field(&self, f: &Field) -> Val<'a>;
+}
+
+impl<'a> SpanSource<'a> for Ctx<'a> {
+    fn event_field(&self, f: &Field) -> Option<Val<'a>> {
+        let e = self.event?;
+        Some(match f {
+            Field::Name => Val::Str(&e.name),
+            Field::Time => Val::Int(e.time_unix_nano as i64),
+            Field::Attr(k) => attr(&e.attributes, k),
+            _ => Val::Nil,
+        })
+    }
+
+    fn span_field(&self, f: &Field) -> Val<'a> {
+        let s = self.span;
+        match f {
+            Field::Name => Val::Str(&s.name),
+            Field::Kind => Val::Int(i64::from(s.kind)),
+            Field::StatusCode => Val::Int(s.status.as_ref().map_or(0, |st| i64::from(st.code))),
+            Field::StatusMessage => {
+                Val::Str(s.status.as_ref().map_or("", |st| st.message.as_str()))
+            }
+            Field::Start => Val::Int(s.start_time_unix_nano as i64),
+            Field::End => Val::Int(s.end_time_unix_nano as i64),
+            Field::Duration => {
+                Val::Int(s.end_time_unix_nano as i64 - s.start_time_unix_nano as i64)
+            }
+            Field::TraceState => Val::Str(&s.trace_state),
+            Field::Time => Val::Nil,
+            Field::Attr(k) => attr(&s.attributes, k),
+            Field::ResourceAttr(k) => attr(self.resource, k),
+            Field::ScopeName => Val::Str(self.scope.map_or("", |sc| sc.name.as_str())),
+            Field::ScopeVersion => Val::Str(self.scope.map_or("", |sc| sc.version.as_str())),
+            // Fields of logs and metrics: the parser gives them no span path.
+            _ => Val::Nil,
         }
     }
-    match &p.field {
-        Field::Name => Val::Str(&s.name),
-        Field::Kind => Val::Int(i64::from(s.kind)),
-        Field::StatusCode => Val::Int(s.status.as_ref().map_or(0, |st| i64::from(st.code))),
-        Field::StatusMessage => Val::Str(s.status.as_ref().map_or("", |st| st.message.as_str())),
-        Field::Start => Val::Int(s.start_time_unix_nano as i64),
-        Field::End => Val::Int(s.end_time_unix_nano as i64),
-        Field::Duration => Val::Int(s.end_time_unix_nano as i64 - s.start_time_unix_nano as i64),
-        Field::TraceState => Val::Str(&s.trace_state),
-        Field::Time => Val::Nil,
-        Field::Attr(k) => attr(&s.attributes, k),
-        Field::ResourceAttr(k) => attr(c.resource, k),
-        Field::ScopeName => Val::Str(c.scope.map_or("", |sc| sc.name.as_str())),
-        Field::ScopeVersion => Val::Str(c.scope.map_or("", |sc| sc.version.as_str())),
-        // Fields of logs and metrics: the parser gives them no span path.
-        _ => Val::Nil,
+}
+
+/// An SDK span as it ends (and one of its events), for span and
+/// span-event conditions.
+struct SdkCtx<'a> {
+    ending: &'a EndingSpan<'a, 'a>,
+    event: Option<&'a opentelemetry::trace::Event>,
+}
+
+fn sdk_value(v: &opentelemetry::Value) -> Val<'_> {
+    use opentelemetry::Value as V;
+    match v {
+        V::String(s) => Val::Str(s.as_str()),
+        V::I64(i) => Val::Int(*i),
+        V::F64(d) => Val::Double(*d),
+        V::Bool(b) => Val::Bool(*b),
+        _ => Val::Other,
     }
+}
+
+fn sdk_attr<'a>(attrs: &'a [opentelemetry::KeyValue], key: &str) -> Val<'a> {
+    attrs
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map_or(Val::Nil, |kv| sdk_value(&kv.value))
+}
+
+impl<'a> SpanSource<'a> for SdkCtx<'a> {
+    fn event_field(&self, f: &Field) -> Option<Val<'a>> {
+        let e = self.event?;
+        Some(match f {
+            Field::Name => Val::Str(&e.name),
+            Field::Time => Val::Int(nanos(e.timestamp) as i64),
+            Field::Attr(k) => sdk_attr(&e.attributes, k),
+            _ => Val::Nil,
+        })
+    }
+
+    fn span_field(&self, f: &Field) -> Val<'a> {
+        use opentelemetry::trace::{SpanKind, Status};
+        let ending = self.ending;
+        let s = ending.span();
+        match f {
+            Field::Name => Val::Str(&s.name),
+            Field::Kind => Val::Int(match s.span_kind {
+                SpanKind::Internal => 1,
+                SpanKind::Server => 2,
+                SpanKind::Client => 3,
+                SpanKind::Producer => 4,
+                SpanKind::Consumer => 5,
+            }),
+            Field::StatusCode => Val::Int(match s.status {
+                Status::Unset => 0,
+                Status::Ok => 1,
+                Status::Error { .. } => 2,
+            }),
+            Field::StatusMessage => Val::Str(match &s.status {
+                Status::Error { description } => description,
+                _ => "",
+            }),
+            Field::Start => Val::Int(nanos(s.start_time) as i64),
+            Field::End => Val::Int(nanos(s.end_time) as i64),
+            Field::Duration => Val::Int(nanos(s.end_time) as i64 - nanos(s.start_time) as i64),
+            Field::TraceState => Val::Str(ending.trace_state()),
+            Field::Time => Val::Nil,
+            Field::Attr(k) => sdk_attr(&s.attributes, k),
+            Field::ResourceAttr(k) => sdk_attr(ending.resource(), k),
+            Field::ScopeName => Val::Str(s.instrumentation_scope.name()),
+            Field::ScopeVersion => Val::Str(s.instrumentation_scope.version().unwrap_or("")),
+            // Fields of logs and metrics: the parser gives them no span path.
+            _ => Val::Nil,
+        }
+    }
+}
+
+fn read<'a>(p: &Path, c: &impl SpanSource<'a>) -> Val<'a> {
+    if !p.of_span {
+        if let Some(v) = c.event_field(&p.field) {
+            return v;
+        }
+    }
+    c.span_field(&p.field)
 }
 
 fn compare(v: Val<'_>, op: Op, lit: &Lit) -> bool {
@@ -858,7 +958,7 @@ fn compare(v: Val<'_>, op: Op, lit: &Lit) -> bool {
     }
 }
 
-fn eval(e: &Expr, c: &Ctx<'_>) -> bool {
+fn eval<'a>(e: &Expr, c: &impl SpanSource<'a>) -> bool {
     match e {
         Expr::Or(v) => v.iter().any(|x| eval(x, c)),
         Expr::And(v) => v.iter().all(|x| eval(x, c)),
@@ -953,9 +1053,85 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// Whether any span or span-event condition reads the resource.
+    fn reads(&self, f: fn(&Field) -> bool) -> bool {
+        fn walk(e: &Expr, f: fn(&Field) -> bool) -> bool {
+            match e {
+                Expr::Or(v) | Expr::And(v) => v.iter().any(|x| walk(x, f)),
+                Expr::Not(x) => walk(x, f),
+                Expr::Cmp(p, _, _) | Expr::IsMatch(p, _) => f(&p.field),
+            }
+        }
+        self.span
+            .iter()
+            .chain(&self.event)
+            .any(|c| walk(&c.expr, f))
+    }
+}
+
+impl SpanStep for Filter {
+    fn name(&self) -> &str {
+        "filter"
+    }
+
+    fn reads_resource(&self) -> bool {
+        self.reads(|f| matches!(f, Field::ResourceAttr(_)))
+    }
+
+    fn on_end<'s>(&'s self, ending: &mut EndingSpan<'s, '_>) -> Verdict {
+        if !self.span.is_empty() {
+            let c = SdkCtx {
+                ending,
+                event: None,
+            };
+            if self.span.iter().any(|cond| eval(&cond.expr, &c)) {
+                return Verdict::Drop("filtered");
+            }
+        }
+        if !self.event.is_empty() && !ending.span().events.is_empty() {
+            // One bit per event to drop; spans with more than 64 events
+            // spill into a vector.
+            let mut small = 0u64;
+            let mut more = Vec::new();
+            let n = ending.span().events.len();
+            for i in 0..n {
+                let c = SdkCtx {
+                    ending,
+                    event: Some(&ending.span().events[i]),
+                };
+                let drop = self.event.iter().any(|cond| eval(&cond.expr, &c));
+                if i < 64 {
+                    small |= u64::from(drop) << i;
+                } else {
+                    more.push(drop);
+                }
+            }
+            if small != 0 || more.contains(&true) {
+                let mut i = 0;
+                ending.span_mut().events.events.retain(|_| {
+                    let drop = if i < 64 {
+                        small >> i & 1 == 1
+                    } else {
+                        more[i - 64]
+                    };
+                    i += 1;
+                    !drop
+                });
+            }
+        }
+        Verdict::Keep
+    }
+}
+
 impl Processor for Filter {
     fn name(&self) -> &str {
         "filter"
+    }
+
+    fn span_step(&self) -> Option<Box<dyn SpanStep>> {
+        // Log and metric conditions do not apply to spans.
+        Some(Box::new(self.clone()))
     }
 
     fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {

@@ -22,9 +22,11 @@
 
 pub mod adaptive;
 pub mod attributes;
+mod attrs;
 pub mod filter;
 pub mod redaction;
 pub mod sampling;
+pub mod span;
 pub mod spanmetrics;
 pub(crate) mod tracestate;
 
@@ -39,6 +41,7 @@ pub use attributes::Attributes;
 pub use filter::Filter;
 pub use redaction::Redaction;
 pub use sampling::{EarlyDrop, ProbabilisticSampler};
+pub use span::{EndingSpan, SpanChain, SpanOutcome, SpanStep, Verdict};
 pub use spanmetrics::SpanMetrics;
 
 /// What one processor did to one batch.
@@ -105,6 +108,15 @@ pub trait Processor: Send {
     /// the decision, to be taken before spans are encoded. `None` (the
     /// default) for the others. Only the first step of a chain is asked.
     fn early_drop(&self) -> Option<EarlyDrop> {
+        None
+    }
+
+    /// This processor's work on one span at a time as spans end (see
+    /// [`span`]), with the same outcome as [`process`](Self::process) on
+    /// the encoded spans; `None` (the default) when it works on whole
+    /// batches only. A chain runs span by span when every step gives one
+    /// ([`Chain::span_chain`]).
+    fn span_step(&self) -> Option<Box<dyn SpanStep>> {
         None
     }
 }
@@ -227,6 +239,22 @@ impl Chain {
     pub fn early_drop(&self) -> Option<(String, EarlyDrop)> {
         let first = self.steps.first()?;
         Some((first.name().to_owned(), first.early_drop()?))
+    }
+
+    /// The chain as a [`SpanChain`], to run on each span as it ends, when
+    /// every step works span by span ([`Processor::span_step`]); `None`
+    /// otherwise (span metrics, the adaptive sampler) and for an empty
+    /// chain.
+    pub fn span_chain(&self) -> Option<SpanChain> {
+        if self.steps.is_empty() {
+            return None;
+        }
+        let steps = self
+            .steps
+            .iter()
+            .map(|s| s.span_step())
+            .collect::<Option<Vec<_>>>()?;
+        Some(SpanChain::new(steps))
     }
 
     /// Runs every processor on the batch, in order.

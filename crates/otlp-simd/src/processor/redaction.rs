@@ -40,13 +40,15 @@
 //! sanitizers, span-name sanitizing and log bodies are not implemented; the
 //! built-in patterns of step 6 do not exist there.
 
+use super::attrs::AttrList;
+use super::span::{EndingSpan, SpanStep, Verdict};
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
 use crate::keyset::KeySet;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
-use crate::proto::common::v1::{any_value::Value, AnyValue, KeyValue};
 use crate::scan::{Finding, Kind, Prefix, Scanner};
 use crate::Isa;
+use opentelemetry::InstrumentationScope;
 use regex::Regex;
 use sha2::{Digest, Sha256, Sha512};
 use thiserror::Error;
@@ -275,7 +277,6 @@ impl RedactionBuilder {
             redact_all_types: self.redact_all_types,
             scanner: (self.scanning && !scanner.is_empty()).then_some(scanner),
             isa: self.isa.unwrap_or_else(Isa::detect),
-            findings: Vec::new(),
         })
     }
 }
@@ -296,7 +297,6 @@ pub struct Redaction {
     redact_all_types: bool,
     scanner: Option<Scanner>,
     isa: Isa,
-    findings: Vec<Finding>,
 }
 
 fn hmac<D: Digest + Clone>(key: &[u8], block: usize, msg: &[u8]) -> Vec<u8> {
@@ -361,12 +361,11 @@ impl Redaction {
 
     /// Steps 5 and 6 on one value; `None` when nothing changes (the common
     /// case, which then allocates nothing).
-    fn process_value(&mut self, value: &str) -> Option<String> {
+    fn process_value(&self, value: &str) -> Option<String> {
         let mut changed: Option<String> = None;
-        for i in 0..self.blocked_values.len() {
+        for re in &self.blocked_values {
             let cur = changed.as_deref().unwrap_or(value);
-            if self.blocked_values[i].is_match(cur) {
-                let re = self.blocked_values[i].clone();
+            if re.is_match(cur) {
                 let next = re
                     .replace_all(cur, |c: &regex::Captures<'_>| self.replacement(&c[0]))
                     .into_owned();
@@ -374,7 +373,9 @@ impl Redaction {
             }
         }
         if let Some(scanner) = &self.scanner {
-            let mut findings = std::mem::take(&mut self.findings);
+            // Holds findings only: nothing is allocated for a value
+            // without any.
+            let mut findings: Vec<Finding> = Vec::new();
             let cur = changed.as_deref().unwrap_or(value);
             if scanner.find_with(self.isa, cur, &mut findings) > 0 {
                 let mut out = String::with_capacity(cur.len());
@@ -394,75 +395,57 @@ impl Redaction {
                 out.push_str(&cur[at..]);
                 changed = Some(out);
             }
-            self.findings = findings;
         }
         changed.filter(|c| c != value)
     }
 
-    /// The Collector's `processAttrs` on one attribute list.
-    pub(crate) fn process_attrs(&mut self, attrs: &mut Vec<KeyValue>) {
+    /// The Collector's `processAttrs` on one attribute list (of a decoded
+    /// request, or of an SDK span as it ends).
+    pub(crate) fn process_attrs<L: AttrList>(&self, attrs: &mut L) {
         let (mut redacted, mut masked, mut allowed, mut ignored) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for kv in attrs.iter_mut() {
-            if is_summary_key(&kv.key) {
+        for i in 0..attrs.count() {
+            let key = attrs.key_at(i);
+            if is_summary_key(key) {
                 // Never masked or counted; with the summary on, they are
                 // merged into below; silent, they are data like any other.
-                if self.summary == Summary::Silent && self.redact_key(&kv.key) {
-                    redacted.push(kv.key.clone());
+                if self.summary == Summary::Silent && self.redact_key(key) {
+                    redacted.push(key.to_owned());
                 }
                 continue;
             }
-            if self.ignore_key(&kv.key) {
-                ignored.push(kv.key.clone());
+            if self.ignore_key(key) {
+                ignored.push(key.to_owned());
                 continue;
             }
-            if self.redact_key(&kv.key) {
-                redacted.push(kv.key.clone());
+            if self.redact_key(key) {
+                redacted.push(key.to_owned());
                 continue;
             }
-            let val = kv.value.as_ref();
-            let owned;
-            let s: &str = match val.and_then(|v| v.value.as_ref()) {
-                Some(Value::StringValue(s)) => s,
-                _ if self.redact_all_types => {
-                    owned = val.and_then(super::scalar_string).unwrap_or_default();
-                    &owned
-                }
-                _ => "",
+            let s = attrs.text_at(i, self.redact_all_types);
+            if self.allowed_values.iter().any(|re| re.is_match(&s)) {
+                allowed.push(key.to_owned());
+                continue;
+            }
+            let new = if self.blocked_key_patterns.iter().any(|re| re.is_match(key)) {
+                Some(self.replacement(&s))
+            } else {
+                self.process_value(&s)
             };
-            if self.allowed_values.iter().any(|re| re.is_match(s)) {
-                allowed.push(kv.key.clone());
-                continue;
-            }
-            if self
-                .blocked_key_patterns
-                .iter()
-                .any(|re| re.is_match(&kv.key))
-            {
-                let r = self.replacement(s);
-                masked.push(kv.key.clone());
-                kv.value = Some(AnyValue {
-                    value: Some(Value::StringValue(r)),
-                });
-                continue;
-            }
-            if let Some(p) = self.process_value(s) {
-                masked.push(kv.key.clone());
-                kv.value = Some(AnyValue {
-                    value: Some(Value::StringValue(p)),
-                });
+            drop(s);
+            if let Some(new) = new {
+                masked.push(attrs.key_at(i).to_owned());
+                attrs.set_text(i, new);
             }
         }
-        if redacted.len() == attrs.len() {
-            attrs.clear();
+        if redacted.len() == attrs.count() {
+            attrs.clear_all();
         } else {
             // As pdata's `Map.Remove` does: the last attribute takes the
             // removed one's place, so the order comes out as the
             // Collector's does.
             for key in &redacted {
-                if let Some(i) = attrs.iter().position(|kv| &kv.key == key) {
-                    attrs.swap_remove(i);
-                }
+                attrs.remove_key(key);
             }
         }
         self.summarize(attrs, redacted, Some(REDACTED_KEYS), REDACTED_COUNT);
@@ -472,43 +455,33 @@ impl Redaction {
     }
 
     /// The Collector's `addMetaAttrs`.
-    fn summarize(
+    fn summarize<L: AttrList>(
         &self,
-        attrs: &mut Vec<KeyValue>,
+        attrs: &mut L,
         mut keys: Vec<String>,
-        keys_attr: Option<&str>,
-        count_attr: &str,
+        keys_attr: Option<&'static str>,
+        count_attr: &'static str,
     ) {
         if keys.is_empty() {
             return;
         }
         let mut count = keys.len() as i64;
         if let (Summary::Debug, Some(ka)) = (self.summary, keys_attr) {
-            if let Some(Value::StringValue(old)) = get(attrs, ka) {
+            if let Some(old) = attrs.get_text(ka) {
                 if !old.is_empty() {
                     keys.extend(old.split(',').map(str::to_owned));
                 }
             }
             keys.sort();
-            put(attrs, ka, Value::StringValue(keys.join(",")));
+            attrs.put_text(ka, keys.join(","));
         }
         if self.summary != Summary::Silent {
-            if let Some(Value::IntValue(old)) = get(attrs, count_attr) {
+            if let Some(old) = attrs.get_int(count_attr) {
                 count += old;
             }
-            put(attrs, count_attr, Value::IntValue(count));
+            attrs.put_int(count_attr, count);
         }
     }
-}
-
-fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)?
-        .value
-        .as_ref()?
-        .value
-        .as_ref()
 }
 
 /// One of the attributes the processor writes (see [`SUMMARY_KEYS`]).
@@ -516,21 +489,78 @@ fn is_summary_key(key: &str) -> bool {
     key.starts_with("redaction.") && SUMMARY_KEYS.contains(&key)
 }
 
-fn put(attrs: &mut Vec<KeyValue>, key: &str, v: Value) {
-    let value = Some(AnyValue { value: Some(v) });
-    match attrs.iter_mut().find(|kv| kv.key == key) {
-        Some(kv) => kv.value = value,
-        None => attrs.push(KeyValue {
-            key: key.to_owned(),
-            value,
-            ..KeyValue::default()
-        }),
+/// Scopes with attributes seen by a [`RedactionStep`], and what they
+/// become; at most this many are kept.
+const SCOPES_KEPT: usize = 64;
+
+/// [`Redaction`] on each span as it ends: the span's and its events'
+/// attributes in place, the scope's through a small cache (the SDK shares
+/// one scope between many spans, and does not let its attributes be
+/// edited in place), and the resource once.
+#[derive(Debug)]
+struct RedactionStep {
+    redaction: Redaction,
+    scopes: std::sync::Mutex<Vec<(InstrumentationScope, InstrumentationScope)>>,
+}
+
+impl RedactionStep {
+    fn scope(&self, scope: &InstrumentationScope) -> InstrumentationScope {
+        let mut scopes = self
+            .scopes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, done)) = scopes.iter().find(|(s, _)| s == scope) {
+            return done.clone();
+        }
+        let mut attrs: Vec<opentelemetry::KeyValue> = scope.attributes().cloned().collect();
+        self.redaction.process_attrs(&mut attrs);
+        let mut b = InstrumentationScope::builder(scope.name().to_owned()).with_attributes(attrs);
+        if let Some(v) = scope.version() {
+            b = b.with_version(v.to_owned());
+        }
+        if let Some(u) = scope.schema_url() {
+            b = b.with_schema_url(u.to_owned());
+        }
+        let done = b.build();
+        if scopes.len() < SCOPES_KEPT {
+            scopes.push((scope.clone(), done.clone()));
+        }
+        done
+    }
+}
+
+impl SpanStep for RedactionStep {
+    fn name(&self) -> &str {
+        "redaction"
+    }
+
+    fn process_resource(&self, resource: &mut Vec<opentelemetry::KeyValue>) {
+        self.redaction.process_attrs(resource);
+    }
+
+    fn on_end<'s>(&'s self, ending: &mut EndingSpan<'s, '_>) -> Verdict {
+        let span = ending.span_mut();
+        if span.instrumentation_scope.attributes().next().is_some() {
+            span.instrumentation_scope = self.scope(&span.instrumentation_scope);
+        }
+        self.redaction.process_attrs(&mut span.attributes);
+        for ev in span.events.events.iter_mut() {
+            self.redaction.process_attrs(&mut ev.attributes);
+        }
+        Verdict::Keep
     }
 }
 
 impl Processor for Redaction {
     fn name(&self) -> &str {
         "redaction"
+    }
+
+    fn span_step(&self) -> Option<Box<dyn SpanStep>> {
+        Some(Box::new(RedactionStep {
+            redaction: self.clone(),
+            scopes: std::sync::Mutex::default(),
+        }))
     }
 
     fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
@@ -558,8 +588,27 @@ impl Processor for Redaction {
 mod tests {
     use super::*;
     use crate::processor::string_attr;
+    use crate::proto::common::v1::{any_value::Value, AnyValue, KeyValue};
     use proptest::prelude::*;
     use std::collections::HashSet;
+
+    fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+        attrs
+            .iter()
+            .find(|kv| kv.key == key)?
+            .value
+            .as_ref()?
+            .value
+            .as_ref()
+    }
+
+    fn put(attrs: &mut Vec<KeyValue>, key: &'static str, v: Value) {
+        match v {
+            Value::StringValue(s) => attrs.put_text(key, s),
+            Value::IntValue(i) => attrs.put_int(key, i),
+            other => panic!("not a summary value: {other:?}"),
+        }
+    }
 
     fn int_attr(k: &str, v: i64) -> KeyValue {
         KeyValue {
@@ -588,7 +637,7 @@ mod tests {
 
     #[test]
     fn fails_closed_without_allowed_keys() {
-        let mut r = Redaction::builder()
+        let r = Redaction::builder()
             .with_summary(Summary::Debug)
             .build()
             .unwrap();
@@ -605,7 +654,7 @@ mod tests {
 
     #[test]
     fn collector_readme_example() {
-        let mut r = Redaction::builder()
+        let r = Redaction::builder()
             .with_allowed_keys(["description", "group", "id", "name"])
             .with_ignored_keys(["safe_attribute"])
             .with_blocked_value(Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").unwrap())
@@ -663,7 +712,7 @@ mod tests {
     /// The Collector's TestMultipleBlockValues.
     #[test]
     fn collector_multiple_block_values() {
-        let mut r = Redaction::builder()
+        let r = Redaction::builder()
             .with_allowed_keys(["id", "name", "mystery"])
             .with_blocked_value(Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap())
             .with_blocked_value(Regex::new("(5[1-5][0-9]{3})").unwrap())
@@ -701,7 +750,7 @@ mod tests {
     /// there are merged into.
     #[test]
     fn collector_applied_twice() {
-        let mut r = Redaction::builder()
+        let r = Redaction::builder()
             .with_allowed_keys(["id", "credit_card", "mystery"])
             .with_blocked_value(Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap())
             .with_summary(Summary::Debug)
@@ -734,7 +783,7 @@ mod tests {
     fn collector_redact_all_types() {
         let card = Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap();
         for all in [false, true] {
-            let mut r = Redaction::builder()
+            let r = Redaction::builder()
                 .with_allow_all_keys(true)
                 .with_blocked_value(card.clone())
                 .with_redact_all_types(all)
@@ -808,7 +857,7 @@ mod tests {
 
     #[test]
     fn hashing_and_builtin_patterns() {
-        let mut r = Redaction::builder()
+        let r = Redaction::builder()
             .with_allow_all_keys(true)
             .with_blocked_pattern("email")
             .unwrap()
@@ -945,7 +994,7 @@ mod tests {
                 if cfg.emails {
                     b = b.with_blocked_pattern("email").unwrap();
                 }
-                let mut r = b.build().unwrap();
+                let r = b.build().unwrap();
                 let mut got = attrs.clone();
                 r.process_attrs(&mut got);
                 prop_assert_eq!(&got, &want, "{:?}", isa);

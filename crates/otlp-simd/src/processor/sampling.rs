@@ -39,6 +39,7 @@
 //! decision counters are this crate's [`Outcome`] reasons, not Collector
 //! metrics; logs are not handled yet.
 
+use super::span::{EndingSpan, SpanStep, Verdict};
 use super::tracestate::{hex14, TraceState};
 use super::{prune_empty, Outcome, Processor};
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -46,6 +47,7 @@ use crate::proto::common::v1::any_value::Value;
 use crate::proto::trace::v1::Span;
 use crate::threshold::{keep_mask_with, mask_bit, MASK56, NEVER_SAMPLE};
 use crate::Isa;
+use std::borrow::Cow;
 use thiserror::Error;
 
 /// 2^56 as f64.
@@ -113,12 +115,17 @@ struct Rules {
 
 impl Rules {
     fn keeps(&self, span: &Span) -> bool {
-        (self.keep_errors && span.status.as_ref().is_some_and(|s| s.code == 2))
-            || self.keep_slower_than.is_some_and(|b| {
-                span.end_time_unix_nano
-                    .saturating_sub(span.start_time_unix_nano)
-                    >= b
-            })
+        self.keeps_by(
+            span.status.as_ref().is_some_and(|s| s.code == 2),
+            span.end_time_unix_nano
+                .saturating_sub(span.start_time_unix_nano),
+        )
+    }
+
+    /// Whether a span with an error status or not, of `duration_ns`, is
+    /// kept by a rule.
+    fn keeps_by(&self, is_error: bool, duration_ns: u64) -> bool {
+        (self.keep_errors && is_error) || self.keep_slower_than.is_some_and(|b| duration_ns >= b)
     }
 }
 
@@ -222,7 +229,7 @@ impl SamplerBuilder {
                 }
             }
         };
-        Ok(ProbabilisticSampler {
+        let mut sampler = ProbabilisticSampler {
             kind,
             fail_closed: self.fail_closed,
             isa: self.isa.unwrap_or_else(Isa::detect),
@@ -231,7 +238,14 @@ impl SamplerBuilder {
             fast: Vec::new(),
             state: Vec::new(),
             mask: Vec::new(),
-        })
+            fast_ts: String::new(),
+        };
+        if let Some(th) = sampler.base_threshold().filter(|&th| th < NEVER_SAMPLE) {
+            let mut ts = TraceState::default();
+            ts.update_threshold(th);
+            sampler.fast_ts = ts.serialize();
+        }
+        Ok(sampler)
     }
 }
 
@@ -335,15 +349,36 @@ fn priority(span: &Span) -> Priority {
     else {
         return Priority::Defer;
     };
-    let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(Value::IntValue(i)) => *i as f64,
-        Some(Value::DoubleValue(d)) => *d,
+    priority_of(match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::IntValue(i)) => Some(*i as f64),
+        Some(Value::DoubleValue(d)) => Some(*d),
         // Go's strconv.ParseFloat; Rust's parser takes the same decimal forms.
-        Some(Value::StringValue(s)) => match s.parse::<f64>() {
-            Ok(v) => v,
-            Err(_) => return Priority::Defer,
-        },
-        _ => return Priority::Defer,
+        Some(Value::StringValue(s)) => s.parse::<f64>().ok(),
+        _ => None,
+    })
+}
+
+/// [`priority`] of an SDK span's attributes.
+fn sdk_priority(attrs: &[opentelemetry::KeyValue]) -> Priority {
+    use opentelemetry::Value as V;
+    let Some(kv) = attrs
+        .iter()
+        .find(|kv| kv.key.as_str() == "sampling.priority")
+    else {
+        return Priority::Defer;
+    };
+    priority_of(match &kv.value {
+        V::I64(i) => Some(*i as f64),
+        V::F64(d) => Some(*d),
+        V::String(s) => s.as_str().parse::<f64>().ok(),
+        _ => None,
+    })
+}
+
+/// The priority a `sampling.priority` value (as a number) gives.
+fn priority_of(v: Option<f64>) -> Priority {
+    let Some(v) = v else {
+        return Priority::Defer;
     };
     if v == 0.0 {
         Priority::DoNot
@@ -384,6 +419,8 @@ pub struct ProbabilisticSampler {
     /// tracestate, 3 drop (priority), 4 drop (error).
     state: Vec<u8>,
     mask: Vec<u64>,
+    /// The tracestate written to the spans of the common case it keeps.
+    fast_ts: String,
 }
 
 impl ProbabilisticSampler {
@@ -434,10 +471,20 @@ impl ProbabilisticSampler {
 
     /// The per-span path (the Collector's `commonShouldSampleLogic`).
     pub(crate) fn decide(&self, span: &Span) -> Decision {
-        let parsed = TraceState::parse(&span.trace_state);
+        let mut prio = priority(span);
+        if prio == Priority::Defer && self.rules.keeps(span) {
+            prio = Priority::Must;
+        }
+        self.decide_by(&span.trace_id, &span.trace_state, prio)
+    }
+
+    /// [`decide`](Self::decide) from what it reads of a span: its trace
+    /// id, tracestate, and priority (a rule's included).
+    fn decide_by(&self, trace_id: &[u8], trace_state: &str, prio: Priority) -> Decision {
+        let parsed = TraceState::parse(trace_state);
         let (rnd, mut carrier, mut err) = match self.kind {
             Kind::HashSeed { seed, .. } => {
-                let r = hash_randomness(&span.trace_id, seed);
+                let r = hash_randomness(trace_id, seed);
                 match parsed {
                     Err(_) => (Some(r), None, true),
                     Ok(mut ts) => {
@@ -455,7 +502,7 @@ impl ProbabilisticSampler {
                 Ok(ts) => {
                     let r = match &ts.rv {
                         Some((_, r)) => Some(*r),
-                        None => trace_randomness(&span.trace_id),
+                        None => trace_randomness(trace_id),
                     };
                     (r, Some(ts), false)
                 }
@@ -481,10 +528,6 @@ impl ProbabilisticSampler {
             (false, Some(ts)) => self.decide_threshold(ts),
             (false, None) => self.decide_threshold(&TraceState::default()),
         };
-        let mut prio = priority(span);
-        if prio == Priority::Defer && self.rules.keeps(span) {
-            prio = Priority::Must;
-        }
         match prio {
             Priority::DoNot => threshold = NEVER_SAMPLE,
             Priority::Must => threshold = 0,
@@ -504,7 +547,7 @@ impl ProbabilisticSampler {
             if let Some(ts) = carrier.as_mut() {
                 ts.update_threshold(threshold);
                 let s = ts.serialize();
-                if s != span.trace_state {
+                if s != trace_state {
                     tracestate = Some(s);
                 }
             }
@@ -567,9 +610,68 @@ fn fast_eligible(span: &Span, rules: &Rules) -> Option<[u8; 16]> {
     (id != [0; 16]).then_some(id)
 }
 
+impl SpanStep for ProbabilisticSampler {
+    fn name(&self) -> &str {
+        "probabilistic_sampler"
+    }
+
+    fn on_end<'s>(&'s self, ending: &mut EndingSpan<'s, '_>) -> Verdict {
+        let span = ending.span();
+        let is_error = matches!(span.status, opentelemetry::trace::Status::Error { .. });
+        let duration = nanos(span.end_time).saturating_sub(nanos(span.start_time));
+        let mut prio = sdk_priority(&span.attributes);
+        if prio == Priority::Defer && self.rules.keeps_by(is_error, duration) {
+            prio = Priority::Must;
+        }
+        let id = span.span_context.trace_id().to_bytes();
+        // The common case, as the batch path's column: no tracestate, no
+        // priority, randomness in the id.
+        if let (Some(th), Priority::Defer, false, false) = (
+            self.base_threshold(),
+            prio,
+            id == [0; 16],
+            ending.has_trace_state(),
+        ) {
+            if crate::threshold::randomness(&id) < th {
+                return Verdict::Drop("not_sampled");
+            }
+            ending.set_trace_state(Cow::Borrowed(&self.fast_ts));
+            return Verdict::Keep;
+        }
+        let d = self.decide_by(&id, ending.trace_state(), prio);
+        if !d.keep {
+            return Verdict::Drop(d.reason);
+        }
+        if let Some(ts) = d.tracestate {
+            ending.set_trace_state(Cow::Owned(ts));
+        }
+        Verdict::Keep
+    }
+}
+
+/// Nanoseconds since the epoch, as the encoder writes a span's times.
+pub(crate) fn nanos(t: std::time::SystemTime) -> u64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d
+            .as_secs()
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(u64::from(d.subsec_nanos())),
+        Err(_) => 0,
+    }
+}
+
 impl Processor for ProbabilisticSampler {
     fn name(&self) -> &str {
         "probabilistic_sampler"
+    }
+
+    fn span_step(&self) -> Option<Box<dyn SpanStep>> {
+        let mut step = self.clone();
+        step.ids = Vec::new();
+        step.fast = Vec::new();
+        step.state = Vec::new();
+        step.mask = Vec::new();
+        Some(Box::new(step))
     }
 
     fn early_drop(&self) -> Option<EarlyDrop> {
@@ -609,7 +711,6 @@ impl Processor for ProbabilisticSampler {
                 }
             }
         }
-        let mut fast_ts = String::new();
         if let Some(th) = base {
             if !self.ids.is_empty() && th < NEVER_SAMPLE {
                 keep_mask_with(self.isa, &self.ids, th, &mut self.mask);
@@ -618,11 +719,9 @@ impl Processor for ProbabilisticSampler {
                         self.state[i] = 2;
                     }
                 }
-                let mut ts = TraceState::default();
-                ts.update_threshold(th);
-                fast_ts = ts.serialize();
             }
         }
+        let fast_ts = &self.fast_ts;
         let mut out = Outcome::default();
         let mut i = 0;
         for rs in &mut batch.resource_spans {
@@ -633,7 +732,7 @@ impl Processor for ProbabilisticSampler {
                     match s {
                         1 => true,
                         2 => {
-                            span.trace_state.clone_from(&fast_ts);
+                            span.trace_state.clone_from(fast_ts);
                             true
                         }
                         3 => {

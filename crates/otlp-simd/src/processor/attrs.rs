@@ -1,0 +1,168 @@
+//! One view of an attribute list for the processors that edit attributes:
+//! the OTLP protobuf list of a decoded request, and the SDK's list of a
+//! span as it ends, so that both go through the same code.
+
+use crate::proto::common::v1::{any_value::Value as Proto, AnyValue, KeyValue};
+use opentelemetry::{Key, KeyValue as SdkKeyValue, StringValue, Value as Sdk};
+use std::borrow::Cow;
+
+/// An attribute list the processors can read and edit in place.
+pub(crate) trait AttrList {
+    /// How many attributes.
+    fn count(&self) -> usize;
+    /// The key of attribute `i`.
+    fn key_at(&self, i: usize) -> &str;
+    /// Attribute `i`'s value as text: a string value's text; with
+    /// `all_types`, a scalar's string form (the Collector's `AsString`);
+    /// anything else is empty.
+    fn text_at(&self, i: usize, all_types: bool) -> Cow<'_, str>;
+    /// Replaces attribute `i`'s value with a string.
+    fn set_text(&mut self, i: usize, text: String);
+    /// Removes the first attribute with `key`; the last attribute takes
+    /// its place (pdata's `Map.Remove`).
+    fn remove_key(&mut self, key: &str);
+    /// Removes every attribute.
+    fn clear_all(&mut self);
+    /// The string value of `key`, if it has one.
+    fn get_text(&self, key: &str) -> Option<&str>;
+    /// The integer value of `key`, if it has one.
+    fn get_int(&self, key: &str) -> Option<i64>;
+    /// Sets `key` to a string, in place or appended.
+    fn put_text(&mut self, key: &'static str, text: String);
+    /// Sets `key` to an integer, in place or appended.
+    fn put_int(&mut self, key: &'static str, v: i64);
+}
+
+impl AttrList for Vec<KeyValue> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn key_at(&self, i: usize) -> &str {
+        &self[i].key
+    }
+    fn text_at(&self, i: usize, all_types: bool) -> Cow<'_, str> {
+        let val = self[i].value.as_ref();
+        match val.and_then(|v| v.value.as_ref()) {
+            Some(Proto::StringValue(s)) => Cow::Borrowed(s),
+            _ if all_types => Cow::Owned(val.and_then(super::scalar_string).unwrap_or_default()),
+            _ => Cow::Borrowed(""),
+        }
+    }
+    fn set_text(&mut self, i: usize, text: String) {
+        self[i].value = Some(AnyValue {
+            value: Some(Proto::StringValue(text)),
+        });
+    }
+    fn remove_key(&mut self, key: &str) {
+        if let Some(i) = self.iter().position(|kv| kv.key == key) {
+            self.swap_remove(i);
+        }
+    }
+    fn clear_all(&mut self) {
+        self.clear();
+    }
+    fn get_text(&self, key: &str) -> Option<&str> {
+        match proto_value(self, key)? {
+            Proto::StringValue(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn get_int(&self, key: &str) -> Option<i64> {
+        match proto_value(self, key)? {
+            Proto::IntValue(i) => Some(*i),
+            _ => None,
+        }
+    }
+    fn put_text(&mut self, key: &'static str, text: String) {
+        proto_put(self, key, Proto::StringValue(text));
+    }
+    fn put_int(&mut self, key: &'static str, v: i64) {
+        proto_put(self, key, Proto::IntValue(v));
+    }
+}
+
+fn proto_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Proto> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()
+}
+
+fn proto_put(attrs: &mut Vec<KeyValue>, key: &str, v: Proto) {
+    let value = Some(AnyValue { value: Some(v) });
+    match attrs.iter_mut().find(|kv| kv.key == key) {
+        Some(kv) => kv.value = value,
+        None => attrs.push(KeyValue {
+            key: key.to_owned(),
+            value,
+            ..KeyValue::default()
+        }),
+    }
+}
+
+/// The string form of an SDK scalar, as [`super::scalar_string`] writes
+/// the same value once encoded (`None` for arrays).
+pub(crate) fn sdk_scalar_string(v: &Sdk) -> Option<String> {
+    Some(match v {
+        Sdk::String(s) => s.as_str().to_owned(),
+        Sdk::Bool(b) => b.to_string(),
+        Sdk::I64(i) => i.to_string(),
+        Sdk::F64(d) => d.to_string(),
+        _ => return None,
+    })
+}
+
+impl AttrList for Vec<SdkKeyValue> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn key_at(&self, i: usize) -> &str {
+        self[i].key.as_str()
+    }
+    fn text_at(&self, i: usize, all_types: bool) -> Cow<'_, str> {
+        match &self[i].value {
+            Sdk::String(s) => Cow::Borrowed(s.as_str()),
+            v if all_types => Cow::Owned(sdk_scalar_string(v).unwrap_or_default()),
+            _ => Cow::Borrowed(""),
+        }
+    }
+    fn set_text(&mut self, i: usize, text: String) {
+        self[i].value = Sdk::String(StringValue::from(text));
+    }
+    fn remove_key(&mut self, key: &str) {
+        if let Some(i) = self.iter().position(|kv| kv.key.as_str() == key) {
+            self.swap_remove(i);
+        }
+    }
+    fn clear_all(&mut self) {
+        self.clear();
+    }
+    fn get_text(&self, key: &str) -> Option<&str> {
+        match &self.iter().find(|kv| kv.key.as_str() == key)?.value {
+            Sdk::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+    fn get_int(&self, key: &str) -> Option<i64> {
+        match &self.iter().find(|kv| kv.key.as_str() == key)?.value {
+            Sdk::I64(i) => Some(*i),
+            _ => None,
+        }
+    }
+    fn put_text(&mut self, key: &'static str, text: String) {
+        sdk_put(self, key, Sdk::String(StringValue::from(text)));
+    }
+    fn put_int(&mut self, key: &'static str, v: i64) {
+        sdk_put(self, key, Sdk::I64(v));
+    }
+}
+
+fn sdk_put(attrs: &mut Vec<SdkKeyValue>, key: &'static str, v: Sdk) {
+    match attrs.iter_mut().find(|kv| kv.key.as_str() == key) {
+        Some(kv) => kv.value = v,
+        None => attrs.push(SdkKeyValue::new(Key::from_static_str(key), v)),
+    }
+}
