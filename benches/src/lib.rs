@@ -506,6 +506,23 @@ pub fn count_data_points(rm: &ResourceMetrics) -> usize {
         .sum()
 }
 
+/// The keys the chain's redaction allows: the HTTP spans' attributes and
+/// `service.name`.
+pub const HTTP_KEYS: [&str; 12] = [
+    "http.request.method",
+    "url.path",
+    "url.scheme",
+    "server.address",
+    "server.port",
+    "http.response.status_code",
+    "user_agent.original",
+    "client.address",
+    "network.protocol.version",
+    "http.route",
+    "request_id",
+    "service.name",
+];
+
 /// Sampling (proportional, 50%), a filter (two span conditions, one
 /// span-event condition) and redaction (12 allowed keys, so the resource
 /// attributes but `service.name` go; one blocked-value regex; e-mail and
@@ -534,20 +551,7 @@ pub fn sample_filter_redact(isa: otlp_simd::Isa) -> otlp_simd::processor::Chain 
         )
         .with(
             Redaction::builder()
-                .with_allowed_keys([
-                    "http.request.method",
-                    "url.path",
-                    "url.scheme",
-                    "server.address",
-                    "server.port",
-                    "http.response.status_code",
-                    "user_agent.original",
-                    "client.address",
-                    "network.protocol.version",
-                    "http.route",
-                    "request_id",
-                    "service.name",
-                ])
+                .with_allowed_keys(HTTP_KEYS)
                 .with_allow_all_keys(false)
                 .with_blocked_value(card)
                 .with_blocked_pattern("email")

@@ -350,10 +350,22 @@ impl Scanner {
             };
             fill_bits(isa, dset, dtables, bytes, digits);
             let mut carry = 0;
-            for (b, &d) in bits.iter_mut().zip(digits.iter()) {
-                let run_starts = d & !((d << 1) | carry);
-                *b = (*b & !d) | run_starts;
+            for w in 0..bits.len() {
+                let d = digits[w];
+                let mut run_starts = d & !((d << 1) | carry);
                 carry = d >> 63;
+                // A card number's first 13 digits lie within 25 bytes of
+                // its start (one separator at most between two digits):
+                // a run start with fewer digits there starts no card.
+                let mut starts = run_starts;
+                while starts != 0 {
+                    let c = w * 64 + starts.trailing_zeros() as usize;
+                    starts &= starts - 1;
+                    if ones_in(digits, c, CARD_WINDOW) < 13 {
+                        run_starts &= !(1u64 << (c % 64));
+                    }
+                }
+                bits[w] = (bits[w] & !d) | run_starts;
             }
         }
         let mut pos = 0;
@@ -531,6 +543,26 @@ fn fill_bits(isa: Isa, set: &ByteSet, tables: &ByteSetTables, bytes: &[u8], bits
 /// A card number starting at `c` (a digit not preceded by a digit): 13 to
 /// 19 digits with single spaces or dashes between them, not followed by a
 /// further digit, passing Luhn.
+/// Bytes from a card number's first digit to its thirteenth at most.
+const CARD_WINDOW: usize = 25;
+
+/// Set bits of `bits` (one per byte) in `start..start + len`, `len` at
+/// most 64; bits past the end count as clear.
+fn ones_in(bits: &[u64], start: usize, len: usize) -> u32 {
+    let (w, off) = (start / 64, start % 64);
+    let lo = bits.get(w).map_or(0, |&x| x >> off);
+    let hi = match (off, bits.get(w + 1)) {
+        (0, _) | (_, None) => 0,
+        (_, Some(&x)) => x << (64 - off),
+    };
+    let mask = if len >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << len) - 1
+    };
+    ((lo | hi) & mask).count_ones()
+}
+
 fn card_at(bytes: &[u8], c: usize) -> Option<usize> {
     if c > 0 && bytes[c - 1].is_ascii_digit() {
         return None;

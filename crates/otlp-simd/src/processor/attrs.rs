@@ -8,6 +8,14 @@ use std::borrow::Cow;
 
 /// An attribute list the processors can read and edit in place.
 pub(crate) trait AttrList {
+    /// A key kept aside while the list changes (a string for the protobuf
+    /// list; the SDK's key, which for the usual static keys copies
+    /// nothing).
+    type Key: Clone;
+    /// A handle to the key of attribute `i`.
+    fn key_handle(&self, i: usize) -> Self::Key;
+    /// The text of a key handle.
+    fn handle_str(k: &Self::Key) -> &str;
     /// How many attributes.
     fn count(&self) -> usize;
     /// The key of attribute `i`.
@@ -34,6 +42,13 @@ pub(crate) trait AttrList {
 }
 
 impl AttrList for Vec<KeyValue> {
+    type Key = String;
+    fn key_handle(&self, i: usize) -> String {
+        self[i].key.clone()
+    }
+    fn handle_str(k: &String) -> &str {
+        k
+    }
     fn count(&self) -> usize {
         self.len()
     }
@@ -116,6 +131,13 @@ pub(crate) fn sdk_scalar_string(v: &Sdk) -> Option<String> {
 }
 
 impl AttrList for Vec<SdkKeyValue> {
+    type Key = Key;
+    fn key_handle(&self, i: usize) -> Key {
+        self[i].key.clone()
+    }
+    fn handle_str(k: &Key) -> &str {
+        k.as_str()
+    }
     fn count(&self) -> usize {
         self.len()
     }
@@ -164,5 +186,44 @@ fn sdk_put(attrs: &mut Vec<SdkKeyValue>, key: &'static str, v: Sdk) {
     match attrs.iter_mut().find(|kv| kv.key.as_str() == key) {
         Some(kv) => kv.value = v,
         None => attrs.push(SdkKeyValue::new(Key::from_static_str(key), v)),
+    }
+}
+
+/// A short list kept on the stack: the keys one attribute list's
+/// redaction removes or masks are few, and allocating for them would cost
+/// more than the rest of the work on a span.
+pub(crate) struct Few<K> {
+    inline: [Option<K>; 8],
+    n: usize,
+    more: Vec<K>,
+}
+
+impl<K> Few<K> {
+    pub(crate) fn new() -> Self {
+        Few {
+            inline: std::array::from_fn(|_| None),
+            n: 0,
+            more: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, k: K) {
+        match self.inline.get_mut(self.n) {
+            Some(slot) => *slot = Some(k),
+            None => self.more.push(k),
+        }
+        self.n += 1;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &K> {
+        self.inline.iter().flatten().chain(&self.more)
     }
 }

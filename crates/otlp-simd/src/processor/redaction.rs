@@ -40,7 +40,7 @@
 //! sanitizers, span-name sanitizing and log bodies are not implemented; the
 //! built-in patterns of step 6 do not exist there.
 
-use super::attrs::AttrList;
+use super::attrs::{AttrList, Few};
 use super::span::{EndingSpan, SpanStep, Verdict};
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
@@ -403,28 +403,29 @@ impl Redaction {
     /// request, or of an SDK span as it ends).
     pub(crate) fn process_attrs<L: AttrList>(&self, attrs: &mut L) {
         let (mut redacted, mut masked, mut allowed, mut ignored) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            (Few::new(), Few::new(), Few::new(), Few::new());
         for i in 0..attrs.count() {
             let key = attrs.key_at(i);
             if is_summary_key(key) {
                 // Never masked or counted; with the summary on, they are
                 // merged into below; silent, they are data like any other.
                 if self.summary == Summary::Silent && self.redact_key(key) {
-                    redacted.push(key.to_owned());
+                    redacted.push(attrs.key_handle(i));
                 }
                 continue;
             }
             if self.ignore_key(key) {
-                ignored.push(key.to_owned());
+                ignored.push(attrs.key_handle(i));
                 continue;
             }
             if self.redact_key(key) {
-                redacted.push(key.to_owned());
+                redacted.push(attrs.key_handle(i));
                 continue;
             }
             let s = attrs.text_at(i, self.redact_all_types);
             if self.allowed_values.iter().any(|re| re.is_match(&s)) {
-                allowed.push(key.to_owned());
+                drop(s);
+                allowed.push(attrs.key_handle(i));
                 continue;
             }
             let new = if self.blocked_key_patterns.iter().any(|re| re.is_match(key)) {
@@ -434,7 +435,7 @@ impl Redaction {
             };
             drop(s);
             if let Some(new) = new {
-                masked.push(attrs.key_at(i).to_owned());
+                masked.push(attrs.key_handle(i));
                 attrs.set_text(i, new);
             }
         }
@@ -444,21 +445,21 @@ impl Redaction {
             // As pdata's `Map.Remove` does: the last attribute takes the
             // removed one's place, so the order comes out as the
             // Collector's does.
-            for key in &redacted {
-                attrs.remove_key(key);
+            for key in redacted.iter() {
+                attrs.remove_key(L::handle_str(key));
             }
         }
-        self.summarize(attrs, redacted, Some(REDACTED_KEYS), REDACTED_COUNT);
-        self.summarize(attrs, masked, Some(MASKED_KEYS), MASKED_COUNT);
-        self.summarize(attrs, allowed, Some(ALLOWED_KEYS), ALLOWED_COUNT);
-        self.summarize(attrs, ignored, None, IGNORED_COUNT);
+        self.summarize(attrs, &redacted, Some(REDACTED_KEYS), REDACTED_COUNT);
+        self.summarize(attrs, &masked, Some(MASKED_KEYS), MASKED_COUNT);
+        self.summarize(attrs, &allowed, Some(ALLOWED_KEYS), ALLOWED_COUNT);
+        self.summarize(attrs, &ignored, None, IGNORED_COUNT);
     }
 
     /// The Collector's `addMetaAttrs`.
     fn summarize<L: AttrList>(
         &self,
         attrs: &mut L,
-        mut keys: Vec<String>,
+        keys: &Few<L::Key>,
         keys_attr: Option<&'static str>,
         count_attr: &'static str,
     ) {
@@ -467,13 +468,14 @@ impl Redaction {
         }
         let mut count = keys.len() as i64;
         if let (Summary::Debug, Some(ka)) = (self.summary, keys_attr) {
+            let mut names: Vec<String> = keys.iter().map(|k| L::handle_str(k).to_owned()).collect();
             if let Some(old) = attrs.get_text(ka) {
                 if !old.is_empty() {
-                    keys.extend(old.split(',').map(str::to_owned));
+                    names.extend(old.split(',').map(str::to_owned));
                 }
             }
-            keys.sort();
-            attrs.put_text(ka, keys.join(","));
+            names.sort();
+            attrs.put_text(ka, names.join(","));
         }
         if self.summary != Summary::Silent {
             if let Some(old) = attrs.get_int(count_attr) {
