@@ -453,3 +453,173 @@ fn the_log_exporter_filters_log_records() {
     assert_eq!(snap.items_removed, 3);
     assert_eq!(snap.removed_by, vec![("filter".to_owned(), "filtered", 3)]);
 }
+
+impl Recorder {
+    /// The resource attributes of every traces request, sorted by key.
+    fn trace_resources(&self) -> Vec<Vec<(String, String)>> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| match r {
+                ExportRequest::Traces(t) => Some(t.clone()),
+                _ => None,
+            })
+            .flat_map(|t| t.resource_spans)
+            .map(|r| {
+                let mut attrs: Vec<(String, String)> = r
+                    .resource
+                    .unwrap_or_default()
+                    .attributes
+                    .into_iter()
+                    .map(|kv| {
+                        let v = match kv.value.and_then(|v| v.value) {
+                            Some(Value::StringValue(s)) => s,
+                            Some(Value::IntValue(i)) => i.to_string(),
+                            other => format!("{other:?}"),
+                        };
+                        (kv.key, v)
+                    })
+                    .collect();
+                attrs.sort();
+                attrs
+            })
+            .collect()
+    }
+}
+
+/// A chain of steps that all work span by span: it runs on each span as
+/// it ends (no decoding), and the resource is redacted once.
+const BY_SPAN: &str = r#"
+[[processor]]
+type = "filter"
+span = ['name == "GET /health"']
+
+[[processor]]
+type = "probabilistic_sampler"
+sampling_percentage = 50.0
+
+[[processor]]
+type = "redaction"
+allowed_keys = ["service.name", "user.email", "i"]
+blocked_patterns = ["email"]
+summary = "info"
+"#;
+
+fn check_by_span(recorder: &Recorder, stats: &otlp_exporter::ExportStats, total: u64) {
+    let spans = recorder.traces();
+    let snap = stats.snapshot();
+    assert_eq!(snap.items_accepted, total);
+    assert_eq!(snap.items_exported, spans.len() as u64);
+    assert_eq!(snap.items_exported + snap.items_removed, total);
+    assert_eq!(snap.dropped.total(), 0);
+    let by = |p: &str| -> u64 {
+        snap.removed_by
+            .iter()
+            .filter(|(q, _, _)| q == p)
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    assert_eq!(by("filter"), total / 10, "{:?}", snap.removed_by);
+    assert_eq!(
+        by("filter") + by("probabilistic_sampler"),
+        snap.items_removed
+    );
+    assert!(
+        spans.len() > 300 && spans.len() < 600,
+        "{} spans kept",
+        spans.len()
+    );
+    for span in &spans {
+        assert_eq!(span.name, "GET /cart");
+        assert_eq!(string_attr(span, "user.email"), Some("****"));
+        assert_eq!(string_attr(span, "secret"), None);
+        assert_eq!(span.trace_state, "ot=th:8");
+        let count = span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "redaction.redacted.count")
+            .and_then(|kv| kv.value.as_ref()?.value.clone());
+        assert_eq!(count, Some(Value::IntValue(1)));
+    }
+    // The resource once redacted: only the allowed key and the summary.
+    for attrs in recorder.trace_resources() {
+        let keys: Vec<&str> = attrs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["redaction.redacted.count", "service.name"],
+            "{attrs:?}"
+        );
+    }
+}
+
+fn by_span_spans(provider: &SdkTracerProvider, total: u64) {
+    let tracer = provider.tracer("by-span");
+    for i in 0..total {
+        let name = if i % 10 == 0 {
+            "GET /health"
+        } else {
+            "GET /cart"
+        };
+        let mut span = tracer.start(name);
+        span.set_attribute(KeyValue::new("user.email", format!("user{i}@example.com")));
+        span.set_attribute(KeyValue::new("secret", "s3cr3t"));
+        span.set_attribute(KeyValue::new("i", i as i64));
+        span.end();
+        if i % 100 == 99 {
+            provider.force_flush().unwrap();
+        }
+    }
+}
+
+fn resource() -> opentelemetry_sdk::Resource {
+    opentelemetry_sdk::Resource::builder_empty()
+        .with_attributes([
+            KeyValue::new("service.name", "shop"),
+            KeyValue::new("host.name", "db-7"),
+        ])
+        .build()
+}
+
+#[test]
+fn a_chain_of_span_steps_runs_as_spans_end_in_the_span_processor() {
+    let chain = chain_from_toml(BY_SPAN).unwrap();
+    assert!(chain.span_chain().is_some());
+    let recorder = Recorder::start();
+    let processor = OtlpSpanProcessor::builder()
+        .with_endpoint(recorder.endpoint())
+        .with_protocol(Protocol::Grpc)
+        .with_max_batch_size(100)
+        .with_processors(chain)
+        .build()
+        .unwrap();
+    let stats = processor.stats();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource())
+        .with_span_processor(processor)
+        .build();
+    let total = 1_000;
+    by_span_spans(&provider, total);
+    provider.shutdown().unwrap();
+    check_by_span(&recorder, &stats, total);
+}
+
+#[test]
+fn a_chain_of_span_steps_runs_on_each_span_in_the_span_exporter() {
+    let recorder = Recorder::start();
+    let exporter = OtlpSpanExporter::builder()
+        .with_endpoint(recorder.endpoint())
+        .with_protocol(Protocol::Grpc)
+        .with_processors(chain_from_toml(BY_SPAN).unwrap())
+        .build()
+        .unwrap();
+    let stats = exporter.stats();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource())
+        .with_batch_exporter(exporter)
+        .build();
+    let total = 1_000;
+    by_span_spans(&provider, total);
+    provider.shutdown().unwrap();
+    check_by_span(&recorder, &stats, total);
+}
