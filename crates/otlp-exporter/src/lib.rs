@@ -600,9 +600,12 @@ impl<E> ExporterBuilder<E> {
     /// past the others. Build a chain in code or from TOML with
     /// [`processors::chain_from_toml`].
     ///
-    /// The span processor still encodes each span as it ends; the chain
-    /// runs on the export thread over the batch (decoded, processed and
-    /// encoded again). Removed items are counted in
+    /// A chain whose steps all work span by span (sampling, filter,
+    /// redaction: [`Chain::span_chain`](processors::Chain::span_chain))
+    /// runs on each span as it ends, before it is encoded, and on the
+    /// resource once when it is set. Any other chain runs on the export
+    /// thread over the batch (decoded, processed and encoded again); the
+    /// span processor still encodes each span as it ends. Removed items are counted in
     /// [`StatsSnapshot::items_removed`] by processor and reason. Metrics the
     /// chain derives are sent, with these settings, to the metrics endpoint
     /// at most every [`METRICS_INTERVAL`] while spans flow and at every
