@@ -609,7 +609,8 @@ impl<E> ExporterBuilder<E> {
     /// [`StatsSnapshot::items_removed`] by processor and reason. Metrics the
     /// chain derives are sent, with these settings, to the metrics endpoint
     /// at most every [`METRICS_INTERVAL`] while spans flow and at every
-    /// flush and shutdown.
+    /// flush and shutdown; with a persistent queue, they wait on disk too,
+    /// under `derived-metrics` in its directory.
     ///
     /// Log and metric exporters built from these settings (see
     /// [`for_exporter`](Self::for_exporter)), and the forwarder's logs and
@@ -782,13 +783,17 @@ impl<E> ExporterBuilder<E> {
         if let Some(chain) = &self.processors {
             let derived = match signal {
                 // Derived metrics (span metrics) go out through a metrics
-                // pipeline of the same settings on the same thread, kept in
-                // memory: a persistent queue's directory is the traces'.
+                // pipeline of the same settings on the same thread; with a
+                // persistent queue, theirs is under `derived-metrics` in
+                // its directory (beside the traces' queue, and apart from
+                // a metrics exporter's on the same directory).
                 Signal::Traces => {
                     let mut metrics = self.clone();
                     metrics.processors = None;
-                    metrics.persist_dir = None;
-                    metrics.disk_config = None;
+                    metrics.persist_dir = self
+                        .persist_dir
+                        .as_ref()
+                        .map(|dir| dir.join(DERIVED_METRICS_DIR));
                     metrics.thread = Some(thread.clone());
                     Some(metrics.pipeline(Signal::Metrics)?)
                 }
@@ -1053,6 +1058,11 @@ fn set_resource(pipeline: &Pipeline, resource: &Resource) {
         .unwrap_or_else(PoisonError::into_inner)
         .set_resource(resource);
 }
+
+/// Where, in a persistent queue's directory, the metrics the processors
+/// derive (span metrics) wait.
+#[cfg(feature = "processors")]
+const DERIVED_METRICS_DIR: &str = "derived-metrics";
 
 // -------------------------------------------------------------------- logs
 

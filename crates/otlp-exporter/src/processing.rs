@@ -39,6 +39,10 @@ use std::time::{Duration, Instant};
 /// are wanted sooner).
 pub const METRICS_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How long shutdown waits at least for the last derived metrics to be
+/// queued.
+const QUEUE_GRACE: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 pub(crate) struct Processing {
     chain: Arc<Mutex<Chain>>,
@@ -303,7 +307,11 @@ impl Processing {
             return Ok(());
         };
         self.take_metrics_now();
-        self.wait_queued(deadline);
+        // Queuing them is local work (memory, or the disk queue): it gets
+        // a short grace even when waiting for the traces used up the
+        // deadline, so that the last metrics are queued (and, with a
+        // persistent queue, kept) rather than refused as shut down.
+        self.wait_queued(deadline.max(Instant::now() + QUEUE_GRACE));
         match metrics.shutdown_until(deadline, timeout) {
             Err(OTelSdkError::AlreadyShutdown) => Ok(()),
             other => other,

@@ -623,3 +623,66 @@ fn a_chain_of_span_steps_runs_on_each_span_in_the_span_exporter() {
     provider.shutdown().unwrap();
     check_by_span(&recorder, &stats, total);
 }
+
+/// With a persistent queue, derived metrics wait on disk too (in the
+/// directory `derived-metrics` beside the traces' queue), and a restarted
+/// exporter sends them; the last ones, taken at shutdown, are queued even
+/// when waiting for the traces used up the shutdown's time.
+#[test]
+fn derived_metrics_wait_on_disk_with_a_persistent_queue() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let build = |endpoint: String| {
+        // A dropped exporter lets go of its directories once its runtime's
+        // last task is gone: wait for it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let built = OtlpSpanExporter::builder()
+                .with_endpoint(endpoint.clone())
+                .with_protocol(Protocol::Grpc)
+                .with_persistent_queue(dir.path())
+                .with_processors(Chain::new().with(CountBatches(0)))
+                .build();
+            match built {
+                Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.unwrap(),
+            }
+        }
+    };
+    // First run: the endpoint is down; spans and derived metrics wait.
+    let exporter = build(format!("http://{closed}"));
+    let metrics = exporter.derived_metrics_stats().unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .build();
+    let tracer = provider.tracer("metrics");
+    for _ in 0..3 {
+        tracer.start("op").end();
+    }
+    let _ = provider.shutdown_with_timeout(Duration::from_millis(300));
+    // The tracer holds the provider, which holds the exporter.
+    drop(tracer);
+    drop(provider);
+    let m = metrics.snapshot();
+    assert_eq!(m.items_accepted, 1, "{m:?}");
+    assert_eq!(m.items_exported, 0);
+    assert_eq!(m.disk.expect("a disk queue").queued_batches, 1);
+    assert!(dir.path().join("derived-metrics").is_dir());
+
+    // Second run: what waited on disk is sent, the metrics included.
+    let recorder = Recorder::start();
+    let exporter = build(recorder.endpoint());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while recorder.metric_names().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(recorder.metric_names(), ["batches.seen"]);
+    assert_eq!(recorder.traces().len(), 3);
+    drop(exporter);
+}
