@@ -193,7 +193,7 @@ fn sdk_put(attrs: &mut Vec<SdkKeyValue>, key: &'static str, v: Sdk) {
 /// redaction removes or masks are few, and allocating for them would cost
 /// more than the rest of the work on a span.
 pub(crate) struct Few<K> {
-    inline: [Option<K>; 8],
+    inline: [Option<K>; 4],
     n: usize,
     more: Vec<K>,
 }

@@ -487,8 +487,14 @@ impl Redaction {
 }
 
 /// One of the attributes the processor writes (see [`SUMMARY_KEYS`]).
+#[inline]
 fn is_summary_key(key: &str) -> bool {
-    key.starts_with("redaction.") && SUMMARY_KEYS.contains(&key)
+    // The shortest of SUMMARY_KEYS ("redaction.masked.keys") has 21 bytes.
+    // Most keys differ in the first byte or the length: no call to memcmp.
+    key.len() >= 21
+        && key.as_bytes()[0] == b'r'
+        && key.starts_with("redaction.")
+        && SUMMARY_KEYS.contains(&key)
 }
 
 /// Scopes with attributes seen by a [`RedactionStep`], and what they
@@ -635,6 +641,15 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn every_summary_key_is_known_as_one() {
+        for k in SUMMARY_KEYS {
+            assert!(is_summary_key(k), "{k}");
+        }
+        assert!(!is_summary_key("redaction.other.keys.x"));
+        assert!(!is_summary_key("request.redacted.count"));
     }
 
     #[test]
