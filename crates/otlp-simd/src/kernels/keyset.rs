@@ -1,7 +1,8 @@
 //! Attribute-key set membership.
 //!
-//! Keys are grouped by length; within a length, each key's first 16 bytes
-//! (zero-padded) are kept side by side. A lookup compares the candidate's
+//! Keys are grouped by length; within a length, each key's head (16 bytes
+//! that hold the whole key when it is at most 16 bytes long, else its
+//! first 16) is kept side by side. A lookup compares the candidate's
 //! first 16 bytes with one (NEON), two (AVX2) or four (AVX-512) stored
 //! heads per instruction and looks at the rest of the bytes only on a head match.
 //! The scalar twin compares the heads as two `u64`s each.
@@ -29,10 +30,26 @@ pub struct KeySet {
     len: usize,
 }
 
+/// The 16 bytes compared first: the first 16 bytes of a longer key; of a
+/// shorter one its first and last 8 (or 4) bytes, overlapping, so that
+/// the head is read with a few fixed-size loads and, keys of one group
+/// having one length, equal heads mean equal keys up to 16 bytes.
+#[inline]
 fn head(key: &[u8]) -> [u8; 16] {
     let mut h = [0u8; 16];
-    let n = key.len().min(16);
-    h[..n].copy_from_slice(&key[..n]);
+    let n = key.len();
+    if let Some(first) = key.first_chunk::<16>() {
+        return *first;
+    }
+    if n >= 8 {
+        h[..8].copy_from_slice(&key[..8]);
+        h[8..].copy_from_slice(&key[n - 8..]);
+    } else if n >= 4 {
+        h[..4].copy_from_slice(&key[..4]);
+        h[4..8].copy_from_slice(&key[n - 4..]);
+    } else {
+        h[..n].copy_from_slice(key);
+    }
     h
 }
 
@@ -118,7 +135,19 @@ impl KeySet {
 #[inline]
 fn rest_equal(stored: &[u8], key: &[u8]) -> bool {
     // Same group: same length below LONG; for LONG compare everything.
-    stored.len() == key.len() && stored.get(16..) == key.get(16..)
+    // The heads were equal: the first 16 bytes, or all of a shorter key.
+    let n = key.len();
+    if stored.len() != n {
+        return false;
+    }
+    if n <= 16 {
+        return true;
+    }
+    if n <= 32 {
+        // The last 16 bytes, overlapping the head.
+        return stored[n - 16..].first_chunk::<16>() == key[n - 16..].first_chunk::<16>();
+    }
+    stored[16..] == key[16..]
 }
 
 /// The scalar twin of one lookup.
