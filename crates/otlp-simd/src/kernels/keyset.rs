@@ -36,21 +36,33 @@ pub struct KeySet {
 /// having one length, equal heads mean equal keys up to 16 bytes.
 #[inline]
 fn head(key: &[u8]) -> [u8; 16] {
-    let mut h = [0u8; 16];
     let n = key.len();
-    if let Some(first) = key.first_chunk::<16>() {
-        return *first;
-    }
-    if n >= 8 {
-        h[..8].copy_from_slice(&key[..8]);
-        h[8..].copy_from_slice(&key[n - 8..]);
+    let word = |at: usize| {
+        key.get(at..at + 8)
+            .and_then(|b| b.first_chunk::<8>())
+            .map_or(0, |b| u64::from_le_bytes(*b))
+    };
+    let half = |at: usize| {
+        key.get(at..at + 4)
+            .and_then(|b| b.first_chunk::<4>())
+            .map_or(0, |b| u64::from(u32::from_le_bytes(*b)))
+    };
+    // Built in registers and stored once: a head written in pieces and
+    // read back whole stalls the load.
+    let (lo, hi) = if n >= 16 {
+        (word(0), word(8))
+    } else if n >= 8 {
+        (word(0), word(n - 8))
     } else if n >= 4 {
-        h[..4].copy_from_slice(&key[..4]);
-        h[4..8].copy_from_slice(&key[n - 4..]);
+        (half(0) | half(n - 4) << 32, 0)
     } else {
-        h[..n].copy_from_slice(key);
-    }
-    h
+        let mut v = 0u64;
+        for (i, &b) in key.iter().enumerate() {
+            v |= u64::from(b) << (8 * i);
+        }
+        (v, 0)
+    };
+    (u128::from(lo) | u128::from(hi) << 64).to_le_bytes()
 }
 
 impl KeySet {
