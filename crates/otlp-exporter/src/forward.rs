@@ -98,7 +98,13 @@ impl ExporterBuilder<OtlpForwarder> {
                 builder.persist_dir = Some(dir.join(signal.as_str()));
             }
             format = builder.resolve(signal)?.protocol.format();
-            pipelines.push(builder.pipeline(signal)?);
+            #[allow(unused_mut)]
+            let mut pipeline = builder.pipeline(signal)?;
+            // Requests arrive decoded, not as SDK spans ending: the chain
+            // runs on each request.
+            #[cfg(feature = "processors")]
+            pipeline.process_batches_only();
+            pipelines.push(pipeline);
         }
         Ok(OtlpForwarder { pipelines, format })
     }

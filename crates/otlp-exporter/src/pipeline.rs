@@ -202,6 +202,15 @@ impl Pipeline {
         }
     }
 
+    /// Runs the processors on each request only, never span by span (for
+    /// requests that arrive decoded).
+    #[cfg(feature = "processors")]
+    pub(crate) fn process_batches_only(&mut self) {
+        if let Some(p) = self.processing.as_mut() {
+            p.batches_only();
+        }
+    }
+
     /// Whether processors are set.
     #[cfg(feature = "processors")]
     pub(crate) fn has_processing(&self) -> bool {

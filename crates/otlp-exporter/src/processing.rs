@@ -84,6 +84,13 @@ impl Processing {
         }
     }
 
+    /// Runs the chain on each batch, never span by span (for requests
+    /// that arrive decoded, where no span ends here).
+    pub(crate) fn batches_only(&mut self) {
+        self.spans = None;
+        self.early = None;
+    }
+
     /// Whether the chain runs on each span as it ends (then batches are
     /// not processed again).
     pub(crate) fn by_span(&self) -> bool {

@@ -686,3 +686,60 @@ fn derived_metrics_wait_on_disk_with_a_persistent_queue() {
     assert_eq!(recorder.traces().len(), 3);
     drop(exporter);
 }
+
+/// The forwarder gets requests decoded, not SDK spans as they end: a
+/// chain of span-by-span steps runs on each request there.
+#[test]
+fn the_forwarder_runs_a_chain_of_span_steps_on_each_request() {
+    use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
+    use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use otlp_exporter::OtlpForwarder;
+    let recorder = Recorder::start();
+    let forwarder = OtlpForwarder::builder()
+        .with_endpoint(recorder.endpoint())
+        .with_protocol(Protocol::Grpc)
+        .with_processors(
+            chain_from_toml(
+                "[[processor]]\ntype = \"redaction\"\nallowed_keys = [\"keep\"]\n\
+                 [[processor]]\ntype = \"filter\"\nspan = ['name == \"drop\"']\n",
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let attr = |k: &str| PKeyValue {
+        key: k.to_owned(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue("v".to_owned())),
+        }),
+        ..PKeyValue::default()
+    };
+    let span = |name: &str, id: u8| Span {
+        trace_id: vec![id; 16],
+        span_id: vec![id; 8],
+        name: name.to_owned(),
+        attributes: vec![attr("keep"), attr("secret")],
+        ..Span::default()
+    };
+    let request = ExportRequest::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span("keep", 1), span("drop", 2), span("keep", 3)],
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    });
+    recorder.rt.block_on(forwarder.forward(&request)).unwrap();
+    forwarder
+        .shutdown(std::time::Duration::from_secs(10))
+        .unwrap();
+    let spans = recorder.traces();
+    assert_eq!(spans.len(), 2);
+    for s in &spans {
+        let keys: Vec<&str> = s.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["keep"]);
+    }
+    let snap = forwarder.stats(otlp_core::Signal::Traces).snapshot();
+    assert_eq!((snap.items_exported, snap.items_removed), (2, 1));
+}
