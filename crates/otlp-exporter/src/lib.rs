@@ -610,7 +610,9 @@ impl<E> ExporterBuilder<E> {
     /// chain derives are sent, with these settings, to the metrics endpoint
     /// at most every [`METRICS_INTERVAL`] while spans flow and at every
     /// flush and shutdown; with a persistent queue, they wait on disk too,
-    /// under `derived-metrics` in its directory.
+    /// under `derived-metrics` in its directory, with a disk budget of
+    /// their own of the same size. Shutdown waits up to a second past its
+    /// timeout for the last of them to be queued.
     ///
     /// Log and metric exporters built from these settings (see
     /// [`for_exporter`](Self::for_exporter)), and the forwarder's logs and

@@ -80,7 +80,8 @@ fn attrs(rng: &mut Rng, max: u64) -> Vec<KeyValue> {
     let mut out: Vec<KeyValue> = Vec::new();
     for _ in 0..n {
         let key = *rng.pick(&KEYS);
-        if out.iter().any(|kv| kv.key.as_str() == key) {
+        // The SDK keeps duplicate keys; now and then one here too.
+        if out.iter().any(|kv| kv.key.as_str() == key) && rng.below(4) != 0 {
             continue;
         }
         out.push(KeyValue::new(key, value(rng)));
@@ -103,7 +104,13 @@ fn span(rng: &mut Rng, scopes: &[InstrumentationScope]) -> SpanData {
     let start = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_000_000_000 + rng.below(1 << 30));
     let end = start + Duration::from_nanos(rng.below(3_000_000_000));
     let mut events = SpanEvents::default();
-    for _ in 0..rng.below(3) {
+    // Past 64 events now and then (the filter's keep bits spill).
+    let n_events = if rng.below(20) == 0 {
+        60 + rng.below(10)
+    } else {
+        rng.below(4)
+    };
+    for _ in 0..n_events {
         events.events.push(Event::new(
             *rng.pick(&["exception", "retry", "log"]),
             start,
@@ -341,12 +348,22 @@ fn check(seed: u64) {
         assert!(chain.is_empty());
         return;
     };
+    // Scopes with attributes, and the same ones in another order.
     let scopes = [
         InstrumentationScope::builder("a").with_version("1").build(),
         InstrumentationScope::builder("b")
             .with_attributes([
                 KeyValue::new("user.email", "ann@example.com"),
                 KeyValue::new("safe", 1),
+                KeyValue::new("card", "4111111111111111"),
+            ])
+            .build(),
+        InstrumentationScope::builder("c")
+            .with_attributes([
+                KeyValue::new("card", "4111111111111111"),
+                KeyValue::new("safe", 1),
+                KeyValue::new("user.email", "ann@example.com"),
+                KeyValue::new("auth", 0.5),
             ])
             .build(),
     ];

@@ -17,8 +17,8 @@ const LONG: usize = 64;
 
 #[derive(Clone, Debug, Default)]
 struct Group {
-    /// First 16 bytes of each key, zero-padded; padded to an even count so
-    /// the AVX2 path always loads pairs.
+    /// Each key's [`head`]; padded to an even count so the AVX2 path
+    /// always loads pairs.
     heads: Vec<[u8; 16]>,
     keys: Vec<Box<[u8]>>,
 }

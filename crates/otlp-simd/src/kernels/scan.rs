@@ -540,9 +540,6 @@ fn fill_bits(isa: Isa, set: &ByteSet, tables: &ByteSetTables, bytes: &[u8], bits
     }
 }
 
-/// A card number starting at `c` (a digit not preceded by a digit): 13 to
-/// 19 digits with single spaces or dashes between them, not followed by a
-/// further digit, passing Luhn.
 /// Bytes from a card number's first digit to its thirteenth at most.
 const CARD_WINDOW: usize = 25;
 
@@ -563,6 +560,9 @@ fn ones_in(bits: &[u64], start: usize, len: usize) -> u32 {
     ((lo | hi) & mask).count_ones()
 }
 
+/// A card number starting at `c` (a digit not preceded by a digit): 13 to
+/// 19 digits with single spaces or dashes between them, not followed by a
+/// further digit, passing Luhn.
 fn card_at(bytes: &[u8], c: usize) -> Option<usize> {
     if c > 0 && bytes[c - 1].is_ascii_digit() {
         return None;

@@ -832,7 +832,7 @@ impl<'a> SpanSource<'a> for Ctx<'a> {
             Field::Start => Val::Int(s.start_time_unix_nano as i64),
             Field::End => Val::Int(s.end_time_unix_nano as i64),
             Field::Duration => {
-                Val::Int(s.end_time_unix_nano as i64 - s.start_time_unix_nano as i64)
+                Val::Int((s.end_time_unix_nano as i64).wrapping_sub(s.start_time_unix_nano as i64))
             }
             Field::TraceState => Val::Str(&s.trace_state),
             Field::Time => Val::Nil,
@@ -906,7 +906,9 @@ impl<'a> SpanSource<'a> for SdkCtx<'a> {
             }),
             Field::Start => Val::Int(nanos(s.start_time) as i64),
             Field::End => Val::Int(nanos(s.end_time) as i64),
-            Field::Duration => Val::Int(nanos(s.end_time) as i64 - nanos(s.start_time) as i64),
+            Field::Duration => {
+                Val::Int((nanos(s.end_time) as i64).wrapping_sub(nanos(s.start_time) as i64))
+            }
             Field::TraceState => Val::Str(ending.trace_state()),
             Field::Time => Val::Nil,
             Field::Attr(k) => sdk_attr(&s.attributes, k),

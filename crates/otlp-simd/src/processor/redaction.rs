@@ -479,7 +479,8 @@ impl Redaction {
         }
         if self.summary != Summary::Silent {
             if let Some(old) = attrs.get_int(count_attr) {
-                count += old;
+                // Go's int64 addition, as the Collector's.
+                count = count.wrapping_add(old);
             }
             attrs.put_int(count_attr, count);
         }
@@ -502,23 +503,55 @@ fn is_summary_key(key: &str) -> bool {
 const SCOPES_KEPT: usize = 64;
 
 /// [`Redaction`] on each span as it ends: the span's and its events'
-/// attributes in place, the scope's through a small cache (the SDK shares
-/// one scope between many spans, and does not let its attributes be
-/// edited in place), and the resource once.
+/// attributes in place, the scope's through a small cache (the SDK does
+/// not let a scope's attributes be edited in place, and one scope serves
+/// many spans), and the resource once.
 #[derive(Debug)]
 struct RedactionStep {
     redaction: Redaction,
-    scopes: std::sync::Mutex<Vec<(InstrumentationScope, InstrumentationScope)>>,
+    scopes: std::sync::RwLock<Vec<(InstrumentationScope, InstrumentationScope)>>,
+}
+
+/// Two SDK values alike, doubles by their bits (so that a NaN matches
+/// itself).
+fn same_value(a: &opentelemetry::Value, b: &opentelemetry::Value) -> bool {
+    use opentelemetry::{Array, Value as V};
+    match (a, b) {
+        (V::F64(x), V::F64(y)) => x.to_bits() == y.to_bits(),
+        (V::Array(Array::F64(x)), V::Array(Array::F64(y))) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits())
+        }
+        _ => a == b,
+    }
+}
+
+/// Two scopes alike, attributes in order: the redaction's output depends
+/// on the order (removal moves the last attribute into the gap).
+fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    a.name() == b.name()
+        && a.version() == b.version()
+        && a.schema_url() == b.schema_url()
+        && a.attributes().count() == b.attributes().count()
+        && a.attributes()
+            .zip(b.attributes())
+            .all(|(x, y)| x.key == y.key && same_value(&x.value, &y.value))
 }
 
 impl RedactionStep {
     fn scope(&self, scope: &InstrumentationScope) -> InstrumentationScope {
-        let mut scopes = self
-            .scopes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, done)) = scopes.iter().find(|(s, _)| s == scope) {
-            return done.clone();
+        let read = |scopes: &[(InstrumentationScope, InstrumentationScope)]| {
+            scopes
+                .iter()
+                .find(|(s, _)| same_scope(s, scope))
+                .map(|(_, done)| done.clone())
+        };
+        if let Some(done) = read(
+            &self
+                .scopes
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
+            return done;
         }
         let mut attrs: Vec<opentelemetry::KeyValue> = scope.attributes().cloned().collect();
         self.redaction.process_attrs(&mut attrs);
@@ -530,7 +563,11 @@ impl RedactionStep {
             b = b.with_schema_url(u.to_owned());
         }
         let done = b.build();
-        if scopes.len() < SCOPES_KEPT {
+        let mut scopes = self
+            .scopes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if scopes.len() < SCOPES_KEPT && read(&scopes).is_none() {
             scopes.push((scope.clone(), done.clone()));
         }
         done
@@ -567,7 +604,7 @@ impl Processor for Redaction {
     fn span_step(&self) -> Option<Box<dyn SpanStep>> {
         Some(Box::new(RedactionStep {
             redaction: self.clone(),
-            scopes: std::sync::Mutex::default(),
+            scopes: std::sync::RwLock::default(),
         }))
     }
 
@@ -641,6 +678,29 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_scope_is_redacted_once_even_with_a_nan() {
+        let step = RedactionStep {
+            redaction: Redaction::builder()
+                .with_allowed_keys(["x"])
+                .build()
+                .unwrap(),
+            scopes: std::sync::RwLock::default(),
+        };
+        let scope = InstrumentationScope::builder("s")
+            .with_attributes([
+                opentelemetry::KeyValue::new("x", f64::NAN),
+                opentelemetry::KeyValue::new("y", 1),
+            ])
+            .build();
+        for _ in 0..10 {
+            let done = step.scope(&scope);
+            let keys: Vec<&str> = done.attributes().map(|kv| kv.key.as_str()).collect();
+            assert_eq!(keys, ["x"]);
+        }
+        assert_eq!(step.scopes.read().unwrap().len(), 1);
     }
 
     #[test]
