@@ -145,7 +145,7 @@ pub fn histogram(values: &[f64], buckets: &Buckets, counts: &mut Vec<u64>) {
 
 /// Above this many bounds the vector paths' linear pass over the bounds
 /// costs more than a binary search per value.
-const LINEAR_MAX_BOUNDS: usize = 48;
+pub(crate) const LINEAR_MAX_BOUNDS: usize = 48;
 
 /// [`histogram`] on an explicit instruction set (scalar if the CPU lacks it).
 pub fn histogram_with(isa: Isa, values: &[f64], buckets: &Buckets, counts: &mut Vec<u64>) {
@@ -358,17 +358,54 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2; `counts.len() == bounds.len() + 1`.
+    /// The CPU must support AVX2; `counts.len() == bounds.len() + 1`, at
+    /// most `LINEAR_MAX_BOUNDS + 1` (more panics).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn histogram_avx2(values: &[f64], bounds: &[f64], counts: &mut [u64]) {
-        let groups = values.len() / 4;
+        // Every other value's count goes to a second table, summed at the
+        // end, so that two values of one bucket in a row do not wait on
+        // each other's increment.
+        let mut side = [0u64; super::LINEAR_MAX_BOUNDS + 1];
+        let side = &mut side[..counts.len()];
         let p = values.as_ptr();
-        for g in 0..groups {
-            // SAFETY: values[4g..4g+4] is in bounds.
-            let x = unsafe { _mm256_loadu_pd(p.add(4 * g)) };
+        let mut at = 0;
+        // Four registers at a time: four independent chains of compares
+        // (one register's chain is as long as the bounds).
+        while at + 16 <= values.len() {
+            // SAFETY: values[at..at + 16] is in bounds.
+            let x = unsafe {
+                [
+                    _mm256_loadu_pd(p.add(at)),
+                    _mm256_loadu_pd(p.add(at + 4)),
+                    _mm256_loadu_pd(p.add(at + 8)),
+                    _mm256_loadu_pd(p.add(at + 12)),
+                ]
+            };
+            let mut idx = [_mm256_setzero_si256(); 4];
+            for &b in bounds {
+                let b = _mm256_set1_pd(b);
+                for k in 0..4 {
+                    // "not b >= x", true for NaN x as well: all-ones lanes are -1.
+                    let below = _mm256_cmp_pd::<_CMP_NGE_UQ>(b, x[k]);
+                    idx[k] = _mm256_sub_epi64(idx[k], _mm256_castpd_si256(below));
+                }
+            }
+            let mut out = [0u64; 16];
+            for (k, v) in idx.into_iter().enumerate() {
+                // SAFETY: out[4k..4k + 4] is in bounds (k < 4).
+                unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(4 * k).cast(), v) };
+            }
+            for pair in out.chunks_exact(2) {
+                counts[pair[0] as usize] += 1;
+                side[pair[1] as usize] += 1;
+            }
+            at += 16;
+        }
+        while at + 4 <= values.len() {
+            // SAFETY: values[at..at + 4] is in bounds.
+            let x = unsafe { _mm256_loadu_pd(p.add(at)) };
             let mut idx = _mm256_setzero_si256();
             for &b in bounds {
-                // "not b >= x", true for NaN x as well: all-ones lanes are -1.
                 let below = _mm256_cmp_pd::<_CMP_NGE_UQ>(_mm256_set1_pd(b), x);
                 idx = _mm256_sub_epi64(idx, _mm256_castpd_si256(below));
             }
@@ -378,22 +415,52 @@ mod x86 {
             for i in out {
                 counts[i as usize] += 1;
             }
+            at += 4;
         }
-        for &x in &values[groups * 4..] {
+        for &x in &values[at..] {
             counts[index_linear(bounds, x)] += 1;
+        }
+        for (c, s) in counts.iter_mut().zip(side.iter()) {
+            *c += s;
         }
     }
 
     /// # Safety
-    /// The CPU must support AVX-512 F; `counts.len() == bounds.len() + 1`.
+    /// The CPU must support AVX-512 F; `counts.len() == bounds.len() + 1`,
+    /// at most `LINEAR_MAX_BOUNDS + 1` (more panics).
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn histogram_avx512(values: &[f64], bounds: &[f64], counts: &mut [u64]) {
-        let groups = values.len() / 8;
+        // As the AVX2 path: a second count table, and independent chains.
+        let mut side = [0u64; super::LINEAR_MAX_BOUNDS + 1];
+        let side = &mut side[..counts.len()];
         let p = values.as_ptr();
         let one = _mm512_set1_epi64(1);
-        for g in 0..groups {
-            // SAFETY: values[8g..8g+8] is in bounds.
-            let x = unsafe { _mm512_loadu_pd(p.add(8 * g)) };
+        let mut at = 0;
+        while at + 16 <= values.len() {
+            // SAFETY: values[at..at + 16] is in bounds.
+            let x = unsafe { [_mm512_loadu_pd(p.add(at)), _mm512_loadu_pd(p.add(at + 8))] };
+            let mut idx = [_mm512_setzero_si512(); 2];
+            for &b in bounds {
+                let b = _mm512_set1_pd(b);
+                for k in 0..2 {
+                    let below = _mm512_cmp_pd_mask::<_CMP_NGE_UQ>(b, x[k]);
+                    idx[k] = _mm512_mask_add_epi64(idx[k], below, idx[k], one);
+                }
+            }
+            let mut out = [0u64; 16];
+            for (k, v) in idx.into_iter().enumerate() {
+                // SAFETY: out[8k..8k + 8] is in bounds (k < 2).
+                unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(8 * k).cast(), v) };
+            }
+            for pair in out.chunks_exact(2) {
+                counts[pair[0] as usize] += 1;
+                side[pair[1] as usize] += 1;
+            }
+            at += 16;
+        }
+        while at + 8 <= values.len() {
+            // SAFETY: values[at..at + 8] is in bounds.
+            let x = unsafe { _mm512_loadu_pd(p.add(at)) };
             let mut idx = _mm512_setzero_si512();
             for &b in bounds {
                 let below = _mm512_cmp_pd_mask::<_CMP_NGE_UQ>(_mm512_set1_pd(b), x);
@@ -405,9 +472,13 @@ mod x86 {
             for i in out {
                 counts[i as usize] += 1;
             }
+            at += 8;
         }
-        for &x in &values[groups * 8..] {
+        for &x in &values[at..] {
             counts[index_linear(bounds, x)] += 1;
+        }
+        for (c, s) in counts.iter_mut().zip(side.iter()) {
+            *c += s;
         }
     }
 }
