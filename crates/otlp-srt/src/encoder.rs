@@ -27,7 +27,7 @@ enum Pack {
     /// zstd level 1: numbers and codes, where higher levels find nothing
     /// more (measured on both corpora of `tests/corpus.rs`).
     Fast,
-    /// zstd at the configured level: definitions and strings.
+    /// zstd at the text's level ([`text_level`]): definitions and strings.
     Text,
 }
 
@@ -50,6 +50,23 @@ const ZSTD_DICT_MAGIC: [u8; 4] = [0x37, 0xa4, 0x30, 0xec];
 
 /// zstd level of the [`Pack::Fast`] blocks.
 const FAST_LEVEL: i32 = 1;
+
+/// The highest configured level at which the text is compressed at
+/// [`FAST_LEVEL`]: the text block is a few KiB compressed with the previous
+/// frame's text as dictionary, and there level 1 finds more than levels 2
+/// and 3, in less time (at 512 spans the block is 1.8% smaller than at
+/// level 3 on the generated corpus, in half the time, and 3.4% smaller on
+/// the recorded one, in 10% less time).
+const TEXT_FAST_UP_TO: i32 = 3;
+
+/// The zstd level of the text block for the configured `level`.
+fn text_level(level: i32) -> i32 {
+    if level <= TEXT_FAST_UP_TO {
+        FAST_LEVEL.min(level)
+    } else {
+        level
+    }
+}
 
 /// Blocks smaller than this are stored: a zstd frame's header and tables
 /// cost more than it could save.
@@ -1130,7 +1147,7 @@ impl SrtEncoder {
                                 &mut self.compressed,
                                 &self.payload[..],
                                 prefix,
-                                self.config.level,
+                                text_level(self.config.level),
                             )
                             .map_err(zstd_code)?;
                         }
@@ -1142,7 +1159,7 @@ impl SrtEncoder {
                             back = Some(b);
                             let mut ctx = zstd::zstd_safe::CCtx::create();
                             ctx.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(
-                                self.config.level,
+                                text_level(self.config.level),
                             ))
                             .map_err(zstd_code)?;
                             ctx.ref_prefix(prefix).map_err(zstd_code)?;
@@ -1729,10 +1746,11 @@ fn zstd_compressors(
     level: i32,
 ) -> Result<(Compressor, zstd::bulk::Compressor<'static>), otlp_compression::CompressionError> {
     Compression::zstd().with_level(level)?;
-    let text = zstd::bulk::Compressor::new(level).map_err(|e| CompressionError::Failed {
-        algorithm: Algorithm::Zstd,
-        source: Box::new(e),
-    })?;
+    let text =
+        zstd::bulk::Compressor::new(text_level(level)).map_err(|e| CompressionError::Failed {
+            algorithm: Algorithm::Zstd,
+            source: Box::new(e),
+        })?;
     Ok((
         Compressor::new(Compression::zstd().with_level(FAST_LEVEL.min(level))?)?,
         text,
