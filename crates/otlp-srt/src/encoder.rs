@@ -429,6 +429,11 @@ impl<'a> Parsed<'a> {
         let first = self.spans.len();
         let mut b = input;
         while !b.is_empty() {
+            // The spans, one after the other, without the general reader.
+            if let Some(x) = take_len(&mut b, 0x12) {
+                self.span(x)?;
+                continue;
+            }
             match next_field(&mut b).map_err(malformed)? {
                 (1, Field::Bytes(x)) => {
                     check_fields(x).map_err(malformed)?;
@@ -494,6 +499,22 @@ impl<'a> Parsed<'a> {
         while let Some(x) = take_len(&mut b, 0x5a) {
             canonical &= self.event(x)?;
         }
+        if let Some(v) = take_varint(&mut b, 0x60) {
+            s.dropped_events = v as u32;
+        }
+        while let Some(x) = take_len(&mut b, 0x6a) {
+            canonical &= self.link(x)?;
+        }
+        if let Some(v) = take_varint(&mut b, 0x70) {
+            s.dropped_links = v as u32;
+        }
+        if let Some(x) = take_len(&mut b, 0x7a) {
+            status(s.status.get_or_insert((0, b"")), x)?;
+        }
+        if let [0x85, 0x01, v0, v1, v2, v3, ref tail @ ..] = *b {
+            s.flags = u32::from_le_bytes([v0, v1, v2, v3]);
+            b = tail;
+        }
         while !b.is_empty() {
             match next_field(&mut b).map_err(malformed)? {
                 (1, Field::Bytes(x)) => s.trace_id = x,
@@ -510,18 +531,7 @@ impl<'a> Parsed<'a> {
                 (12, Field::Varint(v)) => s.dropped_events = v as u32,
                 (13, Field::Bytes(x)) => canonical &= self.link(x)?,
                 (14, Field::Varint(v)) => s.dropped_links = v as u32,
-                (15, Field::Bytes(x)) => {
-                    let status = s.status.get_or_insert((0, b""));
-                    let mut b = x;
-                    while !b.is_empty() {
-                        match next_field(&mut b).map_err(malformed)? {
-                            (2, Field::Bytes(m)) => status.1 = m,
-                            (3, Field::Varint(c)) => status.0 = c as u32,
-                            (2..=3, _) => return Err(malformed(WIRE)),
-                            _ => {}
-                        }
-                    }
-                }
+                (15, Field::Bytes(x)) => status(s.status.get_or_insert((0, b"")), x)?,
                 (16, Field::Fixed32(v)) => s.flags = v,
                 (1..=16, _) => return Err(malformed(WIRE)),
                 _ => {}
@@ -573,6 +583,23 @@ impl<'a> Parsed<'a> {
         let kv0 = self.kvs.len();
         let mut canonical = true;
         let mut b = raw;
+        // In field order first, as in `span`.
+        if let Some(v) = take_fixed64(&mut b, 0x09) {
+            e.time = v;
+        }
+        if let Some(x) = take_len(&mut b, 0x12) {
+            e.name = x;
+        }
+        while let Some(x) = take_len(&mut b, 0x1a) {
+            if kv_usual(x)? {
+                self.kvs.push(x);
+            } else {
+                canonical = false;
+            }
+        }
+        if let Some(v) = take_varint(&mut b, 0x20) {
+            e.dropped = v as u32;
+        }
         while !b.is_empty() {
             match next_field(&mut b).map_err(malformed)? {
                 (1, Field::Fixed64(v)) => e.time = v,
@@ -623,6 +650,28 @@ impl<'a> Parsed<'a> {
         self.links.push(l);
         Ok(canonical)
     }
+}
+
+/// Reads a Status message into `status` (code, message), over what it
+/// holds (protobuf merges repeated occurrences of a message field).
+#[inline]
+fn status<'a>(status: &mut (u32, &'a [u8]), x: &'a [u8]) -> Result<(), SrtError> {
+    let mut b = x;
+    if let Some(m) = take_len(&mut b, 0x12) {
+        status.1 = m;
+    }
+    if let Some(c) = take_varint(&mut b, 0x18) {
+        status.0 = c as u32;
+    }
+    while !b.is_empty() {
+        match next_field(&mut b).map_err(malformed)? {
+            (2, Field::Bytes(m)) => status.1 = m,
+            (3, Field::Varint(c)) => status.0 = c as u32,
+            (2..=3, _) => return Err(malformed(WIRE)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A length-delimited field with the one-byte key `key` at the start of
