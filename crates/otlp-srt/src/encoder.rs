@@ -141,6 +141,33 @@ struct State {
     bytes: usize,
 }
 
+/// Whether two short byte strings (keys, names, KeyValues) are equal:
+/// in words of 8 bytes, the last one overlapping, inline instead of a call
+/// to `memcmp`, which for strings of tens of bytes costs more than the
+/// compare.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let word = |s: &[u8]| u64::from_ne_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+        let (x, y) = (a.chunks_exact(8), b.chunks_exact(8));
+        for (x, y) in x.zip(y) {
+            if word(x) != word(y) {
+                return false;
+            }
+        }
+        word(&a[n - 8..]) == word(&b[n - 8..])
+    } else if n >= 4 {
+        let word = |s: &[u8], i: usize| u32::from_ne_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+        word(a, 0) == word(b, 0) && word(a, n - 4) == word(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
 fn hash_identity(kind: u8, tag: u8, parent: u32, data: &[u8]) -> u64 {
     let mut h = foldhash::fast::FixedState::with_seed(0x5352_5431).build_hasher();
     h.write_u64(u64::from(kind) | u64::from(tag) << 8 | u64::from(parent) << 16);
@@ -173,7 +200,8 @@ impl State {
         let mut id = *self.index.get(&hash)?;
         while id != 0 {
             let e = &self.entries[id as usize - 1];
-            if e.kind == kind && e.tag == tag && e.parent == parent && self.data(e) == data {
+            if e.kind == kind && e.tag == tag && e.parent == parent && bytes_eq(self.data(e), data)
+            {
                 return Some(id);
             }
             id = e.next;
@@ -555,7 +583,7 @@ impl<'a> Parsed<'a> {
     }
 
     /// A span's attribute.
-    #[inline]
+    #[inline(always)]
     fn span_attr(
         &mut self,
         x: &'a [u8],
@@ -1641,7 +1669,7 @@ impl SrtEncoder {
         // are the fixed child's, no need to read them.
         let last_fixed = last != 0 && {
             let e = &self.state.entries[last as usize - 1];
-            e.kind == kind::FIXED && self.state.data(e) == raw
+            e.kind == kind::FIXED && bytes_eq(self.state.data(e), raw)
         };
         if last_fixed {
             return Ok(last);
@@ -1650,7 +1678,7 @@ impl SrtEncoder {
         let kv = parse_kv(raw)?.ok_or(malformed("KeyValue changed shape"))?;
         if last != 0 {
             let e = &self.state.entries[last as usize - 1];
-            if e.kind == kind::VAR && e.tag == kv.val.ty() && self.state.data(e) == kv.key {
+            if e.kind == kind::VAR && e.tag == kv.val.ty() && bytes_eq(self.state.data(e), kv.key) {
                 self.write_value(last, kv.val);
                 return Ok(last);
             }
@@ -1824,6 +1852,21 @@ fn zstd_failed(e: std::io::Error) -> SrtError {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn bytes_eq_is_slice_equality() {
+        let a: Vec<u8> = (0..40u8).collect();
+        for n in 0..a.len() {
+            let mut b = a[..n].to_vec();
+            assert!(bytes_eq(&a[..n], &b), "{n}");
+            for i in 0..n {
+                b[i] ^= 0x80;
+                assert!(!bytes_eq(&a[..n], &b), "{n} {i}");
+                b[i] ^= 0x80;
+            }
+            assert!(!bytes_eq(&a[..n], &a[..n + 1]));
+        }
+    }
 
     fn same(a: &Kv<'_>, b: &Kv<'_>) -> bool {
         let val = match (a.val, b.val) {
