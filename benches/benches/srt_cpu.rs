@@ -11,7 +11,9 @@
 //! 20,000 spans of warm-up, 16,384 timed) and
 //! `benches/corpus/python-flask.otlp.zst` (first quarter of the requests as
 //! warm-up). Arguments: batch sizes (default 128 512 4096); the
-//! environment variable `SRT_CPU_ROUNDS` sets the rounds (default 21).
+//! environment variable `SRT_CPU_ROUNDS` sets the rounds (default 21);
+//! `SRT_CPU_ONLY=srt` or `SRT_CPU_ONLY=zstd` times only that side (the
+//! other's column and the ratio are then 0), for a profiler's view of one.
 #![allow(missing_docs)]
 
 use otlp_compression::{Compression, Compressor};
@@ -108,6 +110,8 @@ fn main() {
         let timed = requests.split_off(requests.len() / 4);
         setups.push(setup(format!("flask {batch}"), &requests, timed));
     }
+    let only = std::env::var("SRT_CPU_ONLY").unwrap_or_default();
+    let (run_zstd, run_srt) = (only != "srt", only != "zstd");
     println!("{rounds} interleaved rounds, thread CPU time, medians:");
     println!(
         "{:>16} {:>12} {:>12} {:>10}",
@@ -119,7 +123,7 @@ fn main() {
         let mut out = Vec::new();
         for _ in 0..rounds {
             let start = thread_cpu();
-            for r in &s.requests {
+            for r in s.requests.iter().filter(|_| run_zstd) {
                 compressor
                     .compress(black_box(r), &mut out)
                     .expect("compresses");
@@ -127,7 +131,7 @@ fn main() {
             }
             let z = (thread_cpu() - start).as_secs_f64() * 1e6 / s.spans as f64;
             let start = thread_cpu();
-            for r in &s.requests {
+            for r in s.requests.iter().filter(|_| run_srt) {
                 let id = s.encoder.encode(black_box(r), &mut out).expect("encodes");
                 s.encoder.acknowledge(id);
                 black_box(out.len());
@@ -135,7 +139,7 @@ fn main() {
             let t = (thread_cpu() - start).as_secs_f64() * 1e6 / s.spans as f64;
             zs.push(z);
             ss.push(t);
-            rs.push(t / z);
+            rs.push(if z > 0.0 { t / z } else { 0.0 });
         }
         println!(
             "{:>16} {:>12.3} {:>12.3} {:>10.3}",

@@ -99,6 +99,8 @@ const _: () = assert!(TAG_SHIFT <= 20);
 const SLOTS_PER_SPAN: usize = 2;
 /// Slots in a bucket.
 const WAYS: usize = 8;
+// The victim choice in `Index::insert` keeps a slot number in three bits.
+const _: () = assert!(WAYS == 8);
 /// The fewest buckets an index starts with.
 const MIN_BUCKETS: usize = 128;
 
@@ -186,24 +188,37 @@ impl Index {
         let seq = seq as u32 & SEQ_MASK;
         let slot = tag | seq << INDEX_BITS | index;
         let bucket = &mut self.buckets[b].0;
-        let mut victim = 0;
-        let mut oldest = 0;
-        for (i, &s) in bucket.iter().enumerate() {
-            if s >> TAG_SHIFT == tag >> TAG_SHIFT {
-                bucket[i] = slot;
-                return;
+        // Without branches on the slots (where a key is, and which slot is
+        // oldest, vary from one insert to the next and mispredict): the
+        // slot of the same tag if any, else the oldest, empty slots
+        // counting as older than any (ages are below `SEQ_MASK + 1`), the
+        // first of equal age.
+        let same = Self::matches(bucket, tag);
+        let victim = if same != 0 {
+            same.trailing_zeros() as usize
+        } else {
+            let mut best = 0u32;
+            for (i, &s) in bucket.iter().enumerate() {
+                let age = if s == 0 {
+                    SEQ_MASK + 1
+                } else {
+                    seq.wrapping_sub(s >> INDEX_BITS) & SEQ_MASK
+                };
+                best = best.max(age << 3 | (WAYS - 1 - i) as u32);
             }
-            // Empty slots count as the oldest.
-            let age = if s == 0 {
-                u32::MAX
-            } else {
-                seq.wrapping_sub(s >> INDEX_BITS) & SEQ_MASK
-            };
-            if age > oldest {
-                (victim, oldest) = (i, age);
-            }
-        }
+            WAYS - 1 - (best & 7) as usize
+        };
         bucket[victim] = slot;
+    }
+
+    /// A bit per slot of `bucket` whose tag is `tag`'s.
+    #[inline(always)]
+    fn matches(bucket: &[u32; WAYS], tag: u32) -> u32 {
+        let mut m = 0u32;
+        for (i, &s) in bucket.iter().enumerate() {
+            m |= u32::from(s >> TAG_SHIFT == tag >> TAG_SHIFT) << i;
+        }
+        m
     }
 
     /// The place of `h`'s key for frame `seq`: (seq of its frame, index),
@@ -213,10 +228,9 @@ impl Index {
             return None;
         }
         let (b, tag) = self.at(h);
-        let s = *self.buckets[b]
-            .0
-            .iter()
-            .find(|&&s| s >> TAG_SHIFT == tag >> TAG_SHIFT)?;
+        let bucket = &self.buckets[b].0;
+        let same = Self::matches(bucket, tag);
+        let s = *bucket.get(same.trailing_zeros() as usize)?;
         let back = u64::from((seq as u32).wrapping_sub(s >> INDEX_BITS) & SEQ_MASK);
         (1..=HISTORY_FRAMES)
             .contains(&back)

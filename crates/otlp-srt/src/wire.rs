@@ -110,14 +110,19 @@ impl<'a> Reader<'a> {
 
 #[inline]
 pub(crate) fn read_varint(buf: &mut &[u8]) -> Option<u64> {
-    // Most varints of OTLP and of SRT columns are one byte.
-    if let Some((&first, rest)) = buf.split_first() {
-        if first < 0x80 {
+    // Most varints of OTLP and of SRT columns are one byte, most others
+    // (lengths of spans) two.
+    match *buf {
+        [first, rest @ ..] if *first < 0x80 => {
             *buf = rest;
-            return Some(u64::from(first));
+            Some(u64::from(*first))
         }
+        [first, second, rest @ ..] if *second < 0x80 => {
+            *buf = rest;
+            Some(u64::from(*first & 0x7f) | u64::from(*second) << 7)
+        }
+        _ => read_varint_slow(buf),
     }
-    read_varint_slow(buf)
 }
 
 #[inline(never)]
