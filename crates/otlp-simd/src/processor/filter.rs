@@ -1616,11 +1616,14 @@ mod tests {
                 recs in prop::collection::vec((0i32..25, prop::sample::select(vec!["a", "b", "c"])), 0..60),
                 pts in prop::collection::vec((prop::sample::select(vec!["dev", "prod"]), -5.0f64..5.0), 0..60),
                 bound in 0i32..25,
-                cut in -5.0f64..5.0,
+                cut_milli in -5000i32..5000,
             ) {
+                // Written with three decimals (OTTL has no exponent form),
+                // the literal parses to this very value.
+                let cut = f64::from(cut_milli) / 1000.0;
                 let mut f = Filter::new()
                     .with_log_record_condition(&format!(r#"severity_number >= {bound} and attributes["k"] != "b""#)).unwrap()
-                    .with_datapoint_condition(&format!(r#"attributes["env"] == "dev" and value_double < {cut:?}"#)).unwrap();
+                    .with_datapoint_condition(&format!(r#"attributes["env"] == "dev" and value_double < {cut:.3}"#)).unwrap();
                 let records: Vec<LogRecord> = recs.iter().map(|(sev, k)| log(*sev, "m", vec![string_attr("k", k)])).collect();
                 let want: Vec<LogRecord> = records.iter().filter(|r| {
                     !(r.severity_number >= bound && r.attributes[0] != string_attr("k", "b"))
