@@ -59,7 +59,7 @@ impl Recorder {
         }
     }
 
-    fn traces(&self) -> Vec<otlp_core::proto::trace::v1::Span> {
+    fn trace_requests(&self) -> Vec<ExportTraceServiceRequest> {
         self.got
             .lock()
             .unwrap()
@@ -68,7 +68,13 @@ impl Recorder {
                 ExportRequest::Traces(t) => Some(t.clone()),
                 _ => None,
             })
-            .flat_map(|t: ExportTraceServiceRequest| t.resource_spans)
+            .collect()
+    }
+
+    fn traces(&self) -> Vec<otlp_core::proto::trace::v1::Span> {
+        self.trace_requests()
+            .into_iter()
+            .flat_map(|t| t.resource_spans)
             .flat_map(|r| r.scope_spans)
             .flat_map(|s| s.spans)
             .collect()
@@ -457,14 +463,8 @@ fn the_log_exporter_filters_log_records() {
 impl Recorder {
     /// The resource attributes of every traces request, sorted by key.
     fn trace_resources(&self) -> Vec<Vec<(String, String)>> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|r| match r {
-                ExportRequest::Traces(t) => Some(t.clone()),
-                _ => None,
-            })
+        self.trace_requests()
+            .into_iter()
             .flat_map(|t| t.resource_spans)
             .map(|r| {
                 let mut attrs: Vec<(String, String)> = r
@@ -581,6 +581,20 @@ fn resource() -> opentelemetry_sdk::Resource {
         .build()
 }
 
+/// Spans through a provider built on `builder`, whose exporter or span
+/// processor counts in `stats`, to `recorder`.
+fn run_by_span(
+    builder: opentelemetry_sdk::trace::TracerProviderBuilder,
+    recorder: &Recorder,
+    stats: &otlp_exporter::ExportStats,
+) {
+    let provider = builder.with_resource(resource()).build();
+    let total = 1_000;
+    by_span_spans(&provider, total);
+    provider.shutdown().unwrap();
+    check_by_span(recorder, stats, total);
+}
+
 #[test]
 fn a_chain_of_span_steps_runs_as_spans_end_in_the_span_processor() {
     let chain = chain_from_toml(BY_SPAN).unwrap();
@@ -594,14 +608,11 @@ fn a_chain_of_span_steps_runs_as_spans_end_in_the_span_processor() {
         .build()
         .unwrap();
     let stats = processor.stats();
-    let provider = SdkTracerProvider::builder()
-        .with_resource(resource())
-        .with_span_processor(processor)
-        .build();
-    let total = 1_000;
-    by_span_spans(&provider, total);
-    provider.shutdown().unwrap();
-    check_by_span(&recorder, &stats, total);
+    run_by_span(
+        SdkTracerProvider::builder().with_span_processor(processor),
+        &recorder,
+        &stats,
+    );
 }
 
 #[test]
@@ -614,14 +625,11 @@ fn a_chain_of_span_steps_runs_on_each_span_in_the_span_exporter() {
         .build()
         .unwrap();
     let stats = exporter.stats();
-    let provider = SdkTracerProvider::builder()
-        .with_resource(resource())
-        .with_batch_exporter(exporter)
-        .build();
-    let total = 1_000;
-    by_span_spans(&provider, total);
-    provider.shutdown().unwrap();
-    check_by_span(&recorder, &stats, total);
+    run_by_span(
+        SdkTracerProvider::builder().with_batch_exporter(exporter),
+        &recorder,
+        &stats,
+    );
 }
 
 /// With a persistent queue, derived metrics wait on disk too (in the

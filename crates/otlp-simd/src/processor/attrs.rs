@@ -96,7 +96,8 @@ impl AttrList for Vec<KeyValue> {
     }
 }
 
-fn proto_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Proto> {
+/// The value of the first attribute with `key`.
+pub(crate) fn proto_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Proto> {
     attrs
         .iter()
         .find(|kv| kv.key == key)?

@@ -637,15 +637,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashSet;
 
-    fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-        attrs
-            .iter()
-            .find(|kv| kv.key == key)?
-            .value
-            .as_ref()?
-            .value
-            .as_ref()
-    }
+    use crate::processor::attrs::proto_value as get;
 
     fn put(attrs: &mut Vec<KeyValue>, key: &'static str, v: Value) {
         match v {
