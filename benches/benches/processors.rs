@@ -45,19 +45,14 @@ use std::time::Duration;
 /// The calling thread's CPU time as a criterion measurement.
 struct ThreadCpu;
 
-fn thread_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
-
 impl Measurement for ThreadCpu {
     type Intermediate = Duration;
     type Value = Duration;
     fn start(&self) -> Duration {
-        thread_cpu()
+        otlp_benches::thread_cpu()
     }
     fn end(&self, start: Duration) -> Duration {
-        thread_cpu().saturating_sub(start)
+        otlp_benches::thread_cpu().saturating_sub(start)
     }
     fn add(&self, a: &Duration, b: &Duration) -> Duration {
         *a + *b

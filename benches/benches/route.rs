@@ -14,12 +14,7 @@ use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver
 use std::hint::black_box;
 use std::time::Duration;
 
-/// CPU time of the calling thread: what `on_end` costs the application
-/// thread, whatever else the (shared) machine runs meanwhile.
-fn thread_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
+use otlp_benches::thread_cpu;
 
 /// Trace ids as the SDK's random generator makes them.
 fn trace_ids(n: usize) -> Vec<[u8; 16]> {

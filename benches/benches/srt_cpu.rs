@@ -21,15 +21,11 @@ use otlp_srt::corpus::{Corpus, Recorded};
 use otlp_srt::{SrtConfig, SrtEncoder};
 use prost::Message;
 use std::hint::black_box;
-use std::time::Duration;
 
 const WARM_UP_SPANS: usize = 20_000;
 const TIMED_SPANS: usize = 16_384;
 
-fn thread_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
+use otlp_benches::thread_cpu;
 
 fn spans_of(request: &[u8]) -> usize {
     otlp_core::proto::collector::trace::v1::ExportTraceServiceRequest::decode(request)

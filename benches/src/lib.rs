@@ -70,6 +70,19 @@ pub fn cpu_now() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
+/// The calling thread's CPU time so far (`CLOCK_THREAD_CPUTIME_ID`): what
+/// a piece of work costs its thread, whatever else the (shared) machine
+/// runs meanwhile.
+///
+/// ```
+/// let before = otlp_benches::thread_cpu();
+/// assert!(otlp_benches::thread_cpu() >= before);
+/// ```
+pub fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 /// 2026-11-21T09:00:00Z, the base of every timestamp.
 const T0_SECS: u64 = 1_795_338_000;
 

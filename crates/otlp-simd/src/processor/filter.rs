@@ -1055,30 +1055,22 @@ impl Filter {
     }
 }
 
-impl Filter {
-    /// Whether any span or span-event condition reads the resource.
-    fn reads(&self, f: fn(&Field) -> bool) -> bool {
-        fn walk(e: &Expr, f: fn(&Field) -> bool) -> bool {
-            match e {
-                Expr::Or(v) | Expr::And(v) => v.iter().any(|x| walk(x, f)),
-                Expr::Not(x) => walk(x, f),
-                Expr::Cmp(p, _, _) | Expr::IsMatch(p, _) => f(&p.field),
-            }
-        }
-        self.span
-            .iter()
-            .chain(&self.event)
-            .any(|c| walk(&c.expr, f))
-    }
-}
-
 impl SpanStep for Filter {
     fn name(&self) -> &str {
         "filter"
     }
 
     fn reads_resource(&self) -> bool {
-        self.reads(|f| matches!(f, Field::ResourceAttr(_)))
+        fn reads(e: &Expr) -> bool {
+            match e {
+                Expr::Or(v) | Expr::And(v) => v.iter().any(reads),
+                Expr::Not(x) => reads(x),
+                Expr::Cmp(p, _, _) | Expr::IsMatch(p, _) => {
+                    matches!(p.field, Field::ResourceAttr(_))
+                }
+            }
+        }
+        self.span.iter().chain(&self.event).any(|c| reads(&c.expr))
     }
 
     fn on_end<'s>(&'s self, ending: &mut EndingSpan<'s, '_>) -> Verdict {

@@ -88,13 +88,11 @@ impl<'s, 'a> EndingSpan<'s, 'a> {
         }
     }
 
-    /// Whether the span has a tracestate (cheaper than
-    /// [`trace_state`](Self::trace_state) when it has none).
+    /// Whether the span has a tracestate.
     pub fn has_trace_state(&self) -> bool {
-        match &self.trace_state {
-            Some(ts) => !ts.is_empty(),
-            None => !self.span.span_context.trace_state().header().is_empty(),
-        }
+        // An empty context's header allocates nothing; another is kept
+        // for `trace_state`.
+        !self.trace_state().is_empty()
     }
 
     /// Replaces the tracestate the span is encoded with.
