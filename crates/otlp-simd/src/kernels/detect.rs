@@ -23,6 +23,8 @@ pub enum Isa {
 
 const UNKNOWN: u8 = u8::MAX;
 static DETECTED: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// Bit `isa as u8` set when the CPU supports `isa`.
+static SUPPORTED: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 impl Isa {
     /// The best level this CPU supports (cached after the first call).
@@ -70,8 +72,23 @@ impl Isa {
             .collect()
     }
 
-    /// Whether this CPU can run the level.
+    /// Whether this CPU can run the level (the CPU is asked once; later
+    /// calls read a cached bit set, one load).
+    #[inline]
     pub fn is_supported(self) -> bool {
+        let mut set = SUPPORTED.load(Ordering::Relaxed);
+        if set == UNKNOWN {
+            set = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon]
+                .into_iter()
+                .filter(|isa| isa.ask_cpu())
+                .fold(0, |set, isa| set | 1 << isa as u8);
+            SUPPORTED.store(set, Ordering::Relaxed);
+        }
+        set & 1 << self as u8 != 0
+    }
+
+    /// What the CPU says of the level.
+    fn ask_cpu(self) -> bool {
         match self {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
@@ -94,6 +111,7 @@ impl Isa {
     }
 
     /// The level to run for a request: `self` if the CPU has it, else scalar.
+    #[inline]
     pub(crate) fn effective(self) -> Isa {
         if self.is_supported() {
             self

@@ -113,6 +113,7 @@ impl KeySet {
     }
 
     /// [`KeySet::contains`] on an explicit instruction set.
+    #[inline]
     pub fn contains_with(&self, isa: Isa, key: &[u8]) -> bool {
         let g = &self.groups[key.len().min(LONG)];
         if g.keys.is_empty() {

@@ -349,8 +349,19 @@ impl Scanner {
                 &mut dheap
             };
             fill_bits(isa, dset, dtables, bytes, digits);
+            // Fewer than 13 digits in the whole value: no card starts
+            // anywhere, and no run needs a closer look.
+            let total: u32 = digits.iter().map(|d| d.count_ones()).sum();
+            let words_checked = if total < 13 {
+                for (b, d) in bits.iter_mut().zip(digits.iter()) {
+                    *b &= !d;
+                }
+                0
+            } else {
+                bits.len()
+            };
             let mut carry = 0;
-            for w in 0..bits.len() {
+            for w in 0..words_checked {
                 let d = digits[w];
                 let mut run_starts = d & !((d << 1) | carry);
                 carry = d >> 63;

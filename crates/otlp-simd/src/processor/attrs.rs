@@ -33,12 +33,12 @@ pub(crate) trait AttrList {
     fn clear_all(&mut self);
     /// The string value of `key`, if it has one.
     fn get_text(&self, key: &str) -> Option<&str>;
-    /// The integer value of `key`, if it has one.
-    fn get_int(&self, key: &str) -> Option<i64>;
     /// Sets `key` to a string, in place or appended.
     fn put_text(&mut self, key: &'static str, text: String);
-    /// Sets `key` to an integer, in place or appended.
-    fn put_int(&mut self, key: &'static str, v: i64);
+    /// Adds `v` to the integer value of `key` (Go's wrapping int64
+    /// addition); sets it to `v` when it has no integer value, appends it
+    /// when missing. One pass over the list.
+    fn add_int(&mut self, key: &'static str, v: i64);
 }
 
 impl AttrList for Vec<KeyValue> {
@@ -82,17 +82,28 @@ impl AttrList for Vec<KeyValue> {
             _ => None,
         }
     }
-    fn get_int(&self, key: &str) -> Option<i64> {
-        match proto_value(self, key)? {
-            Proto::IntValue(i) => Some(*i),
-            _ => None,
-        }
-    }
     fn put_text(&mut self, key: &'static str, text: String) {
         proto_put(self, key, Proto::StringValue(text));
     }
-    fn put_int(&mut self, key: &'static str, v: i64) {
-        proto_put(self, key, Proto::IntValue(v));
+    fn add_int(&mut self, key: &'static str, v: i64) {
+        match self.iter_mut().find(|kv| kv.key == key) {
+            Some(kv) => {
+                let sum = match kv.value.as_ref().and_then(|a| a.value.as_ref()) {
+                    Some(Proto::IntValue(old)) => v.wrapping_add(*old),
+                    _ => v,
+                };
+                kv.value = Some(AnyValue {
+                    value: Some(Proto::IntValue(sum)),
+                });
+            }
+            None => self.push(KeyValue {
+                key: key.to_owned(),
+                value: Some(AnyValue {
+                    value: Some(Proto::IntValue(v)),
+                }),
+                ..KeyValue::default()
+            }),
+        }
     }
 }
 
@@ -107,7 +118,7 @@ pub(crate) fn proto_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Pr
         .as_ref()
 }
 
-fn proto_put(attrs: &mut Vec<KeyValue>, key: &str, v: Proto) {
+pub(crate) fn proto_put(attrs: &mut Vec<KeyValue>, key: &str, v: Proto) {
     let value = Some(AnyValue { value: Some(v) });
     match attrs.iter_mut().find(|kv| kv.key == key) {
         Some(kv) => kv.value = value,
@@ -169,17 +180,19 @@ impl AttrList for Vec<SdkKeyValue> {
             _ => None,
         }
     }
-    fn get_int(&self, key: &str) -> Option<i64> {
-        match &self.iter().find(|kv| kv.key.as_str() == key)?.value {
-            Sdk::I64(i) => Some(*i),
-            _ => None,
-        }
-    }
     fn put_text(&mut self, key: &'static str, text: String) {
         sdk_put(self, key, Sdk::String(StringValue::from(text)));
     }
-    fn put_int(&mut self, key: &'static str, v: i64) {
-        sdk_put(self, key, Sdk::I64(v));
+    fn add_int(&mut self, key: &'static str, v: i64) {
+        match self.iter_mut().find(|kv| kv.key.as_str() == key) {
+            Some(kv) => {
+                kv.value = Sdk::I64(match kv.value {
+                    Sdk::I64(old) => v.wrapping_add(old),
+                    _ => v,
+                })
+            }
+            None => self.push(SdkKeyValue::new(Key::from_static_str(key), Sdk::I64(v))),
+        }
     }
 }
 
@@ -193,10 +206,12 @@ fn sdk_put(attrs: &mut Vec<SdkKeyValue>, key: &'static str, v: Sdk) {
 /// A short list kept on the stack: the keys one attribute list's
 /// redaction removes or masks are few, and allocating for them would cost
 /// more than the rest of the work on a span.
+/// Made with [`Few::counting`], it counts and keeps nothing.
 pub(crate) struct Few<K> {
     inline: [Option<K>; 4],
     n: usize,
     more: Vec<K>,
+    keeps: bool,
 }
 
 impl<K> Few<K> {
@@ -205,15 +220,32 @@ impl<K> Few<K> {
             inline: std::array::from_fn(|_| None),
             n: 0,
             more: Vec::new(),
+            keeps: true,
         }
     }
 
-    pub(crate) fn push(&mut self, k: K) {
-        match self.inline.get_mut(self.n) {
-            Some(slot) => *slot = Some(k),
-            None => self.more.push(k),
+    /// A list that only counts when `keeps` is false (its
+    /// [`iter`](Self::iter) is then empty).
+    pub(crate) fn counting(keeps: bool) -> Self {
+        Few {
+            keeps,
+            ..Few::new()
+        }
+    }
+
+    /// Adds the key `k` makes (called only when the list keeps keys).
+    pub(crate) fn push_with(&mut self, k: impl FnOnce() -> K) {
+        if self.keeps {
+            match self.inline.get_mut(self.n) {
+                Some(slot) => *slot = Some(k()),
+                None => self.more.push(k()),
+            }
         }
         self.n += 1;
+    }
+
+    pub(crate) fn push(&mut self, k: K) {
+        self.push_with(|| k);
     }
 
     pub(crate) fn len(&self) -> usize {

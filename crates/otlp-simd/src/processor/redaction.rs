@@ -263,6 +263,12 @@ impl RedactionBuilder {
         }
         let allowed = KeySet::new(&self.allowed_keys);
         let scanner = self.scanner.build();
+        let scanner = (self.scanning && !scanner.is_empty()).then_some(scanner);
+        let ignores = !self.ignored_keys.is_empty() || !self.ignored_key_patterns.is_empty();
+        let reads_values = !self.allowed_values.is_empty()
+            || !self.blocked_key_patterns.is_empty()
+            || !self.blocked_values.is_empty()
+            || scanner.is_some();
         Ok(Redaction {
             allow_all_keys: self.allow_all_keys,
             allowed,
@@ -275,8 +281,10 @@ impl RedactionBuilder {
             hmac_key: self.hmac_key,
             summary: self.summary,
             redact_all_types: self.redact_all_types,
-            scanner: (self.scanning && !scanner.is_empty()).then_some(scanner),
+            scanner,
             isa: self.isa.unwrap_or_else(Isa::detect),
+            ignores,
+            reads_values,
         })
     }
 }
@@ -297,6 +305,10 @@ pub struct Redaction {
     redact_all_types: bool,
     scanner: Option<Scanner>,
     isa: Isa,
+    /// Some key is ignored (by name or pattern).
+    ignores: bool,
+    /// Some rule reads values (steps 3 to 6).
+    reads_values: bool,
 }
 
 fn hmac<D: Digest + Clone>(key: &[u8], block: usize, msg: &[u8]) -> Vec<u8> {
@@ -351,7 +363,7 @@ impl Redaction {
     }
 
     fn ignore_key(&self, k: &str) -> bool {
-        self.ignored.contains_with(self.isa, k.as_bytes())
+        self.ignores && self.ignored.contains_with(self.isa, k.as_bytes())
             || self.ignored_key_patterns.iter().any(|re| re.is_match(k))
     }
 
@@ -402,8 +414,15 @@ impl Redaction {
     /// The Collector's `processAttrs` on one attribute list (of a decoded
     /// request, or of an SDK span as it ends).
     pub(crate) fn process_attrs<L: AttrList>(&self, attrs: &mut L) {
-        let (mut redacted, mut masked, mut allowed, mut ignored) =
-            (Few::new(), Few::new(), Few::new(), Few::new());
+        // Only the removed keys and, with the debug summary, the masked
+        // and allowed ones are needed by name; the rest are counted.
+        let names = self.summary == Summary::Debug;
+        let (mut redacted, mut masked, mut allowed, mut ignored) = (
+            Few::new(),
+            Few::counting(names),
+            Few::counting(names),
+            Few::counting(false),
+        );
         for i in 0..attrs.count() {
             let key = attrs.key_at(i);
             if is_summary_key(key) {
@@ -415,17 +434,20 @@ impl Redaction {
                 continue;
             }
             if self.ignore_key(key) {
-                ignored.push(attrs.key_handle(i));
+                ignored.push_with(|| attrs.key_handle(i));
                 continue;
             }
             if self.redact_key(key) {
                 redacted.push(attrs.key_handle(i));
                 continue;
             }
+            if !self.reads_values {
+                continue;
+            }
             let s = attrs.text_at(i, self.redact_all_types);
             if self.allowed_values.iter().any(|re| re.is_match(&s)) {
                 drop(s);
-                allowed.push(attrs.key_handle(i));
+                allowed.push_with(|| attrs.key_handle(i));
                 continue;
             }
             let new = if self.blocked_key_patterns.iter().any(|re| re.is_match(key)) {
@@ -435,7 +457,7 @@ impl Redaction {
             };
             drop(s);
             if let Some(new) = new {
-                masked.push(attrs.key_handle(i));
+                masked.push_with(|| attrs.key_handle(i));
                 attrs.set_text(i, new);
             }
         }
@@ -466,7 +488,7 @@ impl Redaction {
         if keys.is_empty() {
             return;
         }
-        let mut count = keys.len() as i64;
+        let count = keys.len() as i64;
         if let (Summary::Debug, Some(ka)) = (self.summary, keys_attr) {
             let mut names: Vec<String> = keys.iter().map(|k| L::handle_str(k).to_owned()).collect();
             if let Some(old) = attrs.get_text(ka) {
@@ -478,11 +500,8 @@ impl Redaction {
             attrs.put_text(ka, names.join(","));
         }
         if self.summary != Summary::Silent {
-            if let Some(old) = attrs.get_int(count_attr) {
-                // Go's int64 addition, as the Collector's.
-                count = count.wrapping_add(old);
-            }
-            attrs.put_int(count_attr, count);
+            // Go's int64 addition, as the Collector's.
+            attrs.add_int(count_attr, count);
         }
     }
 }
@@ -640,11 +659,7 @@ mod tests {
     use crate::processor::attrs::proto_value as get;
 
     fn put(attrs: &mut Vec<KeyValue>, key: &'static str, v: Value) {
-        match v {
-            Value::StringValue(s) => attrs.put_text(key, s),
-            Value::IntValue(i) => attrs.put_int(key, i),
-            other => panic!("not a summary value: {other:?}"),
-        }
+        crate::processor::attrs::proto_put(attrs, key, v);
     }
 
     fn int_attr(k: &str, v: i64) -> KeyValue {
