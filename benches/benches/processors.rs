@@ -22,6 +22,11 @@
 //!   place and encoded with the sampler's tracestate;
 //! - `chain_only`: that chain on each span and nothing else.
 //!
+//! `processors_alone` runs each step alone on 512 spans, span by span,
+//! and two lighter chains: `chain_keys` (redaction by allowed keys only)
+//! and `chain_keys+scan` (allowed keys and the built-in e-mail and card
+//! scanning, without the regex).
+//!
 //! `by_span`, `chain_only` and `encode_owned` (the batch encoded as
 //! `encode` does, from spans the iteration owns) start from a copy of the
 //! spans made outside the timing, and the spans are freed outside it too:
@@ -223,6 +228,20 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
         (
             "redaction_scan",
             Chain::new().with(redaction(isa, false, true)),
+        ),
+        (
+            "chain_keys",
+            Chain::new()
+                .with(sampler(isa))
+                .with(filter())
+                .with(redaction(isa, false, false)),
+        ),
+        (
+            "chain_keys+scan",
+            Chain::new()
+                .with(sampler(isa))
+                .with(filter())
+                .with(redaction(isa, false, true)),
         ),
     ];
     for (name, chain) in steps {
