@@ -308,6 +308,9 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
                 for (processor, reason, n) in &stats.removed_by {
                     let _ = print(format_args!("  removed by {processor} ({reason}): {n}"));
                 }
+                for (processor, n) in &stats.span_events_removed {
+                    let _ = print(format_args!("  span events removed by {processor}: {n}"));
+                }
             }
         }
         forwarded = forward_result

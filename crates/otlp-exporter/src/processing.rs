@@ -16,7 +16,8 @@
 //! the application's threads keep encoding each span as it ends and no span
 //! waits anywhere as a copy. Items the chain removes are booked as
 //! [`items_removed`](crate::StatsSnapshot::items_removed), by processor and
-//! reason.
+//! reason; span events they remove from spans they keep, as
+//! [`span_events_removed`](crate::StatsSnapshot::span_events_removed).
 //!
 //! Metrics the chain derives (span metrics) go out through a metrics
 //! pipeline of the same exporter settings, at most once per
@@ -131,7 +132,8 @@ impl Processing {
         let Some(chain) = &self.spans else {
             return (!self.drops_early(span, stats)).then_some(None);
         };
-        match chain.on_end(span) {
+        let mut on_events = |step: &str, n: u64| stats.record_events_removed(step, n);
+        match chain.on_end_counting(span, &mut on_events) {
             SpanOutcome::Keep(trace_state) => Some(trace_state),
             SpanOutcome::Drop { step, reason } => {
                 stats.record_removed_one(step, reason);
@@ -218,6 +220,9 @@ impl Processing {
         };
         let removed = report.spans_in.saturating_sub(report.spans_out);
         stats.record_removed(removed, &report.dropped);
+        for (processor, events) in &report.dropped_events {
+            stats.record_events_removed(processor, *events);
+        }
         out.clear();
         match format {
             Format::Json => out.extend_from_slice(request.to_json().as_bytes()),

@@ -51,6 +51,8 @@ struct Inner {
     rerouted_total: AtomicU64,
     /// What the processors removed: (processor, reason, items).
     removed_by: Mutex<Vec<(String, &'static str, u64)>>,
+    /// Span events the processors removed from spans: (processor, events).
+    events_removed_by: Mutex<Vec<(String, u64)>>,
     possible_duplicates: AtomicU64,
 }
 
@@ -223,6 +225,11 @@ pub struct StatsSnapshot {
     /// `(processor, reason, items)`, e.g. `("probabilistic_sampler",
     /// "not_sampled", 512)`.
     pub removed_by: Vec<(String, &'static str, u64)>,
+    /// Span events the processors removed from spans they kept (a filter's
+    /// span-event conditions), by processor: `(processor, events)`. Span
+    /// events are not items: they travel inside their spans, and are not
+    /// in the ledger above.
+    pub span_events_removed: Vec<(String, u64)>,
 }
 
 /// One endpoint of an exporter that sends to several; see
@@ -483,6 +490,12 @@ impl ExportStats {
             removed_by: self
                 .0
                 .removed_by
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            span_events_removed: self
+                .0
+                .events_removed_by
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
@@ -828,6 +841,23 @@ impl ExportStats {
             l.accepted += removed;
             l.removed += removed;
         });
+    }
+
+    /// `events` span events removed by `processor` from spans it kept.
+    #[cfg_attr(not(feature = "processors"), allow(dead_code))]
+    pub(crate) fn record_events_removed(&self, processor: &str, events: u64) {
+        if events == 0 {
+            return;
+        }
+        let mut all = self
+            .0
+            .events_removed_by
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match all.iter_mut().find(|(p, _)| p == processor) {
+            Some((_, total)) => *total += events,
+            None => all.push((processor.to_owned(), events)),
+        }
     }
 
     /// One item removed by `processor` for `reason` before it was encoded.

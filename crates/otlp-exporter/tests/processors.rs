@@ -142,6 +142,7 @@ cardinality_limit = 50
 [[processor]]
 type = "filter"
 span = ['name == "GET /health"']
+spanevent = ['name == "debug"']
 
 [[processor]]
 type = "probabilistic_sampler"
@@ -195,6 +196,8 @@ fn only_what_the_chain_keeps(protocol: Protocol) {
         let mut span = tracer.start(name);
         span.set_attribute(KeyValue::new("user.email", format!("user{i}@example.com")));
         span.set_attribute(KeyValue::new("i", i as i64));
+        span.add_event("debug", vec![]);
+        span.add_event("checkout", vec![]);
         span.end();
         // Batch by batch: a debug build processes slowly, and the span
         // processor drops what ends while its export thread is far behind.
@@ -225,6 +228,15 @@ fn only_what_the_chain_keeps(protocol: Protocol) {
         .map(|(_, _, n)| n)
         .sum();
     assert_eq!(filtered + sampled, snap.items_removed);
+    // The "debug" event of every span the filter kept; the spans sent
+    // keep their other event.
+    assert_eq!(
+        snap.span_events_removed,
+        vec![("filter".to_owned(), total - total / 10)]
+    );
+    assert!(spans
+        .iter()
+        .all(|s| s.events.len() == 1 && s.events[0].name == "checkout"));
     // Random trace ids at 50%: far from none and from all.
     assert!(
         spans.len() > 600 && spans.len() < 1200,
@@ -494,6 +506,7 @@ const BY_SPAN: &str = r#"
 [[processor]]
 type = "filter"
 span = ['name == "GET /health"']
+spanevent = ['name == "debug"']
 
 [[processor]]
 type = "probabilistic_sampler"
@@ -525,6 +538,12 @@ fn check_by_span(recorder: &Recorder, stats: &otlp_exporter::ExportStats, total:
         by("filter") + by("probabilistic_sampler"),
         snap.items_removed
     );
+    // The "debug" event of every span the filter kept, counted as the
+    // batch path counts it.
+    assert_eq!(
+        snap.span_events_removed,
+        vec![("filter".to_owned(), total - total / 10)]
+    );
     assert!(
         spans.len() > 300 && spans.len() < 600,
         "{} spans kept",
@@ -535,6 +554,8 @@ fn check_by_span(recorder: &Recorder, stats: &otlp_exporter::ExportStats, total:
         assert_eq!(string_attr(span, "user.email"), Some("****"));
         assert_eq!(string_attr(span, "secret"), None);
         assert_eq!(span.trace_state, "ot=th:8");
+        let events: Vec<&str> = span.events.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(events, ["checkout"]);
         let count = span
             .attributes
             .iter()
@@ -565,6 +586,8 @@ fn by_span_spans(provider: &SdkTracerProvider, total: u64) {
         span.set_attribute(KeyValue::new("user.email", format!("user{i}@example.com")));
         span.set_attribute(KeyValue::new("secret", "s3cr3t"));
         span.set_attribute(KeyValue::new("i", i as i64));
+        span.add_event("debug", vec![]);
+        span.add_event("checkout", vec![]);
         span.end();
         if i % 100 == 99 {
             provider.force_flush().unwrap();

@@ -285,11 +285,21 @@ fn normalize(mut r: ExportTraceServiceRequest) -> ExportTraceServiceRequest {
 /// The drops by processor and reason, sorted.
 type Drops = Vec<(String, &'static str, u64)>;
 
+/// Span events removed by processor, sorted.
+type Events = Vec<(String, u64)>;
+
+fn add_events(events: &mut Events, step: &str, n: u64) {
+    match events.iter_mut().find(|e| e.0 == step) {
+        Some(e) => e.1 += n,
+        None => events.push((step.to_owned(), n)),
+    }
+}
+
 fn by_span(
     chain: &SpanChain,
     resource: &Resource,
     spans: &[SpanData],
-) -> (ExportTraceServiceRequest, Drops) {
+) -> (ExportTraceServiceRequest, Drops, Events) {
     let attrs = resource
         .iter()
         .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
@@ -301,9 +311,10 @@ fn by_span(
     encoder.set_resource(&processed);
     let mut batch = SpanBatch::new(Format::Protobuf);
     let mut drops: Drops = Vec::new();
+    let mut events: Events = Vec::new();
     for s in spans {
         let mut s = s.clone();
-        match chain.on_end(&mut s) {
+        match chain.on_end_counting(&mut s, &mut |step, n| add_events(&mut events, step, n)) {
             SpanOutcome::Keep(ts) => batch.push_with_trace_state(&s, ts.as_deref()),
             SpanOutcome::Drop { step, reason } => {
                 match drops.iter_mut().find(|d| d.0 == step && d.1 == reason) {
@@ -316,14 +327,15 @@ fn by_span(
     let mut out = Vec::new();
     encoder.encode_span_batch(&mut batch, &mut out);
     drops.sort();
-    (normalize(decode(&out)), drops)
+    events.sort();
+    (normalize(decode(&out)), drops, events)
 }
 
 fn by_batch(
     chain: &mut Chain,
     resource: &Resource,
     spans: &[SpanData],
-) -> (ExportTraceServiceRequest, Drops) {
+) -> (ExportTraceServiceRequest, Drops, Events) {
     let mut encoder = Encoder::new(Format::Protobuf);
     encoder.set_resource(resource);
     let mut out = Vec::new();
@@ -338,7 +350,12 @@ fn by_batch(
         }
     }
     drops.sort();
-    (normalize(request), drops)
+    let mut events: Events = Vec::new();
+    for (step, n) in report.dropped_events {
+        add_events(&mut events, &step, n);
+    }
+    events.sort();
+    (normalize(request), drops, events)
 }
 
 fn check(seed: u64) {
@@ -376,9 +393,13 @@ fn check(seed: u64) {
         .build();
     let n = 1 + rng.below(60) as usize;
     let spans: Vec<SpanData> = (0..n).map(|_| span(&mut rng, &scopes)).collect();
-    let (a, da) = by_span(&span_chain, &resource, &spans);
-    let (b, db) = by_batch(&mut chain, &resource, &spans);
+    let (a, da, ea) = by_span(&span_chain, &resource, &spans);
+    let (b, db, eb) = by_batch(&mut chain, &resource, &spans);
     assert_eq!(da, db, "drops differ (seed {seed}, chain {chain:?})");
+    assert_eq!(
+        ea, eb,
+        "span events removed differ (seed {seed}, chain {chain:?})"
+    );
     // An empty batch encodes no resource; the batch path keeps none either.
     if a != b {
         assert_eq!(

@@ -200,6 +200,19 @@ impl SpanChain {
 
     /// Runs every step on `span`, in order, until one drops it.
     pub fn on_end(&self, span: &mut SpanData) -> SpanOutcome<'_> {
+        self.on_end_counting(span, &mut |_, _| {})
+    }
+
+    /// [`on_end`](Self::on_end), telling `events_removed` of the span
+    /// events each step removed from the span it kept, as
+    /// `(step, events)` (called only for a step that removed some): what
+    /// [`ChainReport::dropped_events`](super::ChainReport::dropped_events)
+    /// counts on the batch path.
+    pub fn on_end_counting(
+        &self,
+        span: &mut SpanData,
+        events_removed: &mut dyn FnMut(&str, u64),
+    ) -> SpanOutcome<'_> {
         let resources = self.reads_resource.then(|| {
             Arc::clone(
                 &self
@@ -213,11 +226,16 @@ impl SpanChain {
             if let Some(r) = &resources {
                 ending.resource = r.get(i).map_or(&[], Vec::as_slice);
             }
+            let before = ending.span.events.len();
             if let Verdict::Drop(reason) = step.on_end(&mut ending) {
                 return SpanOutcome::Drop {
                     step: step.name(),
                     reason,
                 };
+            }
+            let after = ending.span.events.len();
+            if after < before {
+                events_removed(step.name(), (before - after) as u64);
             }
         }
         SpanOutcome::Keep(ending.into_trace_state())
