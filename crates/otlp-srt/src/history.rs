@@ -97,6 +97,13 @@ const _: () = assert!(TAG_SHIFT <= 20);
 /// Slots in an index per span of the window (rounded up to a power of
 /// two): a bucket then rarely has to give up a slot of the window.
 const SLOTS_PER_SPAN: usize = 2;
+/// Spans of the window the indexes are sized for, at most (or two
+/// frames', if more): with large frames the whole window's indexes
+/// would not stay in the cache, and every lookup would miss it. A bucket
+/// gives up its oldest slot first, so the indexes then hold about the
+/// newest `INDEXED_SPANS` spans, and an older span is sent as if not in
+/// the history.
+const INDEXED_SPANS: usize = 4096;
 /// Slots in a bucket.
 const WAYS: usize = 8;
 // The victim choice in `Index::insert` keeps a slot number in three bits.
@@ -392,7 +399,8 @@ impl SenderHistory {
         }
         // The window a few frames on, if they are of this frame's size.
         let window = (self.frames.iter().map(|f| f.recs.len()).sum::<usize>() + recs.len())
-            .max(recs.len() * HISTORY_FRAMES as usize);
+            .max(recs.len() * HISTORY_FRAMES as usize)
+            .min(INDEXED_SPANS.max(2 * recs.len()));
         self.frames.push_back(SentFrame {
             seq,
             acked: false,
