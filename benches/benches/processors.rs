@@ -22,7 +22,8 @@
 //!   place and encoded with the sampler's tracestate;
 //! - `chain_only`: that chain on each span and nothing else.
 //!
-//! `processors_alone` runs each step alone on 512 spans, span by span,
+//! `processors_alone` runs each step alone on 64 and 512 spans, span by
+//! span,
 //! and two lighter chains: `chain_keys` (redaction by allowed keys only)
 //! and `chain_keys+scan` (allowed keys and the built-in e-mail and card
 //! scanning, without the regex).
@@ -205,14 +206,11 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
         });
     }
     g.finish();
-    // Each step alone, span by span, on 512 spans.
+    // Each step alone, span by span, on 64 and 512 spans.
     let mut g = c.benchmark_group("processors_alone");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
-    let n = 512;
-    let spans = otlp_benches::http_spans(n);
-    g.throughput(Throughput::Elements(n as u64));
     let isa = otlp_simd::Isa::detect();
     let steps: Vec<(&str, Chain)> = vec![
         ("sampler", Chain::new().with(sampler(isa))),
@@ -244,21 +242,28 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
                 .with(redaction(isa, false, true)),
         ),
     ];
-    for (name, chain) in steps {
-        let chain = chain.span_chain().expect("runs span by span");
-        g.bench_function(BenchmarkId::new(name, n), |b| {
-            b.iter_batched_ref(
-                || spans.clone(),
-                |spans| {
-                    let mut kept = 0usize;
-                    for span in spans.iter_mut() {
-                        kept += usize::from(matches!(chain.on_end(span), SpanOutcome::Keep(_)));
-                    }
-                    kept
-                },
-                BatchSize::LargeInput,
-            )
-        });
+    let steps: Vec<_> = steps
+        .into_iter()
+        .map(|(name, chain)| (name, chain.span_chain().expect("runs span by span")))
+        .collect();
+    for n in [64usize, 512] {
+        let spans = otlp_benches::http_spans(n);
+        g.throughput(Throughput::Elements(n as u64));
+        for (name, chain) in &steps {
+            g.bench_function(BenchmarkId::new(*name, n), |b| {
+                b.iter_batched_ref(
+                    || spans.clone(),
+                    |spans| {
+                        let mut kept = 0usize;
+                        for span in spans.iter_mut() {
+                            kept += usize::from(matches!(chain.on_end(span), SpanOutcome::Keep(_)));
+                        }
+                        kept
+                    },
+                    BatchSize::LargeInput,
+                )
+            });
+        }
     }
     g.finish();
 }

@@ -168,12 +168,19 @@ impl ScannerBuilder {
         for (i, l) in self.literals.iter().enumerate() {
             let b = l.as_bytes()[0];
             set.insert(b);
-            starts[usize::from(b)].push(Start::Literal(i));
+            starts[usize::from(b)].push(Start::Literal {
+                i,
+                second: second_byte(l.as_bytes()),
+            });
         }
         for (i, p) in self.prefixes.iter().enumerate() {
             if let Some(&b) = p.text.as_bytes().first() {
                 set.insert(b);
-                starts[usize::from(b)].push(Start::Prefix(i));
+                starts[usize::from(b)].push(Start::Prefix {
+                    i,
+                    second: second_byte(p.text.as_bytes()),
+                    word: p.text.as_bytes().last() != Some(&b' '),
+                });
             }
         }
         // Only the first digit of a run can start a card number, so when no
@@ -207,8 +214,23 @@ impl ScannerBuilder {
 
 #[derive(Clone, Copy, Debug)]
 enum Start {
-    Literal(usize),
-    Prefix(usize),
+    /// Literal `i`, whose second byte is `second` (see [`second_byte`]).
+    Literal { i: usize, second: u16 },
+    /// Prefix `i`, whose second byte is `second`, and which must start a
+    /// word when `word`.
+    Prefix { i: usize, second: u16, word: bool },
+}
+
+/// `text`'s second byte, or 256 when it has none: kept beside each start
+/// so that most candidates are turned down without reading the text.
+fn second_byte(text: &[u8]) -> u16 {
+    text.get(1).map_or(256, |&b| u16::from(b))
+}
+
+/// Whether `bytes[c + 1]` can be the second byte `second` stands for.
+#[inline]
+fn second_matches(bytes: &[u8], c: usize, second: u16) -> bool {
+    second > 255 || bytes.get(c + 1).is_some_and(|&b| u16::from(b) == second)
 }
 
 /// An exact set of bytes.
@@ -463,11 +485,15 @@ impl Scanner {
     /// finding ended (an e-mail's local part does not reach back past it).
     fn confirm(&self, bytes: &[u8], c: usize, floor: usize) -> Option<Finding> {
         let b = bytes[c];
+        // Most candidates are a common letter inside a word, or one not
+        // followed by a prefix's second byte: both are told from the
+        // start entry, without reading the prefix.
+        let in_word = c > 0 && (bytes[c - 1].is_ascii_alphanumeric() || bytes[c - 1] == b'_');
         for s in &self.starts[usize::from(b)] {
             match *s {
-                Start::Literal(i) => {
+                Start::Literal { i, second } => {
                     let l = self.literals[i].as_bytes();
-                    if bytes[c..].starts_with(l) {
+                    if second_matches(bytes, c, second) && bytes[c..].starts_with(l) {
                         return Some(Finding {
                             start: c,
                             end: c + l.len(),
@@ -475,7 +501,10 @@ impl Scanner {
                         });
                     }
                 }
-                Start::Prefix(i) => {
+                Start::Prefix { i, second, word } => {
+                    if (word && in_word) || !second_matches(bytes, c, second) {
+                        continue;
+                    }
                     if let Some(end) = self.prefix_at(bytes, c, &self.prefixes[i]) {
                         return Some(Finding {
                             start: c,
@@ -945,6 +974,21 @@ mod tests {
             for (text, want) in cases {
                 assert_eq!(masked(&s, isa, text), want, "{isa:?}");
             }
+        }
+    }
+
+    #[test]
+    fn one_byte_literals_and_prefixes() {
+        // No second byte to check before the whole text.
+        let s = Scanner::builder()
+            .with_literal("#")
+            .with_prefix(Prefix::new("$", 4))
+            .build();
+        for isa in Isa::available() {
+            assert_eq!(
+                masked(&s, isa, "a#b $abcd x$abcd $ab #"),
+                "a****b **** x$abcd $ab ****"
+            );
         }
     }
 
