@@ -933,7 +933,13 @@ fn read<'a>(p: &Path, c: &impl SpanSource<'a>) -> Val<'a> {
 fn compare(v: Val<'_>, op: Op, lit: &Lit) -> bool {
     let ord: Option<Ordering> = match (v, lit) {
         (Val::Nil, Lit::Nil) => Some(Ordering::Equal),
-        (Val::Str(a), Lit::Str(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+        // Equality by `==`, which compares the lengths before the bytes
+        // (an ordering calls `memcmp` whatever the lengths).
+        (Val::Str(a), Lit::Str(b)) => match op {
+            Op::Eq => return a == b.as_str(),
+            Op::Ne => return a != b.as_str(),
+            _ => Some(a.as_bytes().cmp(b.as_bytes())),
+        },
         (Val::Int(a), Lit::Int(b)) => Some(a.cmp(b)),
         (Val::Int(a), Lit::Double(b)) => (a as f64).partial_cmp(b),
         (Val::Double(a), Lit::Int(b)) => a.partial_cmp(&(*b as f64)),
