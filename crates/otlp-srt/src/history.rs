@@ -103,7 +103,7 @@ const SLOTS_PER_SPAN: usize = 2;
 /// gives up its oldest slot first, so the indexes then hold about the
 /// newest `INDEXED_SPANS` spans, and an older span is sent as if not in
 /// the history.
-const INDEXED_SPANS: usize = 4096;
+const INDEXED_SPANS: usize = 2048;
 /// Slots in a bucket.
 const WAYS: usize = 8;
 // The victim choice in `Index::insert` keeps a slot number in three bits.
