@@ -242,10 +242,19 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
                 .with(redaction(isa, false, true)),
         ),
     ];
-    let steps: Vec<_> = steps
+    let mut steps: Vec<_> = steps
         .into_iter()
         .map(|(name, chain)| (name, chain.span_chain().expect("runs span by span")))
         .collect();
+    // The anchor: a step that keeps every span and reads nothing, so the
+    // loop, the copied spans' cache misses and the chain's call.
+    steps.insert(
+        0,
+        (
+            "keep_all",
+            otlp_simd::processor::SpanChain::new(vec![Box::new(KeepAll)]),
+        ),
+    );
     for n in [64usize, 512] {
         let spans = otlp_benches::http_spans(n);
         g.throughput(Throughput::Elements(n as u64));
@@ -266,6 +275,22 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
         }
     }
     g.finish();
+}
+
+/// A step that keeps every span (the anchor of `processors_alone`).
+#[derive(Debug)]
+struct KeepAll;
+
+impl otlp_simd::processor::SpanStep for KeepAll {
+    fn name(&self) -> &str {
+        "keep_all"
+    }
+    fn on_end<'s>(
+        &'s self,
+        _span: &mut otlp_simd::processor::EndingSpan<'s, '_>,
+    ) -> otlp_simd::processor::Verdict {
+        otlp_simd::processor::Verdict::Keep
+    }
 }
 
 fn sampler(isa: otlp_simd::Isa) -> otlp_simd::processor::ProbabilisticSampler {

@@ -29,6 +29,8 @@ pub(crate) trait AttrList {
     /// Removes the first attribute with `key`; the last attribute takes
     /// its place (pdata's `Map.Remove`).
     fn remove_key(&mut self, key: &str);
+    /// Removes attribute `i`; the last attribute takes its place.
+    fn swap_remove(&mut self, i: usize);
     /// Removes every attribute.
     fn clear_all(&mut self);
     /// The string value of `key`, if it has one.
@@ -39,6 +41,8 @@ pub(crate) trait AttrList {
     /// addition); sets it to `v` when it has no integer value, appends it
     /// when missing. One pass over the list.
     fn add_int(&mut self, key: &'static str, v: i64);
+    /// Appends `key` with the integer `v` (the list has no `key`).
+    fn push_int(&mut self, key: &'static str, v: i64);
 }
 
 impl AttrList for Vec<KeyValue> {
@@ -73,6 +77,9 @@ impl AttrList for Vec<KeyValue> {
             self.swap_remove(i);
         }
     }
+    fn swap_remove(&mut self, i: usize) {
+        Vec::swap_remove(self, i);
+    }
     fn clear_all(&mut self) {
         self.clear();
     }
@@ -96,14 +103,17 @@ impl AttrList for Vec<KeyValue> {
                     value: Some(Proto::IntValue(sum)),
                 });
             }
-            None => self.push(KeyValue {
-                key: key.to_owned(),
-                value: Some(AnyValue {
-                    value: Some(Proto::IntValue(v)),
-                }),
-                ..KeyValue::default()
-            }),
+            None => self.push_int(key, v),
         }
+    }
+    fn push_int(&mut self, key: &'static str, v: i64) {
+        self.push(KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue {
+                value: Some(Proto::IntValue(v)),
+            }),
+            ..KeyValue::default()
+        });
     }
 }
 
@@ -171,6 +181,9 @@ impl AttrList for Vec<SdkKeyValue> {
             self.swap_remove(i);
         }
     }
+    fn swap_remove(&mut self, i: usize) {
+        Vec::swap_remove(self, i);
+    }
     fn clear_all(&mut self) {
         self.clear();
     }
@@ -191,8 +204,11 @@ impl AttrList for Vec<SdkKeyValue> {
                     _ => v,
                 })
             }
-            None => self.push(SdkKeyValue::new(Key::from_static_str(key), Sdk::I64(v))),
+            None => self.push_int(key, v),
         }
+    }
+    fn push_int(&mut self, key: &'static str, v: i64) {
+        self.push(SdkKeyValue::new(Key::from_static_str(key), Sdk::I64(v)));
     }
 }
 

@@ -414,6 +414,84 @@ impl Redaction {
     /// The Collector's `processAttrs` on one attribute list (of a decoded
     /// request, or of an SDK span as it ends).
     pub(crate) fn process_attrs<L: AttrList>(&self, attrs: &mut L) {
+        if self.summary != Summary::Debug && attrs.count() <= 64 {
+            self.process_attrs_counting(attrs);
+        } else {
+            self.process_attrs_by_name(attrs);
+        }
+    }
+
+    /// [`process_attrs`](Self::process_attrs) when no key is written out
+    /// by name (the `info` and `silent` summaries) and the list has at
+    /// most 64 attributes: the removed ones are marked by bit and the
+    /// others only counted, so nothing is kept aside, and the counts are
+    /// appended without a search when the list had no summary attribute.
+    fn process_attrs_counting<L: AttrList>(&self, attrs: &mut L) {
+        let n = attrs.count();
+        let (mut redacted, mut masked, mut allowed, mut ignored) = (0u64, 0i64, 0i64, 0i64);
+        let mut has_summary = false;
+        for i in 0..n {
+            let key = attrs.key_at(i);
+            if is_summary_key(key) {
+                has_summary = true;
+                if self.summary == Summary::Silent && self.redact_key(key) {
+                    redacted |= 1 << i;
+                }
+                continue;
+            }
+            if self.ignore_key(key) {
+                ignored += 1;
+                continue;
+            }
+            if self.redact_key(key) {
+                redacted |= 1 << i;
+                continue;
+            }
+            if !self.reads_values {
+                continue;
+            }
+            let s = attrs.text_at(i, self.redact_all_types);
+            if self.allowed_values.iter().any(|re| re.is_match(&s)) {
+                allowed += 1;
+                continue;
+            }
+            let new = if self.blocked_key_patterns.iter().any(|re| re.is_match(key)) {
+                Some(self.replacement(&s))
+            } else {
+                self.process_value(&s)
+            };
+            drop(s);
+            if let Some(new) = new {
+                masked += 1;
+                attrs.set_text(i, new);
+            }
+        }
+        remove_marked(attrs, redacted);
+        if self.summary == Summary::Silent {
+            return;
+        }
+        let counts = [
+            (REDACTED_COUNT, i64::from(redacted.count_ones())),
+            (MASKED_COUNT, masked),
+            (ALLOWED_COUNT, allowed),
+            (IGNORED_COUNT, ignored),
+        ];
+        for (key, count) in counts {
+            if count == 0 {
+                continue;
+            }
+            if has_summary {
+                attrs.add_int(key, count);
+            } else {
+                attrs.push_int(key, count);
+            }
+        }
+    }
+
+    /// [`process_attrs`](Self::process_attrs) keeping the keys it
+    /// removes, masks and allows by name: the Collector's steps as they
+    /// are written.
+    fn process_attrs_by_name<L: AttrList>(&self, attrs: &mut L) {
         // Only the removed keys and, with the debug summary, the masked
         // and allowed ones are needed by name; the rest are counted.
         let names = self.summary == Summary::Debug;
@@ -502,6 +580,65 @@ impl Redaction {
         if self.summary != Summary::Silent {
             // Go's int64 addition, as the Collector's.
             attrs.add_int(count_attr, count);
+        }
+    }
+}
+
+/// Removes the attributes whose bits are set in `marked` (of a list of at
+/// most 64) as removing their keys one by one in the list's order does:
+/// each removal takes the first attribute left with that key, and the
+/// last attribute takes its place (pdata's `Map.Remove`). Every attribute
+/// with a marked attribute's key is marked too (the steps decide by key).
+fn remove_marked<L: AttrList>(attrs: &mut L, marked: u64) {
+    let n = attrs.count();
+    if marked == 0 {
+        return;
+    }
+    if marked.count_ones() as usize == n {
+        attrs.clear_all();
+        return;
+    }
+    if marked.is_power_of_two() {
+        attrs.swap_remove(marked.trailing_zeros() as usize);
+        return;
+    }
+    // Each marked attribute's group: the first marked attribute with its
+    // key.
+    let mut group = [0u8; 64];
+    let mut rest = marked;
+    while rest != 0 {
+        let j = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        group[j] = j as u8;
+        let mut before = marked & ((1u64 << j) - 1);
+        while before != 0 {
+            let i = before.trailing_zeros() as usize;
+            before &= before - 1;
+            if attrs.key_at(i) == attrs.key_at(j) {
+                group[j] = group[i];
+                break;
+            }
+        }
+    }
+    // Where each attribute now is: `at[p]` is the original index of the
+    // attribute at position `p`.
+    let mut at: [u8; 64] = std::array::from_fn(|i| i as u8);
+    let mut len = n;
+    let mut present = marked;
+    let mut order = marked;
+    while order != 0 {
+        let j = order.trailing_zeros() as usize;
+        order &= order - 1;
+        let g = group[j];
+        let found = (0..len).find(|&p| {
+            let o = usize::from(at[p]);
+            present >> o & 1 == 1 && group[o] == g
+        });
+        if let Some(p) = found {
+            attrs.swap_remove(p);
+            present &= !(1u64 << at[p]);
+            at[p] = at[len - 1];
+            len -= 1;
         }
     }
 }
@@ -1050,6 +1187,66 @@ mod tests {
         ignored: Vec<String>,
         blocked: String,
         emails: bool,
+    }
+
+    /// A key for the two paths' test: short letters, so that lists have
+    /// duplicates, and now and then a summary key.
+    fn dup_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "[abcd]{1,2}",
+            1 => prop::sample::select(SUMMARY_KEYS.to_vec()).prop_map(str::to_owned),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// The counting path (`info`, `silent`, up to 64 attributes) leaves
+        /// every list as the path that keeps keys by name does: removals
+        /// in the same order with duplicate keys, and the counts added to
+        /// summary attributes already there.
+        #[test]
+        fn counting_path_matches_the_path_by_name(
+            allowed in prop::collection::vec("[abcd]{1,2}", 0..6),
+            ignored in prop::collection::vec("[abc]{1,2}", 0..2),
+            values in any::<bool>(),
+            silent in any::<bool>(),
+            attrs in prop::collection::vec((dup_key(), "[a-z0-9@. ]{0,12}", any::<bool>()), 0..64),
+        ) {
+            let attrs: Vec<KeyValue> = attrs
+                .iter()
+                .map(|(k, v, int)| if *int { int_attr(k, v.len() as i64) } else { string_attr(k, v) })
+                .collect();
+            let mut b = Redaction::builder()
+                .with_allowed_keys(allowed)
+                .with_ignored_keys(ignored)
+                .with_summary(if silent { Summary::Silent } else { Summary::Info });
+            if values {
+                b = b.with_blocked_value(Regex::new("[0-9]{2}|x").unwrap());
+            }
+            let r = b.build().unwrap();
+            let mut by_name = attrs.clone();
+            r.process_attrs_by_name(&mut by_name);
+            let mut counting = attrs.clone();
+            r.process_attrs_counting(&mut counting);
+            prop_assert_eq!(&counting, &by_name);
+            // The SDK's lists too.
+            let sdk: Vec<opentelemetry::KeyValue> = attrs
+                .iter()
+                .map(|kv| {
+                    let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(Value::IntValue(i)) => opentelemetry::Value::I64(*i),
+                        Some(Value::StringValue(s)) => opentelemetry::Value::from(s.clone()),
+                        _ => unreachable!("only ints and strings are made"),
+                    };
+                    opentelemetry::KeyValue::new(kv.key.clone(), v)
+                })
+                .collect();
+            let mut by_name = sdk.clone();
+            r.process_attrs_by_name(&mut by_name);
+            let mut counting = sdk;
+            r.process_attrs_counting(&mut counting);
+            prop_assert_eq!(counting, by_name);
+        }
     }
 
     proptest! {
