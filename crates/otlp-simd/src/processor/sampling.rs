@@ -124,6 +124,12 @@ impl Rules {
 
     /// Whether a span with an error status or not, of `duration_ns`, is
     /// kept by a rule.
+    /// Whether any rule can keep a span ([`keeps_by`](Self::keeps_by) is
+    /// false for every span otherwise).
+    fn keeps_any(&self) -> bool {
+        self.keep_errors || self.keep_slower_than.is_some()
+    }
+
     fn keeps_by(&self, is_error: bool, duration_ns: u64) -> bool {
         (self.keep_errors && is_error) || self.keep_slower_than.is_some_and(|b| duration_ns >= b)
     }
@@ -239,7 +245,9 @@ impl SamplerBuilder {
             state: Vec::new(),
             mask: Vec::new(),
             fast_ts: String::new(),
+            base: None,
         };
+        sampler.base = sampler.compute_base_threshold();
         if let Some(th) = sampler.base_threshold().filter(|&th| th < NEVER_SAMPLE) {
             let mut ts = TraceState::default();
             ts.update_threshold(th);
@@ -421,6 +429,9 @@ pub struct ProbabilisticSampler {
     mask: Vec<u64>,
     /// The tracestate written to the spans of the common case it keeps.
     fast_ts: String,
+    /// [`compute_base_threshold`](Self::compute_base_threshold), computed
+    /// once.
+    base: Option<u64>,
 }
 
 impl ProbabilisticSampler {
@@ -439,7 +450,12 @@ impl ProbabilisticSampler {
 
     /// The threshold the common case (no tracestate, no priority) is
     /// decided against; `None` for `hash_seed`, whose randomness is a hash.
+    #[inline]
     fn base_threshold(&self) -> Option<u64> {
+        self.base
+    }
+
+    fn compute_base_threshold(&self) -> Option<u64> {
         match self.kind {
             Kind::Never => Some(NEVER_SAMPLE),
             Kind::Equalizing { threshold } => Some(threshold),
@@ -617,11 +633,13 @@ impl SpanStep for ProbabilisticSampler {
 
     fn on_end<'s>(&'s self, ending: &mut EndingSpan<'s, '_>) -> Verdict {
         let span = ending.span();
-        let is_error = matches!(span.status, opentelemetry::trace::Status::Error { .. });
-        let duration = nanos(span.end_time).saturating_sub(nanos(span.start_time));
         let mut prio = sdk_priority(&span.attributes);
-        if prio == Priority::Defer && self.rules.keeps_by(is_error, duration) {
-            prio = Priority::Must;
+        if prio == Priority::Defer && self.rules.keeps_any() {
+            let is_error = matches!(span.status, opentelemetry::trace::Status::Error { .. });
+            let duration = nanos(span.end_time).saturating_sub(nanos(span.start_time));
+            if self.rules.keeps_by(is_error, duration) {
+                prio = Priority::Must;
+            }
         }
         let id = span.span_context.trace_id().to_bytes();
         // The common case, as the batch path's column: no tracestate, no

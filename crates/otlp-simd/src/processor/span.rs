@@ -90,6 +90,11 @@ impl<'s, 'a> EndingSpan<'s, 'a> {
 
     /// Whether the span has a tracestate.
     pub fn has_trace_state(&self) -> bool {
+        if self.trace_state.is_none()
+            && *self.span.span_context.trace_state() == opentelemetry::trace::TraceState::NONE
+        {
+            return false;
+        }
         // An empty context's header allocates nothing; another is kept
         // for `trace_state`.
         !self.trace_state().is_empty()
