@@ -208,7 +208,12 @@ impl AttrList for Vec<SdkKeyValue> {
         }
     }
     fn push_int(&mut self, key: &'static str, v: i64) {
-        self.push(SdkKeyValue::new(Key::from_static_str(key), Sdk::I64(v)));
+        // Written in place: a pushed value is built on the stack and
+        // copied back in wider loads than it was stored with, which
+        // stalls.
+        self.extend(std::iter::once_with(|| {
+            SdkKeyValue::new(Key::from_static_str(key), Sdk::I64(v))
+        }));
     }
 }
 
