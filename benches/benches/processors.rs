@@ -22,11 +22,12 @@
 //!   place and encoded with the sampler's tracestate;
 //! - `chain_only`: that chain on each span and nothing else.
 //!
-//! `processors_alone` runs each step alone on 64 and 512 spans, span by
-//! span,
-//! and two lighter chains: `chain_keys` (redaction by allowed keys only)
-//! and `chain_keys+scan` (allowed keys and the built-in e-mail and card
-//! scanning, without the regex).
+//! `processors_alone` runs each step alone on 64, 512 and 4096 spans,
+//! span by span, and two lighter chains: `chain_keys` (redaction by
+//! allowed keys only) and `chain_keys+scan` (allowed keys and the
+//! built-in e-mail and card scanning, without the regex), next to
+//! `keep_all`, a step that keeps every span and reads nothing: the loop,
+//! the call and the first touch of each copied span.
 //!
 //! `by_span`, `chain_only` and `encode_owned` (the batch encoded as
 //! `encode` does, from spans the iteration owns) start from a copy of the
@@ -206,7 +207,7 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
         });
     }
     g.finish();
-    // Each step alone, span by span, on 64 and 512 spans.
+    // Each step alone, span by span, on 64, 512 and 4096 spans.
     let mut g = c.benchmark_group("processors_alone");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(300))
@@ -255,7 +256,7 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
             otlp_simd::processor::SpanChain::new(vec![Box::new(KeepAll)]),
         ),
     );
-    for n in [64usize, 512] {
+    for n in [64usize, 512, 4096] {
         let spans = otlp_benches::http_spans(n);
         g.throughput(Throughput::Elements(n as u64));
         for (name, chain) in &steps {
