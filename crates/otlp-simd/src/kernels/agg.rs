@@ -358,128 +358,109 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2; `counts.len() == bounds.len() + 1`, at
-    /// most `LINEAR_MAX_BOUNDS + 1` (more panics).
+    /// The CPU must support AVX2; `counts.len() == bounds.len() + 1`;
+    /// `bounds` increase strictly (a [`super::Buckets`]'), at most
+    /// `LINEAR_MAX_BOUNDS` of them (more panics).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn histogram_avx2(values: &[f64], bounds: &[f64], counts: &mut [u64]) {
-        // Every other value's count goes to a second table, summed at the
-        // end, so that two values of one bucket in a row do not wait on
-        // each other's increment.
-        let mut side = [0u64; super::LINEAR_MAX_BOUNDS + 1];
-        let side = &mut side[..counts.len()];
+        // The bounds increase, so a value is above bound j (or NaN) exactly
+        // when its bucket is past j: counting, per bound, the values above
+        // it gives each bucket's count as a difference, with no per-value
+        // index to store and count. Four bounds at a time, each with its
+        // own accumulator, over registers of four values.
+        let mut above = [0u64; super::LINEAR_MAX_BOUNDS];
+        let above = &mut above[..bounds.len()];
         let p = values.as_ptr();
-        let mut at = 0;
-        // Four registers at a time: four independent chains of compares
-        // (one register's chain is as long as the bounds).
-        while at + 16 <= values.len() {
-            // SAFETY: values[at..at + 16] is in bounds.
-            let x = unsafe {
-                [
-                    _mm256_loadu_pd(p.add(at)),
-                    _mm256_loadu_pd(p.add(at + 4)),
-                    _mm256_loadu_pd(p.add(at + 8)),
-                    _mm256_loadu_pd(p.add(at + 12)),
-                ]
-            };
-            let mut idx = [_mm256_setzero_si256(); 4];
-            for &b in bounds {
-                let b = _mm256_set1_pd(b);
+        let whole = values.len() / 8 * 8;
+        for (chunk, out) in bounds.chunks(4).zip(above.chunks_mut(4)) {
+            // A missing bound's accumulator is not read.
+            let b: [__m256d; 4] =
+                std::array::from_fn(|k| _mm256_set1_pd(chunk.get(k).copied().unwrap_or(0.0)));
+            let mut acc = [_mm256_setzero_si256(); 4];
+            let mut at = 0;
+            while at < whole {
+                // SAFETY: values[at..at + 8] is in bounds (at + 8 <= whole).
+                let x = unsafe { [_mm256_loadu_pd(p.add(at)), _mm256_loadu_pd(p.add(at + 4))] };
                 for k in 0..4 {
                     // "not b >= x", true for NaN x as well: all-ones lanes are -1.
-                    let below = _mm256_cmp_pd::<_CMP_NGE_UQ>(b, x[k]);
-                    idx[k] = _mm256_sub_epi64(idx[k], _mm256_castpd_si256(below));
+                    let m0 = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_NGE_UQ>(b[k], x[0]));
+                    let m1 = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_NGE_UQ>(b[k], x[1]));
+                    acc[k] = _mm256_sub_epi64(acc[k], _mm256_add_epi64(m0, m1));
                 }
+                at += 8;
             }
-            let mut out = [0u64; 16];
-            for (k, v) in idx.into_iter().enumerate() {
-                // SAFETY: out[4k..4k + 4] is in bounds (k < 4).
-                unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(4 * k).cast(), v) };
+            for (o, a) in out.iter_mut().zip(acc) {
+                let mut lanes = [0u64; 4];
+                // SAFETY: `lanes` is 32 bytes.
+                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), a) };
+                *o = lanes.iter().sum();
             }
-            for pair in out.chunks_exact(2) {
-                counts[pair[0] as usize] += 1;
-                side[pair[1] as usize] += 1;
-            }
-            at += 16;
         }
-        while at + 4 <= values.len() {
-            // SAFETY: values[at..at + 4] is in bounds.
-            let x = unsafe { _mm256_loadu_pd(p.add(at)) };
-            let mut idx = _mm256_setzero_si256();
-            for &b in bounds {
-                let below = _mm256_cmp_pd::<_CMP_NGE_UQ>(_mm256_set1_pd(b), x);
-                idx = _mm256_sub_epi64(idx, _mm256_castpd_si256(below));
+        finish_above(&values[whole..], bounds, above, values.len(), counts);
+    }
+
+    /// Adds the values of `tail` to `above`, then each bucket's count
+    /// (`total` values in all) to `counts`.
+    fn finish_above(
+        tail: &[f64],
+        bounds: &[f64],
+        above: &mut [u64],
+        total: usize,
+        counts: &mut [u64],
+    ) {
+        for &x in tail {
+            let i = index_linear(bounds, x);
+            for a in &mut above[..i] {
+                *a += 1;
             }
-            let mut out = [0u64; 4];
-            // SAFETY: `out` is 32 bytes.
-            unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), idx) };
-            for i in out {
-                counts[i as usize] += 1;
-            }
-            at += 4;
         }
-        for &x in &values[at..] {
-            counts[index_linear(bounds, x)] += 1;
+        // The bounds increase, so `above` never grows along them.
+        let mut past = total as u64;
+        for (c, &a) in counts.iter_mut().zip(above.iter()) {
+            *c += past - a;
+            past = a;
         }
-        for (c, s) in counts.iter_mut().zip(side.iter()) {
-            *c += s;
+        if let Some(last) = counts.get_mut(bounds.len()) {
+            *last += past;
         }
     }
 
     /// # Safety
-    /// The CPU must support AVX-512 F; `counts.len() == bounds.len() + 1`,
-    /// at most `LINEAR_MAX_BOUNDS + 1` (more panics).
+    /// The CPU must support AVX-512 F; `counts.len() == bounds.len() + 1`;
+    /// `bounds` increase strictly, at most `LINEAR_MAX_BOUNDS` of them
+    /// (more panics).
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn histogram_avx512(values: &[f64], bounds: &[f64], counts: &mut [u64]) {
-        // As the AVX2 path: a second count table, and independent chains.
-        let mut side = [0u64; super::LINEAR_MAX_BOUNDS + 1];
-        let side = &mut side[..counts.len()];
+        // As the AVX2 path, on registers of eight values.
+        let mut above = [0u64; super::LINEAR_MAX_BOUNDS];
+        let above = &mut above[..bounds.len()];
         let p = values.as_ptr();
         let one = _mm512_set1_epi64(1);
-        let mut at = 0;
-        while at + 16 <= values.len() {
-            // SAFETY: values[at..at + 16] is in bounds.
-            let x = unsafe { [_mm512_loadu_pd(p.add(at)), _mm512_loadu_pd(p.add(at + 8))] };
-            let mut idx = [_mm512_setzero_si512(); 2];
-            for &b in bounds {
-                let b = _mm512_set1_pd(b);
-                for k in 0..2 {
-                    let below = _mm512_cmp_pd_mask::<_CMP_NGE_UQ>(b, x[k]);
-                    idx[k] = _mm512_mask_add_epi64(idx[k], below, idx[k], one);
+        let whole = values.len() / 16 * 16;
+        for (chunk, out) in bounds.chunks(4).zip(above.chunks_mut(4)) {
+            let b: [__m512d; 4] =
+                std::array::from_fn(|k| _mm512_set1_pd(chunk.get(k).copied().unwrap_or(0.0)));
+            let mut acc = [_mm512_setzero_si512(); 4];
+            let mut at = 0;
+            while at < whole {
+                // SAFETY: values[at..at + 16] is in bounds (at + 16 <= whole).
+                let x = unsafe { [_mm512_loadu_pd(p.add(at)), _mm512_loadu_pd(p.add(at + 8))] };
+                for k in 0..4 {
+                    let m0 = _mm512_cmp_pd_mask::<_CMP_NGE_UQ>(b[k], x[0]);
+                    let m1 = _mm512_cmp_pd_mask::<_CMP_NGE_UQ>(b[k], x[1]);
+                    acc[k] = _mm512_mask_add_epi64(acc[k], m0, acc[k], one);
+                    acc[k] = _mm512_mask_add_epi64(acc[k], m1, acc[k], one);
                 }
+                at += 16;
             }
-            let mut out = [0u64; 16];
-            for (k, v) in idx.into_iter().enumerate() {
-                // SAFETY: out[8k..8k + 8] is in bounds (k < 2).
-                unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(8 * k).cast(), v) };
+            for (o, a) in out.iter_mut().zip(acc) {
+                let mut lanes = [0u64; 8];
+                // SAFETY: `lanes` is 64 bytes.
+                unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), a) };
+                *o = lanes.iter().sum();
             }
-            for pair in out.chunks_exact(2) {
-                counts[pair[0] as usize] += 1;
-                side[pair[1] as usize] += 1;
-            }
-            at += 16;
         }
-        while at + 8 <= values.len() {
-            // SAFETY: values[at..at + 8] is in bounds.
-            let x = unsafe { _mm512_loadu_pd(p.add(at)) };
-            let mut idx = _mm512_setzero_si512();
-            for &b in bounds {
-                let below = _mm512_cmp_pd_mask::<_CMP_NGE_UQ>(_mm512_set1_pd(b), x);
-                idx = _mm512_mask_add_epi64(idx, below, idx, one);
-            }
-            let mut out = [0u64; 8];
-            // SAFETY: `out` is 64 bytes.
-            unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), idx) };
-            for i in out {
-                counts[i as usize] += 1;
-            }
-            at += 8;
-        }
-        for &x in &values[at..] {
-            counts[index_linear(bounds, x)] += 1;
-        }
-        for (c, s) in counts.iter_mut().zip(side.iter()) {
-            *c += s;
-        }
+        finish_above(&values[whole..], bounds, above, values.len(), counts);
     }
 }
 
@@ -670,7 +651,7 @@ mod tests {
         #[test]
         fn histograms_match_scalar(
             values in prop::collection::vec(value(), 0..200),
-            mut bounds in prop::collection::vec(-1e6f64..1e6, 0..20),
+            mut bounds in prop::collection::vec(-1e6f64..1e6, 0..50),
             pick in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
         ) {
             bounds.sort_by(f64::total_cmp);
@@ -688,6 +669,10 @@ mod tests {
                 let mut got = Vec::new();
                 histogram_with(isa, &values, &b, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", isa);
+                // Counts are added to what is there.
+                histogram_with(isa, &values, &b, &mut got);
+                let twice: Vec<u64> = want.iter().map(|c| 2 * c).collect();
+                prop_assert_eq!(&got, &twice, "{:?} twice", isa);
             }
         }
     }
