@@ -16,6 +16,12 @@
 //! and `fminnm` differ, on NaN and on signed zeros, so the NEON path
 //! compares and selects instead); with no non-NaN value they are `+inf`
 //! and `-inf`. `sum` is NaN if any value is.
+//!
+//! The histogram's scalar twin finds each value's bucket by binary search.
+//! The AVX2 and AVX-512 paths count instead, for each bound, the values
+//! above it (or NaN): the bounds increase, so those counts only fall along
+//! the bounds, and a bucket's count is the difference of its two
+//! neighbours'. No index is worked out per value.
 
 use super::Isa;
 use thiserror::Error;
