@@ -450,20 +450,13 @@ impl Redaction {
             if !self.reads_values {
                 continue;
             }
-            let s = attrs.text_at(i, self.redact_all_types);
-            if self.allowed_values.iter().any(|re| re.is_match(&s)) {
-                allowed += 1;
-                continue;
-            }
-            let new = if self.blocked_key_patterns.iter().any(|re| re.is_match(key)) {
-                Some(self.replacement(&s))
-            } else {
-                self.process_value(&s)
-            };
-            drop(s);
-            if let Some(new) = new {
-                masked += 1;
-                attrs.set_text(i, new);
+            match self.value_step(key, &attrs.text_at(i, self.redact_all_types)) {
+                ValueStep::Allowed => allowed += 1,
+                ValueStep::Masked(new) => {
+                    masked += 1;
+                    attrs.set_text(i, new);
+                }
+                ValueStep::Kept => {}
             }
         }
         remove_marked(attrs, redacted);
@@ -522,21 +515,13 @@ impl Redaction {
             if !self.reads_values {
                 continue;
             }
-            let s = attrs.text_at(i, self.redact_all_types);
-            if self.allowed_values.iter().any(|re| re.is_match(&s)) {
-                drop(s);
-                allowed.push_with(|| attrs.key_handle(i));
-                continue;
-            }
-            let new = if self.blocked_key_patterns.iter().any(|re| re.is_match(key)) {
-                Some(self.replacement(&s))
-            } else {
-                self.process_value(&s)
-            };
-            drop(s);
-            if let Some(new) = new {
-                masked.push_with(|| attrs.key_handle(i));
-                attrs.set_text(i, new);
+            match self.value_step(key, &attrs.text_at(i, self.redact_all_types)) {
+                ValueStep::Allowed => allowed.push_with(|| attrs.key_handle(i)),
+                ValueStep::Masked(new) => {
+                    masked.push_with(|| attrs.key_handle(i));
+                    attrs.set_text(i, new);
+                }
+                ValueStep::Kept => {}
             }
         }
         if redacted.len() == attrs.count() {
@@ -553,6 +538,20 @@ impl Redaction {
         self.summarize(attrs, &masked, Some(MASKED_KEYS), MASKED_COUNT);
         self.summarize(attrs, &allowed, Some(ALLOWED_KEYS), ALLOWED_COUNT);
         self.summarize(attrs, &ignored, None, IGNORED_COUNT);
+    }
+
+    /// Steps 4 to 6 on the value `text` of an attribute with `key` (one
+    /// whose key is neither ignored nor removed).
+    fn value_step(&self, key: &str, text: &str) -> ValueStep {
+        if self.allowed_values.iter().any(|re| re.is_match(text)) {
+            return ValueStep::Allowed;
+        }
+        let new = if self.blocked_key_patterns.iter().any(|re| re.is_match(key)) {
+            Some(self.replacement(text))
+        } else {
+            self.process_value(text)
+        };
+        new.map_or(ValueStep::Kept, ValueStep::Masked)
     }
 
     /// The Collector's `addMetaAttrs`.
@@ -582,6 +581,16 @@ impl Redaction {
             attrs.add_int(count_attr, count);
         }
     }
+}
+
+/// What [`Redaction::value_step`] decided for one value.
+enum ValueStep {
+    /// An allowed value: left as it is, counted as allowed.
+    Allowed,
+    /// Masked: the new text.
+    Masked(String),
+    /// Nothing to mask.
+    Kept,
 }
 
 /// Removes the attributes whose bits are set in `marked` (of a list of at
