@@ -461,3 +461,33 @@ fn a_chain_with_span_metrics_has_no_span_path() {
     assert!(chain.span_chain().is_none());
     assert!(Chain::new().span_chain().is_none());
 }
+
+/// A step that changes the span context through `span_mut` after the
+/// tracestate was read sees the new one, whichever way it asks.
+#[test]
+fn tracestate_is_read_again_after_span_mut() {
+    use otlp_simd::processor::EndingSpan;
+    let mut rng = Rng(7);
+    let mut span = span(&mut rng, &[InstrumentationScope::builder("s").build()]);
+    let with = |ts: TraceState, s: &SpanData| {
+        SpanContext::new(
+            s.span_context.trace_id(),
+            s.span_context.span_id(),
+            TraceFlags::SAMPLED,
+            false,
+            ts,
+        )
+    };
+    span.span_context = with(TraceState::from_str("a=b").unwrap(), &span);
+    let mut ending = EndingSpan::new(&mut span, &[]);
+    assert_eq!(ending.trace_state(), "a=b");
+    assert!(ending.has_trace_state());
+    let ctx = with(TraceState::NONE, ending.span());
+    ending.span_mut().span_context = ctx;
+    assert_eq!(ending.trace_state(), "");
+    assert!(!ending.has_trace_state());
+    let ctx = with(TraceState::from_str("c=d").unwrap(), ending.span());
+    ending.span_mut().span_context = ctx;
+    assert_eq!(ending.trace_state(), "c=d");
+    assert!(ending.has_trace_state());
+}

@@ -1198,6 +1198,45 @@ mod tests {
         emails: bool,
     }
 
+    /// `remove_marked` against removing the marked keys one by one, for
+    /// every list of up to seven attributes over three keys and every set
+    /// of keys marked.
+    #[test]
+    fn remove_marked_replays_removal_by_key() {
+        let names = ["a", "b", "c"];
+        for n in 0..=7u32 {
+            for code in 0..3usize.pow(n) {
+                let list: Vec<KeyValue> = (0..n as usize)
+                    .map(|i| int_attr(names[code / 3usize.pow(i as u32) % 3], i as i64))
+                    .collect();
+                for set in 0..8u32 {
+                    let gone = |k: &str| {
+                        names
+                            .iter()
+                            .position(|n| *n == k)
+                            .is_some_and(|p| set >> p & 1 == 1)
+                    };
+                    let marked = list
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, kv)| gone(&kv.key))
+                        .fold(0u64, |m, (i, _)| m | 1 << i);
+                    let mut want = list.clone();
+                    if marked.count_ones() as usize == list.len() {
+                        want.clear();
+                    } else {
+                        for kv in list.iter().filter(|kv| gone(&kv.key)) {
+                            want.remove_key(&kv.key);
+                        }
+                    }
+                    let mut got = list.clone();
+                    remove_marked(&mut got, marked);
+                    assert_eq!(got, want, "{list:?} {set:b}");
+                }
+            }
+        }
+    }
+
     /// A key for the two paths' test: short letters, so that lists have
     /// duplicates, and now and then a summary key.
     fn dup_key() -> impl Strategy<Value = String> {

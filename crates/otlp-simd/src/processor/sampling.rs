@@ -122,14 +122,14 @@ impl Rules {
         )
     }
 
-    /// Whether a span with an error status or not, of `duration_ns`, is
-    /// kept by a rule.
     /// Whether any rule can keep a span ([`keeps_by`](Self::keeps_by) is
     /// false for every span otherwise).
     fn keeps_any(&self) -> bool {
         self.keep_errors || self.keep_slower_than.is_some()
     }
 
+    /// Whether a span with an error status or not, of `duration_ns`, is
+    /// kept by a rule.
     fn keeps_by(&self, is_error: bool, duration_ns: u64) -> bool {
         (self.keep_errors && is_error) || self.keep_slower_than.is_some_and(|b| duration_ns >= b)
     }

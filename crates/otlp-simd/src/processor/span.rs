@@ -69,6 +69,8 @@ impl<'s, 'a> EndingSpan<'s, 'a> {
     /// what is encoded once [`set_trace_state`](Self::set_trace_state) was
     /// called.
     pub fn span_mut(&mut self) -> &mut SpanData {
+        // The span context may change: its tracestate is read again.
+        self.header = OnceCell::new();
         self.span
     }
 
