@@ -1,11 +1,16 @@
 //! Attribute-key set membership.
 //!
-//! Keys are grouped by length; within a length, each key's head (16 bytes
-//! that hold the whole key when it is at most 16 bytes long, else its
-//! first 16) is kept side by side. A lookup compares the candidate's
-//! first 16 bytes with one (NEON), two (AVX2) or four (AVX-512) stored
-//! heads per instruction and looks at the rest of the bytes only on a head match.
-//! The scalar twin compares the heads as two `u64`s each.
+//! Each key is kept as a 32-byte signature: its first 16 bytes and its
+//! last 16 (overlapping when the key is shorter than 32 bytes; a key under
+//! 16 bytes is held whole in the first half, read with a few fixed-size
+//! loads, and the second half is zero). The signatures are stored side by
+//! side in one array, grouped by key length, so a lookup reads its group's
+//! bounds, builds the candidate's signature and compares it with each
+//! signature of its length: one (AVX2) signature or two halves (NEON) per
+//! instruction, four `u64`s in the scalar twin. Keys of one length with
+//! equal signatures are equal when they are at most 32 bytes long, so a
+//! lookup of such a key reads nothing but the signatures; a longer key's
+//! bytes are compared only on a signature match.
 
 use super::Isa;
 
@@ -15,27 +20,29 @@ const VECTOR_MIN: usize = 4;
 /// Keys of this length and longer share the last group (full compare).
 const LONG: usize = 64;
 
-#[derive(Clone, Debug, Default)]
-struct Group {
-    /// Each key's [`head`]; padded to an even count so the AVX2 path
-    /// always loads pairs.
-    heads: Vec<[u8; 16]>,
-    keys: Vec<Box<[u8]>>,
-}
+/// Keys up to this long are told apart by their signature alone.
+const SIG: usize = 32;
 
 /// A set of attribute keys.
 #[derive(Clone, Debug)]
 pub struct KeySet {
-    groups: Vec<Group>,
-    len: usize,
+    /// The keys of length `n` (of `LONG` and over for `n == LONG`) are at
+    /// `ends[n]..ends[n + 1]` in `sigs` and `keys`.
+    ends: [usize; LONG + 2],
+    /// Each key's [`signature`], by length.
+    sigs: Vec<[u8; SIG]>,
+    /// Each key's bytes, in the order of `sigs` (read for keys over 32
+    /// bytes only).
+    keys: Vec<Box<[u8]>>,
 }
 
-/// The 16 bytes compared first: the first 16 bytes of a longer key; of a
-/// shorter one its first and last 8 (or 4) bytes, overlapping, so that
-/// the head is read with a few fixed-size loads and, keys of one group
-/// having one length, equal heads mean equal keys up to 16 bytes.
+/// A key's first 16 bytes and its last 16 (overlapping) when it has at
+/// least 16; else the key itself in the first 16 (its first and last 8,
+/// or 4, bytes, overlapping, which for keys of one length tells them apart
+/// as well as the whole key) and zeros. Built in registers and stored
+/// once: a signature written in pieces and read back whole stalls the load.
 #[inline]
-fn head(key: &[u8]) -> [u8; 16] {
+fn signature(key: &[u8]) -> [u8; SIG] {
     let n = key.len();
     let word = |at: usize| {
         key.get(at..at + 8)
@@ -47,22 +54,33 @@ fn head(key: &[u8]) -> [u8; 16] {
             .and_then(|b| b.first_chunk::<4>())
             .map_or(0, |b| u64::from(u32::from_le_bytes(*b)))
     };
-    // Built in registers and stored once: a head written in pieces and
-    // read back whole stalls the load.
-    let (lo, hi) = if n >= 16 {
-        (word(0), word(8))
+    let [a, b, c, d] = if n >= 16 {
+        [word(0), word(8), word(n - 16), word(n - 8)]
     } else if n >= 8 {
-        (word(0), word(n - 8))
+        [word(0), word(n - 8), 0, 0]
     } else if n >= 4 {
-        (half(0) | half(n - 4) << 32, 0)
+        [half(0) | half(n - 4) << 32, 0, 0, 0]
     } else {
         let mut v = 0u64;
         for (i, &b) in key.iter().enumerate() {
             v |= u64::from(b) << (8 * i);
         }
-        (v, 0)
+        [v, 0, 0, 0]
     };
-    (u128::from(lo) | u128::from(hi) << 64).to_le_bytes()
+    let lo = u128::from(a) | u128::from(b) << 64;
+    let hi = u128::from(c) | u128::from(d) << 64;
+    let mut out = [0u8; SIG];
+    out[..16].copy_from_slice(&lo.to_le_bytes());
+    out[16..].copy_from_slice(&hi.to_le_bytes());
+    out
+}
+
+/// Whether `key`, whose signature matched `stored`'s, is `stored`: keys
+/// of one group and at most 32 bytes long are (the signature holds them
+/// whole); longer ones are compared.
+#[inline]
+fn rest_equal(stored: &[u8], key: &[u8]) -> bool {
+    key.len() <= SIG || stored == key
 }
 
 impl KeySet {
@@ -72,39 +90,38 @@ impl KeySet {
         I: IntoIterator<Item = K>,
         K: AsRef<[u8]>,
     {
-        let mut set = KeySet {
-            groups: vec![Group::default(); LONG + 1],
-            len: 0,
-        };
+        let mut unique: Vec<Box<[u8]>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for k in keys {
             let k = k.as_ref();
-            if set.contains_with(Isa::Scalar, k) {
-                continue;
+            if seen.insert(k.to_vec()) {
+                unique.push(k.into());
             }
-            let g = &mut set.groups[k.len().min(LONG)];
-            // Fill the padding slot first, if there is one.
-            if g.heads.len() > g.keys.len() {
-                g.heads.pop();
-            }
-            g.heads.push(head(k));
-            g.keys.push(k.into());
-            if g.heads.len() % 2 == 1 {
-                // A padding head no key can match: keys[i] exists only for real heads.
-                g.heads.push([0xff; 16]);
-            }
-            set.len += 1;
         }
-        set
+        // Stable: keys of one length stay in the order given.
+        unique.sort_by_key(|k| k.len().min(LONG));
+        let mut ends = [0usize; LONG + 2];
+        for k in &unique {
+            ends[k.len().min(LONG) + 1] += 1;
+        }
+        for n in 1..ends.len() {
+            ends[n] += ends[n - 1];
+        }
+        KeySet {
+            ends,
+            sigs: unique.iter().map(|k| signature(k)).collect(),
+            keys: unique,
+        }
     }
 
     /// How many keys.
     pub fn len(&self) -> usize {
-        self.len
+        self.keys.len()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.keys.is_empty()
     }
 
     /// Whether `key` is in the set.
@@ -115,26 +132,22 @@ impl KeySet {
     /// [`KeySet::contains`] on an explicit instruction set.
     #[inline]
     pub fn contains_with(&self, isa: Isa, key: &[u8]) -> bool {
-        let g = &self.groups[key.len().min(LONG)];
-        if g.keys.is_empty() {
+        let n = key.len().min(LONG);
+        let (start, end) = (self.ends[n], self.ends[n + 1]);
+        let (Some(sigs), Some(keys)) = (self.sigs.get(start..end), self.keys.get(start..end))
+        else {
+            return false;
+        };
+        if sigs.is_empty() {
             return false;
         }
-        let h = head(key);
-        match isa.effective() {
-            // Below four keys of one length, two u64 compares per key beat
-            // setting up vectors (see docs/benchmarks.md).
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 if g.keys.len() >= VECTOR_MIN => {
-                // SAFETY: `effective` returned an AVX2-capable level.
-                unsafe { x86::contains_avx2(g, &h, key) }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon if g.keys.len() >= VECTOR_MIN => {
-                // SAFETY: `effective` returned Neon, so the CPU has NEON.
-                unsafe { neon::contains_neon(g, &h, key) }
-            }
-            _ => scalar_contains(g, &h, key),
+        let probe = signature(key);
+        if sigs.len() < VECTOR_MIN {
+            // Below four keys of one length, four u64 compares per key
+            // beat setting up vectors (see docs/benchmarks.md).
+            return scalar_contains(sigs, keys, &probe, key);
         }
+        vector_contains(isa, sigs, keys, &probe, key)
     }
 
     /// Membership of each key: `out[i]` is whether `keys[i]` is in the set
@@ -145,31 +158,46 @@ impl KeySet {
     }
 }
 
-#[inline]
-fn rest_equal(stored: &[u8], key: &[u8]) -> bool {
-    // Same group: same length below LONG; for LONG compare everything.
-    // The heads were equal: the first 16 bytes, or all of a shorter key.
-    let n = key.len();
-    if stored.len() != n {
-        return false;
+/// A lookup in a group of [`VECTOR_MIN`] keys or more.
+#[inline(never)]
+fn vector_contains(
+    isa: Isa,
+    sigs: &[[u8; SIG]],
+    keys: &[Box<[u8]>],
+    probe: &[u8; SIG],
+    key: &[u8],
+) -> bool {
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => {
+            // SAFETY: `effective` returned an AVX2-capable level.
+            unsafe { x86::contains_avx2(sigs, keys, probe, key) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `effective` returned Neon, so the CPU has NEON.
+            unsafe { neon::contains_neon(sigs, keys, probe, key) }
+        }
+        _ => scalar_contains(sigs, keys, probe, key),
     }
-    if n <= 16 {
-        return true;
-    }
-    if n <= 32 {
-        // The last 16 bytes, overlapping the head.
-        return stored[n - 16..].first_chunk::<16>() == key[n - 16..].first_chunk::<16>();
-    }
-    stored[16..] == key[16..]
 }
 
-/// The scalar twin of one lookup.
-fn scalar_contains(g: &Group, h: &[u8; 16], key: &[u8]) -> bool {
-    let want = u128::from_le_bytes(*h);
-    g.keys
-        .iter()
-        .zip(&g.heads)
-        .any(|(k, head)| u128::from_le_bytes(*head) == want && rest_equal(k, key))
+/// The scalar twin of one lookup in one group.
+#[inline]
+fn scalar_contains(sigs: &[[u8; SIG]], keys: &[Box<[u8]>], probe: &[u8; SIG], key: &[u8]) -> bool {
+    let words = |s: &[u8; SIG]| {
+        let (lo, hi) = s.split_at(16);
+        (
+            lo.first_chunk::<16>()
+                .map_or(0, |b| u128::from_le_bytes(*b)),
+            hi.first_chunk::<16>()
+                .map_or(0, |b| u128::from_le_bytes(*b)),
+        )
+    };
+    let want = words(probe);
+    sigs.iter()
+        .zip(keys)
+        .any(|(s, k)| words(s) == want && rest_equal(k, key))
 }
 
 /// The scalar twin, as a set-level call (for the tests and benchmarks).
@@ -185,28 +213,25 @@ pub mod scalar {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{rest_equal, Group};
+    use super::{rest_equal, SIG};
     use core::arch::x86_64::*;
 
     /// # Safety
-    /// The CPU must support AVX2; `g.heads.len()` is even.
+    /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn contains_avx2(g: &Group, h: &[u8; 16], key: &[u8]) -> bool {
-        // SAFETY: `h` is 16 bytes.
-        let want = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(h.as_ptr().cast()) });
-        let base = g.heads.as_ptr().cast::<u8>();
-        for pair in 0..g.heads.len() / 2 {
-            // SAFETY: heads[2 pair..2 pair + 2] is in bounds (the length is even).
-            let two = unsafe { _mm256_loadu_si256(base.add(pair * 32).cast()) };
-            let eq = _mm256_movemask_epi8(_mm256_cmpeq_epi8(two, want)) as u32;
-            for half in 0..2 {
-                if (eq >> (16 * half)) & 0xffff == 0xffff {
-                    if let Some(k) = g.keys.get(pair * 2 + half) {
-                        if rest_equal(k, key) {
-                            return true;
-                        }
-                    }
-                }
+    pub(super) unsafe fn contains_avx2(
+        sigs: &[[u8; SIG]],
+        keys: &[Box<[u8]>],
+        probe: &[u8; SIG],
+        key: &[u8],
+    ) -> bool {
+        // SAFETY: `probe` is 32 bytes.
+        let want = unsafe { _mm256_loadu_si256(probe.as_ptr().cast()) };
+        for (s, k) in sigs.iter().zip(keys) {
+            // SAFETY: `s` is 32 bytes.
+            let one = unsafe { _mm256_loadu_si256(s.as_ptr().cast()) };
+            if _mm256_movemask_epi8(_mm256_cmpeq_epi8(one, want)) == -1 && rest_equal(k, key) {
+                return true;
             }
         }
         false
@@ -215,19 +240,28 @@ mod x86 {
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
-    use super::{rest_equal, Group};
+    use super::{rest_equal, SIG};
     use core::arch::aarch64::*;
 
     /// # Safety
-    /// The CPU must support NEON; `g.heads` has an entry for every key.
+    /// The CPU must support NEON.
     #[target_feature(enable = "neon")]
-    pub(super) unsafe fn contains_neon(g: &Group, h: &[u8; 16], key: &[u8]) -> bool {
-        // SAFETY: `h` is 16 bytes.
-        let want = unsafe { vld1q_u8(h.as_ptr()) };
-        // The padding head (past the last key) is not looked at.
-        for (k, head) in g.keys.iter().zip(&g.heads) {
-            // SAFETY: `head` is 16 bytes.
-            let eq = vceqq_u8(unsafe { vld1q_u8(head.as_ptr()) }, want);
+    pub(super) unsafe fn contains_neon(
+        sigs: &[[u8; SIG]],
+        keys: &[Box<[u8]>],
+        probe: &[u8; SIG],
+        key: &[u8],
+    ) -> bool {
+        // SAFETY: `probe` is 32 bytes: two loads of 16.
+        let (lo, hi) = unsafe { (vld1q_u8(probe.as_ptr()), vld1q_u8(probe.as_ptr().add(16))) };
+        for (s, k) in sigs.iter().zip(keys) {
+            // SAFETY: `s` is 32 bytes: two loads of 16.
+            let eq = unsafe {
+                vandq_u8(
+                    vceqq_u8(vld1q_u8(s.as_ptr()), lo),
+                    vceqq_u8(vld1q_u8(s.as_ptr().add(16)), hi),
+                )
+            };
             if vminvq_u8(eq) == 0xff && rest_equal(k, key) {
                 return true;
             }
@@ -292,8 +326,35 @@ mod tests {
         prop::collection::vec(key, 0..24)
     }
 
+    /// Keys longer than the signature (33 to 80 bytes, some of one length
+    /// and some in the last group) with the same first and last 16 bytes:
+    /// only the middle tells them apart.
+    fn same_ends() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        let key = (33usize..80).prop_flat_map(|n| {
+            prop::collection::vec(prop::sample::select(b"ab".to_vec()), n - 32).prop_map(|mid| {
+                let mut k = vec![b'a'; 16];
+                k.extend(mid);
+                k.extend([b'z'; 16]);
+                k
+            })
+        });
+        prop::collection::vec(key, 0..24)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn every_isa_compares_the_middle_of_long_keys(keys in same_ends(), probes in same_ends()) {
+            let set = KeySet::new(&keys);
+            let reference: HashSet<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            for p in probes.iter().chain(&keys) {
+                let want = reference.contains(p.as_slice());
+                for isa in Isa::available() {
+                    prop_assert_eq!(set.contains_with(isa, p), want, "{:?}", isa);
+                }
+            }
+        }
+
         #[test]
         fn every_isa_matches_on_one_length(
             (keys, probes) in (0usize..40).prop_flat_map(|n| (same_length(n), same_length(n))),
