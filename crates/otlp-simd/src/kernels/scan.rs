@@ -4,8 +4,14 @@
 //! start or be anchored (`@` for e-mail addresses, ASCII digits for card
 //! numbers, the first byte of each configured prefix and literal) with an
 //! exact byte-set test: two 16-entry shuffles of the low nibble, selected by
-//! the high bit, ANDed with a bit for the high nibble. Only those positions
-//! go to the scalar confirmers (an e-mail address around the `@`, 13 to 19
+//! the high bit, ANDed with a bit for the high nibble. [`Scanner::find`]
+//! runs that test for four sets in one pass over the value: the trigger
+//! bytes that only start prefixes which must start a word (`s` of `sk-`,
+//! `g` of `ghp_`: common letters), the other trigger bytes, the digits and
+//! the word bytes. A word-led trigger right after a word byte, and a digit
+//! that does not start a run long enough for a card number, are dropped
+//! with a few bit operations per 64 bytes. Only the positions left go to
+//! the scalar confirmers (an e-mail address around the `@`, 13 to 19
 //! digits passing the Luhn check, a prefix followed by a token, a literal).
 //! Configured regular expressions run afterwards over the whole string
 //! with the `regex` crate, which has its own prefilters. Overlapping
@@ -188,16 +194,33 @@ impl ScannerBuilder {
         // looked at: a second byte-set pass marks the digits, and digits
         // right after a digit are dropped from the candidates.
         let digit_led = |t: &str| t.as_bytes().first().is_some_and(u8::is_ascii_digit);
-        let digit_runs = (self.cards
+        let digit_runs = self.cards
             && !self.literals.iter().any(|l| digit_led(l))
-            && !self.prefixes.iter().any(|p| digit_led(&p.text)))
-        .then(|| {
-            let mut d = ByteSet::default();
-            for b in b'0'..=b'9' {
-                d.insert(b);
+            && !self.prefixes.iter().any(|p| digit_led(&p.text));
+        // The one pass of `find_with` sorts the trigger bytes in two: those
+        // that only start prefixes that must start a word (common letters,
+        // mostly inside words) and the others; it also marks the digits
+        // (for the digit-run checks) and the word bytes (letters, digits,
+        // `_`), so that a word-led trigger inside a word never goes to the
+        // confirmers, which would turn it down.
+        let word_led = |b: u8| {
+            let all_word = starts[usize::from(b)]
+                .iter()
+                .all(|s| matches!(s, Start::Prefix { word: true, .. }));
+            all_word && !(self.emails && b == b'@') && !(self.cards && b.is_ascii_digit())
+        };
+        let mut sets = [ByteSet::default(); CLASSES];
+        for b in 0..=255u8 {
+            if set.contains(b) {
+                sets[if word_led(b) { WORD_LED } else { OTHER }].insert(b);
             }
-            (d, d.tables())
-        });
+            if digit_runs && b.is_ascii_digit() {
+                sets[DIGIT].insert(b);
+            }
+            if is_word(b) {
+                sets[WORD].insert(b);
+            }
+        }
         Scanner {
             emails: self.emails,
             cards: self.cards,
@@ -205,8 +228,8 @@ impl ScannerBuilder {
             prefixes: self.prefixes,
             literals: self.literals,
             regexes: self.regexes,
-            tables: set.tables(),
-            set,
+            trigger: Classes::new([set]),
+            classes: Classes::new(sets),
             starts,
         }
     }
@@ -276,6 +299,48 @@ struct ByteSetTables {
     high: [u8; 16],
 }
 
+/// `N` byte sets, as the kernels read them: for the scalar twin one table
+/// of 256 entries, bit `k` of entry `b` telling whether `b` is in set `k`;
+/// for the vector paths each set's nibble tables.
+#[derive(Clone, Copy, Debug)]
+struct Classes<const N: usize> {
+    of: [u8; 256],
+    tables: [ByteSetTables; N],
+}
+
+impl<const N: usize> Classes<N> {
+    fn new(sets: [ByteSet; N]) -> Self {
+        let mut of = [0u8; 256];
+        for (k, set) in sets.iter().enumerate() {
+            for (b, e) in of.iter_mut().enumerate() {
+                *e |= u8::from(set.0[b]) << k;
+            }
+        }
+        Classes {
+            of,
+            tables: sets.map(|s| s.tables()),
+        }
+    }
+}
+
+/// The classes `find_with` marks, in one pass (see [`ScannerBuilder::build`]):
+/// trigger bytes that are not word-led,
+const OTHER: usize = 0;
+/// trigger bytes that only start prefixes that must start a word,
+const WORD_LED: usize = 1;
+/// ASCII digits (when only digit-run starts need confirming; else none),
+const DIGIT: usize = 2;
+/// and word bytes: ASCII letters and digits, and `_`.
+const WORD: usize = 3;
+/// How many.
+const CLASSES: usize = 4;
+
+/// A byte that continues a word: a prefix that must start a word does not
+/// start after one.
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
 /// Finds sensitive values; see the module docs.
 #[derive(Clone, Debug)]
 pub struct Scanner {
@@ -284,11 +349,13 @@ pub struct Scanner {
     prefixes: Vec<Prefix>,
     literals: Vec<String>,
     regexes: Vec<Regex>,
-    set: ByteSet,
-    tables: ByteSetTables,
+    /// Every byte where a finding can start or be anchored.
+    trigger: Classes<1>,
+    /// The classes `find_with` marks (`OTHER`, `WORD_LED`, `DIGIT`, `WORD`).
+    classes: Classes<CLASSES>,
     starts: Vec<Vec<Start>>,
-    /// The digit set, when only digit-run starts need confirming.
-    digit_runs: Option<(ByteSet, ByteSetTables)>,
+    /// Only digit-run starts need confirming among the digits.
+    digit_runs: bool,
 }
 
 fn is_token(b: u8) -> bool {
@@ -349,42 +416,42 @@ impl Scanner {
     pub fn find_with(&self, isa: Isa, text: &str, out: &mut Vec<Finding>) -> usize {
         out.clear();
         let bytes = text.as_bytes();
-        // One bit per byte: where a finding can be anchored. Short values
-        // (nearly all attribute values) keep the bitmap on the stack.
+        // One word of each class per 64 bytes (see `CLASSES`). Values up to
+        // 256 bytes (nearly all attribute values) keep them on the stack,
+        // in an array small enough to be cleared without a call.
         let words = bytes.len().div_ceil(64);
-        let mut stack = [0u64; 16];
+        let mut stack = [[0u64; CLASSES]; 4];
         let mut heap = Vec::new();
-        let bits: &mut [u64] = if words <= stack.len() {
+        let marks: &mut [[u64; CLASSES]] = if words <= stack.len() {
             &mut stack[..words]
         } else {
-            heap.resize(words, 0);
+            heap.resize(words, [0; CLASSES]);
             &mut heap
         };
-        self.candidates_with(isa, bytes, bits);
-        if let Some((dset, dtables)) = &self.digit_runs {
-            let mut dstack = [0u64; 16];
-            let mut dheap = Vec::new();
-            let digits: &mut [u64] = if words <= dstack.len() {
-                &mut dstack[..words]
-            } else {
-                dheap.resize(words, 0);
-                &mut dheap
-            };
-            fill_bits(isa, dset, dtables, bytes, digits);
+        fill_classes(isa, &self.classes, bytes, marks);
+        // The candidates, in each word's `OTHER`: the other triggers, and
+        // the word-led ones that do not follow a word byte.
+        let mut carry = 0;
+        for m in marks.iter_mut() {
+            let word = m[WORD];
+            m[OTHER] |= m[WORD_LED] & !((word << 1) | carry);
+            carry = word >> 63;
+        }
+        if self.digit_runs {
             // Fewer than 13 digits in the whole value: no card starts
             // anywhere, and no run needs a closer look.
-            let total: u32 = digits.iter().map(|d| d.count_ones()).sum();
+            let total: u32 = marks.iter().map(|m| m[DIGIT].count_ones()).sum();
             let words_checked = if total < 13 {
-                for (b, d) in bits.iter_mut().zip(digits.iter()) {
-                    *b &= !d;
+                for m in marks.iter_mut() {
+                    m[OTHER] &= !m[DIGIT];
                 }
                 0
             } else {
-                bits.len()
+                marks.len()
             };
             let mut carry = 0;
             for w in 0..words_checked {
-                let d = digits[w];
+                let d = marks[w][DIGIT];
                 let mut run_starts = d & !((d << 1) | carry);
                 carry = d >> 63;
                 // A card number's first 13 digits lie within 25 bytes of
@@ -394,16 +461,28 @@ impl Scanner {
                 while starts != 0 {
                     let c = w * 64 + starts.trailing_zeros() as usize;
                     starts &= starts - 1;
-                    if ones_in(digits, c, CARD_WINDOW) < 13 {
+                    if digits_in(marks, c, CARD_WINDOW) < 13 {
                         run_starts &= !(1u64 << (c % 64));
                     }
                 }
-                bits[w] = (bits[w] & !d) | run_starts;
+                marks[w][OTHER] = (marks[w][OTHER] & !d) | run_starts;
             }
         }
+        self.confirm_marked(text, marks.iter().map(|m| m[OTHER]), out)
+    }
+
+    /// Confirms the candidates, whose bits `marks` yields word by word,
+    /// in order; then runs the regexes and merges their matches in.
+    fn confirm_marked(
+        &self,
+        text: &str,
+        marks: impl Iterator<Item = u64>,
+        out: &mut Vec<Finding>,
+    ) -> usize {
+        let bytes = text.as_bytes();
         let mut pos = 0;
         let mut floor = 0;
-        for (w, &word) in bits.iter().enumerate() {
+        for (w, word) in marks.enumerate() {
             let mut word = word;
             while word != 0 {
                 let c = w * 64 + word.trailing_zeros() as usize;
@@ -478,7 +557,7 @@ impl Scanner {
     /// `bytes.len().div_ceil(64)` words; bytes beyond it are not looked at).
     /// This is the vector kernel; the `scalar` module holds its twin.
     pub fn candidates_with(&self, isa: Isa, bytes: &[u8], bits: &mut [u64]) {
-        fill_bits(isa, &self.set, &self.tables, bytes, bits)
+        fill_classes(isa, &self.trigger, bytes, bits.as_chunks_mut::<1>().0)
     }
 
     /// The finding anchored at `c`, if any; `floor` is where the previous
@@ -553,44 +632,51 @@ impl Scanner {
     }
 }
 
-/// The byte-set kernel: sets the bit of every byte of `bytes` in `set`
-/// (whose nibble tables are `tables`), clearing the others.
-fn fill_bits(isa: Isa, set: &ByteSet, tables: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
-    bits.fill(0);
+/// The byte-set kernel: for every byte of `bytes` and each of the `N`
+/// sets, sets the byte's bit (bit `i % 64` of `bits[i / 64][k]`) if it is
+/// in set `k`, clearing the others. Bytes beyond `bits` are not looked at.
+fn fill_classes<const N: usize>(
+    isa: Isa,
+    classes: &Classes<N>,
+    bytes: &[u8],
+    bits: &mut [[u64; N]],
+) {
+    bits.fill([0; N]);
     let words = bytes.len().div_ceil(64).min(bits.len());
     let bits = &mut bits[..words];
     let bytes = &bytes[..bytes.len().min(words * 64)];
+    let t = &classes.tables;
     match isa.effective() {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
             // SAFETY: `effective` returned Avx512: the CPU has AVX-512 F/BW; bits covers bytes.
-            unsafe { x86::candidates_avx512(tables, bytes, bits) }
+            unsafe { x86::classes_avx512(t, bytes, bits) }
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
             // SAFETY: `effective` returned Avx2: the CPU has AVX2; bits covers bytes.
-            unsafe { x86::candidates_avx2(tables, bytes, bits) }
+            unsafe { x86::classes_avx2(t, bytes, bits) }
         }
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => {
             // SAFETY: `effective` returned Neon: the CPU has NEON; bits covers bytes.
-            unsafe { neon::candidates_neon(tables, bytes, bits) }
+            unsafe { neon::classes_neon(t, bytes, bits) }
         }
-        _ => scalar::candidates(set, bytes, 0, bits),
+        _ => scalar::classes(&classes.of, bytes, bits),
     }
 }
 
 /// Bytes from a card number's first digit to its thirteenth at most.
 const CARD_WINDOW: usize = 25;
 
-/// Set bits of `bits` (one per byte) in `start..start + len`, `len` at
-/// most 64; bits past the end count as clear.
-fn ones_in(bits: &[u64], start: usize, len: usize) -> u32 {
+/// Digits marked in `marks` (one `DIGIT` bit per byte) in
+/// `start..start + len`, `len` at most 64; bits past the end count as clear.
+fn digits_in(marks: &[[u64; CLASSES]], start: usize, len: usize) -> u32 {
     let (w, off) = (start / 64, start % 64);
-    let lo = bits.get(w).map_or(0, |&x| x >> off);
-    let hi = match (off, bits.get(w + 1)) {
+    let lo = marks.get(w).map_or(0, |m| m[DIGIT] >> off);
+    let hi = match (off, marks.get(w + 1)) {
         (0, _) | (_, None) => 0,
-        (_, Some(&x)) => x << (64 - off),
+        (_, Some(m)) => m[DIGIT] << (64 - off),
     };
     let mask = if len >= 64 {
         u64::MAX
@@ -666,14 +752,19 @@ fn email_at(bytes: &[u8], a: usize, floor: usize) -> Option<(usize, usize)> {
 
 /// The scalar twin of the prefilter.
 pub mod scalar {
-    use super::ByteSet;
-
-    /// Sets the bits of the trigger bytes in `bytes[from..]`.
-    pub(super) fn candidates(set: &ByteSet, bytes: &[u8], from: usize, bits: &mut [u64]) {
-        for (i, &b) in bytes.iter().enumerate().skip(from) {
-            if set.contains(b) {
-                bits[i / 64] |= 1 << (i % 64);
+    /// Marks each byte of `bytes` in the sets its entry of `of` names
+    /// (bit `k`: set `k`), one table read per byte, each word built in
+    /// registers and stored once.
+    pub(super) fn classes<const N: usize>(of: &[u8; 256], bytes: &[u8], bits: &mut [[u64; N]]) {
+        for (chunk, out) in bytes.chunks(64).zip(bits.iter_mut()) {
+            let mut words = [0u64; N];
+            for (i, &b) in chunk.iter().enumerate() {
+                let c = of[usize::from(b)];
+                for (k, word) in words.iter_mut().enumerate() {
+                    *word |= u64::from(c >> k & 1) << i;
+                }
             }
+            *out = words;
         }
     }
 }
@@ -702,18 +793,50 @@ mod x86 {
         !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256())) as u32)
     }
 
+    /// Where the bits of a tail's last mask go (see `classes_avx2`).
+    #[derive(Clone, Copy)]
+    enum Tail {
+        /// The tail is the last `32 - shift` of 32 bytes loaded at the end.
+        Shift(u32),
+        /// Two loads of `w` bytes, at 0 and at `at`, overlapping.
+        Halves { w: u32, at: u32 },
+        /// Fewer than 4 bytes, padded with zeros: the first `n` bits.
+        First(u32),
+    }
+
+    impl Tail {
+        fn place(self, m: u32) -> u32 {
+            match self {
+                Tail::Shift(s) => m >> s,
+                Tail::Halves { w, at } => {
+                    let low = (1u32 << w) - 1;
+                    (m & low) | (((m >> w) & low) << at)
+                }
+                Tail::First(n) => m & ((1u32 << n) - 1),
+            }
+        }
+    }
+
     /// # Safety
-    /// The CPU must support AVX2; `bits` holds `bytes.len()` bits and is zeroed.
+    /// The CPU must support AVX2; `bits` holds `bytes.len()` bits per set
+    /// and is zeroed.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn candidates_avx2(t: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
-        // SAFETY: each table is 16 bytes.
-        let (ascii, high, bit) = unsafe {
-            (
-                _mm256_broadcastsi128_si256(_mm_loadu_si128(t.ascii.as_ptr().cast())),
-                _mm256_broadcastsi128_si256(_mm_loadu_si128(t.high.as_ptr().cast())),
-                _mm256_broadcastsi128_si256(_mm_loadu_si128(BIT.as_ptr().cast())),
-            )
-        };
+    pub(super) unsafe fn classes_avx2<const N: usize>(
+        t: &[ByteSetTables; N],
+        bytes: &[u8],
+        bits: &mut [[u64; N]],
+    ) {
+        // SAFETY: BIT is 16 bytes.
+        let bit = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
+        let mut ascii = [_mm256_setzero_si256(); N];
+        let mut high = [_mm256_setzero_si256(); N];
+        for k in 0..N {
+            // SAFETY: each table is 16 bytes.
+            unsafe {
+                ascii[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128(t[k].ascii.as_ptr().cast()));
+                high[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128(t[k].high.as_ptr().cast()));
+            }
+        }
         let mut i = 0;
         while i + 64 <= bytes.len() {
             // SAFETY: bytes[i..i + 64] is in bounds.
@@ -723,70 +846,88 @@ mod x86 {
                     _mm256_loadu_si256(bytes.as_ptr().add(i + 32).cast()),
                 )
             };
-            let lo = u64::from(mask32(a, ascii, high, bit));
-            let hi = u64::from(mask32(b, ascii, high, bit));
-            bits[i / 64] = lo | (hi << 32);
+            for k in 0..N {
+                let lo = u64::from(mask32(a, ascii[k], high[k], bit));
+                let hi = u64::from(mask32(b, ascii[k], high[k], bit));
+                bits[i / 64][k] = lo | (hi << 32);
+            }
             i += 64;
         }
         if i + 32 <= bytes.len() {
             // SAFETY: bytes[i..i + 32] is in bounds.
             let a = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
-            bits[i / 64] = u64::from(mask32(a, ascii, high, bit));
+            for k in 0..N {
+                bits[i / 64][k] = u64::from(mask32(a, ascii[k], high[k], bit));
+            }
             i += 32;
         }
         let n = bytes.len();
         let tail = n - i;
-        if tail > 0 {
-            let p = bytes.as_ptr();
-            // AVX2 has no masked byte load; every load below stays inside
-            // `bytes`, overlapping what was already looked at where the
-            // tail is short, and the overlap's bits are the same either way.
-            let m: u32 = if n >= 32 {
-                // SAFETY: bytes[n - 32..n] is in bounds.
-                let a = unsafe { _mm256_loadu_si256(p.add(n - 32).cast()) };
-                mask32(a, ascii, high, bit) >> (32 - tail)
-            } else if n >= 16 {
-                // SAFETY: bytes[0..16] and bytes[n - 16..n] are in bounds.
-                let (lo, hi) = unsafe {
-                    (
-                        _mm_loadu_si128(p.cast()),
-                        _mm_loadu_si128(p.add(n - 16).cast()),
-                    )
-                };
-                let m = mask32(_mm256_set_m128i(hi, lo), ascii, high, bit);
-                (m & 0xffff) | ((m >> 16) << (n - 16))
-            } else if n >= 8 {
-                // SAFETY: bytes[0..8] and bytes[n - 8..n] are in bounds; loadl reads 8 bytes.
-                let (lo, hi) = unsafe {
-                    (
-                        _mm_loadl_epi64(p.cast()),
-                        _mm_loadl_epi64(p.add(n - 8).cast()),
-                    )
-                };
-                let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_unpacklo_epi64(lo, hi));
-                let m = mask32(x, ascii, high, bit);
-                (m & 0xff) | (((m >> 8) & 0xff) << (n - 8))
-            } else if n >= 4 {
-                // SAFETY: bytes[0..4] and bytes[n - 4..n] are in bounds.
-                let (lo, hi) = unsafe {
-                    (
-                        p.cast::<i32>().read_unaligned(),
-                        p.add(n - 4).cast::<i32>().read_unaligned(),
-                    )
-                };
-                let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_set_epi32(0, 0, hi, lo));
-                let m = mask32(x, ascii, high, bit);
-                (m & 0xf) | (((m >> 4) & 0xf) << (n - 4))
-            } else {
-                let mut pad = [0u8; 4];
-                pad[..n].copy_from_slice(bytes);
-                let x = _mm256_set_m128i(
-                    _mm_setzero_si128(),
-                    _mm_cvtsi32_si128(i32::from_le_bytes(pad)),
-                );
-                mask32(x, ascii, high, bit) & ((1 << n) - 1)
+        if tail == 0 {
+            return;
+        }
+        let p = bytes.as_ptr();
+        // AVX2 has no masked byte load; every load below stays inside
+        // `bytes`, overlapping what was already looked at where the tail
+        // is short, and the overlap's bits are the same either way.
+        let (x, place) = if n >= 32 {
+            // SAFETY: bytes[n - 32..n] is in bounds.
+            let a = unsafe { _mm256_loadu_si256(p.add(n - 32).cast()) };
+            (a, Tail::Shift((32 - tail) as u32))
+        } else if n >= 16 {
+            // SAFETY: bytes[0..16] and bytes[n - 16..n] are in bounds.
+            let (lo, hi) = unsafe {
+                (
+                    _mm_loadu_si128(p.cast()),
+                    _mm_loadu_si128(p.add(n - 16).cast()),
+                )
             };
-            bits[i / 64] |= u64::from(m) << (i % 64);
+            let at = (n - 16) as u32;
+            (_mm256_set_m128i(hi, lo), Tail::Halves { w: 16, at })
+        } else if n >= 8 {
+            // SAFETY: bytes[0..8] and bytes[n - 8..n] are in bounds; loadl reads 8 bytes.
+            let (lo, hi) = unsafe {
+                (
+                    _mm_loadl_epi64(p.cast()),
+                    _mm_loadl_epi64(p.add(n - 8).cast()),
+                )
+            };
+            let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_unpacklo_epi64(lo, hi));
+            (
+                x,
+                Tail::Halves {
+                    w: 8,
+                    at: (n - 8) as u32,
+                },
+            )
+        } else if n >= 4 {
+            // SAFETY: bytes[0..4] and bytes[n - 4..n] are in bounds.
+            let (lo, hi) = unsafe {
+                (
+                    p.cast::<i32>().read_unaligned(),
+                    p.add(n - 4).cast::<i32>().read_unaligned(),
+                )
+            };
+            let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_set_epi32(0, 0, hi, lo));
+            (
+                x,
+                Tail::Halves {
+                    w: 4,
+                    at: (n - 4) as u32,
+                },
+            )
+        } else {
+            let mut pad = [0u8; 4];
+            pad[..n].copy_from_slice(bytes);
+            let x = _mm256_set_m128i(
+                _mm_setzero_si128(),
+                _mm_cvtsi32_si128(i32::from_le_bytes(pad)),
+            );
+            (x, Tail::First(n as u32))
+        };
+        for k in 0..N {
+            let m = place.place(mask32(x, ascii[k], high[k], bit));
+            bits[i / 64][k] |= u64::from(m) << (i % 64);
         }
     }
 
@@ -806,22 +947,31 @@ mod x86 {
 
     /// # Safety
     /// The CPU must support AVX-512 F and BW; `bits` holds `bytes.len()`
-    /// bits and is zeroed.
+    /// bits per set and is zeroed.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn candidates_avx512(t: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
-        // SAFETY: each table is 16 bytes.
-        let (ascii, high, bit) = unsafe {
-            (
-                _mm512_broadcast_i32x4(_mm_loadu_si128(t.ascii.as_ptr().cast())),
-                _mm512_broadcast_i32x4(_mm_loadu_si128(t.high.as_ptr().cast())),
-                _mm512_broadcast_i32x4(_mm_loadu_si128(BIT.as_ptr().cast())),
-            )
-        };
+    pub(super) unsafe fn classes_avx512<const N: usize>(
+        t: &[ByteSetTables; N],
+        bytes: &[u8],
+        bits: &mut [[u64; N]],
+    ) {
+        // SAFETY: BIT is 16 bytes.
+        let bit = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
+        let mut ascii = [_mm512_setzero_si512(); N];
+        let mut high = [_mm512_setzero_si512(); N];
+        for k in 0..N {
+            // SAFETY: each table is 16 bytes.
+            unsafe {
+                ascii[k] = _mm512_broadcast_i32x4(_mm_loadu_si128(t[k].ascii.as_ptr().cast()));
+                high[k] = _mm512_broadcast_i32x4(_mm_loadu_si128(t[k].high.as_ptr().cast()));
+            }
+        }
         let mut i = 0;
         while i + 64 <= bytes.len() {
             // SAFETY: bytes[i..i + 64] is in bounds.
             let x = unsafe { _mm512_loadu_si512(bytes.as_ptr().add(i).cast()) };
-            bits[i / 64] = mask64(x, ascii, high, bit);
+            for k in 0..N {
+                bits[i / 64][k] = mask64(x, ascii[k], high[k], bit);
+            }
             i += 64;
         }
         let tail = bytes.len() - i;
@@ -830,7 +980,9 @@ mod x86 {
             let m: u64 = (1u64 << tail) - 1;
             // SAFETY: the mask limits the access to bytes[i..len], which is in bounds.
             let x = unsafe { _mm512_maskz_loadu_epi8(m, bytes.as_ptr().add(i).cast()) };
-            bits[i / 64] = mask64(x, ascii, high, bit) & m;
+            for k in 0..N {
+                bits[i / 64][k] = mask64(x, ascii[k], high[k], bit) & m;
+            }
         }
     }
 }
@@ -845,6 +997,7 @@ mod neon {
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
 
     /// The tables the byte-set test uses.
+    #[derive(Clone, Copy)]
     struct Tables {
         ascii: uint8x16_t,
         high: uint8x16_t,
@@ -887,21 +1040,35 @@ mod neon {
     }
 
     /// # Safety
-    /// The CPU must support NEON; `bits` holds `bytes.len()` bits and is zeroed.
+    /// The CPU must support NEON; `bits` holds `bytes.len()` bits per set
+    /// and is zeroed.
     #[target_feature(enable = "neon")]
-    pub(super) unsafe fn candidates_neon(t: &ByteSetTables, bytes: &[u8], bits: &mut [u64]) {
-        // SAFETY: each table is 16 bytes.
-        let t = unsafe {
-            Tables {
-                ascii: vld1q_u8(t.ascii.as_ptr()),
-                high: vld1q_u8(t.high.as_ptr()),
-                bit: vld1q_u8(BIT.as_ptr()),
+    pub(super) unsafe fn classes_neon<const N: usize>(
+        t: &[ByteSetTables; N],
+        bytes: &[u8],
+        bits: &mut [[u64; N]],
+    ) {
+        // SAFETY: BIT is 16 bytes.
+        let bit = unsafe { vld1q_u8(BIT.as_ptr()) };
+        let zero = vdupq_n_u8(0);
+        let mut tables = [Tables {
+            ascii: zero,
+            high: zero,
+            bit,
+        }; N];
+        for k in 0..N {
+            // SAFETY: each table is 16 bytes.
+            unsafe {
+                tables[k].ascii = vld1q_u8(t[k].ascii.as_ptr());
+                tables[k].high = vld1q_u8(t[k].high.as_ptr());
             }
-        };
+        }
         let mut i = 0;
         while i + 64 <= bytes.len() {
-            // SAFETY: bytes[i..i + 64] is in bounds.
-            bits[i / 64] = unsafe { mask64(bytes.as_ptr().add(i), &t) };
+            for k in 0..N {
+                // SAFETY: bytes[i..i + 64] is in bounds.
+                bits[i / 64][k] = unsafe { mask64(bytes.as_ptr().add(i), &tables[k]) };
+            }
             i += 64;
         }
         let tail = bytes.len() - i;
@@ -910,9 +1077,11 @@ mod neon {
             // past the end are cleared.
             let mut pad = [0u8; 64];
             pad[..tail].copy_from_slice(&bytes[i..]);
-            // SAFETY: `pad` is 64 bytes.
-            let m = unsafe { mask64(pad.as_ptr(), &t) };
-            bits[i / 64] = m & ((1u64 << tail) - 1);
+            for k in 0..N {
+                // SAFETY: `pad` is 64 bytes.
+                let m = unsafe { mask64(pad.as_ptr(), &tables[k]) };
+                bits[i / 64][k] = m & ((1u64 << tail) - 1);
+            }
         }
     }
 }
@@ -931,6 +1100,16 @@ mod tests {
             .with_literal("é-secret")
             .with_regex(Regex::new(r"\bSSN-\d{3}\b").unwrap())
             .build()
+    }
+
+    /// The findings with every trigger byte confirmed: no word or digit-run
+    /// filter between the byte-set test and the confirmers.
+    fn unfiltered(s: &Scanner, text: &str) -> Vec<Finding> {
+        let mut bits = vec![0u64; text.len().div_ceil(64)];
+        scalar::classes(&s.trigger.of, text.as_bytes(), bits.as_chunks_mut::<1>().0);
+        let mut out = Vec::new();
+        s.confirm_marked(text, bits.into_iter(), &mut out);
+        out
     }
 
     fn masked(s: &Scanner, isa: Isa, text: &str) -> String {
@@ -994,7 +1173,7 @@ mod tests {
 
     #[test]
     fn long_values_match_scalar() {
-        // Past the bitmap kept on the stack (1024 bytes).
+        // Past the marks kept on the stack (256 bytes of text).
         let s = scanner();
         let text = "x john@example.com 4111 1111 1111 1111 Bearer abcdefghij é ".repeat(40);
         let mut want = Vec::new();
@@ -1018,11 +1197,16 @@ mod tests {
             for len in 0..=(bytes.len() - start).min(140) {
                 let b = &bytes[start..start + len];
                 let mut want = vec![0u64; len.div_ceil(64)];
-                scalar::candidates(&s.set, b, 0, &mut want);
+                scalar::classes(&s.trigger.of, b, want.as_chunks_mut::<1>().0);
+                let mut want_classes = vec![[0u64; CLASSES]; len.div_ceil(64)];
+                scalar::classes(&s.classes.of, b, &mut want_classes);
                 for isa in Isa::available() {
                     let mut got = vec![u64::MAX; len.div_ceil(64)];
                     s.candidates_with(isa, b, &mut got);
                     assert_eq!(got, want, "{isa:?} start {start} len {len}");
+                    let mut got = vec![[u64::MAX; CLASSES]; len.div_ceil(64)];
+                    fill_classes(isa, &s.classes, b, &mut got);
+                    assert_eq!(got, want_classes, "{isa:?} start {start} len {len}");
                 }
             }
         }
@@ -1064,14 +1248,19 @@ mod tests {
             if nul {
                 b = b.with_literal("\0");
             }
-            let s = b.build();
+            let s = b.with_default_prefixes().with_cards(true).build();
             let words = bytes.len().div_ceil(64);
             let mut want = vec![0; words];
-            scalar::candidates(&s.set, &bytes, 0, &mut want);
+            scalar::classes(&s.trigger.of, &bytes, want.as_chunks_mut::<1>().0);
+            let mut want_classes = vec![[0; CLASSES]; words];
+            scalar::classes(&s.classes.of, &bytes, &mut want_classes);
             for isa in Isa::available() {
                 let mut got = vec![u64::MAX; words];
                 s.candidates_with(isa, &bytes, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", isa);
+                let mut got = vec![[u64::MAX; CLASSES]; words];
+                fill_classes(isa, &s.classes, &bytes, &mut got);
+                prop_assert_eq!(&got, &want_classes, "{:?}", isa);
             }
         }
 
@@ -1084,12 +1273,14 @@ mod tests {
                 prop_assert!(w[0].end <= w[1].start);
             }
             // Confirming every digit, not only run starts, finds the same.
-            prop_assert!(s.digit_runs.is_some());
+            prop_assert!(s.digit_runs);
             let mut every_digit = s.clone();
-            every_digit.digit_runs = None;
+            every_digit.digit_runs = false;
             let mut plain = Vec::new();
             every_digit.find_with(Isa::Scalar, &text, &mut plain);
             prop_assert_eq!(&plain, &want);
+            // So does confirming every trigger byte, in a word or not.
+            prop_assert_eq!(&unfiltered(&s, &text), &want);
             for isa in Isa::available() {
                 let mut got = Vec::new();
                 s.find_with(isa, &text, &mut got);
@@ -1097,7 +1288,7 @@ mod tests {
                 // The prefilter itself agrees bit for bit.
                 let words = text.len().div_ceil(64);
                 let (mut want_bits, mut got_bits) = (vec![0; words], vec![u64::MAX; words]);
-                scalar::candidates(&s.set, text.as_bytes(), 0, &mut want_bits);
+                scalar::classes(&s.trigger.of, text.as_bytes(), want_bits.as_chunks_mut::<1>().0);
                 s.candidates_with(isa, text.as_bytes(), &mut got_bits);
                 prop_assert_eq!(&got_bits, &want_bits, "{:?}", isa);
             }
