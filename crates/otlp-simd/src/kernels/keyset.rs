@@ -134,13 +134,12 @@ impl KeySet {
     pub fn contains_with(&self, isa: Isa, key: &[u8]) -> bool {
         let n = key.len().min(LONG);
         let (start, end) = (self.ends[n], self.ends[n + 1]);
-        let (Some(sigs), Some(keys)) = (self.sigs.get(start..end), self.keys.get(start..end))
-        else {
-            return false;
+        let sigs = match self.sigs.get(start..end) {
+            Some(s) if !s.is_empty() => s,
+            _ => return false,
         };
-        if sigs.is_empty() {
-            return false;
-        }
+        // The stored keys of this group, read only for keys over 32 bytes.
+        let keys = self.keys.get(start..end).unwrap_or_default();
         let probe = signature(key);
         if sigs.len() < VECTOR_MIN {
             // Below four keys of one length, four u64 compares per key
