@@ -634,16 +634,17 @@ impl Scanner {
 
 /// The byte-set kernel: for every byte of `bytes` and each of the `N`
 /// sets, sets the byte's bit (bit `i % 64` of `bits[i / 64][k]`) if it is
-/// in set `k`, clearing the others. Bytes beyond `bits` are not looked at.
+/// in set `k`, clearing the others. Bytes beyond `bits` are not looked at;
+/// words of `bits` beyond `bytes` are cleared.
 fn fill_classes<const N: usize>(
     isa: Isa,
     classes: &Classes<N>,
     bytes: &[u8],
     bits: &mut [[u64; N]],
 ) {
-    bits.fill([0; N]);
     let words = bytes.len().div_ceil(64).min(bits.len());
-    let bits = &mut bits[..words];
+    let (bits, past) = bits.split_at_mut(words);
+    past.fill([0; N]);
     let bytes = &bytes[..bytes.len().min(words * 64)];
     let t = &classes.tables;
     match isa.effective() {
@@ -819,7 +820,7 @@ mod x86 {
 
     /// # Safety
     /// The CPU must support AVX2; `bits` holds `bytes.len()` bits per set
-    /// and is zeroed.
+    /// (each word is written).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn classes_avx2<const N: usize>(
         t: &[ByteSetTables; N],
@@ -853,17 +854,25 @@ mod x86 {
             }
             i += 64;
         }
+        // The last word, when `bytes` ends inside one: built here and
+        // stored once (a word stored and then updated in memory stalls
+        // the update's load).
+        let last = i / 64;
+        let mut part = [0u64; N];
         if i + 32 <= bytes.len() {
             // SAFETY: bytes[i..i + 32] is in bounds.
             let a = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
             for k in 0..N {
-                bits[i / 64][k] = u64::from(mask32(a, ascii[k], high[k], bit));
+                part[k] = u64::from(mask32(a, ascii[k], high[k], bit));
             }
             i += 32;
         }
         let n = bytes.len();
         let tail = n - i;
         if tail == 0 {
+            if i % 64 != 0 {
+                bits[last] = part;
+            }
             return;
         }
         let p = bytes.as_ptr();
@@ -927,8 +936,9 @@ mod x86 {
         };
         for k in 0..N {
             let m = place.place(mask32(x, ascii[k], high[k], bit));
-            bits[i / 64][k] |= u64::from(m) << (i % 64);
+            part[k] |= u64::from(m) << (i % 64);
         }
+        bits[last] = part;
     }
 
     /// The trigger bytes among 64, as a bit mask.
@@ -947,7 +957,7 @@ mod x86 {
 
     /// # Safety
     /// The CPU must support AVX-512 F and BW; `bits` holds `bytes.len()`
-    /// bits per set and is zeroed.
+    /// bits per set (each word is written).
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) unsafe fn classes_avx512<const N: usize>(
         t: &[ByteSetTables; N],
@@ -1041,7 +1051,7 @@ mod neon {
 
     /// # Safety
     /// The CPU must support NEON; `bits` holds `bytes.len()` bits per set
-    /// and is zeroed.
+    /// (each word is written).
     #[target_feature(enable = "neon")]
     pub(super) unsafe fn classes_neon<const N: usize>(
         t: &[ByteSetTables; N],
