@@ -12,11 +12,15 @@
 //! that does not start a run long enough for a card number, are dropped
 //! with a few bit operations per 64 bytes. Only the positions left go to
 //! the scalar confirmers (an e-mail address around the `@`, 13 to 19
-//! digits passing the Luhn check, a prefix followed by a token, a literal).
+//! digits passing the Luhn check, a prefix followed by a token, a literal),
+//! in the text's order; at one position they are tried in a fixed order
+//! (the literals and prefixes starting with that byte, in the order they
+//! were added, then a card number, then an e-mail address) and the first
+//! that matches is the finding, which the next candidate cannot overlap.
 //! Configured regular expressions run afterwards over the whole string
-//! with the `regex` crate, which has its own prefilters. Overlapping
-//! findings are merged: the one starting first wins, the longer one on a
-//! tie.
+//! with the `regex` crate, which has its own prefilters. Their matches and
+//! the findings above are merged where they overlap: the one starting
+//! first wins, the longer one on a tie.
 
 use super::Isa;
 use regex::Regex;
@@ -191,8 +195,8 @@ impl ScannerBuilder {
         }
         // Only the first digit of a run can start a card number, so when no
         // literal or prefix starts with a digit, the others need not be
-        // looked at: a second byte-set pass marks the digits, and digits
-        // right after a digit are dropped from the candidates.
+        // looked at: the digit class marks them, and digits right after a
+        // digit are dropped from the candidates.
         let digit_led = |t: &str| t.as_bytes().first().is_some_and(u8::is_ascii_digit);
         let digit_runs = self.cards
             && !self.literals.iter().any(|l| digit_led(l))
@@ -1301,6 +1305,101 @@ mod tests {
                 scalar::classes(&s.trigger.of, text.as_bytes(), want_bits.as_chunks_mut::<1>().0);
                 s.candidates_with(isa, text.as_bytes(), &mut got_bits);
                 prop_assert_eq!(&got_bits, &want_bits, "{:?}", isa);
+            }
+        }
+    }
+
+    /// The findings with a candidate at every byte: no prefilter at all.
+    fn every_byte(s: &Scanner, text: &str) -> Vec<Finding> {
+        let mut bits = vec![0u64; text.len().div_ceil(64)];
+        for i in 0..text.len() {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        let mut out = Vec::new();
+        s.confirm_marked(text, bits.into_iter(), &mut out);
+        out
+    }
+
+    /// Bytes that are triggers, word bytes, separators, non-ASCII and NUL.
+    fn atom() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "s", "k", "-", "_", " ", "@", "1", "4", "é", "a", ".", "\0", "ÿ", "\u{80}", "x", "Z",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn config_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            6 => atom(),
+            1 => prop::sample::select(vec![
+                "4111 1111 1111 1111", "john@example.com", "Bearer abcdefghij",
+                "sk-abcdefghijklmnopqrstu", "x_sk-aaaaaaaaaaaaaaaaaaaaaaa", "é-secret",
+                "a.b@c.de", "AKIAABCDEFGHIJKLMNOP", "378282246310005", "0000000000000",
+            ]).prop_map(str::to_owned),
+            1 => any::<String>(),
+        ];
+        prop::collection::vec(piece, 0..80).prop_map(|v| v.concat())
+    }
+
+    /// E-mails and cards on or off, the default prefixes or not, and
+    /// custom prefixes (some ending in a space) and literals sharing their
+    /// first bytes with each other, with digits and with `@`.
+    fn any_scanner() -> impl Strategy<Value = Scanner> {
+        let short = || prop::collection::vec(atom(), 1..5).prop_map(|v| v.concat());
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            prop::collection::vec((short(), 1usize..6, any::<bool>()), 0..5),
+            prop::collection::vec(short(), 0..4),
+        )
+            .prop_map(|(emails, cards, defaults, prefixes, literals)| {
+                let mut b = Scanner::builder().with_emails(emails).with_cards(cards);
+                if defaults {
+                    b = b.with_default_prefixes();
+                }
+                for (p, n, space) in prefixes {
+                    let p = if space { format!("{p} ") } else { p };
+                    b = b.with_prefix(Prefix::new(p, n));
+                }
+                for l in literals {
+                    b = b.with_literal(l);
+                }
+                b.build()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn any_config_matches_confirming_every_byte(s in any_scanner(), text in config_text()) {
+            let want = every_byte(&s, &text);
+            prop_assert_eq!(&unfiltered(&s, &text), &want);
+            for isa in Isa::available() {
+                let mut got = Vec::new();
+                s.find_with(isa, &text, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", isa);
+            }
+        }
+
+        #[test]
+        fn any_config_at_word_and_stack_edges(
+            s in any_scanner(),
+            text in config_text(),
+            len in prop::sample::select(vec![31usize, 32, 33, 63, 64, 65, 127, 128, 255, 256, 257, 320]),
+        ) {
+            let mut t = text;
+            while t.len() > len {
+                t.pop();
+            }
+            while t.len() < len {
+                t.push('k');
+            }
+            let want = every_byte(&s, &t);
+            for isa in Isa::available() {
+                let mut got = Vec::new();
+                s.find_with(isa, &t, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", isa);
             }
         }
     }
