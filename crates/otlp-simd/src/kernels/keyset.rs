@@ -6,8 +6,9 @@
 //! loads, and the second half is zero). The signatures are stored side by
 //! side in one array, grouped by key length, so a lookup reads its group's
 //! bounds, builds the candidate's signature and compares it with each
-//! signature of its length: one (AVX2) signature or two halves (NEON) per
-//! instruction, four `u64`s in the scalar twin. Keys of one length with
+//! signature of its length: four `u64`s at a time in the scalar twin, and
+//! on every path when there are fewer than 16 keys of that length; else
+//! one signature (AVX2) or its two halves (NEON) per instruction. Keys of one length with
 //! equal signatures are equal when they are at most 32 bytes long, so a
 //! lookup of such a key reads nothing but the signatures; a longer key's
 //! bytes are compared only on a signature match.
