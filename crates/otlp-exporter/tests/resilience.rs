@@ -28,9 +28,41 @@ fn spans(n: usize) -> Vec<SpanData> {
 }
 
 /// A local address nothing listens on (yet): a port taken and let go.
+/// A port on 127.0.0.1 that nothing listens on, for a server started
+/// later. It lies below the kernel's range of ephemeral ports where the
+/// kernel says what that range is: a port from that range can be taken in
+/// the meantime as the source port of an outgoing connection (the
+/// exporter's own attempts to reach the closed port included, which then
+/// connect to themselves) or by another test binding port 0, and the
+/// server could then not bind it. Ports handed out here are not handed out
+/// again in this process.
 fn closed_port() -> SocketAddr {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&low| low > 11_000);
+    let mut given = GIVEN.lock().unwrap();
+    if let Some(low) = low {
+        // Start somewhere that depends on the process, so that two test
+        // binaries running at once try different ports first.
+        let span = 10_000u16;
+        let start = (std::process::id() % u32::from(span)) as u16;
+        for i in 0..span {
+            let port = low - span + (start + i) % span;
+            if given.contains(&port) {
+                continue;
+            }
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                given.push(port);
+                return l.local_addr().unwrap();
+            }
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    let addr = l.local_addr().unwrap();
+    given.push(addr.port());
+    addr
 }
 
 fn fast_retries(max_elapsed: Duration) -> RetryPolicy {
