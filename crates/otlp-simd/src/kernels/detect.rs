@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub enum Isa {
     /// Portable Rust; always available.
     Scalar,
-    /// x86-64 AVX2 (256-bit vectors).
+    /// x86-64 AVX2 (256-bit vectors), with POPCNT (which every AVX2 CPU has).
     Avx2,
-    /// x86-64 AVX-512 F + BW + VL (512-bit vectors and 64-bit byte masks).
+    /// x86-64 AVX-512 F + BW + VL (512-bit vectors and 64-bit byte masks),
+    /// with AVX2 and POPCNT.
     Avx512,
     /// aarch64 NEON (Advanced SIMD, 128-bit vectors).
     Neon,
@@ -92,10 +93,12 @@ impl Isa {
         match self {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => std::is_x86_feature_detected!("avx2"),
+            Isa::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt")
+            }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                std::is_x86_feature_detected!("avx2")
+                Isa::Avx2.ask_cpu()
                     && std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512bw")
                     && std::is_x86_feature_detected!("avx512vl")

@@ -38,12 +38,12 @@ pub fn keep_mask_with(isa: Isa, ids: &[[u8; 16]], threshold: u64, out: &mut Vec<
     match isa.effective() {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
-            // SAFETY: `effective` returned Avx512, so the CPU has AVX-512 F/BW/VL and AVX2.
+            // SAFETY: `effective` returned Avx512, so the CPU has AVX-512 F/BW/VL, AVX2 and POPCNT.
             unsafe { x86::keep_mask_avx512(ids, threshold, out) }
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
-            // SAFETY: `effective` returned Avx2, so the CPU has AVX2.
+            // SAFETY: `effective` returned Avx2, so the CPU has AVX2 and POPCNT.
             unsafe { x86::keep_mask_avx2(ids, threshold, out) }
         }
         #[cfg(target_arch = "aarch64")]
@@ -84,100 +84,80 @@ mod x86 {
     use super::scalar;
     use core::arch::x86_64::*;
 
-    /// Collects the keep bits of blocks of eight ids, one byte a block, and
-    /// stores them a word (64 ids) at a time, counting the kept ids.
-    struct Words<'a> {
-        out: &'a mut [u64],
-        block: usize,
-        bits: u64,
-        kept: usize,
+    /// Swaps the bits of `x` that `mask` marks with those `shift` above.
+    #[inline(always)]
+    fn delta_swap(x: u64, mask: u64, shift: u32) -> u64 {
+        let t = ((x >> shift) ^ x) & mask;
+        x ^ t ^ (t << shift)
     }
 
-    impl<'a> Words<'a> {
-        fn new(out: &'a mut [u64]) -> Self {
-            Words {
-                out,
-                block: 0,
-                bits: 0,
-                kept: 0,
-            }
-        }
+    const BYTES: u64 = 0x0101_0101_0101_0101;
 
-        #[inline(always)]
-        fn push(&mut self, keep: u8) {
-            self.bits |= u64::from(keep) << ((self.block % 8) * 8);
-            if self.block % 8 == 7 {
-                self.flush();
-            }
-            self.block += 1;
-        }
-
-        #[inline(always)]
-        fn flush(&mut self) {
-            self.kept += self.bits.count_ones() as usize;
-            self.out[self.block / 8] = self.bits;
-            self.bits = 0;
-        }
-
-        /// Stores the last, partial word; returns how many ids were kept.
-        fn finish(mut self) -> usize {
-            if !self.block.is_multiple_of(8) {
-                self.flush();
-            }
-            self.kept
-        }
+    /// Each byte's bits from the AVX2 order, ids [0, 4, 2, 6, 1, 5, 3, 7],
+    /// into id order: bits 1 and 4 trade places, as do 3 and 6.
+    #[inline(always)]
+    fn from_avx2_order(x: u64) -> u64 {
+        delta_swap(x, 0x0a * BYTES, 3)
     }
 
-    /// Per 128-bit lane (one id): R (the id's bytes 15 down to 9, then a
-    /// zero) into the lane's low 64 bits, zeros above.
-    const R_LOW: [i8; 32] = [
-        15, 14, 13, 12, 11, 10, 9, -128, -128, -128, -128, -128, -128, -128, -128, -128, 15, 14,
-        13, 12, 11, 10, 9, -128, -128, -128, -128, -128, -128, -128, -128, -128,
-    ];
-    /// The same into the lane's high 64 bits.
-    const R_HIGH: [i8; 32] = [
-        -128, -128, -128, -128, -128, -128, -128, -128, 15, 14, 13, 12, 11, 10, 9, -128, -128,
-        -128, -128, -128, -128, -128, -128, -128, 15, 14, 13, 12, 11, 10, 9, -128,
-    ];
+    /// Each byte's bits from the AVX-512 order, ids [0, 4, 1, 5, 2, 6, 3,
+    /// 7], into id order: [0, 1, 4, 5, 2, 3, 6, 7] after the first swap.
+    #[inline(always)]
+    fn from_avx512_order(x: u64) -> u64 {
+        delta_swap(delta_swap(x, 0x22 * BYTES, 1), 0x0c * BYTES, 2)
+    }
 
-    /// The bits of a mask over ids in the order [0, 2, 1, 3, 4, 6, 5, 7]
-    /// put back in id order.
-    const UNSWAP: [u8; 256] = {
-        let mut t = [0u8; 256];
-        let mut m = 0;
-        while m < 256 {
-            let b = m as u8;
-            // Bits 1 and 2 trade places, as do bits 5 and 6.
-            t[m] = (b & 0b1001_1001) | ((b & 0b0010_0010) << 1) | ((b & 0b0100_0100) >> 1);
-            m += 1;
+    /// Runs `block` (the keep bits of ids `8b .. 8b + 8`, in the kernel's
+    /// order, which `in_id_order` undoes) over the whole blocks of `ids`, stores one word per 64 ids
+    /// and returns how many of those ids are kept. The ids after the last
+    /// whole block are left to the caller.
+    #[inline(always)]
+    fn blocks(
+        ids: usize,
+        out: &mut [u64],
+        in_id_order: impl Fn(u64) -> u64,
+        mut block: impl FnMut(usize) -> u8,
+    ) -> usize {
+        let blocks = ids / 8;
+        let mut kept = 0;
+        for (w, word) in out.iter_mut().enumerate().take(blocks.div_ceil(8)) {
+            let mut bits = 0u64;
+            for j in 0..(blocks - 8 * w).min(8) {
+                bits |= u64::from(block(8 * w + j)) << (8 * j);
+            }
+            let bits = in_id_order(bits);
+            kept += bits.count_ones() as usize;
+            *word = bits;
         }
-        t
-    };
+        kept
+    }
+
+    /// Per 128-bit lane holding two ids' bytes 8..16: each id's R (its
+    /// bytes 15 down to 9, then a zero) in the lane's 64-bit halves.
+    const R_OF_HIGH_HALVES: [i8; 16] = [7, 6, 5, 4, 3, 2, 1, -128, 15, 14, 13, 12, 11, 10, 9, -128];
 
     /// # Safety
-    /// The CPU must support AVX2; `out` is zeroed and holds `ids.len()` bits.
-    #[target_feature(enable = "avx2")]
+    /// The CPU must support AVX2 and POPCNT; `out` is zeroed and holds `ids.len()` bits.
+    #[target_feature(enable = "avx2,popcnt")]
     pub(super) unsafe fn keep_mask_avx2(
         ids: &[[u8; 16]],
         threshold: u64,
         out: &mut [u64],
     ) -> usize {
-        // SAFETY: R_LOW and R_HIGH are 32 bytes each.
-        let (lo, hi) = unsafe {
-            (
-                _mm256_loadu_si256(R_LOW.as_ptr().cast()),
-                _mm256_loadu_si256(R_HIGH.as_ptr().cast()),
-            )
-        };
-        // R < 2^56 and T <= 2^56 are both non-negative as i64, so the signed
-        // compare AVX2 has is exact.
-        let th = _mm256_set1_epi64x(threshold as i64);
+        // SAFETY: R_OF_HIGH_HALVES is 16 bytes.
+        let r_of = _mm256_broadcastsi128_si256(unsafe {
+            _mm_loadu_si128(R_OF_HIGH_HALVES.as_ptr().cast())
+        });
+        // R < 2^56 and T - 1 in -1 ..= 2^56 - 1 are exact as i64, so the
+        // signed compare AVX2 has tells R > T - 1, i.e. R >= T. (With T
+        // itself, the compiler, seeing both sides non-negative, would make
+        // the compare unsigned, which AVX2 does in three instructions.)
+        let th = _mm256_set1_epi64x(threshold as i64 - 1);
         let base = ids.as_ptr().cast::<u8>();
-        let blocks = ids.len() / 8;
-        let mut words = Words::new(out);
-        for blk in 0..blocks {
-            let p = blk * 128;
-            // SAFETY: reads ids 8blk .. 8blk+8 (128 bytes), inside `ids` (blk < len / 8).
+        let block = |b: usize| {
+            let p = b * 128;
+            // SAFETY: reads ids 8b .. 8b + 8 (128 bytes), inside `ids`
+            // (`blocks` passes b < len / 8).
             let (a, b, c, d) = unsafe {
                 (
                     _mm256_loadu_si256(base.add(p).cast()),
@@ -186,73 +166,74 @@ mod x86 {
                     _mm256_loadu_si256(base.add(p + 96).cast()),
                 )
             };
-            // Lanes [R0, R2, R1, R3] and [R4, R6, R5, R7].
-            let r0 = _mm256_or_si256(_mm256_shuffle_epi8(a, lo), _mm256_shuffle_epi8(b, hi));
-            let r1 = _mm256_or_si256(_mm256_shuffle_epi8(c, lo), _mm256_shuffle_epi8(d, hi));
-            let rej0 = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(th, r0)));
-            let rej1 = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(th, r1)));
-            let keep = UNSWAP[(!(rej0 | (rej1 << 4)) & 0xff) as usize];
-            words.push(keep);
-        }
-        words.finish() + scalar::keep_mask(ids, blocks * 8, threshold, out)
+            // The ids' high halves, as 64-bit lanes [0, 2, 1, 3] and
+            // [4, 6, 5, 7], then each one's R.
+            let r0 = _mm256_shuffle_epi8(_mm256_unpackhi_epi64(a, b), r_of);
+            let r1 = _mm256_shuffle_epi8(_mm256_unpackhi_epi64(c, d), r_of);
+            let keep0 = _mm256_cmpgt_epi64(r0, th);
+            let keep1 = _mm256_cmpgt_epi64(r1, th);
+            // 32-bit lanes: the even ones from keep0, the odd ones from
+            // keep1, i.e. ids [0, 4, 2, 6, 1, 5, 3, 7].
+            let keep = _mm256_blend_epi32::<0b1010_1010>(keep0, keep1);
+            _mm256_movemask_ps(_mm256_castsi256_ps(keep)) as u8
+        };
+        let kept = blocks(ids.len(), out, from_avx2_order, block);
+        kept + scalar::keep_mask(ids, ids.len() / 8 * 8, threshold, out)
     }
 
-    /// The bits of a mask over ids in the order [0, 4, 1, 5, 2, 6, 3, 7]
-    /// put back in id order.
-    const UNZIP: [u8; 256] = {
-        let mut t = [0u8; 256];
-        let mut m = 0;
-        while m < 256 {
-            let mut v = 0u8;
-            let mut j = 0;
-            while j < 8 {
-                if m & (1 << j) != 0 {
-                    // Bit j holds id (j / 2) + 4 (j % 2).
-                    v |= 1 << (j / 2 + 4 * (j % 2));
-                }
-                j += 1;
-            }
-            t[m] = v;
-            m += 1;
-        }
-        t
-    };
-
     /// # Safety
-    /// The CPU must support AVX-512 F and BW; `out` is zeroed and holds `ids.len()` bits.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    /// The CPU must support AVX-512 F and BW and POPCNT; `out` is zeroed
+    /// and holds `ids.len()` bits.
+    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
     pub(super) unsafe fn keep_mask_avx512(
         ids: &[[u8; 16]],
         threshold: u64,
         out: &mut [u64],
     ) -> usize {
-        // SAFETY: R_LOW and R_HIGH are 32 bytes each; each 128-bit lane of
-        // them is the same 16-byte control, broadcast to the four lanes.
-        let (lo, hi) = unsafe {
-            (
-                _mm512_broadcast_i32x4(_mm_loadu_si128(R_LOW.as_ptr().cast())),
-                _mm512_broadcast_i32x4(_mm_loadu_si128(R_HIGH.as_ptr().cast())),
-            )
-        };
+        // SAFETY: R_OF_HIGH_HALVES is 16 bytes.
+        let r_of =
+            _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(R_OF_HIGH_HALVES.as_ptr().cast()) });
         let th = _mm512_set1_epi64(threshold as i64);
         let base = ids.as_ptr().cast::<u8>();
-        let blocks = ids.len() / 8;
-        let mut words = Words::new(out);
-        for blk in 0..blocks {
-            let p = blk * 128;
-            // SAFETY: reads ids 8blk .. 8blk+8 (128 bytes), inside `ids` (blk < len / 8).
+        let block = |b: usize| {
+            let p = b * 128;
+            // SAFETY: reads ids 8b .. 8b + 8 (128 bytes), inside `ids`
+            // (`blocks` passes b < len / 8).
             let (a, b) = unsafe {
                 (
                     _mm512_loadu_si512(base.add(p).cast()),
                     _mm512_loadu_si512(base.add(p + 64).cast()),
                 )
             };
-            // Lanes [R0, R4, R1, R5, R2, R6, R3, R7].
-            let r = _mm512_or_si512(_mm512_shuffle_epi8(a, lo), _mm512_shuffle_epi8(b, hi));
-            let keep = UNZIP[usize::from(_mm512_cmpge_epu64_mask(r, th))];
-            words.push(keep);
+            // The ids' high halves as 64-bit lanes [0, 4, 1, 5, 2, 6, 3, 7],
+            // then each one's R.
+            let r = _mm512_shuffle_epi8(_mm512_unpackhi_epi64(a, b), r_of);
+            _mm512_cmpge_epu64_mask(r, th)
+        };
+        let kept = blocks(ids.len(), out, from_avx512_order, block);
+        kept + scalar::keep_mask(ids, ids.len() / 8 * 8, threshold, out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Bit `p` of every byte of `x` holding the id `order[p]`, in id order.
+        fn by_planes(x: u64, order: [u32; 8]) -> u64 {
+            (0..8).fold(0, |out, p| out | ((x >> p) & BYTES) << order[p])
         }
-        words.finish() + scalar::keep_mask(ids, blocks * 8, threshold, out)
+
+        #[test]
+        fn orders_are_undone() {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..1000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                assert_eq!(from_avx2_order(x), by_planes(x, [0, 4, 2, 6, 1, 5, 3, 7]));
+                assert_eq!(from_avx512_order(x), by_planes(x, [0, 4, 1, 5, 2, 6, 3, 7]));
+            }
+        }
     }
 }
 
