@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{otlp, scratch, KillOnDrop, OTLP};
+use support::{low_port, otlp, scratch, KillOnDrop, OTLP};
 
 /// Runs `otlp args..` to completion, failing the test if it takes longer
 /// than `limit`.
@@ -522,7 +522,8 @@ fn srt_from_send_through_a_forwarding_receive() {
 fn srt_survives_a_receiver_restart() {
     const N: usize = 20_000;
     let dir = scratch("srt-restart");
-    let receive = Receive::start(&dir);
+    // A port the sender's attempts while the receiver is down cannot take.
+    let receive = Receive::start_at(&dir, &format!("127.0.0.1:{}", low_port()));
     let port = receive.grpc.rsplit(':').next().unwrap().to_owned();
     let n = N.to_string();
     let args = [
@@ -570,18 +571,9 @@ fn srt_survives_a_receiver_restart() {
     assert_all_arrived(&format!("{before}{after}"), N, "srt across a restart");
 }
 
-/// A port nothing listens on.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn send_to_a_closed_port_fails_quickly_and_clearly() {
-    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let endpoint = format!("http://127.0.0.1:{}", low_port());
     for (protocol, signal, unit) in [
         ("grpc", "traces", "spans"),
         ("http/protobuf", "metrics", "metric data points"),
@@ -1021,7 +1013,7 @@ fn a_killed_run_is_delivered_by_the_next() {
     let dir = scratch("kill");
     let queue = dir.join("queue");
     let queue_arg = queue.to_str().unwrap();
-    let down = format!("http://127.0.0.1:{}", closed_port());
+    let down = format!("http://127.0.0.1:{}", low_port());
     let started = Instant::now();
     let mut first = Background::start(
         &dir,
@@ -1416,7 +1408,7 @@ fn send_takes_the_settings_the_exporter_resolves_from_the_environment() {
         "{stderr}"
     );
 
-    let endpoint = format!("http://127.0.0.1:{}/v1/traces", closed_port());
+    let endpoint = format!("http://127.0.0.1:{}/v1/traces", low_port());
     let out = otlp()
         .args(["send", "--count", "10"])
         .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)
@@ -1545,7 +1537,7 @@ fn send_failures_name_garbage_closed_connections_and_tls_verification() {
         .status()
         .expect("openssl (Debian package openssl) makes the test certificate");
     assert!(made.success());
-    let tls = closed_port();
+    let tls = low_port();
     let _server = KillOnDrop(
         Command::new("openssl")
             .args([

@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{otlp, scratch, KillOnDrop};
+use support::{low_port, otlp, scratch, KillOnDrop};
 
 /// An `otlp receive` recording to `DIR/out.jsonl`.
 struct Receive {
@@ -225,8 +225,17 @@ fn traces_stay_whole_200k_spans() {
 
 fn failover(name: &str, count: u64, per_trace: u64, rate: &str, batch: &str) {
     let dir = scratch(&format!("failover-{name}"));
+    // Receiver 0 is killed and started again on its address: a port the
+    // sender's attempts while it is down cannot take.
     let receivers: Vec<Receive> = (0..3)
-        .map(|i| Receive::start_at(&dir.join(format!("r{i}")), "127.0.0.1:0"))
+        .map(|i| {
+            let at = if i == 0 {
+                format!("127.0.0.1:{}", low_port())
+            } else {
+                "127.0.0.1:0".to_owned()
+            };
+            Receive::start_at(&dir.join(format!("r{i}")), &at)
+        })
         .collect();
     let endpoints: Vec<String> = receivers
         .iter()

@@ -4,8 +4,10 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::fs;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,43 @@ pub fn otlp() -> Command {
     }
     cmd.stdin(Stdio::null());
     cmd
+}
+
+/// A free port on 127.0.0.1, for a server started later or for one that
+/// stops and starts again while a client keeps trying to reach it, or for
+/// an address nothing listens on. It lies below the kernel's range of
+/// ephemeral ports where the kernel says what that range is: a port from
+/// that range can be taken in the meantime as the source port of an
+/// outgoing connection (a client's own attempts to reach the closed port
+/// included, which then connect to themselves) or by another test binding
+/// port 0. Ports handed out here are not handed out again in this process.
+pub fn low_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&low| low > 11_000);
+    let mut given = GIVEN.lock().unwrap();
+    if let Some(low) = low {
+        // Start somewhere that depends on the process, so that two test
+        // binaries running at once try different ports first.
+        let span = 10_000u16;
+        let start = (std::process::id() % u32::from(span)) as u16;
+        for i in 0..span {
+            let port = low - span + (start + i) % span;
+            if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.push(port);
+                return port;
+            }
+        }
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    given.push(port);
+    port
 }
 
 /// A fresh directory for one test's files.
