@@ -825,6 +825,30 @@ mod x86 {
         !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256())) as u32)
     }
 
+    /// Where the bits of a tail's last mask go (see `classes_avx2`).
+    #[derive(Clone, Copy)]
+    enum Tail {
+        /// The tail is the last `32 - shift` of 32 bytes loaded at the end.
+        Shift(u32),
+        /// Two loads of `w` bytes, at 0 and at `at`, overlapping.
+        Halves { w: u32, at: u32 },
+        /// Fewer than 4 bytes, padded with zeros: the first `n` bits.
+        First(u32),
+    }
+
+    impl Tail {
+        fn place(self, m: u32) -> u32 {
+            match self {
+                Tail::Shift(s) => m >> s,
+                Tail::Halves { w, at } => {
+                    let low = (1u32 << w) - 1;
+                    (m & low) | (((m >> w) & low) << at)
+                }
+                Tail::First(n) => m & ((1u32 << n) - 1),
+            }
+        }
+    }
+
     /// # Safety
     /// The CPU must support AVX2; `bits` holds `bytes.len()` bits per set
     /// (each word is written).
@@ -883,45 +907,67 @@ mod x86 {
             return;
         }
         let p = bytes.as_ptr();
-        if n < 4 {
-            // The whole value is under 4 bytes: copied into a zeroed dword.
+        // AVX2 has no masked byte load; every load below stays inside
+        // `bytes`, overlapping what was already looked at where the tail
+        // is short, and the overlap's bits are the same either way.
+        let (x, place) = if n >= 32 {
+            // SAFETY: bytes[n - 32..n] is in bounds.
+            let a = unsafe { _mm256_loadu_si256(p.add(n - 32).cast()) };
+            (a, Tail::Shift((32 - tail) as u32))
+        } else if n >= 16 {
+            // SAFETY: bytes[0..16] and bytes[n - 16..n] are in bounds.
+            let (lo, hi) = unsafe {
+                (
+                    _mm_loadu_si128(p.cast()),
+                    _mm_loadu_si128(p.add(n - 16).cast()),
+                )
+            };
+            let at = (n - 16) as u32;
+            (_mm256_set_m128i(hi, lo), Tail::Halves { w: 16, at })
+        } else if n >= 8 {
+            // SAFETY: bytes[0..8] and bytes[n - 8..n] are in bounds; loadl reads 8 bytes.
+            let (lo, hi) = unsafe {
+                (
+                    _mm_loadl_epi64(p.cast()),
+                    _mm_loadl_epi64(p.add(n - 8).cast()),
+                )
+            };
+            let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_unpacklo_epi64(lo, hi));
+            (
+                x,
+                Tail::Halves {
+                    w: 8,
+                    at: (n - 8) as u32,
+                },
+            )
+        } else if n >= 4 {
+            // SAFETY: bytes[0..4] and bytes[n - 4..n] are in bounds.
+            let (lo, hi) = unsafe {
+                (
+                    p.cast::<i32>().read_unaligned(),
+                    p.add(n - 4).cast::<i32>().read_unaligned(),
+                )
+            };
+            let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_set_epi32(0, 0, hi, lo));
+            (
+                x,
+                Tail::Halves {
+                    w: 4,
+                    at: (n - 4) as u32,
+                },
+            )
+        } else {
             let mut pad = [0u8; 4];
             pad[..n].copy_from_slice(bytes);
             let x = _mm256_set_m128i(
                 _mm_setzero_si128(),
                 _mm_cvtsi32_si128(i32::from_le_bytes(pad)),
             );
-            for k in 0..N {
-                part[k] = u64::from(mask32(x, ascii[k], high[k], bit) & ((1u32 << n) - 1));
-            }
-            bits[last] = part;
-            return;
-        }
-        // The tail's whole dwords (fewer than eight) with a masked load,
-        // which reads nothing past them; its last four bytes, which end
-        // the value, with a plain load into the top dword, which the
-        // masked load left out. No branch on the tail's length.
-        let dwords = (tail / 4) as i32;
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let load = _mm256_cmpgt_epi32(_mm256_set1_epi32(dwords), lanes);
-        // SAFETY: the mask enables the dwords at bytes i .. i + 4 * dwords,
-        // inside `bytes` (4 * dwords <= tail); the lanes it leaves out are
-        // not read. bytes[n - 4..n] is in bounds (n >= 4).
-        let (body, end) = unsafe {
-            (
-                _mm256_maskload_epi32(p.add(i).cast(), load),
-                p.add(n - 4).cast::<i32>().read_unaligned(),
-            )
+            (x, Tail::First(n as u32))
         };
-        let x = _mm256_blend_epi32::<0b1000_0000>(body, _mm256_set1_epi32(end));
-        let whole = (1u64 << (4 * dwords)) - 1;
         for k in 0..N {
-            let m = u64::from(mask32(x, ascii[k], high[k], bit));
-            // The end's four bits (28..32) belong at tail - 4 .. tail:
-            // shifted up by tail + 4 and down by 8, the bits of bytes
-            // before the tail's start (the body has them) drop out.
-            let end_bits = ((m >> 28) << (tail + 4)) >> 8;
-            part[k] |= ((m & whole) | end_bits) << (i % 64);
+            let m = place.place(mask32(x, ascii[k], high[k], bit));
+            part[k] |= u64::from(m) << (i % 64);
         }
         bits[last] = part;
     }
@@ -1183,10 +1229,8 @@ mod tests {
 
     #[test]
     fn candidates_match_scalar_at_every_length_and_offset() {
-        // Every tail shape of the vector paths (AVX2: a masked load of the
-        // tail's whole dwords and a load of its last four bytes, the
-        // padded copy below 4; AVX-512: a masked byte load), at every
-        // alignment.
+        // Every tail shape of the vector paths (overlapping loads of 4, 8,
+        // 16 and 32 bytes, the padded copy below 4), at every alignment.
         let s = scanner();
         let text = "a@b 4x Bearer é_sk-9 hunter2 zz@@1 ".repeat(8);
         let bytes = text.as_bytes();
