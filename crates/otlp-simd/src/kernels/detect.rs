@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub enum Isa {
     /// Portable Rust; always available.
     Scalar,
-    /// x86-64 AVX2 (256-bit vectors), with POPCNT (which every AVX2 CPU has).
+    /// x86-64 AVX2 (256-bit vectors) and POPCNT.
     Avx2,
     /// x86-64 AVX-512 F + BW + VL (512-bit vectors and 64-bit byte masks),
     /// with AVX2 and POPCNT.

@@ -1430,4 +1430,127 @@ mod tests {
             }
         }
     }
+
+    /// A scanner whose sets hold NUL, `@`, digits, letters and high bytes.
+    fn wide_scanner() -> Scanner {
+        Scanner::builder()
+            .with_emails(true)
+            .with_cards(true)
+            .with_default_prefixes()
+            .with_literal("\0x")
+            .with_literal("é")
+            .build()
+    }
+
+    fn assert_classes_match_scalar(s: &Scanner, b: &[u8]) {
+        let words = b.len().div_ceil(64);
+        let mut want = vec![[0u64; CLASSES]; words];
+        scalar::classes(&s.classes.of, b, &mut want);
+        for isa in Isa::available() {
+            let mut got = vec![[u64::MAX; CLASSES]; words];
+            fill_classes(isa, &s.classes, b, &mut got);
+            assert_eq!(got, want, "{isa:?} len {}", b.len());
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn values_ending_at_an_unmapped_page_are_read_within_bounds() {
+        // Each value ends where an inaccessible page starts, so a load of
+        // any byte past its end faults instead of reading bytes that the
+        // kernels then ignore.
+        use rustix::mm::{mmap_anonymous, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
+        let page = rustix::param::page_size();
+        // SAFETY: a new private anonymous mapping of two pages, which no
+        // other code knows of.
+        let base = unsafe {
+            mmap_anonymous(
+                core::ptr::null_mut(),
+                2 * page,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
+        }
+        .expect("mmap");
+        // SAFETY: the second page of that mapping.
+        unsafe {
+            mprotect(
+                base.cast::<u8>().add(page).cast(),
+                page,
+                MprotectFlags::empty(),
+            )
+        }
+        .expect("mprotect");
+        // SAFETY: the first page is mapped readable and writable, and only
+        // this slice refers to it until the mapping is removed below.
+        let first = unsafe { core::slice::from_raw_parts_mut(base.cast::<u8>(), page) };
+        for (i, b) in first.iter_mut().enumerate() {
+            *b = b"a@0 sk-x\0\xc3\xa9"[i % 11];
+        }
+        let s = wide_scanner();
+        for len in 0..=300 {
+            assert_classes_match_scalar(&s, &first[page - len..]);
+        }
+        // SAFETY: `first` is not used past here.
+        unsafe { munmap(base, 2 * page) }.expect("munmap");
+    }
+
+    #[test]
+    fn classes_match_scalar_at_every_length_and_offset_on_random_bytes() {
+        // Lengths through ten words at 17 start offsets: every tail length
+        // after the vector steps, over bytes that are mostly in the sets
+        // and mostly not.
+        let s = wide_scanner();
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut buf = vec![0u8; 700];
+        for round in 0..3 {
+            for b in buf.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = match round {
+                    0 => x as u8,
+                    1 => b"@0s\0\xc3"[(x % 5) as usize],
+                    _ => {
+                        if x.is_multiple_of(7) {
+                            b'@'
+                        } else {
+                            b'.'
+                        }
+                    }
+                };
+            }
+            for off in 0..17 {
+                for len in 0..=(buf.len() - off).min(640) {
+                    assert_classes_match_scalar(&s, &buf[off..off + len]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_long_values_match_scalar() {
+        // One long digit run, a digit every other byte (a candidate card
+        // at each), and repeated findings, 256 KiB each, cut to several
+        // tail shapes.
+        let s = wide_scanner();
+        let texts = [
+            "7".repeat(1 << 18),
+            "1 ".repeat(1 << 17),
+            "a@b.cd 4111111111111111 sk-".repeat(10_000),
+        ];
+        for t in &texts {
+            for cut in [0, 1, 4, 33, 63] {
+                let t = &t[..t.len() - cut];
+                assert_classes_match_scalar(&s, t.as_bytes());
+                let mut want = Vec::new();
+                s.find_with(Isa::Scalar, t, &mut want);
+                for isa in Isa::available() {
+                    let mut got = Vec::new();
+                    s.find_with(isa, t, &mut got);
+                    assert_eq!(got, want, "{isa:?} len {}", t.len());
+                }
+            }
+        }
+    }
 }

@@ -4,8 +4,11 @@
 //! randomness value R from the least-significant 56 bits of the trace id
 //! (bytes 9 to 16, big-endian) and keeps a span when `R >= T`, T being the
 //! 56-bit rejection threshold (0 keeps all, 2^56 keeps none). With SIMD, two
-//! (NEON), four (AVX2) or eight (AVX-512) ids are byte-swapped, masked and
-//! compared per instruction.
+//! (NEON), four (AVX2) or eight (AVX-512) ids are compared per instruction:
+//! on x86-64 a block of eight ids gives its high halves to one 64-bit
+//! unpack per two vectors and one byte shuffle that reverses each R (and
+//! clears the byte above it); the keep bits of a word's eight blocks are
+//! gathered in a register and put back in id order with delta swaps.
 
 use super::Isa;
 
@@ -108,9 +111,9 @@ mod x86 {
     }
 
     /// Runs `block` (the keep bits of ids `8b .. 8b + 8`, in the kernel's
-    /// order, which `in_id_order` undoes) over the whole blocks of `ids`, stores one word per 64 ids
-    /// and returns how many of those ids are kept. The ids after the last
-    /// whole block are left to the caller.
+    /// order, which `in_id_order` undoes) over the whole blocks of `ids`,
+    /// stores one word per 64 ids and returns how many of those ids are
+    /// kept. The ids after the last whole block are left to the caller.
     #[inline(always)]
     fn blocks(
         ids: usize,
@@ -303,6 +306,57 @@ mod tests {
             assert_eq!(keep_mask_with(isa, &ids, 0, &mut m), 100);
             assert_eq!(keep_mask_with(isa, &ids, NEVER_SAMPLE, &mut m), 0);
             assert_eq!(keep_mask_with(isa, &ids, u64::MAX, &mut m), 0);
+        }
+    }
+
+    #[test]
+    fn every_isa_matches_scalar_at_every_length_offset_and_edge_threshold() {
+        // Ids at several byte offsets of a buffer, lengths through 200 and
+        // about the 64-id words, R at 0, 1, 2^56 - 2 and 2^56 - 1 among
+        // random ones, and thresholds at the edges and at the ids' R.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut buf: Vec<u8> = (0..16 * 1100 + 16).map(|_| next() as u8).collect();
+        for k in 0..1100 {
+            let r = &mut buf[16 * k + 9..16 * k + 16];
+            match next() % 6 {
+                0 => r.fill(0),
+                1 => r.fill(0xff),
+                2 => r.copy_from_slice(&[0, 0, 0, 0, 0, 0, 1]),
+                3 => r.copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]),
+                _ => {}
+            }
+        }
+        let lens: Vec<usize> = (0..=200)
+            .chain([255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 1087])
+            .collect();
+        for off in [0, 1, 3, 7, 8, 15] {
+            let all = buf[off..].as_chunks::<16>().0;
+            for &len in &lens {
+                let ids = &all[..len];
+                let mut ths = vec![0, 1, 2, MASK56 - 1, MASK56, NEVER_SAMPLE, NEVER_SAMPLE + 1];
+                ths.extend([1 << 55, (1 << 55) - 1, (1 << 63) - 1, 1 << 63, u64::MAX]);
+                for id in ids.iter().take(4) {
+                    let r = randomness(id);
+                    ths.extend([r, r + 1, r.wrapping_sub(1)]);
+                }
+                for th in ths {
+                    let mut want = vec![0; len.div_ceil(64)];
+                    let n = scalar::keep_mask(ids, 0, th.min(NEVER_SAMPLE), &mut want);
+                    for isa in Isa::available() {
+                        // A mask left longer and full by an earlier call.
+                        let mut got = vec![u64::MAX; 40];
+                        let kept = keep_mask_with(isa, ids, th, &mut got);
+                        assert_eq!(kept, n, "{isa:?} off {off} len {len} th {th}");
+                        assert_eq!(got, want, "{isa:?} off {off} len {len} th {th}");
+                    }
+                }
+            }
         }
     }
 
