@@ -145,6 +145,27 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn input_ending_at_an_unmapped_page_is_read_within_bounds() {
+        let mut guarded = crate::kernels::guard::Guarded::new();
+        let page = guarded.page();
+        for (i, b) in page.iter_mut().enumerate() {
+            *b = (i * 37) as u8;
+        }
+        let end = page.len();
+        for len in 0..=300 {
+            let src = &page[end - len..];
+            let mut want = vec![0; 2 * len];
+            scalar::hex(src, &mut want);
+            for isa in Isa::available() {
+                let mut out = Vec::new();
+                append_hex_with(isa, src, &mut out);
+                assert_eq!(out, want, "{isa:?} len {len}");
+            }
+        }
+    }
+
     #[test]
     fn known_id() {
         let id = [

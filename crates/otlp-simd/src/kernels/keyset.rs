@@ -278,6 +278,42 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashSet;
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn keys_ending_at_an_unmapped_page_are_read_within_bounds() {
+        // Each key of the set, and each length of other bytes, looked up
+        // where it ends right before an inaccessible page.
+        let mut guarded = crate::kernels::guard::Guarded::new();
+        let page = guarded.page();
+        let end = page.len();
+        let mut keys: Vec<String> = (1..=70).map(|n| "k".repeat(n)).collect();
+        keys.extend((0..20).map(|i| format!("key.{i:04}")));
+        keys.extend([
+            "http.request.header.authorization".to_owned(),
+            "a".to_owned(),
+        ]);
+        let set = KeySet::new(&keys);
+        for k in &keys {
+            page[end - k.len()..].copy_from_slice(k.as_bytes());
+            for isa in Isa::available() {
+                assert!(
+                    set.contains_with(isa, &page[end - k.len()..]),
+                    "{isa:?} {k}"
+                );
+            }
+        }
+        for (i, b) in page.iter_mut().enumerate() {
+            *b = b"key.0012kkk"[i % 11];
+        }
+        for len in 0..=100 {
+            let key = &page[end - len..];
+            let want = scalar::contains(&set, key);
+            for isa in Isa::available() {
+                assert_eq!(set.contains_with(isa, key), want, "{isa:?} len {len}");
+            }
+        }
+    }
+
     #[test]
     fn finds_exact_keys_only() {
         let long = "x".repeat(100);

@@ -309,6 +309,33 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn ids_ending_at_an_unmapped_page_are_read_within_bounds() {
+        let mut guarded = crate::kernels::guard::Guarded::new();
+        let page = guarded.page();
+        for (i, b) in page.iter_mut().enumerate() {
+            *b = (i * 131 + i / 7) as u8;
+        }
+        let all = page.as_chunks::<16>().0;
+        for len in 0..=200 {
+            let ids = &all[all.len() - len..];
+            for th in [0, 1 << 54, 1 << 55, NEVER_SAMPLE] {
+                let mut want = vec![0; len.div_ceil(64)];
+                let n = scalar::keep_mask(ids, 0, th, &mut want);
+                for isa in Isa::available() {
+                    let mut got = Vec::new();
+                    assert_eq!(
+                        keep_mask_with(isa, ids, th, &mut got),
+                        n,
+                        "{isa:?} len {len}"
+                    );
+                    assert_eq!(got, want, "{isa:?} len {len}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_isa_matches_scalar_at_every_length_offset_and_edge_threshold() {
         // Ids at several byte offsets of a buffer, lengths through 200 and

@@ -223,6 +223,32 @@ mod tests {
         std::str::from_utf8(b).err().map(|e| e.valid_up_to())
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn input_ending_at_an_unmapped_page_is_read_within_bounds() {
+        // Text shifted so that the page ends on each byte of its multi-byte
+        // sequences (valid, or cut short), every length ending right before
+        // an inaccessible page.
+        let mut guarded = crate::kernels::guard::Guarded::new();
+        let page = guarded.page();
+        let end = page.len();
+        let text = "héllo wörld, 日本語, 🎉 ".repeat(300);
+        for shift in 0..4 {
+            page.copy_from_slice(&text.as_bytes()[shift..shift + end]);
+            for len in 0..=300 {
+                let b = &page[end - len..];
+                let want = std_answer(b);
+                for isa in Isa::available() {
+                    assert_eq!(
+                        first_invalid_with(isa, b),
+                        want,
+                        "{isa:?} shift {shift} len {len}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn edge_sequences() {
         let cases: &[&[u8]] = &[
