@@ -10,7 +10,8 @@
 //! `g` of `ghp_`: common letters), the other trigger bytes, the digits and
 //! the word bytes. A word-led trigger right after a word byte, and a digit
 //! that does not start a run long enough for a card number, are dropped
-//! with a few bit operations per 64 bytes. Only the positions left go to
+//! with a few bit operations per 64 bytes
+//! ([`Scanner::candidates_with`] gives the positions left). Only they go to
 //! the scalar confirmers (an e-mail address around the `@`, 13 to 19
 //! digits passing the Luhn check, a prefix followed by a token, a literal),
 //! in the text's order; at one position they are tried in a fixed order
@@ -232,7 +233,6 @@ impl ScannerBuilder {
             prefixes: self.prefixes,
             literals: self.literals,
             regexes: self.regexes,
-            trigger: Classes::new([set]),
             classes: Classes::new(sets),
             starts,
         }
@@ -353,8 +353,6 @@ pub struct Scanner {
     prefixes: Vec<Prefix>,
     literals: Vec<String>,
     regexes: Vec<Regex>,
-    /// Every byte where a finding can start or be anchored.
-    trigger: Classes<1>,
     /// The classes `find_with` marks (`OTHER`, `WORD_LED`, `DIGIT`, `WORD`).
     classes: Classes<CLASSES>,
     starts: Vec<Vec<Start>>,
@@ -419,7 +417,20 @@ impl Scanner {
     /// [`Scanner::find`] on an explicit instruction set.
     pub fn find_with(&self, isa: Isa, text: &str, out: &mut Vec<Finding>) -> usize {
         out.clear();
-        let bytes = text.as_bytes();
+        self.with_marks(isa, text.as_bytes(), |marks| {
+            self.confirm_marked(text, marks.iter().map(|m| m[OTHER]), out)
+        })
+    }
+
+    /// Runs `f` on the marks of `bytes`: the byte classes, narrowed so that
+    /// each word's `OTHER` holds the candidates to confirm.
+    #[inline(always)]
+    fn with_marks<R>(
+        &self,
+        isa: Isa,
+        bytes: &[u8],
+        f: impl FnOnce(&mut [[u64; CLASSES]]) -> R,
+    ) -> R {
         // One word of each class per 64 bytes (see `CLASSES`). Values up to
         // 256 bytes (nearly all attribute values) keep them on the stack,
         // in an array small enough to be cleared without a call.
@@ -432,9 +443,8 @@ impl Scanner {
             heap.resize(words, [0; CLASSES]);
             &mut heap
         };
-        fill_classes(isa, &self.classes, bytes, marks);
-        narrow_with(isa, marks, self.digit_runs);
-        self.confirm_marked(text, marks.iter().map(|m| m[OTHER]), out)
+        mark_with(isa, &self.classes, bytes, marks, self.digit_runs);
+        f(marks)
     }
 
     /// Confirms the candidates, whose bits `marks` yields word by word,
@@ -518,12 +528,22 @@ impl Scanner {
         n
     }
 
-    /// Sets bit `i % 64` of `bits[i / 64]` for every byte of `bytes` in the
-    /// trigger set, clearing the others (`bits` should be
-    /// `bytes.len().div_ceil(64)` words; bytes beyond it are not looked at).
-    /// This is the vector kernel; the `scalar` module holds its twin.
+    /// Sets bit `i % 64` of `bits[i / 64]` for every byte of `bytes` that
+    /// [`Scanner::find_with`] hands to its confirmers, clearing the others:
+    /// the trigger bytes (the first bytes of literals and prefixes, `@`,
+    /// digits) less those that can start no finding (a letter that only
+    /// starts prefixes which must begin a word, inside a word; a digit not
+    /// leading a run with 13 digits close enough for a card number).
+    /// `bits` should be `bytes.len().div_ceil(64)` words; bytes beyond it
+    /// are not looked at. This is the vector pass of the scanner; on
+    /// [`Isa::Scalar`] it runs the scalar twin.
     pub fn candidates_with(&self, isa: Isa, bytes: &[u8], bits: &mut [u64]) {
-        fill_classes(isa, &self.trigger, bytes, bits.as_chunks_mut::<1>().0)
+        let bytes = &bytes[..bytes.len().min(bits.len() * 64)];
+        self.with_marks(isa, bytes, |marks| {
+            for (i, b) in bits.iter_mut().enumerate() {
+                *b = marks.get(i).map_or(0, |m| m[OTHER]);
+            }
+        })
     }
 
     /// The finding anchored at `c`, if any; `floor` is where the previous
@@ -601,7 +621,9 @@ impl Scanner {
 /// The byte-set kernel: for every byte of `bytes` and each of the `N`
 /// sets, sets the byte's bit (bit `i % 64` of `bits[i / 64][k]`) if it is
 /// in set `k`, clearing the others. Bytes beyond `bits` are not looked at;
-/// words of `bits` beyond `bytes` are cleared.
+/// words of `bits` beyond `bytes` are cleared. The tests hold each path's
+/// classes to the scalar twin's with it.
+#[cfg(test)]
 fn fill_classes<const N: usize>(
     isa: Isa,
     classes: &Classes<N>,
@@ -633,27 +655,47 @@ fn fill_classes<const N: usize>(
     }
 }
 
-/// Leaves in each word's `OTHER` the candidates the confirmers look at.
-/// Counting digits takes `popcnt` where the CPU has it: every CPU with
-/// AVX2 does, and without it the count is a dozen instructions a word.
-fn narrow_with(isa: Isa, marks: &mut [[u64; CLASSES]], digit_runs: bool) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(isa.effective(), Isa::Avx2 | Isa::Avx512) {
-        // SAFETY: `effective` returned Avx2 or Avx512, so the CPU has POPCNT.
-        return unsafe { narrow_popcnt(marks, digit_runs) };
+/// The byte classes of `bytes` in `marks` (one word of each per 64 bytes,
+/// `bytes.len().div_ceil(64)` of them), narrowed so that each word's
+/// `OTHER` holds the candidates the confirmers look at. One dispatch for
+/// both steps; the x86-64 paths count digits with POPCNT (every CPU with
+/// AVX2 has it; without it a count is a dozen instructions a word).
+fn mark_with(
+    isa: Isa,
+    classes: &Classes<CLASSES>,
+    bytes: &[u8],
+    marks: &mut [[u64; CLASSES]],
+    digit_runs: bool,
+) {
+    debug_assert_eq!(marks.len(), bytes.len().div_ceil(64));
+    let t = &classes.tables;
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            // SAFETY: `effective` returned Avx512: the CPU has AVX-512 F/BW,
+            // AVX2 and POPCNT; marks covers bytes.
+            unsafe { x86::mark_avx512(t, bytes, marks, digit_runs) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
+            // marks covers bytes.
+            unsafe { x86::mark_avx2(t, bytes, marks, digit_runs) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            // SAFETY: `effective` returned Neon: the CPU has NEON; marks covers bytes.
+            unsafe { neon::classes_neon(t, bytes, marks) };
+            narrow(marks, digit_runs)
+        }
+        _ => {
+            scalar::classes(&classes.of, bytes, marks);
+            narrow(marks, digit_runs)
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = isa;
-    narrow(marks, digit_runs)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-fn narrow_popcnt(marks: &mut [[u64; CLASSES]], digit_runs: bool) {
-    narrow(marks, digit_runs)
-}
-
-/// See [`narrow_with`].
+/// Leaves in each word's `OTHER` the candidates (see [`mark_with`]).
 #[inline(always)]
 fn narrow(marks: &mut [[u64; CLASSES]], digit_runs: bool) {
     // The candidates, in each word's `OTHER`: the other triggers, and
@@ -803,11 +845,45 @@ pub mod scalar {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::ByteSetTables;
+    use super::{ByteSetTables, CLASSES};
     use core::arch::x86_64::*;
 
     /// `1 << (h & 7)` for each high nibble `h`.
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+
+    /// [`super::mark_with`] on AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and POPCNT; `marks` holds `bytes.len()`
+    /// bits per set.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn mark_avx2(
+        t: &[ByteSetTables; CLASSES],
+        bytes: &[u8],
+        marks: &mut [[u64; CLASSES]],
+        digit_runs: bool,
+    ) {
+        // SAFETY: the caller's guarantees are `classes_avx2`'s.
+        unsafe { classes_avx2(t, bytes, marks) };
+        super::narrow(marks, digit_runs);
+    }
+
+    /// [`super::mark_with`] on AVX-512.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW and POPCNT; `marks` holds
+    /// `bytes.len()` bits per set.
+    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
+    pub(super) unsafe fn mark_avx512(
+        t: &[ByteSetTables; CLASSES],
+        bytes: &[u8],
+        marks: &mut [[u64; CLASSES]],
+        digit_runs: bool,
+    ) {
+        // SAFETY: the caller's guarantees are `classes_avx512`'s.
+        unsafe { classes_avx512(t, bytes, marks) };
+        super::narrow(marks, digit_runs);
+    }
 
     /// The trigger bytes among 32, as a bit mask.
     #[target_feature(enable = "avx2")]
@@ -1147,7 +1223,12 @@ mod tests {
     /// filter between the byte-set test and the confirmers.
     fn unfiltered(s: &Scanner, text: &str) -> Vec<Finding> {
         let mut bits = vec![0u64; text.len().div_ceil(64)];
-        scalar::classes(&s.trigger.of, text.as_bytes(), bits.as_chunks_mut::<1>().0);
+        let trigger = 1 << OTHER | 1 << WORD_LED;
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            if s.classes.of[usize::from(b)] & trigger != 0 {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
         let mut out = Vec::new();
         s.confirm_marked(text, bits.into_iter(), &mut out);
         out
@@ -1237,8 +1318,8 @@ mod tests {
         for start in 0..8 {
             for len in 0..=(bytes.len() - start).min(140) {
                 let b = &bytes[start..start + len];
-                let mut want = vec![0u64; len.div_ceil(64)];
-                scalar::classes(&s.trigger.of, b, want.as_chunks_mut::<1>().0);
+                let mut want = vec![u64::MAX; len.div_ceil(64)];
+                s.candidates_with(Isa::Scalar, b, &mut want);
                 let mut want_classes = vec![[0u64; CLASSES]; len.div_ceil(64)];
                 scalar::classes(&s.classes.of, b, &mut want_classes);
                 for isa in Isa::available() {
@@ -1291,8 +1372,8 @@ mod tests {
             }
             let s = b.with_default_prefixes().with_cards(true).build();
             let words = bytes.len().div_ceil(64);
-            let mut want = vec![0; words];
-            scalar::classes(&s.trigger.of, &bytes, want.as_chunks_mut::<1>().0);
+            let mut want = vec![u64::MAX; words];
+            s.candidates_with(Isa::Scalar, &bytes, &mut want);
             let mut want_classes = vec![[0; CLASSES]; words];
             scalar::classes(&s.classes.of, &bytes, &mut want_classes);
             for isa in Isa::available() {
@@ -1326,10 +1407,10 @@ mod tests {
                 let mut got = Vec::new();
                 s.find_with(isa, &text, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", isa);
-                // The prefilter itself agrees bit for bit.
+                // The candidates themselves agree bit for bit.
                 let words = text.len().div_ceil(64);
                 let (mut want_bits, mut got_bits) = (vec![0; words], vec![u64::MAX; words]);
-                scalar::classes(&s.trigger.of, text.as_bytes(), want_bits.as_chunks_mut::<1>().0);
+                s.candidates_with(Isa::Scalar, text.as_bytes(), &mut want_bits);
                 s.candidates_with(isa, text.as_bytes(), &mut got_bits);
                 prop_assert_eq!(&got_bits, &want_bits, "{:?}", isa);
             }
