@@ -722,6 +722,20 @@ fn narrow(marks: &mut [[u64; CLASSES]], digit_runs: bool) {
         for w in 0..words_checked {
             let d = marks[w][DIGIT];
             let mut run_starts = d & !((d << 1) | carry);
+            // A card number's digits and the single separators between
+            // them are 13 bytes or more in a row, each a digit or a byte
+            // with a digit on both sides: a run start without 13 such
+            // bytes from it starts no card (bit operations over this word
+            // and the next, no loop over the starts; the byte before the
+            // word does not count, as no run starts after a separator).
+            let next = marks.get(w + 1).map_or(0, |m| m[DIGIT]);
+            let x = u128::from(d) | u128::from(next) << 64;
+            let e = x | (!x & (x << 1) & (x >> 1));
+            let e2 = e & (e >> 1);
+            let e4 = e2 & (e2 >> 2);
+            let e8 = e4 & (e4 >> 4);
+            let e13 = e8 & (e4 >> 8) & (e >> 12);
+            run_starts &= e13 as u64;
             carry = d >> 63;
             // A card number's first 13 digits lie within 25 bytes of
             // its start (one separator at most between two digits):
