@@ -727,7 +727,8 @@ fn narrow(marks: &mut [[u64; CLASSES]], digit_runs: bool) {
             // with a digit on both sides: a run start without 13 such
             // bytes from it starts no card (bit operations over this word
             // and the next, no loop over the starts; the byte before the
-            // word does not count, as no run starts after a separator).
+            // word is not needed: a byte at the word's start counts only
+            // for a run starting there, and that byte is a digit).
             let next = marks.get(w + 1).map_or(0, |m| m[DIGIT]);
             let x = u128::from(d) | u128::from(next) << 64;
             let e = x | (!x & (x << 1) & (x >> 1));
