@@ -222,11 +222,14 @@ struct RedactionToml {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
+    let line = text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')
         .count()
-        + 1
+        + 1;
+    // An error at the very end of a text that ends with a newline (an
+    // unclosed string, say) is on its last line, not one past it.
+    line.min(text.lines().count().max(1))
 }
 
 /// One `[[processor]]` entry: its text and where it starts.
@@ -680,6 +683,15 @@ summary = "debug"
                 proptest::prop_assert!(line >= 1 && line <= text.lines().count().max(1), "line {} of {}", line, text.lines().count());
             }
         }
+    }
+
+    #[test]
+    fn an_error_at_the_end_names_the_last_line() {
+        // An unclosed multi-line string runs to the end of the text, past
+        // its final newline.
+        let text = "[[processor]]\ntype = \"\"\"\n";
+        assert_eq!(err_line(text).0, 2);
+        assert_eq!(err_line("x = \"").0, 1);
     }
 
     #[test]
