@@ -44,7 +44,7 @@
 //! `false`, `nil`, and the `SPAN_KIND_*` / `STATUS_CODE_*` constants.
 //!
 //! Comparison follows OTTL: integers and floats compare by value, strings
-//! by bytes, booleans only for equality; a missing attribute is `nil`,
+//! by bytes, booleans with `false` before `true`; a missing attribute is `nil`,
 //! equal only to `nil`; values of different types are unequal and not
 //! ordered (every ordering comparison between them is false).
 //! `IsMatch` turns scalars into strings and is false for `nil`.
@@ -232,6 +232,7 @@ impl Condition {
         let mut p = Parser {
             toks,
             at: 0,
+            depth: 0,
             event: ctx == Context::SpanEvent,
             ctx,
             len: text.len(),
@@ -372,9 +373,14 @@ fn lex(s: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
     Ok(out)
 }
 
+/// How deep parentheses and `not`s may nest in one condition.
+const MAX_DEPTH: usize = 64;
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     at: usize,
+    /// Open parentheses and `not`s around the token at `at`.
+    depth: usize,
     event: bool,
     ctx: Context,
     len: usize,
@@ -435,18 +441,36 @@ impl Parser {
         })
     }
 
+    /// Enters a parenthesis or a `not`: the parser, the evaluation and
+    /// the drop of a condition recurse once per level, so the levels are
+    /// bounded (a deep condition is refused, not a stack overflow).
+    fn nest(&mut self) -> Result<(), ConditionError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.err(&format!(
+                "condition nested too deeply (more than {MAX_DEPTH} parentheses and `not`s)"
+            )));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn not(&mut self) -> Result<Expr, ConditionError> {
         if self.keyword("not") {
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.nest()?;
+            let e = Expr::Not(Box::new(self.not()?));
+            self.depth -= 1;
+            return Ok(e);
         }
         self.primary()
     }
 
     fn primary(&mut self) -> Result<Expr, ConditionError> {
         if self.peek() == Some(&Tok::LParen) {
+            self.nest()?;
             self.at += 1;
             let e = self.or()?;
             self.expect(&Tok::RParen, "`)`")?;
+            self.depth -= 1;
             return Ok(e);
         }
         if self.keyword("IsMatch") {
@@ -944,13 +968,8 @@ fn compare(v: Val<'_>, op: Op, lit: &Lit) -> bool {
         (Val::Int(a), Lit::Double(b)) => (a as f64).partial_cmp(b),
         (Val::Double(a), Lit::Int(b)) => a.partial_cmp(&(*b as f64)),
         (Val::Double(a), Lit::Double(b)) => a.partial_cmp(b),
-        (Val::Bool(a), Lit::Bool(b)) => {
-            return match op {
-                Op::Eq => a == *b,
-                Op::Ne => a != *b,
-                _ => false,
-            }
-        }
+        // `false` < `true`, as OTTL orders them.
+        (Val::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
         _ => None,
     };
     match (ord, op) {
@@ -1264,8 +1283,11 @@ impl Processor for Filter {
                     }
                     let after = super::data_points(m);
                     dropped += before - after;
-                    // A metric whose every data point went goes too.
-                    after > 0 || before == 0
+                    // A metric with no data point left goes too, also one
+                    // that came without any (the Collector removes a metric
+                    // whose point list is empty after the conditions); a
+                    // metric without data is kept.
+                    after > 0 || m.data.is_none()
                 });
                 out.drop("filtered", dropped);
             }
@@ -1380,6 +1402,30 @@ mod tests {
         ] {
             assert_eq!(matches(c, &s), want, "{c}");
         }
+        // Booleans are ordered as OTTL orders them: `false` < `true`.
+        let flag = |b: bool| KeyValue {
+            key: "b".into(),
+            value: Some(AnyValue {
+                value: Some(Value::BoolValue(b)),
+            }),
+            ..KeyValue::default()
+        };
+        for (v, op, lit, want) in [
+            (false, "<", true, true),
+            (true, "<", true, false),
+            (false, "<=", false, true),
+            (true, "<=", false, false),
+            (true, ">", false, true),
+            (false, ">", false, false),
+            (false, ">=", true, false),
+            (true, ">=", true, true),
+            (true, "==", true, true),
+            (true, "!=", true, false),
+        ] {
+            let c = format!(r#"attributes["b"] {op} {lit}"#);
+            let with = span("x", 1, 0, 1, vec![flag(v)]);
+            assert_eq!(matches(&c, &with), want, "{v} {c}");
+        }
         for bad in [
             "name = 1",
             "name ==",
@@ -1390,6 +1436,21 @@ mod tests {
         ] {
             assert!(Condition::span(bad).is_err(), "{bad}");
         }
+        // Parentheses and `not`s nest up to a bound: deeper ones are an
+        // error, not a stack overflow.
+        let nested = |n: usize| format!("{}name == \"x\"{}", "(".repeat(n), ")".repeat(n));
+        assert!(Condition::span(&nested(MAX_DEPTH)).is_ok());
+        assert!(Condition::span(&nested(MAX_DEPTH + 1)).is_err());
+        assert!(Condition::span(&nested(100_000)).is_err());
+        let nots = |n: usize| format!("{}name == \"x\"", "not ".repeat(n));
+        assert!(Condition::span(&nots(MAX_DEPTH)).is_ok());
+        assert!(Condition::span(&nots(100_000)).is_err());
+        // `(not (not ...))`: the two count together.
+        let mixed = "(not ".repeat(MAX_DEPTH) + "name == \"x\"" + &")".repeat(MAX_DEPTH);
+        assert!(Condition::span(&mixed).is_err());
+        // The bound is per level, not per condition: side by side is fine.
+        let wide = vec![nested(MAX_DEPTH - 1); 50].join(" or ");
+        assert!(Condition::span(&wide).is_ok());
         assert!(Condition::span_event("kind == 1").is_err());
         assert!(Condition::span_event("span.kind == 1 and name == \"log\"").is_ok());
     }
@@ -1604,6 +1665,40 @@ mod tests {
             let mut all = logs(vec![log(1, "x", vec![])]);
             f.process_logs(&mut all);
             assert!(all.resource_logs.is_empty());
+        }
+
+        #[test]
+        fn a_metric_that_comes_without_points_goes_as_in_the_collector() {
+            // With data-point conditions the Collector removes a metric
+            // whose point list is empty afterwards, also one that came
+            // empty; a metric without data has no point list and stays.
+            let mut f = Filter::new()
+                .with_datapoint_condition("value_double > 5")
+                .unwrap();
+            let bare = Metric {
+                name: "bare".into(),
+                ..Metric::default()
+            };
+            let mut m = metrics(vec![
+                gauge("empty", vec![]),
+                bare,
+                gauge("one", vec![point("p", 1.0)]),
+            ]);
+            let out = f.process_metrics(&mut m);
+            assert_eq!(out.total_dropped(), 0);
+            let left: Vec<&str> = m.resource_metrics[0].scope_metrics[0]
+                .metrics
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect();
+            assert_eq!(left, ["bare", "one"]);
+            // Without data-point conditions nothing looks at the points.
+            let mut f = Filter::new()
+                .with_metric_condition(r#"name == "x""#)
+                .unwrap();
+            let mut m = metrics(vec![gauge("empty", vec![])]);
+            f.process_metrics(&mut m);
+            assert_eq!(m.resource_metrics[0].scope_metrics[0].metrics.len(), 1);
         }
 
         proptest! {
