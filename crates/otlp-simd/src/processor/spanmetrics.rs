@@ -1,8 +1,11 @@
 //! Calls and duration histograms from spans, after the Collector's
 //! `spanmetrics` connector.
 //!
-//! Every span is counted in a series keyed by its resource and by
-//! `service.name`, `span.name`, `span.kind` (`SPAN_KIND_SERVER`, ...),
+//! Every span whose resource has `service.name` is counted (as in the
+//! connector, spans of a resource without it are not) in a series keyed by
+//! its resource and by `service.name` (its string value; `""` when the
+//! value is not a string, as the connector reads it), `span.name`,
+//! `span.kind` (`SPAN_KIND_SERVER`, ...),
 //! `status.code` (`STATUS_CODE_UNSET`, ...) and the configured dimensions
 //! (an attribute of the span, else of its resource, else the dimension's
 //! default; a dimension without a value and without a default is left
@@ -213,16 +216,9 @@ impl SpanMetrics {
     }
 
     /// The series attributes of a span, in order.
-    fn attributes(&self, resource: &[KeyValue], span: &Span) -> Vec<KeyValue> {
-        let service = find(resource, "service.name")
-            .cloned()
-            .unwrap_or_else(|| string_value(""));
+    fn attributes(&self, service: &str, resource: &[KeyValue], span: &Span) -> Vec<KeyValue> {
         let mut out = vec![
-            KeyValue {
-                key: "service.name".into(),
-                value: Some(service),
-                ..KeyValue::default()
-            },
+            string_kv("service.name", service),
             string_kv("span.name", &span.name),
             string_kv("span.kind", kind_name(span.kind)),
             string_kv(
@@ -297,6 +293,14 @@ impl Processor for SpanMetrics {
         let mut columns = std::mem::take(&mut self.columns);
         for rs in &batch.resource_spans {
             let resource_attrs: &[KeyValue] = rs.resource.as_ref().map_or(&[], |r| &r.attributes);
+            let Some(service) = service_name(resource_attrs) else {
+                continue;
+            };
+            // A resource without spans adds nothing: it is not kept (else
+            // requests of empty resources would grow the state unbounded).
+            if rs.scope_spans.iter().all(|s| s.spans.is_empty()) {
+                continue;
+            }
             // Past the cap a new resource is not kept: its spans go to the
             // first resource's overflow series. So resources are created
             // only below the cap, each with a series at once, and there
@@ -309,7 +313,7 @@ impl Processor for SpanMetrics {
                 self.resource_index(rs.resource.as_ref())
             };
             for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let attributes = self.attributes(resource_attrs, span);
+                let attributes = self.attributes(service, resource_attrs, span);
                 let s = self.series_index(r, attributes, now);
                 push(
                     &mut columns,
@@ -429,6 +433,16 @@ fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The resource's `service.name` as the connector reads it: `None` when the
+/// attribute is absent, `""` when its value is not a string.
+fn service_name(resource: &[KeyValue]) -> Option<&str> {
+    let kv = resource.iter().find(|kv| kv.key == "service.name")?;
+    Some(match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => s,
+        _ => "",
+    })
 }
 
 fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
@@ -559,8 +573,11 @@ mod tests {
         let buckets = Buckets::new(DEFAULT_BUCKETS_MS.to_vec()).unwrap();
         for rs in &req.resource_spans {
             let resource = &rs.resource.as_ref().unwrap().attributes;
+            let Some(service) = service_name(resource) else {
+                continue;
+            };
             for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let attrs = m.attributes(resource, s);
+                let attrs = m.attributes(service, resource, s);
                 let key = (format!("{resource:?}"), format!("{attrs:?}"));
                 let e = t
                     .entry(key)
@@ -660,6 +677,67 @@ mod tests {
         // c, d, and the other resource's x.
         assert_eq!(overflow.0, 3);
         assert_eq!(t.values().map(|v| v.0).sum::<u64>(), 6);
+    }
+
+    #[test]
+    fn resources_without_a_service_or_spans_add_nothing() {
+        let mut m = SpanMetrics::builder()
+            .with_cardinality_limit(10)
+            .build()
+            .unwrap();
+        let resource = |attributes, spans| ResourceSpans {
+            resource: Some(Resource {
+                attributes,
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        };
+        // Hostile requests: resources of their own without spans.
+        for i in 0..10_000 {
+            let mut req = ExportTraceServiceRequest {
+                resource_spans: vec![resource(
+                    vec![string_attr("service.name", &format!("s{i}"))],
+                    vec![],
+                )],
+            };
+            m.process(&mut req);
+        }
+        assert!(m.resources.is_empty() && m.by_resource.is_empty());
+        // Spans of a resource without `service.name` are not counted; a
+        // `service.name` that is not a string counts as "".
+        let number = KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue {
+                value: Some(Value::IntValue(7)),
+            }),
+            ..KeyValue::default()
+        };
+        let mut req = ExportTraceServiceRequest {
+            resource_spans: vec![
+                resource(
+                    vec![string_attr("host", "a")],
+                    vec![span("x", 1, 0, 1, None)],
+                ),
+                resource(vec![number], vec![span("y", 1, 0, 1, None)]),
+            ],
+        };
+        let before = req.clone();
+        assert_eq!(m.process(&mut req), Outcome::default());
+        assert_eq!(req, before, "spans pass unchanged");
+        let mut metrics = Vec::new();
+        m.take_metrics(&mut metrics);
+        let t = table(&metrics);
+        assert_eq!(t.len(), 1);
+        let ((_, attrs), (calls, _, _)) = t.iter().next().unwrap();
+        assert_eq!(*calls, 1);
+        assert!(
+            attrs.contains(r#"StringValue("")"#) && attrs.contains(r#"StringValue("y")"#),
+            "{attrs}"
+        );
     }
 
     #[test]
