@@ -295,7 +295,16 @@ impl Entry<'_> {
         e: toml::de::Error,
     ) -> ConfigError {
         let message = e.message().to_owned();
-        let mut key = message.split('`').nth(1).map(str::to_owned);
+        // Backquotes also hold an out-of-range value (``invalid value:
+        // integer `300`, expected u8``): the word is taken for a key when
+        // serde names a field (also one of a nested table) or it is one.
+        let names_field =
+            message.starts_with("unknown field") || message.starts_with("missing field");
+        let mut key = message
+            .split('`')
+            .nth(1)
+            .filter(|k| names_field || table.contains_key(*k))
+            .map(str::to_owned);
         if key.is_none() {
             key = table.iter().find_map(|(k, v)| {
                 let mut one = toml::Table::new();
@@ -791,6 +800,30 @@ pattern = "^tmp"
             err_line(&base.replace("pattern = \"^tmp\"", "pattern = \"^tmp\"\nvalu = 1"));
         assert!(msg.contains("valu"), "{msg}");
         assert_eq!(line, line_of("pattern = \"^tmp\"") + 1, "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key_and_line() {
+        for (kind, other, key, value) in [
+            (
+                "probabilistic_sampler",
+                "sampling_percentage = 10.0",
+                "sampling_precision",
+                "300",
+            ),
+            (
+                "probabilistic_sampler",
+                "sampling_percentage = 10.0",
+                "hash_seed",
+                "-1",
+            ),
+            ("span_metrics", "", "cardinality_limit", "-1"),
+        ] {
+            let text = format!("[[processor]]\ntype = \"{kind}\"\n{other}\n{key} = {value}\n");
+            let (line, msg) = err_line(&text);
+            assert_eq!(line, 4, "{key}: {msg}");
+            assert!(msg.starts_with(key), "{msg}");
+        }
     }
 
     #[test]
