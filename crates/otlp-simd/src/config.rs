@@ -501,7 +501,7 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                     let key = match err {
                         SpanMetricsError::Buckets(_) => "histogram_buckets_ms",
                         SpanMetricsError::ZeroLimit => "cardinality_limit",
-                        _ => "type",
+                        _ => "dimensions",
                     };
                     invalid(&e, key, err)
                 })?;
@@ -824,6 +824,10 @@ pattern = "^tmp"
             assert_eq!(line, 4, "{key}: {msg}");
             assert!(msg.starts_with(key), "{msg}");
         }
+        let (line, msg) =
+            err_line("[[processor]]\ntype = \"span_metrics\"\n\ndimensions = [{ name = \"\" }]\n");
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("dimension"), "{msg}");
     }
 
     #[test]

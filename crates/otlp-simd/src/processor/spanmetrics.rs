@@ -11,7 +11,8 @@
 //! default; a dimension without a value and without a default is left
 //! out, as the connector does). Each series has two metrics:
 //!
-//! - `{namespace}.calls`: a monotonic cumulative sum of spans;
+//! - `{namespace}.calls` (`calls` with an empty namespace): a monotonic
+//!   cumulative sum of spans;
 //! - `{namespace}.duration`: a cumulative explicit-bucket histogram of span
 //!   durations in milliseconds (unit `ms`), with the connector's default
 //!   bounds unless others are configured.
@@ -68,7 +69,7 @@ pub enum SpanMetricsError {
     /// A cardinality limit of zero.
     #[error("the cardinality limit must be at least 1")]
     ZeroLimit,
-    /// An empty dimension name or namespace.
+    /// An empty dimension name.
     #[error("{0} must not be empty")]
     Empty(&'static str),
 }
@@ -108,7 +109,9 @@ impl SpanMetricsBuilder {
         self
     }
 
-    /// The metric names' prefix (default `traces.span.metrics`).
+    /// The metric names' prefix (default `traces.span.metrics`); empty, the
+    /// metrics are named `calls` and `duration`, as the connector names
+    /// them.
     pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
         self
@@ -124,9 +127,6 @@ impl SpanMetricsBuilder {
     pub fn build(self) -> Result<SpanMetrics, SpanMetricsError> {
         if self.limit == 0 {
             return Err(SpanMetricsError::ZeroLimit);
-        }
-        if self.namespace.is_empty() {
-            return Err(SpanMetricsError::Empty("the namespace"));
         }
         if self.dimensions.iter().any(|(n, _)| n.is_empty()) {
             return Err(SpanMetricsError::Empty("a dimension name"));
@@ -382,7 +382,7 @@ impl Processor for SpanMetrics {
                     }),
                     metrics: vec![
                         Metric {
-                            name: format!("{}.calls", self.namespace),
+                            name: metric_name(&self.namespace, "calls"),
                             data: Some(metric::Data::Sum(Sum {
                                 data_points: calls,
                                 aggregation_temporality: AggregationTemporality::Cumulative as i32,
@@ -391,7 +391,7 @@ impl Processor for SpanMetrics {
                             ..Metric::default()
                         },
                         Metric {
-                            name: format!("{}.duration", self.namespace),
+                            name: metric_name(&self.namespace, "duration"),
                             unit: "ms".into(),
                             data: Some(metric::Data::Histogram(Histogram {
                                 data_points: durations,
@@ -433,6 +433,16 @@ fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// `namespace.name`, or `name` alone without a namespace (the connector's
+/// `buildMetricName`).
+fn metric_name(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{namespace}.{name}")
+    }
 }
 
 /// The resource's `service.name` as the connector reads it: `None` when the
@@ -755,7 +765,24 @@ mod tests {
                 .build(),
             Err(SpanMetricsError::Buckets(_))
         ));
-        assert!(SpanMetrics::builder().with_namespace("").build().is_err());
+        assert_eq!(
+            SpanMetrics::builder()
+                .with_dimension("", None)
+                .build()
+                .unwrap_err(),
+            SpanMetricsError::Empty("a dimension name")
+        );
+        // Without a namespace the names have no prefix, as the connector's.
+        let mut m = SpanMetrics::builder().with_namespace("").build().unwrap();
+        m.process(&mut batch(vec![("svc", vec![span("op", 1, 1, 1, None)])]));
+        let mut out = Vec::new();
+        m.take_metrics(&mut out);
+        let names: Vec<&str> = out[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(names, ["calls", "duration"]);
     }
 
     #[test]
