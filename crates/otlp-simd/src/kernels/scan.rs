@@ -910,8 +910,22 @@ mod x86 {
         marks: &mut [[u64; CLASSES]],
         digit_runs: bool,
     ) {
-        // SAFETY: the caller's guarantees are `classes_avx512`'s.
-        unsafe { classes_avx512(t, bytes, marks) };
+        let sets = Sets512::new(t);
+        let full = bytes.len() / 64;
+        // SAFETY: the CPU has AVX-512 F/BW; marks[..full] covers bytes[..full * 64].
+        unsafe { full_words512(&sets, &bytes[..full * 64], &mut marks[..full]) };
+        if full < marks.len() {
+            // SAFETY: the CPU has AVX-512 F/BW; bytes[full * 64..] is 1 to 63 bytes.
+            let last = unsafe { last_word512(&sets, &bytes[full * 64..]) };
+            if full == 0 {
+                // One word (most values): narrowed in registers, stored once.
+                let mut one = [last];
+                super::narrow(&mut one, digit_runs);
+                marks[0] = one[0];
+                return;
+            }
+            marks[full] = last;
+        }
         super::narrow(marks, digit_runs);
     }
 
@@ -1152,45 +1166,87 @@ mod x86 {
         _mm512_test_epi8_mask(row, _mm512_shuffle_epi8(bit, hi))
     }
 
+    /// The `N` sets' tables, and [`BIT`], in registers.
+    struct Sets512<const N: usize> {
+        ascii: [__m512i; N],
+        high: [__m512i; N],
+        bit: __m512i,
+    }
+
+    impl<const N: usize> Sets512<N> {
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn new(t: &[ByteSetTables; N]) -> Self {
+            // SAFETY: BIT and each table are 16 bytes.
+            let load = |p: &[u8; 16]| unsafe {
+                _mm512_broadcast_i32x4(_mm_loadu_si128(p.as_ptr().cast()))
+            };
+            Sets512 {
+                ascii: std::array::from_fn(|k| load(&t[k].ascii)),
+                high: std::array::from_fn(|k| load(&t[k].high)),
+                bit: load(&BIT),
+            }
+        }
+
+        /// The masks of the sets over the 64 bytes `x`.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn masks(&self, x: __m512i) -> [u64; N] {
+            std::array::from_fn(|k| mask64(x, self.ascii[k], self.high[k], self.bit))
+        }
+    }
+
     /// # Safety
     /// The CPU must support AVX-512 F and BW; `bits` holds `bytes.len()`
     /// bits per set (each word is written).
+    #[cfg(test)]
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) unsafe fn classes_avx512<const N: usize>(
         t: &[ByteSetTables; N],
         bytes: &[u8],
         bits: &mut [[u64; N]],
     ) {
-        // SAFETY: BIT is 16 bytes.
-        let bit = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
-        let mut ascii = [_mm512_setzero_si512(); N];
-        let mut high = [_mm512_setzero_si512(); N];
-        for k in 0..N {
-            // SAFETY: each table is 16 bytes.
-            unsafe {
-                ascii[k] = _mm512_broadcast_i32x4(_mm_loadu_si128(t[k].ascii.as_ptr().cast()));
-                high[k] = _mm512_broadcast_i32x4(_mm_loadu_si128(t[k].high.as_ptr().cast()));
-            }
+        let sets = Sets512::new(t);
+        let full = bytes.len() / 64;
+        // SAFETY: the CPU has AVX-512 F/BW; bits[..full] covers bytes[..full * 64].
+        unsafe { full_words512(&sets, &bytes[..full * 64], &mut bits[..full]) };
+        if full < bits.len() && full * 64 < bytes.len() {
+            // SAFETY: the CPU has AVX-512 F/BW; bytes[full * 64..] is 1 to 63 bytes.
+            bits[full] = unsafe { last_word512(&sets, &bytes[full * 64..]) };
         }
-        let mut i = 0;
-        while i + 64 <= bytes.len() {
-            // SAFETY: bytes[i..i + 64] is in bounds.
-            let x = unsafe { _mm512_loadu_si512(bytes.as_ptr().add(i).cast()) };
-            for k in 0..N {
-                bits[i / 64][k] = mask64(x, ascii[k], high[k], bit);
-            }
-            i += 64;
+    }
+
+    /// The class words of the whole words of `bytes`, one per 64 bytes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW; `bits.len() * 64 == bytes.len()`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn full_words512<const N: usize>(
+        sets: &Sets512<N>,
+        bytes: &[u8],
+        bits: &mut [[u64; N]],
+    ) {
+        for (chunk, out) in bytes.chunks_exact(64).zip(bits) {
+            // SAFETY: chunk is 64 bytes.
+            let x = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
+            *out = sets.masks(x);
         }
-        let tail = bytes.len() - i;
-        if tail > 0 {
-            // A masked load: lanes past the end are neither read nor set.
-            let m: u64 = (1u64 << tail) - 1;
-            // SAFETY: the mask limits the access to bytes[i..len], which is in bounds.
-            let x = unsafe { _mm512_maskz_loadu_epi8(m, bytes.as_ptr().add(i).cast()) };
-            for k in 0..N {
-                bits[i / 64][k] = mask64(x, ascii[k], high[k], bit) & m;
-            }
-        }
+    }
+
+    /// The class words of `tail`, 1 to 63 bytes, read with a masked load
+    /// (lanes past the end are neither read nor set).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW; `0 < tail.len() < 64`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn last_word512<const N: usize>(sets: &Sets512<N>, tail: &[u8]) -> [u64; N] {
+        debug_assert!(!tail.is_empty() && tail.len() < 64);
+        let m: u64 = (1u64 << tail.len()) - 1;
+        // SAFETY: the mask limits the access to tail[..len], which is in bounds.
+        let x = unsafe { _mm512_maskz_loadu_epi8(m, tail.as_ptr().cast()) };
+        sets.masks(x).map(|w| w & m)
     }
 }
 
