@@ -986,29 +986,12 @@ mod x86 {
         out
     }
 
-    /// Where the bits of a tail's last mask go (see `classes_avx2`).
-    #[derive(Clone, Copy)]
-    enum Tail {
-        /// The tail is the last `32 - shift` of 32 bytes loaded at the end.
-        Shift(u32),
-        /// Two loads of `w` bytes, at 0 and at `at`, overlapping.
-        Halves { w: u32, at: u32 },
-        /// Fewer than 4 bytes, padded with zeros: the first `n` bits.
-        First(u32),
-    }
-
-    impl Tail {
-        fn place(self, m: u32) -> u32 {
-            match self {
-                Tail::Shift(s) => m >> s,
-                Tail::Halves { w, at } => {
-                    let low = (1u32 << w) - 1;
-                    (m & low) | (((m >> w) & low) << at)
-                }
-                Tail::First(n) => m & ((1u32 << n) - 1),
-            }
-        }
-    }
+    /// Shuffle indices that move a 16-byte vector down: loaded from
+    /// `SHIFT_DOWN[s..]`, byte `k` takes byte `k + s` (zero past the end).
+    const SHIFT_DOWN: [i8; 32] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, -128, -128, -128, -128, -128, -128,
+        -128, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+    ];
 
     /// # Safety
     /// The CPU must support AVX2; `bits` holds `bytes.len()` bits per set
@@ -1089,65 +1072,58 @@ mod x86 {
         }
         let p = bytes.as_ptr();
         // AVX2 has no masked byte load; every load below stays inside
-        // `bytes`, overlapping what was already looked at where the tail
-        // is short, and the overlap's bits are the same either way.
-        let (x, place) = if n >= 32 {
+        // `bytes`. From 32 bytes on, the last 32 are loaded and the bits
+        // of those looked at already shifted out; a shorter value is put
+        // together with its bytes in place and zeros after them (whose
+        // bits are cleared: NUL may be in a set).
+        let (x, shift, keep) = if n >= 32 {
             // SAFETY: bytes[n - 32..n] is in bounds.
             let a = unsafe { _mm256_loadu_si256(p.add(n - 32).cast()) };
-            (a, Tail::Shift((32 - tail) as u32))
-        } else if n >= 16 {
-            // SAFETY: bytes[0..16] and bytes[n - 16..n] are in bounds.
-            let (lo, hi) = unsafe {
-                (
-                    _mm_loadu_si128(p.cast()),
-                    _mm_loadu_si128(p.add(n - 16).cast()),
-                )
-            };
-            let at = (n - 16) as u32;
-            (_mm256_set_m128i(hi, lo), Tail::Halves { w: 16, at })
-        } else if n >= 8 {
-            // SAFETY: bytes[0..8] and bytes[n - 8..n] are in bounds; loadl reads 8 bytes.
-            let (lo, hi) = unsafe {
-                (
-                    _mm_loadl_epi64(p.cast()),
-                    _mm_loadl_epi64(p.add(n - 8).cast()),
-                )
-            };
-            let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_unpacklo_epi64(lo, hi));
-            (
-                x,
-                Tail::Halves {
-                    w: 8,
-                    at: (n - 8) as u32,
-                },
-            )
-        } else if n >= 4 {
-            // SAFETY: bytes[0..4] and bytes[n - 4..n] are in bounds.
-            let (lo, hi) = unsafe {
-                (
-                    p.cast::<i32>().read_unaligned(),
-                    p.add(n - 4).cast::<i32>().read_unaligned(),
-                )
-            };
-            let x = _mm256_set_m128i(_mm_setzero_si128(), _mm_set_epi32(0, 0, hi, lo));
-            (
-                x,
-                Tail::Halves {
-                    w: 4,
-                    at: (n - 4) as u32,
-                },
-            )
+            (a, (32 - tail) as u32, u32::MAX)
         } else {
-            let mut pad = [0u8; 4];
-            pad[..n].copy_from_slice(bytes);
-            let x = _mm256_set_m128i(
-                _mm_setzero_si128(),
-                _mm_cvtsi32_si128(i32::from_le_bytes(pad)),
-            );
-            (x, Tail::First(n as u32))
+            let x = if n >= 16 {
+                // SAFETY: bytes[0..16] and bytes[n - 16..n] are in bounds,
+                // and SHIFT_DOWN[32 - n..48 - n] (n is 16 to 31).
+                unsafe {
+                    let lo = _mm_loadu_si128(p.cast());
+                    let hi = _mm_loadu_si128(p.add(n - 16).cast());
+                    // bytes[16..n] moved to the start of the high half.
+                    let down = _mm_loadu_si128(SHIFT_DOWN.as_ptr().add(32 - n).cast());
+                    _mm256_set_m128i(_mm_shuffle_epi8(hi, down), lo)
+                }
+            } else {
+                // The first and the last (up to) eight bytes as integers,
+                // the overlap shifted out.
+                let (lo, hi) = if n >= 8 {
+                    // SAFETY: bytes[0..8] and bytes[n - 8..n] are in bounds.
+                    let (lo, hi) = unsafe {
+                        (
+                            p.cast::<u64>().read_unaligned(),
+                            p.add(n - 8).cast::<u64>().read_unaligned(),
+                        )
+                    };
+                    (lo, hi.checked_shr(8 * (16 - n) as u32).unwrap_or(0))
+                } else if n >= 4 {
+                    // SAFETY: bytes[0..4] and bytes[n - 4..n] are in bounds.
+                    let (lo, hi) = unsafe {
+                        (
+                            p.cast::<u32>().read_unaligned(),
+                            p.add(n - 4).cast::<u32>().read_unaligned(),
+                        )
+                    };
+                    let hi = hi.checked_shr(8 * (8 - n) as u32).unwrap_or(0);
+                    (u64::from(lo) | u64::from(hi) << 32, 0)
+                } else {
+                    let mut pad = [0u8; 8];
+                    pad[..n].copy_from_slice(bytes);
+                    (u64::from_le_bytes(pad), 0)
+                };
+                _mm256_set_epi64x(0, 0, hi as i64, lo as i64)
+            };
+            (x, 0, (1u32 << n) - 1)
         };
         for (p, m) in part.iter_mut().zip(masks32(x, t, bit)) {
-            *p |= u64::from(place.place(m)) << (i % 64);
+            *p |= u64::from((m >> shift) & keep) << (i % 64);
         }
         part
     }
