@@ -953,23 +953,27 @@ mod x86 {
     /// tables are read where they are used: a value of a few dozen bytes
     /// uses each once or twice, and tables kept in registers for a whole
     /// call are stored to the stack and read back.
+    /// `ASCII`: no byte of `l` is above 0x7f (the high table is not read).
     #[target_feature(enable = "avx2")]
-    fn mask32(l: Lanes32, t: &ByteSetTables) -> u32 {
-        // SAFETY: each table is 16 bytes.
-        let (ascii, high) = unsafe {
-            (
-                _mm256_broadcastsi128_si256(_mm_loadu_si128(t.ascii.as_ptr().cast())),
-                _mm256_broadcastsi128_si256(_mm_loadu_si128(t.high.as_ptr().cast())),
-            )
-        };
+    fn mask32<const ASCII: bool>(l: Lanes32, t: &ByteSetTables) -> u32 {
+        // SAFETY: the table is 16 bytes.
+        let ascii =
+            unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(t.ascii.as_ptr().cast())) };
         // A shuffle reads its table at the index's low nibble and gives
         // zero where the index's high bit is set: the ASCII table answers
         // for bytes below 0x80, the high one (indexed by the flipped
         // byte) for the others.
-        let row = _mm256_or_si256(
-            _mm256_shuffle_epi8(ascii, l.x),
-            _mm256_shuffle_epi8(high, l.flipped),
-        );
+        let row = if ASCII {
+            _mm256_shuffle_epi8(ascii, l.x)
+        } else {
+            // SAFETY: the table is 16 bytes.
+            let high =
+                unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(t.high.as_ptr().cast())) };
+            _mm256_or_si256(
+                _mm256_shuffle_epi8(ascii, l.x),
+                _mm256_shuffle_epi8(high, l.flipped),
+            )
+        };
         // One bit per byte in `nibble_bit`: the hit has it or is zero.
         let hit = _mm256_and_si256(row, l.nibble_bit);
         _mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, l.nibble_bit)) as u32
@@ -980,8 +984,15 @@ mod x86 {
     fn masks32<const N: usize>(x: __m256i, t: &[ByteSetTables; N], bit: __m256i) -> [u32; N] {
         let l = lanes32(x, bit);
         let mut out = [0; N];
-        for (o, t) in out.iter_mut().zip(t) {
-            *o = mask32(l, t);
+        // Most values are ASCII: their bytes need no high table.
+        if _mm256_movemask_epi8(x) == 0 {
+            for (o, t) in out.iter_mut().zip(t) {
+                *o = mask32::<true>(l, t);
+            }
+        } else {
+            for (o, t) in out.iter_mut().zip(t) {
+                *o = mask32::<false>(l, t);
+            }
         }
         out
     }
