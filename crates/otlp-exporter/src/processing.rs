@@ -173,8 +173,13 @@ impl Processing {
 
     /// Encodes the batch with `encode`, runs the chain over it and writes
     /// what is left into `out`; returns how many of the `items` are left.
-    /// A batch that does not decode (it is our own encoding, so it should)
-    /// goes on untouched.
+    /// A batch that does not decode again is not sent: its items are
+    /// counted as removed (`processors`, `not decodable`), since sending it
+    /// unprocessed would let what the chain masks or drops through. Our
+    /// own protobuf decodes unless it nests deeper than the decoder allows
+    /// (a log body nested over 100 levels); JSON, written for an
+    /// `http/json` destination, also refuses ids of the wrong length from
+    /// a forwarded request and nesting over serde_json's 128 levels.
     pub(crate) fn run(
         &self,
         encoder: &Encoder,
@@ -188,11 +193,11 @@ impl Processing {
         encode(encoder, &mut raw);
         let mut request = match ExportRequest::decode(self.signal, format, &raw) {
             Ok(request) => request,
-            Err(_) => {
-                tracing::warn!(signal = %self.signal, "a batch did not decode for the processors; sent as it is");
+            Err(error) => {
+                tracing::warn!(signal = %self.signal, %error, items, "a batch did not decode for the processors; its items are dropped, not sent unprocessed");
+                stats.record_removed(items, &[("processors".to_owned(), "not decodable", items)]);
                 out.clear();
-                out.extend_from_slice(&raw);
-                return items;
+                return 0;
             }
         };
         drop(raw);

@@ -774,3 +774,94 @@ fn the_forwarder_runs_a_chain_of_span_steps_on_each_request() {
     let snap = forwarder.stats(otlp_core::Signal::Traces).snapshot();
     assert_eq!((snap.items_exported, snap.items_removed), (2, 1));
 }
+
+#[test]
+fn a_batch_that_does_not_decode_for_the_chain_is_not_sent_unprocessed() {
+    // Over http/json the forwarder's batch goes through JSON, which refuses
+    // a trace id of the wrong length (protobuf takes any bytes): the chain
+    // cannot run on it, so it is not sent, and its spans are counted.
+    use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
+    use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use otlp_exporter::OtlpForwarder;
+    let recorder = Recorder::start();
+    let forwarder = OtlpForwarder::builder()
+        .with_endpoint(recorder.endpoint_for(Protocol::HttpJson))
+        .with_protocol(Protocol::HttpJson)
+        .with_processors(
+            chain_from_toml("[[processor]]\ntype = \"redaction\"\nallowed_keys = [\"keep\"]\n")
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let span = |trace_id: Vec<u8>| Span {
+        trace_id,
+        span_id: vec![1; 8],
+        name: "op".to_owned(),
+        attributes: vec![PKeyValue {
+            key: "secret".to_owned(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue("hunter2".to_owned())),
+            }),
+            ..PKeyValue::default()
+        }],
+        ..Span::default()
+    };
+    let request = ExportRequest::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span(vec![1; 16]), span(vec![2; 5])],
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    });
+    recorder.rt.block_on(forwarder.forward(&request)).unwrap();
+    forwarder
+        .shutdown(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert!(recorder.traces().is_empty());
+    let snap = forwarder.stats(otlp_core::Signal::Traces).snapshot();
+    assert_eq!((snap.items_accepted, snap.items_exported), (2, 0));
+    assert_eq!(
+        snap.removed_by,
+        vec![("processors".to_owned(), "not decodable", 2)]
+    );
+
+    // In process: a log body nested deeper than the protobuf decoder
+    // allows (100 levels) stops the batch, counted, nothing sent.
+    use opentelemetry::logs::{
+        AnyValue as LogValue, LogRecord as _, Logger as _, LoggerProvider as _,
+    };
+    use opentelemetry_sdk::logs::SdkLoggerProvider;
+    use otlp_exporter::OtlpLogExporter;
+    let exporter = OtlpLogExporter::builder()
+        .with_endpoint(recorder.endpoint())
+        .with_protocol(Protocol::Grpc)
+        .with_processors(
+            chain_from_toml(
+                "[[processor]]\ntype = \"filter\"\nlog_record = ['IsMatch(body, \"x\")']\n",
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let stats = exporter.stats();
+    let provider = SdkLoggerProvider::builder()
+        .with_simple_exporter(exporter)
+        .build();
+    let logger = provider.logger("processors");
+    let mut body = LogValue::from("password=hunter2");
+    for _ in 0..120 {
+        body = LogValue::ListAny(Box::new(vec![body]));
+    }
+    let mut r = logger.create_log_record();
+    r.set_body(body);
+    logger.emit(r);
+    provider.shutdown().unwrap();
+    assert!(recorder.log_bodies().is_empty());
+    let snap = stats.snapshot();
+    assert_eq!(
+        (snap.items_accepted, snap.items_exported, snap.items_removed),
+        (1, 0, 1)
+    );
+}
