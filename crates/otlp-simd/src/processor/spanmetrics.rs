@@ -28,7 +28,11 @@
 //! series is capped ([`SpanMetricsBuilder::with_cardinality_limit`]): past
 //! it, spans of new series are counted in one overflow series per resource
 //! whose only attribute is `otel.metric.overflow = true`, as the connector's
-//! `aggregation_cardinality_limit` does.
+//! `aggregation_cardinality_limit` does. The bytes the series and resources
+//! keep are bounded too ([`SpanMetricsBuilder::with_max_bytes`], 16 MiB by
+//! default): a span whose new series or resource would pass the bound is
+//! counted as past the cardinality limit (the connector has no such
+//! bound; a span name may be as long as a request).
 //!
 //! Spans are never dropped. Differences from the connector: no exemplars,
 //! no exponential histograms, no delta temporality, no `events` metric, no
@@ -59,6 +63,10 @@ pub const DEFAULT_BUCKETS_MS: [f64; 16] = [
 /// Series kept at most by default.
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 10_000;
 
+/// The default bound on the bytes the series and resources keep
+/// ([`SpanMetricsBuilder::with_max_bytes`]).
+pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
+
 /// A span-metrics setting that cannot work.
 #[derive(Debug, Error, PartialEq)]
 #[non_exhaustive]
@@ -81,6 +89,7 @@ pub struct SpanMetricsBuilder {
     dimensions: Vec<(String, Option<String>)>,
     buckets: Vec<f64>,
     limit: usize,
+    max_bytes: usize,
     namespace: String,
     isa: Option<Isa>,
 }
@@ -106,6 +115,16 @@ impl SpanMetricsBuilder {
     /// each resource, there are at most twice this many.
     pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.limit = limit;
+        self
+    }
+
+    /// A bound on the bytes the series' and resources' attributes take
+    /// (default [`DEFAULT_MAX_BYTES`]): the cardinality limit bounds how
+    /// many series there are, this how large they are (a span name or an
+    /// attribute may be as long as a request). A span whose new series or
+    /// resource would pass it is counted as past the cardinality limit.
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
         self
     }
 
@@ -135,6 +154,8 @@ impl SpanMetricsBuilder {
             dimensions: self.dimensions,
             buckets: Buckets::new(self.buckets)?,
             limit: self.limit,
+            max_bytes: self.max_bytes,
+            bytes: 0,
             namespace: self.namespace,
             isa: self.isa.unwrap_or_else(Isa::detect),
             resources: Vec::new(),
@@ -172,6 +193,10 @@ pub struct SpanMetrics {
     dimensions: Vec<(String, Option<String>)>,
     buckets: Buckets,
     limit: usize,
+    max_bytes: usize,
+    /// The bytes the series' and resources' attributes take (their keys
+    /// counted twice: they are kept as a map key too).
+    bytes: usize,
     namespace: String,
     isa: Isa,
     resources: Vec<ResourceSeries>,
@@ -189,6 +214,7 @@ impl SpanMetrics {
             dimensions: Vec::new(),
             buckets: DEFAULT_BUCKETS_MS.to_vec(),
             limit: DEFAULT_CARDINALITY_LIMIT,
+            max_bytes: DEFAULT_MAX_BYTES,
             namespace: "traces.span.metrics".to_owned(),
             isa: None,
         }
@@ -199,12 +225,9 @@ impl SpanMetrics {
         self.series_count
     }
 
-    fn resource_index(&mut self, resource: Option<&Resource>) -> usize {
-        let resource = resource.cloned().unwrap_or_default();
-        let key = key_of(&resource.attributes);
-        if let Some(&i) = self.by_resource.get(&key) {
-            return i;
-        }
+    /// Keeps a new resource, `key` being its attributes' key.
+    fn new_resource(&mut self, resource: Resource, key: Vec<u8>) -> usize {
+        self.bytes += 2 * key.len();
         self.resources.push(ResourceSeries {
             resource,
             series: Vec::new(),
@@ -242,7 +265,16 @@ impl SpanMetrics {
         out
     }
 
-    fn series_index(&mut self, r: usize, attributes: Vec<KeyValue>, now: u64) -> usize {
+    /// The series of `attributes` in resource `r`, made if new; the
+    /// resource's overflow series past the cardinality limit or the byte
+    /// bound, or if `overflow`.
+    fn series_index(
+        &mut self,
+        r: usize,
+        attributes: Vec<KeyValue>,
+        now: u64,
+        overflow: bool,
+    ) -> usize {
         let key = key_of(&attributes);
         if let Some(&i) = self.resources[r].by_key.get(&key) {
             return i;
@@ -255,7 +287,10 @@ impl SpanMetrics {
             sum_ms: 0.0,
             start: now,
         };
-        if self.series_count >= self.limit {
+        if overflow
+            || self.series_count >= self.limit
+            || self.bytes + 2 * key.len() > self.max_bytes
+        {
             let rs = &mut self.resources[r];
             if let Some(i) = rs.overflow {
                 return i;
@@ -274,6 +309,7 @@ impl SpanMetrics {
             self.series_count += 1;
             return i;
         }
+        self.bytes += 2 * key.len();
         let rs = &mut self.resources[r];
         rs.series.push(new(attributes));
         let i = rs.series.len() - 1;
@@ -301,20 +337,32 @@ impl Processor for SpanMetrics {
             if rs.scope_spans.iter().all(|s| s.spans.is_empty()) {
                 continue;
             }
-            // Past the cap a new resource is not kept: its spans go to the
-            // first resource's overflow series. So resources are created
-            // only below the cap, each with a series at once, and there
-            // are at most twice the cap's series in all.
-            let r = if self.series_count >= self.limit
-                && !self.by_resource.contains_key(&key_of(resource_attrs))
-            {
-                0
-            } else {
-                self.resource_index(rs.resource.as_ref())
+            // Past the cap or the byte bound a new resource is not kept:
+            // its spans go to the first resource's overflow series (a
+            // resource without attributes when there is none yet). So
+            // resources are created only below the cap, each with a series
+            // at once, and there are at most twice the cap's series in all.
+            let key = key_of(resource_attrs);
+            let (r, overflow) = match self.by_resource.get(&key) {
+                Some(&r) => (r, false),
+                None if self.series_count >= self.limit
+                    || self.bytes + 2 * key.len() > self.max_bytes =>
+                {
+                    let r = if self.resources.is_empty() {
+                        self.new_resource(Resource::default(), key_of(&[]))
+                    } else {
+                        0
+                    };
+                    (r, true)
+                }
+                None => {
+                    let resource = rs.resource.clone().unwrap_or_default();
+                    (self.new_resource(resource, key), false)
+                }
             };
             for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
                 let attributes = self.attributes(service, resource_attrs, span);
-                let s = self.series_index(r, attributes, now);
+                let s = self.series_index(r, attributes, now, overflow);
                 push(
                     &mut columns,
                     &mut self.column_index,
@@ -748,6 +796,55 @@ mod tests {
             attrs.contains(r#"StringValue("")"#) && attrs.contains(r#"StringValue("y")"#),
             "{attrs}"
         );
+    }
+
+    #[test]
+    fn long_names_and_resources_stay_within_the_byte_bound() {
+        let mut m = SpanMetrics::builder()
+            .with_max_bytes(64 << 10)
+            .build()
+            .unwrap();
+        // 64 spans with names of 16 KiB each, all distinct: four fit.
+        let long = |i: usize| format!("{i:04}{}", "x".repeat(16 << 10));
+        let mut req = batch(vec![(
+            "svc",
+            (0..64).map(|i| span(&long(i), 1, 0, 1, None)).collect(),
+        )]);
+        m.process(&mut req);
+        assert!(m.bytes <= 64 << 10, "{}", m.bytes);
+        // A resource larger than the bound: its spans are counted in an
+        // overflow series of the first resource.
+        let mut big = batch(vec![("other", vec![span("op", 1, 0, 1, None)])]);
+        big.resource_spans[0]
+            .resource
+            .as_mut()
+            .unwrap()
+            .attributes
+            .push(string_attr("blob", &"y".repeat(1 << 20)));
+        m.process(&mut big);
+        assert!(m.bytes <= 64 << 10, "{}", m.bytes);
+        assert_eq!(m.resources.len(), 1);
+        let mut metrics = Vec::new();
+        m.take_metrics(&mut metrics);
+        let t = table(&metrics);
+        let overflow = t
+            .iter()
+            .find(|((_, a), _)| a.contains("otel.metric.overflow"))
+            .unwrap()
+            .1;
+        assert_eq!(
+            t.values().map(|v| v.0).sum::<u64>(),
+            65,
+            "every span counted"
+        );
+        assert_eq!(overflow.0, 65 - (m.series() as u64 - 1));
+        // The first resource to come, larger than the bound, is kept
+        // without its attributes.
+        let mut m = SpanMetrics::builder().with_max_bytes(1024).build().unwrap();
+        m.process(&mut big);
+        assert_eq!(m.resources.len(), 1);
+        assert!(m.resources[0].resource.attributes.is_empty());
+        assert_eq!(m.series(), 1);
     }
 
     #[test]
