@@ -313,6 +313,18 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
                 }
             }
         }
+        if let Some(derived) = forward.derived_metrics_stats() {
+            let stats = derived.snapshot();
+            if stats.items_accepted > 0 {
+                let _ = print(format_args!(
+                    "derived  metrics  {:>9} accepted, {:>9} exported, {:>9} dropped, {:>9} queued (data points of span metrics)",
+                    stats.items_accepted,
+                    stats.items_exported,
+                    stats.dropped.total(),
+                    stats.queued_items,
+                ));
+            }
+        }
         forwarded = forward_result
             .map_err(|e| CliError::Failed(format!("not everything was forwarded: {e}")));
     }

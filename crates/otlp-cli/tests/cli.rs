@@ -1636,7 +1636,10 @@ fn a_forwarding_receive_runs_the_processors() {
          type = \"attributes\"\n\
          [[processor.actions]]\n\
          key = \"client.address\"\n\
-         action = \"delete\"\n",
+         action = \"delete\"\n\
+         \n\
+         [[processor]]\n\
+         type = \"span_metrics\"\n",
     )
     .unwrap();
     let end = Receive::start(&last);
@@ -1664,6 +1667,11 @@ fn a_forwarding_receive_runs_the_processors() {
     let (relay_stdout, relayed) = relay.stop_raw();
     let (_, arrived) = end.stop_raw();
     let relayed = received_span_ids(&relayed);
+    // The end gets the kept spans, and the span metrics derived from them.
+    let (arrived, metrics): (Vec<&str>, Vec<&str>) = arrived
+        .lines()
+        .partition(|l| l.contains("\"signal\":\"traces\""));
+    let arrived = arrived.join("\n");
     let kept = received_span_ids(&arrived);
     assert_eq!(relayed.len(), N);
     assert!(
@@ -1689,6 +1697,30 @@ fn a_forwarding_receive_runs_the_processors() {
     );
     assert!(!arrived.contains("client.address"));
     assert!(arrived.contains("http.route"));
+    // The span metrics derived from the kept spans went on too, counted
+    // apart: every data point accepted was delivered.
+    let derived = relay_stdout
+        .lines()
+        .find(|l| l.starts_with("derived  metrics"))
+        .unwrap_or_else(|| panic!("no derived metrics line: {relay_stdout}"));
+    let numbers: Vec<u64> = derived
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [accepted, exported, dropped, queued] = numbers[..] else {
+        panic!("{derived}")
+    };
+    assert!(accepted > 0 && accepted == exported, "{derived}");
+    assert_eq!((dropped, queued), (0, 0), "{derived}");
+    let points: u64 = metrics
+        .iter()
+        .map(|l| {
+            assert!(l.contains("\"signal\":\"metrics\""), "{l:.200}");
+            let items = l.split_once("\"items\":").unwrap().1;
+            items[..items.find(',').unwrap()].parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(points, exported);
 }
 
 /// A processors file with a mistake is refused before anything starts,

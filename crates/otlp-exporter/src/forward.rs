@@ -67,6 +67,15 @@ impl OtlpForwarder {
         self.pipelines[signal.index()].stats.clone()
     }
 
+    /// The counters of the metrics the processors derive from the
+    /// forwarded spans (span metrics), when the chain has such a step: data
+    /// points accepted, exported and dropped, apart from the forwarded
+    /// metrics' [`stats`](Self::stats).
+    #[cfg(feature = "processors")]
+    pub fn derived_metrics_stats(&self) -> Option<ExportStats> {
+        self.pipelines[Signal::Traces.index()].derived_metrics_stats()
+    }
+
     /// Stops taking requests and waits up to `timeout` for every queue to
     /// drain; an error if something was left or dropped.
     pub fn shutdown(&self, timeout: Duration) -> OTelSdkResult {

@@ -22,7 +22,8 @@
 //! Metrics the chain derives (span metrics) go out through a metrics
 //! pipeline of the same exporter settings, at most once per
 //! [`METRICS_INTERVAL`] while batches flow, and at every flush and at
-//! shutdown.
+//! shutdown, in requests of at most 3 MiB (a Collector takes 4 MiB by
+//! default), split between metrics and data points.
 
 use crate::pipeline::Pipeline;
 use crate::stats::ExportStats;
@@ -34,6 +35,141 @@ use otlp_simd::processor::{Chain, EarlyDrop, SpanChain, SpanOutcome};
 use std::borrow::Cow;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+type MetricsRequest = otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+
+/// The most bytes one request of derived metrics takes encoded (a data
+/// point larger than that goes alone).
+const MAX_METRICS_BYTES: usize = 3 << 20;
+
+/// `request` in requests of at most `max` bytes encoded, split between
+/// metrics and, within a metric, between data points; each part names its
+/// resource and scope again.
+fn split_metrics(request: MetricsRequest, max: usize) -> Vec<MetricsRequest> {
+    use otlp_core::proto::metrics::v1::{metric::Data, Metric, ResourceMetrics, ScopeMetrics};
+    use prost::Message;
+
+    /// `points` in runs of at most `max` bytes (one at least each).
+    fn runs<P: Message>(points: Vec<P>, max: usize) -> Vec<Vec<P>> {
+        let mut out = Vec::new();
+        let (mut run, mut len) = (Vec::new(), 0);
+        for p in points {
+            // A point's own bytes and its field's tag and length.
+            let n = p.encoded_len() + 11;
+            if len + n > max && !run.is_empty() {
+                out.push(std::mem::take(&mut run));
+                len = 0;
+            }
+            len += n;
+            run.push(p);
+        }
+        if !run.is_empty() {
+            out.push(run);
+        }
+        out
+    }
+
+    /// `m` as metrics of at most about `max` bytes, each with some of its
+    /// data points.
+    fn pieces(mut m: Metric, max: usize) -> Vec<Metric> {
+        if m.encoded_len() <= max {
+            return vec![m];
+        }
+        let Some(data) = m.data.take() else {
+            return vec![m];
+        };
+        let with = |data: Data| Metric {
+            data: Some(data),
+            ..m.clone()
+        };
+        match data {
+            Data::Gauge(g) => runs(g.data_points, max)
+                .into_iter()
+                .map(|points| {
+                    with(Data::Gauge(otlp_core::proto::metrics::v1::Gauge {
+                        data_points: points,
+                    }))
+                })
+                .collect(),
+            Data::Sum(mut s) => runs(std::mem::take(&mut s.data_points), max)
+                .into_iter()
+                .map(|points| {
+                    with(Data::Sum(otlp_core::proto::metrics::v1::Sum {
+                        data_points: points,
+                        ..s.clone()
+                    }))
+                })
+                .collect(),
+            Data::Histogram(mut h) => runs(std::mem::take(&mut h.data_points), max)
+                .into_iter()
+                .map(|points| {
+                    with(Data::Histogram(otlp_core::proto::metrics::v1::Histogram {
+                        data_points: points,
+                        ..h.clone()
+                    }))
+                })
+                .collect(),
+            Data::ExponentialHistogram(mut h) => runs(std::mem::take(&mut h.data_points), max)
+                .into_iter()
+                .map(|points| {
+                    with(Data::ExponentialHistogram(
+                        otlp_core::proto::metrics::v1::ExponentialHistogram {
+                            data_points: points,
+                            ..h.clone()
+                        },
+                    ))
+                })
+                .collect(),
+            Data::Summary(g) => runs(g.data_points, max)
+                .into_iter()
+                .map(|points| {
+                    with(Data::Summary(otlp_core::proto::metrics::v1::Summary {
+                        data_points: points,
+                    }))
+                })
+                .collect(),
+        }
+    }
+
+    if request.encoded_len() <= max {
+        return vec![request];
+    }
+    let mut out = Vec::new();
+    let (mut current, mut len) = (MetricsRequest::default(), 0);
+    for rm in request.resource_metrics {
+        for sm in rm.scope_metrics {
+            // Room for the resource and the scope around each piece.
+            let shell = rm.resource.as_ref().map_or(0, Message::encoded_len)
+                + sm.scope.as_ref().map_or(0, Message::encoded_len)
+                + rm.schema_url.len()
+                + sm.schema_url.len()
+                + 32;
+            for metric in sm.metrics {
+                for piece in pieces(metric, max.saturating_sub(shell)) {
+                    let n = piece.encoded_len() + shell;
+                    if len + n > max && !current.resource_metrics.is_empty() {
+                        out.push(std::mem::take(&mut current));
+                        len = 0;
+                    }
+                    len += n;
+                    current.resource_metrics.push(ResourceMetrics {
+                        resource: rm.resource.clone(),
+                        scope_metrics: vec![ScopeMetrics {
+                            scope: sm.scope.clone(),
+                            metrics: vec![piece],
+                            schema_url: sm.schema_url.clone(),
+                        }],
+                        schema_url: rm.schema_url.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if !current.resource_metrics.is_empty() {
+        out.push(current);
+    }
+    out
+}
 
 /// Longest time derived metrics wait before they are sent while batches
 /// flow (the SDK's periodic metric reader exports every 60 s; span metrics
@@ -240,11 +376,16 @@ impl Processing {
     }
 
     /// Queues derived metrics on the metrics pipeline (on its runtime:
-    /// this may run inside an application's call).
-    fn send_metrics(
-        &self,
-        metrics: otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest,
-    ) {
+    /// this may run inside an application's call), in requests of at most
+    /// [`MAX_METRICS_BYTES`] encoded (span metrics keep growing with the
+    /// series; a Collector takes 4 MiB by default).
+    fn send_metrics(&self, metrics: MetricsRequest) {
+        for part in split_metrics(metrics, MAX_METRICS_BYTES) {
+            self.send_metrics_part(part);
+        }
+    }
+
+    fn send_metrics_part(&self, metrics: MetricsRequest) {
         let Some(pipeline) = self.metrics.as_ref().map(Arc::clone) else {
             return;
         };
@@ -338,5 +479,141 @@ impl Processing {
     /// The metrics pipeline's counters (data points of span metrics).
     pub(crate) fn metrics_stats(&self) -> Option<ExportStats> {
         self.metrics.as_ref().map(|m| m.stats.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otlp_core::proto::common::v1::{any_value::Value, AnyValue, KeyValue};
+    use otlp_core::proto::metrics::v1::{
+        metric::Data, number_data_point, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+        ResourceMetrics, ScopeMetrics, Sum,
+    };
+    use otlp_core::proto::resource::v1::Resource;
+    use prost::Message as _;
+
+    fn attrs(i: usize, len: usize) -> Vec<KeyValue> {
+        vec![KeyValue {
+            key: "span.name".into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(format!("{i}{}", "x".repeat(len)))),
+            }),
+            ..KeyValue::default()
+        }]
+    }
+
+    /// Two resources, each with a sum and a histogram of `n` points.
+    fn request(n: usize, len: usize) -> MetricsRequest {
+        let resource = |name: &str| ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue(name.into())),
+                    }),
+                    ..KeyValue::default()
+                }],
+                ..Resource::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    Metric {
+                        name: "calls".into(),
+                        data: Some(Data::Sum(Sum {
+                            data_points: (0..n)
+                                .map(|i| NumberDataPoint {
+                                    attributes: attrs(i, len),
+                                    value: Some(number_data_point::Value::AsInt(i as i64)),
+                                    ..NumberDataPoint::default()
+                                })
+                                .collect(),
+                            aggregation_temporality: 2,
+                            is_monotonic: true,
+                        })),
+                        ..Metric::default()
+                    },
+                    Metric {
+                        name: "duration".into(),
+                        unit: "ms".into(),
+                        data: Some(Data::Histogram(Histogram {
+                            data_points: (0..n)
+                                .map(|i| HistogramDataPoint {
+                                    attributes: attrs(i, len),
+                                    count: i as u64,
+                                    bucket_counts: vec![i as u64; 17],
+                                    ..HistogramDataPoint::default()
+                                })
+                                .collect(),
+                            aggregation_temporality: 2,
+                        })),
+                        ..Metric::default()
+                    },
+                ],
+                ..ScopeMetrics::default()
+            }],
+            ..ResourceMetrics::default()
+        };
+        MetricsRequest {
+            resource_metrics: vec![resource("a"), resource("b")],
+        }
+    }
+
+    /// (resource, metric name, point attributes) of every point, in order,
+    /// with the metric's settings.
+    fn points(r: &MetricsRequest) -> Vec<(Vec<u8>, String, String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for rm in &r.resource_metrics {
+            let res = rm.resource.as_ref().unwrap().encode_to_vec();
+            for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+                let shell = Metric {
+                    data: None,
+                    ..m.clone()
+                }
+                .encode_to_vec();
+                match &m.data {
+                    Some(Data::Sum(s)) => out.extend(s.data_points.iter().map(|p| {
+                        (
+                            res.clone(),
+                            m.name.clone(),
+                            format!("{:?}{}", p, s.is_monotonic),
+                            shell.clone(),
+                        )
+                    })),
+                    Some(Data::Histogram(h)) => out.extend(h.data_points.iter().map(|p| {
+                        (
+                            res.clone(),
+                            m.name.clone(),
+                            format!("{:?}{}", p, h.aggregation_temporality),
+                            shell.clone(),
+                        )
+                    })),
+                    _ => unreachable!(),
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn derived_metrics_go_in_requests_under_the_bound() {
+        let whole = request(3_000, 40);
+        assert!(whole.encoded_len() > 256 << 10);
+        let parts = split_metrics(whole.clone(), 64 << 10);
+        assert!(parts.len() > 4);
+        for p in &parts {
+            assert!(p.encoded_len() <= 64 << 10, "{}", p.encoded_len());
+        }
+        let joined: Vec<_> = parts.iter().flat_map(points).collect();
+        assert_eq!(joined, points(&whole));
+        // A small request stays whole; a point larger than the bound goes
+        // alone.
+        let small = request(3, 10);
+        assert_eq!(split_metrics(small.clone(), 64 << 10), vec![small]);
+        let big = request(2, 100 << 10);
+        let parts = split_metrics(big.clone(), 64 << 10);
+        assert_eq!(parts.len(), 8);
+        let joined: Vec<_> = parts.iter().flat_map(points).collect();
+        assert_eq!(joined, points(&big));
     }
 }

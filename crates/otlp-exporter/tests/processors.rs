@@ -865,3 +865,84 @@ fn a_batch_that_does_not_decode_for_the_chain_is_not_sent_unprocessed() {
         (1, 0, 1)
     );
 }
+
+#[test]
+fn derived_metrics_go_in_requests_a_collector_takes() {
+    // 10,000 series (the default cardinality limit) of span metrics make
+    // about 6 MB of data points: sent in requests under a Collector's
+    // default limit of 4 MiB, each data point delivered and counted.
+    use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
+    use otlp_core::proto::resource::v1::Resource;
+    use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use otlp_core::Signal;
+    use otlp_exporter::processors::SpanMetrics;
+    use otlp_exporter::OtlpForwarder;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let got: Arc<Mutex<Vec<ExportRequest>>> = Arc::default();
+    let log = Arc::clone(&got);
+    let receiver = rt.block_on(async move {
+        Receiver::builder()
+            .with_grpc_addr("127.0.0.1:0".parse().unwrap())
+            .with_max_message_size(4 << 20)
+            .serve(move |r: ReceivedRequest| {
+                log.lock().unwrap().push(r.request);
+                async { Reply::Accept }
+            })
+            .await
+            .unwrap()
+    });
+    let forwarder = OtlpForwarder::builder()
+        .with_endpoint(format!("http://{}", receiver.grpc_addr().unwrap()))
+        .with_protocol(Protocol::Grpc)
+        .with_processors(Chain::new().with(SpanMetrics::builder().build().unwrap()))
+        .build()
+        .unwrap();
+    let spans: Vec<Span> = (0..10_000)
+        .map(|i| Span {
+            trace_id: vec![1; 16],
+            span_id: vec![1; 8],
+            name: format!("GET /item/{i}"),
+            kind: 2,
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2_000_000,
+            ..Span::default()
+        })
+        .collect();
+    let request = ExportRequest::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![PKeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue("shop".into())),
+                    }),
+                    ..PKeyValue::default()
+                }],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    });
+    rt.block_on(forwarder.forward(&request)).unwrap();
+    forwarder
+        .shutdown(std::time::Duration::from_secs(30))
+        .unwrap();
+    rt.block_on(receiver.shutdown());
+    let derived = forwarder.derived_metrics_stats().unwrap().snapshot();
+    assert_eq!(derived.items_accepted, 20_000, "{derived:?}");
+    assert_eq!(derived.items_exported, 20_000, "{derived:?}");
+    let got = got.lock().unwrap();
+    let metrics: Vec<_> = got
+        .iter()
+        .filter(|r| r.signal() == Signal::Metrics)
+        .collect();
+    assert!(metrics.len() >= 2, "{} requests", metrics.len());
+    assert_eq!(
+        metrics.iter().map(|r| r.item_count()).sum::<usize>(),
+        20_000
+    );
+}
