@@ -43,7 +43,7 @@
 //! `adaptive_sampler` keys: `spans_per_second`, `window` (`"1s"`),
 //! `keep_span_names`, `keep_attributes` (a table of key = string value;
 //! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
-//! `histogram_buckets_ms`, `cardinality_limit`, `namespace` (see
+//! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `pattern` (see [`crate::processor::attributes`]).
 
@@ -158,6 +158,7 @@ struct SpanMetricsToml {
     dimensions: Vec<DimensionToml>,
     histogram_buckets_ms: Option<Vec<f64>>,
     cardinality_limit: Option<usize>,
+    max_bytes: Option<usize>,
     namespace: Option<String>,
 }
 
@@ -494,6 +495,9 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 if let Some(limit) = c.cardinality_limit {
                     b = b.with_cardinality_limit(limit);
                 }
+                if let Some(max) = c.max_bytes {
+                    b = b.with_max_bytes(max);
+                }
                 if let Some(ns) = c.namespace {
                     b = b.with_namespace(ns);
                 }
@@ -757,6 +761,31 @@ pattern = "^tmp"
         )
         .unwrap();
         assert_eq!(chain.names(), ["span_metrics"]);
+        // `max_bytes`: with room for nothing, the span is counted in the
+        // overflow series.
+        let mut chain =
+            chain_from_toml("[[processor]]\ntype = \"span_metrics\"\nmax_bytes = 1\n").unwrap();
+        use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let mut batch = crate::proto::collector::trace::v1::ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(crate::proto::resource::v1::Resource {
+                    attributes: vec![crate::processor::string_attr("service.name", "s")],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span::default()],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        chain.process(&mut batch);
+        let metrics = chain.take_metrics().unwrap();
+        let calls = &metrics.resource_metrics[0].scope_metrics[0].metrics[0];
+        let Some(crate::proto::metrics::v1::metric::Data::Sum(sum)) = &calls.data else {
+            panic!("{calls:?}")
+        };
+        assert_eq!(sum.data_points[0].attributes[0].key, "otel.metric.overflow");
         let (line, msg) = err_line(
             "[[processor]]\ntype = \"span_metrics\"\n\nhistogram_buckets_ms = [10.0, 1.0]\n",
         );
