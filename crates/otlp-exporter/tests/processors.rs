@@ -723,7 +723,7 @@ fn derived_metrics_wait_on_disk_with_a_persistent_queue() {
 #[test]
 fn the_forwarder_runs_a_chain_of_span_steps_on_each_request() {
     use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
-    use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use otlp_core::proto::trace::v1::Span;
     use otlp_exporter::OtlpForwarder;
     let recorder = Recorder::start();
     let forwarder = OtlpForwarder::builder()
@@ -752,15 +752,10 @@ fn the_forwarder_runs_a_chain_of_span_steps_on_each_request() {
         attributes: vec![attr("keep"), attr("secret")],
         ..Span::default()
     };
-    let request = ExportRequest::Traces(ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: vec![span("keep", 1), span("drop", 2), span("keep", 3)],
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
-    });
+    let request = traces_request(
+        None,
+        vec![span("keep", 1), span("drop", 2), span("keep", 3)],
+    );
     recorder.rt.block_on(forwarder.forward(&request)).unwrap();
     forwarder
         .shutdown(std::time::Duration::from_secs(10))
@@ -781,7 +776,7 @@ fn a_batch_that_does_not_decode_for_the_chain_is_not_sent_unprocessed() {
     // a trace id of the wrong length (protobuf takes any bytes): the chain
     // cannot run on it, so it is not sent, and its spans are counted.
     use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
-    use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use otlp_core::proto::trace::v1::Span;
     use otlp_exporter::OtlpForwarder;
     let recorder = Recorder::start();
     let forwarder = OtlpForwarder::builder()
@@ -806,15 +801,7 @@ fn a_batch_that_does_not_decode_for_the_chain_is_not_sent_unprocessed() {
         }],
         ..Span::default()
     };
-    let request = ExportRequest::Traces(ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: vec![span(vec![1; 16]), span(vec![2; 5])],
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
-    });
+    let request = traces_request(None, vec![span(vec![1; 16]), span(vec![2; 5])]);
     recorder.rt.block_on(forwarder.forward(&request)).unwrap();
     forwarder
         .shutdown(std::time::Duration::from_secs(10))
@@ -873,7 +860,7 @@ fn derived_metrics_go_in_requests_a_collector_takes() {
     // default limit of 4 MiB, each data point delivered and counted.
     use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
     use otlp_core::proto::resource::v1::Resource;
-    use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use otlp_core::proto::trace::v1::Span;
     use otlp_core::Signal;
     use otlp_exporter::processors::SpanMetrics;
     use otlp_exporter::OtlpForwarder;
@@ -908,25 +895,17 @@ fn derived_metrics_go_in_requests_a_collector_takes() {
             ..Span::default()
         })
         .collect();
-    let request = ExportRequest::Traces(ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![PKeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::StringValue("shop".into())),
-                    }),
-                    ..PKeyValue::default()
-                }],
-                ..Resource::default()
+    let resource = Resource {
+        attributes: vec![PKeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue("shop".into())),
             }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
+            ..PKeyValue::default()
         }],
-    });
+        ..Resource::default()
+    };
+    let request = traces_request(Some(resource), spans);
     rt.block_on(forwarder.forward(&request)).unwrap();
     forwarder
         .shutdown(std::time::Duration::from_secs(30))
@@ -945,4 +924,22 @@ fn derived_metrics_go_in_requests_a_collector_takes() {
         metrics.iter().map(|r| r.item_count()).sum::<usize>(),
         20_000
     );
+}
+
+/// A traces request of one resource and one scope.
+fn traces_request(
+    resource: Option<otlp_core::proto::resource::v1::Resource>,
+    spans: Vec<otlp_core::proto::trace::v1::Span>,
+) -> ExportRequest {
+    use otlp_core::proto::trace::v1::{ResourceSpans, ScopeSpans};
+    ExportRequest::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource,
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    })
 }

@@ -695,6 +695,27 @@ fn mark_with(
     }
 }
 
+/// [`narrow`] after storing `last`, the class words of the last word when
+/// `bytes` ends inside one: a value of one word (most values) is narrowed
+/// in registers and stored once (stored and read back at once, its words
+/// stall the reads).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn narrow_with_last(marks: &mut [[u64; CLASSES]], last: Option<[u64; CLASSES]>, digit_runs: bool) {
+    if let Some(last) = last {
+        if let [word] = marks {
+            let mut one = [last];
+            narrow(&mut one, digit_runs);
+            *word = one[0];
+            return;
+        }
+        if let Some(word) = marks.last_mut() {
+            *word = last;
+        }
+    }
+    narrow(marks, digit_runs);
+}
+
 /// Leaves in each word's `OTHER` the candidates (see [`mark_with`]).
 #[inline(always)]
 fn narrow(marks: &mut [[u64; CLASSES]], digit_runs: bool) {
@@ -883,19 +904,13 @@ mod x86 {
         let full = bytes.len() / 64;
         // SAFETY: the CPU has AVX2; marks[..full] covers bytes[..full * 64].
         unsafe { full_words(t, &bytes[..full * 64], &mut marks[..full], bit) };
-        if full < marks.len() {
+        let last = if full < marks.len() {
             // SAFETY: the CPU has AVX2; bytes[full * 64..] is 1 to 63 bytes.
-            let last = unsafe { last_word(t, bytes, full * 64, bit) };
-            if full == 0 {
-                // One word (most values): narrowed in registers, stored once.
-                let mut one = [last];
-                super::narrow(&mut one, digit_runs);
-                marks[0] = one[0];
-                return;
-            }
-            marks[full] = last;
-        }
-        super::narrow(marks, digit_runs);
+            Some(unsafe { last_word(t, bytes, full * 64, bit) })
+        } else {
+            None
+        };
+        super::narrow_with_last(marks, last, digit_runs);
     }
 
     /// [`super::mark_with`] on AVX-512.
@@ -914,19 +929,13 @@ mod x86 {
         let full = bytes.len() / 64;
         // SAFETY: the CPU has AVX-512 F/BW; marks[..full] covers bytes[..full * 64].
         unsafe { full_words512(&sets, &bytes[..full * 64], &mut marks[..full]) };
-        if full < marks.len() {
+        let last = if full < marks.len() {
             // SAFETY: the CPU has AVX-512 F/BW; bytes[full * 64..] is 1 to 63 bytes.
-            let last = unsafe { last_word512(&sets, &bytes[full * 64..]) };
-            if full == 0 {
-                // One word (most values): narrowed in registers, stored once.
-                let mut one = [last];
-                super::narrow(&mut one, digit_runs);
-                marks[0] = one[0];
-                return;
-            }
-            marks[full] = last;
-        }
-        super::narrow(marks, digit_runs);
+            Some(unsafe { last_word512(&sets, &bytes[full * 64..]) })
+        } else {
+            None
+        };
+        super::narrow_with_last(marks, last, digit_runs);
     }
 
     /// What the byte-set test needs of 32 bytes `x`, shared by the sets:

@@ -625,6 +625,14 @@ mod tests {
         t
     }
 
+    /// The (calls, buckets, sum) of the overflow series in `t`.
+    fn overflow_of(t: &Table) -> &(u64, Vec<u64>, f64) {
+        t.iter()
+            .find(|((_, a), _)| a.contains("otel.metric.overflow"))
+            .map(|(_, v)| v)
+            .expect("an overflow series")
+    }
+
     /// Span by span, straight from the definition.
     fn reference(req: &ExportTraceServiceRequest, m: &SpanMetrics) -> Table {
         let mut t = Table::new();
@@ -727,11 +735,7 @@ mod tests {
         let mut metrics = Vec::new();
         m.take_metrics(&mut metrics);
         let t = table(&metrics);
-        let overflow = t
-            .iter()
-            .find(|((_, a), _)| a.contains("otel.metric.overflow"))
-            .unwrap()
-            .1;
+        let overflow = overflow_of(&t);
         // c, d, and the other resource's x.
         assert_eq!(overflow.0, 3);
         assert_eq!(t.values().map(|v| v.0).sum::<u64>(), 6);
@@ -827,11 +831,7 @@ mod tests {
         let mut metrics = Vec::new();
         m.take_metrics(&mut metrics);
         let t = table(&metrics);
-        let overflow = t
-            .iter()
-            .find(|((_, a), _)| a.contains("otel.metric.overflow"))
-            .unwrap()
-            .1;
+        let overflow = overflow_of(&t);
         assert_eq!(
             t.values().map(|v| v.0).sum::<u64>(),
             65,
