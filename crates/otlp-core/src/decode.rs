@@ -52,6 +52,21 @@ pub enum DecodeError {
         #[source]
         source: serde_json::Error,
     },
+    /// A trace or span id of a length other than 16 or 8 bytes (an empty
+    /// one is no id): the Collector's decoder refuses such a request too.
+    #[error(
+        "invalid OTLP {signal} request: {field} has {len} bytes (an id has {expected}, or none)"
+    )]
+    InvalidId {
+        /// The signal the request was sent for.
+        signal: Signal,
+        /// The id's field, such as `span.trace_id`.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The length an id of that field has.
+        expected: usize,
+    },
     /// The request would exceed the [`DecodeLimits`] once decoded, or its
     /// protobuf is malformed in a way found before decoding
     /// ([`LimitError::Malformed`]).
@@ -77,6 +92,66 @@ impl DecodeError {
                 ..
             }
         )
+    }
+}
+
+/// The first trace or span id of `request` whose length is neither the
+/// id's (16 or 8 bytes) nor 0, with that length and the id's.
+fn wrong_id(request: &ExportRequest) -> Option<(&'static str, usize, usize)> {
+    use crate::proto::metrics::v1::Exemplar;
+    let check = |field: &'static str, id: &[u8], expected: usize| {
+        (!id.is_empty() && id.len() != expected).then_some((field, id.len(), expected))
+    };
+    let exemplars = |e: &[Exemplar]| {
+        e.iter().find_map(|e| {
+            check("exemplar.trace_id", &e.trace_id, 16)
+                .or_else(|| check("exemplar.span_id", &e.span_id, 8))
+        })
+    };
+    match request {
+        ExportRequest::Traces(r) => r
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .find_map(|s| {
+                check("span.trace_id", &s.trace_id, 16)
+                    .or_else(|| check("span.span_id", &s.span_id, 8))
+                    .or_else(|| check("span.parent_span_id", &s.parent_span_id, 8))
+                    .or_else(|| {
+                        s.links.iter().find_map(|l| {
+                            check("link.trace_id", &l.trace_id, 16)
+                                .or_else(|| check("link.span_id", &l.span_id, 8))
+                        })
+                    })
+            }),
+        ExportRequest::Logs(r) => r
+            .resource_logs
+            .iter()
+            .flat_map(|rl| &rl.scope_logs)
+            .flat_map(|sl| &sl.log_records)
+            .find_map(|l| {
+                check("log_record.trace_id", &l.trace_id, 16)
+                    .or_else(|| check("log_record.span_id", &l.span_id, 8))
+            }),
+        ExportRequest::Metrics(r) => r
+            .resource_metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .find_map(|m| match &m.data {
+                Some(Data::Gauge(g)) => g.data_points.iter().find_map(|p| exemplars(&p.exemplars)),
+                Some(Data::Sum(g)) => g.data_points.iter().find_map(|p| exemplars(&p.exemplars)),
+                Some(Data::Histogram(g)) => {
+                    g.data_points.iter().find_map(|p| exemplars(&p.exemplars))
+                }
+                Some(Data::ExponentialHistogram(g)) => {
+                    g.data_points.iter().find_map(|p| exemplars(&p.exemplars))
+                }
+                Some(Data::Summary(_)) | None => None,
+            }),
+        // Profiles (`v1development`) are passed as they come.
+        ExportRequest::Profiles(_) => None,
     }
 }
 
@@ -140,6 +215,14 @@ impl ExportRequest {
                 ExportProfilesServiceRequest::decode(protobuf).map_err(err)?,
             ),
         };
+        if let Some((field, len, expected)) = wrong_id(&request) {
+            return Err(DecodeError::InvalidId {
+                signal,
+                field,
+                len,
+                expected,
+            });
+        }
         Ok((request, footprint))
     }
 
@@ -427,6 +510,129 @@ mod json_tests {
             err.to_string()
                 .contains("resourceSpans[0].scopeSpans[0].spans[0].name"),
             "{err}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+    use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use crate::proto::metrics::v1::{
+        Exemplar, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    };
+    use crate::proto::trace::v1::{span::Link, ResourceSpans, ScopeSpans, Span};
+
+    fn traces(span: Span) -> Vec<u8> {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+        .encode_to_vec()
+    }
+
+    fn refused(signal: Signal, body: &[u8]) -> Option<(&'static str, usize)> {
+        match ExportRequest::decode(signal, Format::Protobuf, body) {
+            Err(DecodeError::InvalidId { field, len, .. }) => Some((field, len)),
+            Err(e) => panic!("{e}"),
+            Ok(_) => None,
+        }
+    }
+
+    #[test]
+    fn ids_of_a_wrong_length_are_refused_as_the_collector_does() {
+        let good = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            ..Span::default()
+        };
+        assert_eq!(refused(Signal::Traces, &traces(good.clone())), None);
+        // No id at all is no id, not a wrong one.
+        assert_eq!(refused(Signal::Traces, &traces(Span::default())), None);
+        let cases = [
+            (
+                Span {
+                    trace_id: vec![1; 5],
+                    ..good.clone()
+                },
+                ("span.trace_id", 5),
+            ),
+            (
+                Span {
+                    span_id: vec![1; 16],
+                    ..good.clone()
+                },
+                ("span.span_id", 16),
+            ),
+            (
+                Span {
+                    parent_span_id: vec![1; 7],
+                    ..good.clone()
+                },
+                ("span.parent_span_id", 7),
+            ),
+            (
+                Span {
+                    links: vec![Link {
+                        trace_id: vec![1; 17],
+                        span_id: vec![1; 8],
+                        ..Link::default()
+                    }],
+                    ..good.clone()
+                },
+                ("link.trace_id", 17),
+            ),
+        ];
+        for (span, want) in cases {
+            assert_eq!(refused(Signal::Traces, &traces(span)), Some(want));
+        }
+        let logs = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord {
+                        span_id: vec![1; 4],
+                        ..LogRecord::default()
+                    }],
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        };
+        assert_eq!(
+            refused(Signal::Logs, &logs.encode_to_vec()),
+            Some(("log_record.span_id", 4))
+        );
+        let metrics = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        data: Some(Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint {
+                                exemplars: vec![Exemplar {
+                                    trace_id: vec![1; 15],
+                                    ..Exemplar::default()
+                                }],
+                                ..NumberDataPoint::default()
+                            }],
+                        })),
+                        ..Metric::default()
+                    }],
+                    ..ScopeMetrics::default()
+                }],
+                ..ResourceMetrics::default()
+            }],
+        };
+        let err =
+            ExportRequest::decode(Signal::Metrics, Format::Protobuf, &metrics.encode_to_vec())
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid OTLP metrics request: exemplar.trace_id has 15 bytes (an id has 16, or none)"
         );
     }
 }
