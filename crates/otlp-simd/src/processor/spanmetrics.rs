@@ -36,8 +36,8 @@
 //!
 //! Spans are never dropped. Differences from the connector: no exemplars,
 //! no exponential histograms, no delta temporality, no `events` metric, no
-//! expiry of idle series (the cap bounds them instead), and durations are
-//! counted in milliseconds only.
+//! expiry of idle series (the cardinality cap and the byte bound bound them
+//! instead), and durations are counted in milliseconds only.
 
 use super::{Outcome, Processor};
 use crate::agg::{histogram_with, BoundsError, Buckets};
