@@ -49,22 +49,34 @@ fn split_metrics(request: MetricsRequest, max: usize) -> Vec<MetricsRequest> {
     use otlp_core::proto::metrics::v1::{metric::Data, Metric, ResourceMetrics, ScopeMetrics};
     use prost::Message;
 
-    /// `points` in runs of at most `max` bytes (one at least each).
-    fn runs<P: Message>(points: Vec<P>, max: usize) -> Vec<Vec<P>> {
+    /// `points` in runs of at most `max` bytes (one at least each), each
+    /// made into a copy of `shell` by `data`.
+    fn runs<P: Message>(
+        points: Vec<P>,
+        max: usize,
+        shell: &Metric,
+        data: impl Fn(Vec<P>) -> Data,
+    ) -> Vec<Metric> {
         let mut out = Vec::new();
         let (mut run, mut len) = (Vec::new(), 0);
+        let mut flush = |run: Vec<P>| {
+            out.push(Metric {
+                data: Some(data(run)),
+                ..shell.clone()
+            })
+        };
         for p in points {
             // A point's own bytes and its field's tag and length.
             let n = p.encoded_len() + 11;
             if len + n > max && !run.is_empty() {
-                out.push(std::mem::take(&mut run));
+                flush(std::mem::take(&mut run));
                 len = 0;
             }
             len += n;
             run.push(p);
         }
         if !run.is_empty() {
-            out.push(run);
+            flush(run);
         }
         out
     }
@@ -72,62 +84,42 @@ fn split_metrics(request: MetricsRequest, max: usize) -> Vec<MetricsRequest> {
     /// `m` as metrics of at most about `max` bytes, each with some of its
     /// data points.
     fn pieces(mut m: Metric, max: usize) -> Vec<Metric> {
+        use otlp_core::proto::metrics::v1::{ExponentialHistogram, Gauge, Histogram, Sum, Summary};
         if m.encoded_len() <= max {
             return vec![m];
         }
         let Some(data) = m.data.take() else {
             return vec![m];
         };
-        let with = |data: Data| Metric {
-            data: Some(data),
-            ..m.clone()
-        };
         match data {
-            Data::Gauge(g) => runs(g.data_points, max)
-                .into_iter()
-                .map(|points| {
-                    with(Data::Gauge(otlp_core::proto::metrics::v1::Gauge {
-                        data_points: points,
-                    }))
+            Data::Gauge(g) => runs(g.data_points, max, &m, |data_points| {
+                Data::Gauge(Gauge { data_points })
+            }),
+            Data::Sum(mut s) => runs(std::mem::take(&mut s.data_points), max, &m, |data_points| {
+                Data::Sum(Sum {
+                    data_points,
+                    ..s.clone()
                 })
-                .collect(),
-            Data::Sum(mut s) => runs(std::mem::take(&mut s.data_points), max)
-                .into_iter()
-                .map(|points| {
-                    with(Data::Sum(otlp_core::proto::metrics::v1::Sum {
-                        data_points: points,
-                        ..s.clone()
-                    }))
-                })
-                .collect(),
-            Data::Histogram(mut h) => runs(std::mem::take(&mut h.data_points), max)
-                .into_iter()
-                .map(|points| {
-                    with(Data::Histogram(otlp_core::proto::metrics::v1::Histogram {
-                        data_points: points,
+            }),
+            Data::Histogram(mut h) => {
+                runs(std::mem::take(&mut h.data_points), max, &m, |data_points| {
+                    Data::Histogram(Histogram {
+                        data_points,
                         ..h.clone()
-                    }))
+                    })
                 })
-                .collect(),
-            Data::ExponentialHistogram(mut h) => runs(std::mem::take(&mut h.data_points), max)
-                .into_iter()
-                .map(|points| {
-                    with(Data::ExponentialHistogram(
-                        otlp_core::proto::metrics::v1::ExponentialHistogram {
-                            data_points: points,
-                            ..h.clone()
-                        },
-                    ))
+            }
+            Data::ExponentialHistogram(mut h) => {
+                runs(std::mem::take(&mut h.data_points), max, &m, |data_points| {
+                    Data::ExponentialHistogram(ExponentialHistogram {
+                        data_points,
+                        ..h.clone()
+                    })
                 })
-                .collect(),
-            Data::Summary(g) => runs(g.data_points, max)
-                .into_iter()
-                .map(|points| {
-                    with(Data::Summary(otlp_core::proto::metrics::v1::Summary {
-                        data_points: points,
-                    }))
-                })
-                .collect(),
+            }
+            Data::Summary(g) => runs(g.data_points, max, &m, |data_points| {
+                Data::Summary(Summary { data_points })
+            }),
         }
     }
 

@@ -722,7 +722,6 @@ fn derived_metrics_wait_on_disk_with_a_persistent_queue() {
 /// chain of span-by-span steps runs on each request there.
 #[test]
 fn the_forwarder_runs_a_chain_of_span_steps_on_each_request() {
-    use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
     use otlp_core::proto::trace::v1::Span;
     use otlp_exporter::OtlpForwarder;
     let recorder = Recorder::start();
@@ -738,13 +737,7 @@ fn the_forwarder_runs_a_chain_of_span_steps_on_each_request() {
         )
         .build()
         .unwrap();
-    let attr = |k: &str| PKeyValue {
-        key: k.to_owned(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue("v".to_owned())),
-        }),
-        ..PKeyValue::default()
-    };
+    let attr = |k: &str| string_kv(k, "v");
     let span = |name: &str, id: u8| Span {
         trace_id: vec![id; 16],
         span_id: vec![id; 8],
@@ -775,7 +768,6 @@ fn a_batch_that_does_not_decode_for_the_chain_is_not_sent_unprocessed() {
     // Over http/json the forwarder's batch goes through JSON, which refuses
     // a trace id of the wrong length (protobuf takes any bytes): the chain
     // cannot run on it, so it is not sent, and its spans are counted.
-    use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
     use otlp_core::proto::trace::v1::Span;
     use otlp_exporter::OtlpForwarder;
     let recorder = Recorder::start();
@@ -792,13 +784,7 @@ fn a_batch_that_does_not_decode_for_the_chain_is_not_sent_unprocessed() {
         trace_id,
         span_id: vec![1; 8],
         name: "op".to_owned(),
-        attributes: vec![PKeyValue {
-            key: "secret".to_owned(),
-            value: Some(AnyValue {
-                value: Some(Value::StringValue("hunter2".to_owned())),
-            }),
-            ..PKeyValue::default()
-        }],
+        attributes: vec![string_kv("secret", "hunter2")],
         ..Span::default()
     };
     let request = traces_request(None, vec![span(vec![1; 16]), span(vec![2; 5])]);
@@ -858,7 +844,6 @@ fn derived_metrics_go_in_requests_a_collector_takes() {
     // 10,000 series (the default cardinality limit) of span metrics make
     // about 6 MB of data points: sent in requests under a Collector's
     // default limit of 4 MiB, each data point delivered and counted.
-    use otlp_core::proto::common::v1::{AnyValue, KeyValue as PKeyValue};
     use otlp_core::proto::resource::v1::Resource;
     use otlp_core::proto::trace::v1::Span;
     use otlp_core::Signal;
@@ -896,13 +881,7 @@ fn derived_metrics_go_in_requests_a_collector_takes() {
         })
         .collect();
     let resource = Resource {
-        attributes: vec![PKeyValue {
-            key: "service.name".into(),
-            value: Some(AnyValue {
-                value: Some(Value::StringValue("shop".into())),
-            }),
-            ..PKeyValue::default()
-        }],
+        attributes: vec![string_kv("service.name", "shop")],
         ..Resource::default()
     };
     let request = traces_request(Some(resource), spans);
@@ -942,4 +921,16 @@ fn traces_request(
             ..ResourceSpans::default()
         }],
     })
+}
+
+/// A string attribute of a decoded request.
+fn string_kv(key: &str, value: &str) -> otlp_core::proto::common::v1::KeyValue {
+    use otlp_core::proto::common::v1::{AnyValue, KeyValue};
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.to_owned())),
+        }),
+        ..KeyValue::default()
+    }
 }

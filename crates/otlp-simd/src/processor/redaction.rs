@@ -674,14 +674,14 @@ fn remove_in_order<L: AttrList>(attrs: &mut L, removed: &[usize]) {
     let n = attrs.count();
     // The attributes by key: group[i] is attribute i's key's number.
     let mut group = Vec::with_capacity(n);
-    {
+    let groups = {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         for i in 0..n {
             let next = ids.len();
             group.push(*ids.entry(attrs.key_at(i)).or_insert(next));
         }
-    }
-    let groups = group.iter().max().map_or(0, |g| g + 1);
+        ids.len()
+    };
     let mut positions: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); groups];
     for (i, &g) in group.iter().enumerate() {
         positions[g].insert(i);
