@@ -52,8 +52,9 @@ pub enum DecodeError {
         #[source]
         source: serde_json::Error,
     },
-    /// A trace or span id of a length other than 16 or 8 bytes (an empty
-    /// one is no id): the Collector's decoder refuses such a request too.
+    /// A trace, span or profile id of a length other than 16 or 8 bytes
+    /// (an empty one is no id): the Collector's decoder refuses such a
+    /// request too.
     #[error(
         "invalid OTLP {signal} request: {field} has {len} bytes (an id has {expected}, or none)"
     )]
@@ -95,8 +96,8 @@ impl DecodeError {
     }
 }
 
-/// The first trace or span id of `request` whose length is neither the
-/// id's (16 or 8 bytes) nor 0, with that length and the id's.
+/// The first trace, span or profile id of `request` whose length is
+/// neither the id's (16 or 8 bytes) nor 0, with that length and the id's.
 fn wrong_id(request: &ExportRequest) -> Option<(&'static str, usize, usize)> {
     use crate::proto::metrics::v1::Exemplar;
     let check = |field: &'static str, id: &[u8], expected: usize| {
@@ -150,8 +151,21 @@ fn wrong_id(request: &ExportRequest) -> Option<(&'static str, usize, usize)> {
                 }
                 Some(Data::Summary(_)) | None => None,
             }),
-        // Profiles (`v1development`) are passed as they come.
-        ExportRequest::Profiles(_) => None,
+        ExportRequest::Profiles(r) => r
+            .resource_profiles
+            .iter()
+            .flat_map(|rp| &rp.scope_profiles)
+            .flat_map(|sp| &sp.profiles)
+            .find_map(|p| check("profile.profile_id", &p.profile_id, 16))
+            .or_else(|| {
+                r.dictionary
+                    .iter()
+                    .flat_map(|d| &d.link_table)
+                    .find_map(|l| {
+                        check("dictionary.link.trace_id", &l.trace_id, 16)
+                            .or_else(|| check("dictionary.link.span_id", &l.span_id, 8))
+                    })
+            }),
     }
 }
 
@@ -634,5 +648,55 @@ mod id_tests {
             err.to_string(),
             "invalid OTLP metrics request: exemplar.trace_id has 15 bytes (an id has 16, or none)"
         );
+    }
+
+    /// Profiles carry ids too: each profile's, and the trace and span ids
+    /// of the dictionary's links (pdata's `ProfileID`, `TraceID` and
+    /// `SpanID` refuse other lengths).
+    #[test]
+    fn profile_ids_of_a_wrong_length_are_refused() {
+        use crate::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+        use crate::proto::profiles::v1development as p;
+        let request = |profile_id: Vec<u8>, link: p::Link| {
+            ExportProfilesServiceRequest {
+                resource_profiles: vec![p::ResourceProfiles {
+                    scope_profiles: vec![p::ScopeProfiles {
+                        profiles: vec![p::Profile {
+                            profile_id,
+                            ..p::Profile::default()
+                        }],
+                        ..p::ScopeProfiles::default()
+                    }],
+                    ..p::ResourceProfiles::default()
+                }],
+                dictionary: Some(p::ProfilesDictionary {
+                    link_table: vec![p::Link::default(), link],
+                    ..p::ProfilesDictionary::default()
+                }),
+            }
+            .encode_to_vec()
+        };
+        let link = |trace: usize, span: usize| p::Link {
+            trace_id: vec![3; trace],
+            span_id: vec![4; span],
+        };
+        let cases = [
+            (vec![1; 16], link(16, 8), None),
+            (vec![], link(0, 0), None),
+            (vec![1; 15], link(16, 8), Some(("profile.profile_id", 15))),
+            (
+                vec![1; 16],
+                link(8, 8),
+                Some(("dictionary.link.trace_id", 8)),
+            ),
+            (
+                vec![1; 16],
+                link(16, 16),
+                Some(("dictionary.link.span_id", 16)),
+            ),
+        ];
+        for (profile_id, link, want) in cases {
+            assert_eq!(refused(Signal::Profiles, &request(profile_id, link)), want);
+        }
     }
 }
