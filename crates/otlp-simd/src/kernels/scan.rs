@@ -18,6 +18,10 @@
 //! (the literals and prefixes starting with that byte, in the order they
 //! were added, then a card number, then an e-mail address) and the first
 //! that matches is the finding, which the next candidate cannot overlap.
+//! A text shorter than the shortest finding of the confirmers (`a@b.cd`,
+//! 13 digits, a prefix with its shortest token, a literal) is not marked
+//! at all: most short attribute values (`GET`, `https`, `1.1`) cost a
+//! length compare.
 //! Configured regular expressions run afterwards over the whole string
 //! with the `regex` crate, which has its own prefilters. Their matches and
 //! the findings above are merged where they overlap: the one starting
@@ -226,10 +230,29 @@ impl ScannerBuilder {
                 sets[WORD].insert(b);
             }
         }
+        // The shortest text a confirmer can find anything in: `a@b.cd`,
+        // 13 digits, a prefix and its shortest token, a literal. (A prefix
+        // without text starts nothing.)
+        let shortest = [
+            self.emails.then_some(SHORTEST_EMAIL),
+            self.cards.then_some(SHORTEST_CARD),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(
+            self.prefixes
+                .iter()
+                .filter(|p| !p.text.is_empty())
+                .map(|p| p.text.len() + p.min_token),
+        )
+        .chain(self.literals.iter().map(String::len))
+        .min()
+        .unwrap_or(usize::MAX);
         Scanner {
             emails: self.emails,
             cards: self.cards,
             digit_runs,
+            shortest,
             prefixes: self.prefixes,
             literals: self.literals,
             regexes: self.regexes,
@@ -358,7 +381,16 @@ pub struct Scanner {
     starts: Vec<Vec<Start>>,
     /// Only digit-run starts need confirming among the digits.
     digit_runs: bool,
+    /// No confirmer finds anything in a text shorter than this: such a
+    /// text is not marked at all (the regexes still run on it).
+    shortest: usize,
 }
+
+/// The shortest e-mail address `email_at` finds: `a@b.cd`.
+const SHORTEST_EMAIL: usize = 6;
+
+/// The fewest digits of a card number `card_at` finds.
+const SHORTEST_CARD: usize = 13;
 
 fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
@@ -417,6 +449,9 @@ impl Scanner {
     /// [`Scanner::find`] on an explicit instruction set.
     pub fn find_with(&self, isa: Isa, text: &str, out: &mut Vec<Finding>) -> usize {
         out.clear();
+        if text.len() < self.shortest {
+            return self.confirm_marked(text, std::iter::empty(), out);
+        }
         self.with_marks(isa, text.as_bytes(), |marks| {
             self.confirm_marked(text, marks.iter().map(|m| m[OTHER]), out)
         })
@@ -826,7 +861,7 @@ fn card_at(bytes: &[u8], c: usize) -> Option<usize> {
             break;
         }
     }
-    ((13..=19).contains(&n) && luhn(&digits[..n])).then_some(end)
+    ((SHORTEST_CARD..=19).contains(&n) && luhn(&digits[..n])).then_some(end)
 }
 
 /// An e-mail address around the `@` at `a`: a local part of up to 64
@@ -1472,6 +1507,55 @@ mod tests {
                     fill_classes(isa, &s.classes, b, &mut got);
                     assert_eq!(got, want_classes, "{isa:?} start {start} len {len}");
                 }
+            }
+        }
+    }
+
+    /// A text just long enough for the shortest finding of each kind is
+    /// scanned (a shorter one is not marked at all), and so is a short
+    /// text for the regexes.
+    #[test]
+    fn the_shortest_findings_are_found() {
+        let cases = [
+            (Scanner::builder().with_emails(true), "a@b.cd", Kind::Email),
+            (
+                Scanner::builder().with_cards(true),
+                "4222222222222",
+                Kind::Card,
+            ),
+            (
+                Scanner::builder().with_prefix(Prefix::new("sk-", 2)),
+                "sk-ab",
+                Kind::Prefix(0),
+            ),
+            (
+                Scanner::builder().with_emails(true).with_literal("pw"),
+                "pw",
+                Kind::Literal(0),
+            ),
+            (
+                Scanner::builder()
+                    .with_cards(true)
+                    .with_regex(Regex::new("x").expect("regex")),
+                "x",
+                Kind::Regex(0),
+            ),
+        ];
+        for (builder, text, kind) in cases {
+            let s = builder.build();
+            for isa in Isa::available() {
+                let mut got = Vec::new();
+                s.find_with(isa, text, &mut got);
+                let want = Finding {
+                    start: 0,
+                    end: text.len(),
+                    kind,
+                };
+                assert_eq!(got, [want], "{text:?} {isa:?}");
+                // One byte short, nothing is left to find.
+                let short = &text[..text.len() - 1];
+                s.find_with(isa, short, &mut got);
+                assert_eq!(got, [], "{short:?} {isa:?}");
             }
         }
     }
