@@ -435,6 +435,18 @@ impl Scanner {
             && self.regexes.is_empty()
     }
 
+    /// The length of the shortest finding this scanner can make: a text
+    /// shorter than this has none (`usize::MAX` when it looks for
+    /// nothing).
+    pub fn shortest_finding(&self) -> usize {
+        if self.regexes.is_empty() {
+            self.shortest
+        } else {
+            // An empty match is no finding.
+            self.shortest.min(1)
+        }
+    }
+
     /// The prefixes, in the order [`Kind::Prefix`] indexes them.
     pub fn prefixes(&self) -> &[Prefix] {
         &self.prefixes
@@ -1543,6 +1555,7 @@ mod tests {
         ];
         for (builder, text, kind) in cases {
             let s = builder.build();
+            assert_eq!(s.shortest_finding(), text.len(), "{text:?}");
             for isa in Isa::available() {
                 let mut got = Vec::new();
                 s.find_with(isa, text, &mut got);

@@ -270,6 +270,18 @@ impl RedactionBuilder {
             || !self.blocked_key_patterns.is_empty()
             || !self.blocked_values.is_empty()
             || scanner.is_some();
+        // Only the scanner reads values: the values shorter than its
+        // shortest finding are left as they are.
+        let shortest_value = match &scanner {
+            Some(scanner)
+                if self.allowed_values.is_empty()
+                    && self.blocked_key_patterns.is_empty()
+                    && self.blocked_values.is_empty() =>
+            {
+                scanner.shortest_finding()
+            }
+            _ => 0,
+        };
         Ok(Redaction {
             allow_all_keys: self.allow_all_keys,
             allowed,
@@ -286,6 +298,7 @@ impl RedactionBuilder {
             isa: self.isa.unwrap_or_else(Isa::detect),
             ignores,
             reads_values,
+            shortest_value,
         })
     }
 }
@@ -310,6 +323,9 @@ pub struct Redaction {
     ignores: bool,
     /// Some rule reads values (steps 3 to 6).
     reads_values: bool,
+    /// No value rule changes or counts a value shorter than this (as
+    /// text): the scanner alone finds nothing in it.
+    shortest_value: usize,
 }
 
 fn hmac<D: Digest + Clone>(key: &[u8], block: usize, msg: &[u8]) -> Vec<u8> {
@@ -451,7 +467,11 @@ impl Redaction {
             if !self.reads_values {
                 continue;
             }
-            match self.value_step(key, &attrs.text_at(i, self.redact_all_types)) {
+            let text = attrs.text_at(i, self.redact_all_types);
+            if text.len() < self.shortest_value {
+                continue;
+            }
+            match self.value_step(key, &text) {
                 ValueStep::Allowed => allowed += 1,
                 ValueStep::Masked(new) => {
                     masked += 1;
@@ -526,7 +546,11 @@ impl Redaction {
             if !self.reads_values {
                 continue;
             }
-            match self.value_step(key, &attrs.text_at(i, self.redact_all_types)) {
+            let text = attrs.text_at(i, self.redact_all_types);
+            if text.len() < self.shortest_value {
+                continue;
+            }
+            match self.value_step(key, &text) {
                 ValueStep::Allowed => allowed.push_with(|| attrs.key_handle(i)),
                 ValueStep::Masked(new) => {
                     masked.push_with(|| attrs.key_handle(i));
@@ -1181,12 +1205,37 @@ mod tests {
         assert!(Redaction::builder().with_blocked_pattern("ssn").is_err());
     }
 
+    /// Values as short as a finding are scanned; shorter ones, which
+    /// are passed without scanning, cannot hold one.
+    #[test]
+    fn the_shortest_findings_are_masked() {
+        for summary in [Summary::Info, Summary::Debug] {
+            let r = Redaction::builder()
+                .with_allow_all_keys(true)
+                .with_blocked_pattern("email")
+                .and_then(|b| b.with_blocked_pattern("card"))
+                .unwrap()
+                .with_summary(summary)
+                .build()
+                .unwrap();
+            let mut a = vec![
+                string_attr("e", "a@b.cd"),
+                string_attr("c", "4222222222222"),
+                string_attr("short", "a@b.c"),
+            ];
+            r.process_attrs(&mut a);
+            let values: Vec<String> = strs(&a).into_iter().map(|(_, v)| v).collect();
+            assert_eq!(values[..3], ["****", "****", "a@b.c"], "{summary:?}");
+            assert_eq!(get(&a, MASKED_COUNT), Some(&Value::IntValue(2)));
+        }
+    }
+
     /// A direct transcription of the Collector's steps, with hash sets
     /// (summary on: its attributes pass untouched).
     fn reference(cfg: &Cfg, attrs: &[KeyValue]) -> Vec<KeyValue> {
         let allowed: HashSet<&str> = cfg.allowed.iter().map(String::as_str).collect();
         let ignored: HashSet<&str> = cfg.ignored.iter().map(String::as_str).collect();
-        let blocked = Regex::new(&cfg.blocked).unwrap();
+        let blocked = (!cfg.blocked.is_empty()).then(|| Regex::new(&cfg.blocked).unwrap());
         let mut out = attrs.to_vec();
         let (mut red, mut mas, mut ign) = (Vec::new(), Vec::new(), 0);
         for kv in out.iter_mut() {
@@ -1205,7 +1254,10 @@ mod tests {
                 Some(Value::StringValue(s)) => s.clone(),
                 _ => String::new(),
             };
-            let mut p = blocked.replace_all(&s, "****").into_owned();
+            let mut p = match &blocked {
+                Some(re) => re.replace_all(&s, "****").into_owned(),
+                None => s.clone(),
+            };
             if cfg.emails {
                 let sc = Scanner::builder().with_emails(true).build();
                 let mut o = String::new();
@@ -1248,6 +1300,7 @@ mod tests {
     struct Cfg {
         allowed: Vec<String>,
         ignored: Vec<String>,
+        /// A blocked-value regex; none when empty.
         blocked: String,
         emails: bool,
     }
@@ -1395,15 +1448,25 @@ mod tests {
         }
     }
 
+    /// Values of any length up to 20, and e-mail addresses as short as
+    /// they come, one byte too short, and longer.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[a-z0-9@. ]{0,20}",
+            1 => prop::sample::select(vec!["a@b.cd", "a@b.c", "a@bcd", "xa@b.cd", "@b.cde"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn matches_the_reference(
             allowed in prop::collection::vec("[abc]{1,2}", 0..4),
             ignored in prop::collection::vec("[abc]{1,2}", 0..2),
-            blocked in prop::sample::select(vec!["[0-9]{3}", "secret", "x+"]),
+            blocked in prop::sample::select(vec!["", "[0-9]{3}", "secret", "x+"]),
             emails in any::<bool>(),
-            attrs in prop::collection::vec(("[abcd]{1,2}", "[a-z0-9@. ]{0,20}", any::<bool>()), 0..10),
+            attrs in prop::collection::vec(("[abcd]{1,2}", value(), any::<bool>()), 0..10),
         ) {
             let cfg = Cfg { allowed, ignored, blocked: blocked.to_owned(), emails };
             let attrs: Vec<KeyValue> = attrs.iter().map(|(k, v, int)| if *int { int_attr(k, v.len() as i64) } else { string_attr(k, v) }).collect();
@@ -1415,9 +1478,11 @@ mod tests {
                 let mut b = Redaction::builder()
                     .with_allowed_keys(cfg.allowed.clone())
                     .with_ignored_keys(cfg.ignored.clone())
-                    .with_blocked_value(Regex::new(&cfg.blocked).unwrap())
                     .with_summary(Summary::Debug)
                     .with_isa(isa);
+                if !cfg.blocked.is_empty() {
+                    b = b.with_blocked_value(Regex::new(&cfg.blocked).unwrap());
+                }
                 if cfg.emails {
                     b = b.with_blocked_pattern("email").unwrap();
                 }
