@@ -1722,10 +1722,18 @@ mod tests {
         fn any_config_matches_confirming_every_byte(s in any_scanner(), text in config_text()) {
             let want = every_byte(&s, &text);
             prop_assert_eq!(&unfiltered(&s, &text), &want);
+            // The candidates too, whichever classes the configuration
+            // leaves empty.
+            let words = text.len().div_ceil(64);
+            let mut want_bits = vec![0; words];
+            s.candidates_with(Isa::Scalar, text.as_bytes(), &mut want_bits);
             for isa in Isa::available() {
                 let mut got = Vec::new();
                 s.find_with(isa, &text, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", isa);
+                let mut got_bits = vec![u64::MAX; words];
+                s.candidates_with(isa, text.as_bytes(), &mut got_bits);
+                prop_assert_eq!(&got_bits, &want_bits, "{:?}", isa);
             }
         }
 
