@@ -436,6 +436,13 @@ fn redaction_batches() -> Vec<ExportTraceServiceRequest> {
                     "redaction.redacted.count",
                     any_value::Value::IntValue(1),
                 ));
+                // Allowed and ignored counts, which a redaction counts
+                // afresh (replacing them, or removing them for none).
+                attributes.push(string("redaction.allowed.keys", "y"));
+                attributes.push(kv("redaction.allowed.count", any_value::Value::IntValue(5)));
+                if i % 10 == 0 {
+                    attributes.push(kv("redaction.ignored.count", any_value::Value::IntValue(3)));
+                }
             }
             let events = vec![span::Event {
                 time_unix_nano: 1_700_000_000_000_000_000,

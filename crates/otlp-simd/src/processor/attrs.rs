@@ -43,6 +43,8 @@ pub(crate) trait AttrList {
     fn add_int(&mut self, key: &'static str, v: i64);
     /// Appends `key` with the integer `v` (the list has no `key`).
     fn push_int(&mut self, key: &'static str, v: i64);
+    /// Sets `key` to the integer `v`, in place or appended.
+    fn put_int(&mut self, key: &'static str, v: i64);
 }
 
 impl AttrList for Vec<KeyValue> {
@@ -114,6 +116,9 @@ impl AttrList for Vec<KeyValue> {
             }),
             ..KeyValue::default()
         });
+    }
+    fn put_int(&mut self, key: &'static str, v: i64) {
+        proto_put(self, key, Proto::IntValue(v));
     }
 }
 
@@ -214,6 +219,9 @@ impl AttrList for Vec<SdkKeyValue> {
         self.extend(std::iter::once_with(|| {
             SdkKeyValue::new(Key::from_static_str(key), Sdk::I64(v))
         }));
+    }
+    fn put_int(&mut self, key: &'static str, v: i64) {
+        sdk_put(self, key, Sdk::I64(v));
     }
 }
 

@@ -27,8 +27,11 @@
 //! `redaction.redacted.keys`, `redaction.masked.keys` and
 //! `redaction.allowed.keys`, and with `info` or `debug` the counts into
 //! `redaction.redacted.count`, `redaction.masked.count`,
-//! `redaction.allowed.count` and `redaction.ignored.count`, added to values
-//! already there (so two redaction steps accumulate). `silent`, the
+//! `redaction.allowed.count` and `redaction.ignored.count`. Along a chain
+//! of redactions the removed and masked keys and counts add up (each is
+//! work a later redaction cannot see again), while the allowed and
+//! ignored ones are counted afresh by each redaction, replacing what an
+//! earlier one wrote, or removing it when there are none. `silent`, the
 //! default, writes none.
 //!
 //! Key lookups use [`crate::keyset::KeySet`].
@@ -484,20 +487,32 @@ impl Redaction {
         if self.summary == Summary::Silent {
             return;
         }
+        // Removing and masking add to what an earlier redaction counted;
+        // allowing and ignoring are counted afresh, replacing its counts
+        // (and, when there are none, removing them with the allowed keys).
         let counts = [
-            (REDACTED_COUNT, i64::from(redacted.count_ones())),
-            (MASKED_COUNT, masked),
-            (ALLOWED_COUNT, allowed),
-            (IGNORED_COUNT, ignored),
+            (REDACTED_COUNT, None, i64::from(redacted.count_ones())),
+            (MASKED_COUNT, None, masked),
+            (ALLOWED_COUNT, Some(Some(ALLOWED_KEYS)), allowed),
+            (IGNORED_COUNT, Some(None), ignored),
         ];
-        for (key, count) in counts {
-            if count == 0 {
+        for (key, afresh, count) in counts {
+            if !has_summary {
+                if count != 0 {
+                    attrs.push_int(key, count);
+                }
                 continue;
             }
-            if has_summary {
-                attrs.add_int(key, count);
-            } else {
-                attrs.push_int(key, count);
+            match (afresh, count) {
+                (None, 0) => {}
+                (None, _) => attrs.add_int(key, count),
+                (Some(keys), 0) => {
+                    if let Some(keys) = keys {
+                        attrs.remove_key(keys);
+                    }
+                    attrs.remove_key(key);
+                }
+                (Some(_), _) => attrs.put_int(key, count),
             }
         }
     }
@@ -571,10 +586,10 @@ impl Redaction {
                 attrs.remove_key(L::handle_str(key));
             }
         }
-        self.summarize(attrs, &redacted, Some(REDACTED_KEYS), REDACTED_COUNT);
-        self.summarize(attrs, &masked, Some(MASKED_KEYS), MASKED_COUNT);
-        self.summarize(attrs, &allowed, Some(ALLOWED_KEYS), ALLOWED_COUNT);
-        self.summarize(attrs, &ignored, None, IGNORED_COUNT);
+        self.summarize(attrs, &redacted, Some(REDACTED_KEYS), REDACTED_COUNT, true);
+        self.summarize(attrs, &masked, Some(MASKED_KEYS), MASKED_COUNT, true);
+        self.summarize(attrs, &allowed, Some(ALLOWED_KEYS), ALLOWED_COUNT, false);
+        self.summarize(attrs, &ignored, None, IGNORED_COUNT, false);
     }
 
     /// Steps 4 to 6 on the value `text` of an attribute with `key` (one
@@ -591,31 +606,48 @@ impl Redaction {
         new.map_or(ValueStep::Kept, ValueStep::Masked)
     }
 
-    /// The Collector's `addMetaAttrs`.
+    /// The Collector's `addMetaAttrs`. With `accumulate` (removed and
+    /// masked keys: work a later redaction cannot see again), the keys
+    /// and count are added to an earlier redaction's; without it (allowed
+    /// and ignored keys, counted afresh by every redaction) they replace
+    /// them, and none removes them.
     fn summarize<L: AttrList>(
         &self,
         attrs: &mut L,
         keys: &Few<L::Key>,
         keys_attr: Option<&'static str>,
         count_attr: &'static str,
+        accumulate: bool,
     ) {
         if keys.is_empty() {
+            if !accumulate && self.summary != Summary::Silent {
+                if let Some(ka) = keys_attr {
+                    attrs.remove_key(ka);
+                }
+                attrs.remove_key(count_attr);
+            }
             return;
         }
         let count = keys.len() as i64;
         if let (Summary::Debug, Some(ka)) = (self.summary, keys_attr) {
             let mut names: Vec<String> = keys.iter().map(|k| L::handle_str(k).to_owned()).collect();
-            if let Some(old) = attrs.get_text(ka) {
-                if !old.is_empty() {
-                    names.extend(old.split(',').map(str::to_owned));
+            if accumulate {
+                if let Some(old) = attrs.get_text(ka) {
+                    if !old.is_empty() {
+                        names.extend(old.split(',').map(str::to_owned));
+                    }
                 }
             }
             names.sort();
             attrs.put_text(ka, names.join(","));
         }
         if self.summary != Summary::Silent {
-            // Go's int64 addition, as the Collector's.
-            attrs.add_int(count_attr, count);
+            if accumulate {
+                // Go's int64 addition, as the Collector's.
+                attrs.add_int(count_attr, count);
+            } else {
+                attrs.put_int(count_attr, count);
+            }
         }
     }
 }
@@ -999,12 +1031,111 @@ mod tests {
                 ("redaction.ignored.count".into(), "1".into()),
             ]
         );
-        // A second pass accumulates the counts and keeps the summary keys.
+        // A second pass adds to the removed and masked counts (the token is
+        // masked again) and counts the allowed and ignored keys afresh.
         r.process_attrs(&mut a);
+        for (key, n) in [
+            (REDACTED_COUNT, 1),
+            (MASKED_COUNT, 3),
+            (ALLOWED_COUNT, 1),
+            (IGNORED_COUNT, 1),
+        ] {
+            assert_eq!(get(&a, key), Some(&Value::IntValue(n)), "{key}");
+        }
+    }
+
+    /// The Collector's TestSummaryAcrossChainedProcessors: removing and
+    /// masking add up along a chain of redactions; allowing and ignoring
+    /// are counted afresh by each, and one that allows nothing removes
+    /// the allowed keys and count it finds.
+    #[test]
+    fn collector_summary_across_chained_processors() {
+        let mine = Regex::new(r".+@mycompany\.com").unwrap();
+        for summary in [Summary::Debug, Summary::Info] {
+            let r = Redaction::builder()
+                .with_allowed_keys(["email", "id"])
+                .with_ignored_keys(["trace_id"])
+                .with_allowed_value(mine.clone())
+                .with_summary(summary)
+                .build()
+                .unwrap();
+            let mut a = vec![
+                string_attr("email", "someone@mycompany.com"),
+                string_attr("id", "5"),
+                string_attr("trace_id", "abc"),
+                string_attr("unknown", "dropped"),
+            ];
+            // The SDK's lists take the same steps.
+            let mut sdk = vec![
+                opentelemetry::KeyValue::new("email", "someone@mycompany.com"),
+                opentelemetry::KeyValue::new("id", "5"),
+                opentelemetry::KeyValue::new("trace_id", "abc"),
+                opentelemetry::KeyValue::new("unknown", "dropped"),
+            ];
+            for _ in 0..3 {
+                r.process_attrs(&mut a);
+                r.process_attrs(&mut sdk);
+            }
+            assert_eq!(get(&a, ALLOWED_COUNT), Some(&Value::IntValue(1)));
+            assert_eq!(get(&a, IGNORED_COUNT), Some(&Value::IntValue(1)));
+            assert_eq!(get(&a, REDACTED_COUNT), Some(&Value::IntValue(1)));
+            let allowed_keys = get(&a, ALLOWED_KEYS);
+            if summary == Summary::Debug {
+                assert_eq!(allowed_keys, Some(&Value::StringValue("email".into())));
+            } else {
+                assert_eq!(allowed_keys, None);
+            }
+            let sdk_count = |key: &str| {
+                sdk.iter()
+                    .find(|kv| kv.key.as_str() == key)
+                    .map(|kv| kv.value.clone())
+            };
+            for key in [ALLOWED_COUNT, IGNORED_COUNT, REDACTED_COUNT] {
+                assert_eq!(sdk_count(key), Some(opentelemetry::Value::I64(1)), "{key}");
+            }
+        }
+        // Completed work accumulates.
+        let mut a = vec![
+            string_attr("keep", "1"),
+            string_attr("first", "2"),
+            string_attr("second", "3"),
+        ];
+        for allowed in [&["keep", "first"][..], &["keep"]] {
+            let r = Redaction::builder()
+                .with_allowed_keys(allowed.iter().copied())
+                .with_summary(Summary::Debug)
+                .build()
+                .unwrap();
+            r.process_attrs(&mut a);
+        }
         assert_eq!(
-            get(&a, "redaction.ignored.count"),
-            Some(&Value::IntValue(2))
+            get(&a, REDACTED_KEYS),
+            Some(&Value::StringValue("first,second".into()))
         );
+        assert_eq!(get(&a, REDACTED_COUNT), Some(&Value::IntValue(2)));
+        // A pass that allows nothing clears what an earlier one allowed,
+        // on both paths (by name with the debug summary, counting with
+        // info).
+        for summary in [Summary::Debug, Summary::Info] {
+            let mut a = vec![string_attr("email", "someone@mycompany.com")];
+            let upstream = Redaction::builder()
+                .with_allowed_keys(["email"])
+                .with_allowed_value(mine.clone())
+                .with_summary(Summary::Debug)
+                .build()
+                .unwrap();
+            upstream.process_attrs(&mut a);
+            assert!(get(&a, ALLOWED_KEYS).is_some());
+            let downstream = Redaction::builder()
+                .with_allowed_keys(["email"])
+                .with_summary(summary)
+                .build()
+                .unwrap();
+            downstream.process_attrs(&mut a);
+            assert_eq!(get(&a, ALLOWED_KEYS), None, "{summary:?}");
+            assert_eq!(get(&a, ALLOWED_COUNT), None, "{summary:?}");
+            assert_eq!(strs(&a), [("email".into(), "someone@mycompany.com".into())]);
+        }
     }
 
     fn double_attr(k: &str, v: f64) -> KeyValue {
