@@ -35,7 +35,7 @@
 //! `keep_errors`, `keep_slower_than` (`"250ms"`; rules of this crate).
 //! `redaction` keys: `allow_all_keys`, `allowed_keys`, `ignored_keys`,
 //! `ignored_key_patterns`, `blocked_key_patterns`, `blocked_values`,
-//! `allowed_values`, `hash_function`, `hmac_key`, `summary`,
+//! `allowed_values`, `hash_function`, `hmac_key`, `masking_string`, `summary`,
 //! `redact_all_types` (as the Collector's), and `blocked_patterns`,
 //! `blocked_literals` (this crate's scanner). `filter` keys: `span`,
 //! `spanevent`, `log_record`, `metric`, `datapoint` (condition lists, see
@@ -212,6 +212,8 @@ struct RedactionToml {
     hash_function: String,
     #[serde(default)]
     hmac_key: String,
+    #[serde(default)]
+    masking_string: String,
     #[serde(default)]
     summary: String,
     #[serde(default)]
@@ -616,6 +618,7 @@ fn redaction(e: &Entry<'_>, c: RedactionToml) -> Result<Redaction, ConfigError> 
         .with_allowed_keys(c.allowed_keys)
         .with_ignored_keys(c.ignored_keys)
         .with_redact_all_types(c.redact_all_types)
+        .with_masking_string(c.masking_string)
         .with_hmac_key(c.hmac_key.into_bytes());
     for re in regexes(e, "ignored_key_patterns", &c.ignored_key_patterns)? {
         b = b.with_ignored_key_pattern(re);

@@ -220,6 +220,17 @@ impl Collector {
         Self::start_traces_through(processors, exporters).map_or_else(crate::skip_or_fail, Some)
     }
 
+    /// A Collector with a pipeline per signal of `signals` and exporter,
+    /// each running `processors` in order; `None` after printing
+    /// `skipped:` when Go is unavailable and not required.
+    pub fn start_through_or_skip(
+        signals: &[Signal],
+        processors: &[Processor],
+        exporters: &[Exporter],
+    ) -> Option<Collector> {
+        Self::start_for(exporters, signals, &[], processors).map_or_else(crate::skip_or_fail, Some)
+    }
+
     /// Like [`start`](Self::start), with a profiles pipeline per exporter
     /// too, and the feature gate the Collector needs for them
     /// (`--feature-gates=+service.profilesSupport`).

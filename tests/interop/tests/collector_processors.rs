@@ -64,14 +64,49 @@ impl Bench {
 
     /// A Collector running `processor` and forwarding to this receiver.
     fn collector(&self, processor: Processor) -> Option<Collector> {
-        let exporter = Exporter::new(
+        Collector::start_traces_through_or_skip(&[processor], &[self.exporter()])
+    }
+
+    /// A Collector running `processor` on each of `signals`.
+    fn collector_for(&self, signals: &[Signal], processor: Processor) -> Option<Collector> {
+        Collector::start_through_or_skip(signals, &[processor], &[self.exporter()])
+    }
+
+    /// The Collector's exporter to this receiver.
+    fn exporter(&self) -> Exporter {
+        Exporter::new(
             "otlp_grpc",
             format!(
                 "{{endpoint: \"{}\", tls: {{insecure: true}}, sending_queue: {{enabled: false}}, retry_on_failure: {{enabled: false}}}}",
                 self.grpc()
             ),
-        );
-        Collector::start_traces_through_or_skip(&[processor], &[exporter])
+        )
+    }
+
+    /// Sends each of `requests` through `collector` in turn and returns
+    /// what came out, in order.
+    fn through_each(
+        &mut self,
+        collector: &Collector,
+        requests: &[ExportRequest],
+    ) -> Vec<ExportRequest> {
+        let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
+            .with_endpoint(collector.grpc_endpoint())
+            .with_timeout(WAIT)
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        for request in requests {
+            let body = request.encode_protobuf();
+            self.rt
+                .block_on(client.export(request.signal(), Payload::new(body, Algorithm::None)))
+                .unwrap_or_else(|e| panic!("export to the Collector: {e}\n{}", collector.stderr()));
+            // The forward has been answered: it has arrived.
+            while let Ok(r) = self.rx.try_recv() {
+                out.push(r.request);
+            }
+        }
+        out
     }
 
     /// Sends `batches` through `collector` and returns every span that came
@@ -564,4 +599,262 @@ fn redaction_hashing_every_type_with_info_summary_matches_the_collector() {
 #[test]
 fn redaction_with_nothing_allowed_removes_everything_like_the_collector() {
     redact_like_the_collector("{}", "");
+}
+
+/// Log records with attributes and bodies of every shape (a string, a
+/// number, bytes, a map with nested maps and lists, a list), and metrics
+/// of every data point type, with resource and scope attributes.
+fn logs_and_metrics() -> Vec<ExportRequest> {
+    use any_value::Value as V;
+    use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+    use otlp_core::proto::common::v1::{ArrayValue, KeyValueList};
+    use otlp_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use otlp_core::proto::metrics::v1::{
+        exponential_histogram_data_point::Buckets, metric::Data, ExponentialHistogram,
+        ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric,
+        NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    };
+    let value = |v: V| AnyValue { value: Some(v) };
+    let s = |t: &str| value(V::StringValue(t.into()));
+    let map = |entries: Vec<KeyValue>| value(V::KvlistValue(KeyValueList { values: entries }));
+    let entry = |k: &str, v: AnyValue| KeyValue {
+        key: k.into(),
+        value: Some(v),
+        ..KeyValue::default()
+    };
+    let attrs = |i: usize| {
+        let mut a = vec![
+            string("user.email", "jane@corp.io"),
+            string("contact", "bob@example.com"),
+            string("card", "4111111111111111"),
+            string("auth.token", "abc"),
+            string("safe", "5555555555554444"),
+            string("unknown", "x"),
+            kv("count", V::IntValue(i as i64)),
+        ];
+        if i.is_multiple_of(3) {
+            a.push(string("redaction.masked.keys", "earlier"));
+            a.push(kv("redaction.masked.count", V::IntValue(1)));
+            a.push(kv("redaction.body.allowed.count", V::IntValue(4)));
+        }
+        a
+    };
+    let bodies = vec![
+        s("paid 4111 1111 1111 1111 and 4111111111111111 by jane@corp.io"),
+        value(V::IntValue(4111111111111111)),
+        value(V::BytesValue(b"jane@corp.io".to_vec())),
+        map(vec![
+            entry("card", s("4111111111111111")),
+            entry("unknown", s("gone")),
+            entry("auth.token", value(V::IntValue(7))),
+            entry("safe", s("4111111111111111")),
+            entry(
+                "payment",
+                map(vec![
+                    entry("card", s("5555555555554444")),
+                    entry("note", s("bob@example.com")),
+                    entry("unknown", s("gone")),
+                    entry(
+                        "contact",
+                        value(V::ArrayValue(ArrayValue {
+                            values: vec![s("jane@corp.io"), s("ok"), value(V::DoubleValue(0.5))],
+                        })),
+                    ),
+                ]),
+            ),
+            entry("count", value(V::BoolValue(true))),
+        ]),
+        value(V::ArrayValue(ArrayValue {
+            values: vec![s("4111111111111111"), map(vec![entry("unknown", s("x"))])],
+        })),
+    ];
+    let records: Vec<LogRecord> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            body: Some(body),
+            attributes: attrs(i),
+            trace_id: vec![7; 16],
+            span_id: vec![8; 8],
+            ..LogRecord::default()
+        })
+        .collect();
+    let resource = Some(Resource {
+        attributes: vec![
+            string("service.name", "payments"),
+            string("owner.email", "team@corp.io"),
+        ],
+        ..Resource::default()
+    });
+    let scope = Some(InstrumentationScope {
+        name: "shop".into(),
+        attributes: vec![string("scope.card", "4111111111111111")],
+        ..InstrumentationScope::default()
+    });
+    let logs = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: resource.clone(),
+            scope_logs: vec![ScopeLogs {
+                scope: scope.clone(),
+                log_records: records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let metric = |name: &str, data: Data| Metric {
+        name: name.into(),
+        data: Some(data),
+        ..Metric::default()
+    };
+    let number = |i: usize| NumberDataPoint {
+        attributes: attrs(i),
+        time_unix_nano: 1_700_000_000_000_000_000,
+        value: Some(otlp_core::proto::metrics::v1::number_data_point::Value::AsInt(5)),
+        ..NumberDataPoint::default()
+    };
+    let metrics = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource,
+            scope_metrics: vec![ScopeMetrics {
+                scope,
+                metrics: vec![
+                    metric(
+                        "g",
+                        Data::Gauge(Gauge {
+                            data_points: vec![number(0), number(1)],
+                        }),
+                    ),
+                    metric(
+                        "s",
+                        Data::Sum(Sum {
+                            data_points: vec![number(2)],
+                            aggregation_temporality: 2,
+                            is_monotonic: true,
+                        }),
+                    ),
+                    metric(
+                        "h",
+                        Data::Histogram(Histogram {
+                            data_points: vec![HistogramDataPoint {
+                                attributes: attrs(3),
+                                count: 2,
+                                bucket_counts: vec![1, 1],
+                                explicit_bounds: vec![1.0],
+                                ..HistogramDataPoint::default()
+                            }],
+                            aggregation_temporality: 2,
+                        }),
+                    ),
+                    metric(
+                        "e",
+                        Data::ExponentialHistogram(ExponentialHistogram {
+                            data_points: vec![ExponentialHistogramDataPoint {
+                                attributes: attrs(4),
+                                count: 1,
+                                // Written by pdata even when empty.
+                                positive: Some(Buckets::default()),
+                                negative: Some(Buckets::default()),
+                                ..ExponentialHistogramDataPoint::default()
+                            }],
+                            aggregation_temporality: 2,
+                        }),
+                    ),
+                    metric(
+                        "q",
+                        Data::Summary(Summary {
+                            data_points: vec![SummaryDataPoint {
+                                attributes: attrs(5),
+                                count: 1,
+                                sum: 2.0,
+                                ..SummaryDataPoint::default()
+                            }],
+                        }),
+                    ),
+                ],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    vec![ExportRequest::Logs(logs), ExportRequest::Metrics(metrics)]
+}
+
+#[test]
+fn redaction_of_logs_and_metrics_matches_the_collector() {
+    let allowed = [
+        "user.email",
+        "contact",
+        "card",
+        "payment",
+        "auth.token",
+        "note",
+        "count",
+        "service.name",
+        "owner.email",
+        "scope.card",
+    ];
+    let (ignored, blocked_keys, blocked, allow_values) = (
+        ["safe"],
+        [".*token.*"],
+        [EMAIL, VISA_OR_MC],
+        [".+@example\\.com"],
+    );
+    for summary in ["debug", "info"] {
+        let yaml = format!(
+            "{{allowed_keys: {}, ignored_keys: {}, blocked_key_patterns: {}, blocked_values: {}, allowed_values: {}, masking_string: \"[gone]\", summary: {summary}}}",
+            yaml_list(&allowed),
+            yaml_list(&ignored),
+            yaml_list(&blocked_keys),
+            yaml_list(&blocked),
+            yaml_list(&allow_values)
+        );
+        let toml = format!(
+            "[[processor]]\ntype = \"redaction\"\nallowed_keys = {}\nignored_keys = {}\nblocked_key_patterns = {}\nblocked_values = {}\nallowed_values = {}\nmasking_string = \"[gone]\"\nsummary = \"{summary}\"\n",
+            toml_list(&allowed),
+            toml_list(&ignored),
+            toml_list(&blocked_keys),
+            toml_list(&blocked),
+            toml_list(&allow_values)
+        );
+        let requests = logs_and_metrics();
+        let mut bench = Bench::start();
+        let Some(collector) = bench.collector_for(
+            &[Signal::Logs, Signal::Metrics],
+            Processor::new("redaction", yaml),
+        ) else {
+            return;
+        };
+        let theirs = bench.through_each(&collector, &requests);
+        let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let ours: Vec<ExportRequest> = requests
+            .iter()
+            .cloned()
+            .map(|r| match r {
+                ExportRequest::Logs(mut l) => {
+                    chain.process_logs(&mut l);
+                    ExportRequest::Logs(l)
+                }
+                ExportRequest::Metrics(mut m) => {
+                    chain.process_metrics(&mut m);
+                    ExportRequest::Metrics(m)
+                }
+                other => other,
+            })
+            .collect();
+        assert_eq!(theirs.len(), 2, "the Collector forwarded both requests");
+        // Something was redacted, so the comparison means something.
+        assert_ne!(ours[0], requests[0]);
+        assert_ne!(ours[1], requests[1]);
+        for (t, o) in theirs.iter().zip(&ours) {
+            assert_eq!(
+                t, o,
+                "{summary}: the Collector's output (left) and ours (right) differ"
+            );
+        }
+    }
 }

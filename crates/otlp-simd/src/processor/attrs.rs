@@ -152,7 +152,7 @@ pub(crate) fn sdk_scalar_string(v: &Sdk) -> Option<String> {
         Sdk::String(s) => s.as_str().to_owned(),
         Sdk::Bool(b) => b.to_string(),
         Sdk::I64(i) => i.to_string(),
-        Sdk::F64(d) => d.to_string(),
+        Sdk::F64(d) => super::go_float(*d),
         _ => return None,
     })
 }

@@ -323,9 +323,33 @@ pub(crate) fn scalar_string(v: &AnyValue) -> Option<String> {
         any_value::Value::StringValue(s) => s.clone(),
         any_value::Value::BoolValue(b) => b.to_string(),
         any_value::Value::IntValue(i) => i.to_string(),
-        any_value::Value::DoubleValue(d) => d.to_string(),
+        any_value::Value::DoubleValue(d) => go_float(*d),
         _ => return None,
     })
+}
+
+/// A double as pdata's `AsString` writes it (Go's `float64AsString`): the
+/// shortest form that reads back, with an exponent below 1e-6 and from
+/// 1e21 on (`1e-7`, `1e+21`), and a JSON error text for NaN and the
+/// infinities.
+pub(crate) fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "json: unsupported value: NaN".to_owned();
+    }
+    if f.is_infinite() {
+        let sign = if f > 0.0 { '+' } else { '-' };
+        return format!("json: unsupported value: {sign}Inf");
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let e = format!("{f:e}");
+        match e.split_once('e') {
+            Some((m, exp)) if !exp.starts_with('-') => format!("{m}e+{exp}"),
+            _ => e,
+        }
+    } else {
+        f.to_string()
+    }
 }
 
 /// A string attribute.
@@ -343,6 +367,28 @@ pub fn string_attr(key: &str, value: &str) -> KeyValue {
 mod tests {
     use super::*;
     use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    /// What Go's `float64AsString` writes (pdata's `AsString`).
+    #[test]
+    fn doubles_are_written_as_pdata_writes_them() {
+        for (f, want) in [
+            (0.5, "0.5"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (123456789.0, "123456789"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (-2.5e300, "-2.5e+300"),
+            (1e-6, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (5e-324, "5e-324"),
+            (f64::NAN, "json: unsupported value: NaN"),
+            (f64::INFINITY, "json: unsupported value: +Inf"),
+            (f64::NEG_INFINITY, "json: unsupported value: -Inf"),
+        ] {
+            assert_eq!(go_float(f), want, "{f:?}");
+        }
+    }
 
     /// A user-defined step: drops spans named "health".
     struct DropHealth;

@@ -1,5 +1,6 @@
-//! Redaction with the semantics of the Collector's `redactionprocessor`
-//! (span, event, scope and resource attributes).
+//! Redaction with the semantics of the Collector's `redactionprocessor`:
+//! the attributes of resources, scopes, spans and span events, log records
+//! and metric data points, and log bodies.
 //!
 //! For each attribute, in this order (the Collector's `processAttrs`):
 //!
@@ -16,8 +17,9 @@
 //!    `allowed_values` regex is kept as is;
 //! 4. a key matching a `blocked_key_patterns` regex has its whole value
 //!    masked;
-//! 5. each `blocked_values` regex in turn replaces its matches with `****`,
-//!    or with the hex of their hash when `hash_function` is set;
+//! 5. each `blocked_values` regex in turn replaces its matches with `****`
+//!    (or `masking_string`), or with the hex of their hash when
+//!    `hash_function` is set;
 //! 6. (this crate's addition) the built-in patterns named in
 //!    `blocked_patterns` (`email`, `card`, `bearer`, `api_key`) and the
 //!    `blocked_literals` are found with the SIMD scanner
@@ -34,21 +36,31 @@
 //! earlier one wrote, or removing it when there are none. `silent`, the
 //! default, writes none.
 //!
+//! A log body that is a map has its entries taken through the same steps,
+//! nested maps and lists included, each named by its path (`payment.card`,
+//! `items.[0]`); another body is one value, named `body`, read as text
+//! whatever its type (bytes in base64). Their summary goes into the
+//! record's attributes as `redaction.body.redacted.keys`, `.count` and so
+//! on.
+//!
 //! Key lookups use [`crate::keyset::KeySet`].
 //!
 //! Differences from the Collector: regexes are the `regex` crate's syntax
 //! (RE2's, less a few rarely used forms); the hash functions are
 //! `hmac-sha256` and `hmac-sha512` (the Collector's `md5`, `sha1` and
 //! `sha3` are refused at configuration time); the URL and database
-//! sanitizers, span-name sanitizing and log bodies are not implemented; the
-//! built-in patterns of step 6 do not exist there.
+//! sanitizers and span-name sanitizing are not implemented; the built-in
+//! patterns of step 6 do not exist there.
 
 use super::attrs::{AttrList, Few};
 use super::span::{EndingSpan, SpanStep, Verdict};
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
 use crate::keyset::KeySet;
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
+use crate::proto::common::v1::{any_value, AnyValue, KeyValue};
 use crate::scan::{Finding, Kind, Prefix, Scanner};
 use crate::Isa;
 use opentelemetry::InstrumentationScope;
@@ -57,6 +69,8 @@ use sha2::{Digest, Sha256, Sha512};
 use std::collections::{BTreeSet, HashMap};
 use thiserror::Error;
 
+/// What replaces a blocked match unless `masking_string` says otherwise.
+const MASK: &str = "****";
 const REDACTED_KEYS: &str = "redaction.redacted.keys";
 const REDACTED_COUNT: &str = "redaction.redacted.count";
 const MASKED_KEYS: &str = "redaction.masked.keys";
@@ -64,8 +78,15 @@ const MASKED_COUNT: &str = "redaction.masked.count";
 const ALLOWED_KEYS: &str = "redaction.allowed.keys";
 const ALLOWED_COUNT: &str = "redaction.allowed.count";
 const IGNORED_COUNT: &str = "redaction.ignored.count";
-/// Keys the processor writes, always allowed (also the body variants the
-/// Collector writes for logs, so data passing through it survives here).
+const BODY_REDACTED_KEYS: &str = "redaction.body.redacted.keys";
+const BODY_REDACTED_COUNT: &str = "redaction.body.redacted.count";
+const BODY_MASKED_KEYS: &str = "redaction.body.masked.keys";
+const BODY_MASKED_COUNT: &str = "redaction.body.masked.count";
+const BODY_ALLOWED_KEYS: &str = "redaction.body.allowed.keys";
+const BODY_ALLOWED_COUNT: &str = "redaction.body.allowed.count";
+const BODY_IGNORED_COUNT: &str = "redaction.body.ignored.count";
+/// Keys the processor writes: never masked or counted (with a summary
+/// on, merged into; silent, removed unless allowed).
 const SUMMARY_KEYS: [&str; 14] = [
     REDACTED_KEYS,
     REDACTED_COUNT,
@@ -74,13 +95,13 @@ const SUMMARY_KEYS: [&str; 14] = [
     ALLOWED_KEYS,
     ALLOWED_COUNT,
     IGNORED_COUNT,
-    "redaction.body.redacted.keys",
-    "redaction.body.redacted.count",
-    "redaction.body.masked.keys",
-    "redaction.body.masked.count",
-    "redaction.body.allowed.keys",
-    "redaction.body.allowed.count",
-    "redaction.body.ignored.count",
+    BODY_REDACTED_KEYS,
+    BODY_REDACTED_COUNT,
+    BODY_MASKED_KEYS,
+    BODY_MASKED_COUNT,
+    BODY_ALLOWED_KEYS,
+    BODY_ALLOWED_COUNT,
+    BODY_IGNORED_COUNT,
 ];
 
 /// Why a redaction configuration was refused.
@@ -161,6 +182,7 @@ pub struct RedactionBuilder {
     allowed_values: Vec<Regex>,
     hash: HashFunction,
     hmac_key: Vec<u8>,
+    masking_string: String,
     summary: Summary,
     redact_all_types: bool,
     scanner: crate::scan::ScannerBuilder,
@@ -204,12 +226,24 @@ impl RedactionBuilder {
         self.allowed_values.push(re);
         self
     }
-    /// Hash instead of `****`; HMAC functions need [`Self::with_hmac_key`].
+    /// Hash instead of masking; HMAC functions need [`Self::with_hmac_key`].
     pub fn with_hash_function(mut self, f: HashFunction) -> Self {
         self.hash = f;
         self
     }
-    /// The HMAC key.
+    /// What replaces each blocked match when nothing is hashed: `****`
+    /// by default (and when empty).
+    pub fn with_masking_string(mut self, mask: impl Into<String>) -> Self {
+        let mask = mask.into();
+        // As the Collector's `masking_string`: empty means the default.
+        self.masking_string = if mask.is_empty() {
+            MASK.to_owned()
+        } else {
+            mask
+        };
+        self
+    }
+    /// The key of the `hmac-sha256` and `hmac-sha512` hash functions.
     pub fn with_hmac_key(mut self, key: impl Into<Vec<u8>>) -> Self {
         self.hmac_key = key.into();
         self
@@ -295,6 +329,7 @@ impl RedactionBuilder {
             allowed_values: self.allowed_values,
             hash: self.hash,
             hmac_key: self.hmac_key,
+            masking_string: self.masking_string,
             summary: self.summary,
             redact_all_types: self.redact_all_types,
             scanner,
@@ -318,6 +353,7 @@ pub struct Redaction {
     allowed_values: Vec<Regex>,
     hash: HashFunction,
     hmac_key: Vec<u8>,
+    masking_string: String,
     summary: Summary,
     redact_all_types: bool,
     scanner: Option<Scanner>,
@@ -362,6 +398,7 @@ impl Redaction {
             allowed_values: Vec::new(),
             hash: HashFunction::None,
             hmac_key: Vec::new(),
+            masking_string: MASK.to_owned(),
             summary: Summary::Silent,
             redact_all_types: false,
             scanner: Scanner::builder(),
@@ -373,7 +410,7 @@ impl Redaction {
     /// What replaces one blocked match.
     fn replacement(&self, matched: &str) -> String {
         let digest = match self.hash {
-            HashFunction::None => return "****".to_owned(),
+            HashFunction::None => return self.masking_string.clone(),
             HashFunction::HmacSha256 => hmac::<Sha256>(&self.hmac_key, 64, matched.as_bytes()),
             HashFunction::HmacSha512 => hmac::<Sha512>(&self.hmac_key, 128, matched.as_bytes()),
         };
@@ -902,13 +939,266 @@ impl Processor for Redaction {
         }
         Outcome::default()
     }
+
+    /// The Collector's `processLogs`: resource, scope and record
+    /// attributes, then each record's body, whose summary goes into the
+    /// record's attributes under `redaction.body.*`.
+    fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
+        for rl in &mut batch.resource_logs {
+            if let Some(r) = rl.resource.as_mut() {
+                self.process_attrs(&mut r.attributes);
+            }
+            for sl in &mut rl.scope_logs {
+                if let Some(s) = sl.scope.as_mut() {
+                    self.process_attrs(&mut s.attributes);
+                }
+                for record in &mut sl.log_records {
+                    self.process_attrs(&mut record.attributes);
+                    self.process_body(&mut record.body, &mut record.attributes);
+                }
+            }
+        }
+        Outcome::default()
+    }
+
+    /// The Collector's `processMetrics`: resource, scope and data point
+    /// attributes.
+    fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> Outcome {
+        use crate::proto::metrics::v1::metric::Data;
+        for rm in &mut batch.resource_metrics {
+            if let Some(r) = rm.resource.as_mut() {
+                self.process_attrs(&mut r.attributes);
+            }
+            for sm in &mut rm.scope_metrics {
+                if let Some(s) = sm.scope.as_mut() {
+                    self.process_attrs(&mut s.attributes);
+                }
+                for m in &mut sm.metrics {
+                    match &mut m.data {
+                        Some(Data::Gauge(g)) => {
+                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
+                        }
+                        Some(Data::Sum(g)) => {
+                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
+                        }
+                        Some(Data::Histogram(g)) => {
+                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
+                        }
+                        Some(Data::ExponentialHistogram(g)) => {
+                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
+                        }
+                        Some(Data::Summary(g)) => {
+                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        Outcome::default()
+    }
+}
+
+/// What the redaction of one log body did, by key path (the Collector's
+/// `processLogBody` lists).
+struct BodyKeys {
+    redacted: Few<String>,
+    masked: Few<String>,
+    allowed: Few<String>,
+    ignored: Few<String>,
+}
+
+impl BodyKeys {
+    fn new() -> BodyKeys {
+        BodyKeys {
+            redacted: Few::new(),
+            masked: Few::new(),
+            allowed: Few::new(),
+            ignored: Few::new(),
+        }
+    }
+}
+
+impl Redaction {
+    fn each_point<P>(&self, points: &mut [P], attrs: impl Fn(&mut P) -> &mut Vec<KeyValue>) {
+        for p in points {
+            self.process_attrs(attrs(p));
+        }
+    }
+
+    /// The Collector's `processLogBody`: a map body's entries and a list
+    /// body's items are redacted as attributes are, recursively (a key is
+    /// named by its path: `a.b`, `list.[0]`); any other body is one value.
+    /// The summary goes into the record's `attributes`.
+    fn process_body(&self, body: &mut Option<AnyValue>, attributes: &mut Vec<KeyValue>) {
+        let mut keys = BodyKeys::new();
+        match body.as_mut().and_then(|b| b.value.as_mut()) {
+            Some(any_value::Value::KvlistValue(map)) => {
+                self.redact_body_map(None, &mut map.values, &mut keys);
+            }
+            Some(any_value::Value::ArrayValue(list)) => {
+                for (i, item) in list.values.iter_mut().enumerate() {
+                    self.redact_body_value(format!("[{i}]"), item, &mut keys);
+                }
+            }
+            _ => redact_in_place(body, |value| {
+                self.redact_body_value("body".to_owned(), value, &mut keys);
+            }),
+        }
+        self.summarize(
+            attributes,
+            &keys.redacted,
+            Some(BODY_REDACTED_KEYS),
+            BODY_REDACTED_COUNT,
+            true,
+        );
+        self.summarize(
+            attributes,
+            &keys.masked,
+            Some(BODY_MASKED_KEYS),
+            BODY_MASKED_COUNT,
+            true,
+        );
+        self.summarize(
+            attributes,
+            &keys.allowed,
+            Some(BODY_ALLOWED_KEYS),
+            BODY_ALLOWED_COUNT,
+            false,
+        );
+        self.summarize(attributes, &keys.ignored, None, BODY_IGNORED_COUNT, false);
+    }
+
+    /// The entries of a map in a body, at `path` (`None` at the top, where
+    /// keys are listed without a path).
+    fn redact_body_map(
+        &self,
+        path: Option<&str>,
+        entries: &mut Vec<KeyValue>,
+        keys: &mut BodyKeys,
+    ) {
+        let with_path = |k: &str| match path {
+            Some(p) => format!("{p}.{k}"),
+            None => k.to_owned(),
+        };
+        let mut removed = Vec::new();
+        for kv in entries.iter_mut() {
+            let k = kv.key.as_str();
+            if self.ignore_key(k) {
+                keys.ignored.push(with_path(k));
+                continue;
+            }
+            if self.redact_key(k) {
+                removed.push(kv.key.clone());
+                continue;
+            }
+            if self.blocked_key_patterns.iter().any(|re| re.is_match(k)) {
+                keys.masked.push(with_path(k));
+                // The value's string (none for other types) masked whole.
+                let text = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) => s.as_str(),
+                    _ => "",
+                };
+                let masked = self.replacement(text);
+                kv.value = Some(string_value(masked));
+                continue;
+            }
+            let path = with_path(k);
+            redact_in_place(&mut kv.value, |value| {
+                self.redact_body_value(path, value, keys)
+            });
+        }
+        for k in removed {
+            // pdata's `Map.Remove`: the last entry takes the removed one's
+            // place.
+            entries.remove_key(&k);
+            keys.redacted.push(with_path(&k));
+        }
+    }
+
+    /// One value in a body, named `path`.
+    fn redact_body_value(&self, path: String, value: &mut AnyValue, keys: &mut BodyKeys) {
+        match value.value.as_mut() {
+            Some(any_value::Value::KvlistValue(map)) => {
+                self.redact_body_map(Some(&path), &mut map.values, keys);
+            }
+            Some(any_value::Value::ArrayValue(list)) => {
+                for (i, item) in list.values.iter_mut().enumerate() {
+                    self.redact_body_value(format!("{path}.[{i}]"), item, keys);
+                }
+            }
+            _ => {
+                let text = value_string(value);
+                if self.allowed_values.iter().any(|re| re.is_match(&text)) {
+                    keys.allowed.push(path);
+                    return;
+                }
+                if let Some(new) = self.process_value(&text) {
+                    keys.masked.push(path);
+                    *value = string_value(new);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `f` on `value`, an absent one as an empty value, which stays
+/// absent unless `f` gives it a value.
+fn redact_in_place(value: &mut Option<AnyValue>, f: impl FnOnce(&mut AnyValue)) {
+    match value {
+        Some(v) => f(v),
+        None => {
+            let mut v = AnyValue::default();
+            f(&mut v);
+            if v.value.is_some() {
+                *value = Some(v);
+            }
+        }
+    }
+}
+
+/// A string value.
+fn string_value(s: String) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::StringValue(s)),
+    }
+}
+
+/// pdata's `AsString` for a value that is neither a map nor a list: the
+/// bytes in standard base64, nothing for an empty value.
+fn value_string(v: &AnyValue) -> String {
+    match &v.value {
+        Some(any_value::Value::BytesValue(b)) => base64(b),
+        _ => super::scalar_string(v).unwrap_or_default(),
+    }
+}
+
+/// Standard base64 with padding (Go's `base64.StdEncoding`).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::processor::string_attr;
-    use crate::proto::common::v1::{any_value::Value, AnyValue, KeyValue};
+    use crate::processor::Chain;
+    use crate::proto::common::v1::any_value::Value;
     use proptest::prelude::*;
     use std::collections::HashSet;
 
@@ -1042,6 +1332,404 @@ mod tests {
         ] {
             assert_eq!(get(&a, key), Some(&Value::IntValue(n)), "{key}");
         }
+    }
+
+    fn log_batch(
+        records: Vec<crate::proto::logs::v1::LogRecord>,
+    ) -> crate::proto::collector::logs::v1::ExportLogsServiceRequest {
+        use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        }
+    }
+
+    fn map_value(entries: Vec<KeyValue>) -> AnyValue {
+        AnyValue {
+            value: Some(Value::KvlistValue(crate::proto::common::v1::KeyValueList {
+                values: entries,
+            })),
+        }
+    }
+
+    fn str_value(s: &str) -> AnyValue {
+        string_value(s.to_owned())
+    }
+
+    /// The Collector's TestLogBodyRedactionDifferentTypes.
+    #[test]
+    fn collector_log_body_redaction_different_types() {
+        use crate::proto::logs::v1::LogRecord;
+        let card = Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap();
+        let mut r = Redaction::builder()
+            .with_allowed_keys(["id", "email", "credit_card", "nested", "slice"])
+            .with_blocked_value(card.clone())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let mut logs = log_batch(vec![LogRecord {
+            body: Some(str_value("placeholder 4111111111111111")),
+            ..LogRecord::default()
+        }]);
+        r.process_logs(&mut logs);
+        let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(record.body, Some(str_value("placeholder ****")));
+        assert_eq!(
+            get(&record.attributes, BODY_MASKED_KEYS),
+            Some(&Value::StringValue("body".into()))
+        );
+        assert_eq!(
+            get(&record.attributes, BODY_MASKED_COUNT),
+            Some(&Value::IntValue(1))
+        );
+
+        let nested = map_value(vec![
+            string_attr("credit_card", "4111111111111111"),
+            string_attr("not_allowed_key", "temp"),
+            string_attr("id", "user123"),
+            string_attr("safe_attribute", "4111111111111111"),
+            string_attr("email", "user@mycompany.com"),
+        ]);
+        let slice = AnyValue {
+            value: Some(Value::ArrayValue(crate::proto::common::v1::ArrayValue {
+                values: vec![str_value("4111111111111111"), str_value("user123")],
+            })),
+        };
+        let body = map_value(vec![
+            string_attr("credit_card", "4111111111111111"),
+            string_attr("not_allowed_key", "temp"),
+            string_attr("id", "user123"),
+            KeyValue {
+                key: "nested".into(),
+                value: Some(nested),
+                ..KeyValue::default()
+            },
+            KeyValue {
+                key: "slice".into(),
+                value: Some(slice),
+                ..KeyValue::default()
+            },
+        ]);
+        let mut r = Redaction::builder()
+            .with_allowed_keys(["id", "email", "credit_card", "nested", "slice"])
+            .with_blocked_value(card)
+            .with_ignored_keys(["safe_attribute"])
+            .with_allowed_value(Regex::new(".+@mycompany.com").unwrap())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let mut logs = log_batch(vec![LogRecord {
+            body: Some(body),
+            ..LogRecord::default()
+        }]);
+        r.process_logs(&mut logs);
+        let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+        let Some(Value::KvlistValue(map)) = record.body.as_ref().and_then(|b| b.value.as_ref())
+        else {
+            panic!("a map body stays a map");
+        };
+        // The removed entry's place taken by the last one (pdata's Remove).
+        assert_eq!(
+            map.values
+                .iter()
+                .map(|kv| kv.key.as_str())
+                .collect::<Vec<_>>(),
+            ["credit_card", "slice", "id", "nested"]
+        );
+        assert_eq!(
+            get(&map.values, "credit_card"),
+            Some(&Value::StringValue("****".into()))
+        );
+        assert_eq!(
+            get(&map.values, "id"),
+            Some(&Value::StringValue("user123".into()))
+        );
+        let Some(Value::KvlistValue(inner)) = get(&map.values, "nested") else {
+            panic!("the nested map stays a map");
+        };
+        assert_eq!(
+            strs(&inner.values),
+            [
+                ("credit_card".into(), "****".into()),
+                ("email".into(), "user@mycompany.com".into()),
+                ("id".into(), "user123".into()),
+                ("safe_attribute".into(), "4111111111111111".into()),
+            ]
+        );
+        let Some(Value::ArrayValue(list)) = get(&map.values, "slice") else {
+            panic!("the slice stays a slice");
+        };
+        assert_eq!(list.values, [str_value("****"), str_value("user123")]);
+        let attrs = &record.attributes;
+        for (key, want) in [
+            (
+                BODY_REDACTED_KEYS,
+                Value::StringValue("nested.not_allowed_key,not_allowed_key".into()),
+            ),
+            (BODY_REDACTED_COUNT, Value::IntValue(2)),
+            (
+                BODY_MASKED_KEYS,
+                Value::StringValue("credit_card,nested.credit_card,slice.[0]".into()),
+            ),
+            (BODY_MASKED_COUNT, Value::IntValue(3)),
+            (BODY_ALLOWED_KEYS, Value::StringValue("nested.email".into())),
+            (BODY_ALLOWED_COUNT, Value::IntValue(1)),
+            (BODY_IGNORED_COUNT, Value::IntValue(1)),
+        ] {
+            assert_eq!(get(attrs, key), Some(&want), "{key}");
+        }
+    }
+
+    /// The Collector's TestLogBodyMaskBlockedKeyPatterns and
+    /// TestLogBodyAllowedStringValue; a record without a body keeps none.
+    #[test]
+    fn collector_log_body_key_patterns_and_allowed_values() {
+        use crate::proto::logs::v1::LogRecord;
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_blocked_key_pattern(Regex::new("^secret_").unwrap())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let body = map_value(vec![
+            string_attr("secret_token", "4111111111111111"),
+            string_attr("id", "user123"),
+            KeyValue {
+                key: "nested".into(),
+                value: Some(map_value(vec![
+                    string_attr("secret_id", "some-secret"),
+                    string_attr("id", "user123"),
+                ])),
+                ..KeyValue::default()
+            },
+        ]);
+        let mut logs = log_batch(vec![
+            LogRecord {
+                body: Some(body),
+                ..LogRecord::default()
+            },
+            LogRecord::default(),
+        ]);
+        r.process_logs(&mut logs);
+        let records = &logs.resource_logs[0].scope_logs[0].log_records;
+        let want = map_value(vec![
+            string_attr("secret_token", "****"),
+            string_attr("id", "user123"),
+            KeyValue {
+                key: "nested".into(),
+                value: Some(map_value(vec![
+                    string_attr("secret_id", "****"),
+                    string_attr("id", "user123"),
+                ])),
+                ..KeyValue::default()
+            },
+        ]);
+        assert_eq!(records[0].body, Some(want));
+        assert_eq!(
+            get(&records[0].attributes, BODY_MASKED_KEYS),
+            Some(&Value::StringValue("nested.secret_id,secret_token".into()))
+        );
+        assert_eq!(
+            get(&records[0].attributes, BODY_MASKED_COUNT),
+            Some(&Value::IntValue(2))
+        );
+        assert_eq!(records[1], LogRecord::default());
+
+        let mine = Regex::new(r".+@mycompany\.com").unwrap();
+        let any = Regex::new(r"[a-z]+@[a-z]+\.com").unwrap();
+        for summary in [Summary::Debug, Summary::Info] {
+            let mut r = Redaction::builder()
+                .with_allow_all_keys(true)
+                .with_allowed_value(mine.clone())
+                .with_blocked_value(any.clone())
+                .with_summary(summary)
+                .build()
+                .unwrap();
+            let mut logs = log_batch(vec![LogRecord {
+                body: Some(str_value("user@mycompany.com")),
+                ..LogRecord::default()
+            }]);
+            r.process_logs(&mut logs);
+            let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+            assert_eq!(record.body, Some(str_value("user@mycompany.com")));
+            assert_eq!(
+                get(&record.attributes, BODY_ALLOWED_COUNT),
+                Some(&Value::IntValue(1))
+            );
+            let keys = get(&record.attributes, BODY_ALLOWED_KEYS);
+            if summary == Summary::Debug {
+                assert_eq!(keys, Some(&Value::StringValue("body".into())));
+            } else {
+                assert_eq!(keys, None);
+            }
+            assert_eq!(get(&record.attributes, BODY_MASKED_KEYS), None);
+        }
+    }
+
+    /// The Collector's TestMaskingStringIsAppliedToLogs and
+    /// TestMaskingStringIsAppliedToMetrics, with every data point type;
+    /// resource and scope attributes are redacted too.
+    #[test]
+    fn collector_masking_string_in_logs_and_metrics() {
+        use crate::proto::logs::v1::LogRecord;
+        use crate::proto::metrics::v1::{
+            metric::Data, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
+            HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+            Summary as SummaryData, SummaryDataPoint,
+        };
+        use crate::proto::resource::v1::Resource;
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_masking_string("[REDACTED]")
+            .with_blocked_value(Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap())
+            .build()
+            .unwrap();
+        let mut logs = log_batch(vec![
+            LogRecord {
+                body: Some(str_value("credit card 4111111111111111")),
+                attributes: vec![string_attr("credit.card", "4111111111111111")],
+                ..LogRecord::default()
+            },
+            LogRecord {
+                body: Some(map_value(vec![string_attr("cc", "4111111111111111")])),
+                ..LogRecord::default()
+            },
+        ]);
+        logs.resource_logs[0].resource = Some(Resource {
+            attributes: vec![string_attr("owner.card", "4111111111111111")],
+            ..Resource::default()
+        });
+        r.process_logs(&mut logs);
+        let rl = &logs.resource_logs[0];
+        assert_eq!(
+            strs(&rl.resource.as_ref().unwrap().attributes)[0].1,
+            "[REDACTED]"
+        );
+        let records = &rl.scope_logs[0].log_records;
+        assert_eq!(records[0].body, Some(str_value("credit card [REDACTED]")));
+        assert_eq!(strs(&records[0].attributes)[0].1, "[REDACTED]");
+        assert_eq!(
+            records[1].body,
+            Some(map_value(vec![string_attr("cc", "[REDACTED]")]))
+        );
+
+        let card = || vec![string_attr("credit.card", "4111111111111111")];
+        let metric = |data| Metric {
+            name: "request".into(),
+            data: Some(data),
+            ..Metric::default()
+        };
+        let mut metrics = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(crate::proto::common::v1::InstrumentationScope {
+                        attributes: card(),
+                        ..Default::default()
+                    }),
+                    metrics: vec![
+                        metric(Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint {
+                                attributes: card(),
+                                ..NumberDataPoint::default()
+                            }],
+                        })),
+                        metric(Data::Sum(Sum {
+                            data_points: vec![NumberDataPoint {
+                                attributes: card(),
+                                ..NumberDataPoint::default()
+                            }],
+                            ..Sum::default()
+                        })),
+                        metric(Data::Histogram(Histogram {
+                            data_points: vec![HistogramDataPoint {
+                                attributes: card(),
+                                ..HistogramDataPoint::default()
+                            }],
+                            ..Histogram::default()
+                        })),
+                        metric(Data::ExponentialHistogram(ExponentialHistogram {
+                            data_points: vec![ExponentialHistogramDataPoint {
+                                attributes: card(),
+                                ..ExponentialHistogramDataPoint::default()
+                            }],
+                            ..ExponentialHistogram::default()
+                        })),
+                        metric(Data::Summary(SummaryData {
+                            data_points: vec![SummaryDataPoint {
+                                attributes: card(),
+                                ..SummaryDataPoint::default()
+                            }],
+                        })),
+                    ],
+                    ..ScopeMetrics::default()
+                }],
+                ..ResourceMetrics::default()
+            }],
+        };
+        let report = Chain::new().with(r.clone()).process_metrics(&mut metrics);
+        assert_eq!((report.spans_in, report.spans_out), (5, 5));
+        let sm = &metrics.resource_metrics[0].scope_metrics[0];
+        assert_eq!(
+            strs(&sm.scope.as_ref().unwrap().attributes)[0].1,
+            "[REDACTED]"
+        );
+        let mut points = 0;
+        for m in &sm.metrics {
+            let attrs = match m.data.as_ref().unwrap() {
+                Data::Gauge(g) => &g.data_points[0].attributes,
+                Data::Sum(g) => &g.data_points[0].attributes,
+                Data::Histogram(g) => &g.data_points[0].attributes,
+                Data::ExponentialHistogram(g) => &g.data_points[0].attributes,
+                Data::Summary(g) => &g.data_points[0].attributes,
+            };
+            assert_eq!(strs(attrs), [("credit.card".into(), "[REDACTED]".into())]);
+            points += 1;
+        }
+        assert_eq!(points, 5);
+    }
+
+    /// Bodies of every scalar type are read as pdata's `AsString` writes
+    /// them: a blocked value matching the text masks it into a string.
+    #[test]
+    fn log_bodies_of_every_type_are_read_as_text() {
+        use crate::proto::logs::v1::LogRecord;
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_blocked_value(Regex::new("^(true|42|0.5|1e\\+21|AQID)$").unwrap())
+            .build()
+            .unwrap();
+        let bodies = [
+            Value::BoolValue(true),
+            Value::IntValue(42),
+            Value::DoubleValue(0.5),
+            Value::DoubleValue(1e21),
+            Value::BytesValue(vec![1, 2, 3]),
+        ];
+        let mut logs = log_batch(
+            bodies
+                .iter()
+                .map(|v| LogRecord {
+                    body: Some(AnyValue {
+                        value: Some(v.clone()),
+                    }),
+                    ..LogRecord::default()
+                })
+                .collect(),
+        );
+        r.process_logs(&mut logs);
+        for record in &logs.resource_logs[0].scope_logs[0].log_records {
+            assert_eq!(record.body, Some(str_value("****")));
+        }
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
     }
 
     /// The Collector's TestSummaryAcrossChainedProcessors: removing and
