@@ -277,6 +277,11 @@ impl<K> Few<K> {
         self.push_with(|| k);
     }
 
+    /// Counts a key without keeping it.
+    pub(crate) fn count_only(&mut self) {
+        self.n += 1;
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.n
     }

@@ -41,7 +41,9 @@
 //! `items.[0]`); another body is one value, named `body`, read as text
 //! whatever its type (bytes in base64). Their summary goes into the
 //! record's attributes as `redaction.body.redacted.keys`, `.count` and so
-//! on.
+//! on; with `debug`, the keys listed for one body stop at 64 KiB of paths
+//! (the counts cover every key), where the Collector lists every path
+//! however deep and many.
 //!
 //! Key lookups use [`crate::keyset::KeySet`].
 //!
@@ -999,22 +1001,80 @@ impl Processor for Redaction {
     }
 }
 
-/// What the redaction of one log body did, by key path (the Collector's
-/// `processLogBody` lists).
-struct BodyKeys {
+/// The most bytes of key paths one log body's `debug` summary lists; the
+/// counts cover every key. (A deep body with many leaves would otherwise
+/// make paths far larger than the request.)
+const BODY_KEYS_BYTES: usize = 64 * 1024;
+
+/// Which of a body's summary lists.
+#[derive(Clone, Copy)]
+enum BodyList {
+    Redacted,
+    Masked,
+    Allowed,
+    Ignored,
+}
+
+/// The walk through one log body: the path of the value at hand (the
+/// Collector's `processLogBody` names keys `a.b`, `list.[0]`, `body`), and
+/// what was removed, masked, allowed and ignored, by path.
+struct BodyWalk {
+    path: String,
     redacted: Few<String>,
     masked: Few<String>,
     allowed: Few<String>,
     ignored: Few<String>,
+    /// Bytes of paths the lists may still keep (none unless the summary
+    /// is `debug`, the only one that writes them).
+    room: usize,
 }
 
-impl BodyKeys {
-    fn new() -> BodyKeys {
-        BodyKeys {
+impl BodyWalk {
+    fn new(names: bool) -> BodyWalk {
+        BodyWalk {
+            path: String::new(),
             redacted: Few::new(),
             masked: Few::new(),
             allowed: Few::new(),
             ignored: Few::new(),
+            room: if names { BODY_KEYS_BYTES } else { 0 },
+        }
+    }
+
+    /// Sets the path to the entry `key` of the map at `base` (a prefix of
+    /// the path).
+    fn enter_key(&mut self, base: usize, key: &str) {
+        self.path.truncate(base);
+        if base > 0 {
+            self.path.push('.');
+        }
+        self.path.push_str(key);
+    }
+
+    /// Sets the path to the item `i` of the list at `base`.
+    fn enter_index(&mut self, base: usize, i: usize) {
+        use std::fmt::Write as _;
+        self.path.truncate(base);
+        if base > 0 {
+            self.path.push('.');
+        }
+        let _ = write!(self.path, "[{i}]");
+    }
+
+    /// Counts the value at the path in `list`, keeping its path while
+    /// there is room.
+    fn note(&mut self, list: BodyList) {
+        let few = match list {
+            BodyList::Redacted => &mut self.redacted,
+            BodyList::Masked => &mut self.masked,
+            BodyList::Allowed => &mut self.allowed,
+            BodyList::Ignored => &mut self.ignored,
+        };
+        if self.path.len() <= self.room {
+            self.room -= self.path.len();
+            few.push(self.path.clone());
+        } else {
+            few.count_only();
         }
     }
 }
@@ -1031,69 +1091,61 @@ impl Redaction {
     /// named by its path: `a.b`, `list.[0]`); any other body is one value.
     /// The summary goes into the record's `attributes`.
     fn process_body(&self, body: &mut Option<AnyValue>, attributes: &mut Vec<KeyValue>) {
-        let mut keys = BodyKeys::new();
+        let mut walk = BodyWalk::new(self.summary == Summary::Debug);
         match body.as_mut().and_then(|b| b.value.as_mut()) {
             Some(any_value::Value::KvlistValue(map)) => {
-                self.redact_body_map(None, &mut map.values, &mut keys);
+                self.redact_body_map(&mut map.values, &mut walk);
             }
             Some(any_value::Value::ArrayValue(list)) => {
-                for (i, item) in list.values.iter_mut().enumerate() {
-                    self.redact_body_value(format!("[{i}]"), item, &mut keys);
-                }
+                self.redact_body_list(&mut list.values, &mut walk);
             }
-            _ => redact_in_place(body, |value| {
-                self.redact_body_value("body".to_owned(), value, &mut keys);
-            }),
+            _ => {
+                walk.path.push_str("body");
+                redact_in_place(body, |value| self.redact_body_value(value, &mut walk));
+            }
         }
+        let w = &walk;
         self.summarize(
             attributes,
-            &keys.redacted,
+            &w.redacted,
             Some(BODY_REDACTED_KEYS),
             BODY_REDACTED_COUNT,
             true,
         );
         self.summarize(
             attributes,
-            &keys.masked,
+            &w.masked,
             Some(BODY_MASKED_KEYS),
             BODY_MASKED_COUNT,
             true,
         );
         self.summarize(
             attributes,
-            &keys.allowed,
+            &w.allowed,
             Some(BODY_ALLOWED_KEYS),
             BODY_ALLOWED_COUNT,
             false,
         );
-        self.summarize(attributes, &keys.ignored, None, BODY_IGNORED_COUNT, false);
+        self.summarize(attributes, &w.ignored, None, BODY_IGNORED_COUNT, false);
     }
 
-    /// The entries of a map in a body, at `path` (`None` at the top, where
-    /// keys are listed without a path).
-    fn redact_body_map(
-        &self,
-        path: Option<&str>,
-        entries: &mut Vec<KeyValue>,
-        keys: &mut BodyKeys,
-    ) {
-        let with_path = |k: &str| match path {
-            Some(p) => format!("{p}.{k}"),
-            None => k.to_owned(),
-        };
+    /// The entries of a map in a body, at the walk's path.
+    fn redact_body_map(&self, entries: &mut Vec<KeyValue>, walk: &mut BodyWalk) {
+        let base = walk.path.len();
         let mut removed = Vec::new();
-        for kv in entries.iter_mut() {
+        for (i, kv) in entries.iter_mut().enumerate() {
             let k = kv.key.as_str();
+            walk.enter_key(base, k);
             if self.ignore_key(k) {
-                keys.ignored.push(with_path(k));
+                walk.note(BodyList::Ignored);
                 continue;
             }
             if self.redact_key(k) {
-                removed.push(kv.key.clone());
+                removed.push(i);
                 continue;
             }
             if self.blocked_key_patterns.iter().any(|re| re.is_match(k)) {
-                keys.masked.push(with_path(k));
+                walk.note(BodyList::Masked);
                 // The value's string (none for other types) masked whole.
                 let text = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
                     Some(any_value::Value::StringValue(s)) => s.as_str(),
@@ -1103,38 +1155,52 @@ impl Redaction {
                 kv.value = Some(string_value(masked));
                 continue;
             }
-            let path = with_path(k);
-            redact_in_place(&mut kv.value, |value| {
-                self.redact_body_value(path, value, keys)
-            });
+            redact_in_place(&mut kv.value, |value| self.redact_body_value(value, walk));
         }
-        for k in removed {
-            // pdata's `Map.Remove`: the last entry takes the removed one's
-            // place.
-            entries.remove_key(&k);
-            keys.redacted.push(with_path(&k));
+        for &i in &removed {
+            walk.enter_key(base, &entries[i].key);
+            walk.note(BodyList::Redacted);
+        }
+        walk.path.truncate(base);
+        // pdata's `Map.Remove` key by key: the last entry takes a removed
+        // one's place.
+        if removed.len() == entries.len() {
+            entries.clear();
+        } else if entries.len() > 64 {
+            remove_in_order(entries, &removed);
+        } else {
+            let keys: Vec<String> = removed.iter().map(|&i| entries[i].key.clone()).collect();
+            for k in keys {
+                entries.remove_key(&k);
+            }
         }
     }
 
-    /// One value in a body, named `path`.
-    fn redact_body_value(&self, path: String, value: &mut AnyValue, keys: &mut BodyKeys) {
+    /// The items of a list in a body, at the walk's path.
+    fn redact_body_list(&self, items: &mut [AnyValue], walk: &mut BodyWalk) {
+        let base = walk.path.len();
+        for (i, item) in items.iter_mut().enumerate() {
+            walk.enter_index(base, i);
+            self.redact_body_value(item, walk);
+        }
+        walk.path.truncate(base);
+    }
+
+    /// One value in a body, at the walk's path.
+    fn redact_body_value(&self, value: &mut AnyValue, walk: &mut BodyWalk) {
         match value.value.as_mut() {
-            Some(any_value::Value::KvlistValue(map)) => {
-                self.redact_body_map(Some(&path), &mut map.values, keys);
-            }
+            Some(any_value::Value::KvlistValue(map)) => self.redact_body_map(&mut map.values, walk),
             Some(any_value::Value::ArrayValue(list)) => {
-                for (i, item) in list.values.iter_mut().enumerate() {
-                    self.redact_body_value(format!("{path}.[{i}]"), item, keys);
-                }
+                self.redact_body_list(&mut list.values, walk)
             }
             _ => {
                 let text = value_string(value);
                 if self.allowed_values.iter().any(|re| re.is_match(&text)) {
-                    keys.allowed.push(path);
+                    walk.note(BodyList::Allowed);
                     return;
                 }
                 if let Some(new) = self.process_value(&text) {
-                    keys.masked.push(path);
+                    walk.note(BodyList::Masked);
                     *value = string_value(new);
                 }
             }
@@ -1691,6 +1757,90 @@ mod tests {
             points += 1;
         }
         assert_eq!(points, 5);
+    }
+
+    /// A long body map loses its removed entries as pdata's `Map.Remove`
+    /// removes them key by key (duplicate keys included).
+    #[test]
+    fn long_body_maps_lose_entries_in_the_collectors_order() {
+        use crate::proto::logs::v1::LogRecord;
+        let entries: Vec<KeyValue> = (0..150)
+            .map(|i| string_attr(&format!("k{}", i % 97), &i.to_string()))
+            .collect();
+        let allowed: Vec<String> = (0..97)
+            .filter(|i| i % 3 != 0)
+            .map(|i| format!("k{i}"))
+            .collect();
+        let mut want = entries.clone();
+        let gone: Vec<String> = entries
+            .iter()
+            .filter(|kv| !allowed.contains(&kv.key))
+            .map(|kv| kv.key.clone())
+            .collect();
+        for k in &gone {
+            if let Some(i) = want.iter().position(|kv| &kv.key == k) {
+                want.swap_remove(i);
+            }
+        }
+        let mut r = Redaction::builder()
+            .with_allowed_keys(allowed)
+            .build()
+            .unwrap();
+        let mut logs = log_batch(vec![LogRecord {
+            body: Some(map_value(entries)),
+            ..LogRecord::default()
+        }]);
+        r.process_logs(&mut logs);
+        let body = &logs.resource_logs[0].scope_logs[0].log_records[0].body;
+        assert_eq!(body, &Some(map_value(want)));
+    }
+
+    /// A deep body with many leaves: every leaf is counted, and the paths
+    /// the debug summary lists stay within their bound (they would be
+    /// 20,000 paths of over 22 KiB).
+    #[test]
+    fn a_deep_body_lists_paths_within_a_bound() {
+        use crate::proto::logs::v1::LogRecord;
+        let leaves: Vec<KeyValue> = (0..20_000)
+            .map(|i| string_attr(&format!("k{i}"), "jane@corp.io"))
+            .collect();
+        let mut body = map_value(leaves);
+        for level in 0..16 {
+            body = map_value(vec![KeyValue {
+                key: format!("{level}").repeat(1024),
+                value: Some(body),
+                ..KeyValue::default()
+            }]);
+        }
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_allowed_value(Regex::new("@corp").unwrap())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let mut logs = log_batch(vec![LogRecord {
+            body: Some(body),
+            ..LogRecord::default()
+        }]);
+        r.process_logs(&mut logs);
+        let attrs = &logs.resource_logs[0].scope_logs[0].log_records[0].attributes;
+        assert_eq!(
+            get(attrs, BODY_ALLOWED_COUNT),
+            Some(&Value::IntValue(20_000))
+        );
+        let Some(Value::StringValue(keys)) = get(attrs, BODY_ALLOWED_KEYS) else {
+            panic!("the debug summary lists keys");
+        };
+        let listed = keys.split(',').count();
+        assert!((2..20_000).contains(&listed), "{listed} paths listed");
+        assert!(
+            keys.len() <= BODY_KEYS_BYTES + listed,
+            "{} bytes",
+            keys.len()
+        );
+        assert!(keys
+            .split(',')
+            .all(|k| k.len() > 16 * 1024 && k.ends_with(char::is_numeric)));
     }
 
     /// Bodies of every scalar type are read as pdata's `AsString` writes
