@@ -513,7 +513,7 @@ impl Redaction {
             if text.len() < self.shortest_value {
                 continue;
             }
-            match self.value_step(key, &text) {
+            match self.value_step(Some(key), &text) {
                 ValueStep::Allowed => allowed += 1,
                 ValueStep::Masked(new) => {
                     masked += 1;
@@ -604,7 +604,7 @@ impl Redaction {
             if text.len() < self.shortest_value {
                 continue;
             }
-            match self.value_step(key, &text) {
+            match self.value_step(Some(key), &text) {
                 ValueStep::Allowed => allowed.push_with(|| attrs.key_handle(i)),
                 ValueStep::Masked(new) => {
                     masked.push_with(|| attrs.key_handle(i));
@@ -631,13 +631,16 @@ impl Redaction {
         self.summarize(attrs, &ignored, None, IGNORED_COUNT, false);
     }
 
-    /// Steps 4 to 6 on the value `text` of an attribute with `key` (one
-    /// whose key is neither ignored nor removed).
-    fn value_step(&self, key: &str, text: &str) -> ValueStep {
+    /// Steps 3 to 6 on the value `text` of an attribute with `key` (one
+    /// whose key is neither ignored nor removed). A value in a log body
+    /// comes without a key: the walk looked at it before reaching the
+    /// value.
+    fn value_step(&self, key: Option<&str>, text: &str) -> ValueStep {
         if self.allowed_values.iter().any(|re| re.is_match(text)) {
             return ValueStep::Allowed;
         }
-        let new = if self.blocked_key_patterns.iter().any(|re| re.is_match(key)) {
+        let new = if key.is_some_and(|k| self.blocked_key_patterns.iter().any(|re| re.is_match(k)))
+        {
             Some(self.replacement(text))
         } else {
             self.process_value(text)
@@ -1195,13 +1198,13 @@ impl Redaction {
             }
             _ => {
                 let text = value_string(value);
-                if self.allowed_values.iter().any(|re| re.is_match(&text)) {
-                    walk.note(BodyList::Allowed);
-                    return;
-                }
-                if let Some(new) = self.process_value(&text) {
-                    walk.note(BodyList::Masked);
-                    *value = string_value(new);
+                match self.value_step(None, &text) {
+                    ValueStep::Allowed => walk.note(BodyList::Allowed),
+                    ValueStep::Masked(new) => {
+                        walk.note(BodyList::Masked);
+                        *value = string_value(new);
+                    }
+                    ValueStep::Kept => {}
                 }
             }
         }
