@@ -1,12 +1,13 @@
-//! Span attribute actions with the semantics of the Collector's
+//! Attribute actions with the semantics of the Collector's
 //! `attributesprocessor`: `insert`, `update`, `upsert`, `delete`, `hash`
-//! and `extract`, applied in the order configured to each span's
-//! attributes.
+//! and `extract`, applied in the order configured to the attributes of
+//! each span, each log record and each metric data point.
 //!
 //! - `insert`: sets `key` when it is absent, from `value` or
 //!   `from_attribute` (nothing happens if that attribute is absent);
 //! - `update`: replaces `key`'s value when present; `upsert`: either;
-//! - `delete`: removes `key`, then every key matching `pattern`;
+//! - `delete`: removes `key`, then every key matching `pattern` (as pdata's
+//!   `Map.Remove` does, the last attribute takes a removed one's place);
 //! - `hash`: replaces the value of `key`, then of every key matching
 //!   `pattern`, by the hex SHA-256 of its bytes (strings as UTF-8, booleans
 //!   as one byte 1/0, integers and doubles as 8 little-endian bytes; other
@@ -20,8 +21,11 @@
 //! takes scalars only (no lists or maps); hashing is SHA-256 (the
 //! Collector's current choice; SHA-1 before its feature gate).
 
+use super::attrs::{remove_in_order, AttrList};
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{any_value::Value, AnyValue, KeyValue};
 use regex::Regex;
@@ -178,11 +182,19 @@ fn apply(act: &Act, attrs: &mut Vec<KeyValue>) {
             }
         }
         Act::Delete(k, re) => {
+            // pdata's `Map.Remove`, as the Collector calls it: the first
+            // attribute with the key goes and the last takes its place;
+            // then each attribute whose key matches, key by key in order.
             if let Some(k) = k {
-                attrs.retain(|kv| &kv.key != k);
+                attrs.remove_key(k);
             }
             if let Some(re) = re {
-                attrs.retain(|kv| !re.is_match(&kv.key));
+                let matching: Vec<usize> = (0..attrs.len())
+                    .filter(|&i| re.is_match(&attrs[i].key))
+                    .collect();
+                if !matching.is_empty() {
+                    remove_in_order(attrs, &matching);
+                }
             }
         }
         Act::Hash(k, re) => {
@@ -273,6 +285,53 @@ impl Processor for Attributes {
         }
         Outcome::default()
     }
+
+    fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
+        for record in batch
+            .resource_logs
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_logs)
+            .flat_map(|s| &mut s.log_records)
+        {
+            self.apply(&mut record.attributes);
+        }
+        Outcome::default()
+    }
+
+    fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> Outcome {
+        use crate::proto::metrics::v1::metric::Data;
+        for metric in batch
+            .resource_metrics
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_metrics)
+            .flat_map(|s| &mut s.metrics)
+        {
+            match &mut metric.data {
+                Some(Data::Gauge(g)) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| self.apply(&mut p.attributes)),
+                Some(Data::Sum(g)) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| self.apply(&mut p.attributes)),
+                Some(Data::Histogram(g)) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| self.apply(&mut p.attributes)),
+                Some(Data::ExponentialHistogram(g)) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| self.apply(&mut p.attributes)),
+                Some(Data::Summary(g)) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| self.apply(&mut p.attributes)),
+                None => {}
+            }
+        }
+        Outcome::default()
+    }
 }
 
 #[cfg(test)]
@@ -319,9 +378,10 @@ mod tests {
             got,
             [
                 ("user".to_owned(), alice.to_owned()),
+                // `copy`, last, took the deleted `tmp.a`'s place.
+                ("copy".into(), "alice".into()),
                 ("path".into(), "/cart/add".into()),
                 ("env".into(), "prod".into()),
-                ("copy".into(), "alice".into()),
                 ("svc".into(), "cart".into()),
                 ("op".into(), "add".into()),
             ]
@@ -329,6 +389,148 @@ mod tests {
         assert!(Action::extract("k", Regex::new("(a)").unwrap()).is_err());
         assert!(Action::delete(None, None).is_err());
         assert!(Action::insert("", Source::Value(sv("x"))).is_err());
+    }
+
+    /// `delete` removes as the Collector's calls to pdata's `Map.Remove`
+    /// do: by key, the first attribute with it; by pattern, each match.
+    #[test]
+    fn delete_moves_the_last_attribute_into_the_gap() {
+        let keys = |a: &[KeyValue]| a.iter().map(|kv| kv.value.clone()).collect::<Vec<_>>();
+        let p = Attributes::new().with_action(Action::delete(Some("a"), None).unwrap());
+        let mut a = vec![
+            string_attr("a", "1"),
+            string_attr("b", "2"),
+            string_attr("a", "3"),
+            string_attr("c", "4"),
+        ];
+        p.apply(&mut a);
+        let want = [
+            string_attr("c", "4"),
+            string_attr("b", "2"),
+            string_attr("a", "3"),
+        ];
+        assert_eq!(keys(&a), keys(&want));
+        let p = Attributes::new()
+            .with_action(Action::delete(None, Some(Regex::new("^x").unwrap())).unwrap());
+        let mut a = vec![
+            string_attr("x1", "1"),
+            string_attr("y", "2"),
+            string_attr("x2", "3"),
+            string_attr("z", "4"),
+        ];
+        p.apply(&mut a);
+        assert_eq!(a, [string_attr("z", "4"), string_attr("y", "2")]);
+    }
+
+    /// Log records and every type of data point get the same actions as
+    /// a span's attributes; resource and scope attributes are left alone.
+    #[test]
+    fn logs_and_metrics_take_the_actions() {
+        use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        use crate::proto::metrics::v1::{
+            metric::Data, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
+            HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+            Summary, SummaryDataPoint,
+        };
+        use crate::proto::resource::v1::Resource;
+        let mut p = Attributes::new()
+            .with_action(Action::upsert("env", Source::Value(sv("prod"))).unwrap())
+            .with_action(Action::delete(Some("secret"), None).unwrap());
+        let before = || vec![string_attr("secret", "s"), string_attr("keep", "k")];
+        // The upserted `env`, last, takes the deleted `secret`'s place.
+        let after = vec![string_attr("env", "prod"), string_attr("keep", "k")];
+        let resource = Some(Resource {
+            attributes: before(),
+            ..Resource::default()
+        });
+        let mut logs = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: resource.clone(),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![
+                        LogRecord {
+                            attributes: before(),
+                            ..LogRecord::default()
+                        };
+                        3
+                    ],
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        };
+        p.process_logs(&mut logs);
+        let rl = &logs.resource_logs[0];
+        assert_eq!(rl.resource, resource);
+        for r in &rl.scope_logs[0].log_records {
+            assert_eq!(r.attributes, after);
+        }
+        let metric = |data| Metric {
+            data: Some(data),
+            ..Metric::default()
+        };
+        let number = || NumberDataPoint {
+            attributes: before(),
+            ..NumberDataPoint::default()
+        };
+        let mut metrics = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: resource.clone(),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![
+                        metric(Data::Gauge(Gauge {
+                            data_points: vec![number(), number()],
+                        })),
+                        metric(Data::Sum(Sum {
+                            data_points: vec![number()],
+                            ..Sum::default()
+                        })),
+                        metric(Data::Histogram(Histogram {
+                            data_points: vec![HistogramDataPoint {
+                                attributes: before(),
+                                ..HistogramDataPoint::default()
+                            }],
+                            ..Histogram::default()
+                        })),
+                        metric(Data::ExponentialHistogram(ExponentialHistogram {
+                            data_points: vec![ExponentialHistogramDataPoint {
+                                attributes: before(),
+                                ..ExponentialHistogramDataPoint::default()
+                            }],
+                            ..ExponentialHistogram::default()
+                        })),
+                        metric(Data::Summary(Summary {
+                            data_points: vec![SummaryDataPoint {
+                                attributes: before(),
+                                ..SummaryDataPoint::default()
+                            }],
+                        })),
+                    ],
+                    ..ScopeMetrics::default()
+                }],
+                ..ResourceMetrics::default()
+            }],
+        };
+        p.process_metrics(&mut metrics);
+        let rm = &metrics.resource_metrics[0];
+        assert_eq!(rm.resource, resource);
+        let mut points = 0;
+        for m in &rm.scope_metrics[0].metrics {
+            let lists: Vec<&Vec<KeyValue>> = match m.data.as_ref().unwrap() {
+                Data::Gauge(g) => g.data_points.iter().map(|p| &p.attributes).collect(),
+                Data::Sum(g) => g.data_points.iter().map(|p| &p.attributes).collect(),
+                Data::Histogram(g) => g.data_points.iter().map(|p| &p.attributes).collect(),
+                Data::ExponentialHistogram(g) => {
+                    g.data_points.iter().map(|p| &p.attributes).collect()
+                }
+                Data::Summary(g) => g.data_points.iter().map(|p| &p.attributes).collect(),
+            };
+            for attrs in lists {
+                assert_eq!(attrs, &after);
+                points += 1;
+            }
+        }
+        assert_eq!(points, 6);
     }
 
     proptest! {

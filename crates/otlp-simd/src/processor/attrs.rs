@@ -294,3 +294,45 @@ impl<K> Few<K> {
         self.inline.iter().flatten().chain(&self.more)
     }
 }
+
+/// Removes the attributes at `removed` (original indices, increasing) as
+/// removing their keys one by one in that order does: each removal takes
+/// the first attribute left with that key and the last attribute takes
+/// its place (pdata's `Map.Remove`). In O(n log n) for a list of n: the
+/// positions of each key's attributes are kept in order as they move.
+pub(crate) fn remove_in_order<L: AttrList>(attrs: &mut L, removed: &[usize]) {
+    let n = attrs.count();
+    // The attributes by key: group[i] is attribute i's key's number.
+    let mut group = Vec::with_capacity(n);
+    let groups = {
+        let mut ids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for i in 0..n {
+            let next = ids.len();
+            group.push(*ids.entry(attrs.key_at(i)).or_insert(next));
+        }
+        ids.len()
+    };
+    let mut positions: Vec<std::collections::BTreeSet<usize>> =
+        vec![std::collections::BTreeSet::new(); groups];
+    for (i, &g) in group.iter().enumerate() {
+        positions[g].insert(i);
+    }
+    // at[p]: the original index of the attribute now at position p.
+    let mut at: Vec<usize> = (0..n).collect();
+    let mut len = n;
+    for &j in removed {
+        let Some(p) = positions[group[j]].pop_first() else {
+            continue;
+        };
+        attrs.swap_remove(p);
+        let last = len - 1;
+        if p != last {
+            let moved = at[last];
+            at[p] = moved;
+            let set = &mut positions[group[moved]];
+            set.remove(&last);
+            set.insert(p);
+        }
+        len -= 1;
+    }
+}

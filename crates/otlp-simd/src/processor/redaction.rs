@@ -54,7 +54,7 @@
 //! sanitizers and span-name sanitizing are not implemented; the built-in
 //! patterns of step 6 do not exist there.
 
-use super::attrs::{AttrList, Few};
+use super::attrs::{remove_in_order, AttrList, Few};
 use super::span::{EndingSpan, SpanStep, Verdict};
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
@@ -68,7 +68,6 @@ use crate::Isa;
 use opentelemetry::InstrumentationScope;
 use regex::Regex;
 use sha2::{Digest, Sha256, Sha512};
-use std::collections::{BTreeSet, HashMap};
 use thiserror::Error;
 
 /// What replaces a blocked match unless `masking_string` says otherwise.
@@ -760,47 +759,6 @@ fn remove_marked<L: AttrList>(attrs: &mut L, marked: u64) {
             at[p] = at[len - 1];
             len -= 1;
         }
-    }
-}
-
-/// Removes the attributes at `removed` (original indices, increasing) as
-/// removing their keys one by one in that order does: each removal takes
-/// the first attribute left with that key and the last attribute takes
-/// its place (pdata's `Map.Remove`). In O(n log n) for a list of n: the
-/// positions of each key's attributes are kept in order as they move.
-fn remove_in_order<L: AttrList>(attrs: &mut L, removed: &[usize]) {
-    let n = attrs.count();
-    // The attributes by key: group[i] is attribute i's key's number.
-    let mut group = Vec::with_capacity(n);
-    let groups = {
-        let mut ids: HashMap<&str, usize> = HashMap::new();
-        for i in 0..n {
-            let next = ids.len();
-            group.push(*ids.entry(attrs.key_at(i)).or_insert(next));
-        }
-        ids.len()
-    };
-    let mut positions: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); groups];
-    for (i, &g) in group.iter().enumerate() {
-        positions[g].insert(i);
-    }
-    // at[p]: the original index of the attribute now at position p.
-    let mut at: Vec<usize> = (0..n).collect();
-    let mut len = n;
-    for &j in removed {
-        let Some(p) = positions[group[j]].pop_first() else {
-            continue;
-        };
-        attrs.swap_remove(p);
-        let last = len - 1;
-        if p != last {
-            let moved = at[last];
-            at[p] = moved;
-            let set = &mut positions[group[moved]];
-            set.remove(&last);
-            set.insert(p);
-        }
-        len -= 1;
     }
 }
 
