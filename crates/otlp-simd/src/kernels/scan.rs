@@ -243,7 +243,7 @@ impl ScannerBuilder {
             self.prefixes
                 .iter()
                 .filter(|p| !p.text.is_empty())
-                .map(|p| p.text.len() + p.min_token),
+                .map(|p| p.text.len().saturating_add(p.min_token)),
         )
         .chain(self.literals.iter().map(String::len))
         .min()
@@ -1571,6 +1571,16 @@ mod tests {
                 assert_eq!(got, [], "{short:?} {isa:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_prefix_with_any_token_length_builds() {
+        let s = Scanner::builder()
+            .with_prefix(Prefix::new("sk-", usize::MAX))
+            .build();
+        let mut got = Vec::new();
+        assert_eq!(s.find("sk-abc", &mut got), 0);
+        assert_eq!(s.shortest_finding(), usize::MAX);
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl AttrList for Vec<KeyValue> {
         let val = self[i].value.as_ref();
         match val.and_then(|v| v.value.as_ref()) {
             Some(Proto::StringValue(s)) => Cow::Borrowed(s),
-            _ if all_types => Cow::Owned(val.and_then(super::scalar_string).unwrap_or_default()),
+            _ if all_types => Cow::Owned(val.map(super::as_text).unwrap_or_default()),
             _ => Cow::Borrowed(""),
         }
     }
@@ -301,6 +301,9 @@ impl<K> Few<K> {
 /// its place (pdata's `Map.Remove`). In O(n log n) for a list of n: the
 /// positions of each key's attributes are kept in order as they move.
 pub(crate) fn remove_in_order<L: AttrList>(attrs: &mut L, removed: &[usize]) {
+    if removed.is_empty() {
+        return;
+    }
     let n = attrs.count();
     // The attributes by key: group[i] is attribute i's key's number.
     let mut group = Vec::with_capacity(n);

@@ -328,17 +328,44 @@ pub(crate) fn scalar_string(v: &AnyValue) -> Option<String> {
     })
 }
 
-/// A double as pdata's `AsString` writes it (Go's `float64AsString`): the
-/// shortest form that reads back, with an exponent below 1e-6 and from
-/// 1e21 on (`1e-7`, `1e+21`), and a JSON error text for NaN and the
-/// infinities.
+/// pdata's `AsString` for a value that is neither a map nor a list: the
+/// bytes in standard base64, nothing for an empty value.
+pub(crate) fn as_text(v: &AnyValue) -> String {
+    match &v.value {
+        Some(any_value::Value::BytesValue(b)) => base64(b),
+        _ => scalar_string(v).unwrap_or_default(),
+    }
+}
+
+/// Standard base64 with padding (Go's `base64.StdEncoding`).
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A double as pdata's `AsString` writes it (v1.71's `float64AsString`):
+/// the shortest form that reads back, with an exponent below 1e-6 and from
+/// 1e21 on (`1e-7`, `1e+21`), and `NaN`, `Infinity`, `-Infinity`.
 pub(crate) fn go_float(f: f64) -> String {
     if f.is_nan() {
-        return "json: unsupported value: NaN".to_owned();
+        return "NaN".to_owned();
     }
     if f.is_infinite() {
-        let sign = if f > 0.0 { '+' } else { '-' };
-        return format!("json: unsupported value: {sign}Inf");
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
@@ -382,9 +409,9 @@ mod tests {
             (1e-6, "0.000001"),
             (1.5e-7, "1.5e-7"),
             (5e-324, "5e-324"),
-            (f64::NAN, "json: unsupported value: NaN"),
-            (f64::INFINITY, "json: unsupported value: +Inf"),
-            (f64::NEG_INFINITY, "json: unsupported value: -Inf"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
         ] {
             assert_eq!(go_float(f), want, "{f:?}");
         }

@@ -42,8 +42,8 @@
 //! whatever its type (bytes in base64). Their summary goes into the
 //! record's attributes as `redaction.body.redacted.keys`, `.count` and so
 //! on; with `debug`, the keys listed for one body stop at 64 KiB of paths
-//! (the counts cover every key), where the Collector lists every path
-//! however deep and many.
+//! (the first of each list is always listed, and the counts cover every
+//! key), where the Collector lists every path however deep and many.
 //!
 //! Key lookups use [`crate::keyset::KeySet`].
 //!
@@ -51,8 +51,10 @@
 //! (RE2's, less a few rarely used forms); the hash functions are
 //! `hmac-sha256` and `hmac-sha512` (the Collector's `md5`, `sha1` and
 //! `sha3` are refused at configuration time); the URL and database
-//! sanitizers and span-name sanitizing are not implemented; the built-in
-//! patterns of step 6 do not exist there.
+//! sanitizers and span-name sanitizing are not implemented; with
+//! `redact_all_types`, map and list values (which pdata writes as JSON)
+//! are read as empty text; the built-in patterns of step 6 do not exist
+//! there.
 
 use super::attrs::{remove_in_order, AttrList, Few};
 use super::span::{EndingSpan, SpanStep, Verdict};
@@ -985,8 +987,10 @@ struct BodyWalk {
     masked: Few<String>,
     allowed: Few<String>,
     ignored: Few<String>,
-    /// Bytes of paths the lists may still keep (none unless the summary
-    /// is `debug`, the only one that writes them).
+    /// Whether paths are kept: the `debug` summary is the only one that
+    /// writes them.
+    names: bool,
+    /// Bytes of paths the lists may still keep.
     room: usize,
 }
 
@@ -998,41 +1002,50 @@ impl BodyWalk {
             masked: Few::new(),
             allowed: Few::new(),
             ignored: Few::new(),
-            room: if names { BODY_KEYS_BYTES } else { 0 },
+            names,
+            room: BODY_KEYS_BYTES,
         }
     }
 
     /// Sets the path to the entry `key` of the map at `base` (a prefix of
-    /// the path).
-    fn enter_key(&mut self, base: usize, key: &str) {
+    /// the path; `top` for the body itself, whose entries have no dot
+    /// before them).
+    fn enter_key(&mut self, base: usize, top: bool, key: &str) {
         self.path.truncate(base);
-        if base > 0 {
+        if !top {
             self.path.push('.');
         }
         self.path.push_str(key);
     }
 
     /// Sets the path to the item `i` of the list at `base`.
-    fn enter_index(&mut self, base: usize, i: usize) {
+    fn enter_index(&mut self, base: usize, top: bool, i: usize) {
         use std::fmt::Write as _;
         self.path.truncate(base);
-        if base > 0 {
+        if !top {
             self.path.push('.');
         }
         let _ = write!(self.path, "[{i}]");
     }
 
-    /// Counts the value at the path in `list`, keeping its path while
-    /// there is room.
+    /// Counts the value at the path in `list`, keeping its path (for the
+    /// debug summary) while there is room, and the first path of a list
+    /// whatever its size (one path is no longer than the body). Ignored
+    /// keys are only counted, as the Collector lists none.
     fn note(&mut self, list: BodyList) {
         let few = match list {
             BodyList::Redacted => &mut self.redacted,
             BodyList::Masked => &mut self.masked,
             BodyList::Allowed => &mut self.allowed,
-            BodyList::Ignored => &mut self.ignored,
+            BodyList::Ignored => {
+                self.ignored.count_only();
+                return;
+            }
         };
-        if self.path.len() <= self.room {
-            self.room -= self.path.len();
+        // Each path listed costs its bytes and a comma.
+        let cost = self.path.len() + 1;
+        if self.names && (cost <= self.room || few.is_empty()) {
+            self.room = self.room.saturating_sub(cost);
             few.push(self.path.clone());
         } else {
             few.count_only();
@@ -1055,10 +1068,10 @@ impl Redaction {
         let mut walk = BodyWalk::new(self.summary == Summary::Debug);
         match body.as_mut().and_then(|b| b.value.as_mut()) {
             Some(any_value::Value::KvlistValue(map)) => {
-                self.redact_body_map(&mut map.values, &mut walk);
+                self.redact_body_map(&mut map.values, true, &mut walk);
             }
             Some(any_value::Value::ArrayValue(list)) => {
-                self.redact_body_list(&mut list.values, &mut walk);
+                self.redact_body_list(&mut list.values, true, &mut walk);
             }
             _ => {
                 walk.path.push_str("body");
@@ -1090,13 +1103,14 @@ impl Redaction {
         self.summarize(attributes, &w.ignored, None, BODY_IGNORED_COUNT, false);
     }
 
-    /// The entries of a map in a body, at the walk's path.
-    fn redact_body_map(&self, entries: &mut Vec<KeyValue>, walk: &mut BodyWalk) {
+    /// The entries of a map in a body, at the walk's path (`top`: the body
+    /// itself).
+    fn redact_body_map(&self, entries: &mut Vec<KeyValue>, top: bool, walk: &mut BodyWalk) {
         let base = walk.path.len();
         let mut removed = Vec::new();
         for (i, kv) in entries.iter_mut().enumerate() {
             let k = kv.key.as_str();
-            walk.enter_key(base, k);
+            walk.enter_key(base, top, k);
             if self.ignore_key(k) {
                 walk.note(BodyList::Ignored);
                 continue;
@@ -1119,7 +1133,7 @@ impl Redaction {
             redact_in_place(&mut kv.value, |value| self.redact_body_value(value, walk));
         }
         for &i in &removed {
-            walk.enter_key(base, &entries[i].key);
+            walk.enter_key(base, top, &entries[i].key);
             walk.note(BodyList::Redacted);
         }
         walk.path.truncate(base);
@@ -1137,11 +1151,12 @@ impl Redaction {
         }
     }
 
-    /// The items of a list in a body, at the walk's path.
-    fn redact_body_list(&self, items: &mut [AnyValue], walk: &mut BodyWalk) {
+    /// The items of a list in a body, at the walk's path (`top`: the body
+    /// itself).
+    fn redact_body_list(&self, items: &mut [AnyValue], top: bool, walk: &mut BodyWalk) {
         let base = walk.path.len();
         for (i, item) in items.iter_mut().enumerate() {
-            walk.enter_index(base, i);
+            walk.enter_index(base, top, i);
             self.redact_body_value(item, walk);
         }
         walk.path.truncate(base);
@@ -1150,12 +1165,14 @@ impl Redaction {
     /// One value in a body, at the walk's path.
     fn redact_body_value(&self, value: &mut AnyValue, walk: &mut BodyWalk) {
         match value.value.as_mut() {
-            Some(any_value::Value::KvlistValue(map)) => self.redact_body_map(&mut map.values, walk),
+            Some(any_value::Value::KvlistValue(map)) => {
+                self.redact_body_map(&mut map.values, false, walk)
+            }
             Some(any_value::Value::ArrayValue(list)) => {
-                self.redact_body_list(&mut list.values, walk)
+                self.redact_body_list(&mut list.values, false, walk)
             }
             _ => {
-                let text = value_string(value);
+                let text = super::as_text(value);
                 match self.value_step(None, &text) {
                     ValueStep::Allowed => walk.note(BodyList::Allowed),
                     ValueStep::Masked(new) => {
@@ -1189,35 +1206,6 @@ fn string_value(s: String) -> AnyValue {
     AnyValue {
         value: Some(any_value::Value::StringValue(s)),
     }
-}
-
-/// pdata's `AsString` for a value that is neither a map nor a list: the
-/// bytes in standard base64, nothing for an empty value.
-fn value_string(v: &AnyValue) -> String {
-    match &v.value {
-        Some(any_value::Value::BytesValue(b)) => base64(b),
-        _ => super::scalar_string(v).unwrap_or_default(),
-    }
-}
-
-/// Standard base64 with padding (Go's `base64.StdEncoding`).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1756,6 +1744,122 @@ mod tests {
         assert_eq!(body, &Some(map_value(want)));
     }
 
+    fn entry(k: &str, v: AnyValue) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(v),
+            ..KeyValue::default()
+        }
+    }
+
+    /// NaN and the infinities read as pdata v1.71 writes them, in bodies
+    /// and, with `redact_all_types`, in attributes; bytes attributes as
+    /// base64.
+    #[test]
+    fn non_finite_doubles_and_bytes_read_as_pdata_writes_them() {
+        use crate::proto::logs::v1::LogRecord;
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_blocked_value(Regex::new("^(NaN|Infinity|-Infinity|AQID)$").unwrap())
+            .with_redact_all_types(true)
+            .build()
+            .unwrap();
+        let mut logs = log_batch(
+            [f64::NAN, f64::INFINITY, f64::NEG_INFINITY]
+                .iter()
+                .map(|&f| LogRecord {
+                    body: Some(AnyValue {
+                        value: Some(Value::DoubleValue(f)),
+                    }),
+                    attributes: vec![
+                        double_attr("d", f),
+                        entry(
+                            "b",
+                            AnyValue {
+                                value: Some(Value::BytesValue(vec![1, 2, 3])),
+                            },
+                        ),
+                    ],
+                    ..LogRecord::default()
+                })
+                .collect(),
+        );
+        r.process_logs(&mut logs);
+        for record in &logs.resource_logs[0].scope_logs[0].log_records {
+            assert_eq!(
+                strs(&record.attributes)[..2],
+                [("d".into(), "****".into()), ("b".into(), "****".into())]
+            );
+            assert_eq!(record.body, Some(str_value("****")));
+        }
+    }
+
+    /// Paths in the debug summary: ignored keys are not listed (nor use up
+    /// the room), the first path of a list is kept whatever its size, an
+    /// empty key below the top gets its dot, and empty paths cost their
+    /// comma.
+    #[test]
+    fn body_paths_in_the_debug_summary() {
+        use crate::proto::common::v1::ArrayValue;
+        use crate::proto::logs::v1::LogRecord;
+        let record = |body: AnyValue, r: &mut Redaction| {
+            let mut logs = log_batch(vec![LogRecord {
+                body: Some(body),
+                ..LogRecord::default()
+            }]);
+            r.process_logs(&mut logs);
+            logs.resource_logs[0].scope_logs[0].log_records[0]
+                .attributes
+                .clone()
+        };
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_ignored_key_pattern(Regex::new("^i").unwrap())
+            .with_blocked_value(Regex::new("secret").unwrap())
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let mut inner: Vec<KeyValue> = (0..70)
+            .map(|i| string_attr(&format!("i{i}"), "x"))
+            .collect();
+        inner.push(string_attr("pw", "secret"));
+        let long = "a".repeat(70_000);
+        let attrs = record(map_value(vec![entry(&long, map_value(inner))]), &mut r);
+        assert_eq!(get(&attrs, BODY_MASKED_COUNT), Some(&Value::IntValue(1)));
+        assert_eq!(
+            get(&attrs, BODY_MASKED_KEYS),
+            Some(&Value::StringValue(format!("{long}.pw")))
+        );
+        assert_eq!(get(&attrs, BODY_IGNORED_COUNT), Some(&Value::IntValue(70)));
+        let list = AnyValue {
+            value: Some(Value::ArrayValue(ArrayValue {
+                values: vec![str_value("secret")],
+            })),
+        };
+        let body = map_value(vec![
+            entry("", map_value(vec![string_attr("k", "secret")])),
+            entry("", list),
+        ]);
+        assert_eq!(
+            get(&record(body, &mut r), BODY_MASKED_KEYS),
+            Some(&Value::StringValue(".[0],.k".into()))
+        );
+        let mut r = Redaction::builder()
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        let body = map_value((0..200_000).map(|_| KeyValue::default()).collect());
+        let attrs = record(body, &mut r);
+        assert_eq!(
+            get(&attrs, BODY_REDACTED_COUNT),
+            Some(&Value::IntValue(200_000))
+        );
+        let Some(Value::StringValue(keys)) = get(&attrs, BODY_REDACTED_KEYS) else {
+            panic!("the debug summary lists keys");
+        };
+        assert!(keys.len() <= BODY_KEYS_BYTES, "{} bytes", keys.len());
+    }
+
     /// A deep body with many leaves: every leaf is counted, and the paths
     /// the debug summary lists stay within their bound (they would be
     /// 20,000 paths of over 22 KiB).
@@ -1836,11 +1940,11 @@ mod tests {
         for record in &logs.resource_logs[0].scope_logs[0].log_records {
             assert_eq!(record.body, Some(str_value("****")));
         }
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+        assert_eq!(super::super::base64(b""), "");
+        assert_eq!(super::super::base64(b"f"), "Zg==");
+        assert_eq!(super::super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::super::base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(super::super::base64(&[0xfb, 0xff]), "+/8=");
     }
 
     /// The Collector's TestSummaryAcrossChainedProcessors: removing and
