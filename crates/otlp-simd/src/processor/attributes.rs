@@ -299,36 +299,13 @@ impl Processor for Attributes {
     }
 
     fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> Outcome {
-        use crate::proto::metrics::v1::metric::Data;
         for metric in batch
             .resource_metrics
             .iter_mut()
             .flat_map(|r| &mut r.scope_metrics)
             .flat_map(|s| &mut s.metrics)
         {
-            match &mut metric.data {
-                Some(Data::Gauge(g)) => g
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.apply(&mut p.attributes)),
-                Some(Data::Sum(g)) => g
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.apply(&mut p.attributes)),
-                Some(Data::Histogram(g)) => g
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.apply(&mut p.attributes)),
-                Some(Data::ExponentialHistogram(g)) => g
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.apply(&mut p.attributes)),
-                Some(Data::Summary(g)) => g
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.apply(&mut p.attributes)),
-                None => {}
-            }
+            super::each_point_attributes(metric, |attrs| self.apply(attrs));
         }
         Outcome::default()
     }
@@ -427,11 +404,7 @@ mod tests {
     #[test]
     fn logs_and_metrics_take_the_actions() {
         use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-        use crate::proto::metrics::v1::{
-            metric::Data, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
-            HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
-            Summary, SummaryDataPoint,
-        };
+        use crate::proto::metrics::v1::{ResourceMetrics, ScopeMetrics};
         use crate::proto::resource::v1::Resource;
         let mut p = Attributes::new()
             .with_action(Action::upsert("env", Source::Value(sv("prod"))).unwrap())
@@ -465,72 +438,21 @@ mod tests {
         for r in &rl.scope_logs[0].log_records {
             assert_eq!(r.attributes, after);
         }
-        let metric = |data| Metric {
-            data: Some(data),
-            ..Metric::default()
-        };
-        let number = || NumberDataPoint {
-            attributes: before(),
-            ..NumberDataPoint::default()
-        };
         let mut metrics = ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 resource: resource.clone(),
                 scope_metrics: vec![ScopeMetrics {
-                    metrics: vec![
-                        metric(Data::Gauge(Gauge {
-                            data_points: vec![number(), number()],
-                        })),
-                        metric(Data::Sum(Sum {
-                            data_points: vec![number()],
-                            ..Sum::default()
-                        })),
-                        metric(Data::Histogram(Histogram {
-                            data_points: vec![HistogramDataPoint {
-                                attributes: before(),
-                                ..HistogramDataPoint::default()
-                            }],
-                            ..Histogram::default()
-                        })),
-                        metric(Data::ExponentialHistogram(ExponentialHistogram {
-                            data_points: vec![ExponentialHistogramDataPoint {
-                                attributes: before(),
-                                ..ExponentialHistogramDataPoint::default()
-                            }],
-                            ..ExponentialHistogram::default()
-                        })),
-                        metric(Data::Summary(Summary {
-                            data_points: vec![SummaryDataPoint {
-                                attributes: before(),
-                                ..SummaryDataPoint::default()
-                            }],
-                        })),
-                    ],
+                    metrics: crate::processor::every_point_type(before),
                     ..ScopeMetrics::default()
                 }],
                 ..ResourceMetrics::default()
             }],
         };
         p.process_metrics(&mut metrics);
-        let rm = &metrics.resource_metrics[0];
+        let rm = &mut metrics.resource_metrics[0];
         assert_eq!(rm.resource, resource);
-        let mut points = 0;
-        for m in &rm.scope_metrics[0].metrics {
-            let lists: Vec<&Vec<KeyValue>> = match m.data.as_ref().unwrap() {
-                Data::Gauge(g) => g.data_points.iter().map(|p| &p.attributes).collect(),
-                Data::Sum(g) => g.data_points.iter().map(|p| &p.attributes).collect(),
-                Data::Histogram(g) => g.data_points.iter().map(|p| &p.attributes).collect(),
-                Data::ExponentialHistogram(g) => {
-                    g.data_points.iter().map(|p| &p.attributes).collect()
-                }
-                Data::Summary(g) => g.data_points.iter().map(|p| &p.attributes).collect(),
-            };
-            for attrs in lists {
-                assert_eq!(attrs, &after);
-                points += 1;
-            }
-        }
-        assert_eq!(points, 6);
+        let points = crate::processor::point_attributes(&mut rm.scope_metrics[0].metrics);
+        assert_eq!(points, vec![after; 5]);
     }
 
     proptest! {

@@ -307,6 +307,89 @@ pub(crate) fn data_points(m: &crate::proto::metrics::v1::Metric) -> u64 {
     }) as u64
 }
 
+/// Runs `f` on the attributes of each data point of `metric`, whatever
+/// its type.
+pub(crate) fn each_point_attributes(
+    metric: &mut crate::proto::metrics::v1::Metric,
+    mut f: impl FnMut(&mut Vec<KeyValue>),
+) {
+    use crate::proto::metrics::v1::metric::Data;
+    match &mut metric.data {
+        Some(Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(Data::Sum(g)) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(Data::Histogram(g)) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(Data::ExponentialHistogram(g)) => {
+            g.data_points.iter_mut().for_each(|p| f(&mut p.attributes))
+        }
+        Some(Data::Summary(g)) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        None => {}
+    }
+}
+
+/// One metric of each data point type, each with one point whose
+/// attributes `attrs` makes (for tests).
+#[cfg(test)]
+pub(crate) fn every_point_type(
+    attrs: impl Fn() -> Vec<KeyValue>,
+) -> Vec<crate::proto::metrics::v1::Metric> {
+    use crate::proto::metrics::v1::{
+        metric::Data, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
+        HistogramDataPoint, Metric, NumberDataPoint, Sum, Summary, SummaryDataPoint,
+    };
+    let number = || NumberDataPoint {
+        attributes: attrs(),
+        ..NumberDataPoint::default()
+    };
+    [
+        Data::Gauge(Gauge {
+            data_points: vec![number()],
+        }),
+        Data::Sum(Sum {
+            data_points: vec![number()],
+            ..Sum::default()
+        }),
+        Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                attributes: attrs(),
+                ..HistogramDataPoint::default()
+            }],
+            ..Histogram::default()
+        }),
+        Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![ExponentialHistogramDataPoint {
+                attributes: attrs(),
+                ..ExponentialHistogramDataPoint::default()
+            }],
+            ..ExponentialHistogram::default()
+        }),
+        Data::Summary(Summary {
+            data_points: vec![SummaryDataPoint {
+                attributes: attrs(),
+                ..SummaryDataPoint::default()
+            }],
+        }),
+    ]
+    .into_iter()
+    .map(|data| Metric {
+        name: "m".into(),
+        data: Some(data),
+        ..Metric::default()
+    })
+    .collect()
+}
+
+/// The attributes of each data point of `metrics`, in order (for tests).
+#[cfg(test)]
+pub(crate) fn point_attributes(
+    metrics: &mut [crate::proto::metrics::v1::Metric],
+) -> Vec<Vec<KeyValue>> {
+    let mut out = Vec::new();
+    for m in metrics {
+        each_point_attributes(m, |a| out.push(a.clone()));
+    }
+    out
+}
+
 /// Removes scope entries without spans and resource entries without scopes.
 pub(crate) fn prune_empty(batch: &mut ExportTraceServiceRequest) {
     for rs in &mut batch.resource_spans {

@@ -929,7 +929,6 @@ impl Processor for Redaction {
     /// The Collector's `processMetrics`: resource, scope and data point
     /// attributes.
     fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> Outcome {
-        use crate::proto::metrics::v1::metric::Data;
         for rm in &mut batch.resource_metrics {
             if let Some(r) = rm.resource.as_mut() {
                 self.process_attrs(&mut r.attributes);
@@ -939,24 +938,7 @@ impl Processor for Redaction {
                     self.process_attrs(&mut s.attributes);
                 }
                 for m in &mut sm.metrics {
-                    match &mut m.data {
-                        Some(Data::Gauge(g)) => {
-                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
-                        }
-                        Some(Data::Sum(g)) => {
-                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
-                        }
-                        Some(Data::Histogram(g)) => {
-                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
-                        }
-                        Some(Data::ExponentialHistogram(g)) => {
-                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
-                        }
-                        Some(Data::Summary(g)) => {
-                            self.each_point(&mut g.data_points, |p| &mut p.attributes)
-                        }
-                        None => {}
-                    }
+                    super::each_point_attributes(m, |attrs| self.process_attrs(attrs));
                 }
             }
         }
@@ -1054,12 +1036,6 @@ impl BodyWalk {
 }
 
 impl Redaction {
-    fn each_point<P>(&self, points: &mut [P], attrs: impl Fn(&mut P) -> &mut Vec<KeyValue>) {
-        for p in points {
-            self.process_attrs(attrs(p));
-        }
-    }
-
     /// The Collector's `processLogBody`: a map body's entries and a list
     /// body's items are redacted as attributes are, recursively (a key is
     /// named by its path: `a.b`, `list.[0]`); any other body is one value.
@@ -1592,11 +1568,7 @@ mod tests {
     #[test]
     fn collector_masking_string_in_logs_and_metrics() {
         use crate::proto::logs::v1::LogRecord;
-        use crate::proto::metrics::v1::{
-            metric::Data, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
-            HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
-            Summary as SummaryData, SummaryDataPoint,
-        };
+        use crate::proto::metrics::v1::{ResourceMetrics, ScopeMetrics};
         use crate::proto::resource::v1::Resource;
         let mut r = Redaction::builder()
             .with_allow_all_keys(true)
@@ -1634,11 +1606,6 @@ mod tests {
         );
 
         let card = || vec![string_attr("credit.card", "4111111111111111")];
-        let metric = |data| Metric {
-            name: "request".into(),
-            data: Some(data),
-            ..Metric::default()
-        };
         let mut metrics = ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 scope_metrics: vec![ScopeMetrics {
@@ -1646,41 +1613,7 @@ mod tests {
                         attributes: card(),
                         ..Default::default()
                     }),
-                    metrics: vec![
-                        metric(Data::Gauge(Gauge {
-                            data_points: vec![NumberDataPoint {
-                                attributes: card(),
-                                ..NumberDataPoint::default()
-                            }],
-                        })),
-                        metric(Data::Sum(Sum {
-                            data_points: vec![NumberDataPoint {
-                                attributes: card(),
-                                ..NumberDataPoint::default()
-                            }],
-                            ..Sum::default()
-                        })),
-                        metric(Data::Histogram(Histogram {
-                            data_points: vec![HistogramDataPoint {
-                                attributes: card(),
-                                ..HistogramDataPoint::default()
-                            }],
-                            ..Histogram::default()
-                        })),
-                        metric(Data::ExponentialHistogram(ExponentialHistogram {
-                            data_points: vec![ExponentialHistogramDataPoint {
-                                attributes: card(),
-                                ..ExponentialHistogramDataPoint::default()
-                            }],
-                            ..ExponentialHistogram::default()
-                        })),
-                        metric(Data::Summary(SummaryData {
-                            data_points: vec![SummaryDataPoint {
-                                attributes: card(),
-                                ..SummaryDataPoint::default()
-                            }],
-                        })),
-                    ],
+                    metrics: crate::processor::every_point_type(card),
                     ..ScopeMetrics::default()
                 }],
                 ..ResourceMetrics::default()
@@ -1688,24 +1621,16 @@ mod tests {
         };
         let report = Chain::new().with(r.clone()).process_metrics(&mut metrics);
         assert_eq!((report.spans_in, report.spans_out), (5, 5));
-        let sm = &metrics.resource_metrics[0].scope_metrics[0];
+        let sm = &mut metrics.resource_metrics[0].scope_metrics[0];
         assert_eq!(
             strs(&sm.scope.as_ref().unwrap().attributes)[0].1,
             "[REDACTED]"
         );
-        let mut points = 0;
-        for m in &sm.metrics {
-            let attrs = match m.data.as_ref().unwrap() {
-                Data::Gauge(g) => &g.data_points[0].attributes,
-                Data::Sum(g) => &g.data_points[0].attributes,
-                Data::Histogram(g) => &g.data_points[0].attributes,
-                Data::ExponentialHistogram(g) => &g.data_points[0].attributes,
-                Data::Summary(g) => &g.data_points[0].attributes,
-            };
-            assert_eq!(strs(attrs), [("credit.card".into(), "[REDACTED]".into())]);
-            points += 1;
-        }
-        assert_eq!(points, 5);
+        let points = crate::processor::point_attributes(&mut sm.metrics);
+        assert_eq!(
+            points,
+            vec![vec![string_attr("credit.card", "[REDACTED]")]; 5]
+        );
     }
 
     /// A long body map loses its removed entries as pdata's `Map.Remove`
