@@ -1,13 +1,15 @@
 // Command otelcol-otlp-rust is the OpenTelemetry Collector distribution the
 // interoperability tests run: core components, plus the contrib
-// probabilisticsampler and redaction processors that the processors of
-// otlp-simd are compared against, from the official modules pinned in
+// probabilisticsampler, redaction and attributes processors that the
+// processors of otlp-simd are compared against, from the official modules
+// pinned in
 // go.mod, so the tests talk to the same code users deploy.
 package main
 
 import (
 	"log"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/attributesprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
 	"go.opentelemetry.io/collector/component"
@@ -41,6 +43,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	if factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
+		attributesprocessor.NewFactory(),
 		probabilisticsamplerprocessor.NewFactory(),
 		redactionprocessor.NewFactory(),
 	); err != nil {

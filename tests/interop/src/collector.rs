@@ -1,5 +1,6 @@
 //! The Go peers: the OpenTelemetry Collector (core components v0.165.0 and
-//! the contrib `probabilistic_sampler` and `redaction` processors, built
+//! the contrib `probabilistic_sampler`, `redaction` and `attributes`
+//! processors, built
 //! from `tests/collector/main.go`) and a sender on the OpenTelemetry
 //! Go SDK v1.47.0 (`tests/collector/sender`).
 //!

@@ -1,10 +1,12 @@
-//! Our processors against the Collector's: the same spans go through the
-//! contrib `probabilistic_sampler` and `redaction` processors (v0.165.0,
-//! built into the Collector of `tests/collector/`) and through our
-//! `ProbabilisticSampler` and `Redaction`, configured with the same
-//! settings (YAML there, our TOML here), and what comes out must be equal
-//! span for span: the same spans kept, with the same `tracestate`, and the
-//! same attributes, masked, hashed and summarised alike.
+//! Our processors against the Collector's: the same spans (and, for
+//! redaction and attribute actions, log records and metrics) go through
+//! the contrib `probabilistic_sampler`, `redaction` and `attributes`
+//! processors (v0.165.0, built into the Collector of `tests/collector/`)
+//! and through our `ProbabilisticSampler`, `Redaction` and `Attributes`,
+//! configured with the same settings (YAML there, our TOML here), and what
+//! comes out must be equal item for item: the same spans kept, with the
+//! same `tracestate`, and the same attributes, masked, hashed and
+//! summarised alike.
 //!
 //! The Collector's pipeline is `otlp` receiver -> the processor ->
 //! `otlp_grpc` exporter (no queue, no retry) -> our receiver; each export
@@ -856,5 +858,201 @@ fn redaction_of_logs_and_metrics_matches_the_collector() {
                 "{summary}: the Collector's output (left) and ours (right) differ"
             );
         }
+    }
+}
+
+/// The same spans, log records and metrics through the Collector's
+/// `attributes` processor and our `Attributes`, with every action we
+/// take: insert (a value, from an attribute), update, upsert, delete by
+/// key (a duplicate key too) and by pattern, hash (a string, an int, a
+/// double, a bool), extract.
+#[test]
+fn attribute_actions_match_the_collector() {
+    use any_value::Value as V;
+    use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use otlp_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let attrs = |i: usize| {
+        let mut a = vec![
+            string(
+                "http.url",
+                &format!("https://shop.example.com/cart/{i}?q=1"),
+            ),
+            string("tmp.one", "x"),
+            string("user.id", &format!("u{i}")),
+            string("tmp.two", "y"),
+            kv("count", V::IntValue(i as i64)),
+            kv("ratio", V::DoubleValue(0.25 * i as f64)),
+            kv("ok", V::BoolValue(i % 2 == 0)),
+            string("keep", "k"),
+        ];
+        if i % 2 == 0 {
+            // A duplicate key: delete by key removes only the first.
+            a.push(string("user.id", "again"));
+            a.push(string("env", "staging"));
+        }
+        a
+    };
+    let yaml = r#"{actions: [
+        {key: env, action: insert, value: prod},
+        {key: copy, action: insert, from_attribute: keep},
+        {key: keep, action: update, value: kept},
+        {key: region, action: upsert, value: eu},
+        {key: user.id, action: delete},
+        {pattern: "^tmp\\.", action: delete},
+        {key: count, action: hash},
+        {key: ratio, action: hash},
+        {key: ok, action: hash},
+        {pattern: "^http", action: hash},
+        {key: copy, action: extract, pattern: "^(?P<first>k)"}
+    ]}"#;
+    let toml = r#"[[processor]]
+type = "attributes"
+[[processor.actions]]
+key = "env"
+action = "insert"
+value = "prod"
+[[processor.actions]]
+key = "copy"
+action = "insert"
+from_attribute = "keep"
+[[processor.actions]]
+key = "keep"
+action = "update"
+value = "kept"
+[[processor.actions]]
+key = "region"
+action = "upsert"
+value = "eu"
+[[processor.actions]]
+key = "user.id"
+action = "delete"
+[[processor.actions]]
+pattern = '^tmp\.'
+action = "delete"
+[[processor.actions]]
+key = "count"
+action = "hash"
+[[processor.actions]]
+key = "ratio"
+action = "hash"
+[[processor.actions]]
+key = "ok"
+action = "hash"
+[[processor.actions]]
+pattern = "^http"
+action = "hash"
+[[processor.actions]]
+key = "copy"
+action = "extract"
+pattern = "^(?P<first>k)"
+"#;
+    let spans: Vec<Span> = (0..8)
+        .map(|i| Span {
+            trace_id: vec![1; 16],
+            span_id: vec![i as u8 + 1; 8],
+            name: "GET /cart".into(),
+            kind: span::SpanKind::Server as i32,
+            start_time_unix_nano: 1_700_000_000_000_000_000,
+            end_time_unix_nano: 1_700_000_000_001_000_000,
+            attributes: attrs(i),
+            status: Some(Status::default()),
+            ..Default::default()
+        })
+        .collect();
+    let traces = request(spans, vec![string("service.name", "shop")], vec![]);
+    let logs = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![string("service.name", "shop")],
+                ..Resource::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope::default()),
+                log_records: (0..8)
+                    .map(|i| LogRecord {
+                        time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+                        body: Some(AnyValue {
+                            value: Some(V::StringValue("hello".into())),
+                        }),
+                        attributes: attrs(i),
+                        ..LogRecord::default()
+                    })
+                    .collect(),
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let mut requests = vec![ExportRequest::Traces(traces), ExportRequest::Logs(logs)];
+    // Metrics with every point type, each point with the attributes.
+    if let ExportRequest::Metrics(mut m) = logs_and_metrics().remove(1) {
+        let sm = &mut m.resource_metrics[0].scope_metrics[0];
+        let mut i = 0;
+        for metric in &mut sm.metrics {
+            use otlp_core::proto::metrics::v1::metric::Data;
+            let mut set = |a: &mut Vec<KeyValue>| {
+                *a = attrs(i);
+                i += 1;
+            };
+            match metric.data.as_mut().unwrap() {
+                Data::Gauge(g) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| set(&mut p.attributes)),
+                Data::Sum(g) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| set(&mut p.attributes)),
+                Data::Histogram(g) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| set(&mut p.attributes)),
+                Data::ExponentialHistogram(g) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| set(&mut p.attributes)),
+                Data::Summary(g) => g
+                    .data_points
+                    .iter_mut()
+                    .for_each(|p| set(&mut p.attributes)),
+            }
+        }
+        requests.push(ExportRequest::Metrics(m));
+    }
+    let mut bench = Bench::start();
+    let Some(collector) = bench.collector_for(
+        &[Signal::Traces, Signal::Logs, Signal::Metrics],
+        Processor::new("attributes", yaml),
+    ) else {
+        return;
+    };
+    let theirs = bench.through_each(&collector, &requests);
+    let mut chain = chain_from_toml(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let ours: Vec<ExportRequest> = requests
+        .iter()
+        .cloned()
+        .map(|r| match r {
+            ExportRequest::Traces(mut t) => {
+                chain.process(&mut t);
+                ExportRequest::Traces(t)
+            }
+            ExportRequest::Logs(mut l) => {
+                chain.process_logs(&mut l);
+                ExportRequest::Logs(l)
+            }
+            ExportRequest::Metrics(mut m) => {
+                chain.process_metrics(&mut m);
+                ExportRequest::Metrics(m)
+            }
+            other => other,
+        })
+        .collect();
+    assert_eq!(theirs.len(), 3, "the Collector forwarded every request");
+    for (i, (t, o)) in theirs.iter().zip(&ours).enumerate() {
+        assert_ne!(o, &requests[i], "the actions changed something");
+        assert_eq!(
+            t, o,
+            "the Collector's output (left) and ours (right) differ"
+        );
     }
 }

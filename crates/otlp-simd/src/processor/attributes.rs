@@ -6,8 +6,9 @@
 //! - `insert`: sets `key` when it is absent, from `value` or
 //!   `from_attribute` (nothing happens if that attribute is absent);
 //! - `update`: replaces `key`'s value when present; `upsert`: either;
-//! - `delete`: removes `key`, then every key matching `pattern` (as pdata's
-//!   `Map.Remove` does, the last attribute takes a removed one's place);
+//! - `delete`: removes the first attribute with `key` (the last attribute
+//!   takes its place, as pdata's `Map.Remove` does), then every attribute
+//!   whose key matches `pattern` (the others keep their order);
 //! - `hash`: replaces the value of `key`, then of every key matching
 //!   `pattern`, by the hex SHA-256 of its bytes (strings as UTF-8, booleans
 //!   as one byte 1/0, integers and doubles as 8 little-endian bytes; other
@@ -21,7 +22,7 @@
 //! takes scalars only (no lists or maps); hashing is SHA-256 (the
 //! Collector's current choice; SHA-1 before its feature gate).
 
-use super::attrs::{remove_in_order, AttrList};
+use super::attrs::AttrList;
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
@@ -182,19 +183,15 @@ fn apply(act: &Act, attrs: &mut Vec<KeyValue>) {
             }
         }
         Act::Delete(k, re) => {
-            // pdata's `Map.Remove`, as the Collector calls it: the first
-            // attribute with the key goes and the last takes its place;
-            // then each attribute whose key matches, key by key in order.
+            // As the Collector's v0.165 does: pdata's `Map.Remove` for the
+            // key (the first attribute with it goes and the last takes its
+            // place), `Map.RemoveIf` for the pattern (every match goes, the
+            // others keep their order).
             if let Some(k) = k {
                 attrs.remove_key(k);
             }
             if let Some(re) = re {
-                let matching: Vec<usize> = (0..attrs.len())
-                    .filter(|&i| re.is_match(&attrs[i].key))
-                    .collect();
-                if !matching.is_empty() {
-                    remove_in_order(attrs, &matching);
-                }
+                attrs.retain(|kv| !re.is_match(&kv.key));
             }
         }
         Act::Hash(k, re) => {
@@ -355,10 +352,9 @@ mod tests {
             got,
             [
                 ("user".to_owned(), alice.to_owned()),
-                // `copy`, last, took the deleted `tmp.a`'s place.
-                ("copy".into(), "alice".into()),
                 ("path".into(), "/cart/add".into()),
                 ("env".into(), "prod".into()),
+                ("copy".into(), "alice".into()),
                 ("svc".into(), "cart".into()),
                 ("op".into(), "add".into()),
             ]
@@ -368,8 +364,10 @@ mod tests {
         assert!(Action::insert("", Source::Value(sv("x"))).is_err());
     }
 
-    /// `delete` removes as the Collector's calls to pdata's `Map.Remove`
-    /// do: by key, the first attribute with it; by pattern, each match.
+    /// `delete` removes as the Collector's v0.165 does: by key, the first
+    /// attribute with it, the last taking its place (pdata's `Map.Remove`);
+    /// by pattern, each match, the others keeping their order
+    /// (`Map.RemoveIf`).
     #[test]
     fn delete_moves_the_last_attribute_into_the_gap() {
         let keys = |a: &[KeyValue]| a.iter().map(|kv| kv.value.clone()).collect::<Vec<_>>();
@@ -396,7 +394,7 @@ mod tests {
             string_attr("z", "4"),
         ];
         p.apply(&mut a);
-        assert_eq!(a, [string_attr("z", "4"), string_attr("y", "2")]);
+        assert_eq!(a, [string_attr("y", "2"), string_attr("z", "4")]);
     }
 
     /// Log records and every type of data point get the same actions as
