@@ -882,10 +882,10 @@ fn attribute_actions_match_the_collector() {
             string("tmp.two", "y"),
             kv("count", V::IntValue(i as i64)),
             kv("ratio", V::DoubleValue(0.25 * i as f64)),
-            kv("ok", V::BoolValue(i % 2 == 0)),
+            kv("ok", V::BoolValue(i.is_multiple_of(2))),
             string("keep", "k"),
         ];
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             // A duplicate key: delete by key removes only the first.
             a.push(string("user.id", "again"));
             a.push(string("env", "staging"));
