@@ -184,6 +184,32 @@ fn ours(toml: &str, batches: &[ExportTraceServiceRequest]) -> Spans {
     out
 }
 
+/// What `chain` makes of each of `requests`, whatever its signal.
+fn ours_each(
+    chain: &mut otlp_exporter::processors::Chain,
+    requests: &[ExportRequest],
+) -> Vec<ExportRequest> {
+    requests
+        .iter()
+        .cloned()
+        .map(|r| match r {
+            ExportRequest::Traces(mut t) => {
+                chain.process(&mut t);
+                ExportRequest::Traces(t)
+            }
+            ExportRequest::Logs(mut l) => {
+                chain.process_logs(&mut l);
+                ExportRequest::Logs(l)
+            }
+            ExportRequest::Metrics(mut m) => {
+                chain.process_metrics(&mut m);
+                ExportRequest::Metrics(m)
+            }
+            other => other,
+        })
+        .collect()
+}
+
 /// Fails naming the first differences, if `theirs` and `ours` differ.
 fn assert_same(what: &str, theirs: &Spans, ours: &Spans) {
     if theirs == ours {
@@ -833,21 +859,7 @@ fn redaction_of_logs_and_metrics_matches_the_collector() {
         };
         let theirs = bench.through_each(&collector, &requests);
         let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
-        let ours: Vec<ExportRequest> = requests
-            .iter()
-            .cloned()
-            .map(|r| match r {
-                ExportRequest::Logs(mut l) => {
-                    chain.process_logs(&mut l);
-                    ExportRequest::Logs(l)
-                }
-                ExportRequest::Metrics(mut m) => {
-                    chain.process_metrics(&mut m);
-                    ExportRequest::Metrics(m)
-                }
-                other => other,
-            })
-            .collect();
+        let ours = ours_each(&mut chain, &requests);
         assert_eq!(theirs.len(), 2, "the Collector forwarded both requests");
         // Something was redacted, so the comparison means something.
         assert_ne!(ours[0], requests[0]);
@@ -892,60 +904,44 @@ fn attribute_actions_match_the_collector() {
         }
         a
     };
-    let yaml = r#"{actions: [
-        {key: env, action: insert, value: prod},
-        {key: copy, action: insert, from_attribute: keep},
-        {key: keep, action: update, value: kept},
-        {key: region, action: upsert, value: eu},
-        {key: user.id, action: delete},
-        {pattern: "^tmp\\.", action: delete},
-        {key: count, action: hash},
-        {key: ratio, action: hash},
-        {key: ok, action: hash},
-        {pattern: "^http", action: hash},
-        {key: copy, action: extract, pattern: "^(?P<first>k)"}
-    ]}"#;
-    let toml = r#"[[processor]]
-type = "attributes"
-[[processor.actions]]
-key = "env"
-action = "insert"
-value = "prod"
-[[processor.actions]]
-key = "copy"
-action = "insert"
-from_attribute = "keep"
-[[processor.actions]]
-key = "keep"
-action = "update"
-value = "kept"
-[[processor.actions]]
-key = "region"
-action = "upsert"
-value = "eu"
-[[processor.actions]]
-key = "user.id"
-action = "delete"
-[[processor.actions]]
-pattern = '^tmp\.'
-action = "delete"
-[[processor.actions]]
-key = "count"
-action = "hash"
-[[processor.actions]]
-key = "ratio"
-action = "hash"
-[[processor.actions]]
-key = "ok"
-action = "hash"
-[[processor.actions]]
-pattern = "^http"
-action = "hash"
-[[processor.actions]]
-key = "copy"
-action = "extract"
-pattern = "^(?P<first>k)"
-"#;
+    // (field, value) pairs of each action, written as YAML for the
+    // Collector and as TOML for us.
+    let actions: &[&[(&str, &str)]] = &[
+        &[("key", "env"), ("action", "insert"), ("value", "prod")],
+        &[
+            ("key", "copy"),
+            ("action", "insert"),
+            ("from_attribute", "keep"),
+        ],
+        &[("key", "keep"), ("action", "update"), ("value", "kept")],
+        &[("key", "region"), ("action", "upsert"), ("value", "eu")],
+        &[("key", "user.id"), ("action", "delete")],
+        &[("pattern", r"^tmp\."), ("action", "delete")],
+        &[("key", "count"), ("action", "hash")],
+        &[("key", "ratio"), ("action", "hash")],
+        &[("key", "ok"), ("action", "hash")],
+        &[("pattern", "^http"), ("action", "hash")],
+        &[
+            ("key", "copy"),
+            ("action", "extract"),
+            ("pattern", "^(?P<first>k)"),
+        ],
+    ];
+    let yaml_actions: Vec<String> = actions
+        .iter()
+        .map(|a| {
+            let fields: Vec<String> = a.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
+            format!("{{{}}}", fields.join(", "))
+        })
+        .collect();
+    let yaml = format!("{{actions: [{}]}}", yaml_actions.join(", "));
+    let mut toml = String::from("[[processor]]\ntype = \"attributes\"\n");
+    for a in actions {
+        toml.push_str("[[processor.actions]]\n");
+        for (k, v) in *a {
+            toml.push_str(&format!("{k} = '{v}'\n"));
+        }
+    }
     let spans: Vec<Span> = (0..8)
         .map(|i| Span {
             trace_id: vec![1; 16],
@@ -1027,26 +1023,8 @@ pattern = "^(?P<first>k)"
         return;
     };
     let theirs = bench.through_each(&collector, &requests);
-    let mut chain = chain_from_toml(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
-    let ours: Vec<ExportRequest> = requests
-        .iter()
-        .cloned()
-        .map(|r| match r {
-            ExportRequest::Traces(mut t) => {
-                chain.process(&mut t);
-                ExportRequest::Traces(t)
-            }
-            ExportRequest::Logs(mut l) => {
-                chain.process_logs(&mut l);
-                ExportRequest::Logs(l)
-            }
-            ExportRequest::Metrics(mut m) => {
-                chain.process_metrics(&mut m);
-                ExportRequest::Metrics(m)
-            }
-            other => other,
-        })
-        .collect();
+    let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let ours = ours_each(&mut chain, &requests);
     assert_eq!(theirs.len(), 3, "the Collector forwarded every request");
     for (i, (t, o)) in theirs.iter().zip(&ours).enumerate() {
         assert_ne!(o, &requests[i], "the actions changed something");
