@@ -31,8 +31,10 @@
 //! that name the line.
 //!
 //! `probabilistic_sampler` keys: `mode`, `sampling_percentage`,
-//! `hash_seed`, `sampling_precision`, `fail_closed` (as the Collector's),
-//! `keep_errors`, `keep_slower_than` (`"250ms"`; rules of this crate).
+//! `hash_seed`, `sampling_precision`, `fail_closed`, and for log records
+//! `attribute_source` (`"traceID"` or `"record"`), `from_attribute`,
+//! `sampling_priority` (as the Collector's), `keep_errors`,
+//! `keep_slower_than` (`"250ms"`; rules of this crate, for spans).
 //! `redaction` keys: `allow_all_keys`, `allowed_keys`, `ignored_keys`,
 //! `ignored_key_patterns`, `blocked_key_patterns`, `blocked_values`,
 //! `allowed_values`, `hash_function`, `hmac_key`, `masking_string`, `summary`,
@@ -50,7 +52,7 @@
 use crate::processor::adaptive::AdaptiveSampler;
 use crate::processor::attributes::{Action, Source};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
-use crate::processor::sampling::{Mode, SamplerError};
+use crate::processor::sampling::{AttributeSource, Mode, SamplerError};
 use crate::processor::spanmetrics::{SpanMetrics, SpanMetricsError};
 use crate::processor::{Attributes, Chain, Filter, ProbabilisticSampler, Redaction};
 use crate::proto::common::v1::any_value::Value;
@@ -99,6 +101,9 @@ struct SamplerToml {
     fail_closed: Option<bool>,
     keep_errors: Option<bool>,
     keep_slower_than: Option<String>,
+    attribute_source: Option<String>,
+    from_attribute: Option<String>,
+    sampling_priority: Option<String>,
 }
 
 /// `"250ms"`, `"2s"`, `"1.5s"`, `"100us"`, `"1m"`: a number and a unit.
@@ -395,6 +400,18 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 if let Some(k) = c.keep_errors {
                     b = b.with_keep_errors(k);
                 }
+                if let Some(src) = &c.attribute_source {
+                    let source: AttributeSource = src
+                        .parse()
+                        .map_err(|err: SamplerError| invalid(&e, "attribute_source", err))?;
+                    b = b.with_attribute_source(source);
+                }
+                if let Some(key) = c.from_attribute {
+                    b = b.with_from_attribute(key);
+                }
+                if let Some(key) = c.sampling_priority {
+                    b = b.with_log_priority_attribute(key);
+                }
                 if let Some(d) = &c.keep_slower_than {
                     let bound = parse_duration(d).ok_or_else(|| {
                         invalid(&e, "keep_slower_than", format!("{d:?} is not a duration such as \"250ms\" or \"2s\""))
@@ -404,6 +421,8 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 let s = b.build().map_err(|err| {
                     let key = match err {
                         SamplerError::Precision(_) => "sampling_precision",
+                        SamplerError::RecordWithoutAttribute
+                        | SamplerError::RecordInConsistentMode(_) => "attribute_source",
                         _ => "sampling_percentage",
                     };
                     invalid(&e, key, err)
@@ -832,6 +851,61 @@ pattern = "^tmp"
             err_line(&base.replace("pattern = \"^tmp\"", "pattern = \"^tmp\"\nvalu = 1"));
         assert!(msg.contains("valu"), "{msg}");
         assert_eq!(line, line_of("pattern = \"^tmp\"") + 1, "{msg}");
+    }
+
+    #[test]
+    fn log_sampling_keys() {
+        use crate::processor::string_attr;
+        use crate::proto::common::v1::KeyValue;
+        let text = "[[processor]]\ntype = \"probabilistic_sampler\"\nsampling_percentage = 100.0\nattribute_source = \"record\"\nfrom_attribute = \"log.id\"\nsampling_priority = \"prio\"\n";
+        let mut chain = chain_from_toml(text).unwrap();
+        let record = |attrs: Vec<KeyValue>| crate::proto::logs::v1::LogRecord {
+            attributes: attrs,
+            ..Default::default()
+        };
+        let double = |k: &str, d: f64| KeyValue {
+            key: k.into(),
+            value: Some(crate::proto::common::v1::AnyValue {
+                value: Some(Value::DoubleValue(d)),
+            }),
+            ..KeyValue::default()
+        };
+        let mut logs = crate::proto::collector::logs::v1::ExportLogsServiceRequest {
+            resource_logs: vec![crate::proto::logs::v1::ResourceLogs {
+                scope_logs: vec![crate::proto::logs::v1::ScopeLogs {
+                    log_records: vec![
+                        // No attribute to hash: missing randomness.
+                        record(vec![]),
+                        record(vec![string_attr("log.id", "a")]),
+                        // A priority of 1e-12 percent drops it.
+                        record(vec![string_attr("log.id", "b"), double("prio", 1e-12)]),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let report = chain.process_logs(&mut logs);
+        assert_eq!((report.spans_in, report.spans_out), (3, 1));
+        let kept = &logs.resource_logs[0].scope_logs[0].log_records;
+        assert_eq!(kept[0].attributes[0], string_attr("log.id", "a"));
+        assert_eq!(kept[0].attributes[1].key, "sampling.randomness");
+        assert_eq!(
+            kept[0].attributes[2],
+            string_attr("sampling.threshold", "0")
+        );
+        let (line, msg) = err_line(&text.replace("\"record\"", "\"span\""));
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.starts_with("attribute_source"), "{msg}");
+        let (line, msg) = err_line(&text.replace("from_attribute = \"log.id\"\n", ""));
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("needs from_attribute"), "{msg}");
+        let (line, msg) = err_line(&text.replace(
+            "sampling_percentage",
+            "mode = \"equalizing\"\nsampling_percentage",
+        ));
+        assert_eq!(line, 5, "{msg}");
+        assert!(msg.contains("hash_seed mode only"), "{msg}");
     }
 
     #[test]

@@ -411,13 +411,108 @@ pub(crate) fn scalar_string(v: &AnyValue) -> Option<String> {
     })
 }
 
-/// pdata's `AsString` for a value that is neither a map nor a list: the
-/// bytes in standard base64, nothing for an empty value.
+/// pdata's `AsString`: scalars as [`scalar_string`], bytes in standard
+/// base64, maps and lists as JSON ([`go_json`]), nothing for an empty value.
 pub(crate) fn as_text(v: &AnyValue) -> String {
     match &v.value {
         Some(any_value::Value::BytesValue(b)) => base64(b),
+        Some(any_value::Value::KvlistValue(_) | any_value::Value::ArrayValue(_)) => {
+            let mut out = String::new();
+            if go_json(v, &mut out).is_err() {
+                out.clear();
+            }
+            out
+        }
         _ => scalar_string(v).unwrap_or_default(),
     }
+}
+
+/// A NaN or an infinity, which JSON cannot hold.
+pub(crate) struct NotJson;
+
+/// A value as Go's `encoding/json` writes what pdata's `AsRaw` makes of it
+/// (without HTML escaping, as pdata v1.71's `AsString` asks): map keys
+/// sorted by their bytes, the last of duplicate keys kept, bytes as base64
+/// strings, empty values as `null`, doubles in the shortest form that reads
+/// back (with an exponent below 1e-6 and from 1e21 on). A NaN or an
+/// infinity anywhere fails the whole value, as it fails Go's encoder
+/// (pdata then writes nothing).
+pub(crate) fn go_json(v: &AnyValue, out: &mut String) -> Result<(), NotJson> {
+    use any_value::Value as V;
+    match &v.value {
+        // A profiles dictionary index means nothing outside its request:
+        // no value, as for pdata.
+        None | Some(V::StringValueStrindex(_)) => out.push_str("null"),
+        Some(V::StringValue(s)) => json_string(s, out),
+        Some(V::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
+        Some(V::IntValue(i)) => out.push_str(&i.to_string()),
+        Some(V::DoubleValue(d)) => {
+            if !d.is_finite() {
+                return Err(NotJson);
+            }
+            out.push_str(&go_float(*d));
+        }
+        Some(V::BytesValue(b)) => {
+            out.push('"');
+            out.push_str(&base64(b));
+            out.push('"');
+        }
+        Some(V::ArrayValue(list)) => {
+            out.push('[');
+            for (i, item) in list.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                go_json(item, out)?;
+            }
+            out.push(']');
+        }
+        Some(V::KvlistValue(map)) => {
+            // A Go map: the last value of a key wins; keys come out sorted.
+            let mut sorted: std::collections::BTreeMap<&str, Option<&AnyValue>> =
+                std::collections::BTreeMap::new();
+            for kv in &map.values {
+                sorted.insert(&kv.key, kv.value.as_ref());
+            }
+            out.push('{');
+            for (i, (k, val)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(k, out);
+                out.push(':');
+                match val {
+                    Some(val) => go_json(val, out)?,
+                    None => out.push_str("null"),
+                }
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// A JSON string as Go's encoder writes it without HTML escaping: `"` and
+/// `\` escaped, `\b \f \n \r \t`, other control characters and
+/// U+2028 / U+2029 as `\u00xx` / `\u2028`.
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Standard base64 with padding (Go's `base64.StdEncoding`).
@@ -498,6 +593,60 @@ mod tests {
         ] {
             assert_eq!(go_float(f), want, "{f:?}");
         }
+    }
+
+    /// What Go's `encoding/json` writes for pdata's `AsRaw` of a map and a
+    /// list (the strings as Go 1.26 produces them).
+    #[test]
+    fn maps_and_lists_are_written_as_go_json() {
+        use crate::proto::common::v1::{ArrayValue, KeyValueList};
+        use any_value::Value as V;
+        let v = |x: V| AnyValue { value: Some(x) };
+        let kv = |k: &str, x: V| KeyValue {
+            key: k.into(),
+            value: Some(v(x)),
+            ..KeyValue::default()
+        };
+        let map = v(V::KvlistValue(KeyValueList {
+            values: vec![
+                kv("z", V::IntValue(-3)),
+                kv("a", V::StringValue("<&>\"\\\n\u{1}\u{2028}é".into())),
+                kv("m", V::BoolValue(true)),
+                kv("a", V::DoubleValue(1e21)),
+                kv("b", V::BytesValue(vec![0xff, 0])),
+                kv(
+                    "l",
+                    V::ArrayValue(ArrayValue {
+                        values: vec![
+                            v(V::DoubleValue(0.5)),
+                            AnyValue { value: None },
+                            v(V::DoubleValue(1e-7)),
+                        ],
+                    }),
+                ),
+                KeyValue {
+                    key: "n".into(),
+                    value: None,
+                    ..KeyValue::default()
+                },
+            ],
+        }));
+        assert_eq!(
+            as_text(&map),
+            r#"{"a":1e+21,"b":"/wA=","l":[0.5,null,1e-7],"m":true,"n":null,"z":-3}"#
+        );
+        let list = v(V::ArrayValue(ArrayValue {
+            values: vec![
+                v(V::StringValue("<&>\"\\\n\u{1}\u{8}\u{2028}é".into())),
+                v(V::IntValue(7)),
+            ],
+        }));
+        assert_eq!(as_text(&list), r#"["<&>\"\\\n\u0001\b\u2028é",7]"#);
+        // Go's encoder refuses NaN and the infinities: pdata writes nothing.
+        let nan = v(V::ArrayValue(ArrayValue {
+            values: vec![v(V::IntValue(1)), v(V::DoubleValue(f64::INFINITY))],
+        }));
+        assert_eq!(as_text(&nan), "");
     }
 
     /// A user-defined step: drops spans named "health".

@@ -51,10 +51,9 @@
 //! (RE2's, less a few rarely used forms); the hash functions are
 //! `hmac-sha256` and `hmac-sha512` (the Collector's `md5`, `sha1` and
 //! `sha3` are refused at configuration time); the URL and database
-//! sanitizers and span-name sanitizing are not implemented; with
-//! `redact_all_types`, map and list values (which pdata writes as JSON)
-//! are read as empty text; the built-in patterns of step 6 do not exist
-//! there.
+//! sanitizers and span-name sanitizing are not implemented; the built-in
+//! patterns of step 6 do not exist there. With `redact_all_types`, map and
+//! list values are read as the JSON pdata writes for them, as there.
 
 use super::attrs::{remove_in_order, AttrList, Few};
 use super::span::{EndingSpan, SpanStep, Verdict};

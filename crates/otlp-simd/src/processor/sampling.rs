@@ -34,16 +34,41 @@
 //! [`crate::threshold::keep_mask`]; everything else goes through the
 //! per-span path, and a property test checks that both agree.
 //!
+//! Log records are sampled as the Collector's logs processor samples them:
+//!
+//! - the randomness is an explicit `sampling.randomness` attribute (14 hex
+//!   digits) or the trace id's last 56 bits in the consistent modes; in
+//!   `hash_seed` mode, the hash of the trace id, or of the `from_attribute`
+//!   value when the trace id is all zeros or `attribute_source` is
+//!   `record` (a bytes value as it is, any other as pdata's `AsString`);
+//! - `sampling.threshold` carries the arriving threshold and receives the
+//!   new one; `hash_seed` mode writes the randomness it used to
+//!   `sampling.randomness`, and treats a record that already has either
+//!   attribute as an error;
+//! - `sampling_priority` names an attribute (an int or a double) holding
+//!   the record's own percentage, which replaces the configured one. As in
+//!   the Collector's v0.165 code (its README says otherwise), a value of
+//!   0 or above 100 is ignored, not "never" and "always";
+//! - the default mode is `hash_seed` when the source is `record`.
+//!
+//! The keep rules are for spans only.
+//!
 //! Differences from the Collector: trace ids that are not 16 bytes long
 //! (which the Collector cannot receive) count as missing randomness; the
 //! decision counters are this crate's [`Outcome`] reasons, not Collector
-//! metrics; logs are not handled yet.
+//! metrics; `attribute_source = "record"` without `from_attribute`, or
+//! with `proportional` or `equalizing` mode (which read the trace id
+//! only), is refused rather than accepted.
 
+use super::attrs::{proto_put, proto_value};
 use super::span::{EndingSpan, SpanStep, Verdict};
-use super::tracestate::{hex14, TraceState};
+use super::tracestate::{hex14, parse_rvalue, parse_tvalue, tvalue, TraceState};
 use super::{prune_empty, Outcome, Processor};
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::any_value::Value;
+use crate::proto::common::v1::{AnyValue, KeyValue};
+use crate::proto::logs::v1::LogRecord;
 use crate::proto::trace::v1::Span;
 use crate::threshold::{keep_mask_with, mask_bit, MASK56, NEVER_SAMPLE};
 use crate::Isa;
@@ -90,6 +115,40 @@ pub enum SamplerError {
     /// Not in 1..=14.
     #[error("sampling precision {0} is not in 1..=14")]
     Precision(u8),
+    /// Not `traceID` or `record`.
+    #[error("unsupported attribute source {0:?} (traceID or record)")]
+    AttributeSource(String),
+    /// `attribute_source = "record"` without `from_attribute`, which
+    /// would leave every log record without randomness.
+    #[error("attribute_source \"record\" needs from_attribute (the log record attribute to hash)")]
+    RecordWithoutAttribute,
+    /// `attribute_source = "record"` with a consistent mode, which reads
+    /// the trace id only.
+    #[error("attribute_source \"record\" works in hash_seed mode only, not {0:?}")]
+    RecordInConsistentMode(Mode),
+}
+
+/// Where `hash_seed` mode takes a log record's randomness from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttributeSource {
+    /// The trace id; the `from_attribute` attribute when the trace id is
+    /// all zeros (the default).
+    #[default]
+    TraceId,
+    /// The `from_attribute` attribute only.
+    Record,
+}
+
+impl std::str::FromStr for AttributeSource {
+    type Err = SamplerError;
+    fn from_str(s: &str) -> Result<AttributeSource, SamplerError> {
+        match s {
+            "traceID" => Ok(AttributeSource::TraceId),
+            "record" => Ok(AttributeSource::Record),
+            _ => Err(SamplerError::AttributeSource(s.to_owned())),
+        }
+    }
 }
 
 /// Builds a [`ProbabilisticSampler`].
@@ -102,6 +161,9 @@ pub struct SamplerBuilder {
     fail_closed: bool,
     isa: Option<Isa>,
     rules: Rules,
+    attribute_source: AttributeSource,
+    from_attribute: Option<String>,
+    log_priority: Option<String>,
 }
 
 /// Spans kept whatever the probability: they are treated as if they had
@@ -188,6 +250,31 @@ impl SamplerBuilder {
         self
     }
 
+    /// Logs: where `hash_seed` mode takes a record's randomness from (the
+    /// trace id by default). `Record` makes `hash_seed` the default mode
+    /// for logs and needs [`with_from_attribute`](Self::with_from_attribute).
+    pub fn with_attribute_source(mut self, source: AttributeSource) -> Self {
+        self.attribute_source = source;
+        self
+    }
+
+    /// Logs: the record attribute `hash_seed` mode hashes when the source
+    /// is `Record`, or when the trace id is all zeros. A bytes value is
+    /// hashed as it is, any other as pdata's `AsString` writes it.
+    pub fn with_from_attribute(mut self, key: impl Into<String>) -> Self {
+        self.from_attribute = Some(key.into());
+        self
+    }
+
+    /// Logs: the record attribute (an int or a double) holding a
+    /// percentage that replaces the configured one for that record, as the
+    /// Collector's `sampling_priority` does for logs: 0, values above 100
+    /// and other types leave the configured percentage in place.
+    pub fn with_log_priority_attribute(mut self, key: impl Into<String>) -> Self {
+        self.log_priority = Some(key.into());
+        self
+    }
+
     /// The sampler.
     pub fn build(self) -> Result<ProbabilisticSampler, SamplerError> {
         let pct = self.percentage;
@@ -201,42 +288,43 @@ impl SamplerBuilder {
         if !(1..=14).contains(&self.precision) {
             return Err(SamplerError::Precision(self.precision));
         }
+        let record = self.attribute_source == AttributeSource::Record;
+        if record {
+            match self.mode {
+                Some(m @ (Mode::Proportional | Mode::Equalizing)) => {
+                    return Err(SamplerError::RecordInConsistentMode(m))
+                }
+                _ if self.from_attribute.is_none() => {
+                    return Err(SamplerError::RecordWithoutAttribute)
+                }
+                _ => {}
+            }
+        }
+        // The Collector's defaults: `hash_seed` when a seed is set, and for
+        // logs also when their randomness comes from a record attribute.
         let mode = self.mode.unwrap_or(if self.hash_seed != 0 {
             Mode::HashSeed
         } else {
             Mode::Proportional
         });
-        let pct = pct.min(100.0);
-        let ratio = (f64::from(pct) / 100.0).max(1.0 / MAX_ADJUSTED);
-        let kind = if pct == 0.0 {
-            Kind::Never
+        let log_mode = self.mode.unwrap_or(if self.hash_seed != 0 || record {
+            Mode::HashSeed
         } else {
-            match mode {
-                Mode::Equalizing => Kind::Equalizing {
-                    // In range: the ratio was clamped to [2^-56, 1] above.
-                    threshold: probability_to_threshold(ratio, self.precision).unwrap_or(0),
-                },
-                Mode::Proportional => Kind::Proportional {
-                    ratio,
-                    precision: self.precision,
-                },
-                Mode::HashSeed => {
-                    // float32 multiply, truncated: the Collector's
-                    // `uint32(pct * percentageScaleFactor)`.
-                    let scaled = (pct * (16384.0f32 / 100.0)) as u32;
-                    if scaled == 0 {
-                        Kind::Never
-                    } else {
-                        Kind::HashSeed {
-                            threshold: u64::from(16384 - scaled.min(16384)) << 42,
-                            seed: self.hash_seed,
-                        }
-                    }
-                }
-            }
-        };
+            Mode::Proportional
+        });
+        let kind = self.kind_of(mode, pct);
+        let log_kind = self.kind_of(log_mode, pct);
         let mut sampler = ProbabilisticSampler {
             kind,
+            log_kind,
+            logs: LogSource {
+                trace_id: !record,
+                from_attribute: self.from_attribute,
+                priority: self.log_priority,
+                precision: self.precision,
+            },
+            log_base: None,
+            log_tvalue: String::new(),
             fail_closed: self.fail_closed,
             isa: self.isa.unwrap_or_else(Isa::detect),
             rules: self.rules,
@@ -247,13 +335,93 @@ impl SamplerBuilder {
             fast_ts: String::new(),
             base: None,
         };
-        sampler.base = sampler.compute_base_threshold();
+        sampler.base = base_threshold_of(sampler.kind);
         if let Some(th) = sampler.base_threshold().filter(|&th| th < NEVER_SAMPLE) {
             let mut ts = TraceState::default();
             ts.update_threshold(th);
             sampler.fast_ts = ts.serialize();
         }
+        sampler.log_base = base_threshold_of(sampler.log_kind);
+        if let Some(th) = sampler.log_base.filter(|&th| th < NEVER_SAMPLE) {
+            sampler.log_tvalue = tvalue(th);
+        }
         Ok(sampler)
+    }
+
+    /// The sampler of `mode` at `pct` (checked by [`build`](Self::build)).
+    fn kind_of(&self, mode: Mode, pct: f32) -> Kind {
+        let pct = pct.min(100.0);
+        if pct == 0.0 {
+            return Kind::Never;
+        }
+        let ratio = (f64::from(pct) / 100.0).max(1.0 / MAX_ADJUSTED);
+        match mode {
+            Mode::Equalizing => Kind::Equalizing {
+                // In range: the ratio was clamped to [2^-56, 1] above.
+                threshold: probability_to_threshold(ratio, self.precision).unwrap_or(0),
+            },
+            Mode::Proportional => Kind::Proportional {
+                ratio,
+                precision: self.precision,
+            },
+            Mode::HashSeed => {
+                // float32 multiply, truncated: the Collector's
+                // `uint32(pct * percentageScaleFactor)`.
+                let scaled = (pct * (16384.0f32 / 100.0)) as u32;
+                if scaled == 0 {
+                    Kind::Never
+                } else {
+                    Kind::HashSeed {
+                        threshold: u64::from(16384 - scaled.min(16384)) << 42,
+                        seed: self.hash_seed,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How log records are read (see [`SamplerBuilder::with_attribute_source`]).
+#[derive(Clone, Debug, PartialEq)]
+struct LogSource {
+    /// `hash_seed` mode hashes the trace id.
+    trace_id: bool,
+    from_attribute: Option<String>,
+    /// The attribute holding a record's own percentage.
+    priority: Option<String>,
+    /// For the priority's threshold.
+    precision: u8,
+}
+
+/// The threshold the common case (no tracestate or sampling attributes, no
+/// priority) is decided against; `None` for `hash_seed`, whose randomness
+/// is a hash.
+fn base_threshold_of(kind: Kind) -> Option<u64> {
+    match kind {
+        Kind::Never => Some(NEVER_SAMPLE),
+        Kind::Equalizing { threshold } => Some(threshold),
+        Kind::Proportional { ratio, precision } => {
+            Some(probability_to_threshold(ratio, precision).unwrap_or(NEVER_SAMPLE))
+        }
+        Kind::HashSeed { .. } => None,
+    }
+}
+
+/// The threshold `kind` decides on for an item arriving with `incoming`
+/// (the Collector's `decide`).
+fn threshold_for(kind: Kind, incoming: Option<u64>) -> u64 {
+    match kind {
+        Kind::Never => NEVER_SAMPLE,
+        Kind::HashSeed { threshold, .. } => threshold,
+        Kind::Equalizing { threshold } => match incoming {
+            Some(t) if threshold < t => t,
+            _ => threshold,
+        },
+        Kind::Proportional { ratio, precision } => {
+            let incoming = incoming.map_or(1.0, threshold_probability);
+            // Below 2^-56 the item is simply not sampled.
+            probability_to_threshold(incoming * ratio, precision).unwrap_or(NEVER_SAMPLE)
+        }
     }
 }
 
@@ -418,6 +586,15 @@ pub(crate) struct Decision {
 #[derive(Clone, Debug)]
 pub struct ProbabilisticSampler {
     kind: Kind,
+    /// For log records: the mode's default differs (see
+    /// [`SamplerBuilder::with_attribute_source`]).
+    log_kind: Kind,
+    logs: LogSource,
+    /// [`base_threshold_of`] the log kind.
+    log_base: Option<u64>,
+    /// The `sampling.threshold` written to the records of the common case
+    /// it keeps.
+    log_tvalue: String,
     fail_closed: bool,
     isa: Isa,
     rules: Rules,
@@ -429,8 +606,7 @@ pub struct ProbabilisticSampler {
     mask: Vec<u64>,
     /// The tracestate written to the spans of the common case it keeps.
     fast_ts: String,
-    /// [`compute_base_threshold`](Self::compute_base_threshold), computed
-    /// once.
+    /// [`base_threshold_of`] the kind, computed once.
     base: Option<u64>,
 }
 
@@ -445,6 +621,9 @@ impl ProbabilisticSampler {
             fail_closed: true,
             isa: None,
             rules: Rules::default(),
+            attribute_source: AttributeSource::TraceId,
+            from_attribute: None,
+            log_priority: None,
         }
     }
 
@@ -455,34 +634,8 @@ impl ProbabilisticSampler {
         self.base
     }
 
-    fn compute_base_threshold(&self) -> Option<u64> {
-        match self.kind {
-            Kind::Never => Some(NEVER_SAMPLE),
-            Kind::Equalizing { threshold } => Some(threshold),
-            Kind::Proportional { ratio, precision } => {
-                Some(probability_to_threshold(ratio, precision).unwrap_or(NEVER_SAMPLE))
-            }
-            Kind::HashSeed { .. } => None,
-        }
-    }
-
     fn decide_threshold(&self, carrier: &TraceState) -> u64 {
-        match self.kind {
-            Kind::Never => NEVER_SAMPLE,
-            Kind::HashSeed { threshold, .. } => threshold,
-            Kind::Equalizing { threshold } => match &carrier.th {
-                Some((_, t)) if threshold < *t => *t,
-                _ => threshold,
-            },
-            Kind::Proportional { ratio, precision } => {
-                let incoming = carrier
-                    .th
-                    .as_ref()
-                    .map_or(1.0, |(_, t)| threshold_probability(*t));
-                // Below 2^-56 the span is simply not sampled.
-                probability_to_threshold(incoming * ratio, precision).unwrap_or(NEVER_SAMPLE)
-            }
-        }
+        threshold_for(self.kind, carrier.th.as_ref().map(|(_, t)| *t))
     }
 
     /// The per-span path (the Collector's `commonShouldSampleLogic`).
@@ -573,6 +726,166 @@ impl ProbabilisticSampler {
             tracestate,
             reason,
         }
+    }
+}
+
+/// A log record's sampling attributes (the Collector's `recordCarrier`).
+const THRESHOLD_ATTR: &str = "sampling.threshold";
+const RANDOMNESS_ATTR: &str = "sampling.randomness";
+
+/// The text of a string attribute, `""` for any other type or none.
+fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> &'a str {
+    match proto_value(attrs, key) {
+        Some(Value::StringValue(s)) => s,
+        _ => "",
+    }
+}
+
+impl ProbabilisticSampler {
+    /// One log record, as the Collector's logs processor decides it
+    /// (`commonShouldSampleLogic` with its log record carrier): whether it
+    /// is kept, and why not. The record's attributes are updated as the
+    /// Collector updates them (`sampling.randomness` in `hash_seed` mode,
+    /// `sampling.threshold` when kept, an inconsistent threshold removed).
+    fn decide_log(&self, rec: &mut LogRecord) -> (bool, &'static str) {
+        let attrs = &rec.attributes;
+        // The carrier: a present but unparsable value is an error.
+        let mut parse_error = false;
+        let mut parse = |text: &str, f: fn(&str) -> Option<u64>| {
+            if text.is_empty() {
+                return None;
+            }
+            let v = f(text);
+            parse_error |= v.is_none();
+            v
+        };
+        let mut th = parse(str_attr(attrs, THRESHOLD_ATTR), parse_tvalue);
+        let rv = parse(str_attr(attrs, RANDOMNESS_ATTR), parse_rvalue);
+        // (randomness, whether the carrier is kept, error, an r-value to write)
+        let (rnd, carrier, mut err, write_rv) = match self.log_kind {
+            // Randomness that passes any threshold: the decision is the
+            // threshold's, and the carrier is kept even with an error.
+            Kind::Never => (Some(MASK56), true, parse_error, None),
+            Kind::HashSeed { seed, .. } => {
+                let mut r = None;
+                if self.logs.trace_id && trace_randomness(&rec.trace_id).is_some() {
+                    r = Some(hash_randomness(&rec.trace_id, seed));
+                }
+                if let (None, Some(key)) = (r, &self.logs.from_attribute) {
+                    if let Some(kv) = attrs.iter().find(|kv| &kv.key == key) {
+                        let bytes = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                            Some(Value::BytesValue(b)) => Cow::Borrowed(b.as_slice()),
+                            _ => Cow::Owned(
+                                kv.value
+                                    .as_ref()
+                                    .map(super::as_text)
+                                    .unwrap_or_default()
+                                    .into_bytes(),
+                            ),
+                        };
+                        if !bytes.is_empty() {
+                            r = Some(hash_randomness(&bytes, seed));
+                        }
+                    }
+                }
+                if parse_error || rv.is_some() || th.is_some() {
+                    // Unparsable, or randomness or a threshold already
+                    // there: not ours to touch.
+                    (r, false, true, None)
+                } else {
+                    (r, true, false, r)
+                }
+            }
+            _ => {
+                if parse_error {
+                    (None, false, true, None)
+                } else {
+                    (
+                        rv.or_else(|| trace_randomness(&rec.trace_id)),
+                        true,
+                        false,
+                        None,
+                    )
+                }
+            }
+        };
+        if let Some(r) = write_rv {
+            proto_put(
+                &mut rec.attributes,
+                RANDOMNESS_ATTR,
+                Value::StringValue(hex14(r)),
+            );
+        }
+        if !err {
+            match (rnd, th) {
+                (None, _) => err = true,
+                (Some(r), Some(t)) if carrier && r < t => {
+                    // Inconsistent: cleared, as the specification asks.
+                    if let Some(i) = rec
+                        .attributes
+                        .iter()
+                        .position(|kv| kv.key == THRESHOLD_ATTR)
+                    {
+                        rec.attributes.swap_remove(i);
+                    }
+                    th = None;
+                    err = true;
+                }
+                _ => {}
+            }
+        }
+        let mut threshold = match err {
+            true if self.fail_closed => NEVER_SAMPLE,
+            true => 0,
+            false => threshold_for(self.log_kind, th),
+        };
+        // A record's own percentage replaces the threshold.
+        let mut by_priority = false;
+        if let Some(key) = &self.logs.priority {
+            let pct = match proto_value(&rec.attributes, key) {
+                Some(Value::DoubleValue(d)) => *d,
+                Some(Value::IntValue(i)) => *i as f64,
+                _ => 0.0,
+            };
+            if pct != 0.0 {
+                if let Ok(t) = probability_to_threshold(pct / 100.0, self.logs.precision) {
+                    threshold = t;
+                    by_priority = true;
+                }
+            }
+        }
+        let keep = rnd.unwrap_or(MASK56) >= threshold;
+        if keep && carrier && th.is_none_or(|old| threshold >= old) {
+            proto_put(
+                &mut rec.attributes,
+                THRESHOLD_ATTR,
+                Value::StringValue(tvalue(threshold)),
+            );
+        }
+        let reason = match (keep, by_priority, err) {
+            (true, _, _) => "",
+            (false, true, _) => "sampling_priority",
+            (false, _, true) => "sampling_error",
+            (false, _, false) => "not_sampled",
+        };
+        (keep, reason)
+    }
+
+    /// The trace id of a log record of the common case (a non-zero 16-byte
+    /// trace id, no sampling attributes, no priority attribute), which
+    /// the batch path decides against [`Self::log_base`].
+    fn log_fast_eligible(&self, rec: &LogRecord) -> Option<[u8; 16]> {
+        let id: [u8; 16] = rec.trace_id.as_slice().try_into().ok()?;
+        if id == [0; 16]
+            || rec.attributes.iter().any(|kv| {
+                kv.key == THRESHOLD_ATTR
+                    || kv.key == RANDOMNESS_ATTR
+                    || self.logs.priority.as_ref() == Some(&kv.key)
+            })
+        {
+            return None;
+        }
+        Some(id)
     }
 }
 
@@ -770,6 +1083,84 @@ impl Processor for ProbabilisticSampler {
             }
         }
         prune_empty(batch);
+        out
+    }
+
+    /// Log records, as the Collector's logs processor samples them: the
+    /// randomness from the trace id, an explicit `sampling.randomness`
+    /// attribute or (`hash_seed` mode) a hash of the trace id or of the
+    /// `from_attribute` value; the threshold written to `sampling.threshold`.
+    fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
+        let base = self.log_base;
+        self.ids.clear();
+        self.fast.clear();
+        self.state.clear();
+        for rl in &mut batch.resource_logs {
+            for sl in &mut rl.scope_logs {
+                for rec in &mut sl.log_records {
+                    if let (Some(_), Some(id)) = (base, self.log_fast_eligible(rec)) {
+                        self.fast.push(self.state.len());
+                        self.ids.push(id);
+                        self.state.push(0);
+                        continue;
+                    }
+                    self.state.push(match self.decide_log(rec) {
+                        (true, _) => 1,
+                        (false, "sampling_priority") => 3,
+                        (false, "sampling_error") => 4,
+                        _ => 0,
+                    });
+                }
+            }
+        }
+        if let Some(th) = base {
+            if !self.ids.is_empty() && th < NEVER_SAMPLE {
+                keep_mask_with(self.isa, &self.ids, th, &mut self.mask);
+                for (j, &i) in self.fast.iter().enumerate() {
+                    if mask_bit(&self.mask, j) {
+                        self.state[i] = 2;
+                    }
+                }
+            }
+        }
+        let mut out = Outcome::default();
+        let mut i = 0;
+        for rl in &mut batch.resource_logs {
+            for sl in &mut rl.scope_logs {
+                sl.log_records.retain_mut(|rec| {
+                    let s = self.state[i];
+                    i += 1;
+                    match s {
+                        1 => true,
+                        2 => {
+                            // Eligible: the record has no threshold yet.
+                            rec.attributes.push(KeyValue {
+                                key: THRESHOLD_ATTR.to_owned(),
+                                value: Some(AnyValue {
+                                    value: Some(Value::StringValue(self.log_tvalue.clone())),
+                                }),
+                                ..KeyValue::default()
+                            });
+                            true
+                        }
+                        3 => {
+                            out.drop("sampling_priority", 1);
+                            false
+                        }
+                        4 => {
+                            out.drop("sampling_error", 1);
+                            false
+                        }
+                        _ => {
+                            out.drop("not_sampled", 1);
+                            false
+                        }
+                    }
+                });
+            }
+            rl.scope_logs.retain(|s| !s.log_records.is_empty());
+        }
+        batch.resource_logs.retain(|r| !r.scope_logs.is_empty());
         out
     }
 }
@@ -1503,6 +1894,428 @@ mod tests {
         fn hash_seed_leaves_every_span_to_the_batch(pct in 0.0f32..100.0) {
             let s = ProbabilisticSampler::builder().with_mode(Mode::HashSeed).with_percentage(pct).build().unwrap();
             prop_assert!(s.early_drop().is_none());
+        }
+    }
+
+    // ------------------------------------------------------------ logs
+
+    fn attr(key: &str, v: Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(v) }),
+            ..KeyValue::default()
+        }
+    }
+
+    fn s(key: &str, v: &str) -> KeyValue {
+        attr(key, Value::StringValue(v.into()))
+    }
+
+    fn logs(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+        use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        }
+    }
+
+    fn records(batch: ExportLogsServiceRequest) -> Vec<LogRecord> {
+        batch
+            .resource_logs
+            .into_iter()
+            .flat_map(|r| r.scope_logs)
+            .flat_map(|s| s.log_records)
+            .collect()
+    }
+
+    /// The attributes of the record if the sampler keeps it.
+    fn sample_record(
+        sampler: &mut ProbabilisticSampler,
+        tid: [u8; 16],
+        attrs: Vec<KeyValue>,
+    ) -> Option<Vec<KeyValue>> {
+        let mut batch = logs(vec![LogRecord {
+            trace_id: tid.to_vec(),
+            attributes: attrs,
+            ..LogRecord::default()
+        }]);
+        let out = sampler.process_logs(&mut batch);
+        let kept = records(batch);
+        assert_eq!(kept.len() as u64 + out.total_dropped(), 1);
+        kept.into_iter().next().map(|r| r.attributes)
+    }
+
+    /// The Collector's `TestLogsSamplingState`, case for case.
+    #[test]
+    fn log_sampling_state_matches_the_collector_tests() {
+        let default_tid = tid("fefefefefefefefefe80000000000000");
+        let build = |b: SamplerBuilder| b.build().unwrap();
+        let base = ProbabilisticSampler::builder;
+        // 100 percent traceID
+        let mut p = build(base().with_percentage(100.0).with_mode(Mode::Proportional));
+        assert_eq!(
+            sample_record(&mut p, default_tid, vec![s("ignored", "value")]),
+            Some(vec![s("ignored", "value"), s("sampling.threshold", "0")])
+        );
+        // 100 percent traceID hash_seed
+        let mut p = build(
+            base()
+                .with_percentage(100.0)
+                .with_mode(Mode::HashSeed)
+                .with_hash_seed(22),
+        );
+        let rv = hex14(hash_randomness(&default_tid, 22));
+        assert_eq!(
+            sample_record(&mut p, default_tid, vec![s("K", "V")]),
+            Some(vec![
+                s("K", "V"),
+                s("sampling.randomness", &rv),
+                s("sampling.threshold", "0")
+            ])
+        );
+        // 100 percent attribute
+        let mut p = build(
+            base()
+                .with_percentage(100.0)
+                .with_attribute_source(AttributeSource::Record)
+                .with_from_attribute("veryrandom")
+                .with_hash_seed(49),
+        );
+        let rv = hex14(hash_randomness(b"1234", 49));
+        assert_eq!(
+            sample_record(&mut p, [0; 16], vec![s("veryrandom", "1234")]),
+            Some(vec![
+                s("veryrandom", "1234"),
+                s("sampling.randomness", &rv),
+                s("sampling.threshold", "0")
+            ])
+        );
+        // 0 percent traceID
+        let mut p = build(base().with_percentage(0.0));
+        assert_eq!(sample_record(&mut p, default_tid, vec![]), None);
+        // 10 percent priority sampled incoming randomness
+        let mut p = build(
+            base()
+                .with_percentage(0.0)
+                .with_log_priority_attribute("veryrandom")
+                .with_precision(6),
+        );
+        let attrs = vec![
+            s("sampling.randomness", "e6147c00000000"),
+            attr("veryrandom", Value::DoubleValue(10.125)),
+        ];
+        let mut want = attrs.clone();
+        want.push(s("sampling.threshold", "e6147b"));
+        assert_eq!(sample_record(&mut p, default_tid, attrs), Some(want));
+        // 25 percent incoming
+        let mut p = build(base().with_percentage(50.0).with_mode(Mode::Proportional));
+        assert_eq!(
+            sample_record(
+                &mut p,
+                tid("fefefefefefefefefef0000000000000"),
+                vec![s("sampling.threshold", "c")]
+            ),
+            Some(vec![s("sampling.threshold", "e")])
+        );
+        // 25 percent arriving inconsistent
+        let mut p = build(base().with_percentage(50.0).with_mode(Mode::Equalizing));
+        assert_eq!(
+            sample_record(
+                &mut p,
+                tid("fefefefefefefefefeb0000000000000"),
+                vec![s("sampling.threshold", "c")]
+            ),
+            None
+        );
+        // 25 percent arriving equalizing: the priority cannot raise it
+        let mut p = build(
+            base()
+                .with_percentage(50.0)
+                .with_mode(Mode::Equalizing)
+                .with_log_priority_attribute("prio"),
+        );
+        let attrs = vec![
+            s("sampling.threshold", "c"),
+            attr("prio", Value::IntValue(37)),
+        ];
+        assert_eq!(
+            sample_record(
+                &mut p,
+                tid("fefefefefefefefefefefefefefefefe"),
+                attrs.clone()
+            ),
+            Some(attrs)
+        );
+        // hash_seed with spec randomness: kept (fail open on the error),
+        // nothing written
+        let mut p = build(
+            base()
+                .with_percentage(100.0)
+                .with_mode(Mode::HashSeed)
+                .with_fail_closed(false),
+        );
+        let attrs = vec![s("sampling.randomness", "f2341234123412")];
+        assert_eq!(
+            sample_record(&mut p, default_tid, attrs.clone()),
+            Some(attrs)
+        );
+    }
+
+    /// The Collector's `TestLogsMissingRandomness` (the modes it runs with
+    /// the record source that we refuse aside).
+    #[test]
+    fn missing_randomness_fails_closed_or_open() {
+        for mode in [Mode::Proportional, Mode::Equalizing, Mode::HashSeed] {
+            for (pct, record, fail_closed, sampled) in [
+                (0.0, true, true, false),
+                (50.0, true, true, false),
+                (100.0, true, true, false),
+                (0.0, true, false, false),
+                (50.0, true, false, true),
+                (100.0, true, false, true),
+                (0.0, false, true, false),
+                (50.0, false, true, false),
+                (100.0, false, true, false),
+                (0.0, false, false, false),
+                (50.0, false, false, true),
+                (100.0, false, false, true),
+            ] {
+                if record && mode != Mode::HashSeed {
+                    continue;
+                }
+                let mut b = ProbabilisticSampler::builder()
+                    .with_mode(mode)
+                    .with_percentage(pct)
+                    .with_fail_closed(fail_closed)
+                    .with_from_attribute("unused");
+                if record {
+                    b = b.with_attribute_source(AttributeSource::Record);
+                }
+                let mut p = b.build().unwrap();
+                let kept = sample_record(&mut p, [0; 16], vec![s("unused", "")]);
+                assert_eq!(
+                    kept.is_some(),
+                    sampled,
+                    "{mode:?} {pct} record={record} fail_closed={fail_closed}"
+                );
+                if let Some(attrs) = kept {
+                    // Kept open: the threshold says always.
+                    assert_eq!(attrs, vec![s("unused", ""), s("sampling.threshold", "0")]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn log_priority_is_a_percentage_of_an_int_or_a_double() {
+        let mut p = ProbabilisticSampler::builder()
+            .with_percentage(100.0)
+            .with_log_priority_attribute("prio")
+            .build()
+            .unwrap();
+        // R = 0x80000000000000: kept at 50 %, not below.
+        let id = tid("fefefefefefefefefe80000000000000");
+        let with = |v: Value| vec![attr("prio", v)];
+        let mut kept = |v: Value| sample_record(&mut p, id, with(v)).is_some();
+        assert!(kept(Value::IntValue(50)));
+        assert!(!kept(Value::IntValue(49)));
+        assert!(!kept(Value::DoubleValue(49.9)));
+        // 0, above 100, negative, NaN and strings leave the 100 % in place.
+        for v in [
+            Value::IntValue(0),
+            Value::IntValue(150),
+            Value::IntValue(-5),
+            Value::DoubleValue(f64::NAN),
+            Value::StringValue("10".into()),
+        ] {
+            assert!(kept(v.clone()), "{v:?}");
+        }
+        let mut batch = logs(vec![LogRecord {
+            trace_id: id.to_vec(),
+            attributes: with(Value::IntValue(10)),
+            ..LogRecord::default()
+        }]);
+        let out = p.process_logs(&mut batch);
+        assert_eq!(out.dropped, vec![("sampling_priority", 1)]);
+    }
+
+    #[test]
+    fn hash_seed_falls_back_to_the_attribute_without_a_trace_id() {
+        let mut p = ProbabilisticSampler::builder()
+            .with_mode(Mode::HashSeed)
+            .with_percentage(100.0)
+            .with_from_attribute("id")
+            .build()
+            .unwrap();
+        let id = tid("0102030405060708090a0b0c0d0e0f10");
+        let rv = |b: &[u8]| s("sampling.randomness", &hex14(hash_randomness(b, 0)));
+        let th = s("sampling.threshold", "0");
+        // A trace id wins over the attribute.
+        assert_eq!(
+            sample_record(&mut p, id, vec![s("id", "x")]),
+            Some(vec![s("id", "x"), rv(&id), th.clone()])
+        );
+        // No trace id: the attribute, bytes as they are, others as text.
+        assert_eq!(
+            sample_record(
+                &mut p,
+                [0; 16],
+                vec![attr("id", Value::BytesValue(vec![1, 2]))]
+            ),
+            Some(vec![
+                attr("id", Value::BytesValue(vec![1, 2])),
+                rv(&[1, 2]),
+                th.clone()
+            ])
+        );
+        assert_eq!(
+            sample_record(&mut p, [0; 16], vec![attr("id", Value::IntValue(77))]),
+            Some(vec![attr("id", Value::IntValue(77)), rv(b"77"), th.clone()])
+        );
+        // The record source ignores the trace id.
+        let mut p = ProbabilisticSampler::builder()
+            .with_percentage(100.0)
+            .with_attribute_source(AttributeSource::Record)
+            .with_from_attribute("id")
+            .build()
+            .unwrap();
+        assert_eq!(
+            sample_record(&mut p, id, vec![s("id", "x")]),
+            Some(vec![s("id", "x"), rv(b"x"), th])
+        );
+        // Neither: missing randomness, failed closed.
+        assert_eq!(sample_record(&mut p, id, vec![]), None);
+    }
+
+    #[test]
+    fn record_source_needs_hash_seed_and_an_attribute() {
+        let b = || ProbabilisticSampler::builder().with_attribute_source(AttributeSource::Record);
+        assert_eq!(
+            b().build().unwrap_err(),
+            SamplerError::RecordWithoutAttribute
+        );
+        assert_eq!(
+            b().with_from_attribute("id")
+                .with_mode(Mode::Equalizing)
+                .build()
+                .unwrap_err(),
+            SamplerError::RecordInConsistentMode(Mode::Equalizing)
+        );
+        assert!(b().with_from_attribute("id").build().is_ok());
+        assert_eq!("traceID".parse(), Ok(AttributeSource::TraceId));
+        assert!("trace_id".parse::<AttributeSource>().is_err());
+    }
+
+    fn any_record() -> impl Strategy<Value = LogRecord> {
+        let th = prop::sample::select(vec![
+            "",
+            "",
+            "",
+            "8",
+            "c",
+            "0",
+            "zz",
+            "123456789abcdef",
+            "fffffffffffffff",
+        ]);
+        let rv = prop::sample::select(vec![
+            "",
+            "",
+            "",
+            "",
+            "80000000000000",
+            "00000000000001",
+            "abc",
+            "ffffffffffffff",
+        ]);
+        let prio = prop::option::weighted(
+            0.2,
+            prop_oneof![
+                Just(Value::IntValue(0)),
+                Just(Value::IntValue(10)),
+                Just(Value::IntValue(150)),
+                Just(Value::DoubleValue(33.3)),
+                Just(Value::StringValue("5".into())),
+            ],
+        );
+        let from = prop::option::weighted(
+            0.5,
+            prop_oneof![
+                "[a-z]{0,4}".prop_map(Value::StringValue),
+                any::<i64>().prop_map(Value::IntValue),
+                prop::collection::vec(any::<u8>(), 0..4).prop_map(Value::BytesValue),
+            ],
+        );
+        let id = prop_oneof![6 => any::<[u8; 16]>().prop_map(|a| a.to_vec()), 2 => Just(vec![0; 16]), 1 => Just(vec![]), 1 => Just(vec![1, 2, 3])];
+        (id, th, rv, prio, from, any::<bool>()).prop_map(|(id, th, rv, prio, from, int_th)| {
+            let mut attrs = vec![s("k", "v")];
+            if int_th {
+                attrs.push(attr("sampling.threshold", Value::IntValue(1)));
+            } else if !th.is_empty() {
+                attrs.push(s("sampling.threshold", th));
+            }
+            if !rv.is_empty() {
+                attrs.push(s("sampling.randomness", rv));
+            }
+            if let Some(p) = prio {
+                attrs.push(attr("prio", p));
+            }
+            if let Some(f) = from {
+                attrs.push(attr("from", f));
+            }
+            LogRecord {
+                trace_id: id,
+                attributes: attrs,
+                ..LogRecord::default()
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// The batch path (the common case decided as a column) keeps and
+        /// writes what deciding each record on its own does.
+        #[test]
+        fn log_batch_path_matches_per_record_reference(
+            recs in prop::collection::vec(any_record(), 0..150),
+            mode in prop::option::of(prop::sample::select(vec![Mode::Proportional, Mode::Equalizing, Mode::HashSeed])),
+            pct in prop::sample::select(vec![0.0f32, 0.01, 10.0, 33.3, 50.0, 100.0, 150.0]),
+            fail_closed in any::<bool>(),
+            seed in 0u32..3,
+            record in any::<bool>(),
+            priority in any::<bool>(),
+        ) {
+            for isa in Isa::available() {
+                let mut b = ProbabilisticSampler::builder().with_percentage(pct)
+                    .with_hash_seed(seed).with_fail_closed(fail_closed).with_isa(isa)
+                    .with_from_attribute("from");
+                if let Some(m) = mode {
+                    b = b.with_mode(m);
+                }
+                if record && mode.is_none_or(|m| m == Mode::HashSeed) {
+                    b = b.with_attribute_source(AttributeSource::Record);
+                }
+                if priority {
+                    b = b.with_log_priority_attribute("prio");
+                }
+                let mut p = b.build().unwrap();
+                let mut dropped = 0;
+                let want: Vec<LogRecord> = recs.iter().filter_map(|r| {
+                    let mut r = r.clone();
+                    let (keep, _) = p.decide_log(&mut r);
+                    dropped += u64::from(!keep);
+                    keep.then_some(r)
+                }).collect();
+                let mut batch = logs(recs.clone());
+                let out = p.process_logs(&mut batch);
+                prop_assert_eq!(out.total_dropped(), dropped);
+                prop_assert_eq!(records(batch), want);
+            }
         }
     }
 }

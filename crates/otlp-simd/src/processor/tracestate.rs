@@ -87,6 +87,20 @@ fn parse_hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s, 16).ok()
 }
 
+/// An r-value: exactly 14 hex digits (the Collector's `RValueToRandomness`).
+pub(crate) fn parse_rvalue(s: &str) -> Option<u64> {
+    (s.len() == 14).then(|| parse_hex(s)).flatten()
+}
+
+/// A t-value: 1 to 14 hex digits, trailing zeros left out (the
+/// Collector's `TValueToThreshold`).
+pub(crate) fn parse_tvalue(s: &str) -> Option<u64> {
+    (s.len() <= 14)
+        .then(|| parse_hex(s))
+        .flatten()
+        .map(|t| t << (4 * (14 - s.len())))
+}
+
 fn parse_ot(v: &str, ts: &mut TraceState) -> Result<(), TsError> {
     if v.len() > 256 {
         return Err(TsError::Size);
@@ -113,15 +127,15 @@ fn parse_ot(v: &str, ts: &mut TraceState) -> Result<(), TsError> {
     for member in v.split(';') {
         let (k, val) = member.split_once(':').unwrap_or((member, ""));
         match k {
-            "rv" => match (val.len() == 14).then(|| parse_hex(val)).flatten() {
+            "rv" => match parse_rvalue(val) {
                 Some(r) => ts.rv = Some((val.to_owned(), r & MASK56)),
                 None => {
                     ts.rv = None;
                     err.get_or_insert(TsError::RValue);
                 }
             },
-            "th" => match (val.len() <= 14).then(|| parse_hex(val)).flatten() {
-                Some(t) => ts.th = Some((val.to_owned(), t << (4 * (14 - val.len())))),
+            "th" => match parse_tvalue(val) {
+                Some(t) => ts.th = Some((val.to_owned(), t)),
                 None => {
                     ts.th = None;
                     err.get_or_insert(TsError::TValue);
