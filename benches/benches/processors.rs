@@ -296,6 +296,7 @@ impl otlp_simd::processor::SpanStep for KeepAll {
 
 fn sampler(isa: otlp_simd::Isa) -> otlp_simd::processor::ProbabilisticSampler {
     otlp_simd::processor::ProbabilisticSampler::builder()
+        .with_mode(otlp_simd::processor::sampling::Mode::Proportional)
         .with_percentage(50.0)
         .with_isa(isa)
         .build()

@@ -246,6 +246,7 @@ fn chain(c: &mut Criterion) {
             "sampler_50pct",
             Box::new(
                 ProbabilisticSampler::builder()
+                    .with_mode(otlp_simd::processor::sampling::Mode::Proportional)
                     .with_percentage(50.0)
                     .build()
                     .expect("sampler"),
@@ -255,6 +256,7 @@ fn chain(c: &mut Criterion) {
             "sampler_100pct",
             Box::new(
                 ProbabilisticSampler::builder()
+                    .with_mode(otlp_simd::processor::sampling::Mode::Proportional)
                     .with_percentage(100.0)
                     .build()
                     .expect("sampler"),

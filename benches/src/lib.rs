@@ -548,6 +548,7 @@ pub fn sample_filter_redact(isa: otlp_simd::Isa) -> otlp_simd::processor::Chain 
     Chain::new()
         .with(
             ProbabilisticSampler::builder()
+                .with_mode(otlp_simd::processor::sampling::Mode::Proportional)
                 .with_percentage(50.0)
                 .with_isa(isa)
                 .build()

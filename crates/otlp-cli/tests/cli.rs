@@ -1630,6 +1630,7 @@ fn a_forwarding_receive_runs_the_processors() {
         &config,
         "[[processor]]\n\
          type = \"probabilistic_sampler\"\n\
+         mode = \"proportional\"\n\
          sampling_percentage = 50.0\n\
          \n\
          [[processor]]\n\

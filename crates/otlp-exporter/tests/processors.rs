@@ -146,6 +146,7 @@ spanevent = ['name == "debug"']
 
 [[processor]]
 type = "probabilistic_sampler"
+mode = "proportional"
 sampling_percentage = 50.0
 
 [[processor]]
@@ -337,7 +338,7 @@ fn a_leading_sampler_drops_spans_before_they_are_encoded() {
     use opentelemetry_sdk::trace::InMemorySpanExporter;
     let recorder = Recorder::start();
     let chain = chain_from_toml(
-        "[[processor]]\ntype = \"probabilistic_sampler\"\nsampling_percentage = 25.0\n",
+        "[[processor]]\ntype = \"probabilistic_sampler\"\nmode = \"proportional\"\nsampling_percentage = 25.0\n",
     )
     .unwrap();
     assert!(chain.early_drop().is_some());
@@ -418,8 +419,9 @@ impl Recorder {
     }
 }
 
-/// The log exporter runs the chain's log-record conditions: what they
-/// match never leaves, and is counted as removed.
+/// The log exporter runs the chain on log records: what the filter's
+/// conditions match and what the sampler does not keep never leave, and
+/// are counted as removed.
 #[test]
 fn the_log_exporter_filters_log_records() {
     use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
@@ -433,7 +435,8 @@ fn the_log_exporter_filters_log_records() {
          \n\
          [[processor]]\n\
          type = \"probabilistic_sampler\"\n\
-         sampling_percentage = 0.0\n",
+         sampling_percentage = 0.0\n\
+         sampling_priority = \"keep.percent\"\n",
     )
     .unwrap();
     let exporter = OtlpLogExporter::builder()
@@ -458,18 +461,25 @@ fn the_log_exporter_filters_log_records() {
         let mut r = logger.create_log_record();
         r.set_severity_number(severity);
         r.set_body(body.into());
+        if severity == Severity::Fatal {
+            // Its own sampling percentage: kept by a sampler at 0%.
+            r.add_attribute("keep.percent", 100);
+        }
         logger.emit(r);
     }
     provider.shutdown().unwrap();
-    // The sampler handles spans only: logs pass it.
-    // One request per record, not necessarily answered in order.
-    let mut bodies = recorder.log_bodies();
-    bodies.sort();
-    assert_eq!(bodies, ["disk almost full", "out of memory"]);
+    let bodies = recorder.log_bodies();
+    assert_eq!(bodies, ["out of memory"]);
     let snap = stats.snapshot();
-    assert_eq!((snap.items_accepted, snap.items_exported), (5, 2));
-    assert_eq!(snap.items_removed, 3);
-    assert_eq!(snap.removed_by, vec![("filter".to_owned(), "filtered", 3)]);
+    assert_eq!((snap.items_accepted, snap.items_exported), (5, 1));
+    assert_eq!(snap.items_removed, 4);
+    assert_eq!(
+        snap.removed_by,
+        vec![
+            ("filter".to_owned(), "filtered", 3),
+            ("probabilistic_sampler".to_owned(), "not_sampled", 1)
+        ]
+    );
 }
 
 impl Recorder {
@@ -510,6 +520,7 @@ spanevent = ['name == "debug"']
 
 [[processor]]
 type = "probabilistic_sampler"
+mode = "proportional"
 sampling_percentage = 50.0
 
 [[processor]]

@@ -33,7 +33,8 @@
 //! ```
 //!
 //! On top of the kernels, [`processor`] holds batch processors over decoded
-//! `ExportTraceServiceRequest`s with the OpenTelemetry Collector's
+//! requests (spans; log records and data points where the Collector's
+//! component handles them) with the OpenTelemetry Collector's
 //! semantics (probabilistic sampling, redaction, filter, attributes, span
 //! metrics), a
 //! [`processor::Processor`]
@@ -55,6 +56,7 @@
 //!
 //! [[processor]]
 //! type = "probabilistic_sampler"
+//! mode = "proportional"
 //! sampling_percentage = 100.0
 //! "#).unwrap();
 //!

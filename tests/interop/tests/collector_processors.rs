@@ -450,6 +450,237 @@ fn proportional_sampling_with_precision_and_fail_open_keeps_what_the_collector_k
     );
 }
 
+/// Log records per sampling comparison.
+const RECORDS: usize = 20_000;
+
+/// Log records with random trace ids (some without), and among them the
+/// sampling attributes (`sampling.threshold`, `sampling.randomness`, valid,
+/// unparsable, of the wrong type), a priority attribute of every type and
+/// range, and a `log.id` of every type to hash, in requests of 5,000 over
+/// two resources and scopes.
+fn log_sampling_requests(seed: u64) -> Vec<ExportRequest> {
+    use any_value::Value as V;
+    use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use otlp_core::proto::common::v1::{ArrayValue, KeyValueList};
+    use otlp_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let mut rng = Rng(seed);
+    let mut requests = Vec::new();
+    let mut records = Vec::with_capacity(BATCH);
+    for i in 0..RECORDS {
+        let mut attributes = vec![string("k", "v")];
+        // No trace id (which the Collector forwards as empty).
+        let trace_id = if i % 9 == 4 {
+            Vec::new()
+        } else {
+            rng.bytes::<16>()
+        };
+        let rv = rng.next() & ((1 << 56) - 1);
+        match (i / 3) % 16 {
+            0 => attributes.push(string("sampling.threshold", "8")),
+            1 => attributes.push(string("sampling.threshold", "c")),
+            2 => attributes.push(string("sampling.threshold", "0")),
+            3 => attributes.push(string("sampling.threshold", "zz")),
+            4 => attributes.push(kv("sampling.threshold", V::IntValue(3))),
+            5 => attributes.push(string("sampling.randomness", &format!("{rv:014x}"))),
+            6 => attributes.push(string("sampling.randomness", "abc")),
+            7 => {
+                attributes.push(string("sampling.randomness", &format!("{rv:014x}")));
+                attributes.push(string("sampling.threshold", "e"));
+            }
+            _ => {}
+        }
+        match i % 11 {
+            0 => attributes.push(kv("prio", V::IntValue(0))),
+            1 => attributes.push(kv("prio", V::IntValue(10))),
+            2 => attributes.push(kv("prio", V::IntValue(150))),
+            3 => attributes.push(kv("prio", V::DoubleValue(33.3))),
+            4 => attributes.push(string("prio", "5")),
+            5 => attributes.push(kv("prio", V::IntValue(-5))),
+            _ => {}
+        }
+        let id = rng.next();
+        match i % 13 {
+            0..=3 => attributes.push(string("log.id", &format!("{id:x}"))),
+            4 => attributes.push(kv("log.id", V::IntValue(id as i64))),
+            5 => attributes.push(kv("log.id", V::BytesValue(id.to_le_bytes().to_vec()))),
+            6 => attributes.push(kv(
+                "log.id",
+                V::KvlistValue(KeyValueList {
+                    values: vec![
+                        kv("n", V::IntValue(id as i64 & 0xffff)),
+                        string("a", "<&>"),
+                        kv("d", V::DoubleValue((id & 0xff) as f64 / 7.0)),
+                    ],
+                }),
+            )),
+            7 => attributes.push(kv(
+                "log.id",
+                V::ArrayValue(ArrayValue {
+                    values: vec![
+                        AnyValue {
+                            value: Some(V::BoolValue(id & 1 == 1)),
+                        },
+                        AnyValue { value: None },
+                        AnyValue {
+                            value: Some(V::StringValue(format!("{id:o}"))),
+                        },
+                    ],
+                }),
+            )),
+            8 => attributes.push(string("log.id", "")),
+            _ => {}
+        }
+        records.push(LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+            severity_number: 9,
+            body: Some(AnyValue {
+                value: Some(V::StringValue(format!("record {i}"))),
+            }),
+            trace_id,
+            span_id: rng.bytes::<8>(),
+            attributes,
+            ..LogRecord::default()
+        });
+        if records.len() == BATCH {
+            let mut rest = std::mem::take(&mut records);
+            let second = rest.split_off(BATCH / 2);
+            let resource = |name: &str| {
+                Some(Resource {
+                    attributes: vec![string("service.name", name)],
+                    ..Resource::default()
+                })
+            };
+            let scope = |records: Vec<LogRecord>| ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: "app".into(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records: records,
+                ..ScopeLogs::default()
+            };
+            let mut half = rest;
+            let quarter = half.split_off(BATCH / 4);
+            requests.push(ExportRequest::Logs(ExportLogsServiceRequest {
+                resource_logs: vec![
+                    ResourceLogs {
+                        resource: resource("checkout"),
+                        scope_logs: vec![scope(half), scope(quarter)],
+                        ..ResourceLogs::default()
+                    },
+                    ResourceLogs {
+                        resource: resource("cart"),
+                        scope_logs: vec![scope(second)],
+                        ..ResourceLogs::default()
+                    },
+                ],
+            }));
+        }
+    }
+    requests
+}
+
+/// The Collector's `probabilistic_sampler` and ours on the same log
+/// records with the settings given as YAML there and TOML here: the same
+/// requests come out, records and their attributes alike.
+fn sample_logs_like_the_collector(what: &str, yaml: &str, toml: &str) {
+    use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+    let requests = log_sampling_requests(0x10c5 ^ yaml.len() as u64);
+    let mut bench = Bench::start();
+    let Some(collector) = bench.collector_for(
+        &[Signal::Logs],
+        Processor::new("probabilistic_sampler", format!("{{{yaml}}}")),
+    ) else {
+        return;
+    };
+    let theirs = bench.through_each(&collector, &requests);
+    let toml = format!("[[processor]]\ntype = \"probabilistic_sampler\"\n{toml}");
+    let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    // The Collector forwards nothing for a request it empties.
+    let ours: Vec<ExportRequest> = ours_each(&mut chain, &requests)
+        .into_iter()
+        .filter(|r| !matches!(r, ExportRequest::Logs(l) if l.resource_logs.is_empty()))
+        .collect();
+    let count = |rs: &[ExportRequest]| -> usize {
+        rs.iter()
+            .map(|r| match r {
+                ExportRequest::Logs(l) => l
+                    .resource_logs
+                    .iter()
+                    .flat_map(|r| &r.scope_logs)
+                    .map(|s| s.log_records.len())
+                    .sum(),
+                _ => 0,
+            })
+            .sum()
+    };
+    let kept = count(&theirs);
+    assert!(
+        kept > 0 && kept < RECORDS,
+        "{what}: the Collector kept {kept} of {RECORDS}"
+    );
+    assert_eq!(
+        theirs.len(),
+        ours.len(),
+        "{what}: requests forwarded by the Collector and by us"
+    );
+    for (t, o) in theirs.iter().zip(&ours) {
+        if t == o {
+            continue;
+        }
+        let records = |r: &ExportRequest| match r {
+            ExportRequest::Logs(ExportLogsServiceRequest { resource_logs }) => resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| s.log_records.clone())
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        let (tr, or) = (records(t), records(o));
+        let first = tr.iter().zip(&or).position(|(a, b)| a != b);
+        panic!(
+            "{what}: the Collector kept {} records of a request, we kept {}; first difference at {first:?}:\n  Collector: {:?}\n  ours:      {:?}",
+            tr.len(),
+            or.len(),
+            first.map(|i| &tr[i]),
+            first.map(|i| &or[i]),
+        );
+    }
+    assert_eq!(count(&ours), kept);
+}
+
+#[test]
+fn log_sampling_by_trace_id_keeps_what_the_collector_keeps() {
+    sample_logs_like_the_collector(
+        "proportional 25%",
+        "mode: proportional, sampling_percentage: 25, sampling_priority: prio",
+        "mode = \"proportional\"\nsampling_percentage = 25.0\nsampling_priority = \"prio\"\n",
+    );
+    sample_logs_like_the_collector(
+        "equalizing 10%, fail open, precision 6",
+        "mode: equalizing, sampling_percentage: 10, fail_closed: false, sampling_precision: 6",
+        "mode = \"equalizing\"\nsampling_percentage = 10.0\nfail_closed = false\nsampling_precision = 6\n",
+    );
+    sample_logs_like_the_collector(
+        "0% with priorities",
+        "sampling_percentage: 0, sampling_priority: prio, fail_closed: false",
+        "sampling_percentage = 0.0\nsampling_priority = \"prio\"\nfail_closed = false\n",
+    );
+}
+
+#[test]
+fn log_sampling_by_hash_keeps_what_the_collector_keeps() {
+    sample_logs_like_the_collector(
+        "the default mode (hash_seed) at 33.3% on trace ids, else log.id",
+        "hash_seed: 22, sampling_percentage: 33.3, from_attribute: log.id, sampling_priority: prio",
+        "hash_seed = 22\nsampling_percentage = 33.3\nfrom_attribute = \"log.id\"\nsampling_priority = \"prio\"\n",
+    );
+    sample_logs_like_the_collector(
+        "log.id 50%, fail open",
+        "attribute_source: record, from_attribute: log.id, hash_seed: 7, sampling_percentage: 50, fail_closed: false",
+        "attribute_source = \"record\"\nfrom_attribute = \"log.id\"\nhash_seed = 7\nsampling_percentage = 50.0\nfail_closed = false\n",
+    );
+}
+
 // ----------------------------------------------------------- redaction
 
 /// Spans whose attributes (and their events', resources' and scopes')
@@ -492,6 +723,32 @@ fn redaction_batches() -> Vec<ExportTraceServiceRequest> {
             attributes.push(kv("count", any_value::Value::IntValue(i as i64)));
             attributes.push(kv("ratio", any_value::Value::DoubleValue(0.5)));
             attributes.push(kv("flag", any_value::Value::BoolValue(i % 2 == 0)));
+            if i % 4 == 1 {
+                // A map and a list, which pdata reads as JSON.
+                use otlp_core::proto::common::v1::{ArrayValue, KeyValueList};
+                let v = |x: any_value::Value| AnyValue { value: Some(x) };
+                attributes.push(kv(
+                    "profile",
+                    any_value::Value::KvlistValue(KeyValueList {
+                        values: vec![
+                            string("mail", values[i % values.len()]),
+                            kv("n", any_value::Value::DoubleValue(i as f64 / 3.0)),
+                            string("a&b", "<x>"),
+                        ],
+                    }),
+                ));
+                attributes.push(kv(
+                    "cards",
+                    any_value::Value::ArrayValue(ArrayValue {
+                        values: vec![
+                            v(any_value::Value::StringValue(
+                                values[(i + 1) % values.len()].into(),
+                            )),
+                            v(any_value::Value::IntValue(i as i64)),
+                        ],
+                    }),
+                ));
+            }
             if i % 5 == 0 {
                 // A summary written by a redaction step upstream.
                 attributes.push(string("redaction.redacted.keys", "x"));

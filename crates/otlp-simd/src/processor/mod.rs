@@ -697,6 +697,7 @@ mod tests {
             .with(DropHealth)
             .with(
                 ProbabilisticSampler::builder()
+                    .with_mode(sampling::Mode::Proportional)
                     .with_percentage(50.0)
                     .build()
                     .unwrap(),

@@ -3,7 +3,7 @@
 //!
 //! Modes:
 //!
-//! - `proportional` (the default): each span's sampling probability is
+//! - `proportional`: each span's sampling probability is
 //!   multiplied by the configured ratio. The randomness R is the `rv`
 //!   value of the `ot` tracestate member if there is one, else the last 56
 //!   bits of the trace id; the new threshold is written as `ot=th:...`,
@@ -12,7 +12,8 @@
 //!   `pkg/sampling` does).
 //! - `equalizing`: spans are brought down to the configured probability;
 //!   spans that arrive with a lower one pass with their threshold kept.
-//! - `hash_seed`: the processor's original method: an FNV-1a hash of the
+//! - `hash_seed` (the default, as in the Collector): the processor's
+//!   original method: an FNV-1a hash of the
 //!   seed (4 bytes, little-endian) and the trace id, of which 14 bits are
 //!   compared with the percentage scaled to 2^14 (in 32-bit float and
 //!   truncated, as the Collector computes it). Sampled spans get
@@ -49,7 +50,6 @@
 //!   the record's own percentage, which replaces the configured one. As in
 //!   the Collector's v0.165 code (its README says otherwise), a value of
 //!   0 or above 100 is ignored, not "never" and "always";
-//! - the default mode is `hash_seed` when the source is `record`.
 //!
 //! The keep rules are for spans only.
 //!
@@ -198,8 +198,7 @@ impl Rules {
 }
 
 impl SamplerBuilder {
-    /// The mode. Unset, it is `hash_seed` when a seed is set and
-    /// `proportional` otherwise (the Collector's rule).
+    /// The mode; `hash_seed` (the Collector's default) when unset.
     pub fn with_mode(mut self, mode: Mode) -> Self {
         self.mode = Some(mode);
         self
@@ -251,8 +250,8 @@ impl SamplerBuilder {
     }
 
     /// Logs: where `hash_seed` mode takes a record's randomness from (the
-    /// trace id by default). `Record` makes `hash_seed` the default mode
-    /// for logs and needs [`with_from_attribute`](Self::with_from_attribute).
+    /// trace id by default). `Record` needs `hash_seed` mode (the default)
+    /// and [`with_from_attribute`](Self::with_from_attribute).
     pub fn with_attribute_source(mut self, source: AttributeSource) -> Self {
         self.attribute_source = source;
         self
@@ -300,30 +299,16 @@ impl SamplerBuilder {
                 _ => {}
             }
         }
-        // The Collector's defaults: `hash_seed` when a seed is set, and for
-        // logs also when their randomness comes from a record attribute.
-        let mode = self.mode.unwrap_or(if self.hash_seed != 0 {
-            Mode::HashSeed
-        } else {
-            Mode::Proportional
-        });
-        let log_mode = self.mode.unwrap_or(if self.hash_seed != 0 || record {
-            Mode::HashSeed
-        } else {
-            Mode::Proportional
-        });
-        let kind = self.kind_of(mode, pct);
-        let log_kind = self.kind_of(log_mode, pct);
+        // The Collector's default mode.
+        let kind = self.kind_of(self.mode.unwrap_or(Mode::HashSeed), pct);
         let mut sampler = ProbabilisticSampler {
             kind,
-            log_kind,
             logs: LogSource {
                 trace_id: !record,
                 from_attribute: self.from_attribute,
                 priority: self.log_priority,
                 precision: self.precision,
             },
-            log_base: None,
             log_tvalue: String::new(),
             fail_closed: self.fail_closed,
             isa: self.isa.unwrap_or_else(Isa::detect),
@@ -340,9 +325,6 @@ impl SamplerBuilder {
             let mut ts = TraceState::default();
             ts.update_threshold(th);
             sampler.fast_ts = ts.serialize();
-        }
-        sampler.log_base = base_threshold_of(sampler.log_kind);
-        if let Some(th) = sampler.log_base.filter(|&th| th < NEVER_SAMPLE) {
             sampler.log_tvalue = tvalue(th);
         }
         Ok(sampler)
@@ -586,12 +568,7 @@ pub(crate) struct Decision {
 #[derive(Clone, Debug)]
 pub struct ProbabilisticSampler {
     kind: Kind,
-    /// For log records: the mode's default differs (see
-    /// [`SamplerBuilder::with_attribute_source`]).
-    log_kind: Kind,
     logs: LogSource,
-    /// [`base_threshold_of`] the log kind.
-    log_base: Option<u64>,
     /// The `sampling.threshold` written to the records of the common case
     /// it keeps.
     log_tvalue: String,
@@ -611,7 +588,7 @@ pub struct ProbabilisticSampler {
 }
 
 impl ProbabilisticSampler {
-    /// A builder: proportional, 0%, precision 4, fail closed.
+    /// A builder: `hash_seed` with seed 0, 0%, precision 4, fail closed.
     pub fn builder() -> SamplerBuilder {
         SamplerBuilder {
             mode: None,
@@ -762,7 +739,7 @@ impl ProbabilisticSampler {
         let mut th = parse(str_attr(attrs, THRESHOLD_ATTR), parse_tvalue);
         let rv = parse(str_attr(attrs, RANDOMNESS_ATTR), parse_rvalue);
         // (randomness, whether the carrier is kept, error, an r-value to write)
-        let (rnd, carrier, mut err, write_rv) = match self.log_kind {
+        let (rnd, carrier, mut err, write_rv) = match self.kind {
             // Randomness that passes any threshold: the decision is the
             // threshold's, and the carrier is kept even with an error.
             Kind::Never => (Some(MASK56), true, parse_error, None),
@@ -837,7 +814,7 @@ impl ProbabilisticSampler {
         let mut threshold = match err {
             true if self.fail_closed => NEVER_SAMPLE,
             true => 0,
-            false => threshold_for(self.log_kind, th),
+            false => threshold_for(self.kind, th),
         };
         // A record's own percentage replaces the threshold.
         let mut by_priority = false;
@@ -873,7 +850,7 @@ impl ProbabilisticSampler {
 
     /// The trace id of a log record of the common case (a non-zero 16-byte
     /// trace id, no sampling attributes, no priority attribute), which
-    /// the batch path decides against [`Self::log_base`].
+    /// the batch path decides against the base threshold.
     fn log_fast_eligible(&self, rec: &LogRecord) -> Option<[u8; 16]> {
         let id: [u8; 16] = rec.trace_id.as_slice().try_into().ok()?;
         if id == [0; 16]
@@ -1091,7 +1068,7 @@ impl Processor for ProbabilisticSampler {
     /// attribute or (`hash_seed` mode) a hash of the trace id or of the
     /// `from_attribute` value; the threshold written to `sampling.threshold`.
     fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
-        let base = self.log_base;
+        let base = self.base_threshold();
         self.ids.clear();
         self.fast.clear();
         self.state.clear();
@@ -1272,6 +1249,17 @@ mod tests {
     }
 
     #[test]
+    fn the_default_mode_is_hash_seed_as_in_the_collector() {
+        let default = ProbabilisticSampler::builder()
+            .with_percentage(50.0)
+            .build()
+            .unwrap();
+        let hash = sampler(Mode::HashSeed, 50.0);
+        assert_eq!(default.kind, hash.kind);
+        assert!(default.early_drop().is_none());
+    }
+
+    #[test]
     fn equalizing_keeps_a_lower_arriving_probability() {
         let s = sampler(Mode::Equalizing, 50.0);
         // Arrived at 1/4: passes unchanged.
@@ -1287,6 +1275,7 @@ mod tests {
     fn errors_fail_closed_or_open() {
         let closed = sampler(Mode::Proportional, 100.0);
         let open = ProbabilisticSampler::builder()
+            .with_mode(Mode::Proportional)
             .with_percentage(100.0)
             .with_fail_closed(false)
             .build()
@@ -1366,6 +1355,7 @@ mod tests {
     #[test]
     fn rules_keep_errors_and_slow_spans() {
         let s = ProbabilisticSampler::builder()
+            .with_mode(Mode::Proportional)
             .with_percentage(0.01)
             .with_keep_errors(true)
             .with_keep_slower_than(std::time::Duration::from_millis(2))
@@ -2114,6 +2104,7 @@ mod tests {
     #[test]
     fn log_priority_is_a_percentage_of_an_int_or_a_double() {
         let mut p = ProbabilisticSampler::builder()
+            .with_mode(Mode::Proportional)
             .with_percentage(100.0)
             .with_log_priority_attribute("prio")
             .build()
