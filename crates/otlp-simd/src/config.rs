@@ -47,10 +47,11 @@
 //! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
 //! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
-//! `from_attribute`, `pattern` (see [`crate::processor::attributes`]).
+//! `from_attribute`, `default_value`, `pattern`, `converted_type` (see
+//! [`crate::processor::attributes`]).
 
 use crate::processor::adaptive::AdaptiveSampler;
-use crate::processor::attributes::{Action, Source};
+use crate::processor::attributes::{Action, ActionError, Source};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{AttributeSource, Mode, SamplerError};
 use crate::processor::spanmetrics::{SpanMetrics, SpanMetricsError};
@@ -191,7 +192,9 @@ struct ActionToml {
     action: String,
     value: Option<toml::Value>,
     from_attribute: Option<String>,
+    default_value: Option<toml::Value>,
     pattern: Option<String>,
+    converted_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -562,42 +565,91 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
         None => None,
     };
     let sources = usize::from(a.value.is_some()) + usize::from(a.from_attribute.is_some());
-    let src = || -> Result<Source, ConfigError> {
-        if sources != 1 {
+    let scalar = |what: &str, v: &toml::Value| -> Result<Value, ConfigError> {
+        Ok(match v {
+            toml::Value::String(s) => Value::StringValue(s.clone()),
+            toml::Value::Integer(i) => Value::IntValue(*i),
+            toml::Value::Float(f) => Value::DoubleValue(*f),
+            toml::Value::Boolean(b) => Value::BoolValue(*b),
+            _ => {
+                return Err(bad(format!(
+                    "action {kind}: {what} must be a string, number or boolean"
+                )))
+            }
+        })
+    };
+    // insert / update / upsert: a source, and the default for when it is
+    // absent.
+    let with_value = |make: fn(&str, Source) -> Result<Action, ActionError>| {
+        if sources > 1 {
             return Err(bad(format!(
-                "action {kind} needs exactly one of value and from_attribute"
+                "action {kind} takes one of value and from_attribute, not both"
             )));
         }
-        if a.pattern.is_some() {
-            return Err(bad(format!("action {kind} does not take a pattern")));
+        if a.pattern.is_some() || a.converted_type.is_some() {
+            return Err(bad(format!(
+                "action {kind} does not take a pattern or a converted_type"
+            )));
         }
-        match (&a.value, &a.from_attribute) {
-            (Some(v), _) => Ok(Source::Value(match v {
-                toml::Value::String(s) => Value::StringValue(s.clone()),
-                toml::Value::Integer(i) => Value::IntValue(*i),
-                toml::Value::Float(f) => Value::DoubleValue(*f),
-                toml::Value::Boolean(b) => Value::BoolValue(*b),
-                _ => {
-                    return Err(bad(format!(
-                        "action {kind}: value must be a string, number or boolean"
-                    )))
-                }
-            })),
-            (None, Some(f)) => Ok(Source::FromAttribute(f.clone())),
-            (None, None) => Err(bad(format!("action {kind} needs a value"))),
+        let default = a
+            .default_value
+            .as_ref()
+            .map(|v| scalar("default_value", v))
+            .transpose()?;
+        let src = match (&a.value, &a.from_attribute, &default) {
+            (Some(v), _, _) => Source::Value(scalar("value", v)?),
+            (None, Some(f), _) => Source::FromAttribute(f.clone()),
+            // Only a default: it is the value.
+            (None, None, Some(d)) => Source::Value(d.clone()),
+            (None, None, None) => {
+                return Err(bad(format!(
+                    "action {kind} needs a value, from_attribute or default_value"
+                )))
+            }
+        };
+        let action = make(&a.key, src).and_then(|action| match default {
+            Some(d) => action.or_default(d),
+            None => Ok(action),
+        });
+        action.map_err(|err| bad(err.to_string()))
+    };
+    // The other actions take none of these.
+    let no_value = |what: &str| {
+        if sources > 0 || a.default_value.is_some() {
+            return Err(bad(format!(
+                "action {kind} does not take value, from_attribute or default_value"
+            )));
         }
+        if what != "convert" && a.converted_type.is_some() {
+            return Err(bad(format!("action {kind} does not take a converted_type")));
+        }
+        Ok(())
     };
     let key = Some(a.key.as_str()).filter(|k| !k.is_empty());
     let result = match kind.as_str() {
-        "insert" => Action::insert(&a.key, src()?),
-        "update" => Action::update(&a.key, src()?),
-        "upsert" => Action::upsert(&a.key, src()?),
-        "delete" | "hash" => {
-            if sources > 0 {
-                return Err(bad(format!(
-                    "action {kind} does not take value or from_attribute"
-                )));
+        "insert" => Ok(with_value(Action::insert)?),
+        "update" => Ok(with_value(Action::update)?),
+        "upsert" => Ok(with_value(Action::upsert)?),
+        "convert" => {
+            no_value("convert")?;
+            if a.pattern.is_some() {
+                return Err(bad("action convert does not take a pattern".into()));
             }
+            let Some(to) = &a.converted_type else {
+                return Err(bad(
+                    "action convert needs a converted_type (int, double or string)".into(),
+                ));
+            };
+            let to = to
+                .parse()
+                .map_err(|err: ActionError| ConfigError::Invalid {
+                    line: e.line_of_value("converted_type", to),
+                    message: err.to_string(),
+                })?;
+            Action::convert(&a.key, to)
+        }
+        "delete" | "hash" => {
+            no_value(&kind)?;
             if kind == "delete" {
                 Action::delete(key, pattern)
             } else {
@@ -605,11 +657,7 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
             }
         }
         "extract" => {
-            if sources > 0 {
-                return Err(bad(
-                    "action extract does not take value or from_attribute".into()
-                ));
-            }
+            no_value("extract")?;
             match pattern {
                 Some(p) => Action::extract(&a.key, p),
                 None => return Err(bad("action extract needs a pattern".into())),
@@ -617,8 +665,8 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
         }
         other => {
             return Err(bad(format!(
-                "unknown action {other:?} (insert, update, upsert, delete, hash or extract)"
-            )))
+            "unknown action {other:?} (insert, update, upsert, delete, hash, extract or convert)"
+        )))
         }
     };
     result.map_err(|err| bad(err.to_string()))
@@ -759,6 +807,71 @@ value = "prod"
 action = "delete"
 pattern = "^tmp"
 "#;
+
+    #[test]
+    fn convert_and_default_value_from_toml() {
+        use crate::proto::common::v1::{AnyValue, KeyValue};
+        let text = "[[processor]]\ntype = \"attributes\"\n[[processor.actions]]\nkey = \"n\"\naction = \"convert\"\nconverted_type = \"int\"\n[[processor.actions]]\nkey = \"env\"\naction = \"insert\"\nfrom_attribute = \"deployment\"\ndefault_value = \"dev\"\n";
+        let mut chain = chain_from_toml(text).unwrap();
+        let mut logs = crate::proto::collector::logs::v1::ExportLogsServiceRequest {
+            resource_logs: vec![crate::proto::logs::v1::ResourceLogs {
+                scope_logs: vec![crate::proto::logs::v1::ScopeLogs {
+                    log_records: vec![crate::proto::logs::v1::LogRecord {
+                        attributes: vec![crate::processor::string_attr("n", "12")],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        chain.process_logs(&mut logs);
+        let attrs = &logs.resource_logs[0].scope_logs[0].log_records[0].attributes;
+        assert_eq!(
+            attrs[0],
+            KeyValue {
+                key: "n".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::IntValue(12))
+                }),
+                ..KeyValue::default()
+            }
+        );
+        assert_eq!(attrs[1], crate::processor::string_attr("env", "dev"));
+        for (bad, line, words) in [
+            (text.replace("\"int\"", "\"long\""), 6, "converted_type"),
+            (
+                text.replace("converted_type = \"int\"\n", ""),
+                4,
+                "needs a converted_type",
+            ),
+            (
+                text.replace(
+                    "converted_type = \"int\"",
+                    "converted_type = \"int\"\nvalue = 1",
+                ),
+                4,
+                "does not take value",
+            ),
+            (
+                text.replace("default_value = \"dev\"", "default_value = [1]"),
+                8,
+                "default_value must be",
+            ),
+            (
+                text.replace(
+                    "from_attribute = \"deployment\"\n",
+                    "from_attribute = \"deployment\"\nconverted_type = \"int\"\n",
+                ),
+                8,
+                "converted_type",
+            ),
+        ] {
+            let (l, msg) = err_line(&bad);
+            assert_eq!(l, line, "{msg}");
+            assert!(msg.contains(words), "{msg}");
+        }
+    }
 
     #[test]
     fn adaptive_sampler_from_toml() {

@@ -1132,9 +1132,10 @@ fn redaction_of_logs_and_metrics_matches_the_collector() {
 
 /// The same spans, log records and metrics through the Collector's
 /// `attributes` processor and our `Attributes`, with every action we
-/// take: insert (a value, from an attribute), update, upsert, delete by
-/// key (a duplicate key too) and by pattern, hash (a string, an int, a
-/// double, a bool), extract.
+/// take: insert (a value, from an attribute, a default), update, upsert,
+/// delete by key (a duplicate key too) and by pattern, hash (a string, an
+/// int, a double, a bool), extract, convert (strings Go reads or refuses
+/// as numbers, doubles out of an int's range, every type to a string).
 #[test]
 fn attribute_actions_match_the_collector() {
     use any_value::Value as V;
@@ -1159,6 +1160,85 @@ fn attribute_actions_match_the_collector() {
             a.push(string("user.id", "again"));
             a.push(string("env", "staging"));
         }
+        // Values to convert: strings Go's ParseInt / ParseFloat read or
+        // refuse, doubles out of an int's range, and every type to text.
+        let j = i % 8;
+        a.extend([
+            string(
+                "s.int",
+                [
+                    "42",
+                    "+7",
+                    "-0",
+                    "007",
+                    "9223372036854775808",
+                    "1_0",
+                    " 1",
+                    "x",
+                ][j],
+            ),
+            string(
+                "s.dbl",
+                [
+                    "1_000",
+                    "1e400",
+                    "0x1.8p1",
+                    "inf",
+                    "+nan",
+                    "-infinity",
+                    "0x1p-1074",
+                    ".5",
+                ][j],
+            ),
+            string(
+                "s.dbl2",
+                [
+                    "1e-400",
+                    "1__0",
+                    "0x1p",
+                    "1e1_0",
+                    "-0",
+                    "0X.8P+1",
+                    "123456789012345678901234567890",
+                    "1.7976931348623159e308",
+                ][j],
+            ),
+            kv(
+                "d.int",
+                V::DoubleValue(
+                    [
+                        f64::NAN,
+                        1e300,
+                        -2.5,
+                        2.9,
+                        9.3e18,
+                        -0.0,
+                        f64::INFINITY,
+                        1e18,
+                    ][j],
+                ),
+            ),
+            kv(
+                "i.dbl",
+                V::IntValue([0, -1, i64::MAX, i64::MIN, (1 << 53) + 1, 3, 7, 9][j]),
+            ),
+            kv("flag", V::BoolValue(j.is_multiple_of(3))),
+            kv(
+                "d.str",
+                V::DoubleValue([0.1, 1e21, 1e-7, -0.0, 123.456, 1e20, 5e-324, 0.25][j]),
+            ),
+            kv("by.str", V::BytesValue(vec![j as u8, 0xfb, 0xff])),
+            kv(
+                "m.str",
+                V::KvlistValue(otlp_core::proto::common::v1::KeyValueList {
+                    values: vec![
+                        kv("z", V::IntValue(j as i64)),
+                        string("a", "<\"x\">"),
+                        kv("d", V::DoubleValue(j as f64 / 3.0)),
+                    ],
+                }),
+            ),
+        ]);
         a
     };
     // (field, value) pairs of each action, written as YAML for the
@@ -1182,6 +1262,73 @@ fn attribute_actions_match_the_collector() {
             ("key", "copy"),
             ("action", "extract"),
             ("pattern", "^(?P<first>k)"),
+        ],
+        &[
+            ("key", "s.int"),
+            ("action", "convert"),
+            ("converted_type", "int"),
+        ],
+        &[
+            ("key", "s.dbl"),
+            ("action", "convert"),
+            ("converted_type", "double"),
+        ],
+        &[
+            ("key", "s.dbl2"),
+            ("action", "convert"),
+            ("converted_type", "double"),
+        ],
+        &[
+            ("key", "d.int"),
+            ("action", "convert"),
+            ("converted_type", "int"),
+        ],
+        &[
+            ("key", "i.dbl"),
+            ("action", "convert"),
+            ("converted_type", "double"),
+        ],
+        &[
+            ("key", "flag"),
+            ("action", "convert"),
+            ("converted_type", "int"),
+        ],
+        &[
+            ("key", "d.str"),
+            ("action", "convert"),
+            ("converted_type", "string"),
+        ],
+        &[
+            ("key", "by.str"),
+            ("action", "convert"),
+            ("converted_type", "string"),
+        ],
+        &[
+            ("key", "m.str"),
+            ("action", "convert"),
+            ("converted_type", "string"),
+        ],
+        &[
+            ("key", "region"),
+            ("action", "convert"),
+            ("converted_type", "int"),
+        ],
+        &[
+            ("key", "from.gone"),
+            ("action", "insert"),
+            ("from_attribute", "tmp.one"),
+            ("default_value", "absent"),
+        ],
+        &[
+            ("key", "keep"),
+            ("action", "upsert"),
+            ("from_attribute", "copy"),
+            ("default_value", "unused"),
+        ],
+        &[
+            ("key", "only.default"),
+            ("action", "insert"),
+            ("default_value", "d"),
         ],
     ];
     let yaml_actions: Vec<String> = actions

@@ -17,9 +17,20 @@
 //! - `extract`: matches `pattern` (whose groups must all be named) against
 //!   the string value of `key` and sets one string attribute per group.
 //!
-//! Differences from the Collector: `from_context` and `convert` are not
-//! supported, nor the `include` / `exclude` match properties; `value`
-//! takes scalars only (no lists or maps); hashing is SHA-256 (the
+//! - `convert`: turns `key`'s value into an `int` (from a double, truncated;
+//!   a bool, 1 or 0; a string Go's `ParseInt` reads), a `double` (from an
+//!   int, a bool, or a string Go's `ParseFloat` reads, hexadecimal and
+//!   underscores included) or a `string` (pdata's `AsString`: maps and
+//!   lists as JSON, bytes as base64); a value that cannot be converted is
+//!   left as it is. A NaN, infinite or out-of-range double becomes the
+//!   smallest int, as Go's conversion does on x86-64 (where the
+//!   Collector's result depends on the CPU);
+//! - `insert`, `update` and `upsert` from an attribute take
+//!   `default_value` when that attribute is absent.
+//!
+//! Differences from the Collector: `from_context` is not supported, nor
+//! the `include` / `exclude` match properties; `value` and `default_value`
+//! take scalars only (no lists or maps); hashing is SHA-256 (the
 //! Collector's current choice; SHA-1 before its feature gate).
 
 use super::attrs::AttrList;
@@ -46,6 +57,12 @@ pub enum ActionError {
     /// `extract` patterns must name every group, and have one.
     #[error("extract pattern must have named groups only: {0}")]
     Groups(String),
+    /// `convert` to a type other than `int`, `double` or `string`.
+    #[error("converted_type {0:?} is not int, double or string")]
+    ConvertedType(String),
+    /// A default value for an action that takes no value.
+    #[error("action {0} takes no default value")]
+    Default(&'static str),
 }
 
 /// Where `insert` / `update` / `upsert` take the value from.
@@ -58,14 +75,41 @@ pub enum Source {
     FromAttribute(String),
 }
 
+/// The type `convert` turns a value into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConvertTo {
+    /// A 64-bit integer.
+    Int,
+    /// A double.
+    Double,
+    /// A string.
+    String,
+}
+
+impl std::str::FromStr for ConvertTo {
+    type Err = ActionError;
+    fn from_str(s: &str) -> Result<ConvertTo, ActionError> {
+        match s {
+            "int" => Ok(ConvertTo::Int),
+            "double" => Ok(ConvertTo::Double),
+            "string" => Ok(ConvertTo::String),
+            _ => Err(ActionError::ConvertedType(s.to_owned())),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Act {
-    Insert(String, Source),
-    Update(String, Source),
-    Upsert(String, Source),
+    /// The key, the source, and the default when the source attribute is
+    /// absent.
+    Insert(String, Source, Option<Value>),
+    Update(String, Source, Option<Value>),
+    Upsert(String, Source, Option<Value>),
     Delete(Option<String>, Option<Regex>),
     Hash(Option<String>, Option<Regex>),
     Extract(String, Regex),
+    Convert(String, ConvertTo),
 }
 
 /// One configured action.
@@ -83,15 +127,33 @@ fn need_key(k: &str, what: &'static str) -> Result<String, ActionError> {
 impl Action {
     /// Set `key` if absent.
     pub fn insert(key: &str, src: Source) -> Result<Action, ActionError> {
-        Ok(Action(Act::Insert(need_key(key, "insert")?, src)))
+        Ok(Action(Act::Insert(need_key(key, "insert")?, src, None)))
     }
     /// Replace `key` if present.
     pub fn update(key: &str, src: Source) -> Result<Action, ActionError> {
-        Ok(Action(Act::Update(need_key(key, "update")?, src)))
+        Ok(Action(Act::Update(need_key(key, "update")?, src, None)))
     }
     /// Set or replace `key`.
     pub fn upsert(key: &str, src: Source) -> Result<Action, ActionError> {
-        Ok(Action(Act::Upsert(need_key(key, "upsert")?, src)))
+        Ok(Action(Act::Upsert(need_key(key, "upsert")?, src, None)))
+    }
+    /// For `insert`, `update` and `upsert` from an attribute: the value to
+    /// use when that attribute is absent (the Collector's `default_value`).
+    pub fn or_default(self, value: Value) -> Result<Action, ActionError> {
+        Ok(Action(match self.0 {
+            Act::Insert(k, s, _) => Act::Insert(k, s, Some(value)),
+            Act::Update(k, s, _) => Act::Update(k, s, Some(value)),
+            Act::Upsert(k, s, _) => Act::Upsert(k, s, Some(value)),
+            Act::Delete(..) => return Err(ActionError::Default("delete")),
+            Act::Hash(..) => return Err(ActionError::Default("hash")),
+            Act::Extract(..) => return Err(ActionError::Default("extract")),
+            Act::Convert(..) => return Err(ActionError::Default("convert")),
+        }))
+    }
+    /// Convert `key`'s value to `to`, when it can be (the Collector's
+    /// `convert`; see the module docs).
+    pub fn convert(key: &str, to: ConvertTo) -> Result<Action, ActionError> {
+        Ok(Action(Act::Convert(need_key(key, "convert")?, to)))
     }
     /// Remove `key` and keys matching `pattern`.
     pub fn delete(key: Option<&str>, pattern: Option<Regex>) -> Result<Action, ActionError> {
@@ -123,13 +185,247 @@ fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Option<AnyValue>> {
     attrs.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
 }
 
-fn source(src: &Source, attrs: &[KeyValue]) -> Option<Option<AnyValue>> {
-    match src {
-        Source::Value(v) => Some(Some(AnyValue {
+fn source(src: &Source, default: &Option<Value>, attrs: &[KeyValue]) -> Option<Option<AnyValue>> {
+    let value = |v: &Value| {
+        Some(Some(AnyValue {
             value: Some(v.clone()),
-        })),
-        Source::FromAttribute(k) => get(attrs, k).cloned(),
+        }))
+    };
+    match src {
+        Source::Value(v) => value(v),
+        Source::FromAttribute(k) => get(attrs, k)
+            .cloned()
+            .or_else(|| default.as_ref().and_then(value)),
     }
+}
+
+/// `convert`: pdata's value changed in place, or left as it is when it
+/// cannot be converted (the Collector's `convertValue`).
+fn convert(v: &mut Option<AnyValue>, to: ConvertTo) {
+    let current = v.as_ref().and_then(|a| a.value.as_ref());
+    let new = match (to, current) {
+        (ConvertTo::String, Some(Value::StringValue(_))) => return,
+        (ConvertTo::String, _) => {
+            Value::StringValue(v.as_ref().map(super::as_text).unwrap_or_default())
+        }
+        (ConvertTo::Int, Some(Value::DoubleValue(d))) => Value::IntValue(go_f64_to_i64(*d)),
+        (ConvertTo::Int, Some(Value::BoolValue(b))) => Value::IntValue(i64::from(*b)),
+        (ConvertTo::Int, Some(Value::StringValue(s))) => match s.parse::<i64>() {
+            // Go's strconv.ParseInt(s, 10, 64): a sign and decimal digits,
+            // as Rust's parser takes them.
+            Ok(n) => Value::IntValue(n),
+            Err(_) => return,
+        },
+        (ConvertTo::Double, Some(Value::IntValue(i))) => Value::DoubleValue(*i as f64),
+        (ConvertTo::Double, Some(Value::BoolValue(b))) => {
+            Value::DoubleValue(f64::from(u8::from(*b)))
+        }
+        (ConvertTo::Double, Some(Value::StringValue(s))) => match go_parse_float(s) {
+            Some(d) => Value::DoubleValue(d),
+            None => return,
+        },
+        _ => return,
+    };
+    *v = Some(AnyValue { value: Some(new) });
+}
+
+/// Go's `int64(f)` as the Collector's x86-64 build computes it: truncated
+/// toward zero, and the minimum for NaN, the infinities and anything out
+/// of range (the CPU's "integer indefinite").
+fn go_f64_to_i64(f: f64) -> i64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() || !(-TWO_63..TWO_63).contains(&f) {
+        i64::MIN
+    } else {
+        f as i64
+    }
+}
+
+/// Go's `strconv.ParseFloat(s, 64)`, `None` where it returns an error: a
+/// decimal or hexadecimal (`0x1.8p3`) number with an optional sign and
+/// underscores between digits, `inf` / `infinity` with an optional sign
+/// and `nan` without, in any case; out of range is an error.
+pub(crate) fn go_parse_float(s: &str) -> Option<f64> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let sign = if neg { -1.0 } else { 1.0 };
+    if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
+        return Some(sign * f64::INFINITY);
+    }
+    if s.eq_ignore_ascii_case("nan") {
+        // Go's math.NaN() bits.
+        return Some(f64::from_bits(0x7ff8_0000_0000_0001));
+    }
+    let b = body.as_bytes();
+    if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' {
+        return go_parse_hex(&body[2..], neg).filter(|_| underscores_ok(s));
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'))
+    {
+        return None;
+    }
+    let cleaned;
+    let text = if s.contains('_') {
+        if !underscores_ok(s) {
+            return None;
+        }
+        cleaned = s.replace('_', "");
+        cleaned.as_str()
+    } else {
+        s
+    };
+    // Rust's decimal grammar is Go's; Go calls an overflow an error.
+    text.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// Go's `underscoreOK`: each underscore between digits (or after a base
+/// prefix).
+fn underscores_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let mut saw = b'^';
+    let mut hex = false;
+    if b.len() >= i + 2 && b[i] == b'0' && matches!(b[i + 1] | 0x20, b'b' | b'o' | b'x') {
+        hex = (b[i + 1] | 0x20) == b'x';
+        i += 2;
+        saw = b'0';
+    }
+    for &c in &b[i..] {
+        if c.is_ascii_digit() || (hex && (c | 0x20).is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else {
+            if saw == b'_' {
+                return false;
+            }
+            saw = b'!';
+        }
+    }
+    saw != b'_'
+}
+
+/// The digits and exponent of a hexadecimal float after `0x` (Go's
+/// `readFloat` and `atofHex`, rounding to nearest even).
+fn go_parse_hex(s: &str, neg: bool) -> Option<f64> {
+    let b = s.as_bytes();
+    let (mut mantissa, mut trunc) = (0u64, false);
+    let (mut nd, mut nd_mant, mut dp) = (0i64, 0i64, 0i64);
+    let (mut saw_dot, mut saw_digits) = (false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'_' => {}
+            b'.' if !saw_dot => {
+                saw_dot = true;
+                dp = nd;
+            }
+            _ if c.is_ascii_hexdigit() => {
+                saw_digits = true;
+                if c == b'0' && nd == 0 {
+                    dp -= 1;
+                } else {
+                    nd += 1;
+                    if nd_mant < 16 {
+                        mantissa = mantissa * 16 + u64::from((c as char).to_digit(16)?);
+                        nd_mant += 1;
+                    } else if c != b'0' {
+                        trunc = true;
+                    }
+                }
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    if !saw_digits {
+        return None;
+    }
+    if !saw_dot {
+        dp = nd;
+    }
+    dp *= 4;
+    nd_mant *= 4;
+    // The binary exponent is required.
+    if i >= b.len() || (b[i] | 0x20) != b'p' {
+        return None;
+    }
+    i += 1;
+    let mut esign = 1;
+    match b.get(i) {
+        Some(b'+') => i += 1,
+        Some(b'-') => {
+            esign = -1;
+            i += 1
+        }
+        _ => {}
+    }
+    if !b.get(i).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut e = 0i64;
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+        if b[i] != b'_' && e < 10_000 {
+            e = e * 10 + i64::from(b[i] - b'0');
+        }
+        i += 1;
+    }
+    if i != b.len() {
+        return None;
+    }
+    dp += e * esign;
+    let mut exp = if mantissa != 0 { dp - nd_mant } else { 0 };
+    // atofHex, for float64: 52 mantissa bits, bias -1023.
+    const MANT: u32 = 52;
+    let (max_exp, min_exp) = (1023i64, -1022i64);
+    exp += i64::from(MANT);
+    while mantissa != 0 && mantissa >> (MANT + 2) == 0 {
+        mantissa <<= 1;
+        exp -= 1;
+    }
+    if trunc {
+        mantissa |= 1;
+    }
+    while mantissa >> (1 + MANT + 2) != 0 {
+        mantissa = mantissa >> 1 | mantissa & 1;
+        exp += 1;
+    }
+    while mantissa > 1 && exp < min_exp - 2 {
+        mantissa = mantissa >> 1 | mantissa & 1;
+        exp += 1;
+    }
+    let mut round = mantissa & 3;
+    mantissa >>= 2;
+    round |= mantissa & 1;
+    exp += 2;
+    if round == 3 {
+        mantissa += 1;
+        if mantissa == 1 << (1 + MANT) {
+            mantissa >>= 1;
+            exp += 1;
+        }
+    }
+    if mantissa >> MANT == 0 {
+        exp = -1023;
+    }
+    if exp > max_exp {
+        return None;
+    }
+    let mut bits = mantissa & ((1 << MANT) - 1);
+    bits |= (((exp + 1023) as u64) & 0x7ff) << MANT;
+    if neg {
+        bits |= 1 << 63;
+    }
+    Some(f64::from_bits(bits))
 }
 
 fn set(attrs: &mut Vec<KeyValue>, key: &str, value: Option<AnyValue>, insert: bool, update: bool) {
@@ -167,19 +463,24 @@ fn hash_value(v: &mut Option<AnyValue>) {
 
 fn apply(act: &Act, attrs: &mut Vec<KeyValue>) {
     match act {
-        Act::Insert(k, src) => {
-            if let Some(v) = source(src, attrs) {
+        Act::Insert(k, src, default) => {
+            if let Some(v) = source(src, default, attrs) {
                 set(attrs, k, v, true, false);
             }
         }
-        Act::Update(k, src) => {
-            if let Some(v) = source(src, attrs) {
+        Act::Update(k, src, default) => {
+            if let Some(v) = source(src, default, attrs) {
                 set(attrs, k, v, false, true);
             }
         }
-        Act::Upsert(k, src) => {
-            if let Some(v) = source(src, attrs) {
+        Act::Upsert(k, src, default) => {
+            if let Some(v) = source(src, default, attrs) {
                 set(attrs, k, v, true, true);
+            }
+        }
+        Act::Convert(k, to) => {
+            if let Some(kv) = attrs.iter_mut().find(|kv| &kv.key == k) {
+                convert(&mut kv.value, *to);
             }
         }
         Act::Delete(k, re) => {
@@ -317,6 +618,159 @@ mod tests {
 
     fn sv(s: &str) -> Value {
         Value::StringValue(s.into())
+    }
+
+    /// What Go 1.26's `strconv.ParseFloat(s, 64)` returns (the bits, or
+    /// `None` for an error), printed by a Go program.
+    #[test]
+    fn floats_are_parsed_as_go_parses_them() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("1e400", None),
+            ("-1e400", None),
+            ("1e-400", Some(0x0000000000000000)),
+            ("inf", Some(0x7ff0000000000000)),
+            ("+Inf", Some(0x7ff0000000000000)),
+            ("-infinity", Some(0xfff0000000000000)),
+            ("nan", Some(0x7ff8000000000001)),
+            ("+nan", None),
+            ("-NaN", None),
+            ("NAN", Some(0x7ff8000000000001)),
+            ("0x1p-2", Some(0x3fd0000000000000)),
+            ("0x1.8p1", Some(0x4008000000000000)),
+            ("0x10", None),
+            ("1_000", Some(0x408f400000000000)),
+            ("0x1_0p0", Some(0x4030000000000000)),
+            ("0x_1p0", Some(0x3ff0000000000000)),
+            ("0x1p-1074", Some(0x0000000000000001)),
+            ("0x1p-1075", Some(0x0000000000000000)),
+            ("0x1.8p-1074", Some(0x0000000000000002)),
+            ("0x1.fffffffffffff8p1023", None),
+            ("0x1.fffffffffffff7p1023", Some(0x7fefffffffffffff)),
+            ("0x1p1024", None),
+            ("0X.8P+1", Some(0x3ff0000000000000)),
+            ("0x123456789abcdef01p0", Some(0x43f23456789abcdf)),
+            ("0x1.00000000000008p0", Some(0x3ff0000000000000)),
+            ("0x1.000000000000081p0", Some(0x3ff0000000000001)),
+            ("-0x0p0", Some(0x8000000000000000)),
+            ("0x.p1", None),
+            ("0xp1", None),
+            ("0x1p", None),
+            ("0x1p+", None),
+            ("0x1.2.3p1", None),
+            ("1__0", None),
+            ("_1", None),
+            ("1_", None),
+            ("1_.5", None),
+            ("1._5", None),
+            ("1e1_0", Some(0x4202a05f20000000)),
+            (".5", Some(0x3fe0000000000000)),
+            ("1.", Some(0x3ff0000000000000)),
+            ("1e", None),
+            (" 1", None),
+            ("+-1", None),
+            ("1e+5", Some(0x40f86a0000000000)),
+            ("1E5", Some(0x40f86a0000000000)),
+            ("0.1e-2", Some(0x3f50624dd2f1a9fc)),
+            ("+.5", Some(0x3fe0000000000000)),
+            ("-0", Some(0x8000000000000000)),
+            ("00.5e-1", Some(0x3fa999999999999a)),
+            ("123456789012345678901234567890", Some(0x45f8ee90ff6c373e)),
+            ("2.2250738585072011e-308", Some(0x000fffffffffffff)),
+            ("4.9e-324", Some(0x0000000000000001)),
+            ("2e-324", Some(0x0000000000000000)),
+            ("1.7976931348623157e308", Some(0x7fefffffffffffff)),
+            ("1.7976931348623159e308", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(go_parse_float(s).map(f64::to_bits), *want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn doubles_become_ints_as_go_converts_them_on_x86_64() {
+        for (f, want) in [
+            (f64::NAN, i64::MIN),
+            (f64::INFINITY, i64::MIN),
+            (f64::NEG_INFINITY, i64::MIN),
+            (1e300, i64::MIN),
+            (-1e300, i64::MIN),
+            (9.3e18, i64::MIN),
+            (-2.5, -2),
+            (2.9, 2),
+            (-9_223_372_036_854_775_808.0, i64::MIN),
+            (9_223_372_036_854_774_784.0, 9_223_372_036_854_774_784),
+        ] {
+            assert_eq!(go_f64_to_i64(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn convert_and_default_value() {
+        use crate::proto::common::v1::{ArrayValue, KeyValueList};
+        let kv = |k: &str, v: Value| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(v) }),
+            ..KeyValue::default()
+        };
+        let p = Attributes::new()
+            .with_action(Action::convert("a", ConvertTo::Int).unwrap())
+            .with_action(Action::convert("b", ConvertTo::Int).unwrap())
+            .with_action(Action::convert("c", ConvertTo::Double).unwrap())
+            .with_action(Action::convert("d", ConvertTo::Double).unwrap())
+            .with_action(Action::convert("e", ConvertTo::String).unwrap())
+            .with_action(Action::convert("f", ConvertTo::String).unwrap())
+            .with_action(Action::convert("g", ConvertTo::Int).unwrap())
+            .with_action(Action::convert("absent", ConvertTo::Int).unwrap())
+            .with_action(
+                Action::insert("h", Source::FromAttribute("absent".into()))
+                    .unwrap()
+                    .or_default(sv("none"))
+                    .unwrap(),
+            )
+            .with_action(
+                Action::upsert("i", Source::FromAttribute("a".into()))
+                    .unwrap()
+                    .or_default(sv("none"))
+                    .unwrap(),
+            );
+        let mut attrs = vec![
+            kv("a", sv("-42")),
+            kv("b", Value::DoubleValue(-2.9)),
+            kv("c", sv("0x1.8p1")),
+            kv("d", Value::BoolValue(true)),
+            kv("e", Value::DoubleValue(1e21)),
+            kv(
+                "f",
+                Value::KvlistValue(KeyValueList {
+                    values: vec![kv("x", Value::ArrayValue(ArrayValue::default()))],
+                }),
+            ),
+            kv("g", sv("4.5")),
+        ];
+        p.apply(&mut attrs);
+        assert_eq!(
+            attrs,
+            vec![
+                kv("a", Value::IntValue(-42)),
+                kv("b", Value::IntValue(-2)),
+                kv("c", Value::DoubleValue(3.0)),
+                kv("d", Value::DoubleValue(1.0)),
+                kv("e", sv("1e+21")),
+                kv("f", sv(r#"{"x":[]}"#)),
+                // Not an int: left as it is.
+                kv("g", sv("4.5")),
+                kv("h", sv("none")),
+                kv("i", Value::IntValue(-42)),
+            ]
+        );
+        assert_eq!(
+            "long".parse::<ConvertTo>(),
+            Err(ActionError::ConvertedType("long".into()))
+        );
+        assert!(Action::hash(Some("k"), None)
+            .unwrap()
+            .or_default(sv("x"))
+            .is_err());
     }
 
     #[test]
