@@ -47,11 +47,17 @@
 //! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
 //! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
-//! `from_attribute`, `default_value`, `pattern`, `converted_type` (see
-//! [`crate::processor::attributes`]).
+//! `from_attribute`, `default_value`, `pattern`, `converted_type`, and
+//! `include` / `exclude` tables with the Collector's match properties
+//! (`match_type`, `services`, `span_names`, `span_kinds`, `log_bodies`,
+//! `log_severity_texts`, `log_severity_number = { min, match_undefined }`,
+//! `metric_names`, `attributes` and `resources` as `{ key, value }` lists,
+//! `libraries` as `{ name, version }`; see
+//! [`crate::processor::matching`]).
 
 use crate::processor::adaptive::AdaptiveSampler;
 use crate::processor::attributes::{Action, ActionError, Source};
+use crate::processor::matching::{MatchError, MatchProperties, MatchType};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{AttributeSource, Mode, SamplerError};
 use crate::processor::spanmetrics::{SpanMetrics, SpanMetricsError};
@@ -182,6 +188,56 @@ struct AttributesToml {
     r#type: String,
     #[serde(default)]
     actions: Vec<ActionToml>,
+    include: Option<MatchToml>,
+    exclude: Option<MatchToml>,
+}
+
+/// The Collector's `MatchProperties`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchToml {
+    match_type: String,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    span_names: Vec<String>,
+    #[serde(default)]
+    span_kinds: Vec<String>,
+    #[serde(default)]
+    log_bodies: Vec<String>,
+    #[serde(default)]
+    log_severity_texts: Vec<String>,
+    log_severity_number: Option<SeverityToml>,
+    #[serde(default)]
+    metric_names: Vec<String>,
+    #[serde(default)]
+    attributes: Vec<MatchAttrToml>,
+    #[serde(default)]
+    resources: Vec<MatchAttrToml>,
+    #[serde(default)]
+    libraries: Vec<LibraryToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeverityToml {
+    min: i32,
+    #[serde(default)]
+    match_undefined: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchAttrToml {
+    key: String,
+    value: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LibraryToml {
+    name: String,
+    version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -483,6 +539,19 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 for a in c.actions {
                     p = p.with_action(action(&e, a)?);
                 }
+                let include = c.include.map(|m| match_properties(&e, "include", m)).transpose()?;
+                let exclude = c.exclude.map(|m| match_properties(&e, "exclude", m)).transpose()?;
+                if include.is_some() || exclude.is_some() {
+                    // Name the table at fault: each alone, then both.
+                    let key = if Attributes::new().with_selection(None, exclude.clone()).is_err() {
+                        "exclude"
+                    } else {
+                        "include"
+                    };
+                    p = p
+                        .with_selection(include, exclude)
+                        .map_err(|err| invalid(&e, key, err))?;
+                }
                 chain.push(Box::new(p));
             }
             "adaptive_sampler" => {
@@ -670,6 +739,60 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
         }
     };
     result.map_err(|err| bad(err.to_string()))
+}
+
+fn match_properties(
+    e: &Entry<'_>,
+    key: &str,
+    m: MatchToml,
+) -> Result<MatchProperties, ConfigError> {
+    let match_type: MatchType = m
+        .match_type
+        .parse()
+        .map_err(|err: MatchError| invalid(e, key, err))?;
+    let attrs = |list: Vec<MatchAttrToml>| -> Result<Vec<(String, Option<Value>)>, ConfigError> {
+        list.into_iter()
+            .map(|a| {
+                let value = match a.value {
+                    None => None,
+                    Some(toml::Value::String(s)) => Some(Value::StringValue(s)),
+                    Some(toml::Value::Integer(i)) => Some(Value::IntValue(i)),
+                    Some(toml::Value::Float(f)) => Some(Value::DoubleValue(f)),
+                    Some(toml::Value::Boolean(b)) => Some(Value::BoolValue(b)),
+                    Some(_) => {
+                        return Err(invalid(
+                            e,
+                            key,
+                            format!(
+                                "the value of {:?} must be a string, number or boolean",
+                                a.key
+                            ),
+                        ))
+                    }
+                };
+                Ok((a.key, value))
+            })
+            .collect()
+    };
+    let mut p = MatchProperties::new(match_type)
+        .with_services(m.services)
+        .with_span_names(m.span_names)
+        .with_span_kinds(m.span_kinds)
+        .with_log_bodies(m.log_bodies)
+        .with_log_severity_texts(m.log_severity_texts)
+        .with_metric_names(m.metric_names)
+        .with_attributes(attrs(m.attributes)?)
+        .with_resources(attrs(m.resources)?)
+        .with_libraries(
+            m.libraries
+                .into_iter()
+                .map(|l| (l.name, l.version))
+                .collect(),
+        );
+    if let Some(s) = m.log_severity_number {
+        p = p.with_log_severity_number(s.min, s.match_undefined);
+    }
+    Ok(p)
 }
 
 fn invalid(e: &Entry<'_>, key: &str, err: impl std::fmt::Display) -> ConfigError {
@@ -865,6 +988,34 @@ pattern = "^tmp"
                 ),
                 8,
                 "converted_type",
+            ),
+        ] {
+            let (l, msg) = err_line(&bad);
+            assert_eq!(l, line, "{msg}");
+            assert!(msg.contains(words), "{msg}");
+        }
+    }
+
+    #[test]
+    fn include_and_exclude_from_toml() {
+        let text = "[[processor]]\ntype = \"attributes\"\nactions = [{ key = \"x\", action = \"upsert\", value = 1 }]\ninclude = { match_type = \"regexp\", span_names = [\"^GET\"], attributes = [{ key = \"k\", value = \"v\" }] }\nexclude = { match_type = \"strict\", libraries = [{ name = \"lib\", version = \"1\" }] }\n";
+        assert_eq!(chain_from_toml(text).unwrap().names(), ["attributes"]);
+        for (bad, line, words) in [
+            (text.replace("\"regexp\"", "\"glob\""), 4, "match_type"),
+            (text.replace("\"^GET\"", "\"(\""), 4, "regular expression"),
+            (
+                text.replace("value = \"v\"", "value = 3"),
+                4,
+                "string values only",
+            ),
+            (text.replace("span_names", "span_namez"), 4, "span_namez"),
+            (
+                text.replace(
+                    "libraries = [{ name = \"lib\", version = \"1\" }]",
+                    "log_bodies = [\"x\"], span_kinds = [\"a\"]",
+                ),
+                5,
+                "apply",
             ),
         ] {
             let (l, msg) = err_line(&bad);

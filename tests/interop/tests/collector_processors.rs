@@ -1438,3 +1438,237 @@ fn attribute_actions_match_the_collector() {
         );
     }
 }
+
+/// Spans, log records and metrics of three resources (two services, one
+/// without a name) and three scopes each, for the match properties.
+fn selection_requests() -> Vec<ExportRequest> {
+    use any_value::Value as V;
+    use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+    use otlp_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use otlp_core::proto::metrics::v1::{
+        metric::Data, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    };
+    let resources = [
+        vec![string("service.name", "shop"), string("region", "eu")],
+        vec![string("service.name", "cart"), string("region", "us")],
+        vec![kv("region", V::IntValue(7))],
+    ];
+    let scopes = [("app.web", "1.2"), ("app.web", "2.0"), ("lib", "")];
+    let attrs = |i: usize| {
+        let mut a = vec![string("user.id", &format!("u{i}"))];
+        if i % 5 != 4 {
+            a.push(kv("ok", V::BoolValue(i.is_multiple_of(2))));
+        }
+        a.push(kv("count", V::IntValue((i % 6) as i64)));
+        a.push(kv("ratio", V::DoubleValue(i as f64 / 4.0)));
+        if i % 7 == 3 {
+            a.push(kv("blob", V::BytesValue(vec![1, 2])));
+        }
+        a
+    };
+    let scope = |s: &(&str, &str)| {
+        Some(InstrumentationScope {
+            name: s.0.into(),
+            version: s.1.into(),
+            ..InstrumentationScope::default()
+        })
+    };
+    let resource = |r: &Vec<KeyValue>| {
+        Some(Resource {
+            attributes: r.clone(),
+            ..Resource::default()
+        })
+    };
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        i - 1
+    };
+    let mut spans = ExportTraceServiceRequest::default();
+    let mut logs = ExportLogsServiceRequest::default();
+    let mut metrics = ExportMetricsServiceRequest::default();
+    let names = ["GET /cart", "POST /pay", "GET /health", "DELETE /x"];
+    let bodies = ["hello 1", "hello world", "a secret here", "hello 22"];
+    let severities = [
+        ("ERROR", 17),
+        ("WARN", 13),
+        ("INFO", 9),
+        ("", 0),
+        ("DEBUG", 5),
+    ];
+    let metric_names = ["http.requests", "http.drop", "db.calls", "http.latency"];
+    for r in &resources {
+        let mut rs = ResourceSpans {
+            resource: resource(r),
+            ..ResourceSpans::default()
+        };
+        let mut rl = ResourceLogs {
+            resource: resource(r),
+            ..ResourceLogs::default()
+        };
+        let mut rm = ResourceMetrics {
+            resource: resource(r),
+            ..ResourceMetrics::default()
+        };
+        for s in &scopes {
+            let mut ss = ScopeSpans {
+                scope: scope(s),
+                ..ScopeSpans::default()
+            };
+            let mut sl = ScopeLogs {
+                scope: scope(s),
+                ..ScopeLogs::default()
+            };
+            let mut sm = ScopeMetrics {
+                scope: scope(s),
+                ..ScopeMetrics::default()
+            };
+            for _ in 0..8 {
+                let n = next();
+                ss.spans.push(Span {
+                    trace_id: vec![1; 16],
+                    span_id: (n as u64 + 1).to_le_bytes().to_vec(),
+                    name: names[n % names.len()].into(),
+                    kind: [2, 3, 1, 0][n % 4],
+                    start_time_unix_nano: 1_700_000_000_000_000_000,
+                    end_time_unix_nano: 1_700_000_000_001_000_000,
+                    attributes: attrs(n),
+                    status: Some(Status::default()),
+                    ..Span::default()
+                });
+                let (text, number) = severities[n % severities.len()];
+                sl.log_records.push(LogRecord {
+                    time_unix_nano: 1_700_000_000_000_000_000 + n as u64,
+                    severity_text: text.into(),
+                    severity_number: number,
+                    body: Some(AnyValue {
+                        value: Some(V::StringValue(bodies[n % bodies.len()].into())),
+                    }),
+                    attributes: attrs(n),
+                    ..LogRecord::default()
+                });
+                sm.metrics.push(Metric {
+                    name: metric_names[n % metric_names.len()].into(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            time_unix_nano: 1_700_000_000_000_000_000,
+                            attributes: attrs(n),
+                            ..NumberDataPoint::default()
+                        }],
+                    })),
+                    ..Metric::default()
+                });
+            }
+            rs.scope_spans.push(ss);
+            rl.scope_logs.push(sl);
+            rm.scope_metrics.push(sm);
+        }
+        spans.resource_spans.push(rs);
+        logs.resource_logs.push(rl);
+        metrics.resource_metrics.push(rm);
+    }
+    vec![
+        ExportRequest::Traces(spans),
+        ExportRequest::Logs(logs),
+        ExportRequest::Metrics(metrics),
+    ]
+}
+
+/// `include` / `exclude` of the `attributes` processor: the same items are
+/// acted on by the Collector's and by ours. Each case is written once as
+/// TOML inline tables (which read as YAML flow mappings once `=` is `:`)
+/// and runs on the one signal its properties are for.
+#[test]
+fn attribute_selection_matches_the_collector() {
+    let actions = [
+        r#"{key = "touched", action = "upsert", value = "yes"}"#,
+        r#"{key = "user.id", action = "hash"}"#,
+    ];
+    // (signal, properties, whether some items are left alone)
+    let cases: &[(Signal, &str, bool)] = &[
+        (
+            Signal::Traces,
+            r#"include = {match_type = "strict", services = ["shop", "<nil-service-name>"], span_names = ["GET /cart", "POST /pay"], attributes = [{key = "ok", value = true}]}, exclude = {match_type = "strict", span_kinds = ["SPAN_KIND_CLIENT"]}"#,
+            true,
+        ),
+        (
+            Signal::Traces,
+            r#"include = {match_type = "regexp", span_names = ["^GET"], attributes = [{key = "count", value = "^[0-3]$"}, {key = "ratio", value = "[.]"}], libraries = [{name = "^app", version = "^1[.]"}], resources = [{key = "region", value = "eu|7"}]}"#,
+            true,
+        ),
+        (
+            Signal::Traces,
+            r#"exclude = {match_type = "regexp", span_kinds = ["SERVER|UNSPECIFIED"], attributes = [{key = "ok"}]}"#,
+            true,
+        ),
+        (
+            Signal::Logs,
+            r#"include = {match_type = "strict", log_severity_texts = ["ERROR", "WARN", ""], attributes = [{key = "user.id"}], libraries = [{name = "app.web"}]}, exclude = {match_type = "regexp", log_bodies = ["secret"]}"#,
+            true,
+        ),
+        (
+            Signal::Logs,
+            r#"include = {match_type = "regexp", log_bodies = ["^hello [0-9]"], log_severity_number = {min = 9, match_undefined = true}, resources = [{key = "service.name"}]}"#,
+            true,
+        ),
+        (
+            Signal::Logs,
+            r#"include = {match_type = "strict", attributes = [{key = "count", value = 2}, {key = "ratio", value = 0.5}]}"#,
+            true,
+        ),
+        (
+            Signal::Metrics,
+            r#"include = {match_type = "regexp", metric_names = ["^http[.]"]}, exclude = {match_type = "strict", metric_names = ["http.drop"]}"#,
+            true,
+        ),
+        (
+            Signal::Metrics,
+            // Not evaluated for metrics, in the Collector as in ours:
+            // every data point is acted on.
+            r#"exclude = {match_type = "strict", resources = [{key = "region", value = "eu"}]}"#,
+            false,
+        ),
+    ];
+    let requests = selection_requests();
+    for (signal, selection, partial) in cases {
+        let toml = format!(
+            "[[processor]]\ntype = \"attributes\"\nactions = [{}]\n{}\n",
+            actions.join(", "),
+            selection.replace("}, exclude", "}\nexclude")
+        );
+        let yaml = format!(
+            "{{actions: [{}], {}}}",
+            actions.join(", "),
+            selection.replace(" = ", ": ")
+        )
+        .replace(" = ", ": ");
+        let request: Vec<ExportRequest> = requests
+            .iter()
+            .filter(|r| r.signal() == *signal)
+            .cloned()
+            .collect();
+        let mut bench = Bench::start();
+        let Some(collector) = bench.collector_for(&[*signal], Processor::new("attributes", yaml))
+        else {
+            return;
+        };
+        let theirs = bench.through_each(&collector, &request);
+        let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let ours = ours_each(&mut chain, &request);
+        assert_eq!(theirs.len(), 1, "{selection}: the Collector forwarded it");
+        // Some items were acted on and some were not.
+        let text = format!("{:?}", ours[0]);
+        let touched = text.matches("\"touched\"").count();
+        assert!(touched > 0, "{selection}: nothing selected");
+        assert_eq!(
+            text.matches("\"user.id\"").count() > touched,
+            *partial,
+            "{selection}: what was selected"
+        );
+        assert_eq!(
+            theirs[0], ours[0],
+            "{selection}: the Collector's output (left) and ours (right) differ"
+        );
+    }
+}

@@ -28,12 +28,19 @@
 //! - `insert`, `update` and `upsert` from an attribute take
 //!   `default_value` when that attribute is absent.
 //!
-//! Differences from the Collector: `from_context` is not supported, nor
-//! the `include` / `exclude` match properties; `value` and `default_value`
-//! take scalars only (no lists or maps); hashing is SHA-256 (the
-//! Collector's current choice; SHA-1 before its feature gate).
+//! `include` / `exclude` select the items acted on, with the Collector's
+//! match properties ([`super::matching`]).
+//!
+//! Differences from the Collector: `from_context` is not supported;
+//! `value`, `default_value` and the values of match properties take
+//! scalars only (no lists or maps); the `regexp` cache settings of match
+//! properties are not taken (matching is not cached); match properties of
+//! one signal leave the other signals' items untouched rather than
+//! failing their pipelines; hashing is SHA-256 (the Collector's current
+//! choice; SHA-1 before its feature gate).
 
 use super::attrs::AttrList;
+use super::matching::{selected, MatchError, MatchProperties, Selection};
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
@@ -541,10 +548,12 @@ fn apply(act: &Act, attrs: &mut Vec<KeyValue>) {
     }
 }
 
-/// Applies attribute actions to each span; see the module docs.
+/// Applies attribute actions to each span, log record and data point;
+/// see the module docs.
 #[derive(Clone, Debug, Default)]
 pub struct Attributes {
     actions: Vec<Action>,
+    selection: Selection,
 }
 
 impl Attributes {
@@ -557,6 +566,21 @@ impl Attributes {
     pub fn with_action(mut self, a: Action) -> Attributes {
         self.actions.push(a);
         self
+    }
+
+    /// Acts only on the items `include` matches (when given) and
+    /// `exclude` does not (when given), as the Collector's match properties
+    /// select them (see [`super::matching`]). Properties that do not apply
+    /// to a signal (`span_names` for log records) leave that signal's items
+    /// untouched, where the Collector refuses to run the pipeline; a bad
+    /// pattern or value, or properties that apply to no signal, are errors.
+    pub fn with_selection(
+        mut self,
+        include: Option<MatchProperties>,
+        exclude: Option<MatchProperties>,
+    ) -> Result<Attributes, MatchError> {
+        self.selection = Selection::new(include, exclude)?;
+        Ok(self)
     }
 
     /// Applies the actions to one attribute list.
@@ -573,37 +597,58 @@ impl Processor for Attributes {
     }
 
     fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
-        for span in batch
-            .resource_spans
-            .iter_mut()
-            .flat_map(|r| &mut r.scope_spans)
-            .flat_map(|s| &mut s.spans)
-        {
-            self.apply(&mut span.attributes);
+        let Ok(pair) = &self.selection.spans else {
+            return Outcome::default();
+        };
+        for rs in &mut batch.resource_spans {
+            for ss in &mut rs.scope_spans {
+                for span in &mut ss.spans {
+                    if !self.selection.is_set()
+                        || selected(pair, |m| {
+                            m.matches_span(span, rs.resource.as_ref(), ss.scope.as_ref())
+                        })
+                    {
+                        self.apply(&mut span.attributes);
+                    }
+                }
+            }
         }
         Outcome::default()
     }
 
     fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
-        for record in batch
-            .resource_logs
-            .iter_mut()
-            .flat_map(|r| &mut r.scope_logs)
-            .flat_map(|s| &mut s.log_records)
-        {
-            self.apply(&mut record.attributes);
+        let Ok(pair) = &self.selection.logs else {
+            return Outcome::default();
+        };
+        for rl in &mut batch.resource_logs {
+            for sl in &mut rl.scope_logs {
+                for record in &mut sl.log_records {
+                    if !self.selection.is_set()
+                        || selected(pair, |m| {
+                            m.matches_log(record, rl.resource.as_ref(), sl.scope.as_ref())
+                        })
+                    {
+                        self.apply(&mut record.attributes);
+                    }
+                }
+            }
         }
         Outcome::default()
     }
 
     fn process_metrics(&mut self, batch: &mut ExportMetricsServiceRequest) -> Outcome {
+        let Ok(pair) = &self.selection.metrics else {
+            return Outcome::default();
+        };
         for metric in batch
             .resource_metrics
             .iter_mut()
             .flat_map(|r| &mut r.scope_metrics)
             .flat_map(|s| &mut s.metrics)
         {
-            super::each_point_attributes(metric, |attrs| self.apply(attrs));
+            if selected(pair, |m| m.matches_metric(metric)) {
+                super::each_point_attributes(metric, |attrs| self.apply(attrs));
+            }
         }
         Outcome::default()
     }

@@ -24,6 +24,7 @@ pub mod adaptive;
 pub mod attributes;
 mod attrs;
 pub mod filter;
+pub mod matching;
 pub mod redaction;
 pub mod sampling;
 pub mod span;

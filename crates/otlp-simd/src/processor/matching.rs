@@ -1,0 +1,709 @@
+//! The `include` / `exclude` match properties of the Collector's
+//! `attributes` processor (its `filterconfig.MatchProperties`, evaluated as
+//! `filterspan`, `filterlog` and `filtermetric` do without their OTTL
+//! bridges, which are off by default in v0.165).
+//!
+//! Every property given must match (an and); each list matches when any of
+//! its entries does, except `libraries`, which must all match, and
+//! `attributes` / `resources`, whose entries must all be present (with the
+//! value, when one is given). With `match_type = "strict"` strings are
+//! compared whole and attribute values by type and value; with `"regexp"`
+//! each pattern is searched for anywhere in the text (unanchored, as Go's
+//! `MatchString`), and attribute values are read as text (a string, `true`
+//! / `false`, an int, or a double in plain decimal notation; other types
+//! never match).
+//!
+//! - spans: `services` (the resource's `service.name` as text, or
+//!   `<nil-service-name>`), `span_names`, `span_kinds`
+//!   (`SPAN_KIND_SERVER`, ...), `attributes`, `resources`, `libraries`;
+//! - log records: `log_bodies` (the body as pdata's `AsString` writes it),
+//!   `log_severity_texts`, `log_severity_number` (`min`, and
+//!   `match_undefined` for records without one), `attributes`,
+//!   `resources`, `libraries`;
+//! - metrics: `metric_names` (the `resources` key is accepted, and, as in
+//!   the Collector, not evaluated).
+//!
+//! Properties of another signal make a set invalid for that signal, as
+//! they make the Collector refuse the pipeline.
+
+use super::as_text;
+use crate::proto::common::v1::{any_value::Value, InstrumentationScope, KeyValue};
+use crate::proto::logs::v1::LogRecord;
+use crate::proto::metrics::v1::Metric;
+use crate::proto::resource::v1::Resource;
+use crate::proto::trace::v1::Span;
+use regex::Regex;
+use thiserror::Error;
+
+/// How strings are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MatchType {
+    /// Whole-string equality; attribute values by type and value.
+    Strict,
+    /// A regular expression found anywhere in the text.
+    Regexp,
+}
+
+impl std::str::FromStr for MatchType {
+    type Err = MatchError;
+    fn from_str(s: &str) -> Result<MatchType, MatchError> {
+        match s {
+            "strict" => Ok(MatchType::Strict),
+            "regexp" => Ok(MatchType::Regexp),
+            _ => Err(MatchError::MatchType(s.to_owned())),
+        }
+    }
+}
+
+/// Why match properties cannot be built or do not apply to a signal.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MatchError {
+    /// Not `strict` or `regexp`.
+    #[error("match_type {0:?} is not strict or regexp")]
+    MatchType(String),
+    /// A pattern that does not compile.
+    #[error("{0:?} is not a valid regular expression: {1}")]
+    Regex(String, String),
+    /// An attribute entry without a key.
+    #[error("an attribute to match needs a key")]
+    EmptyKey,
+    /// `regexp` compares text: the value must be a string.
+    #[error("match_type regexp takes string values only (attribute {0:?})")]
+    RegexpValue(String),
+    /// A span kind that does not exist, with `strict`.
+    #[error("span kind {0:?} is not one of SPAN_KIND_INTERNAL, SPAN_KIND_SERVER, SPAN_KIND_CLIENT, SPAN_KIND_PRODUCER, SPAN_KIND_CONSUMER")]
+    SpanKind(String),
+    /// A property of another signal, or none of this one's.
+    #[error("{0}")]
+    NotFor(&'static str),
+}
+
+/// Strings to match, compiled.
+#[derive(Clone, Debug)]
+enum Strings {
+    Strict(Vec<String>),
+    Regexp(Vec<Regex>),
+}
+
+impl Strings {
+    fn new(match_type: MatchType, items: &[String]) -> Result<Strings, MatchError> {
+        Ok(match match_type {
+            MatchType::Strict => Strings::Strict(items.to_vec()),
+            MatchType::Regexp => Strings::Regexp(
+                items
+                    .iter()
+                    .map(|p| Regex::new(p).map_err(|e| MatchError::Regex(p.clone(), e.to_string())))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        match self {
+            Strings::Strict(items) => items.iter().any(|s| s == text),
+            Strings::Regexp(res) => res.iter().any(|r| r.is_match(text)),
+        }
+    }
+}
+
+/// One attribute to look for: its key, and the value it must have.
+#[derive(Clone, Debug)]
+enum AttrMatch {
+    Present(String),
+    Equal(String, Value),
+    Text(String, Regex),
+}
+
+/// A double as Go's `strconv.FormatFloat(f, 'f', -1, 64)` writes it.
+fn go_plain_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        // Rust's Display is the shortest plain decimal that reads back.
+        f.to_string()
+    }
+}
+
+impl AttrMatch {
+    fn matches(&self, attrs: &[KeyValue]) -> bool {
+        let key = match self {
+            AttrMatch::Present(k) | AttrMatch::Equal(k, _) | AttrMatch::Text(k, _) => k,
+        };
+        let Some(kv) = attrs.iter().find(|kv| &kv.key == key) else {
+            return false;
+        };
+        let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
+        match self {
+            AttrMatch::Present(_) => true,
+            AttrMatch::Equal(_, want) => match (want, value) {
+                (Value::StringValue(a), Some(Value::StringValue(b))) => a == b,
+                (Value::BoolValue(a), Some(Value::BoolValue(b))) => a == b,
+                (Value::IntValue(a), Some(Value::IntValue(b))) => a == b,
+                (Value::DoubleValue(a), Some(Value::DoubleValue(b))) => a == b,
+                _ => false,
+            },
+            AttrMatch::Text(_, re) => {
+                let text = match value {
+                    Some(Value::StringValue(s)) => s.clone(),
+                    Some(Value::BoolValue(b)) => b.to_string(),
+                    Some(Value::IntValue(i)) => i.to_string(),
+                    Some(Value::DoubleValue(d)) => go_plain_float(*d),
+                    _ => return false,
+                };
+                re.is_match(&text)
+            }
+        }
+    }
+}
+
+fn attr_matchers(
+    match_type: MatchType,
+    entries: &[(String, Option<Value>)],
+) -> Result<Vec<AttrMatch>, MatchError> {
+    entries
+        .iter()
+        .map(|(k, v)| {
+            if k.is_empty() {
+                return Err(MatchError::EmptyKey);
+            }
+            Ok(match (v, match_type) {
+                (None, _) => AttrMatch::Present(k.clone()),
+                (Some(v), MatchType::Strict) => AttrMatch::Equal(k.clone(), v.clone()),
+                (Some(Value::StringValue(p)), MatchType::Regexp) => AttrMatch::Text(
+                    k.clone(),
+                    Regex::new(p).map_err(|e| MatchError::Regex(p.clone(), e.to_string()))?,
+                ),
+                (Some(_), MatchType::Regexp) => return Err(MatchError::RegexpValue(k.clone())),
+            })
+        })
+        .collect()
+}
+
+/// The properties as configured (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatchProperties {
+    match_type: MatchType,
+    services: Vec<String>,
+    span_names: Vec<String>,
+    span_kinds: Vec<String>,
+    log_bodies: Vec<String>,
+    log_severity_texts: Vec<String>,
+    /// `(min, match_undefined)`.
+    log_severity_number: Option<(i32, bool)>,
+    metric_names: Vec<String>,
+    attributes: Vec<(String, Option<Value>)>,
+    resources: Vec<(String, Option<Value>)>,
+    /// `(name, version)`.
+    libraries: Vec<(String, Option<String>)>,
+}
+
+impl MatchProperties {
+    /// No properties yet, compared with `match_type`.
+    pub fn new(match_type: MatchType) -> MatchProperties {
+        MatchProperties {
+            match_type,
+            services: Vec::new(),
+            span_names: Vec::new(),
+            span_kinds: Vec::new(),
+            log_bodies: Vec::new(),
+            log_severity_texts: Vec::new(),
+            log_severity_number: None,
+            metric_names: Vec::new(),
+            attributes: Vec::new(),
+            resources: Vec::new(),
+            libraries: Vec::new(),
+        }
+    }
+
+    /// Spans of these services.
+    pub fn with_services(mut self, v: Vec<String>) -> Self {
+        self.services = v;
+        self
+    }
+    /// Spans of these names.
+    pub fn with_span_names(mut self, v: Vec<String>) -> Self {
+        self.span_names = v;
+        self
+    }
+    /// Spans of these kinds (`SPAN_KIND_SERVER`, ...).
+    pub fn with_span_kinds(mut self, v: Vec<String>) -> Self {
+        self.span_kinds = v;
+        self
+    }
+    /// Log records with these bodies.
+    pub fn with_log_bodies(mut self, v: Vec<String>) -> Self {
+        self.log_bodies = v;
+        self
+    }
+    /// Log records with these severity texts.
+    pub fn with_log_severity_texts(mut self, v: Vec<String>) -> Self {
+        self.log_severity_texts = v;
+        self
+    }
+    /// Log records of severity `min` or above; those without a severity
+    /// number when `match_undefined`.
+    pub fn with_log_severity_number(mut self, min: i32, match_undefined: bool) -> Self {
+        self.log_severity_number = Some((min, match_undefined));
+        self
+    }
+    /// Metrics of these names.
+    pub fn with_metric_names(mut self, v: Vec<String>) -> Self {
+        self.metric_names = v;
+        self
+    }
+    /// Items with each of these attributes (and value, when given).
+    pub fn with_attributes(mut self, v: Vec<(String, Option<Value>)>) -> Self {
+        self.attributes = v;
+        self
+    }
+    /// Items whose resource has each of these attributes.
+    pub fn with_resources(mut self, v: Vec<(String, Option<Value>)>) -> Self {
+        self.resources = v;
+        self
+    }
+    /// Items whose scope matches each of these `(name, version)`.
+    pub fn with_libraries(mut self, v: Vec<(String, Option<String>)>) -> Self {
+        self.libraries = v;
+        self
+    }
+
+    /// The matcher for spans (the Collector's `ValidateForSpans`).
+    pub(crate) fn for_spans(&self) -> Result<Matcher, MatchError> {
+        if !self.log_bodies.is_empty()
+            || !self.log_severity_texts.is_empty()
+            || self.log_severity_number.is_some()
+            || !self.metric_names.is_empty()
+        {
+            return Err(MatchError::NotFor(
+                "log_bodies, log_severity_texts, log_severity_number and metric_names do not apply to spans",
+            ));
+        }
+        if self.services.is_empty()
+            && self.span_names.is_empty()
+            && self.attributes.is_empty()
+            && self.libraries.is_empty()
+            && self.resources.is_empty()
+            && self.span_kinds.is_empty()
+        {
+            return Err(MatchError::NotFor(
+                "for spans, one of services, span_names, span_kinds, attributes, resources or libraries is needed",
+            ));
+        }
+        if self.match_type == MatchType::Strict {
+            const KINDS: [&str; 5] = [
+                "SPAN_KIND_INTERNAL",
+                "SPAN_KIND_SERVER",
+                "SPAN_KIND_CLIENT",
+                "SPAN_KIND_PRODUCER",
+                "SPAN_KIND_CONSUMER",
+            ];
+            if let Some(k) = self
+                .span_kinds
+                .iter()
+                .find(|k| !KINDS.contains(&k.as_str()))
+            {
+                return Err(MatchError::SpanKind(k.clone()));
+            }
+        }
+        self.matcher()
+    }
+
+    /// The matcher for log records (`ValidateForLogs`).
+    pub(crate) fn for_logs(&self) -> Result<Matcher, MatchError> {
+        if !self.span_names.is_empty()
+            || !self.services.is_empty()
+            || !self.span_kinds.is_empty()
+            || !self.metric_names.is_empty()
+        {
+            return Err(MatchError::NotFor(
+                "services, span_names, span_kinds and metric_names do not apply to log records",
+            ));
+        }
+        if self.attributes.is_empty()
+            && self.libraries.is_empty()
+            && self.resources.is_empty()
+            && self.log_bodies.is_empty()
+            && self.log_severity_texts.is_empty()
+            && self.log_severity_number.is_none()
+        {
+            return Err(MatchError::NotFor(
+                "for log records, one of attributes, resources, libraries, log_bodies, log_severity_texts or log_severity_number is needed",
+            ));
+        }
+        self.matcher()
+    }
+
+    /// The matcher for metrics (`ValidateForMetrics`); `None` when it
+    /// matches on nothing the Collector evaluates (no `metric_names`).
+    pub(crate) fn for_metrics(&self) -> Result<Option<Matcher>, MatchError> {
+        if !self.log_bodies.is_empty()
+            || !self.log_severity_texts.is_empty()
+            || !self.span_names.is_empty()
+            || !self.services.is_empty()
+            || !self.span_kinds.is_empty()
+            || !self.attributes.is_empty()
+            || !self.libraries.is_empty()
+            || self.log_severity_number.is_some()
+        {
+            return Err(MatchError::NotFor(
+                "only metric_names and resources apply to metrics",
+            ));
+        }
+        if self.metric_names.is_empty() && self.resources.is_empty() {
+            return Err(MatchError::NotFor(
+                "for metrics, one of metric_names or resources is needed",
+            ));
+        }
+        if self.metric_names.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Matcher {
+            names: Some(Strings::new(self.match_type, &self.metric_names)?),
+            ..Matcher::default()
+        }))
+    }
+
+    fn matcher(&self) -> Result<Matcher, MatchError> {
+        let strings = |v: &[String]| -> Result<Option<Strings>, MatchError> {
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                Strings::new(self.match_type, v).map(Some)
+            }
+        };
+        let libraries = self
+            .libraries
+            .iter()
+            .map(|(name, version)| {
+                Ok((
+                    Strings::new(self.match_type, std::slice::from_ref(name))?,
+                    version
+                        .as_ref()
+                        .map(|v| Strings::new(self.match_type, std::slice::from_ref(v)))
+                        .transpose()?,
+                ))
+            })
+            .collect::<Result<_, MatchError>>()?;
+        Ok(Matcher {
+            services: strings(&self.services)?,
+            names: strings(&self.span_names)?,
+            kinds: strings(&self.span_kinds)?,
+            bodies: strings(&self.log_bodies)?,
+            severity_texts: strings(&self.log_severity_texts)?,
+            severity_number: self.log_severity_number,
+            attributes: attr_matchers(self.match_type, &self.attributes)?,
+            resources: attr_matchers(self.match_type, &self.resources)?,
+            libraries,
+        })
+    }
+}
+
+/// Compiled match properties for one signal.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Matcher {
+    services: Option<Strings>,
+    /// Span names, or metric names.
+    names: Option<Strings>,
+    kinds: Option<Strings>,
+    bodies: Option<Strings>,
+    severity_texts: Option<Strings>,
+    severity_number: Option<(i32, bool)>,
+    attributes: Vec<AttrMatch>,
+    resources: Vec<AttrMatch>,
+    libraries: Vec<(Strings, Option<Strings>)>,
+}
+
+fn span_kind(kind: i32) -> &'static str {
+    match kind {
+        0 => "SPAN_KIND_UNSPECIFIED",
+        1 => "SPAN_KIND_INTERNAL",
+        2 => "SPAN_KIND_SERVER",
+        3 => "SPAN_KIND_CLIENT",
+        4 => "SPAN_KIND_PRODUCER",
+        5 => "SPAN_KIND_CONSUMER",
+        _ => "",
+    }
+}
+
+impl Matcher {
+    /// `filtermatcher.PropertiesMatcher.Match`: libraries, resource, then
+    /// the item's attributes.
+    fn common(
+        &self,
+        attrs: &[KeyValue],
+        resource: Option<&Resource>,
+        scope: Option<&InstrumentationScope>,
+    ) -> bool {
+        let (name, version) = scope.map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
+        self.libraries
+            .iter()
+            .all(|(n, v)| n.matches(name) && v.as_ref().is_none_or(|v| v.matches(version)))
+            && {
+                let rattrs: &[KeyValue] = resource.map_or(&[], |r| &r.attributes);
+                self.resources.iter().all(|m| m.matches(rattrs))
+            }
+            && self.attributes.iter().all(|m| m.matches(attrs))
+    }
+
+    pub(crate) fn matches_span(
+        &self,
+        span: &Span,
+        resource: Option<&Resource>,
+        scope: Option<&InstrumentationScope>,
+    ) -> bool {
+        if let Some(services) = &self.services {
+            let rattrs: &[KeyValue] = resource.map_or(&[], |r| &r.attributes);
+            let service = match rattrs.iter().find(|kv| kv.key == "service.name") {
+                Some(kv) => kv.value.as_ref().map(as_text).unwrap_or_default(),
+                None => "<nil-service-name>".to_owned(),
+            };
+            if !services.matches(&service) {
+                return false;
+            }
+        }
+        if self.names.as_ref().is_some_and(|n| !n.matches(&span.name)) {
+            return false;
+        }
+        if self
+            .kinds
+            .as_ref()
+            .is_some_and(|k| !k.matches(span_kind(span.kind)))
+        {
+            return false;
+        }
+        self.common(&span.attributes, resource, scope)
+    }
+
+    pub(crate) fn matches_log(
+        &self,
+        record: &LogRecord,
+        resource: Option<&Resource>,
+        scope: Option<&InstrumentationScope>,
+    ) -> bool {
+        if let Some(bodies) = &self.bodies {
+            let body = record.body.as_ref().map(as_text).unwrap_or_default();
+            if !bodies.matches(&body) {
+                return false;
+            }
+        }
+        if self
+            .severity_texts
+            .as_ref()
+            .is_some_and(|t| !t.matches(&record.severity_text))
+        {
+            return false;
+        }
+        if let Some((min, undefined)) = self.severity_number {
+            let ok = if record.severity_number == 0 {
+                undefined
+            } else {
+                record.severity_number >= min
+            };
+            if !ok {
+                return false;
+            }
+        }
+        self.common(&record.attributes, resource, scope)
+    }
+
+    pub(crate) fn matches_metric(&self, metric: &Metric) -> bool {
+        self.names.as_ref().is_none_or(|n| n.matches(&metric.name))
+    }
+}
+
+/// Include and exclude, compiled for each signal: `Ok(None)` where there
+/// is nothing to match, `Err` where the properties do not apply.
+#[derive(Clone, Debug)]
+pub(crate) struct Selection {
+    include: Option<MatchProperties>,
+    exclude: Option<MatchProperties>,
+    pub(crate) spans: Result<(Option<Matcher>, Option<Matcher>), MatchError>,
+    pub(crate) logs: Result<(Option<Matcher>, Option<Matcher>), MatchError>,
+    pub(crate) metrics: Result<(Option<Matcher>, Option<Matcher>), MatchError>,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection {
+            include: None,
+            exclude: None,
+            spans: Ok((None, None)),
+            logs: Ok((None, None)),
+            metrics: Ok((None, None)),
+        }
+    }
+}
+
+impl Selection {
+    pub(crate) fn new(
+        include: Option<MatchProperties>,
+        exclude: Option<MatchProperties>,
+    ) -> Result<Selection, MatchError> {
+        fn both<F>(
+            i: &Option<MatchProperties>,
+            e: &Option<MatchProperties>,
+            f: F,
+        ) -> Result<(Option<Matcher>, Option<Matcher>), MatchError>
+        where
+            F: Fn(&MatchProperties) -> Result<Option<Matcher>, MatchError>,
+        {
+            Ok((
+                i.as_ref().map(&f).transpose()?.flatten(),
+                e.as_ref().map(&f).transpose()?.flatten(),
+            ))
+        }
+        let spans = both(&include, &exclude, |p| p.for_spans().map(Some));
+        let logs = both(&include, &exclude, |p| p.for_logs().map(Some));
+        let metrics = both(&include, &exclude, MatchProperties::for_metrics);
+        // A bad pattern or value is an error, and so are properties that
+        // apply to no signal; properties of one signal leave the others
+        // alone.
+        let errors: Vec<&MatchError> = [&spans, &logs, &metrics]
+            .into_iter()
+            .filter_map(|r| r.as_ref().err())
+            .collect();
+        if let Some(e) = errors.iter().find(|e| !matches!(e, MatchError::NotFor(_))) {
+            return Err((*e).clone());
+        }
+        if errors.len() == 3 {
+            return Err(errors[0].clone());
+        }
+        Ok(Selection {
+            include,
+            exclude,
+            spans,
+            logs,
+            metrics,
+        })
+    }
+
+    /// Whether anything was configured.
+    pub(crate) fn is_set(&self) -> bool {
+        self.include.is_some() || self.exclude.is_some()
+    }
+}
+
+/// Whether an item is acted on: matched by the include (if any) and not by
+/// the exclude (if any).
+pub(crate) fn selected(
+    pair: &(Option<Matcher>, Option<Matcher>),
+    matches: impl Fn(&Matcher) -> bool,
+) -> bool {
+    pair.0.as_ref().is_none_or(&matches) && !pair.1.as_ref().is_some_and(&matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::string_attr;
+
+    fn props(t: MatchType) -> MatchProperties {
+        MatchProperties::new(t)
+    }
+
+    #[test]
+    fn properties_apply_to_their_signals() {
+        let spans_only = props(MatchType::Strict).with_span_names(vec!["a".into()]);
+        let s = Selection::new(Some(spans_only), None).unwrap();
+        assert!(s.spans.is_ok());
+        assert!(matches!(s.logs, Err(MatchError::NotFor(_))));
+        assert!(matches!(s.metrics, Err(MatchError::NotFor(_))));
+        // Nothing to match on: no signal takes it.
+        assert!(matches!(
+            Selection::new(Some(props(MatchType::Strict)), None),
+            Err(MatchError::NotFor(_))
+        ));
+        // A bad pattern is an error even where another signal is fine.
+        let bad = props(MatchType::Regexp)
+            .with_resources(vec![("k".into(), Some(Value::StringValue("(".into())))]);
+        assert!(matches!(
+            Selection::new(None, Some(bad)),
+            Err(MatchError::Regex(..))
+        ));
+        let not_text =
+            props(MatchType::Regexp).with_attributes(vec![("k".into(), Some(Value::IntValue(1)))]);
+        assert_eq!(
+            Selection::new(Some(not_text), None).unwrap_err(),
+            MatchError::RegexpValue("k".into())
+        );
+        let kind = props(MatchType::Strict).with_span_kinds(vec!["SERVER".into()]);
+        assert_eq!(
+            Selection::new(Some(kind), None).unwrap_err(),
+            MatchError::SpanKind("SERVER".into())
+        );
+        // Resources only: the metric matcher evaluates nothing.
+        let res = props(MatchType::Strict).with_resources(vec![("k".into(), None)]);
+        let s = Selection::new(Some(res), None).unwrap();
+        assert!(matches!(s.metrics, Ok((None, None))));
+    }
+
+    #[test]
+    fn include_and_exclude_select_spans() {
+        let include = props(MatchType::Regexp)
+            .with_span_names(vec!["^GET".into()])
+            .with_libraries(vec![
+                ("app".into(), Some("^1".into())),
+                ("web".into(), None),
+            ]);
+        let exclude = props(MatchType::Strict)
+            .with_attributes(vec![("skip".into(), Some(Value::BoolValue(true)))]);
+        let s = Selection::new(Some(include), Some(exclude)).unwrap();
+        let pair = s.spans.as_ref().unwrap();
+        let scope = |name: &str, version: &str| InstrumentationScope {
+            name: name.into(),
+            version: version.into(),
+            ..InstrumentationScope::default()
+        };
+        let span = |name: &str, attrs: Vec<KeyValue>| Span {
+            name: name.into(),
+            attributes: attrs,
+            ..Span::default()
+        };
+        let yes = |sp: &Span, sc: &InstrumentationScope| {
+            selected(pair, |m| m.matches_span(sp, None, Some(sc)))
+        };
+        // Both libraries must match (an and), unanchored.
+        assert!(yes(&span("GET /", vec![]), &scope("my.app.web", "1.0")));
+        assert!(!yes(&span("GET /", vec![]), &scope("app", "1.0")));
+        assert!(!yes(&span("GET /", vec![]), &scope("app.web", "2.0")));
+        assert!(!yes(&span("POST /", vec![]), &scope("app.web", "1.0")));
+        let skip = KeyValue {
+            key: "skip".into(),
+            value: Some(crate::proto::common::v1::AnyValue {
+                value: Some(Value::BoolValue(true)),
+            }),
+            ..KeyValue::default()
+        };
+        assert!(!yes(&span("GET /", vec![skip]), &scope("app.web", "1.0")));
+        // A string "true" is not the bool true, with strict.
+        assert!(yes(
+            &span("GET /", vec![string_attr("skip", "true")]),
+            &scope("app.web", "1.0")
+        ));
+    }
+
+    #[test]
+    fn regexp_reads_numbers_as_go_formats_them() {
+        let m = |v: Value| {
+            let re = AttrMatch::Text(
+                "k".into(),
+                Regex::new("^1000000000000000000000$|^\\+Inf$|^0\\.5$|^true$|^-3$").unwrap(),
+            );
+            re.matches(&[KeyValue {
+                key: "k".into(),
+                value: Some(crate::proto::common::v1::AnyValue { value: Some(v) }),
+                ..KeyValue::default()
+            }])
+        };
+        assert!(m(Value::DoubleValue(1e21)));
+        assert!(m(Value::DoubleValue(f64::INFINITY)));
+        assert!(m(Value::DoubleValue(0.5)));
+        assert!(m(Value::BoolValue(true)));
+        assert!(m(Value::IntValue(-3)));
+        assert!(!m(Value::BytesValue(b"true".to_vec())));
+    }
+}
