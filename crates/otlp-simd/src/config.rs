@@ -34,7 +34,8 @@
 //! `hash_seed`, `sampling_precision`, `fail_closed`, and for log records
 //! `attribute_source` (`"traceID"` or `"record"`), `from_attribute`,
 //! `sampling_priority` (as the Collector's), `keep_errors`,
-//! `keep_slower_than` (`"250ms"`; rules of this crate, for spans).
+//! `keep_slower_than` (`"250ms"`), `keep_span_names`, `keep_attributes` (a
+//! table of key = string value; rules of this crate, for spans).
 //! `redaction` keys: `allow_all_keys`, `allowed_keys`, `ignored_keys`,
 //! `ignored_key_patterns`, `blocked_key_patterns`, `blocked_values`,
 //! `allowed_values`, `hash_function`, `hmac_key`, `masking_string`, `summary`,
@@ -108,6 +109,10 @@ struct SamplerToml {
     fail_closed: Option<bool>,
     keep_errors: Option<bool>,
     keep_slower_than: Option<String>,
+    #[serde(default)]
+    keep_span_names: Vec<String>,
+    #[serde(default)]
+    keep_attributes: std::collections::BTreeMap<String, String>,
     attribute_source: Option<String>,
     from_attribute: Option<String>,
     sampling_priority: Option<String>,
@@ -458,6 +463,12 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 }
                 if let Some(k) = c.keep_errors {
                     b = b.with_keep_errors(k);
+                }
+                for name in c.keep_span_names {
+                    b = b.with_keep_span_name(name);
+                }
+                for (k, v) in c.keep_attributes {
+                    b = b.with_keep_attribute(k, v);
                 }
                 if let Some(src) = &c.attribute_source {
                     let source: AttributeSource = src
@@ -1022,6 +1033,16 @@ pattern = "^tmp"
             assert_eq!(l, line, "{msg}");
             assert!(msg.contains(words), "{msg}");
         }
+    }
+
+    #[test]
+    fn sampler_keep_rules_from_toml() {
+        let text = "[[processor]]\ntype = \"probabilistic_sampler\"\nmode = \"proportional\"\nsampling_percentage = 0.0\nkeep_span_names = [\"checkout\"]\nkeep_attributes = { tier = \"gold\" }\n";
+        let chain = chain_from_toml(text).unwrap();
+        // Name and attribute rules need the span: no early decision.
+        assert!(chain.early_drop().is_none());
+        let (line, msg) = err_line(&text.replace("\"gold\"", "1"));
+        assert_eq!(line, 6, "{msg}");
     }
 
     #[test]

@@ -183,6 +183,12 @@ fn chain(rng: &mut Rng) -> Chain {
                 if rng.below(3) == 0 {
                     b = b.with_keep_slower_than(Duration::from_secs(2));
                 }
+                if rng.below(3) == 0 {
+                    b = b.with_keep_span_name("query");
+                }
+                if rng.below(3) == 0 {
+                    b = b.with_keep_attribute(*rng.pick(&KEYS), *rng.pick(&TEXTS));
+                }
                 chain.push(Box::new(b.build().unwrap()));
             }
             1 => {

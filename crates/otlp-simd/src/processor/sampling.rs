@@ -27,8 +27,12 @@
 //! `hash_seed` mode an `rv` or `th` already present, is an error: the span
 //! is dropped when `fail_closed` (the default) and kept otherwise.
 //!
-//! Rules (this crate's addition): `keep_errors` and `keep_slower_than`
-//! keep the spans they match as a positive `sampling.priority` would.
+//! Rules (this crate's addition): `keep_errors`, `keep_slower_than`,
+//! `keep_span_names` (exact names) and `keep_attributes` (an attribute
+//! equal to a string) keep the spans they match as a positive
+//! `sampling.priority` would. With name or attribute rules, no decision
+//! is taken before spans are encoded ([`Processor::early_drop`]); span by
+//! span and batch paths apply them all.
 //!
 //! The common case (empty tracestate, no priority attribute, a 16-byte
 //! trace id) is decided for the whole batch at once with
@@ -168,11 +172,15 @@ pub struct SamplerBuilder {
 
 /// Spans kept whatever the probability: they are treated as if they had
 /// `sampling.priority` > 0 (threshold 0, `th:0` written).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Rules {
     keep_errors: bool,
     /// In nanoseconds.
     keep_slower_than: Option<u64>,
+    /// Exact span names.
+    keep_names: Vec<String>,
+    /// A span attribute equal to a string.
+    keep_attributes: Vec<(String, String)>,
 }
 
 impl Rules {
@@ -181,19 +189,39 @@ impl Rules {
             span.status.as_ref().is_some_and(|s| s.code == 2),
             span.end_time_unix_nano
                 .saturating_sub(span.start_time_unix_nano),
-        )
+        ) || self.keeps_named(&span.name, |key| {
+            match super::attrs::proto_value(&span.attributes, key) {
+                Some(Value::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            }
+        })
     }
 
-    /// Whether any rule can keep a span ([`keeps_by`](Self::keeps_by) is
-    /// false for every span otherwise).
+    /// Whether any rule can keep a span ([`keeps_by`](Self::keeps_by) and
+    /// [`keeps_named`](Self::keeps_named) are false for every span
+    /// otherwise).
     fn keeps_any(&self) -> bool {
-        self.keep_errors || self.keep_slower_than.is_some()
+        self.keep_errors
+            || self.keep_slower_than.is_some()
+            || !self.keep_names.is_empty()
+            || !self.keep_attributes.is_empty()
     }
 
     /// Whether a span with an error status or not, of `duration_ns`, is
     /// kept by a rule.
     fn keeps_by(&self, is_error: bool, duration_ns: u64) -> bool {
         (self.keep_errors && is_error) || self.keep_slower_than.is_some_and(|b| duration_ns >= b)
+    }
+
+    /// Whether a span of `name` whose string attributes `attr` gives is
+    /// kept by a name or attribute rule (the first attribute with a key
+    /// counts).
+    fn keeps_named<'a>(&self, name: &str, attr: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.keep_names.iter().any(|n| n == name)
+            || self
+                .keep_attributes
+                .iter()
+                .any(|(k, v)| attr(k) == Some(v.as_str()))
     }
 }
 
@@ -240,6 +268,20 @@ impl SamplerBuilder {
     /// one; a priority of 0 still drops it.
     pub fn with_keep_slower_than(mut self, bound: std::time::Duration) -> Self {
         self.rules.keep_slower_than = Some(u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX));
+        self
+    }
+
+    /// Keep every span named `name` exactly (a rule, as
+    /// [`with_keep_errors`](Self::with_keep_errors)).
+    pub fn with_keep_span_name(mut self, name: impl Into<String>) -> Self {
+        self.rules.keep_names.push(name.into());
+        self
+    }
+
+    /// Keep every span whose attribute `key` is the string `value` (a
+    /// rule, as [`with_keep_errors`](Self::with_keep_errors)).
+    pub fn with_keep_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.rules.keep_attributes.push((key.into(), value.into()));
         self
     }
 
@@ -927,7 +969,18 @@ impl SpanStep for ProbabilisticSampler {
         if prio == Priority::Defer && self.rules.keeps_any() {
             let is_error = matches!(span.status, opentelemetry::trace::Status::Error { .. });
             let duration = nanos(span.end_time).saturating_sub(nanos(span.start_time));
-            if self.rules.keeps_by(is_error, duration) {
+            let named = || {
+                self.rules.keeps_named(&span.name, |key| {
+                    span.attributes
+                        .iter()
+                        .find(|kv| kv.key.as_str() == key)
+                        .and_then(|kv| match &kv.value {
+                            opentelemetry::Value::String(s) => Some(s.as_str()),
+                            _ => None,
+                        })
+                })
+            };
+            if self.rules.keeps_by(is_error, duration) || named() {
                 prio = Priority::Must;
             }
         }
@@ -983,10 +1036,14 @@ impl Processor for ProbabilisticSampler {
     }
 
     fn early_drop(&self) -> Option<EarlyDrop> {
-        // `hash_seed` randomness is a hash of the id: left to the batch.
+        // `hash_seed` randomness is a hash of the id: left to the batch;
+        // so are spans a name or attribute rule may keep.
+        if !self.rules.keep_names.is_empty() || !self.rules.keep_attributes.is_empty() {
+            return None;
+        }
         self.base_threshold().map(|threshold| EarlyDrop {
             threshold,
-            rules: self.rules,
+            rules: self.rules.clone(),
         })
     }
 
@@ -1246,6 +1303,30 @@ mod tests {
         assert_eq!(d.tracestate.as_deref(), Some("ot=th:c"));
         let d = s.decide(&span(id_with_r(0xb0000000000000), "ot=th:8"));
         assert!(!d.keep);
+    }
+
+    #[test]
+    fn name_and_attribute_rules_keep_spans() {
+        let mut s = ProbabilisticSampler::builder()
+            .with_mode(Mode::Proportional)
+            .with_percentage(0.0)
+            .with_keep_span_name("checkout")
+            .with_keep_attribute("tier", "gold")
+            .build()
+            .unwrap();
+        assert!(s.early_drop().is_none());
+        let mut named = span([7; 16], "");
+        named.name = "checkout".into();
+        let mut gold = span([7; 16], "");
+        gold.attributes.push(string_attr("tier", "gold"));
+        let mut silver = span([7; 16], "");
+        silver.attributes.push(string_attr("tier", "silver"));
+        let mut b = batch(vec![named, gold, silver, span([7; 16], "")]);
+        let out = s.process(&mut b);
+        assert_eq!(out.dropped, vec![("not_sampled", 2)]);
+        let kept = &b.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(kept.len(), 2);
+        assert!(kept.iter().all(|sp| sp.trace_state == "ot=th:0"));
     }
 
     #[test]
@@ -1770,29 +1851,38 @@ mod tests {
         ]);
         let prio = prop::option::weighted(0.15, prop_oneof![Just(0i64), Just(1), Just(-1)]);
         let id = prop_oneof![8 => any::<[u8; 16]>().prop_map(|a| a.to_vec()), 1 => Just(vec![0; 16]), 1 => Just(vec![1, 2, 3])];
-        (id, ts, prio, 0i32..3, 0u64..3000).prop_map(|(id, ts, prio, code, dur)| {
-            let mut s = Span {
-                trace_id: id,
-                trace_state: ts.to_owned(),
-                status: Some(crate::proto::trace::v1::Status {
-                    code,
-                    message: String::new(),
-                }),
-                start_time_unix_nano: 10,
-                end_time_unix_nano: 10 + dur,
-                ..Span::default()
-            };
-            if let Some(p) = prio {
-                s.attributes.push(KeyValue {
-                    key: "sampling.priority".into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::IntValue(p)),
+        (id, ts, prio, 0i32..3, 0u64..3000, any::<bool>(), 0u8..3).prop_map(
+            |(id, ts, prio, code, dur, keep, tier)| {
+                let mut s = Span {
+                    name: if keep { "keep" } else { "other" }.into(),
+                    trace_id: id,
+                    trace_state: ts.to_owned(),
+                    status: Some(crate::proto::trace::v1::Status {
+                        code,
+                        message: String::new(),
                     }),
-                    ..KeyValue::default()
-                });
-            }
-            s
-        })
+                    start_time_unix_nano: 10,
+                    end_time_unix_nano: 10 + dur,
+                    ..Span::default()
+                };
+                if let Some(p) = prio {
+                    s.attributes.push(KeyValue {
+                        key: "sampling.priority".into(),
+                        value: Some(AnyValue {
+                            value: Some(Value::IntValue(p)),
+                        }),
+                        ..KeyValue::default()
+                    });
+                }
+                if tier > 0 {
+                    s.attributes.push(crate::processor::string_attr(
+                        "tier",
+                        if tier == 1 { "gold" } else { "silver" },
+                    ));
+                }
+                s
+            },
+        )
     }
 
     proptest! {
@@ -1810,7 +1900,8 @@ mod tests {
                 let mut b = ProbabilisticSampler::builder().with_mode(mode).with_percentage(pct)
                     .with_hash_seed(seed).with_fail_closed(fail_closed).with_isa(isa);
                 if rules {
-                    b = b.with_keep_errors(true).with_keep_slower_than(std::time::Duration::from_nanos(2000));
+                    b = b.with_keep_errors(true).with_keep_slower_than(std::time::Duration::from_nanos(2000))
+                        .with_keep_span_name("keep").with_keep_attribute("tier", "gold");
                 }
                 let mut s = b.build().unwrap();
                 let want: Vec<Span> = spans.iter().filter_map(|sp| {
