@@ -26,7 +26,7 @@
 //! Properties of another signal make a set invalid for that signal, as
 //! they make the Collector refuse the pipeline.
 
-use super::as_text;
+use super::{as_text, go_plain_float};
 use crate::proto::common::v1::{any_value::Value, InstrumentationScope, KeyValue};
 use crate::proto::logs::v1::LogRecord;
 use crate::proto::metrics::v1::Metric;
@@ -114,18 +114,6 @@ enum AttrMatch {
     Present(String),
     Equal(String, Value),
     Text(String, Regex),
-}
-
-/// A double as Go's `strconv.FormatFloat(f, 'f', -1, 64)` writes it.
-fn go_plain_float(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".to_owned()
-    } else if f.is_infinite() {
-        if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        // Rust's Display is the shortest plain decimal that reads back.
-        f.to_string()
-    }
 }
 
 impl AttrMatch {

@@ -434,8 +434,9 @@ pub(crate) struct NotJson;
 /// A value as Go's `encoding/json` writes what pdata's `AsRaw` makes of it
 /// (without HTML escaping, as pdata v1.71's `AsString` asks): map keys
 /// sorted by their bytes, the last of duplicate keys kept, bytes as base64
-/// strings, empty values as `null`, doubles in the shortest form that reads
-/// back (with an exponent below 1e-6 and from 1e21 on). A NaN or an
+/// strings (empty bytes, like empty values, as `null`), doubles in the
+/// shortest form that reads back (with an exponent below 1e-6 and from 1e21
+/// on). A NaN or an
 /// infinity anywhere fails the whole value, as it fails Go's encoder
 /// (pdata then writes nothing).
 pub(crate) fn go_json(v: &AnyValue, out: &mut String) -> Result<(), NotJson> {
@@ -453,6 +454,9 @@ pub(crate) fn go_json(v: &AnyValue, out: &mut String) -> Result<(), NotJson> {
             }
             out.push_str(&go_float(*d));
         }
+        // pdata's `ByteSlice.AsRaw` of an empty slice is a nil slice,
+        // which Go's encoder writes as `null`.
+        Some(V::BytesValue(b)) if b.is_empty() => out.push_str("null"),
         Some(V::BytesValue(b)) => {
             out.push('"');
             out.push_str(&base64(b));
@@ -547,15 +551,74 @@ pub(crate) fn go_float(f: f64) -> String {
         return if f > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
     }
     let abs = f.abs();
+    let (negative, digits, exp) = go_shortest(f);
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let e = format!("{f:e}");
-        match e.split_once('e') {
-            Some((m, exp)) if !exp.starts_with('-') => format!("{m}e+{exp}"),
-            _ => e,
-        }
-    } else {
-        f.to_string()
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let sign = if exp < 0 { "" } else { "+" };
+        let minus = if negative { "-" } else { "" };
+        return format!("{minus}{first}{dot}{rest}e{sign}{exp}");
     }
+    plain_decimal(negative, &digits, exp)
+}
+
+/// A double as Go's `strconv.FormatFloat(f, 'f', -1, 64)` writes it: the
+/// shortest digits that read back, in plain decimal notation; `NaN`,
+/// `+Inf`, `-Inf`.
+pub(crate) fn go_plain_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    let (negative, digits, exp) = go_shortest(f);
+    plain_decimal(negative, &digits, exp)
+}
+
+/// The shortest decimal digits that read back as `f` (finite), as Go
+/// chooses them: whether it is negative, the digits, and the exponent of
+/// the first digit. Two candidates of the shortest length can be equally
+/// near (an exact tie, e.g. 2^50 + 0.25): Rust's `{:e}` takes the upper,
+/// Go the even one. The same number of digits correctly rounded (Rust's
+/// exact formatting rounds ties to even) is the nearest candidate, so it
+/// reads back too and breaks ties as Go does.
+fn go_shortest(f: f64) -> (bool, String, i32) {
+    let shortest = format!("{f:e}");
+    let n = shortest
+        .bytes()
+        .take_while(|&b| b != b'e')
+        .filter(u8::is_ascii_digit)
+        .count();
+    let sci = format!("{f:.*e}", n - 1);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(char::from)
+        .collect();
+    (negative, digits, exp)
+}
+
+/// `digits` with the first at `10^exp`, in plain decimal notation.
+fn plain_decimal(negative: bool, digits: &str, exp: i32) -> String {
+    let n = digits.len() as i32;
+    let mut out = String::from(if negative { "-" } else { "" });
+    if exp < 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+        out.push_str(digits);
+    } else if exp >= n - 1 {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', (exp - (n - 1)) as usize));
+    } else {
+        out.push_str(&digits[..=exp as usize]);
+        out.push('.');
+        out.push_str(&digits[exp as usize + 1..]);
+    }
+    out
 }
 
 /// A string attribute.
@@ -594,6 +657,45 @@ mod tests {
         ] {
             assert_eq!(go_float(f), want, "{f:?}");
         }
+    }
+
+    /// Go breaks an exact tie between two shortest candidates to the even
+    /// digit (json.Marshal and strconv's 'f' -1, Go 1.26).
+    #[test]
+    fn float_ties_go_to_even() {
+        assert_eq!(go_float(1125899906842624.25), "1125899906842624.2");
+        assert_eq!(go_float(-815717354578265.25), "-815717354578265.2");
+        assert_eq!(go_float(88786564892474.125), "88786564892474.12");
+        assert_eq!(go_plain_float(1125899906842624.25), "1125899906842624.2");
+        assert_eq!(go_plain_float(1e21), "1000000000000000000000");
+        assert_eq!(go_plain_float(-0.0), "-0");
+        assert_eq!(go_plain_float(1e-7), "0.0000001");
+        assert_eq!(go_plain_float(f64::NEG_INFINITY), "-Inf");
+    }
+
+    /// pdata's ByteSlice.AsRaw of an empty slice is nil, which
+    /// encoding/json writes as null (Go 1.26: {"b":null,"c":"AQ=="}).
+    #[test]
+    fn empty_bytes_in_a_map_are_null() {
+        use crate::proto::common::v1::{ArrayValue, KeyValueList};
+        use any_value::Value as V;
+        let v = |x: V| AnyValue { value: Some(x) };
+        let kv = |k: &str, x: V| KeyValue {
+            key: k.into(),
+            value: Some(v(x)),
+            ..KeyValue::default()
+        };
+        let map = v(V::KvlistValue(KeyValueList {
+            values: vec![
+                kv("b", V::BytesValue(vec![])),
+                kv("c", V::BytesValue(vec![1])),
+            ],
+        }));
+        assert_eq!(as_text(&map), r#"{"b":null,"c":"AQ=="}"#);
+        let list = v(V::ArrayValue(ArrayValue {
+            values: vec![v(V::BytesValue(vec![]))],
+        }));
+        assert_eq!(as_text(&list), "[null]");
     }
 
     /// What Go's `encoding/json` writes for pdata's `AsRaw` of a map and a

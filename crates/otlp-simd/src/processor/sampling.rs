@@ -62,7 +62,9 @@
 //! decision counters are this crate's [`Outcome`] reasons, not Collector
 //! metrics; `attribute_source = "record"` without `from_attribute`, or
 //! with `proportional` or `equalizing` mode (which read the trace id
-//! only), is refused rather than accepted.
+//! only), is refused rather than accepted, and so is an empty
+//! `attribute_source` (which the Collector reads as `record`). An empty
+//! `from_attribute` or `sampling_priority` is unset, as there.
 
 use super::attrs::{proto_put, proto_value};
 use super::span::{EndingSpan, SpanStep, Verdict};
@@ -317,7 +319,10 @@ impl SamplerBuilder {
     }
 
     /// The sampler.
-    pub fn build(self) -> Result<ProbabilisticSampler, SamplerError> {
+    pub fn build(mut self) -> Result<ProbabilisticSampler, SamplerError> {
+        // The Collector reads an empty attribute name as "not set".
+        self.from_attribute = self.from_attribute.filter(|k| !k.is_empty());
+        self.log_priority = self.log_priority.filter(|k| !k.is_empty());
         let pct = self.percentage;
         if !pct.is_finite() || pct < 0.0 {
             return Err(SamplerError::Percentage(pct));
@@ -2029,6 +2034,58 @@ mod tests {
         let kept = records(batch);
         assert_eq!(kept.len() as u64 + out.total_dropped(), 1);
         kept.into_iter().next().map(|r| r.attributes)
+    }
+
+    /// Go's logs processor looks the priority attribute up only when
+    /// `lsp.samplingPriority != ""`, and the from_attribute only when
+    /// `th.logsRandomnessSourceAttribute != ""`: an empty name is unset.
+    #[test]
+    fn empty_attribute_names_are_unset() {
+        let mut p = ProbabilisticSampler::builder()
+            .with_percentage(0.0)
+            .with_log_priority_attribute("")
+            .build()
+            .unwrap();
+        // Go: 0 % and no priority lookup -> dropped.
+        let prio_kept = sample_record(
+            &mut p,
+            tid("fefefefefefefefefe80000000000000"),
+            vec![attr("", Value::IntValue(100))],
+        )
+        .is_some();
+        let mut p = ProbabilisticSampler::builder()
+            .with_percentage(100.0)
+            .with_from_attribute("")
+            .build()
+            .unwrap();
+        // Go: zero trace id, no source attribute -> missing randomness,
+        // fail closed -> dropped.
+        let from_kept = sample_record(&mut p, [0; 16], vec![s("", "x")]).is_some();
+        assert_eq!((prio_kept, from_kept), (false, false));
+    }
+
+    /// A double from_attribute is hashed as pdata's AsString writes it; Go
+    /// writes 1125899906842624.25 as "1125899906842624.2".
+    #[test]
+    fn a_double_from_attribute_hashes_go_text() {
+        let mut p = ProbabilisticSampler::builder()
+            .with_percentage(100.0)
+            .with_from_attribute("id")
+            .build()
+            .unwrap();
+        let kept = sample_record(
+            &mut p,
+            [0; 16],
+            vec![attr("id", Value::DoubleValue(1125899906842624.25))],
+        )
+        .unwrap();
+        assert_eq!(
+            kept[1],
+            s(
+                "sampling.randomness",
+                &hex14(hash_randomness(b"1125899906842624.2", 0))
+            )
+        );
     }
 
     /// The Collector's `TestLogsSamplingState`, case for case.
