@@ -663,10 +663,15 @@ mod tests {
     /// digit (json.Marshal and strconv's 'f' -1, Go 1.26).
     #[test]
     fn float_ties_go_to_even() {
-        assert_eq!(go_float(1125899906842624.25), "1125899906842624.2");
-        assert_eq!(go_float(-815717354578265.25), "-815717354578265.2");
-        assert_eq!(go_float(88786564892474.125), "88786564892474.12");
-        assert_eq!(go_plain_float(1125899906842624.25), "1125899906842624.2");
+        // 2^50 + 0.25, halfway between ...624.2 and ...624.3.
+        const TIE: f64 = 1_125_899_906_842_624.0 + 0.25;
+        assert_eq!(go_float(TIE), "1125899906842624.2");
+        assert_eq!(
+            go_float(-(815_717_354_578_265.0 + 0.25)),
+            "-815717354578265.2"
+        );
+        assert_eq!(go_float(88_786_564_892_474.0 + 0.125), "88786564892474.12");
+        assert_eq!(go_plain_float(TIE), "1125899906842624.2");
         assert_eq!(go_plain_float(1e21), "1000000000000000000000");
         assert_eq!(go_plain_float(-0.0), "-0");
         assert_eq!(go_plain_float(1e-7), "0.0000001");

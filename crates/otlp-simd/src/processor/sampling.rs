@@ -2076,7 +2076,10 @@ mod tests {
         let kept = sample_record(
             &mut p,
             [0; 16],
-            vec![attr("id", Value::DoubleValue(1125899906842624.25))],
+            vec![attr(
+                "id",
+                Value::DoubleValue(1_125_899_906_842_624.0 + 0.25),
+            )],
         )
         .unwrap();
         assert_eq!(
