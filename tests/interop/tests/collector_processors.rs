@@ -393,6 +393,25 @@ fn sampling_batches(seed: u64) -> Vec<ExportTraceServiceRequest> {
                 _ => s.trace_state = "other=1".into(),
             }
         }
+        // Kept by priority whatever the rate, with a tracestate that does
+        // not parse in part (what the Collector keeps of it is written
+        // back), or with none.
+        let many: Vec<String> = (0..33).map(|k| format!("k{k}=v")).collect();
+        match i % 70 {
+            35 => s.trace_state = "vendor=x,ot=th:zz;foo:bar,b=2".into(),
+            45 => s.trace_state = "ot=rv:abc;th:8,other=2".into(),
+            55 => s.trace_state = many.join(","),
+            65 => s.trace_state = format!("{},", many[..31].join(",")),
+            _ => {}
+        }
+        if i % 70 >= 35 && i % 10 == 5 {
+            s.attributes
+                .push(kv("sampling.priority", any_value::Value::IntValue(1)));
+        }
+        // No trace id: missing randomness.
+        if i % 97 == 7 {
+            s.trace_id = Vec::new();
+        }
         spans.push(s);
         if spans.len() == BATCH {
             batches.push(request(
@@ -433,6 +452,47 @@ fn proportional_sampling_keeps_what_the_collector_keeps() {
 #[test]
 fn equalizing_sampling_keeps_what_the_collector_keeps() {
     sample_like_the_collector("equalizing", "", "", 10.0);
+}
+
+#[test]
+fn the_default_mode_failing_open_keeps_what_the_collector_keeps() {
+    // No mode: hash_seed, as in the Collector.
+    let batches = sampling_batches(0xdef);
+    let mut bench = Bench::start();
+    let Some(collector) = bench.collector(Processor::new(
+        "probabilistic_sampler",
+        "{sampling_percentage: 40, fail_closed: false}",
+    )) else {
+        return;
+    };
+    let theirs = bench.through(&collector, &batches);
+    let ours = ours(
+        "[[processor]]\ntype = \"probabilistic_sampler\"\nsampling_percentage = 40.0\nfail_closed = false\n",
+        &batches,
+    );
+    assert_same("default mode at 40%, fail open", &theirs, &ours);
+}
+
+#[test]
+fn sampling_nothing_keeps_what_the_collector_keeps() {
+    for fail_closed in [true, false] {
+        let batches = sampling_batches(0x0);
+        let mut bench = Bench::start();
+        let Some(collector) = bench.collector(Processor::new(
+            "probabilistic_sampler",
+            format!("{{sampling_percentage: 0, fail_closed: {fail_closed}}}"),
+        )) else {
+            return;
+        };
+        let theirs = bench.through(&collector, &batches);
+        let ours = ours(
+            &format!("[[processor]]\ntype = \"probabilistic_sampler\"\nsampling_percentage = 0.0\nfail_closed = {fail_closed}\n"),
+            &batches,
+        );
+        // Only spans with a positive priority are kept.
+        assert!(!theirs.is_empty() && theirs.len() < SPANS / 10);
+        assert_same(&format!("0%, fail_closed {fail_closed}"), &theirs, &ours);
+    }
 }
 
 #[test]

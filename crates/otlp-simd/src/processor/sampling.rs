@@ -675,18 +675,27 @@ impl ProbabilisticSampler {
     /// id, tracestate, and priority (a rule's included).
     fn decide_by(&self, trace_id: &[u8], trace_state: &str, prio: Priority) -> Decision {
         let parsed = TraceState::parse(trace_state);
+        // (randomness, the tracestate to update, error), as the
+        // Collector's `randomnessFromSpan` of each sampler gives them.
         let (rnd, mut carrier, mut err) = match self.kind {
+            // Randomness that passes any threshold, and the tracestate as
+            // far as it parsed, even with an error.
+            Kind::Never => {
+                let (ts, e) = TraceState::parse_partial(trace_state);
+                (Some(MASK56), Some(ts), e.is_some())
+            }
             Kind::HashSeed { seed, .. } => {
-                let r = hash_randomness(trace_id, seed);
+                // An all-zero (or absent) trace id has no randomness.
+                let r = trace_randomness(trace_id).map(|_| hash_randomness(trace_id, seed));
                 match parsed {
-                    Err(_) => (Some(r), None, true),
+                    Err(_) => (r, None, true),
+                    // rv or th already there: not ours to touch.
+                    Ok(ts) if ts.rv.is_some() || ts.th.is_some() => (r, None, true),
                     Ok(mut ts) => {
-                        // rv or th already there: not ours to touch.
-                        let in_use = ts.rv.is_some() || ts.th.is_some();
-                        if !in_use {
-                            ts.rv = Some((hex14(r), r));
-                        }
-                        (Some(r), Some(ts), in_use)
+                        // Missing randomness is written as the largest.
+                        let rv = r.unwrap_or(MASK56);
+                        ts.rv = Some((hex14(rv), rv));
+                        (r, Some(ts), false)
                     }
                 }
             }

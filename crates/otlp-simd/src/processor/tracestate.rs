@@ -150,31 +150,52 @@ fn parse_ot(v: &str, ts: &mut TraceState) -> Result<(), TsError> {
 impl TraceState {
     /// Parses a W3C tracestate header value.
     pub(crate) fn parse(input: &str) -> Result<TraceState, TsError> {
+        let (ts, err) = TraceState::parse_partial(input);
+        err.map_or(Ok(ts), Err)
+    }
+
+    /// [`parse`](Self::parse), with what the Collector's parser keeps of
+    /// an erroneous value (its `NewW3CTraceState`): nothing when the whole
+    /// is too long or malformed; else the members read before a 32nd,
+    /// less those too long and the `ot` values (`rv`, `th`) that do not
+    /// parse.
+    pub(crate) fn parse_partial(input: &str) -> (TraceState, Option<TsError>) {
         let mut ts = TraceState::default();
         if input.is_empty() {
-            return Ok(ts);
+            return (ts, None);
         }
         if input.len() > 1024 {
-            return Err(TsError::Size);
+            return (ts, Some(TsError::Size));
         }
         for member in input.split(',') {
             let m = trim_ows(member);
             if m.is_empty() {
                 continue;
             }
-            let eq = m.find('=').filter(|&i| i >= 1).ok_or(TsError::Syntax)?;
-            if !key_ok(&m[..eq]) || !value_ok(&m[eq + 1..]) {
-                return Err(TsError::Syntax);
+            let valid = m
+                .find('=')
+                .filter(|&eq| eq >= 1 && key_ok(&m[..eq]) && value_ok(&m[eq + 1..]));
+            if valid.is_none() {
+                return (ts, Some(TsError::Syntax));
             }
         }
         let mut items = 0;
         let mut err = None;
-        for member in input.split(',') {
+        let mut rest = input;
+        // The Collector's scanner: a trailing separator ends the list
+        // without a member of its own; empty members count.
+        while !rest.is_empty() {
             items += 1;
-            // The Collector counts empty members too and stops at 32.
             if items >= 32 {
-                return Err(TsError::Size);
+                return (ts, Some(TsError::Size));
             }
+            let member = match rest.split_once(',') {
+                Some((m, r)) => {
+                    rest = r;
+                    m
+                }
+                None => std::mem::take(&mut rest),
+            };
             let m = trim_ows(member);
             let Some((k, v)) = m.split_once('=') else {
                 continue;
@@ -201,7 +222,7 @@ impl TraceState {
                 ts.others.push((k.to_owned(), v.to_owned()));
             }
         }
-        err.map_or(Ok(ts), Err)
+        (ts, err)
     }
 
     /// Writes it back: `ot=` first (rv, th, then other sub-keys), then the
