@@ -624,8 +624,7 @@ pub struct ProbabilisticSampler {
     rules: Rules,
     ids: Vec<[u8; 16]>,
     fast: Vec<usize>,
-    /// Per span: 0 drop (not sampled), 1 keep, 2 keep with the fast-path
-    /// tracestate, 3 drop (priority), 4 drop (error).
+    /// Per item, its state ([`NOT_SAMPLED`], [`KEPT`], ...).
     state: Vec<u8>,
     mask: Vec<u64>,
     /// The tracestate written to the spans of the common case it keeps.
@@ -758,6 +757,44 @@ impl ProbabilisticSampler {
             keep,
             tracestate,
             reason,
+        }
+    }
+}
+
+/// An item's state in the batch paths: dropped as not sampled, kept,
+/// kept by the column (the common case, its threshold still to write),
+/// dropped by priority, dropped for an error.
+const NOT_SAMPLED: u8 = 0;
+const KEPT: u8 = 1;
+const KEPT_BY_COLUMN: u8 = 2;
+const DROPPED_BY_PRIORITY: u8 = 3;
+const DROPPED_FOR_ERROR: u8 = 4;
+
+/// The state of an item decided on its own.
+fn state_of(keep: bool, reason: &str) -> u8 {
+    match (keep, reason) {
+        (true, _) => KEPT,
+        (false, "sampling_priority") => DROPPED_BY_PRIORITY,
+        (false, "sampling_error") => DROPPED_FOR_ERROR,
+        _ => NOT_SAMPLED,
+    }
+}
+
+/// Whether an item of `state` stays; one that goes is counted in `out`.
+fn settle(state: u8, out: &mut Outcome) -> bool {
+    match state {
+        KEPT | KEPT_BY_COLUMN => true,
+        DROPPED_BY_PRIORITY => {
+            out.drop("sampling_priority", 1);
+            false
+        }
+        DROPPED_FOR_ERROR => {
+            out.drop("sampling_error", 1);
+            false
+        }
+        _ => {
+            out.drop("not_sampled", 1);
+            false
         }
     }
 }
@@ -902,6 +939,21 @@ impl ProbabilisticSampler {
             (false, _, false) => "not_sampled",
         };
         (keep, reason)
+    }
+
+    /// Decides the common-case items gathered in `ids` against `base` as a
+    /// column, marking those kept.
+    fn mark_column(&mut self, base: Option<u64>) {
+        let Some(th) = base else { return };
+        if self.ids.is_empty() || th >= NEVER_SAMPLE {
+            return;
+        }
+        keep_mask_with(self.isa, &self.ids, th, &mut self.mask);
+        for (j, &i) in self.fast.iter().enumerate() {
+            if mask_bit(&self.mask, j) {
+                self.state[i] = KEPT_BY_COLUMN;
+            }
+        }
     }
 
     /// The trace id of a log record of the common case (a non-zero 16-byte
@@ -1066,40 +1118,24 @@ impl Processor for ProbabilisticSampler {
         self.ids.clear();
         self.fast.clear();
         self.state.clear();
-        let mut reasons: Vec<&'static str> = Vec::new();
         for rs in &mut batch.resource_spans {
             for ss in &mut rs.scope_spans {
                 for span in &mut ss.spans {
                     if let (Some(_), Some(id)) = (base, fast_eligible(span, &self.rules)) {
                         self.fast.push(self.state.len());
                         self.ids.push(id);
-                        self.state.push(0);
+                        self.state.push(NOT_SAMPLED);
                         continue;
                     }
                     let d = self.decide(span);
                     if let Some(ts) = d.tracestate {
                         span.trace_state = ts;
                     }
-                    self.state.push(match (d.keep, d.reason) {
-                        (true, _) => 1,
-                        (false, "sampling_priority") => 3,
-                        (false, "sampling_error") => 4,
-                        _ => 0,
-                    });
-                    reasons.push(d.reason);
+                    self.state.push(state_of(d.keep, d.reason));
                 }
             }
         }
-        if let Some(th) = base {
-            if !self.ids.is_empty() && th < NEVER_SAMPLE {
-                keep_mask_with(self.isa, &self.ids, th, &mut self.mask);
-                for (j, &i) in self.fast.iter().enumerate() {
-                    if mask_bit(&self.mask, j) {
-                        self.state[i] = 2;
-                    }
-                }
-            }
-        }
+        self.mark_column(base);
         let fast_ts = &self.fast_ts;
         let mut out = Outcome::default();
         let mut i = 0;
@@ -1108,25 +1144,10 @@ impl Processor for ProbabilisticSampler {
                 ss.spans.retain_mut(|span| {
                     let s = self.state[i];
                     i += 1;
-                    match s {
-                        1 => true,
-                        2 => {
-                            span.trace_state.clone_from(fast_ts);
-                            true
-                        }
-                        3 => {
-                            out.drop("sampling_priority", 1);
-                            false
-                        }
-                        4 => {
-                            out.drop("sampling_error", 1);
-                            false
-                        }
-                        _ => {
-                            out.drop("not_sampled", 1);
-                            false
-                        }
+                    if s == KEPT_BY_COLUMN {
+                        span.trace_state.clone_from(fast_ts);
                     }
+                    settle(s, &mut out)
                 });
             }
         }
@@ -1149,28 +1170,15 @@ impl Processor for ProbabilisticSampler {
                     if let (Some(_), Some(id)) = (base, self.log_fast_eligible(rec)) {
                         self.fast.push(self.state.len());
                         self.ids.push(id);
-                        self.state.push(0);
+                        self.state.push(NOT_SAMPLED);
                         continue;
                     }
-                    self.state.push(match self.decide_log(rec) {
-                        (true, _) => 1,
-                        (false, "sampling_priority") => 3,
-                        (false, "sampling_error") => 4,
-                        _ => 0,
-                    });
+                    let (keep, reason) = self.decide_log(rec);
+                    self.state.push(state_of(keep, reason));
                 }
             }
         }
-        if let Some(th) = base {
-            if !self.ids.is_empty() && th < NEVER_SAMPLE {
-                keep_mask_with(self.isa, &self.ids, th, &mut self.mask);
-                for (j, &i) in self.fast.iter().enumerate() {
-                    if mask_bit(&self.mask, j) {
-                        self.state[i] = 2;
-                    }
-                }
-            }
-        }
+        self.mark_column(base);
         let mut out = Outcome::default();
         let mut i = 0;
         for rl in &mut batch.resource_logs {
@@ -1178,32 +1186,17 @@ impl Processor for ProbabilisticSampler {
                 sl.log_records.retain_mut(|rec| {
                     let s = self.state[i];
                     i += 1;
-                    match s {
-                        1 => true,
-                        2 => {
-                            // Eligible: the record has no threshold yet.
-                            rec.attributes.push(KeyValue {
-                                key: THRESHOLD_ATTR.to_owned(),
-                                value: Some(AnyValue {
-                                    value: Some(Value::StringValue(self.log_tvalue.clone())),
-                                }),
-                                ..KeyValue::default()
-                            });
-                            true
-                        }
-                        3 => {
-                            out.drop("sampling_priority", 1);
-                            false
-                        }
-                        4 => {
-                            out.drop("sampling_error", 1);
-                            false
-                        }
-                        _ => {
-                            out.drop("not_sampled", 1);
-                            false
-                        }
+                    if s == KEPT_BY_COLUMN {
+                        // Eligible: the record has no threshold yet.
+                        rec.attributes.push(KeyValue {
+                            key: THRESHOLD_ATTR.to_owned(),
+                            value: Some(AnyValue {
+                                value: Some(Value::StringValue(self.log_tvalue.clone())),
+                            }),
+                            ..KeyValue::default()
+                        });
                     }
+                    settle(s, &mut out)
                 });
             }
             rl.scope_logs.retain(|s| !s.log_records.is_empty());
