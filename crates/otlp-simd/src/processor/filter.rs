@@ -1530,7 +1530,6 @@ mod tests {
     mod logs_and_metrics {
         use super::super::*;
         use crate::processor::string_attr;
-        use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
         use crate::proto::metrics::v1::{Gauge, ResourceMetrics, ScopeMetrics, Sum};
         use proptest::prelude::*;
 
@@ -1545,17 +1544,7 @@ mod tests {
             }
         }
 
-        fn logs(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
-            ExportLogsServiceRequest {
-                resource_logs: vec![ResourceLogs {
-                    scope_logs: vec![ScopeLogs {
-                        log_records: records,
-                        ..ScopeLogs::default()
-                    }],
-                    ..ResourceLogs::default()
-                }],
-            }
-        }
+        use crate::processor::logs_request as logs;
 
         fn point(env: &str, v: f64) -> NumberDataPoint {
             NumberDataPoint {

@@ -327,6 +327,24 @@ pub(crate) fn each_point_attributes(
     }
 }
 
+/// A logs request with `records` under one resource and scope (for
+/// tests).
+#[cfg(test)]
+pub(crate) fn logs_request(
+    records: Vec<crate::proto::logs::v1::LogRecord>,
+) -> ExportLogsServiceRequest {
+    use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }],
+    }
+}
+
 /// One metric of each data point type, each with one point whose
 /// attributes `attrs` makes (for tests).
 #[cfg(test)]
@@ -678,31 +696,6 @@ mod tests {
         assert_eq!(go_plain_float(f64::NEG_INFINITY), "-Inf");
     }
 
-    /// pdata's ByteSlice.AsRaw of an empty slice is nil, which
-    /// encoding/json writes as null (Go 1.26: {"b":null,"c":"AQ=="}).
-    #[test]
-    fn empty_bytes_in_a_map_are_null() {
-        use crate::proto::common::v1::{ArrayValue, KeyValueList};
-        use any_value::Value as V;
-        let v = |x: V| AnyValue { value: Some(x) };
-        let kv = |k: &str, x: V| KeyValue {
-            key: k.into(),
-            value: Some(v(x)),
-            ..KeyValue::default()
-        };
-        let map = v(V::KvlistValue(KeyValueList {
-            values: vec![
-                kv("b", V::BytesValue(vec![])),
-                kv("c", V::BytesValue(vec![1])),
-            ],
-        }));
-        assert_eq!(as_text(&map), r#"{"b":null,"c":"AQ=="}"#);
-        let list = v(V::ArrayValue(ArrayValue {
-            values: vec![v(V::BytesValue(vec![]))],
-        }));
-        assert_eq!(as_text(&list), "[null]");
-    }
-
     /// What Go's `encoding/json` writes for pdata's `AsRaw` of a map and a
     /// list (the strings as Go 1.26 produces them).
     #[test]
@@ -750,6 +743,19 @@ mod tests {
             ],
         }));
         assert_eq!(as_text(&list), r#"["<&>\"\\\n\u0001\b\u2028é",7]"#);
+        // pdata's ByteSlice.AsRaw of empty bytes is a nil slice, which
+        // Go's encoder writes as null.
+        let map = v(V::KvlistValue(KeyValueList {
+            values: vec![
+                kv("b", V::BytesValue(vec![])),
+                kv("c", V::BytesValue(vec![1])),
+            ],
+        }));
+        assert_eq!(as_text(&map), r#"{"b":null,"c":"AQ=="}"#);
+        let list = v(V::ArrayValue(ArrayValue {
+            values: vec![v(V::BytesValue(vec![]))],
+        }));
+        assert_eq!(as_text(&list), "[null]");
         // Go's encoder refuses NaN and the infinities: pdata writes nothing.
         let nan = v(V::ArrayValue(ArrayValue {
             values: vec![v(V::IntValue(1)), v(V::DoubleValue(f64::INFINITY))],

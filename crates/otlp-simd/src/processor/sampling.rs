@@ -1999,18 +1999,7 @@ mod tests {
         attr(key, Value::StringValue(v.into()))
     }
 
-    fn logs(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
-        use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
-        ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                scope_logs: vec![ScopeLogs {
-                    log_records: records,
-                    ..ScopeLogs::default()
-                }],
-                ..ResourceLogs::default()
-            }],
-        }
-    }
+    use crate::processor::logs_request as logs;
 
     fn records(batch: ExportLogsServiceRequest) -> Vec<LogRecord> {
         batch
