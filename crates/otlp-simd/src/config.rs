@@ -48,8 +48,9 @@
 //! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
 //! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
-//! `from_attribute`, `default_value`, `pattern`, `converted_type`, and
-//! `include` / `exclude` tables with the Collector's match properties
+//! `from_attribute`, `default_value`, `pattern`, `converted_type` (an empty
+//! `from_attribute`, `pattern` or `converted_type` is not given, as in the
+//! Collector), and `include` / `exclude` tables with the Collector's match properties
 //! (`match_type`, `services`, `span_names`, `span_kinds`, `log_bodies`,
 //! `log_severity_texts`, `log_severity_number = { min, match_undefined }`,
 //! `metric_names`, `attributes` and `resources` as `{ key, value }` lists,
@@ -58,7 +59,7 @@
 
 use crate::processor::adaptive::AdaptiveSampler;
 use crate::processor::attributes::{Action, ActionError, Source};
-use crate::processor::matching::{MatchError, MatchProperties, MatchType};
+use crate::processor::matching::{go_regex, MatchError, MatchProperties, MatchType};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{AttributeSource, Mode, SamplerError};
 use crate::processor::spanmetrics::{SpanMetrics, SpanMetricsError};
@@ -201,6 +202,8 @@ struct AttributesToml {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MatchToml {
+    /// Absent or empty: none, as in the Collector.
+    #[serde(default)]
     match_type: String,
     #[serde(default)]
     services: Vec<String>,
@@ -637,14 +640,18 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
         e.line_of_value("key", &a.key)
     };
     let bad = |message: String| ConfigError::Invalid { line, message };
-    let pattern = match &a.pattern {
-        Some(p) => Some(Regex::new(p).map_err(|err| ConfigError::Invalid {
+    // The Collector reads an empty from_attribute, pattern or
+    // converted_type as not given.
+    let from_attribute = a.from_attribute.as_deref().filter(|f| !f.is_empty());
+    let converted_type = a.converted_type.as_deref().filter(|t| !t.is_empty());
+    let pattern = match a.pattern.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => Some(go_regex(p).map_err(|err| ConfigError::Invalid {
             line: e.line_of_value("pattern", p),
             message: format!("pattern: {p:?} is not a valid regular expression: {err}"),
         })?),
         None => None,
     };
-    let sources = usize::from(a.value.is_some()) + usize::from(a.from_attribute.is_some());
+    let sources = usize::from(a.value.is_some()) + usize::from(from_attribute.is_some());
     let scalar = |what: &str, v: &toml::Value| -> Result<Value, ConfigError> {
         Ok(match v {
             toml::Value::String(s) => Value::StringValue(s.clone()),
@@ -666,7 +673,7 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
                 "action {kind} takes one of value and from_attribute, not both"
             )));
         }
-        if a.pattern.is_some() || a.converted_type.is_some() {
+        if pattern.is_some() || converted_type.is_some() {
             return Err(bad(format!(
                 "action {kind} does not take a pattern or a converted_type"
             )));
@@ -676,9 +683,9 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
             .as_ref()
             .map(|v| scalar("default_value", v))
             .transpose()?;
-        let src = match (&a.value, &a.from_attribute, &default) {
+        let src = match (&a.value, from_attribute, &default) {
             (Some(v), _, _) => Source::Value(scalar("value", v)?),
-            (None, Some(f), _) => Source::FromAttribute(f.clone()),
+            (None, Some(f), _) => Source::FromAttribute(f.to_owned()),
             // Only a default: it is the value.
             (None, None, Some(d)) => Source::Value(d.clone()),
             (None, None, None) => {
@@ -693,14 +700,15 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
         });
         action.map_err(|err| bad(err.to_string()))
     };
-    // The other actions take none of these.
+    // The other actions take neither (a default_value is not read, as in
+    // the Collector).
     let no_value = |what: &str| {
-        if sources > 0 || a.default_value.is_some() {
+        if sources > 0 {
             return Err(bad(format!(
-                "action {kind} does not take value, from_attribute or default_value"
+                "action {kind} does not take value or from_attribute"
             )));
         }
-        if what != "convert" && a.converted_type.is_some() {
+        if what != "convert" && converted_type.is_some() {
             return Err(bad(format!("action {kind} does not take a converted_type")));
         }
         Ok(())
@@ -712,10 +720,10 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
         "upsert" => Ok(with_value(Action::upsert)?),
         "convert" => {
             no_value("convert")?;
-            if a.pattern.is_some() {
+            if pattern.is_some() {
                 return Err(bad("action convert does not take a pattern".into()));
             }
-            let Some(to) = &a.converted_type else {
+            let Some(to) = converted_type else {
                 return Err(bad(
                     "action convert needs a converted_type (int, double or string)".into(),
                 ));
@@ -757,10 +765,10 @@ fn match_properties(
     key: &str,
     m: MatchToml,
 ) -> Result<MatchProperties, ConfigError> {
-    let match_type: MatchType = m
-        .match_type
-        .parse()
-        .map_err(|err: MatchError| invalid(e, key, err))?;
+    let match_type: Option<MatchType> = match m.match_type.as_str() {
+        "" => None,
+        t => Some(t.parse().map_err(|err: MatchError| invalid(e, key, err))?),
+    };
     let attrs = |list: Vec<MatchAttrToml>| -> Result<Vec<(String, Option<Value>)>, ConfigError> {
         list.into_iter()
             .map(|a| {
@@ -785,7 +793,8 @@ fn match_properties(
             })
             .collect()
     };
-    let mut p = MatchProperties::new(match_type)
+    let mut p = match_type
+        .map_or_else(MatchProperties::without_match_type, MatchProperties::new)
         .with_services(m.services)
         .with_span_names(m.span_names)
         .with_span_kinds(m.span_kinds)
@@ -1032,6 +1041,103 @@ pattern = "^tmp"
             let (l, msg) = err_line(&bad);
             assert_eq!(l, line, "{msg}");
             assert!(msg.contains(words), "{msg}");
+        }
+    }
+
+    /// The Collector takes include / exclude without a match_type as long
+    /// as nothing is compared (attributes and resources by key only,
+    /// log_severity_number), and an empty one as none.
+    #[test]
+    fn match_type_may_be_left_out_where_nothing_is_compared() {
+        let text = |props: &str| {
+            format!("[[processor]]\ntype = \"attributes\"\nactions = [{{ key = \"x\", action = \"upsert\", value = 1 }}]\ninclude = {{ {props} }}\n")
+        };
+        for ok in [
+            "attributes = [{ key = \"k\" }]",
+            "match_type = \"\", resources = [{ key = \"r\" }]",
+            "log_severity_number = { min = 9 }",
+        ] {
+            assert!(chain_from_toml(&text(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "services = [\"s\"]",
+            "attributes = [{ key = \"k\", value = \"v\" }]",
+            "libraries = [{ name = \"l\" }]",
+            "metric_names = [\"m\"]",
+        ] {
+            let (line, msg) = err_line(&text(bad));
+            assert_eq!(line, 4, "{msg}");
+            assert!(msg.contains("match_type \"\""), "{msg}");
+        }
+    }
+
+    /// What the Collector reads of action fields: an empty from_attribute,
+    /// pattern or converted_type is not given (an empty pattern deletes
+    /// nothing), and a default_value where it is not used is ignored.
+    #[test]
+    fn empty_action_fields_and_unused_defaults_read_as_in_the_collector() {
+        use crate::processor::string_attr;
+        use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
+        use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let run = |actions: &str| {
+            let text = format!("[[processor]]\ntype = \"attributes\"\nactions = [{actions}]\n");
+            let mut chain = chain_from_toml(&text).unwrap_or_else(|e| panic!("{actions}: {e}"));
+            let mut batch = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![Span {
+                            attributes: vec![
+                                string_attr("a", "1"),
+                                string_attr("b", "2"),
+                                string_attr("", "empty key"),
+                            ],
+                            ..Span::default()
+                        }],
+                        ..ScopeSpans::default()
+                    }],
+                    ..ResourceSpans::default()
+                }],
+            };
+            chain.process(&mut batch);
+            std::mem::take(&mut batch.resource_spans[0].scope_spans[0].spans[0].attributes)
+        };
+        // Only the key goes.
+        assert_eq!(
+            run("{ key = \"a\", action = \"delete\", pattern = \"\" }"),
+            [string_attr("", "empty key"), string_attr("b", "2")]
+        );
+        // The default, not the attribute with the empty key.
+        assert_eq!(
+            run("{ key = \"t\", action = \"insert\", from_attribute = \"\", default_value = \"d\" }")[3],
+            string_attr("t", "d")
+        );
+        for accepted in [
+            "{ key = \"t\", action = \"insert\", value = 1, from_attribute = \"\" }",
+            "{ key = \"t\", action = \"insert\", value = 1, pattern = \"\", converted_type = \"\" }",
+            "{ key = \"a\", action = \"hash\", default_value = 1 }",
+            "{ key = \"a\", action = \"delete\", default_value = 1 }",
+            "{ key = \"a\", action = \"extract\", pattern = \"(?P<x>.)\", default_value = 1 }",
+            "{ key = \"a\", action = \"convert\", converted_type = \"int\", pattern = \"\", default_value = 1 }",
+        ] {
+            run(accepted);
+        }
+        for (refused, words) in [
+            (
+                "{ key = \"t\", action = \"insert\", from_attribute = \"\" }",
+                "needs a value",
+            ),
+            (
+                "{ key = \"\", action = \"delete\", pattern = \"\" }",
+                "key or a pattern",
+            ),
+            (
+                "{ key = \"a\", action = \"convert\", converted_type = \"\" }",
+                "needs a converted_type",
+            ),
+        ] {
+            let text = format!("[[processor]]\ntype = \"attributes\"\nactions = [{refused}]\n");
+            let (_, msg) = err_line(&text);
+            assert!(msg.contains(words), "{refused}: {msg}");
         }
     }
 

@@ -1263,6 +1263,17 @@ fn attribute_actions_match_the_collector() {
                     "1.7976931348623159e308",
                 ][j],
             ),
+            // Long numbers, which Go's ParseFloat reads other than as the
+            // nearest double (1e-320 as 0, 60 as 6, 1 as 0).
+            string(
+                "s.long",
+                &[
+                    format!("1{}e-1220", "0".repeat(900)),
+                    format!("6{}e-799", "0".repeat(800)),
+                    format!("0.{}1e100001", "0".repeat(100_000)),
+                    format!("10.{}", "1".repeat(900)),
+                ][j % 4],
+            ),
             kv(
                 "d.int",
                 V::DoubleValue(
@@ -1335,6 +1346,11 @@ fn attribute_actions_match_the_collector() {
         ],
         &[
             ("key", "s.dbl2"),
+            ("action", "convert"),
+            ("converted_type", "double"),
+        ],
+        &[
+            ("key", "s.long"),
             ("action", "convert"),
             ("converted_type", "double"),
         ],
@@ -1675,6 +1691,17 @@ fn attribute_selection_matches_the_collector() {
         (
             Signal::Logs,
             r#"include = {match_type = "strict", attributes = [{key = "count", value = 2}, {key = "ratio", value = 0.5}]}"#,
+            true,
+        ),
+        // No match_type: taken where nothing is compared.
+        (
+            Signal::Traces,
+            r#"include = {attributes = [{key = "blob"}]}"#,
+            true,
+        ),
+        (
+            Signal::Logs,
+            r#"exclude = {log_severity_number = {min = 10}, resources = [{key = "service.name"}]}"#,
             true,
         ),
         (

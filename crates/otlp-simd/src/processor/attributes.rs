@@ -29,17 +29,20 @@
 //!   `default_value` when that attribute is absent.
 //!
 //! `include` / `exclude` select the items acted on, with the Collector's
-//! match properties ([`super::matching`]).
+//! match properties ([`super::matching`]). Patterns, there and in the
+//! actions configured from TOML, read `\d`, `\w`, `\s` and `\b` as ASCII,
+//! as Go's `regexp` does.
 //!
 //! Differences from the Collector: `from_context` is not supported;
 //! `value`, `default_value` and the values of match properties take
 //! scalars only (no lists or maps); the `regexp` cache settings of match
-//! properties are not taken (matching is not cached); match properties of
+//! properties are refused (matching is not cached); match properties of
 //! one signal leave the other signals' items untouched rather than
 //! failing their pipelines; hashing is SHA-256 (the Collector's current
 //! choice; SHA-1 before its feature gate).
 
 use super::attrs::AttrList;
+use super::go_strconv::go_parse_float;
 use super::matching::{selected, MatchError, MatchProperties, Selection};
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
@@ -246,193 +249,6 @@ fn go_f64_to_i64(f: f64) -> i64 {
     } else {
         f as i64
     }
-}
-
-/// Go's `strconv.ParseFloat(s, 64)`, `None` where it returns an error: a
-/// decimal or hexadecimal (`0x1.8p3`) number with an optional sign and
-/// underscores between digits, `inf` / `infinity` with an optional sign
-/// and `nan` without, in any case; out of range is an error.
-pub(crate) fn go_parse_float(s: &str) -> Option<f64> {
-    let (neg, body) = match s.as_bytes().first() {
-        Some(b'+') => (false, &s[1..]),
-        Some(b'-') => (true, &s[1..]),
-        _ => (false, s),
-    };
-    let sign = if neg { -1.0 } else { 1.0 };
-    if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
-        return Some(sign * f64::INFINITY);
-    }
-    if s.eq_ignore_ascii_case("nan") {
-        // Go's math.NaN() bits.
-        return Some(f64::from_bits(0x7ff8_0000_0000_0001));
-    }
-    let b = body.as_bytes();
-    if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' {
-        return go_parse_hex(&body[2..], neg).filter(|_| underscores_ok(s));
-    }
-    if !b
-        .iter()
-        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'))
-    {
-        return None;
-    }
-    let cleaned;
-    let text = if s.contains('_') {
-        if !underscores_ok(s) {
-            return None;
-        }
-        cleaned = s.replace('_', "");
-        cleaned.as_str()
-    } else {
-        s
-    };
-    // Rust's decimal grammar is Go's; Go calls an overflow an error.
-    text.parse::<f64>().ok().filter(|f| f.is_finite())
-}
-
-/// Go's `underscoreOK`: each underscore between digits (or after a base
-/// prefix).
-fn underscores_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    let mut saw = b'^';
-    let mut hex = false;
-    if b.len() >= i + 2 && b[i] == b'0' && matches!(b[i + 1] | 0x20, b'b' | b'o' | b'x') {
-        hex = (b[i + 1] | 0x20) == b'x';
-        i += 2;
-        saw = b'0';
-    }
-    for &c in &b[i..] {
-        if c.is_ascii_digit() || (hex && (c | 0x20).is_ascii_hexdigit()) {
-            saw = b'0';
-        } else if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-        } else {
-            if saw == b'_' {
-                return false;
-            }
-            saw = b'!';
-        }
-    }
-    saw != b'_'
-}
-
-/// The digits and exponent of a hexadecimal float after `0x` (Go's
-/// `readFloat` and `atofHex`, rounding to nearest even).
-fn go_parse_hex(s: &str, neg: bool) -> Option<f64> {
-    let b = s.as_bytes();
-    let (mut mantissa, mut trunc) = (0u64, false);
-    let (mut nd, mut nd_mant, mut dp) = (0i64, 0i64, 0i64);
-    let (mut saw_dot, mut saw_digits) = (false, false);
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'_' => {}
-            b'.' if !saw_dot => {
-                saw_dot = true;
-                dp = nd;
-            }
-            _ if c.is_ascii_hexdigit() => {
-                saw_digits = true;
-                if c == b'0' && nd == 0 {
-                    dp -= 1;
-                } else {
-                    nd += 1;
-                    if nd_mant < 16 {
-                        mantissa = mantissa * 16 + u64::from((c as char).to_digit(16)?);
-                        nd_mant += 1;
-                    } else if c != b'0' {
-                        trunc = true;
-                    }
-                }
-            }
-            _ => break,
-        }
-        i += 1;
-    }
-    if !saw_digits {
-        return None;
-    }
-    if !saw_dot {
-        dp = nd;
-    }
-    dp *= 4;
-    nd_mant *= 4;
-    // The binary exponent is required.
-    if i >= b.len() || (b[i] | 0x20) != b'p' {
-        return None;
-    }
-    i += 1;
-    let mut esign = 1;
-    match b.get(i) {
-        Some(b'+') => i += 1,
-        Some(b'-') => {
-            esign = -1;
-            i += 1
-        }
-        _ => {}
-    }
-    if !b.get(i).is_some_and(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut e = 0i64;
-    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
-        if b[i] != b'_' && e < 10_000 {
-            e = e * 10 + i64::from(b[i] - b'0');
-        }
-        i += 1;
-    }
-    if i != b.len() {
-        return None;
-    }
-    dp += e * esign;
-    let mut exp = if mantissa != 0 { dp - nd_mant } else { 0 };
-    // atofHex, for float64: 52 mantissa bits, bias -1023.
-    const MANT: u32 = 52;
-    let (max_exp, min_exp) = (1023i64, -1022i64);
-    exp += i64::from(MANT);
-    while mantissa != 0 && mantissa >> (MANT + 2) == 0 {
-        mantissa <<= 1;
-        exp -= 1;
-    }
-    if trunc {
-        mantissa |= 1;
-    }
-    while mantissa >> (1 + MANT + 2) != 0 {
-        mantissa = mantissa >> 1 | mantissa & 1;
-        exp += 1;
-    }
-    while mantissa > 1 && exp < min_exp - 2 {
-        mantissa = mantissa >> 1 | mantissa & 1;
-        exp += 1;
-    }
-    let mut round = mantissa & 3;
-    mantissa >>= 2;
-    round |= mantissa & 1;
-    exp += 2;
-    if round == 3 {
-        mantissa += 1;
-        if mantissa == 1 << (1 + MANT) {
-            mantissa >>= 1;
-            exp += 1;
-        }
-    }
-    if mantissa >> MANT == 0 {
-        exp = -1023;
-    }
-    if exp > max_exp {
-        return None;
-    }
-    let mut bits = mantissa & ((1 << MANT) - 1);
-    bits |= (((exp + 1023) as u64) & 0x7ff) << MANT;
-    if neg {
-        bits |= 1 << 63;
-    }
-    Some(f64::from_bits(bits))
 }
 
 fn set(attrs: &mut Vec<KeyValue>, key: &str, value: Option<AnyValue>, insert: bool, update: bool) {

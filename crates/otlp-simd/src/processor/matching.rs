@@ -11,7 +11,14 @@
 //! each pattern is searched for anywhere in the text (unanchored, as Go's
 //! `MatchString`), and attribute values are read as text (a string, `true`
 //! / `false`, an int, or a double in plain decimal notation; other types
-//! never match).
+//! never match). Patterns are the `regex` crate's, with `\d`, `\w`, `\s`
+//! and `\b` ASCII and `\<`, `\>` plain characters, as in Go's `regexp`;
+//! syntax that only one of them has, or that they read otherwise (Go's
+//! `\Q...\E`; the crate's `(?x)`, and its class operators `&&`, `--`,
+//! `~~`, which Go reads as characters), is not translated.
+//! Without a `match_type`, as in the Collector, only properties that
+//! compare nothing can be given (attributes and resources without values,
+//! `log_severity_number`).
 //!
 //! - spans: `services` (the resource's `service.name` as text, or
 //!   `<nil-service-name>`), `span_names`, `span_kinds`
@@ -87,16 +94,61 @@ enum Strings {
     Regexp(Vec<Regex>),
 }
 
+/// A pattern as Go's `regexp` reads it, for the syntax both share: `\d`,
+/// `\w`, `\s` and `\b` are ASCII there (`[0-9]`, `[0-9A-Za-z_]`,
+/// `[\t\n\f\r ]`, and the boundary between those word characters and
+/// others), where the `regex` crate's are Unicode; `\<` and `\>` are the
+/// characters `<` and `>` there, and word boundaries here.
+pub(crate) fn go_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        // An escape is two characters: the second never starts another.
+        let Some(e) = chars.next() else {
+            out.push(c);
+            break;
+        };
+        // Nested classes are unions in the `regex` crate, so the classes
+        // read the same inside brackets.
+        out.push_str(match e {
+            'd' => "[0-9]",
+            'D' => "[^0-9]",
+            'w' => "[0-9A-Za-z_]",
+            'W' => "[^0-9A-Za-z_]",
+            's' => "[\\t\\n\\f\\r ]",
+            'S' => "[^\\t\\n\\f\\r ]",
+            'b' => "(?-u:\\b)",
+            'B' => "(?-u:\\B)",
+            '<' => "<",
+            '>' => ">",
+            _ => {
+                out.push(c);
+                out.push(e);
+                continue;
+            }
+        });
+    }
+    Regex::new(&out)
+}
+
+fn compile(p: &str) -> Result<Regex, MatchError> {
+    go_regex(p).map_err(|e| MatchError::Regex(p.to_owned(), e.to_string()))
+}
+
 impl Strings {
-    fn new(match_type: MatchType, items: &[String]) -> Result<Strings, MatchError> {
+    /// Without a match type, no strings can be compared (the Collector's
+    /// "unrecognized match_type").
+    fn new(match_type: Option<MatchType>, items: &[String]) -> Result<Strings, MatchError> {
         Ok(match match_type {
-            MatchType::Strict => Strings::Strict(items.to_vec()),
-            MatchType::Regexp => Strings::Regexp(
-                items
-                    .iter()
-                    .map(|p| Regex::new(p).map_err(|e| MatchError::Regex(p.clone(), e.to_string())))
-                    .collect::<Result<_, _>>()?,
-            ),
+            None => return Err(MatchError::MatchType(String::new())),
+            Some(MatchType::Strict) => Strings::Strict(items.to_vec()),
+            Some(MatchType::Regexp) => {
+                Strings::Regexp(items.iter().map(|p| compile(p)).collect::<Result<_, _>>()?)
+            }
         })
     }
 
@@ -149,7 +201,7 @@ impl AttrMatch {
 }
 
 fn attr_matchers(
-    match_type: MatchType,
+    match_type: Option<MatchType>,
     entries: &[(String, Option<Value>)],
 ) -> Result<Vec<AttrMatch>, MatchError> {
     entries
@@ -160,12 +212,14 @@ fn attr_matchers(
             }
             Ok(match (v, match_type) {
                 (None, _) => AttrMatch::Present(k.clone()),
-                (Some(v), MatchType::Strict) => AttrMatch::Equal(k.clone(), v.clone()),
-                (Some(Value::StringValue(p)), MatchType::Regexp) => AttrMatch::Text(
-                    k.clone(),
-                    Regex::new(p).map_err(|e| MatchError::Regex(p.clone(), e.to_string()))?,
-                ),
-                (Some(_), MatchType::Regexp) => return Err(MatchError::RegexpValue(k.clone())),
+                (Some(_), None) => return Err(MatchError::MatchType(String::new())),
+                (Some(v), Some(MatchType::Strict)) => AttrMatch::Equal(k.clone(), v.clone()),
+                (Some(Value::StringValue(p)), Some(MatchType::Regexp)) => {
+                    AttrMatch::Text(k.clone(), compile(p)?)
+                }
+                (Some(_), Some(MatchType::Regexp)) => {
+                    return Err(MatchError::RegexpValue(k.clone()))
+                }
             })
         })
         .collect()
@@ -174,7 +228,8 @@ fn attr_matchers(
 /// The properties as configured (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatchProperties {
-    match_type: MatchType,
+    /// `None`: not given (see [`MatchProperties::without_match_type`]).
+    match_type: Option<MatchType>,
     services: Vec<String>,
     span_names: Vec<String>,
     span_kinds: Vec<String>,
@@ -193,7 +248,18 @@ impl MatchProperties {
     /// No properties yet, compared with `match_type`.
     pub fn new(match_type: MatchType) -> MatchProperties {
         MatchProperties {
-            match_type,
+            match_type: Some(match_type),
+            ..MatchProperties::without_match_type()
+        }
+    }
+
+    /// No properties yet, and no `match_type` (the Collector's empty one):
+    /// then only properties that compare nothing can be given (attributes
+    /// and resources without values, `log_severity_number`); any other is
+    /// an error, as it fails the Collector's pipeline.
+    pub fn without_match_type() -> MatchProperties {
+        MatchProperties {
+            match_type: None,
             services: Vec::new(),
             span_names: Vec::new(),
             span_kinds: Vec::new(),
@@ -281,7 +347,7 @@ impl MatchProperties {
                 "for spans, one of services, span_names, span_kinds, attributes, resources or libraries is needed",
             ));
         }
-        if self.match_type == MatchType::Strict {
+        if self.match_type == Some(MatchType::Strict) {
             const KINDS: [&str; 5] = [
                 "SPAN_KIND_INTERNAL",
                 "SPAN_KIND_SERVER",
@@ -672,6 +738,79 @@ mod tests {
             &span("GET /", vec![string_attr("skip", "true")]),
             &scope("app.web", "1.0")
         ));
+    }
+
+    /// What Go 1.26's `regexp.MatchString` answers (printed by a Go
+    /// program): its `\d`, `\w`, `\s` and `\b` are ASCII, `\<` and `\>`
+    /// are characters; case folding and Unicode classes are there too.
+    #[test]
+    fn patterns_read_as_go_reads_them() {
+        for (pattern, text, want) in [
+            (r"^\d+$", "٣", false),
+            (r"^\d+$", "3", true),
+            (r"^\w+$", "é", false),
+            (r"^\w+$", "a_1", true),
+            (r"^\s$", "\u{a0}", false),
+            (r"^\s$", "\u{b}", false),
+            (r"^\s$", "\t", true),
+            (r"\bé", "é", false),
+            (r"\Bé", "é", true),
+            (r"^[\d]$", "٣", false),
+            (r"^\D$", "٣", true),
+            (r"^[^\d]$", "٣", true),
+            (r"^[\w.]+$", "a.b", true),
+            (r"\<y\>", "x<y>", true),
+            (r"\bx\b", "a x b", true),
+            (r"(?i)^GET", "get /", true),
+            (r"\pL", "é", true),
+        ] {
+            assert_eq!(
+                go_regex(pattern).unwrap().is_match(text),
+                want,
+                "{pattern} on {text:?}"
+            );
+        }
+        // As a match property.
+        let digits = props(MatchType::Regexp).with_span_names(vec![r"^\d+$".into()]);
+        let s = Selection::new(Some(digits), None).unwrap();
+        let pair = s.spans.as_ref().unwrap();
+        let named = |name: &str| Span {
+            name: name.into(),
+            ..Span::default()
+        };
+        assert!(selected(pair, |m| m.matches_span(&named("42"), None, None)));
+        assert!(!selected(pair, |m| m.matches_span(
+            &named("٤٢"),
+            None,
+            None
+        )));
+    }
+
+    /// Without a match_type, the Collector takes properties that compare
+    /// nothing and fails the others ("unrecognized match_type").
+    #[test]
+    fn without_a_match_type_only_presence_is_matched() {
+        let keys = MatchProperties::without_match_type()
+            .with_attributes(vec![("k".into(), None)])
+            .with_resources(vec![("r".into(), None)]);
+        let s = Selection::new(Some(keys), None).unwrap();
+        assert!(s.spans.is_ok() && s.logs.is_ok());
+        let severity = MatchProperties::without_match_type().with_log_severity_number(9, false);
+        assert!(Selection::new(None, Some(severity)).unwrap().logs.is_ok());
+        for bad in [
+            MatchProperties::without_match_type().with_span_names(vec!["a".into()]),
+            MatchProperties::without_match_type().with_span_kinds(vec!["SPAN_KIND_SERVER".into()]),
+            MatchProperties::without_match_type().with_metric_names(vec!["m".into()]),
+            MatchProperties::without_match_type().with_libraries(vec![("l".into(), None)]),
+            MatchProperties::without_match_type()
+                .with_attributes(vec![("k".into(), Some(Value::StringValue("v".into())))]),
+        ] {
+            assert_eq!(
+                Selection::new(Some(bad.clone()), None).unwrap_err(),
+                MatchError::MatchType(String::new()),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

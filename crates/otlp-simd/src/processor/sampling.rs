@@ -21,9 +21,10 @@
 //!   Collector builds it, so later consistent samplers agree.
 //!
 //! As in the Collector, a `sampling.priority` attribute of 0 drops the span
-//! and a positive one keeps it (int, double, or a string holding a
-//! number); an unparsable tracestate, an arriving threshold the randomness
-//! contradicts, missing randomness (an all-zero trace id), or in
+//! and a positive one keeps it (int, double, or a string Go's
+//! `strconv.ParseFloat` reads); an unparsable tracestate, an arriving
+//! threshold the randomness contradicts, missing randomness (an all-zero
+//! trace id, except at 0 %, where no randomness is read), or in
 //! `hash_seed` mode an `rv` or `th` already present, is an error: the span
 //! is dropped when `fail_closed` (the default) and kept otherwise.
 //!
@@ -67,6 +68,7 @@
 //! `from_attribute` or `sampling_priority` is unset, as there.
 
 use super::attrs::{proto_put, proto_value};
+use super::go_strconv::go_parse_float;
 use super::span::{EndingSpan, SpanStep, Verdict};
 use super::tracestate::{hex14, parse_rvalue, parse_tvalue, tvalue, TraceState};
 use super::{prune_empty, Outcome, Processor};
@@ -557,8 +559,8 @@ fn priority(span: &Span) -> Priority {
     priority_of(match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
         Some(Value::IntValue(i)) => Some(*i as f64),
         Some(Value::DoubleValue(d)) => Some(*d),
-        // Go's strconv.ParseFloat; Rust's parser takes the same decimal forms.
-        Some(Value::StringValue(s)) => s.parse::<f64>().ok(),
+        // Go's strconv.ParseFloat (hexadecimal and underscores included).
+        Some(Value::StringValue(s)) => go_parse_float(s),
         _ => None,
     })
 }
@@ -575,7 +577,7 @@ fn sdk_priority(attrs: &[opentelemetry::KeyValue]) -> Priority {
     priority_of(match &kv.value {
         V::I64(i) => Some(*i as f64),
         V::F64(d) => Some(*d),
-        V::String(s) => s.as_str().parse::<f64>().ok(),
+        V::String(s) => go_parse_float(s.as_str()),
         _ => None,
     })
 }
@@ -1463,6 +1465,27 @@ mod tests {
         // A priority of 0 still wins.
         err.attributes.push(string_attr("sampling.priority", "0"));
         assert!(!s.decide(&err).keep);
+    }
+
+    /// The Collector reads a string `sampling.priority` with Go's
+    /// `strconv.ParseFloat`: hexadecimal and underscores are numbers, and
+    /// a long number can read as 0 (1e-320 does, written with 900 zeros).
+    #[test]
+    fn priority_strings_are_read_as_go_parses_floats() {
+        let with_priority = |p: &str| {
+            let mut sp = span(id_with_r(0), "");
+            sp.attributes.push(string_attr("sampling.priority", p));
+            sp
+        };
+        let none = sampler(Mode::Proportional, 0.0);
+        for p in ["0x1p0", "1_0", "0x.8p1"] {
+            assert!(none.decide(&with_priority(p)).keep, "{p}");
+        }
+        let all = sampler(Mode::Proportional, 100.0);
+        for p in ["0x0p0", "0_0", &format!("1{}e-1220", "0".repeat(900))] {
+            let d = all.decide(&with_priority(p));
+            assert_eq!((d.keep, d.reason), (false, "sampling_priority"), "{p:.10}");
+        }
     }
 
     fn tid(hex: &str) -> [u8; 16] {
