@@ -1324,20 +1324,7 @@ mod tests {
         }
     }
 
-    fn log_batch(
-        records: Vec<crate::proto::logs::v1::LogRecord>,
-    ) -> crate::proto::collector::logs::v1::ExportLogsServiceRequest {
-        use crate::proto::logs::v1::{ResourceLogs, ScopeLogs};
-        ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                scope_logs: vec![ScopeLogs {
-                    log_records: records,
-                    ..ScopeLogs::default()
-                }],
-                ..ResourceLogs::default()
-            }],
-        }
-    }
+    use crate::processor::logs_request as log_batch;
 
     fn map_value(entries: Vec<KeyValue>) -> AnyValue {
         AnyValue {
