@@ -419,11 +419,9 @@ impl Processor for Attributes {
         for rs in &mut batch.resource_spans {
             for ss in &mut rs.scope_spans {
                 for span in &mut ss.spans {
-                    if !self.selection.is_set()
-                        || selected(pair, |m| {
-                            m.matches_span(span, rs.resource.as_ref(), ss.scope.as_ref())
-                        })
-                    {
+                    if selected(pair, |m| {
+                        m.matches_span(span, rs.resource.as_ref(), ss.scope.as_ref())
+                    }) {
                         self.apply(&mut span.attributes);
                     }
                 }
@@ -439,11 +437,9 @@ impl Processor for Attributes {
         for rl in &mut batch.resource_logs {
             for sl in &mut rl.scope_logs {
                 for record in &mut sl.log_records {
-                    if !self.selection.is_set()
-                        || selected(pair, |m| {
-                            m.matches_log(record, rl.resource.as_ref(), sl.scope.as_ref())
-                        })
-                    {
+                    if selected(pair, |m| {
+                        m.matches_log(record, rl.resource.as_ref(), sl.scope.as_ref())
+                    }) {
                         self.apply(&mut record.attributes);
                     }
                 }

@@ -573,8 +573,6 @@ impl Matcher {
 /// is nothing to match, `Err` where the properties do not apply.
 #[derive(Clone, Debug)]
 pub(crate) struct Selection {
-    include: Option<MatchProperties>,
-    exclude: Option<MatchProperties>,
     pub(crate) spans: Result<(Option<Matcher>, Option<Matcher>), MatchError>,
     pub(crate) logs: Result<(Option<Matcher>, Option<Matcher>), MatchError>,
     pub(crate) metrics: Result<(Option<Matcher>, Option<Matcher>), MatchError>,
@@ -583,8 +581,6 @@ pub(crate) struct Selection {
 impl Default for Selection {
     fn default() -> Self {
         Selection {
-            include: None,
-            exclude: None,
             spans: Ok((None, None)),
             logs: Ok((None, None)),
             metrics: Ok((None, None)),
@@ -627,22 +623,15 @@ impl Selection {
             return Err(errors[0].clone());
         }
         Ok(Selection {
-            include,
-            exclude,
             spans,
             logs,
             metrics,
         })
     }
-
-    /// Whether anything was configured.
-    pub(crate) fn is_set(&self) -> bool {
-        self.include.is_some() || self.exclude.is_some()
-    }
 }
 
 /// Whether an item is acted on: matched by the include (if any) and not by
-/// the exclude (if any).
+/// the exclude (if any); every item when neither is given.
 pub(crate) fn selected(
     pair: &(Option<Matcher>, Option<Matcher>),
     matches: impl Fn(&Matcher) -> bool,
