@@ -43,7 +43,8 @@
 //! `blocked_literals` (this crate's scanner). `filter` keys: `span`,
 //! `spanevent`, `log_record`, `metric`, `datapoint` (condition lists, see
 //! [`crate::processor::filter`]).
-//! `adaptive_sampler` keys: `spans_per_second`, `window` (`"1s"`),
+//! `adaptive_sampler` keys: `spans_per_second`, `logs_per_second` (at least
+//! one of them), `window` (`"1s"`),
 //! `keep_span_names`, `keep_attributes` (a table of key = string value;
 //! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
 //! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace` (see
@@ -159,7 +160,8 @@ struct FilterToml {
 struct AdaptiveToml {
     #[allow(dead_code)]
     r#type: String,
-    spans_per_second: f64,
+    spans_per_second: Option<f64>,
+    logs_per_second: Option<f64>,
     window: Option<String>,
     #[serde(default)]
     keep_span_names: Vec<String>,
@@ -572,8 +574,24 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 let c: AdaptiveToml = value
                     .try_into()
                     .map_err(|err| e.syntax::<AdaptiveToml>(&table, err))?;
-                let mut a = AdaptiveSampler::new(c.spans_per_second)
-                    .map_err(|err| invalid(&e, "spans_per_second", err))?;
+                let mut a = match (c.spans_per_second, c.logs_per_second) {
+                    (Some(spans), _) => AdaptiveSampler::new(spans)
+                        .map_err(|err| invalid(&e, "spans_per_second", err))?,
+                    (None, Some(logs)) => AdaptiveSampler::for_logs(logs)
+                        .map_err(|err| invalid(&e, "logs_per_second", err))?,
+                    (None, None) => {
+                        return Err(invalid(
+                            &e,
+                            "type",
+                            "an adaptive_sampler needs spans_per_second, logs_per_second or both",
+                        ))
+                    }
+                };
+                if let (Some(_), Some(logs)) = (c.spans_per_second, c.logs_per_second) {
+                    a = a
+                        .with_logs_per_second(logs)
+                        .map_err(|err| invalid(&e, "logs_per_second", err))?;
+                }
                 if let Some(w) = &c.window {
                     let d = parse_duration(w).ok_or_else(|| {
                         invalid(&e, "window", format!("{w:?} is not a duration such as \"1s\""))
@@ -1161,6 +1179,36 @@ pattern = "^tmp"
         let (line, msg) =
             err_line("[[processor]]\ntype = \"adaptive_sampler\"\n\nspans_per_second = -1\n");
         assert_eq!(line, 4, "{msg}");
+        let (line, msg) = err_line(
+            "[[processor]]\ntype = \"adaptive_sampler\"\nspans_per_second = 5\nlogs_per_second = 0\n",
+        );
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("logs_per_second"), "{msg}");
+        let (line, msg) = err_line("[[processor]]\ntype = \"adaptive_sampler\"\nwindow = \"2s\"\n");
+        assert_eq!(line, 2, "{msg}");
+        assert!(
+            msg.contains("needs spans_per_second, logs_per_second"),
+            "{msg}"
+        );
+        // Log records only: the spans pass, the records are sampled.
+        let mut chain = chain_from_toml(
+            "[[processor]]\ntype = \"adaptive_sampler\"\nlogs_per_second = 1\nwindow = \"1ms\"\n",
+        )
+        .unwrap();
+        let records = (0..2000u64)
+            .map(|i| crate::proto::logs::v1::LogRecord {
+                time_unix_nano: i,
+                ..Default::default()
+            })
+            .collect::<Vec<_>>();
+        let mut dropped = 0;
+        for _ in 0..50 {
+            let mut logs = crate::processor::logs_request(records.clone());
+            let report = chain.process_logs(&mut logs);
+            dropped += report.spans_in - report.spans_out;
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert!(dropped > 0);
         let (line, msg) = err_line(
             "[[processor]]\ntype = \"adaptive_sampler\"\nspans_per_second = 5\nwindow = \"soon\"\n",
         );

@@ -1,31 +1,50 @@
-//! Adaptive sampling: a target of spans per second, kept by adjusting a
-//! consistent probability sampler as the arriving rate changes.
+//! Adaptive sampling: a target of spans (and, when asked, log records) per
+//! second, kept by adjusting a consistent probability sampler as the
+//! arriving rate changes.
 //!
 //! Time is cut into windows (one second by default). At the end of each
 //! window the arriving rate is estimated (the first window's rate, then an
 //! even mix of the last estimate and the window's rate) and the sampling
-//! probability becomes `min(1, target / rate)`. Spans are decided by an
+//! probability becomes `min(1, target / rate)`. Items are decided by an
 //! `equalizing` [`ProbabilisticSampler`] at that probability: by the
 //! randomness of their trace id, so whole traces are kept or dropped
-//! together and the threshold is written to `tracestate` as `ot=th:...`
-//! (spans that arrive with a lower probability pass as they are). Until the
-//! first window ends every span is kept.
+//! together, and the threshold is written down (`ot=th:...` in a span's
+//! `tracestate`, `sampling.threshold` on a log record; items that arrive
+//! with a lower probability pass as they are). Until the first window ends
+//! every item is kept.
 //!
-//! Rules keep spans whatever the rate: `keep_span_names` (exact names) and
-//! `keep_attributes` (an attribute of the span equal to a string). Kept by
-//! a rule, a span is not counted against the target and its tracestate is
-//! left alone. Spans kept by a rule go on in resource and scope entries of
-//! their own (copies of theirs), after the others.
+//! Spans and log records are measured and sampled apart, each signal
+//! against its own target: [`AdaptiveSampler::new`] sets the spans' and
+//! [`AdaptiveSampler::with_logs_per_second`] the log records' (without it
+//! log records pass through; [`AdaptiveSampler::for_logs`] samples log
+//! records only). A log record without a trace id and without a
+//! `sampling.randomness` attribute is given one: 56 random bits written
+//! as that attribute (explicit randomness, as the consistent probability
+//! sampling specification allows), so that samplers after this one decide
+//! it the same way. A log record whose `sampling.randomness` or
+//! `sampling.threshold` cannot be read is dropped (`sampling_error`), as
+//! the Collector's sampler does when failing closed.
 //!
-//! The time is read once per batch ([`AdaptiveSampler::process_at`] takes
-//! it from the caller, for tests and replays). This crate's addition: the
-//! Collector has no adaptive sampler.
+//! Rules keep items whatever the rate: `keep_span_names` (exact span
+//! names) and `keep_attributes` (an attribute of the span or log record
+//! equal to a string). Kept by a rule, an item is not counted against the
+//! target and is left as it came. Spans kept by a rule go on in resource
+//! and scope entries of their own (copies of theirs), after the others;
+//! log records stay where they are.
+//!
+//! The time is read once per batch ([`AdaptiveSampler::process_at`] and
+//! [`AdaptiveSampler::process_logs_at`] take it from the caller, for tests
+//! and replays). This crate's addition: the Collector has no adaptive
+//! sampler.
 
 use super::sampling::{Mode, ProbabilisticSampler, SamplerError};
 use super::{count_spans, prune_empty, Outcome, Processor};
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::any_value::Value;
+use crate::proto::common::v1::KeyValue;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use crate::threshold::MASK56;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -37,20 +56,17 @@ const MIN_PERCENTAGE: f64 = 1e-6;
 #[non_exhaustive]
 pub enum AdaptiveError {
     /// The target is not a positive finite number.
-    #[error("the target of spans per second must be positive and finite, not {0}")]
+    #[error("the target of items per second must be positive and finite, not {0}")]
     Target(f64),
     /// A zero window.
     #[error("the window must be longer than zero")]
     Window,
 }
 
-/// Keeps about a target number of spans per second; see the module docs.
+/// One signal's target, rate estimate and sampler.
 #[derive(Debug)]
-pub struct AdaptiveSampler {
+struct Track {
     target: f64,
-    window: Duration,
-    keep_names: Vec<String>,
-    keep_attributes: Vec<(String, String)>,
     sampler: ProbabilisticSampler,
     percentage: f64,
     window_start: Option<Instant>,
@@ -58,18 +74,14 @@ pub struct AdaptiveSampler {
     rate: Option<f64>,
 }
 
-impl AdaptiveSampler {
-    /// Aims at `spans_per_second`, with one-second windows.
-    pub fn new(spans_per_second: f64) -> Result<AdaptiveSampler, AdaptiveError> {
-        if !(spans_per_second.is_finite() && spans_per_second > 0.0) {
-            return Err(AdaptiveError::Target(spans_per_second));
+impl Track {
+    fn new(target: f64) -> Result<Track, AdaptiveError> {
+        if !(target.is_finite() && target > 0.0) {
+            return Err(AdaptiveError::Target(target));
         }
-        Ok(AdaptiveSampler {
-            target: spans_per_second,
-            window: Duration::from_secs(1),
-            keep_names: Vec::new(),
-            keep_attributes: Vec::new(),
-            sampler: sampler_at(100.0).map_err(|_| AdaptiveError::Target(spans_per_second))?,
+        Ok(Track {
+            target,
+            sampler: sampler_at(100.0).map_err(|_| AdaptiveError::Target(target))?,
             percentage: 100.0,
             window_start: None,
             seen: 0,
@@ -77,7 +89,95 @@ impl AdaptiveSampler {
         })
     }
 
-    /// The length of a window (default one second).
+    /// Ends the window if `now` is past it: a new rate estimate and the
+    /// percentage that follows from it.
+    fn tick(&mut self, now: Instant, window: Duration) {
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < window {
+            return;
+        }
+        let window_rate = self.seen as f64 / elapsed.as_secs_f64();
+        let rate = match self.rate {
+            None => window_rate,
+            Some(r) => (r + window_rate) / 2.0,
+        };
+        self.rate = Some(rate);
+        let pct = if rate <= self.target {
+            100.0
+        } else {
+            (self.target / rate * 100.0).max(MIN_PERCENTAGE)
+        };
+        if pct != self.percentage {
+            // The percentage is within (0, 100]: always a valid sampler.
+            if let Ok(sampler) = sampler_at(pct) {
+                self.percentage = pct;
+                self.sampler = sampler;
+            }
+        }
+        self.window_start = Some(now);
+        self.seen = 0;
+    }
+}
+
+/// Keeps about a target number of spans (and log records) per second; see
+/// the module docs.
+#[derive(Debug)]
+pub struct AdaptiveSampler {
+    window: Duration,
+    keep_names: Vec<String>,
+    keep_attributes: Vec<(String, String)>,
+    spans: Option<Track>,
+    logs: Option<Track>,
+    /// The state of the generator of log records' randomness (splitmix64).
+    rng: u64,
+}
+
+impl AdaptiveSampler {
+    /// Aims at `spans_per_second`, with one-second windows; log records
+    /// pass through unless [`with_logs_per_second`](Self::with_logs_per_second)
+    /// gives them a target.
+    pub fn new(spans_per_second: f64) -> Result<AdaptiveSampler, AdaptiveError> {
+        Ok(AdaptiveSampler::unset(
+            Some(Track::new(spans_per_second)?),
+            None,
+        ))
+    }
+
+    /// Aims at `logs_per_second` log records, with one-second windows;
+    /// spans pass through.
+    pub fn for_logs(logs_per_second: f64) -> Result<AdaptiveSampler, AdaptiveError> {
+        Ok(AdaptiveSampler::unset(
+            None,
+            Some(Track::new(logs_per_second)?),
+        ))
+    }
+
+    fn unset(spans: Option<Track>, logs: Option<Track>) -> AdaptiveSampler {
+        use std::hash::{BuildHasher, Hasher};
+        AdaptiveSampler {
+            window: Duration::from_secs(1),
+            keep_names: Vec::new(),
+            keep_attributes: Vec::new(),
+            spans,
+            logs,
+            rng: std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish(),
+        }
+    }
+
+    /// Samples log records too, aiming at `logs_per_second` of them
+    /// (measured apart from the spans).
+    pub fn with_logs_per_second(
+        mut self,
+        logs_per_second: f64,
+    ) -> Result<AdaptiveSampler, AdaptiveError> {
+        self.logs = Some(Track::new(logs_per_second)?);
+        Ok(self)
+    }
+
+    /// The length of a window (default one second), for both signals.
     pub fn with_window(mut self, window: Duration) -> Result<AdaptiveSampler, AdaptiveError> {
         if window.is_zero() {
             return Err(AdaptiveError::Window);
@@ -92,7 +192,8 @@ impl AdaptiveSampler {
         self
     }
 
-    /// Keeps every span whose attribute `key` is the string `value`.
+    /// Keeps every span and log record whose attribute `key` is the string
+    /// `value`.
     pub fn with_keep_attribute(
         mut self,
         key: impl Into<String>,
@@ -102,55 +203,40 @@ impl AdaptiveSampler {
         self
     }
 
-    /// The sampling percentage in force.
+    /// The percentage of spans kept now (100 when spans are not sampled).
     pub fn percentage(&self) -> f64 {
-        self.percentage
+        self.spans.as_ref().map_or(100.0, |t| t.percentage)
     }
 
     /// The estimated arriving rate, spans per second, once a window ended.
     pub fn rate(&self) -> Option<f64> {
-        self.rate
+        self.spans.as_ref()?.rate
+    }
+
+    /// The percentage of log records kept now (100 when they are not
+    /// sampled).
+    pub fn log_percentage(&self) -> f64 {
+        self.logs.as_ref().map_or(100.0, |t| t.percentage)
+    }
+
+    /// The estimated arriving rate, log records per second, once a window
+    /// ended.
+    pub fn log_rate(&self) -> Option<f64> {
+        self.logs.as_ref()?.rate
     }
 
     fn kept_by_rule(&self, span: &Span) -> bool {
         self.keep_names.contains(&span.name)
-            || self.keep_attributes.iter().any(|(k, v)| {
-                span.attributes.iter().any(|kv| {
-                    kv.key == *k
-                        && matches!(
-                            kv.value.as_ref().and_then(|x| x.value.as_ref()),
-                            Some(Value::StringValue(s)) if s == v
-                        )
-                })
-            })
+            || kept_by_attribute(&self.keep_attributes, &span.attributes)
     }
 
     /// Processes `batch` as arriving at `now`.
     pub fn process_at(&mut self, batch: &mut ExportTraceServiceRequest, now: Instant) -> Outcome {
-        let start = *self.window_start.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(start);
-        if elapsed >= self.window {
-            let window_rate = self.seen as f64 / elapsed.as_secs_f64();
-            let rate = match self.rate {
-                None => window_rate,
-                Some(r) => (r + window_rate) / 2.0,
-            };
-            self.rate = Some(rate);
-            let pct = if rate <= self.target {
-                100.0
-            } else {
-                (self.target / rate * 100.0).max(MIN_PERCENTAGE)
-            };
-            if pct != self.percentage {
-                // The percentage is within (0, 100]: always a valid sampler.
-                if let Ok(sampler) = sampler_at(pct) {
-                    self.percentage = pct;
-                    self.sampler = sampler;
-                }
-            }
-            self.window_start = Some(now);
-            self.seen = 0;
-        }
+        let window = self.window;
+        let Some(track) = self.spans.as_mut() else {
+            return Outcome::default();
+        };
+        track.tick(now, window);
         // Spans kept by a rule step aside, in entries of their own, while
         // the sampler runs.
         let mut aside = Vec::new();
@@ -180,11 +266,87 @@ impl AdaptiveSampler {
             }
             prune_empty(batch);
         }
-        self.seen += count_spans(batch);
-        let out = self.sampler.process(batch);
+        let track = self.spans.as_mut().expect("checked above");
+        track.seen += count_spans(batch);
+        let out = track.sampler.process(batch);
         batch.resource_spans.extend(aside);
         out
     }
+
+    /// Processes a logs request as arriving at `now`; see the module docs.
+    pub fn process_logs_at(
+        &mut self,
+        batch: &mut ExportLogsServiceRequest,
+        now: Instant,
+    ) -> Outcome {
+        let window = self.window;
+        let mut out = Outcome::default();
+        let Some(mut track) = self.logs.take() else {
+            return out;
+        };
+        track.tick(now, window);
+        for rl in &mut batch.resource_logs {
+            for sl in &mut rl.scope_logs {
+                sl.log_records.retain_mut(|rec| {
+                    if kept_by_attribute(&self.keep_attributes, &rec.attributes) {
+                        return true;
+                    }
+                    track.seen += 1;
+                    if !has_trace_id(&rec.trace_id)
+                        && !rec.attributes.iter().any(|kv| kv.key == RANDOMNESS_ATTR)
+                    {
+                        let r = splitmix64(&mut self.rng) & MASK56;
+                        rec.attributes.push(KeyValue {
+                            key: RANDOMNESS_ATTR.to_owned(),
+                            value: Some(crate::proto::common::v1::AnyValue {
+                                value: Some(Value::StringValue(format!("{r:014x}"))),
+                            }),
+                            ..KeyValue::default()
+                        });
+                    }
+                    let (keep, reason) = track.sampler.decide_log(rec);
+                    if !keep {
+                        out.drop(reason, 1);
+                    }
+                    keep
+                });
+            }
+            rl.scope_logs.retain(|s| !s.log_records.is_empty());
+        }
+        batch.resource_logs.retain(|r| !r.scope_logs.is_empty());
+        self.logs = Some(track);
+        out
+    }
+}
+
+/// Whether an attribute is one of `rules`' key and string value.
+fn kept_by_attribute(rules: &[(String, String)], attributes: &[KeyValue]) -> bool {
+    rules.iter().any(|(k, v)| {
+        attributes.iter().any(|kv| {
+            kv.key == *k
+                && matches!(
+                    kv.value.as_ref().and_then(|x| x.value.as_ref()),
+                    Some(Value::StringValue(s)) if s == v
+                )
+        })
+    })
+}
+
+/// A log record's explicit randomness (the Collector's record carrier).
+const RANDOMNESS_ATTR: &str = "sampling.randomness";
+
+/// Whether a trace id can give randomness (16 bytes, not all zero).
+fn has_trace_id(id: &[u8]) -> bool {
+    id.len() == 16 && id.iter().any(|&b| b != 0)
+}
+
+/// The next value of a splitmix64 generator.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 fn sampler_at(percentage: f64) -> Result<ProbabilisticSampler, SamplerError> {
@@ -202,12 +364,17 @@ impl Processor for AdaptiveSampler {
     fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
         self.process_at(batch, Instant::now())
     }
+
+    fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
+        self.process_logs_at(batch, Instant::now())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::processor::string_attr;
+    use crate::processor::{count_log_records, logs_request, string_attr};
+    use crate::proto::logs::v1::LogRecord;
 
     /// `n` spans with distinct random-looking trace ids.
     fn batch(n: usize, seed: u64, name: &str) -> ExportTraceServiceRequest {
@@ -309,6 +476,193 @@ mod tests {
         assert!(AdaptiveSampler::new(5.0)
             .unwrap()
             .with_window(Duration::ZERO)
+            .is_err());
+    }
+
+    /// `n` log records; with `traced`, each with a random-looking trace id.
+    fn records(n: usize, seed: u64, traced: bool) -> Vec<LogRecord> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let mut id = [0x5au8; 16];
+                id[8..].copy_from_slice(&x.to_be_bytes());
+                LogRecord {
+                    trace_id: if traced { id.to_vec() } else { Vec::new() },
+                    ..LogRecord::default()
+                }
+            })
+            .collect()
+    }
+
+    fn attr<'a>(rec: &'a LogRecord, key: &str) -> Option<&'a str> {
+        rec.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(
+                |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(Value::StringValue(s)) => Some(s.as_str()),
+                    _ => None,
+                },
+            )
+    }
+
+    fn all_records(b: &ExportLogsServiceRequest) -> Vec<&LogRecord> {
+        b.resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .collect()
+    }
+
+    #[test]
+    fn log_records_converge_to_their_own_target() {
+        let t0 = Instant::now();
+        let mut s = AdaptiveSampler::new(1000.0)
+            .unwrap()
+            .with_logs_per_second(100.0)
+            .unwrap();
+        let (mut kept_late, mut untraced_late) = (0, 0);
+        // 1,000 records a second (half without a trace id) and 500 spans a
+        // second, for 20 seconds.
+        for step in 0..200u64 {
+            let now = t0 + Duration::from_millis(100 * step);
+            let mut recs = records(50, step + 1, true);
+            recs.extend(records(50, step + 1000, false));
+            let mut b = logs_request(recs);
+            let out = s.process_logs_at(&mut b, now);
+            let kept = count_log_records(&b);
+            assert_eq!(kept + out.total_dropped(), 100);
+            let mut spans = batch(50, step + 5, "op");
+            assert_eq!(s.process_at(&mut spans, now).total_dropped(), 0);
+            if step >= 100 {
+                kept_late += kept;
+                untraced_late += all_records(&b)
+                    .iter()
+                    .filter(|r| r.trace_id.is_empty())
+                    .count();
+            }
+        }
+        assert_eq!(s.log_rate().map(|r| r.round()), Some(1000.0));
+        assert!(
+            (s.log_percentage() - 10.0).abs() < 1e-9,
+            "{}",
+            s.log_percentage()
+        );
+        // The spans, under their target, are all kept.
+        assert_eq!(s.percentage(), 100.0);
+        // The last 10 s: about 1,000 records (binomial, sd ~30), half of
+        // them without a trace id.
+        assert!((850..1150).contains(&kept_late), "{kept_late}");
+        assert!((400..600).contains(&untraced_late), "{untraced_late}");
+    }
+
+    #[test]
+    fn each_record_is_decided_as_the_equalizing_sampler_decides_it() {
+        let t0 = Instant::now();
+        let mut s = AdaptiveSampler::for_logs(50.0).unwrap();
+        // A first window at 500 records a second sets 10 %.
+        s.process_logs_at(&mut logs_request(records(500, 7, true)), t0);
+        s.process_logs_at(
+            &mut logs_request(records(1, 8, true)),
+            t0 + Duration::from_secs(1),
+        );
+        assert!(
+            (s.log_percentage() - 10.0).abs() < 1e-9,
+            "{}",
+            s.log_percentage()
+        );
+        let reference = sampler_at(10.0).unwrap();
+        for seed in 0..20u64 {
+            let mut recs = records(200, seed + 100, seed % 2 == 0);
+            // Some arrive with randomness or a threshold of their own,
+            // good or broken, and some are kept by a rule.
+            for (i, r) in recs.iter_mut().enumerate() {
+                r.time_unix_nano = i as u64;
+                match i % 7 {
+                    1 => r
+                        .attributes
+                        .push(string_attr(RANDOMNESS_ATTR, "fffffffffffff0")),
+                    2 => r.attributes.push(string_attr(RANDOMNESS_ATTR, "zz")),
+                    3 => r.attributes.push(string_attr("sampling.threshold", "8")),
+                    4 => r.attributes.push(string_attr("sampling.threshold", "x")),
+                    _ => {}
+                }
+            }
+            // The reference: the same records, given randomness from a
+            // copy of the sampler's generator where they have none.
+            s.rng = seed;
+            let mut rng = seed;
+            let mut expected = Vec::new();
+            let mut dropped = Outcome::default();
+            for mut r in recs.clone() {
+                if !has_trace_id(&r.trace_id) && attr(&r, RANDOMNESS_ATTR).is_none() {
+                    let v = splitmix64(&mut rng) & MASK56;
+                    r.attributes
+                        .push(string_attr(RANDOMNESS_ATTR, &format!("{v:014x}")));
+                }
+                match reference.decide_log(&mut r) {
+                    (true, _) => expected.push(r),
+                    (false, reason) => dropped.drop(reason, 1),
+                }
+            }
+            let mut b = logs_request(recs);
+            let out = s.process_logs_at(&mut b, t0 + Duration::from_millis(1100));
+            let got: Vec<LogRecord> = all_records(&b).into_iter().cloned().collect();
+            assert_eq!(got, expected, "seed {seed}");
+            assert_eq!(out, dropped, "seed {seed}");
+            assert!(out.dropped.iter().any(|(r, _)| *r == "sampling_error"));
+            assert!(out.dropped.iter().any(|(r, _)| *r == "not_sampled"));
+        }
+    }
+
+    #[test]
+    fn log_rules_and_untargeted_signals_pass_as_they_came() {
+        let t0 = Instant::now();
+        let mut s = AdaptiveSampler::for_logs(1.0)
+            .unwrap()
+            .with_keep_attribute("tenant", "gold");
+        for step in 0..20u64 {
+            let mut b = logs_request(records(1000, step + 3, step % 2 == 0));
+            s.process_logs_at(&mut b, t0 + Duration::from_millis(100 * step));
+        }
+        assert!(s.log_percentage() < 1.0);
+        let mut gold = records(300, 99, false);
+        for r in &mut gold {
+            r.attributes.push(string_attr("tenant", "gold"));
+        }
+        let mut b = logs_request(gold.clone());
+        let out = s.process_logs_at(&mut b, t0 + Duration::from_secs(2));
+        assert_eq!(out.total_dropped(), 0);
+        assert_eq!(
+            all_records(&b).into_iter().cloned().collect::<Vec<_>>(),
+            gold
+        );
+        // Spans have no target here: untouched.
+        let mut spans = batch(500, 5, "op");
+        let before = spans.clone();
+        assert_eq!(
+            s.process_at(&mut spans, t0 + Duration::from_secs(3)),
+            Outcome::default()
+        );
+        assert_eq!(spans, before);
+        // And log records without a target pass untouched.
+        let mut s = AdaptiveSampler::new(1.0).unwrap();
+        let mut b = logs_request(records(100, 5, false));
+        let before = b.clone();
+        for step in 0..20u64 {
+            assert_eq!(
+                s.process_logs_at(&mut b, t0 + Duration::from_millis(100 * step)),
+                Outcome::default()
+            );
+        }
+        assert_eq!(b, before);
+        assert!(AdaptiveSampler::for_logs(-1.0).is_err());
+        assert!(AdaptiveSampler::new(1.0)
+            .unwrap()
+            .with_logs_per_second(f64::INFINITY)
             .is_err());
     }
 }

@@ -13,7 +13,7 @@
 //! | [`Redaction`] | `redactionprocessor` |
 //! | [`Filter`] | `filterprocessor` (OTTL `traces.span` / `traces.spanevent`) |
 //! | [`Attributes`] | `attributesprocessor` |
-//! | [`AdaptiveSampler`] | none (a target of spans per second over an equalizing sampler) |
+//! | [`AdaptiveSampler`] | none (a target of spans, or log records, per second over an equalizing sampler) |
 //! | [`SpanMetrics`] | `spanmetricsconnector` (calls and duration histograms) |
 //!
 //! Every span is accounted for: what a processor drops is counted in its

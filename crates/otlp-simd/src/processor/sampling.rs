@@ -819,7 +819,7 @@ impl ProbabilisticSampler {
     /// is kept, and why not. The record's attributes are updated as the
     /// Collector updates them (`sampling.randomness` in `hash_seed` mode,
     /// `sampling.threshold` when kept, an inconsistent threshold removed).
-    fn decide_log(&self, rec: &mut LogRecord) -> (bool, &'static str) {
+    pub(crate) fn decide_log(&self, rec: &mut LogRecord) -> (bool, &'static str) {
         let attrs = &rec.attributes;
         // The carrier: a present but unparsable value is an error.
         let mut parse_error = false;
