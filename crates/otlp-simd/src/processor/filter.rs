@@ -335,24 +335,39 @@ fn lex(s: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
                 }
                 Tok::Str(v)
             }
-            b'0'..=b'9' | b'-' if c != b'-' || b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                let mut j = i + 1;
-                while j < b.len()
-                    && (b[j].is_ascii_digit() || matches!(b[j], b'.' | b'e' | b'E' | b'+'))
-                {
-                    if matches!(b[j], b'+') && !matches!(b[j - 1], b'e' | b'E') {
-                        break;
+            b'0'..=b'9' | b'-' | b'.' if number_len(&b[i + usize::from(c == b'-')..]).is_some() => {
+                // OTTL's lexer: `Float` is `(\d+\.\d*|\d*\.\d+)([eE][-+]?\d+)?`
+                // (an exponent only after a dot), `Int` is `\d+`; a leading
+                // minus is the unary operator. Each is read as Go reads it
+                // (`strconv.ParseFloat`, and `strconv.ParseInt` with base 0,
+                // so a leading 0 makes it octal; out of range is an error,
+                // `-9223372036854775808` included).
+                let neg = c == b'-';
+                let k = i + usize::from(neg);
+                let (len, float) = number_len(&b[k..]).unwrap_or((0, false));
+                let t = &s[k..k + len];
+                i = k + len - 1;
+                if float {
+                    match super::go_strconv::go_parse_float(t) {
+                        Some(v) => Tok::Double(if neg { -v } else { v }),
+                        None => return Err(err(start, "number out of range")),
                     }
-                    j += 1;
-                }
-                let t = &s[i..j];
-                i = j - 1;
-                if let Ok(v) = t.parse::<i64>() {
-                    Tok::Int(v)
-                } else if let Ok(v) = t.parse::<f64>() {
-                    Tok::Double(v)
                 } else {
-                    return Err(err(start, "not a number"));
+                    let radix = if t.len() > 1 && t.starts_with('0') {
+                        8
+                    } else {
+                        10
+                    };
+                    match i64::from_str_radix(t, radix) {
+                        Ok(v) => Tok::Int(if neg { -v } else { v }),
+                        Err(e)
+                            if radix == 8
+                                && !matches!(e.kind(), std::num::IntErrorKind::PosOverflow) =>
+                        {
+                            return Err(err(start, "not an octal number"))
+                        }
+                        Err(_) => return Err(err(start, "integer out of range")),
+                    }
                 }
             }
             b'-' => Tok::Minus,
@@ -375,6 +390,34 @@ fn lex(s: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
 
 /// How deep parentheses and `not`s may nest in one condition.
 const MAX_DEPTH: usize = 64;
+
+/// The length of the OTTL number at the start of `b` and whether it is a
+/// `Float`, or `None` when `b` starts with none.
+fn number_len(b: &[u8]) -> Option<(usize, bool)> {
+    let digits = |from: usize| {
+        b[from.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let int = digits(0);
+    if b.get(int) != Some(&b'.') {
+        return (int > 0).then_some((int, false));
+    }
+    let frac = digits(int + 1);
+    if int == 0 && frac == 0 {
+        return None;
+    }
+    let mut len = int + 1 + frac;
+    if matches!(b.get(len), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(b.get(len + 1), Some(b'+' | b'-')));
+        let exp = digits(len + 1 + sign);
+        if exp > 0 {
+            len += 1 + sign + exp;
+        }
+    }
+    Some((len, true))
+}
 
 struct Parser {
     toks: Vec<(Tok, usize)>,
@@ -1399,9 +1442,43 @@ mod tests {
                 true,
             ),
             (r#"name < "H""#, true),
+            // Numbers as OTTL's lexer reads them.
+            (r#"attributes["http.response.status_code"] > 502.5"#, true),
+            (r#"attributes["http.response.status_code"] < 503."#, false),
+            (r#"attributes["http.response.status_code"] == 5.03e2"#, true),
+            (
+                r#"attributes["http.response.status_code"] == 5030.0E-1"#,
+                true,
+            ),
+            (r#"attributes["http.response.status_code"] > -1"#, true),
+            (r#"attributes["http.response.status_code"] > -.5"#, true),
+            ("duration > .5", true),
+            // Base 0: a leading 0 is octal.
+            (r#"attributes["http.response.status_code"] == 0767"#, true),
+            (r#"attributes["http.response.status_code"] == 0503"#, false),
+            (
+                r#"attributes["http.response.status_code"] == 503.0e+0"#,
+                true,
+            ),
+            ("duration > 00", true),
         ] {
             assert_eq!(matches(c, &s), want, "{c}");
         }
+        // An exponent needs a dot; an integer or float out of range is an
+        // error, as in OTTL.
+        for c in [
+            "duration > 1e3",
+            "duration == 5030E-1",
+            "duration == 5.03e",
+            "duration == 09",
+            "duration > 99999999999999999999",
+            "duration > -9223372036854775808",
+            "duration > 1.0e400",
+            "duration > .",
+        ] {
+            assert!(Condition::span(c).is_err(), "{c}");
+        }
+        assert!(Condition::span("duration > -9223372036854775807").is_ok());
         // Booleans are ordered as OTTL orders them: `false` < `true`.
         let flag = |b: bool| KeyValue {
             key: "b".into(),
