@@ -1,6 +1,6 @@
 // Command otelcol-otlp-rust is the OpenTelemetry Collector distribution the
 // interoperability tests run: core components, plus the contrib
-// probabilisticsampler, redaction and attributes processors that the
+// probabilisticsampler, redaction, attributes and filter processors that the
 // processors of otlp-simd are compared against, from the official modules
 // pinned in
 // go.mod, so the tests talk to the same code users deploy.
@@ -10,6 +10,7 @@ import (
 	"log"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/attributesprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
 	"go.opentelemetry.io/collector/component"
@@ -44,6 +45,7 @@ func components() (otelcol.Factories, error) {
 	}
 	if factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		attributesprocessor.NewFactory(),
+		filterprocessor.NewFactory(),
 		probabilisticsamplerprocessor.NewFactory(),
 		redactionprocessor.NewFactory(),
 	); err != nil {
@@ -56,7 +58,7 @@ func main() {
 	settings := otelcol.CollectorSettings{
 		BuildInfo: component.BuildInfo{
 			Command:     "otelcol-otlp-rust",
-			Description: "OpenTelemetry Collector (core components, probabilisticsampler, redaction) for otlp-rust interop tests",
+			Description: "OpenTelemetry Collector (core components, probabilisticsampler, redaction, attributes, filter) for otlp-rust interop tests",
 			Version:     "0.165.0",
 		},
 		Factories: components,

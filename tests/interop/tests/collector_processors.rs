@@ -1759,3 +1759,511 @@ fn attribute_selection_matches_the_collector() {
         );
     }
 }
+
+// ------------------------------------------------------------ filter
+
+/// Spans (with events), log records and metrics of every kind for the
+/// filter comparison. Every item is named so that what is left can be
+/// listed: a span by its id, an event by its name and span, a record by
+/// its time, a data point by its metric's name and its `i` attribute.
+fn filter_requests() -> Vec<ExportRequest> {
+    use any_value::Value as V;
+    use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+    use otlp_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use otlp_core::proto::metrics::v1::{
+        metric::Data, number_data_point, ExponentialHistogram, ExponentialHistogramDataPoint,
+        Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
+        ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    };
+    let resources = [
+        vec![string("service.name", "checkout"), string("env", "prod")],
+        vec![string("env", "dev"), kv("zone", V::IntValue(7))],
+    ];
+    let scopes = [("lib", "1.2"), ("other", "")];
+    let scope = |i: usize| {
+        Some(InstrumentationScope {
+            name: scopes[i].0.into(),
+            version: scopes[i].1.into(),
+            ..Default::default()
+        })
+    };
+    let resource = |i: usize| {
+        Some(Resource {
+            attributes: resources[i].clone(),
+            ..Default::default()
+        })
+    };
+    // (name, kind, status code, status message, duration, tracestate,
+    // attributes, events)
+    type Row = (
+        &'static str,
+        i32,
+        i32,
+        &'static str,
+        u64,
+        &'static str,
+        Vec<KeyValue>,
+        Vec<(&'static str, Vec<KeyValue>)>,
+    );
+    let rows: Vec<Row> = vec![
+        (
+            "GET /health",
+            2,
+            2,
+            "boom",
+            5_000,
+            "",
+            vec![
+                kv("http.response.status_code", V::IntValue(503)),
+                string("url.path", "/internal/x"),
+                kv("ratio", V::DoubleValue(0.5)),
+                kv("flag", V::BoolValue(true)),
+            ],
+            vec![
+                ("retry", vec![kv("attempt", V::IntValue(1))]),
+                ("exception", vec![string("exception.type", "IOError")]),
+            ],
+        ),
+        (
+            "POST /pay",
+            3,
+            1,
+            "",
+            2_000_000,
+            "ot=th:8",
+            vec![
+                kv("http.response.status_code", V::IntValue(200)),
+                string("url.path", "/pay"),
+                kv("ratio", V::DoubleValue(1.5)),
+                kv("flag", V::BoolValue(false)),
+            ],
+            vec![("retry", vec![kv("attempt", V::IntValue(3))])],
+        ),
+        (
+            "db.query",
+            1,
+            0,
+            "",
+            10,
+            "",
+            vec![
+                string("db.system", "postgres"),
+                string("http.response.status_code", "503"),
+            ],
+            vec![],
+        ),
+        ("", 0, 0, "", 0, "", vec![], vec![("", vec![])]),
+        (
+            "Hello",
+            4,
+            2,
+            "",
+            4_999,
+            "vendor=x",
+            vec![kv("http.response.status_code", V::IntValue(503))],
+            vec![("exception", vec![])],
+        ),
+        (
+            "consume",
+            5,
+            1,
+            "fine",
+            3_000_000_000,
+            "",
+            vec![kv("ratio", V::IntValue(1))],
+            vec![],
+        ),
+    ];
+    let spans = |from: usize| -> Vec<Span> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, (name, kind, code, message, dur, ts, attrs, events))| {
+                let id = (from + i) as u8 + 1;
+                let start = 1_700_000_000_000_000_000 + u64::from(id);
+                Span {
+                    trace_id: vec![id; 16],
+                    span_id: vec![id; 8],
+                    trace_state: (*ts).into(),
+                    name: (*name).into(),
+                    kind: *kind,
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: start + dur,
+                    attributes: attrs.clone(),
+                    events: events
+                        .iter()
+                        .map(|(n, a)| span::Event {
+                            time_unix_nano: start + 1,
+                            name: (*n).into(),
+                            attributes: a.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    status: Some(Status {
+                        message: (*message).into(),
+                        code: *code,
+                    }),
+                    ..Default::default()
+                }
+            })
+            .collect()
+    };
+    let traces = ExportTraceServiceRequest {
+        resource_spans: (0..2)
+            .map(|r| ResourceSpans {
+                resource: resource(r),
+                scope_spans: vec![ScopeSpans {
+                    scope: scope(r),
+                    spans: spans(r * rows.len()),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            })
+            .collect(),
+    };
+    // (severity number, severity text, body, attributes)
+    let log_rows: Vec<(i32, &str, Option<V>, Vec<KeyValue>)> = vec![
+        (9, "INFO", Some(V::StringValue("hello".into())), vec![]),
+        (
+            13,
+            "WARN",
+            Some(V::StringValue("card 4111".into())),
+            vec![string("user", "jane")],
+        ),
+        (
+            17,
+            "ERROR",
+            Some(V::IntValue(42)),
+            vec![kv("count", V::IntValue(2))],
+        ),
+        (0, "", None, vec![kv("count", V::DoubleValue(2.0))]),
+        (
+            5,
+            "DEBUG",
+            Some(V::BoolValue(true)),
+            vec![string("user", "bob")],
+        ),
+    ];
+    let records = |from: usize| -> Vec<LogRecord> {
+        log_rows
+            .iter()
+            .enumerate()
+            .map(|(i, (sev, text, body, attrs))| LogRecord {
+                time_unix_nano: (from + i) as u64 * 50,
+                observed_time_unix_nano: 1_000 + (from + i) as u64,
+                severity_number: *sev,
+                severity_text: (*text).into(),
+                body: body.clone().map(|v| AnyValue { value: Some(v) }),
+                attributes: attrs.clone(),
+                ..Default::default()
+            })
+            .collect()
+    };
+    let logs = ExportLogsServiceRequest {
+        resource_logs: (0..2)
+            .map(|r| ResourceLogs {
+                resource: resource(r),
+                scope_logs: vec![ScopeLogs {
+                    scope: scope(r),
+                    log_records: records(r * log_rows.len()),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            })
+            .collect(),
+    };
+    let tagged = |i: i64, route: &str| vec![kv("i", V::IntValue(i)), string("route", route)];
+    let number = |i: i64, route: &str, v: number_data_point::Value| NumberDataPoint {
+        attributes: tagged(i, route),
+        start_time_unix_nano: 100,
+        time_unix_nano: 200 + i as u64,
+        value: Some(v),
+        ..Default::default()
+    };
+    let metric = |name: &str, unit: &str, description: &str, data: Data| Metric {
+        name: name.into(),
+        unit: unit.into(),
+        description: description.into(),
+        data: Some(data),
+        ..Default::default()
+    };
+    let metrics_of = |r: i64| -> Vec<Metric> {
+        let i = |k: i64| r * 100 + k;
+        vec![
+            metric(
+                "requests",
+                "1",
+                "how many",
+                Data::Sum(Sum {
+                    data_points: vec![
+                        number(i(1), "/a", number_data_point::Value::AsInt(3)),
+                        number(i(2), "/b", number_data_point::Value::AsInt(5)),
+                        number(i(3), "/a", number_data_point::Value::AsDouble(0.0)),
+                    ],
+                    aggregation_temporality: 2,
+                    is_monotonic: true,
+                }),
+            ),
+            metric(
+                "latency",
+                "ms",
+                "",
+                Data::Gauge(Gauge {
+                    data_points: vec![
+                        number(i(4), "/a", number_data_point::Value::AsDouble(0.5)),
+                        number(i(5), "/b", number_data_point::Value::AsDouble(2.5)),
+                        number(i(6), "/c", number_data_point::Value::AsInt(0)),
+                    ],
+                }),
+            ),
+            metric(
+                "size",
+                "By",
+                "payload",
+                Data::Histogram(Histogram {
+                    data_points: vec![
+                        HistogramDataPoint {
+                            attributes: tagged(i(7), "/a"),
+                            count: 12,
+                            sum: Some(4.0),
+                            bucket_counts: vec![2, 10],
+                            explicit_bounds: vec![1.0],
+                            ..Default::default()
+                        },
+                        HistogramDataPoint {
+                            attributes: tagged(i(8), "/b"),
+                            count: 3,
+                            sum: Some(10.0),
+                            bucket_counts: vec![3, 0],
+                            explicit_bounds: vec![1.0],
+                            ..Default::default()
+                        },
+                    ],
+                    aggregation_temporality: 1,
+                }),
+            ),
+            metric(
+                "spread",
+                "",
+                "",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![ExponentialHistogramDataPoint {
+                        attributes: tagged(i(9), "/a"),
+                        count: 1,
+                        sum: Some(0.25),
+                        positive: Some(Default::default()),
+                        negative: Some(Default::default()),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: 2,
+                }),
+            ),
+            metric(
+                "quantiles",
+                "s",
+                "",
+                Data::Summary(Summary {
+                    data_points: vec![SummaryDataPoint {
+                        attributes: tagged(i(10), "/c"),
+                        count: 20,
+                        sum: 1.0,
+                        ..Default::default()
+                    }],
+                }),
+            ),
+        ]
+    };
+    let metrics = ExportMetricsServiceRequest {
+        resource_metrics: (0..2)
+            .map(|r| ResourceMetrics {
+                resource: resource(r),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: scope(r),
+                    metrics: metrics_of(r as i64),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            })
+            .collect(),
+    };
+    vec![
+        ExportRequest::Traces(traces),
+        ExportRequest::Logs(logs),
+        ExportRequest::Metrics(metrics),
+    ]
+}
+
+/// What is left of `requests`, one line per item (see
+/// [`filter_requests`]), in order.
+fn survivors(requests: &[ExportRequest]) -> Vec<String> {
+    use otlp_core::proto::metrics::v1::metric::Data;
+    let mut out = Vec::new();
+    let tag = |attrs: &[KeyValue]| {
+        attrs
+            .iter()
+            .find(|kv| kv.key == "i")
+            .map(|kv| format!("{:?}", kv.value))
+            .unwrap_or_default()
+    };
+    for request in requests {
+        match request {
+            ExportRequest::Traces(t) => {
+                for s in t
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                {
+                    out.push(format!("span {}", s.span_id[0]));
+                    for e in &s.events {
+                        out.push(format!("  event {:?} of span {}", e.name, s.span_id[0]));
+                    }
+                }
+            }
+            ExportRequest::Logs(l) => {
+                for r in l
+                    .resource_logs
+                    .iter()
+                    .flat_map(|r| &r.scope_logs)
+                    .flat_map(|s| &s.log_records)
+                {
+                    out.push(format!("log record {}", r.time_unix_nano));
+                }
+            }
+            ExportRequest::Metrics(m) => {
+                for metric in m
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|r| &r.scope_metrics)
+                    .flat_map(|s| &s.metrics)
+                {
+                    let tags: Vec<String> = match &metric.data {
+                        Some(Data::Gauge(g)) => {
+                            g.data_points.iter().map(|p| tag(&p.attributes)).collect()
+                        }
+                        Some(Data::Sum(g)) => {
+                            g.data_points.iter().map(|p| tag(&p.attributes)).collect()
+                        }
+                        Some(Data::Histogram(g)) => {
+                            g.data_points.iter().map(|p| tag(&p.attributes)).collect()
+                        }
+                        Some(Data::ExponentialHistogram(g)) => {
+                            g.data_points.iter().map(|p| tag(&p.attributes)).collect()
+                        }
+                        Some(Data::Summary(g)) => {
+                            g.data_points.iter().map(|p| tag(&p.attributes)).collect()
+                        }
+                        None => Vec::new(),
+                    };
+                    out.push(format!("metric {} points {}", metric.name, tags.join(",")));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The same spans, events, log records, metrics and data points through
+/// the Collector's `filter` processor (OTTL conditions) and our `Filter`,
+/// case by case: what is left must be the same items, in the same order.
+/// Each case drops something and keeps something, so that a filter that
+/// drops nothing or everything fails it.
+#[test]
+fn filter_conditions_drop_what_the_collector_drops() {
+    // (list, conditions) per case; the lists are the Collector's
+    // (`traces.span`, ...) and our TOML keys alike.
+    let cases: &[&[(&str, &[&str])]] = &[
+        &[("span", &[r#"name == "GET /health""#])],
+        &[("span", &["kind == SPAN_KIND_SERVER and status.code == STATUS_CODE_ERROR", "kind == SPAN_KIND_CONSUMER"])],
+        &[("span", &["end_time_unix_nano - start_time_unix_nano > 4999"])],
+        &[("span", &[r#"attributes["http.response.status_code"] >= 500.5"#])],
+        &[("span", &[r#"attributes["http.response.status_code"] == "503""#])],
+        &[("span", &[r#"attributes["http.response.status_code"] != 503"#])],
+        &[("span", &[r#"attributes["missing"] == nil and attributes["url.path"] != nil"#])],
+        &[("span", &[r#"attributes["ratio"] < 1"#, r#"attributes["flag"] > false"#])],
+        &[("span", &[r#"attributes["ratio"] == 1"#, r#"attributes["flag"] <= false"#])],
+        &[("span", &[r#"IsMatch(attributes["url.path"], "^/internal/")"#])],
+        &[("span", &[r#"IsMatch(attributes["http.response.status_code"], "^5")"#])],
+        &[("span", &[r#"IsMatch(name, "(?i)^(get|post) ")"#])],
+        &[("span", &[r#"not resource.attributes["env"] == "dev""#])],
+        &[("span", &[r#"resource.attributes["zone"] >= 7 and instrumentation_scope.name == "other""#])],
+        &[("span", &[r#"instrumentation_scope.version != "1.2""#])],
+        &[("span", &[r#"trace_state == "ot=th:8" or trace_state == "vendor=x""#])],
+        &[("span", &[r#"status.message == "boom" or status.message == "fine""#])],
+        &[("span", &[r#"name < "H""#, r#"name >= "db""#])],
+        &[("span", &[r#"attributes["http.response.status_code"] == 0767"#])],
+        &[("span", &["(kind == 2 or kind == SPAN_KIND_PRODUCER) and not (start_time_unix_nano > 1700000000000000003)"])],
+        &[("spanevent", &[r#"name == "retry""#])],
+        &[("spanevent", &[r#"attributes["attempt"] >= 2 or span.name == "Hello""#, r#"name == """#])],
+        &[("spanevent", &[r#"IsMatch(span.attributes["url.path"], "pay")"#, r#"resource.attributes["env"] == "dev" and attributes["exception.type"] == nil"#])],
+        &[("span", &[r#"name == "db.query""#]), ("spanevent", &[r#"name == "exception""#])],
+        &[("log_record", &["severity_number >= SEVERITY_NUMBER_WARN"])],
+        &[("log_record", &[r#"severity_text == "DEBUG" or severity_number < SEVERITY_NUMBER_TRACE"#])],
+        &[("log_record", &[r#"body == "hello""#, r#"IsMatch(body, "card|^4")"#])],
+        &[("log_record", &[r#"attributes["user"] == nil"#])],
+        &[("log_record", &[r#"attributes["count"] == 2 and resource.attributes["env"] == "dev""#])],
+        &[("log_record", &["time_unix_nano < 200", "observed_time_unix_nano > 1008"])],
+        &[("log_record", &[r#"body == true or body > 40"#])],
+        &[("metric", &[r#"name == "requests""#, "type == METRIC_DATA_TYPE_HISTOGRAM"])],
+        &[("metric", &[r#"unit == "s" or description == "how many""#, "type == METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM"])],
+        &[("metric", &[r#"IsMatch(name, "^l") and resource.attributes["env"] == "dev""#])],
+        &[("datapoint", &["value_int == 3", "value_double > 2"])],
+        &[("datapoint", &["value_double == 0"])],
+        &[("datapoint", &["count > 10", "sum < 0.5"])],
+        &[("datapoint", &[r#"metric.name == "latency" and attributes["route"] == "/a""#])],
+        &[("datapoint", &[r#"attributes["route"] != "/a""#]), ("metric", &[r#"name == "quantiles""#])],
+        &[("datapoint", &[r#"metric.type == METRIC_DATA_TYPE_SUM or time_unix_nano > 204"#])],
+        &[("datapoint", &[r#"start_time_unix_nano == 100 and instrumentation_scope.name == "lib""#])],
+    ];
+    let requests = filter_requests();
+    let everything = survivors(&requests);
+    let quote_yaml = |c: &str| format!("'{}'", c.replace('\'', "''"));
+    let quote_toml = |c: &str| format!("'{c}'");
+    for case in cases {
+        let group = |lists: &[&str]| {
+            let mut parts = Vec::new();
+            for (list, conditions) in case.iter().filter(|(l, _)| lists.contains(l)) {
+                let items: Vec<String> = conditions.iter().map(|c| quote_yaml(c)).collect();
+                parts.push(format!("{list}: [{}]", items.join(", ")));
+            }
+            parts.join(", ")
+        };
+        let mut yaml = Vec::new();
+        for (signal, lists) in [
+            ("traces", &["span", "spanevent"][..]),
+            ("logs", &["log_record"][..]),
+            ("metrics", &["metric", "datapoint"][..]),
+        ] {
+            let g = group(lists);
+            if !g.is_empty() {
+                yaml.push(format!("{signal}: {{{g}}}"));
+            }
+        }
+        let yaml = format!("{{{}}}", yaml.join(", "));
+        let mut toml = String::from("[[processor]]\ntype = \"filter\"\n");
+        for (list, conditions) in *case {
+            let items: Vec<String> = conditions.iter().map(|c| quote_toml(c)).collect();
+            toml.push_str(&format!("{list} = [{}]\n", items.join(", ")));
+        }
+        let mut bench = Bench::start();
+        let Some(collector) = bench.collector_for(
+            &[Signal::Traces, Signal::Logs, Signal::Metrics],
+            Processor::new("filter", yaml.clone()),
+        ) else {
+            return;
+        };
+        let theirs = survivors(&bench.through_each(&collector, &requests));
+        let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let ours = survivors(&ours_each(&mut chain, &requests));
+        assert_eq!(
+            theirs, ours,
+            "{yaml}: what the Collector left (left) and what we left (right) differ"
+        );
+        assert_ne!(ours, everything, "{yaml}: nothing dropped");
+        assert!(
+            ours.iter().any(|l| !l.starts_with("  event")),
+            "{yaml}: everything dropped"
+        );
+    }
+}

@@ -601,12 +601,15 @@ impl Parser {
             _ => (!self.event, id.clone()),
         };
         let span_ctx = of_span;
+        // Resource and scope are reached without `span.` (as in OTTL's
+        // span event context, which has no `span.resource`).
+        let bare = !(self.event && of_span);
         let field = match rest.as_str() {
             "name" => Field::Name,
             "attributes" => Field::Attr(self.key()?),
-            "resource.attributes" => Field::ResourceAttr(self.key()?),
-            "instrumentation_scope.name" => Field::ScopeName,
-            "instrumentation_scope.version" => Field::ScopeVersion,
+            "resource.attributes" if bare => Field::ResourceAttr(self.key()?),
+            "instrumentation_scope.name" if bare => Field::ScopeName,
+            "instrumentation_scope.version" if bare => Field::ScopeVersion,
             "kind" if span_ctx => Field::Kind,
             "status.code" if span_ctx => Field::StatusCode,
             "status.message" if span_ctx => Field::StatusMessage,
@@ -655,10 +658,12 @@ impl Parser {
             Some(r) if self.ctx == Context::DataPoint => (true, r),
             _ => (self.ctx != Context::DataPoint, id),
         };
+        // Without `metric.`, as in OTTL's data point context.
+        let bare = !(self.ctx == Context::DataPoint && of_metric);
         let shared = match rest {
-            "resource.attributes" => Some(Field::ResourceAttr(self.key()?)),
-            "instrumentation_scope.name" => Some(Field::ScopeName),
-            "instrumentation_scope.version" => Some(Field::ScopeVersion),
+            "resource.attributes" if bare => Some(Field::ResourceAttr(self.key()?)),
+            "instrumentation_scope.name" if bare => Some(Field::ScopeName),
+            "instrumentation_scope.version" if bare => Some(Field::ScopeVersion),
             _ => None,
         };
         if let Some(field) = shared {
@@ -1674,6 +1679,14 @@ mod tests {
             assert!(Condition::datapoint("name == \"x\"").is_err());
             assert!(Condition::datapoint("metric.name == \"x\" and value_double > 1").is_ok());
             assert!(Condition::metric("type == METRIC_DATA_TYPE_SUM").is_ok());
+            // Resource and scope without `span.` / `metric.`, as in OTTL.
+            assert!(Condition::datapoint("metric.resource.attributes[\"a\"] == \"x\"").is_err());
+            assert!(Condition::datapoint("metric.instrumentation_scope.name == \"x\"").is_err());
+            assert!(Condition::datapoint("instrumentation_scope.name == \"x\"").is_ok());
+            assert!(Condition::span_event("span.resource.attributes[\"a\"] == \"x\"").is_err());
+            assert!(Condition::span_event("span.instrumentation_scope.version == \"x\"").is_err());
+            assert!(Condition::span_event("resource.attributes[\"a\"] == \"x\"").is_ok());
+            assert!(Condition::span_event("span.trace_state == \"x\"").is_ok());
         }
 
         #[test]
