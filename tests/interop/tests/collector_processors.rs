@@ -1,8 +1,9 @@
 //! Our processors against the Collector's: the same spans (and, for
-//! redaction and attribute actions, log records and metrics) go through
-//! the contrib `probabilistic_sampler`, `redaction` and `attributes`
-//! processors (v0.165.0, built into the Collector of `tests/collector/`)
-//! and through our `ProbabilisticSampler`, `Redaction` and `Attributes`,
+//! sampling, redaction, attribute actions and filters, log records and
+//! metrics) go through the contrib `probabilistic_sampler`, `redaction`,
+//! `attributes` and `filter` processors (v0.165.0, built into the
+//! Collector of `tests/collector/`) and through our
+//! `ProbabilisticSampler`, `Redaction`, `Attributes` and `Filter`,
 //! configured with the same settings (YAML there, our TOML here), and what
 //! comes out must be equal item for item: the same spans kept, with the
 //! same `tracestate`, and the same attributes, masked, hashed and
@@ -2102,7 +2103,10 @@ fn survivors(requests: &[ExportRequest]) -> Vec<String> {
         attrs
             .iter()
             .find(|kv| kv.key == "i")
-            .map(|kv| format!("{:?}", kv.value))
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                any_value::Value::IntValue(i) => Some(i.to_string()),
+                _ => None,
+            })
             .unwrap_or_default()
     };
     for request in requests {
@@ -2194,6 +2198,11 @@ fn filter_conditions_drop_what_the_collector_drops() {
         &[("span", &[r#"name < "H""#, r#"name >= "db""#])],
         &[("span", &[r#"attributes["http.response.status_code"] == 0767"#])],
         &[("span", &["(kind == 2 or kind == SPAN_KIND_PRODUCER) and not (start_time_unix_nano > 1700000000000000003)"])],
+        &[("span", &[r#"not name == "GET /health" and kind == 2"#, r#"name == "a\"b" or name == "Hello""#])],
+        &[("span", &[r#"attributes["flag"] == "true" or IsMatch(attributes["flag"], "^false$")"#])],
+        &[("span", &[r#"attributes["ratio"] >= 1.5 and attributes["ratio"] <= 1.5"#, r#"resource.attributes["zone"] == 7.0 and kind == SPAN_KIND_INTERNAL"#])],
+        &[("span", &[r#"attributes["url.path"] != nil and attributes["url.path"] > "/p""#])],
+        &[("span", &[r#"end_time_unix_nano - start_time_unix_nano >= 2000000 or status.code != STATUS_CODE_UNSET and status.code < STATUS_CODE_ERROR"#])],
         &[("spanevent", &[r#"name == "retry""#])],
         &[("spanevent", &[r#"attributes["attempt"] >= 2 or span.name == "Hello""#, r#"name == """#])],
         &[("spanevent", &[r#"IsMatch(span.attributes["url.path"], "pay")"#, r#"resource.attributes["env"] == "dev" and attributes["exception.type"] == nil"#])],
@@ -2205,11 +2214,15 @@ fn filter_conditions_drop_what_the_collector_drops() {
         &[("log_record", &[r#"attributes["count"] == 2 and resource.attributes["env"] == "dev""#])],
         &[("log_record", &["time_unix_nano < 200", "observed_time_unix_nano > 1008"])],
         &[("log_record", &[r#"body == true or body > 40"#])],
+        &[("log_record", &[r#"body == 42.0 or severity_number == 0"#, r#"IsMatch(body, "^4")"#])],
+        &[("log_record", &[r#"attributes["count"] > 1.5 and attributes["count"] < 2.5 and severity_text != "ERROR""#])],
         &[("metric", &[r#"name == "requests""#, "type == METRIC_DATA_TYPE_HISTOGRAM"])],
         &[("metric", &[r#"unit == "s" or description == "how many""#, "type == METRIC_DATA_TYPE_EXPONENTIAL_HISTOGRAM"])],
         &[("metric", &[r#"IsMatch(name, "^l") and resource.attributes["env"] == "dev""#])],
         &[("datapoint", &["value_int == 3", "value_double > 2"])],
         &[("datapoint", &["value_double == 0"])],
+        &[("datapoint", &["value_int == 0 and metric.type != METRIC_DATA_TYPE_HISTOGRAM"])],
+        &[("datapoint", &[r#"IsMatch(attributes["route"], "/[ab]") and attributes["i"] > 100"#])],
         &[("datapoint", &["count > 10", "sum < 0.5"])],
         &[("datapoint", &[r#"metric.name == "latency" and attributes["route"] == "/a""#])],
         &[("datapoint", &[r#"attributes["route"] != "/a""#]), ("metric", &[r#"name == "quantiles""#])],

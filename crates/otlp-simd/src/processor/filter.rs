@@ -49,10 +49,17 @@
 //! ordered (every ordering comparison between them is false).
 //! `IsMatch` turns scalars into strings and is false for `nil`.
 //!
+//! Numbers are read as OTTL reads them: a float needs a dot (`1.5`, `.5`,
+//! `5.`, `1.5e3`; `1e3` is an error), an integer with a leading `0` is
+//! octal, and a value out of range is an error.
+//!
 //! Differences from the Collector: only this subset of OTTL (no other
 //! functions, no arithmetic other than the duration form, no `error_mode`:
-//! evaluation cannot fail here); the legacy `include` / `exclude` match
-//! properties are not supported.
+//! evaluation cannot fail here); the `duration` path is this crate's
+//! shorthand (OTTL has only `end_time_unix_nano - start_time_unix_nano`);
+//! the legacy `include` / `exclude` match properties are not supported.
+//! `tests/interop` runs conditions of every kind through the Collector's
+//! `filter` processor and through this one.
 
 use super::sampling::nanos;
 use super::span::{EndingSpan, SpanStep, Verdict};
