@@ -408,7 +408,7 @@ impl Entry<'_> {
 fn regexes(e: &Entry<'_>, key: &str, pats: &[String]) -> Result<Vec<Regex>, ConfigError> {
     pats.iter()
         .map(|p| {
-            Regex::new(p).map_err(|err| ConfigError::Invalid {
+            go_regex(p).map_err(|err| ConfigError::Invalid {
                 line: e.line_of_value(key, p),
                 message: format!("{key}: {p:?} is not a valid regular expression: {err}"),
             })
@@ -948,6 +948,32 @@ summary = "debug"
             c.names(),
             ["probabilistic_sampler", "redaction", "filter", "attributes"]
         );
+    }
+
+    #[test]
+    fn redaction_patterns_read_as_go_reads_them() {
+        // `\d` is ASCII, `\Q...\E` literal text.
+        let mut chain = chain_from_toml(
+            "[[processor]]\ntype = \"redaction\"\nallow_all_keys = true\nblocked_values = ['\\d{3}', '\\Q1+1\\E']\nsummary = \"silent\"\n",
+        )
+        .unwrap();
+        let mut logs = crate::processor::logs_request(vec![crate::proto::logs::v1::LogRecord {
+            attributes: vec![
+                crate::processor::string_attr("arabic", "\u{663}\u{664}\u{665}"),
+                crate::processor::string_attr("ascii", "x345"),
+                crate::processor::string_attr("sum", "1+1=2"),
+            ],
+            ..Default::default()
+        }]);
+        chain.process_logs(&mut logs);
+        let attrs = &logs.resource_logs[0].scope_logs[0].log_records[0].attributes;
+        let text = |i: usize| match attrs[i].value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(crate::proto::common::v1::any_value::Value::StringValue(s)) => s.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text(0), "\u{663}\u{664}\u{665}");
+        assert_eq!(text(1), "x****");
+        assert_eq!(text(2), "****=2");
     }
 
     const FILTER_AND_ATTRS: &str = r#"

@@ -1872,7 +1872,7 @@ fn filter_requests() -> Vec<ExportRequest> {
             "fine",
             3_000_000_000,
             "",
-            vec![kv("ratio", V::IntValue(1))],
+            vec![kv("ratio", V::IntValue(1)), string("code", "\u{663}")],
             vec![],
         ),
     ];
@@ -2203,6 +2203,7 @@ fn filter_conditions_drop_what_the_collector_drops() {
         &[("span", &[r#"attributes["ratio"] >= 1.5 and attributes["ratio"] <= 1.5"#, r#"resource.attributes["zone"] == 7.0 and kind == SPAN_KIND_INTERNAL"#])],
         &[("span", &[r#"attributes["url.path"] != nil and attributes["url.path"] > "/p""#])],
         &[("span", &[r#"end_time_unix_nano - start_time_unix_nano >= 2000000 or status.code != STATUS_CODE_UNSET and status.code < STATUS_CODE_ERROR"#])],
+        &[("span", &[r#"IsMatch(attributes["code"], "\\d") or IsMatch(attributes["url.path"], "^\\Q/internal/\\E\\w$")"#])],
         &[("spanevent", &[r#"name == "retry""#])],
         &[("spanevent", &[r#"attributes["attempt"] >= 2 or span.name == "Hello""#, r#"name == """#])],
         &[("spanevent", &[r#"IsMatch(span.attributes["url.path"], "pay")"#, r#"resource.attributes["env"] == "dev" and attributes["exception.type"] == nil"#])],

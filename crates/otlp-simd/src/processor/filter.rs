@@ -531,7 +531,7 @@ impl Parser {
                 Some(Tok::Str(s)) => s.clone(),
                 _ => return Err(self.err("expected a pattern string")),
             };
-            let re = Regex::new(&pat)
+            let re = super::matching::go_regex(&pat)
                 .map_err(|e| self.err(&format!("invalid regular expression: {e}")))?;
             self.at += 1;
             self.expect(&Tok::RParen, "`)`")?;

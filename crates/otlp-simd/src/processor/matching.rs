@@ -98,7 +98,10 @@ enum Strings {
 /// `\w`, `\s` and `\b` are ASCII there (`[0-9]`, `[0-9A-Za-z_]`,
 /// `[\t\n\f\r ]`, and the boundary between those word characters and
 /// others), where the `regex` crate's are Unicode; `\<` and `\>` are the
-/// characters `<` and `>` there, and word boundaries here.
+/// characters `<` and `>` there, and word boundaries here; `\Q...\E`
+/// quotes literal text there (turned into escaped text here, where the
+/// syntax is missing). The patterns of every processor's configuration
+/// are read through this, as the Collector reads them.
 pub(crate) fn go_regex(pattern: &str) -> Result<Regex, regex::Error> {
     let mut out = String::with_capacity(pattern.len());
     let mut chars = pattern.chars();
@@ -112,6 +115,17 @@ pub(crate) fn go_regex(pattern: &str) -> Result<Regex, regex::Error> {
             out.push(c);
             break;
         };
+        if e == 'Q' {
+            // `\Q...\E` (or to the end): literal text.
+            let rest = chars.as_str();
+            let (lit, after) = match rest.find("\\E") {
+                Some(at) => (&rest[..at], &rest[at + 2..]),
+                None => (rest, ""),
+            };
+            out.push_str(&regex::escape(lit));
+            chars = after.chars();
+            continue;
+        }
         // Nested classes are unions in the `regex` crate, so the classes
         // read the same inside brackets.
         out.push_str(match e {
@@ -752,6 +766,17 @@ mod tests {
             (r"\bx\b", "a x b", true),
             (r"(?i)^GET", "get /", true),
             (r"\pL", "é", true),
+            // Literal text, as Go's regexp reads it.
+            (r"^\Qa.b\E$", "a.b", true),
+            (r"^\Qa.b\E$", "axb", false),
+            (r"^\Q\d+\E", r"\d+x", true),
+            (r"^\Q\d+\E", "12", false),
+            (r"^x\Q(*)", "x(*)", true),
+            (r"^\Q\E$", "", true),
+            (r"^a\Q\E+$", "aaa", true),
+            (r"\Qa\\E", "a\\", true),
+            (r"^\Q[\E\d$", "[7", true),
+            (r"(?i)\QAbC\E", "abc", true),
         ] {
             assert_eq!(
                 go_regex(pattern).unwrap().is_match(text),
