@@ -100,7 +100,8 @@ enum Strings {
 /// others), where the `regex` crate's are Unicode; `\<` and `\>` are the
 /// characters `<` and `>` there, and word boundaries here; `\Q...\E`
 /// quotes literal text there (turned into escaped text here, where the
-/// syntax is missing). The patterns of every processor's configuration
+/// syntax is missing), and `\0`, `\012`, `\101` are octal character
+/// codes there (turned into `\x{..}`). The patterns of every processor's configuration
 /// are read through this, as the Collector reads them.
 pub(crate) fn go_regex(pattern: &str) -> Result<Regex, regex::Error> {
     let mut out = String::with_capacity(pattern.len());
@@ -124,6 +125,24 @@ pub(crate) fn go_regex(pattern: &str) -> Result<Regex, regex::Error> {
             };
             out.push_str(&regex::escape(lit));
             chars = after.chars();
+            continue;
+        }
+        // Octal: `\0` and up to two more octal digits, or a non-zero
+        // digit and one or two more (a lone `\1` to `\7` is a
+        // backreference, an error in both).
+        let octal = |c: char| ('0'..='7').contains(&c);
+        if octal(e) && (e == '0' || chars.as_str().starts_with(octal)) {
+            let mut code = e as u32 - '0' as u32;
+            for _ in 0..2 {
+                match chars.as_str().chars().next() {
+                    Some(d) if octal(d) => {
+                        code = code * 8 + (d as u32 - '0' as u32);
+                        chars.next();
+                    }
+                    _ => break,
+                }
+            }
+            out.push_str(&format!("\\x{{{code:x}}}"));
             continue;
         }
         // Nested classes are unions in the `regex` crate, so the classes
@@ -777,12 +796,21 @@ mod tests {
             (r"\Qa\\E", "a\\", true),
             (r"^\Q[\E\d$", "[7", true),
             (r"(?i)\QAbC\E", "abc", true),
+            // Octal character codes.
+            (r"^\101\12$", "A\n", true),
+            (r"^\0$", "\0", true),
+            (r"^\0101$", "\u{8}1", true),
+            (r"^[\060-\071]+$", "42", true),
         ] {
             assert_eq!(
                 go_regex(pattern).unwrap().is_match(text),
                 want,
                 "{pattern} on {text:?}"
             );
+        }
+        // Errors in Go's regexp as here.
+        for pattern in [r"^\8$", r"^\1$", r"\Z"] {
+            assert!(go_regex(pattern).is_err(), "{pattern}");
         }
         // As a match property.
         let digits = props(MatchType::Regexp).with_span_names(vec![r"^\d+$".into()]);

@@ -47,8 +47,12 @@
 //!
 //! Key lookups use [`crate::keyset::KeySet`].
 //!
-//! Differences from the Collector: regexes are the `regex` crate's syntax
-//! (RE2's, less a few rarely used forms); the hash functions are
+//! Patterns written in the TOML configuration are read as Go's `regexp`
+//! reads them ([`crate::config`]: ASCII `\d`, `\w`, `\s`, `\b`, `\Q...\E`,
+//! octal escapes), as the Collector reads them; a `Regex` handed to the
+//! builder is the `regex` crate's, with its Unicode classes.
+//!
+//! Differences from the Collector: the hash functions are
 //! `hmac-sha256` and `hmac-sha512` (the Collector's `md5`, `sha1` and
 //! `sha3` are refused at configuration time); the URL and database
 //! sanitizers and span-name sanitizing are not implemented; the built-in
