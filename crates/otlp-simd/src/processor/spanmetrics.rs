@@ -34,11 +34,26 @@
 //! counted as past the cardinality limit (the connector has no such
 //! bound; a span name may be as long as a request).
 //!
+//! A span sampled with a threshold (`th` in its tracestate's `ot` member,
+//! as [`ProbabilisticSampler`](super::ProbabilisticSampler) writes it)
+//! counts as its adjusted count, `2^56 / (2^56 - th)` (2 at 50 %, 4 at 25
+//! %), rounded up at random with the probability of the remainder, as the
+//! connector extrapolates: in calls, in its bucket and, times its
+//! duration, in the sum. Series are told apart by their attributes' text
+//! (the connector's key), resources by their attributes whatever their
+//! order; an unknown span kind or status code reads as `""`, as there.
+//!
 //! Spans are never dropped. Differences from the connector: no exemplars,
 //! no exponential histograms, no delta temporality, no `events` metric, no
 //! expiry of idle series (the cardinality cap and the byte bound bound them
-//! instead), and durations are counted in milliseconds only.
+//! instead; the connector has no cap unless one is configured), no
+//! `collector.instance.id` attribute (the connector's beta feature gate
+//! adds it to every series: there is no Collector here), no
+//! `exclude_dimensions`, and durations are counted in milliseconds only.
+//! `tests/interop` sends the same spans through the connector and
+//! compares the series.
 
+use super::tracestate::TraceState;
 use super::{Outcome, Processor};
 use crate::agg::{histogram_with, BoundsError, Buckets};
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -49,6 +64,7 @@ use crate::proto::metrics::v1::{
 };
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::Span;
+use crate::threshold::NEVER_SAMPLE;
 use crate::Isa;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -163,6 +179,7 @@ impl SpanMetricsBuilder {
             series_count: 0,
             columns: Vec::new(),
             column_index: HashMap::new(),
+            rng: seed(),
         })
     }
 }
@@ -203,8 +220,23 @@ pub struct SpanMetrics {
     by_resource: HashMap<Vec<u8>, usize>,
     series_count: usize,
     /// Per series of the current batch: (resource, series, durations).
-    columns: Vec<(usize, usize, Vec<f64>)>,
+    columns: Vec<Column>,
     column_index: HashMap<(usize, usize), usize>,
+    /// The state of the generator that rounds extrapolated counts
+    /// (xorshift64*, as the connector's).
+    rng: u64,
+}
+
+/// One series' spans of the current batch.
+#[derive(Debug)]
+struct Column {
+    resource: usize,
+    series: usize,
+    /// Each span's duration, in order.
+    durations: Vec<f64>,
+    /// `(position in durations, count)` of the spans that count other than
+    /// once (extrapolated from a sampling threshold).
+    weighted: Vec<(usize, u64)>,
 }
 
 impl SpanMetrics {
@@ -275,7 +307,7 @@ impl SpanMetrics {
         now: u64,
         overflow: bool,
     ) -> usize {
-        let key = key_of(&attributes);
+        let key = series_key(&attributes);
         if let Some(&i) = self.resources[r].by_key.get(&key) {
             return i;
         }
@@ -327,6 +359,9 @@ impl Processor for SpanMetrics {
     fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
         let now = now_ns();
         let mut columns = std::mem::take(&mut self.columns);
+        // The last tracestate read and its count (the connector's
+        // one-entry cache: spans of a trace come together).
+        let mut cache = (String::new(), 1u64);
         for rs in &batch.resource_spans {
             let resource_attrs: &[KeyValue] = rs.resource.as_ref().map_or(&[], |r| &r.attributes);
             let Some(service) = service_name(resource_attrs) else {
@@ -342,47 +377,78 @@ impl Processor for SpanMetrics {
             // resource without attributes when there is none yet). So
             // resources are created only below the cap, each with a series
             // at once, and there are at most twice the cap's series in all.
-            let key = key_of(resource_attrs);
+            let key = resource_key(resource_attrs);
             let (r, overflow) = match self.by_resource.get(&key) {
                 Some(&r) => (r, false),
                 None if self.series_count >= self.limit
                     || self.bytes + 2 * key.len() > self.max_bytes =>
                 {
                     let r = if self.resources.is_empty() {
-                        self.new_resource(Resource::default(), key_of(&[]))
+                        self.new_resource(Resource::default(), resource_key(&[]))
                     } else {
                         0
                     };
                     (r, true)
                 }
                 None => {
-                    let resource = rs.resource.clone().unwrap_or_default();
+                    // The connector keeps the attributes alone.
+                    let resource = Resource {
+                        attributes: resource_attrs.to_vec(),
+                        ..Resource::default()
+                    };
                     (self.new_resource(resource, key), false)
                 }
             };
             for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
                 let attributes = self.attributes(service, resource_attrs, span);
                 let s = self.series_index(r, attributes, now, overflow);
+                let n = if span.trace_state.is_empty() {
+                    1
+                } else if span.trace_state == cache.0 {
+                    cache.1
+                } else {
+                    let n = adjusted_count(&span.trace_state, &mut self.rng);
+                    cache = (span.trace_state.clone(), n);
+                    n
+                };
                 push(
                     &mut columns,
                     &mut self.column_index,
                     r,
                     s,
                     duration_ms(span),
+                    n,
                 );
             }
         }
-        for (r, s, durations) in &mut columns {
-            let series = &mut self.resources[*r].series[*s];
-            series.calls += durations.len() as u64;
-            series.sum_ms += durations.iter().sum::<f64>();
+        for c in &mut columns {
+            let series = &mut self.resources[c.resource].series[c.series];
+            // In span order, as the connector adds them up.
+            let mut weighted = c.weighted.iter().peekable();
+            for (i, &d) in c.durations.iter().enumerate() {
+                let n = match weighted.peek() {
+                    Some(&&(at, n)) if at == i => {
+                        weighted.next();
+                        n
+                    }
+                    _ => 1,
+                };
+                series.calls = series.calls.wrapping_add(n);
+                series.sum_ms += if n == 1 { d } else { d * n as f64 };
+            }
             histogram_with(
                 self.isa,
-                durations,
+                &c.durations,
                 &self.buckets,
                 &mut series.bucket_counts,
             );
-            durations.clear();
+            for &(at, n) in &c.weighted {
+                // Counted once by the kernel.
+                let b = &mut series.bucket_counts[self.buckets.index(c.durations[at])];
+                *b = b.wrapping_add(n - 1);
+            }
+            c.durations.clear();
+            c.weighted.clear();
         }
         columns.clear();
         self.column_index.clear();
@@ -456,19 +522,68 @@ impl Processor for SpanMetrics {
     }
 }
 
-/// Adds a duration to the batch's column of series `(r, s)`.
+/// Adds a span's duration, counted `n` times, to the batch's column of
+/// series `(r, s)`.
 fn push(
-    columns: &mut Vec<(usize, usize, Vec<f64>)>,
+    columns: &mut Vec<Column>,
     index: &mut HashMap<(usize, usize), usize>,
     r: usize,
     s: usize,
     d: f64,
+    n: u64,
 ) {
     let i = *index.entry((r, s)).or_insert_with(|| {
-        columns.push((r, s, Vec::new()));
+        columns.push(Column {
+            resource: r,
+            series: s,
+            durations: Vec::new(),
+            weighted: Vec::new(),
+        });
         columns.len() - 1
     });
-    columns[i].2.push(d);
+    let c = &mut columns[i];
+    if n != 1 {
+        c.weighted.push((c.durations.len(), n));
+    }
+    c.durations.push(d);
+}
+
+/// A span's count as the connector extrapolates it from the `th` of its
+/// tracestate's `ot` member (`GetStochasticAdjustedCount`): `2^56 / (2^56 -
+/// th)`, rounded up with the probability of the remainder; 1 without a
+/// threshold or with a tracestate that does not parse.
+fn adjusted_count(trace_state: &str, rng: &mut u64) -> u64 {
+    if !trace_state.contains("ot=") {
+        return 1;
+    }
+    let Some((_, th)) = TraceState::parse(trace_state).ok().and_then(|t| t.th) else {
+        return 1;
+    };
+    let denominator = NEVER_SAMPLE - th;
+    if denominator == 0 {
+        return 1;
+    }
+    let (q, r) = (NEVER_SAMPLE / denominator, NEVER_SAMPLE % denominator);
+    if r != 0 && xorshift64star(rng) % denominator < r {
+        q + 1
+    } else {
+        q
+    }
+}
+
+/// The connector's generator: xorshift64*.
+fn xorshift64star(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 12;
+    x ^= x >> 25;
+    x ^= x << 27;
+    *state = x;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// A non-zero seed from the clock, as the connector's.
+fn seed() -> u64 {
+    now_ns() | 1
 }
 
 fn duration_ms(span: &Span) -> f64 {
@@ -525,10 +640,35 @@ fn string_kv(key: &str, value: &str) -> KeyValue {
 }
 
 /// A key that tells attribute lists apart (their protobuf encoding).
-fn key_of(attrs: &[KeyValue]) -> Vec<u8> {
-    use prost::Message as _;
+/// A series' key as the connector builds it (`buildKey`): the values of
+/// the four standard attributes and `name:value` of each dimension, as
+/// text (pdata's `AsString`), separated by NUL. A dimension whose value is
+/// the int 5 and one whose value is the string "5" are one series, whose
+/// attributes are those of its first span.
+fn series_key(attrs: &[KeyValue]) -> Vec<u8> {
     let mut out = Vec::new();
-    for kv in attrs {
+    for (i, kv) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        let text = kv.value.as_ref().map(super::as_text).unwrap_or_default();
+        if i >= 4 {
+            out.extend_from_slice(kv.key.as_bytes());
+            out.push(b':');
+        }
+        out.extend_from_slice(text.as_bytes());
+    }
+    out
+}
+
+/// A resource's key: its attributes, typed, in key order (the connector
+/// hashes them so, whatever their order in the request).
+fn resource_key(attrs: &[KeyValue]) -> Vec<u8> {
+    use prost::Message as _;
+    let mut sorted: Vec<&KeyValue> = attrs.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut out = Vec::new();
+    for kv in sorted {
         // A `Vec` grows as needed: encoding cannot fail.
         let _ = kv.encode_length_delimited(&mut out);
     }
@@ -542,7 +682,9 @@ fn kind_name(kind: i32) -> &'static str {
         3 => "SPAN_KIND_CLIENT",
         4 => "SPAN_KIND_PRODUCER",
         5 => "SPAN_KIND_CONSUMER",
-        _ => "SPAN_KIND_UNSPECIFIED",
+        0 => "SPAN_KIND_UNSPECIFIED",
+        // The connector's `SpanKindStr` of an unknown kind.
+        _ => "",
     }
 }
 
@@ -550,7 +692,8 @@ fn status_name(code: i32) -> &'static str {
     match code {
         1 => "STATUS_CODE_OK",
         2 => "STATUS_CODE_ERROR",
-        _ => "STATUS_CODE_UNSET",
+        0 => "STATUS_CODE_UNSET",
+        _ => "",
     }
 }
 
@@ -649,9 +792,17 @@ mod tests {
                     .entry(key)
                     .or_insert_with(|| (0, vec![0; buckets.len()], 0.0));
                 let d = duration_ms(s);
-                e.0 += 1;
-                e.1[buckets.index(d)] += 1;
-                e.2 += d;
+                // Thresholds of probabilities 1, 1/2, 1/4, 1/16 (exact
+                // counts); anything else counts once.
+                let n = match s.trace_state.as_str() {
+                    "ot=th:8" | "x=1,ot=th:8;rv:00000000000001" => 2,
+                    "ot=th:c" => 4,
+                    "ot=th:f" => 16,
+                    _ => 1,
+                };
+                e.0 += n;
+                e.1[buckets.index(d)] += n;
+                e.2 += d * n as f64;
             }
         }
         t
@@ -848,6 +999,30 @@ mod tests {
     }
 
     #[test]
+    fn sampled_spans_count_as_their_adjusted_count() {
+        let mut rng = 7;
+        assert_eq!(adjusted_count("", &mut rng), 1);
+        assert_eq!(adjusted_count("ot=th:8", &mut rng), 2);
+        assert_eq!(adjusted_count("ot=th:0", &mut rng), 1);
+        assert_eq!(adjusted_count("ot=th:ffffffffffffff", &mut rng), 1 << 56);
+        assert_eq!(
+            adjusted_count("ot=th:8;rv:zz", &mut rng),
+            1,
+            "does not parse"
+        );
+        assert_eq!(adjusted_count("ot=rv:00000000000001", &mut rng), 1);
+        // A probability of 2/3 (th:55555555555555): 2^56 / (2^56 - th) is
+        // 1.5 and a little, counted 1 or 2, 1.5 on average.
+        let th = "ot=th:55555555555555";
+        let denominator = NEVER_SAMPLE - 0x55_5555_5555_5555;
+        let want = NEVER_SAMPLE as f64 / denominator as f64;
+        let counts: Vec<u64> = (0..200_000).map(|_| adjusted_count(th, &mut rng)).collect();
+        assert!(counts.iter().all(|n| (1..=2).contains(n)));
+        let mean = counts.iter().sum::<u64>() as f64 / 200_000.0;
+        assert!((mean - want).abs() < 0.006, "{mean} against {want}");
+    }
+
+    #[test]
     fn settings_are_checked() {
         assert_eq!(
             SpanMetrics::builder()
@@ -895,7 +1070,7 @@ mod tests {
         #[test]
         fn matches_the_span_by_span_reference(
             spans in prop::collection::vec(
-                (0usize..2, 0usize..4, 0i32..6, 0i32..3, 0u64..30_000, prop::option::of(0usize..3)),
+                (0usize..2, 0usize..4, 0i32..8, 0i32..4, 0u64..30_000, prop::option::of(0usize..3), 0usize..9),
                 0..300,
             ),
             isa in prop::sample::select(Isa::available()),
@@ -908,8 +1083,14 @@ mod tests {
                 .build()
                 .unwrap();
             let mut groups: Vec<(&str, Vec<Span>)> = vec![("a", Vec::new()), ("b", Vec::new())];
-            for (r, n, kind, code, ms, method) in spans {
-                groups[r].1.push(span(names[n], kind, code, ms, method.map(|i| methods[i])));
+            let states = [
+                "", "ot=th:8", "ot=th:c", "ot=th:f", "ot=th:0", "vendor=x",
+                "ot=th:zz", "x=1,ot=th:8;rv:00000000000001", "ot=rv:00000000000001",
+            ];
+            for (r, n, kind, code, ms, method, ts) in spans {
+                let mut s = span(names[n], kind, code, ms, method.map(|i| methods[i]));
+                s.trace_state = states[ts].into();
+                groups[r].1.push(s);
             }
             let mut req = batch(groups);
             let want = reference(&req, &m);
