@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the interoperability peers written in Go: an OpenTelemetry Collector
-# distribution (core components and four contrib processors, pinned in
+# distribution (core components, four contrib processors and a connector, pinned in
 # tests/collector/go.mod) and a
 # sender using the official OpenTelemetry Go SDK exporters
 # (tests/collector/sender/go.mod).
@@ -68,7 +68,7 @@ export CGO_ENABLED=0
 
 start=$SECONDS
 rm -f "$stamp"
-log "building otelcol (OpenTelemetry Collector v0.165.0 core components, contrib probabilisticsampler, redaction, attributes and filter processors)"
+log "building otelcol (OpenTelemetry Collector v0.165.0 core components, contrib probabilisticsampler, redaction, attributes and filter processors, spanmetrics connector)"
 (cd "$src" && go build -o "$out/otelcol.tmp" . && mv "$out/otelcol.tmp" "$out/otelcol")
 log "building otlp-go-sender (OpenTelemetry Go SDK v1.47.0)"
 (cd "$src/sender" && go build -o "$out/otlp-go-sender.tmp" . && mv "$out/otlp-go-sender.tmp" "$out/otlp-go-sender")

@@ -1,7 +1,7 @@
 // Command otelcol-otlp-rust is the OpenTelemetry Collector distribution the
 // interoperability tests run: core components, plus the contrib
-// probabilisticsampler, redaction, attributes and filter processors that the
-// processors of otlp-simd are compared against, from the official modules
+// probabilisticsampler, redaction, attributes and filter processors and the
+// spanmetrics connector that the processors of otlp-simd are compared against, from the official modules
 // pinned in
 // go.mod, so the tests talk to the same code users deploy.
 package main
@@ -9,12 +9,14 @@ package main
 import (
 	"log"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/attributesprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/exporter"
@@ -43,6 +45,11 @@ func components() (otelcol.Factories, error) {
 	); err != nil {
 		return otelcol.Factories{}, err
 	}
+	if factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
+		spanmetricsconnector.NewFactory(),
+	); err != nil {
+		return otelcol.Factories{}, err
+	}
 	if factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		attributesprocessor.NewFactory(),
 		filterprocessor.NewFactory(),
@@ -58,7 +65,7 @@ func main() {
 	settings := otelcol.CollectorSettings{
 		BuildInfo: component.BuildInfo{
 			Command:     "otelcol-otlp-rust",
-			Description: "OpenTelemetry Collector (core components, probabilisticsampler, redaction, attributes, filter) for otlp-rust interop tests",
+			Description: "OpenTelemetry Collector (core components, probabilisticsampler, redaction, attributes, filter, spanmetrics) for otlp-rust interop tests",
 			Version:     "0.165.0",
 		},
 		Factories: components,

@@ -250,9 +250,37 @@ impl Collector {
         args: &[&str],
         processors: &[Processor],
     ) -> Result<Collector, HarnessError> {
+        Self::start_with(args, |grpc_port, http_port| {
+            Self::config_for(grpc_port, http_port, exporters, signals, processors)
+        })
+    }
+
+    /// A Collector whose traces pipeline feeds the connector `connector`
+    /// (id and settings, as a processor's) and whose metrics pipeline
+    /// takes what the connector makes to `exporter`; `None` after printing
+    /// `skipped:` when Go is unavailable and not required.
+    pub fn start_connector_or_skip(
+        connector: &Processor,
+        exporter: &Exporter,
+    ) -> Option<Collector> {
+        Self::start_with(&[], |grpc_port, http_port| {
+            format!(
+                "receivers:\n  otlp:\n    protocols:\n      grpc: {{endpoint: \"127.0.0.1:{grpc_port}\"}}\n      http: {{endpoint: \"127.0.0.1:{http_port}\"}}\nexporters:\n  {}: {}\nconnectors:\n  {}: {}\nservice:\n  telemetry:\n    metrics: {{level: none}}\n  pipelines:\n    traces/in: {{receivers: [otlp], exporters: [{}]}}\n    metrics/out: {{receivers: [{}], exporters: [{}]}}\n",
+                exporter.id, exporter.config, connector.id, connector.config, connector.id, connector.id, exporter.id
+            )
+        })
+        .map_or_else(crate::skip_or_fail, Some)
+    }
+
+    /// Starts the Collector with the configuration `config` writes for
+    /// the receiver's two ports, and waits until its receiver listens.
+    fn start_with(
+        args: &[&str],
+        config: impl FnOnce(u16, u16) -> String,
+    ) -> Result<Collector, HarnessError> {
         let dir = go_peers_dir()?;
         let (grpc_port, http_port) = (free_port(), free_port());
-        let config = Self::config_for(grpc_port, http_port, exporters, signals, processors);
+        let config = config(grpc_port, http_port);
         let mut child = crate::peer_command(&dir.join("otelcol"))
             .env("OTLP_INTEROP_COLLECTOR_CONFIG", &config)
             .arg("--config=env:OTLP_INTEROP_COLLECTOR_CONFIG")

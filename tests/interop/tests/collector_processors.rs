@@ -2281,3 +2281,252 @@ fn filter_conditions_drop_what_the_collector_drops() {
         );
     }
 }
+
+// ------------------------------------------------------------ span metrics
+
+/// Spans for the span-metrics comparison: resources with and without
+/// `service.name` (one twice, its attributes in another order; one whose
+/// `service.name` is an int), known and unknown kinds and status codes,
+/// durations of every size (an end before its start too), dimensions from
+/// the span, from the resource, by default, and an int and a string of
+/// the same text; some spans sampled with a threshold of 1/2, 1/4 or 1,
+/// some with a tracestate without one or that does not parse.
+fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
+    use any_value::Value as V;
+    let resources = [
+        vec![string("service.name", "checkout"), string("env", "prod")],
+        vec![string("env", "prod"), string("service.name", "checkout")],
+        vec![string("service.name", "db"), kv("region", V::IntValue(7))],
+        vec![string("env", "dev")],
+        vec![kv("service.name", V::IntValue(5))],
+    ];
+    let names = ["GET /cart", "POST /pay", "SELECT", ""];
+    let states = [
+        "",
+        "ot=th:8",
+        "ot=th:c",
+        "ot=th:0",
+        "vendor=x",
+        "ot=th:zz",
+        "x=1,ot=th:8;rv:00000000000001",
+    ];
+    let mut rng = Rng(99);
+    let mut requests = Vec::new();
+    for round in 0..4u64 {
+        let mut resource_spans = Vec::new();
+        for (r, resource) in resources.iter().enumerate() {
+            let spans = (0..60u64)
+                .map(|i| {
+                    let x = rng.next();
+                    let start = 1_700_000_000_000_000_000 + x % 1_000_000;
+                    let duration = match x % 5 {
+                        0 => x % 3_000_000,
+                        1 => x % 300_000_000,
+                        2 => x % 20_000_000_000,
+                        3 => (x % 64) * 15_625,
+                        _ => 1_000_000,
+                    };
+                    let mut attributes = Vec::new();
+                    match (x >> 8) % 4 {
+                        0 => attributes.push(string("http.method", "POST")),
+                        1 => attributes.push(kv("code", V::IntValue(200))),
+                        2 => attributes.push(string("code", "200")),
+                        _ => {}
+                    }
+                    if (x >> 12) % 7 == 0 {
+                        attributes.push(kv("region", V::IntValue(8)));
+                    }
+                    Span {
+                        trace_id: vec![1; 16],
+                        span_id: (round * 1000 + r as u64 * 100 + i).to_be_bytes().to_vec(),
+                        trace_state: states[((x >> 16) % states.len() as u64) as usize].into(),
+                        name: names[((x >> 20) % names.len() as u64) as usize].into(),
+                        kind: ((x >> 24) % 8) as i32,
+                        start_time_unix_nano: start,
+                        end_time_unix_nano: if (x >> 28) % 50 == 0 {
+                            start - 5
+                        } else {
+                            start + duration
+                        },
+                        attributes,
+                        status: Some(Status {
+                            code: ((x >> 32) % 4) as i32,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            resource_spans.push(ResourceSpans {
+                resource: Some(Resource {
+                    attributes: resource.clone(),
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "shop".into(),
+                        ..Default::default()
+                    }),
+                    spans,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            });
+        }
+        requests.push(ExportTraceServiceRequest { resource_spans });
+    }
+    requests
+}
+
+/// What a metrics request says, without its timestamps: per resource (its
+/// attributes in key order), scope, metric (name, unit) and series (its
+/// attributes in order), the calls or the histogram.
+type SeriesTable = BTreeMap<(String, String, String, String), String>;
+
+fn series_table(
+    request: &otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest,
+) -> SeriesTable {
+    use otlp_core::proto::metrics::v1::metric::Data;
+    let mut t = SeriesTable::new();
+    for rm in &request.resource_metrics {
+        let mut resource = rm
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.clone())
+            .unwrap_or_default();
+        resource.sort_by(|a, b| a.key.cmp(&b.key));
+        let resource = attrs(&resource);
+        for sm in &rm.scope_metrics {
+            let scope = format!("{:?}", sm.scope);
+            for m in &sm.metrics {
+                let name = format!("{} [{}]", m.name, m.unit);
+                match &m.data {
+                    Some(Data::Sum(s)) => {
+                        for p in &s.data_points {
+                            t.insert(
+                                (
+                                    resource.clone(),
+                                    scope.clone(),
+                                    name.clone(),
+                                    attrs(&p.attributes),
+                                ),
+                                format!(
+                                    "sum {:?} temporality {} monotonic {}",
+                                    p.value, s.aggregation_temporality, s.is_monotonic
+                                ),
+                            );
+                        }
+                    }
+                    Some(Data::Histogram(h)) => {
+                        for p in &h.data_points {
+                            t.insert(
+                                (resource.clone(), scope.clone(), name.clone(), attrs(&p.attributes)),
+                                format!(
+                                    "histogram count {} sum {:?} buckets {:?} bounds {:?} min {:?} max {:?} temporality {}",
+                                    p.count, p.sum, p.bucket_counts, p.explicit_bounds, p.min, p.max,
+                                    h.aggregation_temporality
+                                ),
+                            );
+                        }
+                    }
+                    other => panic!("unexpected metric data {other:?}"),
+                }
+            }
+        }
+    }
+    t
+}
+
+/// The same spans through the Collector's `span_metrics` connector and our
+/// `SpanMetrics`: the same resources, series, calls, bucket counts and
+/// sums (bit for bit), for the default and for configured buckets.
+#[test]
+fn span_metrics_match_the_collector() {
+    let requests = span_metrics_requests();
+    for (buckets_yaml, buckets_toml) in [
+        ("", ""),
+        (
+            ", histogram: {explicit: {buckets: [1ms, 5ms, 250ms, 2s]}}",
+            "histogram_buckets_ms = [1.0, 5.0, 250.0, 2000.0]\n",
+        ),
+    ] {
+        let yaml = format!(
+            "{{metrics_flush_interval: 100ms, exclude_dimensions: [collector.instance.id], dimensions: [{{name: http.method, default: GET}}, {{name: region}}, {{name: code}}]{buckets_yaml}}}"
+        );
+        let toml = format!(
+            "[[processor]]\ntype = \"span_metrics\"\ndimensions = [{{ name = \"http.method\", default = \"GET\" }}, {{ name = \"region\" }}, {{ name = \"code\" }}]\n{buckets_toml}"
+        );
+        let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        for r in &requests {
+            chain.process(&mut r.clone());
+        }
+        let ours = chain.take_metrics().expect("span metrics");
+        let ours = series_table(&ours);
+        let total_calls = |t: &SeriesTable| -> i64 {
+            t.iter()
+                .filter(|(k, _)| k.2.contains(".calls"))
+                .map(|(_, v)| {
+                    v.trim_start_matches("sum Some(AsInt(")
+                        .split(')')
+                        .next()
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .unwrap_or(0)
+                })
+                .sum()
+        };
+        let want = total_calls(&ours);
+        assert!(want > 0);
+        let mut bench = Bench::start();
+        let Some(collector) = Collector::start_connector_or_skip(
+            &Processor::new("span_metrics", yaml.clone()),
+            &bench.exporter(),
+        ) else {
+            return;
+        };
+        let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
+            .with_endpoint(collector.grpc_endpoint())
+            .with_timeout(WAIT)
+            .build()
+            .unwrap();
+        for r in &requests {
+            let body = ExportRequest::Traces(r.clone()).encode_protobuf();
+            bench
+                .rt
+                .block_on(client.export(Signal::Traces, Payload::new(body, Algorithm::None)))
+                .unwrap_or_else(|e| panic!("export to the Collector: {e}\n{}", collector.stderr()));
+        }
+        // The connector flushes its cumulative state every 100 ms: wait
+        // for a flush that has counted every span.
+        let deadline = std::time::Instant::now() + WAIT;
+        let theirs = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let rx = &mut bench.rx;
+            let got = bench
+                .rt
+                .block_on(async { tokio::time::timeout(left, rx.recv()).await })
+                .unwrap_or_else(|_| panic!("no flush counting every span\n{}", collector.stderr()))
+                .expect("the receiver runs");
+            let ExportRequest::Metrics(m) = got.request else {
+                panic!("the Collector forwarded {:?}", got.request.signal());
+            };
+            let t = series_table(&m);
+            if total_calls(&t) >= want {
+                break t;
+            }
+        };
+        if theirs != ours {
+            let mut report = format!("{yaml}: the connector's series (<) and ours (>) differ\n");
+            for (k, v) in &theirs {
+                if ours.get(k) != Some(v) {
+                    report.push_str(&format!("< {k:?} {v}\n"));
+                }
+            }
+            for (k, v) in &ours {
+                if theirs.get(k) != Some(v) {
+                    report.push_str(&format!("> {k:?} {v}\n"));
+                }
+            }
+            panic!("{report}");
+        }
+    }
+}
