@@ -2333,7 +2333,7 @@ fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
                         2 => attributes.push(string("code", "200")),
                         _ => {}
                     }
-                    if (x >> 12) % 7 == 0 {
+                    if (x >> 12).is_multiple_of(7) {
                         attributes.push(kv("region", V::IntValue(8)));
                     }
                     Span {
@@ -2343,7 +2343,7 @@ fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
                         name: names[((x >> 20) % names.len() as u64) as usize].into(),
                         kind: ((x >> 24) % 8) as i32,
                         start_time_unix_nano: start,
-                        end_time_unix_nano: if (x >> 28) % 50 == 0 {
+                        end_time_unix_nano: if (x >> 28).is_multiple_of(50) {
                             start - 5
                         } else {
                             start + duration
