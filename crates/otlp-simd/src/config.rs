@@ -670,19 +670,6 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
         None => None,
     };
     let sources = usize::from(a.value.is_some()) + usize::from(from_attribute.is_some());
-    let scalar = |what: &str, v: &toml::Value| -> Result<Value, ConfigError> {
-        Ok(match v {
-            toml::Value::String(s) => Value::StringValue(s.clone()),
-            toml::Value::Integer(i) => Value::IntValue(*i),
-            toml::Value::Float(f) => Value::DoubleValue(*f),
-            toml::Value::Boolean(b) => Value::BoolValue(*b),
-            _ => {
-                return Err(bad(format!(
-                    "action {kind}: {what} must be a string, number or boolean"
-                )))
-            }
-        })
-    };
     // insert / update / upsert: a source, and the default for when it is
     // absent.
     let with_value = |make: fn(&str, Source) -> Result<Action, ActionError>| {
@@ -696,13 +683,9 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
                 "action {kind} does not take a pattern or a converted_type"
             )));
         }
-        let default = a
-            .default_value
-            .as_ref()
-            .map(|v| scalar("default_value", v))
-            .transpose()?;
+        let default = a.default_value.as_ref().map(any_value);
         let src = match (&a.value, from_attribute, &default) {
-            (Some(v), _, _) => Source::Value(scalar("value", v)?),
+            (Some(v), _, _) => Source::Value(any_value(v)),
             (None, Some(f), _) => Source::FromAttribute(f.to_owned()),
             // Only a default: it is the value.
             (None, None, Some(d)) => Source::Value(d.clone()),
@@ -776,6 +759,36 @@ fn action(e: &Entry<'_>, a: ActionToml) -> Result<Action, ConfigError> {
         }
     };
     result.map_err(|err| bad(err.to_string()))
+}
+
+/// A TOML value as an attribute value, as the Collector's `FromRaw` reads
+/// YAML: lists as arrays, tables as maps (in key order), a date or time as
+/// its text.
+fn any_value(v: &toml::Value) -> Value {
+    use crate::proto::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
+    let any = |v: &toml::Value| AnyValue {
+        value: Some(any_value(v)),
+    };
+    match v {
+        toml::Value::String(s) => Value::StringValue(s.clone()),
+        toml::Value::Integer(i) => Value::IntValue(*i),
+        toml::Value::Float(f) => Value::DoubleValue(*f),
+        toml::Value::Boolean(b) => Value::BoolValue(*b),
+        toml::Value::Array(items) => Value::ArrayValue(ArrayValue {
+            values: items.iter().map(any).collect(),
+        }),
+        toml::Value::Table(t) => Value::KvlistValue(KeyValueList {
+            values: t
+                .iter()
+                .map(|(k, v)| KeyValue {
+                    key: k.clone(),
+                    value: Some(any(v)),
+                    ..KeyValue::default()
+                })
+                .collect(),
+        }),
+        toml::Value::Datetime(d) => Value::StringValue(d.to_string()),
+    }
 }
 
 fn match_properties(
@@ -951,6 +964,40 @@ summary = "debug"
     }
 
     #[test]
+    fn attribute_values_may_be_lists_and_tables() {
+        use crate::proto::common::v1::any_value::Value as V;
+        let mut chain = chain_from_toml(
+            "[[processor]]\ntype = \"attributes\"\n[[processor.actions]]\nkey = \"l\"\naction = \"insert\"\nvalue = [1, \"a\", { b = [true] }]\n",
+        )
+        .unwrap();
+        let mut logs = crate::processor::logs_request(vec![Default::default()]);
+        chain.process_logs(&mut logs);
+        let attrs = &logs.resource_logs[0].scope_logs[0].log_records[0].attributes;
+        let Some(V::ArrayValue(list)) = attrs[0].value.as_ref().and_then(|v| v.value.clone())
+        else {
+            panic!("{attrs:?}")
+        };
+        assert_eq!(list.values.len(), 3);
+        assert_eq!(list.values[0].value, Some(V::IntValue(1)));
+        let Some(V::KvlistValue(map)) = &list.values[2].value else {
+            panic!("{list:?}")
+        };
+        assert_eq!(map.values[0].key, "b");
+        // A date reads as its text.
+        let mut c = chain_from_toml(
+            "[[processor]]\ntype = \"attributes\"\n[[processor.actions]]\nkey = \"l\"\naction = \"insert\"\nvalue = 1979-05-27\n",
+        )
+        .unwrap();
+        let mut logs = crate::processor::logs_request(vec![Default::default()]);
+        c.process_logs(&mut logs);
+        let attrs = &logs.resource_logs[0].scope_logs[0].log_records[0].attributes;
+        assert_eq!(
+            attrs[0].value.as_ref().and_then(|v| v.value.clone()),
+            Some(V::StringValue("1979-05-27".into()))
+        );
+    }
+
+    #[test]
     fn redaction_patterns_read_as_go_reads_them() {
         // `\d` is ASCII, `\Q...\E` literal text.
         let mut chain = chain_from_toml(
@@ -1039,11 +1086,6 @@ pattern = "^tmp"
                 ),
                 4,
                 "does not take value",
-            ),
-            (
-                text.replace("default_value = \"dev\"", "default_value = [1]"),
-                8,
-                "default_value must be",
             ),
             (
                 text.replace(

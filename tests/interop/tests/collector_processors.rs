@@ -1407,11 +1407,37 @@ fn attribute_actions_match_the_collector() {
             ("action", "insert"),
             ("default_value", "d"),
         ],
+        // Lists and maps, written as they are in both.
+        &[
+            ("key", "list"),
+            ("action", "insert"),
+            ("value", r#"[1, "a", true, 2.5, [], {k = [3]}]"#),
+        ],
+        &[
+            ("key", "env"),
+            ("action", "upsert"),
+            ("value", r#"{nested = {deep = ["x", -1]}}"#),
+        ],
+        &[
+            ("key", "from.gone2"),
+            ("action", "insert"),
+            ("from_attribute", "tmp.one"),
+            ("default_value", "[0.5]"),
+        ],
     ];
+    // A list or table is written out as it is (a TOML inline table reads
+    // as a YAML flow mapping once `=` is `:`).
+    let raw = |v: &str| v.starts_with('[') || v.starts_with('{');
     let yaml_actions: Vec<String> = actions
         .iter()
         .map(|a| {
-            let fields: Vec<String> = a.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
+            let fields: Vec<String> = a
+                .iter()
+                .map(|(k, v)| match raw(v) {
+                    true => format!("{k}: {}", v.replace(" = ", ": ")),
+                    false => format!("{k}: {v:?}"),
+                })
+                .collect();
             format!("{{{}}}", fields.join(", "))
         })
         .collect();
@@ -1420,7 +1446,10 @@ fn attribute_actions_match_the_collector() {
     for a in actions {
         toml.push_str("[[processor.actions]]\n");
         for (k, v) in *a {
-            toml.push_str(&format!("{k} = '{v}'\n"));
+            match raw(v) {
+                true => toml.push_str(&format!("{k} = {v}\n")),
+                false => toml.push_str(&format!("{k} = '{v}'\n")),
+            }
         }
     }
     let spans: Vec<Span> = (0..8)

@@ -33,9 +33,12 @@
 //! actions configured from TOML, read `\d`, `\w`, `\s` and `\b` as ASCII,
 //! as Go's `regexp` does.
 //!
-//! Differences from the Collector: `from_context` is not supported;
-//! `value`, `default_value` and the values of match properties take
-//! scalars only (no lists or maps); the `regexp` cache settings of match
+//! From TOML, `value` and `default_value` may be lists and tables too
+//! (arrays and maps, as the Collector reads YAML lists and maps; a table's
+//! entries in key order, where the Collector's follow Go's map order).
+//!
+//! Differences from the Collector: `from_context` is not supported; the
+//! values of match properties take scalars only (no lists or maps); the `regexp` cache settings of match
 //! properties are refused (matching is not cached); match properties of
 //! one signal leave the other signals' items untouched rather than
 //! failing their pipelines; hashing is SHA-256 (the Collector's current
