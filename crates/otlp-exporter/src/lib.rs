@@ -77,8 +77,9 @@
 //! [`with_resolver`](ExporterBuilder::with_resolver)) spreads batches over
 //! several collectors by [`Routing`]: spans by trace id with rendezvous
 //! hashing (the span processor partitions spans by endpoint as it encodes
-//! them), logs and metrics by `service.name`, or round robin / least
-//! pending. Each endpoint has its own queue, retries, breaker and stats
+//! them) and log records by theirs (to the endpoint of their trace's
+//! spans), records without a trace id and metrics by `service.name`, or
+//! round robin / least pending. Each endpoint has its own queue, retries, breaker and stats
 //! ([`ExportStats::endpoints`]); one that is unhealthy (breaker open, or
 //! failing [`with_health_check`](ExporterBuilder::with_health_check))
 //! leaves the ring, and what was queued for it goes whole to the next
@@ -115,7 +116,7 @@ mod stats;
 
 use delivery::DeliveryConfig;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogBatch, LogExporter};
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
@@ -1105,6 +1106,9 @@ impl ExporterBuilder<OtlpLogExporter> {
 
 impl LogExporter for OtlpLogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        if let Some(router) = self.pipeline.trace_router() {
+            return export_logs_by_trace(&self.pipeline, router, &batch).await;
+        }
         let items = batch.iter().count() as u64;
         self.pipeline
             .export(items, |e, out| e.encode_logs(&batch, out))
@@ -1118,6 +1122,59 @@ impl LogExporter for OtlpLogExporter {
     fn set_resource(&mut self, resource: &Resource) {
         set_resource(&self.pipeline, resource);
     }
+}
+
+/// Log records of several endpoints routed by trace id: one request per
+/// (owner, next owner) of their traces, each sent whole to its owner (the
+/// endpoint their trace's spans go to), and one of the records without a
+/// trace id, routed by the resource's `service.name`.
+async fn export_logs_by_trace(
+    pipeline: &Pipeline,
+    router: &route::router::Router,
+    batch: &LogBatch<'_>,
+) -> OTelSdkResult {
+    type Part<'a> = (
+        Option<((u32, u32), [u8; 16])>,
+        Vec<(&'a SdkLogRecord, &'a opentelemetry::InstrumentationScope)>,
+    );
+    let ring = router.ring();
+    let mut parts: Vec<Part<'_>> = Vec::new();
+    for item in batch.iter() {
+        let trace = item
+            .0
+            .trace_context()
+            .map(|c| c.trace_id.to_bytes())
+            .filter(|t| *t != [0; 16]);
+        let pair = trace.map(|t| (ring.top_two(&t), t));
+        let i = match parts
+            .iter()
+            .position(|(p, _)| p.map(|p| p.0) == pair.map(|p| p.0))
+        {
+            Some(i) => i,
+            None => {
+                parts.push((pair, Vec::new()));
+                parts.len() - 1
+            }
+        };
+        parts[i].1.push(item);
+    }
+    let mut result = Ok(());
+    for (pair, records) in parts {
+        let items = records.len() as u64;
+        let key = match pair {
+            Some((_, trace)) => Some(bytes::Bytes::copy_from_slice(&trace)),
+            None => pipeline.key(),
+        };
+        let sent =
+            match pipeline.prepare_counted(items, |e, out| e.encode_log_records(&records, out)) {
+                Ok(prepared) => pipeline.submit_prepared(prepared, key).await,
+                Err(e) => Err(e),
+            };
+        if result.is_ok() {
+            result = sent;
+        }
+    }
+    result
 }
 
 // ----------------------------------------------------------------- metrics

@@ -243,7 +243,7 @@ impl Pipeline {
     /// as they are encoded).
     pub(crate) fn trace_router(&self) -> Option<&Arc<Router>> {
         match (&self.delivery, self.routing, self.signal) {
-            (Sink::Many(r), Some(Routing::TraceId), Signal::Traces) => Some(r),
+            (Sink::Many(r), Some(Routing::TraceId), Signal::Traces | Signal::Logs) => Some(r),
             _ => None,
         }
     }
@@ -259,7 +259,7 @@ impl Pipeline {
     }
 
     /// What a batch of a resource's items is routed by, if anything.
-    fn key(&self) -> Option<Bytes> {
+    pub(crate) fn key(&self) -> Option<Bytes> {
         match self.routing? {
             Routing::TraceId | Routing::Service => self
                 .service_key

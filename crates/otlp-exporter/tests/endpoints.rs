@@ -18,11 +18,15 @@ use std::time::Duration;
 /// (trace id, span id) of the spans received.
 type Received = Arc<Mutex<Vec<([u8; 16], [u8; 8])>>>;
 
+/// The trace id of each log record received (empty when it has none).
+type ReceivedLogs = Arc<Mutex<Vec<Vec<u8>>>>;
+
 /// A receiver that keeps the (trace id, span id) of every span it gets.
 struct Collector {
     rt: tokio::runtime::Runtime,
     receiver: Option<RunningReceiver>,
     spans: Received,
+    logs: ReceivedLogs,
     requests: Arc<Mutex<usize>>,
 }
 
@@ -34,12 +38,23 @@ impl Collector {
             .build()
             .unwrap();
         let spans: Received = Arc::default();
+        let logs: ReceivedLogs = Arc::default();
         let requests: Arc<Mutex<usize>> = Arc::default();
         let (kept, counted) = (Arc::clone(&spans), Arc::clone(&requests));
+        let kept_logs = Arc::clone(&logs);
         let receiver = rt.block_on(async move {
             Receiver::builder()
                 .with_grpc_addr(addr)
                 .serve(move |r: ReceivedRequest| {
+                    if let ExportRequest::Logs(l) = &r.request {
+                        kept_logs.lock().unwrap().extend(
+                            l.resource_logs
+                                .iter()
+                                .flat_map(|rl| &rl.scope_logs)
+                                .flat_map(|sl| &sl.log_records)
+                                .map(|rec| rec.trace_id.clone()),
+                        );
+                    }
                     if let ExportRequest::Traces(t) = &r.request {
                         let mut kept = kept.lock().unwrap();
                         for span in t
@@ -67,6 +82,7 @@ impl Collector {
             rt,
             receiver: Some(receiver),
             spans,
+            logs,
             requests,
         }
     }
@@ -88,6 +104,11 @@ impl Collector {
 
     fn traces(&self) -> HashSet<[u8; 16]> {
         self.spans.lock().unwrap().iter().map(|(t, _)| *t).collect()
+    }
+
+    /// The trace ids of the log records received (empty for none).
+    fn log_traces(&self) -> Vec<Vec<u8>> {
+        self.logs.lock().unwrap().clone()
     }
 
     fn span_count(&self) -> usize {
@@ -221,6 +242,110 @@ fn spans_of_a_trace_go_to_one_endpoint_processor_and_exporter() {
             "every collector got new traces"
         );
     }
+    for c in collectors {
+        c.stop();
+    }
+}
+
+/// Log records go where their trace's spans go; records without a trace
+/// all to the one endpoint of their service.
+#[test]
+fn log_records_follow_their_trace() {
+    use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+    use opentelemetry::trace::{TraceFlags, TraceId};
+    use opentelemetry_sdk::logs::SdkLoggerProvider;
+    use opentelemetry_sdk::Resource;
+    use otlp_exporter::OtlpLogExporter;
+    let collectors: Vec<Collector> = (0..3).map(|_| Collector::start(any_port())).collect();
+    let endpoints: Vec<String> = collectors.iter().map(Collector::endpoint).collect();
+    const TRACES: usize = 200;
+    let resource = Resource::builder().with_service_name("checkout").build();
+    // Spans first: where each trace goes.
+    let exporter = OtlpSpanExporter::builder()
+        .with_endpoints(endpoints.clone())
+        .with_protocol(Protocol::Grpc)
+        .build()
+        .unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_batch_exporter(exporter)
+        .build();
+    make_traces(&provider, TRACES, 2);
+    provider.shutdown().unwrap();
+    let refs: Vec<&Collector> = collectors.iter().collect();
+    assert_eq!(each_trace_at_one(&refs).iter().sum::<usize>(), TRACES);
+    let home: HashMap<[u8; 16], usize> = collectors
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.traces().into_iter().map(move |t| (t, i)))
+        .collect();
+    // Then two log records of each trace and one without, in batches that
+    // mix the traces.
+    let exporter = OtlpLogExporter::builder()
+        .with_endpoints(endpoints)
+        .with_protocol(Protocol::Grpc)
+        .build()
+        .unwrap();
+    let stats = exporter.stats();
+    let logs = SdkLoggerProvider::builder()
+        .with_resource(resource)
+        .with_batch_exporter(exporter)
+        .build();
+    let logger = logs.logger("endpoints");
+    for round in 0..2 {
+        for trace in home.keys() {
+            let mut record = logger.create_log_record();
+            record.set_body(format!("step {round}").into());
+            record.set_trace_context(
+                TraceId::from_bytes(*trace),
+                opentelemetry::trace::SpanId::from_bytes([1; 8]),
+                Some(TraceFlags::SAMPLED),
+            );
+            logger.emit(record);
+            let mut untraced = logger.create_log_record();
+            untraced.set_body("no trace".into());
+            logger.emit(untraced);
+        }
+    }
+    logs.shutdown().unwrap();
+    let sent = (4 * TRACES) as u64;
+    let snap = stats.snapshot();
+    assert_eq!(
+        (snap.items_exported, snap.dropped.total()),
+        (sent, 0),
+        "{snap:?}"
+    );
+    let mut untraced_at = HashSet::new();
+    let mut traced = 0;
+    for (i, c) in collectors.iter().enumerate() {
+        for t in c.log_traces() {
+            match <[u8; 16]>::try_from(t.as_slice()) {
+                Ok(t) if t != [0; 16] => {
+                    assert_eq!(
+                        home[&t], i,
+                        "a log record of trace {t:02x?} away from its spans"
+                    );
+                    traced += 1;
+                }
+                _ => {
+                    untraced_at.insert(i);
+                }
+            }
+        }
+    }
+    assert_eq!(traced, 2 * TRACES);
+    assert_eq!(
+        untraced_at.len(),
+        1,
+        "records without a trace go to one endpoint"
+    );
+    assert_eq!(
+        collectors
+            .iter()
+            .map(|c| c.log_traces().len())
+            .sum::<usize>(),
+        4 * TRACES
+    );
     for c in collectors {
         c.stop();
     }

@@ -5,7 +5,7 @@ use super::writer::{Size, Writer};
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::{LogBatch, SdkLogRecord};
 
-type Item<'a> = (&'a SdkLogRecord, &'a InstrumentationScope);
+pub(crate) type Item<'a> = (&'a SdkLogRecord, &'a InstrumentationScope);
 
 /// The scope name a record is exported under: its target, if it has one.
 #[inline]
@@ -20,19 +20,29 @@ fn same_group(a: Item<'_>, b: Item<'_>) -> bool {
 }
 
 pub(crate) fn request<W: Writer>(w: &mut W, resource: &EncodedResource, batch: &LogBatch<'_>) {
-    let mut items = batch.iter().peekable();
-    let Some(&first) = items.peek() else {
+    request_of(w, resource, || batch.iter());
+}
+
+/// [`request`] of the records `items` yields (each call yields them all,
+/// in the same order).
+pub(crate) fn request_of<'a, W: Writer, I: Iterator<Item = Item<'a>>>(
+    w: &mut W,
+    resource: &EncodedResource,
+    items: impl Fn() -> I,
+) {
+    let mut first_of = items().peekable();
+    let Some(&first) = first_of.peek() else {
         return;
     };
     w.repeated(1, "resourceLogs", Size::Large, [()], |w, ()| {
         w.embedded(1, "resource", &resource.body);
-        if batch.iter().all(|item| same_group(item, first)) {
+        if items().all(|item| same_group(item, first)) {
             w.repeated(2, "scopeLogs", Size::Large, [()], |w, ()| {
-                scope_logs(w, first, batch.iter())
+                scope_logs(w, first, items())
             });
         } else {
             let mut groups: Vec<Vec<Item<'_>>> = Vec::new();
-            for item in batch.iter() {
+            for item in items() {
                 match groups.iter_mut().find(|g| same_group(g[0], item)) {
                     Some(g) => g.push(item),
                     None => groups.push(vec![item]),

@@ -24,7 +24,7 @@ pub use trace::SpanBatch;
 use crate::{Format, Signal, TelemetryData};
 use common::EncodedResource;
 use opentelemetry::InstrumentationScope;
-use opentelemetry_sdk::logs::LogBatch;
+use opentelemetry_sdk::logs::{LogBatch, SdkLogRecord};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
@@ -127,6 +127,21 @@ impl Encoder {
             w,
             &self.resource,
             batch
+        ));
+    }
+
+    /// [`encode_logs`](Self::encode_logs) of some of a batch's records
+    /// (an exporter routing records by their trace id encodes each
+    /// endpoint's part so), in the order given.
+    pub fn encode_log_records(
+        &self,
+        records: &[(&SdkLogRecord, &InstrumentationScope)],
+        out: &mut Vec<u8>,
+    ) {
+        encode_with!(self.format, out, |w| logs::request_of(
+            w,
+            &self.resource,
+            || records.iter().copied()
         ));
     }
 

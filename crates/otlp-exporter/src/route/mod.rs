@@ -53,9 +53,9 @@ pub use otlp_transport::client::HealthProbe;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Routing {
-    /// Spans by trace id (every span of a trace at one endpoint, for tail
-    /// sampling or span-to-metrics); logs and metrics, which an SDK batch
-    /// does not carry one trace for, by `service.name` as with
+    /// Spans and log records by trace id (every span and log record of a
+    /// trace at one endpoint, for tail sampling or span-to-metrics); log
+    /// records without a trace id, and metrics, by `service.name` as with
     /// [`Service`](Self::Service). The default.
     #[default]
     TraceId,
