@@ -376,21 +376,26 @@ mod tests {
     use crate::processor::{count_log_records, logs_request, string_attr};
     use crate::proto::logs::v1::LogRecord;
 
+    /// `n` distinct random-looking trace ids.
+    fn trace_ids(n: usize, seed: u64) -> impl Iterator<Item = Vec<u8>> {
+        let mut x = seed | 1;
+        (0..n).map(move |_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut id = [0x5au8; 16];
+            id[8..].copy_from_slice(&x.to_be_bytes());
+            id.to_vec()
+        })
+    }
+
     /// `n` spans with distinct random-looking trace ids.
     fn batch(n: usize, seed: u64, name: &str) -> ExportTraceServiceRequest {
-        let mut x = seed | 1;
-        let spans = (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let mut id = [0x5au8; 16];
-                id[8..].copy_from_slice(&x.to_be_bytes());
-                Span {
-                    trace_id: id.to_vec(),
-                    name: name.into(),
-                    ..Span::default()
-                }
+        let spans = trace_ids(n, seed)
+            .map(|trace_id| Span {
+                trace_id,
+                name: name.into(),
+                ..Span::default()
             })
             .collect();
         ExportTraceServiceRequest {
@@ -481,18 +486,10 @@ mod tests {
 
     /// `n` log records; with `traced`, each with a random-looking trace id.
     fn records(n: usize, seed: u64, traced: bool) -> Vec<LogRecord> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let mut id = [0x5au8; 16];
-                id[8..].copy_from_slice(&x.to_be_bytes());
-                LogRecord {
-                    trace_id: if traced { id.to_vec() } else { Vec::new() },
-                    ..LogRecord::default()
-                }
+        trace_ids(n, seed)
+            .map(|id| LogRecord {
+                trace_id: if traced { id } else { Vec::new() },
+                ..LogRecord::default()
             })
             .collect()
     }
