@@ -101,71 +101,348 @@ enum Strings {
 /// characters `<` and `>` there, and word boundaries here; `\Q...\E`
 /// quotes literal text there (turned into escaped text here, where the
 /// syntax is missing), and `\0`, `\012`, `\101` are octal character
-/// codes there (turned into `\x{..}`). The patterns of every processor's configuration
-/// are read through this, as the Collector reads them.
+/// codes there (turned into `\x{..}`). Classes are read with Go's grammar
+/// (`[`, `&&`, `--`, `~~` are plain characters in them, `[:name:]` must
+/// be a POSIX class), a `{` that starts no repetition is a literal, and
+/// what Go refuses is refused (`a**`, `a{1001}`, flags other than `imsU`,
+/// escapes Go lacks). Go accepts a little more (a repetition of a flag
+/// group, surrogate code points). The patterns of every processor's
+/// configuration are read through this, as the Collector reads them.
 pub(crate) fn go_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        // An escape is two characters: the second never starts another.
-        let Some(e) = chars.next() else {
-            out.push(c);
-            break;
-        };
-        if e == 'Q' {
-            // `\Q...\E` (or to the end): literal text.
-            let rest = chars.as_str();
-            let (lit, after) = match rest.find("\\E") {
-                Some(at) => (&rest[..at], &rest[at + 2..]),
-                None => (rest, ""),
-            };
-            out.push_str(&regex::escape(lit));
-            chars = after.chars();
-            continue;
-        }
-        // Octal: `\0` and up to two more octal digits, or a non-zero
-        // digit and one or two more (a lone `\1` to `\7` is a
-        // backreference, an error in both).
-        let octal = |c: char| ('0'..='7').contains(&c);
-        if octal(e) && (e == '0' || chars.as_str().starts_with(octal)) {
-            let mut code = e as u32 - '0' as u32;
+    Regex::new(&go_to_regex(pattern)?)
+}
+
+/// A Go syntax error (the pattern goes no further).
+fn go_error(what: &str, pattern: &str) -> regex::Error {
+    regex::Error::Syntax(format!("{what} in {pattern:?} (Go's regexp syntax)"))
+}
+
+/// A character as a literal of the `regex` crate, in or out of a class.
+fn push_literal(out: &mut String, c: char) {
+    if c.is_ascii_alphanumeric() || c == '_' {
+        out.push(c);
+    } else {
+        out.push_str(&format!("\\x{{{:x}}}", u32::from(c)));
+    }
+}
+
+/// Go's POSIX class names (`[:alpha:]`, `[:^alpha:]`), which the `regex`
+/// crate spells alike.
+const POSIX_CLASSES: [&str; 14] = [
+    "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+    "space", "upper", "word", "xdigit",
+];
+
+/// `\d` and the like, as ASCII classes (nested classes are unions in the
+/// `regex` crate, so they read the same inside brackets).
+fn perl_class(e: char) -> Option<&'static str> {
+    Some(match e {
+        'd' => "[0-9]",
+        'D' => "[^0-9]",
+        'w' => "[0-9A-Za-z_]",
+        'W' => "[^0-9A-Za-z_]",
+        's' => "[\\t\\n\\f\\r ]",
+        'S' => "[^\\t\\n\\f\\r ]",
+        _ => return None,
+    })
+}
+
+/// After `\p` or `\P` (`rest` starts after the letter): a Unicode class,
+/// `\pL` or `\p{Greek}` (`\p{^Greek}` negated), copied; the rest.
+fn unicode_class<'a>(
+    out: &mut String,
+    negated: bool,
+    rest: &'a str,
+    pattern: &str,
+) -> Result<&'a str, regex::Error> {
+    let Some(c) = rest.chars().next() else {
+        return Err(go_error("missing class name after \\p", pattern));
+    };
+    if c != '{' {
+        out.push_str(if negated { "\\P" } else { "\\p" });
+        out.push(c);
+        return Ok(&rest[c.len_utf8()..]);
+    }
+    let Some(end) = rest.find('}') else {
+        return Err(go_error("missing } after \\p{", pattern));
+    };
+    let (name, negated) = match rest[1..end].strip_prefix('^') {
+        Some(name) => (name, !negated),
+        None => (&rest[1..end], negated),
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(go_error("invalid character class name", pattern));
+    }
+    out.push_str(if negated { "\\P{" } else { "\\p{" });
+    out.push_str(name);
+    out.push('}');
+    Ok(&rest[end + 1..])
+}
+
+/// Go's `parseEscape` (`rest` starts after the backslash): the character
+/// of an octal, hex, C-like or punctuation escape; the rest.
+fn go_escape<'a>(rest: &'a str, pattern: &str) -> Result<(char, &'a str), regex::Error> {
+    let invalid = || go_error("invalid escape sequence", pattern);
+    let mut chars = rest.chars();
+    let e = chars
+        .next()
+        .ok_or_else(|| go_error("trailing backslash", pattern))?;
+    let octal = |c: &char| ('0'..='7').contains(c);
+    match e {
+        // `\0` and up to two more octal digits, or a non-zero digit and
+        // one or two more (a lone `\1` to `\7` is a backreference).
+        '0'..='7' if e == '0' || chars.as_str().chars().next().is_some_and(|d| octal(&d)) => {
+            let mut code = u32::from(e) - u32::from('0');
             for _ in 0..2 {
                 match chars.as_str().chars().next() {
-                    Some(d) if octal(d) => {
-                        code = code * 8 + (d as u32 - '0' as u32);
+                    Some(d) if octal(&d) => {
+                        code = code * 8 + (u32::from(d) - u32::from('0'));
                         chars.next();
                     }
                     _ => break,
                 }
             }
-            out.push_str(&format!("\\x{{{code:x}}}"));
-            continue;
+            // At most 0o777.
+            Ok((char::from_u32(code).ok_or_else(invalid)?, chars.as_str()))
         }
-        // Nested classes are unions in the `regex` crate, so the classes
-        // read the same inside brackets.
-        out.push_str(match e {
-            'd' => "[0-9]",
-            'D' => "[^0-9]",
-            'w' => "[0-9A-Za-z_]",
-            'W' => "[^0-9A-Za-z_]",
-            's' => "[\\t\\n\\f\\r ]",
-            'S' => "[^\\t\\n\\f\\r ]",
-            'b' => "(?-u:\\b)",
-            'B' => "(?-u:\\B)",
-            '<' => "<",
-            '>' => ">",
-            _ => {
-                out.push(c);
-                out.push(e);
+        'x' => {
+            let s = chars.as_str();
+            let (hex, after) = if let Some(braced) = s.strip_prefix('{') {
+                let end = braced.find('}').ok_or_else(invalid)?;
+                (&braced[..end], &braced[end + 1..])
+            } else {
+                let two = s.char_indices().nth(2).map_or(s.len(), |(i, _)| i);
+                if s[..two].chars().count() < 2 {
+                    return Err(invalid());
+                }
+                (&s[..two], &s[two..])
+            };
+            if hex.is_empty() || hex.len() > 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid());
+            }
+            let code = u32::from_str_radix(hex, 16).map_err(|_| invalid())?;
+            if code > 0x10_ffff {
+                return Err(invalid());
+            }
+            // Go takes surrogates too; the `regex` crate cannot.
+            Ok((char::from_u32(code).ok_or_else(invalid)?, after))
+        }
+        'a' => Ok(('\u{7}', chars.as_str())),
+        'f' => Ok(('\u{c}', chars.as_str())),
+        'n' => Ok(('\n', chars.as_str())),
+        'r' => Ok(('\r', chars.as_str())),
+        't' => Ok(('\t', chars.as_str())),
+        'v' => Ok(('\u{b}', chars.as_str())),
+        c if c.is_ascii() && !c.is_ascii_alphanumeric() => Ok((c, chars.as_str())),
+        _ => Err(invalid()),
+    }
+}
+
+/// A bracketed class as Go reads it (`rest` starts after the `[`): `]`
+/// or `-` first is literal, `[` is literal unless it opens `[:name:]`,
+/// and nothing else is special (the `regex` crate's nested classes and
+/// `&&`, `--`, `~~` are not Go's); the rest.
+fn go_class<'a>(
+    out: &mut String,
+    mut rest: &'a str,
+    pattern: &str,
+) -> Result<&'a str, regex::Error> {
+    out.push('[');
+    if let Some(r) = rest.strip_prefix('^') {
+        out.push('^');
+        rest = r;
+    }
+    let mut first = true;
+    loop {
+        if rest.is_empty() {
+            return Err(go_error("missing closing ]", pattern));
+        }
+        if rest.starts_with(']') && !first {
+            out.push(']');
+            return Ok(&rest[1..]);
+        }
+        first = false;
+        if rest.len() > 2 && rest.starts_with("[:") {
+            if let Some(end) = rest[2..].find(":]") {
+                let name = &rest[2..2 + end];
+                if !POSIX_CLASSES.contains(&name.strip_prefix('^').unwrap_or(name)) {
+                    return Err(go_error("invalid character class range", pattern));
+                }
+                out.push_str(&rest[..end + 4]);
+                rest = &rest[end + 4..];
                 continue;
             }
-        });
+        }
+        if let Some(r) = rest.strip_prefix('\\') {
+            let mut esc = r.chars();
+            match esc.next() {
+                Some(e @ ('p' | 'P')) => {
+                    rest = unicode_class(out, e == 'P', esc.as_str(), pattern)?;
+                    continue;
+                }
+                Some(e) if perl_class(e).is_some() => {
+                    out.push_str(perl_class(e).unwrap_or_default());
+                    rest = esc.as_str();
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        let lo;
+        (lo, rest) = class_char(rest, pattern)?;
+        push_literal(out, lo);
+        let mut dash = rest.chars();
+        if dash.next() == Some('-') && !matches!(dash.next(), Some(']') | None) {
+            let hi;
+            (hi, rest) = class_char(&rest[1..], pattern)?;
+            if hi < lo {
+                return Err(go_error("invalid character class range", pattern));
+            }
+            out.push('-');
+            push_literal(out, hi);
+        }
     }
-    Regex::new(&out)
+}
+
+/// One character of a class (Go's `parseClassChar`); the rest.
+fn class_char<'a>(rest: &'a str, pattern: &str) -> Result<(char, &'a str), regex::Error> {
+    match rest.strip_prefix('\\') {
+        Some(r) => go_escape(r, pattern),
+        None => {
+            let c = rest
+                .chars()
+                .next()
+                .ok_or_else(|| go_error("missing closing ]", pattern))?;
+            Ok((c, &rest[c.len_utf8()..]))
+        }
+    }
+}
+
+/// Go's `parseRepeat` (`rest` starts after the `{`): `{n}`, `{n,}` or
+/// `{n,m}` with numbers without leading zeros, as `(min, max)` (`-1`
+/// for a number too large, `max` `None` when open), and the rest; `None`
+/// when `{` is a literal.
+fn go_repeat(rest: &str) -> Option<(i64, Option<i64>, &str)> {
+    fn int(s: &str) -> Option<(i64, &str)> {
+        let n = s.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || (n >= 2 && s.starts_with('0')) {
+            return None;
+        }
+        let v = s[..n].parse::<i64>().ok().filter(|&v| v < 100_000_000);
+        Some((v.unwrap_or(-1), &s[n..]))
+    }
+    let (min, s) = int(rest)?;
+    let (max, s) = match s.strip_prefix(',') {
+        None => (Some(min), s),
+        Some(s) if s.starts_with('}') => (None, s),
+        Some(s) => {
+            let (max, s) = int(s)?;
+            (Some(max), s)
+        }
+    };
+    Some((min, max, s.strip_prefix('}')?))
+}
+
+/// Go's pattern as the `regex` crate's; see [`go_regex`].
+fn go_to_regex(pattern: &str) -> Result<String, regex::Error> {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut rest = pattern;
+    // Whether the last item was a repetition (Go refuses `a**`, `a++`).
+    let mut last_repeat = false;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        let mut repeat = false;
+        match c {
+            '\\' => {
+                let mut esc = rest.chars();
+                match esc.next() {
+                    Some('Q') => {
+                        // `\Q...\E` (or to the end): literal text.
+                        let lit;
+                        (lit, rest) = esc.as_str().split_once("\\E").unwrap_or((esc.as_str(), ""));
+                        for c in lit.chars() {
+                            push_literal(&mut out, c);
+                        }
+                    }
+                    Some(e @ ('p' | 'P')) => {
+                        rest = unicode_class(&mut out, e == 'P', esc.as_str(), pattern)?;
+                    }
+                    Some(e @ ('A' | 'z' | 'b' | 'B' | 'd' | 'D' | 'w' | 'W' | 's' | 'S')) => {
+                        out.push_str(match e {
+                            'A' => "\\A",
+                            'z' => "\\z",
+                            'b' => "(?-u:\\b)",
+                            'B' => "(?-u:\\B)",
+                            _ => perl_class(e).unwrap_or_default(),
+                        });
+                        rest = esc.as_str();
+                    }
+                    _ => {
+                        let ch;
+                        (ch, rest) = go_escape(rest, pattern)?;
+                        push_literal(&mut out, ch);
+                    }
+                }
+            }
+            '[' => rest = go_class(&mut out, rest, pattern)?,
+            '{' => match go_repeat(rest) {
+                None => out.push_str("\\{"),
+                Some((min, max, after)) => {
+                    if !(0..=1000).contains(&min)
+                        || max.is_some_and(|m| !(0..=1000).contains(&m) || min > m)
+                    {
+                        return Err(go_error("invalid repeat count", pattern));
+                    }
+                    if last_repeat {
+                        return Err(go_error("invalid nested repetition operator", pattern));
+                    }
+                    out.push('{');
+                    out.push_str(&rest[..rest.len() - after.len()]);
+                    rest = after;
+                    repeat = true;
+                }
+            },
+            '*' | '+' | '?' => {
+                if last_repeat {
+                    return Err(go_error("invalid nested repetition operator", pattern));
+                }
+                out.push(c);
+                repeat = true;
+            }
+            '(' if rest.starts_with('?') => {
+                // Go's flags are `i`, `m`, `s` and `U`; names as `(?P<n>`
+                // or `(?<n>`.
+                out.push('(');
+                let body = &rest[1..];
+                let (text, ok): (&str, fn(char) -> bool) =
+                    match body.strip_prefix("P<").or_else(|| body.strip_prefix('<')) {
+                        Some(name) => (&name[..name.find('>').unwrap_or(name.len())], |c| {
+                            c.is_ascii_alphanumeric() || c == '_'
+                        }),
+                        None => (&body[..body.find([':', ')']).unwrap_or(body.len())], |c| {
+                            matches!(c, 'i' | 'm' | 's' | 'U' | '-')
+                        }),
+                    };
+                if !text.chars().all(ok) {
+                    return Err(go_error("invalid or unsupported Perl syntax", pattern));
+                }
+            }
+            ']' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        // `?` after a repetition makes it non-greedy, part of it.
+        if repeat {
+            if let Some(r) = rest.strip_prefix('?') {
+                out.push('?');
+                rest = r;
+            }
+        }
+        last_repeat = repeat;
+    }
+    Ok(out)
 }
 
 fn compile(p: &str) -> Result<Regex, MatchError> {
@@ -810,6 +1087,60 @@ mod tests {
         }
         // Errors in Go's regexp as here.
         for pattern in [r"^\8$", r"^\1$", r"\Z"] {
+            assert!(go_regex(pattern).is_err(), "{pattern}");
+        }
+        // Classes, braces and literal text as Go reads them (checked
+        // against Go 1.26's regexp).
+        for (pattern, text, want) in [
+            // `&&`, `~~`, `--` and `[` are plain characters in Go's classes.
+            (r"^[a&&b]$", "&", true),
+            (r"^[a&&b]$", "a", true),
+            (r"^[a~~b]$", "~", true),
+            (r"^[+--]$", ",", true),
+            (r"^[[]$", "[", true),
+            (r"^[a[b]$", "[", true),
+            (r"^[[:alpha]$", "[", true),
+            (r"^[[:alpha:]-z]$", "-", true),
+            (r"^[\d-z]$", "-", true),
+            (r"^[^]a]$", "b", true),
+            // `{` that starts no repetition is a literal.
+            (r"^a{\Q2\E}$", "a{2}", true),
+            (r"^a{\Q2\E}$", "aa", false),
+            (r"^a{01}$", "a{01}", true),
+            (r"^a{01}$", "a", false),
+            (r"^a{,2}$", "a{,2}", true),
+            (r"^a{$", "a{", true),
+            (r"^x{2}{$", "xx{", true),
+            (r"^\Qa\E{2}$", "aa", true),
+            (r"^\Q*\E+$", "**", true),
+            (r"^\p{^Greek}$", "a", true),
+            (r"^\377$", "\u{ff}", true),
+            (r"^[\x{1F600}-\x{1F64F}]$", "\u{1F600}", true),
+            (r"^\Q\$", "\\$", true),
+        ] {
+            assert_eq!(
+                go_regex(pattern).unwrap().is_match(text),
+                want,
+                "{pattern} on {text:?}"
+            );
+        }
+        for pattern in [
+            r"^[\Qa\E]$",
+            r"^[\b]$",
+            r"^\x\Q41\E$",
+            r"^\p\QL\E$",
+            r"^(?\Qi\E)a$",
+            r"^[[:foo:]]$",
+            r"^[a--b]$",
+            r"^a**$",
+            r"^a++$",
+            r"^a{2}{3}$",
+            r"^a{1001}$",
+            r"^(?x)a b$",
+            r"^(?P<x.y>b)$",
+            r"^\u0041$",
+            r"^\x4$",
+        ] {
             assert!(go_regex(pattern).is_err(), "{pattern}");
         }
         // As a match property.
