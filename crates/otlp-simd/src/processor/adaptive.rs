@@ -18,10 +18,11 @@
 //! [`AdaptiveSampler::with_logs_per_second`] the log records' (without it
 //! log records pass through; [`AdaptiveSampler::for_logs`] samples log
 //! records only). A log record without a trace id and without a
-//! `sampling.randomness` attribute is given one: 56 random bits written
-//! as that attribute (explicit randomness, as the consistent probability
-//! sampling specification allows), so that samplers after this one decide
-//! it the same way. A log record whose `sampling.randomness` or
+//! `sampling.randomness` attribute (or with one that is empty or not a
+//! string) is given one: 56 random bits written as that attribute
+//! (explicit randomness, as the consistent probability sampling
+//! specification allows), so that samplers after this one decide it the
+//! same way. A log record whose `sampling.randomness` or
 //! `sampling.threshold` cannot be read is dropped (`sampling_error`), as
 //! the Collector's sampler does when failing closed.
 //!
@@ -292,17 +293,9 @@ impl AdaptiveSampler {
                         return true;
                     }
                     track.seen += 1;
-                    if !has_trace_id(&rec.trace_id)
-                        && !rec.attributes.iter().any(|kv| kv.key == RANDOMNESS_ATTR)
-                    {
+                    if !has_trace_id(&rec.trace_id) && !has_randomness(&rec.attributes) {
                         let r = splitmix64(&mut self.rng) & MASK56;
-                        rec.attributes.push(KeyValue {
-                            key: RANDOMNESS_ATTR.to_owned(),
-                            value: Some(crate::proto::common::v1::AnyValue {
-                                value: Some(Value::StringValue(format!("{r:014x}"))),
-                            }),
-                            ..KeyValue::default()
-                        });
+                        give_randomness(&mut rec.attributes, r);
                     }
                     let (keep, reason) = track.sampler.decide_log(rec);
                     if !keep {
@@ -334,6 +327,25 @@ fn kept_by_attribute(rules: &[(String, String)], attributes: &[KeyValue]) -> boo
 
 /// A log record's explicit randomness (the Collector's record carrier).
 const RANDOMNESS_ATTR: &str = "sampling.randomness";
+
+/// Whether `sampling.randomness` holds some text (which the sampler then
+/// reads, and refuses if it is not 14 hex digits).
+fn has_randomness(attributes: &[KeyValue]) -> bool {
+    matches!(
+        super::attrs::proto_value(attributes, RANDOMNESS_ATTR),
+        Some(Value::StringValue(s)) if !s.is_empty()
+    )
+}
+
+/// Sets `sampling.randomness` to `r` (replacing an empty or non-string
+/// value).
+fn give_randomness(attributes: &mut Vec<KeyValue>, r: u64) {
+    super::attrs::proto_put(
+        attributes,
+        RANDOMNESS_ATTR,
+        Value::StringValue(format!("{r:014x}")),
+    );
+}
 
 /// Whether a trace id can give randomness (16 bytes, not all zero).
 fn has_trace_id(id: &[u8]) -> bool {
@@ -585,6 +597,15 @@ mod tests {
                     2 => r.attributes.push(string_attr(RANDOMNESS_ATTR, "zz")),
                     3 => r.attributes.push(string_attr("sampling.threshold", "8")),
                     4 => r.attributes.push(string_attr("sampling.threshold", "x")),
+                    // Empty or not text: no randomness, given some.
+                    5 => r.attributes.push(string_attr(RANDOMNESS_ATTR, "")),
+                    6 => r.attributes.push(KeyValue {
+                        key: RANDOMNESS_ATTR.into(),
+                        value: Some(crate::proto::common::v1::AnyValue {
+                            value: Some(Value::IntValue(7)),
+                        }),
+                        ..KeyValue::default()
+                    }),
                     _ => {}
                 }
             }
@@ -595,10 +616,15 @@ mod tests {
             let mut expected = Vec::new();
             let mut dropped = Outcome::default();
             for mut r in recs.clone() {
-                if !has_trace_id(&r.trace_id) && attr(&r, RANDOMNESS_ATTR).is_none() {
+                if !has_trace_id(&r.trace_id) && attr(&r, RANDOMNESS_ATTR).is_none_or(str::is_empty)
+                {
                     let v = splitmix64(&mut rng) & MASK56;
-                    r.attributes
-                        .push(string_attr(RANDOMNESS_ATTR, &format!("{v:014x}")));
+                    let at = r.attributes.iter().position(|kv| kv.key == RANDOMNESS_ATTR);
+                    let kv = string_attr(RANDOMNESS_ATTR, &format!("{v:014x}"));
+                    match at {
+                        Some(at) => r.attributes[at] = kv,
+                        None => r.attributes.push(kv),
+                    }
                 }
                 match reference.decide_log(&mut r) {
                     (true, _) => expected.push(r),
