@@ -651,12 +651,18 @@ fn series_key(attrs: &[KeyValue]) -> Vec<u8> {
         if i > 0 {
             out.push(0);
         }
-        let text = kv.value.as_ref().map(super::as_text).unwrap_or_default();
         if i >= 4 {
             out.extend_from_slice(kv.key.as_bytes());
             out.push(b':');
         }
-        out.extend_from_slice(text.as_bytes());
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            // The common case, without a copy.
+            Some(Value::StringValue(text)) => out.extend_from_slice(text.as_bytes()),
+            _ => {
+                let text = kv.value.as_ref().map(super::as_text).unwrap_or_default();
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
     }
     out
 }
