@@ -47,7 +47,8 @@
 //! one of them), `window` (`"1s"`),
 //! `keep_span_names`, `keep_attributes` (a table of key = string value;
 //! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
-//! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace` (see
+//! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace`,
+//! `exclude_dimensions`, `include_instrumentation_scope` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `default_value`, `pattern`, `converted_type` (an empty
 //! `from_attribute`, `pattern` or `converted_type` is not given, as in the
@@ -180,6 +181,10 @@ struct SpanMetricsToml {
     cardinality_limit: Option<usize>,
     max_bytes: Option<usize>,
     namespace: Option<String>,
+    #[serde(default)]
+    exclude_dimensions: Vec<String>,
+    #[serde(default)]
+    include_instrumentation_scope: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -625,6 +630,12 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 }
                 if let Some(ns) = c.namespace {
                     b = b.with_namespace(ns);
+                }
+                for name in c.exclude_dimensions {
+                    b = b.with_exclude_dimension(name);
+                }
+                for name in c.include_instrumentation_scope {
+                    b = b.with_include_instrumentation_scope(name);
                 }
                 let m = b.build().map_err(|err| {
                     let key = match err {

@@ -2394,6 +2394,7 @@ fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
                 scope_spans: vec![ScopeSpans {
                     scope: Some(InstrumentationScope {
                         name: "shop".into(),
+                        version: if r == 2 { String::new() } else { "2.0".into() },
                         ..Default::default()
                     }),
                     spans,
@@ -2472,18 +2473,26 @@ fn series_table(
 #[test]
 fn span_metrics_match_the_collector() {
     let requests = span_metrics_requests();
-    for (buckets_yaml, buckets_toml) in [
-        ("", ""),
+    // (more YAML, more TOML, dimensions excluded besides
+    // collector.instance.id)
+    for (extra_yaml, extra_toml, exclude) in [
+        ("", "", ""),
         (
             ", histogram: {explicit: {buckets: [1ms, 5ms, 250ms, 2s]}}",
             "histogram_buckets_ms = [1.0, 5.0, 250.0, 2000.0]\n",
+            "",
+        ),
+        (
+            ", include_instrumentation_scope: [shop]",
+            "include_instrumentation_scope = [\"shop\"]\n",
+            "span.name",
         ),
     ] {
         let yaml = format!(
-            "{{metrics_flush_interval: 100ms, exclude_dimensions: [collector.instance.id], dimensions: [{{name: http.method, default: GET}}, {{name: region}}, {{name: code}}]{buckets_yaml}}}"
+            "{{metrics_flush_interval: 100ms, exclude_dimensions: [collector.instance.id, {exclude}], dimensions: [{{name: http.method, default: GET}}, {{name: region}}, {{name: code}}]{extra_yaml}}}"
         );
         let toml = format!(
-            "[[processor]]\ntype = \"span_metrics\"\ndimensions = [{{ name = \"http.method\", default = \"GET\" }}, {{ name = \"region\" }}, {{ name = \"code\" }}]\n{buckets_toml}"
+            "[[processor]]\ntype = \"span_metrics\"\ndimensions = [{{ name = \"http.method\", default = \"GET\" }}, {{ name = \"region\" }}, {{ name = \"code\" }}]\nexclude_dimensions = [\"collector.instance.id\", \"{exclude}\"]\n{extra_toml}"
         );
         let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         for r in &requests {

@@ -48,8 +48,16 @@
 //! expiry of idle series (the cardinality cap and the byte bound bound them
 //! instead; the connector has no cap unless one is configured), no
 //! `collector.instance.id` attribute (the connector's beta feature gate
-//! adds it to every series: there is no Collector here), no
-//! `exclude_dimensions`, and durations are counted in milliseconds only.
+//! adds it to every series: there is no Collector here), no glob
+//! dimensions and no calls- or histogram-only dimensions, and durations
+//! are counted in milliseconds only.
+//!
+//! As the connector's `exclude_dimensions` and
+//! `include_instrumentation_scope`:
+//! [`SpanMetricsBuilder::with_exclude_dimension`] leaves standard
+//! attributes out, [`SpanMetricsBuilder::with_include_instrumentation_scope`]
+//! adds the scope's name and version for the scopes named. A dimension
+//! named twice or like a standard attribute is refused, as there.
 //! `tests/interop` sends the same spans through the connector and
 //! compares the series.
 
@@ -96,13 +104,21 @@ pub enum SpanMetricsError {
     /// An empty dimension name.
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    /// A dimension named twice, or like a standard attribute.
+    #[error("duplicate dimension name {0:?}")]
+    Duplicate(String),
 }
+
+/// The standard attributes of every series, in order (the connector's).
+const STANDARD: [&str; 4] = ["service.name", "span.name", "span.kind", "status.code"];
 
 /// Builds a [`SpanMetrics`].
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct SpanMetricsBuilder {
     dimensions: Vec<(String, Option<String>)>,
+    exclude: Vec<String>,
+    scopes: Vec<String>,
     buckets: Vec<f64>,
     limit: usize,
     max_bytes: usize,
@@ -116,6 +132,24 @@ impl SpanMetricsBuilder {
     /// attribute.
     pub fn with_dimension(mut self, name: impl Into<String>, default: Option<String>) -> Self {
         self.dimensions.push((name.into(), default));
+        self
+    }
+
+    /// Leaves a standard attribute (`service.name`, `span.name`,
+    /// `span.kind`, `status.code`) out of every series, as the connector's
+    /// `exclude_dimensions` (other names are accepted and change nothing).
+    pub fn with_exclude_dimension(mut self, name: impl Into<String>) -> Self {
+        self.exclude.push(name.into());
+        self
+    }
+
+    /// Adds `span.instrumentation.scope.name` (and `.version`, when not
+    /// empty) to the series of spans of the scope `name`, as the
+    /// connector's `include_instrumentation_scope`. Series are still told
+    /// apart without them: spans of two such scopes that agree otherwise
+    /// are one series, named after the first.
+    pub fn with_include_instrumentation_scope(mut self, name: impl Into<String>) -> Self {
+        self.scopes.push(name.into());
         self
     }
 
@@ -166,8 +200,20 @@ impl SpanMetricsBuilder {
         if self.dimensions.iter().any(|(n, _)| n.is_empty()) {
             return Err(SpanMetricsError::Empty("a dimension name"));
         }
+        // As the connector validates them (with its `collector.instance.id`).
+        let mut names: Vec<&str> = STANDARD.to_vec();
+        names.push("collector.instance.id");
+        for (n, _) in &self.dimensions {
+            if names.contains(&n.as_str()) {
+                return Err(SpanMetricsError::Duplicate(n.clone()));
+            }
+            names.push(n);
+        }
+        let standard = STANDARD.map(|n| !self.exclude.iter().any(|e| e == n));
         Ok(SpanMetrics {
             dimensions: self.dimensions,
+            standard,
+            scopes: self.scopes,
             buckets: Buckets::new(self.buckets)?,
             limit: self.limit,
             max_bytes: self.max_bytes,
@@ -208,6 +254,10 @@ struct ResourceSeries {
 #[derive(Debug)]
 pub struct SpanMetrics {
     dimensions: Vec<(String, Option<String>)>,
+    /// Which of [`STANDARD`] each series has.
+    standard: [bool; 4],
+    /// Scopes whose name (and version) are attributes of their series.
+    scopes: Vec<String>,
     buckets: Buckets,
     limit: usize,
     max_bytes: usize,
@@ -244,6 +294,8 @@ impl SpanMetrics {
     pub fn builder() -> SpanMetricsBuilder {
         SpanMetricsBuilder {
             dimensions: Vec::new(),
+            exclude: Vec::new(),
+            scopes: Vec::new(),
             buckets: DEFAULT_BUCKETS_MS.to_vec(),
             limit: DEFAULT_CARDINALITY_LIMIT,
             max_bytes: DEFAULT_MAX_BYTES,
@@ -270,23 +322,60 @@ impl SpanMetrics {
         self.resources.len() - 1
     }
 
-    /// The series attributes of a span, in order.
-    fn attributes(&self, service: &str, resource: &[KeyValue], span: &Span) -> Vec<KeyValue> {
-        let mut out = vec![
-            string_kv("service.name", service),
-            string_kv("span.name", &span.name),
-            string_kv("span.kind", kind_name(span.kind)),
-            string_kv(
-                "status.code",
-                status_name(span.status.as_ref().map_or(0, |s| s.code)),
-            ),
+    /// The series attributes of a span, in order, and the series' key as
+    /// the connector builds it (`buildKey`): the standard values (the
+    /// first without a separator before it, the others each after a NUL)
+    /// and, after a NUL each, `name:value` of the dimensions, values as
+    /// text (pdata's `AsString`; an int 5 and a string "5" are one
+    /// series, whose attributes are those of its first span). The scope
+    /// is not part of the key.
+    fn attributes(
+        &self,
+        service: &str,
+        resource: &[KeyValue],
+        scope: Option<&InstrumentationScope>,
+        span: &Span,
+    ) -> (Vec<KeyValue>, Vec<u8>) {
+        let standard = [
+            service,
+            &span.name,
+            kind_name(span.kind),
+            status_name(span.status.as_ref().map_or(0, |s| s.code)),
         ];
+        let mut out = Vec::with_capacity(6 + self.dimensions.len());
+        let mut key = Vec::new();
+        for (i, (name, value)) in STANDARD.iter().zip(standard).enumerate() {
+            if self.standard[i] {
+                if i > 0 {
+                    key.push(0);
+                }
+                key.extend_from_slice(value.as_bytes());
+                out.push(string_kv(name, value));
+            }
+        }
+        if let Some(scope) = scope.filter(|s| !s.name.is_empty() && self.scopes.contains(&s.name)) {
+            out.push(string_kv("span.instrumentation.scope.name", &scope.name));
+            if !scope.version.is_empty() {
+                out.push(string_kv(
+                    "span.instrumentation.scope.version",
+                    &scope.version,
+                ));
+            }
+        }
         for (name, default) in &self.dimensions {
             let value = find(&span.attributes, name)
                 .or_else(|| find(resource, name))
                 .cloned()
                 .or_else(|| default.as_deref().map(string_value));
             if let Some(value) = value {
+                key.push(0);
+                key.extend_from_slice(name.as_bytes());
+                key.push(b':');
+                match value.value.as_ref() {
+                    // The common case, without a copy.
+                    Some(Value::StringValue(text)) => key.extend_from_slice(text.as_bytes()),
+                    _ => key.extend_from_slice(super::as_text(&value).as_bytes()),
+                }
                 out.push(KeyValue {
                     key: name.clone(),
                     value: Some(value),
@@ -294,7 +383,7 @@ impl SpanMetrics {
                 });
             }
         }
-        out
+        (out, key)
     }
 
     /// The series of `attributes` in resource `r`, made if new; the
@@ -303,11 +392,10 @@ impl SpanMetrics {
     fn series_index(
         &mut self,
         r: usize,
-        attributes: Vec<KeyValue>,
+        (attributes, key): (Vec<KeyValue>, Vec<u8>),
         now: u64,
         overflow: bool,
     ) -> usize {
-        let key = series_key(&attributes);
         if let Some(&i) = self.resources[r].by_key.get(&key) {
             return i;
         }
@@ -399,9 +487,13 @@ impl Processor for SpanMetrics {
                     (self.new_resource(resource, key), false)
                 }
             };
-            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let attributes = self.attributes(service, resource_attrs, span);
-                let s = self.series_index(r, attributes, now, overflow);
+            for (ss, span) in rs
+                .scope_spans
+                .iter()
+                .flat_map(|ss| ss.spans.iter().map(move |span| (ss, span)))
+            {
+                let series = self.attributes(service, resource_attrs, ss.scope.as_ref(), span);
+                let s = self.series_index(r, series, now, overflow);
                 let n = if span.trace_state.is_empty() {
                     1
                 } else if span.trace_state == cache.0 {
@@ -640,33 +732,6 @@ fn string_kv(key: &str, value: &str) -> KeyValue {
 }
 
 /// A key that tells attribute lists apart (their protobuf encoding).
-/// A series' key as the connector builds it (`buildKey`): the values of
-/// the four standard attributes and `name:value` of each dimension, as
-/// text (pdata's `AsString`), separated by NUL. A dimension whose value is
-/// the int 5 and one whose value is the string "5" are one series, whose
-/// attributes are those of its first span.
-fn series_key(attrs: &[KeyValue]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, kv) in attrs.iter().enumerate() {
-        if i > 0 {
-            out.push(0);
-        }
-        if i >= 4 {
-            out.extend_from_slice(kv.key.as_bytes());
-            out.push(b':');
-        }
-        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            // The common case, without a copy.
-            Some(Value::StringValue(text)) => out.extend_from_slice(text.as_bytes()),
-            _ => {
-                let text = kv.value.as_ref().map(super::as_text).unwrap_or_default();
-                out.extend_from_slice(text.as_bytes());
-            }
-        }
-    }
-    out
-}
-
 /// A resource's key: its attributes, typed, in key order (the connector
 /// hashes them so, whatever their order in the request).
 fn resource_key(attrs: &[KeyValue]) -> Vec<u8> {
@@ -792,7 +857,7 @@ mod tests {
                 continue;
             };
             for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let attrs = m.attributes(service, resource, s);
+                let (attrs, _) = m.attributes(service, resource, None, s);
                 let key = (format!("{resource:?}"), format!("{attrs:?}"));
                 let e = t
                     .entry(key)
@@ -1050,6 +1115,18 @@ mod tests {
                 .unwrap_err(),
             SpanMetricsError::Empty("a dimension name")
         );
+        // Named twice, or like a standard attribute, as the connector
+        // refuses them.
+        for names in [&["a", "a"][..], &["span.kind"], &["collector.instance.id"]] {
+            let mut b = SpanMetrics::builder();
+            for n in names {
+                b = b.with_dimension(*n, None);
+            }
+            assert!(
+                matches!(b.build(), Err(SpanMetricsError::Duplicate(_))),
+                "{names:?}"
+            );
+        }
         // Without a namespace the names have no prefix, as the connector's.
         let mut m = SpanMetrics::builder().with_namespace("").build().unwrap();
         m.process(&mut batch(vec![("svc", vec![span("op", 1, 1, 1, None)])]));
@@ -1061,6 +1138,50 @@ mod tests {
             .map(|m| m.name.as_str())
             .collect();
         assert_eq!(names, ["calls", "duration"]);
+    }
+
+    #[test]
+    fn excluded_dimensions_and_included_scopes() {
+        let mut m = SpanMetrics::builder()
+            .with_exclude_dimension("span.name")
+            .with_exclude_dimension("status.code")
+            .with_exclude_dimension("collector.instance.id")
+            .with_include_instrumentation_scope("web")
+            .build()
+            .unwrap();
+        let mut req = batch(vec![(
+            "svc",
+            vec![span("GET /a", 2, 0, 1, None), span("GET /b", 2, 2, 1, None)],
+        )]);
+        let scope = |name: &str, version: &str| {
+            Some(InstrumentationScope {
+                name: name.into(),
+                version: version.into(),
+                ..InstrumentationScope::default()
+            })
+        };
+        req.resource_spans[0].scope_spans[0].scope = scope("web", "1.2");
+        let mut other = req.resource_spans[0].scope_spans[0].clone();
+        other.scope = scope("db", "");
+        req.resource_spans[0].scope_spans.push(other);
+        m.process(&mut req);
+        let mut out = Vec::new();
+        m.take_metrics(&mut out);
+        let t = table(&out);
+        // Name and status left out: one series, counted under the first
+        // span's scope (the scope is not part of the key).
+        assert_eq!(t.len(), 1, "{t:?}");
+        let ((_, attrs), (calls, _, _)) = t.iter().next().unwrap();
+        assert_eq!(*calls, 4);
+        assert!(attrs.contains("span.kind"), "{attrs}");
+        assert!(
+            !attrs.contains("span.name") && !attrs.contains("status.code"),
+            "{attrs}"
+        );
+        assert!(
+            attrs.contains("span.instrumentation.scope.name") && attrs.contains("1.2"),
+            "{attrs}"
+        );
     }
 
     #[test]
