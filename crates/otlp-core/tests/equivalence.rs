@@ -510,11 +510,14 @@ proptest! {
         }
         // Some of the records, as an exporter routing by trace id encodes
         // each endpoint's: the bytes of a batch of those records alone.
-        for part in [&items[..], &items[items.len() / 2..], &items[..1]] {
-            let (mut whole, mut some) = (Vec::new(), Vec::new());
-            enc.encode_logs(&LogBatch::new(part), &mut whole);
-            enc.encode_log_records(part, &mut some);
-            prop_assert_eq!(&whole, &some);
+        let proto_enc = Encoder::new(Format::Protobuf).with_resource(&resource);
+        for enc in [&proto_enc, &enc] {
+            for part in [&items[..], &items[items.len() / 2..], &items[..1]] {
+                let (mut whole, mut some) = (Vec::new(), Vec::new());
+                enc.encode_logs(&LogBatch::new(part), &mut whole);
+                enc.encode_log_records(part, &mut some);
+                prop_assert_eq!(&whole, &some);
+            }
         }
     }
 }

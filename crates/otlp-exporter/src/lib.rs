@@ -983,7 +983,8 @@ async fn export_by_trace(
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .format();
-    let mut parts: Vec<((u32, u32), [u8; 16], otlp_core::SpanBatch)> = Vec::new();
+    type Group = ((u32, u32), [u8; 16]);
+    let mut parts: Vec<(Group, [u8; 16], otlp_core::SpanBatch)> = Vec::new();
     let mut batch = batch;
     for span in &mut batch {
         #[cfg(feature = "processors")]
@@ -993,11 +994,11 @@ async fn export_by_trace(
         #[cfg(not(feature = "processors"))]
         let trace_state: Option<&str> = None;
         let trace = span.span_context.trace_id().to_bytes();
-        let pair = ring.top_two(&trace);
-        let i = match parts.iter().position(|(p, _, _)| *p == pair) {
+        let group = ring.group_of(&trace);
+        let i = match parts.iter().position(|(g, _, _)| *g == group) {
             Some(i) => i,
             None => {
-                parts.push((pair, trace, otlp_core::SpanBatch::new(format)));
+                parts.push((group, trace, otlp_core::SpanBatch::new(format)));
                 parts.len() - 1
             }
         };
@@ -1134,7 +1135,7 @@ async fn export_logs_by_trace(
     batch: &LogBatch<'_>,
 ) -> OTelSdkResult {
     type Part<'a> = (
-        Option<((u32, u32), [u8; 16])>,
+        Option<(((u32, u32), [u8; 16]), [u8; 16])>,
         Vec<(&'a SdkLogRecord, &'a opentelemetry::InstrumentationScope)>,
     );
     let ring = router.ring();
@@ -1145,23 +1146,23 @@ async fn export_logs_by_trace(
             .trace_context()
             .map(|c| c.trace_id.to_bytes())
             .filter(|t| *t != [0; 16]);
-        let pair = trace.map(|t| (ring.top_two(&t), t));
+        let group = trace.map(|t| (ring.group_of(&t), t));
         let i = match parts
             .iter()
-            .position(|(p, _)| p.map(|p| p.0) == pair.map(|p| p.0))
+            .position(|(g, _)| g.map(|g| g.0) == group.map(|g| g.0))
         {
             Some(i) => i,
             None => {
-                parts.push((pair, Vec::new()));
+                parts.push((group, Vec::new()));
                 parts.len() - 1
             }
         };
         parts[i].1.push(item);
     }
     let mut result = Ok(());
-    for (pair, records) in parts {
+    for (group, records) in parts {
         let items = records.len() as u64;
-        let key = match pair {
+        let key = match group {
             Some((_, trace)) => Some(bytes::Bytes::copy_from_slice(&trace)),
             None => pipeline.key(),
         };

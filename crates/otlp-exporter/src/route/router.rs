@@ -77,6 +77,20 @@ impl Ring {
         (first.map_or(NONE, |m| m.id), second.map_or(NONE, |m| m.id))
     }
 
+    /// What the items of trace `trace` are batched by in one export: the
+    /// (owner, next owner) pair of the trace (the trace itself not
+    /// looked at, all zeros); with no member at all (before a first DNS
+    /// answer), the trace, since such a batch is placed later by its
+    /// first trace only, and one holding several traces would take them
+    /// all to that trace's owner.
+    pub(crate) fn group_of(&self, trace: &[u8; 16]) -> ((u32, u32), [u8; 16]) {
+        if self.list.is_empty() {
+            ((NONE, NONE), *trace)
+        } else {
+            (self.top_two(trace), [0; 16])
+        }
+    }
+
     /// Whether `pair` is an (owner, next owner) pair of this ring.
     pub(crate) fn has_pair(&self, (owner, next): (u32, u32)) -> bool {
         let has = |id: u32| self.list.iter().any(|m| m.id == id);
@@ -85,6 +99,27 @@ impl Ring {
 
     fn ids(&self) -> Vec<u32> {
         self.list.iter().map(|m| m.id).collect()
+    }
+}
+
+/// Batches with no endpoint to go to, and the items they hold (kept
+/// rather than summed at each batch: one batch a trace, a ring empty for
+/// a while parks many).
+#[derive(Debug, Default)]
+struct Parked {
+    jobs: VecDeque<Job>,
+    items: u64,
+}
+
+impl Parked {
+    fn push(&mut self, job: Job) {
+        self.items += job.items;
+        self.jobs.push_back(job);
+    }
+
+    fn take(&mut self) -> Vec<Job> {
+        self.items = 0;
+        self.jobs.drain(..).collect()
     }
 }
 
@@ -111,7 +146,7 @@ pub(crate) struct Router {
     closed: AtomicBool,
     /// Batches with no endpoint at all to go to (before the first DNS
     /// answer), counted as queued in the total; bounded like a queue.
-    pending: Mutex<VecDeque<Job>>,
+    pending: Mutex<Parked>,
     reported: Mutex<Dropped>,
     stop: watch::Sender<bool>,
     /// For tasks the router starts later (placing parked batches).
@@ -165,7 +200,7 @@ impl Router {
             next_id: AtomicU32::new(0),
             turn: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-            pending: Mutex::new(VecDeque::new()),
+            pending: Mutex::default(),
             reported: Mutex::new(Dropped::default()),
             stop: watch::channel(false).0,
             me: me.clone(),
@@ -292,7 +327,7 @@ impl Router {
         }
         drop(members);
         if any {
-            let parked: Vec<Job> = lock(&self.pending).drain(..).collect();
+            let parked: Vec<Job> = lock(&self.pending).take();
             for job in parked {
                 self.runtime
                     .spawn_detached(place_one(self.ring(), job, self.weak_self()));
@@ -357,7 +392,7 @@ impl Router {
     /// known, within the queue's item limit.
     fn park(&self, job: Job) -> OTelSdkResult {
         let mut pending = lock(&self.pending);
-        let held: u64 = pending.iter().map(|j| j.items).sum();
+        let held = pending.items;
         if held + job.items > self.delivery.max_queue_items {
             drop(pending);
             self.stats.record_unqueued(job.items, Reason::QueueFull);
@@ -366,7 +401,7 @@ impl Router {
                 job.items, self.signal
             )));
         }
-        pending.push_back(job);
+        pending.push(job);
         Ok(())
     }
 
@@ -394,7 +429,7 @@ impl Router {
                 .stop(deadline.saturating_duration_since(Instant::now()));
         }
         self.stop.send_replace(true);
-        for job in lock(&self.pending).drain(..) {
+        for job in lock(&self.pending).take() {
             self.stats.record_unqueued(job.items, Reason::Shutdown);
         }
     }
@@ -461,7 +496,7 @@ async fn place_handed(
         let ring = r.ring();
         match r.pick(&ring, &job) {
             Some(member) => member.delivery.submit_rerouted(job).await,
-            None => lock(&r.pending).push_back(job),
+            None => lock(&r.pending).push(job),
         }
     }
     if let Some(r) = router.upgrade() {
@@ -478,7 +513,7 @@ async fn place_one(ring: Arc<Ring>, job: Job, router: Weak<Router>) {
     };
     match r.pick(&ring, &job) {
         Some(member) => member.delivery.submit_rerouted(job).await,
-        None => lock(&r.pending).push_back(job),
+        None => lock(&r.pending).push(job),
     }
 }
 
@@ -538,5 +573,185 @@ async fn follow_dns(router: Weak<Router>, lookup: Lookup, mut stop: watch::Recei
             _ = stop.wait_for(|s| *s) => return,
             () = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(all(test, feature = "grpc"))]
+mod tests {
+    use crate::{OtlpLogExporter, OtlpSpanExporter, Protocol};
+    use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry_sdk::logs::{LogBatch, LogExporter as _, SdkLogRecord, SdkLoggerProvider};
+    use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
+    use otlp_core::ExportRequest;
+    use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime};
+
+    /// The trace ids of the spans and log records each receiver got.
+    type Got = Arc<Mutex<Vec<[u8; 16]>>>;
+
+    async fn receiver() -> (RunningReceiver, Got) {
+        let got: Got = Arc::default();
+        let kept = Arc::clone(&got);
+        let receiver = Receiver::builder()
+            .with_grpc_addr("127.0.0.1:0".parse().unwrap())
+            .serve(move |r: ReceivedRequest| {
+                let mut kept = kept.lock().unwrap();
+                match &r.request {
+                    ExportRequest::Logs(l) => kept.extend(
+                        l.resource_logs
+                            .iter()
+                            .flat_map(|rl| &rl.scope_logs)
+                            .flat_map(|sl| &sl.log_records)
+                            .map(|rec| <[u8; 16]>::try_from(rec.trace_id.as_slice()).unwrap()),
+                    ),
+                    ExportRequest::Traces(t) => kept.extend(
+                        t.resource_spans
+                            .iter()
+                            .flat_map(|rs| &rs.scope_spans)
+                            .flat_map(|ss| &ss.spans)
+                            .map(|s| <[u8; 16]>::try_from(s.trace_id.as_slice()).unwrap()),
+                    ),
+                    _ => {}
+                }
+                async { Reply::Accept }
+            })
+            .await
+            .unwrap();
+        (receiver, got)
+    }
+
+    fn trace(i: u8) -> [u8; 16] {
+        let mut t = [i; 16];
+        t[0] = 0xa5;
+        t
+    }
+
+    fn span(trace: [u8; 16]) -> SpanData {
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from_bytes(trace),
+                SpanId::from_bytes([1; 8]),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: "s".into(),
+            start_time: SystemTime::now(),
+            end_time: SystemTime::now(),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("s").build(),
+        }
+    }
+
+    /// With no endpoint known yet (before the first DNS answer), each
+    /// trace's spans and log records wait apart, and each reaches its own
+    /// trace's owner once endpoints are known, not that of the first
+    /// trace of the batch they came in.
+    #[test]
+    fn batches_kept_before_any_endpoint_is_known_reach_each_traces_owner() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let receivers: Vec<(RunningReceiver, Got)> = rt.block_on(receivers(3));
+        let urls: Vec<String> = receivers
+            .iter()
+            .map(|(r, _)| format!("http://{}", r.grpc_addr().unwrap()))
+            .collect();
+        let logs = OtlpLogExporter::builder()
+            .with_endpoints(urls.clone())
+            .with_protocol(Protocol::Grpc)
+            .build()
+            .unwrap();
+        let spans = OtlpSpanExporter::builder()
+            .with_endpoints(urls.clone())
+            .with_protocol(Protocol::Grpc)
+            .build()
+            .unwrap();
+        let log_router = logs.pipeline.trace_router().unwrap().clone();
+        let span_router = spans.pipeline.trace_router().unwrap().clone();
+        log_router.set_members(&[]);
+        span_router.set_members(&[]);
+        assert!(log_router.ring().list.is_empty());
+
+        const TRACES: u8 = 40;
+        let provider = SdkLoggerProvider::builder().build();
+        let logger = provider.logger("l");
+        let records: Vec<SdkLogRecord> = (0..TRACES)
+            .map(|i| {
+                let mut r = logger.create_log_record();
+                r.set_body("r".into());
+                r.set_trace_context(
+                    TraceId::from_bytes(trace(i)),
+                    SpanId::from_bytes([1; 8]),
+                    Some(TraceFlags::SAMPLED),
+                );
+                r
+            })
+            .collect();
+        let scope = InstrumentationScope::builder("l").build();
+        let items: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+            records.iter().map(|r| (r, &scope)).collect();
+        block_on(logs.export(LogBatch::new(&items))).unwrap();
+        block_on(spans.export((0..TRACES).map(|i| span(trace(i))).collect())).unwrap();
+
+        log_router.set_members(&urls);
+        span_router.set_members(&urls);
+        let total = u64::from(TRACES);
+        for stats in [logs.stats(), spans.stats()] {
+            let done = stats.wait_for(|s| s.items_exported == total, Duration::from_secs(30));
+            assert!(done.is_some(), "{:?}", stats.snapshot());
+        }
+        let ring = log_router.ring();
+        let at: HashMap<&str, usize> = urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.as_str(), i))
+            .collect();
+        for (i, (_, got)) in receivers.iter().enumerate() {
+            for t in got.lock().unwrap().iter() {
+                let owner = ring.hash.owner(t).unwrap();
+                assert_eq!(
+                    at[owner.name.as_str()],
+                    i,
+                    "trace {t:02x?} away from its owner"
+                );
+            }
+        }
+        let received: usize = receivers.iter().map(|(_, g)| g.lock().unwrap().len()).sum();
+        assert_eq!(received, 2 * usize::from(TRACES));
+        logs.shutdown_with_timeout(Duration::from_secs(5)).unwrap();
+        spans.shutdown_with_timeout(Duration::from_secs(5)).unwrap();
+        rt.block_on(async {
+            for (r, _) in receivers {
+                r.shutdown().await;
+            }
+        });
+    }
+
+    async fn receivers(n: usize) -> Vec<(RunningReceiver, Got)> {
+        let mut all = Vec::new();
+        for _ in 0..n {
+            all.push(receiver().await);
+        }
+        all
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 }
