@@ -702,8 +702,9 @@ mod tests {
         let scope = InstrumentationScope::builder("l").build();
         let items: Vec<(&SdkLogRecord, &InstrumentationScope)> =
             records.iter().map(|r| (r, &scope)).collect();
-        block_on(logs.export(LogBatch::new(&items))).unwrap();
-        block_on(spans.export((0..TRACES).map(|i| span(trace(i))).collect())).unwrap();
+        rt.block_on(logs.export(LogBatch::new(&items))).unwrap();
+        rt.block_on(spans.export((0..TRACES).map(|i| span(trace(i))).collect()))
+            .unwrap();
 
         log_router.set_members(&urls);
         span_router.set_members(&urls);
@@ -745,13 +746,5 @@ mod tests {
             all.push(receiver().await);
         }
         all
-    }
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
     }
 }
