@@ -38,7 +38,9 @@
 //! and replays). This crate's addition: the Collector has no adaptive
 //! sampler.
 
-use super::sampling::{Mode, ProbabilisticSampler, SamplerError};
+use super::sampling::{
+    trace_randomness, Mode, ProbabilisticSampler, SamplerError, RANDOMNESS_ATTR,
+};
 use super::{count_spans, prune_empty, Outcome, Processor};
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -325,9 +327,6 @@ fn kept_by_attribute(rules: &[(String, String)], attributes: &[KeyValue]) -> boo
     })
 }
 
-/// A log record's explicit randomness (the Collector's record carrier).
-const RANDOMNESS_ATTR: &str = "sampling.randomness";
-
 /// Whether `sampling.randomness` holds some text (which the sampler then
 /// reads, and refuses if it is not 14 hex digits).
 fn has_randomness(attributes: &[KeyValue]) -> bool {
@@ -349,7 +348,7 @@ fn give_randomness(attributes: &mut Vec<KeyValue>, r: u64) {
 
 /// Whether a trace id can give randomness (16 bytes, not all zero).
 fn has_trace_id(id: &[u8]) -> bool {
-    id.len() == 16 && id.iter().any(|&b| b != 0)
+    trace_randomness(id).is_some()
 }
 
 /// The next value of a splitmix64 generator.

@@ -596,7 +596,7 @@ fn priority_of(v: Option<f64>) -> Priority {
     }
 }
 
-fn trace_randomness(id: &[u8]) -> Option<u64> {
+pub(crate) fn trace_randomness(id: &[u8]) -> Option<u64> {
     let id: &[u8; 16] = id.try_into().ok()?;
     if id.iter().all(|&b| b == 0) {
         return None;
@@ -803,7 +803,7 @@ fn settle(state: u8, out: &mut Outcome) -> bool {
 
 /// A log record's sampling attributes (the Collector's `recordCarrier`).
 const THRESHOLD_ATTR: &str = "sampling.threshold";
-const RANDOMNESS_ATTR: &str = "sampling.randomness";
+pub(crate) const RANDOMNESS_ATTR: &str = "sampling.randomness";
 
 /// The text of a string attribute, `""` for any other type or none.
 fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> &'a str {
