@@ -74,6 +74,8 @@ use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::Span;
 use crate::threshold::NEVER_SAMPLE;
 use crate::Isa;
+use prost::Message as _;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
@@ -261,8 +263,9 @@ pub struct SpanMetrics {
     buckets: Buckets,
     limit: usize,
     max_bytes: usize,
-    /// The bytes the series' and resources' attributes take (their keys
-    /// counted twice: they are kept as a map key too).
+    /// The bytes the series and resources keep: each series' key and
+    /// attributes (encoded), each resource's key twice (it is its
+    /// attributes too).
     bytes: usize,
     namespace: String,
     isa: Isa,
@@ -322,34 +325,76 @@ impl SpanMetrics {
         self.resources.len() - 1
     }
 
-    /// The series attributes of a span, in order, and the series' key as
-    /// the connector builds it (`buildKey`): the standard values (the
-    /// first without a separator before it, the others each after a NUL)
-    /// and, after a NUL each, `name:value` of the dimensions, values as
-    /// text (pdata's `AsString`; an int 5 and a string "5" are one
-    /// series, whose attributes are those of its first span). The scope
-    /// is not part of the key.
-    fn attributes(
-        &self,
-        service: &str,
-        resource: &[KeyValue],
-        scope: Option<&InstrumentationScope>,
-        span: &Span,
-    ) -> (Vec<KeyValue>, Vec<u8>) {
-        let standard = [
+    /// The standard attributes' values of a span, in [`STANDARD`] order.
+    fn standard<'a>(service: &'a str, span: &'a Span) -> [&'a str; 4] {
+        [
             service,
             &span.name,
             kind_name(span.kind),
             status_name(span.status.as_ref().map_or(0, |s| s.code)),
-        ];
-        let mut out = Vec::with_capacity(6 + self.dimensions.len());
+        ]
+    }
+
+    /// A dimension's value for a span: the span's attribute, else the
+    /// resource's, else the default.
+    fn dimension<'a>(
+        span: &'a Span,
+        resource: &'a [KeyValue],
+        name: &str,
+        default: Option<&'a str>,
+    ) -> Option<Cow<'a, AnyValue>> {
+        find(&span.attributes, name)
+            .or_else(|| find(resource, name))
+            .map(Cow::Borrowed)
+            .or_else(|| default.map(|d| Cow::Owned(string_value(d))))
+    }
+
+    /// A span's series key as the connector builds it (`buildKey`): the
+    /// standard values (the first without a separator before it, the
+    /// others each after a NUL) and, after a NUL each, `name:value` of the
+    /// dimensions, values as text (pdata's `AsString`; an int 5 and a
+    /// string "5" are one series, whose attributes are those of its first
+    /// span). The scope is not part of it.
+    fn series_key(&self, service: &str, resource: &[KeyValue], span: &Span) -> Vec<u8> {
         let mut key = Vec::new();
-        for (i, (name, value)) in STANDARD.iter().zip(standard).enumerate() {
+        for (i, value) in Self::standard(service, span).into_iter().enumerate() {
             if self.standard[i] {
                 if i > 0 {
                     key.push(0);
                 }
                 key.extend_from_slice(value.as_bytes());
+            }
+        }
+        for (name, default) in &self.dimensions {
+            if let Some(value) = Self::dimension(span, resource, name, default.as_deref()) {
+                key.push(0);
+                key.extend_from_slice(name.as_bytes());
+                key.push(b':');
+                match value.value.as_ref() {
+                    // The common case, without a copy.
+                    Some(Value::StringValue(text)) => key.extend_from_slice(text.as_bytes()),
+                    _ => key.extend_from_slice(super::as_text(&value).as_bytes()),
+                }
+            }
+        }
+        key
+    }
+
+    /// The attributes of a new series, in order (made once per series).
+    fn series_attributes(
+        &self,
+        service: &str,
+        resource: &[KeyValue],
+        scope: Option<&InstrumentationScope>,
+        span: &Span,
+    ) -> Vec<KeyValue> {
+        let mut out = Vec::with_capacity(6 + self.dimensions.len());
+        for (i, (name, value)) in STANDARD
+            .iter()
+            .zip(Self::standard(service, span))
+            .enumerate()
+        {
+            if self.standard[i] {
                 out.push(string_kv(name, value));
             }
         }
@@ -363,42 +408,34 @@ impl SpanMetrics {
             }
         }
         for (name, default) in &self.dimensions {
-            let value = find(&span.attributes, name)
-                .or_else(|| find(resource, name))
-                .cloned()
-                .or_else(|| default.as_deref().map(string_value));
-            if let Some(value) = value {
-                key.push(0);
-                key.extend_from_slice(name.as_bytes());
-                key.push(b':');
-                match value.value.as_ref() {
-                    // The common case, without a copy.
-                    Some(Value::StringValue(text)) => key.extend_from_slice(text.as_bytes()),
-                    _ => key.extend_from_slice(super::as_text(&value).as_bytes()),
-                }
+            if let Some(value) = Self::dimension(span, resource, name, default.as_deref()) {
                 out.push(KeyValue {
                     key: name.clone(),
-                    value: Some(value),
+                    value: Some(value.into_owned()),
                     ..KeyValue::default()
                 });
             }
         }
-        (out, key)
+        out
     }
 
-    /// The series of `attributes` in resource `r`, made if new; the
-    /// resource's overflow series past the cardinality limit or the byte
-    /// bound, or if `overflow`.
+    /// The series of `key` in resource `r`, made with the attributes
+    /// `attributes` makes if new; the resource's overflow series past the
+    /// cardinality limit or the byte bound, or if `overflow`.
     fn series_index(
         &mut self,
         r: usize,
-        (attributes, key): (Vec<KeyValue>, Vec<u8>),
+        key: Vec<u8>,
+        attributes: impl FnOnce(&Self) -> Vec<KeyValue>,
         now: u64,
         overflow: bool,
     ) -> usize {
         if let Some(&i) = self.resources[r].by_key.get(&key) {
             return i;
         }
+        let attributes = attributes(self);
+        // The key and the attributes as they are kept.
+        let size = key.len() + attributes.iter().map(|kv| kv.encoded_len()).sum::<usize>();
         let buckets = self.buckets.len();
         let new = |attributes| Series {
             attributes,
@@ -407,10 +444,7 @@ impl SpanMetrics {
             sum_ms: 0.0,
             start: now,
         };
-        if overflow
-            || self.series_count >= self.limit
-            || self.bytes + 2 * key.len() > self.max_bytes
-        {
+        if overflow || self.series_count >= self.limit || self.bytes + size > self.max_bytes {
             let rs = &mut self.resources[r];
             if let Some(i) = rs.overflow {
                 return i;
@@ -429,7 +463,7 @@ impl SpanMetrics {
             self.series_count += 1;
             return i;
         }
-        self.bytes += 2 * key.len();
+        self.bytes += size;
         let rs = &mut self.resources[r];
         rs.series.push(new(attributes));
         let i = rs.series.len() - 1;
@@ -492,8 +526,14 @@ impl Processor for SpanMetrics {
                 .iter()
                 .flat_map(|ss| ss.spans.iter().map(move |span| (ss, span)))
             {
-                let series = self.attributes(service, resource_attrs, ss.scope.as_ref(), span);
-                let s = self.series_index(r, series, now, overflow);
+                let key = self.series_key(service, resource_attrs, span);
+                let s = self.series_index(
+                    r,
+                    key,
+                    |m| m.series_attributes(service, resource_attrs, ss.scope.as_ref(), span),
+                    now,
+                    overflow,
+                );
                 let n = if span.trace_state.is_empty() {
                     1
                 } else if span.trace_state == cache.0 {
@@ -526,7 +566,8 @@ impl Processor for SpanMetrics {
                     _ => 1,
                 };
                 series.calls = series.calls.wrapping_add(n);
-                series.sum_ms += if n == 1 { d } else { d * n as f64 };
+                // Exact for n = 1: d itself.
+                series.sum_ms += d * n as f64;
             }
             histogram_with(
                 self.isa,
@@ -735,7 +776,6 @@ fn string_kv(key: &str, value: &str) -> KeyValue {
 /// A resource's key: its attributes, typed, in key order (the connector
 /// hashes them so, whatever their order in the request).
 fn resource_key(attrs: &[KeyValue]) -> Vec<u8> {
-    use prost::Message as _;
     let mut sorted: Vec<&KeyValue> = attrs.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let mut out = Vec::new();
@@ -857,7 +897,7 @@ mod tests {
                 continue;
             };
             for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let (attrs, _) = m.attributes(service, resource, None, s);
+                let attrs = m.series_attributes(service, resource, None, s);
                 let key = (format!("{resource:?}"), format!("{attrs:?}"));
                 let e = t
                     .entry(key)
@@ -1067,6 +1107,35 @@ mod tests {
         assert_eq!(m.resources.len(), 1);
         assert!(m.resources[0].resource.attributes.is_empty());
         assert_eq!(m.series(), 1);
+    }
+
+    #[test]
+    fn included_scope_names_count_against_the_byte_bound() {
+        // The scope is in the attributes, not in the key: its size counts.
+        let mut m = SpanMetrics::builder()
+            .with_max_bytes(64 << 10)
+            .with_include_instrumentation_scope("lib")
+            .build()
+            .unwrap();
+        for i in 0..64 {
+            let mut req = batch(vec![("svc", vec![span(&format!("op{i}"), 1, 0, 1, None)])]);
+            req.resource_spans[0].scope_spans[0].scope = Some(InstrumentationScope {
+                name: "lib".into(),
+                version: "v".repeat(16 << 10),
+                ..InstrumentationScope::default()
+            });
+            m.process(&mut req);
+        }
+        assert!(m.bytes <= 64 << 10, "{}", m.bytes);
+        let mut metrics = Vec::new();
+        m.take_metrics(&mut metrics);
+        let t = table(&metrics);
+        assert_eq!(
+            t.values().map(|v| v.0).sum::<u64>(),
+            64,
+            "every span counted"
+        );
+        assert!(overflow_of(&t).0 > 0);
     }
 
     #[test]
