@@ -236,7 +236,7 @@ impl AdaptiveSampler {
     /// Processes `batch` as arriving at `now`.
     pub fn process_at(&mut self, batch: &mut ExportTraceServiceRequest, now: Instant) -> Outcome {
         let window = self.window;
-        let Some(track) = self.spans.as_mut() else {
+        let Some(mut track) = self.spans.take() else {
             return Outcome::default();
         };
         track.tick(now, window);
@@ -269,9 +269,9 @@ impl AdaptiveSampler {
             }
             prune_empty(batch);
         }
-        let track = self.spans.as_mut().expect("checked above");
         track.seen += count_spans(batch);
         let out = track.sampler.process(batch);
+        self.spans = Some(track);
         batch.resource_spans.extend(aside);
         out
     }
