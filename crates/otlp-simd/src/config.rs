@@ -48,7 +48,10 @@
 //! `keep_span_names`, `keep_attributes` (a table of key = string value;
 //! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
 //! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace`,
-//! `exclude_dimensions`, `include_instrumentation_scope` (see
+//! `exclude_dimensions`, `include_instrumentation_scope`,
+//! `aggregation_temporality` (`"AGGREGATION_TEMPORALITY_CUMULATIVE"` or
+//! `"AGGREGATION_TEMPORALITY_DELTA"`), `metrics_expiration`,
+//! `series_expiration` (`"5m"`), `metric_timestamp_cache_size` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `default_value`, `pattern`, `converted_type` (an empty
 //! `from_attribute`, `pattern` or `converted_type` is not given, as in the
@@ -64,7 +67,7 @@ use crate::processor::attributes::{Action, ActionError, Source};
 use crate::processor::matching::{go_regex, MatchError, MatchProperties, MatchType};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{AttributeSource, Mode, SamplerError};
-use crate::processor::spanmetrics::{SpanMetrics, SpanMetricsError};
+use crate::processor::spanmetrics::{SpanMetrics, SpanMetricsError, Temporality};
 use crate::processor::{Attributes, Chain, Filter, ProbabilisticSampler, Redaction};
 use crate::proto::common::v1::any_value::Value;
 use regex::Regex;
@@ -185,6 +188,10 @@ struct SpanMetricsToml {
     exclude_dimensions: Vec<String>,
     #[serde(default)]
     include_instrumentation_scope: Vec<String>,
+    aggregation_temporality: Option<String>,
+    metrics_expiration: Option<String>,
+    series_expiration: Option<String>,
+    metric_timestamp_cache_size: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -637,10 +644,41 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 for name in c.include_instrumentation_scope {
                     b = b.with_include_instrumentation_scope(name);
                 }
+                if let Some(t) = &c.aggregation_temporality {
+                    b = b.with_temporality(match t.as_str() {
+                        "AGGREGATION_TEMPORALITY_CUMULATIVE" => Temporality::Cumulative,
+                        "AGGREGATION_TEMPORALITY_DELTA" => Temporality::Delta,
+                        _ => {
+                            return Err(invalid(
+                                &e,
+                                "aggregation_temporality",
+                                format!("{t:?} is neither \"AGGREGATION_TEMPORALITY_CUMULATIVE\" nor \"AGGREGATION_TEMPORALITY_DELTA\""),
+                            ))
+                        }
+                    });
+                }
+                for (key, value) in [
+                    ("metrics_expiration", &c.metrics_expiration),
+                    ("series_expiration", &c.series_expiration),
+                ] {
+                    let Some(value) = value else { continue };
+                    let d = parse_duration(value).ok_or_else(|| {
+                        invalid(&e, key, format!("{value:?} is not a duration such as \"5m\""))
+                    })?;
+                    b = if key == "metrics_expiration" {
+                        b.with_metrics_expiration(d)
+                    } else {
+                        b.with_series_expiration(d)
+                    };
+                }
+                if let Some(n) = c.metric_timestamp_cache_size {
+                    b = b.with_timestamp_cache_size(n);
+                }
                 let m = b.build().map_err(|err| {
                     let key = match err {
                         SpanMetricsError::Buckets(_) => "histogram_buckets_ms",
                         SpanMetricsError::ZeroLimit => "cardinality_limit",
+                        SpanMetricsError::ZeroTimestampCache => "metric_timestamp_cache_size",
                         _ => "dimensions",
                     };
                     invalid(&e, key, err)
@@ -1333,6 +1371,48 @@ pattern = "^tmp"
         let (line, msg) =
             err_line("[[processor]]\ntype = \"span_metrics\"\ndimensions = [{ nam = \"x\" }]\n");
         assert_eq!(line, 3, "{msg}");
+        // Delta: the second report counts the second batch alone.
+        let mut chain = chain_from_toml(
+            "[[processor]]\ntype = \"span_metrics\"\naggregation_temporality = \"AGGREGATION_TEMPORALITY_DELTA\"\nmetric_timestamp_cache_size = 5\n",
+        )
+        .unwrap();
+        for _ in 0..2 {
+            chain.process(&mut batch.clone());
+            chain.process(&mut batch.clone());
+            let metrics = chain.take_metrics().unwrap();
+            let calls = &metrics.resource_metrics[0].scope_metrics[0].metrics[0];
+            let Some(crate::proto::metrics::v1::metric::Data::Sum(sum)) = &calls.data else {
+                panic!("{calls:?}")
+            };
+            assert_eq!(
+                sum.aggregation_temporality,
+                crate::proto::metrics::v1::AggregationTemporality::Delta as i32
+            );
+            assert_eq!(
+                sum.data_points[0].value,
+                Some(crate::proto::metrics::v1::number_data_point::Value::AsInt(
+                    2
+                ))
+            );
+        }
+        chain_from_toml(
+            "[[processor]]\ntype = \"span_metrics\"\nmetrics_expiration = \"5m\"\nseries_expiration = \"90s\"\naggregation_temporality = \"AGGREGATION_TEMPORALITY_CUMULATIVE\"\n",
+        )
+        .unwrap();
+        for (toml, want_line, want) in [
+            ("aggregation_temporality = \"delta\"\n", 3, "aggregation_temporality"),
+            ("\nmetrics_expiration = \"soon\"\n", 4, "metrics_expiration"),
+            ("series_expiration = 5\n", 3, "series_expiration"),
+            (
+                "aggregation_temporality = \"AGGREGATION_TEMPORALITY_DELTA\"\nmetric_timestamp_cache_size = 0\n",
+                4,
+                "metric_timestamp_cache_size",
+            ),
+        ] {
+            let (line, msg) = err_line(&format!("[[processor]]\ntype = \"span_metrics\"\n{toml}"));
+            assert_eq!(line, want_line, "{msg}");
+            assert!(msg.contains(want), "{msg}");
+        }
     }
 
     #[test]

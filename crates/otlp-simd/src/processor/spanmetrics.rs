@@ -18,10 +18,19 @@
 //!   bounds unless others are configured.
 //!
 //! The namespace is `traces.span.metrics` by default, the connector's.
-//! [`take_metrics`](Processor::take_metrics) returns the cumulative state
-//! (it does not reset): one `ResourceMetrics` per resource, with the
-//! resource's attributes, `start_time_unix_nano` the time the series was
-//! created and `time_unix_nano` the time of the call.
+//! [`take_metrics`](Processor::take_metrics) reports the series: one
+//! `ResourceMetrics` per resource, with the resource's attributes and
+//! `time_unix_nano` the time of the call. Cumulative by default: the state
+//! is not reset and `start_time_unix_nano` is the time the series was
+//! created. With [`Temporality::Delta`] each report holds the spans since
+//! the last one and the state starts empty after it, as the connector's
+//! `aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA`; a series'
+//! point starts where its last one ended (or at its first span when it is
+//! new or its last report time was forgotten). Idle series and resources
+//! can be forgotten after a report
+//! ([`SpanMetricsBuilder::with_series_expiration`],
+//! [`SpanMetricsBuilder::with_metrics_expiration`]), as the connector's
+//! `series_expiration` and `metrics_expiration`.
 //!
 //! A batch's durations are gathered into one column per series and counted
 //! with the histogram kernel ([`crate::agg::histogram`]). The number of
@@ -44,13 +53,20 @@
 //! order; an unknown span kind or status code reads as `""`, as there.
 //!
 //! Spans are never dropped. Differences from the connector: no exemplars,
-//! no exponential histograms, no delta temporality, no `events` metric, no
-//! expiry of idle series (the cardinality cap and the byte bound bound them
-//! instead; the connector has no cap unless one is configured), no
-//! `collector.instance.id` attribute (the connector's beta feature gate
-//! adds it to every series: there is no Collector here), no glob
-//! dimensions and no calls- or histogram-only dimensions, and durations
-//! are counted in milliseconds only.
+//! no exponential histograms, no `events` metric, a cardinality cap and a
+//! byte bound by default (the connector has no cap unless one is
+//! configured), no `collector.instance.id` attribute (the connector's beta
+//! feature gate adds it to every series: there is no Collector here), no
+//! glob dimensions and no calls- or histogram-only dimensions, and
+//! durations are counted in milliseconds only. Reports are taken when the
+//! program running the chain asks (`otlp-exporter`'s exporters: at most
+//! every 10 s while spans flow, and at each flush), not on a
+//! `metrics_flush_interval` of the processor's own. A resource whose
+//! series have all expired is not reported, where the connector reports
+//! it with empty metrics until the resource expires. The delta start-time
+//! cache keeps a 128-bit hash of each series' keys, where the connector
+//! keeps the keys. An `aggregation_temporality` other than the two the
+//! connector names is an error (the connector reads it as cumulative).
 //!
 //! As the connector's `exclude_dimensions` and
 //! `include_instrumentation_scope`:
@@ -77,7 +93,8 @@ use crate::Isa;
 use prost::Message as _;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::hash::{BuildHasher, RandomState};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
 /// The connector's default histogram bounds, in milliseconds.
@@ -109,7 +126,28 @@ pub enum SpanMetricsError {
     /// A dimension named twice, or like a standard attribute.
     #[error("duplicate dimension name {0:?}")]
     Duplicate(String),
+    /// Delta temporality with a start-time cache of no entries.
+    #[error("the timestamp cache size must be at least 1 with delta temporality")]
+    ZeroTimestampCache,
 }
+
+/// How the reported values relate to earlier reports (the connector's
+/// `aggregation_temporality`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Temporality {
+    /// Each report counts every span since the series was created (the
+    /// default).
+    #[default]
+    Cumulative,
+    /// Each report counts the spans since the last report, and the state
+    /// starts empty again after it.
+    Delta,
+}
+
+/// Start times of delta series kept at most by default (the connector's
+/// `metric_timestamp_cache_size` with its default settings).
+pub const DEFAULT_TIMESTAMP_CACHE_SIZE: usize = 10_000;
 
 /// The standard attributes of every series, in order (the connector's).
 const STANDARD: [&str; 4] = ["service.name", "span.name", "span.kind", "status.code"];
@@ -126,6 +164,10 @@ pub struct SpanMetricsBuilder {
     max_bytes: usize,
     namespace: String,
     isa: Option<Isa>,
+    temporality: Temporality,
+    metrics_expiration: Option<Duration>,
+    series_expiration: Option<Duration>,
+    timestamp_cache_size: usize,
 }
 
 impl SpanMetricsBuilder {
@@ -194,10 +236,56 @@ impl SpanMetricsBuilder {
         self
     }
 
+    /// Cumulative (the default) or delta reports, as the connector's
+    /// `aggregation_temporality`. With [`Temporality::Delta`] each report
+    /// holds the spans since the last one and the series are forgotten
+    /// after it, so the cardinality limit and the byte bound apply to each
+    /// interval. A series' `start_time_unix_nano` is the time of its last
+    /// report while that time is in the start-time cache
+    /// ([`with_timestamp_cache_size`](Self::with_timestamp_cache_size)),
+    /// else the time of its first span in the interval.
+    pub fn with_temporality(mut self, temporality: Temporality) -> Self {
+        self.temporality = temporality;
+        self
+    }
+
+    /// Forgets a resource, and all its series, whose spans stopped coming
+    /// for this long, as the connector's `metrics_expiration`: checked
+    /// after each report, which still includes it (cumulative only; delta
+    /// reports forget everything). Zero, as unset, never.
+    pub fn with_metrics_expiration(mut self, after: Duration) -> Self {
+        self.metrics_expiration = (!after.is_zero()).then_some(after);
+        self
+    }
+
+    /// Forgets a series whose spans stopped coming for this long, as the
+    /// connector's `series_expiration`: checked after each report, which
+    /// still includes it (cumulative only). Zero, as unset, never.
+    pub fn with_series_expiration(mut self, after: Duration) -> Self {
+        self.series_expiration = (!after.is_zero()).then_some(after);
+        self
+    }
+
+    /// With delta temporality, how many series' last report times are kept
+    /// to start their next points (default
+    /// [`DEFAULT_TIMESTAMP_CACHE_SIZE`], as the connector's
+    /// `metric_timestamp_cache_size`); the oldest are forgotten first, and
+    /// a forgotten series' next point starts at its first span, which a
+    /// reader converting to cumulative takes as a reset. Each entry takes
+    /// a fixed 24 bytes (a 128-bit hash of the series and resource keys,
+    /// and a time).
+    pub fn with_timestamp_cache_size(mut self, entries: usize) -> Self {
+        self.timestamp_cache_size = entries;
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<SpanMetrics, SpanMetricsError> {
         if self.limit == 0 {
             return Err(SpanMetricsError::ZeroLimit);
+        }
+        if self.temporality == Temporality::Delta && self.timestamp_cache_size == 0 {
+            return Err(SpanMetricsError::ZeroTimestampCache);
         }
         if self.dimensions.iter().any(|(n, _)| n.is_empty()) {
             return Err(SpanMetricsError::Empty("a dimension name"));
@@ -228,6 +316,12 @@ impl SpanMetricsBuilder {
             columns: Vec::new(),
             column_index: HashMap::new(),
             rng: seed(),
+            temporality: self.temporality,
+            metrics_expiration: self.metrics_expiration.map(nanos),
+            series_expiration: self.series_expiration.map(nanos),
+            timestamp_cache_size: self.timestamp_cache_size,
+            delta_starts: HashMap::new(),
+            delta_hash: (RandomState::new(), RandomState::new()),
         })
     }
 }
@@ -240,6 +334,10 @@ struct Series {
     bucket_counts: Vec<u64>,
     sum_ms: f64,
     start: u64,
+    /// When a span last counted in it.
+    last_seen: u64,
+    /// The bytes it adds to [`SpanMetrics::bytes`].
+    bytes: usize,
 }
 
 /// The series of one resource.
@@ -250,6 +348,10 @@ struct ResourceSeries {
     by_key: HashMap<Vec<u8>, usize>,
     /// Index of the overflow series, once there is one.
     overflow: Option<usize>,
+    /// When spans of it last came.
+    last_seen: u64,
+    /// The bytes it adds to [`SpanMetrics::bytes`] besides its series'.
+    bytes: usize,
 }
 
 /// Span metrics; see the module docs.
@@ -278,6 +380,15 @@ pub struct SpanMetrics {
     /// The state of the generator that rounds extrapolated counts
     /// (xorshift64*, as the connector's).
     rng: u64,
+    temporality: Temporality,
+    /// Expiry of resources and of series, in nanoseconds.
+    metrics_expiration: Option<u64>,
+    series_expiration: Option<u64>,
+    timestamp_cache_size: usize,
+    /// Delta temporality: the last report time of each series reported,
+    /// by a 128-bit hash of its resource and series keys.
+    delta_starts: HashMap<u128, u64>,
+    delta_hash: (RandomState, RandomState),
 }
 
 /// One series' spans of the current batch.
@@ -304,6 +415,10 @@ impl SpanMetrics {
             max_bytes: DEFAULT_MAX_BYTES,
             namespace: "traces.span.metrics".to_owned(),
             isa: None,
+            temporality: Temporality::Cumulative,
+            metrics_expiration: None,
+            series_expiration: None,
+            timestamp_cache_size: DEFAULT_TIMESTAMP_CACHE_SIZE,
         }
     }
 
@@ -313,13 +428,15 @@ impl SpanMetrics {
     }
 
     /// Keeps a new resource, `key` being its attributes' key.
-    fn new_resource(&mut self, resource: Resource, key: Vec<u8>) -> usize {
+    fn new_resource(&mut self, resource: Resource, key: Vec<u8>, now: u64) -> usize {
         self.bytes += 2 * key.len();
         self.resources.push(ResourceSeries {
             resource,
             series: Vec::new(),
             by_key: HashMap::new(),
             overflow: None,
+            last_seen: now,
+            bytes: 2 * key.len(),
         });
         self.by_resource.insert(key, self.resources.len() - 1);
         self.resources.len() - 1
@@ -437,12 +554,14 @@ impl SpanMetrics {
         // The key and the attributes as they are kept.
         let size = key.len() + attributes.iter().map(|kv| kv.encoded_len()).sum::<usize>();
         let buckets = self.buckets.len();
-        let new = |attributes| Series {
+        let new = |attributes, bytes| Series {
             attributes,
             calls: 0,
             bucket_counts: vec![0; buckets],
             sum_ms: 0.0,
             start: now,
+            last_seen: now,
+            bytes,
         };
         if overflow || self.series_count >= self.limit || self.bytes + size > self.max_bytes {
             let rs = &mut self.resources[r];
@@ -451,13 +570,16 @@ impl SpanMetrics {
             }
             // One overflow series per resource, beyond the cap: bounded by
             // the number of resources, which the cap on series bounds too.
-            rs.series.push(new(vec![KeyValue {
-                key: "otel.metric.overflow".into(),
-                value: Some(AnyValue {
-                    value: Some(Value::BoolValue(true)),
-                }),
-                ..KeyValue::default()
-            }]));
+            rs.series.push(new(
+                vec![KeyValue {
+                    key: "otel.metric.overflow".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::BoolValue(true)),
+                    }),
+                    ..KeyValue::default()
+                }],
+                0,
+            ));
             let i = rs.series.len() - 1;
             rs.overflow = Some(i);
             self.series_count += 1;
@@ -465,7 +587,7 @@ impl SpanMetrics {
         }
         self.bytes += size;
         let rs = &mut self.resources[r];
-        rs.series.push(new(attributes));
+        rs.series.push(new(attributes, size));
         let i = rs.series.len() - 1;
         rs.by_key.insert(key, i);
         self.series_count += 1;
@@ -479,7 +601,18 @@ impl Processor for SpanMetrics {
     }
 
     fn process(&mut self, batch: &mut ExportTraceServiceRequest) -> Outcome {
-        let now = now_ns();
+        self.process_at(batch, now_ns());
+        Outcome::default()
+    }
+
+    fn take_metrics(&mut self, out: &mut Vec<ResourceMetrics>) {
+        self.take_metrics_at(out, now_ns());
+    }
+}
+
+impl SpanMetrics {
+    /// Counts a batch's spans as of `now` (nanoseconds since the epoch).
+    fn process_at(&mut self, batch: &ExportTraceServiceRequest, now: u64) {
         let mut columns = std::mem::take(&mut self.columns);
         // The last tracestate read and its count (the connector's
         // one-entry cache: spans of a trace come together).
@@ -491,7 +624,11 @@ impl Processor for SpanMetrics {
             };
             // A resource without spans adds nothing: it is not kept (else
             // requests of empty resources would grow the state unbounded).
+            // A kept one is seen, as the connector sees it.
             if rs.scope_spans.iter().all(|s| s.spans.is_empty()) {
+                if let Some(&r) = self.by_resource.get(&resource_key(resource_attrs)) {
+                    self.resources[r].last_seen = now;
+                }
                 continue;
             }
             // Past the cap or the byte bound a new resource is not kept:
@@ -506,7 +643,7 @@ impl Processor for SpanMetrics {
                     || self.bytes + 2 * key.len() > self.max_bytes =>
                 {
                     let r = if self.resources.is_empty() {
-                        self.new_resource(Resource::default(), resource_key(&[]))
+                        self.new_resource(Resource::default(), resource_key(&[]), now)
                     } else {
                         0
                     };
@@ -518,7 +655,7 @@ impl Processor for SpanMetrics {
                         attributes: resource_attrs.to_vec(),
                         ..Resource::default()
                     };
-                    (self.new_resource(resource, key), false)
+                    (self.new_resource(resource, key, now), false)
                 }
             };
             for (ss, span) in rs
@@ -554,7 +691,10 @@ impl Processor for SpanMetrics {
             }
         }
         for c in &mut columns {
-            let series = &mut self.resources[c.resource].series[c.series];
+            let rs = &mut self.resources[c.resource];
+            rs.last_seen = now;
+            let series = &mut rs.series[c.series];
+            series.last_seen = now;
             // In span order, as the connector adds them up.
             let mut weighted = c.weighted.iter().peekable();
             for (i, &d) in c.durations.iter().enumerate() {
@@ -586,21 +726,59 @@ impl Processor for SpanMetrics {
         columns.clear();
         self.column_index.clear();
         self.columns = columns;
-        Outcome::default()
     }
 
-    fn take_metrics(&mut self, out: &mut Vec<ResourceMetrics>) {
-        let now = now_ns();
-        for rs in &self.resources {
+    /// Reports the series as of `now`, then forgets what delta temporality
+    /// or expiry forgets.
+    fn take_metrics_at(&mut self, out: &mut Vec<ResourceMetrics>, now: u64) {
+        let delta = self.temporality == Temporality::Delta;
+        // Delta: each series' key in the start-time cache.
+        let mut delta_keys: Vec<Vec<u128>> = Vec::new();
+        if delta {
+            delta_keys = self
+                .resources
+                .iter()
+                .map(|rs| vec![0; rs.series.len()])
+                .collect();
+            for (rkey, &r) in &self.by_resource {
+                let rs = &self.resources[r];
+                for (skey, &s) in &rs.by_key {
+                    delta_keys[r][s] = hash128(&self.delta_hash, rkey, skey);
+                }
+                if let Some(s) = rs.overflow {
+                    delta_keys[r][s] = hash128(&self.delta_hash, rkey, OVERFLOW_KEY);
+                }
+            }
+        }
+        let temporality = if delta {
+            AggregationTemporality::Delta
+        } else {
+            AggregationTemporality::Cumulative
+        } as i32;
+        for (r, rs) in self.resources.iter().enumerate() {
             if rs.series.is_empty() {
                 continue;
             }
+            let starts: Vec<u64> = rs
+                .series
+                .iter()
+                .enumerate()
+                .map(|(s, series)| match delta_keys.get(r) {
+                    Some(keys) => self
+                        .delta_starts
+                        .get(&keys[s])
+                        .copied()
+                        .unwrap_or(series.start),
+                    None => series.start,
+                })
+                .collect();
             let calls = rs
                 .series
                 .iter()
-                .map(|s| NumberDataPoint {
+                .zip(&starts)
+                .map(|(s, &start)| NumberDataPoint {
                     attributes: s.attributes.clone(),
-                    start_time_unix_nano: s.start,
+                    start_time_unix_nano: start,
                     time_unix_nano: now,
                     value: Some(number_data_point::Value::AsInt(s.calls as i64)),
                     ..NumberDataPoint::default()
@@ -609,9 +787,10 @@ impl Processor for SpanMetrics {
             let durations = rs
                 .series
                 .iter()
-                .map(|s| HistogramDataPoint {
+                .zip(&starts)
+                .map(|(s, &start)| HistogramDataPoint {
                     attributes: s.attributes.clone(),
-                    start_time_unix_nano: s.start,
+                    start_time_unix_nano: start,
                     time_unix_nano: now,
                     count: s.calls,
                     sum: Some(s.sum_ms),
@@ -632,7 +811,7 @@ impl Processor for SpanMetrics {
                             name: metric_name(&self.namespace, "calls"),
                             data: Some(metric::Data::Sum(Sum {
                                 data_points: calls,
-                                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                                aggregation_temporality: temporality,
                                 is_monotonic: true,
                             })),
                             ..Metric::default()
@@ -642,7 +821,7 @@ impl Processor for SpanMetrics {
                             unit: "ms".into(),
                             data: Some(metric::Data::Histogram(Histogram {
                                 data_points: durations,
-                                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                                aggregation_temporality: temporality,
                             })),
                             ..Metric::default()
                         },
@@ -652,7 +831,127 @@ impl Processor for SpanMetrics {
                 ..ResourceMetrics::default()
             });
         }
+        if delta {
+            for key in delta_keys.into_iter().flatten() {
+                self.delta_starts.insert(key, now);
+            }
+            bound_oldest(&mut self.delta_starts, self.timestamp_cache_size);
+            // The connector's purge: the next interval starts empty.
+            self.resources.clear();
+            self.by_resource.clear();
+            self.series_count = 0;
+            self.bytes = 0;
+            return;
+        }
+        let expired =
+            |after: Option<u64>, seen: u64| after.is_some_and(|a| now.saturating_sub(seen) >= a);
+        if self.series_expiration.is_some() {
+            for rs in &mut self.resources {
+                let gone = retain_indexed(&mut rs.series, |s| {
+                    !expired(self.series_expiration, s.last_seen)
+                });
+                if gone.removed.is_empty() {
+                    continue;
+                }
+                for s in &gone.removed {
+                    self.bytes -= s.bytes;
+                }
+                self.series_count -= gone.removed.len();
+                rs.by_key.retain(|_, i| gone.remap(i));
+                rs.overflow = rs
+                    .overflow
+                    .filter(|i| gone.new_index[*i] != usize::MAX)
+                    .map(|i| gone.new_index[i]);
+            }
+        }
+        if self.metrics_expiration.is_some() {
+            let gone = retain_indexed(&mut self.resources, |rs| {
+                !expired(self.metrics_expiration, rs.last_seen)
+            });
+            for rs in &gone.removed {
+                self.bytes -= rs.bytes + rs.series.iter().map(|s| s.bytes).sum::<usize>();
+                self.series_count -= rs.series.len();
+            }
+            if !gone.removed.is_empty() {
+                self.by_resource.retain(|_, i| gone.remap(i));
+            }
+        }
     }
+}
+
+/// The delta start-time cache's key of the overflow series (no series key
+/// is this: keys are UTF-8 text).
+const OVERFLOW_KEY: &[u8] = &[0xff];
+
+/// A 128-bit hash of a resource key and a series key.
+fn hash128(states: &(RandomState, RandomState), resource: &[u8], series: &[u8]) -> u128 {
+    (u128::from(states.0.hash_one((resource, series))) << 64)
+        | u128::from(states.1.hash_one((resource, series)))
+}
+
+/// Forgets the oldest entries (the smallest times) of `cache` past `max`.
+fn bound_oldest(cache: &mut HashMap<u128, u64>, max: usize) {
+    let Some(excess) = cache.len().checked_sub(max).filter(|&e| e > 0) else {
+        return;
+    };
+    let mut times: Vec<u64> = cache.values().copied().collect();
+    let (_, &mut cut, _) = times.select_nth_unstable(excess - 1);
+    // Every entry older than `cut`, then entries at `cut` until `excess`.
+    let older = times.iter().filter(|&&t| t < cut).count();
+    let mut at_cut = excess - older;
+    cache.retain(|_, t| {
+        if *t < cut {
+            false
+        } else if *t == cut && at_cut > 0 {
+            at_cut -= 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
+/// What [`retain_indexed`] removed, and where the kept items moved.
+struct Removed<T> {
+    removed: Vec<T>,
+    /// Each old index's new one, `usize::MAX` for a removed item.
+    new_index: Vec<usize>,
+}
+
+impl<T> Removed<T> {
+    /// Moves an index to its item's new place; false if it was removed.
+    fn remap(&self, i: &mut usize) -> bool {
+        match self.new_index[*i] {
+            usize::MAX => false,
+            n => {
+                *i = n;
+                true
+            }
+        }
+    }
+}
+
+/// Keeps the items `keep` says, in order; returns the others and the
+/// kept ones' new indexes.
+fn retain_indexed<T>(items: &mut Vec<T>, mut keep: impl FnMut(&T) -> bool) -> Removed<T> {
+    let mut new_index = Vec::with_capacity(items.len());
+    let mut kept = Vec::with_capacity(items.len());
+    let mut removed = Vec::new();
+    for item in items.drain(..) {
+        if keep(&item) {
+            new_index.push(kept.len());
+            kept.push(item);
+        } else {
+            new_index.push(usize::MAX);
+            removed.push(item);
+        }
+    }
+    *items = kept;
+    Removed { removed, new_index }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Adds a span's duration, counted `n` times, to the batch's column of
@@ -1262,6 +1561,192 @@ mod tests {
         assert_eq!(req.resource_metrics.len(), 1);
     }
 
+    /// Checks the state's bookkeeping: the byte and series counts, and the
+    /// indexes of the key maps.
+    fn check_state(m: &SpanMetrics) {
+        let bytes: usize = m
+            .resources
+            .iter()
+            .map(|rs| rs.bytes + rs.series.iter().map(|s| s.bytes).sum::<usize>())
+            .sum();
+        assert_eq!(m.bytes, bytes);
+        let count: usize = m.resources.iter().map(|rs| rs.series.len()).sum();
+        assert_eq!(m.series_count, count);
+        let mut rs_seen: Vec<usize> = m.by_resource.values().copied().collect();
+        rs_seen.sort_unstable();
+        assert_eq!(rs_seen, (0..m.resources.len()).collect::<Vec<_>>());
+        for rs in &m.resources {
+            let mut seen: Vec<usize> = rs.by_key.values().copied().chain(rs.overflow).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..rs.series.len()).collect::<Vec<_>>());
+        }
+    }
+
+    /// (resource, series attributes) -> (calls, start, time).
+    type Points = BTreeMap<(String, String), (u64, u64, u64)>;
+
+    /// The points of a report, and the temporality of every metric.
+    fn points(metrics: &[ResourceMetrics]) -> (Points, Vec<i32>) {
+        let mut t = BTreeMap::new();
+        let mut temporalities = Vec::new();
+        for rm in metrics {
+            let resource = format!("{:?}", rm.resource.as_ref().unwrap().attributes);
+            let ms = &rm.scope_metrics[0].metrics;
+            let (Some(metric::Data::Sum(calls)), Some(metric::Data::Histogram(h))) =
+                (&ms[0].data, &ms[1].data)
+            else {
+                panic!("calls then duration");
+            };
+            temporalities.push(calls.aggregation_temporality);
+            temporalities.push(h.aggregation_temporality);
+            for (c, d) in calls.data_points.iter().zip(&h.data_points) {
+                assert_eq!(
+                    (c.start_time_unix_nano, c.time_unix_nano),
+                    (d.start_time_unix_nano, d.time_unix_nano)
+                );
+                t.insert(
+                    (resource.clone(), format!("{:?}", c.attributes)),
+                    (d.count, d.start_time_unix_nano, d.time_unix_nano),
+                );
+            }
+        }
+        (t, temporalities)
+    }
+
+    const SECOND: u64 = 1_000_000_000;
+
+    #[test]
+    fn delta_reports_the_spans_since_the_last_report() {
+        let mut m = SpanMetrics::builder()
+            .with_temporality(Temporality::Delta)
+            .build()
+            .unwrap();
+        let a = batch(vec![(
+            "svc",
+            vec![span("a", 1, 0, 1, None), span("b", 1, 0, 1, None)],
+        )]);
+        m.process_at(&a, 10 * SECOND);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 20 * SECOND);
+        let (t, temporalities) = points(&out);
+        assert!(temporalities
+            .iter()
+            .all(|&x| x == AggregationTemporality::Delta as i32));
+        assert_eq!(t.len(), 2);
+        assert!(
+            t.values().all(|&p| p == (1, 10 * SECOND, 20 * SECOND)),
+            "{t:?}"
+        );
+        assert_eq!(m.series(), 0, "the state starts empty again");
+        check_state(&m);
+        // Nothing since: nothing to report.
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 25 * SECOND);
+        assert!(out.is_empty());
+        // `a` again and a new `c`: `a` starts where its last point ended,
+        // `c` at its first span.
+        let b = batch(vec![(
+            "svc",
+            vec![
+                span("a", 1, 0, 1, None),
+                span("c", 1, 0, 1, None),
+                span("a", 1, 0, 1, None),
+            ],
+        )]);
+        m.process_at(&b, 30 * SECOND);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 40 * SECOND);
+        let (t, _) = points(&out);
+        let of = |name: &str| {
+            *t.iter()
+                .find(|((_, a), _)| a.contains(&format!("{name:?}")))
+                .unwrap()
+                .1
+        };
+        assert_eq!(of("a"), (2, 20 * SECOND, 40 * SECOND));
+        assert_eq!(of("c"), (1, 30 * SECOND, 40 * SECOND));
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn delta_start_times_forget_the_oldest_series_first() {
+        let mut m = SpanMetrics::builder()
+            .with_temporality(Temporality::Delta)
+            .with_timestamp_cache_size(2)
+            .build()
+            .unwrap();
+        let mut report = |names: &[&str], at: u64| {
+            let spans = names.iter().map(|n| span(n, 1, 0, 1, None)).collect();
+            m.process_at(&batch(vec![("svc", spans)]), at);
+            let mut out = Vec::new();
+            m.take_metrics_at(&mut out, at + SECOND);
+            points(&out).0
+        };
+        report(&["a"], 0);
+        report(&["b", "c"], 10 * SECOND);
+        // The cache holds b and c (reported at 11 s); a was forgotten.
+        let t = report(&["a", "b"], 20 * SECOND);
+        let starts: Vec<u64> = t.values().map(|p| p.1).collect();
+        assert_eq!(starts, [20 * SECOND, 11 * SECOND], "{t:?}");
+        assert_eq!(m.delta_starts.len(), 2);
+    }
+
+    #[test]
+    fn idle_series_and_resources_expire_after_a_report() {
+        let mut m = SpanMetrics::builder()
+            .with_series_expiration(Duration::from_secs(10))
+            .with_metrics_expiration(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let take = |m: &mut SpanMetrics, at: u64| {
+            let mut out = Vec::new();
+            m.take_metrics_at(&mut out, at);
+            check_state(m);
+            points(&out).0
+        };
+        m.process_at(
+            &batch(vec![
+                (
+                    "svc",
+                    vec![span("x", 1, 0, 1, None), span("y", 1, 0, 1, None)],
+                ),
+                ("old", vec![span("z", 1, 0, 1, None)]),
+            ]),
+            0,
+        );
+        let bytes = m.bytes;
+        assert_eq!(take(&mut m, SECOND).len(), 3);
+        m.process_at(
+            &batch(vec![("svc", vec![span("x", 1, 0, 1, None)])]),
+            8 * SECOND,
+        );
+        // y and z are still reported at 12 s, then forgotten; `old` stays
+        // (an empty resource) until 30 s after its last span.
+        assert_eq!(take(&mut m, 12 * SECOND).len(), 3);
+        assert_eq!(m.series(), 1);
+        assert_eq!(m.resources.len(), 2);
+        assert!(m.bytes < bytes);
+        // `old` sends an empty batch: seen, though it adds nothing.
+        m.process_at(&batch(vec![("old", vec![])]), 25 * SECOND);
+        // x, idle since 8 s, is reported a last time at 31 s.
+        let t = take(&mut m, 31 * SECOND);
+        assert_eq!(t.values().collect::<Vec<_>>(), [&(2, 0, 31 * SECOND)]);
+        assert_eq!(m.series(), 0);
+        assert_eq!(m.resources.len(), 2);
+        take(&mut m, 50 * SECOND);
+        assert_eq!(m.resources.len(), 1, "`svc` forgotten, `old` seen at 25 s");
+        take(&mut m, 56 * SECOND);
+        assert!(m.resources.is_empty());
+        assert_eq!(m.bytes, 0);
+        // A series seen again starts anew.
+        m.process_at(
+            &batch(vec![("svc", vec![span("x", 1, 0, 1, None)])]),
+            60 * SECOND,
+        );
+        let t = take(&mut m, 61 * SECOND);
+        assert_eq!(t.values().next(), Some(&(1, 60 * SECOND, 61 * SECOND)));
+    }
+
     proptest! {
         #[test]
         fn matches_the_span_by_span_reference(
@@ -1294,6 +1779,125 @@ mod tests {
             let mut metrics = Vec::new();
             m.take_metrics(&mut metrics);
             prop_assert_eq!(table(&metrics), want);
+        }
+
+        /// Reports over time against a model: delta or cumulative, with
+        /// series and resource expiry, spans from a few resources (some
+        /// requests with a resource and no spans).
+        #[test]
+        fn reports_over_time_match_a_model(
+            ops in prop::collection::vec(
+                (0u64..20, prop::option::of(prop::collection::vec((0usize..3, 0usize..4), 0..6))),
+                1..40,
+            ),
+            delta in any::<bool>(),
+            series_expiration in prop::option::of(1u64..30),
+            metrics_expiration in prop::option::of(1u64..30),
+        ) {
+            #[derive(Debug)]
+            struct ModelSeries { calls: u64, start: u64, last_seen: u64 }
+            let services = ["a", "b", "c"];
+            let names = ["w", "x", "y", "z"];
+            let mut b = SpanMetrics::builder();
+            if delta {
+                b = b.with_temporality(Temporality::Delta);
+            }
+            if let Some(e) = series_expiration {
+                b = b.with_series_expiration(Duration::from_secs(e));
+            }
+            if let Some(e) = metrics_expiration {
+                b = b.with_metrics_expiration(Duration::from_secs(e));
+            }
+            let mut m = b.build().unwrap();
+            let mut series: BTreeMap<(String, String), ModelSeries> = BTreeMap::new();
+            let mut resources: BTreeMap<String, u64> = BTreeMap::new();
+            let mut last_report: BTreeMap<(String, String), u64> = BTreeMap::new();
+            let mut now = 0;
+            for (step, op) in ops {
+                now += step * SECOND;
+                match op {
+                    Some(spans) => {
+                        let mut groups: Vec<(&str, Vec<Span>)> = Vec::new();
+                        for (r, n) in spans {
+                            let at = match groups.iter().position(|g| g.0 == services[r]) {
+                                Some(at) => at,
+                                None => {
+                                    groups.push((services[r], Vec::new()));
+                                    groups.len() - 1
+                                }
+                            };
+                            groups[at].1.push(span(names[n], 1, 0, 1, None));
+                        }
+                        // A resource with no spans.
+                        if groups.len() < 3 {
+                            let idle = services.iter().find(|s| !groups.iter().any(|g| g.0 == **s)).unwrap();
+                            groups.push((idle, Vec::new()));
+                        }
+                        let req = batch(groups);
+                        for rs in &req.resource_spans {
+                            let resource = &rs.resource.as_ref().unwrap().attributes;
+                            let rkey = format!("{resource:?}");
+                            let spans = &rs.scope_spans[0].spans;
+                            if spans.is_empty() {
+                                if let Some(seen) = resources.get_mut(&rkey) {
+                                    *seen = now;
+                                }
+                                continue;
+                            }
+                            resources.insert(rkey.clone(), now);
+                            for s in spans {
+                                let attrs = m.series_attributes(service_name(resource).unwrap(), resource, None, s);
+                                let e = series
+                                    .entry((rkey.clone(), format!("{attrs:?}")))
+                                    .or_insert(ModelSeries { calls: 0, start: now, last_seen: now });
+                                e.calls += 1;
+                                e.last_seen = now;
+                            }
+                        }
+                        m.process_at(&req, now);
+                    }
+                    None => {
+                        let mut out = Vec::new();
+                        m.take_metrics_at(&mut out, now);
+                        let (got, temporalities) = points(&out);
+                        let want_temporality = if delta {
+                            AggregationTemporality::Delta
+                        } else {
+                            AggregationTemporality::Cumulative
+                        } as i32;
+                        prop_assert!(temporalities.iter().all(|&t| t == want_temporality));
+                        let want: BTreeMap<_, _> = series
+                            .iter()
+                            .map(|(k, s)| {
+                                let start = if delta {
+                                    last_report.get(k).copied().unwrap_or(s.start)
+                                } else {
+                                    s.start
+                                };
+                                (k.clone(), (s.calls, start, now))
+                            })
+                            .collect();
+                        prop_assert_eq!(got, want);
+                        if delta {
+                            for k in series.keys() {
+                                last_report.insert(k.clone(), now);
+                            }
+                            series.clear();
+                            resources.clear();
+                        } else {
+                            if let Some(e) = series_expiration {
+                                series.retain(|_, s| now - s.last_seen < e * SECOND);
+                            }
+                            if let Some(e) = metrics_expiration {
+                                resources.retain(|_, seen| now - *seen < e * SECOND);
+                                series.retain(|k, _| resources.contains_key(&k.0));
+                            }
+                        }
+                        check_state(&m);
+                        prop_assert_eq!(m.series(), series.len());
+                    }
+                }
+            }
         }
     }
 }
