@@ -2500,18 +2500,6 @@ fn span_metrics_match_the_collector() {
         }
         let ours = chain.take_metrics().expect("span metrics");
         let ours = series_table(&ours);
-        let total_calls = |t: &SeriesTable| -> i64 {
-            t.iter()
-                .filter(|(k, _)| k.2.contains(".calls"))
-                .map(|(_, v)| {
-                    v.trim_start_matches("sum Some(AsInt(")
-                        .split(')')
-                        .next()
-                        .and_then(|n| n.parse::<i64>().ok())
-                        .unwrap_or(0)
-                })
-                .sum()
-        };
         let want = total_calls(&ours);
         assert!(want > 0);
         let mut bench = Bench::start();
@@ -2535,36 +2523,200 @@ fn span_metrics_match_the_collector() {
         }
         // The connector flushes its cumulative state every 100 ms: wait
         // for a flush that has counted every span.
-        let deadline = std::time::Instant::now() + WAIT;
-        let theirs = loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let rx = &mut bench.rx;
-            let got = bench
-                .rt
-                .block_on(async { tokio::time::timeout(left, rx.recv()).await })
-                .unwrap_or_else(|_| panic!("no flush counting every span\n{}", collector.stderr()))
-                .expect("the receiver runs");
-            let ExportRequest::Metrics(m) = got.request else {
-                panic!("the Collector forwarded {:?}", got.request.signal());
-            };
-            let t = series_table(&m);
-            if total_calls(&t) >= want {
-                break t;
-            }
+        let theirs = series_table(&next_flush_counting(&mut bench, &collector, want, true));
+        compare_series(&yaml, &theirs, &ours);
+    }
+}
+
+/// The calls a series table counts in all.
+fn total_calls(t: &SeriesTable) -> i64 {
+    t.iter()
+        .filter(|(k, _)| k.2.contains(".calls"))
+        .map(|(_, v)| {
+            v.trim_start_matches("sum Some(AsInt(")
+                .split(')')
+                .next()
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// The next metrics the Collector sends that count `want` calls (at least
+/// `want` when `at_least`), skipping flushes that count none; a flush
+/// that counts other than that fails.
+fn next_flush_counting(
+    bench: &mut Bench,
+    collector: &Collector,
+    want: i64,
+    at_least: bool,
+) -> otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let rx = &mut bench.rx;
+        let got = bench
+            .rt
+            .block_on(async { tokio::time::timeout(left, rx.recv()).await })
+            .unwrap_or_else(|_| panic!("no flush counting {want} calls\n{}", collector.stderr()))
+            .expect("the receiver runs");
+        let ExportRequest::Metrics(m) = got.request else {
+            panic!("the Collector forwarded {:?}", got.request.signal());
         };
-        if theirs != ours {
-            let mut report = format!("{yaml}: the connector's series (<) and ours (>) differ\n");
-            for (k, v) in &theirs {
-                if ours.get(k) != Some(v) {
-                    report.push_str(&format!("< {k:?} {v}\n"));
+        let calls = total_calls(&series_table(&m));
+        if calls == want || (at_least && calls > want) {
+            return m;
+        }
+        assert!(
+            at_least || calls == 0,
+            "a flush counted {calls} calls, not {want}"
+        );
+    }
+}
+
+/// Fails, naming every difference, unless the two tables are equal.
+fn compare_series(config: &str, theirs: &SeriesTable, ours: &SeriesTable) {
+    if theirs != ours {
+        let mut report = format!("{config}: the connector's series (<) and ours (>) differ\n");
+        for (k, v) in theirs {
+            if ours.get(k) != Some(v) {
+                report.push_str(&format!("< {k:?} {v}\n"));
+            }
+        }
+        for (k, v) in ours {
+            if theirs.get(k) != Some(v) {
+                report.push_str(&format!("> {k:?} {v}\n"));
+            }
+        }
+        panic!("{report}");
+    }
+}
+
+/// Each point's (resource, scope, metric, attributes) and its start and
+/// end times; attributes by their text, as the connector keys series (an
+/// int 200 and a string "200" are one series, named after its first
+/// span's, which may differ from one report to the next).
+fn point_times(
+    request: &otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest,
+) -> Vec<((String, String, String, String), u64, u64)> {
+    use otlp_core::proto::metrics::v1::metric::Data;
+    let mut out = Vec::new();
+    for rm in &request.resource_metrics {
+        let mut resource = rm
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.clone())
+            .unwrap_or_default();
+        resource.sort_by(|a, b| a.key.cmp(&b.key));
+        let resource = attrs(&resource);
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                let key = |a: &[KeyValue]| {
+                    (
+                        resource.clone(),
+                        format!("{:?}", sm.scope),
+                        m.name.clone(),
+                        attrs(a).replace('"', ""),
+                    )
+                };
+                match &m.data {
+                    Some(Data::Sum(s)) => {
+                        out.extend(s.data_points.iter().map(|p| {
+                            (key(&p.attributes), p.start_time_unix_nano, p.time_unix_nano)
+                        }))
+                    }
+                    Some(Data::Histogram(h)) => {
+                        out.extend(h.data_points.iter().map(|p| {
+                            (key(&p.attributes), p.start_time_unix_nano, p.time_unix_nano)
+                        }))
+                    }
+                    other => panic!("unexpected metric data {other:?}"),
                 }
             }
-            for (k, v) in &ours {
-                if theirs.get(k) != Some(v) {
-                    report.push_str(&format!("> {k:?} {v}\n"));
-                }
-            }
-            panic!("{report}");
         }
     }
+    out
+}
+
+/// Delta points form an unbroken series: a series' point starts where its
+/// last one ended, a new series' at or before its end.
+fn check_delta_chain(
+    side: &str,
+    reports: &[otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest],
+) {
+    let mut last = BTreeMap::new();
+    for (round, report) in reports.iter().enumerate() {
+        let points = point_times(report);
+        for (key, start, time) in &points {
+            match last.get(key) {
+                Some(end) => assert_eq!(
+                    start, end,
+                    "{side}, round {round}: {key:?} does not start where it ended"
+                ),
+                None => assert!(
+                    0 < *start && start <= time,
+                    "{side}, round {round}: {key:?} starts at {start}, ends at {time}"
+                ),
+            }
+        }
+        for (key, _, time) in points {
+            last.insert(key, time);
+        }
+    }
+}
+
+/// Delta temporality: each round of spans goes through the connector,
+/// which reports it in one flush, and through our `SpanMetrics`, which
+/// reports it when asked; the two reports hold the same series, counts,
+/// buckets and sums, and on both sides each series' points follow on from
+/// each other (start = the end of its last point).
+#[test]
+fn span_metrics_delta_matches_the_collector() {
+    let requests = span_metrics_requests();
+    let yaml = "{metrics_flush_interval: 100ms, aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA, exclude_dimensions: [collector.instance.id], dimensions: [{name: http.method, default: GET}, {name: region}, {name: code}]}";
+    let toml = "[[processor]]\ntype = \"span_metrics\"\naggregation_temporality = \"AGGREGATION_TEMPORALITY_DELTA\"\ndimensions = [{ name = \"http.method\", default = \"GET\" }, { name = \"region\" }, { name = \"code\" }]\nexclude_dimensions = [\"collector.instance.id\"]\n";
+    let mut chain = chain_from_toml(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let ours: Vec<_> = requests
+        .iter()
+        .map(|r| {
+            chain.process(&mut r.clone());
+            // Reports are stamped in nanoseconds: keep them apart.
+            std::thread::sleep(Duration::from_millis(2));
+            chain.take_metrics().expect("span metrics")
+        })
+        .collect();
+    let mut bench = Bench::start();
+    let Some(collector) = Collector::start_connector_or_skip(
+        &Processor::new("span_metrics", yaml.to_owned()),
+        &bench.exporter(),
+    ) else {
+        return;
+    };
+    let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
+        .with_endpoint(collector.grpc_endpoint())
+        .with_timeout(WAIT)
+        .build()
+        .unwrap();
+    let mut theirs = Vec::new();
+    for (r, want) in requests.iter().zip(&ours) {
+        let body = ExportRequest::Traces(r.clone()).encode_protobuf();
+        bench
+            .rt
+            .block_on(client.export(Signal::Traces, Payload::new(body, Algorithm::None)))
+            .unwrap_or_else(|e| panic!("export to the Collector: {e}\n{}", collector.stderr()));
+        // One request is counted whole in one flush; the flushes between
+        // requests count nothing.
+        let calls = total_calls(&series_table(want));
+        assert!(calls > 0);
+        theirs.push(next_flush_counting(&mut bench, &collector, calls, false));
+    }
+    for (round, (t, o)) in theirs.iter().zip(&ours).enumerate() {
+        compare_series(
+            &format!("{yaml}, round {round}"),
+            &series_table(t),
+            &series_table(o),
+        );
+    }
+    check_delta_chain("the connector", &theirs);
+    check_delta_chain("ours", &ours);
 }
