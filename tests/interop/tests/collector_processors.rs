@@ -2411,7 +2411,10 @@ fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
 /// What a metrics request says, without its timestamps: per resource (its
 /// attributes in key order), scope, metric (name, unit) and series (its
 /// attributes in order), the calls or the histogram.
-type SeriesTable = BTreeMap<(String, String, String, String), String>;
+type SeriesTable = BTreeMap<SeriesKey, String>;
+
+/// A series: its resource, scope, metric and attributes.
+type SeriesKey = (String, String, String, String);
 
 fn series_table(
     request: &otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest,
@@ -2598,7 +2601,7 @@ fn compare_series(config: &str, theirs: &SeriesTable, ours: &SeriesTable) {
 /// span's, which may differ from one report to the next).
 fn point_times(
     request: &otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest,
-) -> Vec<((String, String, String, String), u64, u64)> {
+) -> Vec<(SeriesKey, u64, u64)> {
     use otlp_core::proto::metrics::v1::metric::Data;
     let mut out = Vec::new();
     for rm in &request.resource_metrics {
