@@ -2,7 +2,7 @@
 //! as it ends.
 
 use crate::pipeline::Pipeline;
-use crate::route::router::{Ring, Router};
+use crate::route::router::{Ring, Router, NONE};
 use crate::stats::Reason;
 use crate::{BuildError, ExportStats, ExporterBuilder, FlushHandle, FLUSH_TIMEOUT};
 use opentelemetry::Context;
@@ -11,6 +11,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use otlp_core::{Format, Signal, SpanBatch};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -118,6 +119,41 @@ struct RoutedShard {
     version: u64,
     ring: Arc<Ring>,
     parts: Vec<Part>,
+    /// While no endpoint is known (the ring empty), each trace's spans wait
+    /// in a part of their own, as what waits is placed by its first trace:
+    /// those parts by trace id, and the spans they hold.
+    by_trace: HashMap<[u8; 16], usize>,
+    held: usize,
+}
+
+/// The pair of parts that wait for an endpoint (one a trace).
+const WAITING: (u32, u32) = (NONE, NONE);
+
+impl RoutedShard {
+    /// Indexes the parts that wait for an endpoint again, after `parts`
+    /// changed.
+    fn reindex(&mut self) {
+        self.by_trace.clear();
+        self.held = 0;
+        for (i, p) in self.parts.iter().enumerate() {
+            if p.pair == WAITING {
+                self.by_trace.insert(p.key, i);
+                self.held += p.batch.len();
+            }
+        }
+    }
+
+    /// Removes the empty parts of pairs not in the ring (they would
+    /// otherwise pile up) and returns their batches.
+    fn prune(&mut self) -> Vec<SpanBatch> {
+        let ring = Arc::clone(&self.ring);
+        let (kept, empty): (Vec<Part>, Vec<Part>) = std::mem::take(&mut self.parts)
+            .into_iter()
+            .partition(|p| !p.batch.is_empty() || ring.has_pair(p.pair));
+        self.parts = kept;
+        self.reindex();
+        empty.into_iter().map(|p| p.batch).collect()
+    }
 }
 
 #[derive(Debug)]
@@ -163,6 +199,12 @@ impl Handoffs {
 }
 
 impl OtlpSpanProcessor {
+    /// The router of several endpoints routed by trace id.
+    #[cfg(test)]
+    pub(crate) fn trace_router(&self) -> Option<&Arc<Router>> {
+        self.shared.routed.as_ref().map(|r| &r.router)
+    }
+
     /// A builder with the same settings as [`OtlpSpanExporter`]'s
     /// (endpoint, protocol, compression, delivery), plus batching.
     ///
@@ -247,6 +289,8 @@ impl ExporterBuilder<OtlpSpanProcessor> {
                         version: router.version(),
                         ring: router.ring(),
                         parts: Vec::new(),
+                        by_trace: HashMap::new(),
+                        held: 0,
                     })
                 })
                 .collect(),
@@ -393,9 +437,30 @@ impl Shared {
     /// the parts of one endpoint pair are merged across shards.
     fn hand_off_partial_routed(self: &Arc<Self>, routed: &Routed, limit: usize) {
         let mut merged: Vec<((u32, u32), [u8; 16], SpanBatch)> = Vec::new();
+        // The parts of single traces waiting for an endpoint, in one
+        // hand-off, merged by trace only.
+        let mut waiting: Vec<([u8; 16], SpanBatch)> = Vec::new();
+        let mut waiting_at: HashMap<[u8; 16], usize> = HashMap::new();
         for shard in routed.shards.iter() {
             let mut current = shard.lock().unwrap_or_else(PoisonError::into_inner);
             for part in current.parts.iter_mut().filter(|p| !p.batch.is_empty()) {
+                if part.pair == WAITING {
+                    if waiting.is_empty() && !self.handoffs.try_add(limit) {
+                        continue;
+                    }
+                    if let Some(&i) = waiting_at.get(&part.key) {
+                        let m = &mut waiting[i].1;
+                        if m.len() + part.batch.len() <= self.max_batch
+                            && m.encoded_len() + part.batch.encoded_len() <= MAX_BATCH_BYTES
+                            && m.append(&mut part.batch)
+                        {
+                            continue;
+                        }
+                    }
+                    waiting_at.insert(part.key, waiting.len());
+                    waiting.push((part.key, self.swap(&mut part.batch)));
+                    continue;
+                }
                 let at = merged.iter().position(|(pair, _, _)| *pair == part.pair);
                 if let Some(i) = at {
                     let m = &mut merged[i].2;
@@ -419,20 +484,18 @@ impl Shared {
                 }
             }
             // Empty batches stay in place for the pair's next spans (their
-            // buffers too), unless the pair is of a ring gone by: those
-            // would otherwise pile up.
-            let ring = Arc::clone(&current.ring);
-            let (kept, empty): (Vec<Part>, Vec<Part>) = std::mem::take(&mut current.parts)
-                .into_iter()
-                .partition(|p| !p.batch.is_empty() || ring.has_pair(p.pair));
-            current.parts = kept;
+            // buffers too), unless the pair is of a ring gone by.
+            let empty = current.prune();
             drop(current);
-            for part in empty {
-                self.recycle(part.batch);
+            for batch in empty {
+                self.recycle(batch);
             }
         }
         for (_, key, batch) in merged {
             self.hand_off_keyed(batch, Some(key));
+        }
+        if !waiting.is_empty() {
+            self.hand_off_each(waiting);
         }
     }
 
@@ -450,35 +513,53 @@ impl Shared {
     }
 
     /// [`hand_off`](Self::hand_off), routed by the trace id `key`.
-    fn hand_off_keyed(self: &Arc<Self>, mut batch: SpanBatch, key: Option<[u8; 16]>) {
+    fn hand_off_keyed(self: &Arc<Self>, batch: SpanBatch, key: Option<[u8; 16]>) {
         let shared = Arc::clone(self);
         self.pipeline.runtime.spawn_detached(async move {
-            let items = batch.len() as u64;
-            // Either call counts the batch's spans as dropped if it fails.
-            let prepared = shared.pipeline.prepare_counted(items, |encoder, out| {
-                encoder.encode_span_batch(&mut batch, out)
-            });
-            batch.clear();
-            shared.recycle(batch);
-            match prepared {
-                Ok(prepared) => {
-                    let sent = match key {
-                        Some(key) => {
-                            let key = bytes::Bytes::copy_from_slice(&key);
-                            shared.pipeline.submit_prepared(prepared, Some(key)).await
-                        }
-                        None => shared.pipeline.submit(prepared).await,
-                    };
-                    if let Err(e) = sent {
-                        tracing::debug!(error = %e, items, "span batch not queued");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, items, "span batch could not be prepared; dropped");
-                }
+            shared.send(batch, key).await;
+            shared.handoffs.done();
+        });
+    }
+
+    /// Hands off several batches in one hand-off (one counted against the
+    /// limit), each routed by its trace id: the batches of single traces
+    /// that waited for an endpoint.
+    fn hand_off_each(self: &Arc<Self>, batches: Vec<([u8; 16], SpanBatch)>) {
+        let shared = Arc::clone(self);
+        self.pipeline.runtime.spawn_detached(async move {
+            for (key, batch) in batches {
+                shared.send(batch, Some(key)).await;
             }
             shared.handoffs.done();
         });
+    }
+
+    /// Frames, compresses and queues `batch`, routed by `key`.
+    async fn send(&self, mut batch: SpanBatch, key: Option<[u8; 16]>) {
+        let items = batch.len() as u64;
+        // Either call counts the batch's spans as dropped if it fails.
+        let prepared = self.pipeline.prepare_counted(items, |encoder, out| {
+            encoder.encode_span_batch(&mut batch, out)
+        });
+        batch.clear();
+        self.recycle(batch);
+        match prepared {
+            Ok(prepared) => {
+                let sent = match key {
+                    Some(key) => {
+                        let key = bytes::Bytes::copy_from_slice(&key);
+                        self.pipeline.submit_prepared(prepared, Some(key)).await
+                    }
+                    None => self.pipeline.submit(prepared).await,
+                };
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, items, "span batch not queued");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, items, "span batch could not be prepared; dropped");
+            }
+        }
     }
 
     /// Hands off what is batched and waits until `deadline` for the
@@ -516,8 +597,34 @@ impl Shared {
             current.ring = routed.router.ring();
             current.version = version;
         }
+        // With no endpoint in the ring: `WAITING`.
         let pair = current.ring.top_two(&trace);
-        let i = match current.parts.iter().position(|p| p.pair == pair) {
+        if pair == WAITING && current.held >= self.max_batch {
+            // As many spans wait as a full batch holds: they are handed on
+            // in one hand-off (the router parks them), a batch a trace; as
+            // a full batch, refused if there is no room for it.
+            if !self.handoffs.try_add(MAX_HANDOFFS) {
+                drop(current);
+                self.pipeline.stats.record_refused(1, Reason::QueueFull);
+                return;
+            }
+            let mut handed = Vec::new();
+            for part in current.parts.iter_mut() {
+                if part.pair == WAITING && !part.batch.is_empty() {
+                    handed.push((part.key, self.swap(&mut part.batch)));
+                }
+            }
+            for batch in current.prune() {
+                self.recycle(batch);
+            }
+            self.hand_off_each(handed);
+        }
+        let found = if pair == WAITING {
+            current.by_trace.get(&trace).copied()
+        } else {
+            current.parts.iter().position(|p| p.pair == pair)
+        };
+        let i = match found {
             Some(i) => i,
             None => {
                 let batch = self.empty_batch();
@@ -526,7 +633,11 @@ impl Shared {
                     key: trace,
                     batch,
                 });
-                current.parts.len() - 1
+                let i = current.parts.len() - 1;
+                if pair == WAITING {
+                    current.by_trace.insert(trace, i);
+                }
+                i
             }
         };
         let part = &mut current.parts[i];
@@ -547,6 +658,14 @@ impl Shared {
             || part.batch.encoded_len() >= MAX_BATCH_BYTES)
             && self.handoffs.try_add(MAX_HANDOFFS))
         .then(|| (self.swap(&mut part.batch), part.key));
+        if pair == WAITING {
+            let out: usize = [&waiting, &full]
+                .into_iter()
+                .flatten()
+                .map(|(b, _)| b.len())
+                .sum();
+            current.held = current.held + 1 - out;
+        }
         drop(current);
         drop(span);
         for (batch, key) in [waiting, full].into_iter().flatten() {

@@ -578,13 +578,14 @@ async fn follow_dns(router: Weak<Router>, lookup: Lookup, mut stop: watch::Recei
 
 #[cfg(all(test, feature = "grpc"))]
 mod tests {
-    use crate::{OtlpLogExporter, OtlpSpanExporter, Protocol};
+    use crate::{OtlpLogExporter, OtlpSpanExporter, OtlpSpanProcessor, Protocol};
     use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
     use opentelemetry::trace::{
         SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
     };
     use opentelemetry::InstrumentationScope;
     use opentelemetry_sdk::logs::{LogBatch, LogExporter as _, SdkLogRecord, SdkLoggerProvider};
+    use opentelemetry_sdk::trace::SpanProcessor as _;
     use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
     use otlp_core::ExportRequest;
     use otlp_transport::receiver::{ReceivedRequest, Receiver, Reply, RunningReceiver};
@@ -678,10 +679,20 @@ mod tests {
             .with_protocol(Protocol::Grpc)
             .build()
             .unwrap();
+        // The span processor, with batches of 16 spans: the 40 traces'
+        // spans wait past a full batch's worth.
+        let processor = OtlpSpanProcessor::builder()
+            .with_endpoints(urls.clone())
+            .with_protocol(Protocol::Grpc)
+            .with_max_batch_size(16)
+            .build()
+            .unwrap();
         let log_router = logs.pipeline.trace_router().unwrap().clone();
         let span_router = spans.pipeline.trace_router().unwrap().clone();
+        let processor_router = processor.trace_router().unwrap().clone();
         log_router.set_members(&[]);
         span_router.set_members(&[]);
+        processor_router.set_members(&[]);
         assert!(log_router.ring().list.is_empty());
 
         const TRACES: u8 = 40;
@@ -705,10 +716,21 @@ mod tests {
         rt.block_on(logs.export(LogBatch::new(&items))).unwrap();
         rt.block_on(spans.export((0..TRACES).map(|i| span(trace(i))).collect()))
             .unwrap();
+        // Two spans of each trace, the traces interleaved.
+        for _ in 0..2 {
+            for i in 0..TRACES {
+                processor.on_end(span(trace(i)));
+            }
+        }
 
         log_router.set_members(&urls);
         span_router.set_members(&urls);
+        processor_router.set_members(&urls);
         let total = u64::from(TRACES);
+        let done = processor
+            .stats()
+            .wait_for(|s| s.items_exported == 2 * total, Duration::from_secs(30));
+        assert!(done.is_some(), "{:?}", processor.stats().snapshot());
         for stats in [logs.stats(), spans.stats()] {
             let done = stats.wait_for(|s| s.items_exported == total, Duration::from_secs(30));
             assert!(done.is_some(), "{:?}", stats.snapshot());
@@ -730,7 +752,10 @@ mod tests {
             }
         }
         let received: usize = receivers.iter().map(|(_, g)| g.lock().unwrap().len()).sum();
-        assert_eq!(received, 2 * usize::from(TRACES));
+        assert_eq!(received, 4 * usize::from(TRACES));
+        processor
+            .shutdown_with_timeout(Duration::from_secs(5))
+            .unwrap();
         logs.shutdown_with_timeout(Duration::from_secs(5)).unwrap();
         spans.shutdown_with_timeout(Duration::from_secs(5)).unwrap();
         rt.block_on(async {
