@@ -51,7 +51,8 @@
 //! `exclude_dimensions`, `include_instrumentation_scope`,
 //! `aggregation_temporality` (`"AGGREGATION_TEMPORALITY_CUMULATIVE"` or
 //! `"AGGREGATION_TEMPORALITY_DELTA"`), `metrics_expiration`,
-//! `series_expiration` (`"5m"`), `metric_timestamp_cache_size` (see
+//! `series_expiration` (`"5m"`), `metric_timestamp_cache_size`,
+//! `exemplars = { enabled = true, max_per_data_point = 5 }` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `default_value`, `pattern`, `converted_type` (an empty
 //! `from_attribute`, `pattern` or `converted_type` is not given, as in the
@@ -192,6 +193,15 @@ struct SpanMetricsToml {
     metrics_expiration: Option<String>,
     series_expiration: Option<String>,
     metric_timestamp_cache_size: Option<usize>,
+    exemplars: Option<ExemplarsToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExemplarsToml {
+    #[serde(default)]
+    enabled: bool,
+    max_per_data_point: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -673,6 +683,10 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 }
                 if let Some(n) = c.metric_timestamp_cache_size {
                     b = b.with_timestamp_cache_size(n);
+                }
+                if let Some(x) = c.exemplars.filter(|x| x.enabled) {
+                    // The connector's default.
+                    b = b.with_exemplars(x.max_per_data_point.unwrap_or(5));
                 }
                 let m = b.build().map_err(|err| {
                     let key = match err {
@@ -1399,10 +1413,31 @@ pattern = "^tmp"
             "[[processor]]\ntype = \"span_metrics\"\nmetrics_expiration = \"5m\"\nseries_expiration = \"90s\"\naggregation_temporality = \"AGGREGATION_TEMPORALITY_CUMULATIVE\"\n",
         )
         .unwrap();
+        // Exemplars: on with the connector's default of 5 a point.
+        let mut chain = chain_from_toml(
+            "[[processor]]\ntype = \"span_metrics\"\nexemplars = { enabled = true }\n",
+        )
+        .unwrap();
+        let mut traced = batch.clone();
+        traced.resource_spans[0].scope_spans[0].spans = (1..=7u8)
+            .map(|i| Span {
+                trace_id: vec![i; 16],
+                span_id: vec![i; 8],
+                ..Span::default()
+            })
+            .collect();
+        chain.process(&mut traced);
+        let metrics = chain.take_metrics().unwrap();
+        let calls = &metrics.resource_metrics[0].scope_metrics[0].metrics[0];
+        let Some(crate::proto::metrics::v1::metric::Data::Sum(sum)) = &calls.data else {
+            panic!("{calls:?}")
+        };
+        assert_eq!(sum.data_points[0].exemplars.len(), 5);
         for (toml, want_line, want) in [
             ("aggregation_temporality = \"delta\"\n", 3, "aggregation_temporality"),
             ("\nmetrics_expiration = \"soon\"\n", 4, "metrics_expiration"),
             ("series_expiration = 5\n", 3, "series_expiration"),
+            ("exemplars = { enabled = true, max = 1 }\n", 3, "max"),
             (
                 "aggregation_temporality = \"AGGREGATION_TEMPORALITY_DELTA\"\nmetric_timestamp_cache_size = 0\n",
                 4,

@@ -52,8 +52,12 @@
 //! (the connector's key), resources by their attributes whatever their
 //! order; an unknown span kind or status code reads as `""`, as there.
 //!
-//! Spans are never dropped. Differences from the connector: no exemplars,
-//! no exponential histograms, no `events` metric, a cardinality cap and a
+//! With [`SpanMetricsBuilder::with_exemplars`] each point carries the
+//! trace and span ids and duration of the first traced spans of its
+//! series since the last report, as the connector's `exemplars`.
+//!
+//! Spans are never dropped. Differences from the connector: no exponential
+//! histograms, no `events` metric, a cardinality cap and a
 //! byte bound by default (the connector has no cap unless one is
 //! configured), no `collector.instance.id` attribute (the connector's beta
 //! feature gate adds it to every series: there is no Collector here), no
@@ -66,7 +70,11 @@
 //! it with empty metrics until the resource expires. The delta start-time
 //! cache keeps a 128-bit hash of each series' keys, where the connector
 //! keeps the keys. An `aggregation_temporality` other than the two the
-//! connector names is an error (the connector reads it as cumulative).
+//! connector names is an error (the connector reads it as cumulative). The
+//! connector reports a new cumulative `calls` series as 0 the first time
+//! (so that Prometheus sees it start from 0) and its count from the next
+//! report on; here the count is reported at once, since a report may be
+//! the last (the exporters take one at shutdown).
 //!
 //! As the connector's `exclude_dimensions` and
 //! `include_instrumentation_scope`:
@@ -83,8 +91,8 @@ use crate::agg::{histogram_with, BoundsError, Buckets};
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
 use crate::proto::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    exemplar, metric, number_data_point, AggregationTemporality, Exemplar, Histogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::Span;
@@ -168,6 +176,7 @@ pub struct SpanMetricsBuilder {
     metrics_expiration: Option<Duration>,
     series_expiration: Option<Duration>,
     timestamp_cache_size: usize,
+    exemplars: usize,
 }
 
 impl SpanMetricsBuilder {
@@ -266,6 +275,17 @@ impl SpanMetricsBuilder {
         self
     }
 
+    /// Attaches up to `per_point` exemplars to each point, as the
+    /// connector's `exemplars: {enabled: true, max_per_data_point: N}`
+    /// (its default is 5): the trace and span ids and duration (ms) of the
+    /// first spans of the series since the last report that have a trace
+    /// id, stamped with the report's time; none on overflow series. Zero,
+    /// the default, attaches none.
+    pub fn with_exemplars(mut self, per_point: usize) -> Self {
+        self.exemplars = per_point;
+        self
+    }
+
     /// With delta temporality, how many series' last report times are kept
     /// to start their next points (default
     /// [`DEFAULT_TIMESTAMP_CACHE_SIZE`], as the connector's
@@ -322,6 +342,7 @@ impl SpanMetricsBuilder {
             timestamp_cache_size: self.timestamp_cache_size,
             delta_starts: HashMap::new(),
             delta_hash: (RandomState::new(), RandomState::new()),
+            exemplars: self.exemplars,
         })
     }
 }
@@ -336,6 +357,8 @@ struct Series {
     start: u64,
     /// When a span last counted in it.
     last_seen: u64,
+    /// Exemplars since the last report.
+    exemplars: Vec<Exemplar>,
     /// The bytes it adds to [`SpanMetrics::bytes`].
     bytes: usize,
 }
@@ -389,6 +412,8 @@ pub struct SpanMetrics {
     /// by a 128-bit hash of its resource and series keys.
     delta_starts: HashMap<u128, u64>,
     delta_hash: (RandomState, RandomState),
+    /// Exemplars kept at most per series and report.
+    exemplars: usize,
 }
 
 /// One series' spans of the current batch.
@@ -419,6 +444,7 @@ impl SpanMetrics {
             metrics_expiration: None,
             series_expiration: None,
             timestamp_cache_size: DEFAULT_TIMESTAMP_CACHE_SIZE,
+            exemplars: 0,
         }
     }
 
@@ -561,6 +587,7 @@ impl SpanMetrics {
             sum_ms: 0.0,
             start: now,
             last_seen: now,
+            exemplars: Vec::new(),
             bytes,
         };
         if overflow || self.series_count >= self.limit || self.bytes + size > self.max_bytes {
@@ -671,6 +698,9 @@ impl SpanMetrics {
                     now,
                     overflow,
                 );
+                if self.exemplars > 0 {
+                    self.add_exemplar(r, s, span);
+                }
                 let n = if span.trace_state.is_empty() {
                     1
                 } else if span.trace_state == cache.0 {
@@ -728,6 +758,27 @@ impl SpanMetrics {
         self.columns = columns;
     }
 
+    /// Keeps `span` as an exemplar of series `s` of resource `r`, if it has
+    /// a trace id, the series is not an overflow series and has room.
+    fn add_exemplar(&mut self, r: usize, s: usize, span: &Span) {
+        if span.trace_id.len() != 16 || span.trace_id.iter().all(|&b| b == 0) {
+            return;
+        }
+        let rs = &mut self.resources[r];
+        if rs.overflow == Some(s) {
+            return;
+        }
+        let series = &mut rs.series[s];
+        if series.exemplars.len() < self.exemplars {
+            series.exemplars.push(Exemplar {
+                trace_id: span.trace_id.clone(),
+                span_id: span.span_id.clone(),
+                value: Some(exemplar::Value::AsDouble(duration_ms(span))),
+                ..Exemplar::default()
+            });
+        }
+    }
+
     /// Reports the series as of `now`, then forgets what delta temporality
     /// or expiry forgets.
     fn take_metrics_at(&mut self, out: &mut Vec<ResourceMetrics>, now: u64) {
@@ -781,6 +832,7 @@ impl SpanMetrics {
                     start_time_unix_nano: start,
                     time_unix_nano: now,
                     value: Some(number_data_point::Value::AsInt(s.calls as i64)),
+                    exemplars: stamped(&s.exemplars, now),
                     ..NumberDataPoint::default()
                 })
                 .collect();
@@ -796,6 +848,7 @@ impl SpanMetrics {
                     sum: Some(s.sum_ms),
                     bucket_counts: s.bucket_counts.clone(),
                     explicit_bounds: self.buckets.bounds().to_vec(),
+                    exemplars: stamped(&s.exemplars, now),
                     ..HistogramDataPoint::default()
                 })
                 .collect();
@@ -830,6 +883,12 @@ impl SpanMetrics {
                 }],
                 ..ResourceMetrics::default()
             });
+        }
+        // Exemplars are of one report only.
+        if self.exemplars > 0 {
+            for series in self.resources.iter_mut().flat_map(|rs| &mut rs.series) {
+                series.exemplars.clear();
+            }
         }
         if delta {
             for key in delta_keys.into_iter().flatten() {
@@ -877,6 +936,17 @@ impl SpanMetrics {
             }
         }
     }
+}
+
+/// Exemplars stamped with the report's time.
+fn stamped(exemplars: &[Exemplar], now: u64) -> Vec<Exemplar> {
+    exemplars
+        .iter()
+        .map(|e| Exemplar {
+            time_unix_nano: now,
+            ..e.clone()
+        })
+        .collect()
 }
 
 /// The delta start-time cache's key of the overflow series (no series key
@@ -1689,6 +1759,77 @@ mod tests {
         let starts: Vec<u64> = t.values().map(|p| p.1).collect();
         assert_eq!(starts, [20 * SECOND, 11 * SECOND], "{t:?}");
         assert_eq!(m.delta_starts.len(), 2);
+    }
+
+    #[test]
+    fn exemplars_are_the_first_traced_spans_of_each_report() {
+        let mut m = SpanMetrics::builder()
+            .with_exemplars(2)
+            .with_cardinality_limit(1)
+            .build()
+            .unwrap();
+        let traced = |name: &str, id: u8, ms: u64| Span {
+            trace_id: vec![id; 16],
+            span_id: vec![id; 8],
+            ..span(name, 1, 0, ms, None)
+        };
+        let untraced = Span {
+            trace_id: vec![0; 16],
+            ..span("a", 1, 0, 9, None)
+        };
+        m.process_at(
+            &batch(vec![(
+                "svc",
+                vec![
+                    untraced,
+                    traced("a", 1, 5),
+                    traced("a", 2, 7),
+                    traced("a", 3, 1),
+                    traced("b", 4, 1),
+                ],
+            )]),
+            SECOND,
+        );
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 2 * SECOND);
+        let ms = &out[0].scope_metrics[0].metrics;
+        let (Some(metric::Data::Sum(calls)), Some(metric::Data::Histogram(h))) =
+            (&ms[0].data, &ms[1].data)
+        else {
+            panic!("calls then duration");
+        };
+        let a = calls
+            .data_points
+            .iter()
+            .position(|p| format!("{:?}", p.attributes).contains("\"a\""))
+            .unwrap();
+        let want: Vec<(Vec<u8>, Vec<u8>, f64, u64)> = [(1u8, 5.0), (2, 7.0)]
+            .iter()
+            .map(|&(id, ms)| (vec![id; 16], vec![id; 8], ms + 17e-6, 2 * SECOND))
+            .collect();
+        let got = |e: &[Exemplar]| -> Vec<(Vec<u8>, Vec<u8>, f64, u64)> {
+            e.iter()
+                .map(|e| {
+                    let Some(exemplar::Value::AsDouble(v)) = e.value else {
+                        panic!("{e:?}")
+                    };
+                    (e.trace_id.clone(), e.span_id.clone(), v, e.time_unix_nano)
+                })
+                .collect()
+        };
+        assert_eq!(got(&calls.data_points[a].exemplars), want);
+        assert_eq!(got(&h.data_points[a].exemplars), want);
+        // `b` went to the overflow series (past the cap of 1): none there.
+        assert!(calls.data_points[1 - a].exemplars.is_empty());
+        // The next report has only what came since.
+        m.process_at(&batch(vec![("svc", vec![traced("a", 9, 1)])]), 3 * SECOND);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 4 * SECOND);
+        let Some(metric::Data::Sum(calls)) = &out[0].scope_metrics[0].metrics[0].data else {
+            panic!()
+        };
+        assert_eq!(calls.data_points[a].exemplars.len(), 1);
+        assert_eq!(calls.data_points[a].exemplars[0].trace_id, vec![9; 16]);
     }
 
     #[test]
