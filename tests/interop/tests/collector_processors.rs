@@ -2319,7 +2319,8 @@ fn filter_conditions_drop_what_the_collector_drops() {
 /// durations of every size (an end before its start too), dimensions from
 /// the span, from the resource, by default, and an int and a string of
 /// the same text; some spans sampled with a threshold of 1/2, 1/4 or 1,
-/// some with a tracestate without one or that does not parse.
+/// some with a tracestate without one or that does not parse; one span in
+/// nine without a trace id.
 fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
     use any_value::Value as V;
     let resources = [
@@ -2366,7 +2367,12 @@ fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
                         attributes.push(kv("region", V::IntValue(8)));
                     }
                     Span {
-                        trace_id: vec![1; 16],
+                        // Some spans without a trace id (no exemplar).
+                        trace_id: if (x >> 40).is_multiple_of(9) {
+                            vec![0; 16]
+                        } else {
+                            [x.to_be_bytes(), round.to_be_bytes()].concat()
+                        },
                         span_id: (round * 1000 + r as u64 * 100 + i).to_be_bytes().to_vec(),
                         trace_state: states[((x >> 16) % states.len() as u64) as usize].into(),
                         name: names[((x >> 20) % names.len() as u64) as usize].into(),
@@ -2444,8 +2450,11 @@ fn series_table(
                                     attrs(&p.attributes),
                                 ),
                                 format!(
-                                    "sum {:?} temporality {} monotonic {}",
-                                    p.value, s.aggregation_temporality, s.is_monotonic
+                                    "sum {:?} temporality {} monotonic {} exemplars {}",
+                                    p.value,
+                                    s.aggregation_temporality,
+                                    s.is_monotonic,
+                                    exemplars(&p.exemplars)
                                 ),
                             );
                         }
@@ -2455,9 +2464,9 @@ fn series_table(
                             t.insert(
                                 (resource.clone(), scope.clone(), name.clone(), attrs(&p.attributes)),
                                 format!(
-                                    "histogram count {} sum {:?} buckets {:?} bounds {:?} min {:?} max {:?} temporality {}",
+                                    "histogram count {} sum {:?} buckets {:?} bounds {:?} min {:?} max {:?} temporality {} exemplars {}",
                                     p.count, p.sum, p.bucket_counts, p.explicit_bounds, p.min, p.max,
-                                    h.aggregation_temporality
+                                    h.aggregation_temporality, exemplars(&p.exemplars)
                                 ),
                             );
                         }
@@ -2529,6 +2538,24 @@ fn span_metrics_match_the_collector() {
         let theirs = series_table(&next_flush_counting(&mut bench, &collector, want, true));
         compare_series(&yaml, &theirs, &ours);
     }
+}
+
+/// Exemplars as text: trace and span ids, value, attributes (their time
+/// aside).
+fn exemplars(list: &[otlp_core::proto::metrics::v1::Exemplar]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{} {:?} {}",
+                hex(&e.trace_id),
+                hex(&e.span_id),
+                e.value,
+                attrs(&e.filtered_attributes)
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// The calls a series table counts in all.
@@ -2676,8 +2703,8 @@ fn check_delta_chain(
 #[test]
 fn span_metrics_delta_matches_the_collector() {
     let requests = span_metrics_requests();
-    let yaml = "{metrics_flush_interval: 100ms, aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA, exclude_dimensions: [collector.instance.id], dimensions: [{name: http.method, default: GET}, {name: region}, {name: code}]}";
-    let toml = "[[processor]]\ntype = \"span_metrics\"\naggregation_temporality = \"AGGREGATION_TEMPORALITY_DELTA\"\ndimensions = [{ name = \"http.method\", default = \"GET\" }, { name = \"region\" }, { name = \"code\" }]\nexclude_dimensions = [\"collector.instance.id\"]\n";
+    let yaml = "{metrics_flush_interval: 100ms, aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA, exemplars: {enabled: true, max_per_data_point: 3}, exclude_dimensions: [collector.instance.id], dimensions: [{name: http.method, default: GET}, {name: region}, {name: code}]}";
+    let toml = "[[processor]]\ntype = \"span_metrics\"\naggregation_temporality = \"AGGREGATION_TEMPORALITY_DELTA\"\nexemplars = { enabled = true, max_per_data_point = 3 }\ndimensions = [{ name = \"http.method\", default = \"GET\" }, { name = \"region\" }, { name = \"code\" }]\nexclude_dimensions = [\"collector.instance.id\"]\n";
     let mut chain = chain_from_toml(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
     let ours: Vec<_> = requests
         .iter()

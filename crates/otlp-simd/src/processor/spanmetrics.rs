@@ -772,7 +772,12 @@ impl SpanMetrics {
         if series.exemplars.len() < self.exemplars {
             series.exemplars.push(Exemplar {
                 trace_id: span.trace_id.clone(),
-                span_id: span.span_id.clone(),
+                // An all-zero span id is none, as pdata writes it.
+                span_id: if span.span_id.len() == 8 && span.span_id.iter().any(|&b| b != 0) {
+                    span.span_id.clone()
+                } else {
+                    Vec::new()
+                },
                 value: Some(exemplar::Value::AsDouble(duration_ms(span))),
                 ..Exemplar::default()
             });
