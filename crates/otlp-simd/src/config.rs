@@ -52,7 +52,9 @@
 //! `aggregation_temporality` (`"AGGREGATION_TEMPORALITY_CUMULATIVE"` or
 //! `"AGGREGATION_TEMPORALITY_DELTA"`), `metrics_expiration`,
 //! `series_expiration` (`"5m"`), `metric_timestamp_cache_size`,
-//! `exemplars = { enabled = true, max_per_data_point = 5 }` (see
+//! `exemplars = { enabled = true, max_per_data_point = 5 }`,
+//! `histogram_unit` (`"ms"` or `"s"`), `histogram_disable`,
+//! `enable_metrics_sampling_method`, `resource_metrics_key_attributes` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `default_value`, `pattern`, `converted_type` (an empty
 //! `from_attribute`, `pattern` or `converted_type` is not given, as in the
@@ -68,7 +70,7 @@ use crate::processor::attributes::{Action, ActionError, Source};
 use crate::processor::matching::{go_regex, MatchError, MatchProperties, MatchType};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{AttributeSource, Mode, SamplerError};
-use crate::processor::spanmetrics::{SpanMetrics, SpanMetricsError, Temporality};
+use crate::processor::spanmetrics::{DurationUnit, SpanMetrics, SpanMetricsError, Temporality};
 use crate::processor::{Attributes, Chain, Filter, ProbabilisticSampler, Redaction};
 use crate::proto::common::v1::any_value::Value;
 use regex::Regex;
@@ -194,6 +196,13 @@ struct SpanMetricsToml {
     series_expiration: Option<String>,
     metric_timestamp_cache_size: Option<usize>,
     exemplars: Option<ExemplarsToml>,
+    histogram_unit: Option<String>,
+    #[serde(default)]
+    histogram_disable: bool,
+    #[serde(default)]
+    enable_metrics_sampling_method: bool,
+    #[serde(default)]
+    resource_metrics_key_attributes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -683,6 +692,25 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                 }
                 if let Some(n) = c.metric_timestamp_cache_size {
                     b = b.with_timestamp_cache_size(n);
+                }
+                if let Some(unit) = &c.histogram_unit {
+                    b = b.with_unit(match unit.as_str() {
+                        "ms" => DurationUnit::Milliseconds,
+                        "s" => DurationUnit::Seconds,
+                        _ => {
+                            return Err(invalid(
+                                &e,
+                                "histogram_unit",
+                                format!("{unit:?} is neither \"ms\" nor \"s\""),
+                            ))
+                        }
+                    });
+                }
+                b = b
+                    .with_duration_histogram(!c.histogram_disable)
+                    .with_sampling_method(c.enable_metrics_sampling_method);
+                for name in c.resource_metrics_key_attributes {
+                    b = b.with_resource_key_attribute(name);
                 }
                 if let Some(x) = c.exemplars.filter(|x| x.enabled) {
                     // The connector's default.
@@ -1438,6 +1466,7 @@ pattern = "^tmp"
             ("\nmetrics_expiration = \"soon\"\n", 4, "metrics_expiration"),
             ("series_expiration = 5\n", 3, "series_expiration"),
             ("exemplars = { enabled = true, max = 1 }\n", 3, "max"),
+            ("\n\nhistogram_unit = \"us\"\n", 5, "histogram_unit"),
             (
                 "aggregation_temporality = \"AGGREGATION_TEMPORALITY_DELTA\"\nmetric_timestamp_cache_size = 0\n",
                 4,

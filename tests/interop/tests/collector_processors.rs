@@ -2499,6 +2499,19 @@ fn span_metrics_match_the_collector() {
             "include_instrumentation_scope = [\"shop\"]\n",
             "span.name",
         ),
+        (
+            ", histogram: {unit: s, explicit: {buckets: [1ms, 5ms, 250ms, 2s]}}, enable_metrics_sampling_method: true",
+            "histogram_unit = \"s\"\nhistogram_buckets_ms = [1.0, 5.0, 250.0, 2000.0]\nenable_metrics_sampling_method = true\n",
+            "",
+        ),
+        // Resources told apart by `env` alone: the two `checkout` ones are
+        // one, and so are `db` and the one whose service.name is an int.
+        (
+            ", histogram: {unit: s}, resource_metrics_key_attributes: [env]",
+            "histogram_unit = \"s\"\nresource_metrics_key_attributes = [\"env\"]\n",
+            "",
+        ),
+        (", histogram: {disable: true}", "histogram_disable = true\n", ""),
     ] {
         let yaml = format!(
             "{{metrics_flush_interval: 100ms, exclude_dimensions: [collector.instance.id, {exclude}], dimensions: [{{name: http.method, default: GET}}, {{name: region}}, {{name: code}}]{extra_yaml}}}"

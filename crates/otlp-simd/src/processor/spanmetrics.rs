@@ -14,8 +14,10 @@
 //! - `{namespace}.calls` (`calls` with an empty namespace): a monotonic
 //!   cumulative sum of spans;
 //! - `{namespace}.duration`: a cumulative explicit-bucket histogram of span
-//!   durations in milliseconds (unit `ms`), with the connector's default
-//!   bounds unless others are configured.
+//!   durations in milliseconds (unit `ms`; seconds, `s`, with
+//!   [`SpanMetricsBuilder::with_unit`]), with the connector's default
+//!   bounds unless others are configured; left out with
+//!   [`SpanMetricsBuilder::with_duration_histogram`]`(false)`.
 //!
 //! The namespace is `traces.span.metrics` by default, the connector's.
 //! [`take_metrics`](Processor::take_metrics) reports the series: one
@@ -54,15 +56,19 @@
 //!
 //! With [`SpanMetricsBuilder::with_exemplars`] each point carries the
 //! trace and span ids and duration of the first traced spans of its
-//! series since the last report, as the connector's `exemplars`.
+//! series since the last report, as the connector's `exemplars`;
+//! [`SpanMetricsBuilder::with_sampling_method`] and
+//! [`SpanMetricsBuilder::with_resource_key_attribute`] are the connector's
+//! `enable_metrics_sampling_method` and `resource_metrics_key_attributes`.
 //!
 //! Spans are never dropped. Differences from the connector: no exponential
 //! histograms, no `events` metric, a cardinality cap and a
 //! byte bound by default (the connector has no cap unless one is
 //! configured), no `collector.instance.id` attribute (the connector's beta
 //! feature gate adds it to every series: there is no Collector here), no
-//! glob dimensions and no calls- or histogram-only dimensions, and
-//! durations are counted in milliseconds only. Reports are taken when the
+//! glob dimensions and no calls- or histogram-only dimensions, no
+//! `resource_metrics_cache_size` (resources are bounded with the series
+//! by the cap and the byte bound). Reports are taken when the
 //! program running the chain asks (`otlp-exporter`'s exporters: at most
 //! every 10 s while spans flow, and at each flush), not on a
 //! `metrics_flush_interval` of the processor's own. A resource whose
@@ -153,6 +159,43 @@ pub enum Temporality {
     Delta,
 }
 
+/// The unit span durations are counted in (the connector's
+/// `histogram.unit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DurationUnit {
+    /// Milliseconds, `ms` (the default).
+    #[default]
+    Milliseconds,
+    /// Seconds, `s`.
+    Seconds,
+}
+
+impl DurationUnit {
+    /// Nanoseconds in one unit.
+    fn nanos(self) -> f64 {
+        match self {
+            DurationUnit::Milliseconds => 1e6,
+            DurationUnit::Seconds => 1e9,
+        }
+    }
+
+    /// The metric's unit.
+    fn name(self) -> &'static str {
+        match self {
+            DurationUnit::Milliseconds => "ms",
+            DurationUnit::Seconds => "s",
+        }
+    }
+
+    /// A span's duration in this unit (0 when it ends before it starts).
+    fn duration(self, span: &Span) -> f64 {
+        span.end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano) as f64
+            / self.nanos()
+    }
+}
+
 /// Start times of delta series kept at most by default (the connector's
 /// `metric_timestamp_cache_size` with its default settings).
 pub const DEFAULT_TIMESTAMP_CACHE_SIZE: usize = 10_000;
@@ -177,6 +220,10 @@ pub struct SpanMetricsBuilder {
     series_expiration: Option<Duration>,
     timestamp_cache_size: usize,
     exemplars: usize,
+    unit: DurationUnit,
+    histogram: bool,
+    sampling_method: bool,
+    resource_key_attributes: Vec<String>,
 }
 
 impl SpanMetricsBuilder {
@@ -286,6 +333,41 @@ impl SpanMetricsBuilder {
         self
     }
 
+    /// The unit of the duration histogram (default milliseconds), as the
+    /// connector's `histogram.unit`. The bounds are still given in
+    /// milliseconds ([`with_buckets_ms`](Self::with_buckets_ms)) and
+    /// converted as the connector converts its durations (whole
+    /// nanoseconds over the unit).
+    pub fn with_unit(mut self, unit: DurationUnit) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// Whether the duration histogram is made (default true); false as the
+    /// connector's `histogram.disable: true`: `calls` alone.
+    pub fn with_duration_histogram(mut self, enabled: bool) -> Self {
+        self.histogram = enabled;
+        self
+    }
+
+    /// Adds `sampling.method` to every series: `extrapolated` for a span
+    /// counted from a sampling threshold, else `counted` (spans of each
+    /// kind in series of their own), as the connector's
+    /// `enable_metrics_sampling_method`.
+    pub fn with_sampling_method(mut self, enabled: bool) -> Self {
+        self.sampling_method = enabled;
+        self
+    }
+
+    /// Tells resources apart by this attribute (called once per name)
+    /// rather than by all their attributes, as the connector's
+    /// `resource_metrics_key_attributes`: resources that agree on these
+    /// share their series, reported with the first one's attributes.
+    pub fn with_resource_key_attribute(mut self, name: impl Into<String>) -> Self {
+        self.resource_key_attributes.push(name.into());
+        self
+    }
+
     /// With delta temporality, how many series' last report times are kept
     /// to start their next points (default
     /// [`DEFAULT_TIMESTAMP_CACHE_SIZE`], as the connector's
@@ -320,11 +402,20 @@ impl SpanMetricsBuilder {
             names.push(n);
         }
         let standard = STANDARD.map(|n| !self.exclude.iter().any(|e| e == n));
+        let bounds = match self.unit {
+            DurationUnit::Milliseconds => self.buckets,
+            // As the connector: a bound in whole nanoseconds over the unit.
+            unit => self
+                .buckets
+                .iter()
+                .map(|&ms| (ms * 1e6).round() / unit.nanos())
+                .collect(),
+        };
         Ok(SpanMetrics {
             dimensions: self.dimensions,
             standard,
             scopes: self.scopes,
-            buckets: Buckets::new(self.buckets)?,
+            buckets: Buckets::new(bounds)?,
             limit: self.limit,
             max_bytes: self.max_bytes,
             bytes: 0,
@@ -343,6 +434,10 @@ impl SpanMetricsBuilder {
             delta_starts: HashMap::new(),
             delta_hash: (RandomState::new(), RandomState::new()),
             exemplars: self.exemplars,
+            unit: self.unit,
+            histogram: self.histogram,
+            sampling_method: self.sampling_method,
+            resource_key_attributes: self.resource_key_attributes,
         })
     }
 }
@@ -414,6 +509,13 @@ pub struct SpanMetrics {
     delta_hash: (RandomState, RandomState),
     /// Exemplars kept at most per series and report.
     exemplars: usize,
+    unit: DurationUnit,
+    /// Whether the duration histogram is made.
+    histogram: bool,
+    /// Whether series have `sampling.method`.
+    sampling_method: bool,
+    /// The attributes resources are told apart by (all when empty).
+    resource_key_attributes: Vec<String>,
 }
 
 /// One series' spans of the current batch.
@@ -445,6 +547,10 @@ impl SpanMetrics {
             series_expiration: None,
             timestamp_cache_size: DEFAULT_TIMESTAMP_CACHE_SIZE,
             exemplars: 0,
+            unit: DurationUnit::Milliseconds,
+            histogram: true,
+            sampling_method: false,
+            resource_key_attributes: Vec::new(),
         }
     }
 
@@ -455,17 +561,32 @@ impl SpanMetrics {
 
     /// Keeps a new resource, `key` being its attributes' key.
     fn new_resource(&mut self, resource: Resource, key: Vec<u8>, now: u64) -> usize {
-        self.bytes += 2 * key.len();
+        let bytes = key.len() + resource.encoded_len();
+        self.bytes += bytes;
         self.resources.push(ResourceSeries {
             resource,
             series: Vec::new(),
             by_key: HashMap::new(),
             overflow: None,
             last_seen: now,
-            bytes: 2 * key.len(),
+            bytes,
         });
         self.by_resource.insert(key, self.resources.len() - 1);
         self.resources.len() - 1
+    }
+
+    /// A resource's key: of the attributes named by
+    /// [`SpanMetricsBuilder::with_resource_key_attribute`], or all.
+    fn resource_key(&self, attrs: &[KeyValue]) -> Vec<u8> {
+        if self.resource_key_attributes.is_empty() {
+            return resource_key(attrs);
+        }
+        let kept: Vec<KeyValue> = attrs
+            .iter()
+            .filter(|kv| self.resource_key_attributes.contains(&kv.key))
+            .cloned()
+            .collect();
+        resource_key(&kept)
     }
 
     /// The standard attributes' values of a span, in [`STANDARD`] order.
@@ -498,7 +619,13 @@ impl SpanMetrics {
     /// dimensions, values as text (pdata's `AsString`; an int 5 and a
     /// string "5" are one series, whose attributes are those of its first
     /// span). The scope is not part of it.
-    fn series_key(&self, service: &str, resource: &[KeyValue], span: &Span) -> Vec<u8> {
+    fn series_key(
+        &self,
+        service: &str,
+        resource: &[KeyValue],
+        span: &Span,
+        method: Option<bool>,
+    ) -> Vec<u8> {
         let mut key = Vec::new();
         for (i, value) in Self::standard(service, span).into_iter().enumerate() {
             if self.standard[i] {
@@ -520,6 +647,10 @@ impl SpanMetrics {
                 }
             }
         }
+        if let Some(extrapolated) = method {
+            key.push(0);
+            key.extend_from_slice(method_name(extrapolated).as_bytes());
+        }
         key
     }
 
@@ -530,6 +661,7 @@ impl SpanMetrics {
         resource: &[KeyValue],
         scope: Option<&InstrumentationScope>,
         span: &Span,
+        method: Option<bool>,
     ) -> Vec<KeyValue> {
         let mut out = Vec::with_capacity(6 + self.dimensions.len());
         for (i, (name, value)) in STANDARD
@@ -549,6 +681,9 @@ impl SpanMetrics {
                     &scope.version,
                 ));
             }
+        }
+        if let Some(extrapolated) = method {
+            out.push(string_kv("sampling.method", method_name(extrapolated)));
         }
         for (name, default) in &self.dimensions {
             if let Some(value) = Self::dimension(span, resource, name, default.as_deref()) {
@@ -583,7 +718,7 @@ impl SpanMetrics {
         let new = |attributes, bytes| Series {
             attributes,
             calls: 0,
-            bucket_counts: vec![0; buckets],
+            bucket_counts: vec![0; if self.histogram { buckets } else { 0 }],
             sum_ms: 0.0,
             start: now,
             last_seen: now,
@@ -643,7 +778,7 @@ impl SpanMetrics {
         let mut columns = std::mem::take(&mut self.columns);
         // The last tracestate read and its count (the connector's
         // one-entry cache: spans of a trace come together).
-        let mut cache = (String::new(), 1u64);
+        let mut cache = (String::new(), (1u64, false));
         for rs in &batch.resource_spans {
             let resource_attrs: &[KeyValue] = rs.resource.as_ref().map_or(&[], |r| &r.attributes);
             let Some(service) = service_name(resource_attrs) else {
@@ -653,7 +788,7 @@ impl SpanMetrics {
             // requests of empty resources would grow the state unbounded).
             // A kept one is seen, as the connector sees it.
             if rs.scope_spans.iter().all(|s| s.spans.is_empty()) {
-                if let Some(&r) = self.by_resource.get(&resource_key(resource_attrs)) {
+                if let Some(&r) = self.by_resource.get(&self.resource_key(resource_attrs)) {
                     self.resources[r].last_seen = now;
                 }
                 continue;
@@ -663,7 +798,7 @@ impl SpanMetrics {
             // resource without attributes when there is none yet). So
             // resources are created only below the cap, each with a series
             // at once, and there are at most twice the cap's series in all.
-            let key = resource_key(resource_attrs);
+            let key = self.resource_key(resource_attrs);
             let (r, overflow) = match self.by_resource.get(&key) {
                 Some(&r) => (r, false),
                 None if self.series_count >= self.limit
@@ -690,19 +825,8 @@ impl SpanMetrics {
                 .iter()
                 .flat_map(|ss| ss.spans.iter().map(move |span| (ss, span)))
             {
-                let key = self.series_key(service, resource_attrs, span);
-                let s = self.series_index(
-                    r,
-                    key,
-                    |m| m.series_attributes(service, resource_attrs, ss.scope.as_ref(), span),
-                    now,
-                    overflow,
-                );
-                if self.exemplars > 0 {
-                    self.add_exemplar(r, s, span);
-                }
-                let n = if span.trace_state.is_empty() {
-                    1
+                let (n, extrapolated) = if span.trace_state.is_empty() {
+                    (1, false)
                 } else if span.trace_state == cache.0 {
                     cache.1
                 } else {
@@ -710,14 +834,28 @@ impl SpanMetrics {
                     cache = (span.trace_state.clone(), n);
                     n
                 };
-                push(
-                    &mut columns,
-                    &mut self.column_index,
+                let method = self.sampling_method.then_some(extrapolated);
+                let key = self.series_key(service, resource_attrs, span, method);
+                let s = self.series_index(
                     r,
-                    s,
-                    duration_ms(span),
-                    n,
+                    key,
+                    |m| {
+                        m.series_attributes(
+                            service,
+                            resource_attrs,
+                            ss.scope.as_ref(),
+                            span,
+                            method,
+                        )
+                    },
+                    now,
+                    overflow,
                 );
+                let d = self.unit.duration(span);
+                if self.exemplars > 0 {
+                    self.add_exemplar(r, s, span, d);
+                }
+                push(&mut columns, &mut self.column_index, r, s, d, n);
             }
         }
         for c in &mut columns {
@@ -739,13 +877,15 @@ impl SpanMetrics {
                 // Exact for n = 1: d itself.
                 series.sum_ms += d * n as f64;
             }
-            histogram_with(
-                self.isa,
-                &c.durations,
-                &self.buckets,
-                &mut series.bucket_counts,
-            );
-            for &(at, n) in &c.weighted {
+            if self.histogram {
+                histogram_with(
+                    self.isa,
+                    &c.durations,
+                    &self.buckets,
+                    &mut series.bucket_counts,
+                );
+            }
+            for &(at, n) in c.weighted.iter().filter(|_| self.histogram) {
                 // Counted once by the kernel.
                 let b = &mut series.bucket_counts[self.buckets.index(c.durations[at])];
                 *b = b.wrapping_add(n - 1);
@@ -760,7 +900,7 @@ impl SpanMetrics {
 
     /// Keeps `span` as an exemplar of series `s` of resource `r`, if it has
     /// a trace id, the series is not an overflow series and has room.
-    fn add_exemplar(&mut self, r: usize, s: usize, span: &Span) {
+    fn add_exemplar(&mut self, r: usize, s: usize, span: &Span, duration: f64) {
         if span.trace_id.len() != 16 || span.trace_id.iter().all(|&b| b == 0) {
             return;
         }
@@ -778,7 +918,7 @@ impl SpanMetrics {
                 } else {
                     Vec::new()
                 },
-                value: Some(exemplar::Value::AsDouble(duration_ms(span))),
+                value: Some(exemplar::Value::AsDouble(duration)),
                 ..Exemplar::default()
             });
         }
@@ -841,22 +981,42 @@ impl SpanMetrics {
                     ..NumberDataPoint::default()
                 })
                 .collect();
-            let durations = rs
-                .series
-                .iter()
-                .zip(&starts)
-                .map(|(s, &start)| HistogramDataPoint {
-                    attributes: s.attributes.clone(),
-                    start_time_unix_nano: start,
-                    time_unix_nano: now,
-                    count: s.calls,
-                    sum: Some(s.sum_ms),
-                    bucket_counts: s.bucket_counts.clone(),
-                    explicit_bounds: self.buckets.bounds().to_vec(),
-                    exemplars: stamped(&s.exemplars, now),
-                    ..HistogramDataPoint::default()
-                })
-                .collect();
+            let mut metrics = vec![Metric {
+                name: metric_name(&self.namespace, "calls"),
+                data: Some(metric::Data::Sum(Sum {
+                    data_points: calls,
+                    aggregation_temporality: temporality,
+                    is_monotonic: true,
+                })),
+                ..Metric::default()
+            }];
+            if self.histogram {
+                let durations = rs
+                    .series
+                    .iter()
+                    .zip(&starts)
+                    .map(|(s, &start)| HistogramDataPoint {
+                        attributes: s.attributes.clone(),
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        count: s.calls,
+                        sum: Some(s.sum_ms),
+                        bucket_counts: s.bucket_counts.clone(),
+                        explicit_bounds: self.buckets.bounds().to_vec(),
+                        exemplars: stamped(&s.exemplars, now),
+                        ..HistogramDataPoint::default()
+                    })
+                    .collect();
+                metrics.push(Metric {
+                    name: metric_name(&self.namespace, "duration"),
+                    unit: self.unit.name().into(),
+                    data: Some(metric::Data::Histogram(Histogram {
+                        data_points: durations,
+                        aggregation_temporality: temporality,
+                    })),
+                    ..Metric::default()
+                });
+            }
             out.push(ResourceMetrics {
                 resource: Some(rs.resource.clone()),
                 scope_metrics: vec![ScopeMetrics {
@@ -864,26 +1024,7 @@ impl SpanMetrics {
                         name: "spanmetricsconnector".into(),
                         ..InstrumentationScope::default()
                     }),
-                    metrics: vec![
-                        Metric {
-                            name: metric_name(&self.namespace, "calls"),
-                            data: Some(metric::Data::Sum(Sum {
-                                data_points: calls,
-                                aggregation_temporality: temporality,
-                                is_monotonic: true,
-                            })),
-                            ..Metric::default()
-                        },
-                        Metric {
-                            name: metric_name(&self.namespace, "duration"),
-                            unit: "ms".into(),
-                            data: Some(metric::Data::Histogram(Histogram {
-                                data_points: durations,
-                                aggregation_temporality: temporality,
-                            })),
-                            ..Metric::default()
-                        },
-                    ],
+                    metrics,
                     ..ScopeMetrics::default()
                 }],
                 ..ResourceMetrics::default()
@@ -1058,23 +1199,33 @@ fn push(
 /// A span's count as the connector extrapolates it from the `th` of its
 /// tracestate's `ot` member (`GetStochasticAdjustedCount`): `2^56 / (2^56 -
 /// th)`, rounded up with the probability of the remainder; 1 without a
-/// threshold or with a tracestate that does not parse.
-fn adjusted_count(trace_state: &str, rng: &mut u64) -> u64 {
+/// threshold or with a tracestate that does not parse; and whether it was
+/// extrapolated from a threshold (the connector's `sampling.method`).
+fn adjusted_count(trace_state: &str, rng: &mut u64) -> (u64, bool) {
     if !trace_state.contains("ot=") {
-        return 1;
+        return (1, false);
     }
     let Some((_, th)) = TraceState::parse(trace_state).ok().and_then(|t| t.th) else {
-        return 1;
+        return (1, false);
     };
     let denominator = NEVER_SAMPLE - th;
     if denominator == 0 {
-        return 1;
+        return (1, false);
     }
     let (q, r) = (NEVER_SAMPLE / denominator, NEVER_SAMPLE % denominator);
     if r != 0 && xorshift64star(rng) % denominator < r {
-        q + 1
+        (q + 1, true)
     } else {
-        q
+        (q, true)
+    }
+}
+
+/// The connector's `sampling.method` value.
+fn method_name(extrapolated: bool) -> &'static str {
+    if extrapolated {
+        "extrapolated"
+    } else {
+        "counted"
     }
 }
 
@@ -1091,12 +1242,6 @@ fn xorshift64star(state: &mut u64) -> u64 {
 /// A non-zero seed from the clock, as the connector's.
 fn seed() -> u64 {
     now_ns() | 1
-}
-
-fn duration_ms(span: &Span) -> f64 {
-    span.end_time_unix_nano
-        .saturating_sub(span.start_time_unix_nano) as f64
-        / 1e6
 }
 
 fn now_ns() -> u64 {
@@ -1271,12 +1416,12 @@ mod tests {
                 continue;
             };
             for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let attrs = m.series_attributes(service, resource, None, s);
+                let attrs = m.series_attributes(service, resource, None, s, None);
                 let key = (format!("{resource:?}"), format!("{attrs:?}"));
                 let e = t
                     .entry(key)
                     .or_insert_with(|| (0, vec![0; buckets.len()], 0.0));
-                let d = duration_ms(s);
+                let d = DurationUnit::Milliseconds.duration(s);
                 // Thresholds of probabilities 1, 1/2, 1/4, 1/16 (exact
                 // counts); anything else counts once.
                 let n = match s.trace_state.as_str() {
@@ -1515,22 +1660,27 @@ mod tests {
     #[test]
     fn sampled_spans_count_as_their_adjusted_count() {
         let mut rng = 7;
-        assert_eq!(adjusted_count("", &mut rng), 1);
-        assert_eq!(adjusted_count("ot=th:8", &mut rng), 2);
-        assert_eq!(adjusted_count("ot=th:0", &mut rng), 1);
-        assert_eq!(adjusted_count("ot=th:ffffffffffffff", &mut rng), 1 << 56);
+        assert_eq!(adjusted_count("", &mut rng), (1, false));
+        assert_eq!(adjusted_count("ot=th:8", &mut rng), (2, true));
+        assert_eq!(adjusted_count("ot=th:0", &mut rng), (1, true));
+        assert_eq!(
+            adjusted_count("ot=th:ffffffffffffff", &mut rng),
+            (1 << 56, true)
+        );
         assert_eq!(
             adjusted_count("ot=th:8;rv:zz", &mut rng),
-            1,
+            (1, false),
             "does not parse"
         );
-        assert_eq!(adjusted_count("ot=rv:00000000000001", &mut rng), 1);
+        assert_eq!(adjusted_count("ot=rv:00000000000001", &mut rng), (1, false));
         // A probability of 2/3 (th:55555555555555): 2^56 / (2^56 - th) is
         // 1.5 and a little, counted 1 or 2, 1.5 on average.
         let th = "ot=th:55555555555555";
         let denominator = NEVER_SAMPLE - 0x55_5555_5555_5555;
         let want = NEVER_SAMPLE as f64 / denominator as f64;
-        let counts: Vec<u64> = (0..200_000).map(|_| adjusted_count(th, &mut rng)).collect();
+        let counts: Vec<u64> = (0..200_000)
+            .map(|_| adjusted_count(th, &mut rng).0)
+            .collect();
         assert!(counts.iter().all(|n| (1..=2).contains(n)));
         let mean = counts.iter().sum::<u64>() as f64 / 200_000.0;
         assert!((mean - want).abs() < 0.006, "{mean} against {want}");
@@ -1838,6 +1988,92 @@ mod tests {
     }
 
     #[test]
+    fn seconds_sampling_method_resource_keys_and_no_histogram() {
+        // Seconds, `sampling.method`, resources told apart by `env` only.
+        let mut m = SpanMetrics::builder()
+            .with_unit(DurationUnit::Seconds)
+            .with_buckets_ms(vec![250.0, 2000.0])
+            .with_sampling_method(true)
+            .with_resource_key_attribute("env")
+            .build()
+            .unwrap();
+        assert_eq!(m.buckets.bounds(), [0.25, 2.0]);
+        let mut sampled = span("a", 1, 0, 1500, None);
+        sampled.trace_state = "ot=th:8".into();
+        let mut req = batch(vec![
+            ("one", vec![span("a", 1, 0, 1500, None), sampled]),
+            ("two", vec![span("a", 1, 0, 1, None)]),
+        ]);
+        for rs in &mut req.resource_spans {
+            rs.resource
+                .as_mut()
+                .unwrap()
+                .attributes
+                .push(string_attr("env", "prod"));
+        }
+        m.process_at(&req, SECOND);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 2 * SECOND);
+        assert_eq!(out.len(), 1, "one resource: the first one's attributes");
+        assert!(format!("{:?}", out[0].resource).contains("\"one\""));
+        let ms = &out[0].scope_metrics[0].metrics;
+        assert_eq!(ms[1].unit, "s");
+        let Some(metric::Data::Histogram(h)) = &ms[1].data else {
+            panic!()
+        };
+        let methods: Vec<(String, String, u64, Vec<u64>)> = h
+            .data_points
+            .iter()
+            .map(|p| {
+                let text =
+                    |k: &str| format!("{:?}", find(&p.attributes, k).and_then(|v| v.value.clone()));
+                (
+                    text("service.name"),
+                    text("sampling.method"),
+                    p.count,
+                    p.bucket_counts.clone(),
+                )
+            })
+            .collect();
+        let s = |t: &str| format!("{:?}", Some(Value::StringValue(t.into())));
+        assert_eq!(
+            methods,
+            [
+                (s("one"), s("counted"), 1, vec![0, 1, 0]),
+                (s("one"), s("extrapolated"), 2, vec![0, 2, 0]),
+                (s("two"), s("counted"), 1, vec![1, 0, 0]),
+            ]
+        );
+        // No histogram: calls alone.
+        let mut m = SpanMetrics::builder()
+            .with_duration_histogram(false)
+            .build()
+            .unwrap();
+        m.process_at(&req, SECOND);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 2 * SECOND);
+        assert!(out.iter().all(|rm| rm.scope_metrics[0].metrics.len() == 1));
+        assert_eq!(table_calls(&out), 4, "the sampled span counts twice");
+    }
+
+    /// The calls of a report in all.
+    fn table_calls(metrics: &[ResourceMetrics]) -> i64 {
+        metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics[0].metrics)
+            .filter_map(|m| match &m.data {
+                Some(metric::Data::Sum(s)) => Some(&s.data_points),
+                _ => None,
+            })
+            .flatten()
+            .map(|p| match p.value {
+                Some(number_data_point::Value::AsInt(n)) => n,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
     fn idle_series_and_resources_expire_after_a_report() {
         let mut m = SpanMetrics::builder()
             .with_series_expiration(Duration::from_secs(10))
@@ -1992,7 +2228,7 @@ mod tests {
                             }
                             resources.insert(rkey.clone(), now);
                             for s in spans {
-                                let attrs = m.series_attributes(service_name(resource).unwrap(), resource, None, s);
+                                let attrs = m.series_attributes(service_name(resource).unwrap(), resource, None, s, None);
                                 let e = series
                                     .entry((rkey.clone(), format!("{attrs:?}")))
                                     .or_insert(ModelSeries { calls: 0, start: now, last_seen: now });
