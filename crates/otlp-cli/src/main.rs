@@ -202,6 +202,17 @@ struct ReceiveArgs {
     /// Listen backlog (1 to 65535; the kernel may cap it at net.core.somaxconn).
     #[arg(long, value_name = "N", default_value_t = receiver::DEFAULT_BACKLOG, value_parser = |s: &str| parse_count::<u32>(s, 1, 65_535))]
     backlog: u32,
+    /// Serve both listeners over TLS with the certificate chain in FILE
+    /// (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by a CA in FILE (PEM): mutual
+    /// TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Do not print a line per request (totals are still printed).
     #[arg(long, short)]
     quiet: bool,

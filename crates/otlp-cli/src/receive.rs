@@ -18,7 +18,7 @@ use crate::error::CliError;
 use crate::ReceiveArgs;
 use otlp_core::{ExportRequest, Signal};
 use otlp_exporter::{Compression, OtlpForwarder, Protocol};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, Reply};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, ReceiverTls, Reply};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -249,7 +249,15 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
         quiet: AtomicBool::new(args.quiet),
     });
     let handler_state = Arc::clone(&state);
-    let receiver = Receiver::builder()
+    let mut builder = Receiver::builder();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let mut tls = ReceiverTls::from_pem_files(cert, key);
+        if let Some(ca) = &args.tls_client_ca {
+            tls = tls.with_client_ca_pem_file(ca);
+        }
+        builder = builder.with_tls(tls);
+    }
+    let receiver = builder
         .with_grpc_addr(args.grpc)
         .with_http_addr(args.http)
         .with_max_message_size(args.max_message_size)
@@ -269,8 +277,13 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
     let addr = |a: Option<std::net::SocketAddr>| a.map_or_else(String::new, |a| a.to_string());
     let (grpc, http) = (addr(receiver.grpc_addr()), addr(receiver.http_addr()));
     // Failures to print are not fatal: the receiver works without stdout.
+    let tls = if args.tls_cert.is_some() {
+        " (TLS)"
+    } else {
+        ""
+    };
     let _ = print(format_args!(
-        "otlp receive: OTLP/gRPC on {grpc}, OTLP/HTTP on {http}"
+        "otlp receive: OTLP/gRPC on {grpc}, OTLP/HTTP on {http}{tls}"
     ));
     if let Some(path) = &args.ready_file {
         write_ready_file(path, &grpc, &http)

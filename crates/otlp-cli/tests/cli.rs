@@ -22,8 +22,14 @@ use support::{low_port, otlp, scratch, KillOnDrop, OTLP};
 /// Runs `otlp args..` to completion, failing the test if it takes longer
 /// than `limit`.
 fn run(args: &[&str], limit: Duration) -> Output {
-    let child = otlp()
-        .args(args)
+    let mut command = otlp();
+    command.args(args);
+    run_command(command, limit)
+}
+
+/// [`run`] for a command made ready by the caller.
+fn run_command(mut command: Command, limit: Duration) -> Output {
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -265,6 +271,78 @@ fn send_to_receive_over_http_protobuf() {
 #[test]
 fn send_to_receive_over_http_json() {
     send_to_receive("http/json", &["none", "gzip", "zstd", "brotli"]);
+}
+
+/// `otlp receive --tls-cert --tls-key` serves both protocols over TLS:
+/// `otlp send` to its `https://` endpoints, trusting the CA through
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`, delivers everything; without the CA it
+/// fails.
+#[test]
+fn send_to_receive_over_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = scratch("send-tls");
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &Issuer::new(ca_params, ca_key))
+        .unwrap();
+    let (ca_file, cert_file, key_file) = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    fs::write(&ca_file, ca.pem()).unwrap();
+    fs::write(&cert_file, server.pem()).unwrap();
+    fs::write(&key_file, server_key.serialize_pem()).unwrap();
+    let receive = Receive::start_with(
+        &dir,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+            "--tls-key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    let send = |protocol: &str, ca: Option<&Path>| {
+        let endpoint = receive
+            .endpoint(protocol)
+            .replacen("http://", "https://", 1);
+        let mut command = otlp();
+        command.args([
+            "send",
+            "--endpoint",
+            &endpoint,
+            "--protocol",
+            protocol,
+            "--count",
+            "50",
+            "--timeout",
+            "3s",
+        ]);
+        command.env_remove("OTEL_EXPORTER_OTLP_CERTIFICATE");
+        if let Some(ca) = ca {
+            command.env("OTEL_EXPORTER_OTLP_CERTIFICATE", ca);
+        }
+        let out = run_command(command, Duration::from_secs(60));
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    for protocol in ["grpc", "http/protobuf"] {
+        let (ok, stdout, stderr) = send(protocol, Some(&ca_file));
+        assert!(ok, "{protocol}: {stdout}\n{stderr}");
+        assert!(stdout.starts_with("50 of 50 "), "{protocol}: {stdout}");
+        let (ok, stdout, _) = send(protocol, None);
+        assert!(!ok, "{protocol} without the CA: {stdout}");
+    }
+    let (stdout, lines) = receive.stop();
+    assert!(stdout.contains("(TLS)"), "{stdout}");
+    let items: u64 = lines.iter().map(|l| l["items"].as_u64().unwrap()).sum();
+    assert_eq!(items, 100, "{stdout}");
 }
 
 #[test]

@@ -17,7 +17,7 @@ use otlp_core::Signal;
 use otlp_transport::client::{BuildError, ExportError, OtlpClient, Payload, TlsConfig};
 use otlp_transport::Protocol;
 use prost::Message;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::KeyPair;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -32,51 +32,9 @@ use tokio_rustls::TlsAcceptor;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-/// PEM of a test PKI: a CA, a server certificate for 127.0.0.1 and a client
-/// certificate, both issued by the CA.
-struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf = |name: &str| {
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(vec![name.to_owned()])
-                .unwrap()
-                .signed_by(&key, &issuer)
-                .unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let (server_cert, server_key) = leaf("127.0.0.1");
-        let (client_cert, client_key) = leaf("client.test");
-        Pki {
-            ca: ca.pem(),
-            server_cert,
-            server_key,
-            client_cert,
-            client_key,
-        }
-    }
-
-    fn trusting_ca(&self) -> TlsConfig {
-        TlsConfig::new().with_ca_pem(self.ca.clone())
-    }
-
-    fn with_client_identity(&self) -> TlsConfig {
-        self.trusting_ca()
-            .with_client_identity_pem(self.client_cert.clone(), self.client_key.clone())
-    }
-}
+#[path = "support/pki.rs"]
+mod pki;
+use pki::Pki;
 
 /// What the HTTPS server learned about one connection.
 #[derive(Debug, Clone)]

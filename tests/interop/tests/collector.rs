@@ -43,7 +43,9 @@ use otlp_exporter::{
 use otlp_interop_tests::collector::{run_go_sender, Collector, Exporter, GoProtocol};
 use otlp_interop_tests::{assert_same_requests, compare, sample, skip_or_fail};
 use otlp_transport::client::{OtlpClient, Payload};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, RunningReceiver};
+use otlp_transport::receiver::{
+    ReceivedRequest, Receiver, ReceiverProtocol, ReceiverTls, RunningReceiver,
+};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -62,6 +64,15 @@ struct Ours {
 impl Ours {
     /// gRPC and HTTP on `grpc` and `http` (port 0: a free one).
     fn start(grpc: Option<SocketAddr>, http: Option<SocketAddr>) -> Ours {
+        Ours::start_with(grpc, http, None)
+    }
+
+    /// [`start`](Self::start), over TLS if `tls` is given.
+    fn start_with(
+        grpc: Option<SocketAddr>,
+        http: Option<SocketAddr>,
+        tls: Option<ReceiverTls>,
+    ) -> Ours {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -73,6 +84,9 @@ impl Ours {
         }
         if let Some(addr) = http {
             builder = builder.with_http_addr(addr);
+        }
+        if let Some(tls) = tls {
+            builder = builder.with_tls(tls);
         }
         let (receiver, rx) = rt.block_on(builder.serve_channel(256)).unwrap();
         Ours {
@@ -499,6 +513,129 @@ fn collector_exporters_reach_our_receiver_with_every_compression() {
             seen.values().all(|&n| n == 1) && seen.len() == expected.len(),
             "{signal}: {seen:?}"
         );
+    }
+}
+
+/// PEM files of a test PKI in a directory of their own: a CA, a
+/// certificate for 127.0.0.1 and one for a client, both from the CA.
+struct PkiFiles {
+    dir: std::path::PathBuf,
+}
+
+impl PkiFiles {
+    fn new() -> PkiFiles {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "otlp-interop-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        for (name, san) in [("server", "127.0.0.1"), ("client", "client.test")] {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(vec![san.to_owned()])
+                .unwrap()
+                .signed_by(&key, &issuer)
+                .unwrap();
+            std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+            std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+        }
+        PkiFiles { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+impl Drop for PkiFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The Collector's `otlp_grpc` and `otlp_http` exporters reach our
+/// receiver over TLS, trusting our CA (`tls: {ca_file}`); and with mutual
+/// TLS, where our receiver requires a client certificate from the CA and
+/// the exporters present one (`cert_file`, `key_file`).
+#[test]
+fn collector_exporters_reach_our_receiver_over_tls() {
+    let pki = PkiFiles::new();
+    for mutual in [false, true] {
+        let mut tls = ReceiverTls::from_pem_files(pki.path("server.pem"), pki.path("server.key"));
+        let mut client_tls = format!("ca_file: \"{}\"", pki.path("ca.pem"));
+        if mutual {
+            tls = tls.with_client_ca_pem_file(pki.path("ca.pem"));
+            client_tls.push_str(&format!(
+                ", cert_file: \"{}\", key_file: \"{}\"",
+                pki.path("client.pem"),
+                pki.path("client.key")
+            ));
+        }
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut ours = Ours::start_with(Some(any), Some(any), Some(tls));
+        let exporters = [
+            Exporter::new(
+                "otlp_grpc/tls",
+                forwarding(
+                    &format!("endpoint: \"{}\", tls: {{{client_tls}}}", ours.grpc()),
+                    "otlp_grpc/tls",
+                ),
+            ),
+            Exporter::new(
+                "otlp_http/tls",
+                forwarding(
+                    &format!(
+                        "endpoint: \"https://{}\", tls: {{{client_tls}}}",
+                        ours.http()
+                    ),
+                    "otlp_http/tls",
+                ),
+            ),
+        ];
+        let Some(collector) = Collector::start_or_skip(&exporters) else {
+            return;
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
+            .with_endpoint(collector.grpc_endpoint())
+            .build()
+            .unwrap();
+        let sent = sample::request(Signal::Traces);
+        let forwarded = as_collector_forwards(&sent);
+        rt.block_on(client.export(
+            Signal::Traces,
+            Payload::new(sent.encode_protobuf(), Algorithm::None),
+        ))
+        .unwrap_or_else(|e| panic!("traces to the Collector: {e}\n{}", collector.stderr()));
+        let what = if mutual {
+            "over mutual TLS"
+        } else {
+            "over TLS"
+        };
+        let mut seen: Vec<String> = ours
+            .take(2, what)
+            .iter()
+            .map(|r| {
+                let id = via(r).unwrap_or("<no header>").to_owned();
+                if let Some(d) = compare::first_difference(&forwarded, &r.request) {
+                    panic!("{id} {what}: {d}");
+                }
+                id
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(seen, ["otlp_grpc/tls", "otlp_http/tls"], "{what}");
     }
 }
 

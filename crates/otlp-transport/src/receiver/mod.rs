@@ -72,10 +72,12 @@ mod handler;
 pub(crate) mod health;
 #[cfg(feature = "http")]
 mod http;
+mod tls;
 mod wire;
 
 pub use handler::{Handler, ReceivedRequest, ReceiverProtocol, Reply};
 pub use health::{HealthHandle, HTTP_HEALTH_PATH};
+pub use tls::ReceiverTls;
 
 use budget::{Budget, Reservation};
 use bytes::{Bytes, BytesMut};
@@ -98,6 +100,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// The default cap on a request body and on its decompressed message: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
@@ -163,6 +166,7 @@ pub struct ReceiverBuilder {
     idle_timeout: Duration,
     max_connections: usize,
     backlog: u32,
+    tls: Option<ReceiverTls>,
     #[cfg(feature = "srt")]
     srt: Option<otlp_srt::SrtLimits>,
 }
@@ -182,6 +186,7 @@ impl Default for ReceiverBuilder {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             backlog: DEFAULT_BACKLOG,
+            tls: None,
             #[cfg(feature = "srt")]
             srt: Some(otlp_srt::SrtLimits::default()),
         }
@@ -350,6 +355,16 @@ impl ReceiverBuilder {
         }
     }
 
+    /// Serves both listeners over TLS (gRPC with ALPN `h2`, HTTP with `h2`
+    /// and `http/1.1`), with this certificate and key, and with mutual TLS
+    /// if the settings name a client CA. The PEM is read when the receiver
+    /// starts: [`serve`](Self::serve) fails with [`ReceiverError::Tls`] if
+    /// it cannot be read or used.
+    pub fn with_tls(mut self, tls: ReceiverTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Binds the configured addresses and serves, calling `handler` for
     /// every decoded request and sending back its [`Reply`].
     ///
@@ -370,6 +385,13 @@ impl ReceiverBuilder {
             }
         }
         self.validate()?;
+        let acceptors = match &self.tls {
+            Some(tls) => Some((
+                TlsAcceptor::from(tls.server_config(&[b"h2"])?),
+                TlsAcceptor::from(tls.server_config(&[b"h2", b"http/1.1"])?),
+            )),
+            None => None,
+        };
         // Bind everything before serving anything, so that a failed bind
         // leaves nothing running.
         let grpc = bind(self.grpc_addr, self.backlog)?;
@@ -390,15 +412,22 @@ impl ReceiverBuilder {
         });
         let (stop, stopped) = watch::channel(());
         let mut tasks = Vec::with_capacity(2);
-        let mut start = |bound: Option<(TcpListener, SocketAddr)>, transport| {
+        let mut start = |bound: Option<(TcpListener, SocketAddr)>, transport, tls| {
             bound.map(|(listener, addr)| {
-                let task = accept_loop(listener, transport, Arc::clone(&inner), stopped.clone());
+                let task = accept_loop(
+                    listener,
+                    transport,
+                    tls,
+                    Arc::clone(&inner),
+                    stopped.clone(),
+                );
                 tasks.push(tokio::spawn(task));
                 addr
             })
         };
-        let grpc_addr = start(grpc, ReceiverProtocol::Grpc);
-        let http_addr = start(http, ReceiverProtocol::Http);
+        let (grpc_tls, http_tls) = acceptors.unzip();
+        let grpc_addr = start(grpc, ReceiverProtocol::Grpc, grpc_tls);
+        let http_addr = start(http, ReceiverProtocol::Http, http_tls);
         Ok(RunningReceiver {
             health: inner.health.clone(),
             grpc_addr,
@@ -447,6 +476,9 @@ pub enum ReceiverError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate, key or client CA cannot be read or used.
+    #[error("receiver TLS: {0}")]
+    Tls(String),
 }
 
 /// A receiver that is serving. [`shutdown`](Self::shutdown) stops it
@@ -557,6 +589,7 @@ impl<H> Inner<H> {
 async fn accept_loop<H: Handler>(
     listener: TcpListener,
     transport: ReceiverProtocol,
+    tls: Option<TlsAcceptor>,
     inner: Arc<Inner<H>>,
     mut stopped: watch::Receiver<()>,
 ) {
@@ -569,6 +602,7 @@ async fn accept_loop<H: Handler>(
     if transport == ReceiverProtocol::Grpc {
         builder = builder.http2_only();
     }
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(inner.max_connections));
     let (refused, failed) = (ThrottledLog::default(), ThrottledLog::default());
@@ -626,11 +660,27 @@ async fn accept_loop<H: Handler>(
                 }
             })
         };
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
         let (header_read, idle) = (inner.header_read_timeout, inner.idle_timeout);
+        let (builder, watcher, tls) = (Arc::clone(&builder), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             let _slot = slot;
+            let io: Box<dyn Io> = match tls {
+                None => Box::new(stream),
+                // Within the header-read timeout, as a first request.
+                Some(tls) => match tokio::time::timeout(header_read, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "OTLP TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "closing an OTLP connection that did not finish its TLS handshake");
+                        return;
+                    }
+                },
+            };
+            let connection = builder.serve_connection(TokioIo::new(io), service);
+            let connection = watcher.watch(connection.into_owned());
             tokio::pin!(connection);
             loop {
                 // While a request is in flight, look again after `idle`.
@@ -657,6 +707,11 @@ async fn accept_loop<H: Handler>(
     drop(listener);
     graceful.shutdown().await;
 }
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// The answer on a listener whose protocol was left out of the build; not
 /// reached, as [`ReceiverBuilder::serve`] refuses to start one.
