@@ -213,6 +213,12 @@ struct ReceiveArgs {
     /// TLS.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Require `authorization: Bearer TOKEN` on every export request, with
+    /// a token listed in FILE as `TENANT TOKEN` lines (`#` comments); the
+    /// tenant is printed and recorded with each request. Health checks
+    /// need no token. Use with --tls-cert: tokens are secrets.
+    #[arg(long, value_name = "FILE")]
+    auth_tokens: Option<PathBuf>,
     /// Do not print a line per request (totals are still printed).
     #[arg(long, short)]
     quiet: bool,

@@ -18,7 +18,9 @@ use crate::error::CliError;
 use crate::ReceiveArgs;
 use otlp_core::{ExportRequest, Signal};
 use otlp_exporter::{Compression, OtlpForwarder, Protocol};
-use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverProtocol, ReceiverTls, Reply};
+use otlp_transport::receiver::{
+    ReceivedRequest, Receiver, ReceiverAuth, ReceiverProtocol, ReceiverTls, Reply,
+};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -132,7 +134,7 @@ impl State {
         }
         if !self.quiet.load(Ordering::Relaxed) {
             let printed = print(format_args!(
-                "{:<8} {:<4} {:<8} {:<6} {:>7} items {:>10} B on the wire {:>10} B decoded",
+                "{:<8} {:<4} {:<8} {:<6} {:>7} items {:>10} B on the wire {:>10} B decoded{}",
                 signal.as_str(),
                 transport_name(req.transport),
                 req.format.to_string(),
@@ -140,6 +142,9 @@ impl State {
                 items,
                 req.wire_bytes,
                 req.decoded_bytes,
+                req.tenant
+                    .as_deref()
+                    .map_or_else(String::new, |t| format!(" tenant {t}")),
             ));
             let printed = printed.and_then(|()| match &req.request {
                 ExportRequest::Profiles(profiles) => print(format_args!(
@@ -175,6 +180,39 @@ impl State {
     }
 }
 
+/// The `--auth-tokens` file: a `TENANT TOKEN` pair per line; blank lines
+/// and lines starting with `#` are skipped.
+fn read_tokens(path: &std::path::Path) -> Result<ReceiverAuth, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", path.display())))?;
+    let mut auth = ReceiverAuth::new();
+    let mut count = 0;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(tenant), Some(token), None) => {
+                auth = auth.with_token(tenant, token);
+                count += 1;
+            }
+            _ => {
+                return Err(CliError::Failed(format!(
+                    "{} line {}: expected `TENANT TOKEN`",
+                    path.display(),
+                    n + 1
+                )))
+            }
+        }
+    }
+    if count == 0 {
+        return Err(CliError::Failed(format!("{}: no tokens", path.display())));
+    }
+    Ok(auth)
+}
+
 /// One `--out` line: the request's metadata, then the request itself in
 /// OTLP/JSON under `"request"`.
 fn json_line(req: &ReceivedRequest, items: usize) -> String {
@@ -191,6 +229,10 @@ fn json_line(req: &ReceivedRequest, items: usize) -> String {
         "wire_bytes": req.wire_bytes,
         "decoded_bytes": req.decoded_bytes,
     });
+    let mut meta = meta;
+    if let Some(tenant) = &req.tenant {
+        meta["tenant"] = tenant.as_str().into();
+    }
     let request = req.request.to_json();
     // `to_json` already gives a JSON document; splicing it in as the last
     // member embeds it as a value without parsing it again.
@@ -250,6 +292,9 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<(), CliError> {
     });
     let handler_state = Arc::clone(&state);
     let mut builder = Receiver::builder();
+    if let Some(path) = &args.auth_tokens {
+        builder = builder.with_auth(read_tokens(path)?);
+    }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let mut tls = ReceiverTls::from_pem_files(cert, key);
         if let Some(ca) = &args.tls_client_ca {

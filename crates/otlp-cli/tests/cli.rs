@@ -273,12 +273,14 @@ fn send_to_receive_over_http_json() {
     send_to_receive("http/json", &["none", "gzip", "zstd", "brotli"]);
 }
 
-/// `otlp receive --tls-cert --tls-key` serves both protocols over TLS:
-/// `otlp send` to its `https://` endpoints, trusting the CA through
-/// `OTEL_EXPORTER_OTLP_CERTIFICATE`, delivers everything; without the CA it
-/// fails.
+/// `otlp receive --tls-cert --tls-key --auth-tokens` serves both protocols
+/// over TLS to clients with a token: `otlp send` to its `https://`
+/// endpoints, trusting the CA through `OTEL_EXPORTER_OTLP_CERTIFICATE` and
+/// sending a token through `OTEL_EXPORTER_OTLP_HEADERS`, delivers
+/// everything, recorded with the token's tenant; without the CA or
+/// without a token it fails.
 #[test]
-fn send_to_receive_over_tls() {
+fn send_to_receive_over_tls_with_a_token() {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     let dir = scratch("send-tls");
     let ca_key = KeyPair::generate().unwrap();
@@ -298,6 +300,12 @@ fn send_to_receive_over_tls() {
     fs::write(&ca_file, ca.pem()).unwrap();
     fs::write(&cert_file, server.pem()).unwrap();
     fs::write(&key_file, server_key.serialize_pem()).unwrap();
+    let tokens = dir.join("tokens");
+    fs::write(
+        &tokens,
+        "# tenant token\nteam-a secret-a\n\nteam-b secret-b\n",
+    )
+    .unwrap();
     let receive = Receive::start_with(
         &dir,
         "127.0.0.1:0",
@@ -307,9 +315,11 @@ fn send_to_receive_over_tls() {
             cert_file.to_str().unwrap(),
             "--tls-key",
             key_file.to_str().unwrap(),
+            "--auth-tokens",
+            tokens.to_str().unwrap(),
         ],
     );
-    let send = |protocol: &str, ca: Option<&Path>| {
+    let send = |protocol: &str, ca: Option<&Path>, token: Option<&str>| {
         let endpoint = receive
             .endpoint(protocol)
             .replacen("http://", "https://", 1);
@@ -326,23 +336,34 @@ fn send_to_receive_over_tls() {
             "3s",
         ]);
         command.env_remove("OTEL_EXPORTER_OTLP_CERTIFICATE");
+        command.env_remove("OTEL_EXPORTER_OTLP_HEADERS");
         if let Some(ca) = ca {
             command.env("OTEL_EXPORTER_OTLP_CERTIFICATE", ca);
+        }
+        if let Some(token) = token {
+            command.env(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("authorization=Bearer%20{token}"),
+            );
         }
         let out = run_command(command, Duration::from_secs(60));
         (out.status.success(), text(&out.stdout), text(&out.stderr))
     };
     for protocol in ["grpc", "http/protobuf"] {
-        let (ok, stdout, stderr) = send(protocol, Some(&ca_file));
+        let (ok, stdout, stderr) = send(protocol, Some(&ca_file), Some("secret-a"));
         assert!(ok, "{protocol}: {stdout}\n{stderr}");
         assert!(stdout.starts_with("50 of 50 "), "{protocol}: {stdout}");
-        let (ok, stdout, _) = send(protocol, None);
+        let (ok, stdout, _) = send(protocol, None, Some("secret-a"));
         assert!(!ok, "{protocol} without the CA: {stdout}");
+        let (ok, stdout, _) = send(protocol, Some(&ca_file), None);
+        assert!(!ok, "{protocol} without a token: {stdout}");
     }
     let (stdout, lines) = receive.stop();
     assert!(stdout.contains("(TLS)"), "{stdout}");
+    assert!(stdout.contains(" tenant team-a"), "{stdout}");
     let items: u64 = lines.iter().map(|l| l["items"].as_u64().unwrap()).sum();
     assert_eq!(items, 100, "{stdout}");
+    assert!(lines.iter().all(|l| l["tenant"] == "team-a"), "{lines:?}");
 }
 
 #[test]

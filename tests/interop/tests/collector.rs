@@ -44,7 +44,7 @@ use otlp_interop_tests::collector::{run_go_sender, Collector, Exporter, GoProtoc
 use otlp_interop_tests::{assert_same_requests, compare, sample, skip_or_fail};
 use otlp_transport::client::{OtlpClient, Payload};
 use otlp_transport::receiver::{
-    ReceivedRequest, Receiver, ReceiverProtocol, ReceiverTls, RunningReceiver,
+    ReceivedRequest, Receiver, ReceiverAuth, ReceiverProtocol, ReceiverTls, RunningReceiver,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -64,14 +64,16 @@ struct Ours {
 impl Ours {
     /// gRPC and HTTP on `grpc` and `http` (port 0: a free one).
     fn start(grpc: Option<SocketAddr>, http: Option<SocketAddr>) -> Ours {
-        Ours::start_with(grpc, http, None)
+        Ours::start_with(grpc, http, None, None)
     }
 
-    /// [`start`](Self::start), over TLS if `tls` is given.
+    /// [`start`](Self::start), over TLS if `tls` is given, requiring a
+    /// token if `auth` is.
     fn start_with(
         grpc: Option<SocketAddr>,
         http: Option<SocketAddr>,
         tls: Option<ReceiverTls>,
+        auth: Option<ReceiverAuth>,
     ) -> Ours {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -87,6 +89,9 @@ impl Ours {
         }
         if let Some(tls) = tls {
             builder = builder.with_tls(tls);
+        }
+        if let Some(auth) = auth {
+            builder = builder.with_auth(auth);
         }
         let (receiver, rx) = rt.block_on(builder.serve_channel(256)).unwrap();
         Ours {
@@ -564,7 +569,9 @@ impl Drop for PkiFiles {
 /// The Collector's `otlp_grpc` and `otlp_http` exporters reach our
 /// receiver over TLS, trusting our CA (`tls: {ca_file}`); and with mutual
 /// TLS, where our receiver requires a client certificate from the CA and
-/// the exporters present one (`cert_file`, `key_file`).
+/// the exporters present one (`cert_file`, `key_file`). Our receiver also
+/// requires a bearer token, which the exporters send as a header; an
+/// exporter with a wrong one delivers nothing.
 #[test]
 fn collector_exporters_reach_our_receiver_over_tls() {
     let pki = PkiFiles::new();
@@ -580,24 +587,28 @@ fn collector_exporters_reach_our_receiver_over_tls() {
             ));
         }
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let mut ours = Ours::start_with(Some(any), Some(any), Some(tls));
+        let auth = ReceiverAuth::new().with_token("collector", "s3cret");
+        let mut ours = Ours::start_with(Some(any), Some(any), Some(tls), Some(auth));
+        let exporter = |id: &str, endpoint: String, token: &str| {
+            Exporter::new(
+                id,
+                format!(
+                    "{{endpoint: \"{endpoint}\", tls: {{{client_tls}}}, headers: {{{VIA}: \"{id}\", authorization: \"Bearer {token}\"}}, sending_queue: {{enabled: false}}, retry_on_failure: {{enabled: false}}}}"
+                ),
+            )
+        };
         let exporters = [
-            Exporter::new(
-                "otlp_grpc/tls",
-                forwarding(
-                    &format!("endpoint: \"{}\", tls: {{{client_tls}}}", ours.grpc()),
-                    "otlp_grpc/tls",
-                ),
-            ),
-            Exporter::new(
+            exporter("otlp_grpc/tls", ours.grpc().to_string(), "s3cret"),
+            exporter(
                 "otlp_http/tls",
-                forwarding(
-                    &format!(
-                        "endpoint: \"https://{}\", tls: {{{client_tls}}}",
-                        ours.http()
-                    ),
-                    "otlp_http/tls",
-                ),
+                format!("https://{}", ours.http()),
+                "s3cret",
+            ),
+            exporter("otlp_grpc/wrong-token", ours.grpc().to_string(), "guess"),
+            exporter(
+                "otlp_http/wrong-token",
+                format!("https://{}", ours.http()),
+                "guess",
             ),
         ];
         let Some(collector) = Collector::start_or_skip(&exporters) else {
@@ -613,11 +624,12 @@ fn collector_exporters_reach_our_receiver_over_tls() {
             .unwrap();
         let sent = sample::request(Signal::Traces);
         let forwarded = as_collector_forwards(&sent);
-        rt.block_on(client.export(
+        // The exporters with the wrong token fail, so the Collector's
+        // receiver answers with an error: what matters is what arrives.
+        let _ = rt.block_on(client.export(
             Signal::Traces,
             Payload::new(sent.encode_protobuf(), Algorithm::None),
-        ))
-        .unwrap_or_else(|e| panic!("traces to the Collector: {e}\n{}", collector.stderr()));
+        ));
         let what = if mutual {
             "over mutual TLS"
         } else {
@@ -631,11 +643,32 @@ fn collector_exporters_reach_our_receiver_over_tls() {
                 if let Some(d) = compare::first_difference(&forwarded, &r.request) {
                     panic!("{id} {what}: {d}");
                 }
+                assert_eq!(r.tenant.as_deref(), Some("collector"), "{id}");
                 id
             })
             .collect();
         seen.sort();
-        assert_eq!(seen, ["otlp_grpc/tls", "otlp_http/tls"], "{what}");
+        assert_eq!(
+            seen,
+            ["otlp_grpc/tls", "otlp_http/tls"],
+            "{what}\n{}",
+            collector.stderr()
+        );
+        // The Collector logs each exporter's failure (read from its stderr
+        // as it comes).
+        for id in ["otlp_grpc/wrong-token", "otlp_http/wrong-token"] {
+            let refused = |stderr: &str| {
+                stderr
+                    .lines()
+                    .any(|l| l.contains(id) && (l.contains("Unauthenticated") || l.contains("401")))
+            };
+            let deadline = Instant::now() + WAIT;
+            while !refused(&collector.stderr()) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let stderr = collector.stderr();
+            assert!(refused(&stderr), "{id} refused for its token:\n{stderr}");
+        }
     }
 }
 

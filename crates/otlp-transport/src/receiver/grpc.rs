@@ -90,6 +90,10 @@ async fn call<H: Handler>(
             .ok_or_else(|| Status::not_found(format!("unknown service {:?}", check.service)))?;
         return Ok(ok_response(&answer.encode_to_vec()));
     }
+    // Before anything else of the request is looked at.
+    let tenant = inner
+        .authenticate(&parts.headers)
+        .map_err(|e| Status::unauthenticated(e.message()))?;
     let srt_frame = parts.uri.path() == srt::SRT_GRPC_PATH && inner.srt_enabled();
     let signal = match srt_frame {
         true => Some(Signal::Traces),
@@ -127,6 +131,7 @@ async fn call<H: Handler>(
         wire_bytes,
         headers: parts.headers,
         peer,
+        tenant,
     };
     let message = match inner.dispatch(payload, held).await.map_err(status)? {
         Reply::Accept => export_response(signal, Format::Protobuf, None),

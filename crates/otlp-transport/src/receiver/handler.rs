@@ -70,6 +70,9 @@ pub struct ReceivedRequest {
     pub headers: HeaderMap,
     /// The client's address.
     pub peer: Option<SocketAddr>,
+    /// The tenant whose bearer token authenticated the request, with
+    /// [`ReceiverBuilder::with_auth`](super::ReceiverBuilder::with_auth).
+    pub tenant: Option<String>,
 }
 
 /// The answer to an export request.

@@ -4,7 +4,7 @@ use super::handler::{http_status, ReceiverProtocol, Reply};
 use super::wire::{export_response, rpc_status, ReplyBody};
 use super::{Handler, HealthHandle, Inner, Refusal, UnframedRequest, HTTP_HEALTH_PATH};
 use crate::srt;
-use ::http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use ::http::header::{ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -46,6 +46,21 @@ async fn answer<H: Handler>(
     if path == HTTP_HEALTH_PATH {
         return health(&inner.health, &parts.method);
     }
+    // Before anything else of the request is looked at.
+    let tenant = match inner.authenticate(&parts.headers) {
+        Ok(tenant) => tenant,
+        Err(e) => {
+            let mut response = refuse(
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                e.message().to_owned(),
+            );
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    };
     let Some(signal) = Signal::from_http_path(path) else {
         return refuse(
             StatusCode::NOT_FOUND,
@@ -113,6 +128,7 @@ async fn answer<H: Handler>(
             message,
             headers: parts.headers,
             peer,
+            tenant,
         };
         inner.dispatch(payload, held).await
     };

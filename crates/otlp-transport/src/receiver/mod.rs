@@ -64,6 +64,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod budget;
 mod conn;
 #[cfg(feature = "grpc")]
@@ -75,6 +76,7 @@ mod http;
 mod tls;
 mod wire;
 
+pub use auth::ReceiverAuth;
 pub use handler::{Handler, ReceivedRequest, ReceiverProtocol, Reply};
 pub use health::{HealthHandle, HTTP_HEALTH_PATH};
 pub use tls::ReceiverTls;
@@ -167,6 +169,7 @@ pub struct ReceiverBuilder {
     max_connections: usize,
     backlog: u32,
     tls: Option<ReceiverTls>,
+    auth: Option<ReceiverAuth>,
     #[cfg(feature = "srt")]
     srt: Option<otlp_srt::SrtLimits>,
 }
@@ -187,6 +190,7 @@ impl Default for ReceiverBuilder {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             backlog: DEFAULT_BACKLOG,
             tls: None,
+            auth: None,
             #[cfg(feature = "srt")]
             srt: Some(otlp_srt::SrtLimits::default()),
         }
@@ -349,6 +353,9 @@ impl ReceiverBuilder {
             ),
             (self.backlog == 0, "backlog must be at least 1"),
         ];
+        if let Some(problem) = self.auth.as_ref().and_then(ReceiverAuth::problem) {
+            return Err(ReceiverError::Config(problem));
+        }
         match checks.into_iter().find(|(bad, _)| *bad) {
             Some((_, message)) => Err(ReceiverError::Config(message)),
             None => Ok(()),
@@ -362,6 +369,15 @@ impl ReceiverBuilder {
     /// it cannot be read or used.
     pub fn with_tls(mut self, tls: ReceiverTls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Requires a bearer token on every export request (see
+    /// [`ReceiverAuth`]); the tenant it names is in
+    /// [`ReceivedRequest::tenant`]. Best with [`with_tls`](Self::with_tls):
+    /// without it the token crosses the network in clear.
+    pub fn with_auth(mut self, auth: ReceiverAuth) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -407,6 +423,7 @@ impl ReceiverBuilder {
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
             health: HealthHandle::new(),
+            auth: self.auth,
             #[cfg(feature = "srt")]
             srt: self.srt.map(otlp_srt::SrtDecoder::new),
         });
@@ -560,12 +577,22 @@ struct Inner<H> {
     idle_timeout: Duration,
     max_connections: usize,
     health: HealthHandle,
+    auth: Option<ReceiverAuth>,
     /// Every SRT stream's state, when SRT is on.
     #[cfg(feature = "srt")]
     srt: Option<otlp_srt::SrtDecoder>,
 }
 
 impl<H> Inner<H> {
+    /// The tenant of an export request's token; `None` without
+    /// authentication.
+    fn authenticate(&self, headers: &::http::HeaderMap) -> Result<Option<String>, auth::AuthError> {
+        match &self.auth {
+            None => Ok(None),
+            Some(auth) => auth.authenticate(headers).map(|t| Some(t.to_owned())),
+        }
+    }
+
     /// Whether SRT frames are decoded here (and announced).
     fn srt_enabled(&self) -> bool {
         #[cfg(feature = "srt")]
@@ -757,6 +784,7 @@ struct UnframedRequest {
     wire_bytes: usize,
     headers: ::http::HeaderMap,
     peer: SocketAddr,
+    tenant: Option<String>,
 }
 
 /// How long a client refused for lack of budget is asked to wait.
@@ -863,6 +891,7 @@ impl<H: Handler> Inner<H> {
             decoded_bytes,
             headers: payload.headers,
             peer: Some(payload.peer),
+            tenant: payload.tenant,
         };
         let reply = self.handler.handle(received).await;
         drop(held);

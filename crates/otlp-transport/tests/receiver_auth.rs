@@ -1,0 +1,137 @@
+//! Bearer-token authentication on the receiver: a request with a known
+//! token is handed on with its tenant, one without a token or with an
+//! unknown one is refused (gRPC `UNAUTHENTICATED`, HTTP 401) and never
+//! reaches the handler, health checks need no token.
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use otlp_compression::Algorithm;
+use otlp_core::{ExportRequest, Signal};
+use otlp_transport::client::{OtlpClient, Payload};
+use otlp_transport::receiver::{ReceivedRequest, Receiver, ReceiverAuth, ReceiverError};
+use otlp_transport::Protocol;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+fn body() -> Vec<u8> {
+    ExportRequest::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![1; 16],
+                    span_id: vec![2; 8],
+                    name: "s".into(),
+                    ..Span::default()
+                }],
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    })
+    .encode_protobuf()
+}
+
+fn client(protocol: Protocol, endpoint: String, authorization: Option<&str>) -> OtlpClient {
+    OtlpClient::builder(protocol)
+        .with_endpoint(endpoint)
+        .with_headers(authorization.map(|a| ("authorization", a.to_owned())))
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn only_known_tokens_reach_the_handler_with_their_tenant() {
+    let auth = ReceiverAuth::new()
+        .with_token("team-a", "secret-a")
+        .with_token("team-b", "secret-b");
+    let (receiver, mut rx): (_, mpsc::Receiver<ReceivedRequest>) = Receiver::builder()
+        .with_grpc_addr("127.0.0.1:0".parse().unwrap())
+        .with_http_addr("127.0.0.1:0".parse().unwrap())
+        .with_auth(auth)
+        .serve_channel(16)
+        .await
+        .unwrap();
+    let grpc = format!("http://{}", receiver.grpc_addr().unwrap());
+    let http = format!("http://{}", receiver.http_addr().unwrap());
+    for (protocol, endpoint) in [(Protocol::Grpc, &grpc), (Protocol::HttpProtobuf, &http)] {
+        for (authorization, tenant) in
+            [("Bearer secret-a", "team-a"), ("bearer secret-b", "team-b")]
+        {
+            let c = client(protocol, endpoint.clone(), Some(authorization));
+            c.export(Signal::Traces, Payload::new(body(), Algorithm::None))
+                .await
+                .unwrap_or_else(|e| panic!("{protocol:?} {authorization}: {e}"));
+            let got = rx.recv().await.unwrap();
+            assert_eq!(got.tenant.as_deref(), Some(tenant));
+        }
+        for authorization in [None, Some("Bearer secret-c"), Some("Basic c2VjcmV0LWE=")] {
+            let c = client(protocol, endpoint.clone(), authorization);
+            let err = c
+                .export(Signal::Traces, Payload::new(body(), Algorithm::None))
+                .await
+                .expect_err("refused");
+            let text = err.to_string();
+            assert!(
+                text.contains("401") || text.to_lowercase().contains("unauthenticated"),
+                "{protocol:?} {authorization:?}: {text}"
+            );
+        }
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing refused reached the handler"
+    );
+    // Health checks need no token.
+    let mut stream = tokio::net::TcpStream::connect(receiver.http_addr().unwrap())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    receiver.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unauthenticated_http_request_is_told_how_to_authenticate() {
+    let (receiver, _rx) = Receiver::builder()
+        .with_http_addr("127.0.0.1:0".parse().unwrap())
+        .with_auth(ReceiverAuth::new().with_token("t", "secret"))
+        .serve_channel(1)
+        .await
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(receiver.http_addr().unwrap())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        answer.to_lowercase().contains("www-authenticate: bearer"),
+        "{answer}"
+    );
+    receiver.shutdown().await;
+}
+
+#[tokio::test]
+async fn unusable_token_settings_stop_serve() {
+    for auth in [ReceiverAuth::new(), ReceiverAuth::new().with_token("t", "")] {
+        let err = Receiver::builder()
+            .with_grpc_addr("127.0.0.1:0".parse().unwrap())
+            .with_auth(auth)
+            .serve_channel(1)
+            .await
+            .map(|_| ())
+            .expect_err("refused");
+        assert!(matches!(err, ReceiverError::Config(_)), "{err}");
+    }
+}
