@@ -708,7 +708,9 @@ impl SpanMetrics {
         now: u64,
         overflow: bool,
     ) -> usize {
-        if let Some(&i) = self.resources[r].by_key.get(&key) {
+        // The spans of a resource not kept (`overflow`) go to the overflow
+        // series, even those of a key the first resource has.
+        if let Some(&i) = self.resources[r].by_key.get(&key).filter(|_| !overflow) {
             return i;
         }
         let attributes = attributes(self);
@@ -1520,6 +1522,45 @@ mod tests {
         // c, d, and the other resource's x.
         assert_eq!(overflow.0, 3);
         assert_eq!(t.values().map(|v| v.0).sum::<u64>(), 6);
+    }
+
+    #[test]
+    fn spans_of_a_resource_past_the_cap_stay_out_of_the_first_ones_series() {
+        let mut m = SpanMetrics::builder()
+            .with_cardinality_limit(1)
+            .with_exemplars(1)
+            .build()
+            .unwrap();
+        m.process_at(
+            &batch(vec![("svc", vec![span("x", 1, 0, 1, None)])]),
+            SECOND,
+        );
+        // Another resource of the same service past the cap, with a span
+        // of the same name: not the first resource's series.
+        let mut other = batch(vec![(
+            "svc",
+            vec![Span {
+                trace_id: vec![7; 16],
+                span_id: vec![7; 8],
+                ..span("x", 1, 0, 1, None)
+            }],
+        )]);
+        other.resource_spans[0]
+            .resource
+            .as_mut()
+            .unwrap()
+            .attributes
+            .push(string_attr("host.name", "b"));
+        m.process_at(&other, SECOND);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 2 * SECOND);
+        let t = table(&out);
+        assert_eq!(overflow_of(&t).0, 1, "{t:?}");
+        assert_eq!(t.values().map(|v| v.0).sum::<u64>(), 2);
+        let Some(metric::Data::Sum(calls)) = &out[0].scope_metrics[0].metrics[0].data else {
+            panic!()
+        };
+        assert!(calls.data_points.iter().all(|p| p.exemplars.is_empty()));
     }
 
     #[test]
