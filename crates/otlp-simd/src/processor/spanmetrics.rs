@@ -804,7 +804,7 @@ impl SpanMetrics {
             let (r, overflow) = match self.by_resource.get(&key) {
                 Some(&r) => (r, false),
                 None if self.series_count >= self.limit
-                    || self.bytes + 2 * key.len() > self.max_bytes =>
+                    || self.bytes + key.len() + kept_len(resource_attrs) > self.max_bytes =>
                 {
                     let r = if self.resources.is_empty() {
                         self.new_resource(Resource::default(), resource_key(&[]), now)
@@ -1293,6 +1293,18 @@ fn string_kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
+/// The encoded size of a resource kept with the attributes `attrs` (the
+/// key may be of fewer of them).
+fn kept_len(attrs: &[KeyValue]) -> usize {
+    attrs
+        .iter()
+        .map(|kv| {
+            let n = kv.encoded_len();
+            1 + prost::length_delimiter_len(n) + n
+        })
+        .sum()
+}
+
 /// A key that tells attribute lists apart (their protobuf encoding).
 /// A resource's key: its attributes, typed, in key order (the connector
 /// hashes them so, whatever their order in the request).
@@ -1561,6 +1573,26 @@ mod tests {
             panic!()
         };
         assert!(calls.data_points.iter().all(|p| p.exemplars.is_empty()));
+    }
+
+    #[test]
+    fn resources_told_apart_by_some_attributes_stay_within_the_byte_bound() {
+        let mut m = SpanMetrics::builder()
+            .with_max_bytes(64 << 10)
+            .with_resource_key_attribute("service.name")
+            .build()
+            .unwrap();
+        let mut big = batch(vec![("svc", vec![span("op", 1, 0, 1, None)])]);
+        big.resource_spans[0]
+            .resource
+            .as_mut()
+            .unwrap()
+            .attributes
+            .push(string_attr("blob", &"y".repeat(1 << 20)));
+        m.process(&mut big);
+        check_state(&m);
+        assert!(m.bytes <= 64 << 10, "{}", m.bytes);
+        assert_eq!(m.series(), 1);
     }
 
     #[test]
