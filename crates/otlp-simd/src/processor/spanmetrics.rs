@@ -73,7 +73,10 @@
 //! every 10 s while spans flow, and at each flush), not on a
 //! `metrics_flush_interval` of the processor's own. A resource whose
 //! series have all expired is not reported, where the connector reports
-//! it with empty metrics until the resource expires. The delta start-time
+//! it with empty metrics until the resource expires; past the cap on
+//! series, the longest idle of such resources are forgotten after a report
+//! (the connector's resource cache of 1000 forgets the least recently
+//! used). The delta start-time
 //! cache keeps a 128-bit hash of each series' keys, where the connector
 //! keeps the keys. An `aggregation_temporality` other than the two the
 //! connector names is an error (the connector reads it as cumulative). The
@@ -1083,6 +1086,31 @@ impl SpanMetrics {
                 self.by_resource.retain(|_, i| gone.remap(i));
             }
         }
+        // Resources left without series are not bounded by the cap on
+        // series: past the cap, the longest idle of them are forgotten.
+        let excess = self.resources.len().saturating_sub(self.limit);
+        if excess > 0 {
+            let mut empty: Vec<(u64, usize)> = (self.resources.iter().enumerate())
+                .filter(|(_, rs)| rs.series.is_empty())
+                .map(|(r, rs)| (rs.last_seen, r))
+                .collect();
+            empty.sort_unstable();
+            let mut forget = vec![false; self.resources.len()];
+            for &(_, r) in empty.iter().take(excess) {
+                forget[r] = true;
+            }
+            let mut r = 0;
+            let gone = retain_indexed(&mut self.resources, |_| {
+                r += 1;
+                !forget[r - 1]
+            });
+            for rs in &gone.removed {
+                self.bytes -= rs.bytes;
+            }
+            if !gone.removed.is_empty() {
+                self.by_resource.retain(|_, i| gone.remap(i));
+            }
+        }
     }
 }
 
@@ -1593,6 +1621,30 @@ mod tests {
         check_state(&m);
         assert!(m.bytes <= 64 << 10, "{}", m.bytes);
         assert_eq!(m.series(), 1);
+    }
+
+    #[test]
+    fn resources_left_without_series_count_against_the_cap() {
+        let mut m = SpanMetrics::builder()
+            .with_cardinality_limit(4)
+            .with_series_expiration(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        for i in 0..20u64 {
+            let name = format!("svc{i}");
+            m.process_at(
+                &batch(vec![(&name, vec![span("x", 1, 0, 1, None)])]),
+                i * 10 * SECOND,
+            );
+            let mut out = Vec::new();
+            m.take_metrics_at(&mut out, (i * 10 + 5) * SECOND);
+            // Counted in its own resource's series, not an overflow one.
+            let t = table(&out);
+            assert_eq!(t.values().map(|v| v.0).sum::<u64>(), 1);
+            assert!(t.keys().all(|k| k.0.contains(&name)), "{t:?}");
+            check_state(&m);
+            assert!(m.resources.len() <= 4, "{} resources", m.resources.len());
+        }
     }
 
     #[test]
