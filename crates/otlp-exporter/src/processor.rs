@@ -121,9 +121,10 @@ struct RoutedShard {
     parts: Vec<Part>,
     /// While no endpoint is known (the ring empty), each trace's spans wait
     /// in a part of their own, as what waits is placed by its first trace:
-    /// those parts by trace id, and the spans they hold.
+    /// those parts by trace id, and the spans they hold and their bytes.
     by_trace: HashMap<[u8; 16], usize>,
     held: usize,
+    held_bytes: usize,
 }
 
 /// The pair of parts that wait for an endpoint (one a trace).
@@ -135,10 +136,12 @@ impl RoutedShard {
     fn reindex(&mut self) {
         self.by_trace.clear();
         self.held = 0;
+        self.held_bytes = 0;
         for (i, p) in self.parts.iter().enumerate() {
             if p.pair == WAITING {
                 self.by_trace.insert(p.key, i);
                 self.held += p.batch.len();
+                self.held_bytes += p.batch.encoded_len();
             }
         }
     }
@@ -291,6 +294,7 @@ impl ExporterBuilder<OtlpSpanProcessor> {
                         parts: Vec::new(),
                         by_trace: HashMap::new(),
                         held: 0,
+                        held_bytes: 0,
                     })
                 })
                 .collect(),
@@ -599,8 +603,10 @@ impl Shared {
         }
         // With no endpoint in the ring: `WAITING`.
         let pair = current.ring.top_two(&trace);
-        if pair == WAITING && current.held >= self.max_batch {
-            // As many spans wait as a full batch holds: they are handed on
+        if pair == WAITING
+            && (current.held >= self.max_batch || current.held_bytes >= MAX_BATCH_BYTES)
+        {
+            // As much waits as a full batch holds: they are handed on
             // in one hand-off (the router parks them), a batch a trace; as
             // a full batch, refused if there is no room for it.
             if !self.handoffs.try_add(MAX_HANDOFFS) {
@@ -641,6 +647,7 @@ impl Shared {
             }
         };
         let part = &mut current.parts[i];
+        let before = (part.batch.len(), part.batch.encoded_len());
         let mut waiting = None;
         if part.batch.len() >= self.max_batch {
             if !self.handoffs.try_add(MAX_HANDOFFS) {
@@ -658,13 +665,10 @@ impl Shared {
             || part.batch.encoded_len() >= MAX_BATCH_BYTES)
             && self.handoffs.try_add(MAX_HANDOFFS))
         .then(|| (self.swap(&mut part.batch), part.key));
+        let after = (part.batch.len(), part.batch.encoded_len());
         if pair == WAITING {
-            let out: usize = [&waiting, &full]
-                .into_iter()
-                .flatten()
-                .map(|(b, _)| b.len())
-                .sum();
-            current.held = current.held + 1 - out;
+            current.held = current.held - before.0 + after.0;
+            current.held_bytes = current.held_bytes - before.1 + after.1;
         }
         drop(current);
         drop(span);

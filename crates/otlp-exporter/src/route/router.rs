@@ -765,6 +765,31 @@ mod tests {
         });
     }
 
+    /// With no endpoint known, the span processor hands on what waits
+    /// once a full batch's worth of bytes waits, not only of spans: large
+    /// spans of many traces do not pile up past a batch's size.
+    #[test]
+    fn large_spans_waiting_for_an_endpoint_are_handed_on_at_a_batchs_size() {
+        let processor = OtlpSpanProcessor::builder()
+            .with_endpoints(["http://127.0.0.1:1", "http://127.0.0.1:2"])
+            .with_protocol(Protocol::Grpc)
+            .with_scheduled_delay(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        processor.trace_router().unwrap().set_members(&[]);
+        // Eight spans of 1 MiB, of eight traces: more than a batch's 3 MiB.
+        for i in 0..8 {
+            let mut s = span(trace(i));
+            s.attributes = vec![opentelemetry::KeyValue::new("blob", "y".repeat(1 << 20))];
+            processor.on_end(s);
+        }
+        let handed = processor
+            .stats()
+            .wait_for(|s| s.items_accepted >= 3, Duration::from_secs(10));
+        assert!(handed.is_some(), "{:?}", processor.stats().snapshot());
+        let _ = processor.shutdown_with_timeout(Duration::from_secs(5));
+    }
+
     async fn receivers(n: usize) -> Vec<(RunningReceiver, Got)> {
         let mut all = Vec::new();
         for _ in 0..n {
