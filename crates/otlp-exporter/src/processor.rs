@@ -203,7 +203,7 @@ impl Handoffs {
 
 impl OtlpSpanProcessor {
     /// The router of several endpoints routed by trace id.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "grpc"))]
     pub(crate) fn trace_router(&self) -> Option<&Arc<Router>> {
         self.shared.routed.as_ref().map(|r| &r.router)
     }
