@@ -46,7 +46,8 @@
 //! `adaptive_sampler` keys: `spans_per_second`, `logs_per_second` (at least
 //! one of them), `window` (`"1s"`),
 //! `keep_span_names`, `keep_attributes` (a table of key = string value;
-//! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`),
+//! see [`crate::processor::adaptive`]). `span_metrics` keys: `dimensions` (a list of `{ name = "...", default = "..." }`
+//! or `{ glob = "http.*" }`),
 //! `histogram_buckets_ms`, `cardinality_limit`, `max_bytes`, `namespace`,
 //! `exclude_dimensions`, `include_instrumentation_scope`,
 //! `aggregation_temporality` (`"AGGREGATION_TEMPORALITY_CUMULATIVE"` or
@@ -216,7 +217,8 @@ struct ExemplarsToml {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DimensionToml {
-    name: String,
+    name: Option<String>,
+    glob: Option<String>,
     default: Option<String>,
 }
 
@@ -643,7 +645,24 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                     .map_err(|err| e.syntax::<SpanMetricsToml>(&table, err))?;
                 let mut b = SpanMetrics::builder();
                 for d in c.dimensions {
-                    b = b.with_dimension(d.name, d.default);
+                    b = match (d.name, d.glob, d.default) {
+                        (Some(name), None, default) => b.with_dimension(name, default),
+                        (None, Some(glob), None) => b.with_dimension_glob(glob),
+                        (None, Some(glob), Some(_)) => {
+                            return Err(invalid(
+                                &e,
+                                "dimensions",
+                                format!("`default` is not supported on glob dimension {glob:?}"),
+                            ))
+                        }
+                        _ => {
+                            return Err(invalid(
+                                &e,
+                                "dimensions",
+                                "each dimension sets exactly one of `name` and `glob`",
+                            ))
+                        }
+                    };
                 }
                 if let Some(bounds) = c.histogram_buckets_ms {
                     b = b.with_buckets_ms(bounds);
@@ -1413,6 +1432,21 @@ pattern = "^tmp"
         let (line, msg) =
             err_line("[[processor]]\ntype = \"span_metrics\"\ndimensions = [{ nam = \"x\" }]\n");
         assert_eq!(line, 3, "{msg}");
+        chain_from_toml(
+            "[[processor]]\ntype = \"span_metrics\"\ndimensions = [{ glob = \"http.*\" }, { name = \"env\" }]\n",
+        )
+        .unwrap();
+        for dims in [
+            "[{ glob = \"http.*\", default = \"x\" }]",
+            "[{ glob = \"http.*\", name = \"x\" }]",
+            "[{ default = \"x\" }]",
+            "[{ glob = \"[\" }]",
+        ] {
+            let (line, msg) = err_line(&format!(
+                "[[processor]]\ntype = \"span_metrics\"\ndimensions = {dims}\n"
+            ));
+            assert_eq!(line, 3, "{dims}: {msg}");
+        }
         // Delta: the second report counts the second batch alone.
         let mut chain = chain_from_toml(
             "[[processor]]\ntype = \"span_metrics\"\naggregation_temporality = \"AGGREGATION_TEMPORALITY_DELTA\"\nmetric_timestamp_cache_size = 5\n",

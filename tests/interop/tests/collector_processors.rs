@@ -2485,24 +2485,35 @@ fn series_table(
 #[test]
 fn span_metrics_match_the_collector() {
     let requests = span_metrics_requests();
+    // The dimensions of most configurations, in YAML and TOML.
+    const DIMS: (&str, &str) = (
+        "{name: http.method, default: GET}, {name: region}, {name: code}",
+        "{ name = \"http.method\", default = \"GET\" }, { name = \"region\" }, { name = \"code\" }",
+    );
     // (more YAML, more TOML, dimensions excluded besides
-    // collector.instance.id)
-    for (extra_yaml, extra_toml, exclude) in [
-        ("", "", ""),
+    // collector.instance.id, dimensions)
+    for (extra_yaml, extra_toml, exclude, (dims_yaml, dims_toml)) in [
+        ("", "", "", DIMS),
+        // Glob dimensions: `*` takes `code` and `region` from the spans
+        // and `env` and `region` from the resources, `http.*` the method.
+        ("", "", "", ("{glob: \"*\"}, {glob: \"http.*\"}", "{ glob = \"*\" }, { glob = \"http.*\" }")),
         (
             ", histogram: {explicit: {buckets: [1ms, 5ms, 250ms, 2s]}}",
             "histogram_buckets_ms = [1.0, 5.0, 250.0, 2000.0]\n",
             "",
+            DIMS,
         ),
         (
             ", include_instrumentation_scope: [shop]",
             "include_instrumentation_scope = [\"shop\"]\n",
             "span.name",
+            DIMS,
         ),
         (
             ", histogram: {unit: s, explicit: {buckets: [1ms, 5ms, 250ms, 2s]}}, enable_metrics_sampling_method: true",
             "histogram_unit = \"s\"\nhistogram_buckets_ms = [1.0, 5.0, 250.0, 2000.0]\nenable_metrics_sampling_method = true\n",
             "",
+            DIMS,
         ),
         // Resources told apart by `env` alone: the two `checkout` ones are
         // one, and so are `db` and the one whose service.name is an int.
@@ -2510,14 +2521,15 @@ fn span_metrics_match_the_collector() {
             ", histogram: {unit: s}, resource_metrics_key_attributes: [env]",
             "histogram_unit = \"s\"\nresource_metrics_key_attributes = [\"env\"]\n",
             "",
+            DIMS,
         ),
-        (", histogram: {disable: true}", "histogram_disable = true\n", ""),
+        (", histogram: {disable: true}", "histogram_disable = true\n", "", DIMS),
     ] {
         let yaml = format!(
-            "{{metrics_flush_interval: 100ms, exclude_dimensions: [collector.instance.id, {exclude}], dimensions: [{{name: http.method, default: GET}}, {{name: region}}, {{name: code}}]{extra_yaml}}}"
+            "{{metrics_flush_interval: 100ms, exclude_dimensions: [collector.instance.id, {exclude}], dimensions: [{dims_yaml}]{extra_yaml}}}"
         );
         let toml = format!(
-            "[[processor]]\ntype = \"span_metrics\"\ndimensions = [{{ name = \"http.method\", default = \"GET\" }}, {{ name = \"region\" }}, {{ name = \"code\" }}]\nexclude_dimensions = [\"collector.instance.id\", \"{exclude}\"]\n{extra_toml}"
+            "[[processor]]\ntype = \"span_metrics\"\ndimensions = [{dims_toml}]\nexclude_dimensions = [\"collector.instance.id\", \"{exclude}\"]\n{extra_toml}"
         );
         let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
         for r in &requests {

@@ -24,6 +24,7 @@ pub mod adaptive;
 pub mod attributes;
 mod attrs;
 pub mod filter;
+pub mod glob;
 mod go_strconv;
 pub mod matching;
 pub mod redaction;

@@ -39,7 +39,9 @@
 //! series is capped ([`SpanMetricsBuilder::with_cardinality_limit`]): past
 //! it, spans of new series are counted in one overflow series per resource
 //! whose only attribute is `otel.metric.overflow = true`, as the connector's
-//! `aggregation_cardinality_limit` does. The bytes the series and resources
+//! `aggregation_cardinality_limit` does (the cap counts the series of all
+//! resources together, where the connector's counts each resource's calls
+//! and durations apart). The bytes the series and resources
 //! keep are bounded too ([`SpanMetricsBuilder::with_max_bytes`], 16 MiB by
 //! default): a span whose new series or resource would pass the bound is
 //! counted as past the cardinality limit (the connector has no such
@@ -66,7 +68,7 @@
 //! byte bound by default (the connector has no cap unless one is
 //! configured), no `collector.instance.id` attribute (the connector's beta
 //! feature gate adds it to every series: there is no Collector here), no
-//! glob dimensions and no calls- or histogram-only dimensions, no
+//! calls- or histogram-only dimensions, no
 //! `resource_metrics_cache_size` (resources are bounded with the series
 //! by the cap and the byte bound). Reports are taken when the
 //! program running the chain asks (`otlp-exporter`'s exporters: at most
@@ -94,6 +96,7 @@
 //! `tests/interop` sends the same spans through the connector and
 //! compares the series.
 
+use super::glob::Glob;
 use super::tracestate::TraceState;
 use super::{Outcome, Processor};
 use crate::agg::{histogram_with, BoundsError, Buckets};
@@ -143,6 +146,13 @@ pub enum SpanMetricsError {
     /// A dimension named twice, or like a standard attribute.
     #[error("duplicate dimension name {0:?}")]
     Duplicate(String),
+    /// A glob dimension that does not parse.
+    #[error("invalid dimension glob {0:?}: {1}")]
+    Glob(String, String),
+    /// A glob dimension that matches a standard attribute or a named
+    /// dimension.
+    #[error("duplicate dimension name {0:?} conflicting with glob {1:?}")]
+    GlobConflict(String, String),
     /// Delta temporality with a start-time cache of no entries.
     #[error("the timestamp cache size must be at least 1 with delta temporality")]
     ZeroTimestampCache,
@@ -211,6 +221,7 @@ const STANDARD: [&str; 4] = ["service.name", "span.name", "span.kind", "status.c
 #[must_use]
 pub struct SpanMetricsBuilder {
     dimensions: Vec<(String, Option<String>)>,
+    globs: Vec<String>,
     exclude: Vec<String>,
     scopes: Vec<String>,
     buckets: Vec<f64>,
@@ -235,6 +246,16 @@ impl SpanMetricsBuilder {
     /// attribute.
     pub fn with_dimension(mut self, name: impl Into<String>, default: Option<String>) -> Self {
         self.dimensions.push((name.into(), default));
+        self
+    }
+
+    /// Adds every attribute of the span, then of its resource (one the span
+    /// does not have), whose key matches `pattern`, as the connector's
+    /// `dimensions: [{glob: PATTERN}]`: in key order, after the named
+    /// dimensions. See [`glob`](super::glob) for the syntax (`*` does not
+    /// cross a `.`, `**` does).
+    pub fn with_dimension_glob(mut self, pattern: impl Into<String>) -> Self {
+        self.globs.push(pattern.into());
         self
     }
 
@@ -404,6 +425,18 @@ impl SpanMetricsBuilder {
             }
             names.push(n);
         }
+        let mut globs = Vec::with_capacity(self.globs.len());
+        for pattern in &self.globs {
+            let glob = Glob::new(pattern)
+                .map_err(|e| SpanMetricsError::Glob(pattern.clone(), e.to_string()))?;
+            if let Some(name) = names.iter().find(|n| glob.is_match(n)) {
+                return Err(SpanMetricsError::GlobConflict(
+                    (*name).to_owned(),
+                    pattern.clone(),
+                ));
+            }
+            globs.push(glob);
+        }
         let standard = STANDARD.map(|n| !self.exclude.iter().any(|e| e == n));
         let bounds = match self.unit {
             DurationUnit::Milliseconds => self.buckets,
@@ -416,6 +449,7 @@ impl SpanMetricsBuilder {
         };
         Ok(SpanMetrics {
             dimensions: self.dimensions,
+            globs,
             standard,
             scopes: self.scopes,
             buckets: Buckets::new(bounds)?,
@@ -479,6 +513,8 @@ struct ResourceSeries {
 #[derive(Debug)]
 pub struct SpanMetrics {
     dimensions: Vec<(String, Option<String>)>,
+    /// Glob dimensions.
+    globs: Vec<Glob>,
     /// Which of [`STANDARD`] each series has.
     standard: [bool; 4],
     /// Scopes whose name (and version) are attributes of their series.
@@ -538,6 +574,7 @@ impl SpanMetrics {
     pub fn builder() -> SpanMetricsBuilder {
         SpanMetricsBuilder {
             dimensions: Vec::new(),
+            globs: Vec::new(),
             exclude: Vec::new(),
             scopes: Vec::new(),
             buckets: DEFAULT_BUCKETS_MS.to_vec(),
@@ -650,6 +687,12 @@ impl SpanMetrics {
                 }
             }
         }
+        for (name, value) in self.glob_matches(span, resource) {
+            key.push(0);
+            key.extend_from_slice(name.as_bytes());
+            key.push(b':');
+            key.extend_from_slice(super::as_text(&value).as_bytes());
+        }
         if let Some(extrapolated) = method {
             key.push(0);
             key.extend_from_slice(method_name(extrapolated).as_bytes());
@@ -695,6 +738,49 @@ impl SpanMetrics {
                     value: Some(value.into_owned()),
                     ..KeyValue::default()
                 });
+            }
+        }
+        for (name, value) in self.glob_matches(span, resource) {
+            out.push(KeyValue {
+                key: name.to_owned(),
+                value: Some(value),
+                ..KeyValue::default()
+            });
+        }
+        out
+    }
+
+    /// The attributes the glob dimensions take, as the connector visits
+    /// them: the span's whose key matches, in key order, then the
+    /// resource's the span does not have (a key listed twice is visited
+    /// twice, with its first value, as pdata's map answers).
+    fn glob_matches<'a>(
+        &self,
+        span: &'a Span,
+        resource: &'a [KeyValue],
+    ) -> Vec<(&'a str, AnyValue)> {
+        let mut out = Vec::new();
+        if self.globs.is_empty() {
+            return out;
+        }
+        let matches = |key: &str| self.globs.iter().any(|g| g.is_match(key));
+        let value = |attrs: &[KeyValue], key: &str| {
+            attrs
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.clone())
+                .unwrap_or_default()
+        };
+        let mut keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        keys.sort_unstable();
+        for key in keys.into_iter().filter(|k| matches(k)) {
+            out.push((key, value(&span.attributes, key)));
+        }
+        let mut keys: Vec<&str> = resource.iter().map(|kv| kv.key.as_str()).collect();
+        keys.sort_unstable();
+        for key in keys {
+            if !span.attributes.iter().any(|kv| kv.key == key) && matches(key) {
+                out.push((key, value(resource, key)));
             }
         }
         out
@@ -810,7 +896,9 @@ impl SpanMetrics {
                     || self.bytes + key.len() + kept_len(resource_attrs) > self.max_bytes =>
                 {
                     let r = if self.resources.is_empty() {
-                        self.new_resource(Resource::default(), resource_key(&[]), now)
+                        // Keyed apart from every real resource (whose
+                        // key, with key attributes, may be empty).
+                        self.new_resource(Resource::default(), OVERFLOW_KEY.to_vec(), now)
                     } else {
                         0
                     };
@@ -1126,7 +1214,10 @@ fn stamped(exemplars: &[Exemplar], now: u64) -> Vec<Exemplar> {
 }
 
 /// The delta start-time cache's key of the overflow series (no series key
-/// is this: keys are UTF-8 text).
+/// is this: keys are UTF-8 text), and the resource key of the resource
+/// made for spans past the cap before any other (no resource key is this:
+/// a lone byte with its high bit set is no whole length-delimited
+/// encoding).
 const OVERFLOW_KEY: &[u8] = &[0xff];
 
 /// A 128-bit hash of a resource key and a series key.
@@ -2196,6 +2287,81 @@ mod tests {
                 _ => 0,
             })
             .sum()
+    }
+
+    #[test]
+    fn glob_dimensions_take_matching_attributes_in_key_order() {
+        let m = SpanMetrics::builder()
+            .with_dimension("region", None)
+            .with_dimension_glob("http.*")
+            .with_dimension_glob("k8s.**")
+            .build()
+            .unwrap();
+        let mut s = span("op", 2, 0, 1, None);
+        s.attributes = vec![
+            string_attr("http.route", "/a"),
+            string_attr("http.method", "GET"),
+            string_attr("http.request.header", "x"),
+            string_attr("region", "eu"),
+        ];
+        let resource = vec![
+            string_attr("service.name", "svc"),
+            string_attr("k8s.pod.name", "p1"),
+            string_attr("http.method", "resource's"),
+            string_attr("k8s.node", "n1"),
+        ];
+        let keys: Vec<String> = m
+            .series_attributes("svc", &resource, None, &s, None)
+            .into_iter()
+            .map(|kv| {
+                format!(
+                    "{}={}",
+                    kv.key,
+                    super::super::as_text(kv.value.as_ref().unwrap())
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "service.name=svc",
+                "span.name=op",
+                "span.kind=SPAN_KIND_SERVER",
+                "status.code=STATUS_CODE_UNSET",
+                "region=eu",
+                // The span's, in key order; `http.request.header` has a `.`
+                // that `*` does not cross.
+                "http.method=GET",
+                "http.route=/a",
+                // Then the resource's the span does not have.
+                "k8s.node=n1",
+                "k8s.pod.name=p1",
+            ]
+        );
+        let key = m.series_key("svc", &resource, &s, None);
+        assert!(key.ends_with(
+            b"\0region:eu\0http.method:GET\0http.route:/a\0k8s.node:n1\0k8s.pod.name:p1"
+        ));
+        // Settings the connector refuses.
+        for (b, want) in [
+            (
+                SpanMetrics::builder().with_dimension_glob("[b-a]"),
+                "invalid dimension glob",
+            ),
+            (
+                SpanMetrics::builder().with_dimension_glob("service.*"),
+                "conflicting with glob",
+            ),
+            (
+                SpanMetrics::builder()
+                    .with_dimension("env", None)
+                    .with_dimension_glob("e?v"),
+                "conflicting with glob",
+            ),
+        ] {
+            let err = b.build().unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]
