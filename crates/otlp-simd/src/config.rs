@@ -55,7 +55,8 @@
 //! `series_expiration` (`"5m"`), `metric_timestamp_cache_size`,
 //! `exemplars = { enabled = true, max_per_data_point = 5 }`,
 //! `histogram_unit` (`"ms"` or `"s"`), `histogram_disable`,
-//! `enable_metrics_sampling_method`, `resource_metrics_key_attributes` (see
+//! `enable_metrics_sampling_method`, `resource_metrics_key_attributes`,
+//! `events = { enabled = true, dimensions = [{ name = "...", default = "..." }] }` (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `default_value`, `pattern`, `converted_type` (an empty
 //! `from_attribute`, `pattern` or `converted_type` is not given, as in the
@@ -204,6 +205,16 @@ struct SpanMetricsToml {
     enable_metrics_sampling_method: bool,
     #[serde(default)]
     resource_metrics_key_attributes: Vec<String>,
+    events: Option<EventsToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsToml {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    dimensions: Vec<DimensionToml>,
 }
 
 #[derive(Deserialize)]
@@ -730,6 +741,30 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                     .with_sampling_method(c.enable_metrics_sampling_method);
                 for name in c.resource_metrics_key_attributes {
                     b = b.with_resource_key_attribute(name);
+                }
+                if let Some(events) = c.events.filter(|x| x.enabled) {
+                    if events.dimensions.is_empty() {
+                        return Err(invalid(&e, "events", "no dimensions configured for events"));
+                    }
+                    for d in events.dimensions {
+                        b = match (d.name, d.glob) {
+                            (Some(name), None) => b.with_event_dimension(name, d.default),
+                            (None, Some(_)) => {
+                                return Err(invalid(
+                                    &e,
+                                    "events",
+                                    "glob event dimensions are not supported",
+                                ))
+                            }
+                            _ => {
+                                return Err(invalid(
+                                    &e,
+                                    "events",
+                                    "each dimension sets exactly one of `name` and `glob`",
+                                ))
+                            }
+                        };
+                    }
                 }
                 if let Some(x) = c.exemplars.filter(|x| x.enabled) {
                     // The connector's default.
@@ -1436,6 +1471,23 @@ pattern = "^tmp"
             "[[processor]]\ntype = \"span_metrics\"\ndimensions = [{ glob = \"http.*\" }, { name = \"env\" }]\n",
         )
         .unwrap();
+        chain_from_toml(
+            "[[processor]]\ntype = \"span_metrics\"\nevents = { enabled = true, dimensions = [{ name = \"exception.type\", default = \"none\" }] }\n",
+        )
+        .unwrap();
+        for events in [
+            "{ enabled = true }",
+            "{ enabled = true, dimensions = [{ glob = \"*\" }] }",
+            "{ enabled = true, dimensions = [{ name = \"span.kind\" }] }",
+        ] {
+            let (line, msg) = err_line(&format!(
+                "[[processor]]\ntype = \"span_metrics\"\nevents = {events}\n"
+            ));
+            assert!(
+                line == 3 || msg.contains("span.kind"),
+                "{events}: {line} {msg}"
+            );
+        }
         for dims in [
             "[{ glob = \"http.*\", default = \"x\" }]",
             "[{ glob = \"http.*\", name = \"x\" }]",

@@ -2320,7 +2320,7 @@ fn filter_conditions_drop_what_the_collector_drops() {
 /// the span, from the resource, by default, and an int and a string of
 /// the same text; some spans sampled with a threshold of 1/2, 1/4 or 1,
 /// some with a tracestate without one or that does not parse; one span in
-/// nine without a trace id.
+/// nine without a trace id; some spans with events.
 fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
     use any_value::Value as V;
     let resources = [
@@ -2388,6 +2388,7 @@ fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
                             code: ((x >> 32) % 4) as i32,
                             ..Default::default()
                         }),
+                        events: span_events(x >> 36),
                         ..Default::default()
                     }
                 })
@@ -2412,6 +2413,38 @@ fn span_metrics_requests() -> Vec<ExportTraceServiceRequest> {
         requests.push(ExportTraceServiceRequest { resource_spans });
     }
     requests
+}
+
+/// Events of a span made from `x`: none, an exception (of one of three
+/// types, some with a `region` of their own), or an exception and an event
+/// without a type.
+fn span_events(x: u64) -> Vec<span::Event> {
+    use any_value::Value as V;
+    let exception = |x: u64| {
+        let mut attributes = vec![string(
+            "exception.type",
+            ["IOError", "Timeout", "ValueError"][(x % 3) as usize],
+        )];
+        if (x >> 2).is_multiple_of(4) {
+            attributes.push(kv("region", V::IntValue(9)));
+        }
+        span::Event {
+            name: "exception".into(),
+            attributes,
+            ..Default::default()
+        }
+    };
+    match x % 3 {
+        0 => Vec::new(),
+        1 => vec![exception(x >> 2)],
+        _ => vec![
+            exception(x >> 2),
+            span::Event {
+                name: "log".into(),
+                ..Default::default()
+            },
+        ],
+    }
 }
 
 /// What a metrics request says, without its timestamps: per resource (its
@@ -2524,6 +2557,14 @@ fn span_metrics_match_the_collector() {
             DIMS,
         ),
         (", histogram: {disable: true}", "histogram_disable = true\n", "", DIMS),
+        // The events metric: by exception type (`none` by default), the
+        // `region` dimension taken from the event where the span has none.
+        (
+            ", events: {enabled: true, dimensions: [{name: exception.type, default: none}]}",
+            "events = { enabled = true, dimensions = [{ name = \"exception.type\", default = \"none\" }] }\n",
+            "",
+            DIMS,
+        ),
     ] {
         let yaml = format!(
             "{{metrics_flush_interval: 100ms, exclude_dimensions: [collector.instance.id, {exclude}], dimensions: [{dims_yaml}]{extra_yaml}}}"

@@ -63,8 +63,11 @@
 //! [`SpanMetricsBuilder::with_resource_key_attribute`] are the connector's
 //! `enable_metrics_sampling_method` and `resource_metrics_key_attributes`.
 //!
+//! With [`SpanMetricsBuilder::with_event_dimension`], a third metric,
+//! `{namespace}.events`, counts span events, as the connector's `events`.
+//!
 //! Spans are never dropped. Differences from the connector: no exponential
-//! histograms, no `events` metric, a cardinality cap and a
+//! histograms, no glob event dimensions, a cardinality cap and a
 //! byte bound by default (the connector has no cap unless one is
 //! configured), no `collector.instance.id` attribute (the connector's beta
 //! feature gate adds it to every series: there is no Collector here), no
@@ -107,7 +110,7 @@ use crate::proto::metrics::v1::{
     HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use crate::proto::resource::v1::Resource;
-use crate::proto::trace::v1::Span;
+use crate::proto::trace::v1::{span, Span};
 use crate::threshold::NEVER_SAMPLE;
 use crate::Isa;
 use prost::Message as _;
@@ -222,6 +225,7 @@ const STANDARD: [&str; 4] = ["service.name", "span.name", "span.kind", "status.c
 pub struct SpanMetricsBuilder {
     dimensions: Vec<(String, Option<String>)>,
     globs: Vec<String>,
+    event_dimensions: Vec<(String, Option<String>)>,
     exclude: Vec<String>,
     scopes: Vec<String>,
     buckets: Vec<f64>,
@@ -256,6 +260,20 @@ impl SpanMetricsBuilder {
     /// cross a `.`, `**` does).
     pub fn with_dimension_glob(mut self, pattern: impl Into<String>) -> Self {
         self.globs.push(pattern.into());
+        self
+    }
+
+    /// Adds a dimension of the `{namespace}.events` metric, and so makes
+    /// it, as the connector's `events: {enabled: true, dimensions: [...]}`:
+    /// a sum of span events per series of the standard attributes, the
+    /// dimensions and the event dimensions, each looked up in the span's
+    /// attributes, then the event's, then the resource's, else `default`.
+    pub fn with_event_dimension(
+        mut self,
+        name: impl Into<String>,
+        default: Option<String>,
+    ) -> Self {
+        self.event_dimensions.push((name.into(), default));
         self
     }
 
@@ -416,6 +434,18 @@ impl SpanMetricsBuilder {
         if self.dimensions.iter().any(|(n, _)| n.is_empty()) {
             return Err(SpanMetricsError::Empty("a dimension name"));
         }
+        if self.event_dimensions.iter().any(|(n, _)| n.is_empty()) {
+            return Err(SpanMetricsError::Empty("an event dimension name"));
+        }
+        // The event dimensions are checked on their own, as there.
+        let mut event_names: Vec<&str> = STANDARD.to_vec();
+        event_names.push("collector.instance.id");
+        for (n, _) in &self.event_dimensions {
+            if event_names.contains(&n.as_str()) {
+                return Err(SpanMetricsError::Duplicate(n.clone()));
+            }
+            event_names.push(n);
+        }
         // As the connector validates them (with its `collector.instance.id`).
         let mut names: Vec<&str> = STANDARD.to_vec();
         names.push("collector.instance.id");
@@ -450,6 +480,7 @@ impl SpanMetricsBuilder {
         Ok(SpanMetrics {
             dimensions: self.dimensions,
             globs,
+            event_dimensions: self.event_dimensions,
             standard,
             scopes: self.scopes,
             buckets: Buckets::new(bounds)?,
@@ -491,6 +522,8 @@ struct Series {
     last_seen: u64,
     /// Exemplars since the last report.
     exemplars: Vec<Exemplar>,
+    /// A series of the events metric (its `calls` count events).
+    event: bool,
     /// The bytes it adds to [`SpanMetrics::bytes`].
     bytes: usize,
 }
@@ -503,6 +536,8 @@ struct ResourceSeries {
     by_key: HashMap<Vec<u8>, usize>,
     /// Index of the overflow series, once there is one.
     overflow: Option<usize>,
+    /// Index of the events metric's overflow series, once there is one.
+    event_overflow: Option<usize>,
     /// When spans of it last came.
     last_seen: u64,
     /// The bytes it adds to [`SpanMetrics::bytes`] besides its series'.
@@ -515,6 +550,8 @@ pub struct SpanMetrics {
     dimensions: Vec<(String, Option<String>)>,
     /// Glob dimensions.
     globs: Vec<Glob>,
+    /// The events metric's own dimensions (none: no events metric).
+    event_dimensions: Vec<(String, Option<String>)>,
     /// Which of [`STANDARD`] each series has.
     standard: [bool; 4],
     /// Scopes whose name (and version) are attributes of their series.
@@ -575,6 +612,7 @@ impl SpanMetrics {
         SpanMetricsBuilder {
             dimensions: Vec::new(),
             globs: Vec::new(),
+            event_dimensions: Vec::new(),
             exclude: Vec::new(),
             scopes: Vec::new(),
             buckets: DEFAULT_BUCKETS_MS.to_vec(),
@@ -608,6 +646,7 @@ impl SpanMetrics {
             series: Vec::new(),
             by_key: HashMap::new(),
             overflow: None,
+            event_overflow: None,
             last_seen: now,
             bytes,
         });
@@ -643,11 +682,13 @@ impl SpanMetrics {
     /// resource's, else the default.
     fn dimension<'a>(
         span: &'a Span,
+        event: Option<&'a span::Event>,
         resource: &'a [KeyValue],
         name: &str,
         default: Option<&'a str>,
     ) -> Option<Cow<'a, AnyValue>> {
         find(&span.attributes, name)
+            .or_else(|| event.and_then(|e| find(&e.attributes, name)))
             .or_else(|| find(resource, name))
             .map(Cow::Borrowed)
             .or_else(|| default.map(|d| Cow::Owned(string_value(d))))
@@ -658,15 +699,22 @@ impl SpanMetrics {
     /// others each after a NUL) and, after a NUL each, `name:value` of the
     /// dimensions, values as text (pdata's `AsString`; an int 5 and a
     /// string "5" are one series, whose attributes are those of its first
-    /// span). The scope is not part of it.
+    /// span). The scope is not part of it. With `event`, the key of the
+    /// event's series of the events metric: [`EVENT_KEY`] first, the
+    /// dimensions looked up in the event's attributes too, then the event
+    /// dimensions.
     fn series_key(
         &self,
         service: &str,
         resource: &[KeyValue],
         span: &Span,
+        event: Option<&span::Event>,
         method: Option<bool>,
     ) -> Vec<u8> {
         let mut key = Vec::new();
+        if event.is_some() {
+            key.push(EVENT_KEY);
+        }
         for (i, value) in Self::standard(service, span).into_iter().enumerate() {
             if self.standard[i] {
                 if i > 0 {
@@ -675,23 +723,32 @@ impl SpanMetrics {
                 key.extend_from_slice(value.as_bytes());
             }
         }
-        for (name, default) in &self.dimensions {
-            if let Some(value) = Self::dimension(span, resource, name, default.as_deref()) {
-                key.push(0);
-                key.extend_from_slice(name.as_bytes());
-                key.push(b':');
-                match value.value.as_ref() {
-                    // The common case, without a copy.
-                    Some(Value::StringValue(text)) => key.extend_from_slice(text.as_bytes()),
-                    _ => key.extend_from_slice(super::as_text(&value).as_bytes()),
-                }
-            }
-        }
-        for (name, value) in self.glob_matches(span, resource) {
+        let add = |key: &mut Vec<u8>, name: &str, value: &AnyValue| {
             key.push(0);
             key.extend_from_slice(name.as_bytes());
             key.push(b':');
-            key.extend_from_slice(super::as_text(&value).as_bytes());
+            match value.value.as_ref() {
+                // The common case, without a copy.
+                Some(Value::StringValue(text)) => key.extend_from_slice(text.as_bytes()),
+                _ => key.extend_from_slice(super::as_text(value).as_bytes()),
+            }
+        };
+        for (name, default) in &self.dimensions {
+            if let Some(value) = Self::dimension(span, event, resource, name, default.as_deref()) {
+                add(&mut key, name, &value);
+            }
+        }
+        for (name, value) in self.glob_matches(span, event, resource) {
+            add(&mut key, name, &value);
+        }
+        if event.is_some() {
+            for (name, default) in &self.event_dimensions {
+                if let Some(value) =
+                    Self::dimension(span, event, resource, name, default.as_deref())
+                {
+                    add(&mut key, name, &value);
+                }
+            }
         }
         if let Some(extrapolated) = method {
             key.push(0);
@@ -700,13 +757,15 @@ impl SpanMetrics {
         key
     }
 
-    /// The attributes of a new series, in order (made once per series).
+    /// The attributes of a new series, in order (made once per series);
+    /// with `event`, of the event's series of the events metric.
     fn series_attributes(
         &self,
         service: &str,
         resource: &[KeyValue],
         scope: Option<&InstrumentationScope>,
         span: &Span,
+        event: Option<&span::Event>,
         method: Option<bool>,
     ) -> Vec<KeyValue> {
         let mut out = Vec::with_capacity(6 + self.dimensions.len());
@@ -731,32 +790,48 @@ impl SpanMetrics {
         if let Some(extrapolated) = method {
             out.push(string_kv("sampling.method", method_name(extrapolated)));
         }
-        for (name, default) in &self.dimensions {
-            if let Some(value) = Self::dimension(span, resource, name, default.as_deref()) {
-                out.push(KeyValue {
-                    key: name.clone(),
-                    value: Some(value.into_owned()),
-                    ..KeyValue::default()
-                });
-            }
-        }
-        for (name, value) in self.glob_matches(span, resource) {
-            out.push(KeyValue {
+        // As pdata's `PutEmpty`: a name already there takes the new value
+        // in its place.
+        let put = |out: &mut Vec<KeyValue>, name: &str, value: AnyValue| match out
+            .iter_mut()
+            .find(|kv| kv.key == name)
+        {
+            Some(kv) => kv.value = Some(value),
+            None => out.push(KeyValue {
                 key: name.to_owned(),
                 value: Some(value),
                 ..KeyValue::default()
-            });
+            }),
+        };
+        for (name, default) in &self.dimensions {
+            if let Some(value) = Self::dimension(span, event, resource, name, default.as_deref()) {
+                put(&mut out, name, value.into_owned());
+            }
+        }
+        for (name, value) in self.glob_matches(span, event, resource) {
+            put(&mut out, name, value);
+        }
+        if event.is_some() {
+            for (name, default) in &self.event_dimensions {
+                if let Some(value) =
+                    Self::dimension(span, event, resource, name, default.as_deref())
+                {
+                    put(&mut out, name, value.into_owned());
+                }
+            }
         }
         out
     }
 
     /// The attributes the glob dimensions take, as the connector visits
-    /// them: the span's whose key matches, in key order, then the
-    /// resource's the span does not have (a key listed twice is visited
+    /// them: the span's whose key matches, in key order, then those of the
+    /// event (if any) and the resource the span does not have, in key
+    /// order, the event's value first (a key listed twice is visited
     /// twice, with its first value, as pdata's map answers).
     fn glob_matches<'a>(
         &self,
         span: &'a Span,
+        event: Option<&'a span::Event>,
         resource: &'a [KeyValue],
     ) -> Vec<(&'a str, AnyValue)> {
         let mut out = Vec::new();
@@ -771,16 +846,38 @@ impl SpanMetrics {
                 .and_then(|kv| kv.value.clone())
                 .unwrap_or_default()
         };
-        let mut keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
-        keys.sort_unstable();
-        for key in keys.into_iter().filter(|k| matches(k)) {
+        let sorted = |attrs: &'a [KeyValue]| {
+            let mut keys: Vec<&'a str> = attrs.iter().map(|kv| kv.key.as_str()).collect();
+            keys.sort_unstable();
+            keys
+        };
+        for key in sorted(&span.attributes).into_iter().filter(|k| matches(k)) {
             out.push((key, value(&span.attributes, key)));
         }
-        let mut keys: Vec<&str> = resource.iter().map(|kv| kv.key.as_str()).collect();
-        keys.sort_unstable();
-        for key in keys {
-            if !span.attributes.iter().any(|kv| kv.key == key) && matches(key) {
-                out.push((key, value(resource, key)));
+        let on_span = |key: &str| span.attributes.iter().any(|kv| kv.key == key);
+        let event_attrs: &[KeyValue] = event.map_or(&[], |e| &e.attributes);
+        let (events, resources) = (sorted(event_attrs), sorted(resource));
+        // The two sorted lists as one, a name in both taken from the event.
+        let (mut e, mut r) = (0, 0);
+        while e < events.len() || r < resources.len() {
+            let (key, from_event) = match (events.get(e), resources.get(r)) {
+                (Some(&ek), Some(&rk)) if ek < rk => (ek, true),
+                (Some(&ek), Some(&rk)) if ek == rk => {
+                    r += 1;
+                    (ek, true)
+                }
+                (Some(&ek), None) => (ek, true),
+                (_, Some(&rk)) => (rk, false),
+                (None, None) => break,
+            };
+            if from_event {
+                e += 1;
+            } else {
+                r += 1;
+            }
+            if !on_span(key) && matches(key) {
+                let attrs = if from_event { event_attrs } else { resource };
+                out.push((key, value(attrs, key)));
             }
         }
         out
@@ -797,6 +894,8 @@ impl SpanMetrics {
         now: u64,
         overflow: bool,
     ) -> usize {
+        // A series of the events metric, with its own overflow series.
+        let event = key.first() == Some(&EVENT_KEY);
         // The spans of a resource not kept (`overflow`) go to the overflow
         // series, even those of a key the first resource has.
         if let Some(&i) = self.resources[r].by_key.get(&key).filter(|_| !overflow) {
@@ -814,13 +913,20 @@ impl SpanMetrics {
             start: now,
             last_seen: now,
             exemplars: Vec::new(),
+            event,
             bytes,
         };
         if overflow || self.series_count >= self.limit || self.bytes + size > self.max_bytes {
             let rs = &mut self.resources[r];
-            if let Some(i) = rs.overflow {
+            let slot = if event {
+                &mut rs.event_overflow
+            } else {
+                &mut rs.overflow
+            };
+            if let Some(i) = *slot {
                 return i;
             }
+            *slot = Some(rs.series.len());
             // One overflow series per resource, beyond the cap: bounded by
             // the number of resources, which the cap on series bounds too.
             rs.series.push(new(
@@ -833,10 +939,8 @@ impl SpanMetrics {
                 }],
                 0,
             ));
-            let i = rs.series.len() - 1;
-            rs.overflow = Some(i);
             self.series_count += 1;
-            return i;
+            return rs.series.len() - 1;
         }
         self.bytes += size;
         let rs = &mut self.resources[r];
@@ -928,7 +1032,7 @@ impl SpanMetrics {
                     n
                 };
                 let method = self.sampling_method.then_some(extrapolated);
-                let key = self.series_key(service, resource_attrs, span, method);
+                let key = self.series_key(service, resource_attrs, span, None, method);
                 let s = self.series_index(
                     r,
                     key,
@@ -938,6 +1042,7 @@ impl SpanMetrics {
                             resource_attrs,
                             ss.scope.as_ref(),
                             span,
+                            None,
                             method,
                         )
                     },
@@ -949,6 +1054,35 @@ impl SpanMetrics {
                     self.add_exemplar(r, s, span, d);
                 }
                 push(&mut columns, &mut self.column_index, r, s, d, n);
+                // The events metric: each event counted as its span is.
+                if !self.event_dimensions.is_empty() {
+                    for event in &span.events {
+                        let key =
+                            self.series_key(service, resource_attrs, span, Some(event), method);
+                        let s = self.series_index(
+                            r,
+                            key,
+                            |m| {
+                                m.series_attributes(
+                                    service,
+                                    resource_attrs,
+                                    ss.scope.as_ref(),
+                                    span,
+                                    Some(event),
+                                    method,
+                                )
+                            },
+                            now,
+                            overflow,
+                        );
+                        if self.exemplars > 0 {
+                            self.add_exemplar(r, s, span, d);
+                        }
+                        let series = &mut self.resources[r].series[s];
+                        series.calls = series.calls.wrapping_add(n);
+                        series.last_seen = now;
+                    }
+                }
             }
         }
         for c in &mut columns {
@@ -998,7 +1132,7 @@ impl SpanMetrics {
             return;
         }
         let rs = &mut self.resources[r];
-        if rs.overflow == Some(s) {
+        if rs.overflow == Some(s) || rs.event_overflow == Some(s) {
             return;
         }
         let series = &mut rs.series[s];
@@ -1037,6 +1171,9 @@ impl SpanMetrics {
                 if let Some(s) = rs.overflow {
                     delta_keys[r][s] = hash128(&self.delta_hash, rkey, OVERFLOW_KEY);
                 }
+                if let Some(s) = rs.event_overflow {
+                    delta_keys[r][s] = hash128(&self.delta_hash, rkey, EVENT_OVERFLOW_KEY);
+                }
             }
         }
         let temporality = if delta {
@@ -1061,19 +1198,23 @@ impl SpanMetrics {
                     None => series.start,
                 })
                 .collect();
-            let calls = rs
-                .series
-                .iter()
-                .zip(&starts)
-                .map(|(s, &start)| NumberDataPoint {
-                    attributes: s.attributes.clone(),
-                    start_time_unix_nano: start,
-                    time_unix_nano: now,
-                    value: Some(number_data_point::Value::AsInt(s.calls as i64)),
-                    exemplars: stamped(&s.exemplars, now),
-                    ..NumberDataPoint::default()
-                })
-                .collect();
+            // The calls, or (`event`) the events, of each series.
+            let counts = |event: bool| -> Vec<NumberDataPoint> {
+                rs.series
+                    .iter()
+                    .zip(&starts)
+                    .filter(|(s, _)| s.event == event)
+                    .map(|(s, &start)| NumberDataPoint {
+                        attributes: s.attributes.clone(),
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        value: Some(number_data_point::Value::AsInt(s.calls as i64)),
+                        exemplars: stamped(&s.exemplars, now),
+                        ..NumberDataPoint::default()
+                    })
+                    .collect()
+            };
+            let calls = counts(false);
             let mut metrics = vec![Metric {
                 name: metric_name(&self.namespace, "calls"),
                 data: Some(metric::Data::Sum(Sum {
@@ -1088,6 +1229,7 @@ impl SpanMetrics {
                     .series
                     .iter()
                     .zip(&starts)
+                    .filter(|(s, _)| !s.event)
                     .map(|(s, &start)| HistogramDataPoint {
                         attributes: s.attributes.clone(),
                         start_time_unix_nano: start,
@@ -1106,6 +1248,17 @@ impl SpanMetrics {
                     data: Some(metric::Data::Histogram(Histogram {
                         data_points: durations,
                         aggregation_temporality: temporality,
+                    })),
+                    ..Metric::default()
+                });
+            }
+            if !self.event_dimensions.is_empty() {
+                metrics.push(Metric {
+                    name: metric_name(&self.namespace, "events"),
+                    data: Some(metric::Data::Sum(Sum {
+                        data_points: counts(true),
+                        aggregation_temporality: temporality,
+                        is_monotonic: true,
                     })),
                     ..Metric::default()
                 });
@@ -1156,10 +1309,11 @@ impl SpanMetrics {
                 }
                 self.series_count -= gone.removed.len();
                 rs.by_key.retain(|_, i| gone.remap(i));
-                rs.overflow = rs
-                    .overflow
-                    .filter(|i| gone.new_index[*i] != usize::MAX)
-                    .map(|i| gone.new_index[i]);
+                for slot in [&mut rs.overflow, &mut rs.event_overflow] {
+                    *slot = slot
+                        .filter(|i| gone.new_index[*i] != usize::MAX)
+                        .map(|i| gone.new_index[i]);
+                }
             }
         }
         if self.metrics_expiration.is_some() {
@@ -1212,6 +1366,14 @@ fn stamped(exemplars: &[Exemplar], now: u64) -> Vec<Exemplar> {
         })
         .collect()
 }
+
+/// The first byte of a series key of the events metric (no span series key
+/// starts so: keys are UTF-8 text).
+const EVENT_KEY: u8 = 0xfe;
+
+/// The delta start-time cache's key of the events metric's overflow
+/// series.
+const EVENT_OVERFLOW_KEY: &[u8] = &[EVENT_KEY, 0xff];
 
 /// The delta start-time cache's key of the overflow series (no series key
 /// is this: keys are UTF-8 text), and the resource key of the resource
@@ -1549,7 +1711,7 @@ mod tests {
                 continue;
             };
             for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let attrs = m.series_attributes(service, resource, None, s, None);
+                let attrs = m.series_attributes(service, resource, None, s, None, None);
                 let key = (format!("{resource:?}"), format!("{attrs:?}"));
                 let e = t
                     .entry(key)
@@ -2017,7 +2179,13 @@ mod tests {
         rs_seen.sort_unstable();
         assert_eq!(rs_seen, (0..m.resources.len()).collect::<Vec<_>>());
         for rs in &m.resources {
-            let mut seen: Vec<usize> = rs.by_key.values().copied().chain(rs.overflow).collect();
+            let mut seen: Vec<usize> = rs
+                .by_key
+                .values()
+                .copied()
+                .chain(rs.overflow)
+                .chain(rs.event_overflow)
+                .collect();
             seen.sort_unstable();
             assert_eq!(seen, (0..rs.series.len()).collect::<Vec<_>>());
         }
@@ -2311,7 +2479,7 @@ mod tests {
             string_attr("k8s.node", "n1"),
         ];
         let keys: Vec<String> = m
-            .series_attributes("svc", &resource, None, &s, None)
+            .series_attributes("svc", &resource, None, &s, None, None)
             .into_iter()
             .map(|kv| {
                 format!(
@@ -2338,7 +2506,7 @@ mod tests {
                 "k8s.pod.name=p1",
             ]
         );
-        let key = m.series_key("svc", &resource, &s, None);
+        let key = m.series_key("svc", &resource, &s, None, None);
         assert!(key.ends_with(
             b"\0region:eu\0http.method:GET\0http.route:/a\0k8s.node:n1\0k8s.pod.name:p1"
         ));
@@ -2362,6 +2530,123 @@ mod tests {
             let err = b.build().unwrap_err().to_string();
             assert!(err.contains(want), "{err}");
         }
+    }
+
+    #[test]
+    fn span_events_are_counted_per_series_of_the_events_metric() {
+        let mut m = SpanMetrics::builder()
+            .with_dimension("region", None)
+            .with_event_dimension("exception.type", Some("none".into()))
+            .with_cardinality_limit(6)
+            .build()
+            .unwrap();
+        let event = |name: &str, attrs: Vec<KeyValue>| span::Event {
+            name: name.into(),
+            attributes: attrs,
+            ..span::Event::default()
+        };
+        let mut a = span("op", 2, 2, 1, None);
+        a.trace_state = "ot=th:8".into();
+        a.events = vec![
+            event(
+                "exception",
+                vec![
+                    string_attr("exception.type", "IOError"),
+                    string_attr("region", "eu"),
+                ],
+            ),
+            event("exception", vec![string_attr("exception.type", "IOError")]),
+            event("log", vec![]),
+        ];
+        // The span's own `region` comes before the event's.
+        let mut b = span("op", 2, 2, 1, None);
+        b.attributes = vec![string_attr("region", "us")];
+        b.events = vec![event(
+            "exception",
+            vec![
+                string_attr("exception.type", "IOError"),
+                string_attr("region", "eu"),
+            ],
+        )];
+        let mut req = batch(vec![("svc", vec![a, b])]);
+        req.resource_spans[0]
+            .resource
+            .as_mut()
+            .unwrap()
+            .attributes
+            .push(string_attr("region", "ap"));
+        m.process_at(&req, SECOND);
+        check_state(&m);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 2 * SECOND);
+        let ms = &out[0].scope_metrics[0].metrics;
+        assert_eq!(ms.len(), 3);
+        assert_eq!(ms[2].name, "traces.span.metrics.events");
+        let Some(metric::Data::Sum(events)) = &ms[2].data else {
+            panic!("{:?}", ms[2])
+        };
+        let mut got: Vec<(String, i64)> = events
+            .data_points
+            .iter()
+            .map(|p| {
+                let text = |k: &str| {
+                    find(&p.attributes, k)
+                        .map(super::super::as_text)
+                        .unwrap_or_default()
+                };
+                let Some(number_data_point::Value::AsInt(n)) = p.value else {
+                    panic!()
+                };
+                (format!("{} {}", text("region"), text("exception.type")), n)
+            })
+            .collect();
+        got.sort();
+        // Span `a` counts twice (a threshold of 1/2): its event with an
+        // `eu` region, its other exception and its log event (with the
+        // resource's `ap` and the default type); span `b` once.
+        assert_eq!(
+            got,
+            [
+                ("ap IOError".to_owned(), 2),
+                ("ap none".to_owned(), 2),
+                ("eu IOError".to_owned(), 2),
+                ("us IOError".to_owned(), 1),
+            ]
+        );
+        // Calls are still counted per span.
+        let Some(metric::Data::Sum(calls)) = &ms[0].data else {
+            panic!()
+        };
+        assert_eq!(calls.data_points.len(), 2);
+        // Past the cap (6 series: 2 of calls, 4 of events), events of new
+        // series go to the events' overflow series.
+        let mut c = span("other", 2, 2, 1, None);
+        c.events = vec![event("exception", vec![])];
+        m.process_at(&batch(vec![("svc", vec![c])]), 3 * SECOND);
+        check_state(&m);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 4 * SECOND);
+        let ms = &out[0].scope_metrics[0].metrics;
+        let overflowed = |i: usize| {
+            let Some(metric::Data::Sum(sum)) = &ms[i].data else {
+                panic!()
+            };
+            sum.data_points
+                .iter()
+                .filter(|p| {
+                    p.attributes
+                        .iter()
+                        .any(|kv| kv.key == "otel.metric.overflow")
+                })
+                .count()
+        };
+        assert_eq!((overflowed(0), overflowed(2)), (1, 1));
+        // Event dimensions are checked as the connector checks them.
+        let err = SpanMetrics::builder()
+            .with_event_dimension("span.name", None)
+            .build()
+            .unwrap_err();
+        assert_eq!(err, SpanMetricsError::Duplicate("span.name".into()));
     }
 
     #[test]
@@ -2519,7 +2804,7 @@ mod tests {
                             }
                             resources.insert(rkey.clone(), now);
                             for s in spans {
-                                let attrs = m.series_attributes(service_name(resource).unwrap(), resource, None, s, None);
+                                let attrs = m.series_attributes(service_name(resource).unwrap(), resource, None, s, None, None);
                                 let e = series
                                     .entry((rkey.clone(), format!("{attrs:?}")))
                                     .or_insert(ModelSeries { calls: 0, start: now, last_seen: now });
