@@ -56,7 +56,8 @@
 //! `exemplars = { enabled = true, max_per_data_point = 5 }`,
 //! `histogram_unit` (`"ms"` or `"s"`), `histogram_disable`,
 //! `enable_metrics_sampling_method`, `resource_metrics_key_attributes`,
-//! `events = { enabled = true, dimensions = [{ name = "...", default = "..." }] }` (see
+//! `events = { enabled = true, dimensions = [{ name = "...", default = "..." }] }`,
+//! `calls_dimensions`, `histogram_dimensions` (named, as `dimensions`) (see
 //! [`crate::processor::spanmetrics`]). `attributes` keys: `actions`, each with `key`, `action`, `value`,
 //! `from_attribute`, `default_value`, `pattern`, `converted_type` (an empty
 //! `from_attribute`, `pattern` or `converted_type` is not given, as in the
@@ -206,6 +207,10 @@ struct SpanMetricsToml {
     #[serde(default)]
     resource_metrics_key_attributes: Vec<String>,
     events: Option<EventsToml>,
+    #[serde(default)]
+    calls_dimensions: Vec<DimensionToml>,
+    #[serde(default)]
+    histogram_dimensions: Vec<DimensionToml>,
 }
 
 #[derive(Deserialize)]
@@ -741,6 +746,25 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                     .with_sampling_method(c.enable_metrics_sampling_method);
                 for name in c.resource_metrics_key_attributes {
                     b = b.with_resource_key_attribute(name);
+                }
+                for (key, dims) in [
+                    ("calls_dimensions", c.calls_dimensions),
+                    ("histogram_dimensions", c.histogram_dimensions),
+                ] {
+                    for d in dims {
+                        let (Some(name), None) = (d.name, d.glob) else {
+                            return Err(invalid(
+                                &e,
+                                key,
+                                "each dimension sets a `name` (glob dimensions are supported in `dimensions` only)",
+                            ));
+                        };
+                        b = if key == "calls_dimensions" {
+                            b.with_calls_dimension(name, d.default)
+                        } else {
+                            b.with_duration_dimension(name, d.default)
+                        };
+                    }
                 }
                 if let Some(events) = c.events.filter(|x| x.enabled) {
                     if events.dimensions.is_empty() {

@@ -2557,6 +2557,14 @@ fn span_metrics_match_the_collector() {
             DIMS,
         ),
         (", histogram: {disable: true}", "histogram_disable = true\n", "", DIMS),
+        // Calls- and duration-only dimensions: the two metrics in series
+        // of their own.
+        (
+            ", calls_dimensions: [{name: env}], histogram: {dimensions: [{name: region, default: nowhere}]}",
+            "calls_dimensions = [{ name = \"env\" }]\nhistogram_dimensions = [{ name = \"region\", default = \"nowhere\" }]\n",
+            "",
+            ("{name: http.method, default: GET}, {name: code}", "{ name = \"http.method\", default = \"GET\" }, { name = \"code\" }"),
+        ),
         // The events metric: by exception type (`none` by default), the
         // `region` dimension taken from the event where the span has none.
         (

@@ -66,12 +66,16 @@
 //! With [`SpanMetricsBuilder::with_event_dimension`], a third metric,
 //! `{namespace}.events`, counts span events, as the connector's `events`.
 //!
+//! [`SpanMetricsBuilder::with_calls_dimension`] and
+//! [`SpanMetricsBuilder::with_duration_dimension`] are the connector's
+//! `calls_dimensions` and `histogram.dimensions`: with either, the calls
+//! and the durations are counted in series of their own.
+//!
 //! Spans are never dropped. Differences from the connector: no exponential
-//! histograms, no glob event dimensions, a cardinality cap and a
+//! histograms, no glob event, calls or duration dimensions, a cardinality cap and a
 //! byte bound by default (the connector has no cap unless one is
 //! configured), no `collector.instance.id` attribute (the connector's beta
 //! feature gate adds it to every series: there is no Collector here), no
-//! calls- or histogram-only dimensions, no
 //! `resource_metrics_cache_size` (resources are bounded with the series
 //! by the cap and the byte bound). Reports are taken when the
 //! program running the chain asks (`otlp-exporter`'s exporters: at most
@@ -226,6 +230,8 @@ pub struct SpanMetricsBuilder {
     dimensions: Vec<(String, Option<String>)>,
     globs: Vec<String>,
     event_dimensions: Vec<(String, Option<String>)>,
+    calls_dimensions: Vec<(String, Option<String>)>,
+    duration_dimensions: Vec<(String, Option<String>)>,
     exclude: Vec<String>,
     scopes: Vec<String>,
     buckets: Vec<f64>,
@@ -274,6 +280,29 @@ impl SpanMetricsBuilder {
         default: Option<String>,
     ) -> Self {
         self.event_dimensions.push((name.into(), default));
+        self
+    }
+
+    /// Adds a dimension of the `calls` metric only, as the connector's
+    /// `calls_dimensions`: with calls- or duration-only dimensions, the
+    /// two metrics have series of their own.
+    pub fn with_calls_dimension(
+        mut self,
+        name: impl Into<String>,
+        default: Option<String>,
+    ) -> Self {
+        self.calls_dimensions.push((name.into(), default));
+        self
+    }
+
+    /// Adds a dimension of the `duration` metric only, as the connector's
+    /// `histogram.dimensions`.
+    pub fn with_duration_dimension(
+        mut self,
+        name: impl Into<String>,
+        default: Option<String>,
+    ) -> Self {
+        self.duration_dimensions.push((name.into(), default));
         self
     }
 
@@ -434,17 +463,24 @@ impl SpanMetricsBuilder {
         if self.dimensions.iter().any(|(n, _)| n.is_empty()) {
             return Err(SpanMetricsError::Empty("a dimension name"));
         }
-        if self.event_dimensions.iter().any(|(n, _)| n.is_empty()) {
-            return Err(SpanMetricsError::Empty("an event dimension name"));
-        }
-        // The event dimensions are checked on their own, as there.
-        let mut event_names: Vec<&str> = STANDARD.to_vec();
-        event_names.push("collector.instance.id");
-        for (n, _) in &self.event_dimensions {
-            if event_names.contains(&n.as_str()) {
-                return Err(SpanMetricsError::Duplicate(n.clone()));
+        // The event, calls and duration dimensions are each checked on
+        // their own, as there.
+        for list in [
+            &self.event_dimensions,
+            &self.calls_dimensions,
+            &self.duration_dimensions,
+        ] {
+            if list.iter().any(|(n, _)| n.is_empty()) {
+                return Err(SpanMetricsError::Empty("a dimension name"));
             }
-            event_names.push(n);
+            let mut names: Vec<&str> = STANDARD.to_vec();
+            names.push("collector.instance.id");
+            for (n, _) in list {
+                if names.contains(&n.as_str()) {
+                    return Err(SpanMetricsError::Duplicate(n.clone()));
+                }
+                names.push(n);
+            }
         }
         // As the connector validates them (with its `collector.instance.id`).
         let mut names: Vec<&str> = STANDARD.to_vec();
@@ -481,6 +517,8 @@ impl SpanMetricsBuilder {
             dimensions: self.dimensions,
             globs,
             event_dimensions: self.event_dimensions,
+            calls_dimensions: self.calls_dimensions,
+            duration_dimensions: self.duration_dimensions,
             standard,
             scopes: self.scopes,
             buckets: Buckets::new(bounds)?,
@@ -522,8 +560,8 @@ struct Series {
     last_seen: u64,
     /// Exemplars since the last report.
     exemplars: Vec<Exemplar>,
-    /// A series of the events metric (its `calls` count events).
-    event: bool,
+    /// Which metrics it is a series of.
+    kind: Kind,
     /// The bytes it adds to [`SpanMetrics::bytes`].
     bytes: usize,
 }
@@ -534,10 +572,8 @@ struct ResourceSeries {
     resource: Resource,
     series: Vec<Series>,
     by_key: HashMap<Vec<u8>, usize>,
-    /// Index of the overflow series, once there is one.
-    overflow: Option<usize>,
-    /// Index of the events metric's overflow series, once there is one.
-    event_overflow: Option<usize>,
+    /// Index of the overflow series of each [`Kind`], once there is one.
+    overflows: [Option<usize>; 4],
     /// When spans of it last came.
     last_seen: u64,
     /// The bytes it adds to [`SpanMetrics::bytes`] besides its series'.
@@ -552,6 +588,10 @@ pub struct SpanMetrics {
     globs: Vec<Glob>,
     /// The events metric's own dimensions (none: no events metric).
     event_dimensions: Vec<(String, Option<String>)>,
+    /// The calls and duration metrics' own dimensions (with either, each
+    /// metric has series of its own).
+    calls_dimensions: Vec<(String, Option<String>)>,
+    duration_dimensions: Vec<(String, Option<String>)>,
     /// Which of [`STANDARD`] each series has.
     standard: [bool; 4],
     /// Scopes whose name (and version) are attributes of their series.
@@ -613,6 +653,8 @@ impl SpanMetrics {
             dimensions: Vec::new(),
             globs: Vec::new(),
             event_dimensions: Vec::new(),
+            calls_dimensions: Vec::new(),
+            duration_dimensions: Vec::new(),
             exclude: Vec::new(),
             scopes: Vec::new(),
             buckets: DEFAULT_BUCKETS_MS.to_vec(),
@@ -645,8 +687,7 @@ impl SpanMetrics {
             resource,
             series: Vec::new(),
             by_key: HashMap::new(),
-            overflow: None,
-            event_overflow: None,
+            overflows: [None; 4],
             last_seen: now,
             bytes,
         });
@@ -708,13 +749,12 @@ impl SpanMetrics {
         service: &str,
         resource: &[KeyValue],
         span: &Span,
+        kind: Kind,
         event: Option<&span::Event>,
         method: Option<bool>,
     ) -> Vec<u8> {
         let mut key = Vec::new();
-        if event.is_some() {
-            key.push(EVENT_KEY);
-        }
+        key.extend(kind.prefix());
         for (i, value) in Self::standard(service, span).into_iter().enumerate() {
             if self.standard[i] {
                 if i > 0 {
@@ -741,13 +781,9 @@ impl SpanMetrics {
         for (name, value) in self.glob_matches(span, event, resource) {
             add(&mut key, name, &value);
         }
-        if event.is_some() {
-            for (name, default) in &self.event_dimensions {
-                if let Some(value) =
-                    Self::dimension(span, event, resource, name, default.as_deref())
-                {
-                    add(&mut key, name, &value);
-                }
+        for (name, default) in self.own_dimensions(kind) {
+            if let Some(value) = Self::dimension(span, event, resource, name, default.as_deref()) {
+                add(&mut key, name, &value);
             }
         }
         if let Some(extrapolated) = method {
@@ -765,6 +801,7 @@ impl SpanMetrics {
         resource: &[KeyValue],
         scope: Option<&InstrumentationScope>,
         span: &Span,
+        kind: Kind,
         event: Option<&span::Event>,
         method: Option<bool>,
     ) -> Vec<KeyValue> {
@@ -811,16 +848,22 @@ impl SpanMetrics {
         for (name, value) in self.glob_matches(span, event, resource) {
             put(&mut out, name, value);
         }
-        if event.is_some() {
-            for (name, default) in &self.event_dimensions {
-                if let Some(value) =
-                    Self::dimension(span, event, resource, name, default.as_deref())
-                {
-                    put(&mut out, name, value.into_owned());
-                }
+        for (name, default) in self.own_dimensions(kind) {
+            if let Some(value) = Self::dimension(span, event, resource, name, default.as_deref()) {
+                put(&mut out, name, value.into_owned());
             }
         }
         out
+    }
+
+    /// The dimensions of one metric's series only, after the common ones.
+    fn own_dimensions(&self, kind: Kind) -> &[(String, Option<String>)] {
+        match kind {
+            Kind::Span => &[],
+            Kind::Calls => &self.calls_dimensions,
+            Kind::Duration => &self.duration_dimensions,
+            Kind::Event => &self.event_dimensions,
+        }
     }
 
     /// The attributes the glob dimensions take, as the connector visits
@@ -894,8 +937,8 @@ impl SpanMetrics {
         now: u64,
         overflow: bool,
     ) -> usize {
-        // A series of the events metric, with its own overflow series.
-        let event = key.first() == Some(&EVENT_KEY);
+        // Each kind has an overflow series of its own.
+        let kind = Kind::of(&key);
         // The spans of a resource not kept (`overflow`) go to the overflow
         // series, even those of a key the first resource has.
         if let Some(&i) = self.resources[r].by_key.get(&key).filter(|_| !overflow) {
@@ -908,21 +951,24 @@ impl SpanMetrics {
         let new = |attributes, bytes| Series {
             attributes,
             calls: 0,
-            bucket_counts: vec![0; if self.histogram { buckets } else { 0 }],
+            bucket_counts: vec![
+                0;
+                if self.histogram && kind.duration() {
+                    buckets
+                } else {
+                    0
+                }
+            ],
             sum_ms: 0.0,
             start: now,
             last_seen: now,
             exemplars: Vec::new(),
-            event,
+            kind,
             bytes,
         };
         if overflow || self.series_count >= self.limit || self.bytes + size > self.max_bytes {
             let rs = &mut self.resources[r];
-            let slot = if event {
-                &mut rs.event_overflow
-            } else {
-                &mut rs.overflow
-            };
+            let slot = &mut rs.overflows[kind as usize];
             if let Some(i) = *slot {
                 return i;
             }
@@ -1032,33 +1078,56 @@ impl SpanMetrics {
                     n
                 };
                 let method = self.sampling_method.then_some(extrapolated);
-                let key = self.series_key(service, resource_attrs, span, None, method);
-                let s = self.series_index(
-                    r,
-                    key,
-                    |m| {
-                        m.series_attributes(
-                            service,
-                            resource_attrs,
-                            ss.scope.as_ref(),
-                            span,
-                            None,
-                            method,
-                        )
-                    },
-                    now,
-                    overflow,
-                );
                 let d = self.unit.duration(span);
-                if self.exemplars > 0 {
-                    self.add_exemplar(r, s, span, d);
+                // Calls and durations in one series, or (with calls- or
+                // duration-only dimensions) each in series of its own: the
+                // calls counted here, the durations in a column.
+                let split =
+                    !(self.calls_dimensions.is_empty() && self.duration_dimensions.is_empty());
+                for kind in [Kind::Span, Kind::Calls, Kind::Duration] {
+                    if (kind == Kind::Span) == split {
+                        continue;
+                    }
+                    let key = self.series_key(service, resource_attrs, span, kind, None, method);
+                    let s = self.series_index(
+                        r,
+                        key,
+                        |m| {
+                            m.series_attributes(
+                                service,
+                                resource_attrs,
+                                ss.scope.as_ref(),
+                                span,
+                                kind,
+                                None,
+                                method,
+                            )
+                        },
+                        now,
+                        overflow,
+                    );
+                    if self.exemplars > 0 {
+                        self.add_exemplar(r, s, span, d);
+                    }
+                    if kind == Kind::Calls {
+                        let series = &mut self.resources[r].series[s];
+                        series.calls = series.calls.wrapping_add(n);
+                        series.last_seen = now;
+                    } else {
+                        push(&mut columns, &mut self.column_index, r, s, d, n);
+                    }
                 }
-                push(&mut columns, &mut self.column_index, r, s, d, n);
                 // The events metric: each event counted as its span is.
                 if !self.event_dimensions.is_empty() {
                     for event in &span.events {
-                        let key =
-                            self.series_key(service, resource_attrs, span, Some(event), method);
+                        let key = self.series_key(
+                            service,
+                            resource_attrs,
+                            span,
+                            Kind::Event,
+                            Some(event),
+                            method,
+                        );
                         let s = self.series_index(
                             r,
                             key,
@@ -1068,6 +1137,7 @@ impl SpanMetrics {
                                     resource_attrs,
                                     ss.scope.as_ref(),
                                     span,
+                                    Kind::Event,
                                     Some(event),
                                     method,
                                 )
@@ -1132,7 +1202,7 @@ impl SpanMetrics {
             return;
         }
         let rs = &mut self.resources[r];
-        if rs.overflow == Some(s) || rs.event_overflow == Some(s) {
+        if rs.overflows.contains(&Some(s)) {
             return;
         }
         let series = &mut rs.series[s];
@@ -1168,11 +1238,16 @@ impl SpanMetrics {
                 for (skey, &s) in &rs.by_key {
                     delta_keys[r][s] = hash128(&self.delta_hash, rkey, skey);
                 }
-                if let Some(s) = rs.overflow {
-                    delta_keys[r][s] = hash128(&self.delta_hash, rkey, OVERFLOW_KEY);
-                }
-                if let Some(s) = rs.event_overflow {
-                    delta_keys[r][s] = hash128(&self.delta_hash, rkey, EVENT_OVERFLOW_KEY);
+                for kind in Kind::ALL {
+                    if let Some(s) = rs.overflows[kind as usize] {
+                        // The kind's prefix, then a byte no key has there.
+                        let key: Vec<u8> = kind
+                            .prefix()
+                            .into_iter()
+                            .chain(OVERFLOW_KEY.iter().copied())
+                            .collect();
+                        delta_keys[r][s] = hash128(&self.delta_hash, rkey, &key);
+                    }
                 }
             }
         }
@@ -1198,12 +1273,19 @@ impl SpanMetrics {
                     None => series.start,
                 })
                 .collect();
-            // The calls, or (`event`) the events, of each series.
-            let counts = |event: bool| -> Vec<NumberDataPoint> {
+            // The calls, or (`events`) the events, of the series that count
+            // them.
+            let counts = |events: bool| -> Vec<NumberDataPoint> {
                 rs.series
                     .iter()
                     .zip(&starts)
-                    .filter(|(s, _)| s.event == event)
+                    .filter(|(s, _)| {
+                        if events {
+                            s.kind == Kind::Event
+                        } else {
+                            s.kind.calls()
+                        }
+                    })
                     .map(|(s, &start)| NumberDataPoint {
                         attributes: s.attributes.clone(),
                         start_time_unix_nano: start,
@@ -1229,7 +1311,7 @@ impl SpanMetrics {
                     .series
                     .iter()
                     .zip(&starts)
-                    .filter(|(s, _)| !s.event)
+                    .filter(|(s, _)| s.kind.duration())
                     .map(|(s, &start)| HistogramDataPoint {
                         attributes: s.attributes.clone(),
                         start_time_unix_nano: start,
@@ -1309,7 +1391,7 @@ impl SpanMetrics {
                 }
                 self.series_count -= gone.removed.len();
                 rs.by_key.retain(|_, i| gone.remap(i));
-                for slot in [&mut rs.overflow, &mut rs.event_overflow] {
+                for slot in &mut rs.overflows {
                     *slot = slot
                         .filter(|i| gone.new_index[*i] != usize::MAX)
                         .map(|i| gone.new_index[i]);
@@ -1367,13 +1449,54 @@ fn stamped(exemplars: &[Exemplar], now: u64) -> Vec<Exemplar> {
         .collect()
 }
 
-/// The first byte of a series key of the events metric (no span series key
-/// starts so: keys are UTF-8 text).
-const EVENT_KEY: u8 = 0xfe;
+/// Which metrics a series is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Calls and duration (without calls- or duration-only dimensions).
+    Span = 0,
+    /// Calls only.
+    Calls = 1,
+    /// Duration only.
+    Duration = 2,
+    /// The events metric (its `calls` count events).
+    Event = 3,
+}
 
-/// The delta start-time cache's key of the events metric's overflow
-/// series.
-const EVENT_OVERFLOW_KEY: &[u8] = &[EVENT_KEY, 0xff];
+impl Kind {
+    /// The first byte of the series keys of this kind (none for
+    /// [`Kind::Span`]: no span series key starts with a byte from 0xfc up,
+    /// as keys are UTF-8 text).
+    fn prefix(self) -> Option<u8> {
+        match self {
+            Kind::Span => None,
+            Kind::Calls => Some(0xfd),
+            Kind::Duration => Some(0xfc),
+            Kind::Event => Some(0xfe),
+        }
+    }
+
+    /// The kind of a series key.
+    fn of(key: &[u8]) -> Kind {
+        match key.first() {
+            Some(0xfd) => Kind::Calls,
+            Some(0xfc) => Kind::Duration,
+            Some(0xfe) => Kind::Event,
+            _ => Kind::Span,
+        }
+    }
+
+    /// Whether its series count calls (else durations or events only).
+    fn calls(self) -> bool {
+        matches!(self, Kind::Span | Kind::Calls)
+    }
+
+    /// Whether its series hold a duration histogram.
+    fn duration(self) -> bool {
+        matches!(self, Kind::Span | Kind::Duration)
+    }
+
+    const ALL: [Kind; 4] = [Kind::Span, Kind::Calls, Kind::Duration, Kind::Event];
+}
 
 /// The delta start-time cache's key of the overflow series (no series key
 /// is this: keys are UTF-8 text), and the resource key of the resource
@@ -1711,7 +1834,7 @@ mod tests {
                 continue;
             };
             for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let attrs = m.series_attributes(service, resource, None, s, None, None);
+                let attrs = m.series_attributes(service, resource, None, s, Kind::Span, None, None);
                 let key = (format!("{resource:?}"), format!("{attrs:?}"));
                 let e = t
                     .entry(key)
@@ -2183,8 +2306,7 @@ mod tests {
                 .by_key
                 .values()
                 .copied()
-                .chain(rs.overflow)
-                .chain(rs.event_overflow)
+                .chain(rs.overflows.iter().flatten().copied())
                 .collect();
             seen.sort_unstable();
             assert_eq!(seen, (0..rs.series.len()).collect::<Vec<_>>());
@@ -2479,7 +2601,7 @@ mod tests {
             string_attr("k8s.node", "n1"),
         ];
         let keys: Vec<String> = m
-            .series_attributes("svc", &resource, None, &s, None, None)
+            .series_attributes("svc", &resource, None, &s, Kind::Span, None, None)
             .into_iter()
             .map(|kv| {
                 format!(
@@ -2506,7 +2628,7 @@ mod tests {
                 "k8s.pod.name=p1",
             ]
         );
-        let key = m.series_key("svc", &resource, &s, None, None);
+        let key = m.series_key("svc", &resource, &s, Kind::Span, None, None);
         assert!(key.ends_with(
             b"\0region:eu\0http.method:GET\0http.route:/a\0k8s.node:n1\0k8s.pod.name:p1"
         ));
@@ -2647,6 +2769,80 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err, SpanMetricsError::Duplicate("span.name".into()));
+    }
+
+    #[test]
+    fn calls_and_durations_apart_with_their_own_dimensions() {
+        let mut m = SpanMetrics::builder()
+            .with_calls_dimension("region", None)
+            .with_duration_dimension("code", Some("none".into()))
+            .build()
+            .unwrap();
+        let mut spans = Vec::new();
+        for (region, code, ms) in [("eu", "200", 3), ("us", "200", 120), ("eu", "500", 3)] {
+            let mut s = span("op", 2, 0, ms, None);
+            s.attributes = vec![string_attr("region", region), string_attr("code", code)];
+            spans.push(s);
+        }
+        m.process_at(&batch(vec![("svc", spans)]), SECOND);
+        check_state(&m);
+        let mut out = Vec::new();
+        m.take_metrics_at(&mut out, 2 * SECOND);
+        let ms = &out[0].scope_metrics[0].metrics;
+        let (Some(metric::Data::Sum(calls)), Some(metric::Data::Histogram(h))) =
+            (&ms[0].data, &ms[1].data)
+        else {
+            panic!("calls then duration");
+        };
+        let text = |attrs: &[KeyValue], k: &str| find(attrs, k).map(super::super::as_text);
+        let mut c: Vec<(Option<String>, Option<String>, i64)> = calls
+            .data_points
+            .iter()
+            .map(|p| {
+                let Some(number_data_point::Value::AsInt(n)) = p.value else {
+                    panic!()
+                };
+                (
+                    text(&p.attributes, "region"),
+                    text(&p.attributes, "code"),
+                    n,
+                )
+            })
+            .collect();
+        c.sort();
+        assert_eq!(
+            c,
+            [(Some("eu".into()), None, 2), (Some("us".into()), None, 1)]
+        );
+        let mut d: Vec<(Option<String>, Option<String>, u64, Vec<u64>)> = h
+            .data_points
+            .iter()
+            .map(|p| {
+                (
+                    text(&p.attributes, "region"),
+                    text(&p.attributes, "code"),
+                    p.count,
+                    p.bucket_counts.clone(),
+                )
+            })
+            .collect();
+        d.sort();
+        let bucket = |i: usize| {
+            let mut b = vec![0; DEFAULT_BUCKETS_MS.len() + 1];
+            b[i] = 1;
+            b
+        };
+        assert_eq!(
+            d,
+            [
+                (None, Some("200".into()), 2, {
+                    let mut b = bucket(1);
+                    b[7] = 1;
+                    b
+                }),
+                (None, Some("500".into()), 1, bucket(1)),
+            ]
+        );
     }
 
     #[test]
@@ -2804,7 +3000,7 @@ mod tests {
                             }
                             resources.insert(rkey.clone(), now);
                             for s in spans {
-                                let attrs = m.series_attributes(service_name(resource).unwrap(), resource, None, s, None, None);
+                                let attrs = m.series_attributes(service_name(resource).unwrap(), resource, None, s, Kind::Span, None, None);
                                 let e = series
                                     .entry((rkey.clone(), format!("{attrs:?}")))
                                     .or_insert(ModelSeries { calls: 0, start: now, last_seen: now });
