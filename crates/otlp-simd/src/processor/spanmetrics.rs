@@ -740,19 +740,18 @@ impl SpanMetrics {
     /// others each after a NUL) and, after a NUL each, `name:value` of the
     /// dimensions, values as text (pdata's `AsString`; an int 5 and a
     /// string "5" are one series, whose attributes are those of its first
-    /// span). The scope is not part of it. With `event`, the key of the
-    /// event's series of the events metric: [`EVENT_KEY`] first, the
-    /// dimensions looked up in the event's attributes too, then the event
-    /// dimensions.
-    fn series_key(
-        &self,
-        service: &str,
-        resource: &[KeyValue],
-        span: &Span,
-        kind: Kind,
-        event: Option<&span::Event>,
-        method: Option<bool>,
-    ) -> Vec<u8> {
+    /// span). The scope is not part of it. Other kinds than
+    /// [`Kind::Span`] start with their prefix and end with their own
+    /// dimensions; with `event`, the dimensions are looked up in the
+    /// event's attributes too.
+    fn series_key(&self, of: &Of<'_>, kind: Kind, event: Option<&span::Event>) -> Vec<u8> {
+        let Of {
+            service,
+            resource,
+            span,
+            method,
+            ..
+        } = *of;
         let mut key = Vec::new();
         key.extend(kind.prefix());
         for (i, value) in Self::standard(service, span).into_iter().enumerate() {
@@ -794,17 +793,20 @@ impl SpanMetrics {
     }
 
     /// The attributes of a new series, in order (made once per series);
-    /// with `event`, of the event's series of the events metric.
+    /// of `kind`, with `event` of the event's series of the events metric.
     fn series_attributes(
         &self,
-        service: &str,
-        resource: &[KeyValue],
-        scope: Option<&InstrumentationScope>,
-        span: &Span,
+        of: &Of<'_>,
         kind: Kind,
         event: Option<&span::Event>,
-        method: Option<bool>,
     ) -> Vec<KeyValue> {
+        let Of {
+            service,
+            resource,
+            scope,
+            span,
+            method,
+        } = *of;
         let mut out = Vec::with_capacity(6 + self.dimensions.len());
         for (i, (name, value)) in STANDARD
             .iter()
@@ -1084,25 +1086,22 @@ impl SpanMetrics {
                 // calls counted here, the durations in a column.
                 let split =
                     !(self.calls_dimensions.is_empty() && self.duration_dimensions.is_empty());
+                let of = Of {
+                    service,
+                    resource: resource_attrs,
+                    scope: ss.scope.as_ref(),
+                    span,
+                    method,
+                };
                 for kind in [Kind::Span, Kind::Calls, Kind::Duration] {
                     if (kind == Kind::Span) == split {
                         continue;
                     }
-                    let key = self.series_key(service, resource_attrs, span, kind, None, method);
+                    let key = self.series_key(&of, kind, None);
                     let s = self.series_index(
                         r,
                         key,
-                        |m| {
-                            m.series_attributes(
-                                service,
-                                resource_attrs,
-                                ss.scope.as_ref(),
-                                span,
-                                kind,
-                                None,
-                                method,
-                            )
-                        },
+                        |m| m.series_attributes(&of, kind, None),
                         now,
                         overflow,
                     );
@@ -1120,28 +1119,11 @@ impl SpanMetrics {
                 // The events metric: each event counted as its span is.
                 if !self.event_dimensions.is_empty() {
                     for event in &span.events {
-                        let key = self.series_key(
-                            service,
-                            resource_attrs,
-                            span,
-                            Kind::Event,
-                            Some(event),
-                            method,
-                        );
+                        let key = self.series_key(&of, Kind::Event, Some(event));
                         let s = self.series_index(
                             r,
                             key,
-                            |m| {
-                                m.series_attributes(
-                                    service,
-                                    resource_attrs,
-                                    ss.scope.as_ref(),
-                                    span,
-                                    Kind::Event,
-                                    Some(event),
-                                    method,
-                                )
-                            },
+                            |m| m.series_attributes(&of, Kind::Event, Some(event)),
                             now,
                             overflow,
                         );
@@ -1447,6 +1429,17 @@ fn stamped(exemplars: &[Exemplar], now: u64) -> Vec<Exemplar> {
             ..e.clone()
         })
         .collect()
+}
+
+/// A span and what its series are made of.
+#[derive(Clone, Copy)]
+struct Of<'a> {
+    service: &'a str,
+    resource: &'a [KeyValue],
+    scope: Option<&'a InstrumentationScope>,
+    span: &'a Span,
+    /// `sampling.method` (extrapolated or not), when series have it.
+    method: Option<bool>,
 }
 
 /// Which metrics a series is of.
@@ -1834,7 +1827,17 @@ mod tests {
                 continue;
             };
             for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let attrs = m.series_attributes(service, resource, None, s, Kind::Span, None, None);
+                let attrs = m.series_attributes(
+                    &Of {
+                        service,
+                        resource,
+                        scope: None,
+                        span: s,
+                        method: None,
+                    },
+                    Kind::Span,
+                    None,
+                );
                 let key = (format!("{resource:?}"), format!("{attrs:?}"));
                 let e = t
                     .entry(key)
@@ -2600,8 +2603,15 @@ mod tests {
             string_attr("http.method", "resource's"),
             string_attr("k8s.node", "n1"),
         ];
+        let of = Of {
+            service: "svc",
+            resource: &resource,
+            scope: None,
+            span: &s,
+            method: None,
+        };
         let keys: Vec<String> = m
-            .series_attributes("svc", &resource, None, &s, Kind::Span, None, None)
+            .series_attributes(&of, Kind::Span, None)
             .into_iter()
             .map(|kv| {
                 format!(
@@ -2628,7 +2638,7 @@ mod tests {
                 "k8s.pod.name=p1",
             ]
         );
-        let key = m.series_key("svc", &resource, &s, Kind::Span, None, None);
+        let key = m.series_key(&of, Kind::Span, None);
         assert!(key.ends_with(
             b"\0region:eu\0http.method:GET\0http.route:/a\0k8s.node:n1\0k8s.pod.name:p1"
         ));
@@ -2814,7 +2824,9 @@ mod tests {
             c,
             [(Some("eu".into()), None, 2), (Some("us".into()), None, 1)]
         );
-        let mut d: Vec<(Option<String>, Option<String>, u64, Vec<u64>)> = h
+        // (region, code, count, buckets)
+        type Point = (Option<String>, Option<String>, u64, Vec<u64>);
+        let mut d: Vec<Point> = h
             .data_points
             .iter()
             .map(|p| {
@@ -3000,7 +3012,7 @@ mod tests {
                             }
                             resources.insert(rkey.clone(), now);
                             for s in spans {
-                                let attrs = m.series_attributes(service_name(resource).unwrap(), resource, None, s, Kind::Span, None, None);
+                                let attrs = m.series_attributes(&Of { service: service_name(resource).unwrap(), resource, scope: None, span: s, method: None }, Kind::Span, None);
                                 let e = series
                                     .entry((rkey.clone(), format!("{attrs:?}")))
                                     .or_insert(ModelSeries { calls: 0, start: now, last_seen: now });
