@@ -46,6 +46,7 @@
 pub mod client;
 pub mod receiver;
 
+mod pem;
 mod protocol;
 mod rpc;
 pub mod srt;

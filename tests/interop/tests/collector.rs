@@ -452,6 +452,23 @@ fn as_collector_forwards(request: &ExportRequest) -> ExportRequest {
     r
 }
 
+/// A Collector forwarding to `exporters`, a runtime and a gRPC client of
+/// the Collector; `None` when the Collector is skipped.
+fn collector_with_client(
+    exporters: &[Exporter],
+) -> Option<(Collector, tokio::runtime::Runtime, OtlpClient)> {
+    let collector = Collector::start_or_skip(exporters)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
+        .with_endpoint(collector.grpc_endpoint())
+        .build()
+        .unwrap();
+    Some((collector, rt, client))
+}
+
 /// The Collector's `otlp_grpc` and `otlp_http` (proto and json) exporters,
 /// one per compression, all fed by the same requests: each delivers every
 /// request to our receiver, decoded exactly.
@@ -481,17 +498,9 @@ fn collector_exporters_reach_our_receiver_with_every_compression() {
             expected.insert(id, (ReceiverProtocol::Http, format, encoding));
         }
     }
-    let Some(collector) = Collector::start_or_skip(&exporters) else {
+    let Some((collector, rt, client)) = collector_with_client(&exporters) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
-        .with_endpoint(collector.grpc_endpoint())
-        .build()
-        .unwrap();
     for signal in Signal::STABLE {
         let sent = sample::request(signal);
         let body = sent.encode_protobuf();
@@ -611,17 +620,9 @@ fn collector_exporters_reach_our_receiver_over_tls() {
                 "guess",
             ),
         ];
-        let Some(collector) = Collector::start_or_skip(&exporters) else {
+        let Some((collector, rt, client)) = collector_with_client(&exporters) else {
             return;
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
-            .with_endpoint(collector.grpc_endpoint())
-            .build()
-            .unwrap();
         let sent = sample::request(Signal::Traces);
         let forwarded = as_collector_forwards(&sent);
         // The exporters with the wrong token fail, so the Collector's

@@ -2588,18 +2588,9 @@ fn span_metrics_match_the_collector() {
         let ours = series_table(&ours);
         let want = total_calls(&ours);
         assert!(want > 0);
-        let mut bench = Bench::start();
-        let Some(collector) = Collector::start_connector_or_skip(
-            &Processor::new("span_metrics", yaml.clone()),
-            &bench.exporter(),
-        ) else {
+        let Some((mut bench, collector, client)) = span_metrics_connector(&yaml) else {
             return;
         };
-        let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
-            .with_endpoint(collector.grpc_endpoint())
-            .with_timeout(WAIT)
-            .build()
-            .unwrap();
         for r in &requests {
             let body = ExportRequest::Traces(r.clone()).encode_protobuf();
             bench
@@ -2630,6 +2621,23 @@ fn exemplars(list: &[otlp_core::proto::metrics::v1::Exemplar]) -> String {
         })
         .collect();
     format!("[{}]", items.join(", "))
+}
+
+/// Our receiver, a Collector whose `span_metrics` connector (settings
+/// `yaml`) sends to it, and a client of the Collector; `None` when the
+/// Collector is skipped.
+fn span_metrics_connector(yaml: &str) -> Option<(Bench, Collector, OtlpClient)> {
+    let bench = Bench::start();
+    let collector = Collector::start_connector_or_skip(
+        &Processor::new("span_metrics", yaml.to_owned()),
+        &bench.exporter(),
+    )?;
+    let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
+        .with_endpoint(collector.grpc_endpoint())
+        .with_timeout(WAIT)
+        .build()
+        .unwrap();
+    Some((bench, collector, client))
 }
 
 /// The calls a series table counts in all.
@@ -2789,18 +2797,9 @@ fn span_metrics_delta_matches_the_collector() {
             chain.take_metrics().expect("span metrics")
         })
         .collect();
-    let mut bench = Bench::start();
-    let Some(collector) = Collector::start_connector_or_skip(
-        &Processor::new("span_metrics", yaml.to_owned()),
-        &bench.exporter(),
-    ) else {
+    let Some((mut bench, collector, client)) = span_metrics_connector(yaml) else {
         return;
     };
-    let client = OtlpClient::builder(otlp_transport::Protocol::Grpc)
-        .with_endpoint(collector.grpc_endpoint())
-        .with_timeout(WAIT)
-        .build()
-        .unwrap();
     let mut theirs = Vec::new();
     for (r, want) in requests.iter().zip(&ours) {
         let body = ExportRequest::Traces(r.clone()).encode_protobuf();

@@ -4,12 +4,12 @@
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use std::fmt;
 use std::path::PathBuf;
 #[cfg(feature = "http")]
 use std::sync::Arc;
 
 use super::BuildError;
+use crate::pem::Pem;
 
 /// TLS settings of an [`OtlpClient`](super::OtlpClient).
 ///
@@ -32,33 +32,15 @@ pub struct TlsConfig {
     insecure: bool,
 }
 
-#[derive(Clone, PartialEq, Eq)]
-enum Pem {
-    Inline(Vec<u8>),
-    File(PathBuf),
-}
-
-/// Inline PEM may hold a private key: show only its size.
-impl fmt::Debug for Pem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pem::Inline(pem) => write!(f, "Inline({} bytes)", pem.len()),
-            Pem::File(path) => f.debug_tuple("File").field(path).finish(),
-        }
-    }
-}
-
-impl Pem {
-    fn read(&self, what: &'static str) -> Result<Vec<u8>, BuildError> {
-        match self {
-            Pem::Inline(pem) => Ok(pem.clone()),
-            Pem::File(path) => std::fs::read(path).map_err(|source| BuildError::UnreadablePem {
-                what,
-                path: path.clone(),
-                source,
-            }),
-        }
-    }
+/// `pem`'s bytes; a file that cannot be read is a build error naming
+/// `what`.
+fn read(pem: &Pem, what: &'static str) -> Result<Vec<u8>, BuildError> {
+    pem.bytes()
+        .map_err(|(path, source)| BuildError::UnreadablePem {
+            what,
+            path: path.to_owned(),
+            source,
+        })
 }
 
 impl TlsConfig {
@@ -128,7 +110,7 @@ impl TlsConfig {
             roots.add_parsable_certificates(native.certs);
         }
         for pem in &self.ca {
-            let pem = pem.read("CA certificate")?;
+            let pem = read(pem, "CA certificate")?;
             for cert in parse_certs(&pem, "CA certificate")? {
                 roots.add(cert).map_err(|e| BuildError::Tls(Box::new(e)))?;
             }
@@ -136,8 +118,8 @@ impl TlsConfig {
         let identity = match &self.identity {
             None => None,
             Some((cert, key)) => {
-                let cert_pem = cert.read("client certificate")?;
-                let key_pem = key.read("client key")?;
+                let cert_pem = read(cert, "client certificate")?;
+                let key_pem = read(key, "client key")?;
                 let certs = parse_certs(&cert_pem, "client certificate")?;
                 let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|source| {
                     BuildError::InvalidPem {

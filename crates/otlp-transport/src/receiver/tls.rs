@@ -8,6 +8,7 @@
 //! connection cap from the moment the connection is accepted.
 
 use super::ReceiverError;
+use crate::pem::Pem;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
@@ -43,43 +44,25 @@ impl fmt::Debug for ReceiverTls {
     }
 }
 
-#[derive(Clone, PartialEq, Eq)]
-enum Pem {
-    Inline(Vec<u8>),
-    File(PathBuf),
+/// `pem`'s bytes; a file that cannot be read is an error naming `what`.
+fn read(pem: &Pem, what: &str) -> Result<Vec<u8>, ReceiverError> {
+    pem.bytes().map_err(|(path, e)| {
+        ReceiverError::Tls(format!("{what}: cannot read {}: {e}", path.display()))
+    })
 }
 
-impl fmt::Debug for Pem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pem::Inline(pem) => write!(f, "Inline({} bytes)", pem.len()),
-            Pem::File(path) => f.debug_tuple("File").field(path).finish(),
-        }
+/// The certificates in `pem`: at least one.
+fn certificates(pem: &Pem, what: &str) -> Result<Vec<CertificateDer<'static>>, ReceiverError> {
+    let pem = read(pem, what)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ReceiverError::Tls(format!("{what}: {e}")))?;
+    if certs.is_empty() {
+        return Err(ReceiverError::Tls(format!(
+            "{what}: no certificate in the PEM"
+        )));
     }
-}
-
-impl Pem {
-    fn read(&self, what: &str) -> Result<Vec<u8>, ReceiverError> {
-        match self {
-            Pem::Inline(pem) => Ok(pem.clone()),
-            Pem::File(path) => std::fs::read(path).map_err(|e| {
-                ReceiverError::Tls(format!("{what}: cannot read {}: {e}", path.display()))
-            }),
-        }
-    }
-
-    fn certificates(&self, what: &str) -> Result<Vec<CertificateDer<'static>>, ReceiverError> {
-        let pem = self.read(what)?;
-        let certs = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ReceiverError::Tls(format!("{what}: {e}")))?;
-        if certs.is_empty() {
-            return Err(ReceiverError::Tls(format!(
-                "{what}: no certificate in the PEM"
-            )));
-        }
-        Ok(certs)
-    }
+    Ok(certs)
 }
 
 impl ReceiverTls {
@@ -120,8 +103,8 @@ impl ReceiverTls {
     /// The rustls configuration of a listener offering the ALPN protocols
     /// `alpn` (HTTP/2 only for gRPC).
     pub(super) fn server_config(&self, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, ReceiverError> {
-        let certs = self.cert.certificates("TLS certificate")?;
-        let key = PrivateKeyDer::from_pem_slice(&self.key.read("TLS private key")?)
+        let certs = certificates(&self.cert, "TLS certificate")?;
+        let key = PrivateKeyDer::from_pem_slice(&read(&self.key, "TLS private key")?)
             .map_err(|e| ReceiverError::Tls(format!("TLS private key: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -131,7 +114,7 @@ impl ReceiverTls {
             None => builder.with_no_client_auth(),
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
-                for cert in ca.certificates("client CA")? {
+                for cert in certificates(ca, "client CA")? {
                     roots
                         .add(cert)
                         .map_err(|e| ReceiverError::Tls(format!("client CA: {e}")))?;
