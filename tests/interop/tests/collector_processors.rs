@@ -2455,19 +2455,24 @@ type SeriesTable = BTreeMap<SeriesKey, String>;
 /// A series: its resource, scope, metric and attributes.
 type SeriesKey = (String, String, String, String);
 
+/// A resource's attributes as text, in key order.
+fn resource_text(rm: &otlp_core::proto::metrics::v1::ResourceMetrics) -> String {
+    let mut resource = rm
+        .resource
+        .as_ref()
+        .map(|r| r.attributes.clone())
+        .unwrap_or_default();
+    resource.sort_by(|a, b| a.key.cmp(&b.key));
+    attrs(&resource)
+}
+
 fn series_table(
     request: &otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest,
 ) -> SeriesTable {
     use otlp_core::proto::metrics::v1::metric::Data;
     let mut t = SeriesTable::new();
     for rm in &request.resource_metrics {
-        let mut resource = rm
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.clone())
-            .unwrap_or_default();
-        resource.sort_by(|a, b| a.key.cmp(&b.key));
-        let resource = attrs(&resource);
+        let resource = resource_text(rm);
         for sm in &rm.scope_metrics {
             let scope = format!("{:?}", sm.scope);
             for m in &sm.metrics {
@@ -2714,13 +2719,7 @@ fn point_times(
     use otlp_core::proto::metrics::v1::metric::Data;
     let mut out = Vec::new();
     for rm in &request.resource_metrics {
-        let mut resource = rm
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.clone())
-            .unwrap_or_default();
-        resource.sort_by(|a, b| a.key.cmp(&b.key));
-        let resource = attrs(&resource);
+        let resource = resource_text(rm);
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
                 let key = |a: &[KeyValue]| {
