@@ -138,9 +138,7 @@ fn lex(pattern: &str) -> Result<Vec<Token>, GlobError> {
             out.push(c);
             *i += 1;
         }
-        if escaped {
-            // The `\` at the end, consumed and dropped.
-        }
+        // A `\` at the end was consumed and is dropped.
         out
     };
     while i < chars.len() {
