@@ -177,6 +177,40 @@ async fn a_stalled_handshake_is_closed() {
     receiver.shutdown().await;
 }
 
+/// Shutting down does not wait for a client that is still in (or has not
+/// started) its handshake: it has no request in flight.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_stalled_handshake() {
+    let pki = Pki::new();
+    let (receiver, _rx) = Receiver::builder()
+        .with_grpc_addr("127.0.0.1:0".parse().unwrap())
+        .with_http_addr("127.0.0.1:0".parse().unwrap())
+        .with_header_read_timeout(Duration::from_secs(60))
+        .with_tls(ReceiverTls::from_pem(
+            pki.server_cert.clone(),
+            pki.server_key.clone(),
+        ))
+        .serve_channel(1)
+        .await
+        .unwrap();
+    let mut stalled = Vec::new();
+    for addr in [receiver.grpc_addr().unwrap(), receiver.http_addr().unwrap()] {
+        stalled.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Let the receiver accept them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(10), receiver.shutdown())
+        .await
+        .expect("shutdown returns without waiting out the handshakes");
+    for mut stream in stalled {
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the stalled connection is closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+}
+
 #[tokio::test]
 async fn unusable_pem_stops_serve() {
     let pki = Pki::new();

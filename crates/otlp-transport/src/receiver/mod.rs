@@ -689,21 +689,26 @@ async fn accept_loop<H: Handler>(
         };
         let (header_read, idle) = (inner.header_read_timeout, inner.idle_timeout);
         let (builder, watcher, tls) = (Arc::clone(&builder), graceful.watcher(), tls.clone());
+        let mut stopping = stopped.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let io: Box<dyn Io> = match tls {
                 None => Box::new(stream),
-                // Within the header-read timeout, as a first request.
-                Some(tls) => match tokio::time::timeout(header_read, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => Box::new(stream),
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "OTLP TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "closing an OTLP connection that did not finish its TLS handshake");
-                        return;
-                    }
+                // Within the header-read timeout, as a first request; a
+                // shutdown closes it, as a connection without requests.
+                Some(tls) => tokio::select! {
+                    handshake = tokio::time::timeout(header_read, tls.accept(stream)) => match handshake {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "OTLP TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "closing an OTLP connection that did not finish its TLS handshake");
+                            return;
+                        }
+                    },
+                    _ = stopping.changed() => return,
                 },
             };
             let connection = builder.serve_connection(TokioIo::new(io), service);
