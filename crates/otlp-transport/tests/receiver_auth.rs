@@ -135,3 +135,49 @@ async fn unusable_token_settings_stop_serve() {
         assert!(matches!(err, ReceiverError::Config(_)), "{err}");
     }
 }
+
+/// A health check needs no token, so its body is all a client without one
+/// can make the receiver hold: a large one must not take the memory budget
+/// that authenticated exports need.
+#[tokio::test]
+async fn a_health_check_body_does_not_hold_the_budget() {
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::Frame;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use std::convert::Infallible;
+
+    let (receiver, mut rx) = Receiver::builder()
+        .with_grpc_addr("127.0.0.1:0".parse().unwrap())
+        .with_auth(ReceiverAuth::new().with_token("t", "secret"))
+        .with_max_in_flight_bytes(64 * 1024)
+        .serve_channel(1)
+        .await
+        .unwrap();
+    let addr = receiver.grpc_addr().unwrap();
+    // Most of the budget, then a body that never ends.
+    let chunk = Ok::<_, Infallible>(Frame::data(Bytes::from(vec![0u8; 63 * 1024 + 512])));
+    let endless = futures_util::stream::iter([chunk]).chain(futures_util::stream::pending());
+    let request = http::Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .body(BodyExt::boxed(StreamBody::new(endless)))
+        .unwrap();
+    let prober = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let probe = tokio::spawn(async move { prober.request(request).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c = client(
+        Protocol::Grpc,
+        format!("http://{addr}"),
+        Some("Bearer secret"),
+    );
+    c.export(Signal::Traces, Payload::new(body(), Algorithm::None))
+        .await
+        .expect("the budget is free for an authenticated export");
+    assert_eq!(rx.recv().await.unwrap().tenant.as_deref(), Some("t"));
+    probe.abort();
+    receiver.shutdown().await;
+}

@@ -52,6 +52,11 @@ fn accepted_encodings() -> HeaderValue {
 /// The compressed flag and the big-endian message length.
 const PREFIX_LEN: usize = 5;
 
+/// The largest health check message read: a `HealthCheckRequest` holds one
+/// service name. Health checks need no token, so this bounds what a client
+/// without one can make the receiver buffer.
+const MAX_HEALTH_CHECK_SIZE: usize = 1024;
+
 /// Answers one gRPC call; failures become gRPC statuses, never HTTP errors.
 pub(super) async fn handle<H: Handler>(
     inner: &Inner<H>,
@@ -82,7 +87,12 @@ async fn call<H: Handler>(
 ) -> Result<Response<ReplyBody>, Status> {
     let (parts, body) = request.into_parts();
     if parts.uri.path() == health::GRPC_CHECK_PATH {
-        let (body, _held) = inner.read_body(body, PREFIX_LEN).await.map_err(status)?;
+        // Health checks need no token: their bodies are kept small.
+        let limit = MAX_HEALTH_CHECK_SIZE.min(inner.max_message_size);
+        let (body, _held) = inner
+            .read_body(body, limit, PREFIX_LEN)
+            .await
+            .map_err(status)?;
         let (_, message) = unframe(body, Encoding::Identity)?;
         let check = health::HealthCheckRequest::decode(message)
             .map_err(|e| Status::invalid_argument(format!("bad HealthCheckRequest: {e}")))?;
@@ -115,7 +125,10 @@ async fn call<H: Handler>(
                 )))
             }
         };
-    let (body, held) = inner.read_body(body, PREFIX_LEN).await.map_err(status)?;
+    let (body, held) = inner
+        .read_body(body, inner.max_message_size, PREFIX_LEN)
+        .await
+        .map_err(status)?;
     let wire_bytes = body.len();
     let (compression, message) = unframe(body, encoding)?;
     let compression = match srt_frame {

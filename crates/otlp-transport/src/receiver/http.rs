@@ -118,7 +118,7 @@ async fn answer<H: Handler>(
     }
 
     let outcome = async {
-        let (message, held) = inner.read_body(body, 0).await?;
+        let (message, held) = inner.read_body(body, inner.max_message_size, 0).await?;
         let payload = UnframedRequest {
             transport: ReceiverProtocol::Http,
             signal,

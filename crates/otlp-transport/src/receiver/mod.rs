@@ -924,14 +924,14 @@ impl<H: Handler> Inner<H> {
     }
 
     /// Reads a whole request body, refusing it as soon as it is known to be
-    /// larger than the cap plus `overhead` (the gRPC message prefix), and
+    /// larger than `limit` plus `overhead` (the gRPC message prefix), and
     /// reserving it from the budget as it arrives.
     async fn read_body(
         &self,
         mut body: Incoming,
+        limit: usize,
         overhead: usize,
     ) -> Result<(Bytes, Reservation), Refusal> {
-        let limit = self.max_message_size;
         let cap = limit.saturating_add(overhead);
         let too_large = Refusal::TooLarge { limit };
         // A Content-Length over the cap is refused before reading anything.
