@@ -6,7 +6,8 @@
 //! `c`. As there: `]`, `}` and `,` are plain characters outside a class or
 //! alternatives, a class holds a list or one range (not both), an
 //! alternatives group left open at the end is closed there, and a trailing
-//! `\` is dropped.
+//! `\` is dropped. Unlike there, alternatives nested more than 64 deep are
+//! refused.
 //!
 //! A pattern is compiled into a small automaton and matched by following
 //! every state at once, so a match takes time linear in the text whatever
@@ -238,6 +239,11 @@ fn lex_range(
     }
 }
 
+/// How deeply alternatives may nest: compiling (and dropping) a pattern
+/// recurses once per level, so deeper patterns are refused rather than
+/// overflowing the stack.
+const MAX_NESTING: usize = 64;
+
 /// gobwas/glob's parser: a sequence of nodes, alternatives nested.
 fn parse(tokens: Vec<Token>) -> Result<Vec<Node>, GlobError> {
     // The open alternatives: each the patterns so far and the one being
@@ -251,6 +257,11 @@ fn parse(tokens: Vec<Token>) -> Result<Vec<Node>, GlobError> {
             Token::Any => current.push(Node::Any),
             Token::Super => current.push(Node::Super),
             Token::Single => current.push(Node::Single),
+            Token::TermsOpen if stack.len() == MAX_NESTING => {
+                return Err(GlobError(format!(
+                    "alternatives nested more than {MAX_NESTING} deep"
+                )))
+            }
             Token::TermsOpen => stack.push((Vec::new(), std::mem::take(&mut current))),
             Token::Separator => {
                 let (done, _) = stack.last_mut().expect("the lexer opens terms first");
@@ -475,6 +486,15 @@ mod tests {
         for pattern in ["[", "[]", "[!]", "[a-", "[a-b", "[a-bc]", "[b-a]", "[abc"] {
             assert!(Glob::new(pattern).is_err(), "{pattern:?}");
         }
+    }
+
+    #[test]
+    fn deeply_nested_alternatives_are_refused_not_a_crash() {
+        for pattern in ["{".repeat(100_000), "{a,".repeat(100_000)] {
+            assert!(Glob::new(&pattern).is_err());
+        }
+        let nested = format!("{}a{}", "{".repeat(MAX_NESTING), "}".repeat(MAX_NESTING));
+        assert!(Glob::new(&nested).unwrap().is_match("a"));
     }
 
     #[test]
