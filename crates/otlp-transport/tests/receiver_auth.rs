@@ -65,6 +65,8 @@ async fn only_known_tokens_reach_the_handler_with_their_tenant() {
                 .unwrap_or_else(|e| panic!("{protocol:?} {authorization}: {e}"));
             let got = rx.recv().await.unwrap();
             assert_eq!(got.tenant.as_deref(), Some(tenant));
+            // The handler gets the tenant, not the token.
+            assert!(got.headers.get("authorization").is_none());
         }
         for authorization in [None, Some("Bearer secret-c"), Some("Basic c2VjcmV0LWE=")] {
             let c = client(protocol, endpoint.clone(), authorization);

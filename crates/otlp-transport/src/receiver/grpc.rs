@@ -85,7 +85,7 @@ async fn call<H: Handler>(
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<ReplyBody>, Status> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     if parts.uri.path() == health::GRPC_CHECK_PATH {
         // Health checks need no token: their bodies are kept small.
         let limit = MAX_HEALTH_CHECK_SIZE.min(inner.max_message_size);
@@ -102,7 +102,7 @@ async fn call<H: Handler>(
     }
     // Before anything else of the request is looked at.
     let tenant = inner
-        .authenticate(&parts.headers)
+        .authenticate(&mut parts.headers)
         .map_err(|e| Status::unauthenticated(e.message()))?;
     let srt_frame = parts.uri.path() == srt::SRT_GRPC_PATH && inner.srt_enabled();
     let signal = match srt_frame {

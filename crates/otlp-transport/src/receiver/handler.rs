@@ -71,7 +71,8 @@ pub struct ReceivedRequest {
     /// The client's address.
     pub peer: Option<SocketAddr>,
     /// The tenant whose bearer token authenticated the request, with
-    /// [`ReceiverBuilder::with_auth`](super::ReceiverBuilder::with_auth).
+    /// [`ReceiverBuilder::with_auth`](super::ReceiverBuilder::with_auth)
+    /// (the `authorization` header is then left out of `headers`).
     pub tenant: Option<String>,
 }
 

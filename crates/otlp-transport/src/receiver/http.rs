@@ -31,7 +31,7 @@ async fn answer<H: Handler>(
     request: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<ReplyBody> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let path = parts.uri.path();
     let format = parts
         .headers
@@ -47,7 +47,7 @@ async fn answer<H: Handler>(
         return health(&inner.health, &parts.method);
     }
     // Before anything else of the request is looked at.
-    let tenant = match inner.authenticate(&parts.headers) {
+    let tenant = match inner.authenticate(&mut parts.headers) {
         Ok(tenant) => tenant,
         Err(e) => {
             let mut response = refuse(

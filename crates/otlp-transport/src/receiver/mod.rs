@@ -584,13 +584,19 @@ struct Inner<H> {
 }
 
 impl<H> Inner<H> {
-    /// The tenant of an export request's token; `None` without
-    /// authentication.
-    fn authenticate(&self, headers: &::http::HeaderMap) -> Result<Option<String>, auth::AuthError> {
-        match &self.auth {
-            None => Ok(None),
-            Some(auth) => auth.authenticate(headers).map(|t| Some(t.to_owned())),
-        }
+    /// The tenant of an export request's token, which is taken out of the
+    /// headers (the handler gets the tenant, not the secret); `None`
+    /// without authentication.
+    fn authenticate(
+        &self,
+        headers: &mut ::http::HeaderMap,
+    ) -> Result<Option<String>, auth::AuthError> {
+        let Some(auth) = &self.auth else {
+            return Ok(None);
+        };
+        let tenant = auth.authenticate(headers)?.to_owned();
+        headers.remove(::http::header::AUTHORIZATION);
+        Ok(Some(tenant))
     }
 
     /// Whether SRT frames are decoded here (and announced).
