@@ -752,17 +752,11 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                     ("histogram_dimensions", c.histogram_dimensions),
                 ] {
                     for d in dims {
-                        let (Some(name), None) = (d.name, d.glob) else {
-                            return Err(invalid(
-                                &e,
-                                key,
-                                "each dimension sets a `name` (glob dimensions are supported in `dimensions` only)",
-                            ));
-                        };
+                        let (name, default) = named_dimension(&e, key, d)?;
                         b = if key == "calls_dimensions" {
-                            b.with_calls_dimension(name, d.default)
+                            b.with_calls_dimension(name, default)
                         } else {
-                            b.with_duration_dimension(name, d.default)
+                            b.with_duration_dimension(name, default)
                         };
                     }
                 }
@@ -771,23 +765,8 @@ pub fn chain_from_toml(text: &str) -> Result<Chain, ConfigError> {
                         return Err(invalid(&e, "events", "no dimensions configured for events"));
                     }
                     for d in events.dimensions {
-                        b = match (d.name, d.glob) {
-                            (Some(name), None) => b.with_event_dimension(name, d.default),
-                            (None, Some(_)) => {
-                                return Err(invalid(
-                                    &e,
-                                    "events",
-                                    "glob event dimensions are not supported",
-                                ))
-                            }
-                            _ => {
-                                return Err(invalid(
-                                    &e,
-                                    "events",
-                                    "each dimension sets exactly one of `name` and `glob`",
-                                ))
-                            }
-                        };
+                        let (name, default) = named_dimension(&e, "events", d)?;
+                        b = b.with_event_dimension(name, default);
                     }
                 }
                 if let Some(x) = c.exemplars.filter(|x| x.enabled) {
@@ -1013,6 +992,28 @@ fn match_properties(
         p = p.with_log_severity_number(s.min, s.match_undefined);
     }
     Ok(p)
+}
+
+/// A dimension of `key`, where only named dimensions are supported: its
+/// name and default.
+fn named_dimension(
+    e: &Entry<'_>,
+    key: &str,
+    d: DimensionToml,
+) -> Result<(String, Option<String>), ConfigError> {
+    match (d.name, d.glob) {
+        (Some(name), None) => Ok((name, d.default)),
+        (None, Some(_)) => Err(invalid(
+            e,
+            key,
+            "glob dimensions are supported in `dimensions` only",
+        )),
+        _ => Err(invalid(
+            e,
+            key,
+            "each dimension sets exactly one of `name` and `glob`",
+        )),
+    }
 }
 
 fn invalid(e: &Entry<'_>, key: &str, err: impl std::fmt::Display) -> ConfigError {

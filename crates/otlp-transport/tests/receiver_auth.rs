@@ -41,6 +41,16 @@ fn client(protocol: Protocol, endpoint: String, authorization: Option<&str>) -> 
         .unwrap()
 }
 
+/// Sends `request` (HTTP/1.1, with `connection: close`) to `addr`; the
+/// whole answer.
+async fn http1(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
 #[tokio::test]
 async fn only_known_tokens_reach_the_handler_with_their_tenant() {
     let auth = ReceiverAuth::new()
@@ -86,15 +96,11 @@ async fn only_known_tokens_reach_the_handler_with_their_tenant() {
         "nothing refused reached the handler"
     );
     // Health checks need no token.
-    let mut stream = tokio::net::TcpStream::connect(receiver.http_addr().unwrap())
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
+    let answer = http1(
+        receiver.http_addr().unwrap(),
+        b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     receiver.shutdown().await;
 }
@@ -107,15 +113,11 @@ async fn an_unauthenticated_http_request_is_told_how_to_authenticate() {
         .serve_channel(1)
         .await
         .unwrap();
-    let mut stream = tokio::net::TcpStream::connect(receiver.http_addr().unwrap())
-        .await
-        .unwrap();
-    stream
-        .write_all(b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
+    let answer = http1(
+        receiver.http_addr().unwrap(),
+        b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(
         answer.to_lowercase().contains("www-authenticate: bearer"),
