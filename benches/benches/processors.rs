@@ -213,36 +213,7 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
     let isa = otlp_simd::Isa::detect();
-    let steps: Vec<(&str, Chain)> = vec![
-        ("sampler", Chain::new().with(sampler(isa))),
-        ("filter", Chain::new().with(filter())),
-        (
-            "redaction_keys",
-            Chain::new().with(redaction(isa, false, false)),
-        ),
-        (
-            "redaction_regex",
-            Chain::new().with(redaction(isa, true, false)),
-        ),
-        (
-            "redaction_scan",
-            Chain::new().with(redaction(isa, false, true)),
-        ),
-        (
-            "chain_keys",
-            Chain::new()
-                .with(sampler(isa))
-                .with(filter())
-                .with(redaction(isa, false, false)),
-        ),
-        (
-            "chain_keys+scan",
-            Chain::new()
-                .with(sampler(isa))
-                .with(filter())
-                .with(redaction(isa, false, true)),
-        ),
-    ];
+    let steps = otlp_benches::steps_alone(isa);
     let mut steps: Vec<_> = steps
         .into_iter()
         .map(|(name, chain)| (name, chain.span_chain().expect("runs span by span")))
@@ -292,42 +263,6 @@ impl otlp_simd::processor::SpanStep for KeepAll {
     ) -> otlp_simd::processor::Verdict {
         otlp_simd::processor::Verdict::Keep
     }
-}
-
-fn sampler(isa: otlp_simd::Isa) -> otlp_simd::processor::ProbabilisticSampler {
-    otlp_simd::processor::ProbabilisticSampler::builder()
-        .with_mode(otlp_simd::processor::sampling::Mode::Proportional)
-        .with_percentage(50.0)
-        .with_isa(isa)
-        .build()
-        .expect("valid sampler")
-}
-
-fn filter() -> otlp_simd::processor::Filter {
-    otlp_simd::processor::Filter::new()
-        .with_span_condition(r#"attributes["url.path"] == "/health""#)
-        .and_then(|f| f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000"))
-        .and_then(|f| f.with_span_event_condition(r#"name == "debug""#))
-        .expect("valid conditions")
-}
-
-/// The chain's redaction: its allowed keys, with or without its
-/// blocked-value regex and its e-mail and card scanning.
-fn redaction(isa: otlp_simd::Isa, regex: bool, scan: bool) -> otlp_simd::processor::Redaction {
-    let mut b = otlp_simd::processor::Redaction::builder()
-        .with_allowed_keys(otlp_benches::HTTP_KEYS)
-        .with_summary(otlp_simd::processor::redaction::Summary::Info)
-        .with_isa(isa);
-    if regex {
-        b = b.with_blocked_value(regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex"));
-    }
-    if scan {
-        b = b
-            .with_blocked_pattern("email")
-            .and_then(|b| b.with_blocked_pattern("card"))
-            .expect("known patterns");
-    }
-    b.build().expect("valid redaction")
 }
 
 criterion_group! {

@@ -541,41 +541,93 @@ pub const HTTP_KEYS: [&str; 12] = [
 /// attributes but `service.name` go; one blocked-value regex; e-mail and
 /// card scanning; `info` summary), on the instruction set `isa`.
 pub fn sample_filter_redact(isa: otlp_simd::Isa) -> otlp_simd::processor::Chain {
-    use otlp_simd::processor::{
-        redaction::Summary, Chain, Filter, ProbabilisticSampler, Redaction,
-    };
-    let card = regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex");
-    Chain::new()
-        .with(
-            ProbabilisticSampler::builder()
-                .with_mode(otlp_simd::processor::sampling::Mode::Proportional)
-                .with_percentage(50.0)
-                .with_isa(isa)
-                .build()
-                .expect("valid sampler"),
-        )
-        .with(
-            Filter::new()
-                .with_span_condition(r#"attributes["url.path"] == "/health""#)
-                .and_then(|f| {
-                    f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000")
-                })
-                .and_then(|f| f.with_span_event_condition(r#"name == "debug""#))
-                .expect("valid conditions"),
-        )
-        .with(
-            Redaction::builder()
-                .with_allowed_keys(HTTP_KEYS)
-                .with_allow_all_keys(false)
-                .with_blocked_value(card)
-                .with_blocked_pattern("email")
-                .and_then(|b| b.with_blocked_pattern("card"))
-                .expect("known patterns")
-                .with_summary(Summary::Info)
-                .with_isa(isa)
-                .build()
-                .expect("valid redaction"),
-        )
+    otlp_simd::processor::Chain::new()
+        .with(chain_sampler(isa))
+        .with(chain_filter())
+        .with(chain_redaction(isa, true, true))
+}
+
+/// The chain's sampler: proportional, 50 %.
+pub fn chain_sampler(isa: otlp_simd::Isa) -> otlp_simd::processor::ProbabilisticSampler {
+    otlp_simd::processor::ProbabilisticSampler::builder()
+        .with_mode(otlp_simd::processor::sampling::Mode::Proportional)
+        .with_percentage(50.0)
+        .with_isa(isa)
+        .build()
+        .expect("valid sampler")
+}
+
+/// The chain's filter: two span conditions and one span-event condition.
+pub fn chain_filter() -> otlp_simd::processor::Filter {
+    otlp_simd::processor::Filter::new()
+        .with_span_condition(r#"attributes["url.path"] == "/health""#)
+        .and_then(|f| f.with_span_condition("kind == SPAN_KIND_INTERNAL and duration < 1000"))
+        .and_then(|f| f.with_span_event_condition(r#"name == "debug""#))
+        .expect("valid conditions")
+}
+
+/// The chain's redaction: [`HTTP_KEYS`] allowed, the `info` summary, and
+/// with `regex` its blocked-value regex (card numbers starting with 4),
+/// with `scan` its e-mail and card scanning.
+pub fn chain_redaction(
+    isa: otlp_simd::Isa,
+    regex: bool,
+    scan: bool,
+) -> otlp_simd::processor::Redaction {
+    let mut b = otlp_simd::processor::Redaction::builder()
+        .with_allowed_keys(HTTP_KEYS)
+        .with_summary(otlp_simd::processor::redaction::Summary::Info)
+        .with_isa(isa);
+    if regex {
+        b = b.with_blocked_value(regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex"));
+    }
+    if scan {
+        b = b
+            .with_blocked_pattern("email")
+            .and_then(|b| b.with_blocked_pattern("card"))
+            .expect("known patterns");
+    }
+    b.build().expect("valid redaction")
+}
+
+/// The steps and chains `processors_alone` measures one at a time, span
+/// by span, by name: each step of [`sample_filter_redact`] alone
+/// (redaction by allowed keys only, then with the regex, then with the
+/// scanning instead), and two lighter chains, `chain_keys` (sampling,
+/// filter, redaction by allowed keys) and `chain_keys+scan` (the same
+/// with the e-mail and card scanning).
+pub fn steps_alone(isa: otlp_simd::Isa) -> Vec<(&'static str, otlp_simd::processor::Chain)> {
+    use otlp_simd::processor::Chain;
+    vec![
+        ("sampler", Chain::new().with(chain_sampler(isa))),
+        ("filter", Chain::new().with(chain_filter())),
+        (
+            "redaction_keys",
+            Chain::new().with(chain_redaction(isa, false, false)),
+        ),
+        (
+            "redaction_regex",
+            Chain::new().with(chain_redaction(isa, true, false)),
+        ),
+        (
+            "redaction_scan",
+            Chain::new().with(chain_redaction(isa, false, true)),
+        ),
+        (
+            "chain_keys",
+            Chain::new()
+                .with(chain_sampler(isa))
+                .with(chain_filter())
+                .with(chain_redaction(isa, false, false)),
+        ),
+        (
+            "chain_keys+scan",
+            Chain::new()
+                .with(chain_sampler(isa))
+                .with(chain_filter())
+                .with(chain_redaction(isa, false, true)),
+        ),
+    ]
 }
 
 #[cfg(test)]
