@@ -32,6 +32,8 @@ pub mod sampling;
 pub mod span;
 pub mod spanmetrics;
 pub(crate) mod tracestate;
+pub mod url;
+mod url_model;
 
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
