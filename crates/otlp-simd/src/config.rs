@@ -39,7 +39,8 @@
 //! `redaction` keys: `allow_all_keys`, `allowed_keys`, `ignored_keys`,
 //! `ignored_key_patterns`, `blocked_key_patterns`, `blocked_values`,
 //! `allowed_values`, `hash_function`, `hmac_key`, `masking_string`, `summary`,
-//! `redact_all_types` (as the Collector's), and `blocked_patterns`,
+//! `redact_all_types`, `url_sanitizer` (`enabled`, `attributes`,
+//! `sanitize_span_name`; as the Collector's), and `blocked_patterns`,
 //! `blocked_literals` (this crate's scanner). `filter` keys: `span`,
 //! `spanevent`, `log_record`, `metric`, `datapoint` (condition lists, see
 //! [`crate::processor::filter`]).
@@ -312,6 +313,18 @@ struct ActionToml {
     converted_type: Option<String>,
 }
 
+/// The Collector's `url_sanitizer` of the redaction processor.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UrlSanitizerToml {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    attributes: Vec<String>,
+    /// True when not given, as the Collector's.
+    sanitize_span_name: Option<bool>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RedactionToml {
@@ -343,6 +356,7 @@ struct RedactionToml {
     redact_all_types: bool,
     #[serde(default)]
     blocked_patterns: Vec<String>,
+    url_sanitizer: Option<UrlSanitizerToml>,
     #[serde(default)]
     blocked_literals: Vec<String>,
 }
@@ -1063,6 +1077,9 @@ fn redaction(e: &Entry<'_>, c: RedactionToml) -> Result<Redaction, ConfigError> 
     }
     for l in c.blocked_literals {
         b = b.with_blocked_literal(l);
+    }
+    if let Some(u) = c.url_sanitizer.filter(|u| u.enabled) {
+        b = b.with_url_sanitizer(u.attributes, u.sanitize_span_name.unwrap_or(true));
     }
     b.build().map_err(|err| invalid(e, "hash_function", err))
 }

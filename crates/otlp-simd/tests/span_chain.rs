@@ -53,7 +53,7 @@ const KEYS: [&str; 10] = [
     "http.response.status_code",
 ];
 
-const TEXTS: [&str; 10] = [
+const TEXTS: [&str; 12] = [
     "/api/users/{id}",
     "mail bob@example.com now",
     "card 4111 1111 1111 1111 ok",
@@ -64,6 +64,8 @@ const TEXTS: [&str; 10] = [
     "5555555555554444",
     "x@mycompany.com",
     "secret-42",
+    "/users/8412/orders/f3a9c?page=2",
+    "GET /api/v1/items/17",
 ];
 
 fn value(rng: &mut Rng) -> Value {
@@ -137,7 +139,15 @@ fn span(rng: &mut Rng, scopes: &[InstrumentationScope]) -> SpanData {
                 SpanKind::Consumer,
             ])
             .clone(),
-        name: (*rng.pick(&["GET /health", "GET /users", "query", "send"])).into(),
+        name: (*rng.pick(&[
+            "GET /health",
+            "GET /users",
+            "query",
+            "send",
+            "GET /users/42/orders/7",
+            "GET orders?id=3",
+        ]))
+        .into(),
         start_time: start,
         end_time: end,
         attributes: attrs(rng, 7),
@@ -254,6 +264,13 @@ fn chain(rng: &mut Rng) -> Chain {
                     b = b
                         .with_hash_function(HashFunction::HmacSha256)
                         .with_hmac_key("k");
+                }
+                if rng.below(3) == 0 {
+                    let keys: Vec<&str> = ["http.route", "db.statement", "safe"]
+                        .into_iter()
+                        .filter(|_| rng.below(2) == 0)
+                        .collect();
+                    b = b.with_url_sanitizer(keys, rng.below(3) != 0);
                 }
                 chain.push(Box::new(b.build().unwrap()));
             }

@@ -23,7 +23,18 @@
 //! 6. (this crate's addition) the built-in patterns named in
 //!    `blocked_patterns` (`email`, `card`, `bearer`, `api_key`) and the
 //!    `blocked_literals` are found with the SIMD scanner
-//!    ([`crate::scan`]) and masked or hashed the same way.
+//!    ([`crate::scan`]) and masked or hashed the same way;
+//! 7. with `url_sanitizer`, a value of one of its `attributes` goes
+//!    through [`cluster_url`](super::url::cluster_url) (identifier-like
+//!    path segments become `*`, the query string goes); a change counts as
+//!    masking.
+//!
+//! With `url_sanitizer` (and `sanitize_span_name`, on unless turned off),
+//! the name of a client or server span that has an HTTP attribute
+//! (`http.route`, `http.request.method`, `url.full`, ...) or a `/` in it is
+//! sanitized too, after its attributes, unless an `allowed_values` regex
+//! matches the name or nothing but `*` and `/` would be left; and every
+//! value of a log body goes through it, whatever its key.
 //!
 //! With `summary = "debug"` the sorted keys go into
 //! `redaction.redacted.keys`, `redaction.masked.keys` and
@@ -54,13 +65,17 @@
 //!
 //! Differences from the Collector: the hash functions are
 //! `hmac-sha256` and `hmac-sha512` (the Collector's `md5`, `sha1` and
-//! `sha3` are refused at configuration time); the URL and database
-//! sanitizers and span-name sanitizing are not implemented; the built-in
+//! `sha3` are refused at configuration time); the database sanitizer
+//! (`db_sanitizer`, and the span names it sanitizes) is not implemented;
+//! the URL sanitizer's results can differ only for a word whose
+//! letter-pair score is within a rounding of its threshold (see
+//! [`super::url`]); the built-in
 //! patterns of step 6 do not exist there. With `redact_all_types`, map and
 //! list values are read as the JSON pdata writes for them, as there.
 
 use super::attrs::{remove_in_order, AttrList, Few};
 use super::span::{EndingSpan, SpanStep, Verdict};
+use super::url::cluster_url;
 use super::{Outcome, Processor};
 use crate::hex::append_hex;
 use crate::keyset::KeySet;
@@ -73,6 +88,7 @@ use crate::Isa;
 use opentelemetry::InstrumentationScope;
 use regex::Regex;
 use sha2::{Digest, Sha256, Sha512};
+use std::borrow::Cow;
 use thiserror::Error;
 
 /// What replaces a blocked match unless `masking_string` says otherwise.
@@ -193,7 +209,16 @@ pub struct RedactionBuilder {
     redact_all_types: bool,
     scanner: crate::scan::ScannerBuilder,
     scanning: bool,
+    url: Option<UrlSanitizer>,
     isa: Option<Isa>,
+}
+
+/// The URL sanitizer's settings: which attributes' values are sanitized,
+/// and whether span names are.
+#[derive(Clone, Debug)]
+struct UrlSanitizer {
+    attributes: Vec<String>,
+    span_names: bool,
 }
 
 impl RedactionBuilder {
@@ -288,6 +313,25 @@ impl RedactionBuilder {
         self.scanning = true;
         self
     }
+    /// The Collector's `url_sanitizer`: the values of `attributes` (and
+    /// every string of a log body) go through
+    /// [`cluster_url`](super::url::cluster_url) after the blocked values
+    /// and patterns, and with `span_names` so do the names of client and
+    /// server spans that have HTTP attributes or a `/` in their name
+    /// (unless an allowed value matches the name, or sanitizing would
+    /// leave nothing but `*` and `/`). A changed attribute value counts as
+    /// masked.
+    pub fn with_url_sanitizer<S: Into<String>>(
+        mut self,
+        attributes: impl IntoIterator<Item = S>,
+        span_names: bool,
+    ) -> Self {
+        self.url = Some(UrlSanitizer {
+            attributes: attributes.into_iter().map(Into::into).collect(),
+            span_names,
+        });
+        self
+    }
     /// Run the kernels on this instruction set instead of the detected one.
     pub fn with_isa(mut self, isa: Isa) -> Self {
         self.isa = Some(isa);
@@ -312,14 +356,16 @@ impl RedactionBuilder {
         let reads_values = !self.allowed_values.is_empty()
             || !self.blocked_key_patterns.is_empty()
             || !self.blocked_values.is_empty()
-            || scanner.is_some();
+            || scanner.is_some()
+            || self.url.is_some();
         // Only the scanner reads values: the values shorter than its
         // shortest finding are left as they are.
         let shortest_value = match &scanner {
             Some(scanner)
                 if self.allowed_values.is_empty()
                     && self.blocked_key_patterns.is_empty()
-                    && self.blocked_values.is_empty() =>
+                    && self.blocked_values.is_empty()
+                    && self.url.is_none() =>
             {
                 scanner.shortest_finding()
             }
@@ -339,6 +385,8 @@ impl RedactionBuilder {
             summary: self.summary,
             redact_all_types: self.redact_all_types,
             scanner,
+            url_keys: self.url.as_ref().map(|u| KeySet::new(&u.attributes)),
+            url_span_names: self.url.as_ref().is_some_and(|u| u.span_names),
             isa: self.isa.unwrap_or_else(Isa::detect),
             ignores,
             reads_values,
@@ -363,6 +411,10 @@ pub struct Redaction {
     summary: Summary,
     redact_all_types: bool,
     scanner: Option<Scanner>,
+    /// With the URL sanitizer, the attributes whose values it sanitizes.
+    url_keys: Option<KeySet>,
+    /// The URL sanitizer sanitizes span names.
+    url_span_names: bool,
     isa: Isa,
     /// Some key is ignored (by name or pattern).
     ignores: bool,
@@ -409,6 +461,7 @@ impl Redaction {
             redact_all_types: false,
             scanner: Scanner::builder(),
             scanning: false,
+            url: None,
             isa: None,
         }
     }
@@ -647,7 +700,17 @@ impl Redaction {
         {
             Some(self.replacement(text))
         } else {
-            self.process_value(text)
+            let new = self.process_value(text);
+            match &self.url_keys {
+                // A body's values have no key: every one is sanitized.
+                Some(keys) if key.is_none_or(|k| keys.contains_with(self.isa, k.as_bytes())) => {
+                    match cluster_url(new.as_deref().unwrap_or(text)) {
+                        Cow::Owned(url) => Some(url).filter(|u| u != text),
+                        Cow::Borrowed(_) => new,
+                    }
+                }
+                _ => new,
+            }
         };
         new.map_or(ValueStep::Kept, ValueStep::Masked)
     }
@@ -767,6 +830,51 @@ fn remove_marked<L: AttrList>(attrs: &mut L, marked: u64) {
     }
 }
 
+/// The attributes that mark a span as an HTTP one for span-name
+/// sanitizing (the Collector's `httpAttributeKeys`).
+const HTTP_KEYS: [&str; 9] = [
+    "http.route",
+    "http.request.method",
+    "http.request.method_original",
+    "http.response.status_code",
+    "url.full",
+    "http.scheme",
+    "http.target",
+    "http.method",
+    "http.url",
+];
+
+/// Whether a sanitized name is nothing but `*` and `/` (with a `*`).
+fn fully_redacted(s: &str) -> bool {
+    s.split('/').all(|p| p.is_empty() || p == "*") && s.split('/').any(|p| p == "*")
+}
+
+impl Redaction {
+    /// The Collector's `sanitizeSpanName` for URLs: the new name of a
+    /// span named `name` (a client or server span with HTTP attributes,
+    /// or with a `/` in its name), when the URL sanitizer changes it.
+    fn span_name(
+        &self,
+        name: &str,
+        client_or_server: bool,
+        http: impl FnOnce() -> bool,
+    ) -> Option<String> {
+        if !self.url_span_names
+            || self.allowed_values.iter().any(|re| re.is_match(name))
+            || !client_or_server
+            || !(http() || name.contains('/'))
+        {
+            return None;
+        }
+        match cluster_url(name) {
+            Cow::Owned(new) if !new.is_empty() && new != "..." && !fully_redacted(&new) => {
+                Some(new).filter(|n| n != name)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One of the attributes the processor writes (see [`SUMMARY_KEYS`]).
 #[inline]
 fn is_summary_key(key: &str) -> bool {
@@ -872,6 +980,15 @@ impl SpanStep for RedactionStep {
         for ev in span.events.events.iter_mut() {
             self.redaction.process_attrs(&mut ev.attributes);
         }
+        if self.redaction.url_span_names {
+            use opentelemetry::trace::SpanKind;
+            let client_or_server = matches!(span.span_kind, SpanKind::Client | SpanKind::Server);
+            let attrs = &span.attributes;
+            let http = || attrs.iter().any(|kv| HTTP_KEYS.contains(&kv.key.as_str()));
+            if let Some(name) = self.redaction.span_name(&span.name, client_or_server, http) {
+                span.name = name.into();
+            }
+        }
         Verdict::Keep
     }
 }
@@ -901,6 +1018,11 @@ impl Processor for Redaction {
                     self.process_attrs(&mut span.attributes);
                     for ev in &mut span.events {
                         self.process_attrs(&mut ev.attributes);
+                    }
+                    let (kind, attrs) = (span.kind, &span.attributes);
+                    let http = || attrs.iter().any(|kv| HTTP_KEYS.contains(&kv.key.as_str()));
+                    if let Some(name) = self.span_name(&span.name, kind == 2 || kind == 3, http) {
+                        span.name = name;
                     }
                 }
             }
@@ -2068,6 +2190,188 @@ mod tests {
                 "redact_all_types = {all}"
             );
         }
+    }
+
+    /// A span of `kind` named `name` with `attrs`, as a batch.
+    fn span_batch(name: &str, kind: i32, attrs: Vec<KeyValue>) -> ExportTraceServiceRequest {
+        use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        name: name.into(),
+                        kind,
+                        attributes: attrs,
+                        ..Span::default()
+                    }],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    /// The Collector's TestURLSanitizationEnabled, WithBlockedValues and
+    /// TestURLSanitizationSpanName cases, through the batch path and span
+    /// by span.
+    #[test]
+    fn collector_url_sanitization() {
+        let url = |span_names: bool| {
+            Redaction::builder()
+                .with_allow_all_keys(true)
+                .with_blocked_value(Regex::new("4[0-9]{12}").unwrap())
+                .with_url_sanitizer(["http.url", "url", "request_url"], span_names)
+                .with_summary(Summary::Info)
+        };
+        let mut r = url(true).build().unwrap();
+        let mut b = span_batch(
+            "GET /orders/123?sql=SELECT+1",
+            3,
+            vec![
+                string_attr("http.url", "/users/2"),
+                string_attr("url", "/products/1/org/3"),
+                string_attr("request_url", "/v1/products/22"),
+                string_attr("other", "/users/2"),
+                string_attr("card", "4111111111111"),
+            ],
+        );
+        r.process(&mut b);
+        let span = &b.resource_spans[0].scope_spans[0].spans[0];
+        let text = |k: &str| match get(&span.attributes, k) {
+            Some(Value::StringValue(s)) => s.clone(),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(text("http.url"), "/users/*");
+        assert_eq!(text("url"), "/products/*/org/*");
+        assert_eq!(text("request_url"), "/v1/products/*");
+        assert_eq!(text("other"), "/users/2");
+        assert_eq!(text("card"), "****");
+        assert_eq!(
+            get(&span.attributes, MASKED_COUNT),
+            Some(&Value::IntValue(4))
+        );
+        assert_eq!(span.name, "GET /orders/*");
+
+        // Span names: only client and server spans, with HTTP attributes
+        // or a `/`; not when an allowed value matches; not when nothing
+        // but `*` would be left; not with sanitize_span_name off.
+        let name_after = |r: &mut Redaction, name: &str, kind: i32, attrs: Vec<KeyValue>| {
+            let mut b = span_batch(name, kind, attrs);
+            r.process(&mut b);
+            b.resource_spans[0].scope_spans[0].spans[0].name.clone()
+        };
+        assert_eq!(
+            name_after(&mut r, "/users/123/profile", 3, vec![]),
+            "/users/*/profile"
+        );
+        assert_eq!(
+            name_after(&mut r, "/users/123/profile", 2, vec![]),
+            "/users/*/profile"
+        );
+        assert_eq!(
+            name_after(&mut r, "/users/123/profile", 1, vec![]),
+            "/users/123/profile"
+        );
+        assert_eq!(
+            name_after(&mut r, "GET users?id=1", 2, vec![]),
+            "GET users?id=1"
+        );
+        let route = || vec![string_attr("http.route", "x")];
+        assert_eq!(
+            name_after(&mut r, "GET users?id=1", 2, route()),
+            "GET users"
+        );
+        assert_eq!(name_after(&mut r, "GET 123", 2, route()), "GET 123");
+        assert_eq!(name_after(&mut r, "/123/456", 2, vec![]), "/123/456");
+        let mut off = url(false).build().unwrap();
+        assert_eq!(
+            name_after(&mut off, "/users/123/profile", 3, vec![]),
+            "/users/123/profile"
+        );
+        let mut allowed = url(true)
+            .with_allowed_value(Regex::new("^/users/").unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(
+            name_after(&mut allowed, "/users/123/profile", 3, vec![]),
+            "/users/123/profile"
+        );
+
+        // Span by span, the same.
+        let chain = Chain::new().with(url(true).build().unwrap());
+        let chain = chain.span_chain().expect("runs span by span");
+        let mut span = opentelemetry_sdk::trace::SpanData {
+            span_context: opentelemetry::trace::SpanContext::empty_context(),
+            parent_span_id: opentelemetry::trace::SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: opentelemetry::trace::SpanKind::Client,
+            name: "GET /orders/123?sql=SELECT+1".into(),
+            start_time: std::time::SystemTime::UNIX_EPOCH,
+            end_time: std::time::SystemTime::UNIX_EPOCH,
+            attributes: vec![
+                opentelemetry::KeyValue::new("http.url", "/users/2"),
+                opentelemetry::KeyValue::new("other", "/users/2"),
+            ],
+            dropped_attributes_count: 0,
+            events: Default::default(),
+            links: Default::default(),
+            status: opentelemetry::trace::Status::Unset,
+            instrumentation_scope: Default::default(),
+        };
+        chain.on_end(&mut span);
+        assert_eq!(span.name, "GET /orders/*");
+        assert_eq!(span.attributes[0].value.as_str(), "/users/*");
+        assert_eq!(span.attributes[1].value.as_str(), "/users/2");
+        span.span_kind = opentelemetry::trace::SpanKind::Internal;
+        span.name = "/users/123/profile".into();
+        chain.on_end(&mut span);
+        assert_eq!(span.name, "/users/123/profile");
+    }
+
+    /// The Collector's TestURLSanitizationInLogBody and
+    /// ComplexLogBody: every value of a body is sanitized, whatever its key.
+    #[test]
+    fn collector_url_sanitization_in_log_bodies() {
+        use crate::proto::common::v1::KeyValueList;
+        use crate::proto::logs::v1::LogRecord;
+        let mut r = Redaction::builder()
+            .with_allow_all_keys(true)
+            .with_url_sanitizer(Vec::<String>::new(), true)
+            .build()
+            .unwrap();
+        let map = AnyValue {
+            value: Some(Value::KvlistValue(KeyValueList {
+                values: vec![
+                    string_attr("url", "/products/1/org/3"),
+                    string_attr("name", "/users/42"),
+                ],
+            })),
+        };
+        let mut logs = log_batch(vec![
+            LogRecord {
+                body: Some(str_value("/users/2")),
+                ..LogRecord::default()
+            },
+            LogRecord {
+                body: Some(map),
+                ..LogRecord::default()
+            },
+        ]);
+        r.process_logs(&mut logs);
+        let records = &logs.resource_logs[0].scope_logs[0].log_records;
+        assert_eq!(records[0].body, Some(str_value("/users/*")));
+        let Some(Value::KvlistValue(m)) = records[1].body.as_ref().and_then(|b| b.value.clone())
+        else {
+            panic!("a map body")
+        };
+        assert_eq!(
+            get(&m.values, "url"),
+            Some(&Value::StringValue("/products/*/org/*".into()))
+        );
+        assert_eq!(
+            get(&m.values, "name"),
+            Some(&Value::StringValue("/users/*".into()))
+        );
     }
 
     /// The Collector's TestSpanEventRedacted, through the batch path.
