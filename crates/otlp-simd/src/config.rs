@@ -1210,6 +1210,50 @@ summary = "debug"
         assert_eq!(text(2), "****=2");
     }
 
+    #[test]
+    fn url_sanitizer_is_read_as_the_collectors() {
+        let run = |url: &str| {
+            let mut chain = chain_from_toml(&format!(
+                "[[processor]]\ntype = \"redaction\"\nallow_all_keys = true\n{url}\n"
+            ))
+            .unwrap();
+            let mut logs =
+                crate::processor::logs_request(vec![crate::proto::logs::v1::LogRecord {
+                    attributes: vec![
+                        crate::processor::string_attr("http.url", "/users/42?x=1"),
+                        crate::processor::string_attr("other", "/users/42"),
+                    ],
+                    ..Default::default()
+                }]);
+            chain.process_logs(&mut logs);
+            let attrs = &logs.resource_logs[0].scope_logs[0].log_records[0].attributes;
+            attrs
+                .iter()
+                .map(
+                    |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(crate::proto::common::v1::any_value::Value::StringValue(s)) => {
+                            s.clone()
+                        }
+                        other => panic!("{other:?}"),
+                    },
+                )
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            run("url_sanitizer = { enabled = true, attributes = ['http.url'] }"),
+            ["/users/*", "/users/42"]
+        );
+        assert_eq!(
+            run("url_sanitizer = { enabled = false, attributes = ['http.url'] }"),
+            ["/users/42?x=1", "/users/42"]
+        );
+        let (line, msg) = err_line(
+            "[[processor]]\ntype = \"redaction\"\nallow_all_keys = true\nurl_sanitizer = { enabled = true, atributes = ['x'] }\n",
+        );
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("atributes"), "{msg}");
+    }
+
     const FILTER_AND_ATTRS: &str = r#"
 [[processor]]
 type = "filter"

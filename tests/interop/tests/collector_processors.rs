@@ -887,6 +887,157 @@ fn toml_list(items: &[&str]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
+/// A URL-like text from `rng`: a method now and then, up to a dozen
+/// segments of words, numbers, identifiers, random letters, versions and
+/// non-ASCII text, a query string or fragment now and then.
+fn url_text(rng: &mut Rng) -> String {
+    const WORDS: [&str; 14] = [
+        "users",
+        "orders",
+        "api",
+        "v1",
+        "v2",
+        "products",
+        "cart",
+        "getquote",
+        "user_space",
+        "k6-test-runs",
+        "hello.world",
+        "Benutzer",
+        "items",
+        "",
+    ];
+    const ODD: [&str; 10] = [
+        "café",
+        "ü",
+        "x1",
+        "v1.2",
+        "**",
+        "a b",
+        "GET users",
+        "é1",
+        "ok-_.",
+        "2024-01-31",
+    ];
+    let mut pick = |n: u64| (rng.next() % n) as usize;
+    let mut out = String::new();
+    if pick(3) == 0 {
+        out.push_str(["GET ", "POST ", "HTTP GET ", "DELETE "][pick(4)]);
+    }
+    let segments = 1 + pick(13);
+    for _ in 0..segments {
+        if pick(8) != 0 {
+            out.push('/');
+        }
+        match pick(6) {
+            0 | 1 => out.push_str(WORDS[pick(WORDS.len() as u64)]),
+            2 => out.push_str(&(pick(100_000)).to_string()),
+            3 => out.push_str(&format!("{:x}-{:x}", pick(1 << 32), pick(1 << 16))),
+            4 => {
+                // Random letters, which the letter-pair model scores.
+                let n = 2 + pick(10);
+                for _ in 0..n {
+                    out.push((b'a' + pick(26) as u8) as char);
+                }
+            }
+            _ => out.push_str(ODD[pick(ODD.len() as u64)]),
+        }
+    }
+    match pick(8) {
+        0 => out.push_str("?id=42&x=y"),
+        1 => out.push_str("#top"),
+        2 => out.push('&'),
+        _ => {}
+    }
+    out
+}
+
+/// Spans with URLs in their names and in attributes, of every kind, some
+/// with HTTP attributes.
+fn url_batches() -> Vec<ExportTraceServiceRequest> {
+    let mut rng = Rng(11);
+    let kinds = [
+        span::SpanKind::Client,
+        span::SpanKind::Server,
+        span::SpanKind::Internal,
+        span::SpanKind::Producer,
+    ];
+    let mut batches = Vec::new();
+    for _ in 0..4 {
+        let mut spans = Vec::new();
+        for i in 0..128 {
+            let mut attributes = vec![
+                string("http.url", &url_text(&mut rng)),
+                string("url.path", &url_text(&mut rng)),
+                string("note", &url_text(&mut rng)),
+                kv("count", any_value::Value::IntValue(i as i64)),
+            ];
+            if i % 3 == 0 {
+                attributes.push(string("http.route", "/users/{id}"));
+            }
+            spans.push(Span {
+                trace_id: rng.bytes::<16>(),
+                span_id: rng.bytes::<8>(),
+                name: url_text(&mut rng),
+                kind: kinds[i % kinds.len()] as i32,
+                start_time_unix_nano: 1_700_000_000_000_000_000,
+                end_time_unix_nano: 1_700_000_000_001_000_000,
+                attributes,
+                status: Some(Status::default()),
+                ..Default::default()
+            });
+        }
+        batches.push(request(
+            spans,
+            vec![string("service.name", "shop"), string("http.url", "/a/1")],
+            vec![],
+        ));
+    }
+    batches
+}
+
+#[test]
+fn redaction_url_sanitizer_matches_the_collector() {
+    let batches = url_batches();
+    let mut bench = Bench::start();
+    for (yaml, toml) in [
+        (
+            "{allow_all_keys: true, summary: debug, url_sanitizer: {enabled: true, attributes: [\"http.url\", \"url.path\"]}}",
+            "allow_all_keys = true\nsummary = \"debug\"\nurl_sanitizer = { enabled = true, attributes = ['http.url', 'url.path'] }\n",
+        ),
+        (
+            "{allow_all_keys: true, summary: info, allowed_values: [\"^/api/\"], blocked_values: [\"[0-9]{5}\"], url_sanitizer: {enabled: true, attributes: [\"http.url\"], sanitize_span_name: false}}",
+            "allow_all_keys = true\nsummary = \"info\"\nallowed_values = ['^/api/']\nblocked_values = ['[0-9]{5}']\nurl_sanitizer = { enabled = true, attributes = ['http.url'], sanitize_span_name = false }\n",
+        ),
+        (
+            "{allowed_keys: [\"note\", \"count\", \"service.name\"], summary: info, allowed_values: [\"^GET /api\"], url_sanitizer: {enabled: true, attributes: [\"note\"]}}",
+            "allowed_keys = ['note', 'count', 'service.name']\nsummary = \"info\"\nallowed_values = ['^GET /api']\nurl_sanitizer = { enabled = true, attributes = ['note'] }\n",
+        ),
+    ] {
+        let Some(collector) = bench.collector(Processor::new("redaction", yaml)) else {
+            return;
+        };
+        let theirs = bench.through(&collector, &batches);
+        let ours = ours(&format!("[[processor]]\ntype = \"redaction\"\n{toml}"), &batches);
+        assert_eq!(theirs.len(), 4 * 128, "the Collector forwarded every span");
+        // The sanitizer changed values, and names where it may, in this
+        // data (the comparison cannot pass by doing nothing on both sides).
+        let mut before = Spans::new();
+        for batch in &batches {
+            collect(batch, &mut before);
+        }
+        let changed = |f: &dyn Fn(&Span) -> String| {
+            ours.iter()
+                .filter(|(id, (_, _, s))| before.get(*id).is_some_and(|b| f(&b.2) != f(s)))
+                .count()
+        };
+        assert!(changed(&|s: &Span| format!("{:?}", s.attributes)) > 100, "{yaml}");
+        let names = changed(&|s: &Span| s.name.clone());
+        assert_eq!(names > 100, !yaml.contains("sanitize_span_name: false"), "{yaml}: {names}");
+        assert_same(&format!("url_sanitizer {yaml}"), &theirs, &ours);
+    }
+}
+
 #[test]
 fn redaction_with_allowed_keys_masks_like_the_collector() {
     let allowed = [
