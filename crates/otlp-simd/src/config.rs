@@ -40,6 +40,9 @@
 //! `ignored_key_patterns`, `blocked_key_patterns`, `blocked_values`,
 //! `allowed_values`, `hash_function`, `hmac_key`, `masking_string`, `summary`,
 //! `redact_all_types`, `url_sanitizer` (`enabled`, `attributes`,
+//! `sanitize_span_name`; as the Collector's), `db_sanitizer` (tables
+//! `sql`, `redis`, `valkey`, `memcached`, `mongo`, `opensearch`, `es`, each
+//! with `enabled` and `attributes` (none for `opensearch` and `es`), and
 //! `sanitize_span_name`; as the Collector's), and `blocked_patterns`,
 //! `blocked_literals` (this crate's scanner). `filter` keys: `span`,
 //! `spanevent`, `log_record`, `metric`, `datapoint` (condition lists, see
@@ -325,6 +328,31 @@ struct UrlSanitizerToml {
     sanitize_span_name: Option<bool>,
 }
 
+/// One obfuscator of the Collector's `db_sanitizer`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DbObfuscatorToml {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    attributes: Vec<String>,
+}
+
+/// The Collector's `db_sanitizer` of the redaction processor.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DbSanitizerToml {
+    sql: Option<DbObfuscatorToml>,
+    redis: Option<DbObfuscatorToml>,
+    valkey: Option<DbObfuscatorToml>,
+    memcached: Option<DbObfuscatorToml>,
+    mongo: Option<DbObfuscatorToml>,
+    opensearch: Option<DbObfuscatorToml>,
+    es: Option<DbObfuscatorToml>,
+    /// True when not given, as the Collector's.
+    sanitize_span_name: Option<bool>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RedactionToml {
@@ -357,6 +385,7 @@ struct RedactionToml {
     #[serde(default)]
     blocked_patterns: Vec<String>,
     url_sanitizer: Option<UrlSanitizerToml>,
+    db_sanitizer: Option<DbSanitizerToml>,
     #[serde(default)]
     blocked_literals: Vec<String>,
 }
@@ -1081,6 +1110,31 @@ fn redaction(e: &Entry<'_>, c: RedactionToml) -> Result<Redaction, ConfigError> 
     if let Some(u) = c.url_sanitizer.filter(|u| u.enabled) {
         b = b.with_url_sanitizer(u.attributes, u.sanitize_span_name.unwrap_or(true));
     }
+    if let Some(d) = c.db_sanitizer {
+        use crate::processor::db::{DbSanitizer, DbSystem};
+        let mut db = DbSanitizer::new().with_span_names(d.sanitize_span_name.unwrap_or(true));
+        for (system, o) in [
+            (DbSystem::Sql, d.sql),
+            (DbSystem::Redis, d.redis),
+            (DbSystem::Valkey, d.valkey),
+            (DbSystem::Memcached, d.memcached),
+            (DbSystem::Mongo, d.mongo),
+            (DbSystem::OpenSearch, d.opensearch),
+            (DbSystem::Elasticsearch, d.es),
+        ] {
+            if let Some(o) = o.filter(|o| o.enabled) {
+                db = db.with_obfuscator(system, o.attributes);
+            }
+        }
+        if let Err(err) = db.build() {
+            let crate::processor::db::DbSanitizerError::NoAttributes(name) = &err;
+            return Err(ConfigError::Invalid {
+                line: e.line_of_key(name),
+                message: err.to_string(),
+            });
+        }
+        b = b.with_db_sanitizer(db);
+    }
     b.build().map_err(|err| invalid(e, "hash_function", err))
 }
 
@@ -1252,6 +1306,64 @@ summary = "debug"
         );
         assert_eq!(line, 4, "{msg}");
         assert!(msg.contains("atributes"), "{msg}");
+    }
+
+    #[test]
+    fn db_sanitizer_is_read_as_the_collectors() {
+        let run = |db: &str, system: &str| {
+            let mut chain = chain_from_toml(&format!(
+                "[[processor]]\ntype = \"redaction\"\nallow_all_keys = true\n{db}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+            let mut attributes = vec![
+                crate::processor::string_attr("cmd", "get k\r\nsecret"),
+                crate::processor::string_attr("other", "get k\r\nsecret"),
+            ];
+            if !system.is_empty() {
+                attributes.push(crate::processor::string_attr("db.system", system));
+            }
+            let mut spans = crate::processor::spans_request(vec![crate::proto::trace::v1::Span {
+                name: "get k\r\nname".into(),
+                kind: 3,
+                attributes,
+                ..Default::default()
+            }]);
+            chain.process(&mut spans);
+            let span = &spans.resource_spans[0].scope_spans[0].spans[0];
+            let text = |kv: &crate::proto::common::v1::KeyValue| match kv
+                .value
+                .as_ref()
+                .and_then(|v| v.value.as_ref())
+            {
+                Some(crate::proto::common::v1::any_value::Value::StringValue(s)) => s.clone(),
+                other => panic!("{other:?}"),
+            };
+            (span.name.clone(), text(&span.attributes[0]), text(&span.attributes[1]))
+        };
+        let inline = "db_sanitizer = { memcached = { enabled = true, attributes = ['cmd'] } }";
+        assert_eq!(
+            run(inline, "Memcached"),
+            ("get k".into(), "get k".into(), "get k\r\nsecret".into())
+        );
+        // Without a system, spans are left alone.
+        assert_eq!(
+            run(inline, ""),
+            ("get k\r\nname".into(), "get k\r\nsecret".into(), "get k\r\nsecret".into())
+        );
+        let table = "[processor.db_sanitizer]\nsanitize_span_name = false\nmemcached = { enabled = true, attributes = ['cmd'] }";
+        assert_eq!(run(table, "memcached").0, "get k\r\nname");
+        let off = "db_sanitizer = { memcached = { enabled = false, attributes = ['cmd'] } }";
+        assert_eq!(run(off, "memcached").1, "get k\r\nsecret");
+        let (line, msg) = err_line(
+            "[[processor]]\ntype = \"redaction\"\nallow_all_keys = true\ndb_sanitizer = { memcache = { enabled = true } }\n",
+        );
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("memcache"), "{msg}");
+        let (line, msg) = err_line(
+            "[[processor]]\ntype = \"redaction\"\nallow_all_keys = true\n[processor.db_sanitizer]\nes = { enabled = true, attributes = ['body'] }\n",
+        );
+        assert_eq!(line, 5, "{msg}");
+        assert!(msg.contains("db_sanitizer.es.attributes"), "{msg}");
     }
 
     const FILTER_AND_ATTRS: &str = r#"

@@ -40,8 +40,10 @@ impl Rng {
     }
 }
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 12] = [
     "http.route",
+    "db.system.name",
+    "db.system",
     "user.email",
     "card",
     "auth",
@@ -53,7 +55,11 @@ const KEYS: [&str; 10] = [
     "http.response.status_code",
 ];
 
-const TEXTS: [&str; 12] = [
+const TEXTS: [&str; 16] = [
+    "memcached",
+    "MemCached",
+    "get k\r\nsecret",
+    " set k 0 0 5\r\nhello ",
     "/api/users/{id}",
     "mail bob@example.com now",
     "card 4111 1111 1111 1111 ok",
@@ -146,6 +152,7 @@ fn span(rng: &mut Rng, scopes: &[InstrumentationScope]) -> SpanData {
             "send",
             "GET /users/42/orders/7",
             "GET orders?id=3",
+            " get k\r\nv",
         ]))
         .into(),
         start_time: start,
@@ -271,6 +278,18 @@ fn chain(rng: &mut Rng) -> Chain {
                         .filter(|_| rng.below(2) == 0)
                         .collect();
                     b = b.with_url_sanitizer(keys, rng.below(3) != 0);
+                }
+                if rng.below(3) == 0 {
+                    use otlp_simd::processor::db::{DbSanitizer, DbSystem};
+                    let keys: Vec<&str> = ["db.statement", "card", "safe"]
+                        .into_iter()
+                        .filter(|_| rng.below(2) == 0)
+                        .collect();
+                    b = b.with_db_sanitizer(
+                        DbSanitizer::new()
+                            .with_obfuscator(DbSystem::Memcached, keys)
+                            .with_span_names(rng.below(3) != 0),
+                    );
                 }
                 chain.push(Box::new(b.build().unwrap()));
             }

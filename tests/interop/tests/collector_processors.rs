@@ -1038,6 +1038,503 @@ fn redaction_url_sanitizer_matches_the_collector() {
     }
 }
 
+/// A database statement of family `family` (0 SQL, 1 Redis, 2
+/// Memcached, 3 JSON, 4 plain text), built from random pieces: literals
+/// of every kind, comments, dialect quirks, several commands, invalid
+/// JSON now and then.
+fn db_text(rng: &mut Rng, family: usize) -> String {
+    let mut pick = |n: u64| (rng.next() % n) as usize;
+    let mut out = String::new();
+    match family {
+        0 => {
+            const SQL: [&str; 34] = [
+                "SELECT * FROM users WHERE id = ",
+                "select name, email from customers where email = ",
+                "INSERT INTO orders (id, total, note) VALUES (",
+                "UPDATE accounts SET balance = ",
+                "DELETE FROM sessions WHERE expires < ",
+                " AND ",
+                " OR flag = ",
+                ", ",
+                ")",
+                " WHERE tenant IN (",
+                " -- trailing note 42\n",
+                " /* hint 7 */ ",
+                " # mysql comment 9\n",
+                " `order` ",
+                " \"quoted id 3\" ",
+                " [bracket 4] ",
+                " LIMIT ",
+                " OFFSET ",
+                " $1 ",
+                " ? ",
+                " :name ",
+                " @var ",
+                " table1.col2 ",
+                " x->>'path' ",
+                " IS NULL ",
+                " = TRUE ",
+                " = false ",
+                " $$body 5$$ ",
+                " $fn$ select 1 $fn$ ",
+                "; SELECT 1",
+                " café = 'ü' ",
+                " CALL proc(",
+                " E'esc\\'d' ",
+                " N'unicode' ",
+            ];
+            const LIT: [&str; 14] = [
+                "42",
+                "-7",
+                "3.25",
+                "1e9",
+                "0x1F",
+                "'bob'",
+                "'it''s'",
+                "'unterminated",
+                "\"double\"",
+                "'jane@corp.io'",
+                "'4111111111111111'",
+                "NULL",
+                "true",
+                "''",
+            ];
+            let n = 2 + pick(8);
+            for _ in 0..n {
+                out.push_str(SQL[pick(SQL.len() as u64)]);
+                if pick(2) == 0 {
+                    out.push_str(LIT[pick(LIT.len() as u64)]);
+                }
+            }
+        }
+        1 => {
+            const CMD: [&str; 22] = [
+                "SET user:1 secret",
+                "set k \"quoted value\" EX 60",
+                "GET user:1",
+                "HMSET h f1 v1 f2 v2",
+                "HSET h field value",
+                "AUTH s3cr3t",
+                "APPEND k tail",
+                "GETSET k new",
+                "LPUSHX list v",
+                "ZADD z 1 m1 2 m2",
+                "GEOADD g 13.3 52.5 berlin",
+                "BITFIELD b SET i8 0 100",
+                "CONFIG SET requirepass hunter2",
+                "MIGRATE host 6379 key 0 5000 AUTH pw",
+                "SETEX k 10 v",
+                "EXPIRE k 30",
+                "DEL a b c",
+                "UNKNOWN cmd arg",
+                "set k 'single quoted' ",
+                "  INCRBY counter 5",
+                "EVAL \"return 1\" 0",
+                "",
+            ];
+            let n = 1 + pick(4);
+            for i in 0..n {
+                if i > 0 {
+                    out.push_str(["\n", "\r\n", "\n\n"][pick(3)]);
+                }
+                out.push_str(CMD[pick(CMD.len() as u64)]);
+            }
+        }
+        2 => {
+            const CMD: [&str; 8] = [
+                "set k 0 0 5\r\nhello",
+                "get k",
+                " add key 0 60 3\r\nabc\r\n",
+                "incr counter 7",
+                "cas k 0 0 1 9\r\nx",
+                "delete k\r\n",
+                "gets a b c",
+                "  \r\n",
+            ];
+            out.push_str(CMD[pick(CMD.len() as u64)]);
+        }
+        3 => {
+            const JSON: [&str; 12] = [
+                "{\"find\":\"users\",\"filter\":{\"age\":{\"$gt\":30},\"name\":\"bob\"}}",
+                "{\"query\":{\"match\":{\"email\":\"jane@corp.io\"}},\"size\":10}",
+                "[1, 2, {\"a\": [true, null, -0.5e3]}]",
+                " {\"insert\": \"orders\", \"documents\": [{\"total\": 12.5, \"card\": \"4111111111111111\"}]} ",
+                "\"just a string\"",
+                "42",
+                "{\"a\": \"\\u00e9\\n\", \"b\": {}}",
+                "{\"trailing\": 1,}",
+                "{'single': 1}",
+                "{\"unterminated\": ",
+                "{\"a\":1} extra",
+                "",
+            ];
+            out.push_str(JSON[pick(JSON.len() as u64)]);
+        }
+        _ => {
+            const TEXT: [&str; 6] = [
+                "user 1234 logged in",
+                "GET /users/42",
+                "payment of 12.50 failed",
+                "plain words",
+                "select the best 3",
+                "a/b/c",
+            ];
+            out.push_str(TEXT[pick(TEXT.len() as u64)]);
+        }
+    }
+    out
+}
+
+/// The family of statements a `db.system.name` value usually carries.
+fn db_family(system: &str) -> usize {
+    match system.to_ascii_lowercase().as_str() {
+        "mysql" | "postgresql" | "other_sql" | "mariadb" | "sqlite" => 0,
+        "redis" | "valkey" => 1,
+        "memcached" => 2,
+        "mongodb" | "opensearch" | "elasticsearch" => 3,
+        _ => 4,
+    }
+}
+
+/// The `db.system.name` (or `db.system`) values of [`db_batches`]: every
+/// system the sanitizer knows, in other cases too, and some it does not.
+const DB_SYSTEMS: [&str; 16] = [
+    "mysql",
+    "postgresql",
+    "other_sql",
+    "mariadb",
+    "sqlite",
+    "redis",
+    "valkey",
+    "memcached",
+    "mongodb",
+    "opensearch",
+    "elasticsearch",
+    "MySQL",
+    "REDIS",
+    "cassandra",
+    "",
+    "none",
+];
+
+/// 4 batches of 128 spans of every kind, with database statements (of
+/// the span's system, now and then of another) in their names, in
+/// `db.statement`, `db.query.text` and `note`, the system in
+/// `db.system.name`, in `db.system`, in both or in neither, and events
+/// with statements and systems of their own; a few names with `/` and
+/// HTTP attributes for the URL sanitizer.
+fn db_batches() -> Vec<ExportTraceServiceRequest> {
+    let mut rng = Rng(23);
+    let kinds = [
+        span::SpanKind::Client,
+        span::SpanKind::Server,
+        span::SpanKind::Internal,
+        span::SpanKind::Producer,
+        span::SpanKind::Consumer,
+    ];
+    let mut batches = Vec::new();
+    for _ in 0..4 {
+        let mut spans = Vec::new();
+        for i in 0..128 {
+            let system = DB_SYSTEMS[(rng.next() % DB_SYSTEMS.len() as u64) as usize];
+            let mut family = db_family(system);
+            if rng.next() % 6 == 0 {
+                family = (rng.next() % 5) as usize;
+            }
+            let mut attributes = vec![
+                string("db.statement", &db_text(&mut rng, family)),
+                string("db.query.text", &db_text(&mut rng, family)),
+                string("note", &db_text(&mut rng, family)),
+                kv("count", any_value::Value::IntValue(i as i64)),
+            ];
+            match i % 4 {
+                0 => attributes.push(string("db.system.name", system)),
+                1 => attributes.push(string("db.system", system)),
+                2 => {
+                    attributes.push(string("db.system", "redis"));
+                    attributes.push(string("db.system.name", system));
+                }
+                _ => {}
+            }
+            if i % 7 == 0 {
+                attributes.push(string("http.route", "/users/{id}"));
+            }
+            let name = if i % 9 == 0 {
+                url_text(&mut rng)
+            } else {
+                db_text(&mut rng, family)
+            };
+            let event_system = DB_SYSTEMS[(rng.next() % DB_SYSTEMS.len() as u64) as usize];
+            let events = vec![span::Event {
+                time_unix_nano: 1_700_000_000_000_500_000,
+                name: "query".into(),
+                attributes: vec![
+                    string("db.system.name", event_system),
+                    string("db.statement", &db_text(&mut rng, db_family(event_system))),
+                ],
+                dropped_attributes_count: 0,
+            }];
+            spans.push(Span {
+                trace_id: rng.bytes::<16>(),
+                span_id: rng.bytes::<8>(),
+                name,
+                kind: kinds[i % kinds.len()] as i32,
+                start_time_unix_nano: 1_700_000_000_000_000_000,
+                end_time_unix_nano: 1_700_000_000_001_000_000,
+                attributes,
+                events,
+                status: Some(Status::default()),
+                ..Default::default()
+            });
+        }
+        batches.push(request(
+            spans,
+            vec![
+                string("service.name", "shop"),
+                string("db.system.name", "mysql"),
+                string("db.statement", "SELECT 1 FROM dual WHERE a = 'x'"),
+            ],
+            vec![],
+        ));
+    }
+    batches
+}
+
+/// Every obfuscator of the Collector's `db_sanitizer` enabled.
+const DB_ALL: &str = "sql: {enabled: true, attributes: [db.statement, db.query.text]}, redis: {enabled: true, attributes: [db.statement]}, valkey: {enabled: true, attributes: [db.statement, note]}, memcached: {enabled: true, attributes: [db.statement, note]}, mongo: {enabled: true, attributes: [db.statement, db.query.text]}, opensearch: {enabled: true}, es: {enabled: true}";
+const DB_ALL_TOML: &str = "sql = { enabled = true, attributes = ['db.statement', 'db.query.text'] }\nredis = { enabled = true, attributes = ['db.statement'] }\nvalkey = { enabled = true, attributes = ['db.statement', 'note'] }\nmemcached = { enabled = true, attributes = ['db.statement', 'note'] }\nmongo = { enabled = true, attributes = ['db.statement', 'db.query.text'] }\nopensearch = { enabled = true }\nes = { enabled = true }\n";
+
+/// The Collector's `db_sanitizer` and ours on [`db_batches`]: attributes
+/// with span names off; span names alone (the obfuscators list no
+/// attributes: the Collector's pooled SQL obfuscator keeps the dialect of
+/// the last span name for the attributes after it, a difference the docs
+/// name) with the URL sanitizer before them and an allowed value; and
+/// attributes with allowed keys that remove the system.
+#[test]
+fn redaction_db_sanitizer_matches_the_collector() {
+    let batches = db_batches();
+    let names_only = "sql: {enabled: true}, redis: {enabled: true}, valkey: {enabled: true}, memcached: {enabled: true}, mongo: {enabled: true}, opensearch: {enabled: true}, es: {enabled: true}";
+    let names_only_toml = "sql = { enabled = true }\nredis = { enabled = true }\nvalkey = { enabled = true }\nmemcached = { enabled = true }\nmongo = { enabled = true }\nopensearch = { enabled = true }\nes = { enabled = true }\n";
+    let configs = [
+        (
+            format!("{{allow_all_keys: true, summary: debug, db_sanitizer: {{{DB_ALL}, sanitize_span_name: false}}}}"),
+            format!("allow_all_keys = true\nsummary = \"debug\"\n[processor.db_sanitizer]\nsanitize_span_name = false\n{DB_ALL_TOML}"),
+            false,
+        ),
+        (
+            format!("{{allow_all_keys: true, summary: info, allowed_values: [\"^select name\"], url_sanitizer: {{enabled: true}}, db_sanitizer: {{{names_only}}}}}"),
+            format!("allow_all_keys = true\nsummary = \"info\"\nallowed_values = ['^select name']\nurl_sanitizer = {{ enabled = true }}\n[processor.db_sanitizer]\n{names_only_toml}"),
+            true,
+        ),
+        (
+            format!("{{allowed_keys: [db.statement, db.query.text, note, count, service.name], summary: info, blocked_values: [\"4[0-9]{{15}}\"], db_sanitizer: {{{DB_ALL}, sanitize_span_name: false}}}}"),
+            format!("allowed_keys = ['db.statement', 'db.query.text', 'note', 'count', 'service.name']\nsummary = \"info\"\nblocked_values = ['4[0-9]{{15}}']\n[processor.db_sanitizer]\nsanitize_span_name = false\n{DB_ALL_TOML}"),
+            false,
+        ),
+    ];
+    let mut bench = Bench::start();
+    for (yaml, toml, names_on) in configs {
+        let Some(collector) = bench.collector(Processor::new("redaction", &yaml)) else {
+            return;
+        };
+        let theirs = bench.through(&collector, &batches);
+        let ours = ours(&format!("[[processor]]\ntype = \"redaction\"\n{toml}"), &batches);
+        assert_eq!(theirs.len(), 4 * 128, "the Collector forwarded every span");
+        let mut before = Spans::new();
+        for batch in &batches {
+            collect(batch, &mut before);
+        }
+        let changed = |f: &dyn Fn(&Span) -> String| {
+            ours.iter()
+                .filter(|(id, (_, _, s))| before.get(*id).is_some_and(|b| f(&b.2) != f(s)))
+                .count()
+        };
+        let values = |s: &Span| {
+            s.attributes
+                .iter()
+                .filter(|kv| !kv.key.starts_with("redaction."))
+                .map(|kv| format!("{:?}", kv.value))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let (attrs, names) = (changed(&values), changed(&|s: &Span| s.name.clone()));
+        if names_on {
+            assert!(names > 100, "{yaml}: {names} names changed");
+        } else {
+            assert!(attrs > 100, "{yaml}: {attrs} attribute lists changed");
+            assert_eq!(names, 0, "{yaml}");
+        }
+        assert_same(&format!("db_sanitizer {yaml}"), &theirs, &ours);
+    }
+}
+
+/// Log records with statements in their attributes (with a system, with
+/// none: the Collector's logs run each obfuscator that lists the key) and
+/// bodies (a string of each family, maps and lists of them, numbers),
+/// and metric data points with statements, through the Collector's
+/// `db_sanitizer` and ours, alone and after the URL sanitizer.
+#[test]
+fn redaction_db_sanitizer_of_logs_and_metrics_matches_the_collector() {
+    use any_value::Value as V;
+    use otlp_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use otlp_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+    use otlp_core::proto::common::v1::{ArrayValue, KeyValueList};
+    use otlp_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use otlp_core::proto::metrics::v1::{
+        metric::Data, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    };
+    let mut rng = Rng(29);
+    let mut records = Vec::new();
+    let mut points = Vec::new();
+    for i in 0..240 {
+        let system = DB_SYSTEMS[(rng.next() % DB_SYSTEMS.len() as u64) as usize];
+        let family = if rng.next() % 5 == 0 {
+            (rng.next() % 5) as usize
+        } else {
+            db_family(system)
+        };
+        let mut attributes = vec![
+            string("db.statement", &db_text(&mut rng, family)),
+            string("note", &db_text(&mut rng, family)),
+            string("db.query.text", &db_text(&mut rng, family)),
+        ];
+        if i % 3 != 0 {
+            attributes.push(string(
+                if i % 2 == 0 {
+                    "db.system.name"
+                } else {
+                    "db.system"
+                },
+                system,
+            ));
+        }
+        let s = |t: String| AnyValue {
+            value: Some(V::StringValue(t)),
+        };
+        let body = match i % 5 {
+            0 | 1 => s(db_text(&mut rng, family)),
+            2 => AnyValue {
+                value: Some(V::KvlistValue(KeyValueList {
+                    values: vec![
+                        KeyValue {
+                            key: "query".into(),
+                            value: Some(s(db_text(&mut rng, family))),
+                            ..KeyValue::default()
+                        },
+                        KeyValue {
+                            key: "rows".into(),
+                            value: Some(AnyValue {
+                                value: Some(V::IntValue(i as i64)),
+                            }),
+                            ..KeyValue::default()
+                        },
+                    ],
+                })),
+            },
+            3 => AnyValue {
+                value: Some(V::ArrayValue(ArrayValue {
+                    values: vec![
+                        s(db_text(&mut rng, family)),
+                        s(db_text(&mut rng, (family + 1) % 5)),
+                    ],
+                })),
+            },
+            _ => AnyValue {
+                value: Some(V::DoubleValue(i as f64 + 0.5)),
+            },
+        };
+        records.push(LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+            body: Some(body),
+            attributes: attributes.clone(),
+            ..LogRecord::default()
+        });
+        points.push(NumberDataPoint {
+            attributes,
+            time_unix_nano: 1_700_000_000_000_000_000,
+            value: Some(otlp_core::proto::metrics::v1::number_data_point::Value::AsInt(
+                i as i64,
+            )),
+            ..NumberDataPoint::default()
+        });
+    }
+    let resource = || {
+        Some(otlp_core::proto::resource::v1::Resource {
+            attributes: vec![
+                string("service.name", "shop"),
+                string("db.statement", "SELECT 2 WHERE a = 'y'"),
+            ],
+            ..Default::default()
+        })
+    };
+    let requests = vec![
+        ExportRequest::Logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: resource(),
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..ScopeLogs::default()
+                }],
+                schema_url: String::new(),
+            }],
+        }),
+        ExportRequest::Metrics(ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: resource(),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "queries".into(),
+                        data: Some(Data::Gauge(Gauge {
+                            data_points: points,
+                        })),
+                        ..Metric::default()
+                    }],
+                    ..ScopeMetrics::default()
+                }],
+                schema_url: String::new(),
+            }],
+        }),
+    ];
+    for (yaml, toml) in [
+        (
+            format!("{{allow_all_keys: true, summary: debug, db_sanitizer: {{{DB_ALL}}}}}"),
+            format!("allow_all_keys = true\nsummary = \"debug\"\n[processor.db_sanitizer]\n{DB_ALL_TOML}"),
+        ),
+        (
+            format!("{{allow_all_keys: true, summary: info, url_sanitizer: {{enabled: true, attributes: [note]}}, db_sanitizer: {{redis: {{enabled: true, attributes: [note]}}, memcached: {{enabled: true}}, es: {{enabled: true}}}}}}"),
+            "allow_all_keys = true\nsummary = \"info\"\nurl_sanitizer = { enabled = true, attributes = ['note'] }\ndb_sanitizer = { redis = { enabled = true, attributes = ['note'] }, memcached = { enabled = true }, es = { enabled = true } }\n".to_owned(),
+        ),
+    ] {
+        let mut bench = Bench::start();
+        let Some(collector) = bench.collector_for(
+            &[Signal::Logs, Signal::Metrics],
+            Processor::new("redaction", &yaml),
+        ) else {
+            return;
+        };
+        let theirs = bench.through_each(&collector, &requests);
+        let toml = format!("[[processor]]\ntype = \"redaction\"\n{toml}");
+        let mut chain = chain_from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let ours = ours_each(&mut chain, &requests);
+        assert_eq!(theirs.len(), 2, "the Collector forwarded both requests");
+        let (ExportRequest::Logs(before), ExportRequest::Logs(after)) = (&requests[0], &ours[0])
+        else {
+            panic!("logs first");
+        };
+        let records = |r: &ExportLogsServiceRequest| r.resource_logs[0].scope_logs[0].log_records.clone();
+        let changed = records(before)
+            .iter()
+            .zip(records(after))
+            .filter(|(b, a)| b.body != a.body)
+            .count();
+        assert!(changed > 50, "{yaml}: {changed} bodies changed");
+        assert_ne!(ours[1], requests[1], "{yaml}: data points changed");
+        for (t, o) in theirs.iter().zip(&ours) {
+            assert_eq!(t, o, "{yaml}: the Collector's output (left) and ours (right) differ");
+        }
+    }
+}
+
 #[test]
 fn redaction_with_allowed_keys_masks_like_the_collector() {
     let allowed = [

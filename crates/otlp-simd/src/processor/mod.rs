@@ -23,6 +23,7 @@
 pub mod adaptive;
 pub mod attributes;
 mod attrs;
+pub mod db;
 pub mod filter;
 pub mod glob;
 mod go_strconv;
@@ -345,6 +346,22 @@ pub(crate) fn logs_request(
                 ..ScopeLogs::default()
             }],
             ..ResourceLogs::default()
+        }],
+    }
+}
+
+/// A traces request with `spans` under one resource and scope (for
+/// tests).
+#[cfg(test)]
+pub(crate) fn spans_request(spans: Vec<crate::proto::trace::v1::Span>) -> ExportTraceServiceRequest {
+    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
         }],
     }
 }

@@ -27,14 +27,23 @@
 //! 7. with `url_sanitizer`, a value of one of its `attributes` goes
 //!    through [`cluster_url`](super::url::cluster_url) (identifier-like
 //!    path segments become `*`, the query string goes); a change counts as
-//!    masking.
+//!    masking;
+//! 8. with `db_sanitizer`, a value of an attribute an enabled obfuscator
+//!    lists, in a list whose `db.system.name` (or `db.system`) it handles,
+//!    or in a log record's list without one, has the literals of its
+//!    statement taken out ([`super::db`]); a change counts as masking.
 //!
 //! With `url_sanitizer` (and `sanitize_span_name`, on unless turned off),
 //! the name of a client or server span that has an HTTP attribute
 //! (`http.route`, `http.request.method`, `url.full`, ...) or a `/` in it is
 //! sanitized too, after its attributes, unless an `allowed_values` regex
 //! matches the name or nothing but `*` and `/` would be left; and every
-//! value of a log body goes through it, whatever its key.
+//! value of a log body goes through it, whatever its key. With
+//! `db_sanitizer` (and its `sanitize_span_name`, on unless turned off),
+//! the name of a client, server or internal span whose attributes name a
+//! database system is obfuscated for that system when the URL sanitizer
+//! left it as it was, and every string of a log body goes through each
+//! enabled obfuscator.
 //!
 //! With `summary = "debug"` the sorted keys go into
 //! `redaction.redacted.keys`, `redaction.masked.keys` and
@@ -65,15 +74,18 @@
 //!
 //! Differences from the Collector: the hash functions are
 //! `hmac-sha256` and `hmac-sha512` (the Collector's `md5`, `sha1` and
-//! `sha3` are refused at configuration time); the database sanitizer
-//! (`db_sanitizer`, and the span names it sanitizes) is not implemented;
-//! the URL sanitizer's results can differ only for a word whose
+//! `sha3` are refused at configuration time); the database sanitizer reads
+//! the SQL of attributes and log bodies without a dialect, where the
+//! Collector's pooled obfuscator may keep the dialect of the last span
+//! name it sanitized, and it refuses `attributes` for `opensearch` and
+//! `es`, which the Collector ignores (see [`super::db`]); the URL sanitizer's results can differ only for a word whose
 //! letter-pair score is within a rounding of its threshold (see
 //! [`super::url`]); the built-in
 //! patterns of step 6 do not exist there. With `redact_all_types`, map and
 //! list values are read as the JSON pdata writes for them, as there.
 
 use super::attrs::{remove_in_order, AttrList, Few};
+use super::db::{Db, DbContext, DbSanitizer, DbSanitizerError};
 use super::span::{EndingSpan, SpanStep, Verdict};
 use super::url::cluster_url;
 use super::{Outcome, Processor};
@@ -142,6 +154,9 @@ pub enum RedactionError {
     /// Unknown built-in pattern.
     #[error("unknown blocked pattern {0:?} (email, card, bearer or api_key)")]
     Pattern(String),
+    /// A database sanitizer setting that cannot be honoured.
+    #[error(transparent)]
+    DbSanitizer(#[from] DbSanitizerError),
 }
 
 /// What replaces a blocked value.
@@ -210,6 +225,7 @@ pub struct RedactionBuilder {
     scanner: crate::scan::ScannerBuilder,
     scanning: bool,
     url: Option<UrlSanitizer>,
+    db: DbSanitizer,
     isa: Option<Isa>,
 }
 
@@ -332,6 +348,15 @@ impl RedactionBuilder {
         });
         self
     }
+    /// The Collector's `db_sanitizer`: database statements in the
+    /// attributes each obfuscator lists (in lists whose `db.system.name`
+    /// or `db.system` it handles; in log records, without one too), in
+    /// every string of a log body, and in the names of database spans.
+    /// See [`super::db`]. A changed attribute value counts as masked.
+    pub fn with_db_sanitizer(mut self, db: DbSanitizer) -> Self {
+        self.db = db;
+        self
+    }
     /// Run the kernels on this instruction set instead of the detected one.
     pub fn with_isa(mut self, isa: Isa) -> Self {
         self.isa = Some(isa);
@@ -350,6 +375,7 @@ impl RedactionBuilder {
             _ => {}
         }
         let allowed = KeySet::new(&self.allowed_keys);
+        let db = self.db.build()?;
         let scanner = self.scanner.build();
         let scanner = (self.scanning && !scanner.is_empty()).then_some(scanner);
         let ignores = !self.ignored_keys.is_empty() || !self.ignored_key_patterns.is_empty();
@@ -357,7 +383,8 @@ impl RedactionBuilder {
             || !self.blocked_key_patterns.is_empty()
             || !self.blocked_values.is_empty()
             || scanner.is_some()
-            || self.url.is_some();
+            || self.url.is_some()
+            || db.as_ref().is_some_and(Db::reads_attributes);
         // Only the scanner reads values: the values shorter than its
         // shortest finding are left as they are.
         let shortest_value = match &scanner {
@@ -365,7 +392,8 @@ impl RedactionBuilder {
                 if self.allowed_values.is_empty()
                     && self.blocked_key_patterns.is_empty()
                     && self.blocked_values.is_empty()
-                    && self.url.is_none() =>
+                    && self.url.is_none()
+                    && db.is_none() =>
             {
                 scanner.shortest_finding()
             }
@@ -387,6 +415,7 @@ impl RedactionBuilder {
             scanner,
             url_keys: self.url.as_ref().map(|u| KeySet::new(&u.attributes)),
             url_span_names: self.url.as_ref().is_some_and(|u| u.span_names),
+            db,
             isa: self.isa.unwrap_or_else(Isa::detect),
             ignores,
             reads_values,
@@ -415,6 +444,8 @@ pub struct Redaction {
     url_keys: Option<KeySet>,
     /// The URL sanitizer sanitizes span names.
     url_span_names: bool,
+    /// The database sanitizer, when some obfuscator is enabled.
+    db: Option<Db>,
     isa: Isa,
     /// Some key is ignored (by name or pattern).
     ignores: bool,
@@ -462,6 +493,7 @@ impl Redaction {
             scanner: Scanner::builder(),
             scanning: false,
             url: None,
+            db: DbSanitizer::new(),
             isa: None,
         }
     }
@@ -530,10 +562,22 @@ impl Redaction {
     /// The Collector's `processAttrs` on one attribute list (of a decoded
     /// request, or of an SDK span as it ends).
     pub(crate) fn process_attrs<L: AttrList>(&self, attrs: &mut L) {
+        self.process_attrs_in(attrs, false);
+    }
+
+    /// [`process_attrs`](Self::process_attrs) on a list of a log record,
+    /// its scope or its resource (`logs`): the database sanitizer then
+    /// works without a `db.system` too.
+    pub(crate) fn process_attrs_in<L: AttrList>(&self, attrs: &mut L, logs: bool) {
+        let db = self
+            .db
+            .as_ref()
+            .filter(|db| db.reads_attributes())
+            .map(|_| Db::context(Db::system_of(|k| attrs.get_text(k)), logs));
         if self.summary != Summary::Debug && attrs.count() <= 64 {
-            self.process_attrs_counting(attrs);
+            self.process_attrs_counting(attrs, db.as_ref());
         } else {
-            self.process_attrs_by_name(attrs);
+            self.process_attrs_by_name(attrs, db.as_ref());
         }
     }
 
@@ -542,7 +586,7 @@ impl Redaction {
     /// most 64 attributes: the removed ones are marked by bit and the
     /// others only counted, so nothing is kept aside, and the counts are
     /// appended without a search when the list had no summary attribute.
-    fn process_attrs_counting<L: AttrList>(&self, attrs: &mut L) {
+    fn process_attrs_counting<L: AttrList>(&self, attrs: &mut L, db: Option<&DbContext>) {
         let n = attrs.count();
         let (mut redacted, mut masked, mut allowed, mut ignored) = (0u64, 0i64, 0i64, 0i64);
         let mut has_summary = false;
@@ -570,7 +614,7 @@ impl Redaction {
             if text.len() < self.shortest_value {
                 continue;
             }
-            match self.value_step(Some(key), &text) {
+            match self.value_step(Some(key), &text, db) {
                 ValueStep::Allowed => allowed += 1,
                 ValueStep::Masked(new) => {
                     masked += 1;
@@ -616,7 +660,7 @@ impl Redaction {
     /// [`process_attrs`](Self::process_attrs) keeping the keys it
     /// removes, masks and allows by name: the Collector's steps as they
     /// are written.
-    fn process_attrs_by_name<L: AttrList>(&self, attrs: &mut L) {
+    fn process_attrs_by_name<L: AttrList>(&self, attrs: &mut L, db: Option<&DbContext>) {
         // Only the removed keys and, with the debug summary, the masked
         // and allowed ones are needed by name; the rest are counted.
         let names = self.summary == Summary::Debug;
@@ -661,7 +705,7 @@ impl Redaction {
             if text.len() < self.shortest_value {
                 continue;
             }
-            match self.value_step(Some(key), &text) {
+            match self.value_step(Some(key), &text, db) {
                 ValueStep::Allowed => allowed.push_with(|| attrs.key_handle(i)),
                 ValueStep::Masked(new) => {
                     masked.push_with(|| attrs.key_handle(i));
@@ -688,11 +732,11 @@ impl Redaction {
         self.summarize(attrs, &ignored, None, IGNORED_COUNT, false);
     }
 
-    /// Steps 3 to 6 on the value `text` of an attribute with `key` (one
-    /// whose key is neither ignored nor removed). A value in a log body
-    /// comes without a key: the walk looked at it before reaching the
-    /// value.
-    fn value_step(&self, key: Option<&str>, text: &str) -> ValueStep {
+    /// Steps 3 to 8 on the value `text` of an attribute with `key` (one
+    /// whose key is neither ignored nor removed), in a list whose database
+    /// context is `db`. A value in a log body comes without a key: the
+    /// walk looked at it before reaching the value.
+    fn value_step(&self, key: Option<&str>, text: &str, db: Option<&DbContext>) -> ValueStep {
         if self.allowed_values.iter().any(|re| re.is_match(text)) {
             return ValueStep::Allowed;
         }
@@ -701,7 +745,7 @@ impl Redaction {
             Some(self.replacement(text))
         } else {
             let new = self.process_value(text);
-            match &self.url_keys {
+            let new = match &self.url_keys {
                 // A body's values have no key: every one is sanitized.
                 Some(keys) if key.is_none_or(|k| keys.contains_with(self.isa, k.as_bytes())) => {
                     match cluster_url(new.as_deref().unwrap_or(text)) {
@@ -710,7 +754,15 @@ impl Redaction {
                     }
                 }
                 _ => new,
+            };
+            match (&self.db, key) {
+                (Some(d), None) => d.body(new.as_deref().unwrap_or(text)).or(new),
+                (Some(d), Some(k)) => db
+                    .and_then(|cx| d.attribute(self.isa, cx, k, new.as_deref().unwrap_or(text)))
+                    .or(new),
+                (None, _) => new,
             }
+            .filter(|n| n != text)
         };
         new.map_or(ValueStep::Kept, ValueStep::Masked)
     }
@@ -849,29 +901,52 @@ fn fully_redacted(s: &str) -> bool {
     s.split('/').all(|p| p.is_empty() || p == "*") && s.split('/').any(|p| p == "*")
 }
 
+/// What [`Redaction::span_name`] needs to know of a span besides its
+/// name, read only when needed.
+struct SpanFacts<H, S> {
+    /// A client or server span.
+    client_or_server: bool,
+    /// An internal span.
+    internal: bool,
+    /// Whether it has an HTTP attribute.
+    http: H,
+    /// The database system its attributes name (see [`Db::system_of`]).
+    system: S,
+}
+
 impl Redaction {
-    /// The Collector's `sanitizeSpanName` for URLs: the new name of a
-    /// span named `name` (a client or server span with HTTP attributes,
-    /// or with a `/` in its name), when the URL sanitizer changes it.
-    fn span_name(
+    /// Whether span names may change.
+    fn sanitizes_span_names(&self) -> bool {
+        self.url_span_names || self.db.as_ref().is_some_and(|d| d.span_names)
+    }
+
+    /// The Collector's `sanitizeSpanName`: the new name of a span named
+    /// `name`, if any. Unless an allowed value matches the name, the URL
+    /// sanitizer has it first (a client or server span with HTTP
+    /// attributes, or with a `/` in its name), and when it changes
+    /// nothing the database sanitizer (a client, server or internal span
+    /// whose attributes name a system).
+    fn span_name<'a>(
         &self,
         name: &str,
-        client_or_server: bool,
-        http: impl FnOnce() -> bool,
+        span: SpanFacts<impl FnOnce() -> bool, impl FnOnce() -> Cow<'a, str>>,
     ) -> Option<String> {
-        if !self.url_span_names
-            || self.allowed_values.iter().any(|re| re.is_match(name))
-            || !client_or_server
-            || !(http() || name.contains('/'))
-        {
+        if !self.sanitizes_span_names() || self.allowed_values.iter().any(|re| re.is_match(name)) {
             return None;
         }
-        match cluster_url(name) {
-            Cow::Owned(new) if !new.is_empty() && new != "..." && !fully_redacted(&new) => {
-                Some(new).filter(|n| n != name)
+        if self.url_span_names && span.client_or_server && ((span.http)() || name.contains('/')) {
+            if let Cow::Owned(new) = cluster_url(name) {
+                if new != name && !fully_redacted(&new) {
+                    // The URL sanitizer's: kept unless nothing is left.
+                    return (!new.is_empty() && new != "...").then_some(new);
+                }
             }
-            _ => None,
         }
+        let db = self.db.as_ref()?;
+        if !db.span_names || !(span.client_or_server || span.internal) {
+            return None;
+        }
+        db.span_name(name, true, &(span.system)())
     }
 }
 
@@ -980,12 +1055,16 @@ impl SpanStep for RedactionStep {
         for ev in span.events.events.iter_mut() {
             self.redaction.process_attrs(&mut ev.attributes);
         }
-        if self.redaction.url_span_names {
+        if self.redaction.sanitizes_span_names() {
             use opentelemetry::trace::SpanKind;
-            let client_or_server = matches!(span.span_kind, SpanKind::Client | SpanKind::Server);
             let attrs = &span.attributes;
-            let http = || attrs.iter().any(|kv| HTTP_KEYS.contains(&kv.key.as_str()));
-            if let Some(name) = self.redaction.span_name(&span.name, client_or_server, http) {
+            let facts = SpanFacts {
+                client_or_server: matches!(span.span_kind, SpanKind::Client | SpanKind::Server),
+                internal: span.span_kind == SpanKind::Internal,
+                http: || attrs.iter().any(|kv| HTTP_KEYS.contains(&kv.key.as_str())),
+                system: || Db::system_of(|k| attrs.get_text(k)),
+            };
+            if let Some(name) = self.redaction.span_name(&span.name, facts) {
                 span.name = name.into();
             }
         }
@@ -1020,8 +1099,13 @@ impl Processor for Redaction {
                         self.process_attrs(&mut ev.attributes);
                     }
                     let (kind, attrs) = (span.kind, &span.attributes);
-                    let http = || attrs.iter().any(|kv| HTTP_KEYS.contains(&kv.key.as_str()));
-                    if let Some(name) = self.span_name(&span.name, kind == 2 || kind == 3, http) {
+                    let facts = SpanFacts {
+                        client_or_server: kind == 2 || kind == 3,
+                        internal: kind == 1,
+                        http: || attrs.iter().any(|kv| HTTP_KEYS.contains(&kv.key.as_str())),
+                        system: || Db::system_of(|k| attrs.get_text(k)),
+                    };
+                    if let Some(name) = self.span_name(&span.name, facts) {
                         span.name = name;
                     }
                 }
@@ -1036,14 +1120,14 @@ impl Processor for Redaction {
     fn process_logs(&mut self, batch: &mut ExportLogsServiceRequest) -> Outcome {
         for rl in &mut batch.resource_logs {
             if let Some(r) = rl.resource.as_mut() {
-                self.process_attrs(&mut r.attributes);
+                self.process_attrs_in(&mut r.attributes, true);
             }
             for sl in &mut rl.scope_logs {
                 if let Some(s) = sl.scope.as_mut() {
-                    self.process_attrs(&mut s.attributes);
+                    self.process_attrs_in(&mut s.attributes, true);
                 }
                 for record in &mut sl.log_records {
-                    self.process_attrs(&mut record.attributes);
+                    self.process_attrs_in(&mut record.attributes, true);
                     self.process_body(&mut record.body, &mut record.attributes);
                 }
             }
@@ -1274,7 +1358,7 @@ impl Redaction {
             }
             _ => {
                 let text = super::as_text(value);
-                match self.value_step(None, &text) {
+                match self.value_step(None, &text, None) {
                     ValueStep::Allowed => walk.note(BodyList::Allowed),
                     ValueStep::Masked(new) => {
                         walk.note(BodyList::Masked);
@@ -2677,9 +2761,9 @@ mod tests {
             }
             let r = b.build().unwrap();
             let mut by_name = attrs.clone();
-            r.process_attrs_by_name(&mut by_name);
+            r.process_attrs_by_name(&mut by_name, None);
             let mut counting = attrs.clone();
-            r.process_attrs_counting(&mut counting);
+            r.process_attrs_counting(&mut counting, None);
             prop_assert_eq!(&counting, &by_name);
             // The SDK's lists too.
             let sdk: Vec<opentelemetry::KeyValue> = attrs
@@ -2694,9 +2778,9 @@ mod tests {
                 })
                 .collect();
             let mut by_name = sdk.clone();
-            r.process_attrs_by_name(&mut by_name);
+            r.process_attrs_by_name(&mut by_name, None);
             let mut counting = sdk;
-            r.process_attrs_counting(&mut counting);
+            r.process_attrs_counting(&mut counting, None);
             prop_assert_eq!(counting, by_name);
         }
     }
