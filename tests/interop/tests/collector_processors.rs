@@ -1472,6 +1472,7 @@ fn redaction_db_sanitizer_of_logs_and_metrics_matches_the_collector() {
             resource_logs: vec![ResourceLogs {
                 resource: resource(),
                 scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope::default()),
                     log_records: records,
                     ..ScopeLogs::default()
                 }],
@@ -1489,6 +1490,7 @@ fn redaction_db_sanitizer_of_logs_and_metrics_matches_the_collector() {
                         })),
                         ..Metric::default()
                     }],
+                    scope: Some(InstrumentationScope::default()),
                     ..ScopeMetrics::default()
                 }],
                 schema_url: String::new(),
