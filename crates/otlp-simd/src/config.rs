@@ -1338,7 +1338,11 @@ summary = "debug"
                 Some(crate::proto::common::v1::any_value::Value::StringValue(s)) => s.clone(),
                 other => panic!("{other:?}"),
             };
-            (span.name.clone(), text(&span.attributes[0]), text(&span.attributes[1]))
+            (
+                span.name.clone(),
+                text(&span.attributes[0]),
+                text(&span.attributes[1]),
+            )
         };
         let inline = "db_sanitizer = { memcached = { enabled = true, attributes = ['cmd'] } }";
         assert_eq!(
@@ -1348,7 +1352,11 @@ summary = "debug"
         // Without a system, spans are left alone.
         assert_eq!(
             run(inline, ""),
-            ("get k\r\nname".into(), "get k\r\nsecret".into(), "get k\r\nsecret".into())
+            (
+                "get k\r\nname".into(),
+                "get k\r\nsecret".into(),
+                "get k\r\nsecret".into()
+            )
         );
         let table = "[processor.db_sanitizer]\nsanitize_span_name = false\nmemcached = { enabled = true, attributes = ['cmd'] }";
         assert_eq!(run(table, "memcached").0, "get k\r\nname");

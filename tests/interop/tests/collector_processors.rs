@@ -1238,7 +1238,7 @@ fn db_batches() -> Vec<ExportTraceServiceRequest> {
         for i in 0..128 {
             let system = DB_SYSTEMS[(rng.next() % DB_SYSTEMS.len() as u64) as usize];
             let mut family = db_family(system);
-            if rng.next() % 6 == 0 {
+            if rng.next().is_multiple_of(6) {
                 family = (rng.next() % 5) as usize;
             }
             let mut attributes = vec![
@@ -1338,7 +1338,10 @@ fn redaction_db_sanitizer_matches_the_collector() {
             return;
         };
         let theirs = bench.through(&collector, &batches);
-        let ours = ours(&format!("[[processor]]\ntype = \"redaction\"\n{toml}"), &batches);
+        let ours = ours(
+            &format!("[[processor]]\ntype = \"redaction\"\n{toml}"),
+            &batches,
+        );
         assert_eq!(theirs.len(), 4 * 128, "the Collector forwarded every span");
         let mut before = Spans::new();
         for batch in &batches {
@@ -1388,7 +1391,7 @@ fn redaction_db_sanitizer_of_logs_and_metrics_matches_the_collector() {
     let mut points = Vec::new();
     for i in 0..240 {
         let system = DB_SYSTEMS[(rng.next() % DB_SYSTEMS.len() as u64) as usize];
-        let family = if rng.next() % 5 == 0 {
+        let family = if rng.next().is_multiple_of(5) {
             (rng.next() % 5) as usize
         } else {
             db_family(system)
@@ -1452,9 +1455,7 @@ fn redaction_db_sanitizer_of_logs_and_metrics_matches_the_collector() {
         points.push(NumberDataPoint {
             attributes,
             time_unix_nano: 1_700_000_000_000_000_000,
-            value: Some(otlp_core::proto::metrics::v1::number_data_point::Value::AsInt(
-                i as i64,
-            )),
+            value: Some(otlp_core::proto::metrics::v1::number_data_point::Value::AsInt(i as i64)),
             ..NumberDataPoint::default()
         });
     }
@@ -1503,7 +1504,7 @@ fn redaction_db_sanitizer_of_logs_and_metrics_matches_the_collector() {
             format!("allow_all_keys = true\nsummary = \"debug\"\n[processor.db_sanitizer]\n{DB_ALL_TOML}"),
         ),
         (
-            format!("{{allow_all_keys: true, summary: info, url_sanitizer: {{enabled: true, attributes: [note]}}, db_sanitizer: {{redis: {{enabled: true, attributes: [note]}}, memcached: {{enabled: true}}, es: {{enabled: true}}}}}}"),
+            "{allow_all_keys: true, summary: info, url_sanitizer: {enabled: true, attributes: [note]}, db_sanitizer: {redis: {enabled: true, attributes: [note]}, memcached: {enabled: true}, es: {enabled: true}}}".to_owned(),
             "allow_all_keys = true\nsummary = \"info\"\nurl_sanitizer = { enabled = true, attributes = ['note'] }\ndb_sanitizer = { redis = { enabled = true, attributes = ['note'] }, memcached = { enabled = true }, es = { enabled = true } }\n".to_owned(),
         ),
     ] {

@@ -353,7 +353,9 @@ pub(crate) fn logs_request(
 /// A traces request with `spans` under one resource and scope (for
 /// tests).
 #[cfg(test)]
-pub(crate) fn spans_request(spans: Vec<crate::proto::trace::v1::Span>) -> ExportTraceServiceRequest {
+pub(crate) fn spans_request(
+    spans: Vec<crate::proto::trace::v1::Span>,
+) -> ExportTraceServiceRequest {
     use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {

@@ -137,20 +137,8 @@ fn obfuscate_memcached(text: &str) -> &str {
 fn go_space(c: char) -> bool {
     matches!(
         c,
-        '\t' | '\n'
-            | '\u{b}'
-            | '\u{c}'
-            | '\r'
-            | ' '
-            | '\u{85}'
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
     )
 }
 
@@ -291,7 +279,13 @@ impl Db {
 
     /// The Collector's `ObfuscateAttribute`: the value of attribute `key`
     /// in a list of context `cx`; `None` when unchanged.
-    pub(crate) fn attribute(&self, isa: Isa, cx: &DbContext, key: &str, text: &str) -> Option<String> {
+    pub(crate) fn attribute(
+        &self,
+        isa: Isa,
+        cx: &DbContext,
+        key: &str,
+        text: &str,
+    ) -> Option<String> {
         if !self.has_attributes {
             return None;
         }
@@ -349,7 +343,10 @@ mod tests {
 
     #[test]
     fn memcached_keeps_the_command_line() {
-        assert_eq!(obfuscate_memcached("set key 0 0 5\r\nvalue"), "set key 0 0 5");
+        assert_eq!(
+            obfuscate_memcached("set key 0 0 5\r\nvalue"),
+            "set key 0 0 5"
+        );
         assert_eq!(obfuscate_memcached("  get key \r\n"), "get key");
         assert_eq!(obfuscate_memcached("get key\n"), "get key");
         assert_eq!(obfuscate_memcached("\u{3000}x\u{85}"), "x");
@@ -383,10 +380,14 @@ mod tests {
         let memcached = Db::context(Cow::Borrowed("memcached"), false);
         assert_eq!(d.attribute(isa, &spans, "cmd", " set k\r\nv"), None);
         assert_eq!(
-            d.attribute(isa, &memcached, "cmd", " set k\r\nv").as_deref(),
+            d.attribute(isa, &memcached, "cmd", " set k\r\nv")
+                .as_deref(),
             Some("set k")
         );
-        assert_eq!(d.attribute(isa, &memcached, "db.statement", " set k\r\nv"), None);
+        assert_eq!(
+            d.attribute(isa, &memcached, "db.statement", " set k\r\nv"),
+            None
+        );
         assert_eq!(d.attribute(isa, &memcached, "other", " set k\r\nv"), None);
         // In logs, SQL then Memcached.
         assert!(d.attribute(isa, &logs, "cmd", " set k\r\nv").is_some());
@@ -396,7 +397,10 @@ mod tests {
     #[test]
     fn span_names_take_the_first_obfuscator_of_the_system() {
         let d = db(DbSanitizer::new().with_obfuscator(DbSystem::Memcached, Vec::<String>::new()));
-        assert_eq!(d.span_name("get k\r\nx", true, "memcached").as_deref(), Some("get k"));
+        assert_eq!(
+            d.span_name("get k\r\nx", true, "memcached").as_deref(),
+            Some("get k")
+        );
         assert_eq!(d.span_name("get k\r\nx", false, "memcached"), None);
         assert_eq!(d.span_name("get k\r\nx", true, "redis"), None);
         assert_eq!(d.span_name("get k\r\nx", true, ""), None);
@@ -414,7 +418,9 @@ mod tests {
             .with_obfuscator(DbSystem::OpenSearch, ["body"])
             .build()
             .unwrap_err();
-        assert!(err.to_string().contains("db_sanitizer.opensearch.attributes"));
+        assert!(err
+            .to_string()
+            .contains("db_sanitizer.opensearch.attributes"));
         assert!(DbSanitizer::new().build().unwrap().is_none());
     }
 }

@@ -671,7 +671,7 @@ mod tests {
     fn go_redis_tokenizer_table() {
         use TokenType::{Argument as A, Command as C};
         type Expected<'a> = &'a [(&'a str, TokenType, bool)];
-        let cases: &[(&str, Expected)] = &[
+        let cases: &[(&str, Expected<'_>)] = &[
             ("", &[("", C, true)]),
             (
                 "BAD\"\"INPUT\" \"boo\n  Weird13\\Stuff",
