@@ -30,7 +30,8 @@
 //!    masking;
 //! 8. with `db_sanitizer`, a value of an attribute an enabled obfuscator
 //!    lists, in a list whose `db.system.name` (or `db.system`) it handles,
-//!    or in a log record's list without one, has the literals of its
+//!    or in a list of logs (a record's, scope's or resource's) without
+//!    one, has the literals of its
 //!    statement taken out ([`super::db`]); a change counts as masking.
 //!
 //! With `url_sanitizer` (and `sanitize_span_name`, on unless turned off),
@@ -75,9 +76,9 @@
 //! Differences from the Collector: the hash functions are
 //! `hmac-sha256` and `hmac-sha512` (the Collector's `md5`, `sha1` and
 //! `sha3` are refused at configuration time); the database sanitizer reads
-//! the SQL of attributes and log bodies without a dialect, where the
-//! Collector's pooled obfuscator may keep the dialect of the last span
-//! name it sanitized, and it refuses `attributes` for `opensearch` and
+//! the SQL of span attributes without a dialect, where the Collector's
+//! pooled obfuscator may keep the dialect of the last span name it
+//! sanitized, and it refuses `attributes` for `opensearch` and
 //! `es`, which the Collector ignores (see [`super::db`]); the URL sanitizer's results can differ only for a word whose
 //! letter-pair score is within a rounding of its threshold (see
 //! [`super::url`]); the built-in
@@ -946,7 +947,7 @@ impl Redaction {
         if !db.span_names || !(span.client_or_server || span.internal) {
             return None;
         }
-        db.span_name(name, true, &(span.system)())
+        db.span_name(name, &(span.system)())
     }
 }
 
@@ -2746,12 +2747,18 @@ mod tests {
             ignored in prop::collection::vec("[abc]{1,2}", 0..2),
             values in any::<bool>(),
             silent in any::<bool>(),
-            attrs in prop::collection::vec((dup_key(), "[a-z0-9@. ]{0,12}", any::<bool>()), 0..64),
+            db in any::<bool>(),
+            logs in any::<bool>(),
+            system in prop::option::of(prop::sample::select(vec!["mysql", "memcached", "redis"])),
+            attrs in prop::collection::vec((dup_key(), "[a-z0-9@. '\r\n]{0,12}", any::<bool>()), 0..63),
         ) {
-            let attrs: Vec<KeyValue> = attrs
+            let mut attrs: Vec<KeyValue> = attrs
                 .iter()
                 .map(|(k, v, int)| if *int { int_attr(k, v.len() as i64) } else { string_attr(k, v) })
                 .collect();
+            if let Some(system) = system {
+                attrs.insert(0, string_attr("db.system.name", system));
+            }
             let mut b = Redaction::builder()
                 .with_allowed_keys(allowed)
                 .with_ignored_keys(ignored)
@@ -2759,11 +2766,19 @@ mod tests {
             if values {
                 b = b.with_blocked_value(Regex::new("[0-9]{2}|x").unwrap());
             }
+            if db {
+                b = b.with_db_sanitizer(
+                    DbSanitizer::new()
+                        .with_obfuscator(crate::processor::db::DbSystem::Sql, ["a", "b"])
+                        .with_obfuscator(crate::processor::db::DbSystem::Memcached, ["b", "c"]),
+                );
+            }
             let r = b.build().unwrap();
+            let cx_proto = r.db.as_ref().map(|_| Db::context(Db::system_of(|k| attrs.get_text(k)), logs));
             let mut by_name = attrs.clone();
-            r.process_attrs_by_name(&mut by_name, None);
+            r.process_attrs_by_name(&mut by_name, cx_proto.as_ref());
             let mut counting = attrs.clone();
-            r.process_attrs_counting(&mut counting, None);
+            r.process_attrs_counting(&mut counting, cx_proto.as_ref());
             prop_assert_eq!(&counting, &by_name);
             // The SDK's lists too.
             let sdk: Vec<opentelemetry::KeyValue> = attrs
@@ -2777,10 +2792,11 @@ mod tests {
                     opentelemetry::KeyValue::new(kv.key.clone(), v)
                 })
                 .collect();
+            let cx_sdk = r.db.as_ref().map(|_| Db::context(Db::system_of(|k| sdk.get_text(k)), logs));
             let mut by_name = sdk.clone();
-            r.process_attrs_by_name(&mut by_name, None);
+            r.process_attrs_by_name(&mut by_name, cx_sdk.as_ref());
             let mut counting = sdk;
-            r.process_attrs_counting(&mut counting, None);
+            r.process_attrs_counting(&mut counting, cx_sdk.as_ref());
             prop_assert_eq!(counting, by_name);
         }
     }

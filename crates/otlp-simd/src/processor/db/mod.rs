@@ -24,8 +24,8 @@
 //!   obfuscator whose systems include the `db.system.name` (or, before
 //!   it, `db.system`) string of the same attribute list, lower-cased; the
 //!   first such obfuscator alone. A list without a system is left alone,
-//!   except in log records, where each enabled obfuscator that lists the
-//!   key runs in turn. (OpenSearch and Elasticsearch have no attributes:
+//!   except in logs (a record's, its scope's or its resource's list),
+//!   where each enabled obfuscator that lists the key runs in turn. (OpenSearch and Elasticsearch have no attributes:
 //!   the Collector reads and drops theirs; this crate refuses them.)
 //! - every string of a log body: each enabled obfuscator in turn (JSON
 //!   ones only on valid JSON);
@@ -41,10 +41,11 @@
 //!
 //! Deliberate difference: the Collector's pooled SQL obfuscator keeps the
 //! dialect of the last span name it sanitized, so after a MySQL span's
-//! name the SQL of later attributes (and log bodies of the same
-//! processor) may be read as MySQL's, depending on which pooled copy a
-//! call gets; here attributes and bodies are always read without a
-//! dialect, as a fresh obfuscator of the Collector reads them.
+//! name the SQL of later span attributes may be read as MySQL's,
+//! depending on which pooled copy a call gets; here attributes are always
+//! read without a dialect, as a fresh obfuscator of the Collector reads
+//! them. (The Collector's logs processor has its own obfuscators, which
+//! never sanitize a span name: log attributes and bodies agree.)
 
 mod json;
 mod redis;
@@ -286,9 +287,7 @@ impl Db {
         key: &str,
         text: &str,
     ) -> Option<String> {
-        if !self.has_attributes {
-            return None;
-        }
+        debug_assert!(self.has_attributes, "a context without attributes");
         let lists = |keys: &KeySet| !keys.is_empty() && keys.contains_with(isa, key.as_bytes());
         let out = if cx.system.is_empty() {
             if !cx.logs {
@@ -320,11 +319,12 @@ impl Db {
         (cur != text).then(|| cur.into_owned())
     }
 
-    /// The Collector's `SanitizeSpanName` for a span of a client, server
-    /// or internal kind (`kind_ok`) whose attributes name `system` (as
-    /// [`Db::system_of`] gives it): the name's replacement, if any.
-    pub(crate) fn span_name(&self, name: &str, kind_ok: bool, system: &str) -> Option<String> {
-        if !self.span_names || !kind_ok || system.is_empty() {
+    /// The Collector's `SanitizeSpanName` for a span whose attributes name
+    /// `system` (as [`Db::system_of`] gives it); the caller has checked
+    /// that names are sanitized and that the span is a client, server or
+    /// internal one. The name's replacement, if any.
+    pub(crate) fn span_name(&self, name: &str, system: &str) -> Option<String> {
+        if system.is_empty() {
             return None;
         }
         let (db, _) = self
@@ -389,8 +389,16 @@ mod tests {
             None
         );
         assert_eq!(d.attribute(isa, &memcached, "other", " set k\r\nv"), None);
-        // In logs, SQL then Memcached.
-        assert!(d.attribute(isa, &logs, "cmd", " set k\r\nv").is_some());
+        // In logs, SQL then Memcached: the other way round, Memcached
+        // would keep only the empty first line.
+        let text = "\r\nselect 1";
+        let sql = sql::obfuscate_sql(text, "");
+        assert_eq!(obfuscate_memcached(&sql), "select ?");
+        assert_eq!(sql::obfuscate_sql(obfuscate_memcached(text), ""), "");
+        assert_eq!(
+            d.attribute(isa, &logs, "cmd", text).as_deref(),
+            Some("select ?")
+        );
         assert_eq!(d.attribute(isa, &logs, "other", " set k\r\nv"), None);
     }
 
@@ -398,18 +406,17 @@ mod tests {
     fn span_names_take_the_first_obfuscator_of_the_system() {
         let d = db(DbSanitizer::new().with_obfuscator(DbSystem::Memcached, Vec::<String>::new()));
         assert_eq!(
-            d.span_name("get k\r\nx", true, "memcached").as_deref(),
+            d.span_name("get k\r\nx", "memcached").as_deref(),
             Some("get k")
         );
-        assert_eq!(d.span_name("get k\r\nx", false, "memcached"), None);
-        assert_eq!(d.span_name("get k\r\nx", true, "redis"), None);
-        assert_eq!(d.span_name("get k\r\nx", true, ""), None);
+        assert_eq!(d.span_name("get k\r\nx", "redis"), None);
+        assert_eq!(d.span_name("get k\r\nx", ""), None);
         // Nothing left: the name stays.
-        assert_eq!(d.span_name("  \r\nx", true, "memcached"), None);
+        assert_eq!(d.span_name("  \r\nx", "memcached"), None);
         let off = db(DbSanitizer::new()
             .with_obfuscator(DbSystem::Memcached, ["x"])
             .with_span_names(false));
-        assert_eq!(off.span_name("get k\r\nx", true, "memcached"), None);
+        assert!(d.span_names && !off.span_names);
     }
 
     #[test]
