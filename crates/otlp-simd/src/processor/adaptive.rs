@@ -409,15 +409,7 @@ mod tests {
                 ..Span::default()
             })
             .collect();
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..ScopeSpans::default()
-                }],
-                ..ResourceSpans::default()
-            }],
-        }
+        crate::processor::spans_request(spans)
     }
 
     #[test]

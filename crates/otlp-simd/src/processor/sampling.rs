@@ -1213,7 +1213,6 @@ mod tests {
     use super::*;
     use crate::processor::string_attr;
     use crate::proto::common::v1::{AnyValue, KeyValue};
-    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans};
     use proptest::prelude::*;
 
     fn span(id: [u8; 16], ts: &str) -> Span {
@@ -1233,15 +1232,7 @@ mod tests {
     }
 
     fn batch(spans: Vec<Span>) -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..ScopeSpans::default()
-                }],
-                ..ResourceSpans::default()
-            }],
-        }
+        crate::processor::spans_request(spans)
     }
 
     fn sampler(mode: Mode, pct: f32) -> ProbabilisticSampler {
