@@ -31,8 +31,8 @@
 //! 8. with `db_sanitizer`, a value of an attribute an enabled obfuscator
 //!    lists, in a list whose `db.system.name` (or `db.system`) it handles,
 //!    or in a list of logs (a record's, scope's or resource's) without
-//!    one, has the literals of its
-//!    statement taken out ([`super::db`]); a change counts as masking.
+//!    one, has the literals of its statement taken out ([`super::db`]); a
+//!    change counts as masking.
 //!
 //! With `url_sanitizer` (and `sanitize_span_name`, on unless turned off),
 //! the name of a client or server span that has an HTTP attribute
@@ -78,9 +78,9 @@
 //! `sha3` are refused at configuration time); the database sanitizer reads
 //! the SQL of span attributes without a dialect, where the Collector's
 //! pooled obfuscator may keep the dialect of the last span name it
-//! sanitized, and it refuses `attributes` for `opensearch` and
-//! `es`, which the Collector ignores (see [`super::db`]); the URL sanitizer's results can differ only for a word whose
-//! letter-pair score is within a rounding of its threshold (see
+//! sanitized, and it refuses `attributes` for `opensearch` and `es`,
+//! which the Collector ignores (see [`super::db`]); the URL sanitizer's
+//! results can differ only for a word whose letter-pair score is within a rounding of its threshold (see
 //! [`super::url`]); the built-in
 //! patterns of step 6 do not exist there. With `redact_all_types`, map and
 //! list values are read as the JSON pdata writes for them, as there.
@@ -570,16 +570,21 @@ impl Redaction {
     /// its scope or its resource (`logs`): the database sanitizer then
     /// works without a `db.system` too.
     pub(crate) fn process_attrs_in<L: AttrList>(&self, attrs: &mut L, logs: bool) {
-        let db = self
-            .db
-            .as_ref()
-            .filter(|db| db.reads_attributes())
-            .map(|_| Db::context(Db::system_of(|k| attrs.get_text(k)), logs));
+        let db = self.db_context(attrs, logs);
         if self.summary != Summary::Debug && attrs.count() <= 64 {
             self.process_attrs_counting(attrs, db.as_ref());
         } else {
             self.process_attrs_by_name(attrs, db.as_ref());
         }
+    }
+
+    /// What the database sanitizer needs to know of list `attrs` (of logs
+    /// with `logs`), when it reads attributes at all.
+    fn db_context<L: AttrList>(&self, attrs: &L, logs: bool) -> Option<DbContext> {
+        self.db
+            .as_ref()
+            .filter(|db| db.reads_attributes())
+            .map(|_| Db::context(Db::system_of(|k| attrs.get_text(k)), logs))
     }
 
     /// [`process_attrs`](Self::process_attrs) when no key is written out
@@ -2774,7 +2779,7 @@ mod tests {
                 );
             }
             let r = b.build().unwrap();
-            let cx_proto = r.db.as_ref().map(|_| Db::context(Db::system_of(|k| attrs.get_text(k)), logs));
+            let cx_proto = r.db_context(&attrs, logs);
             let mut by_name = attrs.clone();
             r.process_attrs_by_name(&mut by_name, cx_proto.as_ref());
             let mut counting = attrs.clone();
@@ -2792,7 +2797,7 @@ mod tests {
                     opentelemetry::KeyValue::new(kv.key.clone(), v)
                 })
                 .collect();
-            let cx_sdk = r.db.as_ref().map(|_| Db::context(Db::system_of(|k| sdk.get_text(k)), logs));
+            let cx_sdk = r.db_context(&sdk, logs);
             let mut by_name = sdk.clone();
             r.process_attrs_by_name(&mut by_name, cx_sdk.as_ref());
             let mut counting = sdk;

@@ -25,8 +25,9 @@
 //!   it, `db.system`) string of the same attribute list, lower-cased; the
 //!   first such obfuscator alone. A list without a system is left alone,
 //!   except in logs (a record's, its scope's or its resource's list),
-//!   where each enabled obfuscator that lists the key runs in turn. (OpenSearch and Elasticsearch have no attributes:
-//!   the Collector reads and drops theirs; this crate refuses them.)
+//!   where each enabled obfuscator that lists the key runs in turn.
+//!   (OpenSearch and Elasticsearch have no attributes: the Collector
+//!   reads and drops theirs; this crate refuses them.)
 //! - every string of a log body: each enabled obfuscator in turn (JSON
 //!   ones only on valid JSON);
 //! - with `sanitize_span_name` (on unless turned off), the name of a
