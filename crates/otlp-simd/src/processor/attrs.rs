@@ -2,9 +2,12 @@
 //! the OTLP protobuf list of a decoded request, and the SDK's list of a
 //! span as it ends, so that both go through the same code.
 
+use super::key_memo::{self, MemoCell};
 use crate::proto::common::v1::{any_value::Value as Proto, AnyValue, KeyValue};
 use opentelemetry::{Key, KeyValue as SdkKeyValue, StringValue, Value as Sdk};
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::thread::LocalKey;
 
 /// An attribute list the processors can read and edit in place.
 pub(crate) trait AttrList {
@@ -45,6 +48,19 @@ pub(crate) trait AttrList {
     fn push_int(&mut self, key: &'static str, v: i64);
     /// Sets `key` to the integer `v`, in place or appended.
     fn put_int(&mut self, key: &'static str, v: i64);
+    /// What `owner` decides from the list's keys alone: `decide`'s answer,
+    /// or, for a list whose keys can be told by their identity (the
+    /// SDK's), the answer remembered in `memo` for a list with the same
+    /// keys (see [`key_memo`](super::key_memo)).
+    fn decided_by_keys<T: Copy + 'static>(
+        &self,
+        memo: &'static LocalKey<RefCell<MemoCell<T>>>,
+        owner: u64,
+        decide: impl FnOnce() -> T,
+    ) -> T {
+        let _ = (memo, owner);
+        decide()
+    }
 }
 
 impl AttrList for Vec<KeyValue> {
@@ -222,6 +238,14 @@ impl AttrList for Vec<SdkKeyValue> {
     }
     fn put_int(&mut self, key: &'static str, v: i64) {
         sdk_put(self, key, Sdk::I64(v));
+    }
+    fn decided_by_keys<T: Copy + 'static>(
+        &self,
+        memo: &'static LocalKey<RefCell<MemoCell<T>>>,
+        owner: u64,
+        decide: impl FnOnce() -> T,
+    ) -> T {
+        key_memo::decided(memo, owner, self, decide)
     }
 }
 

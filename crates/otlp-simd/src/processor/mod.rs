@@ -27,6 +27,7 @@ pub mod db;
 pub mod filter;
 pub mod glob;
 mod go_strconv;
+mod key_memo;
 pub mod matching;
 pub mod redaction;
 pub mod sampling;

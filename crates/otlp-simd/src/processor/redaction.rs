@@ -87,6 +87,7 @@
 
 use super::attrs::{remove_in_order, AttrList, Few};
 use super::db::{Db, DbContext, DbSanitizer, DbSanitizerError};
+use super::key_memo::{self, MemoCell};
 use super::span::{EndingSpan, SpanStep, Verdict};
 use super::url::cluster_url;
 use super::{Outcome, Processor};
@@ -421,6 +422,7 @@ impl RedactionBuilder {
             ignores,
             reads_values,
             shortest_value,
+            memo: key_memo::owner(),
         })
     }
 }
@@ -455,6 +457,9 @@ pub struct Redaction {
     /// No value rule changes or counts a value shorter than this (as
     /// text): the scanner alone finds nothing in it.
     shortest_value: usize,
+    /// The number under which this redaction's decisions by keys are
+    /// remembered (see [`KeyDecisions`]).
+    memo: u64,
 }
 
 fn hmac<D: Digest + Clone>(key: &[u8], block: usize, msg: &[u8]) -> Vec<u8> {
@@ -593,34 +598,24 @@ impl Redaction {
     /// others only counted, so nothing is kept aside, and the counts are
     /// appended without a search when the list had no summary attribute.
     fn process_attrs_counting<L: AttrList>(&self, attrs: &mut L, db: Option<&DbContext>) {
-        let n = attrs.count();
-        let (mut redacted, mut masked, mut allowed, mut ignored) = (0u64, 0i64, 0i64, 0i64);
-        let mut has_summary = false;
-        for i in 0..n {
-            let key = attrs.key_at(i);
-            if is_summary_key(key) {
-                has_summary = true;
-                if self.summary == Summary::Silent && self.redact_key(key) {
-                    redacted |= 1 << i;
-                }
-                continue;
-            }
-            if self.ignore_key(key) {
-                ignored += 1;
-                continue;
-            }
-            if self.redact_key(key) {
-                redacted |= 1 << i;
-                continue;
-            }
-            if !self.reads_values {
-                continue;
-            }
+        let by_keys = attrs.decided_by_keys(&BY_KEYS, self.memo, || self.by_keys(&*attrs));
+        let KeyDecisions {
+            redacted,
+            ignored,
+            has_summary,
+            ..
+        } = by_keys;
+        let ignored = i64::from(ignored);
+        let (mut masked, mut allowed) = (0i64, 0i64);
+        let mut values = if self.reads_values { by_keys.values } else { 0 };
+        while values != 0 {
+            let i = values.trailing_zeros() as usize;
+            values &= values - 1;
             let text = attrs.text_at(i, self.redact_all_types);
             if text.len() < self.shortest_value {
                 continue;
             }
-            match self.value_step(Some(key), &text, db) {
+            match self.value_step(Some(attrs.key_at(i)), &text, db) {
                 ValueStep::Allowed => allowed += 1,
                 ValueStep::Masked(new) => {
                     masked += 1;
@@ -661,6 +656,33 @@ impl Redaction {
                 (Some(_), _) => attrs.put_int(key, count),
             }
         }
+    }
+
+    /// What the counting path decides from the keys of `attrs` (of at
+    /// most 64) alone.
+    fn by_keys<L: AttrList>(&self, attrs: &L) -> KeyDecisions {
+        let mut d = KeyDecisions {
+            redacted: 0,
+            values: 0,
+            ignored: 0,
+            has_summary: false,
+        };
+        for i in 0..attrs.count() {
+            let key = attrs.key_at(i);
+            if is_summary_key(key) {
+                d.has_summary = true;
+                if self.summary == Summary::Silent && self.redact_key(key) {
+                    d.redacted |= 1 << i;
+                }
+            } else if self.ignore_key(key) {
+                d.ignored += 1;
+            } else if self.redact_key(key) {
+                d.redacted |= 1 << i;
+            } else {
+                d.values |= 1 << i;
+            }
+        }
+        d
     }
 
     /// [`process_attrs`](Self::process_attrs) keeping the keys it
@@ -827,6 +849,28 @@ enum ValueStep {
     Masked(String),
     /// Nothing to mask.
     Kept,
+}
+
+/// What [`Redaction`]'s counting path decides from an attribute list's
+/// keys alone, by bit (attribute `i` is bit `i`).
+#[derive(Clone, Copy, Debug)]
+struct KeyDecisions {
+    /// Removed.
+    redacted: u64,
+    /// Neither a summary attribute, ignored nor removed: their values are
+    /// read when some rule reads values.
+    values: u64,
+    /// How many are ignored.
+    ignored: u32,
+    /// The list has a summary attribute.
+    has_summary: bool,
+}
+
+thread_local! {
+    /// Each thread's [`KeyDecisions`] of the SDK's lists, by their keys'
+    /// identity.
+    static BY_KEYS: std::cell::RefCell<MemoCell<KeyDecisions>> =
+        const { std::cell::RefCell::new(MemoCell::new()) };
 }
 
 /// Removes the attributes whose bits are set in `marked` (of a list of at
@@ -2731,6 +2775,19 @@ mod tests {
         }
     }
 
+    /// The `&'static str` of a key of [`dup_key`]: the same address for
+    /// the same text, as the SDK's static keys have.
+    fn static_key(k: &str) -> &'static str {
+        static KEYS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let mut keys = KEYS.lock().unwrap();
+        if let Some(&s) = keys.iter().find(|s| **s == k) {
+            return s;
+        }
+        let s: &'static str = Box::leak(k.to_owned().into_boxed_str());
+        keys.push(s);
+        s
+    }
+
     /// A key for the two paths' test: short letters, so that lists have
     /// duplicates, and now and then a summary key.
     fn dup_key() -> impl Strategy<Value = String> {
@@ -2800,9 +2857,25 @@ mod tests {
             let cx_sdk = r.db_context(&sdk, logs);
             let mut by_name = sdk.clone();
             r.process_attrs_by_name(&mut by_name, cx_sdk.as_ref());
+            // The SDK's usual static keys, whose decisions are remembered
+            // after the first list: the same each time, and for another
+            // redaction of the same keys its own.
+            let statics: Vec<opentelemetry::KeyValue> = sdk
+                .iter()
+                .map(|kv| opentelemetry::KeyValue::new(static_key(kv.key.as_str()), kv.value.clone()))
+                .collect();
             let mut counting = sdk;
             r.process_attrs_counting(&mut counting, cx_sdk.as_ref());
-            prop_assert_eq!(counting, by_name);
+            prop_assert_eq!(&counting, &by_name);
+            let other = Redaction::builder().with_allow_all_keys(true).build().unwrap();
+            for _ in 0..3 {
+                let mut counting = statics.clone();
+                r.process_attrs_counting(&mut counting, cx_sdk.as_ref());
+                prop_assert_eq!(&counting, &by_name);
+                let mut all = statics.clone();
+                other.process_attrs_counting(&mut all, None);
+                prop_assert_eq!(&all, &statics);
+            }
         }
     }
 

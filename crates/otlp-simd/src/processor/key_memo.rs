@@ -1,0 +1,269 @@
+//! What a processor decides from an SDK attribute list's keys alone,
+//! remembered per thread by the identity of the keys.
+//!
+//! Spans of one kind carry the same keys in the same order, and the SDK's
+//! keys are nearly always `&'static str`s (or shared `Arc<str>`s): the
+//! same bytes at the same address, span after span. A list whose keys sit
+//! at the addresses and have the lengths of a remembered list has that
+//! list's keys, so what was decided from them holds again, without a
+//! lookup of each key.
+//!
+//! That is only sound while the remembered addresses cannot be reused by
+//! other bytes. A list is remembered with a clone of each of its keys,
+//! and only when every clone points at the bytes of the key it was cloned
+//! from: a static key (whose bytes are never freed) or a shared one (kept
+//! alive by the clone). An owned key's clone is a new allocation, so a
+//! list with one is never remembered: its address could be freed and
+//! reused by another key. After such a list, remembering is not tried
+//! again for a while (up to [`MAX_BACKOFF`] lists), so that lists of owned
+//! keys pay for a clone only now and then.
+//!
+//! Each thread remembers at most [`SLOTS`] lists (of at most 64 keys),
+//! each for one decider (see [`owner`]); a new list takes the slot of the
+//! one it hashes to.
+
+use opentelemetry::{Key, KeyValue};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Lists remembered per thread.
+pub(crate) const SLOTS: usize = 32;
+
+/// The most lists after which remembering is tried again once it failed.
+pub(crate) const MAX_BACKOFF: u32 = 1024;
+
+/// Lists longer than this are not remembered (the decisions are bit sets
+/// of 64 attributes).
+const MAX_KEYS: usize = 64;
+
+/// A number for one decider (e.g. one configured redaction): what is
+/// remembered for one is never handed to another.
+pub(crate) fn owner() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// One remembered list.
+struct Shape<T> {
+    owner: u64,
+    /// Each key's address and length.
+    ids: Box<[(usize, usize)]>,
+    /// Clones of the keys, which keep their bytes where `ids` says.
+    _keys: Box<[Key]>,
+    decided: T,
+}
+
+/// A thread's remembered lists.
+struct Memo<T> {
+    slots: Vec<Option<Shape<T>>>,
+    /// Lists still to pass before remembering is tried again.
+    skip: u32,
+    /// The next wait after a failed try.
+    backoff: u32,
+}
+
+impl<T> Memo<T> {
+    const fn new() -> Memo<T> {
+        Memo {
+            slots: Vec::new(),
+            skip: 0,
+            backoff: 1,
+        }
+    }
+}
+
+fn id(k: &Key) -> (usize, usize) {
+    let s = k.as_str();
+    (s.as_ptr() as usize, s.len())
+}
+
+fn slot(owner: u64, attrs: &[KeyValue]) -> usize {
+    let first = attrs.first().map_or(0, |kv| id(&kv.key).0 as u64);
+    let h = (first >> 3 ^ attrs.len() as u64 ^ owner.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> 58) as usize % SLOTS
+}
+
+/// What `owner` decides from the keys of `attrs`: remembered from an
+/// earlier list with the same keys at the same addresses, or `decide`'s
+/// answer (then remembered when it may be).
+pub(crate) fn decided<T, F>(
+    memo: &'static std::thread::LocalKey<RefCell<MemoCell<T>>>,
+    owner: u64,
+    attrs: &[KeyValue],
+    decide: F,
+) -> T
+where
+    T: Copy + 'static,
+    F: FnOnce() -> T,
+{
+    if attrs.is_empty() || attrs.len() > MAX_KEYS {
+        return decide();
+    }
+    let at = slot(owner, attrs);
+    let found = memo
+        .try_with(|m| {
+            let m = m.try_borrow().ok()?;
+            let shape = m.0.slots.get(at)?.as_ref()?;
+            (shape.owner == owner
+                && shape.ids.len() == attrs.len()
+                && shape.ids.iter().zip(attrs).all(|(&i, kv)| i == id(&kv.key)))
+            .then_some(shape.decided)
+        })
+        .ok()
+        .flatten();
+    if let Some(d) = found {
+        return d;
+    }
+    let decided = decide();
+    let _ = memo.try_with(|m| {
+        let Ok(mut m) = m.try_borrow_mut() else {
+            return;
+        };
+        let m = &mut m.0;
+        if m.skip > 0 {
+            m.skip -= 1;
+            return;
+        }
+        let mut keys = Vec::with_capacity(attrs.len());
+        for kv in attrs {
+            let clone = kv.key.clone();
+            if id(&clone) != id(&kv.key) {
+                // An owned key: not remembered, and not tried for a while.
+                m.skip = m.backoff;
+                m.backoff = (m.backoff * 2).min(MAX_BACKOFF);
+                return;
+            }
+            keys.push(clone);
+        }
+        m.backoff = 1;
+        if m.slots.is_empty() {
+            m.slots.resize_with(SLOTS, || None);
+        }
+        m.slots[at] = Some(Shape {
+            owner,
+            ids: keys.iter().map(id).collect(),
+            _keys: keys.into_boxed_slice(),
+            decided,
+        });
+    });
+    decided
+}
+
+/// A thread's remembered lists of decisions `T`, for a `thread_local!`.
+pub(crate) struct MemoCell<T>(Memo<T>);
+
+impl<T> MemoCell<T> {
+    /// Nothing remembered.
+    pub(crate) const fn new() -> MemoCell<T> {
+        MemoCell(Memo::new())
+    }
+
+    /// How many lists are remembered (for tests).
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
+        self.0.slots.iter().flatten().count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    thread_local! {
+        static TEST_MEMO: RefCell<MemoCell<u64>> = const { RefCell::new(MemoCell::new()) };
+    }
+
+    fn remembered() -> usize {
+        TEST_MEMO.with(|m| m.borrow().remembered())
+    }
+
+    fn clear() {
+        TEST_MEMO.with(|m| *m.borrow_mut() = MemoCell::new());
+    }
+
+    /// The decision: the keys' lengths summed, counting the calls.
+    fn decide(attrs: &[KeyValue], calls: &Cell<usize>) -> u64 {
+        calls.set(calls.get() + 1);
+        attrs.iter().map(|kv| kv.key.as_str().len() as u64).sum()
+    }
+
+    #[test]
+    fn static_and_shared_keys_are_remembered() {
+        clear();
+        let shared: Arc<str> = Arc::from("shared.key");
+        let list = || {
+            vec![
+                KeyValue::new("a.static.key", 1),
+                KeyValue::new(Key::from(shared.clone()), 2),
+            ]
+        };
+        let calls = Cell::new(0);
+        let owner = owner();
+        for _ in 0..5 {
+            let attrs = list();
+            let d = decided(&TEST_MEMO, owner, &attrs, || decide(&attrs, &calls));
+            assert_eq!(d, 22);
+        }
+        assert_eq!(calls.get(), 1);
+        assert_eq!(remembered(), 1);
+        // Another owner decides afresh.
+        let attrs = list();
+        decided(&TEST_MEMO, super::owner(), &attrs, || {
+            decide(&attrs, &calls)
+        });
+        assert_eq!(calls.get(), 2);
+    }
+
+    #[test]
+    fn a_list_with_an_owned_key_is_never_remembered() {
+        clear();
+        let calls = Cell::new(0);
+        let owner = owner();
+        for round in 0..3000 {
+            // The same text in a fresh allocation each time, which the
+            // allocator often puts where the last one was.
+            let attrs = vec![
+                KeyValue::new("a.static.key", 1),
+                KeyValue::new(format!("owned.{}", round % 2), 2),
+            ];
+            let d = decided(&TEST_MEMO, owner, &attrs, || decide(&attrs, &calls));
+            assert_eq!(d, 19);
+        }
+        assert_eq!(calls.get(), 3000);
+        assert_eq!(remembered(), 0);
+    }
+
+    #[test]
+    fn other_keys_at_other_addresses_are_decided_afresh() {
+        clear();
+        let calls = Cell::new(0);
+        let owner = owner();
+        let a = [KeyValue::new("key.one", 1), KeyValue::new("key.two", 2)];
+        let b = [KeyValue::new("key.one", 1), KeyValue::new("key.three", 2)];
+        let c = [KeyValue::new("key.one", 1)];
+        for _ in 0..3 {
+            assert_eq!(decided(&TEST_MEMO, owner, &a, || decide(&a, &calls)), 14);
+            assert_eq!(decided(&TEST_MEMO, owner, &b, || decide(&b, &calls)), 16);
+            assert_eq!(decided(&TEST_MEMO, owner, &c, || decide(&c, &calls)), 7);
+        }
+        // Each list decided once, unless two of them share a slot.
+        assert!(calls.get() >= 3 && calls.get() <= 9, "{}", calls.get());
+    }
+
+    #[test]
+    fn empty_and_long_lists_are_decided_each_time() {
+        clear();
+        let calls = Cell::new(0);
+        let owner = owner();
+        let long: Vec<KeyValue> = (0..65).map(|_| KeyValue::new("k", 1)).collect();
+        for _ in 0..2 {
+            decided(&TEST_MEMO, owner, &[], || decide(&[], &calls));
+            decided(&TEST_MEMO, owner, &long, || decide(&long, &calls));
+        }
+        assert_eq!(calls.get(), 4);
+        assert_eq!(remembered(), 0);
+    }
+}
