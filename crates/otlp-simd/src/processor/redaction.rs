@@ -2813,6 +2813,7 @@ mod tests {
             logs in any::<bool>(),
             system in prop::option::of(prop::sample::select(vec!["mysql", "memcached", "redis"])),
             attrs in prop::collection::vec((dup_key(), "[a-z0-9@. '\r\n]{0,12}", any::<bool>()), 0..63),
+            kinds in 0u8..3,
         ) {
             let mut attrs: Vec<KeyValue> = attrs
                 .iter()
@@ -2857,12 +2858,23 @@ mod tests {
             let cx_sdk = r.db_context(&sdk, logs);
             let mut by_name = sdk.clone();
             r.process_attrs_by_name(&mut by_name, cx_sdk.as_ref());
-            // The SDK's usual static keys, whose decisions are remembered
-            // after the first list: the same each time, and for another
-            // redaction of the same keys its own.
+            // The SDK's usual static keys (or shared ones, or some of
+            // each), whose decisions are remembered after the first list:
+            // the same each time, and for another redaction of the same
+            // keys its own; and with owned keys among them, never
+            // remembered.
             let statics: Vec<opentelemetry::KeyValue> = sdk
                 .iter()
-                .map(|kv| opentelemetry::KeyValue::new(static_key(kv.key.as_str()), kv.value.clone()))
+                .enumerate()
+                .map(|(i, kv)| {
+                    let k = static_key(kv.key.as_str());
+                    let key = match (kinds, i % 3) {
+                        (0, _) | (1, 0) | (2, 0) => opentelemetry::Key::from_static_str(k),
+                        (1, _) | (2, 1) => opentelemetry::Key::from(std::sync::Arc::<str>::from(k)),
+                        _ => opentelemetry::Key::from(k.to_owned()),
+                    };
+                    opentelemetry::KeyValue::new(key, kv.value.clone())
+                })
                 .collect();
             let mut counting = sdk;
             r.process_attrs_counting(&mut counting, cx_sdk.as_ref());
