@@ -11,16 +11,28 @@
 //! That is only sound while the remembered addresses cannot be reused by
 //! other bytes. A list is remembered with a clone of each of its keys,
 //! and only when every clone points at the bytes of the key it was cloned
-//! from: a static key (whose bytes are never freed) or a shared one (kept
-//! alive by the clone). An owned key's clone is a new allocation, so a
-//! list with one is never remembered: its address could be freed and
-//! reused by another key. After such a list, remembering is not tried
-//! again for a while (up to [`MAX_BACKOFF`] lists), so that lists of owned
-//! keys pay for a clone only now and then.
+//! from: then the clone, which the memo keeps, keeps those bytes alive and
+//! unchanged (a static key's are never freed, a shared one's are counted),
+//! and no other key can point into them. An owned key's clone is a new
+//! allocation, so a list with one is not remembered: its address could be
+//! freed and reused by another key. (An empty owned key's clone has the
+//! same dangling address; a list with one is remembered, which is sound:
+//! every key of length 0 is the empty key.) After a list that could not
+//! be remembered, the next lists decided afresh on the same thread (by any
+//! owner) do not try to be, for a while: 1 list, then twice as many after
+//! each further failure, up to [`MAX_BACKOFF`]; remembering a list starts
+//! over at 1. So lists of owned keys pay for cloning keys only now and
+//! then.
 //!
 //! Each thread remembers at most [`SLOTS`] lists (of at most 64 keys),
-//! each for one decider (see [`owner`]); a new list takes the slot of the
-//! one it hashes to.
+//! each for one decider (see [`owner`]), in pairs of slots: a list goes
+//! to the pair its owner and keys hash to, where it takes the place of the
+//! older of the two lists there.
+//!
+//! What is decided must depend on nothing but the owner and the keys'
+//! texts in order, and an owner number must stand for one configuration
+//! that never changes (a [`Redaction`](super::Redaction) is not changed
+//! after it is built; its clones share its number).
 
 use opentelemetry::{Key, KeyValue};
 use std::cell::RefCell;
@@ -37,7 +49,8 @@ pub(crate) const MAX_BACKOFF: u32 = 1024;
 const MAX_KEYS: usize = 64;
 
 /// A number for one decider (e.g. one configured redaction): what is
-/// remembered for one is never handed to another.
+/// remembered for one is never handed to another. A decider must not
+/// change what it decides while it has its number.
 pub(crate) fn owner() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -77,16 +90,24 @@ fn id(k: &Key) -> (usize, usize) {
     (s.as_ptr() as usize, s.len())
 }
 
-fn slot(owner: u64, attrs: &[KeyValue]) -> usize {
-    let first = attrs.first().map_or(0, |kv| id(&kv.key).0 as u64);
-    let h = (first >> 3 ^ attrs.len() as u64 ^ owner.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (h >> 58) as usize % SLOTS
+/// The first of the two slots a list may take: by a hash of the owner and
+/// every key's address and length, so that lists that differ in any key
+/// seldom share them.
+fn pair(owner: u64, attrs: &[KeyValue]) -> usize {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let h = attrs.iter().fold(owner.wrapping_mul(K), |h, kv| {
+        let (at, len) = id(&kv.key);
+        (h ^ (at as u64) ^ (len as u64) << 48)
+            .rotate_left(5)
+            .wrapping_mul(K)
+    });
+    2 * ((h >> 59) as usize % (SLOTS / 2))
 }
 
 /// What `owner` decides from the keys of `attrs`: remembered from an
 /// earlier list with the same keys at the same addresses, or `decide`'s
-/// answer (then remembered when it may be).
+/// answer (then remembered when it may be). `decide` must depend on
+/// nothing but `owner` and the texts of the keys in order.
 pub(crate) fn decided<T, F>(
     memo: &'static std::thread::LocalKey<RefCell<MemoCell<T>>>,
     owner: u64,
@@ -100,15 +121,17 @@ where
     if attrs.is_empty() || attrs.len() > MAX_KEYS {
         return decide();
     }
-    let at = slot(owner, attrs);
+    let at = pair(owner, attrs);
+    let same = |shape: &Shape<T>| {
+        shape.owner == owner
+            && shape.ids.len() == attrs.len()
+            && shape.ids.iter().zip(attrs).all(|(&i, kv)| i == id(&kv.key))
+    };
     let found = memo
         .try_with(|m| {
             let m = m.try_borrow().ok()?;
-            let shape = m.0.slots.get(at)?.as_ref()?;
-            (shape.owner == owner
-                && shape.ids.len() == attrs.len()
-                && shape.ids.iter().zip(attrs).all(|(&i, kv)| i == id(&kv.key)))
-            .then_some(shape.decided)
+            let pair = m.0.slots.get(at..at + 2)?;
+            pair.iter().flatten().find(|s| same(s)).map(|s| s.decided)
         })
         .ok()
         .flatten();
@@ -140,6 +163,9 @@ where
         if m.slots.is_empty() {
             m.slots.resize_with(SLOTS, || None);
         }
+        // The newest list in the pair's first slot, the one it displaces
+        // in the second (the one there before is dropped).
+        m.slots[at + 1] = m.slots[at].take();
         m.slots[at] = Some(Shape {
             owner,
             ids: keys.iter().map(id).collect(),
@@ -249,8 +275,29 @@ mod tests {
             assert_eq!(decided(&TEST_MEMO, owner, &b, || decide(&b, &calls)), 16);
             assert_eq!(decided(&TEST_MEMO, owner, &c, || decide(&c, &calls)), 7);
         }
-        // Each list decided once, unless two of them share a slot.
+        // Each list decided once, unless all three hash to one pair.
         assert!(calls.get() >= 3 && calls.get() <= 9, "{}", calls.get());
+    }
+
+    #[test]
+    fn lists_alike_but_for_one_key_are_each_remembered() {
+        clear();
+        let calls = Cell::new(0);
+        let owner = owner();
+        let a = [
+            KeyValue::new("http.request.method", 1),
+            KeyValue::new("url.full", 2),
+        ];
+        let b = [
+            KeyValue::new("http.request.method", 1),
+            KeyValue::new("server.address", 2),
+        ];
+        for _ in 0..100 {
+            assert_eq!(decided(&TEST_MEMO, owner, &a, || decide(&a, &calls)), 27);
+            assert_eq!(decided(&TEST_MEMO, owner, &b, || decide(&b, &calls)), 33);
+        }
+        // Two lists are each remembered even when they hash alike.
+        assert_eq!(calls.get(), 2);
     }
 
     #[test]
