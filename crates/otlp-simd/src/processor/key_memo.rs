@@ -39,10 +39,10 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Lists remembered per thread.
-pub(crate) const SLOTS: usize = 32;
+const SLOTS: usize = 32;
 
 /// The most lists after which remembering is tried again once it failed.
-pub(crate) const MAX_BACKOFF: u32 = 1024;
+const MAX_BACKOFF: u32 = 1024;
 
 /// Lists longer than this are not remembered (the decisions are bit sets
 /// of 64 attributes).
@@ -66,8 +66,8 @@ struct Shape<T> {
     decided: T,
 }
 
-/// A thread's remembered lists.
-struct Memo<T> {
+/// A thread's remembered lists of decisions `T`, for a `thread_local!`.
+pub(crate) struct MemoCell<T> {
     slots: Vec<Option<Shape<T>>>,
     /// Lists still to pass before remembering is tried again.
     skip: u32,
@@ -75,13 +75,20 @@ struct Memo<T> {
     backoff: u32,
 }
 
-impl<T> Memo<T> {
-    const fn new() -> Memo<T> {
-        Memo {
+impl<T> MemoCell<T> {
+    /// Nothing remembered.
+    pub(crate) const fn new() -> MemoCell<T> {
+        MemoCell {
             slots: Vec::new(),
             skip: 0,
             backoff: 1,
         }
+    }
+
+    /// How many lists are remembered (for tests).
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.slots.iter().flatten().count()
     }
 }
 
@@ -134,7 +141,7 @@ where
     let found = memo
         .try_with(|m| {
             let m = m.try_borrow().ok()?;
-            let pair = m.0.slots.get(at..at + 2)?;
+            let pair = m.slots.get(at..at + 2)?;
             pair.iter().flatten().find(|s| same(s)).map(|s| s.decided)
         })
         .ok()
@@ -147,7 +154,6 @@ where
         let Ok(mut m) = m.try_borrow_mut() else {
             return;
         };
-        let m = &mut m.0;
         if m.skip > 0 {
             m.skip -= 1;
             return;
@@ -178,22 +184,6 @@ where
         });
     });
     decided
-}
-
-/// A thread's remembered lists of decisions `T`, for a `thread_local!`.
-pub(crate) struct MemoCell<T>(Memo<T>);
-
-impl<T> MemoCell<T> {
-    /// Nothing remembered.
-    pub(crate) const fn new() -> MemoCell<T> {
-        MemoCell(Memo::new())
-    }
-
-    /// How many lists are remembered (for tests).
-    #[cfg(test)]
-    pub(crate) fn remembered(&self) -> usize {
-        self.0.slots.iter().flatten().count()
-    }
 }
 
 #[cfg(test)]
