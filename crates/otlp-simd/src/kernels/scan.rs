@@ -464,6 +464,16 @@ impl Scanner {
         if text.len() < self.shortest {
             return self.confirm_marked(text, std::iter::empty(), out);
         }
+        if text.len() <= 64 {
+            // One word (nearly every attribute value): its candidates come
+            // back in a register, and a value without any (most) returns
+            // here, before the confirmers' setup.
+            let word = mark_one(isa, &self.classes, text.as_bytes(), self.digit_runs);
+            if word == 0 && self.regexes.is_empty() {
+                return 0;
+            }
+            return self.confirm_marked(text, std::iter::once(word), out);
+        }
         self.with_marks(isa, text.as_bytes(), |marks| {
             self.confirm_marked(text, marks.iter().map(|m| m[OTHER]), out)
         })
@@ -742,6 +752,29 @@ fn mark_with(
     }
 }
 
+/// The candidates of `bytes`, 1 to 64 bytes, as [`mark_with`] leaves
+/// them in the `OTHER` word of its one word.
+fn mark_one(isa: Isa, classes: &Classes<CLASSES>, bytes: &[u8], digit_runs: bool) -> u64 {
+    debug_assert!(!bytes.is_empty() && bytes.len() <= 64);
+    #[cfg(target_arch = "x86_64")]
+    match isa.effective() {
+        Isa::Avx512 => {
+            // SAFETY: `effective` returned Avx512: the CPU has AVX-512 F/BW,
+            // AVX2 and POPCNT; bytes is 1 to 64 bytes.
+            return unsafe { x86::mark_one_avx512(&classes.tables, bytes, digit_runs) };
+        }
+        Isa::Avx2 => {
+            // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
+            // bytes is 1 to 64 bytes.
+            return unsafe { x86::mark_one_avx2(&classes.tables, bytes, digit_runs) };
+        }
+        _ => {}
+    }
+    let mut marks = [[0u64; CLASSES]; 1];
+    mark_with(isa, classes, bytes, &mut marks, digit_runs);
+    marks[0][OTHER]
+}
+
 /// [`narrow`] after storing `last`, the class words of the last word when
 /// `bytes` ends inside one: a value of one word (most values) is narrowed
 /// in registers and stored once (stored and read back at once, its words
@@ -960,6 +993,48 @@ mod x86 {
         super::narrow_with_last(marks, last, digit_runs);
     }
 
+    /// [`super::mark_one`] on AVX2: the word is built and narrowed in
+    /// registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and POPCNT; `bytes` is 1 to 64 bytes.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn mark_one_avx2(
+        t: &[ByteSetTables; CLASSES],
+        bytes: &[u8],
+        digit_runs: bool,
+    ) -> u64 {
+        // SAFETY: BIT is 16 bytes.
+        let bit = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
+        // SAFETY: the CPU has AVX2; 0 < bytes.len() <= 64.
+        let mut one = [unsafe { last_word(t, bytes, 0, bit) }];
+        super::narrow(&mut one, digit_runs);
+        one[0][super::OTHER]
+    }
+
+    /// [`super::mark_one`] on AVX-512.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW and POPCNT; `bytes` is 1 to
+    /// 64 bytes.
+    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
+    pub(super) unsafe fn mark_one_avx512(
+        t: &[ByteSetTables; CLASSES],
+        bytes: &[u8],
+        digit_runs: bool,
+    ) -> u64 {
+        let sets = Sets512::new(t);
+        let mut one = if bytes.len() == 64 {
+            // SAFETY: bytes is 64 bytes.
+            [sets.masks(unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) })]
+        } else {
+            // SAFETY: the CPU has AVX-512 F/BW; bytes is 1 to 63 bytes.
+            [unsafe { last_word512(&sets, bytes) }]
+        };
+        super::narrow(&mut one, digit_runs);
+        one[0][super::OTHER]
+    }
+
     /// [`super::mark_with`] on AVX-512.
     ///
     /// # Safety
@@ -1112,10 +1187,14 @@ mod x86 {
     /// word of `bytes`), built in registers and returned (a word stored
     /// and then updated in memory stalls the update's load).
     ///
+    /// Inlined into its callers, which run with AVX2 (a function with
+    /// `target_feature` is inlined only where the compiler sees fit: a
+    /// call, and its words returned through memory, cost a value of one
+    /// word a sixth of its scan).
+    ///
     /// # Safety
     /// The CPU must support AVX2; `i < bytes.len() <= i + 64`.
-    #[inline]
-    #[target_feature(enable = "avx2")]
+    #[inline(always)]
     unsafe fn last_word<const N: usize>(
         t: &[ByteSetTables; N],
         bytes: &[u8],
@@ -1127,7 +1206,8 @@ mod x86 {
         if i + 32 <= bytes.len() {
             // SAFETY: bytes[i..i + 32] is in bounds.
             let a = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
-            for (p, m) in part.iter_mut().zip(masks32(a, t, bit)) {
+            // SAFETY: the CPU has AVX2 (this function's contract).
+            for (p, m) in part.iter_mut().zip(unsafe { masks32(a, t, bit) }) {
                 *p = u64::from(m);
             }
             i += 32;
@@ -1185,11 +1265,13 @@ mod x86 {
                     pad[..n].copy_from_slice(bytes);
                     (u64::from_le_bytes(pad), 0)
                 };
-                _mm256_set_epi64x(0, 0, hi as i64, lo as i64)
+                // SAFETY: the CPU has AVX2 (this function's contract).
+                unsafe { _mm256_set_epi64x(0, 0, hi as i64, lo as i64) }
             };
             (x, 0, (1u32 << n) - 1)
         };
-        for (p, m) in part.iter_mut().zip(masks32(x, t, bit)) {
+        // SAFETY: the CPU has AVX2 (this function's contract).
+        for (p, m) in part.iter_mut().zip(unsafe { masks32(x, t, bit) }) {
             *p |= u64::from((m >> shift) & keep) << (i % 64);
         }
         part
@@ -1502,22 +1584,32 @@ mod tests {
         // Every tail shape of the vector paths (overlapping loads of 4, 8,
         // 16 and 32 bytes, the padded copy below 4), at every alignment.
         let s = scanner();
-        let text = "a@b 4x Bearer é_sk-9 hunter2 zz@@1 ".repeat(8);
-        let bytes = text.as_bytes();
-        for start in 0..8 {
-            for len in 0..=(bytes.len() - start).min(140) {
-                let b = &bytes[start..start + len];
-                let mut want = vec![u64::MAX; len.div_ceil(64)];
-                s.candidates_with(Isa::Scalar, b, &mut want);
-                let mut want_classes = vec![[0u64; CLASSES]; len.div_ceil(64)];
-                scalar::classes(&s.classes.of, b, &mut want_classes);
-                for isa in Isa::available() {
-                    let mut got = vec![u64::MAX; len.div_ceil(64)];
-                    s.candidates_with(isa, b, &mut got);
-                    assert_eq!(got, want, "{isa:?} start {start} len {len}");
-                    let mut got = vec![[u64::MAX; CLASSES]; len.div_ceil(64)];
-                    fill_classes(isa, &s.classes, b, &mut got);
-                    assert_eq!(got, want_classes, "{isa:?} start {start} len {len}");
+        // The second text has digit runs long enough for card numbers.
+        for text in [
+            "a@b 4x Bearer é_sk-9 hunter2 zz@@1 ".repeat(8),
+            "4111 1111 1111 1111 x 5500-0000-0000-0004 12345678901234 ".repeat(5),
+        ] {
+            let bytes = text.as_bytes();
+            for start in 0..8 {
+                for len in 0..=(bytes.len() - start).min(140) {
+                    let b = &bytes[start..start + len];
+                    let mut want = vec![u64::MAX; len.div_ceil(64)];
+                    s.candidates_with(Isa::Scalar, b, &mut want);
+                    let mut want_classes = vec![[0u64; CLASSES]; len.div_ceil(64)];
+                    scalar::classes(&s.classes.of, b, &mut want_classes);
+                    for isa in Isa::available() {
+                        let mut got = vec![u64::MAX; len.div_ceil(64)];
+                        s.candidates_with(isa, b, &mut got);
+                        assert_eq!(got, want, "{isa:?} start {start} len {len}");
+                        if (1..=64).contains(&len) {
+                            // `find_with`'s path for a value of one word.
+                            let one = mark_one(isa, &s.classes, b, s.digit_runs);
+                            assert_eq!(one, want[0], "{isa:?} one word, start {start} len {len}");
+                        }
+                        let mut got = vec![[u64::MAX; CLASSES]; len.div_ceil(64)];
+                        fill_classes(isa, &s.classes, b, &mut got);
+                        assert_eq!(got, want_classes, "{isa:?} start {start} len {len}");
+                    }
                 }
             }
         }
