@@ -389,16 +389,14 @@ impl RedactionBuilder {
             || db.as_ref().is_some_and(Db::reads_attributes);
         // Only the scanner reads values: the values shorter than its
         // shortest finding are left as they are.
+        let scan_only = scanner.is_some()
+            && self.allowed_values.is_empty()
+            && self.blocked_key_patterns.is_empty()
+            && self.blocked_values.is_empty()
+            && self.url.is_none()
+            && db.is_none();
         let shortest_value = match &scanner {
-            Some(scanner)
-                if self.allowed_values.is_empty()
-                    && self.blocked_key_patterns.is_empty()
-                    && self.blocked_values.is_empty()
-                    && self.url.is_none()
-                    && db.is_none() =>
-            {
-                scanner.shortest_finding()
-            }
+            Some(scanner) if scan_only => scanner.shortest_finding(),
             _ => 0,
         };
         Ok(Redaction {
@@ -422,6 +420,7 @@ impl RedactionBuilder {
             ignores,
             reads_values,
             shortest_value,
+            scan_only,
             memo: key_memo::owner(),
         })
     }
@@ -457,6 +456,9 @@ pub struct Redaction {
     /// No value rule changes or counts a value shorter than this (as
     /// text): the scanner alone finds nothing in it.
     shortest_value: usize,
+    /// The scanner is the only value rule: a value is scanned and masked
+    /// without the other steps (see [`Redaction::step`]).
+    scan_only: bool,
     /// The number under which this redaction's decisions by keys are
     /// remembered (see [`KeyDecisions`]).
     memo: u64,
@@ -539,30 +541,55 @@ impl Redaction {
             }
         }
         if let Some(scanner) = &self.scanner {
-            // Holds findings only: nothing is allocated for a value
-            // without any.
-            let mut findings: Vec<Finding> = Vec::new();
             let cur = changed.as_deref().unwrap_or(value);
-            if scanner.find_with(self.isa, cur, &mut findings) > 0 {
-                let mut out = String::with_capacity(cur.len());
-                let mut at = 0;
-                for f in &findings {
-                    let mut start = f.start;
-                    if let Kind::Prefix(i) = f.kind {
-                        let p = &scanner.prefixes()[i];
-                        if p.text().ends_with(' ') {
-                            start += p.text().len();
-                        }
-                    }
-                    out.push_str(&cur[at..start]);
-                    out.push_str(&self.replacement(&cur[start..f.end]));
-                    at = f.end;
-                }
-                out.push_str(&cur[at..]);
+            if let Some(out) = self.scan(scanner, cur) {
                 changed = Some(out);
             }
         }
         changed.filter(|c| c != value)
+    }
+
+    /// `text` with what `scanner` finds in it replaced, or `None` when it
+    /// finds nothing.
+    #[inline]
+    fn scan(&self, scanner: &Scanner, text: &str) -> Option<String> {
+        // Holds findings only: nothing is allocated for a value without
+        // any.
+        let mut findings: Vec<Finding> = Vec::new();
+        if scanner.find_with(self.isa, text, &mut findings) == 0 {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for f in &findings {
+            let mut start = f.start;
+            if let Kind::Prefix(i) = f.kind {
+                let p = &scanner.prefixes()[i];
+                if p.text().ends_with(' ') {
+                    start += p.text().len();
+                }
+            }
+            out.push_str(&text[at..start]);
+            out.push_str(&self.replacement(&text[start..f.end]));
+            at = f.end;
+        }
+        out.push_str(&text[at..]);
+        Some(out)
+    }
+
+    /// [`value_step`](Self::value_step) on the value `text` of an
+    /// attribute with `key`. When the scanner is the only value rule, it
+    /// is called here: a value without findings (most) costs the scan
+    /// alone.
+    #[inline]
+    fn step(&self, key: &str, text: &str, db: Option<&DbContext>) -> ValueStep {
+        match &self.scanner {
+            Some(scanner) if self.scan_only => self
+                .scan(scanner, text)
+                .filter(|new| new != text)
+                .map_or(ValueStep::Kept, ValueStep::Masked),
+            _ => self.value_step(Some(key), text, db),
+        }
     }
 
     /// The Collector's `processAttrs` on one attribute list (of a decoded
@@ -615,7 +642,7 @@ impl Redaction {
             if text.len() < self.shortest_value {
                 continue;
             }
-            match self.value_step(Some(attrs.key_at(i)), &text, db) {
+            match self.step(attrs.key_at(i), &text, db) {
                 ValueStep::Allowed => allowed += 1,
                 ValueStep::Masked(new) => {
                     masked += 1;
@@ -733,7 +760,7 @@ impl Redaction {
             if text.len() < self.shortest_value {
                 continue;
             }
-            match self.value_step(Some(key), &text, db) {
+            match self.step(key, &text, db) {
                 ValueStep::Allowed => allowed.push_with(|| attrs.key_handle(i)),
                 ValueStep::Masked(new) => {
                     masked.push_with(|| attrs.key_handle(i));
