@@ -22,8 +22,8 @@
 //! 13 digits, a prefix with its shortest token, a literal) is not marked
 //! at all: most short attribute values (`GET`, `https`, `1.1`) cost a
 //! length compare. A value of up to 64 bytes (nearly every other one) is
-//! marked and narrowed in registers, and one without candidates returns
-//! from there.
+//! marked with one call (on AVX2 and AVX-512 in registers), and one
+//! without candidates returns from there.
 //! Configured regular expressions run afterwards over the whole string
 //! with the `regex` crate, which has its own prefilters. Their matches and
 //! the findings above are merged where they overlap: the one starting
@@ -1185,8 +1185,8 @@ mod x86 {
         }
     }
 
-    /// The class words of `bytes[i..]`, fewer than 64 bytes (the last
-    /// word of `bytes`), built in registers and returned (a word stored
+    /// The class words of `bytes[i..]`, 1 to 64 bytes (the last word of
+    /// `bytes`, or a whole value of one word), built in registers and returned (a word stored
     /// and then updated in memory stalls the update's load).
     ///
     /// Inlined into its callers, which run with AVX2 (a function with
