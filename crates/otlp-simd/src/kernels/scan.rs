@@ -605,6 +605,51 @@ impl Scanner {
         })
     }
 
+    /// Of the items whose bits are set in `items`, those whose text
+    /// (`text(i)`) may hold a finding: all of them when the scanner has
+    /// regexes; otherwise a text of up to 64 bytes, and no shorter than
+    /// [`Scanner::shortest_finding`], with candidates, a longer text, and
+    /// an item without a text to look at (`None`). [`Scanner::find_with`]
+    /// finds nothing in the texts of the items left out. One pass over the
+    /// items' texts, with the vector code inlined into it.
+    pub(crate) fn may_find<'a>(
+        &self,
+        isa: Isa,
+        items: u64,
+        text: impl Fn(usize) -> Option<&'a str>,
+    ) -> u64 {
+        if !self.regexes.is_empty() {
+            return items;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if isa.effective() == Isa::Avx2 {
+            // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT.
+            return unsafe {
+                x86::may_find_avx2(
+                    &self.classes.tables,
+                    self.shortest,
+                    self.digit_runs,
+                    items,
+                    text,
+                )
+            };
+        }
+        let mut out = 0;
+        let mut rest = items;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let may = match text(i) {
+                None => true,
+                Some(t) if t.len() < self.shortest || t.is_empty() => false,
+                Some(t) if t.len() > 64 => true,
+                Some(t) => mark_one(isa, &self.classes, t.as_bytes(), self.digit_runs) != 0,
+            };
+            out |= u64::from(may) << i;
+        }
+        out
+    }
+
     /// The finding anchored at `c`, if any; `floor` is where the previous
     /// finding ended (an e-mail's local part does not reach back past it).
     fn confirm(&self, bytes: &[u8], c: usize, floor: usize) -> Option<Finding> {
@@ -1012,6 +1057,42 @@ mod x86 {
         let mut one = [unsafe { last_word(t, bytes, 0, bit) }];
         super::narrow(&mut one, digit_runs);
         one[0][super::OTHER]
+    }
+
+    /// [`super::Scanner::may_find`] on AVX2, without regexes: each text's
+    /// word built and narrowed in registers, in one loop over the items.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and POPCNT.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn may_find_avx2<'a>(
+        t: &[ByteSetTables; CLASSES],
+        shortest: usize,
+        digit_runs: bool,
+        items: u64,
+        text: impl Fn(usize) -> Option<&'a str>,
+    ) -> u64 {
+        // SAFETY: BIT is 16 bytes.
+        let bit = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
+        let mut out = 0;
+        let mut rest = items;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let may = match text(i) {
+                None => true,
+                Some(v) if v.len() < shortest || v.is_empty() => false,
+                Some(v) if v.len() > 64 => true,
+                Some(v) => {
+                    // SAFETY: the CPU has AVX2; 0 < v.len() <= 64.
+                    let mut one = [unsafe { last_word(t, v.as_bytes(), 0, bit) }];
+                    super::narrow(&mut one, digit_runs);
+                    one[0][super::OTHER] != 0
+                }
+            };
+            out |= u64::from(may) << i;
+        }
+        out
     }
 
     /// [`super::mark_one`] on AVX-512.
@@ -1822,6 +1903,47 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn may_find_keeps_every_text_with_a_finding(
+            s in any_scanner(),
+            texts in prop::collection::vec(prop::option::weighted(0.9, config_text()), 0..=64),
+        ) {
+            let items = if texts.len() == 64 { u64::MAX } else { (1u64 << texts.len()) - 1 };
+            let text = |i: usize| texts[i].as_deref();
+            // What it must give: every text that may hold a finding by its
+            // length and candidates, and those with no text.
+            let mut want = 0u64;
+            for (i, t) in texts.iter().enumerate() {
+                let may = match t {
+                    None => true,
+                    Some(t) if !s.regexes.is_empty() => true,
+                    Some(t) if t.is_empty() || t.len() < s.shortest => false,
+                    Some(t) if t.len() > 64 => true,
+                    Some(t) => {
+                        let mut bits = [0u64];
+                        s.candidates_with(Isa::Scalar, t.as_bytes(), &mut bits);
+                        bits[0] != 0
+                    }
+                };
+                want |= u64::from(may) << i;
+            }
+            for isa in Isa::available() {
+                let got = s.may_find(isa, items, text);
+                prop_assert_eq!(got, want, "{:?}", isa);
+                // Only texts without findings are left out.
+                for (i, t) in texts.iter().enumerate() {
+                    if let Some(t) = t {
+                        if got >> i & 1 == 0 {
+                            let mut found = Vec::new();
+                            prop_assert_eq!(s.find_with(isa, t, &mut found), 0, "{:?} {:?}", isa, t);
+                        }
+                    }
+                }
+                // Items not asked about are never given.
+                prop_assert_eq!(s.may_find(isa, items & 0x5555_5555_5555_5555, text) & !0x5555_5555_5555_5555, 0);
+            }
+        }
+
         #[test]
         fn any_config_matches_confirming_every_byte(s in any_scanner(), text in config_text()) {
             let want = every_byte(&s, &text);

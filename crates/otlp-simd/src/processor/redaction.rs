@@ -635,6 +635,16 @@ impl Redaction {
         let ignored = i64::from(ignored);
         let (mut masked, mut allowed) = (0i64, 0i64);
         let mut values = if self.reads_values { by_keys.values } else { 0 };
+        if let (true, Some(scanner)) = (self.scan_only, &self.scanner) {
+            // The values' texts scanned in one pass: only those it cannot
+            // clear go through the step below.
+            let attrs = &*attrs;
+            let all = self.redact_all_types;
+            values = scanner.may_find(self.isa, values, |i| match attrs.text_at(i, all) {
+                Cow::Borrowed(text) => Some(text),
+                Cow::Owned(_) => None,
+            });
+        }
         while values != 0 {
             let i = values.trailing_zeros() as usize;
             values &= values - 1;
