@@ -611,7 +611,8 @@ impl Scanner {
     /// [`Scanner::shortest_finding`], with candidates, a longer text, and
     /// an item without a text to look at (`None`). [`Scanner::find_with`]
     /// finds nothing in the texts of the items left out. One pass over the
-    /// items' texts, with the vector code inlined into it.
+    /// items' texts; on AVX2 with the vector code inlined into it (the
+    /// other paths call [`mark_one`] per text).
     pub(crate) fn may_find<'a>(
         &self,
         isa: Isa,
@@ -1745,6 +1746,34 @@ mod tests {
                 s.find_with(isa, short, &mut got);
                 assert_eq!(got, [], "{short:?} {isa:?}");
             }
+        }
+    }
+
+    /// The edges `may_find`'s random texts seldom reach: a text of 64
+    /// bytes without candidates (left out) and of 65 (kept), and a
+    /// scanner with a regex (every item kept).
+    #[test]
+    fn may_find_at_the_word_edge_and_with_regexes() {
+        let s = Scanner::builder()
+            .with_emails(true)
+            .with_cards(true)
+            .build();
+        let texts = [
+            "k".repeat(64),
+            "k".repeat(65),
+            format!("{}@", "k".repeat(63)),
+            "k".repeat(63),
+        ];
+        let text = |i: usize| Some(texts[i].as_str());
+        let with_re = Scanner::builder()
+            .with_emails(true)
+            .with_regex(Regex::new("k").unwrap())
+            .build();
+        for isa in Isa::available() {
+            assert_eq!(s.may_find(isa, 0b1111, text), 0b0110, "{isa:?}");
+            assert_eq!(with_re.may_find(isa, 0b1111, text), 0b1111, "{isa:?}");
+            let mut found = Vec::new();
+            assert_eq!(with_re.find_with(isa, &texts[0], &mut found), 64, "{isa:?}");
         }
     }
 

@@ -456,9 +456,10 @@ pub struct Redaction {
     /// No value rule changes or counts a value shorter than this (as
     /// text): the scanner alone finds nothing in it.
     shortest_value: usize,
-    /// The scanner is the only value rule: a list's values are scanned in
-    /// one pass first, and those it cannot clear are scanned and masked
-    /// without the other steps (see [`Redaction::step`]).
+    /// The scanner is the only value rule: values are scanned and masked
+    /// without the other steps (see [`Redaction::step`]), and on the
+    /// counting path a list's values are first scanned in one pass that
+    /// clears most of them.
     scan_only: bool,
     /// The number under which this redaction's decisions by keys are
     /// remembered (see [`KeyDecisions`]).
