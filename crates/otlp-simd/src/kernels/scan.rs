@@ -635,20 +635,9 @@ impl Scanner {
                 )
             };
         }
-        let mut out = 0;
-        let mut rest = items;
-        while rest != 0 {
-            let i = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            let may = match text(i) {
-                None => true,
-                Some(t) if t.len() < self.shortest || t.is_empty() => false,
-                Some(t) if t.len() > 64 => true,
-                Some(t) => mark_one(isa, &self.classes, t.as_bytes(), self.digit_runs) != 0,
-            };
-            out |= u64::from(may) << i;
-        }
-        out
+        may_find_by(items, self.shortest, text, |bytes| {
+            mark_one(isa, &self.classes, bytes, self.digit_runs)
+        })
     }
 
     /// The finding anchored at `c`, if any; `floor` is where the previous
@@ -798,6 +787,32 @@ fn mark_with(
             narrow(marks, digit_runs)
         }
     }
+}
+
+/// [`Scanner::may_find`] without regexes, with `candidates` giving the
+/// candidates of a text of 1 to 64 bytes (inlined: on AVX2 it is called
+/// from a function with AVX2 enabled, whose closure inherits it).
+#[inline(always)]
+fn may_find_by<'a>(
+    items: u64,
+    shortest: usize,
+    text: impl Fn(usize) -> Option<&'a str>,
+    mut candidates: impl FnMut(&[u8]) -> u64,
+) -> u64 {
+    let mut out = 0;
+    let mut rest = items;
+    while rest != 0 {
+        let i = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        let may = match text(i) {
+            None => true,
+            Some(t) if t.len() < shortest || t.is_empty() => false,
+            Some(t) if t.len() > 64 => true,
+            Some(t) => candidates(t.as_bytes()) != 0,
+        };
+        out |= u64::from(may) << i;
+    }
+    out
 }
 
 /// The candidates of `bytes`, 1 to 64 bytes, as [`mark_with`] leaves
@@ -1075,25 +1090,12 @@ mod x86 {
     ) -> u64 {
         // SAFETY: BIT is 16 bytes.
         let bit = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
-        let mut out = 0;
-        let mut rest = items;
-        while rest != 0 {
-            let i = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            let may = match text(i) {
-                None => true,
-                Some(v) if v.len() < shortest || v.is_empty() => false,
-                Some(v) if v.len() > 64 => true,
-                Some(v) => {
-                    // SAFETY: the CPU has AVX2; 0 < v.len() <= 64.
-                    let mut one = [unsafe { last_word(t, v.as_bytes(), 0, bit) }];
-                    super::narrow(&mut one, digit_runs);
-                    one[0][super::OTHER] != 0
-                }
-            };
-            out |= u64::from(may) << i;
-        }
-        out
+        super::may_find_by(items, shortest, text, |bytes| {
+            // SAFETY: the CPU has AVX2; `may_find_by` passes 1 to 64 bytes.
+            let mut one = [unsafe { last_word(t, bytes, 0, bit) }];
+            super::narrow(&mut one, digit_runs);
+            one[0][super::OTHER]
+        })
     }
 
     /// [`super::mark_one`] on AVX-512.
