@@ -8,9 +8,12 @@
 //! runs that test for four sets in one pass over the value: the trigger
 //! bytes that only start prefixes which must start a word (`s` of `sk-`,
 //! `g` of `ghp_`: common letters), the other trigger bytes, the digits and
-//! the word bytes. A word-led trigger right after a word byte, and a digit
-//! that does not start a run long enough for a card number, are dropped
-//! with a few bit operations per 64 bytes
+//! the word bytes. A scanner without word-led triggers, such as one for
+//! e-mail addresses and card numbers alone, has no use for the word bytes:
+//! on AVX2 and in the scalar twin it tests two sets, the other trigger
+//! bytes and the digits. A word-led trigger right after a word byte, and a
+//! digit that does not start a run long enough for a card number, are
+//! dropped with a few bit operations per 64 bytes
 //! ([`Scanner::candidates_with`] gives the positions left). Only they go to
 //! the scalar confirmers (an e-mail address around the `@`, 13 to 19
 //! digits passing the Luhn check, a prefix followed by a token, a literal),
@@ -228,7 +231,12 @@ impl ScannerBuilder {
             if digit_runs && b.is_ascii_digit() {
                 sets[DIGIT].insert(b);
             }
-            if is_word(b) {
+        }
+        // The word bytes matter only to word-led triggers: without any,
+        // both classes are empty and the kernels skip them.
+        let led = (0..=255u8).any(|b| sets[WORD_LED].contains(b));
+        if led {
+            for b in (0..=255u8).filter(|&b| is_word(b)) {
                 sets[WORD].insert(b);
             }
         }
@@ -258,7 +266,7 @@ impl ScannerBuilder {
             prefixes: self.prefixes,
             literals: self.literals,
             regexes: self.regexes,
-            classes: Classes::new(sets),
+            classes: Classes::new(sets, if led { CLASSES } else { UNLED }),
             starts,
         }
     }
@@ -335,10 +343,16 @@ struct ByteSetTables {
 struct Classes<const N: usize> {
     of: [u8; 256],
     tables: [ByteSetTables; N],
+    /// The sets past the first `live` are empty; the AVX2 and scalar paths
+    /// do not look at them.
+    live: usize,
 }
 
 impl<const N: usize> Classes<N> {
-    fn new(sets: [ByteSet; N]) -> Self {
+    /// The classes of `sets`, of which those past the first `live` must be
+    /// empty.
+    fn new(sets: [ByteSet; N], live: usize) -> Self {
+        debug_assert!(sets[live.min(N)..].iter().all(|s| s.0.iter().all(|&b| !b)));
         let mut of = [0u8; 256];
         for (k, set) in sets.iter().enumerate() {
             for (b, e) in of.iter_mut().enumerate() {
@@ -348,6 +362,7 @@ impl<const N: usize> Classes<N> {
         Classes {
             of,
             tables: sets.map(|s| s.tables()),
+            live: live.min(N),
         }
     }
 }
@@ -355,14 +370,18 @@ impl<const N: usize> Classes<N> {
 /// The classes `find_with` marks, in one pass (see [`ScannerBuilder::build`]):
 /// trigger bytes that are not word-led,
 const OTHER: usize = 0;
-/// trigger bytes that only start prefixes that must start a word,
-const WORD_LED: usize = 1;
 /// ASCII digits (when only digit-run starts need confirming; else none),
-const DIGIT: usize = 2;
-/// and word bytes: ASCII letters and digits, and `_`.
+const DIGIT: usize = 1;
+/// trigger bytes that only start prefixes that must start a word,
+const WORD_LED: usize = 2;
+/// and word bytes: ASCII letters and digits, and `_` (when there are
+/// word-led trigger bytes; else none).
 const WORD: usize = 3;
 /// How many.
 const CLASSES: usize = 4;
+/// The classes a scanner without word-led trigger bytes marks (`OTHER`
+/// and `DIGIT`; its other two are empty).
+const UNLED: usize = 2;
 
 /// A byte that continues a word: a prefix that must start a word does not
 /// start after one.
@@ -598,6 +617,13 @@ impl Scanner {
     /// [`Isa::Scalar`] it runs the scalar twin.
     pub fn candidates_with(&self, isa: Isa, bytes: &[u8], bits: &mut [u64]) {
         let bytes = &bytes[..bytes.len().min(bits.len() * 64)];
+        if let ([first, rest @ ..], 1..=64) = (&mut *bits, bytes.len()) {
+            // One word, as `find_with` marks it (in registers on AVX2 and
+            // AVX-512).
+            *first = mark_one(isa, &self.classes, bytes, self.digit_runs);
+            rest.fill(0);
+            return;
+        }
         self.with_marks(isa, bytes, |marks| {
             for (i, b) in bits.iter_mut().enumerate() {
                 *b = marks.get(i).map_or(0, |m| m[OTHER]);
@@ -624,15 +650,15 @@ impl Scanner {
         }
         #[cfg(target_arch = "x86_64")]
         if isa.effective() == Isa::Avx2 {
-            // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT.
+            let (t, shortest, runs) = (&self.classes.tables, self.shortest, self.digit_runs);
+            // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
+            // the sets past `live` are empty.
             return unsafe {
-                x86::may_find_avx2(
-                    &self.classes.tables,
-                    self.shortest,
-                    self.digit_runs,
-                    items,
-                    text,
-                )
+                if self.classes.live == UNLED {
+                    x86::may_find_avx2::<UNLED, _>(t, shortest, runs, items, text)
+                } else {
+                    x86::may_find_avx2::<CLASSES, _>(t, shortest, runs, items, text)
+                }
             };
         }
         may_find_by(items, self.shortest, text, |bytes| {
@@ -773,8 +799,14 @@ fn mark_with(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
             // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
-            // marks covers bytes.
-            unsafe { x86::mark_avx2(t, bytes, marks, digit_runs) }
+            // marks covers bytes; the sets past `live` are empty.
+            unsafe {
+                if classes.live == UNLED {
+                    x86::mark_avx2::<UNLED>(t, bytes, marks, digit_runs)
+                } else {
+                    x86::mark_avx2::<CLASSES>(t, bytes, marks, digit_runs)
+                }
+            }
         }
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => {
@@ -783,7 +815,11 @@ fn mark_with(
             narrow(marks, digit_runs)
         }
         _ => {
-            scalar::classes(&classes.of, bytes, marks);
+            if classes.live == UNLED {
+                scalar::classes_live::<CLASSES, UNLED>(&classes.of, bytes, marks);
+            } else {
+                scalar::classes(&classes.of, bytes, marks);
+            }
             narrow(marks, digit_runs)
         }
     }
@@ -827,9 +863,16 @@ fn mark_one(isa: Isa, classes: &Classes<CLASSES>, bytes: &[u8], digit_runs: bool
             return unsafe { x86::mark_one_avx512(&classes.tables, bytes, digit_runs) };
         }
         Isa::Avx2 => {
+            let t = &classes.tables;
             // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
-            // bytes is 1 to 64 bytes.
-            return unsafe { x86::mark_one_avx2(&classes.tables, bytes, digit_runs) };
+            // bytes is 1 to 64 bytes; the sets past `live` are empty.
+            return unsafe {
+                if classes.live == UNLED {
+                    x86::mark_one_avx2::<UNLED>(t, bytes, digit_runs)
+                } else {
+                    x86::mark_one_avx2::<CLASSES>(t, bytes, digit_runs)
+                }
+            };
         }
         _ => {}
     }
@@ -1009,11 +1052,21 @@ pub mod scalar {
     /// (bit `k`: set `k`), one table read per byte, each word built in
     /// registers and stored once.
     pub(super) fn classes<const N: usize>(of: &[u8; 256], bytes: &[u8], bits: &mut [[u64; N]]) {
+        classes_live::<N, N>(of, bytes, bits);
+    }
+
+    /// [`classes`] when the sets past the first `LIVE` are empty (their
+    /// words are cleared without a look at the bytes).
+    pub(super) fn classes_live<const N: usize, const LIVE: usize>(
+        of: &[u8; 256],
+        bytes: &[u8],
+        bits: &mut [[u64; N]],
+    ) {
         for (chunk, out) in bytes.chunks(64).zip(bits.iter_mut()) {
             let mut words = [0u64; N];
             for (i, &b) in chunk.iter().enumerate() {
                 let c = of[usize::from(b)];
-                for (k, word) in words.iter_mut().enumerate() {
+                for (k, word) in words.iter_mut().enumerate().take(LIVE) {
                     *word |= u64::from(c >> k & 1) << i;
                 }
             }
@@ -1034,9 +1087,9 @@ mod x86 {
     ///
     /// # Safety
     /// The CPU must support AVX2 and POPCNT; `marks` holds `bytes.len()`
-    /// bits per set.
+    /// bits per set; the sets past the first `LIVE` are empty.
     #[target_feature(enable = "avx2,popcnt")]
-    pub(super) unsafe fn mark_avx2(
+    pub(super) unsafe fn mark_avx2<const LIVE: usize>(
         t: &[ByteSetTables; CLASSES],
         bytes: &[u8],
         marks: &mut [[u64; CLASSES]],
@@ -1046,10 +1099,10 @@ mod x86 {
         let bit = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
         let full = bytes.len() / 64;
         // SAFETY: the CPU has AVX2; marks[..full] covers bytes[..full * 64].
-        unsafe { full_words(t, &bytes[..full * 64], &mut marks[..full], bit) };
+        unsafe { full_words::<_, LIVE>(t, &bytes[..full * 64], &mut marks[..full], bit) };
         let last = if full < marks.len() {
             // SAFETY: the CPU has AVX2; bytes[full * 64..] is 1 to 63 bytes.
-            Some(unsafe { last_word(t, bytes, full * 64, bit) })
+            Some(unsafe { last_word::<_, LIVE>(t, bytes, full * 64, bit) })
         } else {
             None
         };
@@ -1060,9 +1113,10 @@ mod x86 {
     /// registers.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and POPCNT; `bytes` is 1 to 64 bytes.
+    /// The CPU must support AVX2 and POPCNT; `bytes` is 1 to 64 bytes; the
+    /// sets past the first `LIVE` are empty.
     #[target_feature(enable = "avx2,popcnt")]
-    pub(super) unsafe fn mark_one_avx2(
+    pub(super) unsafe fn mark_one_avx2<const LIVE: usize>(
         t: &[ByteSetTables; CLASSES],
         bytes: &[u8],
         digit_runs: bool,
@@ -1070,7 +1124,7 @@ mod x86 {
         // SAFETY: BIT is 16 bytes.
         let bit = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
         // SAFETY: the CPU has AVX2; 0 < bytes.len() <= 64.
-        let mut one = [unsafe { last_word(t, bytes, 0, bit) }];
+        let mut one = [unsafe { last_word::<_, LIVE>(t, bytes, 0, bit) }];
         super::narrow(&mut one, digit_runs);
         one[0][super::OTHER]
     }
@@ -1079,20 +1133,24 @@ mod x86 {
     /// word built and narrowed in registers, in one loop over the items.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and POPCNT.
+    /// The CPU must support AVX2 and POPCNT; the sets past the first `LIVE`
+    /// are empty.
     #[target_feature(enable = "avx2,popcnt")]
-    pub(super) unsafe fn may_find_avx2<'a>(
+    pub(super) unsafe fn may_find_avx2<'a, const LIVE: usize, F>(
         t: &[ByteSetTables; CLASSES],
         shortest: usize,
         digit_runs: bool,
         items: u64,
-        text: impl Fn(usize) -> Option<&'a str>,
-    ) -> u64 {
+        text: F,
+    ) -> u64
+    where
+        F: Fn(usize) -> Option<&'a str>,
+    {
         // SAFETY: BIT is 16 bytes.
         let bit = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
         super::may_find_by(items, shortest, text, |bytes| {
             // SAFETY: the CPU has AVX2; `may_find_by` passes 1 to 64 bytes.
-            let mut one = [unsafe { last_word(t, bytes, 0, bit) }];
+            let mut one = [unsafe { last_word::<_, LIVE>(t, bytes, 0, bit) }];
             super::narrow(&mut one, digit_runs);
             one[0][super::OTHER]
         })
@@ -1196,18 +1254,23 @@ mod x86 {
         _mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, l.nibble_bit)) as u32
     }
 
-    /// The masks of the `N` sets over 32 bytes `x`.
+    /// The masks of the first `LIVE` of the `N` sets over 32 bytes `x`
+    /// (the others' are zero).
     #[target_feature(enable = "avx2")]
-    fn masks32<const N: usize>(x: __m256i, t: &[ByteSetTables; N], bit: __m256i) -> [u32; N] {
+    fn masks32<const N: usize, const LIVE: usize>(
+        x: __m256i,
+        t: &[ByteSetTables; N],
+        bit: __m256i,
+    ) -> [u32; N] {
         let l = lanes32(x, bit);
         let mut out = [0; N];
         // Most values are ASCII: their bytes need no high table.
         if _mm256_movemask_epi8(x) == 0 {
-            for (o, t) in out.iter_mut().zip(t) {
+            for (o, t) in out.iter_mut().zip(t).take(LIVE) {
                 *o = mask32::<true>(l, t);
             }
         } else {
-            for (o, t) in out.iter_mut().zip(t) {
+            for (o, t) in out.iter_mut().zip(t).take(LIVE) {
                 *o = mask32::<false>(l, t);
             }
         }
@@ -1235,20 +1298,21 @@ mod x86 {
         let bit = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(BIT.as_ptr().cast()) });
         let full = bytes.len() / 64;
         // SAFETY: the CPU has AVX2; bits[..full] covers bytes[..full * 64].
-        unsafe { full_words(t, &bytes[..full * 64], &mut bits[..full], bit) };
+        unsafe { full_words::<N, N>(t, &bytes[..full * 64], &mut bits[..full], bit) };
         if full < bits.len() && full * 64 < bytes.len() {
             // SAFETY: the CPU has AVX2; bytes[full * 64..] is 1 to 63 bytes.
-            bits[full] = unsafe { last_word(t, bytes, full * 64, bit) };
+            bits[full] = unsafe { last_word::<N, N>(t, bytes, full * 64, bit) };
         }
     }
 
-    /// The class words of the whole words of `bytes`, one per 64 bytes.
+    /// The class words of the whole words of `bytes`, one per 64 bytes, of
+    /// the first `LIVE` sets (the others' are zero).
     ///
     /// # Safety
     /// The CPU must support AVX2; `bits.len() * 64 == bytes.len()`.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn full_words<const N: usize>(
+    unsafe fn full_words<const N: usize, const LIVE: usize>(
         t: &[ByteSetTables; N],
         bytes: &[u8],
         bits: &mut [[u64; N]],
@@ -1262,7 +1326,7 @@ mod x86 {
                     _mm256_loadu_si256(chunk.as_ptr().add(32).cast()),
                 )
             };
-            let (lo, hi) = (masks32(a, t, bit), masks32(b, t, bit));
+            let (lo, hi) = (masks32::<N, LIVE>(a, t, bit), masks32::<N, LIVE>(b, t, bit));
             for (w, (lo, hi)) in out.iter_mut().zip(lo.into_iter().zip(hi)) {
                 *w = u64::from(lo) | u64::from(hi) << 32;
             }
@@ -1278,10 +1342,12 @@ mod x86 {
     /// call, and its words returned through memory, cost a value of one
     /// word a sixth of its scan).
     ///
+    /// Only the first `LIVE` sets are looked at; the others' words are zero.
+    ///
     /// # Safety
     /// The CPU must support AVX2; `i < bytes.len() <= i + 64`.
     #[inline(always)]
-    unsafe fn last_word<const N: usize>(
+    unsafe fn last_word<const N: usize, const LIVE: usize>(
         t: &[ByteSetTables; N],
         bytes: &[u8],
         mut i: usize,
@@ -1293,7 +1359,10 @@ mod x86 {
             // SAFETY: bytes[i..i + 32] is in bounds.
             let a = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(i).cast()) };
             // SAFETY: the CPU has AVX2 (this function's contract).
-            for (p, m) in part.iter_mut().zip(unsafe { masks32(a, t, bit) }) {
+            for (p, m) in part
+                .iter_mut()
+                .zip(unsafe { masks32::<N, LIVE>(a, t, bit) })
+            {
                 *p = u64::from(m);
             }
             i += 32;
@@ -1357,7 +1426,10 @@ mod x86 {
             (x, 0, (1u32 << n) - 1)
         };
         // SAFETY: the CPU has AVX2 (this function's contract).
-        for (p, m) in part.iter_mut().zip(unsafe { masks32(x, t, bit) }) {
+        for (p, m) in part
+            .iter_mut()
+            .zip(unsafe { masks32::<N, LIVE>(x, t, bit) })
+        {
             *p |= u64::from((m >> shift) & keep) << (i % 64);
         }
         part
@@ -1668,13 +1740,28 @@ mod tests {
     #[test]
     fn candidates_match_scalar_at_every_length_and_offset() {
         // Every tail shape of the vector paths (overlapping loads of 4, 8,
-        // 16 and 32 bytes, the padded copy below 4), at every alignment.
-        let s = scanner();
+        // 16 and 32 bytes, the padded copy below 4), at every alignment,
+        // for a scanner with word-led prefixes and one without any (which
+        // marks two classes of four).
+        let unled = Scanner::builder()
+            .with_emails(true)
+            .with_cards(true)
+            .with_prefix(Prefix::new("Bearer ", 8))
+            .with_literal("hunter2")
+            .build();
+        assert_eq!(
+            (scanner().classes.live, unled.classes.live),
+            (CLASSES, UNLED)
+        );
         // The second text has digit runs long enough for card numbers.
-        for text in [
+        let texts = [
             "a@b 4x Bearer é_sk-9 hunter2 zz@@1 ".repeat(8),
             "4111 1111 1111 1111 x 5500-0000-0000-0004 12345678901234 ".repeat(5),
-        ] {
+        ];
+        for (s, text) in [scanner(), unled]
+            .iter()
+            .flat_map(|s| texts.iter().map(move |t| (s, t)))
+        {
             let bytes = text.as_bytes();
             for start in 0..8 {
                 for len in 0..=(bytes.len() - start).min(140) {
