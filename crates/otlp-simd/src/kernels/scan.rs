@@ -639,6 +639,7 @@ impl Scanner {
     /// finds nothing in the texts of the items left out. One pass over the
     /// items' texts; on AVX2 with the vector code inlined into it (the
     /// other paths call [`mark_one`] per text).
+    #[inline]
     pub(crate) fn may_find<'a>(
         &self,
         isa: Isa,
@@ -661,6 +662,18 @@ impl Scanner {
                 }
             };
         }
+        self.may_find_marking(isa, items, text)
+    }
+
+    /// [`Scanner::may_find`] without regexes, by [`mark_one`] (kept out of
+    /// line: on x86-64 with AVX2 the caller, inlined, does not reach it).
+    #[inline(never)]
+    fn may_find_marking<'a>(
+        &self,
+        isa: Isa,
+        items: u64,
+        text: impl Fn(usize) -> Option<&'a str>,
+    ) -> u64 {
         may_find_by(items, self.shortest, text, |bytes| {
             mark_one(isa, &self.classes, bytes, self.digit_runs)
         })
@@ -1378,61 +1391,63 @@ mod x86 {
         // of those looked at already shifted out; a shorter value is put
         // together with its bytes in place and zeros after them (whose
         // bits are cleared: NUL may be in a set).
-        let (x, shift, keep) = if n >= 32 {
+        if n >= 32 {
             // SAFETY: bytes[n - 32..n] is in bounds.
             let a = unsafe { _mm256_loadu_si256(p.add(n - 32).cast()) };
-            (a, (32 - tail) as u32, u32::MAX)
-        } else {
-            let x = if n >= 16 {
-                // SAFETY: bytes[0..16] and bytes[n - 16..n] are in bounds,
-                // and SHIFT_DOWN[32 - n..48 - n] (n is 16 to 31).
-                unsafe {
-                    let lo = _mm_loadu_si128(p.cast());
-                    let hi = _mm_loadu_si128(p.add(n - 16).cast());
-                    // bytes[16..n] moved to the start of the high half.
-                    let down = _mm_loadu_si128(SHIFT_DOWN.as_ptr().add(32 - n).cast());
-                    _mm256_set_m128i(_mm_shuffle_epi8(hi, down), lo)
-                }
-            } else {
-                // The first and the last (up to) eight bytes as integers,
-                // the overlap shifted out.
-                let (lo, hi) = if n >= 8 {
-                    // SAFETY: bytes[0..8] and bytes[n - 8..n] are in bounds.
-                    let (lo, hi) = unsafe {
-                        (
-                            p.cast::<u64>().read_unaligned(),
-                            p.add(n - 8).cast::<u64>().read_unaligned(),
-                        )
-                    };
-                    (lo, hi.checked_shr(8 * (16 - n) as u32).unwrap_or(0))
-                } else if n >= 4 {
-                    // SAFETY: bytes[0..4] and bytes[n - 4..n] are in bounds.
-                    let (lo, hi) = unsafe {
-                        (
-                            p.cast::<u32>().read_unaligned(),
-                            p.add(n - 4).cast::<u32>().read_unaligned(),
-                        )
-                    };
-                    let hi = hi.checked_shr(8 * (8 - n) as u32).unwrap_or(0);
-                    (u64::from(lo) | u64::from(hi) << 32, 0)
-                } else {
-                    let mut pad = [0u8; 8];
-                    pad[..n].copy_from_slice(bytes);
-                    (u64::from_le_bytes(pad), 0)
-                };
-                // SAFETY: the CPU has AVX2 (this function's contract).
-                unsafe { _mm256_set_epi64x(0, 0, hi as i64, lo as i64) }
-            };
-            (x, 0, (1u32 << n) - 1)
-        };
-        // SAFETY: the CPU has AVX2 (this function's contract).
-        for (p, m) in part
-            .iter_mut()
-            .zip(unsafe { masks32::<N, LIVE>(x, t, bit) })
-        {
-            *p |= u64::from((m >> shift) & keep) << (i % 64);
+            let shift = (32 - tail) as u32;
+            // SAFETY: the CPU has AVX2 (this function's contract).
+            for (p, m) in part
+                .iter_mut()
+                .zip(unsafe { masks32::<N, LIVE>(a, t, bit) })
+            {
+                *p |= u64::from(m >> shift) << (i % 64);
+            }
+            return part;
         }
-        part
+        // Under 32 bytes: the value's only word (`i` is 0), in the low half.
+        let x = if n >= 16 {
+            // SAFETY: bytes[0..16] and bytes[n - 16..n] are in bounds,
+            // and SHIFT_DOWN[32 - n..48 - n] (n is 16 to 31).
+            unsafe {
+                let lo = _mm_loadu_si128(p.cast());
+                let hi = _mm_loadu_si128(p.add(n - 16).cast());
+                // bytes[16..n] moved to the start of the high half.
+                let down = _mm_loadu_si128(SHIFT_DOWN.as_ptr().add(32 - n).cast());
+                _mm256_set_m128i(_mm_shuffle_epi8(hi, down), lo)
+            }
+        } else {
+            // The first and the last (up to) eight bytes as integers,
+            // the overlap shifted out.
+            let (lo, hi) = if n >= 8 {
+                // SAFETY: bytes[0..8] and bytes[n - 8..n] are in bounds.
+                let (lo, hi) = unsafe {
+                    (
+                        p.cast::<u64>().read_unaligned(),
+                        p.add(n - 8).cast::<u64>().read_unaligned(),
+                    )
+                };
+                (lo, hi.checked_shr(8 * (16 - n) as u32).unwrap_or(0))
+            } else if n >= 4 {
+                // SAFETY: bytes[0..4] and bytes[n - 4..n] are in bounds.
+                let (lo, hi) = unsafe {
+                    (
+                        p.cast::<u32>().read_unaligned(),
+                        p.add(n - 4).cast::<u32>().read_unaligned(),
+                    )
+                };
+                let hi = hi.checked_shr(8 * (8 - n) as u32).unwrap_or(0);
+                (u64::from(lo) | u64::from(hi) << 32, 0)
+            } else {
+                let mut pad = [0u8; 8];
+                pad[..n].copy_from_slice(bytes);
+                (u64::from_le_bytes(pad), 0)
+            };
+            // SAFETY: the CPU has AVX2 (this function's contract).
+            unsafe { _mm256_set_epi64x(0, 0, hi as i64, lo as i64) }
+        };
+        let keep = (1u32 << n) - 1;
+        // SAFETY: the CPU has AVX2 (this function's contract).
+        unsafe { masks32::<N, LIVE>(x, t, bit) }.map(|m| u64::from(m & keep))
     }
 
     /// The trigger bytes among 64, as a bit mask.
