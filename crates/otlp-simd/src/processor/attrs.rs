@@ -27,6 +27,10 @@ pub(crate) trait AttrList {
     /// `all_types`, a scalar's string form (the Collector's `AsString`);
     /// anything else is empty.
     fn text_at(&self, i: usize, all_types: bool) -> Cow<'_, str>;
+    /// Attribute `i`'s string value, if it has one (what
+    /// [`text_at`](Self::text_at) borrows, without the formatting of other
+    /// types: small enough to be inlined into a loop over the values).
+    fn str_at(&self, i: usize) -> Option<&str>;
     /// Replaces attribute `i`'s value with a string.
     fn set_text(&mut self, i: usize, text: String);
     /// Removes the first attribute with `key`; the last attribute takes
@@ -83,6 +87,13 @@ impl AttrList for Vec<KeyValue> {
             Some(Proto::StringValue(s)) => Cow::Borrowed(s),
             _ if all_types => Cow::Owned(val.map(super::as_text).unwrap_or_default()),
             _ => Cow::Borrowed(""),
+        }
+    }
+    #[inline]
+    fn str_at(&self, i: usize) -> Option<&str> {
+        match self[i].value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Proto::StringValue(s)) => Some(s),
+            _ => None,
         }
     }
     fn set_text(&mut self, i: usize, text: String) {
@@ -192,6 +203,13 @@ impl AttrList for Vec<SdkKeyValue> {
             Sdk::String(s) => Cow::Borrowed(s.as_str()),
             v if all_types => Cow::Owned(sdk_scalar_string(v).unwrap_or_default()),
             _ => Cow::Borrowed(""),
+        }
+    }
+    #[inline]
+    fn str_at(&self, i: usize) -> Option<&str> {
+        match &self[i].value {
+            Sdk::String(s) => Some(s.as_str()),
+            _ => None,
         }
     }
     fn set_text(&mut self, i: usize, text: String) {

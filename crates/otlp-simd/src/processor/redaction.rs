@@ -640,11 +640,14 @@ impl Redaction {
         if let (true, Some(scanner)) = (self.scan_only, &self.scanner) {
             // The values' texts scanned in one pass: only those it cannot
             // clear go through the step below.
+            // A value of another type is read as "" or, with
+            // `redact_all_types`, formatted: then the step looks at it.
             let attrs = &*attrs;
             let all = self.redact_all_types;
-            values = scanner.may_find(self.isa, values, |i| match attrs.text_at(i, all) {
-                Cow::Borrowed(text) => Some(text),
-                Cow::Owned(_) => None,
+            values = scanner.may_find(self.isa, values, |i| match attrs.str_at(i) {
+                Some(text) => Some(text),
+                None if all => None,
+                None => Some(""),
             });
         }
         while values != 0 {
@@ -2330,17 +2333,23 @@ mod tests {
         assert_eq!(get(&a, MASKED_COUNT), Some(&Value::IntValue(2)));
     }
 
-    /// The Collector's TestRedactAllTypesTrue / False.
+    /// The Collector's TestRedactAllTypesTrue / False; also with the card
+    /// scanner as the only value rule (its one pass over the values keeps
+    /// a formatted number for the step).
     #[test]
     fn collector_redact_all_types() {
         let card = Regex::new("4[0-9]{12}(?:[0-9]{3})?").unwrap();
-        for all in [false, true] {
-            let r = Redaction::builder()
+        for (all, scan) in [(false, false), (true, false), (false, true), (true, true)] {
+            let b = Redaction::builder()
                 .with_allow_all_keys(true)
-                .with_blocked_value(card.clone())
-                .with_redact_all_types(all)
-                .build()
-                .unwrap();
+                .with_redact_all_types(all);
+            let b = if scan {
+                b.with_blocked_pattern("card").unwrap()
+            } else {
+                b.with_blocked_value(card.clone())
+            };
+            let r = b.build().unwrap();
+            assert_eq!(r.scan_only, scan);
             let mut a = vec![
                 int_attr("id", 5),
                 string_attr("credit_card", "placeholder 4111111111111111"),
@@ -2360,7 +2369,29 @@ mod tests {
             assert_eq!(
                 get(&a, "credit_card_int"),
                 Some(&want),
-                "redact_all_types = {all}"
+                "redact_all_types = {all}, scanner {scan}"
+            );
+            // The SDK's list, as a span ends.
+            let mut sdk = vec![
+                opentelemetry::KeyValue::new("id", 5),
+                opentelemetry::KeyValue::new("credit_card", "placeholder 4111111111111111"),
+                opentelemetry::KeyValue::new("credit_card_int", 4111111111111111_i64),
+            ];
+            r.process_attrs(&mut sdk);
+            let want = if all {
+                opentelemetry::Value::from("****")
+            } else {
+                opentelemetry::Value::I64(4111111111111111)
+            };
+            let values: Vec<_> = sdk.iter().map(|kv| kv.value.clone()).collect();
+            assert_eq!(
+                values[..3],
+                [
+                    opentelemetry::Value::I64(5),
+                    opentelemetry::Value::from("placeholder ****"),
+                    want
+                ],
+                "SDK list, redact_all_types = {all}, scanner {scan}"
             );
         }
     }
