@@ -925,7 +925,10 @@ fn remove_marked<L: AttrList>(attrs: &mut L, marked: u64) {
     if marked == 0 {
         return;
     }
-    if marked.count_ones() as usize == n {
+    // Every attribute marked (`marked` has bits below `n` only): told
+    // without counting the bits.
+    let all = u64::MAX.checked_shr(64u32.saturating_sub(n.min(64) as u32));
+    if all == Some(marked) {
         attrs.clear_all();
         return;
     }
