@@ -951,6 +951,7 @@ fn sdk_attr<'a>(attrs: &'a [opentelemetry::KeyValue], key: &str) -> Val<'a> {
 }
 
 impl<'a> SpanSource<'a> for SdkCtx<'a> {
+    #[inline]
     fn event_field(&self, f: &Field) -> Option<Val<'a>> {
         let e = self.event?;
         Some(match f {
@@ -961,6 +962,7 @@ impl<'a> SpanSource<'a> for SdkCtx<'a> {
         })
     }
 
+    #[inline]
     fn span_field(&self, f: &Field) -> Val<'a> {
         use opentelemetry::trace::{SpanKind, Status};
         let ending = self.ending;
@@ -1009,6 +1011,7 @@ fn read<'a>(p: &Path, c: &impl SpanSource<'a>) -> Val<'a> {
     c.span_field(&p.field)
 }
 
+#[inline]
 fn compare(v: Val<'_>, op: Op, lit: &Lit) -> bool {
     let ord: Option<Ordering> = match (v, lit) {
         (Val::Nil, Lit::Nil) => Some(Ordering::Equal),
