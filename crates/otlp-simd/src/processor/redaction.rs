@@ -639,9 +639,9 @@ impl Redaction {
         let mut values = if self.reads_values { by_keys.values } else { 0 };
         if let (true, Some(scanner)) = (self.scan_only, &self.scanner) {
             // The values' texts scanned in one pass: only those it cannot
-            // clear go through the step below.
-            // A value of another type is read as "" or, with
-            // `redact_all_types`, formatted: then the step looks at it.
+            // clear go through the step below. A value of another type
+            // reads as "" or, with `redact_all_types`, is formatted: then
+            // the step looks at it.
             let attrs = &*attrs;
             let all = self.redact_all_types;
             values = scanner.may_find(self.isa, values, |i| match attrs.str_at(i) {
