@@ -1045,11 +1045,21 @@ fn compare(v: Val<'_>, op: Op, lit: &Lit) -> bool {
 
 fn eval<'a>(e: &Expr, c: &impl SpanSource<'a>) -> bool {
     match e {
-        Expr::Or(v) => v.iter().any(|x| eval(x, c)),
-        Expr::And(v) => v.iter().all(|x| eval(x, c)),
-        Expr::Not(x) => !eval(x, c),
+        Expr::Or(v) => v.iter().any(|x| eval_in_place(x, c)),
+        Expr::And(v) => v.iter().all(|x| eval_in_place(x, c)),
+        Expr::Not(x) => !eval_in_place(x, c),
         Expr::Cmp(p, op, lit) => compare(read(p, c), *op, lit),
         Expr::IsMatch(p, re) => is_match(re, read(p, c)),
+    }
+}
+
+/// [`eval`], with a comparison (most conditions, and most terms of an
+/// `and` or an `or`) worked out in place rather than by a call.
+#[inline(always)]
+fn eval_in_place<'a>(e: &Expr, c: &impl SpanSource<'a>) -> bool {
+    match e {
+        Expr::Cmp(p, op, lit) => compare(read(p, c), *op, lit),
+        _ => eval(e, c),
     }
 }
 
@@ -1118,7 +1128,7 @@ impl Filter {
             span,
             event: None,
         };
-        self.span.iter().any(|cond| eval(&cond.expr, &c))
+        self.span.iter().any(|cond| eval_in_place(&cond.expr, &c))
     }
 
     fn drops_event(
@@ -1134,7 +1144,7 @@ impl Filter {
             span,
             event: Some(ev),
         };
-        self.event.iter().any(|cond| eval(&cond.expr, &c))
+        self.event.iter().any(|cond| eval_in_place(&cond.expr, &c))
     }
 }
 
@@ -1162,7 +1172,7 @@ impl SpanStep for Filter {
                 ending,
                 event: None,
             };
-            if self.span.iter().any(|cond| eval(&cond.expr, &c)) {
+            if self.span.iter().any(|cond| eval_in_place(&cond.expr, &c)) {
                 return Verdict::Drop("filtered");
             }
         }
@@ -1177,7 +1187,7 @@ impl SpanStep for Filter {
                     ending,
                     event: Some(&ending.span().events[i]),
                 };
-                let drop = self.event.iter().any(|cond| eval(&cond.expr, &c));
+                let drop = self.event.iter().any(|cond| eval_in_place(&cond.expr, &c));
                 if i < 64 {
                     small |= u64::from(drop) << i;
                 } else {
