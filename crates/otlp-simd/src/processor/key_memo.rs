@@ -27,7 +27,9 @@
 //! Each thread remembers at most [`SLOTS`] lists (of at most 64 keys),
 //! each for one decider (see [`owner`]), in pairs of slots: a list goes
 //! to the pair its owner, its length and three of its keys hash to, where
-//! it takes the place of the older of the two lists there.
+//! it takes the place of the older of the two lists there. The slot last
+//! found or filled for a list of the same length (modulo 8) is looked at
+//! before that hash is worked out.
 //!
 //! What is decided must depend on nothing but the owner and the keys'
 //! texts in order, and an owner number must stand for one configuration
@@ -66,9 +68,18 @@ struct Shape<T> {
     decided: T,
 }
 
+/// How many hints [`MemoCell`] keeps: one per list length modulo this.
+const RECENT: usize = 8;
+
 /// A thread's remembered lists of decisions `T`, for a `thread_local!`.
 pub(crate) struct MemoCell<T> {
     slots: Vec<Option<Shape<T>>>,
+    /// Per list length modulo [`RECENT`], the slot of the list last found
+    /// or remembered with such a length, plus one (0: none). Lists of one
+    /// kind come in runs, and a span's attributes and its events' take
+    /// turns with lengths apart: the slot is looked at first, sparing the
+    /// hash that picks a pair. Its list is compared like any other.
+    recent: [u8; RECENT],
     /// Lists still to pass before remembering is tried again.
     skip: u32,
     /// The next wait after a failed try.
@@ -80,6 +91,7 @@ impl<T> MemoCell<T> {
     pub(crate) const fn new() -> MemoCell<T> {
         MemoCell {
             slots: Vec::new(),
+            recent: [0; RECENT],
             skip: 0,
             backoff: 1,
         }
@@ -132,17 +144,33 @@ where
     if attrs.is_empty() || attrs.len() > MAX_KEYS {
         return decide();
     }
-    let at = pair(owner, attrs);
     let same = |shape: &Shape<T>| {
         shape.owner == owner
             && shape.ids.len() == attrs.len()
             && shape.ids.iter().zip(attrs).all(|(&i, kv)| i == id(&kv.key))
     };
+    let bucket = attrs.len() % RECENT;
+    let mut at = None;
     let found = memo
         .try_with(|m| {
-            let m = m.try_borrow().ok()?;
-            let pair = m.slots.get(at..at + 2)?;
-            pair.iter().flatten().find(|s| same(s)).map(|s| s.decided)
+            let mut m = m.try_borrow_mut().ok()?;
+            let hint = usize::from(m.recent[bucket]).checked_sub(1);
+            if let Some(Some(s)) = hint.and_then(|h| m.slots.get(h)) {
+                if same(s) {
+                    return Some(s.decided);
+                }
+            }
+            let first = pair(owner, attrs);
+            at = Some(first);
+            let (i, s) = m
+                .slots
+                .get(first..first + 2)?
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| s.as_ref().filter(|s| same(s)).map(|s| (i, s)))?;
+            let decided = s.decided;
+            m.recent[bucket] = (first + i + 1) as u8;
+            Some(decided)
         })
         .ok()
         .flatten();
@@ -150,6 +178,7 @@ where
         return d;
     }
     let decided = decide();
+    let at = at.unwrap_or_else(|| pair(owner, attrs));
     let _ = memo.try_with(|m| {
         let Ok(mut m) = m.try_borrow_mut() else {
             return;
@@ -182,6 +211,7 @@ where
             _keys: keys.into_boxed_slice(),
             decided,
         });
+        m.recent[bucket] = (at + 1) as u8;
     });
     decided
 }
@@ -271,6 +301,42 @@ mod tests {
         }
         // Each list decided once, unless all three hash to one pair.
         assert!(calls.get() >= 3 && calls.get() <= 9, "{}", calls.get());
+    }
+
+    #[test]
+    fn the_hint_for_a_length_never_hands_over_another_list() {
+        clear();
+        let calls = Cell::new(0);
+        let (one, two) = (owner(), owner());
+        // Lengths 2 and 10 share a hint; so do two owners of one list.
+        let short = [KeyValue::new("key.one", 1), KeyValue::new("key.two", 2)];
+        let long: Vec<KeyValue> = (0..10)
+            .map(|i| KeyValue::new(["a", "bb", "ccc"][i % 3], i as i64))
+            .collect();
+        for _ in 0..50 {
+            for (owner, list, want) in [(one, &short[..], 14), (one, &long, 19), (two, &short, 14)]
+            {
+                // A decision that tells the owners apart.
+                let got = decided(&TEST_MEMO, owner, list, || {
+                    decide(list, &calls) + 1000 * owner
+                });
+                assert_eq!(got, want + 1000 * owner);
+            }
+            // The hint now names the list the second owner remembered.
+            TEST_MEMO.with(|m| {
+                let m = m.borrow();
+                let hint = usize::from(m.recent[2]) - 1;
+                assert_eq!(m.slots[hint].as_ref().map(|s| s.owner), Some(two));
+            });
+        }
+        // Each (owner, list) decided once, unless all three share a pair
+        // of slots (which holds two).
+        let pairs = [pair(one, &short), pair(one, &long), pair(two, &short)];
+        if pairs[0] == pairs[1] && pairs[1] == pairs[2] {
+            assert!(calls.get() >= 3);
+        } else {
+            assert_eq!(calls.get(), 3);
+        }
     }
 
     #[test]
