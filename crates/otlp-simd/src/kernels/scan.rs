@@ -652,8 +652,8 @@ impl Scanner {
         #[cfg(target_arch = "x86_64")]
         if isa.effective() == Isa::Avx2 {
             let (t, shortest, runs) = (&self.classes.tables, self.shortest, self.digit_runs);
-            // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
-            // the sets past `live` are empty.
+            // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT.
+            // (The sets past `live` are empty, so skipping them is exact.)
             return unsafe {
                 if self.classes.live == UNLED {
                     x86::may_find_avx2::<UNLED, _>(t, shortest, runs, items, text)
@@ -812,7 +812,7 @@ fn mark_with(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
             // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
-            // marks covers bytes; the sets past `live` are empty.
+            // marks covers bytes. (The sets past `live` are empty.)
             unsafe {
                 if classes.live == UNLED {
                     x86::mark_avx2::<UNLED>(t, bytes, marks, digit_runs)
@@ -878,7 +878,7 @@ fn mark_one(isa: Isa, classes: &Classes<CLASSES>, bytes: &[u8], digit_runs: bool
         Isa::Avx2 => {
             let t = &classes.tables;
             // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
-            // bytes is 1 to 64 bytes; the sets past `live` are empty.
+            // bytes is 1 to 64 bytes. (The sets past `live` are empty.)
             return unsafe {
                 if classes.live == UNLED {
                     x86::mark_one_avx2::<UNLED>(t, bytes, digit_runs)
@@ -1096,11 +1096,12 @@ mod x86 {
     /// `1 << (h & 7)` for each high nibble `h`.
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
 
-    /// [`super::mark_with`] on AVX2.
+    /// [`super::mark_with`] on AVX2, looking at the first `LIVE` sets only
+    /// (exact when the others are empty).
     ///
     /// # Safety
     /// The CPU must support AVX2 and POPCNT; `marks` holds `bytes.len()`
-    /// bits per set; the sets past the first `LIVE` are empty.
+    /// bits per set.
     #[target_feature(enable = "avx2,popcnt")]
     pub(super) unsafe fn mark_avx2<const LIVE: usize>(
         t: &[ByteSetTables; CLASSES],
@@ -1123,11 +1124,11 @@ mod x86 {
     }
 
     /// [`super::mark_one`] on AVX2: the word is built and narrowed in
-    /// registers.
+    /// registers, from the first `LIVE` sets (exact when the others are
+    /// empty).
     ///
     /// # Safety
-    /// The CPU must support AVX2 and POPCNT; `bytes` is 1 to 64 bytes; the
-    /// sets past the first `LIVE` are empty.
+    /// The CPU must support AVX2 and POPCNT; `bytes` is 1 to 64 bytes.
     #[target_feature(enable = "avx2,popcnt")]
     pub(super) unsafe fn mark_one_avx2<const LIVE: usize>(
         t: &[ByteSetTables; CLASSES],
@@ -1143,11 +1144,11 @@ mod x86 {
     }
 
     /// [`super::Scanner::may_find`] on AVX2, without regexes: each text's
-    /// word built and narrowed in registers, in one loop over the items.
+    /// word built and narrowed in registers, in one loop over the items,
+    /// from the first `LIVE` sets (exact when the others are empty).
     ///
     /// # Safety
-    /// The CPU must support AVX2 and POPCNT; the sets past the first `LIVE`
-    /// are empty.
+    /// The CPU must support AVX2 and POPCNT.
     #[target_feature(enable = "avx2,popcnt")]
     pub(super) unsafe fn may_find_avx2<'a, const LIVE: usize, F>(
         t: &[ByteSetTables; CLASSES],
