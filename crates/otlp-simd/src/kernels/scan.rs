@@ -383,6 +383,21 @@ const CLASSES: usize = 4;
 /// and `DIGIT`; its other two are empty).
 const UNLED: usize = 2;
 
+/// Evaluates `$call` with the constant `$l` set to `$live`, which is
+/// [`UNLED`] or [`CLASSES`]: the kernels take the number of sets to look
+/// at as a const generic.
+macro_rules! with_live {
+    ($live:expr, |$l:ident| $call:expr) => {
+        if $live == UNLED {
+            const $l: usize = UNLED;
+            $call
+        } else {
+            const $l: usize = CLASSES;
+            $call
+        }
+    };
+}
+
 /// A byte that continues a word: a prefix that must start a word does not
 /// start after one.
 fn is_word(b: u8) -> bool {
@@ -655,11 +670,9 @@ impl Scanner {
             // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT.
             // (The sets past `live` are empty, so skipping them is exact.)
             return unsafe {
-                if self.classes.live == UNLED {
-                    x86::may_find_avx2::<UNLED, _>(t, shortest, runs, items, text)
-                } else {
-                    x86::may_find_avx2::<CLASSES, _>(t, shortest, runs, items, text)
-                }
+                with_live!(self.classes.live, |L| x86::may_find_avx2::<L, _>(
+                    t, shortest, runs, items, text
+                ))
             };
         }
         self.may_find_marking(isa, items, text)
@@ -814,11 +827,9 @@ fn mark_with(
             // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
             // marks covers bytes. (The sets past `live` are empty.)
             unsafe {
-                if classes.live == UNLED {
-                    x86::mark_avx2::<UNLED>(t, bytes, marks, digit_runs)
-                } else {
-                    x86::mark_avx2::<CLASSES>(t, bytes, marks, digit_runs)
-                }
+                with_live!(classes.live, |L| x86::mark_avx2::<L>(
+                    t, bytes, marks, digit_runs
+                ))
             }
         }
         #[cfg(target_arch = "aarch64")]
@@ -828,11 +839,11 @@ fn mark_with(
             narrow(marks, digit_runs)
         }
         _ => {
-            if classes.live == UNLED {
-                scalar::classes_live::<CLASSES, UNLED>(&classes.of, bytes, marks);
-            } else {
-                scalar::classes(&classes.of, bytes, marks);
-            }
+            with_live!(classes.live, |L| scalar::classes_live::<CLASSES, L>(
+                &classes.of,
+                bytes,
+                marks
+            ));
             narrow(marks, digit_runs)
         }
     }
@@ -880,11 +891,9 @@ fn mark_one(isa: Isa, classes: &Classes<CLASSES>, bytes: &[u8], digit_runs: bool
             // SAFETY: `effective` returned Avx2: the CPU has AVX2 and POPCNT;
             // bytes is 1 to 64 bytes. (The sets past `live` are empty.)
             return unsafe {
-                if classes.live == UNLED {
-                    x86::mark_one_avx2::<UNLED>(t, bytes, digit_runs)
-                } else {
-                    x86::mark_one_avx2::<CLASSES>(t, bytes, digit_runs)
-                }
+                with_live!(classes.live, |L| x86::mark_one_avx2::<L>(
+                    t, bytes, digit_runs
+                ))
             };
         }
         _ => {}
@@ -1063,7 +1072,9 @@ fn email_at(bytes: &[u8], a: usize, floor: usize) -> Option<(usize, usize)> {
 pub mod scalar {
     /// Marks each byte of `bytes` in the sets its entry of `of` names
     /// (bit `k`: set `k`), one table read per byte, each word built in
-    /// registers and stored once.
+    /// registers and stored once. (The tests' view of every set; the
+    /// scanner calls [`classes_live`].)
+    #[cfg(test)]
     pub(super) fn classes<const N: usize>(of: &[u8; 256], bytes: &[u8], bits: &mut [[u64; N]]) {
         classes_live::<N, N>(of, bytes, bits);
     }
