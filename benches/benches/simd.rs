@@ -215,7 +215,6 @@ fn chain(c: &mut Criterion) {
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
-    let card_re = regex::Regex::new(r"4[0-9]{12}(?:[0-9]{3})?").expect("regex");
     for n in [512usize, 4096] {
         let req = request(n);
         g.throughput(Throughput::Elements(n as u64));
@@ -287,7 +286,8 @@ fn chain(c: &mut Criterion) {
             Box::new(
                 Redaction::builder()
                     .with_allow_all_keys(true)
-                    .with_blocked_value(card_re.clone())
+                    .with_blocked_value_pattern(otlp_benches::CARD_PATTERN)
+                    .expect("regex")
                     .build()
                     .expect("redaction"),
             ),

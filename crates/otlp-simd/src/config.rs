@@ -74,7 +74,7 @@
 
 use crate::processor::adaptive::AdaptiveSampler;
 use crate::processor::attributes::{Action, ActionError, Source};
-use crate::processor::matching::{go_regex, MatchError, MatchProperties, MatchType};
+use crate::processor::matching::{go_regex, go_to_regex, MatchError, MatchProperties, MatchType};
 use crate::processor::redaction::{RedactionBuilder, RedactionError};
 use crate::processor::sampling::{AttributeSource, Mode, SamplerError};
 use crate::processor::spanmetrics::{DurationUnit, SpanMetrics, SpanMetricsError, Temporality};
@@ -1080,8 +1080,15 @@ fn redaction(e: &Entry<'_>, c: RedactionToml) -> Result<Redaction, ConfigError> 
     for re in regexes(e, "blocked_key_patterns", &c.blocked_key_patterns)? {
         b = b.with_blocked_key_pattern(re);
     }
-    for re in regexes(e, "blocked_values", &c.blocked_values)? {
-        b = b.with_blocked_value(re);
+    for p in &c.blocked_values {
+        // As `regexes` reads them, given as text: the redaction learns
+        // from the pattern which values it cannot match.
+        b = go_to_regex(p)
+            .and_then(|re| b.with_blocked_value_pattern(&re))
+            .map_err(|err| ConfigError::Invalid {
+                line: e.line_of_value("blocked_values", p),
+                message: format!("blocked_values: {p:?} is not a valid regular expression: {err}"),
+            })?;
     }
     for re in regexes(e, "allowed_values", &c.allowed_values)? {
         b = b.with_allowed_value(re);

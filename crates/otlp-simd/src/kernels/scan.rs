@@ -131,6 +131,11 @@ pub struct ScannerBuilder {
     prefixes: Vec<Prefix>,
     literals: Vec<String>,
     regexes: Vec<Regex>,
+    /// Bytes that are candidates with nothing to confirm, and the
+    /// shortest text that may hold what they start (see
+    /// [`ScannerBuilder::with_trigger_bytes`]).
+    triggers: Vec<u8>,
+    trigger_len: Option<usize>,
 }
 
 impl ScannerBuilder {
@@ -173,9 +178,29 @@ impl ScannerBuilder {
         self
     }
 
+    /// Bytes that make a text worth a closer look when it is at least
+    /// `min_len` bytes long, with no confirmer of their own: for
+    /// [`Scanner::may_find`] on behalf of other rules (the first bytes of
+    /// a regex's matches and its shortest match). Such a scanner finds
+    /// nothing at these bytes; `find_with` is not meant for it.
+    pub(crate) fn with_trigger_bytes(
+        mut self,
+        bytes: impl IntoIterator<Item = u8>,
+        min_len: usize,
+    ) -> Self {
+        self.triggers.extend(bytes);
+        self.trigger_len = Some(self.trigger_len.map_or(min_len, |l| l.min(min_len)));
+        self
+    }
+
     /// The scanner.
     pub fn build(self) -> Scanner {
         let mut set = ByteSet::default();
+        let mut triggers = ByteSet::default();
+        for &b in &self.triggers {
+            set.insert(b);
+            triggers.insert(b);
+        }
         if self.emails {
             set.insert(b'@');
         }
@@ -210,18 +235,24 @@ impl ScannerBuilder {
         let digit_led = |t: &str| t.as_bytes().first().is_some_and(u8::is_ascii_digit);
         let digit_runs = self.cards
             && !self.literals.iter().any(|l| digit_led(l))
-            && !self.prefixes.iter().any(|p| digit_led(&p.text));
+            && !self.prefixes.iter().any(|p| digit_led(&p.text))
+            && !self.triggers.iter().any(u8::is_ascii_digit);
         // The one pass of `find_with` sorts the trigger bytes in two: those
         // that only start prefixes that must start a word (common letters,
         // mostly inside words) and the others; it also marks the digits
         // (for the digit-run checks) and the word bytes (letters, digits,
         // `_`), so that a word-led trigger inside a word never goes to the
         // confirmers, which would turn it down.
+        // (A byte given by `with_trigger_bytes` has no prefix to start a
+        // word: it is a candidate wherever it is.)
         let word_led = |b: u8| {
-            let all_word = starts[usize::from(b)]
-                .iter()
-                .all(|s| matches!(s, Start::Prefix { word: true, .. }));
-            all_word && !(self.emails && b == b'@') && !(self.cards && b.is_ascii_digit())
+            let other = (self.emails && b == b'@')
+                || (self.cards && b.is_ascii_digit())
+                || triggers.contains(b);
+            !other
+                && starts[usize::from(b)]
+                    .iter()
+                    .all(|s| matches!(s, Start::Prefix { word: true, .. }))
         };
         let mut sets = [ByteSet::default(); CLASSES];
         for b in 0..=255u8 {
@@ -256,6 +287,7 @@ impl ScannerBuilder {
                 .map(|p| p.text.len().saturating_add(p.min_token)),
         )
         .chain(self.literals.iter().map(String::len))
+        .chain(self.trigger_len)
         .min()
         .unwrap_or(usize::MAX);
         Scanner {

@@ -344,7 +344,7 @@ fn go_repeat(rest: &str) -> Option<(i64, Option<i64>, &str)> {
 }
 
 /// Go's pattern as the `regex` crate's; see [`go_regex`].
-fn go_to_regex(pattern: &str) -> Result<String, regex::Error> {
+pub(crate) fn go_to_regex(pattern: &str) -> Result<String, regex::Error> {
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut rest = pattern;
     // Whether the last item was a repetition (Go refuses `a**`, `a++`).

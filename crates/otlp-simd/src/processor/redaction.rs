@@ -68,6 +68,18 @@
 //!
 //! Key lookups use [`crate::keyset::KeySet`].
 //!
+//! A blocked value given as a pattern
+//! ([`RedactionBuilder::with_blocked_value_pattern`], as every pattern of
+//! the TOML configuration is) also tells, from its syntax, which bytes its
+//! matches can start with and how short its shortest match is. When such
+//! patterns and the built-in patterns and literals are the only value
+//! rules, a list's values first go through one vector pass of the
+//! scanner, with those bytes among its candidates: a value without any,
+//! or shorter than every shortest match and finding, is left as it is
+//! without running a regex. A `Regex` handed to
+//! [`RedactionBuilder::with_blocked_value`] may have been built with
+//! options its pattern does not show, so it reads every value.
+//!
 //! Patterns written in the TOML configuration are read as Go's `regexp`
 //! reads them ([`crate::config`]: ASCII `\d`, `\w`, `\s`, `\b`, `\Q...\E`,
 //! octal escapes), as the Collector reads them; a `Regex` handed to the
@@ -107,6 +119,57 @@ use thiserror::Error;
 
 /// What replaces a blocked match unless `masking_string` says otherwise.
 const MASK: &str = "****";
+
+/// What a pattern's syntax says of its matches: the bytes a match can
+/// start with, and the length of the shortest.
+#[derive(Clone, Debug)]
+struct MatchStarts {
+    first: [bool; 256],
+    shortest: usize,
+}
+
+impl MatchStarts {
+    /// A pattern that matches nothing.
+    const NOTHING: MatchStarts = MatchStarts {
+        first: [false; 256],
+        shortest: usize::MAX,
+    };
+
+    /// `pattern` as `Regex::new` parses it, or `None` when its matches
+    /// can start anywhere: it can match an empty string, or its prefixes
+    /// are too many (a leading class of more than 64 characters, say) for
+    /// `regex-syntax`'s literal extraction, whose prefixes every match
+    /// starts with.
+    fn of(pattern: &str) -> Option<MatchStarts> {
+        use regex_syntax::hir::literal::Extractor;
+        let hir = regex_syntax::parse(pattern).ok()?;
+        let shortest = match hir.properties().minimum_len() {
+            // Its language is empty.
+            None => return Some(MatchStarts::NOTHING),
+            Some(0) => return None,
+            Some(n) => n,
+        };
+        let mut first = [false; 256];
+        for literal in Extractor::new().limit_class(64).extract(&hir).literals()? {
+            first[usize::from(*literal.as_bytes().first()?)] = true;
+        }
+        Some(MatchStarts { first, shortest })
+    }
+
+    /// The starts of matches of either.
+    fn union(mut self, other: MatchStarts) -> MatchStarts {
+        for (a, b) in self.first.iter_mut().zip(other.first) {
+            *a |= b;
+        }
+        self.shortest = self.shortest.min(other.shortest);
+        self
+    }
+
+    /// The bytes a match can start with.
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..=255u8).filter(|&b| self.first[usize::from(b)])
+    }
+}
 const REDACTED_KEYS: &str = "redaction.redacted.keys";
 const REDACTED_COUNT: &str = "redaction.redacted.count";
 const MASKED_KEYS: &str = "redaction.masked.keys";
@@ -218,6 +281,10 @@ pub struct RedactionBuilder {
     ignored_key_patterns: Vec<Regex>,
     blocked_key_patterns: Vec<Regex>,
     blocked_values: Vec<Regex>,
+    /// What the blocked values' patterns say of their matches, `None`
+    /// once a `Regex` came without its pattern (see
+    /// [`RedactionBuilder::with_blocked_value_pattern`]).
+    blocked_starts: Option<MatchStarts>,
     allowed_values: Vec<Regex>,
     hash: HashFunction,
     hmac_key: Vec<u8>,
@@ -266,9 +333,35 @@ impl RedactionBuilder {
         self
     }
     /// Value patterns whose matches are masked.
+    ///
+    /// A `Regex` may have been built with options its pattern does not
+    /// show, so every value goes through it. A pattern given as text
+    /// ([`Self::with_blocked_value_pattern`], as the TOML configuration
+    /// gives them) also tells which values it cannot match.
     pub fn with_blocked_value(mut self, re: Regex) -> Self {
         self.blocked_values.push(re);
+        self.blocked_starts = None;
         self
+    }
+    /// A value pattern whose matches are masked, compiled with
+    /// `Regex::new`. From its syntax the redaction also works out the
+    /// bytes a match can start with and the length of its shortest match:
+    /// when these patterns and the built-in patterns and literals are the
+    /// only value rules, a value with none of those bytes, or shorter than
+    /// every shortest match, is told apart in the one vector pass over a
+    /// list's values (as the built-in patterns alone are) and never
+    /// reaches the regex engine. A pattern that can match an empty string,
+    /// or whose matches can start with too many different texts, leaves
+    /// every value to the regexes.
+    pub fn with_blocked_value_pattern(mut self, pattern: &str) -> Result<Self, regex::Error> {
+        let re = Regex::new(pattern)?;
+        let starts = MatchStarts::of(pattern);
+        self.blocked_values.push(re);
+        self.blocked_starts = match (self.blocked_starts.take(), starts) {
+            (Some(all), Some(this)) => Some(all.union(this)),
+            _ => None,
+        };
+        Ok(self)
     }
     /// Value patterns that keep a value as is.
     pub fn with_allowed_value(mut self, re: Regex) -> Self {
@@ -378,7 +471,7 @@ impl RedactionBuilder {
         }
         let allowed = KeySet::new(&self.allowed_keys);
         let db = self.db.build()?;
-        let scanner = self.scanner.build();
+        let scanner = self.scanner.clone().build();
         let scanner = (self.scanning && !scanner.is_empty()).then_some(scanner);
         let ignores = !self.ignored_keys.is_empty() || !self.ignored_key_patterns.is_empty();
         let reads_values = !self.allowed_values.is_empty()
@@ -387,18 +480,31 @@ impl RedactionBuilder {
             || scanner.is_some()
             || self.url.is_some()
             || db.as_ref().is_some_and(Db::reads_attributes);
-        // Only the scanner reads values: the values shorter than its
-        // shortest finding are left as they are.
-        let scan_only = scanner.is_some()
-            && self.allowed_values.is_empty()
+        // The value rules are the blocked values, the scanner or both,
+        // with nothing else reading values.
+        let only_blocking = self.allowed_values.is_empty()
             && self.blocked_key_patterns.is_empty()
-            && self.blocked_values.is_empty()
             && self.url.is_none()
             && db.is_none();
-        let shortest_value = match &scanner {
-            Some(scanner) if scan_only => scanner.shortest_finding(),
-            _ => 0,
+        // Only the scanner reads values.
+        let scan_only = scanner.is_some() && only_blocking && self.blocked_values.is_empty();
+        // What a value needs for a rule to change it: a candidate of the
+        // scanner or a byte that starts a blocked value's match, and the
+        // length of the shortest finding or match.
+        let prefilter = match (&self.blocked_starts, only_blocking) {
+            (Some(starts), true) if reads_values => {
+                let mut b = self.scanner.clone();
+                if !self.scanning {
+                    b = crate::scan::Scanner::builder();
+                }
+                if !self.blocked_values.is_empty() {
+                    b = b.with_trigger_bytes(starts.bytes(), starts.shortest);
+                }
+                Some(b.build())
+            }
+            _ => None,
         };
+        let shortest_value = prefilter.as_ref().map_or(0, Scanner::shortest_finding);
         Ok(Redaction {
             allow_all_keys: self.allow_all_keys,
             allowed,
@@ -421,6 +527,7 @@ impl RedactionBuilder {
             reads_values,
             shortest_value,
             scan_only,
+            prefilter,
             memo: key_memo::owner(),
         })
     }
@@ -454,13 +561,18 @@ pub struct Redaction {
     /// Some rule reads values (steps 3 to 6).
     reads_values: bool,
     /// No value rule changes or counts a value shorter than this (as
-    /// text): the scanner alone finds nothing in it.
+    /// text): no blocked value's regex matches it, and the scanner finds
+    /// nothing in it.
     shortest_value: usize,
     /// The scanner is the only value rule: values are scanned and masked
-    /// without the other steps (see [`Redaction::step`]), and on the
-    /// counting path a list's values are first scanned in one pass that
-    /// clears most of them.
+    /// without the other steps (see [`Redaction::step`]).
     scan_only: bool,
+    /// When the blocked values (given as patterns) and the scanner are the
+    /// only value rules: a scanner whose candidates are the scanner's and
+    /// the bytes that start the blocked values' matches. On the counting
+    /// path a list's values first go through its one pass
+    /// ([`Scanner::may_find`]), which clears most of them.
+    prefilter: Option<Scanner>,
     /// The number under which this redaction's decisions by keys are
     /// remembered (see [`KeyDecisions`]).
     memo: u64,
@@ -494,6 +606,7 @@ impl Redaction {
             ignored_key_patterns: Vec::new(),
             blocked_key_patterns: Vec::new(),
             blocked_values: Vec::new(),
+            blocked_starts: Some(MatchStarts::NOTHING),
             allowed_values: Vec::new(),
             hash: HashFunction::None,
             hmac_key: Vec::new(),
@@ -637,14 +750,14 @@ impl Redaction {
         let ignored = i64::from(ignored);
         let (mut masked, mut allowed) = (0i64, 0i64);
         let mut values = if self.reads_values { by_keys.values } else { 0 };
-        if let (true, Some(scanner)) = (self.scan_only, &self.scanner) {
+        if let Some(prefilter) = &self.prefilter {
             // The values' texts scanned in one pass: only those it cannot
             // clear go through the step below. A value of another type
             // reads as "" or, with `redact_all_types`, is formatted: then
             // the step looks at it.
             let attrs = &*attrs;
             let all = self.redact_all_types;
-            values = scanner.may_find(self.isa, values, |i| match attrs.str_at(i) {
+            values = prefilter.may_find(self.isa, values, |i| match attrs.str_at(i) {
                 Some(text) => Some(text),
                 None if all => None,
                 None => Some(""),
@@ -3006,6 +3119,175 @@ mod tests {
                 let mut got = attrs.clone();
                 r.process_attrs(&mut got);
                 prop_assert_eq!(&got, &want, "{:?}", isa);
+            }
+        }
+    }
+
+    #[test]
+    fn patterns_tell_where_their_matches_start() {
+        let starts = |p: &str| {
+            MatchStarts::of(p).map(|m| {
+                let bytes: Vec<u8> = m.bytes().collect();
+                (bytes, m.shortest)
+            })
+        };
+        assert_eq!(starts("4[0-9]{12}(?:[0-9]{3})?"), Some((b"4".to_vec(), 13)));
+        assert_eq!(starts("foo|ba+r"), Some((b"bf".to_vec(), 3)));
+        // Look-arounds consume nothing.
+        assert_eq!(starts(r"\bab\b"), Some((b"a".to_vec(), 2)));
+        // Case folding, Unicode's included: `ſ` (C5 BF) folds to `s`, the
+        // Kelvin sign (E2 84 AA) to `k`.
+        assert_eq!(starts("(?i)sk"), Some((vec![b'S', b's', 0xc5], 2)));
+        assert_eq!(starts("(?i)k"), Some((vec![b'K', b'k', 0xe2], 1)));
+        assert_eq!(starts("[[:alpha:]]{2}").map(|s| s.0.len()), Some(52));
+        // Matches that can be empty, or start with too much.
+        assert_eq!(starts("a*"), None);
+        assert_eq!(starts("(?:)"), None);
+        assert_eq!(starts(r"\w+"), None);
+        assert_eq!(starts("[^a]b"), None);
+        assert_eq!(starts("(unclosed"), None);
+        // A pattern that matches nothing.
+        assert_eq!(starts(r"[^\x00-\x{10FFFF}]"), Some((vec![], usize::MAX)));
+    }
+
+    #[test]
+    fn a_regex_without_its_pattern_turns_the_prefilter_off() {
+        let pattern = || Redaction::builder().with_blocked_value_pattern("secret");
+        let r = pattern().unwrap().build().unwrap();
+        assert_eq!(r.shortest_value, 6);
+        assert!(r.prefilter.is_some());
+        // A `Regex` may carry options its pattern does not show.
+        let insensitive = regex::RegexBuilder::new("secret")
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        for b in [
+            pattern().unwrap().with_blocked_value(insensitive.clone()),
+            Redaction::builder()
+                .with_blocked_value(insensitive.clone())
+                .with_blocked_value_pattern("secret")
+                .unwrap(),
+        ] {
+            let r = b.with_allow_all_keys(true).build().unwrap();
+            assert!(r.prefilter.is_none());
+            assert_eq!(r.shortest_value, 0);
+            let mut a = vec![string_attr("a", "SECRET")];
+            r.process_attrs(&mut a);
+            assert_eq!(strs(&a), [("a".into(), "****".into())]);
+        }
+        // One pattern that can match an empty string: every value is read.
+        let r = pattern()
+            .unwrap()
+            .with_blocked_value_pattern("x*")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert!(r.prefilter.is_none());
+        assert!(Redaction::builder()
+            .with_blocked_value_pattern("(")
+            .is_err());
+    }
+
+    /// Patterns for the prefilter's test: with and without starts, case
+    /// folding, anchors, look-arounds, empty matches, non-ASCII starts.
+    const PATTERNS: [&str; 16] = [
+        "4[0-9]{12}(?:[0-9]{3})?",
+        "[0-9]{3}",
+        "secret",
+        "x+",
+        "(?i)token",
+        "foo|ba+r",
+        r"\bab",
+        "ab$",
+        "^ab",
+        "(?i)sk",
+        "\u{e9}+",
+        "[[:alpha:]]{3}[0-9]",
+        r"\x{212A}",
+        "a*",
+        "[^a]b",
+        r"[^\x00-\x{10FFFF}]",
+    ];
+
+    /// Values with the patterns' bytes, non-ASCII ones, and some over 64
+    /// bytes.
+    fn prefilter_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "[a-z0-9@. SKXxſé\u{212A}_-]{0,24}",
+            1 => "[abx4 ]{60,80}",
+            1 => prop::sample::select(vec![
+                "4111111111111111", "paid 4111 1111 1111 1111", "a@b.cd", "TOKEN", "ſk", "foo bar",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Blocked values given as patterns (with the prefilter) change
+        /// every list as the same regexes given as `Regex` (every value
+        /// through them), with and without the scanner, on every
+        /// instruction set, on protobuf and SDK lists.
+        #[test]
+        fn blocked_patterns_skip_only_what_they_cannot_match(
+            patterns in prop::collection::vec(prop::sample::select(PATTERNS.to_vec()), 1..4),
+            scanner in 0u8..3,
+            all_types in any::<bool>(),
+            silent in any::<bool>(),
+            attrs in prop::collection::vec((prefilter_value(), 0u8..4), 0..20),
+        ) {
+            let attrs: Vec<KeyValue> = attrs
+                .iter()
+                .enumerate()
+                .map(|(i, (v, kind))| {
+                    let k = format!("k{i}");
+                    match kind {
+                        0 => int_attr(&k, v.len() as i64 * 4_111_111_111_111),
+                        _ => string_attr(&k, v),
+                    }
+                })
+                .collect();
+            let sdk: Vec<opentelemetry::KeyValue> = attrs
+                .iter()
+                .map(|kv| {
+                    let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(Value::IntValue(i)) => opentelemetry::Value::I64(*i),
+                        Some(Value::StringValue(s)) => opentelemetry::Value::from(s.clone()),
+                        _ => unreachable!("only ints and strings are made"),
+                    };
+                    opentelemetry::KeyValue::new(kv.key.clone(), v)
+                })
+                .collect();
+            for isa in Isa::available() {
+                let base = || {
+                    let b = Redaction::builder()
+                        .with_allow_all_keys(true)
+                        .with_redact_all_types(all_types)
+                        .with_summary(if silent { Summary::Silent } else { Summary::Info })
+                        .with_isa(isa);
+                    match scanner {
+                        0 => b,
+                        1 => b.with_blocked_pattern("email").unwrap(),
+                        _ => b.with_blocked_pattern("card").unwrap().with_blocked_literal("oo"),
+                    }
+                };
+                let (mut fast, mut slow) = (base(), base());
+                for p in &patterns {
+                    fast = fast.with_blocked_value_pattern(p).unwrap();
+                    slow = slow.with_blocked_value(Regex::new(p).unwrap());
+                }
+                let (fast, slow) = (fast.build().unwrap(), slow.build().unwrap());
+                prop_assert!(slow.prefilter.is_none());
+                let every = patterns.iter().all(|p| MatchStarts::of(p).is_some());
+                prop_assert_eq!(fast.prefilter.is_some(), every);
+                let (mut a, mut b) = (attrs.clone(), attrs.clone());
+                fast.process_attrs(&mut a);
+                slow.process_attrs(&mut b);
+                prop_assert_eq!(&a, &b, "{:?}", isa);
+                let (mut a, mut b) = (sdk.clone(), sdk.clone());
+                fast.process_attrs(&mut a);
+                slow.process_attrs(&mut b);
+                prop_assert_eq!(&a, &b, "{:?}", isa);
             }
         }
     }
