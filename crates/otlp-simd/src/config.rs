@@ -1090,8 +1090,13 @@ fn redaction(e: &Entry<'_>, c: RedactionToml) -> Result<Redaction, ConfigError> 
                 message: format!("blocked_values: {p:?} is not a valid regular expression: {err}"),
             })?;
     }
-    for re in regexes(e, "allowed_values", &c.allowed_values)? {
-        b = b.with_allowed_value(re);
+    for p in &c.allowed_values {
+        b = go_to_regex(p)
+            .and_then(|re| b.with_allowed_value_pattern(&re))
+            .map_err(|err| ConfigError::Invalid {
+                line: e.line_of_value("allowed_values", p),
+                message: format!("allowed_values: {p:?} is not a valid regular expression: {err}"),
+            })?;
     }
     b = b.with_hash_function(
         c.hash_function

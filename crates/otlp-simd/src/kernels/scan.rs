@@ -180,9 +180,10 @@ impl ScannerBuilder {
 
     /// Bytes that make a text worth a closer look when it is at least
     /// `min_len` bytes long, with no confirmer of their own: for
-    /// [`Scanner::may_find`] on behalf of other rules (the first bytes of
-    /// a regex's matches and its shortest match). Such a scanner finds
-    /// nothing at these bytes; `find_with` is not meant for it.
+    /// [`Scanner::may_find`] on behalf of other rules (bytes of which
+    /// every match of a regex holds one, and its shortest match). Such a
+    /// scanner finds nothing at these bytes; `find_with` is not meant for
+    /// it.
     pub(crate) fn with_trigger_bytes(
         mut self,
         bytes: impl IntoIterator<Item = u8>,

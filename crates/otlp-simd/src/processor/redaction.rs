@@ -68,17 +68,18 @@
 //!
 //! Key lookups use [`crate::keyset::KeySet`].
 //!
-//! A blocked value given as a pattern
-//! ([`RedactionBuilder::with_blocked_value_pattern`], as every pattern of
-//! the TOML configuration is) also tells, from its syntax, which bytes its
-//! matches can start with and how short its shortest match is. When such
+//! A blocked or allowed value given as a pattern
+//! ([`RedactionBuilder::with_blocked_value_pattern`],
+//! [`RedactionBuilder::with_allowed_value_pattern`], as every pattern of
+//! the TOML configuration is) also tells, from its syntax, bytes of which
+//! every match holds one and how short its shortest match is. When such
 //! patterns and the built-in patterns and literals are the only value
 //! rules, a list's values first go through one vector pass of the
 //! scanner, with those bytes among its candidates: a value without any,
 //! or shorter than every shortest match and finding, is left as it is
-//! without running a regex. A `Regex` handed to
-//! [`RedactionBuilder::with_blocked_value`] may have been built with
-//! options its pattern does not show, so it reads every value.
+//! without running a regex. A `Regex` handed to the builder may have
+//! been built with options its pattern does not show, so with one every
+//! value is read.
 //!
 //! Patterns written in the TOML configuration are read as Go's `regexp`
 //! reads them ([`crate::config`]: ASCII `\d`, `\w`, `\s`, `\b`, `\Q...\E`,
@@ -120,54 +121,129 @@ use thiserror::Error;
 /// What replaces a blocked match unless `masking_string` says otherwise.
 const MASK: &str = "****";
 
-/// What a pattern's syntax says of its matches: the bytes a match can
-/// start with, and the length of the shortest.
+/// What a pattern's syntax says of its matches: every match holds at
+/// least one of some bytes, and is at least so many bytes long.
 #[derive(Clone, Debug)]
-struct MatchStarts {
-    first: [bool; 256],
+struct MatchNeeds {
+    bytes: [bool; 256],
     shortest: usize,
 }
 
-impl MatchStarts {
+impl MatchNeeds {
     /// A pattern that matches nothing.
-    const NOTHING: MatchStarts = MatchStarts {
-        first: [false; 256],
+    const NOTHING: MatchNeeds = MatchNeeds {
+        bytes: [false; 256],
         shortest: usize::MAX,
     };
 
-    /// `pattern` as `Regex::new` parses it, or `None` when its matches
-    /// can start anywhere: it can match an empty string, or its prefixes
-    /// are too many (a leading class of more than 64 characters, say) for
-    /// `regex-syntax`'s literal extraction, whose prefixes every match
-    /// starts with.
-    fn of(pattern: &str) -> Option<MatchStarts> {
-        use regex_syntax::hir::literal::Extractor;
+    /// `pattern` as `Regex::new` parses it, or `None` when a match needs
+    /// no particular byte (it can be empty, or each of its parts can be).
+    fn of(pattern: &str) -> Option<MatchNeeds> {
         let hir = regex_syntax::parse(pattern).ok()?;
         let shortest = match hir.properties().minimum_len() {
             // Its language is empty.
-            None => return Some(MatchStarts::NOTHING),
+            None => return Some(MatchNeeds::NOTHING),
             Some(0) => return None,
             Some(n) => n,
         };
-        let mut first = [false; 256];
-        for literal in Extractor::new().limit_class(64).extract(&hir).literals()? {
-            first[usize::from(*literal.as_bytes().first()?)] = true;
+        let set = needed(&hir)?;
+        let mut bytes = [false; 256];
+        for b in set.iter() {
+            bytes[usize::from(b)] = true;
         }
-        Some(MatchStarts { first, shortest })
+        Some(MatchNeeds { bytes, shortest })
     }
 
-    /// The starts of matches of either.
-    fn union(mut self, other: MatchStarts) -> MatchStarts {
-        for (a, b) in self.first.iter_mut().zip(other.first) {
+    /// What a match of either needs.
+    fn union(mut self, other: MatchNeeds) -> MatchNeeds {
+        for (a, b) in self.bytes.iter_mut().zip(other.bytes) {
             *a |= b;
         }
         self.shortest = self.shortest.min(other.shortest);
         self
     }
 
-    /// The bytes a match can start with.
+    /// The bytes of which every match holds one.
     fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
-        (0..=255u8).filter(|&b| self.first[usize::from(b)])
+        (0..=255u8).filter(|&b| self.bytes[usize::from(b)])
+    }
+}
+
+/// A set of bytes, as a bit per byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Bytes([u64; 4]);
+
+impl Bytes {
+    fn one(b: u8) -> Bytes {
+        let mut s = Bytes::default();
+        s.0[usize::from(b / 64)] |= 1 << (b % 64);
+        s
+    }
+
+    fn range(lo: u8, hi: u8) -> Bytes {
+        (lo..=hi).fold(Bytes::default(), |s, b| s.union(Bytes::one(b)))
+    }
+
+    fn union(self, o: Bytes) -> Bytes {
+        Bytes(std::array::from_fn(|i| self.0[i] | o.0[i]))
+    }
+
+    fn len(self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+
+    fn iter(self) -> impl Iterator<Item = u8> {
+        (0..=255u8).filter(move |&b| self.0[usize::from(b / 64)] >> (b % 64) & 1 == 1)
+    }
+
+    /// How often these bytes turn up in attribute values, roughly: the
+    /// smaller, the fewer values hold one.
+    fn commonness(self) -> (u32, u32) {
+        let rank = |b: u8| match b {
+            b'a'..=b'z' | b'0'..=b'9' | b' ' | b'.' | b'/' | b'-' | b'_' | b':' | b'=' => 3,
+            b'A'..=b'Z' | b',' | b';' | b'&' | b'?' => 2,
+            _ => 1,
+        };
+        (self.len(), self.iter().map(rank).sum())
+    }
+}
+
+/// Bytes of which every match of `hir` holds at least one, or `None`
+/// when a match may hold none in particular (an empty match). Exact
+/// bytes for literals; for a class, the first bytes of the UTF-8 forms of
+/// its characters (a range's lie between its ends' first bytes); the
+/// union over an alternation's branches; the least common of a
+/// concatenation's parts. Look-arounds match no byte.
+fn needed(hir: &regex_syntax::hir::Hir) -> Option<Bytes> {
+    use regex_syntax::hir::{Class, HirKind};
+    let lead = |c: char| {
+        let mut buf = [0u8; 4];
+        c.encode_utf8(&mut buf).as_bytes()[0]
+    };
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => None,
+        HirKind::Literal(l) => {
+            l.0.iter()
+                .map(|&b| Bytes::one(b))
+                .min_by_key(|s| s.commonness())
+        }
+        HirKind::Class(Class::Unicode(c)) => Some(c.iter().fold(Bytes::default(), |s, r| {
+            s.union(Bytes::range(lead(r.start()), lead(r.end())))
+        })),
+        HirKind::Class(Class::Bytes(c)) => Some(c.iter().fold(Bytes::default(), |s, r| {
+            s.union(Bytes::range(r.start(), r.end()))
+        })),
+        HirKind::Repetition(r) if r.min == 0 => None,
+        HirKind::Repetition(r) => needed(&r.sub),
+        HirKind::Capture(c) => needed(&c.sub),
+        HirKind::Concat(parts) => parts
+            .iter()
+            .filter_map(needed)
+            .min_by_key(|s| s.commonness()),
+        HirKind::Alternation(branches) => branches
+            .iter()
+            .map(needed)
+            .try_fold(Bytes::default(), |s, b| Some(s.union(b?))),
     }
 }
 const REDACTED_KEYS: &str = "redaction.redacted.keys";
@@ -281,10 +357,11 @@ pub struct RedactionBuilder {
     ignored_key_patterns: Vec<Regex>,
     blocked_key_patterns: Vec<Regex>,
     blocked_values: Vec<Regex>,
-    /// What the blocked values' patterns say of their matches, `None`
-    /// once a `Regex` came without its pattern (see
+    /// What the value patterns (blocked and allowed) say of their
+    /// matches, `None` once a `Regex` came without its pattern or a
+    /// pattern's matches need no particular byte (see
     /// [`RedactionBuilder::with_blocked_value_pattern`]).
-    blocked_starts: Option<MatchStarts>,
+    value_needs: Option<MatchNeeds>,
     allowed_values: Vec<Regex>,
     hash: HashFunction,
     hmac_key: Vec<u8>,
@@ -340,33 +417,51 @@ impl RedactionBuilder {
     /// gives them) also tells which values it cannot match.
     pub fn with_blocked_value(mut self, re: Regex) -> Self {
         self.blocked_values.push(re);
-        self.blocked_starts = None;
+        self.value_needs = None;
         self
     }
     /// A value pattern whose matches are masked, compiled with
-    /// `Regex::new`. From its syntax the redaction also works out the
-    /// bytes a match can start with and the length of its shortest match:
-    /// when these patterns and the built-in patterns and literals are the
-    /// only value rules, a value with none of those bytes, or shorter than
-    /// every shortest match, is told apart in the one vector pass over a
-    /// list's values (as the built-in patterns alone are) and never
-    /// reaches the regex engine. A pattern that can match an empty string,
-    /// or whose matches can start with too many different texts, leaves
+    /// `Regex::new`. From its syntax the redaction also works out bytes of
+    /// which every match holds one (`4` for `4[0-9]{12}`, `@` for
+    /// `.+@example\.com`) and the length of the shortest match: when the
+    /// value rules are such patterns (blocked and allowed) and the
+    /// built-in patterns and literals, a value without any of those bytes
+    /// and candidates, or shorter than every shortest match and finding,
+    /// is told apart in one vector pass over a list's values and never
+    /// reaches the regex engine. A pattern whose matches need no
+    /// particular byte (one that can match an empty string, say) leaves
     /// every value to the regexes.
     pub fn with_blocked_value_pattern(mut self, pattern: &str) -> Result<Self, regex::Error> {
         let re = Regex::new(pattern)?;
-        let starts = MatchStarts::of(pattern);
         self.blocked_values.push(re);
-        self.blocked_starts = match (self.blocked_starts.take(), starts) {
-            (Some(all), Some(this)) => Some(all.union(this)),
-            _ => None,
-        };
+        self.needs(pattern);
         Ok(self)
     }
     /// Value patterns that keep a value as is.
+    ///
+    /// As with [`Self::with_blocked_value`], every value goes through a
+    /// `Regex`; see [`Self::with_allowed_value_pattern`].
     pub fn with_allowed_value(mut self, re: Regex) -> Self {
         self.allowed_values.push(re);
+        self.value_needs = None;
         self
+    }
+    /// A value pattern that keeps a value as is, compiled with
+    /// `Regex::new`; what its syntax tells is used as for
+    /// [`Self::with_blocked_value_pattern`].
+    pub fn with_allowed_value_pattern(mut self, pattern: &str) -> Result<Self, regex::Error> {
+        let re = Regex::new(pattern)?;
+        self.allowed_values.push(re);
+        self.needs(pattern);
+        Ok(self)
+    }
+    /// Adds what `pattern`'s matches need to what the value patterns'
+    /// matches need.
+    fn needs(&mut self, pattern: &str) {
+        self.value_needs = match (self.value_needs.take(), MatchNeeds::of(pattern)) {
+            (Some(all), Some(this)) => Some(all.union(this)),
+            _ => None,
+        };
     }
     /// Hash instead of masking; HMAC functions need [`Self::with_hmac_key`].
     pub fn with_hash_function(mut self, f: HashFunction) -> Self {
@@ -480,25 +575,27 @@ impl RedactionBuilder {
             || scanner.is_some()
             || self.url.is_some()
             || db.as_ref().is_some_and(Db::reads_attributes);
-        // The value rules are the blocked values, the scanner or both,
-        // with nothing else reading values.
-        let only_blocking = self.allowed_values.is_empty()
-            && self.blocked_key_patterns.is_empty()
-            && self.url.is_none()
-            && db.is_none();
+        // The value rules are the value patterns and the scanner, with
+        // nothing else reading values.
+        let only_patterns =
+            self.blocked_key_patterns.is_empty() && self.url.is_none() && db.is_none();
         // Only the scanner reads values.
-        let scan_only = scanner.is_some() && only_blocking && self.blocked_values.is_empty();
-        // What a value needs for a rule to change it: a candidate of the
-        // scanner or a byte that starts a blocked value's match, and the
-        // length of the shortest finding or match.
-        let prefilter = match (&self.blocked_starts, only_blocking) {
-            (Some(starts), true) if reads_values => {
-                let mut b = self.scanner.clone();
-                if !self.scanning {
-                    b = crate::scan::Scanner::builder();
-                }
-                if !self.blocked_values.is_empty() {
-                    b = b.with_trigger_bytes(starts.bytes(), starts.shortest);
+        let scan_only = scanner.is_some()
+            && only_patterns
+            && self.blocked_values.is_empty()
+            && self.allowed_values.is_empty();
+        // What a value needs for a rule to change or allow it: a
+        // candidate of the scanner or a byte a pattern's match needs, and
+        // the length of the shortest finding or match.
+        let prefilter = match (&self.value_needs, only_patterns) {
+            (Some(needs), true) if reads_values => {
+                let mut b = if self.scanning {
+                    self.scanner.clone()
+                } else {
+                    Scanner::builder()
+                };
+                if !self.blocked_values.is_empty() || !self.allowed_values.is_empty() {
+                    b = b.with_trigger_bytes(needs.bytes(), needs.shortest);
                 }
                 Some(b.build())
             }
@@ -561,16 +658,16 @@ pub struct Redaction {
     /// Some rule reads values (steps 3 to 6).
     reads_values: bool,
     /// No value rule changes or counts a value shorter than this (as
-    /// text): no blocked value's regex matches it, and the scanner finds
-    /// nothing in it.
+    /// text): no value pattern matches it, and the scanner finds nothing
+    /// in it.
     shortest_value: usize,
     /// The scanner is the only value rule: values are scanned and masked
     /// without the other steps (see [`Redaction::step`]).
     scan_only: bool,
-    /// When the blocked values (given as patterns) and the scanner are the
-    /// only value rules: a scanner whose candidates are the scanner's and
-    /// the bytes that start the blocked values' matches. On the counting
-    /// path a list's values first go through its one pass
+    /// When the value patterns (blocked and allowed, given as text) and
+    /// the scanner are the only value rules: a scanner whose candidates
+    /// are the scanner's and the bytes the patterns' matches need. On the
+    /// counting path a list's values first go through its one pass
     /// ([`Scanner::may_find`]), which clears most of them.
     prefilter: Option<Scanner>,
     /// The number under which this redaction's decisions by keys are
@@ -606,7 +703,7 @@ impl Redaction {
             ignored_key_patterns: Vec::new(),
             blocked_key_patterns: Vec::new(),
             blocked_values: Vec::new(),
-            blocked_starts: Some(MatchStarts::NOTHING),
+            value_needs: Some(MatchNeeds::NOTHING),
             allowed_values: Vec::new(),
             hash: HashFunction::None,
             hmac_key: Vec::new(),
@@ -3124,30 +3221,35 @@ mod tests {
     }
 
     #[test]
-    fn patterns_tell_where_their_matches_start() {
-        let starts = |p: &str| {
-            MatchStarts::of(p).map(|m| {
+    fn patterns_tell_which_bytes_their_matches_need() {
+        let needs = |p: &str| {
+            MatchNeeds::of(p).map(|m| {
                 let bytes: Vec<u8> = m.bytes().collect();
                 (bytes, m.shortest)
             })
         };
-        assert_eq!(starts("4[0-9]{12}(?:[0-9]{3})?"), Some((b"4".to_vec(), 13)));
-        assert_eq!(starts("foo|ba+r"), Some((b"bf".to_vec(), 3)));
-        // Look-arounds consume nothing.
-        assert_eq!(starts(r"\bab\b"), Some((b"a".to_vec(), 2)));
+        assert_eq!(needs("4[0-9]{12}(?:[0-9]{3})?"), Some((b"4".to_vec(), 13)));
+        assert_eq!(needs("foo|ba+r"), Some((b"bf".to_vec(), 3)));
+        // The least common byte of a literal; a class loses to a literal.
+        assert_eq!(needs(r".+@example\.com"), Some((b"@".to_vec(), 13)));
+        assert_eq!(needs("[^a]b"), Some((b"b".to_vec(), 2)));
+        // Look-arounds match no byte.
+        assert_eq!(needs(r"\bab\b"), Some((b"a".to_vec(), 2)));
         // Case folding, Unicode's included: `ſ` (C5 BF) folds to `s`, the
         // Kelvin sign (E2 84 AA) to `k`.
-        assert_eq!(starts("(?i)sk"), Some((vec![b'S', b's', 0xc5], 2)));
-        assert_eq!(starts("(?i)k"), Some((vec![b'K', b'k', 0xe2], 1)));
-        assert_eq!(starts("[[:alpha:]]{2}").map(|s| s.0.len()), Some(52));
-        // Matches that can be empty, or start with too much.
-        assert_eq!(starts("a*"), None);
-        assert_eq!(starts("(?:)"), None);
-        assert_eq!(starts(r"\w+"), None);
-        assert_eq!(starts("[^a]b"), None);
-        assert_eq!(starts("(unclosed"), None);
+        assert_eq!(needs("(?i)sk"), Some((vec![b'S', b's', 0xc5], 2)));
+        assert_eq!(needs("(?i)k"), Some((vec![b'K', b'k', 0xe2], 1)));
+        assert_eq!(needs("[[:alpha:]]{2}").map(|s| s.0.len()), Some(52));
+        // A class beyond ASCII: the first bytes of its characters' forms.
+        assert_eq!(needs("[\u{e9}-\u{10b}]"), Some((vec![0xc3, 0xc4], 2)));
+        assert_eq!(needs(r"\w").map(|s| s.0.contains(&0xf0)), Some(true));
+        // Matches that can be empty, or need no byte in particular.
+        assert_eq!(needs("a*"), None);
+        assert_eq!(needs("(?:)"), None);
+        assert_eq!(needs("a?b?"), None);
+        assert_eq!(needs("(unclosed"), None);
         // A pattern that matches nothing.
-        assert_eq!(starts(r"[^\x00-\x{10FFFF}]"), Some((vec![], usize::MAX)));
+        assert_eq!(needs(r"[^\x00-\x{10FFFF}]"), Some((vec![], usize::MAX)));
     }
 
     #[test]
@@ -3190,8 +3292,10 @@ mod tests {
 
     /// Patterns for the prefilter's test: with and without starts, case
     /// folding, anchors, look-arounds, empty matches, non-ASCII starts.
-    const PATTERNS: [&str; 16] = [
+    const PATTERNS: [&str; 18] = [
         "4[0-9]{12}(?:[0-9]{3})?",
+        "(?:@)*b",
+        "(?:\u{e9})?ab",
         "[0-9]{3}",
         "secret",
         "x+",
@@ -3222,20 +3326,81 @@ mod tests {
         ]
     }
 
+    /// Random patterns over the values' bytes: literals (non-ASCII and
+    /// case-folded ones among them), classes, look-arounds, groups,
+    /// alternations and repetitions, some of which can match empty.
+    fn any_pattern() -> impl Strategy<Value = String> {
+        let atom = prop::sample::select(vec![
+            "a",
+            "b",
+            "x",
+            "4",
+            "@",
+            ".",
+            r"\.",
+            "S",
+            "k",
+            "\u{e9}",
+            "\u{17f}",
+            "[a-c]",
+            "[0-9]",
+            "[^a]",
+            r"\w",
+            r"\d",
+            r"\s",
+            r"\b",
+            r"\B",
+            "^",
+            "$",
+            "(?m:^)",
+            "(?i:s)",
+            "(?i:k)",
+            "[\u{e9}-\u{10b}]",
+            "(?:)",
+        ])
+        .prop_map(str::to_owned);
+        atom.prop_recursive(3, 12, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4).prop_map(|v| v.concat()),
+                prop::collection::vec(inner.clone(), 2..3)
+                    .prop_map(|v| format!("(?:{})", v.join("|"))),
+                (
+                    inner.clone(),
+                    prop::sample::select(vec!["*", "+", "?", "{2}", "{0,2}", "{1,3}?"])
+                )
+                    .prop_map(|(a, r)| format!("(?:{a}){r}")),
+                inner.clone().prop_map(|a| format!("(?i:{a})")),
+                inner.prop_map(|a| format!("({a})")),
+            ]
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
-        /// Blocked values given as patterns (with the prefilter) change
-        /// every list as the same regexes given as `Regex` (every value
-        /// through them), with and without the scanner, on every
-        /// instruction set, on protobuf and SDK lists.
+        /// Value patterns given as text (with the prefilter) change every
+        /// list as the same regexes given as `Regex` (every value through
+        /// them): blocked and allowed ones, fixed and random, with and
+        /// without the scanner, every summary, on every instruction set,
+        /// on protobuf and SDK lists.
         #[test]
-        fn blocked_patterns_skip_only_what_they_cannot_match(
-            patterns in prop::collection::vec(prop::sample::select(PATTERNS.to_vec()), 1..4),
+        fn value_patterns_skip_only_what_they_cannot_match(
+            patterns in prop::collection::vec(
+                prop_oneof![prop::sample::select(PATTERNS.to_vec()).prop_map(str::to_owned), any_pattern()],
+                1..4,
+            ),
+            allowed in prop::collection::vec(
+                prop_oneof![prop::sample::select(PATTERNS.to_vec()).prop_map(str::to_owned), any_pattern()],
+                0..2,
+            ),
             scanner in 0u8..3,
+            key_pattern in any::<bool>(),
             all_types in any::<bool>(),
-            silent in any::<bool>(),
+            summary in 0u8..3,
             attrs in prop::collection::vec((prefilter_value(), 0u8..4), 0..20),
         ) {
+            let valid = |p: &String| Regex::new(p).is_ok();
+            prop_assume!(patterns.iter().chain(&allowed).all(valid));
+            let key_re = Regex::new("^k[13]$").unwrap();
             let attrs: Vec<KeyValue> = attrs
                 .iter()
                 .enumerate()
@@ -3263,8 +3428,14 @@ mod tests {
                     let b = Redaction::builder()
                         .with_allow_all_keys(true)
                         .with_redact_all_types(all_types)
-                        .with_summary(if silent { Summary::Silent } else { Summary::Info })
+                        .with_summary([Summary::Silent, Summary::Info, Summary::Debug][usize::from(summary)])
                         .with_isa(isa);
+                    // A key pattern masks a value whatever it holds.
+                    let b = if key_pattern {
+                        b.with_blocked_key_pattern(key_re.clone())
+                    } else {
+                        b
+                    };
                     match scanner {
                         0 => b,
                         1 => b.with_blocked_pattern("email").unwrap(),
@@ -3276,10 +3447,15 @@ mod tests {
                     fast = fast.with_blocked_value_pattern(p).unwrap();
                     slow = slow.with_blocked_value(Regex::new(p).unwrap());
                 }
+                for p in &allowed {
+                    fast = fast.with_allowed_value_pattern(p).unwrap();
+                    slow = slow.with_allowed_value(Regex::new(p).unwrap());
+                }
                 let (fast, slow) = (fast.build().unwrap(), slow.build().unwrap());
                 prop_assert!(slow.prefilter.is_none());
-                let every = patterns.iter().all(|p| MatchStarts::of(p).is_some());
-                prop_assert_eq!(fast.prefilter.is_some(), every);
+                prop_assert_eq!(slow.shortest_value, 0);
+                let every = patterns.iter().chain(&allowed).all(|p| MatchNeeds::of(p).is_some());
+                prop_assert_eq!(fast.prefilter.is_some(), every && !key_pattern);
                 let (mut a, mut b) = (attrs.clone(), attrs.clone());
                 fast.process_attrs(&mut a);
                 slow.process_attrs(&mut b);
