@@ -73,13 +73,15 @@
 //! [`RedactionBuilder::with_allowed_value_pattern`], as every pattern of
 //! the TOML configuration is) also tells, from its syntax, bytes of which
 //! every match holds one and how short its shortest match is. When such
-//! patterns and the built-in patterns and literals are the only value
-//! rules, a list's values first go through one vector pass of the
-//! scanner, with those bytes among its candidates: a value without any,
-//! or shorter than every shortest match and finding, is left as it is
-//! without running a regex. A `Regex` handed to the builder may have
-//! been built with options its pattern does not show, so with one every
-//! value is read.
+//! patterns, blocked key patterns and the built-in patterns and literals
+//! are the only value rules (no URL or database sanitizer), a list's
+//! values first go through one vector pass of the scanner, with those
+//! bytes among its candidates: a value without any, or shorter than every
+//! shortest match and finding, is left as it is without running a value
+//! regex, unless a blocked key pattern matches its key. (In a list of
+//! more than 64 attributes, only the values' lengths are looked at.) A
+//! `Regex` handed to the builder may have been built with options its
+//! pattern does not show, so with one every value is read.
 //!
 //! Patterns written in the TOML configuration are read as Go's `regexp`
 //! reads them ([`crate::config`]: ASCII `\d`, `\w`, `\s`, `\b`, `\Q...\E`,
@@ -576,12 +578,12 @@ impl RedactionBuilder {
             || self.url.is_some()
             || db.as_ref().is_some_and(Db::reads_attributes);
         // The value rules are the value patterns and the scanner, with
-        // nothing else reading values.
-        let only_patterns =
-            self.blocked_key_patterns.is_empty() && self.url.is_none() && db.is_none();
+        // nothing else reading values (a key pattern reads none).
+        let only_patterns = self.url.is_none() && db.is_none();
         // Only the scanner reads values.
         let scan_only = scanner.is_some()
             && only_patterns
+            && self.blocked_key_patterns.is_empty()
             && self.blocked_values.is_empty()
             && self.allowed_values.is_empty();
         // What a value needs for a rule to change or allow it: a
@@ -658,8 +660,8 @@ pub struct Redaction {
     /// Some rule reads values (steps 3 to 6).
     reads_values: bool,
     /// No value rule changes or counts a value shorter than this (as
-    /// text): no value pattern matches it, and the scanner finds nothing
-    /// in it.
+    /// text), unless its key matches a blocked key pattern: no value
+    /// pattern matches it, and the scanner finds nothing in it.
     shortest_value: usize,
     /// The scanner is the only value rule: values are scanned and masked
     /// without the other steps (see [`Redaction::step`]).
@@ -847,24 +849,18 @@ impl Redaction {
         let ignored = i64::from(ignored);
         let (mut masked, mut allowed) = (0i64, 0i64);
         let mut values = if self.reads_values { by_keys.values } else { 0 };
+        let forced = values & by_keys.forced;
         if let Some(prefilter) = &self.prefilter {
             // The values' texts scanned in one pass: only those it cannot
-            // clear go through the step below. A value of another type
-            // reads as "" or, with `redact_all_types`, is formatted: then
-            // the step looks at it.
-            let attrs = &*attrs;
-            let all = self.redact_all_types;
-            values = prefilter.may_find(self.isa, values, |i| match attrs.str_at(i) {
-                Some(text) => Some(text),
-                None if all => None,
-                None => Some(""),
-            });
+            // clear go through the step below, with those a key pattern
+            // masks.
+            values = self.may_change(prefilter, &*attrs, values & !forced) | forced;
         }
         while values != 0 {
             let i = values.trailing_zeros() as usize;
             values &= values - 1;
             let text = attrs.text_at(i, self.redact_all_types);
-            if text.len() < self.shortest_value {
+            if text.len() < self.shortest_value && forced >> i & 1 == 0 {
                 continue;
             }
             match self.step(attrs.key_at(i), &text, db) {
@@ -910,15 +906,30 @@ impl Redaction {
         }
     }
 
+    /// Of the attributes whose bits are set in `items`, those whose values
+    /// the prefilter cannot clear. A value of another type reads as "" or,
+    /// with `redact_all_types`, is formatted: then the step looks at it.
+    #[inline]
+    fn may_change<L: AttrList>(&self, prefilter: &Scanner, attrs: &L, items: u64) -> u64 {
+        let all = self.redact_all_types;
+        prefilter.may_find(self.isa, items, |i| match attrs.str_at(i) {
+            Some(text) => Some(text),
+            None if all => None,
+            None => Some(""),
+        })
+    }
+
     /// What the counting path decides from the keys of `attrs` (of at
     /// most 64) alone.
     fn by_keys<L: AttrList>(&self, attrs: &L) -> KeyDecisions {
         let mut d = KeyDecisions {
             redacted: 0,
             values: 0,
+            forced: 0,
             ignored: 0,
             has_summary: false,
         };
+        let forcing = self.prefilter.is_some() && !self.blocked_key_patterns.is_empty();
         for i in 0..attrs.count() {
             let key = attrs.key_at(i);
             if is_summary_key(key) {
@@ -932,9 +943,18 @@ impl Redaction {
                 d.redacted |= 1 << i;
             } else {
                 d.values |= 1 << i;
+                if forcing && self.key_masks_value(key) {
+                    d.forced |= 1 << i;
+                }
             }
         }
         d
+    }
+
+    /// A blocked key pattern matches `key`: its value is masked whatever
+    /// it holds (unless an allowed value matches it).
+    fn key_masks_value(&self, key: &str) -> bool {
+        self.blocked_key_patterns.iter().any(|re| re.is_match(key))
     }
 
     /// [`process_attrs`](Self::process_attrs) keeping the keys it
@@ -954,6 +974,15 @@ impl Redaction {
         // key by key, a search of the list each, is quadratic).
         let many = attrs.count() > 64;
         let mut removed = Vec::new();
+        // With a prefilter and at most 64 attributes, the values it clears
+        // (their bits clear here) skip the step unless a key pattern masks
+        // them.
+        let may = match &self.prefilter {
+            Some(prefilter) if !many && self.reads_values && attrs.count() > 0 => {
+                self.may_change(prefilter, &*attrs, u64::MAX >> (64 - attrs.count().max(1)))
+            }
+            _ => u64::MAX,
+        };
         for i in 0..attrs.count() {
             let key = attrs.key_at(i);
             if is_summary_key(key) {
@@ -982,7 +1011,8 @@ impl Redaction {
                 continue;
             }
             let text = attrs.text_at(i, self.redact_all_types);
-            if text.len() < self.shortest_value {
+            let cleared = text.len() < self.shortest_value || (i < 64 && may >> i & 1 == 0);
+            if cleared && !self.key_masks_value(key) {
                 continue;
             }
             match self.step(key, &text, db) {
@@ -1112,6 +1142,10 @@ struct KeyDecisions {
     /// Neither a summary attribute, ignored nor removed: their values are
     /// read when some rule reads values.
     values: u64,
+    /// Of `values`, those whose keys match a blocked key pattern, with a
+    /// prefilter: their values are masked whatever they hold (unless an
+    /// allowed value matches), so the prefilter does not clear them.
+    forced: u64,
     /// How many are ignored.
     ignored: u32,
     /// The list has a summary attribute.
@@ -3396,7 +3430,10 @@ mod tests {
             key_pattern in any::<bool>(),
             all_types in any::<bool>(),
             summary in 0u8..3,
-            attrs in prop::collection::vec((prefilter_value(), 0u8..4), 0..20),
+            attrs in prop_oneof![
+                6 => prop::collection::vec((prefilter_value(), 0u8..4), 0..20),
+                1 => prop::collection::vec((prefilter_value(), 0u8..4), 60..70),
+            ],
         ) {
             let valid = |p: &String| Regex::new(p).is_ok();
             prop_assume!(patterns.iter().chain(&allowed).all(valid));
@@ -3455,7 +3492,7 @@ mod tests {
                 prop_assert!(slow.prefilter.is_none());
                 prop_assert_eq!(slow.shortest_value, 0);
                 let every = patterns.iter().chain(&allowed).all(|p| MatchNeeds::of(p).is_some());
-                prop_assert_eq!(fast.prefilter.is_some(), every && !key_pattern);
+                prop_assert_eq!(fast.prefilter.is_some(), every);
                 let (mut a, mut b) = (attrs.clone(), attrs.clone());
                 fast.process_attrs(&mut a);
                 slow.process_attrs(&mut b);
