@@ -595,12 +595,48 @@ pub fn chain_redaction(
     b.build().expect("valid redaction")
 }
 
+/// A redaction after the example of the Collector's `redactionprocessor`
+/// README (without its `md5` hash): [`HTTP_KEYS`] allowed, an ignored
+/// key, two card regexes as blocked values, key patterns for tokens and
+/// API keys, an allowed value for the company's e-mail addresses, the
+/// `debug` summary. With `patterns` the value regexes are given as text
+/// (as the TOML configuration gives them), otherwise as built `Regex`es.
+pub fn readme_redaction(
+    isa: otlp_simd::Isa,
+    patterns: bool,
+) -> Result<otlp_simd::processor::Redaction, Box<dyn std::error::Error>> {
+    let mut b = otlp_simd::processor::Redaction::builder()
+        .with_allowed_keys(HTTP_KEYS)
+        .with_ignored_keys(["safe_attribute"])
+        .with_summary(otlp_simd::processor::redaction::Summary::Debug)
+        .with_isa(isa);
+    for p in [CARD_PATTERN, "(5[1-5][0-9]{14})"] {
+        b = if patterns {
+            b.with_blocked_value_pattern(p)?
+        } else {
+            b.with_blocked_value(regex::Regex::new(p)?)
+        };
+    }
+    for p in [".*token.*", ".*api_key.*"] {
+        b = b.with_blocked_key_pattern(regex::Regex::new(p)?);
+    }
+    let allowed = r".+@mycompany\.com";
+    b = if patterns {
+        b.with_allowed_value_pattern(allowed)?
+    } else {
+        b.with_allowed_value(regex::Regex::new(allowed)?)
+    };
+    Ok(b.build()?)
+}
+
 /// The steps and chains `processors_alone` measures one at a time, span
 /// by span, by name: each step of [`sample_filter_redact`] alone
 /// (redaction by allowed keys only, then with the regex, the same regex
 /// handed over as a built `Regex` (`redaction_regex_built`: every value
-/// goes through it), then with the scanning instead), and two lighter
-/// chains, `chain_keys` (sampling,
+/// goes through it), then with the scanning instead, the redaction of
+/// [`readme_redaction`] with its value regexes given as text and as built
+/// `Regex`es (`redaction_readme`, `redaction_readme_built`), and two
+/// lighter chains, `chain_keys` (sampling,
 /// filter, redaction by allowed keys) and `chain_keys+scan` (the same
 /// with the e-mail and card scanning).
 pub fn steps_alone(isa: otlp_simd::Isa) -> Vec<(&'static str, otlp_simd::processor::Chain)> {
@@ -631,6 +667,14 @@ pub fn steps_alone(isa: otlp_simd::Isa) -> Vec<(&'static str, otlp_simd::process
         (
             "redaction_scan",
             Chain::new().with(chain_redaction(isa, false, true)),
+        ),
+        (
+            "redaction_readme",
+            Chain::new().with(readme_redaction(isa, true).expect("valid redaction")),
+        ),
+        (
+            "redaction_readme_built",
+            Chain::new().with(readme_redaction(isa, false).expect("valid redaction")),
         ),
         (
             "chain_keys",

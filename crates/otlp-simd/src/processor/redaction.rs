@@ -796,13 +796,14 @@ impl Redaction {
     /// is called here: a value without findings (most) costs the scan
     /// alone.
     #[inline]
-    fn step(&self, key: &str, text: &str, db: Option<&DbContext>) -> ValueStep {
+    /// `key_masks`: a blocked key pattern matches `key`.
+    fn step(&self, key: &str, key_masks: bool, text: &str, db: Option<&DbContext>) -> ValueStep {
         match &self.scanner {
             Some(scanner) if self.scan_only => self
                 .scan(scanner, text)
                 .filter(|new| new != text)
                 .map_or(ValueStep::Kept, ValueStep::Masked),
-            _ => self.value_step(Some(key), text, db),
+            _ => self.value_step_by(Some(key), key_masks, text, db),
         }
     }
 
@@ -817,7 +818,7 @@ impl Redaction {
     /// works without a `db.system` too.
     pub(crate) fn process_attrs_in<L: AttrList>(&self, attrs: &mut L, logs: bool) {
         let db = self.db_context(attrs, logs);
-        if self.summary != Summary::Debug && attrs.count() <= 64 {
+        if attrs.count() <= 64 {
             self.process_attrs_counting(attrs, db.as_ref());
         } else {
             self.process_attrs_by_name(attrs, db.as_ref());
@@ -833,11 +834,13 @@ impl Redaction {
             .map(|_| Db::context(Db::system_of(|k| attrs.get_text(k)), logs))
     }
 
-    /// [`process_attrs`](Self::process_attrs) when no key is written out
-    /// by name (the `info` and `silent` summaries) and the list has at
-    /// most 64 attributes: the removed ones are marked by bit and the
-    /// others only counted, so nothing is kept aside, and the counts are
-    /// appended without a search when the list had no summary attribute.
+    /// [`process_attrs`](Self::process_attrs) on a list of at most 64
+    /// attributes: the decisions by key are remembered for the SDK's
+    /// lists, the removed attributes are marked by bit, and with the
+    /// `info` and `silent` summaries the others are only counted, so
+    /// nothing is kept aside, and the counts are appended without a search
+    /// when the list had no summary attribute. With `debug`, the removed,
+    /// masked and allowed keys are written by name.
     fn process_attrs_counting<L: AttrList>(&self, attrs: &mut L, db: Option<&DbContext>) {
         let by_keys = attrs.decided_by_keys(&BY_KEYS, self.memo, || self.by_keys(&*attrs));
         let KeyDecisions {
@@ -846,8 +849,9 @@ impl Redaction {
             has_summary,
             ..
         } = by_keys;
-        let ignored = i64::from(ignored);
+        // How many are masked and allowed, and which, by bit.
         let (mut masked, mut allowed) = (0i64, 0i64);
+        let (mut masked_bits, mut allowed_bits) = (0u64, 0u64);
         let mut values = if self.reads_values { by_keys.values } else { 0 };
         let forced = values & by_keys.forced;
         if let Some(prefilter) = &self.prefilter {
@@ -863,19 +867,47 @@ impl Redaction {
             if text.len() < self.shortest_value && forced >> i & 1 == 0 {
                 continue;
             }
-            match self.step(attrs.key_at(i), &text, db) {
-                ValueStep::Allowed => allowed += 1,
+            match self.step(attrs.key_at(i), forced >> i & 1 == 1, &text, db) {
+                ValueStep::Allowed => {
+                    allowed += 1;
+                    allowed_bits |= 1 << i;
+                }
                 ValueStep::Masked(new) => {
                     masked += 1;
+                    masked_bits |= 1 << i;
                     attrs.set_text(i, new);
                 }
                 ValueStep::Kept => {}
             }
         }
+        // With the debug summary, the keys by name, before the removed
+        // ones go.
+        let lists = (self.summary == Summary::Debug).then(|| {
+            [redacted, masked_bits, allowed_bits].map(|mut bits| {
+                let mut keys = Few::new();
+                while bits != 0 {
+                    keys.push(attrs.key_handle(bits.trailing_zeros() as usize));
+                    bits &= bits - 1;
+                }
+                keys
+            })
+        });
         remove_marked(attrs, redacted);
+        if let Some([removed, masked, allowed]) = lists {
+            let mut ignored_keys = Few::counting(false);
+            for _ in 0..ignored {
+                ignored_keys.count_only();
+            }
+            self.summarize(attrs, &removed, Some(REDACTED_KEYS), REDACTED_COUNT, true);
+            self.summarize(attrs, &masked, Some(MASKED_KEYS), MASKED_COUNT, true);
+            self.summarize(attrs, &allowed, Some(ALLOWED_KEYS), ALLOWED_COUNT, false);
+            self.summarize(attrs, &ignored_keys, None, IGNORED_COUNT, false);
+            return;
+        }
         if self.summary == Summary::Silent {
             return;
         }
+        let ignored = i64::from(ignored);
         // Removing and masking add to what an earlier redaction counted;
         // allowing and ignoring are counted afresh, replacing its counts
         // (and, when there are none, removing them with the allowed keys).
@@ -929,7 +961,7 @@ impl Redaction {
             ignored: 0,
             has_summary: false,
         };
-        let forcing = self.prefilter.is_some() && !self.blocked_key_patterns.is_empty();
+        let forcing = !self.blocked_key_patterns.is_empty();
         for i in 0..attrs.count() {
             let key = attrs.key_at(i);
             if is_summary_key(key) {
@@ -1012,10 +1044,11 @@ impl Redaction {
             }
             let text = attrs.text_at(i, self.redact_all_types);
             let cleared = text.len() < self.shortest_value || (i < 64 && may >> i & 1 == 0);
-            if cleared && !self.key_masks_value(key) {
+            let key_masks = self.key_masks_value(key);
+            if cleared && !key_masks {
                 continue;
             }
-            match self.step(key, &text, db) {
+            match self.step(key, key_masks, &text, db) {
                 ValueStep::Allowed => allowed.push_with(|| attrs.key_handle(i)),
                 ValueStep::Masked(new) => {
                     masked.push_with(|| attrs.key_handle(i));
@@ -1047,11 +1080,23 @@ impl Redaction {
     /// context is `db`. A value in a log body comes without a key: the
     /// walk looked at it before reaching the value.
     fn value_step(&self, key: Option<&str>, text: &str, db: Option<&DbContext>) -> ValueStep {
+        let key_masks = key.is_some_and(|k| self.key_masks_value(k));
+        self.value_step_by(key, key_masks, text, db)
+    }
+
+    /// [`value_step`](Self::value_step) when whether a blocked key pattern
+    /// matches the key (`key_masks`) is known.
+    fn value_step_by(
+        &self,
+        key: Option<&str>,
+        key_masks: bool,
+        text: &str,
+        db: Option<&DbContext>,
+    ) -> ValueStep {
         if self.allowed_values.iter().any(|re| re.is_match(text)) {
             return ValueStep::Allowed;
         }
-        let new = if key.is_some_and(|k| self.blocked_key_patterns.iter().any(|re| re.is_match(k)))
-        {
+        let new = if key_masks {
             Some(self.replacement(text))
         } else {
             let new = self.process_value(text);
@@ -1142,9 +1187,9 @@ struct KeyDecisions {
     /// Neither a summary attribute, ignored nor removed: their values are
     /// read when some rule reads values.
     values: u64,
-    /// Of `values`, those whose keys match a blocked key pattern, with a
-    /// prefilter: their values are masked whatever they hold (unless an
-    /// allowed value matches), so the prefilter does not clear them.
+    /// Of `values`, those whose keys match a blocked key pattern: their
+    /// values are masked whatever they hold (unless an allowed value
+    /// matches), so the prefilter does not clear them.
     forced: u64,
     /// How many are ignored.
     ignored: u32,
@@ -1834,6 +1879,22 @@ mod tests {
             .with_summary(Summary::Debug)
             .build()
             .unwrap();
+        // The same with the value patterns given as text, as the TOML
+        // configuration gives them: with the prefilter, the same output.
+        let patterns = Redaction::builder()
+            .with_allowed_keys(["description", "group", "id", "name"])
+            .with_ignored_keys(["safe_attribute"])
+            .with_blocked_value_pattern(r"4[0-9]{12}(?:[0-9]{3})?")
+            .and_then(|b| b.with_blocked_value_pattern(r"(5[1-5][0-9]{14})"))
+            .unwrap()
+            .with_blocked_key_pattern(Regex::new(".*token.*").unwrap())
+            .with_allowed_keys(["api_token"])
+            .with_allowed_value_pattern(r".+@mycompany\.com")
+            .unwrap()
+            .with_summary(Summary::Debug)
+            .build()
+            .unwrap();
+        assert!(patterns.prefilter.is_some() && r.prefilter.is_none());
         let mut a = vec![
             string_attr("name", "card 4111111111111111 and 5555555555554444"),
             string_attr("id", "x@mycompany.com"),
@@ -1842,7 +1903,10 @@ mod tests {
             string_attr("secret", "s"),
             int_attr("group", 7),
         ];
+        let mut b = a.clone();
         r.process_attrs(&mut a);
+        patterns.process_attrs(&mut b);
+        assert_eq!(a, b);
         assert_eq!(
             strs(&a),
             [
@@ -3116,16 +3180,18 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
-        /// The counting path (`info`, `silent`, up to 64 attributes) leaves
-        /// every list as the path that keeps keys by name does: removals
-        /// in the same order with duplicate keys, and the counts added to
-        /// summary attributes already there.
+        /// The counting path (up to 64 attributes) leaves every list as the
+        /// path that keeps keys by name does, with every summary: removals
+        /// in the same order with duplicate keys, the counts added to
+        /// summary attributes already there, and with `debug` the keys.
         #[test]
         fn counting_path_matches_the_path_by_name(
             allowed in prop::collection::vec("[abcd]{1,2}", 0..6),
             ignored in prop::collection::vec("[abc]{1,2}", 0..2),
             values in any::<bool>(),
-            silent in any::<bool>(),
+            as_pattern in any::<bool>(),
+            key_pattern in any::<bool>(),
+            summary in 0u8..3,
             db in any::<bool>(),
             logs in any::<bool>(),
             system in prop::option::of(prop::sample::select(vec!["mysql", "memcached", "redis"])),
@@ -3142,9 +3208,17 @@ mod tests {
             let mut b = Redaction::builder()
                 .with_allowed_keys(allowed)
                 .with_ignored_keys(ignored)
-                .with_summary(if silent { Summary::Silent } else { Summary::Info });
+                .with_summary([Summary::Silent, Summary::Info, Summary::Debug][usize::from(summary)]);
             if values {
-                b = b.with_blocked_value(Regex::new("[0-9]{2}|x").unwrap());
+                // As a pattern, with the prefilter.
+                b = if as_pattern {
+                    b.with_blocked_value_pattern("[0-9]{2}|x").unwrap()
+                } else {
+                    b.with_blocked_value(Regex::new("[0-9]{2}|x").unwrap())
+                };
+            }
+            if key_pattern {
+                b = b.with_blocked_key_pattern(Regex::new("^[ab]$").unwrap());
             }
             if db {
                 b = b.with_db_sanitizer(
