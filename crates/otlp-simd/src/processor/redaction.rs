@@ -76,9 +76,10 @@
 //! patterns, blocked key patterns and the built-in patterns and literals
 //! are the only value rules (no URL or database sanitizer), a list's
 //! values first go through one vector pass of the scanner, with those
-//! bytes among its candidates: a value without any, or shorter than every
-//! shortest match and finding, is left as it is without running a value
-//! regex, unless a blocked key pattern matches its key. (In a list of
+//! bytes among its candidates: a value of up to 64 bytes without any,
+//! and any value shorter than every shortest match and finding, is left
+//! as it is without running a value regex, unless a blocked key pattern
+//! matches its key. (A longer value goes to the regexes; in a list of
 //! more than 64 attributes, only the values' lengths are looked at.) A
 //! `Regex` handed to the builder may have been built with options its
 //! pattern does not show, so with one every value is read.
@@ -142,7 +143,9 @@ impl MatchNeeds {
     /// no particular byte (it can be empty, or each of its parts can be).
     fn of(pattern: &str) -> Option<MatchNeeds> {
         let hir = regex_syntax::parse(pattern).ok()?;
-        let shortest = match hir.properties().minimum_len() {
+        // (Not `regex-syntax`'s `minimum_len`, which is `None` for
+        // `secret|[^\s\S]` as for a pattern that matches nothing.)
+        let shortest = match shortest(&hir) {
             // Its language is empty.
             None => return Some(MatchNeeds::NOTHING),
             Some(0) => return None,
@@ -207,6 +210,28 @@ impl Bytes {
             _ => 1,
         };
         (self.len(), self.iter().map(rank).sum())
+    }
+}
+
+/// The length in bytes of the shortest match of `hir`, `None` when it
+/// matches nothing: a part that matches nothing takes its alternation
+/// branch, or its concatenation, with it, but not a repetition that may
+/// take it no times.
+fn shortest(hir: &regex_syntax::hir::Hir) -> Option<usize> {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some(0),
+        HirKind::Literal(l) => Some(l.0.len()),
+        HirKind::Class(c) => c.minimum_len(),
+        HirKind::Repetition(r) if r.min == 0 => Some(0),
+        HirKind::Repetition(r) => {
+            shortest(&r.sub).map(|n| n.saturating_mul(r.min.try_into().unwrap_or(usize::MAX)))
+        }
+        HirKind::Capture(c) => shortest(&c.sub),
+        HirKind::Concat(parts) => parts
+            .iter()
+            .try_fold(0usize, |sum, p| Some(sum.saturating_add(shortest(p)?))),
+        HirKind::Alternation(branches) => branches.iter().filter_map(shortest).min(),
     }
 }
 
@@ -426,11 +451,12 @@ impl RedactionBuilder {
     /// `Regex::new`. From its syntax the redaction also works out bytes of
     /// which every match holds one (`4` for `4[0-9]{12}`, `@` for
     /// `.+@example\.com`) and the length of the shortest match: when the
-    /// value rules are such patterns (blocked and allowed) and the
-    /// built-in patterns and literals, a value without any of those bytes
-    /// and candidates, or shorter than every shortest match and finding,
-    /// is told apart in one vector pass over a list's values and never
-    /// reaches the regex engine. A pattern whose matches need no
+    /// value rules are such patterns (blocked and allowed), blocked key
+    /// patterns and the built-in patterns and literals, a value of up to
+    /// 64 bytes without any of those bytes and candidates, or one shorter
+    /// than every shortest match and finding, is told apart in one vector
+    /// pass over a list's values and never reaches the regex engine (see
+    /// the module docs). A pattern whose matches need no
     /// particular byte (one that can match an empty string, say) leaves
     /// every value to the regexes.
     pub fn with_blocked_value_pattern(mut self, pattern: &str) -> Result<Self, regex::Error> {
@@ -3356,8 +3382,13 @@ mod tests {
         assert_eq!(needs("(?:)"), None);
         assert_eq!(needs("a?b?"), None);
         assert_eq!(needs("(unclosed"), None);
-        // A pattern that matches nothing.
+        // A pattern that matches nothing, and parts that match nothing.
         assert_eq!(needs(r"[^\x00-\x{10FFFF}]"), Some((vec![], usize::MAX)));
+        assert_eq!(needs(r"secret|[^\s\S]"), Some((b"s".to_vec(), 6)));
+        assert_eq!(needs(r"(?:[^\s\S])?secret"), Some((b"s".to_vec(), 6)));
+        assert_eq!(needs(r"[^\s\S]?"), None);
+        assert_eq!(needs(r"[a&&b]|"), None);
+        assert_eq!(needs(r"x[^\s\S]"), Some((vec![], usize::MAX)));
     }
 
     #[test]
@@ -3400,8 +3431,11 @@ mod tests {
 
     /// Patterns for the prefilter's test: with and without starts, case
     /// folding, anchors, look-arounds, empty matches, non-ASCII starts.
-    const PATTERNS: [&str; 18] = [
+    const PATTERNS: [&str; 21] = [
         "4[0-9]{12}(?:[0-9]{3})?",
+        r"secret|[^\s\S]",
+        r"(?:[^\s\S])?ab",
+        r"[^\s\S]?",
         "(?:@)*b",
         "(?:\u{e9})?ab",
         "[0-9]{3}",
@@ -3465,6 +3499,7 @@ mod tests {
             "(?i:k)",
             "[\u{e9}-\u{10b}]",
             "(?:)",
+            r"[^\s\S]",
         ])
         .prop_map(str::to_owned);
         atom.prop_recursive(3, 12, 4, |inner| {
