@@ -499,13 +499,16 @@ impl Entry<'_> {
 
 fn regexes(e: &Entry<'_>, key: &str, pats: &[String]) -> Result<Vec<Regex>, ConfigError> {
     pats.iter()
-        .map(|p| {
-            go_regex(p).map_err(|err| ConfigError::Invalid {
-                line: e.line_of_value(key, p),
-                message: format!("{key}: {p:?} is not a valid regular expression: {err}"),
-            })
-        })
+        .map(|p| go_regex(p).map_err(|err| bad_pattern(e, key, p, err)))
         .collect()
+}
+
+/// `key`'s pattern `p` refused with `err`, naming its line.
+fn bad_pattern(e: &Entry<'_>, key: &str, p: &str, err: regex::Error) -> ConfigError {
+    ConfigError::Invalid {
+        line: e.line_of_value(key, p),
+        message: format!("{key}: {p:?} is not a valid regular expression: {err}"),
+    }
 }
 
 /// Builds the chain a TOML document describes.
@@ -1080,23 +1083,17 @@ fn redaction(e: &Entry<'_>, c: RedactionToml) -> Result<Redaction, ConfigError> 
     for re in regexes(e, "blocked_key_patterns", &c.blocked_key_patterns)? {
         b = b.with_blocked_key_pattern(re);
     }
+    // The value patterns as `regexes` reads them, but given as text: the
+    // redaction learns from each which values it cannot match.
     for p in &c.blocked_values {
-        // As `regexes` reads them, given as text: the redaction learns
-        // from the pattern which values it cannot match.
         b = go_to_regex(p)
             .and_then(|re| b.with_blocked_value_pattern(&re))
-            .map_err(|err| ConfigError::Invalid {
-                line: e.line_of_value("blocked_values", p),
-                message: format!("blocked_values: {p:?} is not a valid regular expression: {err}"),
-            })?;
+            .map_err(|err| bad_pattern(e, "blocked_values", p, err))?;
     }
     for p in &c.allowed_values {
         b = go_to_regex(p)
             .and_then(|re| b.with_allowed_value_pattern(&re))
-            .map_err(|err| ConfigError::Invalid {
-                line: e.line_of_value("allowed_values", p),
-                message: format!("allowed_values: {p:?} is not a valid regular expression: {err}"),
-            })?;
+            .map_err(|err| bad_pattern(e, "allowed_values", p, err))?;
     }
     b = b.with_hash_function(
         c.hash_function

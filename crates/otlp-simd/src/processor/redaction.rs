@@ -3195,6 +3195,21 @@ mod tests {
         s
     }
 
+    /// A protobuf list of ints and strings as the SDK's.
+    fn sdk_list(attrs: &[KeyValue]) -> Vec<opentelemetry::KeyValue> {
+        attrs
+            .iter()
+            .map(|kv| {
+                let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(Value::IntValue(i)) => opentelemetry::Value::I64(*i),
+                    Some(Value::StringValue(s)) => opentelemetry::Value::from(s.clone()),
+                    _ => unreachable!("only ints and strings are made"),
+                };
+                opentelemetry::KeyValue::new(kv.key.clone(), v)
+            })
+            .collect()
+    }
+
     /// A key for the two paths' test: short letters, so that lists have
     /// duplicates, and now and then a summary key.
     fn dup_key() -> impl Strategy<Value = String> {
@@ -3261,17 +3276,7 @@ mod tests {
             r.process_attrs_counting(&mut counting, cx_proto.as_ref());
             prop_assert_eq!(&counting, &by_name);
             // The SDK's lists too.
-            let sdk: Vec<opentelemetry::KeyValue> = attrs
-                .iter()
-                .map(|kv| {
-                    let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                        Some(Value::IntValue(i)) => opentelemetry::Value::I64(*i),
-                        Some(Value::StringValue(s)) => opentelemetry::Value::from(s.clone()),
-                        _ => unreachable!("only ints and strings are made"),
-                    };
-                    opentelemetry::KeyValue::new(kv.key.clone(), v)
-                })
-                .collect();
+            let sdk = sdk_list(&attrs);
             let cx_sdk = r.db_context(&sdk, logs);
             let mut by_name = sdk.clone();
             r.process_attrs_by_name(&mut by_name, cx_sdk.as_ref());
@@ -3558,17 +3563,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let sdk: Vec<opentelemetry::KeyValue> = attrs
-                .iter()
-                .map(|kv| {
-                    let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                        Some(Value::IntValue(i)) => opentelemetry::Value::I64(*i),
-                        Some(Value::StringValue(s)) => opentelemetry::Value::from(s.clone()),
-                        _ => unreachable!("only ints and strings are made"),
-                    };
-                    opentelemetry::KeyValue::new(kv.key.clone(), v)
-                })
-                .collect();
+            let sdk = sdk_list(&attrs);
             for isa in Isa::available() {
                 let base = || {
                     let b = Redaction::builder()
