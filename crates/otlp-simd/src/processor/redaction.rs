@@ -76,11 +76,14 @@
 //! patterns, blocked key patterns and the built-in patterns and literals
 //! are the only value rules (no URL or database sanitizer), a list's
 //! values first go through one vector pass of the scanner, with those
-//! bytes among its candidates: a value of up to 64 bytes without any,
-//! and any value shorter than every shortest match and finding, is left
-//! as it is without running a value regex, unless a blocked key pattern
-//! matches its key. (A longer value goes to the regexes; in a list of
-//! more than 64 attributes, only the values' lengths are looked at.) A
+//! bytes among its candidates: a string value of up to 64 bytes without
+//! any, and any value shorter than every shortest match and finding, is
+//! left as it is without running a value regex, unless a blocked key
+//! pattern matches its key (then the allowed values' regexes still run).
+//! (A longer string value goes to the regexes, and so does a number or
+//! boolean formatted with `redact_all_types` unless it is too short; in a
+//! list of more than 64 attributes, only the values' lengths are looked
+//! at.) A
 //! `Regex` handed to the builder may have been built with options its
 //! pattern does not show, so with one every value is read.
 //!
@@ -452,11 +455,12 @@ impl RedactionBuilder {
     /// which every match holds one (`4` for `4[0-9]{12}`, `@` for
     /// `.+@example\.com`) and the length of the shortest match: when the
     /// value rules are such patterns (blocked and allowed), blocked key
-    /// patterns and the built-in patterns and literals, a value of up to
-    /// 64 bytes without any of those bytes and candidates, or one shorter
-    /// than every shortest match and finding, is told apart in one vector
-    /// pass over a list's values and never reaches the regex engine (see
-    /// the module docs). A pattern whose matches need no
+    /// patterns and the built-in patterns and literals, a string value of
+    /// up to 64 bytes without any of those bytes and candidates, or any
+    /// value shorter than every shortest match and finding, is told apart
+    /// in one vector pass over a list's values and is left as it is
+    /// without running a value regex (with the exceptions the module docs
+    /// name). A pattern whose matches need no
     /// particular byte (one that can match an empty string, say) leaves
     /// every value to the regexes.
     pub fn with_blocked_value_pattern(mut self, pattern: &str) -> Result<Self, regex::Error> {
@@ -3521,8 +3525,8 @@ mod tests {
         /// Value patterns given as text (with the prefilter) change every
         /// list as the same regexes given as `Regex` (every value through
         /// them): blocked and allowed ones, fixed and random, with and
-        /// without the scanner, every summary, on every instruction set,
-        /// on protobuf and SDK lists.
+        /// without the scanner, every summary, on every instruction set
+        /// this CPU has, on protobuf and SDK lists.
         #[test]
         fn value_patterns_skip_only_what_they_cannot_match(
             patterns in prop::collection::vec(
