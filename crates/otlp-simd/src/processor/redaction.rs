@@ -83,9 +83,8 @@
 //! (A longer string value goes to the regexes, and so does a number or
 //! boolean formatted with `redact_all_types` unless it is too short; in a
 //! list of more than 64 attributes, only the values' lengths are looked
-//! at.) A
-//! `Regex` handed to the builder may have been built with options its
-//! pattern does not show, so with one every value is read.
+//! at.) A `Regex` handed to the builder may have been built with options
+//! its pattern does not show, so with one every value is read.
 //!
 //! Patterns written in the TOML configuration are read as Go's `regexp`
 //! reads them ([`crate::config`]: ASCII `\d`, `\w`, `\s`, `\b`, `\Q...\E`,
@@ -460,9 +459,8 @@ impl RedactionBuilder {
     /// value shorter than every shortest match and finding, is told apart
     /// in one vector pass over a list's values and is left as it is
     /// without running a value regex (with the exceptions the module docs
-    /// name). A pattern whose matches need no
-    /// particular byte (one that can match an empty string, say) leaves
-    /// every value to the regexes.
+    /// name). A pattern whose matches need no particular byte (one that
+    /// can match an empty string, say) leaves every value to the regexes.
     pub fn with_blocked_value_pattern(mut self, pattern: &str) -> Result<Self, regex::Error> {
         let re = Regex::new(pattern)?;
         self.blocked_values.push(re);
