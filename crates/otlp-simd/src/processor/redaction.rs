@@ -130,14 +130,14 @@ const MASK: &str = "****";
 /// least one of some bytes, and is at least so many bytes long.
 #[derive(Clone, Debug)]
 struct MatchNeeds {
-    bytes: [bool; 256],
+    bytes: Bytes,
     shortest: usize,
 }
 
 impl MatchNeeds {
     /// A pattern that matches nothing.
     const NOTHING: MatchNeeds = MatchNeeds {
-        bytes: [false; 256],
+        bytes: Bytes([0; 4]),
         shortest: usize::MAX,
     };
 
@@ -153,26 +153,23 @@ impl MatchNeeds {
             Some(0) => return None,
             Some(n) => n,
         };
-        let set = needed(&hir)?;
-        let mut bytes = [false; 256];
-        for b in set.iter() {
-            bytes[usize::from(b)] = true;
-        }
-        Some(MatchNeeds { bytes, shortest })
+        Some(MatchNeeds {
+            bytes: needed(&hir)?,
+            shortest,
+        })
     }
 
     /// What a match of either needs.
-    fn union(mut self, other: MatchNeeds) -> MatchNeeds {
-        for (a, b) in self.bytes.iter_mut().zip(other.bytes) {
-            *a |= b;
+    fn union(self, other: MatchNeeds) -> MatchNeeds {
+        MatchNeeds {
+            bytes: self.bytes.union(other.bytes),
+            shortest: self.shortest.min(other.shortest),
         }
-        self.shortest = self.shortest.min(other.shortest);
-        self
     }
 
     /// The bytes of which every match holds one.
-    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
-        (0..=255u8).filter(|&b| self.bytes[usize::from(b)])
+    fn bytes(&self) -> impl Iterator<Item = u8> {
+        self.bytes.iter()
     }
 }
 
