@@ -132,7 +132,7 @@ pub struct ScannerBuilder {
     literals: Vec<String>,
     regexes: Vec<Regex>,
     /// Bytes that are candidates with nothing to confirm, and the
-    /// shortest text that may hold what they start (see
+    /// shortest text worth a look for them (see
     /// [`ScannerBuilder::with_trigger_bytes`]).
     triggers: Vec<u8>,
     trigger_len: Option<usize>,
